@@ -1,0 +1,1 @@
+"""Bricks: parts catalogue, LEGO colours, layout, physics, LDraw and bills of materials."""

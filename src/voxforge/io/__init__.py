@@ -1,0 +1,1 @@
+"""voxforge.io stage."""

@@ -1,0 +1,1 @@
+"""voxforge.mesh stage."""
