@@ -23,8 +23,12 @@ class Placement:
         sx, sy: footprint in studs along x and y.
         h: height in plates (1 plate, 3 brick).
         color: LDraw colour code.
-        rotation: quarter turns about the vertical axis (0..3), for slopes whose facing matters and
-            for LDraw orientation; boxes only need 0 or 1.
+        rotation: quarter turns about the vertical axis (0..3), counter-clockwise seen from above.
+            Rotation 0 lays the part's long side (catalogue ``length``) along +x, as LDraw's 3001;
+            rotation 1 lays it along +y. Boxes only need 0 or 1. For slopes the facing matters:
+            rotation 0 has the stud row (the high side) at the x-min end and falls toward +x;
+            1 has the studs at y-min, falling toward +y; 2 studs at x-max, falling toward -x;
+            3 studs at y-max, falling toward -y.
         step: build step (0-based), or -1 before instructions are made.
     """
 
