@@ -42,9 +42,13 @@ def test_tile_has_no_studs_so_part_on_it_floats():
 
 
 def test_slope_studs_follow_rotation():
-    assert stud_mask(Placement("3039", 0, 0, 0, 2, 2, 3, 4, 0)).tolist() == [[True, True], [False, False]]
-    assert stud_mask(Placement("3039", 0, 0, 0, 2, 2, 3, 4, 1)).tolist() == [[True, False], [True, False]]
-    assert stud_mask(Placement("3039", 0, 0, 0, 2, 2, 3, 4, 2)).tolist() == [[False, False], [True, True]]
+    def mask(rot):
+        return stud_mask(Placement("3039", 0, 0, 0, 2, 2, 3, 4, rot)).tolist()
+
+    assert mask(0) == [[True, True], [False, False]]
+    assert mask(1) == [[True, False], [True, False]]
+    assert mask(2) == [[False, False], [True, True]]
+    assert mask(3) == [[False, True], [False, True]]
     assert stud_mask(Placement("4286", 0, 0, 0, 3, 1, 3, 4, 0)).ravel().tolist() == [True, False, False]
 
 
