@@ -1,10 +1,133 @@
-"""The ``voxforge`` command line (typer). Commands are thin: parse, call a pipeline, report."""
+"""The ``voxforge`` command line (typer).
+
+Commands are thin: parse flags into a config (preset < ``--config`` YAML < flags), call one
+pipeline, print where the results are. Every :class:`~voxforge.core.errors.VoxforgeError` becomes
+one line on stderr and a non-zero exit code; set ``VOXFORGE_DEBUG=1`` to see tracebacks.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
 import typer
 
-app = typer.Typer(help="voxforge: scans and meshes in, clean 3D and buildable LEGO models out.")
+from voxforge.core.errors import ConfigError, VoxforgeError
+
+app = typer.Typer(
+    help="voxforge: scans, meshes and voxels in; clean 3D models and buildable LEGO models out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+T = TypeVar("T")
+INTERNAL_ERROR_EXIT = 70
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"voxforge: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def guarded(func: Callable[[], T]) -> T:
+    """Run ``func``; turn voxforge errors (and anything unexpected) into one line and an exit code."""
+    try:
+        return func()
+    except typer.Exit:
+        raise
+    except VoxforgeError as err:
+        if os.environ.get("VOXFORGE_DEBUG"):
+            raise
+        _fail(str(err).splitlines()[0] if str(err) else type(err).__name__, err.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted; no output was written", 130)
+    except MemoryError:
+        _fail("out of memory; try a smaller --width-studs", 4)
+    except Exception as err:  # a bug: still one line, never a traceback for users
+        if os.environ.get("VOXFORGE_DEBUG"):
+            raise
+        first = str(err).splitlines()[0] if str(err) else ""
+        _fail(
+            f"internal error ({type(err).__name__}: {first}); rerun with VOXFORGE_DEBUG=1 and report it",
+            INTERNAL_ERROR_EXIT,
+        )
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, float], None]]:
+    """A rich progress bar driven by a pipeline's ``progress(stage, fraction)`` callback."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda stage, fraction: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]{task.description:<10}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting", total=1.0)
+
+        def update(stage: str, fraction: float) -> None:
+            bar.update(task, completed=fraction, description=stage)
+
+        yield update
+
+
+def _overrides(**flags: Any) -> dict[str, Any]:
+    """Nested config overrides from flags given as ``section__field=value`` (None = not given)."""
+    out: dict[str, Any] = {}
+    for key, value in flags.items():
+        if value is None:
+            continue
+        section, _, field = key.partition("__")
+        out.setdefault(section, {})[field] = value
+    return out
+
+
+def _config(cls: type[T], path: Path | None, overrides: dict[str, Any]) -> T:
+    from voxforge.core.config import build_config, load_config
+
+    if path is not None:
+        return load_config(cls, path, overrides)  # type: ignore[arg-type, return-value]
+    return build_config(cls, overrides)  # type: ignore[arg-type, return-value]
+
+
+def _size_flags(width_studs: int | None, scale: str | None) -> dict[str, Any]:
+    if scale is not None and scale not in ("real", "fit"):
+        raise ConfigError(f"--scale must be 'real' or 'fit', got {scale!r}")
+    if scale == "real" and width_studs is not None:
+        raise ConfigError("give either --width-studs or --scale real, not both")
+    flags: dict[str, Any] = {}
+    if scale is not None:
+        flags["voxel__scale"] = scale
+    if width_studs is not None:
+        flags["voxel__width_studs"] = width_studs
+    return flags
+
+
+InputArg = Annotated[Path, typer.Argument(help="Scan, mesh, voxel grid or capture folder.")]
+OutOpt = Annotated[Path, typer.Option("-o", "--output", help="Output folder (written atomically).")]
+WidthOpt = Annotated[
+    int | None, typer.Option("--width-studs", help="Longest horizontal side in studs.", min=1)
+]
+ScaleOpt = Annotated[str | None, typer.Option("--scale", help="'real' for 1:1 size (needs units).")]
+UpOpt = Annotated[str | None, typer.Option("--up", help="Up axis of a mesh: y or z.")]
+UnitsOpt = Annotated[str | None, typer.Option("--units", help="Input units: m, cm, mm or in.")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML config (flags win).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+CleanOpt = Annotated[
+    bool | None, typer.Option("--clean/--no-clean", help="Clean up point clouds (default on).")
+]
 
 
 @app.command()
@@ -13,3 +136,175 @@ def version() -> None:
     from voxforge import __version__
 
     typer.echo(__version__)
+
+
+@app.command()
+def formats() -> None:
+    """List the file formats voxforge reads and writes."""
+
+    def run() -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        from voxforge.io import available_formats
+
+        table = Table("format", "kind", "extensions", "read", "write")
+        for f in available_formats():
+            table.add_row(
+                str(f["name"]),
+                str(f["kind"]),
+                " ".join(f["extensions"]),
+                "yes" if f.get("read", True) else "",
+                "yes" if f.get("write") else "",
+            )
+        Console().print(table)
+
+    guarded(run)
+
+
+@app.command()
+def info(
+    path: InputArg,
+    up: UpOpt = None,
+    units: UnitsOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Say what was read from FILE: points, colours, bounds, units."""
+
+    def run() -> None:
+        from voxforge.core.config import build_config
+        from voxforge.pipelines.common import InputConfig, describe, read_input
+
+        cfg = build_config(InputConfig, _overrides(x__up=up, x__units=units).get("x", {}))
+        data = {"path": str(path), **describe(read_input(path, cfg))}
+        if as_json:
+            typer.echo(json.dumps(data, indent=2))
+            return
+        for key, value in data.items():
+            typer.echo(f"{key:>14}: {value}")
+
+    guarded(run)
+
+
+@app.command()
+def voxelize(
+    input: InputArg,
+    output: OutOpt,
+    width_studs: WidthOpt = None,
+    scale: ScaleOpt = None,
+    hollow: Annotated[
+        int | None, typer.Option("--hollow", help="Hollow to a shell K cells thick.", min=1)
+    ] = None,
+    up: UpOpt = None,
+    units: UnitsOpt = None,
+    clean: CleanOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Voxelize INPUT onto the LEGO lattice: grid.npz, preview.png, summary.json, manifest.json."""
+
+    def run() -> None:
+        from voxforge.pipelines.voxelize import VoxelizeJobConfig, run_voxelize
+
+        flags = _overrides(
+            input__up=up,
+            input__units=units,
+            input__clean=clean,
+            voxel__hollow=hollow,
+            **_size_flags(width_studs, scale),
+        )
+        cfg = _config(VoxelizeJobConfig, config, flags)
+        with progress_bar(not quiet) as cb:
+            result = run_voxelize(input, output, cfg, progress=cb)
+        g = result.summary["grid"]
+        size = (
+            f"{g['studs'][0]} x {g['studs'][1]} studs x {g['plates']} plates"
+            if "studs" in g
+            else (" x ".join(str(c) for c in g["cells"]) + " cells")
+        )
+        typer.echo(f"{g['filled']:,} cells, {size} ({' x '.join(str(c) for c in g['size_cm'])} cm)")
+        typer.echo(f"wrote {output}/ (grid.npz, preview.png, summary.json, manifest.json)")
+
+    guarded(run)
+
+
+@app.command()
+def brickify(
+    input: InputArg,
+    output: OutOpt,
+    width_studs: WidthOpt = None,
+    scale: ScaleOpt = None,
+    colors: Annotated[
+        str | None, typer.Option("--colors", help="auto | K (number of colours) | single:CODE")
+    ] = None,
+    hollow: Annotated[
+        bool | None, typer.Option("--hollow/--solid", help="Hollow shell or solid model.")
+    ] = None,
+    shell: Annotated[
+        int, typer.Option("--shell", help="Shell thickness in cells when --hollow.", min=1)
+    ] = 2,
+    parts: Annotated[str | None, typer.Option("--parts", help="bricks | plates | mixed")] = None,
+    strategy: Annotated[
+        str | None, typer.Option("--strategy", help="Layout strategy (greedy, optimal, ...).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
+    time_budget: Annotated[
+        float | None, typer.Option("--time-budget", help="Layout time budget, seconds.", min=0.1)
+    ] = None,
+    up: UpOpt = None,
+    units: UnitsOpt = None,
+    clean: CleanOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Turn INPUT into a buildable LEGO model: model.mpd, parts lists, preview, GLB, summary."""
+
+    def run() -> None:
+        from voxforge.pipelines.brickify import BrickifyConfig, run_brickify
+
+        hollow_cells = None if hollow is None else (shell if hollow else None)
+        flags = _overrides(
+            input__up=up,
+            input__units=units,
+            input__clean=clean,
+            colors__mode=colors,
+            layout__parts=parts,
+            layout__strategy=strategy,
+            layout__time_budget=time_budget,
+            **_size_flags(width_studs, scale),
+        )
+        if hollow is not None:
+            flags.setdefault("voxel", {})["hollow"] = hollow_cells
+        if seed is not None:
+            for section in ("clean", "voxel", "colors", "layout"):
+                flags.setdefault(section, {})["seed"] = seed
+        cfg = _config(BrickifyConfig, config, flags)
+        with progress_bar(not quiet) as cb:
+            result = run_brickify(input, output, cfg, progress=cb)
+        s = result.summary
+        size = s["size"]
+        stab = s["stability"] or {}
+        typer.echo(
+            f"{s['parts']['total']:,} parts ({s['parts']['distinct']} kinds, "
+            f"{len(s['colors'])} colours), "
+            f"{size['studs'][0]} x {size['studs'][1]} studs x {size['plates']} plates "
+            f"({' x '.join(str(c) for c in size['cm'])} cm), {s['mass_g']} g"
+        )
+        typer.echo(
+            f"stability: {stab.get('verdict', '?')} (margin {stab.get('margin', float('nan')):.2f}); "
+            f"connected: {s['connectivity']['connected']}, grounded: {s['connectivity']['grounded']}"
+        )
+        typer.echo(
+            f"wrote {output}/ (model.mpd, bom.csv, bricklink.xml, rebrickable.csv, "
+            "preview.png, model.glb, summary.json, manifest.json)"
+        )
+
+    guarded(run)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,3 @@
+from voxforge.cli import main
+
+main()

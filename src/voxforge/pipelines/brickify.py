@@ -1,0 +1,240 @@
+"""The brickify job: any input -> voxel grid -> LEGO colours -> brick layout -> physics -> outputs."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from voxforge.bricks.colors import ColorConfig
+from voxforge.bricks.layout import LayoutConfig
+from voxforge.bricks.physics import PhysicsConfig
+from voxforge.core.brickmodel import BrickModel
+from voxforge.core.config import dump_config
+from voxforge.core.errors import SizeLimitError
+from voxforge.core.outputs import OutputDir
+from voxforge.core.progress import Progress, ProgressCallback
+from voxforge.pipelines.common import (
+    InputConfig,
+    Timer,
+    clean_if_scan,
+    describe,
+    jsonable,
+    read_input,
+    to_grid,
+)
+from voxforge.scan import CleanConfig
+from voxforge.voxel import VoxelizeConfig
+
+
+class BrickifyConfig(BaseModel):
+    """Everything the brickify job needs; loadable from YAML (CLI flags win)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: InputConfig = Field(default_factory=InputConfig)
+    clean: CleanConfig = Field(default_factory=CleanConfig)
+    voxel: VoxelizeConfig = Field(default_factory=VoxelizeConfig)
+    colors: ColorConfig = Field(default_factory=ColorConfig)
+    layout: LayoutConfig = Field(default_factory=LayoutConfig)
+    physics: PhysicsConfig = Field(default_factory=PhysicsConfig)
+    max_filled_cells: int = Field(
+        400_000, ge=1, description="Refuse grids with more filled cells than this (memory/time cap)."
+    )
+    preview_size: int = Field(1024, ge=64, le=4096, description="Preview PNG size in pixels.")
+    title: str | None = Field(None, description="Model title in the LDraw file; default: input name.")
+
+
+@dataclass
+class BrickifyResult:
+    model: BrickModel
+    out_dir: Path
+    summary: dict[str, Any]
+
+
+STAGES = {"read": 1, "clean": 2, "voxelize": 3, "colors": 1, "layout": 6, "physics": 3, "write": 3}
+
+
+def run_brickify(
+    input_path: str | Path,
+    out_dir: str | Path,
+    config: BrickifyConfig | None = None,
+    progress: ProgressCallback | None = None,
+) -> BrickifyResult:
+    """Turn any supported input into a buildable brick model and write every output atomically.
+
+    Outputs (listed in ``manifest.json``): ``model.mpd``, ``bom.csv``, ``bricklink.xml``,
+    ``rebrickable.csv``, ``summary.json``, ``preview.png``, ``model.glb``, ``grid.npz``,
+    ``config.yaml``.
+    """
+    from voxforge.bricks.colors import assign_colors
+    from voxforge.bricks.layout import lay_bricks
+    from voxforge.bricks.physics import analyze_stability
+
+    config = config or BrickifyConfig()
+    prog = Progress(progress, STAGES)
+    timer = Timer()
+    input_path = Path(input_path)
+
+    prog("read", 0.0)
+    with timer("read"):
+        obj = read_input(input_path, config.input)
+    source_info = describe(obj)
+    prog("clean", 0.0)
+    with timer("clean"):
+        obj, clean_report = clean_if_scan(obj, config.input, config.clean, prog.sub("clean"))
+    prog("voxelize", 0.0)
+    with timer("voxelize"):
+        grid = to_grid(obj, config.voxel, prog.sub("voxelize"))
+    if grid.count > config.max_filled_cells:
+        raise SizeLimitError(
+            f"{grid.count:,} filled cells is over the brick-layout cap of "
+            f"{config.max_filled_cells:,}; use a smaller --width-studs or --hollow"
+        )
+    prog("colors", 0.0)
+    with timer("colors"):
+        codes = assign_colors(grid, config.colors)
+
+    def stability(model: BrickModel) -> Any:
+        return analyze_stability(model, config.physics)
+
+    prog("layout", 0.0)
+    with timer("layout"):
+        model, layout_report = lay_bricks(
+            grid, codes, config.layout, stability=stability, progress=prog.sub("layout")
+        )
+    prog("physics", 0.0)
+    with timer("physics"):
+        stab = analyze_stability(model, config.physics)
+    prog("physics", 1.0)
+
+    title = config.title or input_path.stem
+    summary = build_summary(model, grid, layout_report, stab, source_info, clean_report, timer)
+    summary["input"]["path"] = str(input_path)
+
+    prog("write", 0.0)
+    with timer("write"):
+        write_brick_outputs(model, Path(out_dir), title, summary, config, grid, prog.sub("write"))
+    return BrickifyResult(model=model, out_dir=Path(out_dir), summary=summary)
+
+
+def build_summary(
+    model: BrickModel,
+    grid: Any,
+    layout_report: Any,
+    stability: Any,
+    source_info: dict[str, Any],
+    clean_report: dict[str, Any] | None,
+    timer: Timer,
+) -> dict[str, Any]:
+    """Everything a person or a test wants to know about the result, JSON-safe."""
+    from voxforge.bricks.catalogue import catalogue
+    from voxforge.bricks.colors import load_colors
+    from voxforge.bricks.connectivity import connectivity_report
+
+    parts = catalogue()
+    colours = load_colors()
+    part_counts = Counter(p.part for p in model.placements)
+    kind_counts = Counter(parts[p.part].kind for p in model.placements)
+    colour_counts = Counter(p.color for p in model.placements)
+    mass = float(sum(parts[k].mass_g * n for k, n in part_counts.items()))
+    occ = model.occupancy()
+    size: dict[str, Any] = {}
+    if occ.any():
+        idx = np.argwhere(occ)
+        cells = idx.max(axis=0) - idx.min(axis=0) + 1
+        size = {
+            "studs": [int(cells[0]), int(cells[1])],
+            "plates": int(cells[2]),
+            "cm": [round(float(c), 1) for c in cells * model.pitch * 100],
+        }
+    return {
+        "input": dict(source_info),
+        "clean": clean_report,
+        "grid": {"shape": list(grid.shape), "filled": grid.count},
+        "parts": {
+            "total": len(model),
+            "distinct": len(part_counts),
+            "by_part": dict(sorted(part_counts.items())),
+            "by_kind": dict(sorted(kind_counts.items())),
+        },
+        "colors": [
+            {
+                "code": int(code),
+                "name": colours[code].name if code in colours else str(code),
+                "parts": int(n),
+            }
+            for code, n in colour_counts.most_common()
+        ],
+        "size": size,
+        "mass_g": round(mass, 1),
+        "stability": jsonable(_as_dict(stability)),
+        "connectivity": connectivity_report(model).as_dict(),
+        "layout": jsonable(_as_dict(layout_report)),
+        "timings_s": timer.timings,
+    }
+
+
+def write_brick_outputs(
+    model: BrickModel,
+    out_dir: Path,
+    title: str,
+    summary: dict[str, Any],
+    config: BaseModel,
+    grid: Any = None,
+    progress: ProgressCallback | None = None,
+) -> None:
+    """Write the LDraw model, parts lists, preview, GLB and summary into ``out_dir`` atomically."""
+    from PIL import Image
+
+    from voxforge.bricks import bom
+    from voxforge.bricks.colors import load_colors
+    from voxforge.bricks.geometry import brick_model_trimesh
+    from voxforge.bricks.ldraw import write_mpd
+    from voxforge.io import save_voxels
+    from voxforge.render.bricks import render_bricks
+
+    report = progress or (lambda stage, f: None)
+    palette = {code: c.rgb for code, c in load_colors().items()}
+    with OutputDir(out_dir, extra={"job": "brickify", "title": title}) as od:
+        write_mpd(model, od.path("model.mpd"), title=title)
+        od.add("model.mpd", "LDraw model, one STEP per layer")
+        rows = bom.bill_of_materials(model)
+        bom.write_bom_csv(rows, od.path("bom.csv"))
+        od.add("bom.csv", "bill of materials")
+        bom.write_bricklink_xml(rows, od.path("bricklink.xml"))
+        od.add("bricklink.xml", "BrickLink wanted-list upload")
+        bom.write_rebrickable_csv(rows, od.path("rebrickable.csv"))
+        od.add("rebrickable.csv", "Rebrickable part list")
+        report("write", 0.3)
+        image = render_bricks(model, palette, size=getattr(config, "preview_size", 1024))
+        Image.fromarray(image).save(od.path("preview.png"))
+        od.add("preview.png", "rendered preview of the brick model")
+        report("write", 0.6)
+        brick_model_trimesh(model, palette).export(od.path("model.glb"), file_type="glb")
+        od.add("model.glb", "brick model geometry with studs and colours (glTF binary)")
+        if grid is not None:
+            save_voxels(grid, od.path("grid.npz"))
+            od.add("grid.npz", "the voxel grid the bricks were laid on")
+        od.path("config.yaml").write_text(dump_config(config))
+        od.add("config.yaml", "resolved configuration")
+        od.path("summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        od.add("summary.json", "part counts, size, mass, stability, timings")
+    report("write", 1.0)
+
+
+def _as_dict(obj: Any) -> Any:
+    if obj is None:
+        return None
+    if hasattr(obj, "as_dict"):
+        return obj.as_dict()
+    if hasattr(obj, "__dataclass_fields__"):
+        import dataclasses
+
+        return dataclasses.asdict(obj)
+    return obj
