@@ -1,0 +1,193 @@
+"""Area-weighted random samples of a mesh surface, with the colour the mesh shows at each sample.
+
+Colours come from ``mesh.tm.visual``: vertex colours interpolated barycentrically, face colours,
+or a texture looked up through the interpolated UVs (bilinear, UVs wrapped into [0, 1), v flipped
+because image rows run top-down while v runs up) and multiplied by the material's colour factor
+(glTF ``baseColorFactor``, OBJ ``Kd``). A textured material without UVs or image gives its flat
+main colour. Filtering and multiplication happen in linear light; results are sRGB in [0, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from voxforge.core.errors import ConfigError, GeometryError
+from voxforge.core.mesh import Mesh
+from voxforge.voxel.color import linear_to_srgb, srgb_to_linear
+
+
+class SurfaceSamples(NamedTuple):
+    """Samples of a surface.
+
+    Attributes:
+        points: (n, 3) float64 positions, the mesh's units.
+        rgb: (n, 3) float32 sRGB in [0, 1], or None when the mesh has no colours.
+        face_index: (n,) int64 face each sample lies on.
+        barycentric: (n, 3) float64 barycentric coordinates in that face.
+    """
+
+    points: np.ndarray
+    rgb: np.ndarray | None
+    face_index: np.ndarray
+    barycentric: np.ndarray
+
+
+def sample_surface(
+    mesh: Mesh,
+    count: int | None = None,
+    *,
+    spacing: float | None = None,
+    seed: int = 0,
+    axis_scale: np.ndarray | None = None,
+) -> SurfaceSamples:
+    """Draw samples uniformly over the surface area (deterministic for a given ``seed``).
+
+    Args:
+        mesh: the mesh (metres, z up).
+        count: number of samples; give this or ``spacing``.
+        spacing: mean distance between samples; ``count = ceil(area / spacing**2)``.
+        seed: random seed.
+        axis_scale: (3,) optional per-axis scale under which areas are measured; with
+            ``1 / pitch`` the samples are uniform per *cell* on an anisotropic lattice.
+
+    Returns:
+        :class:`SurfaceSamples` (a tuple ``points, rgb, face_index, barycentric``).
+    """
+    mesh.validate(str(mesh.meta.get("source", "mesh")))
+    tri = np.asarray(mesh.vertices, dtype=np.float64)[np.asarray(mesh.faces)]
+    scaled = tri if axis_scale is None else tri * np.asarray(axis_scale, dtype=np.float64)
+    areas = 0.5 * np.linalg.norm(
+        np.cross(scaled[:, 1] - scaled[:, 0], scaled[:, 2] - scaled[:, 0]), axis=1
+    )
+    total = float(areas.sum())
+    if not total > 0.0:
+        raise GeometryError(f"{mesh.meta.get('source', 'mesh')} has zero surface area")
+    n = _sample_count(total, count, spacing)
+    rng = np.random.default_rng(seed)
+    cdf = np.cumsum(areas)
+    face = np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right")
+    face = np.minimum(face, len(areas) - 1).astype(np.int64)
+    u, v = rng.random(n), rng.random(n)
+    flip = u + v > 1.0
+    u[flip], v[flip] = 1.0 - u[flip], 1.0 - v[flip]
+    bary = np.stack([1.0 - u - v, u, v], axis=1)
+    points = np.einsum("ni,nij->nj", bary, tri[face])
+    rgb = surface_colors(mesh, face, bary)
+    return SurfaceSamples(points=points, rgb=rgb, face_index=face, barycentric=bary)
+
+
+def _sample_count(area: float, count: int | None, spacing: float | None) -> int:
+    if (count is None) == (spacing is None):
+        raise ConfigError("sample_surface needs exactly one of count or spacing")
+    if spacing is not None:
+        if not spacing > 0.0:
+            raise ConfigError(f"sample spacing must be positive, got {spacing}")
+        count = int(np.ceil(area / spacing**2))
+    assert count is not None
+    if count < 1:
+        raise ConfigError(f"sample count must be at least 1, got {count}")
+    return int(count)
+
+
+def surface_colors(mesh: Mesh, face_index: np.ndarray, barycentric: np.ndarray) -> np.ndarray | None:
+    """(n, 3) float32 sRGB colour at points given by face and barycentric coordinates, or None.
+
+    Args:
+        mesh: the mesh whose ``tm.visual`` holds the colours.
+        face_index: (n,) int faces.
+        barycentric: (n, 3) float weights of the face's corners.
+    """
+    visual = mesh.tm.visual
+    kind = getattr(visual, "kind", None)
+    faces = np.asarray(mesh.faces)[face_index]
+    if kind == "vertex":
+        # Renderers interpolate vertex colours as stored; do the same, then stay in sRGB.
+        srgb = np.asarray(visual.vertex_colors, dtype=np.float64)[:, :3] / 255.0
+        out = np.einsum("ni,nij->nj", barycentric, srgb[faces])
+        return np.clip(out, 0.0, 1.0).astype(np.float32)
+    if kind == "face":
+        fc = np.asarray(visual.face_colors, dtype=np.float32)[:, :3] / 255.0
+        return fc[face_index]
+    if kind == "texture":
+        return _texture_colors(visual, faces, barycentric)
+    return None
+
+
+def _texture_colors(visual: Any, faces: np.ndarray, barycentric: np.ndarray) -> np.ndarray:
+    """Texture lookup through UVs, times the material factor; flat main colour without UVs/image."""
+    material = getattr(visual, "material", None)
+    image = _material_image(material)
+    uv = getattr(visual, "uv", None)
+    n = len(faces)
+    if image is None or uv is None or len(uv) == 0:
+        flat = np.asarray(_main_color(material), dtype=np.float32)[:3] / 255.0
+        return np.broadcast_to(flat, (n, 3)).astype(np.float32)
+    uv = np.asarray(uv, dtype=np.float64)
+    uv_at = np.einsum("ni,nij->nj", barycentric, uv[faces])
+    lin = bilinear_linear(image, uv_at)
+    factor = _color_factor(material)
+    return linear_to_srgb(lin * factor)
+
+
+def bilinear_linear(image: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """(n, 3) float32 linear RGB bilinearly filtered from an (h, w, 3) uint8 sRGB texture.
+
+    UVs wrap (repeat) into [0, 1); v = 0 is the bottom row of the image. Texel centres sit at
+    ``(i + 0.5) / w``, as in OpenGL.
+    """
+    h, w = image.shape[:2]
+    u = np.mod(uv[:, 0], 1.0) * w - 0.5
+    v = (1.0 - np.mod(uv[:, 1], 1.0)) * h - 0.5
+    x0 = np.floor(u).astype(np.int64)
+    y0 = np.floor(v).astype(np.int64)
+    fx = (u - x0)[:, None].astype(np.float32)
+    fy = (v - y0)[:, None].astype(np.float32)
+    x0w, x1w = np.mod(x0, w), np.mod(x0 + 1, w)
+    y0w, y1w = np.mod(y0, h), np.mod(y0 + 1, h)
+
+    def texel(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+        return srgb_to_linear(image[yy, xx, :3].astype(np.float32) / 255.0)
+
+    top = texel(y0w, x0w) * (1 - fx) + texel(y0w, x1w) * fx
+    bottom = texel(y1w, x0w) * (1 - fx) + texel(y1w, x1w) * fx
+    return (top * (1 - fy) + bottom * fy).astype(np.float32)
+
+
+def _material_image(material: Any) -> np.ndarray | None:
+    """The base colour texture as (h, w, 3) uint8 sRGB, or None."""
+    img = getattr(material, "baseColorTexture", None)
+    if img is None:
+        img = getattr(material, "image", None)
+    if img is None:
+        return None
+    if hasattr(img, "convert"):  # PIL image (any mode: P, L, RGBA, ...)
+        img = img.convert("RGB")
+    arr = np.asarray(img)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.dtype != np.uint8:
+        arr = np.clip(np.asarray(arr, dtype=np.float64) * (255.0 if arr.max() <= 1.0 else 1.0), 0, 255)
+        arr = arr.astype(np.uint8)
+    return np.ascontiguousarray(arr[:, :, :3])
+
+
+def _color_factor(material: Any) -> np.ndarray:
+    """(3,) float32 linear multiplier of the texture: glTF baseColorFactor or OBJ diffuse (Kd)."""
+    factor = getattr(material, "baseColorFactor", None)
+    if factor is None and getattr(material, "baseColorTexture", None) is None:
+        factor = getattr(material, "diffuse", None)
+    if factor is None:
+        return np.ones(3, dtype=np.float32)
+    f = np.asarray(factor, dtype=np.float32).reshape(-1)[:3]
+    if np.issubdtype(np.asarray(factor).dtype, np.integer) or f.max() > 1.0:
+        f = f / 255.0
+    return f.astype(np.float32)
+
+
+def _main_color(material: Any) -> np.ndarray:
+    color = getattr(material, "main_color", None)
+    if color is None:
+        return np.array([255, 255, 255, 255], dtype=np.uint8)
+    return np.asarray(color)
