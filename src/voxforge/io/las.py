@@ -1,0 +1,164 @@
+"""LAS 1.2-1.4 and LAZ point clouds through laspy (LAZ decoded by lazrs).
+
+Coordinates come out scaled and offset by laspy. Units come from the header's coordinate system
+(GeoTIFF keys or WKT): feet are converted to metres, and geographic coordinates (degrees) are
+projected to local metres with an equirectangular projection about the centroid, which is exact
+enough over the few hundred metres a scan covers. A file without a coordinate system whose x/y
+fit longitude/latitude ranges with a tiny extent (< 0.1 degree) is also taken as degrees.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import numpy as np
+
+from voxforge.core.pointcloud import PointCloud
+from voxforge.io._base import UNIT_SCALES, FormatSpec, Source, normalize_units
+
+EARTH_RADIUS_M = 6_371_008.8
+"""Mean Earth radius (IUGG), metres, for the local equirectangular projection."""
+
+LINEAR_UNIT_CODES = {9001: "m", 9002: "ft", 9003: "us-ft", 9036: "m"}
+"""EPSG unit codes used by GeoTIFF keys ProjLinearUnits (3076) and VerticalUnits (4099)."""
+GT_MODEL_TYPE, PROJ_LINEAR_UNITS, VERTICAL_UNITS = 1024, 3076, 4099
+MODEL_TYPE_GEOGRAPHIC = 2
+DEGREE_EXTENT_LIMIT = 0.1
+
+
+def sniff_las(head: bytes, size: int) -> bool:
+    return head.startswith(b"LASF")
+
+
+def read_las_points(src: Source, *, units: str | None = None, **_: Any) -> PointCloud:
+    """Read LAS/LAZ: xyz in metres (see module doc), RGB (8- or 16-bit, detected by max > 255).
+
+    ``units`` overrides what the header says (no degree projection then).
+    """
+    units = normalize_units(units)
+    try:
+        import laspy
+    except ImportError:  # pragma: no cover - laspy is a dependency
+        raise src.error("reading LAS/LAZ needs laspy: pip install 'laspy[lazrs]'") from None
+    try:
+        las = laspy.read(io.BytesIO(src.data()))
+        xyz = np.stack([np.asarray(las.x), np.asarray(las.y), np.asarray(las.z)], axis=1)
+        names = set(las.point_format.dimension_names)
+        raw_rgb = (
+            np.stack([np.asarray(las[c]) for c in ("red", "green", "blue")], axis=1)
+            if {"red", "green", "blue"} <= names
+            else None
+        )
+        header = las.header
+        version = f"{header.version.major}.{header.version.minor}"
+        compressed = bool(header.are_points_compressed)
+        crs = _crs_info(header)
+    except Exception as e:  # laspy/lazrs raise many types for corrupt input
+        if isinstance(e, MemoryError):
+            raise src.error("LAS header asks for more memory than available") from None
+        raise src.error(f"not a readable LAS/LAZ file ({type(e).__name__}: {_first_line(e)})") from None
+    rgb, bits = None, None
+    if raw_rgb is not None and len(raw_rgb):
+        bits = 16 if int(raw_rgb.max()) > 255 else 8
+        rgb = (raw_rgb.astype(np.float32) / np.float32((1 << bits) - 1)).clip(0.0, 1.0)
+    meta: dict[str, Any] = {
+        "format": "laz" if compressed else "las",
+        "las_version": version,
+        "rgb_bits": bits,
+    }
+    if units is not None:
+        crs.update(source="argument", geographic=False, linear_unit=units, vertical_unit=units)
+    geographic = crs["geographic"] or (crs["source"] == "none" and _looks_like_degrees(xyz))
+    if geographic and len(xyz):
+        xyz, origin = project_degrees(xyz)
+        meta.update(crs="geographic", projection="equirectangular", origin_lonlat=origin)
+        horizontal = "deg"
+    else:
+        horizontal = crs["linear_unit"]
+        xyz[:, :2] *= UNIT_SCALES[horizontal]
+    vertical = crs["vertical_unit"] or ("m" if horizontal == "deg" else horizontal)
+    xyz[:, 2] *= UNIT_SCALES[vertical]
+    meta.update(
+        units=horizontal,
+        vertical_units=vertical,
+        units_guessed=crs["source"] == "none",
+        crs_source=crs["source"],
+    )
+    return PointCloud(xyz=xyz, rgb=rgb, meta=meta)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:200] if text else ""
+
+
+def _crs_info(header: Any) -> dict[str, Any]:
+    """What the header says about the coordinate system: geographic?, linear and vertical units."""
+    info: dict[str, Any] = {"geographic": False, "linear_unit": "m", "vertical_unit": None}
+    info["source"] = "none"
+    for vlr in header.vlrs:
+        keys = getattr(vlr, "geo_keys", None)
+        if keys:
+            info["source"] = "geotiff"
+            for k in keys:
+                if k.id == GT_MODEL_TYPE and k.value_offset == MODEL_TYPE_GEOGRAPHIC:
+                    info["geographic"] = True
+                elif k.id == PROJ_LINEAR_UNITS and k.tiff_tag_location == 0:
+                    info["linear_unit"] = LINEAR_UNIT_CODES.get(int(k.value_offset), "m")
+                elif k.id == VERTICAL_UNITS and k.tiff_tag_location == 0:
+                    info["vertical_unit"] = LINEAR_UNIT_CODES.get(int(k.value_offset))
+        wkt = getattr(vlr, "string", None)
+        if isinstance(wkt, bytes):
+            wkt = wkt.decode("latin-1", "replace")
+        if isinstance(wkt, str) and wkt.strip():
+            info["source"] = "wkt"
+            info.update(_wkt_info(wkt))
+    return info
+
+
+def _wkt_info(wkt: str) -> dict[str, Any]:
+    """Geographic flag and linear unit from a WKT1/WKT2 string (no pyproj needed)."""
+    head = wkt.lstrip().upper()
+    geographic = head.startswith(("GEOGCS", "GEOGCRS", "GEODCRS", "GEOGRAPHICCRS"))
+    unit = "m"
+    for name, factor in re.findall(r'(?:LENGTH)?UNIT\["([^"]*)"\s*,\s*([0-9.eE+-]+)', wkt):
+        if name.lower() in ("degree", "radian", "grad", "unity"):
+            continue
+        f = float(factor)
+        unit = min(UNIT_SCALES, key=lambda u: abs(UNIT_SCALES[u] - f))
+    return {"geographic": geographic, "linear_unit": unit}
+
+
+def _looks_like_degrees(xyz: np.ndarray) -> bool:
+    if not len(xyz):
+        return False
+    lo, hi = xyz[:, :2].min(axis=0), xyz[:, :2].max(axis=0)
+    in_range = lo[0] >= -180 and hi[0] <= 180 and lo[1] >= -90 and hi[1] <= 90
+    return bool(in_range and (hi - lo).max() < DEGREE_EXTENT_LIMIT)
+
+
+def project_degrees(xyz: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    """(n, 3) lon/lat degrees + z -> local metres about the centroid (equirectangular).
+
+    Returns the projected copy and the ``[lon0, lat0]`` centre.
+    """
+    lon0, lat0 = (float(v) for v in xyz[:, :2].mean(axis=0))
+    out = xyz.astype(np.float64, copy=True)
+    k = np.pi / 180.0 * EARTH_RADIUS_M
+    out[:, 0] = (xyz[:, 0] - lon0) * k * np.cos(np.radians(lat0))
+    out[:, 1] = (xyz[:, 1] - lat0) * k
+    return out, [lon0, lat0]
+
+
+FORMATS = (
+    FormatSpec(
+        name="las",
+        kinds=("points",),
+        extensions=(".las", ".laz"),
+        description="ASPRS LAS 1.2-1.4 and LAZ (laspy + lazrs); CRS units, degrees projected to metres",
+        readers={"points": read_las_points},
+        sniff=sniff_las,
+    ),
+)

@@ -1,0 +1,268 @@
+"""Mesh formats read through trimesh: OBJ (+MTL, textures), STL, OFF, glTF/GLB, 3MF.
+
+Scenes are flattened into one mesh with each node's transform applied. Appearance stays on the
+trimesh visual (``TextureVisuals`` with UVs and the material image, or ``ColorVisuals``) so the
+voxelizer can sample colours. Then the mesh is turned to our frame and units:
+
+* up axis: OBJ and glTF/GLB are Y-up by convention and are rotated (x, y, z) -> (x, -z, y);
+  STL, OFF, PLY and 3MF are taken as z-up. ``up="y" | "z"`` overrides.
+* units (``units=None`` means auto): glTF is metres by its spec, 3MF says its unit in the file
+  (millimetres by default), STL is millimetres by the CAD/3D-printing convention; OBJ, OFF and
+  PLY have no units, so a largest extent above 10 is taken as millimetres, otherwise metres.
+  ``units="m" | "cm" | "mm" | "in"`` overrides. ``meta`` records ``units``, ``units_guessed``, ``up``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+import zipfile
+from typing import Any
+
+import numpy as np
+import trimesh
+
+from voxforge.core.errors import GeometryError, VoxforgeError
+from voxforge.core.mesh import Mesh
+from voxforge.io._base import (
+    UNIT_SCALES,
+    Y_UP_TO_Z_UP,
+    FormatSpec,
+    Source,
+    normalize_units,
+    normalize_up,
+    text_head,
+)
+
+AUTO_MM_EXTENT = 10.0
+"""Unit-less meshes whose largest extent exceeds this are taken as millimetres."""
+DEFAULT_UP = {"obj": "y", "gltf": "y", "glb": "y", "stl": "z", "off": "z", "ply": "z", "3mf": "z"}
+OBJ_KEYWORDS = ("v", "vt", "vn", "vp", "f", "l", "p", "o", "g", "s", "mtllib", "usemtl")
+THREEMF_UNITS = {
+    "micron": "um",
+    "millimeter": "mm",
+    "centimeter": "cm",
+    "meter": "m",
+    "inch": "in",
+    "foot": "ft",
+}
+
+
+# --- sniffers ---------------------------------------------------------------------------------
+
+
+def sniff_binary_stl(head: bytes, size: int) -> bool:
+    """An STL whose 84-byte header's face count matches the file size exactly."""
+    if size < 84 + 50 or len(head) < 84:
+        return False
+    (n,) = struct.unpack("<I", head[80:84])
+    return size == 84 + 50 * n
+
+
+def sniff_ascii_stl(head: bytes, size: int) -> bool:
+    text = text_head(head)
+    if text is None:
+        return False
+    stripped = text.lstrip().lower()
+    return stripped.startswith("solid") and ("facet" in stripped or "endsolid" in stripped)
+
+
+def sniff_stl(head: bytes, size: int) -> bool:
+    return sniff_ascii_stl(head, size) or sniff_binary_stl(head, size)
+
+
+def sniff_off(head: bytes, size: int) -> bool:
+    text = text_head(head)
+    if text is None:
+        return False
+    for line in text.splitlines():
+        token = line.strip().split("#", 1)[0].strip()
+        if token:
+            return re.match(r"^(ST)?C?N?4?n?OFF(\s|\d|$)", token) is not None
+    return False
+
+
+def sniff_obj(head: bytes, size: int) -> bool:
+    text = text_head(head)
+    if text is None:
+        return False
+    lines = [ln.strip() for ln in text.splitlines()]
+    if len(head) < size and lines:
+        lines = lines[:-1]
+    words = [ln.split(None, 1)[0] for ln in lines if ln and not ln.startswith("#")]
+    return "v" in words and all(w in OBJ_KEYWORDS for w in words)
+
+
+def sniff_glb(head: bytes, size: int) -> bool:
+    return head.startswith(b"glTF")
+
+
+def sniff_gltf(head: bytes, size: int) -> bool:
+    text = text_head(head)
+    return text is not None and text.lstrip().startswith("{") and '"asset"' in text
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def check_binary_stl(src: Source, data: bytes) -> None:
+    """Compare a binary STL's declared face count with what the file holds."""
+    if len(data) < 84:
+        raise src.error(f"binary STL is {len(data)} bytes, shorter than its 84-byte header")
+    (n,) = struct.unpack("<I", data[80:84])
+    holds = (len(data) - 84) // 50
+    if len(data) != 84 + 50 * n:
+        extra = (len(data) - 84) % 50
+        tail = f" and {extra} stray bytes" if extra else ""
+        raise src.error(f"binary STL header says {n} faces, file holds {holds}{tail}")
+
+
+def load_trimesh(src: Source, file_type: str) -> trimesh.Trimesh:
+    """Load with trimesh and flatten scenes; trimesh's own exceptions become InputFormatError."""
+    try:
+        if src.path is not None:
+            loaded = trimesh.load(str(src.path), file_type=file_type, process=False)
+        else:
+            loaded = trimesh.load(io.BytesIO(src.data()), file_type=file_type, process=False)
+        tm = _flatten(src, loaded)
+    except VoxforgeError:
+        raise
+    except Exception as e:  # trimesh raises many types for malformed files
+        if isinstance(e, MemoryError):
+            raise src.error(f"{file_type.upper()} file asks for more memory than available") from None
+        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        raise src.error(f"cannot read as {file_type.upper()} ({type(e).__name__}: {msg})") from None
+    return tm
+
+
+def _flatten(src: Source, loaded: Any) -> trimesh.Trimesh:
+    if isinstance(loaded, trimesh.Scene):
+        parts = [g for g in loaded.dump() if isinstance(g, trimesh.Trimesh) and len(g.faces)]
+        if not parts:
+            raise GeometryError(f"{src.name}: scene holds no triangle geometry (no faces)")
+        return parts[0] if len(parts) == 1 else trimesh.util.concatenate(parts)
+    if isinstance(loaded, trimesh.Trimesh):
+        return loaded
+    raise GeometryError(f"{src.name}: has no faces (found {type(loaded).__name__})")
+
+
+def read_trimesh_mesh(
+    src: Source, file_type: str, *, up: str | None = None, units: str | None = None, **_: Any
+) -> Mesh:
+    """Read any trimesh-supported mesh and bring it to z-up metres (see module doc)."""
+    up, units = normalize_up(up), normalize_units(units)
+    data = src.data()
+    if file_type == "stl" and not sniff_ascii_stl(data[:1024], len(data)):
+        check_binary_stl(src, data)
+    tm = load_trimesh(src, file_type)
+    Mesh(tm=tm).validate(src.name)
+    tm.process(validate=False)
+    file_units, guessed = _file_units(src, file_type, tm, units)
+    file_up = up or DEFAULT_UP.get(file_type, "z")
+    if file_up == "y":
+        tm.apply_transform(Y_UP_TO_Z_UP)
+    scale = UNIT_SCALES[file_units]
+    if scale != 1.0:
+        tm.apply_scale(scale)
+    meta = {
+        "format": file_type,
+        "units": file_units,
+        "units_guessed": guessed,
+        "up": file_up,
+        "up_guessed": up is None,
+    }
+    return Mesh(tm=tm, meta=meta).validate(src.name)
+
+
+def _file_units(src: Source, file_type: str, tm: trimesh.Trimesh, units: str | None) -> tuple[str, bool]:
+    if units is not None:
+        return units, False
+    if file_type in ("gltf", "glb"):
+        return "m", False
+    if file_type == "3mf":
+        return _threemf_unit(src.data()), False
+    if file_type == "stl":
+        return "mm", True
+    extent = float(np.max(tm.extents)) if len(tm.vertices) else 0.0
+    return ("mm" if extent > AUTO_MM_EXTENT else "m"), True
+
+
+def _threemf_unit(data: bytes) -> str:
+    """The ``unit`` attribute of a 3MF model (millimeter when absent, as the spec says)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        name = next((n for n in z.namelist() if n.lower().endswith(".model")), None)
+        if name is None:
+            return "mm"
+        with z.open(name) as f:
+            head = f.read(4096).decode("utf-8", "replace")
+    m = re.search(r"<model[^>]*\bunit=\"(\w+)\"", head)
+    return THREEMF_UNITS.get(m.group(1).lower(), "mm") if m else "mm"
+
+
+def _reader(file_type: str):
+    def read(src: Source, **options: Any) -> Mesh:
+        return read_trimesh_mesh(src, file_type, **options)
+
+    read.__name__ = f"read_{file_type}_mesh"
+    read.__doc__ = f"Read a {file_type.upper()} file as a z-up, metre :class:`Mesh`."
+    return read
+
+
+def sniff_3mf_names(names: list[str]) -> bool:
+    """True when a zip's member names are those of a 3MF package."""
+    return any(n.lower().startswith("3d/") and n.lower().endswith(".model") for n in names)
+
+
+FORMATS = (
+    FormatSpec(
+        name="obj",
+        kinds=("mesh",),
+        extensions=(".obj",),
+        description="Wavefront OBJ with MTL materials and textures (Y-up)",
+        readers={"mesh": _reader("obj")},
+        sniff=sniff_obj,
+        strong=False,
+    ),
+    FormatSpec(
+        name="stl",
+        kinds=("mesh",),
+        extensions=(".stl",),
+        description="STL ascii or binary (millimetres by convention; face count checked)",
+        readers={"mesh": _reader("stl")},
+        sniff=sniff_stl,
+        strong=False,
+    ),
+    FormatSpec(
+        name="off",
+        kinds=("mesh",),
+        extensions=(".off",),
+        description="Object File Format (ModelNet meshes), z-up",
+        readers={"mesh": _reader("off")},
+        sniff=sniff_off,
+    ),
+    FormatSpec(
+        name="glb",
+        kinds=("mesh",),
+        extensions=(".glb",),
+        description="binary glTF 2.0 (Y-up, metres); scene flattened, textures kept",
+        readers={"mesh": _reader("glb")},
+        sniff=sniff_glb,
+    ),
+    FormatSpec(
+        name="gltf",
+        kinds=("mesh",),
+        extensions=(".gltf",),
+        description="glTF 2.0 JSON with external or embedded buffers (Y-up, metres)",
+        readers={"mesh": _reader("gltf")},
+        sniff=sniff_gltf,
+    ),
+    FormatSpec(
+        name="3mf",
+        kinds=("mesh",),
+        extensions=(".3mf",),
+        description="3D Manufacturing Format (zip); unit from the file",
+        readers={"mesh": _reader("3mf")},
+        sniff=None,  # a zip: told apart from npz/captures by member names in formats.sniff
+    ),
+)
