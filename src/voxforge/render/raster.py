@@ -1,0 +1,591 @@
+"""A CPU z-buffer triangle rasterizer with flat shading and instruction-style outlines.
+
+Why this design: previews and instruction images must render headless (no display, no GPU) and
+fast (a 1,000-part model at 1024 px in well under 0.2 s on 2 cores). The pipeline is deferred:
+
+1. project the vertices (:class:`~voxforge.render.camera.Camera`), drop back faces (numpy);
+2. rasterize depth and triangle id into buffers (numba, threads take interleaved row bands, so
+   the result does not depend on the thread count);
+3. shade each *triangle* once (flat Lambert key light + ambient, optional hemisphere light, in
+   linear RGB), apply per-triangle styles (normal, dimmed, highlighted) (numpy);
+4. resolve pixels: colour from the triangle id, dark outlines where the feature-face id changes
+   between neighbouring pixels (or depth jumps), which draws box edges and silhouettes the way LEGO
+   instruction art does (numba);
+5. supersample: everything runs at ``ssaa`` times the size and is box-filtered down with
+   premultiplied alpha (numba), which anti-aliases edges and outlines.
+
+Images are ``(H, W, 3)`` uint8 sRGB, or ``(H, W, 4)`` with a transparent background.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from voxforge.core.errors import ConfigError, GeometryError, InputFormatError
+from voxforge.render.camera import Camera
+
+RGB = tuple[float, float, float]
+
+_BAND_ROWS = 16
+"""Rows per band; thread t rasterizes bands t, t + T, t + 2T, ... (T threads)."""
+
+
+class FaceStyle(IntEnum):
+    """Per-triangle drawing style (instruction images dim old parts and highlight new ones)."""
+
+    NORMAL = 0
+    DIM = 1
+    HIGHLIGHT = 2
+
+
+@dataclass(frozen=True)
+class Lighting:
+    """Flat-shading lights. Directions are in *view* space (x right, y up, z toward the viewer), so
+    a model looks equally well lit from any azimuth.
+
+    Attributes:
+        key_direction: (3,) direction toward the key light (normalised on use).
+        key: key light strength (Lambert term).
+        fill_direction, fill: a weaker second light from the other side, so faces turned away
+            from the key light keep their shape instead of going flat.
+        ambient: uniform ambient strength.
+        hemisphere: strength of a sky/ground light blended by the world-up component of the normal
+            (0 turns it off); ``sky_rgb``/``ground_rgb`` are its linear colours.
+    """
+
+    key_direction: tuple[float, float, float] = (-0.45, 0.75, 0.5)
+    key: float = 0.58
+    fill_direction: tuple[float, float, float] = (0.6, 0.2, 0.75)
+    fill: float = 0.14
+    ambient: float = 0.42
+    hemisphere: float = 0.0
+    sky_rgb: RGB = (1.0, 1.0, 1.0)
+    ground_rgb: RGB = (0.35, 0.33, 0.3)
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How :func:`render_mesh` draws.
+
+    Attributes:
+        ssaa: supersampling factor (1 = off; 2 is a good default, 3 for print quality).
+        edges: draw outlines where feature faces meet and at silhouettes.
+        edge_width: outline width in output pixels (about).
+        depth_edge: also outline where depth jumps by more than this many metres inside one face
+            group (``None``: only group changes and silhouettes).
+        background: sRGB floats, or ``None`` for a transparent background (RGBA output).
+        cull_backfaces: drop triangles facing away (needs outward counter-clockwise winding).
+        lighting: the lights.
+        dim_amount: how far dimmed faces fade toward ``dim_rgb`` (0..1).
+        dim_rgb: colour dimmed faces fade toward (sRGB).
+        highlight_rgb: colour of the ring drawn around highlighted parts.
+        highlight_width: width of that ring in output pixels (0 turns it off).
+    """
+
+    ssaa: int = 2
+    edges: bool = True
+    edge_width: float = 1.0
+    depth_edge: float | None = None
+    background: RGB | None = (1.0, 1.0, 1.0)
+    cull_backfaces: bool = True
+    lighting: Lighting = field(default_factory=Lighting)
+    dim_amount: float = 0.6
+    dim_rgb: RGB = (0.94, 0.94, 0.94)
+    highlight_rgb: RGB = (1.0, 0.42, 0.0)
+    highlight_width: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.ssaa <= 4:
+            raise ConfigError(f"ssaa must be 1..4, got {self.ssaa}")
+        if not 0.0 < self.edge_width <= 8.0:
+            raise ConfigError(f"edge_width must be in (0, 8] pixels, got {self.edge_width}")
+        if not 0.0 <= self.dim_amount <= 1.0:
+            raise ConfigError(f"dim_amount must be in [0, 1], got {self.dim_amount}")
+        if not 0.0 <= self.highlight_width <= 16.0:
+            raise ConfigError(f"highlight_width must be in [0, 16] pixels, got {self.highlight_width}")
+
+
+@dataclass
+class Raster:
+    """The rasterized buffers.
+
+    Attributes:
+        depth: (H, W) float32 NDC depth of the nearest surface, ``inf`` where empty.
+        triangle: (H, W) int32 index of the triangle seen at each pixel, -1 where empty.
+    """
+
+    depth: np.ndarray
+    triangle: np.ndarray
+
+
+# --------------------------------------------------------------------------------------------
+# colour helpers
+
+
+def srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    """sRGB floats in [0, 1] to linear RGB (same shape)."""
+    c = np.clip(np.asarray(c, dtype=np.float32), 0.0, 1.0)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(c: np.ndarray) -> np.ndarray:
+    """Linear RGB to sRGB floats in [0, 1] (same shape; clips)."""
+    c = np.clip(np.asarray(c, dtype=np.float32), 0.0, 1.0)
+    return np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1.0 / 2.4) - 0.055).astype(np.float32)
+
+
+def _to_u8(rgb: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(np.asarray(rgb, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
+def face_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(m, 3) float32 unit normals of counter-clockwise triangles (zero for degenerate ones)."""
+    v = np.asarray(vertices, dtype=np.float64)
+    a, b, c = v[faces[:, 0]], v[faces[:, 1]], v[faces[:, 2]]
+    n = np.cross(b - a, c - a)
+    length = np.linalg.norm(n, axis=1, keepdims=True)
+    return (n / np.where(length > 0, length, 1.0)).astype(np.float32)
+
+
+def shade_faces(
+    normals: np.ndarray, face_rgb: np.ndarray, camera: Camera, lighting: Lighting
+) -> np.ndarray:
+    """Flat-shaded face colours.
+
+    Args:
+        normals: (m, 3) unit world normals.
+        face_rgb: (m, 3) base sRGB floats in [0, 1].
+        camera: turns the view-space key light into world space.
+        lighting: the lights.
+
+    Returns:
+        (m, 3) float32 shaded sRGB in [0, 1]. Lighting is computed in linear RGB.
+    """
+    light = np.full(len(normals), lighting.ambient, dtype=np.float32)
+    for direction, strength in (
+        (lighting.key_direction, lighting.key),
+        (lighting.fill_direction, lighting.fill),
+    ):
+        d = np.asarray(direction, dtype=np.float64)
+        world = (camera.rotation.T @ (d / np.linalg.norm(d))).astype(np.float32)
+        light += strength * np.clip(normals @ world, 0.0, None)
+    lit = srgb_to_linear(face_rgb) * light[:, None]
+    if lighting.hemisphere > 0:
+        up = (normals[:, 2:3] + 1.0) * 0.5
+        hemi = up * np.asarray(lighting.sky_rgb, np.float32) + (1.0 - up) * np.asarray(
+            lighting.ground_rgb, np.float32
+        )
+        lit = lit + lighting.hemisphere * srgb_to_linear(face_rgb) * hemi
+    return linear_to_srgb(lit)
+
+
+def edge_colors(face_rgb: np.ndarray) -> np.ndarray:
+    """(m, 3) float32 outline colours: dark for light parts, mid grey for dark parts (as LDraw
+    draws black parts with grey edges, so edges stay visible)."""
+    rgb = np.asarray(face_rgb, dtype=np.float32)
+    lum = rgb @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+    dark = rgb * 0.22
+    light = rgb * 0.4 + 0.3
+    return np.where((lum < 0.18)[:, None], light, dark).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# rasterization
+
+
+@njit(cache=True, parallel=True, fastmath=False)
+def _raster_kernel(
+    tx: np.ndarray,
+    ty: np.ndarray,
+    tz: np.ndarray,
+    tid: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    height: int,
+    width: int,
+    nthreads: int,
+    band: int,
+    depth: np.ndarray,
+    tri_buf: np.ndarray,
+) -> None:
+    """Z-buffer triangles (screen-space, positive area) into ``depth``/``tri_buf`` (in place).
+
+    tx, ty, tz: (k, 3) float64 pixel x, pixel y, NDC depth of each triangle's corners.
+    tid: (k,) int32 id written for each triangle. rows/cols: (k, 2) int32 pixel bounds.
+    Pixel centres are at +0.5; shared edges follow the top-left rule, so no pixel is drawn twice.
+    """
+    k = tx.shape[0]
+    stride = band * nthreads
+    for t in prange(nthreads):
+        for i in range(k):
+            r0, r1 = rows[i, 0], rows[i, 1]
+            # skip triangles with no row in this thread's bands
+            first = r0 - (r0 % stride) + t * band
+            if first + band <= r0:
+                first += stride
+            if first > r1:
+                continue
+            x0, x1, x2 = tx[i, 0], tx[i, 1], tx[i, 2]
+            y0, y1, y2 = ty[i, 0], ty[i, 1], ty[i, 2]
+            z0, z1, z2 = tz[i, 0], tz[i, 1], tz[i, 2]
+            area = (x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0)
+            inv_area = 1.0 / area
+            # edge e_ab(p) = (bx - ax) * (py - ay) - (by - ay) * (px - ax) = A px + B py + C
+            a0, b0 = -(y2 - y1), (x2 - x1)  # edge v1 -> v2, weight of v0
+            c0 = -(a0 * x1 + b0 * y1)
+            a1, b1 = -(y0 - y2), (x0 - x2)  # edge v2 -> v0, weight of v1
+            c1 = -(a1 * x2 + b1 * y2)
+            a2, b2 = -(y1 - y0), (x1 - x0)  # edge v0 -> v1, weight of v2
+            c2 = -(a2 * x0 + b2 * y0)
+            # top-left rule: a pixel centre exactly on an edge belongs to top or left edges only
+            tl0 = (b0 < 0.0) or (b0 == 0.0 and a0 < 0.0)
+            tl1 = (b1 < 0.0) or (b1 == 0.0 and a1 < 0.0)
+            tl2 = (b2 < 0.0) or (b2 == 0.0 and a2 < 0.0)
+            # depth plane z = dzx * px + dzy * py + dz0 (barycentric weights are e / area)
+            dzx = (a0 * z0 + a1 * z1 + a2 * z2) * inv_area
+            dzy = (b0 * z0 + b1 * z1 + b2 * z2) * inv_area
+            dz0 = (c0 * z0 + c1 * z1 + c2 * z2) * inv_area
+            c_lo, c_hi = cols[i, 0], cols[i, 1]
+            y = first
+            while y <= r1:
+                y_end = min(y + band - 1, r1)
+                for py in range(max(y, r0), y_end + 1):
+                    yc = py + 0.5
+                    e0r = b0 * yc + c0
+                    e1r = b1 * yc + c1
+                    e2r = b2 * yc + c2
+                    lo = float(c_lo)
+                    hi = float(c_hi) + 1.0
+                    empty = False
+                    # e(x) = a x + er >= 0 bounds x; tighten the span before the per-pixel test
+                    if a0 > 0.0:
+                        lo = max(lo, -e0r / a0)
+                    elif a0 < 0.0:
+                        hi = min(hi, -e0r / a0)
+                    elif e0r < 0.0:
+                        empty = True
+                    if a1 > 0.0:
+                        lo = max(lo, -e1r / a1)
+                    elif a1 < 0.0:
+                        hi = min(hi, -e1r / a1)
+                    elif e1r < 0.0:
+                        empty = True
+                    if a2 > 0.0:
+                        lo = max(lo, -e2r / a2)
+                    elif a2 < 0.0:
+                        hi = min(hi, -e2r / a2)
+                    elif e2r < 0.0:
+                        empty = True
+                    if empty or lo > hi:
+                        continue
+                    px0 = max(c_lo, math.floor(lo - 0.5))
+                    px1 = min(c_hi, math.ceil(hi - 0.5))
+                    for px in range(px0, px1 + 1):
+                        xc = px + 0.5
+                        e0 = a0 * xc + e0r
+                        e1 = a1 * xc + e1r
+                        e2 = a2 * xc + e2r
+                        if e0 < 0.0 or e1 < 0.0 or e2 < 0.0:
+                            continue
+                        if (e0 == 0.0 and not tl0) or (e1 == 0.0 and not tl1):
+                            continue
+                        if e2 == 0.0 and not tl2:
+                            continue
+                        z = dzx * xc + dzy * yc + dz0
+                        if z < depth[py, px] and z >= -1.0:
+                            depth[py, px] = z
+                            tri_buf[py, px] = tid[i]
+                y += stride
+
+
+def _check_mesh(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    v = np.asarray(vertices, dtype=np.float64)
+    f = np.asarray(faces)
+    if v.ndim != 2 or v.shape[1] != 3:
+        raise GeometryError(f"vertices must be (n, 3), got shape {v.shape}")
+    if f.ndim != 2 or f.shape[1] != 3 or (f.size and not np.issubdtype(f.dtype, np.integer)):
+        raise GeometryError(f"faces must be (m, 3) integer indices, got shape {f.shape} {f.dtype}")
+    if f.size and (f.min() < 0 or f.max() >= len(v)):
+        raise GeometryError(f"face indices must be in [0, {len(v)}), found {f.min()}..{f.max()}")
+    if not np.isfinite(v).all():
+        raise GeometryError("vertices contain NaN or infinite coordinates")
+    return v, f.astype(np.int64, copy=False)
+
+
+def rasterize(
+    vertices: np.ndarray, faces: np.ndarray, camera: Camera, *, cull_backfaces: bool = True
+) -> Raster:
+    """Z-buffer a triangle mesh at the camera's resolution.
+
+    Args:
+        vertices: (n, 3) world positions, metres.
+        faces: (m, 3) integer vertex indices, counter-clockwise seen from outside.
+        camera: the view and image size.
+        cull_backfaces: skip triangles seen from behind (halves the work on closed meshes).
+
+    Returns:
+        :class:`Raster` with NDC depth and the index (into ``faces``) of the visible triangle.
+        Triangles with a corner behind a perspective camera are skipped (no near-plane clipping:
+        framing cameras keep the whole model in front).
+    """
+    v, f = _check_mesh(vertices, faces)
+    h, w = camera.height, camera.width
+    depth = np.full((h, w), np.inf, dtype=np.float32)
+    tri_buf = np.full((h, w), -1, dtype=np.int32)
+    if len(f) == 0:
+        return Raster(depth, tri_buf)
+    p = camera.project(v)
+    x, y, z = p[f, 0], p[f, 1], p[f, 2]  # (m, 3) each
+    area = (x[:, 1] - x[:, 0]) * (y[:, 2] - y[:, 0]) - (y[:, 1] - y[:, 0]) * (x[:, 2] - x[:, 0])
+    # counter-clockwise in the world reads clockwise on the y-down screen: negative area is front
+    keep = (area < 0) if cull_backfaces else (area != 0)
+    keep &= np.isfinite(z).all(axis=1)
+    rows = np.stack(
+        [np.ceil(y.min(axis=1) - 0.5), np.floor(y.max(axis=1) - 0.5)], axis=1
+    )  # pixel rows whose centre may be inside
+    cols = np.stack([np.ceil(x.min(axis=1) - 0.5), np.floor(x.max(axis=1) - 0.5)], axis=1)
+    keep &= (rows[:, 1] >= 0) & (rows[:, 0] <= h - 1) & (rows[:, 0] <= rows[:, 1])
+    keep &= (cols[:, 1] >= 0) & (cols[:, 0] <= w - 1) & (cols[:, 0] <= cols[:, 1])
+    keep &= z.min(axis=1) <= 1.0
+    idx = np.flatnonzero(keep)
+    if len(idx) == 0:
+        return Raster(depth, tri_buf)
+    x, y, z, area = x[idx], y[idx], z[idx], area[idx]
+    flip = area < 0  # make every kept triangle positive-area for the kernel
+    for arr in (x, y, z):
+        arr[flip, 1], arr[flip, 2] = arr[flip, 2].copy(), arr[flip, 1].copy()
+    rows = np.clip(rows[idx], 0, h - 1).astype(np.int32)
+    cols = np.clip(cols[idx], 0, w - 1).astype(np.int32)
+    _raster_kernel(
+        np.ascontiguousarray(x),
+        np.ascontiguousarray(y),
+        np.ascontiguousarray(z),
+        idx.astype(np.int32),
+        rows,
+        cols,
+        h,
+        w,
+        numba.get_num_threads(),
+        _BAND_ROWS,
+        depth,
+        tri_buf,
+    )
+    return Raster(depth, tri_buf)
+
+
+# --------------------------------------------------------------------------------------------
+# resolve: colours, outlines, background
+
+
+@njit(cache=True, parallel=True)
+def _resolve_kernel(
+    tri_buf: np.ndarray,
+    depth: np.ndarray,
+    fill: np.ndarray,
+    edge: np.ndarray,
+    group: np.ndarray,
+    radius: int,
+    depth_eps: float,
+    background: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Colour every pixel (in place into ``out`` (H, W, 4) uint8).
+
+    A covered pixel whose neighbour within ``radius`` (4 directions) shows another face group,
+    the background, or a depth jump over ``depth_eps`` becomes an outline pixel in the edge colour
+    of the nearer of the two surfaces; empty pixels next to a surface become its outline too, so
+    silhouettes get a line. ``radius`` 0 turns outlines off. ``background`` is (4,) uint8 RGBA.
+    """
+    h, w = tri_buf.shape
+    for yy in prange(h):
+        for xx in range(w):
+            a = tri_buf[yy, xx]
+            da = depth[yy, xx]
+            best = np.inf if a < 0 else da
+            best_tri = -1
+            for d in range(1, radius + 1):
+                for k in range(4):
+                    qy = yy + d * ((k == 2) - (k == 3))
+                    qx = xx + d * ((k == 0) - (k == 1))
+                    if qx < 0 or qx >= w or qy < 0 or qy >= h:
+                        continue
+                    b = tri_buf[qy, qx]
+                    if b < 0 and a < 0:
+                        continue
+                    if a >= 0 and b >= 0:
+                        if group[a] == group[b] and abs(depth[qy, qx] - da) <= depth_eps:
+                            continue
+                    # a boundary: the nearer surface owns the line
+                    if a >= 0 and best_tri < 0:
+                        best_tri = a
+                    if b >= 0 and depth[qy, qx] < best:
+                        best = depth[qy, qx]
+                        best_tri = b
+            if best_tri >= 0:
+                for c in range(3):
+                    out[yy, xx, c] = edge[best_tri, c]
+                out[yy, xx, 3] = 255
+            elif a >= 0:
+                for c in range(3):
+                    out[yy, xx, c] = fill[a, c]
+                out[yy, xx, 3] = 255
+            else:
+                for c in range(4):
+                    out[yy, xx, c] = background[c]
+
+
+@njit(cache=True, parallel=True)
+def _downsample_kernel(src: np.ndarray, factor: int, out: np.ndarray) -> None:
+    """Box-filter (H*f, W*f, 4) uint8 straight-alpha RGBA into (H, W, 4), averaging premultiplied
+    colour so transparent pixels do not darken anti-aliased silhouettes."""
+    h, w = out.shape[0], out.shape[1]
+    n = factor * factor
+    for yy in prange(h):
+        for xx in range(w):
+            acc0 = 0.0
+            acc1 = 0.0
+            acc2 = 0.0
+            acc_a = 0.0
+            for dy in range(factor):
+                for dx in range(factor):
+                    p = src[yy * factor + dy, xx * factor + dx]
+                    al = float(p[3])
+                    acc0 += p[0] * al
+                    acc1 += p[1] * al
+                    acc2 += p[2] * al
+                    acc_a += al
+            if acc_a > 0.0:
+                out[yy, xx, 0] = np.uint8(min(255.0, acc0 / acc_a + 0.5))
+                out[yy, xx, 1] = np.uint8(min(255.0, acc1 / acc_a + 0.5))
+                out[yy, xx, 2] = np.uint8(min(255.0, acc2 / acc_a + 0.5))
+            else:
+                out[yy, xx, 0] = 0
+                out[yy, xx, 1] = 0
+                out[yy, xx, 2] = 0
+            out[yy, xx, 3] = np.uint8(acc_a / n + 0.5)
+
+
+def _styled_colors(
+    shaded: np.ndarray, edge: np.ndarray, style: np.ndarray | None, options: RenderOptions
+) -> tuple[np.ndarray, np.ndarray]:
+    """Apply per-triangle styles: dimmed faces and their edges fade toward ``dim_rgb``."""
+    if style is None:
+        return shaded, edge
+    dim = (style == FaceStyle.DIM)[:, None]
+    target = np.asarray(options.dim_rgb, dtype=np.float32)
+    t = np.float32(options.dim_amount)
+    shaded = np.where(dim, shaded * (1 - t) + target * t, shaded)
+    edge = np.where(dim, edge * (1 - t * 0.8) + target * (t * 0.8), edge)
+    return shaded.astype(np.float32), edge.astype(np.float32)
+
+
+def _highlight_ring(
+    image: np.ndarray, raster: Raster, style: np.ndarray, rgb: RGB, width_px: int
+) -> None:
+    """Paint a ring of ``width_px`` pixels around the visible highlighted triangles (in place)."""
+    import cv2
+
+    seen = raster.triangle >= 0
+    mask = np.zeros(raster.triangle.shape, dtype=np.uint8)
+    mask[seen] = style[raster.triangle[seen]] == FaceStyle.HIGHLIGHT
+    if not mask.any():
+        return
+    size = 2 * width_px + 1
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    ring = (cv2.dilate(mask, kernel) > 0) & (mask == 0)
+    image[ring, :3] = _to_u8(np.asarray(rgb, dtype=np.float32))
+    image[ring, 3] = 255
+
+
+def render_mesh(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    face_rgb: np.ndarray,
+    camera: Camera,
+    *,
+    face_group: np.ndarray | None = None,
+    face_style: np.ndarray | None = None,
+    options: RenderOptions | None = None,
+) -> np.ndarray:
+    """Render a flat-shaded, outlined mesh.
+
+    Args:
+        vertices: (n, 3) world positions, metres.
+        faces: (m, 3) vertex indices, counter-clockwise seen from outside.
+        face_rgb: (m, 3) sRGB floats in [0, 1], one colour per triangle.
+        camera: view and output size (see :func:`~voxforge.render.camera.isometric_camera`).
+        face_group: (m,) int feature-face id per triangle; outlines are drawn where the id changes
+            (give the two triangles of a box face one id). ``None``: silhouettes only.
+        face_style: (m,) :class:`FaceStyle` values per triangle, or ``None`` (all normal).
+        options: drawing options.
+
+    Returns:
+        (H, W, 3) uint8 sRGB, or (H, W, 4) uint8 RGBA when ``options.background`` is ``None``.
+    """
+    opt = options or RenderOptions()
+    v, f = _check_mesh(vertices, faces)
+    m = len(f)
+    rgb = np.asarray(face_rgb, dtype=np.float32)
+    if rgb.shape != (m, 3):
+        raise GeometryError(f"face_rgb must be ({m}, 3), got shape {rgb.shape}")
+    group = (
+        np.zeros(m, dtype=np.int32)
+        if face_group is None
+        else np.ascontiguousarray(face_group, dtype=np.int32)
+    )
+    style = None if face_style is None else np.asarray(face_style, dtype=np.int8)
+    for name, arr in (("face_group", group), ("face_style", style)):
+        if arr is not None and arr.shape != (m,):
+            raise GeometryError(f"{name} must be ({m},), got shape {arr.shape}")
+
+    ss = opt.ssaa
+    cam = camera.scaled(ss)
+    raster = rasterize(v, f, cam, cull_backfaces=opt.cull_backfaces)
+    shaded = shade_faces(face_normals(v, f), rgb, camera, opt.lighting)
+    fill, edge = _styled_colors(shaded, edge_colors(rgb), style, opt)
+
+    radius = max(1, round(opt.edge_width * ss * 0.5)) if opt.edges else 0
+    depth_eps = np.inf
+    if opt.depth_edge is not None:
+        # NDC depth per metre at the middle of the depth range (exact for orthographic)
+        mid = 0.5 * (camera.near + camera.far)
+        n, fa = camera.near, camera.far
+        per_m = 2.0 / (fa - n) if not camera.perspective else 2.0 * n * fa / ((fa - n) * mid * mid)
+        depth_eps = float(opt.depth_edge * per_m)
+    bg = np.zeros(4, dtype=np.uint8)
+    if opt.background is not None:
+        bg[:3] = _to_u8(np.asarray(opt.background, dtype=np.float32))
+        bg[3] = 255
+    big = np.empty((cam.height, cam.width, 4), dtype=np.uint8)
+    _resolve_kernel(
+        raster.triangle, raster.depth, _to_u8(fill), _to_u8(edge), group, radius, depth_eps, bg, big
+    )
+    if style is not None and opt.highlight_width > 0:
+        _highlight_ring(big, raster, style, opt.highlight_rgb, max(1, round(opt.highlight_width * ss)))
+    if ss > 1:
+        out = np.empty((camera.height, camera.width, 4), dtype=np.uint8)
+        _downsample_kernel(big, ss, out)
+    else:
+        out = big
+    return out[..., :3].copy() if opt.background is not None else out
+
+
+def save_png(image: np.ndarray, path: str | Path) -> Path:
+    """Write an (H, W, 3|4) uint8 image as PNG with Pillow; returns the path."""
+    from PIL import Image
+
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise InputFormatError(
+            f"{path}: expected an (H, W, 3|4) uint8 image, got {arr.shape} {arr.dtype}"
+        )
+    path = Path(path)
+    Image.fromarray(arr, mode="RGBA" if arr.shape[2] == 4 else "RGB").save(path, format="PNG")
+    return path
