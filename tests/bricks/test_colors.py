@@ -390,3 +390,32 @@ def test_merged_centres_are_logged(caplog: pytest.LogCaptureFixture) -> None:
 def test_colors_json_parses() -> None:
     data = json.loads((REPO / "src" / "voxforge" / "data" / "colors.json").read_text())
     assert data["generated_by"] == "scripts/make_color_table.py"
+
+
+# ---------------------------------------------------------------------------------------------
+# part colour availability
+
+
+def test_part_colors_cover_catalogue(shared_data: Path) -> None:
+    from voxforge.bricks.catalogue import _part_colors_table, catalogue, is_available, part_colors
+
+    table = load_colors()
+    for key in catalogue():
+        codes = part_colors(key)
+        assert len(codes) >= 20, key  # basic parts exist in many colours
+        assert {0, 4, 14, 15, 71, 72}.issubset(codes), key
+    for key, codes in _part_colors_table().items():
+        assert (shared_data / "ldraw" / "library" / "parts" / f"{key}.dat").is_file(), key
+        assert all(c in table and table[c].finish not in ("special", "rubber") for c in codes)
+    assert is_available("3001", 4) and is_available("3001", "4")  # type: ignore[arg-type]
+    assert not is_available("3001", 47)  # no trans-clear 2 x 4 brick in the data
+    assert is_available("3070b", 297)  # pearl gold 1 x 1 tile
+    with pytest.raises(ConfigError, match="unknown part"):
+        part_colors("3001x")
+
+
+def test_part_colors_json_documents_source() -> None:
+    data = json.loads((REPO / "src" / "voxforge" / "data" / "part_colors.json").read_text())
+    assert data["source"].startswith("curated from public part databases")
+    for key, codes in data["parts"].items():
+        assert codes == sorted(set(codes)), key

@@ -142,3 +142,32 @@ def box_part(width: int, length: int, height: int) -> Part | None:
         if (p.width, p.length) == (w, l):
             return p
     return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Colour availability (``voxforge/data/part_colors.json``: curated from public part databases,
+# BrickLink/Rebrickable catalogues as of 2024, conservative and not exhaustive).
+
+
+@cache
+def _part_colors_table() -> dict[str, frozenset[int]]:
+    import json
+    from importlib import resources
+
+    text = resources.files("voxforge").joinpath("data", "part_colors.json").read_text("utf-8")
+    return {k.lower(): frozenset(int(c) for c in v) for k, v in json.loads(text)["parts"].items()}
+
+
+def part_colors(key: str) -> frozenset[int]:
+    """LDraw colour codes the catalogue part ``key`` is known to be produced in.
+
+    Empty for a catalogue part the data file does not cover yet; an unknown key raises the
+    catalogue's ConfigError (with close matches).
+    """
+    part = catalogue()[key]
+    return _part_colors_table().get(part.key.lower(), frozenset())
+
+
+def is_available(key: str, code: int) -> bool:
+    """True when part ``key`` is known to exist in LDraw colour ``code``."""
+    return int(code) in part_colors(key)
