@@ -40,10 +40,18 @@ def fill_enclosed(surface: np.ndarray, close_iterations: int = 1) -> np.ndarray:
 
     The holes are sealed on a *copy*: a morphological closing (dilate then erode with the 3x3x3
     cube, ``close_iterations`` times each) bridges gaps up to about ``2 * close_iterations`` cells.
-    The flood from outside runs on the closed copy, but the closing never enlarges the result: the
-    answer is the original surface cells, the enclosed interior, and only those closing cells that
-    plug a hole, i.e. that touch the enclosed interior. Closing cells that merely thicken outer
-    concavities (grooves, corners) are dropped.
+    The flood from outside runs on the closed copy, but closing never enlarges the result:
+
+    - the *cavity* is what the closed copy encloses that closing itself did not fill;
+    - cells closing added form 6-connected groups (with the cavity). A group is kept when it holds
+      cavity (hole plugs and the inside near the walls) or never touches the outside (inside
+      that the surface encloses by itself). A group that touches the outside and holds no cavity
+      is an outer groove or corner that closing smoothed over, and is dropped.
+
+    So the answer is the original surface, the cavity, the plugs and what the surface encloses.
+    A consequence, on purpose: an opening as wide as the space behind it (a cup's mouth) leaves
+    no cavity and is not filled; in general a hole is plugged only when the space behind it is
+    wider than about ``2 * close_iterations`` cells.
 
     Args:
         surface: (nx, ny, nz) bool surface cells.
@@ -60,9 +68,19 @@ def fill_enclosed(surface: np.ndarray, close_iterations: int = 1) -> np.ndarray:
     closed = ndimage.binary_closing(padded, structure=_CUBE, iterations=close_iterations)
     sl = tuple(slice(pad, pad + s) for s in surface.shape)
     closed = closed[sl] | surface
-    inside = ~outside(closed) & ~closed
-    plugs = closed & ~surface & ndimage.binary_dilation(inside, structure=_SIX)
-    return surface | inside | plugs
+    # Work padded by one empty cell so the space beyond the grid border counts as outside.
+    closed = np.pad(closed, 1)
+    out = np.pad(outside(closed[1:-1, 1:-1, 1:-1]), 1, constant_values=True)
+    cavity = ~out & ~closed
+    added = closed & ~np.pad(surface, 1)
+    labels, n = ndimage.label(added | cavity, structure=_SIX)
+    has_cavity = np.zeros(n + 1, dtype=bool)
+    has_cavity[labels[cavity]] = True
+    touches_outside = np.zeros(n + 1, dtype=bool)
+    touches_outside[labels[ndimage.binary_dilation(out, structure=_SIX) & (labels > 0)]] = True
+    keep = has_cavity | ~touches_outside
+    keep[0] = False
+    return surface | keep[labels[1:-1, 1:-1, 1:-1]]
 
 
 def extend_to_base(occupancy: np.ndarray) -> np.ndarray:

@@ -142,7 +142,7 @@ def _size_message(bounds: np.ndarray, frame: GridFrame, config: VoxelizeConfig) 
     sx, sy, sz = frame.shape
     cells = frame.padded_cells
     if config.lattice == "cubic":
-        fit = max(math.floor(config.max_cells ** (1.0 / 3.0)) - 2, 0)
+        fit = max(_icbrt(config.max_cells) - 2, 0)
         advice = f"use resolution={fit} or less" if fit >= 2 else "raise max_cells"
         return (
             f"a {config.resolution}³ cubic grid is {_human(cells)} cells padded, over the "
@@ -184,6 +184,16 @@ def _largest_width_that_fits(bounds: np.ndarray, config: VoxelizeConfig) -> int:
         else:
             hi = mid - 1
     return lo
+
+
+def _icbrt(n: int) -> int:
+    """Largest integer r with r**3 <= n (float cube roots round 10**6 down to 99)."""
+    r = round(n ** (1.0 / 3.0))
+    while r**3 > n:
+        r -= 1
+    while (r + 1) ** 3 <= n:
+        r += 1
+    return r
 
 
 def _human(n: int) -> str:

@@ -18,6 +18,8 @@ from voxforge.voxel.lattice import GridFrame
 
 _EPS = 1e-9
 """Tolerance of the overlap test, in cells; positive so that touching and rounding count as overlap."""
+_CLAMP = 1e-6
+"""Triangles this close outside the grid are clamped into it (as points are); others are skipped."""
 
 
 def voxelize_points(xyz: np.ndarray, frame: GridFrame) -> np.ndarray:
@@ -52,13 +54,18 @@ def _mark_triangles(tri: np.ndarray, occ: np.ndarray) -> None:
         lo = np.empty(3, np.int64)
         hi = np.empty(3, np.int64)
         lim = (nx, ny, nz)
+        outside = False
         for a in range(3):
             mn = min(tri[t, 0, a], tri[t, 1, a], tri[t, 2, a])
             mx = max(tri[t, 0, a], tri[t, 1, a], tri[t, 2, a])
+            if mx < -_CLAMP or mn > lim[a] + _CLAMP:
+                outside = True
             l0 = int(np.floor(mn - _EPS))
             h0 = int(np.floor(mx + _EPS))
             lo[a] = min(max(l0, 0), lim[a] - 1)
             hi[a] = min(max(h0, 0), lim[a] - 1)
+        if outside:
+            continue
         if lo[0] == hi[0] and lo[1] == hi[1] and lo[2] == hi[2]:
             occ[lo[0], lo[1], lo[2]] = 1
             continue
