@@ -1,0 +1,364 @@
+"""LDraw files: write a :class:`BrickModel` as an MPD, read LDR/MPD models back onto the lattice.
+
+Frames (``LEGO_FACTS.md``). The lattice is z-up in studs (x, y) and plates (z); LDraw is -Y up in
+LDU (1 stud = 20 LDU, 1 plate = 8 LDU). Lattice x -> LDraw +X, lattice y -> LDraw +Z, lattice
+z -> LDraw -Y. That map, ``(X, Y, Z) = (x, -z, y)``, has determinant +1, so it is a rotation and
+nothing is mirrored. A quarter turn counter-clockwise seen from above about lattice +z is, in
+LDraw, a turn of -90 degrees about +Y: ``R(r) = R_y(-90 * r)``.
+
+Part origins. Bricks, plates and tiles have their origin at the centre of the footprint on the top
+face (the base of the studs), long side along X. The LDraw slopes (3039, 3040b, 4286, and the
+inverted 3660/3665 too) are drawn with their origin at the centre of the stud row on the top face,
+the row at the +Z end and the slope falling toward -Z (checked against the part geometry in the
+shared library; ``tests/bricks/test_ldraw.py`` re-checks it). voxforge's slope rotation 0 has the
+studs at x-min falling toward +x, so a slope gets the base turn ``R_y(-90)`` before its placement
+turn, and its footprint centre sits ``10 * (length - 1)`` LDU from the origin along local -Z.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from voxforge.bricks.catalogue import Part, catalogue
+from voxforge.core.brickmodel import BrickModel, Placement
+from voxforge.core.errors import ConfigError, GeometryError, InputFormatError, UnsupportedInputError
+from voxforge.core.outputs import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+LDU_PER_STUD = 20
+"""LDraw units per stud pitch (8 mm)."""
+LDU_PER_PLATE = 8
+"""LDraw units per plate height (3.2 mm)."""
+
+Steps = Literal["layers", "placement", "none"]
+
+_TOL = 1e-3  # LDU / matrix-entry tolerance when snapping read transforms to the lattice
+
+
+def quarter_turn(r: int) -> np.ndarray:
+    """(3, 3) int LDraw matrix of lattice rotation ``r`` (quarter turns CCW seen from above)."""
+    c = (1, 0, -1, 0)[r % 4]
+    s = (0, 1, 0, -1)[r % 4]
+    # R_y(-90 r): [[cos, 0, -sin], [0, 1, 0], [sin, 0, cos]] with angle 90 r
+    return np.array([[c, 0, -s], [0, 1, 0], [s, 0, c]], dtype=np.int64)
+
+
+_SLOPE_BASE = quarter_turn(1)
+"""LDraw slopes fall toward local -Z; voxforge rotation 0 falls toward +x = LDraw +X."""
+
+
+def _local_frame(part: Part) -> tuple[np.ndarray, np.ndarray]:
+    """(base rotation (3, 3), footprint centre in the part's LDraw coordinates (3,))."""
+    if part.kind == "slope":
+        return _SLOPE_BASE, np.array([0.0, 0.0, -10.0 * (part.length - 1)])
+    return np.eye(3, dtype=np.int64), np.zeros(3)
+
+
+def _footprint(part: Part, rotation: int) -> tuple[int, int]:
+    return (part.length, part.width) if rotation % 2 == 0 else (part.width, part.length)
+
+
+def placement_transform(p: Placement) -> tuple[np.ndarray, np.ndarray]:
+    """LDraw position (3,) float64 LDU and rotation (3, 3) int64 of one placement.
+
+    Raises GeometryError when the placement's footprint or height contradicts its catalogue part.
+    """
+    part = catalogue()[p.part]
+    if not 0 <= p.rotation <= 3:
+        raise GeometryError(f"placement of {p.part}: rotation {p.rotation} is not in 0..3")
+    if (p.sx, p.sy) != _footprint(part, p.rotation) or p.h != part.height:
+        fx, fy = _footprint(part, p.rotation)
+        raise GeometryError(
+            f"placement of {p.part} at ({p.x}, {p.y}, {p.z}) rotation {p.rotation}: the part needs "
+            f"a {fx}x{fy}x{part.height} box, got {p.sx}x{p.sy}x{p.h}"
+        )
+    base, centre_local = _local_frame(part)
+    rot = quarter_turn(p.rotation) @ base
+    centre = np.array(
+        [
+            LDU_PER_STUD * (p.x + p.sx / 2),
+            -LDU_PER_PLATE * (p.z + p.h),
+            LDU_PER_STUD * (p.y + p.sy / 2),
+        ]
+    )
+    return centre - rot @ centre_local, rot
+
+
+def _num(v: float) -> str:
+    r = round(float(v))
+    if abs(v - r) < 1e-9:
+        return str(int(r))
+    return f"{v:.4f}".rstrip("0").rstrip(".")
+
+
+def part_line(p: Placement) -> str:
+    """The type-1 line of one placement: ``1 <colour> x y z a b c d e f g h i <part>.dat``."""
+    pos, rot = placement_transform(p)
+    nums = " ".join(_num(v) for v in (*pos, *rot.ravel()))
+    return f"1 {p.color} {nums} {catalogue()[p.part].ldraw}"
+
+
+def _groups(model: BrickModel, steps: str) -> list[list[Placement]]:
+    order = sorted(model.placements, key=lambda p: (p.z, p.y, p.x, p.part, p.color))
+    if steps == "none":
+        return [order] if order else []
+    if steps == "layers":
+        key = "z"
+    elif steps == "placement":
+        unset = sum(1 for p in order if p.step < 0)
+        if unset:
+            raise ConfigError(
+                f"steps='placement' needs a build step on every part; {unset} of {len(order)} "
+                "have step -1 (make instructions first, or use steps='layers')"
+            )
+        key = "step"
+    else:
+        raise ConfigError(f"unknown steps mode {steps!r}; expected layers, placement or none")
+    groups: dict[int, list[Placement]] = defaultdict(list)
+    for p in order:
+        groups[getattr(p, key)].append(p)
+    return [groups[k] for k in sorted(groups)]
+
+
+def mpd_text(model: BrickModel, *, title: str, author: str = "voxforge", steps: Steps = "layers") -> str:
+    """The MPD document :func:`write_mpd` writes (LF line ends, ends with ``0 NOFILE``)."""
+    title = " ".join(str(title).split()) or "voxforge model"
+    author = " ".join(str(author).split()) or "voxforge"
+    lines = [
+        "0 FILE main.ldr",
+        f"0 {title}",
+        "0 Name: main.ldr",
+        f"0 Author: {author}",
+        "0 !LDRAW_ORG Unofficial_Model",
+        "0 // voxforge lattice: x -> LDraw X, y -> LDraw Z, up -> -Y; 1 stud = 20 LDU, plate = 8 LDU",
+        "",
+    ]
+    for group in _groups(model, steps):
+        lines.extend(part_line(p) for p in group)
+        lines.append("0 STEP")
+    lines.append("0 NOFILE")
+    return "\n".join(lines) + "\n"
+
+
+def write_mpd(
+    model: BrickModel,
+    path: str | Path,
+    *,
+    title: str,
+    author: str = "voxforge",
+    steps: Steps = "layers",
+) -> None:
+    """Write ``model`` as an LDraw MPD (one main model, UTF-8 without BOM, atomic).
+
+    Args:
+        steps: ``layers`` (one ``0 STEP`` per bottom plate layer z), ``placement`` (one per
+            ``Placement.step``; every step must be >= 0) or ``none`` (a single step).
+    """
+    atomic_write_bytes(path, mpd_text(model, title=title, author=author, steps=steps).encode("utf-8"))
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading
+
+
+@dataclass
+class _PartRef:
+    part: Part
+    color: int
+    pos: np.ndarray
+    rot: np.ndarray
+    step: int
+    where: str
+
+
+def _norm_name(name: str) -> str:
+    n = name.strip().replace("\\", "/").lower()
+    return n[6:] if n.startswith("parts/") else n
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise InputFormatError(f"cannot read LDraw file {path}: {e.strerror}") from e
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")  # old LDraw files predate the UTF-8 rule
+
+
+def _split_mpd(text: str, path: Path) -> tuple[str, dict[str, list[str]]]:
+    """(main file name, {lower-case file name: lines}); a plain LDR is one file."""
+    lines = text.splitlines()
+    if not any(re.match(r"^\s*0\s+FILE\s", ln) for ln in lines):
+        return path.name.lower(), {path.name.lower(): lines}
+    files: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    main = ""
+    for ln in lines:
+        m = re.match(r"^\s*0\s+FILE\s+(.+?)\s*$", ln)
+        if m:
+            name = _norm_name(m.group(1))
+            main = main or name
+            current = files.setdefault(name, [])
+            continue
+        if re.match(r"^\s*0\s+NOFILE\b", ln):
+            current = None
+            continue
+        if current is not None:
+            current.append(ln)
+    return main, files
+
+
+_TYPE1 = re.compile(r"^\s*1\s+(\S+)\s+" + r"(\S+)\s+" * 12 + r"(.+?)\s*$")
+
+
+class _Reader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.refs: list[_PartRef] = []
+        self.unsupported: Counter[str] = Counter()
+        self.external: dict[str, dict[str, list[str]]] = {}
+
+    def walk(
+        self,
+        name: str,
+        files: dict[str, list[str]],
+        pos: np.ndarray,
+        rot: np.ndarray,
+        color: int,
+        step: int | None,
+        depth: int,
+        src: Path | None = None,
+    ) -> None:
+        if depth > 32:
+            raise InputFormatError(f"{self.path}: sub-models nest deeper than 32 (a cycle at {name}?)")
+        local_step = 0
+        for lineno, ln in enumerate(files[name], 1):
+            tok = ln.split()
+            if not tok:
+                continue
+            if tok[0] == "0":
+                if step is None and len(tok) >= 2 and tok[1].upper() == "STEP":
+                    local_step += 1
+                continue
+            if tok[0] != "1":
+                continue  # lines, triangles, quads drawn directly in a model carry no parts
+            m = _TYPE1.match(ln)
+            src_path = src or self.path
+            where = f"{src_path}:{name}:{lineno}" if len(files) > 1 else f"{src_path}:{lineno}"
+            if not m:
+                raise InputFormatError(f"{where}: malformed type-1 line {ln.strip()!r}")
+            try:
+                c = int(m.group(1))
+                vals = np.array([float(m.group(i)) for i in range(2, 14)])
+            except ValueError as e:
+                raise InputFormatError(f"{where}: bad number in type-1 line ({e})") from e
+            c = color if c == 16 else c
+            sub_pos = pos + rot @ vals[:3]
+            sub_rot = rot @ vals[3:].reshape(3, 3)
+            ref_step = local_step if step is None else step
+            target = _norm_name(m.group(14))
+            if target in files:
+                self.walk(target, files, sub_pos, sub_rot, c, ref_step, depth + 1, src)
+                continue
+            key = target[:-4] if target.endswith(".dat") else target
+            if target.endswith(".dat") and key in catalogue():
+                self.refs.append(_PartRef(catalogue()[key], c, sub_pos, sub_rot, ref_step, where))
+                continue
+            sibling = self.path.parent / m.group(14).strip().replace("\\", "/")
+            if target.endswith((".ldr", ".mpd")) and sibling.is_file():
+                sub_main, sub_files = _split_mpd(_read_text(sibling), sibling)
+                self.walk(sub_main, sub_files, sub_pos, sub_rot, c, ref_step, depth + 1, sibling)
+                continue
+            self.unsupported[m.group(14).strip()] += 1
+
+
+def _to_placement(ref: _PartRef) -> Placement:
+    base, centre_local = _local_frame(ref.part)
+    turn = ref.rot @ base.T
+    for r in range(4):
+        if np.allclose(turn, quarter_turn(r), atol=_TOL):
+            break
+    else:
+        m = " ".join(_num(v) for v in ref.rot.ravel())
+        raise GeometryError(
+            f"{ref.where}: {ref.part.ldraw} has orientation {m}, which is not an upright quarter "
+            "turn; only parts turned about the vertical axis fit the lattice"
+        )
+    if ref.part.kind != "slope":
+        r %= 2  # a box turned half way round fills the same cells
+    sx, sy = _footprint(ref.part, r)
+    centre = ref.pos + ref.rot @ centre_local
+    lattice = np.array(
+        [
+            centre[0] / LDU_PER_STUD - sx / 2,
+            centre[2] / LDU_PER_STUD - sy / 2,
+            -centre[1] / LDU_PER_PLATE - ref.part.height,
+        ]
+    )
+    snapped = np.rint(lattice)
+    if not np.allclose(lattice, snapped, atol=_TOL / LDU_PER_PLATE):
+        raise GeometryError(
+            f"{ref.where}: {ref.part.ldraw} at LDraw ({', '.join(_num(v) for v in ref.pos)}) is off "
+            f"the stud/plate lattice (lattice position {np.round(lattice, 3).tolist()})"
+        )
+    x, y, z = (int(v) for v in snapped)
+    return Placement(ref.part.key, x, y, z, sx, sy, ref.part.height, ref.color, r, ref.step)
+
+
+def read_ldraw(path: str | Path, *, steps: bool = True) -> BrickModel:
+    """Read an LDR or MPD model made of catalogue parts onto the lattice.
+
+    Comments and meta lines are skipped; sub-models (MPD ``0 FILE`` sections, or ``.ldr`` files
+    next to ``path``) are expanded with their transforms and colour 16 inherits the parent colour.
+    Placements are shifted so the smallest lattice coordinate on each axis is 0 when any is
+    negative (``meta["ldraw_shift"]`` records the shift); otherwise positions are kept as written.
+
+    Args:
+        steps: set ``Placement.step`` to the main model's step index (``0 STEP`` lines before the
+            part); False leaves -1.
+
+    Raises:
+        UnsupportedInputError: parts that are not in the voxforge catalogue (listed).
+        GeometryError: parts off the lattice or not upright quarter turns.
+        InputFormatError: unreadable or malformed files.
+    """
+    path = Path(path)
+    main, files = _split_mpd(_read_text(path), path)
+    reader = _Reader(path)
+    reader.walk(main, files, np.zeros(3), np.eye(3), 16, None, 0)
+    if reader.unsupported:
+        listed = ", ".join(f"{n} (x{k})" for n, k in sorted(reader.unsupported.items()))
+        raise UnsupportedInputError(
+            f"{path}: {sum(reader.unsupported.values())} parts are not in the voxforge catalogue "
+            f"(bricks, plates, tiles, slopes): {listed}"
+        )
+    placements = [_to_placement(ref) for ref in reader.refs]
+    if not steps:
+        placements = [replace(p, step=-1) for p in placements]
+    title = next((m.group(1) for ln in files[main] if (m := re.match(r"^\s*0\s+(.*\S)", ln))), "")
+    meta: dict[str, object] = {"source": str(path), "title": title}
+    if not placements:
+        return BrickModel([], (0, 0, 0), meta=meta)
+    lo = np.array([[p.x, p.y, p.z] for p in placements]).min(axis=0)
+    shift = np.where(lo < 0, -lo, 0)
+    if shift.any():
+        dx, dy, dz = (int(v) for v in shift)
+        placements = [replace(p, x=p.x + dx, y=p.y + dy, z=p.z + dz) for p in placements]
+        meta["ldraw_shift"] = [int(v) for v in shift]
+    hi = np.array([[p.x + p.sx, p.y + p.sy, p.z + p.h] for p in placements]).max(axis=0)
+    model = BrickModel(placements, (int(hi[0]), int(hi[1]), int(hi[2])), meta=meta)
+    overlap = sum(p.cells for p in placements) - int(model.occupancy().sum())
+    if overlap:
+        log.warning("%s: parts overlap in %d lattice cells", path, overlap)
+        meta["overlap_cells"] = overlap
+    return model
