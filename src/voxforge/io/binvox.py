@@ -138,6 +138,7 @@ def encode_binvox(grid: VoxelGrid, *, up: str | None = None) -> bytes:
         file_cells = grid.occupancy.transpose(0, 2, 1)
         dims = (nx, ny, nz)
         translate = tuple(grid.origin)
+    translate = tuple(float(t) for t in translate)
     scale = float(p[0]) * max(dims)
     header = (
         "#binvox 1\n"
