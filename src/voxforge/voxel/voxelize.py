@@ -57,6 +57,8 @@ def voxelize(
     config = config or VoxelizeConfig()
     if not isinstance(config, VoxelizeConfig):
         raise ConfigError(f"voxelize expects a VoxelizeConfig, got {type(config).__name__}")
+    if not isinstance(obj, (PointCloud, Mesh)):
+        raise GeometryError(f"cannot voxelize a {type(obj).__name__}; expected PointCloud or Mesh")
     prog = Progress(progress, _STAGES)
     name = str(obj.meta.get("source", type(obj).__name__))
     if isinstance(obj, PointCloud):
@@ -67,7 +69,7 @@ def voxelize(
         samples_xyz, samples_rgb = obj.xyz, obj.rgb
         watertight = False
         extra: dict[str, Any] = {"points": len(obj)}
-    elif isinstance(obj, Mesh):
+    else:
         obj.validate(name)
         triangles = np.asarray(obj.vertices, dtype=np.float64)[np.asarray(obj.faces)]
         bounds = np.stack([triangles.reshape(-1, 3).min(axis=0), triangles.reshape(-1, 3).max(axis=0)])
@@ -76,8 +78,6 @@ def voxelize(
         surface = voxelize_triangles(triangles, frame)
         samples_xyz, samples_rgb, extra = _mesh_samples(obj, frame, config)
         watertight = obj.is_watertight
-    else:
-        raise GeometryError(f"cannot voxelize a {type(obj).__name__}; expected PointCloud or Mesh")
     prog("surface", 1.0)
 
     if config.extend_bottom:
