@@ -86,6 +86,9 @@ class _Template:
     stud: np.ndarray  # (t,) int64 stud index of the triangle, -1 for the body
     stud_cells: np.ndarray  # (s, 2) int64 footprint cell (i, j) under each stud
     n_groups: int
+    # per body group: (c, 3) int64 lattice cells (relative to the min corner) that hide the face
+    # when all are filled; empty for faces nothing can cover (a slope's sloped face)
+    cover: tuple[np.ndarray, ...] = ()
 
 
 def _oriented(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -179,6 +182,45 @@ def _rotate_footprint(points: np.ndarray, rotation: int, fx: float, fy: float) -
     return out
 
 
+def _cells(u: range | list[int], v: range | list[int], w: range | list[int]) -> np.ndarray:
+    """(c, 3) int64 lattice cells of a product of index ranges."""
+    return np.stack(np.meshgrid(u, v, w, indexing="ij"), axis=-1).reshape(-1, 3).astype(np.int64)
+
+
+def _box_cover(sx: int, sy: int, h: int) -> list[np.ndarray]:
+    """Cells covering each box side, in :func:`_box_piece` group order (x-, x+, y-, y+, z-, z+)."""
+    x, y, z = range(sx), range(sy), range(h)
+    return [
+        _cells([-1], y, z),
+        _cells([sx], y, z),
+        _cells(x, [-1], z),
+        _cells(x, [sy], z),
+        _cells(x, y, [-1]),
+        _cells(x, y, [h]),
+    ]
+
+
+def _slope_cover(length: int, width: int, h: int, rotation: int) -> list[np.ndarray]:
+    """Cells covering each slope face (:func:`_slope_piece` group order), turned like the part.
+    The lip is only 1.6 mm high, so the bottom plate's cells beyond it cover it."""
+    u, v, z = range(length), range(width), range(h)
+    local = [
+        _cells(u, [-1], z),
+        _cells(u, [width], z),
+        _cells(u, v, [-1]),
+        _cells([length], v, [0]),
+        np.zeros((0, 3), np.int64),
+        _cells([0], v, [h]),
+        _cells([-1], v, z),
+    ]
+    out = []
+    for c in local:
+        centre = c.astype(np.float64) + 0.5
+        turned = _rotate_footprint(centre, rotation, float(length), float(width))
+        out.append(np.floor(turned).astype(np.int64))
+    return out
+
+
 @lru_cache(maxsize=256)
 def _template(
     kind: str, sx: int, sy: int, h: int, rotation: int, studs: bool, segments: int
@@ -189,6 +231,7 @@ def _template(
         length, width = (sx, sy) if rotation % 2 == 0 else (sy, sx)
         v, f, g = _slope_piece(length * STUD_PITCH_M, width * STUD_PITCH_M, height)
         v = _rotate_footprint(v, rotation, length * STUD_PITCH_M, width * STUD_PITCH_M)
+        cover = _slope_cover(length, width, h, rotation)
         local = np.column_stack([np.full(width, 0.5), np.arange(width) + 0.5]) * STUD_PITCH_M
         centres = _rotate_footprint(
             np.column_stack([local, np.zeros(width)]),
@@ -200,6 +243,7 @@ def _template(
         lo = np.array([INSET_M, INSET_M, 0.0])
         hi = np.array([sx * STUD_PITCH_M - INSET_M, sy * STUD_PITCH_M - INSET_M, height])
         v, f, g = _box_piece(lo, hi)
+        cover = _box_cover(sx, sy, h)
         gi, gj = np.meshgrid(np.arange(sx), np.arange(sy), indexing="ij")
         centres = (np.column_stack([gi.ravel(), gj.ravel()]) + 0.5) * STUD_PITCH_M
         if kind == "tile":
@@ -218,9 +262,9 @@ def _template(
         stud_of.append(np.repeat(np.arange(n), len(sf)))
     cells = np.floor(centres / STUD_PITCH_M).astype(np.int64)
     arrays = [np.concatenate(a) for a in (verts, faces, groups, stud_of)] + [cells]
-    for a in arrays:
+    for a in [*arrays, *cover]:
         a.setflags(write=False)
-    return _Template(*arrays, n_groups=n_body_groups + 2 * len(centres))
+    return _Template(*arrays, n_groups=n_body_groups + 2 * len(centres), cover=tuple(cover))
 
 
 def _color_table(codes: np.ndarray, colors: ColorSource | None) -> np.ndarray:
@@ -280,11 +324,12 @@ def _check_footprints(
 
 
 def _occupancy(a: dict[str, np.ndarray]) -> np.ndarray:
-    """(nx, ny, nz + 1) bool cells covered by the placements (one spare layer on top)."""
+    """(nx + 2, ny + 2, nz + 2) bool cells filled by the placements, padded by one empty cell on
+    every side: cell (x, y, z) is at index (x + 1, y + 1, z + 1)."""
     shape = (
-        int((a["x"] + a["sx"]).max()),
-        int((a["y"] + a["sy"]).max()),
-        int((a["z"] + a["h"]).max()) + 1,
+        int((a["x"] + a["sx"]).max()) + 2,
+        int((a["y"] + a["sy"]).max()) + 2,
+        int((a["z"] + a["h"]).max()) + 2,
     )
     occ = np.zeros(shape, dtype=bool)
     cols = zip(
@@ -297,8 +342,30 @@ def _occupancy(a: dict[str, np.ndarray]) -> np.ndarray:
         strict=True,
     )
     for x, y, z, sx, sy, h in cols:
-        occ[x : x + sx, y : y + sy, z : z + h] = True
+        occ[x + 1 : x + sx + 1, y + 1 : y + sy + 1, z + 1 : z + h + 1] = True
     return occ
+
+
+def _visible(t: _Template, occ: np.ndarray, a: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
+    """(k, t) bool: which template triangles of the placements ``idx`` can be seen, given the
+    padded occupancy ``occ`` (see :func:`_occupancy`)."""
+    base = np.stack([a["x"][idx], a["y"][idx], a["z"][idx]], axis=1) + 1
+    k = len(idx)
+    keep = np.ones((k, len(t.faces)), dtype=bool)
+    body = t.stud < 0
+    hidden = np.zeros((k, len(t.cover)), dtype=bool)
+    for g, cells in enumerate(t.cover):
+        if len(cells):
+            c = base[:, None, :] + cells[None]
+            hidden[:, g] = occ[c[..., 0], c[..., 1], c[..., 2]].all(axis=1)
+    keep[:, body] = ~hidden[:, t.group[body]]
+    if len(t.stud_cells):
+        cx = base[:, 0:1] + t.stud_cells[None, :, 0]
+        cy = base[:, 1:2] + t.stud_cells[None, :, 1]
+        cz = np.broadcast_to(base[:, 2:3] + a["h"][idx][:, None], cx.shape)
+        covered = occ[cx, cy, cz]  # (k, studs)
+        keep[:, ~body] = ~covered[:, t.stud[~body]]
+    return keep
 
 
 def brick_model_geometry(
@@ -307,7 +374,7 @@ def brick_model_geometry(
     *,
     studs: bool = True,
     stud_segments: int = 12,
-    hide_covered_studs: bool = True,
+    cull_hidden: bool = True,
 ) -> BrickGeometry:
     """Triangles of every placed part, in world metres.
 
@@ -316,8 +383,10 @@ def brick_model_geometry(
         colors: LDraw code -> sRGB floats (mapping or callable); ``None`` uses :data:`DEFAULT_COLORS`.
         studs: mesh studs (off for the fastest, coarsest previews).
         stud_segments: sides of each stud cylinder (6..64); 12 looks round at preview sizes.
-        hide_covered_studs: leave out studs whose cell above is filled by another part of this
-            model (they cannot be seen; a wall of bricks then costs a fraction of the triangles).
+        cull_hidden: leave out studs whose cell above is filled, and body faces whose cells
+            across are all filled, by parts of this model: they cannot be seen, and a solid model
+            then costs its surface, not its volume (for step images, pass the model built so
+            far).
 
     Returns:
         :class:`BrickGeometry`; triangles are grouped by part shape, not in placement order.
@@ -332,7 +401,7 @@ def brick_model_geometry(
     _check_footprints(model, a, inverse, parts)
     codes, color_index = np.unique(a["color"], return_inverse=True)
     part_rgb = _color_table(codes, colors)[color_index]
-    occ = _occupancy(a) if (studs and hide_covered_studs) else None
+    occ = _occupancy(a) if cull_hidden else None
     pitch = np.asarray(model.pitch, dtype=np.float64)
     scale = pitch / LEGO_PITCH  # templates are in LEGO metres; a model on another pitch scales them
     origin = np.asarray(model.origin, dtype=np.float64)
@@ -354,13 +423,8 @@ def brick_model_geometry(
         faces = t.faces[None] + (n_vert + np.arange(k) * nv)[:, None, None]
         groups = t.group[None] + (n_group + np.arange(k) * ng)[:, None]
         keep = np.ones((k, len(t.faces)), dtype=bool)
-        if occ is not None and len(t.stud_cells):
-            cx = a["x"][idx][:, None] + t.stud_cells[None, :, 0]
-            cy = a["y"][idx][:, None] + t.stud_cells[None, :, 1]
-            cz = np.broadcast_to((a["z"][idx] + a["h"][idx])[:, None], cx.shape)
-            covered = occ[cx, cy, cz]  # (k, studs); occ has a spare top layer, so cz is in range
-            is_stud = t.stud >= 0
-            keep[:, is_stud] = ~covered[:, t.stud[is_stud]]
+        if occ is not None:
+            keep = _visible(t, occ, a, idx)
         out_v.append(verts.reshape(-1, 3))
         out_f.append(faces[keep])
         out_group.append(groups[keep])
@@ -369,9 +433,15 @@ def brick_model_geometry(
         n_group += k * ng
 
     face_part = np.concatenate(out_part).astype(np.int32)
+    faces = np.concatenate(out_f)
+    vertices = np.concatenate(out_v)
+    # drop the vertices of hidden studs, so nothing downstream projects or exports them
+    used = np.zeros(len(vertices), dtype=bool)
+    used[faces.ravel()] = True
+    remap = np.cumsum(used) - 1
     return BrickGeometry(
-        vertices=np.concatenate(out_v).astype(np.float32),
-        faces=np.concatenate(out_f).astype(np.int32),
+        vertices=vertices[used].astype(np.float32),
+        faces=remap[faces].astype(np.int32),
         face_rgb=part_rgb[face_part],
         face_part=face_part,
         face_group=np.concatenate(out_group).astype(np.int32),
@@ -384,12 +454,12 @@ def brick_model_mesh(
     *,
     studs: bool = True,
     stud_segments: int = 12,
-    hide_covered_studs: bool = True,
+    cull_hidden: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(vertices (n, 3) float32 metres, faces (m, 3) int32, face_rgb (m, 3) float32,
     face_part (m,) int32)`` of a brick model; see :func:`brick_model_geometry`."""
     g = brick_model_geometry(
-        model, colors, studs=studs, stud_segments=stud_segments, hide_covered_studs=hide_covered_studs
+        model, colors, studs=studs, stud_segments=stud_segments, cull_hidden=cull_hidden
     )
     return g.vertices, g.faces, g.face_rgb, g.face_part
 
@@ -400,25 +470,22 @@ def brick_model_trimesh(
     *,
     studs: bool = True,
     stud_segments: int = 16,
-    hide_covered_studs: bool = False,
+    cull_hidden: bool = False,
 ):
     """A :class:`trimesh.Trimesh` of the model with per-face colours (RGBA uint8), for GLB export
-    (``mesh.export(file_type="glb")``). Covered studs are kept by default, so the export shows
-    real parts; unused vertices are dropped."""
+    (``mesh.export(file_type="glb")``). Hidden studs and faces are kept by default, so every
+    part in the export is whole."""
     import trimesh
 
     g = brick_model_geometry(
-        model, colors, studs=studs, stud_segments=stud_segments, hide_covered_studs=hide_covered_studs
+        model, colors, studs=studs, stud_segments=stud_segments, cull_hidden=cull_hidden
     )
-    used = np.zeros(len(g.vertices), dtype=bool)
-    used[g.faces.ravel()] = True
-    remap = np.cumsum(used) - 1
     rgba = np.concatenate(
         [np.rint(g.face_rgb * 255.0), np.full((len(g.faces), 1), 255.0)], axis=1
     ).astype(np.uint8)
     return trimesh.Trimesh(
-        vertices=g.vertices[used].astype(np.float64),
-        faces=remap[g.faces],
+        vertices=g.vertices.astype(np.float64),
+        faces=g.faces,
         face_colors=rgba,
         process=False,
     )

@@ -200,59 +200,97 @@ def edge_colors(face_rgb: np.ndarray) -> np.ndarray:
 # rasterization
 
 
-@njit(cache=True, parallel=True, fastmath=False)
+@njit(cache=True, parallel=True)
+def _project_kernel(v: np.ndarray, m: np.ndarray, width: int, height: int, out: np.ndarray) -> None:
+    """Project (n, 3) world points with the (4, 4) clip matrix ``m`` into ``out`` (n, 3): pixel x,
+    pixel y, NDC depth (``inf`` behind the camera). Plain loops: no BLAS threads to contend for."""
+    for i in prange(v.shape[0]):
+        x, y, z = v[i, 0], v[i, 1], v[i, 2]
+        w = m[3, 0] * x + m[3, 1] * y + m[3, 2] * z + m[3, 3]
+        if w <= 1e-12:
+            out[i, 0] = 0.0
+            out[i, 1] = 0.0
+            out[i, 2] = np.inf
+            continue
+        inv = 1.0 / w
+        out[i, 0] = ((m[0, 0] * x + m[0, 1] * y + m[0, 2] * z + m[0, 3]) * inv + 1.0) * 0.5 * width
+        out[i, 1] = (1.0 - (m[1, 0] * x + m[1, 1] * y + m[1, 2] * z + m[1, 3]) * inv) * 0.5 * height
+        out[i, 2] = (m[2, 0] * x + m[2, 1] * y + m[2, 2] * z + m[2, 3]) * inv
+
+
+@njit(cache=True, parallel=True)
 def _raster_kernel(
-    tx: np.ndarray,
-    ty: np.ndarray,
-    tz: np.ndarray,
-    tid: np.ndarray,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    height: int,
-    width: int,
+    p: np.ndarray,
+    faces: np.ndarray,
+    cull: bool,
     nthreads: int,
     band: int,
     depth: np.ndarray,
     tri_buf: np.ndarray,
 ) -> None:
-    """Z-buffer triangles (screen-space, positive area) into ``depth``/``tri_buf`` (in place).
+    """Z-buffer triangles into ``depth`` (H, W) float32 and ``tri_buf`` (H, W) int32, in place.
 
-    tx, ty, tz: (k, 3) float64 pixel x, pixel y, NDC depth of each triangle's corners.
-    tid: (k,) int32 id written for each triangle. rows/cols: (k, 2) int32 pixel bounds.
-    Pixel centres are at +0.5; shared edges follow the top-left rule, so no pixel is drawn twice.
+    p: (n, 3) float64 pixel x, pixel y, NDC depth per vertex; faces: (m, 3) int indices.
+    Thread t owns the row bands t, t + T, ... (``band`` rows each), so threads never write the
+    same pixel and the result is the same for any thread count. Pixel centres are at +0.5; a
+    centre exactly on an edge shared by two triangles goes to one of them (top-left rule).
+    With ``cull``, triangles that are clockwise on screen (seen from behind) are skipped.
     """
-    k = tx.shape[0]
+    height, width = depth.shape
+    m = faces.shape[0]
     stride = band * nthreads
     for t in prange(nthreads):
-        for i in range(k):
-            r0, r1 = rows[i, 0], rows[i, 1]
-            # skip triangles with no row in this thread's bands
+        for i in range(m):
+            i0, i1, i2 = faces[i, 0], faces[i, 1], faces[i, 2]
+            x0, y0, z0 = p[i0, 0], p[i0, 1], p[i0, 2]
+            x1, y1, z1 = p[i1, 0], p[i1, 1], p[i1, 2]
+            x2, y2, z2 = p[i2, 0], p[i2, 1], p[i2, 2]
+            # rows whose pixel centres may be inside; cheap rejection before any other setup
+            ymin = min(y0, min(y1, y2))
+            ymax = max(y0, max(y1, y2))
+            r0 = max(0, math.ceil(ymin - 0.5))
+            r1 = min(height - 1, math.floor(ymax - 0.5))
+            if r0 > r1:
+                continue
             first = r0 - (r0 % stride) + t * band
             if first + band <= r0:
                 first += stride
             if first > r1:
                 continue
-            x0, x1, x2 = tx[i, 0], tx[i, 1], tx[i, 2]
-            y0, y1, y2 = ty[i, 0], ty[i, 1], ty[i, 2]
-            z0, z1, z2 = tz[i, 0], tz[i, 1], tz[i, 2]
+            if z0 == np.inf or z1 == np.inf or z2 == np.inf:
+                continue
+            if min(z0, min(z1, z2)) > 1.0:
+                continue
+            xmin = min(x0, min(x1, x2))
+            xmax = max(x0, max(x1, x2))
+            c_lo = max(0, math.ceil(xmin - 0.5))
+            c_hi = min(width - 1, math.floor(xmax - 0.5))
+            if c_lo > c_hi:
+                continue
             area = (x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0)
+            # counter-clockwise in the world reads clockwise on the y-down screen: area < 0 is front
+            if area == 0.0 or (cull and area > 0.0):
+                continue
+            if area < 0.0:
+                x1, x2 = x2, x1
+                y1, y2 = y2, y1
+                z1, z2 = z2, z1
+                area = -area
             inv_area = 1.0 / area
-            # edge e_ab(p) = (bx - ax) * (py - ay) - (by - ay) * (px - ax) = A px + B py + C
+            # edge e_ab(p) = (bx - ax) (py - ay) - (by - ay) (px - ax) = a px + b py + c
             a0, b0 = -(y2 - y1), (x2 - x1)  # edge v1 -> v2, weight of v0
             c0 = -(a0 * x1 + b0 * y1)
             a1, b1 = -(y0 - y2), (x0 - x2)  # edge v2 -> v0, weight of v1
             c1 = -(a1 * x2 + b1 * y2)
             a2, b2 = -(y1 - y0), (x1 - x0)  # edge v0 -> v1, weight of v2
             c2 = -(a2 * x0 + b2 * y0)
-            # top-left rule: a pixel centre exactly on an edge belongs to top or left edges only
             tl0 = (b0 < 0.0) or (b0 == 0.0 and a0 < 0.0)
             tl1 = (b1 < 0.0) or (b1 == 0.0 and a1 < 0.0)
             tl2 = (b2 < 0.0) or (b2 == 0.0 and a2 < 0.0)
-            # depth plane z = dzx * px + dzy * py + dz0 (barycentric weights are e / area)
+            # depth plane z = dzx px + dzy py + dz0 (barycentric weights are e / area)
             dzx = (a0 * z0 + a1 * z1 + a2 * z2) * inv_area
             dzy = (b0 * z0 + b1 * z1 + b2 * z2) * inv_area
             dz0 = (c0 * z0 + c1 * z1 + c2 * z2) * inv_area
-            c_lo, c_hi = cols[i, 0], cols[i, 1]
             y = first
             while y <= r1:
                 y_end = min(y + band - 1, r1)
@@ -261,29 +299,28 @@ def _raster_kernel(
                     e0r = b0 * yc + c0
                     e1r = b1 * yc + c1
                     e2r = b2 * yc + c2
+                    # each e(x) = a x + er >= 0 bounds x: tighten the span, then test exactly
                     lo = float(c_lo)
                     hi = float(c_hi) + 1.0
-                    empty = False
-                    # e(x) = a x + er >= 0 bounds x; tighten the span before the per-pixel test
                     if a0 > 0.0:
                         lo = max(lo, -e0r / a0)
                     elif a0 < 0.0:
                         hi = min(hi, -e0r / a0)
                     elif e0r < 0.0:
-                        empty = True
+                        continue
                     if a1 > 0.0:
                         lo = max(lo, -e1r / a1)
                     elif a1 < 0.0:
                         hi = min(hi, -e1r / a1)
                     elif e1r < 0.0:
-                        empty = True
+                        continue
                     if a2 > 0.0:
                         lo = max(lo, -e2r / a2)
                     elif a2 < 0.0:
                         hi = min(hi, -e2r / a2)
                     elif e2r < 0.0:
-                        empty = True
-                    if empty or lo > hi:
+                        continue
+                    if lo > hi:
                         continue
                     px0 = max(c_lo, math.floor(lo - 0.5))
                     px1 = min(c_hi, math.ceil(hi - 0.5))
@@ -301,12 +338,12 @@ def _raster_kernel(
                         z = dzx * xc + dzy * yc + dz0
                         if z < depth[py, px] and z >= -1.0:
                             depth[py, px] = z
-                            tri_buf[py, px] = tid[i]
+                            tri_buf[py, px] = i
                 y += stride
 
 
 def _check_mesh(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    v = np.asarray(vertices, dtype=np.float64)
+    v = np.asarray(vertices)
     f = np.asarray(faces)
     if v.ndim != 2 or v.shape[1] != 3:
         raise GeometryError(f"vertices must be (n, 3), got shape {v.shape}")
@@ -316,7 +353,18 @@ def _check_mesh(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np
         raise GeometryError(f"face indices must be in [0, {len(v)}), found {f.min()}..{f.max()}")
     if not np.isfinite(v).all():
         raise GeometryError("vertices contain NaN or infinite coordinates")
-    return v, f.astype(np.int64, copy=False)
+    v = np.ascontiguousarray(v, dtype=np.float32 if v.dtype == np.float32 else np.float64)
+    return v, np.ascontiguousarray(f, dtype=np.int32)
+
+
+def project(vertices: np.ndarray, camera: Camera) -> np.ndarray:
+    """(n, 3) float64 pixel x, pixel y, NDC depth of world vertices (see :meth:`Camera.project`),
+    computed in parallel without BLAS."""
+    v = np.ascontiguousarray(vertices)
+    out = np.empty((len(v), 3), dtype=np.float64)
+    if len(v):
+        _project_kernel(v, camera.proj @ camera.view, camera.width, camera.height, out)
+    return out
 
 
 def rasterize(
@@ -336,52 +384,17 @@ def rasterize(
         framing cameras keep the whole model in front).
     """
     v, f = _check_mesh(vertices, faces)
-    h, w = camera.height, camera.width
-    depth = np.full((h, w), np.inf, dtype=np.float32)
-    tri_buf = np.full((h, w), -1, dtype=np.int32)
-    if len(f) == 0:
-        return Raster(depth, tri_buf)
-    p = camera.project(v)
-    x, y, z = p[f, 0], p[f, 1], p[f, 2]  # (m, 3) each
-    area = (x[:, 1] - x[:, 0]) * (y[:, 2] - y[:, 0]) - (y[:, 1] - y[:, 0]) * (x[:, 2] - x[:, 0])
-    # counter-clockwise in the world reads clockwise on the y-down screen: negative area is front
-    keep = (area < 0) if cull_backfaces else (area != 0)
-    keep &= np.isfinite(z).all(axis=1)
-    rows = np.stack(
-        [np.ceil(y.min(axis=1) - 0.5), np.floor(y.max(axis=1) - 0.5)], axis=1
-    )  # pixel rows whose centre may be inside
-    cols = np.stack([np.ceil(x.min(axis=1) - 0.5), np.floor(x.max(axis=1) - 0.5)], axis=1)
-    keep &= (rows[:, 1] >= 0) & (rows[:, 0] <= h - 1) & (rows[:, 0] <= rows[:, 1])
-    keep &= (cols[:, 1] >= 0) & (cols[:, 0] <= w - 1) & (cols[:, 0] <= cols[:, 1])
-    keep &= z.min(axis=1) <= 1.0
-    idx = np.flatnonzero(keep)
-    if len(idx) == 0:
-        return Raster(depth, tri_buf)
-    x, y, z, area = x[idx], y[idx], z[idx], area[idx]
-    flip = area < 0  # make every kept triangle positive-area for the kernel
-    for arr in (x, y, z):
-        arr[flip, 1], arr[flip, 2] = arr[flip, 2].copy(), arr[flip, 1].copy()
-    rows = np.clip(rows[idx], 0, h - 1).astype(np.int32)
-    cols = np.clip(cols[idx], 0, w - 1).astype(np.int32)
-    _raster_kernel(
-        np.ascontiguousarray(x),
-        np.ascontiguousarray(y),
-        np.ascontiguousarray(z),
-        idx.astype(np.int32),
-        rows,
-        cols,
-        h,
-        w,
-        numba.get_num_threads(),
-        _BAND_ROWS,
-        depth,
-        tri_buf,
-    )
+    depth = np.full((camera.height, camera.width), np.inf, dtype=np.float32)
+    tri_buf = np.full((camera.height, camera.width), -1, dtype=np.int32)
+    if len(f):
+        _raster_kernel(
+            project(v, camera), f, cull_backfaces, numba.get_num_threads(), _BAND_ROWS, depth, tri_buf
+        )
     return Raster(depth, tri_buf)
 
 
 # --------------------------------------------------------------------------------------------
-# resolve: colours, outlines, background
+# resolve: colours, outlines, background, supersampling
 
 
 @njit(cache=True, parallel=True)
@@ -394,82 +407,83 @@ def _resolve_kernel(
     radius: int,
     depth_eps: float,
     background: np.ndarray,
+    factor: int,
     out: np.ndarray,
 ) -> None:
-    """Colour every pixel (in place into ``out`` (H, W, 4) uint8).
+    """Colour the supersampled buffers and box-filter them into ``out`` (H, W, 3|4) uint8.
 
-    A covered pixel whose neighbour within ``radius`` (4 directions) shows another face group,
-    the background, or a depth jump over ``depth_eps`` becomes an outline pixel in the edge colour
-    of the nearer of the two surfaces; empty pixels next to a surface become its outline too, so
-    silhouettes get a line. ``radius`` 0 turns outlines off. ``background`` is (4,) uint8 RGBA.
+    A covered sample whose neighbour within ``radius`` (4 directions) shows another face group,
+    the background, or a depth jump over ``depth_eps`` becomes an outline sample in the edge colour
+    of the nearer of the two surfaces; empty samples next to a surface become its outline too, so
+    silhouettes get a line. ``radius`` 0 turns outlines off. ``background`` is (4,) uint8 RGBA;
+    colours are averaged premultiplied by alpha, so a transparent background leaves clean
+    anti-aliased silhouettes. Fill and edge colours are (m, 3) uint8 per triangle.
     """
-    h, w = tri_buf.shape
-    for yy in prange(h):
-        for xx in range(w):
-            a = tri_buf[yy, xx]
-            da = depth[yy, xx]
-            best = np.inf if a < 0 else da
-            best_tri = -1
-            for d in range(1, radius + 1):
-                for k in range(4):
-                    qy = yy + d * ((k == 2) - (k == 3))
-                    qx = xx + d * ((k == 0) - (k == 1))
-                    if qx < 0 or qx >= w or qy < 0 or qy >= h:
-                        continue
-                    b = tri_buf[qy, qx]
-                    if b < 0 and a < 0:
-                        continue
-                    if a >= 0 and b >= 0:
-                        if group[a] == group[b] and abs(depth[qy, qx] - da) <= depth_eps:
-                            continue
-                    # a boundary: the nearer surface owns the line
-                    if a >= 0 and best_tri < 0:
-                        best_tri = a
-                    if b >= 0 and depth[qy, qx] < best:
-                        best = depth[qy, qx]
-                        best_tri = b
-            if best_tri >= 0:
-                for c in range(3):
-                    out[yy, xx, c] = edge[best_tri, c]
-                out[yy, xx, 3] = 255
-            elif a >= 0:
-                for c in range(3):
-                    out[yy, xx, c] = fill[a, c]
-                out[yy, xx, 3] = 255
-            else:
-                for c in range(4):
-                    out[yy, xx, c] = background[c]
-
-
-@njit(cache=True, parallel=True)
-def _downsample_kernel(src: np.ndarray, factor: int, out: np.ndarray) -> None:
-    """Box-filter (H*f, W*f, 4) uint8 straight-alpha RGBA into (H, W, 4), averaging premultiplied
-    colour so transparent pixels do not darken anti-aliased silhouettes."""
+    hs, ws = tri_buf.shape
     h, w = out.shape[0], out.shape[1]
+    channels = out.shape[2]
     n = factor * factor
-    for yy in prange(h):
-        for xx in range(w):
+    for oy in prange(h):
+        for ox in range(w):
             acc0 = 0.0
             acc1 = 0.0
             acc2 = 0.0
             acc_a = 0.0
-            for dy in range(factor):
-                for dx in range(factor):
-                    p = src[yy * factor + dy, xx * factor + dx]
-                    al = float(p[3])
-                    acc0 += p[0] * al
-                    acc1 += p[1] * al
-                    acc2 += p[2] * al
-                    acc_a += al
+            for sy in range(factor):
+                yy = oy * factor + sy
+                for sx in range(factor):
+                    xx = ox * factor + sx
+                    a = tri_buf[yy, xx]
+                    da = depth[yy, xx]
+                    best = np.inf if a < 0 else da
+                    line = -1
+                    for d in range(1, radius + 1):
+                        for k in range(4):
+                            qy = yy + d * ((k == 2) - (k == 3))
+                            qx = xx + d * ((k == 0) - (k == 1))
+                            if qx < 0 or qx >= ws or qy < 0 or qy >= hs:
+                                continue
+                            b = tri_buf[qy, qx]
+                            if b == a:
+                                continue
+                            if b < 0:
+                                if a < 0:
+                                    continue
+                            elif a >= 0:
+                                if group[a] == group[b] and abs(depth[qy, qx] - da) <= depth_eps:
+                                    continue
+                            # a boundary: the nearer surface owns the line
+                            if line < 0 and a >= 0:
+                                line = a
+                            if b >= 0 and depth[qy, qx] < best:
+                                best = depth[qy, qx]
+                                line = b
+                    if line >= 0:
+                        acc0 += edge[line, 0] * 255.0
+                        acc1 += edge[line, 1] * 255.0
+                        acc2 += edge[line, 2] * 255.0
+                        acc_a += 255.0
+                    elif a >= 0:
+                        acc0 += fill[a, 0] * 255.0
+                        acc1 += fill[a, 1] * 255.0
+                        acc2 += fill[a, 2] * 255.0
+                        acc_a += 255.0
+                    else:
+                        al = float(background[3])
+                        acc0 += background[0] * al
+                        acc1 += background[1] * al
+                        acc2 += background[2] * al
+                        acc_a += al
             if acc_a > 0.0:
-                out[yy, xx, 0] = np.uint8(min(255.0, acc0 / acc_a + 0.5))
-                out[yy, xx, 1] = np.uint8(min(255.0, acc1 / acc_a + 0.5))
-                out[yy, xx, 2] = np.uint8(min(255.0, acc2 / acc_a + 0.5))
+                out[oy, ox, 0] = np.uint8(min(255.0, acc0 / acc_a + 0.5))
+                out[oy, ox, 1] = np.uint8(min(255.0, acc1 / acc_a + 0.5))
+                out[oy, ox, 2] = np.uint8(min(255.0, acc2 / acc_a + 0.5))
             else:
-                out[yy, xx, 0] = 0
-                out[yy, xx, 1] = 0
-                out[yy, xx, 2] = 0
-            out[yy, xx, 3] = np.uint8(acc_a / n + 0.5)
+                out[oy, ox, 0] = 0
+                out[oy, ox, 1] = 0
+                out[oy, ox, 2] = 0
+            if channels == 4:
+                out[oy, ox, 3] = np.uint8(acc_a / n + 0.5)
 
 
 def _styled_colors(
@@ -487,9 +501,10 @@ def _styled_colors(
 
 
 def _highlight_ring(
-    image: np.ndarray, raster: Raster, style: np.ndarray, rgb: RGB, width_px: int
+    image: np.ndarray, raster: Raster, style: np.ndarray, rgb: RGB, width_px: int, factor: int
 ) -> None:
-    """Paint a ring of ``width_px`` pixels around the visible highlighted triangles (in place)."""
+    """Blend a ring ``width_px`` samples wide around the visible highlighted triangles into the
+    (H, W, 3|4) output image (in place), anti-aliased by the supersampling ``factor``."""
     import cv2
 
     seen = raster.triangle >= 0
@@ -499,9 +514,14 @@ def _highlight_ring(
         return
     size = 2 * width_px + 1
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-    ring = (cv2.dilate(mask, kernel) > 0) & (mask == 0)
-    image[ring, :3] = _to_u8(np.asarray(rgb, dtype=np.float32))
-    image[ring, 3] = 255
+    ring = ((cv2.dilate(mask, kernel) > 0) & (mask == 0)).astype(np.float32)
+    h, w = image.shape[:2]
+    cover = ring.reshape(h, factor, w, factor).mean(axis=(1, 3))[..., None]
+    colour = np.asarray(rgb, dtype=np.float32) * 255.0
+    image[..., :3] = np.rint(image[..., :3] * (1.0 - cover) + colour * cover).astype(np.uint8)
+    if image.shape[2] == 4:
+        alpha = np.maximum(image[..., 3:4].astype(np.float32), cover * 255.0)
+        image[..., 3:4] = np.rint(alpha).astype(np.uint8)
 
 
 def render_mesh(
@@ -546,8 +566,7 @@ def render_mesh(
             raise GeometryError(f"{name} must be ({m},), got shape {arr.shape}")
 
     ss = opt.ssaa
-    cam = camera.scaled(ss)
-    raster = rasterize(v, f, cam, cull_backfaces=opt.cull_backfaces)
+    raster = rasterize(v, f, camera.scaled(ss), cull_backfaces=opt.cull_backfaces)
     shaded = shade_faces(face_normals(v, f), rgb, camera, opt.lighting)
     fill, edge = _styled_colors(shaded, edge_colors(rgb), style, opt)
 
@@ -555,26 +574,32 @@ def render_mesh(
     depth_eps = np.inf
     if opt.depth_edge is not None:
         # NDC depth per metre at the middle of the depth range (exact for orthographic)
-        mid = 0.5 * (camera.near + camera.far)
         n, fa = camera.near, camera.far
-        per_m = 2.0 / (fa - n) if not camera.perspective else 2.0 * n * fa / ((fa - n) * mid * mid)
+        mid = 0.5 * (n + fa)
+        per_m = 2.0 * n * fa / ((fa - n) * mid * mid) if camera.perspective else 2.0 / (fa - n)
         depth_eps = float(opt.depth_edge * per_m)
     bg = np.zeros(4, dtype=np.uint8)
     if opt.background is not None:
         bg[:3] = _to_u8(np.asarray(opt.background, dtype=np.float32))
         bg[3] = 255
-    big = np.empty((cam.height, cam.width, 4), dtype=np.uint8)
+    channels = 3 if opt.background is not None else 4
+    out = np.empty((camera.height, camera.width, channels), dtype=np.uint8)
     _resolve_kernel(
-        raster.triangle, raster.depth, _to_u8(fill), _to_u8(edge), group, radius, depth_eps, bg, big
+        raster.triangle,
+        raster.depth,
+        _to_u8(fill),
+        _to_u8(edge),
+        group,
+        radius,
+        depth_eps,
+        bg,
+        ss,
+        out,
     )
     if style is not None and opt.highlight_width > 0:
-        _highlight_ring(big, raster, style, opt.highlight_rgb, max(1, round(opt.highlight_width * ss)))
-    if ss > 1:
-        out = np.empty((camera.height, camera.width, 4), dtype=np.uint8)
-        _downsample_kernel(big, ss, out)
-    else:
-        out = big
-    return out[..., :3].copy() if opt.background is not None else out
+        ring_px = max(1, round(opt.highlight_width * ss))
+        _highlight_ring(out, raster, style, opt.highlight_rgb, ring_px, ss)
+    return out
 
 
 def save_png(image: np.ndarray, path: str | Path) -> Path:
