@@ -208,7 +208,9 @@ def remove_outliers(cloud: PointCloud, k: int = 16, std_ratio: float = 2.0) -> P
         raise GeometryError(
             f"{_source(cloud)} has {n} points; outlier removal with k={k} needs more than {k}"
         )
-    tree = cKDTree(cloud.xyz)
+    # An unbalanced, uncompacted tree builds several times faster and answers these dense
+    # self-queries faster too (scipy's sliding-midpoint split suits scan surfaces).
+    tree = cKDTree(cloud.xyz, balanced_tree=False, compact_nodes=False)
     dist, _ = tree.query(cloud.xyz, k=k + 1, workers=-1)
     mean_d = dist[:, 1:].mean(axis=1)
     limit = mean_d.mean() + std_ratio * mean_d.std()

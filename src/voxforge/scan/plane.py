@@ -159,13 +159,15 @@ def find_plane(
     if best_normal is None or best_score < 3:
         return None
 
+    # Refine on the probe points (a least-squares fit on 20k inliers is as good as on all of
+    # them), then select the inliers of the whole cloud once.
     normal, offset = best_normal, best_offset
-    inliers = np.abs(xyz @ normal + offset) <= threshold
     for _ in range(refine_steps):
-        if inliers.sum() < 3:
+        on = np.abs(probe @ normal + offset) <= threshold
+        if on.sum() < 3:
             break
-        normal, offset = _fit_plane(xyz[inliers])
-        inliers = np.abs(xyz @ normal + offset) <= threshold
+        normal, offset = _fit_plane(probe[on])
+    inliers = np.abs(xyz @ normal + offset) <= threshold
     if int(inliers.sum()) < max(min_inliers, 3):
         return None
     if up is not None:
@@ -191,6 +193,11 @@ def _footprint_box(uv: np.ndarray, lo: float = 1.0, hi: float = 99.0) -> np.ndar
     return np.percentile(uv, [lo, hi], axis=0)
 
 
+def _thin(mask_or_points: np.ndarray, limit: int) -> slice:
+    """A stride that keeps at most about ``limit`` rows: robust statistics need no more."""
+    return slice(None, None, max(1, len(mask_or_points) // limit))
+
+
 def orient_plane(xyz: np.ndarray, plane: Plane) -> Plane:
     """Point the normal toward the side of the plane where the object stands.
 
@@ -203,7 +210,8 @@ def orient_plane(xyz: np.ndarray, plane: Plane) -> Plane:
     votes = 0
     if len(rest) and plane.inliers.any():
         basis = plane_basis(plane.normal)
-        box = _footprint_box(xyz[plane.inliers] @ basis.T)
+        on = xyz[plane.inliers]
+        box = _footprint_box(on[_thin(on, 50_000)] @ basis.T)
         uv = rest @ basis.T
         over = np.all((uv >= box[0]) & (uv <= box[1]), axis=1)
         h = plane.signed_distance(rest[over])
@@ -240,12 +248,14 @@ def is_support_plane(
         log.debug("plane holds %.0f%% of the points; not a support plane", 100 * share)
         return False
     basis = plane_basis(plane.normal)
-    on = xyz[plane.inliers] @ basis.T
+    on = xyz[plane.inliers]
+    on = on[_thin(on, 50_000)] @ basis.T
     # Principal axes of the plane's points, so a rotated table is measured along its own sides.
     centred = on - on.mean(axis=0)
     _, axes = np.linalg.eigh(centred.T @ centred)
     plane_extent = np.ptp(_footprint_box(centred @ axes), axis=0)
     above = xyz[plane.signed_distance(xyz) > clearance]
+    above = above[_thin(above, 50_000)]
     if len(above) < 3:
         return True
     rest = (above @ basis.T - on.mean(axis=0)) @ axes
