@@ -1,0 +1,342 @@
+"""Brick layout: cover the filled cells of a LEGO-lattice voxel grid exactly with catalogue parts.
+
+The grid is laid bottom-up one plate level at a time. At level ``z`` the still-empty filled cells
+form a *layer problem* (see :mod:`voxforge.bricks.layout_greedy`): every catalogue footprint at
+every position where its cells allow its height and share one colour is a candidate, costed by
+part count, bonding to the parts below, seams on seams and the course's orientation preference
+(which alternates per brick course, so joints are staggered). A strategy from
+:data:`LAYOUT_STRATEGIES` picks an exact cover: ``greedy`` (cheapest per cell first, milliseconds),
+``optimal`` (CP-SAT, the time budget split over layers, greedy where it times out) or ``highs``
+(HiGHS MILP). Repair passes then join components and support floating ones
+(:mod:`voxforge.bricks.repair`), an optional physics callable drives re-lays of weak regions, and
+finishing passes may swap exposed parts for slopes and tiles (:mod:`voxforge.bricks.finishing`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from voxforge.bricks import catalogue as catalogue_module
+from voxforge.bricks import layout_optimal  # noqa: F401  (registers optimal and highs)
+from voxforge.bricks.connectivity import connectivity_report
+from voxforge.bricks.finishing import finish_slopes, finish_tiles
+from voxforge.bricks.layout_greedy import LAYOUT_STRATEGIES, LayerWeights, PartTable, part_table
+from voxforge.bricks.layout_state import LayoutState
+from voxforge.bricks.repair import RepairLog, StabilityFn, connect, stabilise
+from voxforge.core.brickmodel import BrickModel
+from voxforge.core.errors import ConfigError, GeometryError
+from voxforge.core.progress import Progress, ProgressCallback
+from voxforge.core.voxelgrid import VoxelGrid
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LAYOUT_STRATEGIES", "LayoutConfig", "LayoutReport", "lay_bricks", "seam_alignment"]
+
+
+class LayoutConfig(BaseModel, extra="forbid"):
+    """How to lay bricks.
+
+    Attributes:
+        strategy: name in ``LAYOUT_STRATEGIES`` (``greedy``, ``optimal`` = CP-SAT, ``highs``).
+        parts: ``bricks`` (3-plate bricks on brick courses, plates where a column's run does not
+            fill a course), ``plates`` (plates only), ``mixed`` (bricks or plates at any level,
+            the strategy's costs choose).
+        seed: tie-break seed; the same seed gives the same placements.
+        time_budget: seconds for the whole layout (the optimisers split it over layers; repairs
+            stop trying to bridge when it is spent).
+        finish_slopes / finish_tiles: run the finishing passes (shape unchanged).
+        repair: bridge components and add supports so the model is one grounded piece.
+        max_repair_rounds: stability re-lay rounds before supports are added.
+        support_color: LDraw colour of added support cells (71 = light bluish grey).
+        default_color: LDraw colour of filled cells without a colour (-1 or no colour grid).
+        part_cost, bond_weight, seam_weight, orient_weight: layer cost terms (one part costs
+            ``part_cost``; see ``LayerWeights``).
+        num_workers: CP-SAT worker threads.
+    """
+
+    strategy: str = "greedy"
+    parts: Literal["bricks", "plates", "mixed"] = "bricks"
+    seed: int = 0
+    time_budget: float = Field(10.0, gt=0)
+    finish_slopes: bool = False
+    finish_tiles: bool = False
+    repair: bool = True
+    max_repair_rounds: int = Field(3, ge=0)
+    support_color: int = 71
+    default_color: int = 71
+    part_cost: float = Field(100.0, gt=0)
+    bond_weight: float = Field(30.0, ge=0)
+    seam_weight: float = Field(10.0, ge=0)
+    orient_weight: float = Field(5.0, ge=0)
+    num_workers: int = Field(2, ge=1)
+
+    def weights(self) -> LayerWeights:
+        return LayerWeights(
+            part_cost=self.part_cost,
+            bond_w=self.bond_weight,
+            seam_w=self.seam_weight,
+            orient_w=self.orient_weight,
+        )
+
+
+@dataclass
+class LayoutReport:
+    """What the layout did.
+
+    Attributes:
+        strategy: strategy name.
+        n_parts: placements in the model.
+        cells: filled cells covered (including added ones).
+        added_cells: cells added by repair (support columns), not in the input shape.
+        support_parts: parts laid in those cells.
+        seams_aligned_share: of the seams between two parts that both start on top of filled
+            cells, the share lying exactly on a seam of the level below (0 = fully staggered).
+        distinct_kinds: distinct part numbers used.
+        repair_rounds: stability re-lay rounds run.
+        timings_s: seconds per stage (``layout``, ``connect``, ``stability``, ``finish``, ``total``).
+        connectivity: ``connectivity_report`` of the final model plus ``notes`` on what failed.
+        stable: the physics verdict, None when no physics callable was given.
+        slopes, tiles: parts swapped by the finishing passes.
+        bridged_layers: plate levels re-laid to join components.
+    """
+
+    strategy: str
+    n_parts: int
+    cells: int
+    added_cells: int
+    support_parts: int
+    seams_aligned_share: float
+    distinct_kinds: int
+    repair_rounds: int
+    timings_s: dict[str, float]
+    connectivity: dict[str, Any]
+    stable: bool | None
+    slopes: int = 0
+    tiles: int = 0
+    bridged_layers: list[int] = field(default_factory=list)
+
+
+def _part_colors() -> Any:
+    """``catalogue.part_colors`` when the colour helper has provided it, else None."""
+    return getattr(catalogue_module, "part_colors", None)
+
+
+def _color_check() -> Any:
+    """``ok(key, colour)`` from ``catalogue.part_colors``; every colour is fine without it."""
+    fn = _part_colors()
+    if fn is None:
+        return None
+
+    def ok(key: str, color: int) -> bool:
+        try:
+            colors = fn(key)
+        except (KeyError, ValueError, LookupError):
+            return True
+        return not colors or int(color) in {int(c) for c in colors}
+
+    return ok
+
+
+def _availability(table: PartTable, palette: np.ndarray) -> np.ndarray:
+    """(k, n_colors) bool per footprint row and palette colour; 1x1 parts always allowed.
+
+    The 1x1 brick and plate stay allowed in every colour because exact cover needs them; a colour
+    they are not made in is reported by the bill of materials, not hidden by a hole here.
+    """
+    ok = _color_check()
+    avail = np.ones((len(table.fps), len(palette)), dtype=bool)
+    if ok is None:
+        return avail
+    for k, (_, _, _, pi) in enumerate(table.fps):
+        part = table.parts[int(pi)]
+        if part.width * part.length == 1:
+            continue
+        avail[k] = [ok(part.key, int(c)) for c in palette]
+    return avail
+
+
+def _targets(
+    grid: VoxelGrid, colors: np.ndarray | None, cfg: LayoutConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """(filled (nx, ny, nz) bool, code (nx, ny, nz) int32) after checking the inputs."""
+    if not grid.is_lego:
+        raise GeometryError(
+            "layout needs a grid on the LEGO lattice (8 x 8 x 3.2 mm cells), "
+            f"got pitch {grid.pitch.tolist()} m"
+        )
+    filled = grid.occupancy.copy()
+    if grid.interior is not None:
+        filled &= ~grid.interior
+    if not filled.any():
+        raise GeometryError("voxel grid has no filled cells to lay bricks on")
+    code = np.full(filled.shape, cfg.default_color, dtype=np.int32)
+    if colors is not None:
+        colors = np.asarray(colors)
+        if colors.shape != filled.shape:
+            raise GeometryError(
+                f"colour grid shape {colors.shape} does not match the voxel grid {filled.shape}"
+            )
+        if not np.issubdtype(colors.dtype, np.integer):
+            raise ConfigError(f"colour grid must hold integer LDraw codes, got dtype {colors.dtype}")
+        code = np.where(colors >= 0, colors, cfg.default_color).astype(np.int32)
+    code[~filled] = cfg.default_color
+    return filled, code
+
+
+def seam_alignment(model: BrickModel) -> float:
+    """Share of seams between parts starting at a level that lie on a seam of the level below.
+
+    A seam is a unit edge between two horizontally adjacent cells held by different parts. At level
+    z it counts when both cells are the bottom cells of their parts and both cells below are filled;
+    it is aligned when those two cells below are also held by different parts. 0 means every joint
+    is bridged by the course above; nan when there are no such seams.
+    """
+    lab = model.label_grid()
+    if lab.shape[2] < 2:
+        return float("nan")
+    start = np.zeros(lab.shape, dtype=bool)
+    start[:, :, 1:] = (lab[:, :, 1:] >= 0) & (lab[:, :, 1:] != lab[:, :, :-1]) & (lab[:, :, :-1] >= 0)
+    total = aligned = 0
+    for a, b in (
+        ((slice(None, -1),), (slice(1, None),)),
+        ((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
+    ):
+        la, lb = lab[a][..., 1:], lab[b][..., 1:]
+        da, db = lab[a][..., :-1], lab[b][..., :-1]
+        sa, sb = start[a][..., 1:], start[b][..., 1:]
+        seam = (la >= 0) & (lb >= 0) & (la != lb) & sa & sb
+        aligned += int((seam & (da != db)).sum())
+        total += int(seam.sum())
+    return aligned / total if total else float("nan")
+
+
+def _lay_all(state: LayoutState, cfg: LayoutConfig, deadline: float, report: Any) -> None:
+    """Lay every level bottom-up with the configured strategy (budget shared by cell count)."""
+    solver = LAYOUT_STRATEGIES[cfg.strategy]
+    weights = cfg.weights()
+    nz = state.shape[2]
+    remaining = int(state.filled.sum())
+    for z in range(nz):
+        hb = state.free_hbits(z, cfg.parts)
+        n = int(np.count_nonzero(hb))
+        if n == 0:
+            continue
+        course = z if cfg.parts == "plates" else z // 3
+        pref = (course + cfg.seed) % 2
+        prob = state.problem(z, hb, weights, pref, cfg.seed)
+        left = max(0.0, deadline - time.perf_counter())
+        cells_here = int(state.filled[:, :, z].sum())
+        budget = left * min(1.0, cells_here / max(remaining, 1))
+        remaining -= cells_here
+        state.lay(prob, solver, budget)
+        report("layout", (z + 1) / nz)
+
+
+def lay_bricks(
+    grid: VoxelGrid,
+    colors: np.ndarray | None,
+    config: LayoutConfig | None = None,
+    *,
+    stability: StabilityFn | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[BrickModel, LayoutReport]:
+    """Cover the filled cells of ``grid`` with catalogue parts.
+
+    Args:
+        grid: occupancy on the LEGO lattice, z up; ``grid.interior`` cells are left empty.
+        colors: (nx, ny, nz) int LDraw colour codes, -1 = empty/unknown, or None for
+            ``config.default_color`` everywhere. One part never mixes colours.
+        config: the layout options.
+        stability: optional ``physics(model) -> report`` (``report.stable``, ``report.weakest``:
+            placement indices); an unstable model gets its weak region re-laid, then supports.
+        progress: ``callback(stage, fraction)``.
+
+    Returns:
+        The model (placements in grid cell coordinates; shape, pitch and origin of the grid) and
+        the :class:`LayoutReport` (also stored in ``model.meta["layout"]``).
+
+    Raises:
+        GeometryError: the grid is not on the LEGO lattice, is empty, or the colour grid's shape
+            differs. ConfigError: unknown strategy or a non-integer colour grid.
+    """
+    cfg = config or LayoutConfig()
+    LAYOUT_STRATEGIES[cfg.strategy]  # unknown names fail before any work
+    t0 = time.perf_counter()
+    deadline = t0 + cfg.time_budget
+    prog = Progress(progress, {"layout": 6.0, "connect": 2.0, "stability": 2.0, "finish": 0.5})
+    filled, code = _targets(grid, colors, cfg)
+    n_input = int(filled.sum())
+    palette = np.unique(np.concatenate([np.unique(code[filled]), [cfg.support_color]])).astype(np.int32)
+    table = part_table()
+    state = LayoutState(filled, code, palette, _availability(table, palette), table)
+    timings: dict[str, float] = {}
+
+    _lay_all(state, cfg, t0 + 0.8 * cfg.time_budget, prog)
+    timings["layout"] = time.perf_counter() - t0
+
+    rlog = RepairLog()
+    t = time.perf_counter()
+    if cfg.repair:
+        connect(state, rlog, cfg.seed, cfg.support_color, deadline, cfg.parts == "plates")
+    prog("connect", 1.0)
+    timings["connect"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    if stability is not None:
+        stabilise(
+            state,
+            stability,
+            rlog,
+            seed=cfg.seed,
+            rounds=cfg.max_repair_rounds,
+            support_color=cfg.support_color,
+            pitch=grid.pitch,
+            origin=grid.origin,
+            deadline=deadline,
+            plates_only=cfg.parts == "plates",
+        )
+    prog("stability", 1.0)
+    timings["stability"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    model = state.model(grid.pitch, grid.origin)
+    ok = _color_check()
+    n_slopes = n_tiles = 0
+    if cfg.finish_slopes:
+        model, n_slopes = finish_slopes(model, ok)
+    if cfg.finish_tiles:
+        model, n_tiles = finish_tiles(model, ok)
+    prog("finish", 1.0)
+    timings["finish"] = time.perf_counter() - t
+
+    conn = connectivity_report(model).as_dict()
+    conn["notes"] = list(rlog.notes)
+    added = int(state.added.sum())
+    report = LayoutReport(
+        strategy=cfg.strategy,
+        n_parts=len(model),
+        cells=n_input + added,
+        added_cells=added,
+        support_parts=rlog.support_parts,
+        seams_aligned_share=seam_alignment(model),
+        distinct_kinds=len({p.part for p in model.placements}),
+        repair_rounds=rlog.rounds,
+        timings_s=timings,
+        connectivity=conn,
+        stable=rlog.stable,
+        slopes=n_slopes,
+        tiles=n_tiles,
+        bridged_layers=list(rlog.bridged_layers),
+    )
+    timings["total"] = time.perf_counter() - t0
+    model.meta["layout"] = report
+    model.meta["layout_config"] = cfg.model_dump()
+    model.meta["support_columns"] = list(rlog.support_columns)
+    log.info("laid %d cells with %d parts in %.2f s", report.cells, report.n_parts, timings["total"])
+    return model, report

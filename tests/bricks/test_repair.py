@@ -1,0 +1,125 @@
+"""Repair passes: supports under floating parts, bridging, the stability loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from voxforge.bricks.connectivity import components, connectivity_report
+from voxforge.bricks.layout import LayoutConfig, lay_bricks
+from voxforge.bricks.layout_greedy import part_table
+from voxforge.bricks.layout_state import LayoutState
+from voxforge.bricks.repair import RepairLog, bridge_components
+from voxforge.core.voxelgrid import VoxelGrid
+
+
+def floating_cube() -> np.ndarray:
+    occ = np.zeros((4, 4, 9), bool)
+    occ[:, :, 0:3] = True  # a 4x4 brick course on the ground
+    occ[1:3, 1:3, 6:9] = True  # a 2x2 brick floating 3 plates above it
+    return occ
+
+
+def test_floating_cube_gets_a_reported_support():
+    occ = floating_cube()
+    model, rep = lay_bricks(VoxelGrid(occ), None)
+    assert rep.added_cells == 3 and rep.support_parts == 1
+    (x, y, z0, z1) = model.meta["support_columns"][0]
+    assert (z0, z1) == (3, 6) and 1 <= x <= 2 and 1 <= y <= 2
+    support = [p for p in model.placements if p.z == 3]
+    assert [(p.part, p.color, p.h) for p in support] == [("3005", 71, 3)]
+    conn = connectivity_report(model)
+    assert conn.connected and conn.grounded
+    np.testing.assert_array_equal(model.occupancy() & ~occ, model.occupancy() ^ occ)
+
+
+def test_without_repair_the_cube_floats():
+    _model, rep = lay_bricks(VoxelGrid(floating_cube()), None, LayoutConfig(repair=False))
+    assert rep.added_cells == 0
+    assert rep.connectivity["n_floating"] == 1 and not rep.connectivity["grounded"]
+
+
+def _state(occ: np.ndarray) -> LayoutState:
+    code = np.full(occ.shape, 4, np.int32)
+    palette = np.array([4, 71], np.int32)
+    table = part_table()
+    return LayoutState(occ.copy(), code, palette, np.ones((len(table.fps), 2), bool), table)
+
+
+def test_bridge_joins_two_stacked_towers_side_by_side():
+    occ = np.ones((4, 2, 6), bool)
+    state = _state(occ)
+    b24 = state.table.index("3003")
+    # two 2x2 towers of two bricks each: grounded but not joined
+    rows = [(x, 0, z, 2, 2, 3, b24, 4) for x in (0, 2) for z in (0, 3)]
+    state.add(np.array(rows, np.int64))
+    assert state.connectivity().n_components == 2
+    log = RepairLog()
+    conn = bridge_components(state, log, seed=0, deadline=float("inf"))
+    assert conn.n_components == 1 and conn.n_floating == 0
+    assert log.bridged_layers
+    assert (state.labels >= 0).sum() == occ.sum()
+
+
+def test_box_contacts_agree_with_connectivity_module():
+    occ = np.ones((5, 4, 7), bool)
+    occ[2, :, 3:] = False
+    model, _ = lay_bricks(VoxelGrid(occ), None, LayoutConfig(repair=False, parts="mixed"))
+    state = _state(occ)
+    table = part_table()
+    rows = [(p.x, p.y, p.z, p.sx, p.sy, p.h, table.index(p.part), p.color) for p in model.placements]
+    state.add(np.array(rows, np.int64))
+    ours = state.connectivity()
+    theirs = components(model)
+    # same partition (labels may be numbered differently)
+    pairs = set(zip(ours.comp.tolist(), theirs.tolist(), strict=True))
+    assert len(pairs) == len(set(theirs.tolist())) == ours.n_components
+
+
+@dataclass
+class FakeReport:
+    stable: bool
+    margin: float
+    weakest: list[int]
+    stress: np.ndarray
+
+
+def test_stability_loop_relays_until_physics_is_happy():
+    occ = np.ones((8, 4, 9), bool)
+    calls = []
+
+    def physics(model):
+        calls.append(len(model))
+        stable = len(calls) >= 3
+        n = len(model)
+        return FakeReport(stable, 0.1 if stable else -0.1, [] if stable else [n - 1], np.zeros(n))
+
+    model, rep = lay_bricks(VoxelGrid(occ), None, LayoutConfig(max_repair_rounds=3), stability=physics)
+    assert rep.stable is True
+    assert rep.repair_rounds == 2 and len(calls) == 3
+    assert connectivity_report(model).connected
+    np.testing.assert_array_equal(model.occupancy(), occ)
+
+
+def test_stability_loop_adds_supports_when_rounds_run_out():
+    occ = np.zeros((6, 2, 6), bool)
+    occ[0:2, :, 0:3] = True
+    occ[:, :, 3:6] = True  # an overhanging brick course
+    seen = []
+
+    def physics(model):
+        seen.append(model)
+        hanging = [i for i, p in enumerate(model.placements) if p.z == 3 and p.x + p.sx > 4]
+        stable = any(p.color == 71 and p.z == 0 for p in model.placements)
+        return FakeReport(stable, 0.0, [] if stable else hanging, np.zeros(len(model)))
+
+    model, rep = lay_bricks(
+        VoxelGrid(occ), np.where(occ, 4, -1), LayoutConfig(max_repair_rounds=2), stability=physics
+    )
+    assert rep.repair_rounds == 2
+    assert rep.stable is True
+    assert rep.added_cells == 3 and rep.support_parts == 1
+    ((x, _y, z0, z1),) = model.meta["support_columns"]
+    assert x >= 2 and (z0, z1) == (0, 3)
+    assert connectivity_report(model).grounded
