@@ -4,7 +4,8 @@ Colours come from ``mesh.tm.visual``: vertex colours interpolated barycentricall
 or a texture looked up through the interpolated UVs (bilinear, UVs wrapped into [0, 1), v flipped
 because image rows run top-down while v runs up) and multiplied by the material's colour factor
 (glTF ``baseColorFactor``, OBJ ``Kd``). A textured material without UVs or image gives its flat
-main colour. Filtering and multiplication happen in linear light; results are sRGB in [0, 1].
+main colour. Texture filtering and the factor act in linear light; vertex colours are interpolated
+as stored (sRGB), as renderers do. Results are sRGB floats in [0, 1].
 """
 
 from __future__ import annotations

@@ -8,12 +8,13 @@ from voxforge.voxel.config import VoxelizeConfig
 from voxforge.voxel.fill import extend_to_base, fill_enclosed, fill_solid, outside
 from voxforge.voxel.hollow import hollow, shell_distance
 from voxforge.voxel.lattice import GridFrame, fit_scale
-from voxforge.voxel.surface import inside_centers, voxelize_points, voxelize_triangles
+from voxforge.voxel.surface import bin_points, inside_centers, voxelize_points, voxelize_triangles
 from voxforge.voxel.voxelize import voxelize
 
 __all__ = [
     "GridFrame",
     "VoxelizeConfig",
+    "bin_points",
     "cell_colors",
     "extend_to_base",
     "fill_enclosed",

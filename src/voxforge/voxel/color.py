@@ -34,29 +34,6 @@ def mean_srgb(srgb: np.ndarray) -> np.ndarray:
     return linear_to_srgb(srgb_to_linear(srgb).astype(np.float64).mean(axis=0))
 
 
-def cell_means(flat_index: np.ndarray, rgb: np.ndarray, n_cells: int) -> tuple[np.ndarray, np.ndarray]:
-    """Linear-light mean colour of the samples falling in each cell.
-
-    Args:
-        flat_index: (n,) int64 raveled cell index of each sample, in ``[0, n_cells)``.
-        rgb: (n, 3) sRGB colours in [0, 1] of the samples.
-        n_cells: number of cells in the grid.
-
-    Returns:
-        ``(colors, counts)``: (n_cells, 3) float32 sRGB means (zeros where no sample) and
-        (n_cells,) int64 sample counts.
-    """
-    lin = srgb_to_linear(rgb).astype(np.float64)
-    counts = np.bincount(flat_index, minlength=n_cells)
-    sums = np.stack(
-        [np.bincount(flat_index, weights=lin[:, c], minlength=n_cells) for c in range(3)], axis=1
-    )
-    hit = counts > 0
-    out = np.zeros((n_cells, 3), dtype=np.float32)
-    out[hit] = linear_to_srgb(sums[hit] / counts[hit, None])
-    return out, counts
-
-
 def cell_colors(
     cell_index: np.ndarray,
     rgb: np.ndarray,
@@ -81,12 +58,33 @@ def cell_colors(
         (nx, ny, nz, 3) float32 sRGB, zeros where the cell is empty.
     """
     shape = occupancy.shape
+    n = int(np.prod(shape))
     flat = np.ravel_multi_index(tuple(np.asarray(cell_index, dtype=np.int64).T), shape)
-    means, counts = cell_means(flat, rgb, int(np.prod(shape)))
-    colors = means.reshape(*shape, 3)
-    sampled = (counts > 0).reshape(shape)
+    lin = srgb_to_linear(rgb).astype(np.float64).reshape(-1, 3)
+    counts = np.bincount(flat, minlength=n).reshape(shape)
+    sums = np.stack([np.bincount(flat, weights=lin[:, c], minlength=n) for c in range(3)], axis=1)
+    return colors_from_sums(counts, sums.reshape(*shape, 3), occupancy, pitch)
+
+
+def colors_from_sums(
+    counts: np.ndarray, linear_sums: np.ndarray, occupancy: np.ndarray, pitch: np.ndarray
+) -> np.ndarray:
+    """Per-cell colours from sample counts and linear-RGB sums (see :func:`cell_colors`).
+
+    Args:
+        counts: (nx, ny, nz) int samples per cell.
+        linear_sums: (nx, ny, nz, 3) float sums of the samples' linear RGB.
+        occupancy: (nx, ny, nz) bool final occupancy.
+        pitch: (3,) cell size in metres.
+
+    Returns:
+        (nx, ny, nz, 3) float32 sRGB, zeros where the cell is empty.
+    """
+    sampled = counts > 0
     if not sampled.any():
         raise GeometryError("no coloured sample fell inside the voxel grid")
+    colors = np.zeros((*counts.shape, 3), dtype=np.float32)
+    colors[sampled] = linear_to_srgb(linear_sums[sampled] / counts[sampled][:, None])
     colors = fill_missing_colors(colors, sampled, occupancy, pitch)
     colors[~occupancy] = 0.0
     return colors

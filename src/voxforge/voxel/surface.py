@@ -14,20 +14,96 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from voxforge.voxel.color import srgb_to_linear
 from voxforge.voxel.lattice import GridFrame
 
 _EPS = 1e-9
 """Tolerance of the overlap test, in cells; positive so that touching and rounding count as overlap."""
+_LINEAR_LUT = srgb_to_linear(np.linspace(0.0, 1.0, 4096)).astype(np.float64)
+_LINEAR_LUT = np.append(_LINEAR_LUT, _LINEAR_LUT[-1])  # guard entry so q + 1 is valid at 1.0
 _CLAMP = 1e-6
 """Triangles this close outside the grid are clamped into it (as points are); others are skipped."""
 
 
 def voxelize_points(xyz: np.ndarray, frame: GridFrame) -> np.ndarray:
     """(nx, ny, nz) bool: True in every cell holding at least one of the (n, 3) input points."""
-    occ = np.zeros(frame.shape, dtype=bool)
-    idx = frame.cell_index(xyz)
-    occ[idx[:, 0], idx[:, 1], idx[:, 2]] = True
-    return occ
+    counts, _ = bin_points(xyz, frame)
+    return counts > 0
+
+
+def bin_points(
+    xyz: np.ndarray, frame: GridFrame, rgb: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Count the points per cell and sum their colours in linear light, in one pass.
+
+    Points are placed like :meth:`GridFrame.cell_index` (floor, clamped into the grid). One
+    compiled loop instead of a chain of numpy temporaries: a 1M-point scan costs ~10 ms here.
+
+    Args:
+        xyz: (n, 3) float64 input points.
+        frame: the grid placement.
+        rgb: (n, 3) sRGB colours in [0, 1], or None.
+
+    Returns:
+        ``(counts, sums)``: (nx, ny, nz) int64 points per cell, and (nx, ny, nz, 3) float64 sums
+        of linear RGB (None without ``rgb``).
+    """
+    xyz = np.ascontiguousarray(xyz, dtype=np.float64).reshape(-1, 3)
+    counts = np.zeros(frame.shape, dtype=np.int64)
+    with_rgb = rgb is not None
+    sums = np.zeros((*frame.shape, 3) if with_rgb else (1, 1, 1, 3), dtype=np.float64)
+    colors = (
+        np.ascontiguousarray(rgb, dtype=np.float32).reshape(-1, 3)
+        if with_rgb
+        else np.zeros((1, 3), dtype=np.float32)
+    )
+    _bin_points(xyz, colors, with_rgb, frame.scale, frame.origin, frame.pitch, counts, sums)
+    return counts, (sums if with_rgb else None)
+
+
+@numba.njit(cache=True, nogil=True)
+def _bin_points(xyz, rgb, with_rgb, scale, origin, pitch, counts, sums) -> None:
+    nx, ny, nz = counts.shape
+    lut = _LINEAR_LUT
+    top = lut.shape[0] - 1
+    for p in range(xyz.shape[0]):
+        i = min(max(int(np.floor((xyz[p, 0] * scale - origin[0]) / pitch[0])), 0), nx - 1)
+        j = min(max(int(np.floor((xyz[p, 1] * scale - origin[1]) / pitch[1])), 0), ny - 1)
+        k = min(max(int(np.floor((xyz[p, 2] * scale - origin[2]) / pitch[2])), 0), nz - 1)
+        counts[i, j, k] += 1
+        if with_rgb:
+            for ch in range(3):
+                # sRGB -> linear by interpolating a 4097-entry table (error < 1e-7; pow is 10x slower)
+                t = min(max(float(rgb[p, ch]), 0.0), 1.0) * (top - 1)
+                q = int(t)
+                f = t - q
+                sums[i, j, k, ch] += lut[q] * (1.0 - f) + lut[q + 1] * f
+
+
+@numba.njit(cache=True, nogil=True)
+def point_bounds(xyz: np.ndarray) -> np.ndarray:
+    """(2, 3) float64 min and max corner of (n, 3) points, n >= 1, in one pass.
+
+    numpy's ``min(axis=0)`` on an (n, 3) array walks the memory three times with a stride and
+    costs ~0.15 s for 1M points; this costs a few ms. NaN coordinates make the result NaN.
+    """
+    out = np.empty((2, 3))
+    for a in range(3):
+        out[0, a] = xyz[0, a]
+        out[1, a] = xyz[0, a]
+    bad = False
+    for p in range(xyz.shape[0]):
+        for a in range(3):
+            v = xyz[p, a]
+            if not np.isfinite(v):
+                bad = True
+            if v < out[0, a]:
+                out[0, a] = v
+            if v > out[1, a]:
+                out[1, a] = v
+    if bad:
+        out[:] = np.nan
+    return out
 
 
 def voxelize_triangles(triangles: np.ndarray, frame: GridFrame) -> np.ndarray:

@@ -21,12 +21,12 @@ from voxforge.core.mesh import Mesh
 from voxforge.core.pointcloud import PointCloud
 from voxforge.core.progress import Progress, ProgressCallback
 from voxforge.core.voxelgrid import VoxelGrid
-from voxforge.voxel.color import cell_colors
+from voxforge.voxel.color import colors_from_sums
 from voxforge.voxel.config import VoxelizeConfig
 from voxforge.voxel.fill import extend_to_base, fill_enclosed, fill_solid
 from voxforge.voxel.hollow import hollow
 from voxforge.voxel.lattice import GridFrame, fit_scale
-from voxforge.voxel.surface import inside_centers, voxelize_points, voxelize_triangles
+from voxforge.voxel.surface import bin_points, inside_centers, point_bounds, voxelize_triangles
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +62,13 @@ def voxelize(
     prog = Progress(progress, _STAGES)
     name = str(obj.meta.get("source", type(obj).__name__))
     if isinstance(obj, PointCloud):
-        obj.validate(name)
-        frame = fit_scale(obj.bounds, config)
+        bounds = point_bounds(obj.xyz) if len(obj) else None
+        if bounds is None or not np.isfinite(bounds).all():
+            obj.validate(name)  # raises with the count of bad points
+        frame = fit_scale(bounds, config)
         prog("surface", 0.0)
-        surface = voxelize_points(obj.xyz, frame)
-        samples_xyz, samples_rgb = obj.xyz, obj.rgb
+        counts, sums = bin_points(obj.xyz, frame, obj.rgb)
+        surface = counts > 0
         watertight = False
         extra: dict[str, Any] = {"points": len(obj)}
     else:
@@ -77,6 +79,7 @@ def voxelize(
         prog("surface", 0.0)
         surface = voxelize_triangles(triangles, frame)
         samples_xyz, samples_rgb, extra = _mesh_samples(obj, frame, config)
+        counts, sums = bin_points(samples_xyz, frame, samples_rgb)
         watertight = obj.is_watertight
     prog("surface", 1.0)
 
@@ -94,9 +97,9 @@ def voxelize(
     prog("fill", 1.0)
 
     colors = None
-    if samples_rgb is not None:
+    if sums is not None:
         prog("colors", 0.0)
-        colors = cell_colors(frame.cell_index(samples_xyz), samples_rgb, occupancy, frame.pitch)
+        colors = colors_from_sums(counts, sums, occupancy, frame.pitch)
         prog("colors", 1.0)
 
     grid = VoxelGrid(
