@@ -237,7 +237,9 @@ def framing_camera(
     else:
         dist = radius * 2.0 + 1.0
     view = look_at(centre + direction * dist, centre)
-    vc = pts @ view[:3, :3].T + view[:3, 3]
+    # column-wise products rather than a matmul: no BLAS thread pool for a (n, 3) x (3, 3) product
+    vc = pts[:, 0:1] * view[:3, 0] + pts[:, 1:2] * view[:3, 1] + pts[:, 2:3] * view[:3, 2]
+    vc += view[:3, 3]
     depth = -vc[:, 2]
     near = max(float(depth.min()) - radius * 0.05, 1e-4 if perspective else 1e-6)
     far = float(depth.max()) + radius * 0.05

@@ -45,6 +45,7 @@ def _face_corners() -> np.ndarray:
 
 
 _FACE_CORNERS = _face_corners()
+_UNIT_CORNERS = np.array([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)], dtype=np.int64)
 
 
 def exposed_faces(occupancy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -89,6 +90,12 @@ def voxel_mesh(
         face_group (2k,) int32, for k exposed faces.
     """
     cells, dirs = exposed_faces(grid.occupancy)
+    return _face_mesh(grid, cells, dirs, color=color, merge_groups=merge_groups)
+
+
+def _face_mesh(
+    grid: VoxelGrid, cells: np.ndarray, dirs: np.ndarray, *, color: RGB, merge_groups: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     k = len(cells)
     corners = (cells[:, None, :] + _FACE_CORNERS[dirs]) * grid.pitch + grid.origin
     quads = np.arange(4 * k, dtype=np.int64).reshape(k, 4)
@@ -119,13 +126,24 @@ def voxel_camera(
     margin: float = 0.04,
     perspective: bool = False,
 ) -> Camera:
-    """A camera framing the filled cells of the grid."""
-    if grid.count == 0:
+    """A camera framing the filled cells of the grid (their outline in the view, not their box)."""
+    cells, _ = exposed_faces(grid.occupancy)
+    return _framing(grid, cells, size, azimuth, elevation, margin, perspective)
+
+
+def _framing(
+    grid: VoxelGrid,
+    cells: np.ndarray,
+    size: int | tuple[int, int],
+    azimuth: float,
+    elevation: float,
+    margin: float,
+    perspective: bool,
+) -> Camera:
+    if len(cells) == 0:
         raise GeometryError("voxel grid is empty: nothing to render")
-    idx = np.argwhere(grid.occupancy)
-    lo, hi = idx.min(axis=0), idx.max(axis=0) + 1
-    ix = np.array([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)], dtype=bool)
-    corners = np.where(ix, hi, lo) * grid.pitch + grid.origin
+    surface = np.unique(cells, axis=0)
+    corners = (surface[:, None, :] + _UNIT_CORNERS[None]).reshape(-1, 3) * grid.pitch + grid.origin
     return framing_camera(corners, size, azimuth, elevation, margin, perspective=perspective)
 
 
@@ -157,11 +175,12 @@ def render_voxels(
     Returns:
         (H, W, 3) uint8 sRGB, or (H, W, 4) RGBA when ``background`` is ``None``.
     """
-    cam = camera or voxel_camera(grid, size, azimuth, elevation)
+    cells, dirs = exposed_faces(grid.occupancy)
+    cam = camera or _framing(grid, cells, size, azimuth, elevation, 0.04, False)
     if cell_edges is None:
         centre = grid.origin + np.asarray(grid.shape) * grid.pitch * 0.5
         cell_edges = float(grid.pitch.min()) * cam.pixels_per_metre(centre) >= _MIN_CELL_EDGE_PX
-    vertices, faces, rgb, group = voxel_mesh(grid, color=color, merge_groups=not cell_edges)
+    vertices, faces, rgb, group = _face_mesh(grid, cells, dirs, color=color, merge_groups=not cell_edges)
     opt = options or RenderOptions()
     depth_edge = opt.depth_edge
     if not cell_edges and depth_edge is None:
