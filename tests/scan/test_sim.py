@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import trimesh
@@ -179,3 +181,16 @@ def test_far_returns_are_poor_and_out_of_range_is_missing():
     assert (_one(_wall(3.0), cfg).confidence == 0).all()  # beyond poor_range 2.5 m
     far = _one(_wall(6.0), cfg)
     assert (far.depth_mm == 0).all() and (far.confidence == 0).all()
+
+
+def test_numpy_fallback_without_embree_gives_the_same_frame(monkeypatch):
+    box = trimesh.creation.box(extents=(0.2, 0.2, 0.2))
+    box.apply_translation((0.0, 0.8, 0.0))
+    scene = Mesh(tm=trimesh.util.concatenate([box, _wall(1.5).tm]))
+    cfg = SimConfig(rgb_width=128, rgb_height=96)  # the numpy intersector is slow
+    with_embree = _one(scene, cfg, seed=2)
+    monkeypatch.setitem(sys.modules, "embreex", None)  # makes `import embreex` fail
+    without = _one(scene, cfg, seed=2)
+    # float32 (embree) and float64 (numpy) may disagree on a ray grazing a triangle edge
+    assert (with_embree.depth_mm != without.depth_mm).sum() <= 5
+    assert (with_embree.rgb != without.rgb).any(axis=2).sum() <= 20

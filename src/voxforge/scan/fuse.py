@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import cv2
 import numpy as np
 
 from voxforge.core.errors import ConfigError, GeometryError, InputFormatError
@@ -23,7 +24,7 @@ ARKIT_TO_ZUP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
 _KEY_BITS = 21
 _KEY_OFFSET = 1 << (_KEY_BITS - 1)
-_CONSOLIDATE_AT = 4_000_000
+_CONSOLIDATE_AT = 250_000
 """Pending per-frame cells merged into the running total once they reach this count."""
 
 
@@ -39,7 +40,22 @@ def linear_to_srgb(c: np.ndarray) -> np.ndarray:
     return np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1.0 / 2.4) - 0.055).astype(np.float32)
 
 
+_REMAP_COLS = 1024
 _SRGB8_TO_LINEAR = srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0)
+
+
+def rotate(points: np.ndarray, rotation: np.ndarray) -> np.ndarray:
+    """(n, 3) float64 ``points @ rotation.T``, computed column by column.
+
+    For tall (n, 3) arrays this is ~10x faster than ``@`` on a busy machine: BLAS spins up its
+    threads for a 3-wide product that is pure memory traffic.
+    """
+    r = np.asarray(rotation, dtype=np.float64)
+    p = np.asarray(points, dtype=np.float64)
+    out = np.multiply.outer(p[:, 0], r[:, 0])
+    out += np.multiply.outer(p[:, 1], r[:, 1])
+    out += np.multiply.outer(p[:, 2], r[:, 2])
+    return out
 
 
 def backproject(
@@ -66,7 +82,7 @@ def backproject(
     cam[:, 0] = (cols + 0.5 - cx) / fx * d
     cam[:, 1] = -(rows + 0.5 - cy) / fy * d
     cam[:, 2] = -d
-    world = cam @ pose[:3, :3].T + pose[:3, 3]
+    world = rotate(cam, pose[:3, :3]) + pose[:3, 3]
     return world, rows, cols
 
 
@@ -81,7 +97,7 @@ def frame_points(
     depth = frame.depth_mm.astype(np.float32) * np.float32(0.001)
     mask = (frame.depth_mm > 0) & (depth <= max_depth) & (frame.confidence >= min_confidence)
     world, rows, cols = backproject(depth, mask, frame.depth_intrinsics(), frame.pose)
-    xyz = world @ ARKIT_TO_ZUP.T
+    xyz = rotate(world, ARKIT_TO_ZUP)
     if frame.rgb is None:
         return xyz, None
     h, w = frame.depth_mm.shape
@@ -95,22 +111,27 @@ def sample_bilinear(rgb: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray
     positions ``u`` (right), ``v`` (down), pixel centres at +0.5; returns (n, 3) float32.
 
     The colour camera is the depth camera at a finer resolution, so a depth pixel's centre maps
-    to the same continuous position in the colour image; interpolating there (rather than taking
-    one neighbour) keeps colours unbiased.
+    to the same continuous position in the colour image; interpolating there (in linear light,
+    rather than taking one neighbour) keeps colours unbiased. Positions outside are clamped.
     """
-    img_h, img_w = rgb.shape[:2]
-    x = np.clip(u - 0.5, 0.0, img_w - 1.0)
-    y = np.clip(v - 0.5, 0.0, img_h - 1.0)
-    x0 = np.minimum(x.astype(np.int64), img_w - 2) if img_w > 1 else np.zeros(len(x), np.int64)
-    y0 = np.minimum(y.astype(np.int64), img_h - 2) if img_h > 1 else np.zeros(len(y), np.int64)
-    x1 = np.minimum(x0 + 1, img_w - 1)
-    y1 = np.minimum(y0 + 1, img_h - 1)
-    fx = (x - x0).astype(np.float32)[:, None]
-    fy = (y - y0).astype(np.float32)[:, None]
-    lut = _SRGB8_TO_LINEAR
-    top = lut[rgb[y0, x0]] * (1 - fx) + lut[rgb[y0, x1]] * fx
-    bottom = lut[rgb[y1, x0]] * (1 - fx) + lut[rgb[y1, x1]] * fx
-    return top * (1 - fy) + bottom * fy
+    n = len(u)
+    if n == 0:
+        return np.zeros((0, 3), dtype=np.float32)
+    linear = _SRGB8_TO_LINEAR[np.asarray(rgb, dtype=np.uint8)]
+    # cv2.remap wants 2-D maps under 32767 per side: lay the points out in rows of 1024.
+    rows = -(-n // _REMAP_COLS)
+    maps = np.full((2, rows * _REMAP_COLS), -1.0, dtype=np.float32)
+    maps[0, :n] = u
+    maps[1, :n] = v
+    maps -= np.float32(0.5)  # OpenCV puts pixel centres at integers
+    out = cv2.remap(
+        linear,
+        maps[0].reshape(rows, _REMAP_COLS),
+        maps[1].reshape(rows, _REMAP_COLS),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return out.reshape(-1, 3)[:n]
 
 
 class VoxelMerger:
