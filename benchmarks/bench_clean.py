@@ -61,23 +61,39 @@ def make_scene(n_points: int, seed: int = 0) -> tuple[PointCloud, np.ndarray]:
     return cloud, np.array([2 * radius, 2 * radius, height])
 
 
+def _recorder(marks: list[tuple[str, float]]):
+    """A progress callback that records (stage, CPU seconds) at every call."""
+
+    def record(stage: str, _fraction: float) -> None:
+        marks.append((stage, time.process_time()))
+
+    return record
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--voxel", type=float, default=0.002, help="CleanConfig.voxel_size, metres")
+    parser.add_argument("--k", type=int, default=16, help="CleanConfig.outlier_k")
     args = parser.parse_args()
 
     cloud, true_size = make_scene(args.points, args.seed)
-    config = CleanConfig()
+    config = CleanConfig(voxel_size=args.voxel, outlier_k=args.k)
     clean_scan(cloud, config)  # warm-up: numba kernel compile/cache load, page faults
 
     runs = []
     for _ in range(args.repeat):
-        t0 = time.perf_counter()
-        out, report = clean_scan(cloud, config)
-        runs.append((time.perf_counter() - t0, report))
-    total, report = min(runs, key=lambda r: r[0])
+        # CPU seconds per stage (all threads), from the progress callback's stage boundaries:
+        # wall time on a shared 2-core machine swings with the load, CPU time much less.
+        marks: list[tuple[str, float]] = []
+        t0, c0 = time.perf_counter(), time.process_time()
+        out, report = clean_scan(cloud, config, progress=_recorder(marks))
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        cpu_stages = {s: b - a for (s, a), (_, b) in zip(marks[::2], marks[1::2], strict=True)}
+        runs.append((wall, cpu, cpu_stages, report))
+    total, cpu_total, cpu_stages, report = min(runs, key=lambda r: r[0])
 
     tracemalloc.start()
     clean_scan(cloud, config)
@@ -93,8 +109,11 @@ def main() -> None:
         "object_true_size_m": [round(float(v), 4) for v in sorted(true_size)],
         "plane_found": report.plane is not None,
         "total_s": round(total, 4),
-        "runs_s": [round(t, 4) for t, _ in runs],
+        "runs_s": [round(r[0], 4) for r in runs],
         "stages_s": {k: round(v, 4) for k, v in report.timings_s.items()},
+        "cpu_total_s": round(cpu_total, 4),
+        "cpu_stages_s": {k: round(v, 4) for k, v in cpu_stages.items()},
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "peak_alloc_mb": round(peak / 2**20, 1),
         "cpus": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
