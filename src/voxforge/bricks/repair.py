@@ -189,6 +189,20 @@ def _restore(state: LayoutState, new: np.ndarray, old_rows: np.ndarray) -> None:
     state.add(old_rows)
 
 
+def _restored(conn: Connectivity, state: LayoutState, idx: np.ndarray) -> Connectivity:
+    """``conn`` carried over to the state after rows ``idx`` were put back as the last rows."""
+    n = len(state.rows)
+    comp = np.full(n, -1, dtype=np.int64)
+    floating = np.zeros(n, dtype=bool)
+    comp[: len(conn.comp)] = conn.comp
+    floating[: len(conn.floating)] = conn.floating
+    comp[n - len(idx) :] = conn.comp[idx]
+    floating[n - len(idx) :] = conn.floating[idx]
+    comp[~state.alive] = -1
+    floating[~state.alive] = False
+    return Connectivity(comp, conn.n_components, floating)
+
+
 def bridge_components(
     state: LayoutState,
     log_: RepairLog,
@@ -218,7 +232,7 @@ def bridge_components(
                 improved = True
                 break
             _restore(state, new, old_rows)
-            conn = state.connectivity()
+            conn = _restored(conn, state, idx)
         if not improved:
             break
     # targeted: a 1x2 plate across one side contact, for each contact until one helps
@@ -240,7 +254,7 @@ def bridge_components(
                 improved = True
                 break
             _restore(state, new, old_rows)
-            conn = state.connectivity()
+            conn = _restored(conn, state, idx)
         if not improved:
             break
     return conn

@@ -1,0 +1,120 @@
+"""Benchmark of brick layout on ModelNet10 shapes upsampled to a 32-stud LEGO grid.
+
+Seeded, stratified by class sample of the training voxels (30^3, z up); each shape is resampled
+with nearest-neighbour zoom by (S/30, S/30, S/30 * 2.5) (a cubic voxel is 2.5 plates high), moved
+down to stand on the ground, and laid out with each strategy. Prints a JSON summary: time per
+shape (median, max), parts per filled cell, share connected + grounded, distinct part kinds, added
+support cells; plus physics time when ``voxforge.bricks.physics`` is available.
+
+    .venv/bin/python benchmarks/bench_layout.py [--n 50] [--studs 32] [--optimal-n 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from voxforge.bricks.layout import LayoutConfig, lay_bricks
+from voxforge.core.voxelgrid import VoxelGrid
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "modelnet10_vox30_train.npz"
+
+
+def sample_shapes(n: int, studs: int, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+    """``n`` shapes stratified by class (seeded), as (nx, ny, nz) bool LEGO-lattice grids."""
+    data = np.load(DATA)
+    vox, labels, classes = data["voxels"], data["labels"], data["classes"]
+    rng = np.random.default_rng(seed)
+    per = int(np.ceil(n / len(classes)))
+    picks = []
+    for c in range(len(classes)):
+        idx = np.flatnonzero(labels == c)
+        picks += [
+            (str(classes[c]), int(i)) for i in rng.choice(idx, size=min(per, len(idx)), replace=False)
+        ]
+    picks = picks[:n]
+    f = studs / 30.0
+    out = []
+    for name, i in picks:
+        occ = ndimage.zoom(vox[i].astype(np.uint8), (f, f, f * 2.5), order=0).astype(bool)
+        occ = occ[:, :, np.argwhere(occ)[:, 2].min() :]
+        out.append((name, occ))
+    return out
+
+
+def _physics():
+    try:
+        from voxforge.bricks.physics import analyze_stability
+    except ImportError:
+        return None
+    return analyze_stability
+
+
+def run(strategy: str, shapes, budget: float, physics) -> dict:
+    times, phys_times, per_cell, ok, kinds, added, seams = [], [], [], [], [], [], []
+    for _, occ in shapes:
+        t = time.perf_counter()
+        model, rep = lay_bricks(
+            VoxelGrid(occ), None, LayoutConfig(strategy=strategy, time_budget=budget)
+        )
+        times.append(time.perf_counter() - t)
+        if physics is not None:
+            t = time.perf_counter()
+            physics(model)
+            phys_times.append(time.perf_counter() - t)
+        per_cell.append(rep.n_parts / rep.cells)
+        ok.append(bool(rep.connectivity["connected"] and rep.connectivity["grounded"]))
+        kinds.append(rep.distinct_kinds)
+        added.append(rep.added_cells / max(1, rep.cells - rep.added_cells))
+        if not np.isnan(rep.seams_aligned_share):
+            seams.append(rep.seams_aligned_share)
+    res = {
+        "shapes": len(shapes),
+        "time_s_median": round(float(np.median(times)), 3),
+        "time_s_max": round(float(np.max(times)), 3),
+        "parts_per_cell_median": round(float(np.median(per_cell)), 4),
+        "connected_grounded_share": round(float(np.mean(ok)), 3),
+        "distinct_kinds_median": float(np.median(kinds)),
+        "added_cells_share_median": round(float(np.median(added)), 4),
+        "seams_aligned_share_median": round(float(np.median(seams)), 4) if seams else None,
+    }
+    if phys_times:
+        total = np.asarray(times) + np.asarray(phys_times)
+        res["physics_s_median"] = round(float(np.median(phys_times)), 3)
+        res["layout_plus_physics_s_max"] = round(float(total.max()), 3)
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=50)
+    ap.add_argument("--studs", type=int, default=32)
+    ap.add_argument("--optimal-n", type=int, default=10, help="shapes for the CP-SAT strategy")
+    ap.add_argument("--optimal-budget", type=float, default=5.0)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    shapes = sample_shapes(args.n, args.studs, args.seed)
+    lay_bricks(VoxelGrid(np.ones((2, 2, 3), bool)), None)  # compile the numba kernels first
+    cells = [int(o.sum()) for _, o in shapes]
+    physics = _physics()
+    out = {
+        "studs": args.studs,
+        "cells_median": int(np.median(cells)),
+        "cells_max": int(np.max(cells)),
+        "physics": physics is not None,
+        "greedy": run("greedy", shapes, 10.0, physics),
+    }
+    if args.optimal_n:
+        sub = shapes[:: max(1, len(shapes) // args.optimal_n)][: args.optimal_n]
+        out["greedy_on_optimal_subset"] = run("greedy", sub, 10.0, None)
+        out["optimal"] = run("optimal", sub, args.optimal_budget, None)
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
