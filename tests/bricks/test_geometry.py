@@ -215,3 +215,18 @@ def test_glb_export_round_trip():
     colours = {tuple(c) for c in np.asarray(back.visual.vertex_colors)[:, :3].tolist()}
     red = tuple(round(c * 255) for c in DEFAULT_COLORS[4])
     assert red in colours
+
+
+@pytest.mark.parametrize(("rotation", "face_kept"), [(3, True), (1, False)])
+def test_face_behind_a_slope_is_kept_only_where_the_slope_is_open(rotation, face_kept):
+    # a 2x2 brick with a 2x2 slope against its +y side: the slope's back row (studs) is a full
+    # wall, its front row is open above the slope
+    model = model_of(
+        Placement("3003", 0, 0, 0, 2, 2, 3, 4),
+        Placement("3039", 0, 2, 0, 2, 2, 3, 14, rotation=rotation),
+    )
+    g = brick_model_geometry(model)
+    v = g.vertices[g.faces[g.face_part == 0]]
+    n = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
+    plus_y = (n[:, 1] > 0) & np.isclose(n[:, 0], 0) & np.isclose(n[:, 2], 0)
+    assert plus_y.sum() == (2 if face_kept else 0)

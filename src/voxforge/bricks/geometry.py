@@ -323,32 +323,46 @@ def _check_footprints(
         )
 
 
-def _occupancy(a: dict[str, np.ndarray]) -> np.ndarray:
-    """(nx + 2, ny + 2, nz + 2) bool cells filled by the placements, padded by one empty cell on
-    every side: cell (x, y, z) is at index (x + 1, y + 1, z + 1)."""
+def _occupancy(a: dict[str, np.ndarray], slope: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cells filled by the placements, padded by one empty cell on every side (cell (x, y, z) is
+    at index (x + 1, y + 1, z + 1)), as two (nx + 2, ny + 2, nz + 2) bool grids:
+
+    * ``boxes``: every cell of every part's box (a stud under any part is hidden);
+    * ``solid``: cells a part fills completely, so a face against them is hidden; a slope fills
+      only its back (stud) row, the rest of its box is open above the slope.
+    """
     shape = (
         int((a["x"] + a["sx"]).max()) + 2,
         int((a["y"] + a["sy"]).max()) + 2,
         int((a["z"] + a["h"]).max()) + 2,
     )
-    occ = np.zeros(shape, dtype=bool)
+    boxes = np.zeros(shape, dtype=bool)
+    solid = np.zeros(shape, dtype=bool)
     cols = zip(
-        a["x"].tolist(),
-        a["y"].tolist(),
-        a["z"].tolist(),
-        a["sx"].tolist(),
-        a["sy"].tolist(),
-        a["h"].tolist(),
+        *(a[c].tolist() for c in ("x", "y", "z", "sx", "sy", "h", "rotation")),
+        slope.tolist(),
         strict=True,
     )
-    for x, y, z, sx, sy, h in cols:
-        occ[x + 1 : x + sx + 1, y + 1 : y + sy + 1, z + 1 : z + h + 1] = True
-    return occ
+    for x, y, z, sx, sy, h, rotation, is_slope in cols:
+        x0, y0, x1, y1 = x + 1, y + 1, x + sx + 1, y + sy + 1
+        boxes[x0:x1, y0:y1, z + 1 : z + h + 1] = True
+        if is_slope:
+            r = rotation % 4
+            x0, x1 = (x1 - 1, x1) if r == 2 else ((x0, x0 + 1) if r == 0 else (x0, x1))
+            y0, y1 = (y1 - 1, y1) if r == 3 else ((y0, y0 + 1) if r == 1 else (y0, y1))
+        solid[x0:x1, y0:y1, z + 1 : z + h + 1] = True
+    return boxes, solid
 
 
-def _visible(t: _Template, occ: np.ndarray, a: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
+def _visible(
+    t: _Template,
+    occ: tuple[np.ndarray, np.ndarray],
+    a: dict[str, np.ndarray],
+    idx: np.ndarray,
+) -> np.ndarray:
     """(k, t) bool: which template triangles of the placements ``idx`` can be seen, given the
-    padded occupancy ``occ`` (see :func:`_occupancy`)."""
+    padded occupancy grids ``occ`` (see :func:`_occupancy`)."""
+    boxes, solid = occ
     base = np.stack([a["x"][idx], a["y"][idx], a["z"][idx]], axis=1) + 1
     k = len(idx)
     keep = np.ones((k, len(t.faces)), dtype=bool)
@@ -357,13 +371,13 @@ def _visible(t: _Template, occ: np.ndarray, a: dict[str, np.ndarray], idx: np.nd
     for g, cells in enumerate(t.cover):
         if len(cells):
             c = base[:, None, :] + cells[None]
-            hidden[:, g] = occ[c[..., 0], c[..., 1], c[..., 2]].all(axis=1)
+            hidden[:, g] = solid[c[..., 0], c[..., 1], c[..., 2]].all(axis=1)
     keep[:, body] = ~hidden[:, t.group[body]]
     if len(t.stud_cells):
         cx = base[:, 0:1] + t.stud_cells[None, :, 0]
         cy = base[:, 1:2] + t.stud_cells[None, :, 1]
         cz = np.broadcast_to(base[:, 2:3] + a["h"][idx][:, None], cx.shape)
-        covered = occ[cx, cy, cz]  # (k, studs)
+        covered = boxes[cx, cy, cz]  # (k, studs)
         keep[:, ~body] = ~covered[:, t.stud[~body]]
     return keep
 
@@ -401,12 +415,12 @@ def brick_model_geometry(
     _check_footprints(model, a, inverse, parts)
     codes, color_index = np.unique(a["color"], return_inverse=True)
     part_rgb = _color_table(codes, colors)[color_index]
-    occ = _occupancy(a) if cull_hidden else None
+    kind = np.array([p.kind for p in parts], dtype=object)[inverse]
+    occ = _occupancy(a, kind == "slope") if cull_hidden else None
     pitch = np.asarray(model.pitch, dtype=np.float64)
     scale = pitch / LEGO_PITCH  # templates are in LEGO metres; a model on another pitch scales them
     origin = np.asarray(model.origin, dtype=np.float64)
 
-    kind = np.array([p.kind for p in parts], dtype=object)[inverse]
     rot = np.where(kind == "slope", a["rotation"] % 4, 0)
     shape_key = np.stack([inverse, a["sx"], a["sy"], a["h"], rot], axis=1)
     shapes, shape_of = np.unique(shape_key, axis=0, return_inverse=True)
