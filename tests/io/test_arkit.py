@@ -211,3 +211,17 @@ def test_sample_mug_scan_is_a_mug_on_a_table():
     assert np.median(red[:, 0]) > 2 * np.median(red[:, 1])
     wood = np.median(cloud.rgb[np.abs(cloud.xyz[:, 2]) < 0.004], axis=0)
     assert wood[0] > wood[1] > wood[2]
+
+
+def test_sample_ply_and_mesh_match_the_capture():
+    from voxforge.io import load_mesh, load_points
+
+    examples = REPO / "examples"
+    fused = load_capture(examples / "mug_scan")
+    ply = load_points(examples / "mug_scan.ply")
+    assert len(ply) == len(fused)
+    np.testing.assert_allclose(ply.xyz, fused.xyz, atol=1e-6)  # float32 on disk
+    np.testing.assert_allclose(ply.rgb, fused.rgb, atol=0.5 / 255 + 1e-6)  # uint8 on disk
+    mug = load_mesh(examples / "mug.glb")  # stored y-up as glTF wants; read back z-up
+    assert mug.is_watertight and mug.has_colors
+    np.testing.assert_allclose(mug.bounds, [[-0.04, -0.04, 0.0], [0.072, 0.04, 0.1]], atol=1e-6)

@@ -5,7 +5,7 @@ LiDAR simulator.
 
 * ``mug_scan/``: the ARKit-style capture folder (14 views from above the table),
 * ``mug_scan.ply``: that capture fused by :func:`voxforge.io.arkit.load_capture` (z-up metres,
-  binary little-endian PLY with float32 x/y/z and uchar red/green/blue),
+  binary PLY written by :func:`voxforge.io.save_points`),
 * ``mug.glb``: the mug alone as a coloured mesh, y-up as glTF requires (metres).
 
 The sizes are a real mug's: 8 cm across, 10 cm tall, a 4 mm wall and a ring handle.
@@ -23,7 +23,7 @@ import trimesh
 from trimesh import boolean, creation
 
 from voxforge.core.mesh import Mesh
-from voxforge.core.pointcloud import PointCloud
+from voxforge.io import save_points
 from voxforge.io.arkit import load_capture, write_capture
 from voxforge.scan.sim import SimConfig, orbit_poses, simulate_capture
 
@@ -102,37 +102,13 @@ def write_examples(out: str | Path, *, seed: int = SEED) -> dict[str, Path]:
     write_capture(frames, scan_dir)
     cloud = load_capture(scan_dir)
     ply = out / "mug_scan.ply"
-    write_ply(cloud, ply)
+    save_points(cloud, ply)
     glb = out / "mug.glb"
     mug = make_mug()
     to_y_up = np.array([[1.0, 0, 0, 0], [0, 0, 1.0, 0], [0, -1.0, 0, 0], [0, 0, 0, 1.0]])
     glb.write_bytes(mug.transformed(to_y_up).tm.export(file_type="glb"))
     log.info("wrote %d frames, %d fused points, %s", len(frames), len(cloud), glb)
     return {"capture": scan_dir, "cloud": ply, "mesh": glb}
-
-
-def write_ply(cloud: PointCloud, path: str | Path) -> None:
-    """Minimal binary little-endian PLY: float32 x, y, z (+ uchar red, green, blue when coloured).
-
-    A local writer so that the examples do not depend on the io writers' development; any PLY
-    reader (voxforge's, MeshLab, CloudCompare, Open3D) reads it.
-    """
-    fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
-    if cloud.rgb is not None:
-        fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
-    rec = np.empty(len(cloud), dtype=fields)
-    for i, axis in enumerate("xyz"):
-        rec[axis] = cloud.xyz[:, i]
-    if cloud.rgb is not None:
-        rgb8 = np.clip(np.rint(cloud.rgb * 255.0), 0, 255).astype(np.uint8)
-        for i, ch in enumerate(("red", "green", "blue")):
-            rec[ch] = rgb8[:, i]
-    props = "".join(f"property {'float' if dt == '<f4' else 'uchar'} {name}\n" for name, dt in fields)
-    header = (
-        "ply\nformat binary_little_endian 1.0\ncomment voxforge sample scan, z-up, metres\n"
-        f"element vertex {len(cloud)}\n{props}end_header\n"
-    )
-    Path(path).write_bytes(header.encode("ascii") + rec.tobytes())
 
 
 def main(argv: list[str] | None = None) -> None:
