@@ -167,6 +167,9 @@ def test_ciede2000_sharma_pairs() -> None:
     np.testing.assert_allclose(got, d[:, 6], atol=5e-5)
     # symmetric
     np.testing.assert_allclose(ciede2000(d[:, 3:6], d[:, 0:3]), d[:, 6], atol=5e-5)
+    # the compiled scalar version used for nearest-colour search gives the same numbers
+    scalar = [C._nearest_de00(row[None, 0:3].copy(), row[None, 3:6].copy())[1][0] for row in d]
+    np.testing.assert_allclose(scalar, d[:, 6], atol=5e-5)
 
 
 def test_lab_and_oklab_reference_values() -> None:

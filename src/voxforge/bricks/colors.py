@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from voxforge.core.errors import ConfigError, InputFormatError
@@ -362,8 +362,80 @@ def _distances(x: np.ndarray, pal: np.ndarray, metric: str) -> np.ndarray:
     return ciede2000(x[:, None, :], pal[None, :, :])
 
 
+@njit(cache=True)
+def _de00_scalar(L1: float, a1: float, b1: float, L2: float, a2: float, b2: float) -> float:
+    """CIEDE2000 of one pair; the same formula as :func:`ciede2000` (which the tests check
+    against Sharma et al.), written out scalar for the numba nearest-colour loop."""
+    pi = np.pi
+    c7 = ((np.hypot(a1, b1) + np.hypot(a2, b2)) / 2) ** 7
+    g = 0.5 * (1 - np.sqrt(c7 / (c7 + 6103515625.0)))  # 25**7
+    a1p, a2p = (1 + g) * a1, (1 + g) * a2
+    c1p, c2p = np.hypot(a1p, b1), np.hypot(a2p, b2)
+    h1p = np.arctan2(b1, a1p) % (2 * pi)
+    h2p = np.arctan2(b2, a2p) % (2 * pi)
+    cprod = c1p * c2p
+    dh = h2p - h1p
+    if cprod == 0:
+        dh = 0.0
+    elif dh > pi:
+        dh -= 2 * pi
+    elif dh < -pi:
+        dh += 2 * pi
+    dhp = 2 * np.sqrt(cprod) * np.sin(dh / 2)
+    lbar = (L1 + L2) / 2
+    cbar = (c1p + c2p) / 2
+    hsum = h1p + h2p
+    if cprod == 0:
+        hbar = hsum
+    elif abs(h1p - h2p) <= pi:
+        hbar = hsum / 2
+    elif hsum < 2 * pi:
+        hbar = (hsum + 2 * pi) / 2
+    else:
+        hbar = (hsum - 2 * pi) / 2
+    t = (
+        1
+        - 0.17 * np.cos(hbar - 0.5235987755982988)
+        + 0.24 * np.cos(2 * hbar)
+        + 0.32 * np.cos(3 * hbar + 0.10471975511965977)
+        - 0.20 * np.cos(4 * hbar - 1.0995574287564276)
+    )
+    dtheta = 0.5235987755982988 * np.exp(-(((hbar * 180 / pi - 275) / 25) ** 2))
+    cbar7 = cbar**7
+    rc = 2 * np.sqrt(cbar7 / (cbar7 + 6103515625.0))
+    sl = 1 + 0.015 * (lbar - 50) ** 2 / np.sqrt(20 + (lbar - 50) ** 2)
+    sc = 1 + 0.045 * cbar
+    sh = 1 + 0.015 * cbar * t
+    rt = -np.sin(2 * dtheta) * rc
+    tl, tc, th = (L2 - L1) / sl, (c2p - c1p) / sc, dhp / sh
+    return np.sqrt(max(tl * tl + tc * tc + th * th + rt * tc * th, 0.0))
+
+
+@njit(cache=True, parallel=True)
+def _nearest_de00(x: np.ndarray, pal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n, p = x.shape[0], pal.shape[0]
+    idx = np.empty(n, dtype=np.int64)
+    dist = np.empty(n, dtype=np.float64)
+    for i in prange(n):
+        best, bd = 0, np.inf
+        for j in range(p):
+            d = _de00_scalar(x[i, 0], x[i, 1], x[i, 2], pal[j, 0], pal[j, 1], pal[j, 2])
+            if d < bd:
+                bd, best = d, j
+        idx[i] = best
+        dist[i] = bd
+    return idx, dist
+
+
 def _nearest(x: np.ndarray, pal: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """Index (n,) int64 and distance (n,) float64 of the nearest palette point, in blocks."""
+    """Index (n,) int64 and distance (n,) float64 of the nearest palette point.
+
+    CIEDE2000 runs in a compiled loop (no (n, p) temporaries); Oklab in numpy blocks.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    pal = np.ascontiguousarray(pal, dtype=np.float64)
+    if metric == "ciede2000":
+        return _nearest_de00(x, pal)
     n = len(x)
     idx = np.empty(n, dtype=np.int64)
     dist = np.empty(n, dtype=np.float64)
@@ -373,6 +445,19 @@ def _nearest(x: np.ndarray, pal: np.ndarray, metric: str) -> tuple[np.ndarray, n
         idx[s : s + step] = d.argmin(1)
         dist[s : s + step] = d[np.arange(len(d)), idx[s : s + step]]
     return idx, dist
+
+
+def _histogram_rgb(rgb: np.ndarray, bits: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Bin (n, 3) sRGB into 2**bits levels per channel: (b, 3) mean colour and (b,) count of each
+    occupied bin. Clustering and the auto-K rule run on these (at most 32768 bins for 5 bits),
+    which keeps them fast on noisy scans; a 5-bit bin spans about 1-2 CIEDE2000 units."""
+    levels = 1 << bits
+    q = np.clip((np.asarray(rgb, dtype=np.float64) * levels).astype(np.int64), 0, levels - 1)
+    key = (q[:, 0] * levels + q[:, 1]) * levels + q[:, 2]
+    ukey, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+    inv = inv.reshape(-1)
+    means = np.stack([np.bincount(inv, weights=rgb[:, j], minlength=len(ukey)) for j in range(3)], 1)
+    return means / counts[:, None], counts
 
 
 def _unique_rgb(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -800,35 +885,36 @@ def assign_colors_report(
     visible = _visible_surface(occ, grid.interior)
     cell_idx = np.argwhere(occ)
     rgb = grid.colors[occ].astype(np.float64)
-    u, inv, counts = _unique_rgb(rgb)
-    u_space, pal_space = _to_space(u, metric), _to_space(pal_rgb, metric)
-    u_lab, pal_lab = srgb_to_lab(u), srgb_to_lab(pal_rgb)
+    hist_rgb, hist_n = _histogram_rgb(rgb)
+    h_space, pal_space = _to_space(hist_rgb, metric), _to_space(pal_rgb, metric)
+    h_lab, pal_lab = srgb_to_lab(hist_rgb), srgb_to_lab(pal_rgb)
     rng = np.random.default_rng(config.seed)
 
     merged = 0
     if config.mode == "auto":
-        full_idx, _ = _nearest(u_space, pal_space, metric)
+        full_idx, _ = _nearest(h_space, pal_space, metric)
         n_full = len(np.unique(full_idx))
-        floor = _mean_de(u_lab, counts, pal_lab)
+        floor = _mean_de(h_lab, hist_n, pal_lab)
         requested = 1
         for k in range(1, config.max_auto_colors + 1):
-            chosen, merged = _reduce(u_space, counts, codes, pal_space, k, metric, rng)
+            chosen, merged = _reduce(h_space, hist_n, codes, pal_space, k, metric, rng)
             sel = np.isin(codes, chosen)
             requested = k
             if (
                 len(chosen) >= n_full
-                or _mean_de(u_lab, counts, pal_lab[sel]) - floor <= config.auto_threshold
+                or _mean_de(h_lab, hist_n, pal_lab[sel]) - floor <= config.auto_threshold
             ):
                 break
     else:
         requested = int(config.mode)
-        chosen, merged = _reduce(u_space, counts, codes, pal_space, requested, metric, rng)
+        chosen, merged = _reduce(h_space, hist_n, codes, pal_space, requested, metric, rng)
     if merged:
         log.info("%d of %d colour centres snapped onto an already chosen code", merged, requested)
     sel = np.isin(codes, chosen)
     codes, pal_rgb, pal_space, pal_lab = codes[sel], pal_rgb[sel], pal_space[sel], pal_lab[sel]
 
-    u_pick, _ = _nearest(u_space, pal_space, metric)
+    u, inv, _ = _unique_rgb(rgb)
+    u_pick, _ = _nearest(_to_space(u, metric), pal_space, metric)
     pick = u_pick[inv]
     vis_rows = visible[occ]
     if config.dither and vis_rows.any():
@@ -864,10 +950,11 @@ def assign_colors(grid: VoxelGrid, config: ColorConfig | None = None) -> np.ndar
     Returns:
         (nx, ny, nz) int32 LDraw codes, -1 where empty or in ``grid.interior``.
 
-    K colours: the cells' unique colours (8-bit, weighted by count) are clustered with seeded
-    k-means in the metric's space (CIELAB for ciede2000, Oklab for oklab); each centre snaps to
-    its nearest palette colour; centres that land on the same code merge (fewer than K colours,
-    logged and reported). Every cell then takes its nearest colour among the chosen codes.
+    K colours: the cells' colours, binned to 5 bits per channel (bin mean, weighted by count),
+    are clustered with seeded k-means in the metric's space (CIELAB for ciede2000, Oklab for
+    oklab); each centre snaps to its nearest palette colour; centres that land on the same code
+    merge (fewer than K colours, logged and reported). Every cell then takes its nearest colour
+    (at 8-bit precision) among the chosen codes.
     ``auto`` tries K = 1, 2, ... up to ``max_auto_colors`` and keeps the first K whose mean
     CIEDE2000 is within ``auto_threshold`` of matching against the whole palette (or that already
     uses every code the whole-palette match uses). Dithering diffuses the Oklab error over the

@@ -51,6 +51,7 @@ def quarter_turn(r: int) -> np.ndarray:
     return np.array([[c, 0, -s], [0, 1, 0], [s, 0, c]], dtype=np.int64)
 
 
+_TURNS = {tuple(quarter_turn(r).ravel()): r for r in range(4)}
 _SLOPE_BASE = quarter_turn(1)
 """LDraw slopes fall toward local -Z; voxforge rotation 0 falls toward +x = LDraw +X."""
 
@@ -102,7 +103,11 @@ def _num(v: float) -> str:
 def part_line(p: Placement) -> str:
     """The type-1 line of one placement: ``1 <colour> x y z a b c d e f g h i <part>.dat``."""
     pos, rot = placement_transform(p)
-    nums = " ".join(_num(v) for v in (*pos, *rot.ravel()))
+    ipos = np.rint(pos)
+    if np.abs(pos - ipos).max() < 1e-9:  # always, for lattice parts: plain integers
+        nums = " ".join(map(str, [*ipos.astype(np.int64).tolist(), *rot.ravel().tolist()]))
+    else:
+        nums = " ".join(_num(v) for v in (*pos, *rot.ravel()))
     return f"1 {p.color} {nums} {catalogue()[p.part].ldraw}"
 
 
@@ -285,10 +290,9 @@ class _Reader:
 def _to_placement(ref: _PartRef) -> Placement:
     base, centre_local = _local_frame(ref.part)
     turn = ref.rot @ base.T
-    for r in range(4):
-        if np.allclose(turn, quarter_turn(r), atol=_TOL):
-            break
-    else:
+    snapped_turn = np.rint(turn)
+    r = _TURNS.get(tuple(snapped_turn.astype(np.int64).ravel()))
+    if r is None or np.abs(turn - snapped_turn).max() > _TOL:
         m = " ".join(_num(v) for v in ref.rot.ravel())
         raise GeometryError(
             f"{ref.where}: {ref.part.ldraw} has orientation {m}, which is not an upright quarter "
@@ -306,7 +310,7 @@ def _to_placement(ref: _PartRef) -> Placement:
         ]
     )
     snapped = np.rint(lattice)
-    if not np.allclose(lattice, snapped, atol=_TOL / LDU_PER_PLATE):
+    if np.abs(lattice - snapped).max() > _TOL / LDU_PER_PLATE:
         raise GeometryError(
             f"{ref.where}: {ref.part.ldraw} at LDraw ({', '.join(_num(v) for v in ref.pos)}) is off "
             f"the stud/plate lattice (lattice position {np.round(lattice, 3).tolist()})"
