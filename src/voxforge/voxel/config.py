@@ -52,6 +52,11 @@ class VoxelizeConfig(BaseModel):
         description="Morphological closing steps (3x3x3 element) used to seal small holes of open "
         "meshes and point clouds before filling; bridges gaps up to about 2k cells wide.",
     )
+    splat_points: bool = Field(
+        True,
+        description="For point clouds: each point marks the cells of a box as wide as the measured "
+        "point spacing, so a sparse scan enlarged to many studs stays a closed surface.",
+    )
     extend_bottom: bool = Field(
         False,
         description="Extend each column of the footprint down to z=0 (partial scans with an open "

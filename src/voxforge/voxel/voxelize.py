@@ -26,6 +26,7 @@ from voxforge.voxel.config import VoxelizeConfig
 from voxforge.voxel.fill import extend_to_base, fill_enclosed, fill_solid
 from voxforge.voxel.hollow import hollow
 from voxforge.voxel.lattice import GridFrame, fit_scale
+from voxforge.voxel.points import point_spacing, splat_half_width, splat_points
 from voxforge.voxel.surface import bin_points, inside_centers, point_bounds, voxelize_triangles
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,18 @@ def voxelize(
         prog("surface", 0.0)
         counts, sums = bin_points(obj.xyz, frame, obj.rgb)
         surface = counts > 0
+        spacing = point_spacing(obj.xyz, seed=config.seed)
+        half = splat_half_width(spacing, frame.scale, frame.pitch)
+        if config.splat_points and half.any():
+            surface |= splat_points(frame.to_cells(obj.xyz), half, frame.shape)
         watertight = False
-        extra: dict[str, Any] = {"points": len(obj)}
+        extra: dict[str, Any] = {
+            "points": len(obj),
+            "point_spacing_m": spacing,
+            "splat_half_width_cells": [round(float(h), 3) for h in half]
+            if config.splat_points
+            else None,
+        }
     else:
         obj.validate(name)
         triangles = np.asarray(obj.vertices, dtype=np.float64)[np.asarray(obj.faces)]
@@ -80,7 +91,7 @@ def voxelize(
         surface = voxelize_triangles(triangles, frame)
         samples_xyz, samples_rgb, extra = _mesh_samples(obj, frame, config)
         counts, sums = bin_points(samples_xyz, frame, samples_rgb)
-        watertight = obj.is_watertight
+        watertight = obj.is_watertight or _watertight_when_welded(obj)
     prog("surface", 1.0)
 
     if config.extend_bottom:
@@ -118,6 +129,18 @@ def voxelize(
     prog("hollow", 1.0)
     log.info("voxelized %s into %s cells (%d filled, fill=%s)", name, grid.shape, grid.count, method)
     return grid
+
+
+def _watertight_when_welded(mesh: Mesh) -> bool:
+    """Whether the surface is closed once vertices split at UV/normal seams are welded.
+
+    OBJ files with textures (spot.obj) repeat vertices along seams, so the mesh as loaded has
+    open edges although the surface is closed; solid fill is the right method for those.
+    """
+    import trimesh
+
+    welded = trimesh.Trimesh(vertices=mesh.vertices, faces=mesh.faces, process=True)
+    return bool(welded.is_watertight)
 
 
 def _mesh_samples(
