@@ -255,6 +255,11 @@ def test_inventory_restricts_palette(tmp_path: Path) -> None:
     yml = tmp_path / "inv.yaml"
     yml.write_text("'3001': {4: 2}\n")
     assert resolve_palette(ColorConfig(inventory=yml)) == [4]
+    # a config loaded from YAML: unquoted part numbers are ints there
+    import yaml
+
+    cfg = ColorConfig(**yaml.safe_load("mode: '4'\ninventory: {3001: {4: 10}, 3070b: {14: 1}}"))
+    assert cfg.mode == 4 and resolve_palette(cfg) == [4, 14]
     bad = tmp_path / "inv.csv"
     bad.write_text("Part,Colour\n3001,4\n")
     with pytest.raises(InputFormatError, match=r"inv.csv.*Part,Color,Quantity"):

@@ -343,7 +343,7 @@ def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
 # Matching
 
 Metric = Literal["ciede2000", "oklab"]
-_CHUNK = 1 << 21  # colour x palette pairs per block: bounds temporary memory (~50 arrays of this)
+_CHUNK = 1 << 21  # colour x palette pairs per Oklab block: bounds temporary memory
 
 
 def _to_space(rgb: np.ndarray, metric: str) -> np.ndarray:
@@ -354,12 +354,10 @@ def _to_space(rgb: np.ndarray, metric: str) -> np.ndarray:
     raise ConfigError(f"unknown colour metric {metric!r}; expected 'ciede2000' or 'oklab'")
 
 
-def _distances(x: np.ndarray, pal: np.ndarray, metric: str) -> np.ndarray:
-    """(n, p) distances between (n, 3) and (p, 3) points already in the metric's space."""
-    if metric == "oklab":
-        d2 = (x * x).sum(1)[:, None] - 2 * x @ pal.T + (pal * pal).sum(1)[None, :]
-        return np.sqrt(np.maximum(d2, 0.0))
-    return ciede2000(x[:, None, :], pal[None, :, :])
+def _oklab_distances(x: np.ndarray, pal: np.ndarray) -> np.ndarray:
+    """(n, p) Euclidean distances between (n, 3) and (p, 3) Oklab points."""
+    d2 = (x * x).sum(1)[:, None] - 2 * x @ pal.T + (pal * pal).sum(1)[None, :]
+    return np.sqrt(np.maximum(d2, 0.0))
 
 
 @njit(cache=True)
@@ -441,7 +439,7 @@ def _nearest(x: np.ndarray, pal: np.ndarray, metric: str) -> tuple[np.ndarray, n
     dist = np.empty(n, dtype=np.float64)
     step = max(1, _CHUNK // max(len(pal), 1))
     for s in range(0, n, step):
-        d = _distances(x[s : s + step], pal, metric)
+        d = _oklab_distances(x[s : s + step], pal)
         idx[s : s + step] = d.argmin(1)
         dist[s : s + step] = d[np.arange(len(d)), idx[s : s + step]]
     return idx, dist
@@ -510,7 +508,9 @@ def match_colors(
 # Inventories: which colours does the user own?
 
 
-def load_inventory(source: str | Path | dict[str, dict[int, int]]) -> dict[tuple[str, int], int]:
+def load_inventory(
+    source: str | Path | dict[str | int, dict[int, int]],
+) -> dict[tuple[str, int], int]:
     """A user's parts as ``{(part, ldraw_colour): quantity}``.
 
     Accepts a dict ``{part: {ldraw_code: qty}}``, or a file: a Rebrickable part-list CSV
@@ -644,7 +644,7 @@ class ColorConfig(BaseModel):
     metric: Metric = "ciede2000"
     dither: bool = False
     palette: list[int] | None = None
-    inventory: Path | dict[str, dict[int, int]] | None = None
+    inventory: Path | dict[str | int, dict[int, int]] | None = None
     interior_color: Literal["nearest"] | int = "nearest"
     default_color: int = 71
     auto_threshold: float = Field(3.0, gt=0)
