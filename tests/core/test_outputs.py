@@ -62,3 +62,19 @@ def test_atomic_write_bytes(tmp_path):
     atomic_write_bytes(target, b"abc")
     assert target.read_bytes() == b"abc"
     assert [p.name for p in target.parent.iterdir()] == ["f.bin"]
+
+
+def test_outputs_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "f.bin", b"x")
+        with OutputDir(tmp_path / "o") as od:
+            od.path("a.txt").write_text("a")
+            od.add("a.txt")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "f.bin").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "o").stat().st_mode) == 0o755

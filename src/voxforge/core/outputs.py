@@ -87,6 +87,7 @@ class OutputDir:
                 "choose another -o or remove it"
             )
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.tmp-", dir=parent))
+        os.chmod(self.tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; results are for sharing
         return self
 
     def path(self, name: str) -> Path:
@@ -146,6 +147,12 @@ def _replaceable(folder: Path) -> bool:
     return (folder / MANIFEST_NAME).is_file() or not any(folder.iterdir())
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -162,6 +169,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
