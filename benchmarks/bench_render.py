@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -77,67 +81,98 @@ def pyramid_model(n_parts: int = 1000, base: int = 32, seed: int = 0) -> BrickMo
     return BrickModel(placements, (base, base, 3 * layer + 1))
 
 
-def _timed(fn, repeats: int) -> tuple[float, list[float]]:
-    t0 = time.perf_counter()
+def _timed(fn, repeats: int) -> dict[str, float]:
+    """Wall and CPU seconds per call (median of ``repeats`` warm calls). CPU time sums all
+    threads; on a shared machine it shows the work when wall time is inflated by other load."""
     fn()
-    first = time.perf_counter() - t0
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
-    return first, times
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return {
+        "wall_median_s": round(float(np.median(wall)), 4),
+        "wall_min_s": round(float(np.min(wall)), 4),
+        "cpu_median_s": round(float(np.median(cpu)), 4),
+    }
+
+
+_COLD = """
+import sys, time
+sys.path.insert(0, {here!r})
+from bench_render import pyramid_model
+from voxforge.render.bricks import render_bricks
+from voxforge.render.voxels import render_voxels
+from voxforge.core.voxelgrid import VoxelGrid
+import numpy as np
+model = pyramid_model(50)
+t0 = time.perf_counter()
+render_bricks(model, size=256, highlight={{0}}, dim={{1}})
+render_voxels(VoxelGrid(np.ones((2, 2, 2), bool)), size=64)
+print(time.perf_counter() - t0)
+"""
+
+
+def _cold_start_s() -> float:
+    """First render in a fresh process with an empty numba cache: compile time (plus a tiny
+    render)."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        code = _COLD.format(here=str(Path(__file__).resolve().parent))
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+    return round(float(out.stdout.strip().splitlines()[-1]), 2)
+
+
+def _sphere_grid(n: int = 32) -> VoxelGrid:
+    """A coloured ball n studs across on the LEGO lattice (2.5 plates per stud in height)."""
+    x, y, z = np.meshgrid(np.arange(n), np.arange(n), np.arange(int(n * 2.5)), indexing="ij")
+    r2 = (x + 0.5 - n / 2) ** 2 + (y + 0.5 - n / 2) ** 2 + ((z + 0.5 - n * 1.25) / 2.5) ** 2
+    occ = r2 < (n / 2) ** 2
+    colors = np.zeros((*occ.shape, 3), dtype=np.float32)
+    colors[..., 0], colors[..., 1], colors[..., 2] = x / n, y / n, 0.3
+    return VoxelGrid(occ, colors=colors)
 
 
 def main() -> None:
     model = pyramid_model()
     geom = brick_model_geometry(model, stud_segments=12)
     geom_all = brick_model_geometry(model, stud_segments=12, cull_hidden=False)
-    first, warm = _timed(lambda: render_bricks(model, size=1024), 5)
     cam = brick_camera(model, 1024)
-    _, warm_all_studs = _timed(
-        lambda: render_mesh(
-            geom_all.vertices,
-            geom_all.faces,
-            geom_all.face_rgb,
-            cam,
-            face_group=geom_all.face_group,
-        ),
-        3,
-    )
-    hl = set(range(900, 1000))
-    _, warm_step = _timed(lambda: render_bricks(model, size=1024, highlight=hl, dim=set(range(900))), 3)
-    t0 = time.perf_counter()
-    brick_model_geometry(model, stud_segments=12)
-    geom_s = time.perf_counter() - t0
-
-    n = 32
-    x, y, z = np.meshgrid(np.arange(n), np.arange(n), np.arange(int(n * 2.5)), indexing="ij")
-    occ = ((x + 0.5 - n / 2) ** 2 + (y + 0.5 - n / 2) ** 2 + ((z + 0.5 - n * 1.25) / 2.5) ** 2) < (
-        n / 2
-    ) ** 2
-    colors = np.zeros((*occ.shape, 3), dtype=np.float32)
-    colors[..., 0], colors[..., 1], colors[..., 2] = x / n, y / n, 0.3
-    grid = VoxelGrid(occ, colors=colors)
-    _, warm_vox = _timed(lambda: render_voxels(grid, size=800), 5)
-
+    grid = _sphere_grid(32)
     result = {
-        "machine": {"cpus": os.cpu_count(), "numba_threads": numba.get_num_threads()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "numba_threads": numba.get_num_threads(),
+            "load_avg_1min": round(os.getloadavg()[0], 2),
+        },
+        "cold_start_compile_s": _cold_start_s(),
         "brick_model": {
             "parts": len(model),
             "triangles_drawn": len(geom.faces),
-            "triangles_if_all_studs": len(geom_all.faces),
+            "triangles_uncull": len(geom_all.faces),
         },
-        "first_call_s_incl_numba_compile_or_cache_load": round(first, 3),
-        "bricks_1024px_warm_median_s": round(float(np.median(warm)), 4),
-        "bricks_1024px_warm_min_s": round(float(np.min(warm)), 4),
-        "bricks_1024px_all_studs_drawn_median_s": round(float(np.median(warm_all_studs)), 4),
-        "bricks_1024px_step_style_median_s": round(float(np.median(warm_step)), 4),
-        "geometry_only_s": round(geom_s, 4),
-        "voxels_32stud_800px": {
-            "cells": int(occ.sum()),
-            "warm_median_s": round(float(np.median(warm_vox)), 4),
-        },
+        "bricks_1024px": _timed(lambda: render_bricks(model, size=1024), 7),
+        "bricks_1024px_step_style": _timed(
+            lambda: render_bricks(
+                model, size=1024, highlight=set(range(900, 1000)), dim=set(range(900))
+            ),
+            5,
+        ),
+        "bricks_1024px_no_culling": _timed(
+            lambda: render_mesh(
+                geom_all.vertices,
+                geom_all.faces,
+                geom_all.face_rgb,
+                cam,
+                face_group=geom_all.face_group,
+            ),
+            3,
+        ),
+        "brick_geometry_only": _timed(lambda: brick_model_geometry(model, stud_segments=12), 5),
+        "voxels_32stud_800px": {"cells": grid.count, **_timed(lambda: render_voxels(grid, 800), 5)},
         "target_s": 0.2,
     }
     print(json.dumps(result, indent=2))

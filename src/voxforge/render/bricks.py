@@ -52,7 +52,10 @@ def model_corners(model: BrickModel) -> np.ndarray:
 
 def auto_stud_segments(camera: Camera, model: BrickModel) -> int:
     """Stud sides for the stud size on screen: round enough to look round, no more."""
-    centre = model_corners(model).mean(axis=0)
+    return _segments_at(camera, model_corners(model).mean(axis=0))
+
+
+def _segments_at(camera: Camera, centre: np.ndarray) -> int:
     diameter_px = STUD_DIAMETER_M * camera.pixels_per_metre(centre)
     for limit, segments in ((4.0, 6), (10.0, 8), (24.0, 12)):
         if diameter_px < limit:
@@ -114,8 +117,9 @@ def render_bricks(
     n = len(model.placements)
     if n == 0:
         raise GeometryError("brick model has no placements")
-    cam = camera or brick_camera(model, size, azimuth, elevation)
-    segments = stud_segments if stud_segments is not None else auto_stud_segments(cam, model)
+    corners = model_corners(model)
+    cam = camera or framing_camera(corners, size, azimuth, elevation, 0.04)
+    segments = stud_segments or _segments_at(cam, corners.mean(axis=0))
     geom = brick_model_geometry(model, colors, studs=studs, stud_segments=segments)
     style = None
     if highlight is not None or dim is not None:

@@ -98,8 +98,8 @@ class RenderOptions:
     lighting: Lighting = field(default_factory=Lighting)
     dim_amount: float = 0.6
     dim_rgb: RGB = (0.94, 0.94, 0.94)
-    highlight_rgb: RGB = (1.0, 0.42, 0.0)
-    highlight_width: float = 2.0
+    highlight_rgb: RGB = (0.95, 0.1, 0.55)
+    highlight_width: float = 2.5
 
     def __post_init__(self) -> None:
         if not 1 <= self.ssaa <= 4:
@@ -228,7 +228,8 @@ def _raster_kernel(
     depth: np.ndarray,
     tri_buf: np.ndarray,
 ) -> None:
-    """Z-buffer triangles into ``depth`` (H, W) float32 and ``tri_buf`` (H, W) int32, in place.
+    """Z-buffer triangles into ``depth`` (H, W) float32 and ``tri_buf`` (H, W) int32, which it
+    first clears to ``inf`` / -1.
 
     p: (n, 3) float64 pixel x, pixel y, NDC depth per vertex; faces: (m, 3) int indices.
     Thread t owns the row bands t, t + T, ... (``band`` rows each), so threads never write the
@@ -240,6 +241,12 @@ def _raster_kernel(
     m = faces.shape[0]
     stride = band * nthreads
     for t in prange(nthreads):
+        # clear this thread's bands (parallel, instead of a serial full-image fill)
+        for y0 in range(t * band, height, stride):
+            for py in range(y0, min(y0 + band, height)):
+                for px in range(width):
+                    depth[py, px] = np.inf
+                    tri_buf[py, px] = -1
         for i in range(m):
             i0, i1, i2 = faces[i, 0], faces[i, 1], faces[i, 2]
             x0, y0, z0 = p[i0, 0], p[i0, 1], p[i0, 2]
@@ -384,17 +391,70 @@ def rasterize(
         framing cameras keep the whole model in front).
     """
     v, f = _check_mesh(vertices, faces)
-    depth = np.full((camera.height, camera.width), np.inf, dtype=np.float32)
-    tri_buf = np.full((camera.height, camera.width), -1, dtype=np.int32)
-    if len(f):
-        _raster_kernel(
-            project(v, camera), f, cull_backfaces, numba.get_num_threads(), _BAND_ROWS, depth, tri_buf
-        )
+    depth = np.empty((camera.height, camera.width), dtype=np.float32)
+    tri_buf = np.empty((camera.height, camera.width), dtype=np.int32)
+    p = project(v, camera) if len(f) else np.zeros((0, 3))
+    _raster_kernel(p, f, cull_backfaces, numba.get_num_threads(), _BAND_ROWS, depth, tri_buf)
     return Raster(depth, tri_buf)
 
 
 # --------------------------------------------------------------------------------------------
 # resolve: colours, outlines, background, supersampling
+
+
+@njit(cache=True, inline="always")
+def _line_owner(
+    tri_buf: np.ndarray,
+    depth: np.ndarray,
+    group: np.ndarray,
+    yy: int,
+    xx: int,
+    radius: int,
+    depth_eps: float,
+) -> int:
+    """The triangle whose outline covers sample (yy, xx), or -1 (see :func:`_resolve_kernel`)."""
+    hs, ws = tri_buf.shape
+    a = tri_buf[yy, xx]
+    # fast path: the four nearest neighbours show the same triangle (clamped at the border)
+    if radius == 1:
+        if (
+            tri_buf[yy, min(xx + 1, ws - 1)] == a
+            and tri_buf[yy, max(xx - 1, 0)] == a
+            and tri_buf[min(yy + 1, hs - 1), xx] == a
+            and tri_buf[max(yy - 1, 0), xx] == a
+        ):
+            return -1
+    da = depth[yy, xx]
+    best = np.inf if a < 0 else da
+    line = -1
+    for d in range(1, radius + 1):
+        for k in range(4):
+            qy = yy
+            qx = xx
+            if k == 0:
+                qx = min(xx + d, ws - 1)
+            elif k == 1:
+                qx = max(xx - d, 0)
+            elif k == 2:
+                qy = min(yy + d, hs - 1)
+            else:
+                qy = max(yy - d, 0)
+            b = tri_buf[qy, qx]
+            if b == a:
+                continue
+            if b < 0:
+                if a < 0:
+                    continue
+            elif a >= 0:
+                if group[a] == group[b] and abs(depth[qy, qx] - da) <= depth_eps:
+                    continue
+            # a boundary: the nearer surface owns the line
+            if line < 0 and a >= 0:
+                line = a
+            if b >= 0 and depth[qy, qx] < best:
+                best = depth[qy, qx]
+                line = b
+    return line
 
 
 @njit(cache=True, parallel=True)
@@ -409,6 +469,8 @@ def _resolve_kernel(
     background: np.ndarray,
     factor: int,
     out: np.ndarray,
+    flag: np.ndarray,
+    flag_mask: np.ndarray,
 ) -> None:
     """Colour the supersampled buffers and box-filter them into ``out`` (H, W, 3|4) uint8.
 
@@ -418,72 +480,56 @@ def _resolve_kernel(
     silhouettes get a line. ``radius`` 0 turns outlines off. ``background`` is (4,) uint8 RGBA;
     colours are averaged premultiplied by alpha, so a transparent background leaves clean
     anti-aliased silhouettes. Fill and edge colours are (m, 3) uint8 per triangle.
+    When ``flag_mask`` has the samples' shape, it receives ``flag`` (m,) uint8 of the triangle
+    seen at each sample (0 for the background), e.g. to find highlighted parts on screen.
     """
-    hs, ws = tri_buf.shape
+    write_flags = flag_mask.shape[0] == tri_buf.shape[0] and flag_mask.shape[1] == tri_buf.shape[1]
     h, w = out.shape[0], out.shape[1]
     channels = out.shape[2]
     n = factor * factor
+    bg_a = np.int64(background[3])
     for oy in prange(h):
         for ox in range(w):
-            acc0 = 0.0
-            acc1 = 0.0
-            acc2 = 0.0
-            acc_a = 0.0
+            acc0 = np.int64(0)
+            acc1 = np.int64(0)
+            acc2 = np.int64(0)
+            acc_a = np.int64(0)
             for sy in range(factor):
                 yy = oy * factor + sy
                 for sx in range(factor):
                     xx = ox * factor + sx
                     a = tri_buf[yy, xx]
-                    da = depth[yy, xx]
-                    best = np.inf if a < 0 else da
+                    if write_flags:
+                        flag_mask[yy, xx] = flag[a] if a >= 0 else 0
                     line = -1
-                    for d in range(1, radius + 1):
-                        for k in range(4):
-                            qy = yy + d * ((k == 2) - (k == 3))
-                            qx = xx + d * ((k == 0) - (k == 1))
-                            if qx < 0 or qx >= ws or qy < 0 or qy >= hs:
-                                continue
-                            b = tri_buf[qy, qx]
-                            if b == a:
-                                continue
-                            if b < 0:
-                                if a < 0:
-                                    continue
-                            elif a >= 0:
-                                if group[a] == group[b] and abs(depth[qy, qx] - da) <= depth_eps:
-                                    continue
-                            # a boundary: the nearer surface owns the line
-                            if line < 0 and a >= 0:
-                                line = a
-                            if b >= 0 and depth[qy, qx] < best:
-                                best = depth[qy, qx]
-                                line = b
+                    if radius > 0:
+                        line = _line_owner(tri_buf, depth, group, yy, xx, radius, depth_eps)
                     if line >= 0:
-                        acc0 += edge[line, 0] * 255.0
-                        acc1 += edge[line, 1] * 255.0
-                        acc2 += edge[line, 2] * 255.0
-                        acc_a += 255.0
+                        acc0 += np.int64(edge[line, 0]) * 255
+                        acc1 += np.int64(edge[line, 1]) * 255
+                        acc2 += np.int64(edge[line, 2]) * 255
+                        acc_a += 255
                     elif a >= 0:
-                        acc0 += fill[a, 0] * 255.0
-                        acc1 += fill[a, 1] * 255.0
-                        acc2 += fill[a, 2] * 255.0
-                        acc_a += 255.0
+                        acc0 += np.int64(fill[a, 0]) * 255
+                        acc1 += np.int64(fill[a, 1]) * 255
+                        acc2 += np.int64(fill[a, 2]) * 255
+                        acc_a += 255
                     else:
-                        al = float(background[3])
-                        acc0 += background[0] * al
-                        acc1 += background[1] * al
-                        acc2 += background[2] * al
-                        acc_a += al
-            if acc_a > 0.0:
-                out[oy, ox, 0] = np.uint8(min(255.0, acc0 / acc_a + 0.5))
-                out[oy, ox, 1] = np.uint8(min(255.0, acc1 / acc_a + 0.5))
-                out[oy, ox, 2] = np.uint8(min(255.0, acc2 / acc_a + 0.5))
+                        acc0 += np.int64(background[0]) * bg_a
+                        acc1 += np.int64(background[1]) * bg_a
+                        acc2 += np.int64(background[2]) * bg_a
+                        acc_a += bg_a
+            if acc_a > 0:
+                half = acc_a // 2
+                out[oy, ox, 0] = np.uint8(min(255, (acc0 + half) // acc_a))
+                out[oy, ox, 1] = np.uint8(min(255, (acc1 + half) // acc_a))
+                out[oy, ox, 2] = np.uint8(min(255, (acc2 + half) // acc_a))
             else:
                 out[oy, ox, 0] = 0
                 out[oy, ox, 1] = 0
                 out[oy, ox, 2] = 0
             if channels == 4:
-                out[oy, ox, 3] = np.uint8(acc_a / n + 0.5)
+                out[oy, ox, 3] = np.uint8((acc_a + n // 2) // n)
 
 
 def _styled_colors(
@@ -500,28 +546,26 @@ def _styled_colors(
     return shaded.astype(np.float32), edge.astype(np.float32)
 
 
-def _highlight_ring(
-    image: np.ndarray, raster: Raster, style: np.ndarray, rgb: RGB, width_px: int, factor: int
-) -> None:
-    """Blend a ring ``width_px`` samples wide around the visible highlighted triangles into the
-    (H, W, 3|4) output image (in place), anti-aliased by the supersampling ``factor``."""
+def _highlight_ring(image: np.ndarray, mask: np.ndarray, rgb: RGB, width_px: int, factor: int) -> None:
+    """Blend a ring ``width_px`` samples wide around the highlighted samples ``mask`` (Hs, Ws)
+    uint8 into the (H, W, 3|4) output image (in place), anti-aliased by the supersampling."""
     import cv2
 
-    seen = raster.triangle >= 0
-    mask = np.zeros(raster.triangle.shape, dtype=np.uint8)
-    mask[seen] = style[raster.triangle[seen]] == FaceStyle.HIGHLIGHT
-    if not mask.any():
-        return
     size = 2 * width_px + 1
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-    ring = ((cv2.dilate(mask, kernel) > 0) & (mask == 0)).astype(np.float32)
+    ring = cv2.subtract(cv2.dilate(mask, kernel), mask) * np.uint8(255)
     h, w = image.shape[:2]
-    cover = ring.reshape(h, factor, w, factor).mean(axis=(1, 3))[..., None]
+    cover = cv2.resize(ring, (w, h), interpolation=cv2.INTER_AREA) if factor > 1 else ring
+    rows, cols = np.nonzero(cover)
+    if len(rows) == 0:
+        return
+    t = (cover[rows, cols].astype(np.float32) / 255.0)[:, None]
     colour = np.asarray(rgb, dtype=np.float32) * 255.0
-    image[..., :3] = np.rint(image[..., :3] * (1.0 - cover) + colour * cover).astype(np.uint8)
+    px = image[rows, cols].astype(np.float32)
+    px[:, :3] = px[:, :3] * (1.0 - t) + colour * t
     if image.shape[2] == 4:
-        alpha = np.maximum(image[..., 3:4].astype(np.float32), cover * 255.0)
-        image[..., 3:4] = np.rint(alpha).astype(np.uint8)
+        px[:, 3:] = np.maximum(px[:, 3:], t * 255.0)
+    image[rows, cols] = np.rint(px).astype(np.uint8)
 
 
 def render_mesh(
@@ -584,6 +628,9 @@ def render_mesh(
         bg[3] = 255
     channels = 3 if opt.background is not None else 4
     out = np.empty((camera.height, camera.width, channels), dtype=np.uint8)
+    ring = style is not None and opt.highlight_width > 0 and bool((style == FaceStyle.HIGHLIGHT).any())
+    flag = np.zeros(m, dtype=np.uint8) if not ring else (style == FaceStyle.HIGHLIGHT).astype(np.uint8)
+    flag_mask = np.empty(raster.triangle.shape if ring else (1, 1), dtype=np.uint8)
     _resolve_kernel(
         raster.triangle,
         raster.depth,
@@ -595,10 +642,12 @@ def render_mesh(
         bg,
         ss,
         out,
+        flag,
+        flag_mask,
     )
-    if style is not None and opt.highlight_width > 0:
+    if ring:
         ring_px = max(1, round(opt.highlight_width * ss))
-        _highlight_ring(out, raster, style, opt.highlight_rgb, ring_px, ss)
+        _highlight_ring(out, flag_mask, opt.highlight_rgb, ring_px, ss)
     return out
 
 
