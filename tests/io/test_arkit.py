@@ -13,7 +13,13 @@ import trimesh
 
 from voxforge.core.errors import ConfigError, InputFormatError
 from voxforge.core.mesh import Mesh
-from voxforge.io.arkit import is_capture, load_capture, read_frames, write_capture
+from voxforge.io.arkit import (
+    is_capture,
+    load_capture,
+    load_capture_mesh,
+    read_frames,
+    write_capture,
+)
 from voxforge.scan.fuse import fuse_frames
 from voxforge.scan.sim import simulate_capture
 
@@ -225,3 +231,19 @@ def test_sample_ply_and_mesh_match_the_capture():
     mug = load_mesh(examples / "mug.glb")  # stored y-up as glTF wants; read back z-up
     assert mug.is_watertight and mug.has_colors
     np.testing.assert_allclose(mug.bounds, [[-0.04, -0.04, 0.0], [0.072, 0.04, 0.1]], atol=1e-6)
+
+
+def test_sample_scan_as_tsdf_mesh_keeps_inside_and_outside_colours_apart():
+    mesh = load_capture_mesh(REPO / "examples" / "mug_scan")
+    assert mesh.meta["format"] == "arkit" and mesh.meta["frames"] == 14
+    v = mesh.vertices
+    rgb = mesh.tm.visual.vertex_colors[:, :3].astype(int)
+    radius = np.hypot(v[:, 0], v[:, 1])
+    wall = (v[:, 2] > 0.02) & (v[:, 2] < 0.09) & (v[:, 0] < 0.03)  # away from the handle
+    outside = wall & (radius > 0.041)
+    inside = wall & (radius < 0.034)
+    assert outside.sum() > 300 and inside.sum() > 300
+    assert (rgb[outside, 0] > 2 * rgb[outside, 1]).mean() > 0.95  # red
+    assert (rgb[inside].min(axis=1) > 150).mean() > 0.95  # cream glaze
+    mug = v[v[:, 2] > 0.01]
+    np.testing.assert_allclose(np.ptp(mug, axis=0), (0.112, 0.08, 0.09), atol=0.008)

@@ -7,10 +7,10 @@ import pytest
 import trimesh
 from scipy.spatial import cKDTree
 
-from voxforge.core.errors import ConfigError, GeometryError, InputFormatError
+from voxforge.core.errors import ConfigError, GeometryError, InputFormatError, SizeLimitError
 from voxforge.core.mesh import Mesh
 from voxforge.io.arkit import DEPTH_SHAPE, CaptureFrame
-from voxforge.scan.fuse import ARKIT_TO_ZUP, fuse_frames, linear_to_srgb
+from voxforge.scan.fuse import ARKIT_TO_ZUP, fuse_frames, fuse_tsdf, linear_to_srgb, rotate
 from voxforge.scan.sim import SimConfig, simulate_capture
 
 # Intrinsics for a 512 x 384 colour image: f = 200 px and principal point (128, 96) at depth size.
@@ -161,3 +161,51 @@ def test_fused_sphere_with_noise_stays_within_noise_bounds():
     sigma = cfg.noise_at_1m * 1.0**2  # depth noise at the sphere's distance (0.9-1.0 m)
     assert np.percentile(err, 99) < 3 * sigma
     assert np.median(err) > 5e-4  # the noise is really there
+
+
+def test_rotate_equals_matrix_product():
+    rng = np.random.default_rng(0)
+    p, r = rng.normal(size=(50, 3)), rng.normal(size=(3, 3))
+    np.testing.assert_allclose(rotate(p, r), p @ r.T, rtol=1e-12, atol=1e-14)
+
+
+@pytest.fixture(scope="module")
+def sphere_frames():
+    return simulate_capture(_sphere(), n_views=8, radius=0.5, config=SimConfig.ideal())
+
+
+def test_tsdf_mesh_of_a_sphere_is_on_the_surface_outward_and_coloured(sphere_frames):
+    seen = []
+    mesh = fuse_tsdf(sphere_frames, progress=lambda s, f: seen.append(f))
+    err = np.abs(np.linalg.norm(mesh.vertices, axis=1) - 0.1)
+    assert err.max() < 2.5e-3 and np.median(err) < 5e-4
+    outward = np.einsum("ij,ij->i", mesh.tm.face_normals, mesh.tm.triangles_center) > 0
+    assert outward.mean() > 0.999  # (two slivers at the open lower rim of the seen part)
+    # the visible upper part is there: the top pole and the equator all round
+    assert mesh.vertices[:, 2].max() == pytest.approx(0.1, abs=0.002)
+    assert np.ptp(mesh.vertices[:, 0]) == pytest.approx(0.2, abs=0.004)
+    rgb = mesh.tm.visual.vertex_colors[:, :3].astype(int)
+    assert ((rgb[:, 1] - rgb[:, 0]) > 50).mean() > 0.97  # green
+    assert seen[-1] == 1.0 and seen == sorted(seen)
+    assert mesh.meta["truncation"] == pytest.approx(0.016) and mesh.meta["frames"] == 8
+
+
+def test_tsdf_averages_noise(sphere_frames):
+    noisy = simulate_capture(
+        _sphere(), n_views=8, radius=1.0, config=SimConfig(dropouts=False, flying_pixels=False)
+    )
+    err = np.abs(np.linalg.norm(fuse_tsdf(noisy, voxel_size=0.005).vertices, axis=1) - 0.1)
+    # single-frame depth sigma is about 8 mm at 0.9 m; eight views and the band average it down
+    assert np.median(err) < 3e-3
+
+
+def test_tsdf_limits_and_parameters(sphere_frames):
+    with pytest.raises(SizeLimitError, match="use voxel_size >= "):
+        fuse_tsdf(sphere_frames, voxel_size=0.001, max_voxels=100_000)
+    with pytest.raises(ConfigError, match="truncation"):
+        fuse_tsdf(sphere_frames, truncation=-1.0)
+    with pytest.raises(GeometryError, match="no frames"):
+        fuse_tsdf([])
+    # explicit bounds around the top cap only
+    cap = fuse_tsdf(sphere_frames, bounds=np.array([[-0.05, -0.05, 0.06], [0.05, 0.05, 0.11]]))
+    assert cap.vertices[:, 2].min() >= 0.06 - 1e-9

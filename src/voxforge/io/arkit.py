@@ -25,8 +25,9 @@ padding and prefixes may vary)::
   the colour size is taken as twice the principal point.
 
 :func:`load_capture` fuses the frames into one coloured point cloud (see
-:func:`voxforge.scan.fuse.fuse_frames`) in voxforge's **z-up** frame: ARKit ``(x, y, z)`` becomes
-``(x, -z, y)``.
+:func:`voxforge.scan.fuse.fuse_frames`), :func:`load_capture_mesh` into a coloured mesh by TSDF
+fusion (:func:`voxforge.scan.fuse.fuse_tsdf`), both in voxforge's **z-up** frame: ARKit
+``(x, y, z)`` becomes ``(x, -z, y)``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import cv2
 import numpy as np
 
 from voxforge.core.errors import ConfigError, InputFormatError
+from voxforge.core.mesh import Mesh
 from voxforge.core.pointcloud import PointCloud
 from voxforge.core.progress import ProgressCallback
 
@@ -170,6 +172,52 @@ def load_capture(
     )
     cloud.meta.update({"source": str(folder), "format": "arkit"})
     return cloud
+
+
+def load_capture_mesh(
+    path: str | Path,
+    *,
+    voxel_size: float = 0.004,
+    truncation: float | None = None,
+    min_confidence: int = 1,
+    max_depth: float = 5.0,
+    progress: ProgressCallback | None = None,
+) -> Mesh:
+    """Read an ARKit capture folder and fuse it into a coloured z-up triangle mesh (metres) by
+    TSDF integration and marching cubes (see :func:`voxforge.scan.fuse.fuse_tsdf`).
+
+    Frames are re-read from disk for each pass rather than held in memory, so long captures with
+    full-size colour images fit.
+    """
+    from voxforge.scan.fuse import fuse_tsdf
+
+    folder = Path(path)
+    groups = _frame_groups(folder)
+    mesh = fuse_tsdf(
+        _LazyFrames(groups),
+        voxel_size=voxel_size,
+        truncation=truncation,
+        min_confidence=min_confidence,
+        max_depth=max_depth,
+        progress=progress,
+    )
+    mesh.meta.update({"source": str(folder), "format": "arkit"})
+    return mesh
+
+
+class _LazyFrames(Sequence[CaptureFrame]):
+    """The frames of a capture, each read from disk when indexed."""
+
+    def __init__(self, groups: list[_FrameFiles]) -> None:
+        self._groups = groups
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return _read_frame(self._groups[i])
 
 
 def _read_frame(files: _FrameFiles) -> CaptureFrame:
