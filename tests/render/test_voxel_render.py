@@ -114,3 +114,21 @@ def test_real_modelnet_chair_preview(shared_data):
     assert 0.1 < covered.mean() < 0.8
     rows, cols = np.nonzero(covered)
     assert rows.min() <= 160 * 0.04 + 2 or cols.min() <= 160 * 0.04 + 2  # framed to the margin
+
+
+def test_large_grid_framing_is_tight():
+    # more than 4096 surface cells takes the two-step framing path; it must stay exact
+    n = 48
+    x, y, z = np.meshgrid(*(np.arange(n),) * 3, indexing="ij")
+    occ = (x - 23.5) ** 2 + (y - 23.5) ** 2 + (z - 23.5) ** 2 < 23**2
+    grid = VoxelGrid(occ, pitch=LEGO_PITCH)
+    cells, _ = exposed_faces(occ)
+    assert len(np.unique(cells, axis=0)) > 4096
+    cam = voxel_camera(grid, 400, margin=0.05)
+    filled = np.argwhere(occ)
+    corners = filled[:, None, :] + np.array(np.meshgrid([0, 1], [0, 1], [0, 1])).reshape(3, -1).T
+    p = cam.project(corners.reshape(-1, 3) * grid.pitch)
+    lo, hi = p[:, :2].min(axis=0), p[:, :2].max(axis=0)
+    tight = np.isclose(lo, 20.0, atol=1e-6) & np.isclose(hi, 380.0, atol=1e-6)
+    assert tight.any()  # the limiting axis touches both margins
+    assert (lo >= 20.0 - 1e-6).all() and (hi <= 380.0 + 1e-6).all()

@@ -360,14 +360,14 @@ def _check_mesh(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np
         raise GeometryError(f"face indices must be in [0, {len(v)}), found {f.min()}..{f.max()}")
     if not np.isfinite(v).all():
         raise GeometryError("vertices contain NaN or infinite coordinates")
-    v = np.ascontiguousarray(v, dtype=np.float32 if v.dtype == np.float32 else np.float64)
-    return v, np.ascontiguousarray(f, dtype=np.int32)
+    # one dtype per kernel argument: each extra dtype would be another numba compilation
+    return np.ascontiguousarray(v, dtype=np.float64), np.ascontiguousarray(f, dtype=np.int32)
 
 
 def project(vertices: np.ndarray, camera: Camera) -> np.ndarray:
     """(n, 3) float64 pixel x, pixel y, NDC depth of world vertices (see :meth:`Camera.project`),
     computed in parallel without BLAS."""
-    v = np.ascontiguousarray(vertices)
+    v = np.ascontiguousarray(vertices, dtype=np.float64)
     out = np.empty((len(v), 3), dtype=np.float64)
     if len(v):
         _project_kernel(v, camera.proj @ camera.view, camera.width, camera.height, out)

@@ -142,7 +142,20 @@ def _framing(
 ) -> Camera:
     if len(cells) == 0:
         raise GeometryError("voxel grid is empty: nothing to render")
-    surface = np.unique(cells, axis=0)
+    flat = np.unique(np.ravel_multi_index(cells.T, grid.shape))  # much faster than unique(axis=0)
+    surface = np.column_stack(np.unravel_index(flat, grid.shape))
+    if not perspective and len(surface) > 4096:
+        # frame the cell centres first, then keep only cells near the outline in the view and
+        # frame their corners: exact, and 8x fewer points than all the corners
+        centres = (surface + 0.5) * grid.pitch + grid.origin
+        rough = framing_camera(centres, size, azimuth, elevation, margin)
+        rot = rough.rotation
+        vx = centres @ rot[0]
+        vy = centres @ rot[1]
+        reach = np.abs(rot[:2]) @ grid.pitch  # a cell's full projected width and height
+        near = (vx <= vx.min() + reach[0]) | (vx >= vx.max() - reach[0])
+        near |= (vy <= vy.min() + reach[1]) | (vy >= vy.max() - reach[1])
+        surface = surface[near]
     corners = (surface[:, None, :] + _UNIT_CORNERS[None]).reshape(-1, 3) * grid.pitch + grid.origin
     return framing_camera(corners, size, azimuth, elevation, margin, perspective=perspective)
 
