@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import cv2
+import numba
 import numpy as np
 
 from voxforge.core.errors import ConfigError, GeometryError, InputFormatError, SizeLimitError
@@ -282,9 +283,6 @@ def fuse_frames(
 
 # --- TSDF fusion -----------------------------------------------------------------------------
 
-_TSDF_CHUNK = 1 << 20
-"""Voxels projected per step: bounds the per-frame temporaries (about 100 MB)."""
-
 
 def fuse_tsdf(
     frames: Sequence[CaptureFrame],
@@ -339,12 +337,8 @@ def fuse_tsdf(
             f"TSDF grid {shape[0]}x{shape[1]}x{shape[2]} = {n_vox} voxels exceeds {max_voxels}; "
             f"use voxel_size >= {voxel_size * (n_vox / max_voxels) ** (1 / 3):.4f} m or tighter bounds"
         )
-    tsdf = np.ones(n_vox, dtype=np.float32)
-    weight = np.zeros(n_vox, dtype=np.float32)
-    # Voxel centres in ARKit's world, where the poses live.
-    grid = np.indices(shape, dtype=np.float32).reshape(3, -1).T
-    centres_a = rotate(lo + grid * np.float32(voxel_size), ARKIT_TO_ZUP.T).astype(np.float32)
-    del grid
+    tsdf = np.ones(shape, dtype=np.float32)
+    weight = np.zeros(shape, dtype=np.float32)
     steps = 2 * len(frames)
     with_color: bool | None = None
     for i, frame in enumerate(frames):
@@ -352,12 +346,9 @@ def fuse_tsdf(
             with_color = frame.rgb is not None
         elif with_color != (frame.rgb is not None):
             raise InputFormatError(f"frame {i} differs from frame 0 in having an image")
-        for start in range(0, n_vox, _TSDF_CHUNK):
-            sl = slice(start, min(start + _TSDF_CHUNK, n_vox))
-            _integrate(frame, centres_a[sl], trunc, min_confidence, max_depth, tsdf[sl], weight[sl])
+        _integrate(frame, tsdf, weight, lo, voxel_size, trunc, min_confidence, max_depth)
         report("tsdf", (i + 1) / steps)
-    del centres_a
-    mesh = _extract_mesh(tsdf.reshape(shape), weight.reshape(shape) > 0, lo, voxel_size)
+    mesh = _extract_mesh(tsdf, weight > 0, lo, voxel_size)
     if with_color:
         colors = _vertex_colors(mesh, frames, trunc / 2, min_confidence, max_depth, report, steps)
         mesh.tm.visual.vertex_colors = colors
@@ -411,22 +402,65 @@ def _project(
 
 def _integrate(
     frame: CaptureFrame,
-    centres: np.ndarray,
+    tsdf: np.ndarray,
+    weight: np.ndarray,
+    lo: np.ndarray,
+    voxel_size: float,
     trunc: float,
     min_confidence: int,
     max_depth: float,
-    tsdf: np.ndarray,
-    weight: np.ndarray,
 ) -> None:
-    """Update one chunk of the TSDF (views into the full arrays) with one frame, in place."""
-    idx, z, d, _, _ = _project(frame, centres, min_confidence, max_depth)
-    sdf = d - z
-    keep = sdf > -trunc  # far behind the surface: occluded, no information
-    idx = idx[keep]
-    t = np.minimum(sdf[keep] / trunc, 1.0).astype(np.float32)
-    w_old = weight[idx]
-    tsdf[idx] = (tsdf[idx] * w_old + t) / (w_old + 1.0)
-    weight[idx] = w_old + 1.0
+    """Update the (nx, ny, nz) TSDF and weights in place with one frame."""
+    # z-up voxel centre -> camera coordinates is one affine map: cam = m @ p + c.
+    r_t = frame.pose[:3, :3].T
+    m = r_t @ ARKIT_TO_ZUP.T
+    c = -r_t @ frame.pose[:3, 3]
+    _integrate_kernel(
+        tsdf, weight, np.asarray(lo, dtype=np.float64), float(voxel_size), m, c,
+        frame.depth_intrinsics(), frame.depth_mm, frame.confidence, int(min_confidence),
+        float(max_depth), float(trunc),
+    )  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True)
+def _integrate_kernel(tsdf, weight, lo, vs, m, c, k, depth_mm, conf, min_conf, max_depth, trunc):
+    """Projective TSDF update: one pass over the voxels, no temporaries (numba)."""
+    nx, ny, nz = tsdf.shape
+    h, w = depth_mm.shape
+    fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
+    for i in range(nx):
+        px = lo[0] + i * vs
+        for j in range(ny):
+            py = lo[1] + j * vs
+            bx = m[0, 0] * px + m[0, 1] * py + c[0]
+            by = m[1, 0] * px + m[1, 1] * py + c[1]
+            bz = m[2, 0] * px + m[2, 1] * py + c[2]
+            for kk in range(nz):
+                pz = lo[2] + kk * vs
+                x = bx + m[0, 2] * pz
+                y = by + m[1, 2] * pz
+                z = -(bz + m[2, 2] * pz)
+                if z <= 1e-6:
+                    continue
+                u = fx * x / z + cx
+                v = -fy * y / z + cy
+                if u < 0.0 or v < 0.0 or u >= w or v >= h:
+                    continue
+                row = int(v)
+                col = int(u)
+                d_mm = depth_mm[row, col]
+                if d_mm == 0 or conf[row, col] < min_conf:
+                    continue
+                d = d_mm * 0.001
+                if d > max_depth:
+                    continue
+                sdf = d - z
+                if sdf <= -trunc:
+                    continue  # far behind the surface: occluded, no information
+                t = min(sdf / trunc, 1.0)
+                w_old = weight[i, j, kk]
+                tsdf[i, j, kk] = (tsdf[i, j, kk] * w_old + t) / (w_old + 1.0)
+                weight[i, j, kk] = w_old + 1.0
 
 
 def _extract_mesh(volume: np.ndarray, observed: np.ndarray, lo: np.ndarray, voxel_size: float) -> Mesh:
