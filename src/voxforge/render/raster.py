@@ -548,24 +548,37 @@ def _styled_colors(
 
 def _highlight_ring(image: np.ndarray, mask: np.ndarray, rgb: RGB, width_px: int, factor: int) -> None:
     """Blend a ring ``width_px`` samples wide around the highlighted samples ``mask`` (Hs, Ws)
-    uint8 into the (H, W, 3|4) output image (in place), anti-aliased by the supersampling."""
+    uint8 into the (H, W, 3|4) output image (in place), anti-aliased by the supersampling.
+    Works on the bounding box of the highlighted samples only (a step adds a few parts)."""
     import cv2
 
-    size = 2 * width_px + 1
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-    ring = cv2.subtract(cv2.dilate(mask, kernel), mask) * np.uint8(255)
-    h, w = image.shape[:2]
-    cover = cv2.resize(ring, (w, h), interpolation=cv2.INTER_AREA) if factor > 1 else ring
-    rows, cols = np.nonzero(cover)
+    rows = np.flatnonzero(mask.any(axis=1))
     if len(rows) == 0:
         return
-    t = (cover[rows, cols].astype(np.float32) / 255.0)[:, None]
+    cols = np.flatnonzero(mask.any(axis=0))
+    pad = width_px + factor
+    # crop on output-pixel boundaries so the supersampled crop maps onto whole output pixels
+    y0 = max(0, (rows[0] - pad) // factor) * factor
+    x0 = max(0, (cols[0] - pad) // factor) * factor
+    y1 = min(mask.shape[0], -(-(rows[-1] + 1 + pad) // factor) * factor)
+    x1 = min(mask.shape[1], -(-(cols[-1] + 1 + pad) // factor) * factor)
+    crop = mask[y0:y1, x0:x1]
+    size = 2 * width_px + 1
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    ring = cv2.subtract(cv2.dilate(crop, kernel), crop) * np.uint8(255)
+    oh, ow = (y1 - y0) // factor, (x1 - x0) // factor
+    cover = cv2.resize(ring, (ow, oh), interpolation=cv2.INTER_AREA) if factor > 1 else ring
+    ry, rx = np.nonzero(cover)
+    if len(ry) == 0:
+        return
+    t = (cover[ry, rx].astype(np.float32) / 255.0)[:, None]
+    ry, rx = ry + y0 // factor, rx + x0 // factor
     colour = np.asarray(rgb, dtype=np.float32) * 255.0
-    px = image[rows, cols].astype(np.float32)
+    px = image[ry, rx].astype(np.float32)
     px[:, :3] = px[:, :3] * (1.0 - t) + colour * t
     if image.shape[2] == 4:
         px[:, 3:] = np.maximum(px[:, 3:], t * 255.0)
-    image[rows, cols] = np.rint(px).astype(np.uint8)
+    image[ry, rx] = np.rint(px).astype(np.uint8)
 
 
 def render_mesh(
