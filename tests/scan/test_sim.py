@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import trimesh
@@ -194,3 +196,21 @@ def test_numpy_fallback_without_embree_gives_the_same_frame(monkeypatch):
     # float32 (embree) and float64 (numpy) may disagree on a ray grazing a triangle edge
     assert (with_embree.depth_mm != without.depth_mm).sum() <= 5
     assert (with_embree.rgb != without.rgb).any(axis=2).sum() <= 20
+
+
+@pytest.mark.slow
+def test_committed_examples_are_reproducible(tmp_path):
+    """`python -m voxforge.scan.examples` regenerates the committed sample files exactly."""
+    from voxforge.scan.examples import write_examples
+
+    repo_examples = Path(__file__).resolve().parents[2] / "examples"
+    write_examples(tmp_path)
+    fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert len(fresh) == 14 * 4 + 2
+    for rel in fresh:
+        if rel.suffix == ".jpg":  # JPEG encoders may differ by a unit between libjpeg builds
+            a = cv2.imread(str(tmp_path / rel)).astype(int)
+            b = cv2.imread(str(repo_examples / rel)).astype(int)
+            assert np.abs(a - b).max() <= 2, rel
+        else:
+            assert (tmp_path / rel).read_bytes() == (repo_examples / rel).read_bytes(), rel

@@ -1,7 +1,8 @@
 """The project's own sample scan: a red mug with a handle on a wooden table, scanned by the phone
 LiDAR simulator.
 
-``python -m voxforge.scan.examples [--out examples]`` writes (deterministically, seed 0):
+``python -m voxforge.scan.examples [--out DIR]`` writes (deterministically, seed 0) into the
+checkout's ``examples/`` folder by default:
 
 * ``mug_scan/``: the ARKit-style capture folder (14 views from above the table),
 * ``mug_scan.ply``: that capture fused by :func:`voxforge.io.arkit.load_capture` (z-up metres,
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -111,14 +113,23 @@ def write_examples(out: str | Path, *, seed: int = SEED) -> dict[str, Path]:
     return {"capture": scan_dir, "cloud": ply, "mesh": glb}
 
 
+def default_out() -> Path:
+    """The checkout's ``examples/`` when running from a source tree, else ``./examples``."""
+    repo = Path(__file__).resolve().parents[3]
+    if (repo / "pyproject.toml").is_file() and (repo / "src" / "voxforge").is_dir():
+        return repo / "examples"
+    return Path("examples")
+
+
 def main(argv: list[str] | None = None) -> None:
+    """Write the samples; ``argv`` are command-line options (none when called from code)."""
     parser = argparse.ArgumentParser(description="Write voxforge's sample mug scan and mesh.")
-    parser.add_argument("--out", default="examples", help="output folder (default: ./examples)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: examples/)")
     parser.add_argument("--seed", type=int, default=SEED)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv or [])
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    write_examples(args.out, seed=args.seed)
+    write_examples(args.out or default_out(), seed=args.seed)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
