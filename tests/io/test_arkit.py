@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -247,3 +248,20 @@ def test_sample_scan_as_tsdf_mesh_keeps_inside_and_outside_colours_apart():
     assert (rgb[inside].min(axis=1) > 150).mean() > 0.95  # cream glaze
     mug = v[v[:, 2] > 0.01]
     np.testing.assert_allclose(np.ptp(mug, axis=0), (0.112, 0.08, 0.09), atol=0.008)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("depth_mm", np.zeros((192, 256), np.float32), "depth_mm must be (192, 256) uint16"),
+        ("depth_mm", np.zeros((240, 320), np.uint16), "depth_mm must be (192, 256) uint16"),
+        ("confidence", np.zeros((10, 10), np.uint8), "confidence must be (192, 256)"),
+        ("rgb", np.zeros((384, 512), np.uint8), "rgb must be (H, W, 3)"),
+        ("pose", np.eye(3), "pose must be 4x4"),
+    ],
+)
+def test_capture_frame_checks_its_arrays(frames, field, value, message):
+    from dataclasses import replace
+
+    with pytest.raises(InputFormatError, match=re.escape(message)):
+        replace(frames[0], **{field: value})

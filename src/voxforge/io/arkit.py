@@ -78,17 +78,23 @@ class CaptureFrame:
     intrinsics: np.ndarray
 
     def __post_init__(self) -> None:
-        self.pose = np.asarray(self.pose, dtype=np.float64).reshape(4, 4)
-        self.intrinsics = np.asarray(self.intrinsics, dtype=np.float64).reshape(3, 3)
+        """Check shapes and dtypes (frames built in code; files are checked when read)."""
+        pose = np.asarray(self.pose, dtype=np.float64)
+        intrinsics = np.asarray(self.intrinsics, dtype=np.float64)
+        if pose.size != 16 or intrinsics.size != 9:
+            raise InputFormatError(
+                f"pose must be 4x4 and intrinsics 3x3, got {pose.shape} and {intrinsics.shape}"
+            )
+        self.pose, self.intrinsics = pose.reshape(4, 4), intrinsics.reshape(3, 3)
         if self.depth_mm.dtype != np.uint16 or self.depth_mm.shape != DEPTH_SHAPE:
-            raise ValueError(
+            raise InputFormatError(
                 f"depth_mm must be {DEPTH_SHAPE} uint16, got {self.depth_mm.shape} {self.depth_mm.dtype}"
             )
         if self.confidence.shape != DEPTH_SHAPE:
-            raise ValueError(f"confidence must be {DEPTH_SHAPE}, got {self.confidence.shape}")
+            raise InputFormatError(f"confidence must be {DEPTH_SHAPE}, got {self.confidence.shape}")
         self.confidence = np.asarray(self.confidence, dtype=np.uint8)
         if self.rgb is not None and (self.rgb.ndim != 3 or self.rgb.shape[2] != 3):
-            raise ValueError(f"rgb must be (H, W, 3), got {self.rgb.shape}")
+            raise InputFormatError(f"rgb must be (H, W, 3), got {self.rgb.shape}")
 
     @property
     def rgb_size(self) -> tuple[int, int]:

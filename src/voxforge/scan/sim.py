@@ -134,7 +134,8 @@ def simulate_capture(
         mesh: the scene; its texture, vertex or face colours give the image colours.
         n_views: number of orbit views (ignored when ``poses`` is given).
         poses: explicit (4, 4) ARKit camera-to-world poses in ARKit's y-up world.
-        radius: orbit distance in metres; default frames the mesh's bounding sphere.
+        radius: orbit distance in metres; default frames the mesh's bounding sphere, kept
+            between 0.3 m and ``config.medium_range`` (returns stay confident).
         elevation_deg: orbit elevation above the horizontal.
         target: z-up point the orbit looks at (default: the mesh's bounding-box centre).
         seed: makes noise, drop-outs and flying pixels reproducible (view i uses ``[seed, i]``).
@@ -150,7 +151,10 @@ def simulate_capture(
         if radius is None:
             half_fov = np.arctan(DEPTH_SHAPE[0] / 2 / cfg.focal_px)
             sphere = 0.5 * float(np.linalg.norm(mesh.extent))
-            radius = max(0.3, 1.2 * sphere / np.sin(half_fov))
+            # Within the sensor's good range: a large object is then covered piecewise, as a
+            # person walking around it with a phone would.
+            fit = 1.2 * sphere / np.sin(half_fov)
+            radius = float(np.clip(fit, 0.3, min(cfg.medium_range, cfg.max_range)))
         poses = orbit_poses(center, radius, elevation_deg, n_views)
     scene = _Scene(mesh)
     frames = []
