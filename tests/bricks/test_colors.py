@@ -427,3 +427,14 @@ def test_part_colors_json_documents_source() -> None:
     assert data["source"].startswith("curated from public part databases")
     for key, codes in data["parts"].items():
         assert codes == sorted(set(codes)), key
+
+
+def test_saturated_blue_is_lego_blue_by_default():
+    """CIEDE2000 sends (30, 30, 200) to Black; the default metric must not."""
+    import numpy as np
+
+    from voxforge.bricks.colors import ColorConfig, match_colors, solid_palette
+
+    cfg = ColorConfig()
+    rgb = np.array([[30, 30, 200], [0, 0, 255], [200, 30, 30]]) / 255.0
+    assert match_colors(rgb, solid_palette(), metric=cfg.metric).tolist() == [1, 1, 4]

@@ -490,7 +490,8 @@ def match_colors(
     Args:
         rgb: (n, 3) float sRGB in [0, 1].
         palette: LDraw colour codes to choose from.
-        metric: ``ciede2000`` (CIELAB, perceptually best) or ``oklab`` (Euclidean, ~10x faster).
+        metric: ``ciede2000`` (CIELAB; best for small differences) or ``oklab`` (Euclidean,
+            ~10x faster, and uniform across the large gaps between LEGO colours).
 
     Returns:
         (n,) int64 LDraw codes. Inputs are matched at 8-bit precision (see ``_unique_rgb``).
@@ -623,7 +624,10 @@ class ColorConfig(BaseModel):
         mode: ``"auto"`` (choose the number of colours, see :func:`assign_colors`), an int K
             (reduce to at most K palette colours), or ``"single:CODE"`` (every part one colour).
             The CLI string ``auto|K|single:CODE`` parses straight into this field.
-        metric: ``ciede2000`` or ``oklab`` for every nearest-colour decision.
+        metric: ``oklab`` (default) or ``ciede2000`` for every nearest-colour decision.
+            Oklab is the default because CIEDE2000 is built for small differences: across the
+            large gaps between LEGO colours its blue-region hue term sends saturated blue
+            (30, 30, 200) to Black instead of Blue; Oklab stays uniform at large distances.
         dither: 3-D error diffusion over the visible surface cells.
         palette: LDraw codes to use instead of :func:`solid_palette`.
         inventory: the user's parts (file or dict, see :func:`load_inventory`); only colours they
@@ -641,7 +645,7 @@ class ColorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: Literal["auto"] | int | str = "auto"
-    metric: Metric = "ciede2000"
+    metric: Metric = "oklab"
     dither: bool = False
     palette: list[int] | None = None
     inventory: Path | dict[str | int, dict[int, int]] | None = None

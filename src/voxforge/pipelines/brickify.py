@@ -200,7 +200,7 @@ def write_brick_outputs(
     from voxforge.render.bricks import render_bricks
 
     report = progress or (lambda stage, f: None)
-    palette = {code: c.rgb for code, c in load_colors().items()}
+    palette = {code: c.srgb for code, c in load_colors().items()}
     with OutputDir(out_dir, extra={"job": "brickify", "title": title}) as od:
         write_mpd(model, od.path("model.mpd"), title=title)
         od.add("model.mpd", "LDraw model, one STEP per layer")

@@ -1,0 +1,132 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from voxforge.bricks.ldraw import read_ldraw
+from voxforge.core.errors import GeometryError, SizeLimitError, VoxforgeError
+from voxforge.pipelines.brickify import BrickifyConfig, run_brickify
+from voxforge.pipelines.voxelize import VoxelizeJobConfig, run_voxelize
+
+EXPECTED = {
+    "model.mpd",
+    "bom.csv",
+    "bricklink.xml",
+    "rebrickable.csv",
+    "summary.json",
+    "preview.png",
+    "model.glb",
+    "grid.npz",
+    "config.yaml",
+    "manifest.json",
+}
+
+
+def test_brickify_house_writes_consistent_outputs(house_obj, tmp_path):
+    out = tmp_path / "out"
+    stages = []
+    cfg = BrickifyConfig.model_validate({"voxel": {"width_studs": 12}, "preview_size": 256})
+    result = run_brickify(house_obj, out, cfg, progress=lambda s, f: stages.append((s, f)))
+    assert {p.name for p in out.iterdir()} == EXPECTED
+    manifest = json.loads((out / "manifest.json").read_text())
+    listed = {o["name"]: o for o in manifest["outputs"]}
+    assert set(listed) == EXPECTED - {"manifest.json"}
+    for name, entry in listed.items():
+        assert (out / name).stat().st_size == entry["size"]
+
+    s = result.summary
+    n = len(result.model)
+    assert s["parts"]["total"] == n == sum(s["parts"]["by_part"].values())
+    assert s["size"]["studs"] == [12, 8]
+    assert s["connectivity"]["connected"] and s["connectivity"]["grounded"]
+    assert s["stability"]["verdict"] == "STABLE"
+    # the LDraw file holds exactly the placed parts, and they cover exactly the grid's cells
+    back = read_ldraw(out / "model.mpd")
+    assert len(back) == n
+    grid = np.load(out / "grid.npz")
+    assert back.occupancy().sum() == result.model.occupancy().sum() == grid["occupancy"].sum()
+    # parts lists agree with the model
+    with open(out / "bom.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sum(int(r["quantity"]) for r in rows) == n
+    with open(out / "rebrickable.csv") as f:
+        assert sum(int(r["Quantity"]) for r in csv.DictReader(f)) == n
+    # two colours in, red and blue LEGO colours out
+    names = {c["name"] for c in s["colors"]}
+    assert any("Red" in x for x in names) and any("Blue" in x for x in names)
+    # progress is monotone and ends at 1
+    fractions = [f for _, f in stages]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+
+
+def test_brickify_single_colour_and_plates(house_obj, tmp_path):
+    cfg = BrickifyConfig.model_validate(
+        {"voxel": {"width_studs": 8}, "colors": {"mode": "single:15"}, "layout": {"parts": "plates"}}
+    )
+    result = run_brickify(house_obj, tmp_path / "o", cfg)
+    assert {p.color for p in result.model.placements} == {15}
+    assert {p.h for p in result.model.placements} == {1}
+
+
+def test_one_layer_object_is_a_mosaic(tmp_path):
+    from voxforge.core import VoxelGrid
+    from voxforge.io import save_voxels
+
+    occ = np.zeros((10, 6, 1), bool)
+    occ[1:9, 1:5, 0] = True
+    save_voxels(VoxelGrid(occ), tmp_path / "flat.npz")
+    result = run_brickify(tmp_path / "flat.npz", tmp_path / "o", BrickifyConfig())
+    assert result.model.occupancy().sum() == 32
+    assert {p.h for p in result.model.placements} == {1}
+
+
+def test_absurd_size_is_refused_without_output(house_obj, tmp_path):
+    cfg = BrickifyConfig.model_validate({"voxel": {"width_studs": 5000}})
+    with pytest.raises(SizeLimitError, match="width-studs"):
+        run_brickify(house_obj, tmp_path / "o", cfg)
+    assert not (tmp_path / "o").exists()
+    assert list(tmp_path.iterdir()) == [house_obj]
+
+
+def test_filled_cell_cap(house_obj, tmp_path):
+    cfg = BrickifyConfig.model_validate({"voxel": {"width_studs": 12}, "max_filled_cells": 100})
+    with pytest.raises(SizeLimitError, match="cap"):
+        run_brickify(house_obj, tmp_path / "o", cfg)
+
+
+def test_empty_grid_is_refused(tmp_path):
+    from voxforge.core import VoxelGrid
+    from voxforge.io import save_voxels
+
+    save_voxels(VoxelGrid(np.zeros((3, 3, 3), bool)), tmp_path / "e.npz")
+    with pytest.raises(VoxforgeError):
+        run_brickify(tmp_path / "e.npz", tmp_path / "o", BrickifyConfig())
+    assert not (tmp_path / "o").exists()
+
+
+def test_voxelize_job(house_obj, tmp_path):
+    cfg = VoxelizeJobConfig.model_validate({"voxel": {"width_studs": 10}, "preview_size": 128})
+    res = run_voxelize(house_obj, tmp_path / "v", cfg)
+    assert res.summary["grid"]["studs"] == [10, 7]
+    assert {p.name for p in (tmp_path / "v").iterdir()} == {
+        "grid.npz",
+        "preview.png",
+        "summary.json",
+        "config.yaml",
+        "manifest.json",
+    }
+    from PIL import Image
+
+    assert Image.open(tmp_path / "v" / "preview.png").size == (128, 128)
+
+
+def test_too_small_for_one_cell_real_scale(tmp_path):
+    import trimesh
+
+    tiny = trimesh.creation.box(extents=[0.001, 0.001, 0.001])
+    tiny.export(tmp_path / "tiny.stl")
+    cfg = VoxelizeJobConfig.model_validate({"voxel": {"scale": "real"}, "input": {"units": "m"}})
+    with pytest.raises(GeometryError):
+        run_voxelize(tmp_path / "tiny.stl", tmp_path / "v", cfg)
+    assert not (tmp_path / "v").exists()
