@@ -1,0 +1,124 @@
+"""The command line as a user meets it: one line per error, non-zero exits, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import trimesh
+from typer.testing import CliRunner
+
+from voxforge.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+@pytest.fixture
+def cube_stl(tmp_path):
+    path = tmp_path / "cube.stl"
+    trimesh.creation.box(extents=[0.04, 0.04, 0.04]).export(path)
+    return path
+
+
+def test_info_json_on_real_scan(shared_data):
+    r = run("info", str(shared_data / "scans" / "milk_color.pcd"), "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["kind"] == "PointCloud" and data["points"] == 13704 and data["colors"] is True
+    assert 0.10 < max(data["extent_m"]) < 0.30
+
+
+def test_formats_lists_every_family():
+    r = run("formats")
+    assert r.exit_code == 0
+    for name in ("ply", "pcd", "las", "obj", "stl", "glb", "3mf", "binvox", "vox", "npz"):
+        assert name in r.output
+
+
+def test_voxelize_cli(cube_stl, tmp_path):
+    out = tmp_path / "v"
+    r = run("voxelize", str(cube_stl), "-o", str(out), "--width-studs", "6", "--hollow", "1", "-q")
+    assert r.exit_code == 0, r.output
+    assert "6 x 6 studs" in r.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["grid"]["studs"] == [6, 6]
+    assert summary["grid"]["meta"]["hollow"] == 1
+
+
+def test_brickify_cli(cube_stl, tmp_path):
+    out = tmp_path / "b"
+    r = run(
+        "brickify",
+        str(cube_stl),
+        "-o",
+        str(out),
+        "--width-studs",
+        "4",
+        "--colors",
+        "single:4",
+        "--seed",
+        "3",
+        "-q",
+    )
+    assert r.exit_code == 0, r.output
+    assert "stability: STABLE" in r.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert [c["code"] for c in summary["colors"]] == [4]
+    assert "seed: 3" in (out / "config.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    "args, code, needle",
+    [
+        (["info", "{tmp}/missing.ply"], 2, "missing.ply"),
+        (["voxelize", "{tmp}/missing.obj", "-o", "{tmp}/out"], 2, "missing.obj"),
+        (["voxelize", "{cube}", "-o", "{tmp}/out", "--width-studs", "100000"], 4, "width-studs"),
+        (["voxelize", "{cube}", "-o", "{tmp}/out", "--scale", "huge"], 5, "--scale"),
+        (["brickify", "{cube}", "-o", "{tmp}/out", "--colors", "single:9999"], 5, "9999"),
+        (["brickify", "{cube}", "-o", "{tmp}/out", "--strategy", "gredy"], 5, "greedy"),
+        (["brickify", "{cube}", "-o", "{tmp}/out", "--parts", "logs"], 5, "parts"),
+        (["info", "{tmp}/empty.ply"], 2, "empty.ply"),
+        (["info", "{tmp}/nan.xyz"], 3, "nan.xyz"),
+        (["info", "{tmp}/lies.stl"], 2, "lies.stl"),
+    ],
+)
+def test_bad_input_one_line_and_no_output(args, code, needle, cube_stl, tmp_path):
+    (tmp_path / "empty.ply").write_bytes(b"")
+    (tmp_path / "nan.xyz").write_text("0 0 0\nnan 1 2\n1 1 1\n")
+    (tmp_path / "lies.stl").write_text("this is not a mesh at all\n" * 3)
+    argv = [a.format(tmp=tmp_path, cube=cube_stl) for a in args]
+    r = run(*argv)
+    assert r.exit_code == code, r.output
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("voxforge: error: "), r.output
+    assert needle in lines[0]
+    assert "Traceback" not in r.output
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_console_script_runs_as_a_process(tmp_path):
+    """The installed entry point: errors on stderr, exit code, no traceback."""
+    exe = os.path.join(os.path.dirname(sys.executable), "voxforge")
+    proc = subprocess.run([exe, "info", str(tmp_path / "nope.pcd")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "nope.pcd" in proc.stderr
+
+
+def test_info_on_voxel_grid(tmp_path):
+    from voxforge.core import VoxelGrid
+    from voxforge.io import save_voxels
+
+    save_voxels(VoxelGrid(np.ones((2, 3, 4), bool)), tmp_path / "g.npz")
+    r = run("info", str(tmp_path / "g.npz"), "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["filled"] == 24
