@@ -1,0 +1,272 @@
+"""The stability linear program: per-part equilibrium under stud friction, solved with HiGHS.
+
+The unit of contact is an *interface*: the rectangle over which one part sits on another (or on
+the ground), see :class:`~voxforge.bricks.physics_contacts.Interfaces`. Forces are vertical,
+in newtons, positive upward on the upper part (the lower part feels the opposite):
+
+* ``c[i, q] >= 0``: compression at the 4 corners q of the touching rectangle (the bottom of the
+  upper part rests on the top of the lower one; corners span every resultant position inside);
+* stud tension at the corner studs of the studded rectangle (1, 2 or 4 distinct corners; each
+  stands for ``n_studs / corners`` studs, which keeps the total capacity and its centroid, so the
+  moment capacity about any edge of the rectangle is that of all its studs). The tension per
+  stud at corner s is ``alpha_i * tau + e[i] - v[i, s]`` with ``v >= 0``: every stud may pull with
+  up to ``tau`` (``alpha_i = 1``; a resting interface without studs has ``alpha_i = 0``) plus the
+  interface's exceedance ``e[i] >= 0``; ``v`` beyond that is compression, which is allowed there
+  anyway because the stud lies inside the touching rectangle. This substitution keeps the
+  program free of inequality rows, which is what makes it fast;
+* ``tau`` in ``[0, points_per_stud * T]``: the tension every stud may use (T per contact point).
+
+Equilibrium per supported part: Fz, Mx, My about its centre of mass (moments in N * stud, a row
+scaling). Gravity is vertical and every contact force above is vertical, so Fx, Fy and Mz hold
+with zero horizontal forces and are left out; horizontal knob and side presses would only add
+horizontal couples (see the deviations in ``physics.py``).
+
+Objective: ``W * sum(e) + tau`` with ``W = 10``. With ``W > 1`` no
+exceedance is used while the structure can stand within capacity, and ``tau`` is then the smallest
+possible largest stud tension (the maximin friction reserve of Luo et al. 2015); otherwise
+``tau`` is at capacity and ``sum(e)`` is the least total excess (StableLego's slack). Every
+interface can carry any vertical force and moment (exceedance is unbounded), so the program is
+feasible whenever every part has a chain of interfaces down to the ground.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+from scipy import sparse
+
+from voxforge.bricks.physics_contacts import GROUND, Interfaces
+from voxforge.core.errors import GeometryError, SizeLimitError
+
+log = logging.getLogger(__name__)
+
+EXCEED_WEIGHT = 10.0
+"""Objective weight of capacity exceedance relative to ``tau`` (must be > 1)."""
+CAP_WEIGHT = 1e-3
+"""Objective weight of each interface's own tension cap ``m`` (spreads and localises tension)."""
+_PITCH_M = 0.008
+"""Length unit of the moment rows and of all positions inside the program: the stud pitch."""
+_CORNERS = np.array([[0, 0], [1, 0], [0, 1], [1, 1]])
+
+
+@dataclass
+class LPSolution:
+    """The optimal forces, newtons.
+
+    Attributes:
+        tension: (p, 4) tension per stud at each interface's corner studs (0 where unused).
+        stud_force: (p, 4) net upward force on the upper part at each corner stud (tension
+            negative), all the studs the corner stands for together.
+        compression: (p, 4) corner compressions.
+        exceed: (p,) exceedance per interface.
+        tau: the common per-stud tension cap used.
+        n_variables, n_rows: size of the program.
+        status: HiGHS's model status.
+        solve_time_s: wall time of the HiGHS run.
+    """
+
+    tension: np.ndarray
+    stud_force: np.ndarray
+    compression: np.ndarray
+    exceed: np.ndarray
+    tau: float
+    n_variables: int
+    n_rows: int
+    status: str
+    solve_time_s: float
+
+
+def _vertical_entries(
+    cols: np.ndarray,
+    parts: np.ndarray,
+    px: np.ndarray,
+    py: np.ndarray,
+    coef: np.ndarray,
+    com: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """COO entries of upward forces ``coef`` (m,) at (px, py) (m,) on ``parts`` (m,).
+
+    Rows per part: 3 i (Fz), 3 i + 1 (Mx), 3 i + 2 (My); a vertical force f at arm (dx, dy) from
+    the centre of mass gives Mx = dy f and My = -dx f. Forces on the ground are dropped.
+    """
+    on = (parts != GROUND) & (coef != 0.0)
+    cols, parts, px, py, coef = cols[on], parts[on], px[on], py[on], coef[on]
+    dx = px - com[parts, 0]
+    dy = py - com[parts, 1]
+    rows = np.concatenate([3 * parts, 3 * parts + 1, 3 * parts + 2])
+    vals = np.concatenate([coef, dy * coef, -dx * coef])
+    return rows, np.tile(cols, 3), vals
+
+
+def _both(
+    cols: np.ndarray,
+    iface: Interfaces,
+    per: int,
+    px: np.ndarray,
+    py: np.ndarray,
+    coef: np.ndarray,
+    com: np.ndarray,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Entries of an upward force on each interface's upper part and its reaction on the lower."""
+    up = np.repeat(iface.upper, per)
+    lo = np.repeat(iface.lower, per)
+    return [
+        _vertical_entries(cols, up, px, py, coef, com),
+        _vertical_entries(cols, lo, px, py, -coef, com),
+    ]
+
+
+def _stud_corners(iface: Interfaces) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(p, 4) x, y stud-centre positions (studs) and weights (studs represented, 0 = duplicate)."""
+    sr = iface.stud_rect.astype(np.float64)
+    x = np.where(_CORNERS[None, :, 0] == 0, sr[:, [0]] + 0.5, sr[:, [1]] - 0.5)
+    y = np.where(_CORNERS[None, :, 1] == 0, sr[:, [2]] + 0.5, sr[:, [3]] - 0.5)
+    one_x = (iface.stud_rect[:, 1] - iface.stud_rect[:, 0]) == 1
+    one_y = (iface.stud_rect[:, 3] - iface.stud_rect[:, 2]) == 1
+    live = np.ones((len(iface), 4), dtype=bool)
+    live[one_x[:, None] & (_CORNERS[None, :, 0] == 1)] = False
+    live[one_y[:, None] & (_CORNERS[None, :, 1] == 1)] = False
+    count = np.where(iface.n_studs > 0, iface.n_studs, iface.n_cells).astype(np.float64)
+    weight = np.where(live, (count / live.sum(axis=1))[:, None], 0.0)
+    return x, y, weight
+
+
+def solve_equilibrium(
+    com: np.ndarray,
+    weight: np.ndarray,
+    iface: Interfaces,
+    stud_capacity: float,
+    time_limit_s: float,
+    pitch: np.ndarray,
+) -> LPSolution:
+    """Build and solve the program for ``n`` supported parts.
+
+    Args:
+        com: (n, 3) float64 centres of mass, lattice units (studs, studs, plates).
+        weight: (n,) float64 newtons.
+        iface: interfaces among these parts (indices 0..n-1, ground = :data:`GROUND`).
+        stud_capacity: tension one stud holds, newtons (points per stud x T).
+        time_limit_s: HiGHS wall-clock limit.
+        pitch: (3,) metres per lattice cell (moments use x, y in units of the stud pitch).
+    """
+    n, p = len(weight), len(iface)
+    sx, sy = float(pitch[0]) / _PITCH_M, float(pitch[1]) / _PITCH_M
+    com_s = com[:, :2] * np.array([sx, sy])
+    base_e, base_m, base_c, base_v = 1, 1 + p, 1 + 2 * p, 1 + 6 * p
+    n_var = base_v + 4 * p
+
+    entries = []
+    # corner compressions
+    r = iface.rect.astype(np.float64)
+    cx = np.where(_CORNERS[None, :, 0] == 0, r[:, [0]], r[:, [1]]).ravel() * sx
+    cy = np.where(_CORNERS[None, :, 1] == 0, r[:, [2]], r[:, [3]]).ravel() * sy
+    c_cols = base_c + np.arange(4 * p)
+    entries += _both(c_cols, iface, 4, cx, cy, np.ones(4 * p), com_s)
+    # stud tension per stud (m - v) * w, downward on the upper part
+    x, y, w = _stud_corners(iface)
+    x, y, w = x.ravel() * sx, y.ravel() * sy, w.ravel()
+    v_cols = base_v + np.arange(4 * p)
+    m_cols = base_m + np.repeat(np.arange(p), 4)
+    entries += _both(v_cols, iface, 4, x, y, w, com_s)
+    entries += _both(m_cols, iface, 4, x, y, -w, com_s)
+    rows = np.concatenate([e[0] for e in entries])
+    cols = np.concatenate([e[1] for e in entries])
+    vals = np.concatenate([e[2] for e in entries])
+    # caps: m[i] - alpha_i tau - e[i] <= 0, one row per interface
+    alpha = (iface.n_studs > 0).astype(np.float64)
+    i = np.arange(p)
+    cap_rows = 3 * n + np.concatenate([i, i, i])
+    cap_cols = np.concatenate([base_m + i, base_e + i, np.zeros(p, np.int64)])
+    cap_vals = np.concatenate([np.ones(p), -np.ones(p), -alpha])
+    rows = np.concatenate([rows, cap_rows])
+    cols = np.concatenate([cols, cap_cols])
+    vals = np.concatenate([vals, cap_vals])
+    keep = vals != 0.0
+    a = sparse.csc_matrix((vals[keep], (rows[keep], cols[keep])), shape=(3 * n + p, n_var))
+    a.sum_duplicates()
+    row_lo = np.concatenate([np.zeros(3 * n), np.full(p, -np.inf)])
+    row_lo[0 : 3 * n : 3] = weight
+    row_hi = np.concatenate([row_lo[: 3 * n], np.zeros(p)])
+
+    cost = np.zeros(n_var)
+    cost[0] = 1.0
+    cost[base_e:base_m] = EXCEED_WEIGHT
+    cost[base_m:base_c] = CAP_WEIGHT
+    lower = np.zeros(n_var)
+    upper = np.full(n_var, np.inf)
+    upper[0] = stud_capacity
+    dead = base_v + np.nonzero(w == 0.0)[0]
+    upper[dead] = 0.0  # duplicate corners of 1-wide stud rectangles
+
+    x_opt, status, dt = _run_highs(a, row_lo, row_hi, cost, lower, upper, time_limit_s)
+    tau = float(x_opt[0])
+    e = x_opt[base_e:base_m]
+    v = x_opt[base_v:].reshape(p, 4)
+    wr = w.reshape(p, 4)
+    per_stud = x_opt[base_m:base_c][:, None] - v
+    per_stud[wr == 0.0] = 0.0
+    return LPSolution(
+        tension=np.maximum(per_stud, 0.0),
+        stud_force=-per_stud * wr,
+        compression=x_opt[base_c:base_v].reshape(p, 4),
+        exceed=e,
+        tau=tau,
+        n_variables=n_var,
+        n_rows=3 * n,
+        status=status,
+        solve_time_s=dt,
+    )
+
+
+def _run_highs(
+    a: sparse.csc_matrix,
+    row_lo: np.ndarray,
+    row_hi: np.ndarray,
+    cost: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    time_limit_s: float,
+) -> tuple[np.ndarray, str, float]:
+    """Solve ``min cost x, row_lo <= a x <= row_hi, lower <= x <= upper`` by interior point.
+
+    The interior point method without crossover is several times faster than simplex on these
+    highly degenerate programs, and its answer lies inside the optimal face, so tension that
+    can be shared is shared (per-part stresses are then a balanced distribution, not a vertex's
+    arbitrary one).
+    """
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("solver", "ipm")
+    h.setOptionValue("run_crossover", "off")
+    h.setOptionValue("time_limit", float(time_limit_s))
+    h.setOptionValue("threads", 1)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = a.shape[1], a.shape[0]
+    lp.col_cost_ = cost
+    lp.col_lower_ = lower
+    lp.col_upper_ = upper
+    lp.row_lower_ = row_lo
+    lp.row_upper_ = row_hi
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = a.indices.astype(np.int32)
+    lp.a_matrix_.value_ = a.data
+    h.passModel(lp)
+    t0 = time.perf_counter()
+    h.run()
+    dt = time.perf_counter() - t0
+    status = h.getModelStatus()
+    text = h.modelStatusToString(status)
+    log.debug("stability LP: %d vars, %d rows, %s in %.3f s", a.shape[1], a.shape[0], text, dt)
+    if status == highspy.HighsModelStatus.kTimeLimit:
+        raise SizeLimitError(
+            f"stability LP with {a.shape[1]} variables did not finish within "
+            f"time_limit_s={time_limit_s}; raise time_limit_s or analyse a smaller model"
+        )
+    if status != highspy.HighsModelStatus.kOptimal:
+        raise GeometryError(f"stability LP with {a.shape[1]} variables failed: {text}")
+    return np.asarray(h.getSolution().col_value), text.lower(), dt

@@ -1,0 +1,231 @@
+import json
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from voxforge.bricks.catalogue import get_part
+from voxforge.bricks.physics import PhysicsConfig, analyze_stability
+from voxforge.core.brickmodel import BrickModel, Placement
+from voxforge.core.errors import GeometryError
+
+G = 9.81
+STUD_CAPACITY = 4 * 0.98  # default: 4 contact points of 0.98 N per stud
+LP = PhysicsConfig(precheck=False)  # always solve the linear program
+
+
+def part(key, x, y, z, sx, sy):
+    return Placement(key, x, y, z, sx, sy, get_part(key).height, 4, 0 if sx >= sy else 1)
+
+
+def model(parts):
+    ext = (
+        max(p.x + p.sx for p in parts),
+        max(p.y + p.sy for p in parts),
+        max(p.z + p.h for p in parts),
+    )
+    return BrickModel(list(parts), shape=ext)
+
+
+def weight(key):
+    return get_part(key).mass_g * 1e-3 * G
+
+
+def cantilever(n_arm):
+    """A 2x2 column of 3 bricks, then 1x8 bricks stacked outward, each on one stud of the last."""
+    parts = [part("3003", 0, 0, 3 * i, 2, 2) for i in range(3)]
+    x, z = 1, 9
+    for _ in range(n_arm):
+        parts.append(part("3008", x, 0, z, 8, 1))
+        x, z = x + 7, z + 3
+    return model(parts)
+
+
+def running_bond_wall(courses=4, length=12):
+    """1-stud-thick wall of 1x4 bricks, joints offset by 2 studs every other course."""
+    parts = []
+    for c in range(courses):
+        x = 0 if c % 2 == 0 else 2
+        if x:
+            parts.append(part("3004", 0, 0, 3 * c, 2, 1))
+        while x + 4 <= length:
+            parts.append(part("3010", x, 0, 3 * c, 4, 1))
+            x += 4
+        if x < length:
+            parts.append(part("3004", x, 0, 3 * c, length - x, 1))
+    return model(parts)
+
+
+def test_single_brick_on_ground_needs_no_tension():
+    m = model([part("3001", 0, 0, 0, 4, 2)])
+    for cfg in (PhysicsConfig(), LP):
+        r = analyze_stability(m, cfg)
+        assert r.verdict == "STABLE" and r.stable
+        assert r.max_stress == 0.0 and r.margin == 1.0
+        assert r.weakest == [] and r.floating == []
+        assert r.n_parts == 1 and r.n_contacts == 8 and r.n_interfaces == 1
+        assert r.tension_max_n < 1e-9
+        np.testing.assert_array_equal(r.stress, [0.0])
+    assert analyze_stability(m).status == "compression-only load path"
+    assert analyze_stability(m, LP).status == "optimal"
+
+
+def test_part_without_support_is_floating():
+    m = model([part("3001", 0, 0, 0, 4, 2), part("3001", 0, 0, 6, 4, 2)])
+    r = analyze_stability(m)
+    assert r.verdict == "FLOATING" and not r.stable
+    assert r.floating == [1]
+    assert r.stress[1] == np.inf and r.stress[0] == 0.0
+    d = r.as_dict()
+    assert d["margin"] is None and d["max_stress"] is None and d["floating"] == [1]
+    json.dumps(d, allow_nan=False)
+
+
+def test_staggered_wall_stands_with_full_margin():
+    m = running_bond_wall()
+    assert len(m) == 14
+    r = analyze_stability(m)
+    assert r.verdict == "STABLE" and r.margin == 1.0
+    r_lp = analyze_stability(m, LP)
+    assert r_lp.verdict == "STABLE"
+    assert r_lp.margin > 1 - 1e-6  # the LP agrees: compression alone carries the wall
+
+
+def test_one_stud_arm_tension_matches_hand_calculation():
+    # one 1x8 brick on one stud of a 2x2 brick: its weight W acts 3 studs beyond the pivot edge
+    # (x = 2), the stud pulls 0.5 stud inside it, so the stud carries 6 W.
+    m = model([part("3003", 0, 0, 0, 2, 2), part("3008", 1, 0, 3, 8, 1)])
+    r = analyze_stability(m, LP)
+    expected = 6 * weight("3008") / STUD_CAPACITY
+    assert r.verdict == "STABLE"
+    assert r.max_stress == pytest.approx(expected, rel=1e-6)
+    assert r.stress[1] == pytest.approx(expected, rel=1e-6)
+    assert r.margin == pytest.approx(1 - expected, rel=1e-6)
+    assert r.weakest == [1, 0]  # tie at the one interface: the part that would come off first
+
+
+def test_long_cantilever_falls_at_its_root():
+    r = analyze_stability(cantilever(6))
+    assert r.verdict == "UNSTABLE" and not r.stable and r.margin < 0
+    assert r.weakest[0] == 3  # the first arm brick, on the column's top stud
+    assert r.stress[3] == r.max_stress > 1
+    arm = r.stress[3:]
+    assert np.all(np.diff(arm) < 0)  # stress falls along the arm toward its tip
+
+
+def test_cantilever_crossover_length():
+    verdicts = [analyze_stability(cantilever(k)).verdict for k in range(1, 8)]
+    # 4 bricks (28 studs = 22.4 cm of one-stud joints) still hold, the 5th breaks the root
+    assert verdicts == ["STABLE"] * 4 + ["UNSTABLE"] * 3
+    stress = [analyze_stability(cantilever(k)).max_stress for k in (4, 5)]
+    assert stress[0] < 1 < stress[1]
+
+
+def test_ground_reaction_equals_total_weight():
+    for m in (cantilever(3), cantilever(6), running_bond_wall()):
+        r = analyze_stability(m, LP)
+        total = sum(weight(p.part) for p in m.placements)
+        assert r.weight_n == pytest.approx(total, rel=1e-12)
+        assert abs(r.ground_reaction_n - total) <= 1e-6 * total
+
+
+def test_bridge_on_two_pillars_stands():
+    parts = [part("3003", 0, 0, 3 * i, 2, 2) for i in range(3)]
+    parts += [part("3003", 6, 0, 3 * i, 2, 2) for i in range(3)]
+    parts.append(part("3007", 0, 0, 9, 8, 2))
+    m = model(parts)
+    r = analyze_stability(m)
+    assert r.verdict == "STABLE" and r.margin == 1.0
+    assert analyze_stability(m, LP).margin > 1 - 1e-6
+
+
+def _two_columns(bonded):
+    """A 4x2 tower of 4 courses with a 2x8 arm on the right column's top, sticking out +x.
+
+    Unbonded: every course is two 2x2 bricks, so the seam at x = 2 runs through. Bonded: the odd
+    courses are one 2x4 brick across the seam.
+    """
+    parts = []
+    for c in range(4):
+        if bonded and c % 2 == 1:
+            parts.append(part("3001", 0, 0, 3 * c, 4, 2))
+        else:
+            parts += [part("3003", 0, 0, 3 * c, 2, 2), part("3003", 2, 0, 3 * c, 2, 2)]
+    parts.append(part("3007", 2, 0, 12, 8, 2))
+    parts.append(part("3007", 3, 0, 15, 8, 2))
+    return model(parts)
+
+
+def test_bonded_tower_is_stronger_than_unbonded():
+    loose = analyze_stability(_two_columns(bonded=False))
+    bonded = analyze_stability(_two_columns(bonded=True))
+    assert loose.status == bonded.status == "optimal"
+    assert loose.max_stress > bonded.max_stress > 0
+    assert bonded.margin > loose.margin
+
+
+def test_hanging_brick_is_held_by_its_stud():
+    parts = [part("3003", 0, 0, 3 * i, 2, 2) for i in range(3)]
+    parts.append(part("3001", 0, 0, 9, 4, 2))
+    parts.append(part("3005", 3, 0, 6, 1, 1))  # under the 2x4's overhang, off the ground
+    m = model(parts)
+    r = analyze_stability(m)
+    assert r.floating == [] and r.status == "optimal"  # the precheck cannot carry it
+    assert r.verdict == "STABLE"
+    assert r.stress[4] == pytest.approx(weight("3005") / STUD_CAPACITY, rel=1e-5)
+
+
+def test_precheck_agrees_with_program_on_random_stacks():
+    rng = np.random.default_rng(7)
+    passed = 0
+    for _ in range(25):
+        parts = [part("3001", 4, 4, 0, 4, 2)]
+        for _ in range(8):
+            base = parts[rng.integers(len(parts))]
+            sx, sy = (4, 2) if rng.random() < 0.5 else (2, 4)
+            x = int(base.x + rng.integers(-sx + 1, base.sx))
+            y = int(base.y + rng.integers(-sy + 1, base.sy))
+            cand = part("3001", max(x, 0), max(y, 0), base.z + 3, sx, sy)
+            boxes = [p.box() for p in parts]
+            c = cand.box()
+            if any(
+                c[0] < b[3]
+                and b[0] < c[3]
+                and c[1] < b[4]
+                and b[1] < c[4]
+                and c[2] < b[5]
+                and b[2] < c[5]
+                for b in boxes
+            ):
+                continue
+            parts.append(cand)
+        m = model(parts)
+        fast = analyze_stability(m)
+        full = analyze_stability(m, LP)
+        assert fast.verdict == full.verdict
+        if fast.status == "compression-only load path":
+            passed += 1
+            assert full.max_stress < 1e-6
+        else:
+            assert fast.max_stress == pytest.approx(full.max_stress, rel=1e-6, abs=1e-9)
+    assert 0 < passed < 25
+
+
+def test_report_as_dict_is_json_safe():
+    r = analyze_stability(cantilever(6), PhysicsConfig(top_k=2))
+    d = r.as_dict()
+    assert json.loads(json.dumps(d, allow_nan=False)) == d
+    assert [w["part"] for w in d["weakest"]] == r.weakest == r.weakest[:2]
+    assert len(d["weakest"]) == 2
+    assert d["verdict"] == "UNSTABLE" and d["n_parts"] == 9
+
+
+def test_bad_inputs_raise_one_line_errors():
+    with pytest.raises(GeometryError, match="no placements"):
+        analyze_stability(BrickModel([], shape=(1, 1, 1)))
+    with pytest.raises(GeometryError, match="'9999'"):
+        analyze_stability(BrickModel([Placement("9999", 0, 0, 0, 1, 1, 3, 4)], shape=(1, 1, 3)))
+    with pytest.raises(ValidationError):
+        PhysicsConfig(points_per_stud=2)
+    with pytest.raises(ValidationError):
+        PhysicsConfig(friction=1.0)
