@@ -218,6 +218,14 @@ def test_sample_mug_scan_is_a_mug_on_a_table():
     assert np.median(red[:, 0]) > 2 * np.median(red[:, 1])
     wood = np.median(cloud.rgb[np.abs(cloud.xyz[:, 2]) < 0.004], axis=0)
     assert wood[0] > wood[1] > wood[2]
+    # normals: the table faces up, the mug's outer wall outwards and its inner wall inwards
+    assert np.median(cloud.normals[np.abs(cloud.xyz[:, 2]) < 0.003, 2]) > 0.99
+    v, n = cloud.xyz, cloud.normals
+    radius = np.hypot(v[:, 0], v[:, 1])
+    wall = (v[:, 2] > 0.02) & (v[:, 2] < 0.09) & (v[:, 0] < 0.03)
+    radial = np.einsum("ij,ij->i", n[:, :2], v[:, :2]) / np.maximum(radius, 1e-9)
+    assert np.percentile(radial[wall & (radius > 0.039)], 5) > 0.9
+    assert np.percentile(radial[wall & (radius < 0.037)], 95) < -0.9
 
 
 def test_sample_ply_and_mesh_match_the_capture():
@@ -229,6 +237,7 @@ def test_sample_ply_and_mesh_match_the_capture():
     assert len(ply) == len(fused)
     np.testing.assert_allclose(ply.xyz, fused.xyz, atol=1e-6)  # float32 on disk
     np.testing.assert_allclose(ply.rgb, fused.rgb, atol=0.5 / 255 + 1e-6)  # uint8 on disk
+    np.testing.assert_allclose(ply.normals, fused.normals, atol=1e-6)
     mug = load_mesh(examples / "mug.glb")  # stored y-up as glTF wants; read back z-up
     assert mug.is_watertight and mug.has_colors
     np.testing.assert_allclose(mug.bounds, [[-0.04, -0.04, 0.0], [0.072, 0.04, 0.1]], atol=1e-6)

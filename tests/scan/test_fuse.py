@@ -209,3 +209,31 @@ def test_tsdf_limits_and_parameters(sphere_frames):
     # explicit bounds around the top cap only
     cap = fuse_tsdf(sphere_frames, bounds=np.array([[-0.05, -0.05, 0.06], [0.05, 0.05, 0.11]]))
     assert cap.vertices[:, 2].min() >= 0.06 - 1e-9
+
+
+def test_normals_of_a_frontal_wall_are_exact_and_face_the_camera():
+    depth = np.full(DEPTH_SHAPE, 1000, np.uint16)
+    cloud = fuse_frames([_frame(depth)], voxel_size=0.001)  # one pixel per point
+    assert len(cloud) == 256 * 192
+    # everywhere, borders included (one-sided tangents there)
+    np.testing.assert_allclose(
+        cloud.normals, np.broadcast_to([0.0, -1.0, 0.0], (len(cloud), 3)), atol=1e-9
+    )
+    assert fuse_frames([_frame(depth)], normals=False).normals is None
+
+
+def test_isolated_pixel_normal_falls_back_to_the_view_direction():
+    depth = np.zeros(DEPTH_SHAPE, np.uint16)
+    depth[95, 128] = 2000
+    cloud = fuse_frames([_frame(depth, pose=_yaw90_pose())])
+    # camera at z-up (1, -3, 2); the point at (-1, -2.995, 2.005)
+    to_cam = np.array([2.0, -0.005, -0.005]) / np.linalg.norm([2.0, -0.005, -0.005])
+    np.testing.assert_allclose(cloud.normals[0], to_cam, atol=1e-12)
+
+
+def test_sphere_normals_point_outwards(sphere_frames):
+    cloud = fuse_frames(sphere_frames)
+    radial = cloud.xyz / np.linalg.norm(cloud.xyz, axis=1, keepdims=True)
+    angle = np.degrees(np.arccos(np.clip(np.einsum("ij,ij->i", radial, cloud.normals), -1, 1)))
+    assert np.median(angle) < 2.0 and np.percentile(angle, 95) < 10.0
+    assert (angle < 90.0).all()  # orientation from the cameras is never flipped

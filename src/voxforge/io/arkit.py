@@ -143,6 +143,7 @@ def load_capture(
     min_confidence: int = 1,
     voxel_size: float = 0.005,
     max_depth: float = 5.0,
+    normals: bool = True,
     progress: ProgressCallback | None = None,
 ) -> PointCloud:
     """Read an ARKit capture folder and fuse it into one coloured z-up point cloud (metres).
@@ -152,6 +153,7 @@ def load_capture(
         min_confidence: keep depth pixels whose ARKit confidence is at least this (0, 1 or 2).
         voxel_size: edge of the merge grid in metres; points and colours are averaged per cell.
         max_depth: ignore depth beyond this many metres (far returns are noisy).
+        normals: estimate normals from the depth maps, oriented towards the cameras.
         progress: ``callback("fuse", fraction)``.
 
     Raises:
@@ -173,6 +175,7 @@ def load_capture(
         min_confidence=min_confidence,
         voxel_size=voxel_size,
         max_depth=max_depth,
+        normals=normals,
         progress=progress,
         total=len(groups),
     )

@@ -14,6 +14,7 @@ and closes the surface between samples.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import cv2
 import numba
@@ -92,24 +93,109 @@ def backproject(
     return world, rows, cols
 
 
-def frame_points(
-    frame: CaptureFrame, *, min_confidence: int = 1, max_depth: float = 5.0
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """One frame's confident points in the z-up world and their colours.
+class FramePoints(NamedTuple):
+    """One frame's confident points in voxforge's z-up world."""
 
-    Returns:
-        ((n, 3) float64 z-up metres, (n, 3) float32 linear RGB or None when the frame has no image).
+    xyz: np.ndarray
+    """(n, 3) float64 positions, metres."""
+    rgb: np.ndarray | None
+    """(n, 3) float32 linear-light colours, or None when the frame has no image."""
+    normals: np.ndarray | None
+    """(n, 3) float64 unit normals facing the camera, or None when not asked for."""
+
+
+def frame_points(
+    frame: CaptureFrame,
+    *,
+    min_confidence: int = 1,
+    max_depth: float = 5.0,
+    normals: bool = False,
+) -> FramePoints:
+    """Back-project one frame's confident depth pixels, with colours and (optionally) normals.
+
+    Normals come from the depth map's local tangents; where they are undefined (a depth edge or
+    a missing neighbour) the direction towards the camera stands in, scaled to length 0.01 so that
+    averaging with proper normals lets those win.
     """
     depth = frame.depth_mm.astype(np.float32) * np.float32(0.001)
-    mask = (frame.depth_mm > 0) & (depth <= max_depth) & (frame.confidence >= min_confidence)
-    world, rows, cols = backproject(depth, mask, frame.depth_intrinsics(), frame.pose)
+    valid = (frame.depth_mm > 0) & (depth <= max_depth)
+    mask = valid & (frame.confidence >= min_confidence)
+    k = frame.depth_intrinsics()
+    world, rows, cols = backproject(depth, mask, k, frame.pose)
     xyz = rotate(world, ARKIT_TO_ZUP)
-    if frame.rgb is None:
-        return xyz, None
-    h, w = frame.depth_mm.shape
-    return xyz, sample_bilinear(
-        frame.rgb, (cols + 0.5) * (frame.rgb.shape[1] / w), (rows + 0.5) * (frame.rgb.shape[0] / h)
-    )
+    rgb = None
+    if frame.rgb is not None:
+        h, w = frame.depth_mm.shape
+        img_h, img_w = frame.rgb.shape[:2]
+        rgb = sample_bilinear(frame.rgb, (cols + 0.5) * (img_w / w), (rows + 0.5) * (img_h / h))
+    nrm = None
+    if normals:
+        n_cam = depth_normals(depth, valid, k)[rows, cols]
+        nrm = rotate(rotate(n_cam, frame.pose[:3, :3]), ARKIT_TO_ZUP)
+    return FramePoints(xyz, rgb, nrm)
+
+
+_NORMAL_MAX_JUMP = 0.04
+"""Relative depth step between neighbouring pixels that counts as an edge (no tangent across)."""
+_FALLBACK_WEIGHT = 0.01
+
+
+def depth_normals(depth_m: np.ndarray, valid: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
+    """(h, w, 3) float64 camera-frame unit normals of a z-depth map, facing the camera.
+
+    The tangents along rows and columns are central differences two pixels wide where both
+    sides are continuous surface (averaging noise), one pixel wide next, then one-sided at
+    silhouettes and holes, so a normal exists wherever one neighbour per direction does. Pixels
+    with none get the unit vector towards the camera times ``_FALLBACK_WEIGHT``.
+    """
+    h, w = depth_m.shape
+    fx, fy = intrinsics[0, 0], intrinsics[1, 1]
+    cx, cy = intrinsics[0, 2], intrinsics[1, 2]
+    d = np.where(valid, depth_m.astype(np.float64), np.nan)
+    cols, rows = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+    pts = np.stack([(cols - cx) / fx * d, -(rows - cy) / fy * d, -d], axis=-1)
+    # Columns grow to the right (+x); rows grow downwards, so "up" (+y) is row - 1.
+    tx = _tangent(pts, d, axis=1, sign=1)
+    ty = _tangent(pts, d, axis=0, sign=-1)
+    normal = np.cross(tx, ty)
+    length = np.linalg.norm(normal, axis=-1)
+    ok = valid & np.isfinite(length) & (length > 0)
+    to_cam = -pts / np.linalg.norm(pts, axis=-1, keepdims=True)
+    unit = normal / np.where(ok, length, 1.0)[..., None]
+    flip = np.einsum("ijk,ijk->ij", unit, to_cam) < 0
+    unit[flip] *= -1.0
+    return np.where(ok[..., None], unit, _FALLBACK_WEIGHT * np.nan_to_num(to_cam))
+
+
+def _tangent(pts: np.ndarray, d: np.ndarray, axis: int, sign: int) -> np.ndarray:
+    """(h, w, 3) surface tangent along ``axis`` (pointing to index ``+sign``), NaN where none."""
+
+    def shift(a: np.ndarray, k: int) -> np.ndarray:
+        """``b[i] = a[i + k]`` along ``axis``; NaN beyond the border."""
+        out = np.full_like(a, np.nan)
+        n = a.shape[axis]
+        src = [slice(None)] * a.ndim
+        dst = [slice(None)] * a.ndim
+        src[axis] = slice(max(k, 0), n + min(k, 0))
+        dst[axis] = slice(max(-k, 0), n - max(k, 0))
+        out[tuple(dst)] = a[tuple(src)]
+        return out
+
+    def side(k: int) -> tuple[np.ndarray, np.ndarray]:
+        dk = shift(d, sign * k)
+        cont = np.abs(dk - d) < _NORMAL_MAX_JUMP * abs(k) * d  # NaN compares False
+        return shift(pts, sign * k), cont
+
+    p2, c2 = side(2)
+    m2, cm2 = side(-2)
+    p1, c1 = side(1)
+    m1, cm1 = side(-1)
+    t = np.where((c1 & cm1)[..., None], p1 - m1, np.nan)
+    t = np.where((c2 & cm2 & c1 & cm1)[..., None], p2 - m2, t)
+    one_sided = ~(c1 & cm1)
+    t = np.where((one_sided & c1)[..., None], p1 - pts, t)
+    t = np.where((one_sided & ~c1 & cm1)[..., None], pts - m1, t)
+    return t
 
 
 def sample_bilinear(rgb: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -141,21 +227,21 @@ def sample_bilinear(rgb: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray
 
 
 class VoxelMerger:
-    """Running per-voxel sums of positions and colours, keyed by packed integer cell indices.
+    """Running per-voxel sums of positions and extra channels, keyed by packed cell indices.
 
     Cells are 21-bit signed indices per axis packed into one int64, which covers +-5 km at 5 mm.
     """
 
-    def __init__(self, voxel_size: float, with_color: bool) -> None:
+    def __init__(self, voxel_size: float, channels: int = 0) -> None:
         self.voxel_size = float(voxel_size)
-        self.with_color = with_color
+        self.channels = channels
         self._keys: list[np.ndarray] = []
         self._sums: list[np.ndarray] = []
         self._pending = 0
         self.points_in = 0
 
-    def add(self, xyz: np.ndarray, rgb_linear: np.ndarray | None) -> None:
-        """Add (n, 3) points (and (n, 3) linear colours when ``with_color``)."""
+    def add(self, xyz: np.ndarray, extra: np.ndarray | None = None) -> None:
+        """Add (n, 3) points and their (n, channels) extra values (colours, normals, ...)."""
         if len(xyz) == 0:
             return
         idx = np.floor(xyz / self.voxel_size).astype(np.int64)
@@ -166,10 +252,7 @@ class VoxelMerger:
             )
         idx += _KEY_OFFSET
         keys = (idx[:, 0] << (2 * _KEY_BITS)) | (idx[:, 1] << _KEY_BITS) | idx[:, 2]
-        cols = [xyz, np.ones((len(xyz), 1))]
-        if self.with_color:
-            assert rgb_linear is not None
-            cols.insert(1, rgb_linear)
+        cols = [xyz] + ([extra] if self.channels else []) + [np.ones((len(xyz), 1))]
         keys, sums = _reduce(keys, np.hstack(cols))
         self._keys.append(keys)
         self._sums.append(sums)
@@ -184,21 +267,16 @@ class VoxelMerger:
             self._keys, self._sums = [keys], [sums]
         self._pending = len(self._keys[0]) if self._keys else 0
 
-    def result(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        """((m, 3) float64 mean positions, (m, 3) float32 mean sRGB or None, (m,) int64 counts),
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """((m, 3) float64 mean positions, (m, channels) float64 mean extras, (m,) int64 counts),
         sorted by cell key so the output order is deterministic."""
         self._consolidate()
         if not self._keys:
-            return (
-                np.zeros((0, 3)),
-                (np.zeros((0, 3), np.float32) if self.with_color else None),
-                (np.zeros(0, np.int64)),
-            )
+            return np.zeros((0, 3)), np.zeros((0, self.channels)), np.zeros(0, np.int64)
         sums = self._sums[0]
         count = sums[:, -1]
-        xyz = sums[:, :3] / count[:, None]
-        rgb = linear_to_srgb(sums[:, 3:6] / count[:, None]) if self.with_color else None
-        return xyz, rgb, count.astype(np.int64)
+        means = sums[:, :-1] / count[:, None]
+        return means[:, :3], means[:, 3:], count.astype(np.int64)
 
 
 def _reduce(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -215,6 +293,7 @@ def fuse_frames(
     min_confidence: int = 1,
     voxel_size: float = 0.005,
     max_depth: float = 5.0,
+    normals: bool = True,
     progress: ProgressCallback | None = None,
     total: int | None = None,
 ) -> PointCloud:
@@ -225,12 +304,15 @@ def fuse_frames(
         min_confidence: keep pixels with ARKit confidence >= this (0, 1 or 2).
         voxel_size: merge cell edge in metres (positions and linear-RGB colours averaged per cell).
         max_depth: drop depth beyond this many metres.
+        normals: also estimate normals from the depth maps, oriented towards the cameras that
+            saw each point (reliable orientation, which later meshing needs).
         progress: ``callback("fuse", fraction)``; fractions need ``total`` or a sized ``frames``.
         total: number of frames, for progress when ``frames`` is a generator.
 
     Returns:
         PointCloud with xyz (m, 3) float64 z-up metres, rgb (m, 3) float32 sRGB when every frame
-        has an image (else None); ``meta`` records the parameters and sample counts.
+        has an image (else None), unit normals when asked for; ``meta`` records the parameters
+        and sample counts.
 
     Raises:
         ConfigError: a bad parameter. InputFormatError: some frames have images and others not.
@@ -246,28 +328,36 @@ def fuse_frames(
     if total is None and hasattr(frames, "__len__"):
         total = len(frames)  # type: ignore[arg-type]
     merger: VoxelMerger | None = None
+    with_color = False
     n_frames = 0
     for i, frame in enumerate(frames):
         if merger is None:
-            merger = VoxelMerger(voxel_size, with_color=frame.rgb is not None)
-        if (frame.rgb is not None) != merger.with_color:
+            with_color = frame.rgb is not None
+            merger = VoxelMerger(voxel_size, channels=3 * with_color + 3 * normals)
+        if (frame.rgb is not None) != with_color:
             raise InputFormatError(
                 f"frame {i} {'has' if frame.rgb is not None else 'lacks'} an image "
                 "unlike frame 0; a capture's frames must all have images or none"
             )
-        xyz, rgb = frame_points(frame, min_confidence=min_confidence, max_depth=max_depth)
-        merger.add(xyz, rgb)
+        pts = frame_points(frame, min_confidence=min_confidence, max_depth=max_depth, normals=normals)
+        extra = [a for a in (pts.rgb, pts.normals) if a is not None]
+        merger.add(pts.xyz, np.hstack(extra) if extra else None)
         n_frames += 1
         if total:
             report("fuse", min(n_frames / total, 1.0))
     if merger is None:
         raise GeometryError("no frames to fuse")
-    xyz, rgb, counts = merger.result()
+    xyz, extra, counts = merger.result()
     if len(xyz) == 0:
         raise GeometryError(
             f"no depth pixel in {n_frames} frames passed the filters "
             f"(min_confidence={min_confidence}, max_depth={max_depth} m)"
         )
+    rgb = linear_to_srgb(extra[:, :3]) if with_color else None
+    nrm = None
+    if normals:
+        nsum = extra[:, 3:6] if with_color else extra[:, :3]
+        nrm = nsum / np.maximum(np.linalg.norm(nsum, axis=1, keepdims=True), 1e-300)
     meta = {
         "frames": n_frames,
         "voxel_size": voxel_size,
@@ -278,7 +368,7 @@ def fuse_frames(
         "up_axis": "z (converted from ARKit y-up)",
         "units": "m",
     }
-    return PointCloud(xyz=xyz, rgb=rgb, meta=meta)
+    return PointCloud(xyz=xyz, rgb=rgb, normals=nrm, meta=meta)
 
 
 # --- TSDF fusion -----------------------------------------------------------------------------
@@ -363,7 +453,7 @@ def _tsdf_bounds(
     lo = np.full(3, np.inf)
     hi = np.full(3, -np.inf)
     for frame in frames:
-        xyz, _ = frame_points(frame, min_confidence=min_confidence, max_depth=max_depth)
+        xyz = frame_points(frame, min_confidence=min_confidence, max_depth=max_depth).xyz
         if len(xyz):
             lo = np.minimum(lo, xyz.min(axis=0))
             hi = np.maximum(hi, xyz.max(axis=0))
