@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 from typing import Any
 
 import numpy as np
@@ -26,10 +27,47 @@ LINEAR_UNIT_CODES = {9001: "m", 9002: "ft", 9003: "us-ft", 9036: "m"}
 GT_MODEL_TYPE, PROJ_LINEAR_UNITS, VERTICAL_UNITS = 1024, 3076, 4099
 MODEL_TYPE_GEOGRAPHIC = 2
 DEGREE_EXTENT_LIMIT = 0.1
+PUBLIC_HEADER_MIN = 227  # LAS 1.0-1.2 public header block; 1.3 and 1.4 are longer
+VLR_HEADER_SIZE = 54
+MAX_LAZ_RATIO = 1000  # LAZ compresses ~10x; a header claiming 1000x more is corrupt
 
 
 def sniff_las(head: bytes, size: int) -> bool:
     return head.startswith(b"LASF")
+
+
+def check_las_header(src: Source, data: bytes) -> None:
+    """Check the public header's counts against the file size before laspy trusts them.
+
+    A corrupt VLR or point count would otherwise make laspy loop over millions of phantom
+    records or allocate for them.
+    """
+    if len(data) < PUBLIC_HEADER_MIN:
+        raise src.error(
+            f"LAS file is {len(data)} bytes, shorter than its {PUBLIC_HEADER_MIN}-byte header"
+        )
+    header_size, offset, n_vlrs = struct.unpack_from("<HII", data, 94)
+    point_format, record_length, legacy_count = struct.unpack_from("<BHI", data, 104)
+    if header_size < PUBLIC_HEADER_MIN or not header_size <= offset <= len(data):
+        raise src.error(
+            f"LAS header says points start at byte {offset} (header {header_size} bytes), "
+            f"file holds {len(data)} bytes"
+        )
+    if n_vlrs * VLR_HEADER_SIZE > offset - header_size:
+        raise src.error(
+            f"LAS header says {n_vlrs} VLRs, which do not fit in the {offset - header_size} bytes "
+            "before the points"
+        )
+    count = legacy_count
+    if data[25] >= 4 and len(data) >= 255:
+        count = struct.unpack_from("<Q", data, 247)[0] or legacy_count
+    need = count * record_length
+    compressed = bool(point_format & 0xC0)
+    if compressed and need > MAX_LAZ_RATIO * len(data):
+        raise src.error(f"LAZ header says {count} points, far more than {len(data)} bytes can hold")
+    if not compressed and offset + need > len(data):
+        have = (len(data) - offset) // max(record_length, 1)
+        raise src.error(f"LAS header says {count} points ({need} bytes), file holds {have}")
 
 
 def read_las_points(src: Source, *, units: str | None = None, **_: Any) -> PointCloud:
@@ -42,8 +80,10 @@ def read_las_points(src: Source, *, units: str | None = None, **_: Any) -> Point
         import laspy
     except ImportError:  # pragma: no cover - laspy is a dependency
         raise src.error("reading LAS/LAZ needs laspy: pip install 'laspy[lazrs]'") from None
+    data = src.data()
+    check_las_header(src, data)
     try:
-        las = laspy.read(io.BytesIO(src.data()))
+        las = laspy.read(io.BytesIO(data))
         xyz = np.stack([np.asarray(las.x), np.asarray(las.y), np.asarray(las.z)], axis=1)
         names = set(las.point_format.dimension_names)
         raw_rgb = (

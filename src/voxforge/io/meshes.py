@@ -157,7 +157,8 @@ def read_trimesh_mesh(
         check_binary_stl(src, data)
     tm = load_trimesh(src, file_type)
     Mesh(tm=tm).validate(src.name)
-    tm.process(validate=False)
+    with np.errstate(invalid="ignore", over="ignore"):  # huge finite values overflow when merging
+        tm.process(validate=False)
     file_units, guessed = _file_units(src, file_type, tm, units)
     file_up = up or DEFAULT_UP.get(file_type, "z")
     if file_up == "y":

@@ -24,6 +24,7 @@ PCD_KINDS = {"F": "f", "U": "u", "I": "i"}
 ENCODINGS = ("ascii", "binary", "binary_compressed")
 HEADER_KEYS = ("VERSION", "FIELDS", "SIZE", "TYPE", "COUNT", "WIDTH", "HEIGHT", "VIEWPOINT", "POINTS")
 MAX_HEADER_LINES = 64
+MAX_LZF_RATIO = 90  # one 3-byte LZF back-reference expands to at most 264 bytes
 
 
 @dataclass
@@ -142,6 +143,8 @@ def _read_compressed(src: Source, body: bytes, header: PcdHeader, dt: np.dtype) 
             f"PCD header says {n} points ({n * dt.itemsize} bytes) but the compressed block "
             f"expands to {raw} bytes"
         )
+    if raw > MAX_LZF_RATIO * packed + 64:
+        raise src.error(f"PCD compressed block of {packed} bytes cannot expand to {raw} bytes")
     if len(body) - 8 < packed:
         raise src.error(f"PCD compressed block says {packed} bytes, file holds {len(body) - 8}")
     plain = lzf_decompress(body[8 : 8 + packed], raw)
@@ -162,14 +165,18 @@ def _read_compressed(src: Source, body: bytes, header: PcdHeader, dt: np.dtype) 
 def _read_ascii(src: Source, body: bytes, header: PcdHeader, dt: np.dtype) -> np.ndarray:
     n = header.points
     ncol = sum(header.counts)
-    tokens = body.split()
-    if len(tokens) < n * ncol:
-        raise src.error(f"PCD header says {n} points x {ncol} values, file holds {len(tokens)} values")
-    try:
-        values = np.array(tokens[: n * ncol]).astype(np.float64).reshape(n, ncol)
-    except ValueError as e:
-        raise src.error(f"PCD ascii data is not numeric ({e})") from None
     table = np.empty(n, dtype=dt)
+    if n == 0:
+        return table
+    try:
+        values = np.loadtxt(io.BytesIO(body), dtype=np.float64, comments=None, max_rows=n, ndmin=2)
+    except ValueError as e:
+        detail = str(e).strip().splitlines()[0][:120] if str(e).strip() else ""
+        raise src.error(f"PCD ascii rows are not {ncol} numeric values each ({detail})") from None
+    if len(values) < n or values.shape[1] != ncol:
+        raise src.error(
+            f"PCD header says {n} points x {ncol} values, file holds {len(values)} x {values.shape[1]}"
+        )
     col = 0
     for name, count in zip(dt.names or (), header.counts, strict=True):
         field_dt = dt.fields[name][0]  # type: ignore[index]

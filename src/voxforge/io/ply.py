@@ -167,24 +167,27 @@ def read_vertex_table(src: Source, data: bytes, header: PlyHeader) -> np.ndarray
 def _read_ascii_vertices(
     src: Source, data: bytes, offset: int, vertex: PlyElement, skip: int
 ) -> np.ndarray:
-    dt = vertex.dtype("<")
+    """ASCII vertices: one element per line; ``skip`` lines of earlier elements come first."""
+    table = np.empty(vertex.count, dtype=vertex.dtype("<"))
+    if vertex.count == 0:
+        return table
     ncol = len(vertex.properties)
-    lines = data[offset:].split(b"\n", skip + vertex.count)
-    body = lines[skip : skip + vertex.count]
-    if len(body) < vertex.count or (body and not body[-1].strip()):
-        got = sum(1 for ln in body if ln.strip())
-        raise src.error(f"PLY header says {vertex.count} vertices, file holds {got}")
-    tokens = b" ".join(body).split()
-    if len(tokens) != vertex.count * ncol:
-        raise src.error(
-            f"PLY vertex lines hold {len(tokens)} values, header says "
-            f"{vertex.count} x {ncol} = {vertex.count * ncol}"
-        )
     try:
-        values = np.array(tokens).astype(np.float64).reshape(vertex.count, ncol)
+        values = np.loadtxt(
+            io.BytesIO(data[offset:]),
+            dtype=np.float64,
+            comments=None,
+            skiprows=skip,
+            max_rows=vertex.count,
+            ndmin=2,
+        )
     except ValueError as e:
-        raise src.error(f"PLY vertex data is not numeric ({e})") from None
-    table = np.empty(vertex.count, dtype=dt)
+        detail = str(e).strip().splitlines()[0][:120] if str(e).strip() else ""
+        raise src.error(f"PLY vertex lines are not {ncol} numeric values each ({detail})") from None
+    if len(values) < vertex.count:
+        raise src.error(f"PLY header says {vertex.count} vertices, file holds {len(values)}")
+    if values.shape[1] != ncol:
+        raise src.error(f"PLY vertex lines hold {values.shape[1]} values, header says {ncol}")
     for i, p in enumerate(vertex.properties):
         table[p.name] = values[:, i]
     return table

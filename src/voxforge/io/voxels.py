@@ -22,12 +22,11 @@ from __future__ import annotations
 import io
 import json
 import os
-import zipfile
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from voxforge.core.errors import UnsupportedInputError
+from voxforge.core.errors import UnsupportedInputError, VoxforgeError
 from voxforge.core.outputs import atomic_write_bytes
 from voxforge.core.voxelgrid import VoxelGrid
 from voxforge.io._base import FormatSpec, Source
@@ -61,12 +60,17 @@ def is_npz_names(names: list[str]) -> bool:
 
 
 def _open_npz(src: Source) -> dict[str, np.ndarray]:
+    head = src.head(8)
+    if not head.startswith(ZIP_MAGIC):
+        raise src.error(f"not an .npz archive (starts with {head!r}, expected a zip)")
     try:
         with np.load(io.BytesIO(src.data()), allow_pickle=False) as z:
             if not hasattr(z, "files"):
                 raise src.error("is a single .npy array, not an .npz archive")
             return {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
+    except VoxforgeError:
+        raise
+    except Exception as e:  # zipfile/zlib/numpy raise many types for corrupt archives
         raise src.error(f"not a readable .npz archive ({type(e).__name__}: {e})") from None
 
 

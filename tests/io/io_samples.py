@@ -1,0 +1,94 @@
+"""Tiny valid files of every readable format, as bytes, for the bad-input corpus and the fuzzers."""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import numpy as np
+import trimesh
+
+from voxforge.core import PointCloud, VoxelGrid
+from voxforge.io.binvox import encode_binvox
+from voxforge.io.pcd import encode_pcd
+from voxforge.io.ply import encode_ply
+from voxforge.io.vox import encode_vox
+from voxforge.io.voxels import encode_npz
+from voxforge.io.xyz import encode_xyz
+
+
+def cloud(n: int = 12, seed: int = 0) -> PointCloud:
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=(n, 3))
+    return PointCloud(
+        xyz=rng.uniform(-1, 1, (n, 3)),
+        rgb=rng.random((n, 3)),
+        normals=v / np.linalg.norm(v, axis=1, keepdims=True),
+    )
+
+
+def grid() -> VoxelGrid:
+    occ = np.zeros((4, 4, 4), dtype=bool)
+    occ[1:3, 0:2, 1:4] = True
+    colors = np.zeros((4, 4, 4, 3), dtype=np.float32)
+    colors[occ] = [0.2, 0.4, 0.6]
+    return VoxelGrid(occupancy=occ, pitch=0.5, origin=[1.0, 2.0, 3.0], colors=colors)
+
+
+def _las() -> bytes:
+    import laspy
+
+    header = laspy.LasHeader(point_format=3, version="1.2")
+    header.scales = np.array([0.001, 0.001, 0.001])
+    las = laspy.LasData(header)
+    xyz = cloud().xyz
+    las.x, las.y, las.z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+    las.red = las.green = las.blue = np.arange(len(xyz), dtype=np.uint16) * 20
+    buf = io.BytesIO()
+    las.write(buf)
+    return buf.getvalue()
+
+
+def _binary_stl() -> bytes:
+    box = trimesh.creation.box(extents=(10, 20, 30))
+    rec = np.zeros(len(box.faces), dtype=[("n", "<f4", (3,)), ("v", "<f4", (3, 3)), ("a", "<u2")])
+    rec["v"] = box.vertices[box.faces]
+    return b"binary".ljust(80, b" ") + struct.pack("<I", len(box.faces)) + rec.tobytes()
+
+
+OFF = b"OFF\n4 4 0\n0 0 0\n1 0 0\n0 1 0\n0 0 1\n3 0 2 1\n3 0 1 3\n3 0 3 2\n3 1 2 3\n"
+OBJ = b"v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nf 1 3 2\nf 1 2 4\nf 1 4 3\nf 2 3 4\n"
+ASCII_STL = (
+    b"solid t\nfacet normal 0 0 1\nouter loop\nvertex 0 0 0\nvertex 1 0 0\nvertex 0 1 0\n"
+    b"endloop\nendfacet\nendsolid t\n"
+)
+
+
+def samples() -> dict[str, bytes]:
+    """Extension (without dot) -> valid file bytes."""
+    box = trimesh.creation.box(extents=(1, 2, 3))
+    ply_mesh = box.export(file_type="ply")
+    return {
+        "ply": encode_ply(cloud()),
+        "ascii.ply": encode_ply(cloud(), ascii=True),
+        "mesh.ply": ply_mesh,
+        "pcd": encode_pcd(cloud(), encoding="binary"),
+        "ascii.pcd": encode_pcd(cloud(), encoding="ascii"),
+        "lzf.pcd": encode_pcd(cloud(40), encoding="binary_compressed"),
+        "xyz": encode_xyz(cloud()),
+        "las": _las(),
+        "off": OFF,
+        "obj": OBJ,
+        "stl": _binary_stl(),
+        "ascii.stl": ASCII_STL,
+        "glb": box.export(file_type="glb"),
+        "3mf": box.export(file_type="3mf"),
+        "npz": encode_npz(grid()),
+        "binvox": encode_binvox(grid()),
+        "vox": encode_vox(grid()),
+    }
+
+
+def filename(key: str) -> str:
+    """A file name with the sample's real extension (``"ascii.ply"`` -> ``"fuzz-ascii.ply"``)."""
+    return f"fuzz-{key}" if "." in key else f"fuzz.{key}"
