@@ -154,6 +154,7 @@ def test_capture_folder_dispatch(tmp_path, fake_arkit):
     cloud = load_points(tmp_path / "cap")
     assert len(cloud) == 4 and fake_arkit == [tmp_path / "cap"]
     assert cloud.meta["format"] == "arkit" and cloud.meta["units"] == "m"
+    assert cloud.meta["units_guessed"] is False
     assert sniff(tmp_path / "cap") == "capture"
 
 

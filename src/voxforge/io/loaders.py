@@ -221,7 +221,7 @@ def _finish_points(
         if units is not None and units != "m":
             cloud = PointCloud(xyz=cloud.xyz * UNIT_SCALES[units], rgb=cloud.rgb, normals=cloud.normals)
         meta["units"] = units or "m"
-        meta["units_guessed"] = units is None
+        meta["units_guessed"] = units is None and fmt != "capture"  # ARKit depth is metres
     else:
         meta.setdefault("units", reader_units or units or "m")
         meta.setdefault("units_guessed", units is None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -169,7 +170,9 @@ def _read_ascii(src: Source, body: bytes, header: PcdHeader, dt: np.dtype) -> np
     if n == 0:
         return table
     try:
-        values = np.loadtxt(io.BytesIO(body), dtype=np.float64, comments=None, max_rows=n, ndmin=2)
+        with warnings.catch_warnings():  # "input contained no data" is our error to raise
+            warnings.simplefilter("ignore", UserWarning)
+            values = np.loadtxt(io.BytesIO(body), dtype=np.float64, comments=None, max_rows=n, ndmin=2)
     except ValueError as e:
         detail = str(e).strip().splitlines()[0][:120] if str(e).strip() else ""
         raise src.error(f"PCD ascii rows are not {ncol} numeric values each ({detail})") from None
@@ -184,7 +187,8 @@ def _read_ascii(src: Source, body: bytes, header: PcdHeader, dt: np.dtype) -> np
         if field_dt.base.kind in "ui":
             info = np.iinfo(field_dt.base)
             chunk = np.clip(np.nan_to_num(chunk), info.min, info.max)
-        table[name] = chunk.reshape((n, *field_dt.shape))
+        with np.errstate(over="ignore", invalid="ignore"):  # out-of-range text becomes inf
+            table[name] = chunk.reshape((n, *field_dt.shape))
         col += count
     return table
 

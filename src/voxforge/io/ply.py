@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -173,14 +174,16 @@ def _read_ascii_vertices(
         return table
     ncol = len(vertex.properties)
     try:
-        values = np.loadtxt(
-            io.BytesIO(data[offset:]),
-            dtype=np.float64,
-            comments=None,
-            skiprows=skip,
-            max_rows=vertex.count,
-            ndmin=2,
-        )
+        with warnings.catch_warnings():  # "input contained no data" is our error to raise
+            warnings.simplefilter("ignore", UserWarning)
+            values = np.loadtxt(
+                io.BytesIO(data[offset:]),
+                dtype=np.float64,
+                comments=None,
+                skiprows=skip,
+                max_rows=vertex.count,
+                ndmin=2,
+            )
     except ValueError as e:
         detail = str(e).strip().splitlines()[0][:120] if str(e).strip() else ""
         raise src.error(f"PLY vertex lines are not {ncol} numeric values each ({detail})") from None
@@ -188,8 +191,9 @@ def _read_ascii_vertices(
         raise src.error(f"PLY header says {vertex.count} vertices, file holds {len(values)}")
     if values.shape[1] != ncol:
         raise src.error(f"PLY vertex lines hold {values.shape[1]} values, header says {ncol}")
-    for i, p in enumerate(vertex.properties):
-        table[p.name] = values[:, i]
+    with np.errstate(over="ignore", invalid="ignore"):  # out-of-range text becomes inf: validate says so
+        for i, p in enumerate(vertex.properties):
+            table[p.name] = values[:, i]
     return table
 
 
