@@ -56,7 +56,27 @@ class CleanConfig(BaseModel):
     )
     outlier_k: int = Field(16, ge=0, description="Neighbours for statistical outlier removal; 0 = off.")
     outlier_std: float = Field(
-        2.0, gt=0, description="Drop points whose mean neighbour distance exceeds mean + this * std."
+        3.0, gt=0, description="Drop points whose mean neighbour distance exceeds mean + this * std."
+    )
+    isolated_cell: float | None = Field(
+        0.01,
+        gt=0,
+        description="Before the plane: drop points with fewer than isolated_min_neighbours points "
+        "in the 3 x 3 x 3 block of cells this wide around them (stray returns far from any "
+        "surface, which would otherwise widen what seems to stand on the table); None = off.",
+    )
+    isolated_min_neighbours: int = Field(
+        2,
+        ge=1,
+        description="Least points in a point's 3 x 3 x 3 cell block to keep it (the bar "
+        "rises to isolated_min_share of the median block count for dense clouds).",
+    )
+    isolated_min_share: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Keep a point only if its block holds at least this share "
+        "of the median block count (density-relative stray filter).",
     )
     plane: bool = Field(True, description="Find the ground/table plane, stand on it and remove it.")
     plane_threshold: float = Field(0.005, gt=0, description="Inlier distance to the plane, metres.")
@@ -218,6 +238,39 @@ def remove_outliers(cloud: PointCloud, k: int = 16, std_ratio: float = 2.0) -> P
     return cloud.select(mean_d <= limit)
 
 
+def remove_isolated(
+    cloud: PointCloud, cell: float = 0.01, min_neighbours: int = 2, min_share: float = 0.05
+) -> PointCloud:
+    """Drop points with few others in their 3 x 3 x 3 block of cells.
+
+    The bar is ``max(min_neighbours, min_share * median block count)`` (the point itself counts),
+    so it follows the cloud's density: a 2 mm down-sampled scan has hundreds of points per block
+    on its surfaces and strays have a handful, while a sparse cloud keeps its points.
+
+    A grid count, linear in the number of points: each point's cell key is looked up for the 27
+    neighbouring cells in the sorted key array. Surface points always have company (a surface
+    crossing a 3 cm block holds dozens of points at scan densities); lone stray returns do not.
+    """
+    n = len(cloud)
+    if n == 0:
+        return cloud
+    cells = np.floor((cloud.xyz - cloud.xyz.min(axis=0)) / cell).astype(np.int64) + 1
+    dims = cells.max(axis=0) + 2
+    if float(np.prod(dims.astype(np.float64))) > 2.0**62:
+        raise GeometryError(f"isolated-point cell {cell} m is too small for this cloud")
+    keys = (cells[:, 0] * dims[1] + cells[:, 1]) * dims[2] + cells[:, 2]
+    uniq, counts = np.unique(keys, return_counts=True)
+    total = np.zeros(n, dtype=np.int64)
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            for dz in (-1, 0, 1):
+                q = keys + (dx * dims[1] + dy) * dims[2] + dz
+                pos = np.minimum(np.searchsorted(uniq, q), len(uniq) - 1)
+                total += np.where(uniq[pos] == q, counts[pos], 0)
+    bar = max(float(min_neighbours), min_share * float(np.median(total)))
+    return cloud.select(total >= bar)
+
+
 def _voxel_keys(xyz: np.ndarray, voxel_size: float) -> np.ndarray:
     """(n,) int64 cell key of each point; points share a key exactly when they share a cell."""
     cells = np.floor((xyz - xyz.min(axis=0)) / voxel_size).astype(np.int64)
@@ -312,7 +365,8 @@ def clean_scan(
 ) -> tuple[PointCloud, CleanReport]:
     """Clean a scan down to one object standing on z = 0, centred in x/y, in metres.
 
-    Stages: drop non-finite points, scale to metres, voxel down-sample, table plane (find, stand
+    Stages: drop non-finite points, scale to metres, voxel down-sample, drop isolated strays
+    (grid count), table plane (find, stand
     the cloud on it, cut it and everything under it), statistical outlier removal on what is
     left, Euclidean clustering and choice of the object, placement. See :class:`CleanConfig`.
 
@@ -321,7 +375,15 @@ def clean_scan(
             is left after a stage (the message says which option to change).
     """
     config = config or CleanConfig()
-    stages = {"finite": 1, "downsample": 3, "plane": 3, "outliers": 4, "cluster": 3, "place": 1}
+    stages = {
+        "finite": 1,
+        "downsample": 3,
+        "isolated": 1,
+        "plane": 3,
+        "outliers": 4,
+        "cluster": 3,
+        "place": 1,
+    }
     prog = Progress(progress, stages)
     report = CleanReport(n_in=len(cloud))
     name = _source(cloud)
@@ -347,6 +409,19 @@ def clean_scan(
     if config.voxel_size is not None:
         work = timed("downsample", lambda: voxel_downsample(work, config.voxel_size))
         report.counts["downsample"] = len(work)
+    if config.isolated_cell is not None:
+        work = timed(
+            "isolated",
+            lambda: remove_isolated(
+                work, config.isolated_cell, config.isolated_min_neighbours, config.isolated_min_share
+            ),
+        )
+        report.counts["isolated"] = len(work)
+        if len(work) == 0:
+            raise GeometryError(
+                f"every point of {name} is isolated at {config.isolated_cell} m; the cloud is too "
+                "sparse for clean-up (use --no-clean or a coarser isolated_cell)"
+            )
     if config.plane:
         plane = timed("plane", lambda: _find_table(work, config))
     else:
