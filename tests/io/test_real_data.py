@@ -136,7 +136,6 @@ def test_shared_folder_is_not_a_file(shared_data):
         load_mesh(shared_data / "meshes")
 
 
-@pytest.mark.slow
 def test_modelnet_dataset(shared_data):
     ds = load_voxel_dataset(shared_data / "modelnet10_vox30_train.npz")
     assert ds.voxels.shape == (3991, 30, 30, 30)
