@@ -108,7 +108,15 @@ def test_clean_scan_isolates_the_centre_box_standing_on_z0(scene):
     assert [c.count for c in report.clusters] == sorted((c.count for c in report.clusters), reverse=True)
     assert [c.count for c in report.clusters] == [2341, 1750, 1361]  # centre, corner, side box
     assert report.chosen == 0
-    assert set(report.timings_s) == {"finite", "downsample", "outliers", "plane", "cluster", "place"}
+    assert set(report.timings_s) == {
+        "finite",
+        "downsample",
+        "isolated",
+        "outliers",
+        "plane",
+        "cluster",
+        "place",
+    }
 
 
 def test_report_transform_maps_the_scan_onto_the_output(scene):
