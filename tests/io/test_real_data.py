@@ -41,16 +41,15 @@ def test_las_and_laz_hold_identical_points(shared_data):
     np.testing.assert_allclose(las.bounds[1], [638982.55, 853535.43, 586.38])
 
 
-def test_las14_geographic_is_projected_to_local_metres(shared_data):
+def test_las14_mislabelled_geographic_is_read_as_metres(shared_data):
+    # The header says geographic, but y runs to 100 (no latitude does): projecting "degrees"
+    # would make a cloud thousands of kilometres wide, so the values are kept as metres.
     cloud = load_points(shared_data / "scans" / "simple1_4.las")
     assert len(cloud) == 22_600
     assert cloud.meta["las_version"] == "1.4"
     assert cloud.meta["rgb_bits"] == 16  # 16-bit colour detected by max > 255
-    assert cloud.meta["crs"] == "geographic" and cloud.meta["units"] == "deg"
-    assert cloud.meta["origin_lonlat"] == [113.5, 50.5]
-    # projected about the centroid: x/y centred on zero, z untouched
-    np.testing.assert_allclose(cloud.xyz[:, :2].mean(axis=0), 0.0, atol=1e-3)
-    np.testing.assert_allclose(cloud.bounds[:, 2], [44.0, 254.0])
+    assert "crs_warning" in cloud.meta and cloud.meta["units"] == "m"
+    np.testing.assert_allclose(cloud.bounds, [[1.0, 1.0, 44.0], [226.0, 100.0, 254.0]])
     assert float(cloud.rgb.max()) == pytest.approx(65024 / 65535)
 
 

@@ -10,6 +10,7 @@ fit longitude/latitude ranges with a tiny extent (< 0.1 degree) is also taken as
 from __future__ import annotations
 
 import io
+import logging
 import re
 import struct
 from typing import Any
@@ -30,6 +31,9 @@ DEGREE_EXTENT_LIMIT = 0.1
 PUBLIC_HEADER_MIN = 227  # LAS 1.0-1.2 public header block; 1.3 and 1.4 are longer
 VLR_HEADER_SIZE = 54
 MAX_LAZ_RATIO = 1000  # LAZ compresses ~10x; a header claiming 1000x more is corrupt
+
+
+log = logging.getLogger(__name__)
 
 
 def sniff_las(head: bytes, size: int) -> bool:
@@ -111,6 +115,12 @@ def read_las_points(src: Source, *, units: str | None = None, **_: Any) -> Point
     if units is not None:
         crs.update(source="argument", geographic=False, linear_unit=units, vertical_unit=units)
     geographic = crs["geographic"] or (crs["source"] == "none" and _looks_like_degrees(xyz))
+    if geographic and len(xyz) and not _in_degree_range(xyz):
+        # A header that says "geographic" over values no longer/latitude can take (simple1_4.las)
+        # is mislabelled; projecting them would blow the cloud up to thousands of kilometres.
+        log.warning("LAS header says geographic but coordinates are not degrees; reading as metres")
+        meta["crs_warning"] = "header says geographic, values are not degrees; read as metres"
+        geographic = False
     if geographic and len(xyz):
         xyz, origin = project_degrees(xyz)
         meta.update(crs="geographic", projection="equirectangular", origin_lonlat=origin)
@@ -171,12 +181,16 @@ def _wkt_info(wkt: str) -> dict[str, Any]:
     return {"geographic": geographic, "linear_unit": unit}
 
 
+def _in_degree_range(xyz: np.ndarray) -> bool:
+    lo, hi = xyz[:, :2].min(axis=0), xyz[:, :2].max(axis=0)
+    return bool(lo[0] >= -180 and hi[0] <= 180 and lo[1] >= -90 and hi[1] <= 90)
+
+
 def _looks_like_degrees(xyz: np.ndarray) -> bool:
     if not len(xyz):
         return False
     lo, hi = xyz[:, :2].min(axis=0), xyz[:, :2].max(axis=0)
-    in_range = lo[0] >= -180 and hi[0] <= 180 and lo[1] >= -90 and hi[1] <= 90
-    return bool(in_range and (hi - lo).max() < DEGREE_EXTENT_LIMIT)
+    return bool(_in_degree_range(xyz) and (hi - lo).max() < DEGREE_EXTENT_LIMIT)
 
 
 def project_degrees(xyz: np.ndarray) -> tuple[np.ndarray, list[float]]:
