@@ -30,6 +30,26 @@ T = TypeVar("T")
 INTERNAL_ERROR_EXIT = 70
 
 
+@app.callback()
+def main_options(
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log output (-v info, -vv debug).")
+    ] = 0,
+) -> None:
+    """Route library logging to stderr: warnings by default, one line each."""
+    import logging
+
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("voxforge: %(levelname)s: %(message)s"))
+    root = logging.getLogger("voxforge")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    for noisy in ("trimesh", "numba", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
 def _fail(message: str, code: int) -> None:
     typer.echo(f"voxforge: error: {message}", err=True)
     raise typer.Exit(code)
