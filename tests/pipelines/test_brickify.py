@@ -130,3 +130,14 @@ def test_too_small_for_one_cell_real_scale(tmp_path):
     with pytest.raises(GeometryError):
         run_voxelize(tmp_path / "tiny.stl", tmp_path / "v", cfg)
     assert not (tmp_path / "v").exists()
+
+
+def test_cubic_voxel_input_is_resampled_not_squashed(tmp_path):
+    # a ModelNet-like cubic grid: a 10 x 10 x 10 cube of cells must stay a cube in bricks
+    occ = np.zeros((12, 12, 12), bool)
+    occ[1:11, 1:11, 1:11] = True
+    np.save(tmp_path / "cube.npy", occ.astype(np.uint8))
+    cfg = BrickifyConfig.model_validate({"voxel": {"width_studs": 10}})
+    result = run_brickify(tmp_path / "cube.npy", tmp_path / "o", cfg)
+    assert result.summary["size"]["studs"] == [10, 10]
+    assert result.summary["size"]["plates"] == 25  # 10 studs * 8 mm / 3.2 mm

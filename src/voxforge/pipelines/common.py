@@ -118,12 +118,24 @@ def clean_if_scan(
 
 
 def to_grid(obj: Loaded, voxel_config: Any, progress: ProgressCallback | None = None) -> VoxelGrid:
-    """Voxelize a cloud or mesh onto the configured lattice; a grid passes through (validated)."""
+    """Voxelize a cloud or mesh onto the configured lattice.
+
+    A voxel grid already on the LEGO lattice is used as it is (hollowed if asked) unless a size
+    was asked for explicitly; any other grid (cubic cells: binvox, ModelNet, npy) is resampled onto
+    the configured lattice so its proportions survive.
+    """
+    from voxforge.voxel import VoxelizeConfig, voxelize
+    from voxforge.voxel.hollow import hollow
+    from voxforge.voxel.resample import resample_grid
+
     if isinstance(obj, VoxelGrid):
         if obj.count == 0:
             raise GeometryError(f"voxel grid {obj.meta.get('source', '')} has no filled cells".strip())
-        return obj
-    from voxforge.voxel import voxelize
+        cfg = voxel_config or VoxelizeConfig()
+        sized = {"width_studs", "scale"} & cfg.model_fields_set
+        if obj.is_lego and cfg.lattice == "lego" and not sized:
+            return obj if cfg.hollow is None else hollow(obj, cfg.hollow)
+        return resample_grid(obj, cfg)
 
     return voxelize(obj, voxel_config, progress=progress)
 
