@@ -1,1 +1,0 @@
-"""voxforge.nn stage."""

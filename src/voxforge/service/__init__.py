@@ -1,1 +1,0 @@
-"""voxforge.service stage."""
