@@ -258,8 +258,16 @@ def _run_highs(
     h.passModel(lp)
     t0 = time.perf_counter()
     h.run()
-    dt = time.perf_counter() - t0
     status = h.getModelStatus()
+    if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit):
+        # IPM without crossover sometimes stops short of its tolerances on badly scaled models
+        # ("Unknown"); the dual simplex always settles these feasible programs, only slower.
+        log.debug("stability LP: IPM ended %s; retrying with simplex", h.modelStatusToString(status))
+        h.setOptionValue("solver", "simplex")
+        h.setOptionValue("time_limit", max(float(time_limit_s) - (time.perf_counter() - t0), 1.0))
+        h.run()
+        status = h.getModelStatus()
+    dt = time.perf_counter() - t0
     text = h.modelStatusToString(status)
     log.debug("stability LP: %d vars, %d rows, %s in %.3f s", a.shape[1], a.shape[0], text, dt)
     if status == highspy.HighsModelStatus.kTimeLimit:

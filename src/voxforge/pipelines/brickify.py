@@ -100,8 +100,16 @@ def run_brickify(
     with timer("colors"):
         codes = assign_colors(grid, config.colors)
 
+    checked: dict[tuple, Any] = {}
+
     def stability(model: BrickModel) -> Any:
-        return analyze_stability(model, config.physics)
+        # The layout's repair loop checks the model it returns; remember that verdict so the
+        # final check does not solve the same LP twice.
+        key = tuple(model.placements)
+        if key not in checked:
+            checked.clear()
+            checked[key] = analyze_stability(model, config.physics)
+        return checked[key]
 
     prog("layout", 0.0)
     with timer("layout"):
@@ -110,7 +118,7 @@ def run_brickify(
         )
     prog("physics", 0.0)
     with timer("physics"):
-        stab = analyze_stability(model, config.physics)
+        stab = stability(model)
     prog("physics", 1.0)
 
     title = config.title or input_path.stem
