@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-all lint bench setup clean
+.PHONY: demo test test-slow test-ldraw test-all lint bench setup clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+# Our LDraw output rendered by LeoCAD (skips when LeoCAD is not installed).
+test-ldraw: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow tests/bricks/test_leocad.py
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ''

@@ -87,3 +87,32 @@ def test_leocad_renders_slopes(shared_data: Path, tmp_path: Path) -> None:
     hues = _hues(img)
     for name in ("yellow", "green", "red", "blue"):
         assert hues[name].sum() > 150, name
+
+
+def test_leocad_renders_a_brickify_output(shared_data: Path, tmp_path: Path) -> None:
+    """The whole pipeline's model.mpd (not a hand-made one) opens and shows its colours."""
+    import trimesh
+
+    from voxforge.pipelines.brickify import BrickifyConfig, run_brickify
+
+    body = trimesh.creation.box(extents=[0.06, 0.04, 0.04])
+    body.visual.vertex_colors = np.tile([200, 30, 30, 255], (len(body.vertices), 1))
+    body.export(tmp_path / "red.ply")
+    out = tmp_path / "out"
+    run_brickify(
+        tmp_path / "red.ply", out, BrickifyConfig.model_validate({"voxel": {"width_studs": 12}})
+    )
+    if shutil.which("xvfb-run") is None:
+        pytest.skip("xvfb-run is not installed")
+    png = tmp_path / "pipeline.png"
+    cmd = [
+        "xvfb-run", "-a", "leocad", "-l", str(shared_data / "ldraw" / "library"),
+        "-i", str(png), "-w", "400", "-h", "300", "--camera-angles", "30", "45",
+        str(out / "model.mpd"),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, check=True, capture_output=True, timeout=120, text=True)
+    assert "missing" not in (proc.stdout + proc.stderr).lower()
+    from PIL import Image
+
+    img = np.asarray(Image.open(png).convert("RGB")).astype(np.int32)
+    assert _share(img, _hues(img)["red"]) > 0.05
