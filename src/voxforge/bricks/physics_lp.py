@@ -33,11 +33,12 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from dataclasses import dataclass
 
-import highspy
 import numpy as np
 from scipy import sparse
+from scipy.optimize import OptimizeWarning, linprog
 
 from voxforge.bricks.physics_contacts import GROUND, Interfaces
 from voxforge.core.errors import GeometryError, SizeLimitError
@@ -231,50 +232,54 @@ def _run_highs(
     upper: np.ndarray,
     time_limit_s: float,
 ) -> tuple[np.ndarray, str, float]:
-    """Solve ``min cost x, row_lo <= a x <= row_hi, lower <= x <= upper`` by interior point.
+    """Solve ``min cost x, row_lo <= a x <= row_hi, lower <= x <= upper`` with HiGHS.
 
-    The interior point method without crossover is several times faster than simplex on these
-    highly degenerate programs, and its answer lies inside the optimal face, so tension that
-    can be shared is shared (per-part stresses are then a balanced distribution, not a vertex's
-    arbitrary one).
+    HiGHS comes through SciPy (statically linked there): the ``highspy`` wheel and OR-Tools ship
+    two different HiGHS builds under one library name, and whichever loads second in a process
+    fails to import. The interior point method without crossover is several times faster than
+    simplex on these highly degenerate programs, and its answer lies inside the optimal face, so
+    tension that can be shared is shared (per-part stresses are then a balanced distribution, not
+    a vertex's arbitrary one). When it stops short of its tolerances the dual simplex finishes.
     """
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("solver", "ipm")
-    h.setOptionValue("run_crossover", "off")
-    h.setOptionValue("time_limit", float(time_limit_s))
-    h.setOptionValue("threads", 1)
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = a.shape[1], a.shape[0]
-    lp.col_cost_ = cost
-    lp.col_lower_ = lower
-    lp.col_upper_ = upper
-    lp.row_lower_ = row_lo
-    lp.row_upper_ = row_hi
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = a.indices.astype(np.int32)
-    lp.a_matrix_.value_ = a.data
-    h.passModel(lp)
+    a = sparse.csr_matrix(a)
+    eq = np.isfinite(row_lo) & np.isfinite(row_hi) & (row_lo == row_hi)
+    up = ~eq & np.isfinite(row_hi)
+    lo = ~eq & np.isfinite(row_lo)
+    a_ub = sparse.vstack([a[up], -a[lo]]).tocsc()
+    b_ub = np.concatenate([row_hi[up], -row_lo[lo]])
+    bounds = np.c_[lower, upper]
     t0 = time.perf_counter()
-    h.run()
-    status = h.getModelStatus()
-    if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit):
-        # IPM without crossover sometimes stops short of its tolerances on badly scaled models
-        # ("Unknown"); the dual simplex always settles these feasible programs, only slower.
-        log.debug("stability LP: IPM ended %s; retrying with simplex", h.modelStatusToString(status))
-        h.setOptionValue("solver", "simplex")
-        h.setOptionValue("time_limit", max(float(time_limit_s) - (time.perf_counter() - t0), 1.0))
-        h.run()
-        status = h.getModelStatus()
+    res = None
+    for method, extra in (("highs-ipm", {"run_crossover": "off"}), ("highs-ds", {})):
+        remaining = float(time_limit_s) - (time.perf_counter() - t0)
+        if res is not None and remaining <= 0:
+            break
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OptimizeWarning)  # options passed to HiGHS verbatim
+            res = linprog(
+                cost,
+                A_ub=a_ub if a_ub.shape[0] else None,
+                b_ub=b_ub if a_ub.shape[0] else None,
+                A_eq=a[eq].tocsc() if eq.any() else None,
+                b_eq=row_lo[eq] if eq.any() else None,
+                bounds=bounds,
+                method=method,
+                options={"time_limit": max(remaining, 1.0), "threads": 1, **extra},
+            )
+        log.debug("stability LP %s: %d vars: %s", method, a.shape[1], res.message)
+        if res.status == 0 or _timed_out(res):
+            break
     dt = time.perf_counter() - t0
-    text = h.modelStatusToString(status)
-    log.debug("stability LP: %d vars, %d rows, %s in %.3f s", a.shape[1], a.shape[0], text, dt)
-    if status == highspy.HighsModelStatus.kTimeLimit:
+    assert res is not None
+    if _timed_out(res):
         raise SizeLimitError(
             f"stability LP with {a.shape[1]} variables did not finish within "
             f"time_limit_s={time_limit_s}; raise time_limit_s or analyse a smaller model"
         )
-    if status != highspy.HighsModelStatus.kOptimal:
-        raise GeometryError(f"stability LP with {a.shape[1]} variables failed: {text}")
-    return np.asarray(h.getSolution().col_value), text.lower(), dt
+    if res.status != 0:
+        raise GeometryError(f"stability LP with {a.shape[1]} variables failed: {res.message}")
+    return np.asarray(res.x), "optimal", dt
+
+
+def _timed_out(res: object) -> bool:
+    return getattr(res, "status", None) == 1 and "time" in str(getattr(res, "message", "")).lower()
