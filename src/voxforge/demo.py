@@ -13,9 +13,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _demo_config():
+    from voxforge.pipelines.brickify import BrickifyConfig
+
+    # A 10 cm mug at 24 studs: about 2x life size, a desk model of ~2,000 parts.
+    return BrickifyConfig.model_validate({"voxel": {"width_studs": 24}})
+
+
 def main(argv: list[str] | None = None) -> int:
     from voxforge.cli import guarded, progress_bar
-    from voxforge.pipelines.brickify import BrickifyConfig, run_brickify
+    from voxforge.pipelines.brickify import run_brickify
+
+    config = _demo_config()
 
     args = argv if argv is not None else sys.argv[1:]
     sample = REPO / "examples" / "mug_scan.ply"
@@ -30,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         print(f"brickify {sample.relative_to(REPO)} -> {out}")
         with progress_bar() as cb:
-            result = run_brickify(sample, out, BrickifyConfig(), progress=cb)
+            result = run_brickify(sample, out, config, progress=cb)
         s = result.summary
         print(
             f"{s['parts']['total']} parts, {s['size']['studs'][0]} x {s['size']['studs'][1]} studs "
@@ -41,7 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         for name in sorted(p.name for p in out.iterdir()):
             print(f"  {out / name}")
 
-    guarded(run)
+    import typer
+
+    try:
+        guarded(run)
+    except typer.Exit as done:  # guarded() already printed the one-line error
+        return int(done.exit_code or 0)
     return 0
 
 
