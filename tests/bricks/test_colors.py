@@ -342,7 +342,9 @@ def test_auto_picks_few_colours_for_few_clusters(rng: np.random.Generator) -> No
     occ = np.ones((9, 9, 9), dtype=bool)
     lab = rng.integers(0, 3, size=occ.shape)
     col = base[lab] + rng.normal(0, 0.01, size=(*occ.shape, 3))
-    out, rep = assign_colors_report(VoxelGrid(occ, colors=np.clip(col, 0, 1)), ColorConfig())
+    # per-cell random labels are all specks: despeckling is off to test the clustering alone
+    cfg = ColorConfig(despeckle=0)
+    out, rep = assign_colors_report(VoxelGrid(occ, colors=np.clip(col, 0, 1)), cfg)
     assert sorted(rep.codes) == [1, 4, 14] and rep.requested == 3
     np.testing.assert_array_equal(out, np.array([4, 14, 1])[lab])
 
@@ -438,3 +440,38 @@ def test_saturated_blue_is_lego_blue_by_default():
     cfg = ColorConfig()
     rgb = np.array([[30, 30, 200], [0, 0, 255], [200, 30, 30]]) / 255.0
     assert match_colors(rgb, solid_palette(), metric=cfg.metric).tolist() == [1, 1, 4]
+
+
+def test_despeckle_recolours_small_islands_only():
+    import numpy as np
+
+    from voxforge.bricks.colors import despeckle
+
+    codes = np.full((6, 6, 3), 4, dtype=np.int32)
+    codes[2, 2, 1] = 19  # a one-cell speck inside red
+    codes[0:3, 0:3, 0] = 1  # a 9-cell blue patch stays
+    codes[5, 5, 2] = -1  # empty stays empty
+    out = despeckle(codes, 2)
+    assert out[2, 2, 1] == 4
+    assert (out[0:3, 0:3, 0] == 1).all()
+    assert out[5, 5, 2] == -1
+    assert (out[codes == 4] == 4).all()
+
+
+def test_assign_colors_despeckles_scan_noise():
+    import numpy as np
+
+    from voxforge.bricks.colors import ColorConfig, assign_colors
+    from voxforge.core import VoxelGrid
+
+    rng = np.random.default_rng(0)
+    occ = np.ones((8, 8, 8), bool)
+    colors = np.zeros((8, 8, 8, 3), np.float32)
+    colors[...] = [0.8, 0.05, 0.05]
+    speck = rng.random((8, 8, 8)) < 0.03
+    colors[speck] = [0.85, 0.75, 0.55]
+    grid = VoxelGrid(occ, colors=colors)
+    noisy = assign_colors(grid, ColorConfig(mode=2, despeckle=0))
+    clean = assign_colors(grid, ColorConfig(mode=2))
+    assert len(np.unique(noisy)) == 2
+    assert len(np.unique(clean)) == 1

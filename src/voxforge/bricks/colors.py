@@ -653,6 +653,14 @@ class ColorConfig(BaseModel):
     default_color: int = 71
     auto_threshold: float = Field(3.0, gt=0)
     max_auto_colors: int = Field(12, ge=1, le=64)
+    despeckle: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="Recolour same-colour islands of at most this many cells with their "
+        "neighbours' most common colour (scan colour noise otherwise becomes a rash of 1x1 "
+        "parts); 0 = off. Never applied with dither.",
+    )
     seed: int = 0
 
     @field_validator("mode", mode="before")
@@ -927,6 +935,9 @@ def assign_colors_report(
     if config.interior_color != "nearest":
         cell_codes[~vis_rows] = int(config.interior_color)
     out[occ] = cell_codes
+    if config.despeckle and not config.dither:
+        out = despeckle(out, config.despeckle)
+        cell_codes = out[occ]
 
     # report on what the visible surface looks like
     vis_rgb = rgb[vis_rows] if vis_rows.any() else rgb
@@ -942,6 +953,60 @@ def assign_colors_report(
         merged=int(merged),
     )
     return out, report
+
+
+def despeckle(codes: np.ndarray, max_cells: int = 2) -> np.ndarray:
+    """Recolour small same-colour islands with the most common colour around them.
+
+    Args:
+        codes: (nx, ny, nz) int LDraw codes, -1 for empty.
+        max_cells: islands (6-connected cells of one code) of at most this size are recoloured.
+
+    Returns:
+        A new code grid; empty cells and islands with no coloured neighbour stay as they were.
+        Repeated until nothing changes (at most a few passes), so a speck inside a speck goes too.
+    """
+    from scipy import ndimage
+
+    out = np.array(codes, copy=True)
+    six = ndimage.generate_binary_structure(3, 1)
+    for _ in range(4):
+        changed = False
+        for code in np.unique(out[out >= 0]):
+            labels, n = ndimage.label(out == code, structure=six)
+            if n == 0:
+                continue
+            sizes = np.bincount(labels.ravel())
+            small = np.flatnonzero(sizes[1:] <= max_cells) + 1
+            if len(small) == 0:
+                continue
+            specks = np.isin(labels, small)
+            ring = ndimage.binary_dilation(specks, structure=six) & ~specks & (out >= 0)
+            # the colour of the neighbourhood, per speck: majority vote of ring cells touching it
+            ring_labels = ndimage.grey_dilation(np.where(specks, labels, 0), footprint=six)
+            votes_at = ring & (ring_labels > 0)
+            if not votes_at.any():
+                continue
+            speck_id = ring_labels[votes_at]
+            neighbour = out[votes_at]
+            pairs, counts = np.unique(np.c_[speck_id, neighbour], axis=0, return_counts=True)
+            best: dict[int, tuple[int, int]] = {}
+            for (sid, col), cnt in zip(pairs.tolist(), counts.tolist(), strict=True):
+                if col != code and cnt > best.get(sid, (-1, 0))[1]:
+                    best[sid] = (col, cnt)
+            if not best:
+                continue
+            lut = np.full(n + 1, -2, dtype=np.int64)
+            for sid, (col, _) in best.items():
+                lut[sid] = col
+            new = lut[labels]
+            hit = specks & (new >= 0)
+            if hit.any():
+                out[hit] = new[hit]
+                changed = True
+        if not changed:
+            break
+    return out
 
 
 def assign_colors(grid: VoxelGrid, config: ColorConfig | None = None) -> np.ndarray:
