@@ -122,3 +122,31 @@ def test_info_on_voxel_grid(tmp_path):
     r = run("info", str(tmp_path / "g.npz"), "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["filled"] == 24
+
+
+def test_pick_point_chooses_another_object_of_the_real_tabletop(shared_data, tmp_path):
+    scene = str(shared_data / "scans" / "milk_cartoon_all_small_clorox.pcd")
+    r = run("voxelize", scene, "-o", str(tmp_path / "a"), "--width-studs", "8", "-q")
+    assert r.exit_code == 0, r.output
+    r = run(
+        "voxelize",
+        scene,
+        "-o",
+        str(tmp_path / "b"),
+        "--width-studs",
+        "8",
+        "-q",
+        "--pick-point",
+        "0.168,-0.074,0.698",
+    )
+    assert r.exit_code == 0, r.output
+    carton = json.loads((tmp_path / "a" / "summary.json").read_text())["clean"]
+    bottle = json.loads((tmp_path / "b" / "summary.json").read_text())["clean"]
+    assert carton["n_out"] != bottle["n_out"]
+    assert (tmp_path / "b" / "config.yaml").read_text().count("0.168") == 1
+
+
+def test_bad_pick_point_is_one_line(tmp_path, cube_stl):
+    r = run("voxelize", str(cube_stl), "-o", str(tmp_path / "o"), "--pick-point", "1,2")
+    assert r.exit_code == 5 and "--pick-point needs 3" in r.output
+    assert not (tmp_path / "o").exists()

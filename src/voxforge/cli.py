@@ -148,6 +148,59 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar."
 CleanOpt = Annotated[
     bool | None, typer.Option("--clean/--no-clean", help="Clean up point clouds (default on).")
 ]
+PlaneOpt = Annotated[
+    bool | None,
+    typer.Option("--plane/--no-plane", help="Find and remove the table/ground plane (default on)."),
+]
+PlaneMarginOpt = Annotated[
+    float | None,
+    typer.Option("--plane-margin", help="Also remove this much above the plane, metres.", min=0),
+]
+ClusterRadiusOpt = Annotated[
+    float | None,
+    typer.Option("--cluster-radius", help="Gap that separates objects, metres.", min=0.0001),
+]
+PickPointOpt = Annotated[
+    str | None, typer.Option("--pick-point", help="Keep the object nearest X,Y,Z (input units).")
+]
+PickBoxOpt = Annotated[
+    str | None,
+    typer.Option("--pick-box", help="Keep the object inside X0,Y0,Z0,X1,Y1,Z1 (input units)."),
+]
+BottomOpt = Annotated[
+    bool | None,
+    typer.Option("--extend-bottom", help="Extend a partial scan's open bottom down to the base."),
+]
+
+
+def _floats(text: str | None, n: int, flag: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.replace(" ", "").split(",")]
+    except ValueError:
+        raise ConfigError(f"{flag} needs {n} comma-separated numbers, got {text!r}") from None
+    if len(values) != n:
+        raise ConfigError(f"{flag} needs {n} comma-separated numbers, got {len(values)}")
+    return values
+
+
+def _scan_flags(
+    plane: bool | None,
+    plane_margin: float | None,
+    cluster_radius: float | None,
+    pick_point: str | None,
+    pick_box: str | None,
+    extend_bottom: bool | None,
+) -> dict[str, Any]:
+    return {
+        "clean__plane": plane,
+        "clean__plane_margin": plane_margin,
+        "clean__cluster_radius": cluster_radius,
+        "clean__pick_point": _floats(pick_point, 3, "--pick-point"),
+        "clean__pick_box": _floats(pick_box, 6, "--pick-box"),
+        "voxel__extend_bottom": extend_bottom,
+    }
 
 
 @app.command()
@@ -218,6 +271,12 @@ def voxelize(
     up: UpOpt = None,
     units: UnitsOpt = None,
     clean: CleanOpt = None,
+    plane: PlaneOpt = None,
+    plane_margin: PlaneMarginOpt = None,
+    cluster_radius: ClusterRadiusOpt = None,
+    pick_point: PickPointOpt = None,
+    pick_box: PickBoxOpt = None,
+    extend_bottom: BottomOpt = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -232,6 +291,7 @@ def voxelize(
             input__clean=clean,
             voxel__hollow=hollow,
             **_size_flags(width_studs, scale),
+            **_scan_flags(plane, plane_margin, cluster_radius, pick_point, pick_box, extend_bottom),
         )
         cfg = _config(VoxelizeJobConfig, config, flags)
         with progress_bar(not quiet) as cb:
@@ -274,6 +334,12 @@ def brickify(
     up: UpOpt = None,
     units: UnitsOpt = None,
     clean: CleanOpt = None,
+    plane: PlaneOpt = None,
+    plane_margin: PlaneMarginOpt = None,
+    cluster_radius: ClusterRadiusOpt = None,
+    pick_point: PickPointOpt = None,
+    pick_box: PickBoxOpt = None,
+    extend_bottom: BottomOpt = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -292,6 +358,7 @@ def brickify(
             layout__strategy=strategy,
             layout__time_budget=time_budget,
             **_size_flags(width_studs, scale),
+            **_scan_flags(plane, plane_margin, cluster_radius, pick_point, pick_box, extend_bottom),
         )
         if hollow is not None:
             flags.setdefault("voxel", {})["hollow"] = hollow_cells
@@ -320,6 +387,12 @@ def brickify(
         )
 
     guarded(run)
+
+
+# Neural-network commands (voxforge.nn): train, evaluate, data download, classify.
+from voxforge.nn.commands import train_app  # noqa: E402
+
+app.add_typer(train_app, name="train")
 
 
 def main() -> None:  # pragma: no cover - console entry
