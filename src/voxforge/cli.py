@@ -390,9 +390,12 @@ def brickify(
 
 
 # Neural-network commands (voxforge.nn): train, evaluate, data download, classify.
-from voxforge.nn.commands import train_app  # noqa: E402
+from voxforge.nn.commands import classify, data_app, evaluate_app, train_app  # noqa: E402
 
 app.add_typer(train_app, name="train")
+app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(data_app, name="data")
+app.command("classify")(classify)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -1,0 +1,160 @@
+"""CLI commands of the classifier: ``train classifier``, ``evaluate classifier``, ``data download``,
+``classify``. Thin: parse flags, call one library function, print where results are.
+
+``voxforge.cli`` registers these at its end; the helpers of ``voxforge.cli`` (``guarded``,
+``progress_bar``) are imported inside the commands so importing this module never imports the CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+train_app = typer.Typer(help="Train neural networks.", no_args_is_help=True)
+
+
+@train_app.command("classifier")
+def train_classifier_cmd(
+    config: Annotated[Path, typer.Option("--config", help="configs/classifier/<name>.yaml")],
+    device: Annotated[str | None, typer.Option("--device", help="cpu or cuda")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from <run>/last.pt.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train a shape classifier from a YAML config; runs go to <output_dir>/<name>/."""
+    from voxforge.cli import guarded, progress_bar
+
+    def run() -> None:
+        from voxforge.nn.train import load_train_config, train_classifier
+
+        cfg = load_train_config(config, {"device": device} if device else None)
+        with progress_bar(not quiet) as cb:
+            result = train_classifier(cfg, resume=resume, progress=cb)
+        b = result.best
+        typer.echo(
+            f"best epoch {result.best_epoch}/{result.epochs_run}: val acc {b.get('val_acc', 0):.4f}, "
+            f"val loss {b.get('val_loss', 0):.4f}{' (stopped early)' if result.stopped_early else ''}"
+            f" in {result.seconds / 60:.1f} min"
+        )
+        typer.echo(f"wrote {result.run_dir}/ (best.pt, last.pt, metrics.csv, config.yaml)")
+
+    guarded(run)
+
+
+evaluate_app = typer.Typer(help="Evaluate neural networks.", no_args_is_help=True)
+
+
+@evaluate_app.command("classifier")
+def evaluate_classifier_cmd(
+    data: Annotated[Path, typer.Option("--data", help="npz with voxels, labels, classes.")],
+    model: Annotated[str, typer.Option("--model", help="Shipped model name or path.")] = (
+        "classifier-voxel"
+    ),
+    views: Annotated[
+        int | None, typer.Option("--views", help="Rotation-voting views (1 = off).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    report: Annotated[Path | None, typer.Option("--report", help="Also write a report folder.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Accuracy, per-class precision/recall/F1 and the confusion matrix of a classifier."""
+    from voxforge.cli import guarded, progress_bar
+
+    def run() -> None:
+        import json
+
+        from voxforge.core.errors import ConfigError
+        from voxforge.nn.evaluate import evaluate_classifier
+
+        if views is not None and not 1 <= views <= 36:
+            raise ConfigError(f"--views must be 1..36, got {views}")
+        with progress_bar(not quiet and not as_json) as cb:
+            m = evaluate_classifier(data, model, views=views, report_dir=report, progress=cb)
+        if as_json:
+            typer.echo(json.dumps(m, indent=2))
+            return
+        typer.echo(f"{m['model']} on {m['data']}: accuracy {m['accuracy']:.4f} over {m['samples']} "
+                   f"shapes ({m['views']} views), macro F1 {m['macro_f1']:.4f}")  # fmt: skip
+        for name, r in m["per_class"].items():
+            typer.echo(f"  {name:<12} P {r['precision']:.3f}  R {r['recall']:.3f}  F1 {r['f1']:.3f}"
+                       f"  n={r['support']}")  # fmt: skip
+        if report is not None:
+            typer.echo(
+                f"wrote {report}/ (metrics.json, confusion.png, misclassified.png, saliency.html)"
+            )
+
+    guarded(run)
+
+
+data_app = typer.Typer(help="Fetch and prepare public data sets.", no_args_is_help=True)
+
+
+@data_app.command("download")
+def data_download_cmd(
+    dataset: Annotated[str, typer.Argument(help="Data set name: modelnet10.")],
+    dest: Annotated[Path, typer.Option("--dest", help="Folder to unpack into.")] = Path("data"),
+    url: Annotated[str | None, typer.Option("--url", help="Mirror URL (http(s) or file://).")] = None,
+    voxelize: Annotated[
+        bool, typer.Option("--voxelize/--no-voxelize", help="Voxelize and cache both splits.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Download a public data set (network needed); only ever on this explicit command."""
+    from voxforge.cli import guarded, progress_bar
+
+    def run() -> None:
+        from voxforge.core.errors import ConfigError
+        from voxforge.nn.data import MODELNET10_URL, download_modelnet, voxelize_modelnet
+
+        if dataset.lower() != "modelnet10":
+            raise ConfigError(f"unknown data set {dataset!r} (known: modelnet10)")
+        with progress_bar(not quiet) as cb:
+            root = download_modelnet(dest, url=url or MODELNET10_URL, progress=cb)
+            n_off = sum(1 for _ in root.rglob("*.off"))
+            typer.echo(f"unpacked {n_off} OFF meshes into {root}/")
+            if voxelize:
+                for split in ("train", "test"):
+                    d = voxelize_modelnet(root, split, progress=cb)
+                    typer.echo(f"{split}: {len(d)} shapes voxelized at 32³, {len(d.skipped)} skipped")
+                    for f, why in d.skipped:
+                        typer.echo(f"  skipped {f}: {why}", err=True)
+
+    guarded(run)
+
+
+def classify(
+    input: Annotated[Path, typer.Argument(help="Scan, mesh or voxel grid.")],
+    model: Annotated[str, typer.Option("--model", help="Shipped model name or path.")] = (
+        "classifier-voxel"
+    ),
+    top: Annotated[int, typer.Option("--top", help="How many classes to list.")] = 3,
+    views: Annotated[int | None, typer.Option("--views", help="Rotation-voting views.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Name the object in a file: the top classes with probabilities (ModelNet10 classes)."""
+    from voxforge.cli import guarded
+
+    def run() -> None:
+        import json
+
+        from voxforge.core.errors import ConfigError
+        from voxforge.nn.inference import LOW_CONFIDENCE, classify_file
+
+        if not 1 <= top <= 100:
+            raise ConfigError(f"--top must be 1..100, got {top}")
+        if views is not None and not 1 <= views <= 36:
+            raise ConfigError(f"--views must be 1..36, got {views}")
+        result = classify_file(input, model, k=top, views=views)
+        if as_json:
+            typer.echo(json.dumps(result.to_dict(), indent=2))
+            return
+        for name, p in result.top:
+            typer.echo(f"{name:<12} {p:6.1%}")
+        if result.low_confidence:
+            typer.echo(
+                f"low confidence: top probability {result.top[0][1]:.0%} < {LOW_CONFIDENCE:.0%}; "
+                "the object may not be one of the model's classes"
+            )
+
+    guarded(run)

@@ -1,0 +1,311 @@
+"""Shipped classifiers: save/load (safetensors + JSON), input preparation, prediction with voting.
+
+A shipped model is ``<stem>.safetensors`` (weights) + ``<stem>.json`` (architecture name and
+arguments, input contract, labels, metrics) + ``<stem>.md`` (model card). Names resolve in
+``$VOXFORGE_MODELS`` first, then in the repository's ``models/`` folder.
+
+Input contract of the voxel models: (N, 1, 32, 32, 32) float32 occupancy in {0, 1}, axes (x, y, z)
+with z up, the object's longest side spanning 24 cells, centred (the binvox 24³ + padding
+convention of the ModelNet voxel sets). Point models take (N, P, 3) float32 in the unit ball.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from voxforge.core.errors import ConfigError, GeometryError, InputFormatError
+from voxforge.nn.data import GRID, OBJECT_CELLS, mesh_to_grid, normalize_points, rotate_z
+from voxforge.nn.models import create_model
+
+LOW_CONFIDENCE = 0.5
+"""Top probabilities below this are reported as uncertain by the CLI."""
+
+
+def models_dir() -> Path:
+    """Folder of shipped weights: ``$VOXFORGE_MODELS`` or ``<repo>/models``."""
+    env = os.environ.get("VOXFORGE_MODELS")
+    return Path(env) if env else Path(__file__).resolve().parents[3] / "models"
+
+
+@dataclass
+class Classifier:
+    """A loaded classifier and its contract.
+
+    Attributes:
+        model: the network in eval mode.
+        classes: label names, index = output unit.
+        input_kind: ``"voxels"`` or ``"points"``.
+        info: the JSON sidecar (architecture, input contract, metrics).
+        views: default rotation-voting views.
+    """
+
+    model: nn.Module
+    classes: list[str]
+    input_kind: str
+    info: dict[str, Any] = field(default_factory=dict)
+    views: int = 12
+
+    @torch.no_grad()
+    def predict_proba(
+        self, x: np.ndarray, *, views: int | None = None, batch_size: int = 32
+    ) -> np.ndarray:
+        """(N, C) float32 class probabilities, averaged over ``views`` rotations about z.
+
+        ``x`` is (N, 32, 32, 32) occupancy for voxel models or (N, P, 3) points for point models.
+        """
+        views = self.views if views is None else max(1, int(views))
+        x = np.asarray(x)
+        self.model.eval()
+        out = []
+        for start in range(0, len(x), batch_size):
+            chunk = x[start : start + batch_size]
+            stack = _views(chunk, views, self.input_kind)
+            t = torch.from_numpy(stack)
+            if self.input_kind == "voxels":
+                t = t.unsqueeze(1)
+            prob = torch.softmax(self.model(t).float(), dim=1).reshape(views, len(chunk), -1)
+            out.append(prob.mean(0).numpy())
+        if not out:
+            return np.zeros((0, len(self.classes)), np.float32)
+        return np.concatenate(out).astype(np.float32)
+
+    def top_k(
+        self, x: np.ndarray, k: int = 3, *, views: int | None = None
+    ) -> list[list[tuple[str, float]]]:
+        """Per sample, the ``k`` most probable (class, probability) pairs, best first."""
+        prob = self.predict_proba(x, views=views)
+        order = np.argsort(-prob, axis=1, kind="stable")[:, :k]
+        return [
+            [(self.classes[j], float(p[j])) for j in row] for p, row in zip(prob, order, strict=True)
+        ]
+
+
+def _views(chunk: np.ndarray, views: int, kind: str) -> np.ndarray:
+    """(views * n, ...) float32 rotated copies, view-major."""
+    if kind == "voxels":
+        grids = (chunk > 0).astype(np.uint8)
+        return np.concatenate([rotate_z(grids, 360.0 * k / views) for k in range(views)]).astype(
+            np.float32
+        )
+    ang = 2 * np.pi * np.arange(views) / views
+    c, s = np.cos(ang), np.sin(ang)
+    rot = np.zeros((views, 3, 3), np.float32)
+    rot[:, 0, 0], rot[:, 0, 1], rot[:, 1, 0], rot[:, 1, 1], rot[:, 2, 2] = c, -s, s, c, 1
+    out = np.einsum("npk,vjk->vnpj", chunk.astype(np.float32), rot)
+    return np.ascontiguousarray(out.reshape(-1, *chunk.shape[1:]), dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- save / load
+
+
+def save_classifier(
+    model: nn.Module,
+    stem: str | Path,
+    *,
+    classes: list[str],
+    input_kind: str,
+    extra: dict[str, Any] | None = None,
+) -> tuple[Path, Path]:
+    """Write ``<stem>.safetensors`` (float32 weights) and ``<stem>.json`` (contract, labels).
+
+    Returns the two paths.
+    """
+    from safetensors.torch import save_file
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    st = stem.with_suffix(".safetensors")
+    save_file(tensors, str(st), metadata={"arch": model.arch_name})  # type: ignore[attr-defined]
+    contract: dict[str, Any] = (
+        {"shape": [None, 1, GRID, GRID, GRID], "dtype": "float32", "values": "occupancy 0/1",
+         "axes": "x, y, z (z up)", "object_cells": OBJECT_CELLS,
+         "lattice": "cubic, longest side spans object_cells, centred"}
+        if input_kind == "voxels"
+        else {"shape": [None, "P", 3], "dtype": "float32", "values": "points in the unit ball",
+              "axes": "x, y, z (z up)"}
+    )  # fmt: skip
+    info = {
+        "name": stem.name,
+        "architecture": model.arch_name,  # type: ignore[attr-defined]
+        "arch_args": _jsonable(model.arch_args),  # type: ignore[attr-defined]
+        "input_kind": input_kind,
+        "input": contract,
+        "labels": list(classes),
+        "voting_views": 12,
+        **(extra or {}),
+    }
+    js = stem.with_suffix(".json")
+    js.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return st, js
+
+
+def load_classifier(name: str | Path = "classifier-voxel") -> Classifier:
+    """Load a shipped classifier by name (``models/<name>.*``) or by path to its JSON/weights.
+
+    Raises:
+        ConfigError: no such model, or weights that do not fit the declared architecture.
+    """
+    from safetensors.torch import load_file
+
+    p = Path(name)
+    if p.suffix in (".json", ".safetensors"):
+        stem = p.with_suffix("")
+    elif p.parent != Path("."):
+        stem = p
+    else:
+        stem = models_dir() / str(name)
+    js, st = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
+    if not js.is_file() or not st.is_file():
+        known = sorted(f.stem for f in models_dir().glob("*.safetensors"))
+        raise ConfigError(
+            f"model {str(name)!r} not found ({js} and {st}); shipped: {', '.join(known) or 'none'}"
+        )
+    info = json.loads(js.read_text(encoding="utf-8"))
+    model = create_model(info["architecture"], **info["arch_args"])
+    try:
+        model.load_state_dict(load_file(str(st)))
+    except RuntimeError as err:
+        raise ConfigError(
+            f"{st}: weights do not fit {info['architecture']} ({str(err).splitlines()[0]})"
+        ) from None
+    model.eval()
+    return Classifier(
+        model, list(info["labels"]), info["input_kind"], info, int(info.get("voting_views", 12))
+    )
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def object_to_grid(obj: object) -> np.ndarray:
+    """Any core object (Mesh, PointCloud, VoxelGrid) -> (32, 32, 32) uint8 classifier input.
+
+    Meshes and clouds go through voxforge's voxelizer on the cubic lattice (longest side 24 cells,
+    centred); a voxel grid is resampled by its cells' physical extent, so LEGO-lattice grids
+    (8 x 8 x 3.2 mm cells) keep their proportions.
+
+    Raises:
+        GeometryError: an empty grid or geometry the voxelizer refuses.
+    """
+    from voxforge.core.voxelgrid import VoxelGrid
+
+    if isinstance(obj, VoxelGrid):
+        return voxelgrid_to_input(obj.occupancy, obj.pitch, name=str(obj.meta.get("source", "grid")))
+    return mesh_to_grid(obj)
+
+
+def voxelgrid_to_input(
+    occupancy: np.ndarray, pitch: np.ndarray | float = 1.0, *, name: str = "grid"
+) -> np.ndarray:
+    """(a, b, c) occupancy with cell size ``pitch`` (3,) -> (32, 32, 32) uint8, longest side 24 cells.
+
+    Each output cell takes the occupancy of the input cell under its centre (nearest neighbour in
+    physical units), after cropping the input to its filled bounding box and centring it.
+    """
+    occ = np.asarray(occupancy) > 0
+    if occ.ndim != 3:
+        raise InputFormatError(f"{name}: expected a 3-D occupancy grid, found shape {occ.shape}")
+    if not occ.any():
+        raise GeometryError(f"{name}: the voxel grid is empty; nothing to classify")
+    pitch = np.broadcast_to(np.asarray(pitch, dtype=np.float64), (3,))
+    nz = np.argwhere(occ)
+    lo, hi = nz.min(0), nz.max(0) + 1
+    occ = occ[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    extent = np.asarray(occ.shape) * pitch  # physical size
+    cell = extent.max() / OBJECT_CELLS  # output cell size
+    out_n = np.maximum(1, np.minimum(GRID, np.round(extent / cell).astype(int)))
+    axes = [
+        np.minimum(((np.arange(n) + 0.5) * cell / p).astype(int), s - 1)
+        for n, p, s in zip(out_n, pitch, occ.shape, strict=True)
+    ]
+    sub = occ[np.ix_(*axes)]
+    out = np.zeros((GRID,) * 3, np.uint8)
+    off = (GRID - out_n) // 2
+    out[off[0] : off[0] + out_n[0], off[1] : off[1] + out_n[1], off[2] : off[2] + out_n[2]] = sub
+    return out
+
+
+def object_to_points(obj: object, n_points: int = 1024, seed: int = 0) -> np.ndarray:
+    """Any core object -> (n_points, 3) float32 points in the unit ball (point models)."""
+    from voxforge.core.mesh import Mesh
+    from voxforge.core.pointcloud import PointCloud
+    from voxforge.nn.data import mesh_to_points, points_from_voxels
+
+    if isinstance(obj, Mesh):
+        return mesh_to_points(obj, n_points, seed)
+    if isinstance(obj, PointCloud):
+        if len(obj) == 0:
+            raise GeometryError("the point cloud is empty; nothing to classify")
+        rng = np.random.default_rng(seed)
+        pick = (
+            rng.integers(len(obj), size=n_points)
+            if len(obj) < n_points
+            else rng.permutation(len(obj))[:n_points]
+        )
+        return normalize_points(obj.xyz[pick])
+    return points_from_voxels(object_to_grid(obj)[None], n_points, seed)[0]
+
+
+@dataclass
+class Classification:
+    """The result of classifying one input: top classes and whether the model is unsure."""
+
+    source: str
+    top: list[tuple[str, float]]
+    model: str
+
+    @property
+    def low_confidence(self) -> bool:
+        return self.top[0][1] < LOW_CONFIDENCE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "model": self.model,
+            "top": [{"class": c, "probability": round(p, 4)} for c, p in self.top],
+            "low_confidence": self.low_confidence,
+        }
+
+
+def classify_object(
+    obj: object, classifier: Classifier | None = None, *, k: int = 3, views: int | None = None
+) -> Classification:
+    """Classify a Mesh, PointCloud or VoxelGrid; out-of-distribution inputs still get probabilities.
+
+    This is the function brickify calls to record the top class in ``summary.json``
+    (``classify_object(grid_or_mesh).to_dict()``).
+    """
+    clf = classifier or load_classifier()
+    x = object_to_grid(obj) if clf.input_kind == "voxels" else object_to_points(obj)
+    top = clf.top_k(x[None], k=k, views=views)[0]
+    source = str(getattr(obj, "meta", {}).get("source", type(obj).__name__))
+    return Classification(source, top, str(clf.info.get("name", "")))
+
+
+def classify_file(
+    path: str | Path, model: str | Path = "classifier-voxel", *, k: int = 3, views: int | None = None
+) -> Classification:
+    """Read anything :func:`voxforge.io.load_any` reads and classify it (top ``k``)."""
+    from voxforge.io import load_any
+
+    obj = load_any(path)
+    result = classify_object(obj, load_classifier(model), k=k, views=views)
+    result.source = str(path)
+    return result
