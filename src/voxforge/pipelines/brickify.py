@@ -19,15 +19,7 @@ from voxforge.core.config import dump_config
 from voxforge.core.errors import SizeLimitError
 from voxforge.core.outputs import OutputDir
 from voxforge.core.progress import Progress, ProgressCallback
-from voxforge.pipelines.common import (
-    InputConfig,
-    Timer,
-    clean_if_scan,
-    describe,
-    jsonable,
-    read_input,
-    to_grid,
-)
+from voxforge.pipelines.common import InputConfig, Timer, jsonable, prepare_grid
 from voxforge.scan import CleanConfig
 from voxforge.voxel import VoxelizeConfig
 
@@ -81,16 +73,9 @@ def run_brickify(
     timer = Timer()
     input_path = Path(input_path)
 
-    prog("read", 0.0)
-    with timer("read"):
-        obj = read_input(input_path, config.input)
-    source_info = describe(obj)
-    prog("clean", 0.0)
-    with timer("clean"):
-        obj, clean_report = clean_if_scan(obj, config.input, config.clean, prog.sub("clean"))
-    prog("voxelize", 0.0)
-    with timer("voxelize"):
-        grid = to_grid(obj, config.voxel, prog.sub("voxelize"))
+    grid, source_info, clean_report = prepare_grid(
+        input_path, config.input, config.clean, config.voxel, prog, timer
+    )
     if grid.count > config.max_filled_cells:
         raise SizeLimitError(
             f"{grid.count:,} filled cells is over the brick-layout cap of "

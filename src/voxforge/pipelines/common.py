@@ -140,6 +140,32 @@ def to_grid(obj: Loaded, voxel_config: Any, progress: ProgressCallback | None = 
     return voxelize(obj, voxel_config, progress=progress)
 
 
+def prepare_grid(
+    input_path: str | Path,
+    input_config: InputConfig,
+    clean_config: Any,
+    voxel_config: Any,
+    prog: Any,
+    timer: Timer,
+) -> tuple[VoxelGrid, dict[str, Any], dict[str, Any] | None]:
+    """Read, clean (scans) and voxelize, timing each step and reporting progress.
+
+    ``prog`` is a :class:`~voxforge.core.progress.Progress` with ``read``, ``clean`` and
+    ``voxelize`` stages. Returns the grid, a description of the input and the clean-up report.
+    """
+    prog("read", 0.0)
+    with timer("read"):
+        obj = read_input(input_path, input_config)
+    source_info = describe(obj)
+    prog("clean", 0.0)
+    with timer("clean"):
+        obj, clean_report = clean_if_scan(obj, input_config, clean_config, prog.sub("clean"))
+    prog("voxelize", 0.0)
+    with timer("voxelize"):
+        grid = to_grid(obj, voxel_config, prog.sub("voxelize"))
+    return grid, source_info, clean_report
+
+
 def _report_dict(report: Any) -> dict[str, Any]:
     if hasattr(report, "as_dict"):
         return report.as_dict()

@@ -13,7 +13,7 @@ from voxforge.core.config import dump_config
 from voxforge.core.outputs import OutputDir
 from voxforge.core.progress import Progress, ProgressCallback
 from voxforge.core.voxelgrid import VoxelGrid
-from voxforge.pipelines.common import InputConfig, Timer, clean_if_scan, describe, read_input, to_grid
+from voxforge.pipelines.common import InputConfig, Timer, prepare_grid
 from voxforge.scan import CleanConfig
 from voxforge.voxel import VoxelizeConfig
 
@@ -54,16 +54,9 @@ def run_voxelize(
     timer = Timer()
     out_dir = Path(out_dir)
 
-    prog("read", 0.0)
-    with timer("read"):
-        obj = read_input(input_path, config.input)
-    source_info = describe(obj)
-    prog("clean", 0.0)
-    with timer("clean"):
-        obj, clean_report = clean_if_scan(obj, config.input, config.clean, prog.sub("clean"))
-    prog("voxelize", 0.0)
-    with timer("voxelize"):
-        grid = to_grid(obj, config.voxel, prog.sub("voxelize"))
+    grid, source_info, clean_report = prepare_grid(
+        input_path, config.input, config.clean, config.voxel, prog, timer
+    )
     prog("render", 0.0)
     with timer("render"):
         image = render_voxels(grid, size=config.preview_size)
