@@ -1,0 +1,124 @@
+"""voxforge.nn.train: config validation, schedule, a tiny seeded run with checkpoints and resume."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from voxforge.cli import app
+from voxforge.core.errors import ConfigError
+from voxforge.nn.train import ClassifierTrainConfig, load_train_config, lr_factor, train_classifier
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _tiny_config(tmp_path: Path, npz: Path, **over: object) -> ClassifierTrainConfig:
+    data = {
+        "name": "tiny",
+        "model": "voxresnet",
+        "model_args": {"widths": [4, 8, 8]},
+        "data": {"path": str(npz), "val_fraction": 0.25},
+        "epochs": 2,
+        "batch_size": 6,
+        "warmup_epochs": 0.5,
+        "vote_views": 2,
+        "vote_every": 1,
+        "checkpoint_every": 1,
+        "output_dir": str(tmp_path / "runs"),
+        **over,
+    }
+    return ClassifierTrainConfig.model_validate(data)
+
+
+def test_shipped_configs_validate() -> None:
+    for path in sorted((REPO / "configs" / "classifier").glob("*.yaml")):
+        cfg = load_train_config(path)
+        assert cfg.name == path.stem.replace("voxel", "classifier-voxel").replace(
+            "pointnet", "classifier-pointnet"
+        )
+
+
+def test_unknown_key_and_impossible_values_are_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"name": "x", "epochz": 3}))
+    with pytest.raises(ConfigError, match=r"bad.yaml: epochz: Extra inputs are not permitted"):
+        load_train_config(bad)
+    bad.write_text(yaml.safe_dump({"name": "x", "lr": -1, "data": {"val_fraction": 1.5}}))
+    with pytest.raises(ConfigError, match=r"lr: Input should be greater than 0") as err:
+        load_train_config(bad)
+    assert "data.val_fraction" in str(err.value) and "\n" not in str(err.value)
+    bad.write_text(yaml.safe_dump({"name": "x", "model": "voxnte"}))
+    with pytest.raises(ConfigError, match="did you mean voxnet"):
+        load_train_config(bad)
+    bad.write_text(yaml.safe_dump({"name": "x", "epochs": 2, "warmup_epochs": 5}))
+    with pytest.raises(ConfigError, match=r"warmup_epochs 5\.0 must be below epochs 2"):
+        load_train_config(bad)
+
+
+def test_lr_schedule_warms_up_then_decays_to_the_floor() -> None:
+    assert lr_factor(0, 100, 10, 0.01) == pytest.approx(0.1)
+    assert lr_factor(9, 100, 10, 0.01) == pytest.approx(1.0)
+    assert lr_factor(10, 100, 10, 0.01) == pytest.approx(1.0)
+    assert lr_factor(55, 100, 10, 0.01) == pytest.approx(0.505)
+    assert lr_factor(100, 100, 10, 0.01) == pytest.approx(0.01)
+
+
+def test_tiny_run_writes_checkpoints_logs_and_resumes(tmp_path: Path, tiny_npz: Path) -> None:
+    cfg = _tiny_config(tmp_path, tiny_npz)
+    stages: list[str] = []
+    res = train_classifier(cfg, progress=lambda s, f: stages.append(s))
+    run = tmp_path / "runs" / "tiny"
+    assert res.run_dir == run and res.epochs_run == 2 and not res.stopped_early
+    names = {p.name for p in run.iterdir()}
+    assert {"config.yaml", "metrics.csv", "best.pt", "last.pt", "epoch_001.pt", "epoch_002.pt"} <= names
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert {"epoch 1/2", "epoch 2/2"} == set(stages)
+    assert yaml.safe_load((run / "config.yaml").read_text())["model_args"] == {"widths": [4, 8, 8]}
+    # same seed, same numbers
+    again = train_classifier(_tiny_config(tmp_path / "b", tiny_npz))
+    rows_b = list(csv.DictReader((tmp_path / "b" / "runs" / "tiny" / "metrics.csv").open()))
+    assert [r["train_loss"] for r in rows_b] == [r["train_loss"] for r in rows]
+    assert again.best_epoch == res.best_epoch
+    # resume: a 3-epoch config continues at epoch 3 from last.pt
+    more = train_classifier(_tiny_config(tmp_path, tiny_npz, epochs=3), resume=True)
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"] and more.epochs_run == 3
+    ckpt = torch.load(run / "last.pt", weights_only=False)
+    assert ckpt["epoch"] == 3 and ckpt["meta"]["classes"] == ["box", "plate", "pole"]
+
+
+def test_early_stopping(tmp_path: Path, tiny_npz: Path) -> None:
+    cfg = _tiny_config(tmp_path, tiny_npz, epochs=6, lr=1e-9, early_stopping_patience=1)
+    res = train_classifier(cfg)
+    assert res.stopped_early and res.epochs_run < 6
+
+
+def test_resume_without_checkpoint_and_missing_cuda(tmp_path: Path, tiny_npz: Path) -> None:
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        train_classifier(_tiny_config(tmp_path, tiny_npz), resume=True)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA device"):
+            train_classifier(_tiny_config(tmp_path, tiny_npz, device="cuda"))
+
+
+def test_cli_train_bad_config_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "c.yaml"
+    bad.write_text("name: x\nbatch_size: 1\n")
+    r = CliRunner().invoke(app, ["train", "classifier", "--config", str(bad)])
+    assert r.exit_code == 5
+    assert r.output.strip().count("\n") == 0 and "batch_size" in r.output
+
+
+def test_cli_train_runs(tmp_path: Path, tiny_npz: Path) -> None:
+    cfg = _tiny_config(tmp_path, tiny_npz, epochs=1, warmup_epochs=0)
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    r = CliRunner().invoke(app, ["train", "classifier", "--config", str(path), "--device", "cpu", "-q"])
+    assert r.exit_code == 0, r.output
+    assert "best epoch 1/1" in r.output and (tmp_path / "runs" / "tiny" / "best.pt").is_file()
