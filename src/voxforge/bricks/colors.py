@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit, prange
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from voxforge.core import color as _core_color
 from voxforge.core.errors import ConfigError, InputFormatError
 from voxforge.core.voxelgrid import VoxelGrid
 
@@ -260,15 +261,13 @@ _OK_M2 = np.array(
 
 
 def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
-    """(..., 3) sRGB in [0, 1] -> linear RGB (IEC 61966-2-1 transfer curve), float64."""
-    c = np.clip(np.asarray(rgb, dtype=np.float64), 0.0, 1.0)
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    """(..., 3) sRGB in [0, 1] -> linear RGB, float64 (colour science wants the precision)."""
+    return _core_color.srgb_to_linear(rgb, np.float64)
 
 
 def linear_to_srgb(lin: np.ndarray) -> np.ndarray:
     """(..., 3) linear RGB -> sRGB in [0, 1], float64."""
-    c = np.clip(np.asarray(lin, dtype=np.float64), 0.0, 1.0)
-    return np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1 / 2.4) - 0.055)
+    return _core_color.linear_to_srgb(lin, np.float64)
 
 
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from voxforge.core.color import linear_to_srgb, srgb_to_linear
 from voxforge.core.errors import ConfigError, GeometryError, InputFormatError
 from voxforge.render.camera import Camera
 
@@ -127,18 +128,6 @@ class Raster:
 
 # --------------------------------------------------------------------------------------------
 # colour helpers
-
-
-def srgb_to_linear(c: np.ndarray) -> np.ndarray:
-    """sRGB floats in [0, 1] to linear RGB (same shape)."""
-    c = np.clip(np.asarray(c, dtype=np.float32), 0.0, 1.0)
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb(c: np.ndarray) -> np.ndarray:
-    """Linear RGB to sRGB floats in [0, 1] (same shape; clips)."""
-    c = np.clip(np.asarray(c, dtype=np.float32), 0.0, 1.0)
-    return np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1.0 / 2.4) - 0.055).astype(np.float32)
 
 
 def _to_u8(rgb: np.ndarray) -> np.ndarray:

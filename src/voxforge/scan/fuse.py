@@ -20,6 +20,7 @@ import cv2
 import numba
 import numpy as np
 
+from voxforge.core.color import linear_to_srgb, srgb_to_linear
 from voxforge.core.errors import ConfigError, GeometryError, InputFormatError, SizeLimitError
 from voxforge.core.mesh import Mesh
 from voxforge.core.pointcloud import PointCloud
@@ -33,18 +34,6 @@ _KEY_BITS = 21
 _KEY_OFFSET = 1 << (_KEY_BITS - 1)
 _CONSOLIDATE_AT = 250_000
 """Pending per-frame cells merged into the running total once they reach this count."""
-
-
-def srgb_to_linear(c: np.ndarray) -> np.ndarray:
-    """sRGB in [0, 1] -> linear light (same shape, float32)."""
-    c = np.asarray(c, dtype=np.float32)
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb(c: np.ndarray) -> np.ndarray:
-    """Linear light in [0, 1] -> sRGB (same shape, float32)."""
-    c = np.clip(np.asarray(c, dtype=np.float32), 0.0, 1.0)
-    return np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1.0 / 2.4) - 0.055).astype(np.float32)
 
 
 _REMAP_COLS = 1024

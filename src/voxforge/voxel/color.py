@@ -10,20 +10,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from voxforge.core.color import linear_to_srgb, srgb_to_linear
 from voxforge.core.errors import GeometryError
 
-
-def srgb_to_linear(srgb: np.ndarray) -> np.ndarray:
-    """sRGB in [0, 1] -> linear RGB in [0, 1] (IEC 61966-2-1), same shape, float32."""
-    c = np.clip(np.asarray(srgb, dtype=np.float64), 0.0, 1.0)  # float64 so 1.0 maps to exactly 1.0
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
-    """Linear RGB in [0, 1] -> sRGB in [0, 1], same shape, float32."""
-    c = np.clip(np.asarray(linear, dtype=np.float64), 0.0, 1.0)
-    out = np.where(c <= 0.0031308, c * 12.92, 1.055 * np.power(c, 1.0 / 2.4) - 0.055)
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
+__all__ = ["linear_to_srgb", "srgb_to_linear"]  # re-exported for voxel users
 
 
 def mean_srgb(srgb: np.ndarray) -> np.ndarray:
