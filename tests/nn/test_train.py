@@ -38,9 +38,7 @@ def _tiny_config(tmp_path: Path, npz: Path, **over: object) -> ClassifierTrainCo
 def test_shipped_configs_validate() -> None:
     for path in sorted((REPO / "configs" / "classifier").glob("*.yaml")):
         cfg = load_train_config(path)
-        assert cfg.name == path.stem.replace("voxel", "classifier-voxel").replace(
-            "pointnet", "classifier-pointnet"
-        )
+        assert cfg.name == f"classifier-{path.stem}"
 
 
 def test_unknown_key_and_impossible_values_are_one_line(tmp_path: Path) -> None:
@@ -122,3 +120,13 @@ def test_cli_train_runs(tmp_path: Path, tiny_npz: Path) -> None:
     r = CliRunner().invoke(app, ["train", "classifier", "--config", str(path), "--device", "cpu", "-q"])
     assert r.exit_code == 0, r.output
     assert "best epoch 1/1" in r.output and (tmp_path / "runs" / "tiny" / "best.pt").is_file()
+
+
+def test_notebook_is_valid_and_its_code_compiles() -> None:
+    import json
+
+    nb = json.loads((REPO / "notebooks" / "classifier_analysis.ipynb").read_text())
+    assert nb["nbformat"] == 4 and len(nb["cells"]) >= 8
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            compile("".join(cell["source"]), "<cell>", "exec")

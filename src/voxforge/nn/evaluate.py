@@ -273,3 +273,36 @@ def _saliency_html(
         f"<body><h1>Voxels coloured by Grad-CAM saliency</h1>{body}</body></html>"
     )
     path.write_text(html, encoding="utf-8")
+
+
+def measure_latency(
+    clf: Classifier, x: np.ndarray, *, views: int, batch_size: int = 1, repeats: int = 1
+) -> float:
+    """Milliseconds per shape to classify ``x`` with ``views`` voting views, ``batch_size`` shapes
+    per call (1 = one shape at a time, as the CLI does); the best of ``repeats`` runs."""
+    import time
+
+    clf.predict_proba(x[:batch_size], views=views, batch_size=batch_size)  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        clf.predict_proba(x, views=views, batch_size=batch_size)
+        best = min(best, (time.perf_counter() - t0) * 1000 / len(x))
+    return best
+
+
+def validation_report(
+    clf: Classifier, val: ClassifierData, *, views: tuple[int, ...] = (1, 4, 12)
+) -> dict[str, Any]:
+    """Accuracy and macro F1 on a validation set for each number of voting views."""
+    x = val.voxels if clf.input_kind == "voxels" else val.points
+    if x is None:
+        raise ConfigError("point model needs points in the validation data")
+    out: dict[str, Any] = {"samples": len(val)}
+    for v in views:
+        m = classification_metrics(val.labels, clf.predict_proba(x, views=v).argmax(1), clf.classes)
+        out[f"views_{v}"] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+        if v == max(views):
+            out["per_class"] = m["per_class"]
+            out["confusion_matrix"] = m["confusion_matrix"]
+    return out
