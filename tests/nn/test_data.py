@@ -190,3 +190,25 @@ def test_download_errors_are_one_line(tmp_path: Path) -> None:
     notzip.write_bytes(b"hello")
     with pytest.raises(InputFormatError, match="not a zip file"):
         download_modelnet(tmp_path / "d", url=notzip.as_uri())
+
+
+def test_cli_data_download_and_voxelize(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from voxforge.cli import app
+
+    src = make_modelnet(tmp_path / "src")
+    zpath = tmp_path / "ModelNet10.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for f in sorted(src.rglob("*.off")):
+            zf.write(f, f.relative_to(src.parent).as_posix())
+    dest = tmp_path / "data"
+    args = ["data", "download", "modelnet10", "--dest", str(dest), "--url", zpath.as_uri()]
+    r = CliRunner().invoke(app, [*args, "--voxelize", "-q"])
+    assert r.exit_code == 0, r.output
+    assert "unpacked 7 OFF meshes" in r.output
+    assert "train: 4 shapes voxelized at 32³, 1 skipped" in r.output
+    assert "test: 2 shapes voxelized at 32³, 0 skipped" in r.output
+    assert "slab_9999.off" in r.output
+    r = CliRunner().invoke(app, ["data", "download", "modelnet40", "--dest", str(dest)])
+    assert r.exit_code == 5 and "unknown data set 'modelnet40'" in r.output
