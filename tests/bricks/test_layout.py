@@ -267,3 +267,29 @@ def test_modelnet_chair_is_laid_exactly(shared_data):
     assert rep.connectivity["grounded"]
     assert rep.n_parts < rep.cells / 4
     assert rep.added_cells < occ.sum() / 20
+
+
+def test_overhanging_course_is_one_brick_carried_by_the_post():
+    occ = np.zeros((6, 2, 6), bool)
+    occ[0:2, :, 0:3] = True
+    occ[:, :, 3:6] = True  # a 2x6 course, four studs of it over nothing
+    model, rep = lay(occ, repair=False)
+    assert [(p.part, p.x, p.z) for p in model.placements] == [("3003", 0, 0), ("2456", 0, 3)]
+    assert rep.connectivity["connected"] and rep.connectivity["grounded"]
+
+
+def test_one_course_table_top_is_laid_as_staggered_plates():
+    occ = np.zeros((10, 10, 12), bool)
+    for x in (0, 8):
+        for y in (0, 8):
+            occ[x : x + 2, y : y + 2, 0:9] = True  # four legs
+    occ[:, :, 9:12] = True  # a top one brick course thick, bricks would only touch side by side
+    model, rep = lay(occ)
+    check_cover(model, occ)
+    assert rep.added_cells == 0
+    legs = occ[:, :, 8]
+    top_bricks = [p for p in model.placements if p.z >= 9 and p.h == 3]
+    assert all(legs[p.x : p.x + p.sx, p.y : p.y + p.sy].all() for p in top_bricks)
+    assert sum(p.h == 1 for p in model.placements if p.z >= 9) > 20
+    conn = connectivity_report(model)
+    assert conn.connected and conn.grounded

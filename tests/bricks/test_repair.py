@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from voxforge.bricks.connectivity import components, connectivity_report
 from voxforge.bricks.layout import LayoutConfig, lay_bricks
 from voxforge.bricks.layout_greedy import part_table
 from voxforge.bricks.layout_state import LayoutState
-from voxforge.bricks.repair import RepairLog, bridge_components
+from voxforge.bricks.physics import analyze_stability
+from voxforge.bricks.repair import RepairLog, bridge_components, join_shape
+from voxforge.core.errors import SizeLimitError
 from voxforge.core.voxelgrid import VoxelGrid
 
 
@@ -24,11 +27,17 @@ def floating_cube() -> np.ndarray:
 def test_floating_cube_gets_a_reported_support():
     occ = floating_cube()
     model, rep = lay_bricks(VoxelGrid(occ), None)
-    assert rep.added_cells == 3 and rep.support_parts == 1
-    (x, y, z0, z1) = model.meta["support_columns"][0]
-    assert (z0, z1) == (3, 6) and 1 <= x <= 2 and 1 <= y <= 2
+    # a 2x2 column (one 2x2 brick) from the course below up to the cube, not a 1x1
+    assert rep.added_cells == 12 and rep.support_parts == 1
+    assert sorted(model.meta["support_columns"]) == [
+        (1, 1, 3, 6),
+        (1, 2, 3, 6),
+        (2, 1, 3, 6),
+        (2, 2, 3, 6),
+    ]
     support = [p for p in model.placements if p.z == 3]
-    assert [(p.part, p.color, p.h) for p in support] == [("3005", 71, 3)]
+    assert [(p.part, p.color, p.h, p.x, p.y) for p in support] == [("3003", 71, 3, 1, 1)]
+    assert any("12 cells added" in n for n in rep.connectivity["notes"])
     conn = connectivity_report(model)
     assert conn.connected and conn.grounded
     np.testing.assert_array_equal(model.occupancy() & ~occ, model.occupancy() ^ occ)
@@ -37,6 +46,7 @@ def test_floating_cube_gets_a_reported_support():
 def test_without_repair_the_cube_floats():
     _model, rep = lay_bricks(VoxelGrid(floating_cube()), None, LayoutConfig(repair=False))
     assert rep.added_cells == 0
+    # one floating 2x2 brick: a slab one brick covers whole stays a brick
     assert rep.connectivity["n_floating"] == 1 and not rep.connectivity["grounded"]
 
 
@@ -117,9 +127,83 @@ def test_stability_loop_adds_supports_when_rounds_run_out():
     model, rep = lay_bricks(
         VoxelGrid(occ), np.where(occ, 4, -1), LayoutConfig(max_repair_rounds=2), stability=physics
     )
-    assert rep.repair_rounds == 2
-    assert rep.stable is True
-    assert rep.added_cells == 3 and rep.support_parts == 1
-    ((x, _y, z0, z1),) = model.meta["support_columns"]
-    assert x >= 2 and (z0, z1) == (0, 3)
-    assert connectivity_report(model).grounded
+    assert rep.repair_rounds == 2  # both re-lays tried; the margin never grew, so both undone
+    assert rep.stable is True and rep.stability_supports == 1
+    # one 2x2 column under the tip of the ledge, the farthest cells from where it rests
+    assert rep.added_cells == 12 and rep.support_parts == 1
+    assert sorted(model.meta["support_columns"]) == [
+        (4, 0, 0, 3),
+        (4, 1, 0, 3),
+        (5, 0, 0, 3),
+        (5, 1, 0, 3),
+    ]
+    assert [(p.part, p.x, p.z, p.color) for p in model.placements] == [
+        ("3003", 0, 0, 4),
+        ("2456", 0, 3, 4),
+        ("3003", 4, 0, 71),
+    ]
+    assert connectivity_report(model).connected
+
+
+def cantilever() -> np.ndarray:
+    """A 2x2 post one brick high carrying a 2-stud-wide arm 46 studs long, one brick thick."""
+    occ = np.zeros((48, 2, 6), bool)
+    occ[0:2, :, 0:3] = True
+    occ[:, :, 3:6] = True
+    return occ
+
+
+def test_real_physics_cantilever_is_propped_until_it_stands():
+    occ = cantilever()
+    plain, _ = lay_bricks(VoxelGrid(occ), None)
+    assert analyze_stability(plain).verdict == "UNSTABLE"
+    model, rep = lay_bricks(VoxelGrid(occ), None, stability=analyze_stability)
+    final = analyze_stability(model)
+    assert final.verdict == "STABLE" and rep.stable is True
+    assert rep.stability_supports == 1 and rep.added_cells == 12 and rep.support_parts == 1
+    columns = model.meta["support_columns"]
+    assert len(columns) == 4 and {(z0, z1) for _x, _y, z0, z1 in columns} == {(0, 3)}
+    assert {x for x, _y, _z0, _z1 in columns} in ({19, 20}, {20, 21})  # under the arm, mid-way
+    conn = connectivity_report(model)
+    assert conn.connected and conn.grounded
+    added = model.occupancy() & ~occ
+    assert int(added.sum()) == 12 and not (occ & ~model.occupancy()).any()
+
+
+def test_physics_that_gives_up_is_reported_not_raised():
+    def physics(model):
+        raise SizeLimitError("stability LP too big for this test")
+
+    _model, rep = lay_bricks(VoxelGrid(cantilever()), None, stability=physics)
+    assert rep.stable is None
+    assert any("stability not checked" in n for n in rep.connectivity["notes"])
+
+
+def test_join_shape_links_an_edge_touching_piece_with_studs():
+    occ = np.zeros((6, 6, 9), bool)
+    occ[0:2, 0:2, 0:6] = True  # a post on the ground
+    occ[2:4, 2:4, 6:9] = True  # a block touching it only along an edge, in the air
+    added = join_shape(occ)
+    assert not (added & occ).any() and added.any()
+    _lab, n = ndimage.label(occ | added)
+    assert n == 1
+    model, rep = lay_bricks(VoxelGrid(occ), None)
+    assert rep.added_cells == int(added.sum())
+    conn = connectivity_report(model)
+    assert conn.connected and conn.grounded
+
+
+def test_join_shape_leaves_one_grounded_piece_alone():
+    occ = np.zeros((4, 4, 6), bool)
+    occ[1:3, 1:3, :] = True
+    assert not join_shape(occ).any()
+
+
+def test_two_pieces_side_by_side_on_the_ground_become_one():
+    occ = np.zeros((9, 2, 6), bool)
+    occ[0:4, :, :] = True
+    occ[5:9, :, :] = True  # a one-stud gap: only new cells can join them
+    model, rep = lay_bricks(VoxelGrid(occ), None)
+    conn = connectivity_report(model)
+    assert conn.connected and conn.grounded and rep.added_cells > 0
+    assert not (occ & ~model.occupancy()).any()

@@ -28,7 +28,7 @@ from voxforge.bricks.connectivity import connectivity_report
 from voxforge.bricks.finishing import finish_slopes, finish_tiles
 from voxforge.bricks.layout_greedy import LAYOUT_STRATEGIES, LayerWeights, PartTable, part_table
 from voxforge.bricks.layout_state import LayoutState
-from voxforge.bricks.repair import RepairLog, StabilityFn, connect, stabilise
+from voxforge.bricks.repair import RepairLog, StabilityFn, connect, join_cells, stabilise
 from voxforge.core.brickmodel import BrickModel
 from voxforge.core.errors import ConfigError, GeometryError
 from voxforge.core.progress import Progress, ProgressCallback
@@ -94,7 +94,7 @@ class LayoutReport:
         n_parts: placements in the model.
         cells: filled cells covered (including added ones).
         added_cells: cells added by repair (support columns), not in the input shape.
-        support_parts: parts laid in those cells.
+        support_parts: parts holding at least one of those cells.
         seams_aligned_share: of the seams between two parts that both start on top of filled
             cells, the share lying exactly on a seam of the level below (0 = fully staggered).
         distinct_kinds: distinct part numbers used.
@@ -104,6 +104,7 @@ class LayoutReport:
         stable: the physics verdict, None when no physics callable was given.
         slopes, tiles: parts swapped by the finishing passes.
         bridged_layers: plate levels re-laid to join components.
+        stability_supports: support columns added because the physics said the model fails.
     """
 
     strategy: str
@@ -119,6 +120,7 @@ class LayoutReport:
     stable: bool | None
     slopes: int = 0
     tiles: int = 0
+    stability_supports: int = 0
     bridged_layers: list[int] = field(default_factory=list)
 
 
@@ -216,6 +218,12 @@ def seam_alignment(model: BrickModel) -> float:
     return aligned / total if total else float("nan")
 
 
+def _parts_in(state: LayoutState, cells: np.ndarray) -> int:
+    """Live parts holding at least one of the (nx, ny, nz) bool ``cells``."""
+    lab = state.labels[cells]
+    return len(np.unique(lab[lab >= 0]))
+
+
 def _lay_all(state: LayoutState, cfg: LayoutConfig, deadline: float, report: Any) -> None:
     """Lay every level bottom-up with the configured strategy (budget shared by cell count)."""
     solver = LAYOUT_STRATEGIES[cfg.strategy]
@@ -276,11 +284,13 @@ def lay_bricks(
     table = part_table()
     state = LayoutState(filled, code, palette, _availability(table, palette), table)
     timings: dict[str, float] = {}
+    rlog = RepairLog()
+    if cfg.repair:
+        join_cells(state, rlog, cfg.support_color)
 
     _lay_all(state, cfg, t0 + 0.8 * cfg.time_budget, prog)
     timings["layout"] = time.perf_counter() - t0
 
-    rlog = RepairLog()
     t = time.perf_counter()
     if cfg.repair:
         connect(state, rlog, cfg.seed, cfg.support_color, deadline, cfg.parts == "plates")
@@ -323,7 +333,7 @@ def lay_bricks(
         n_parts=len(model),
         cells=n_input + added,
         added_cells=added,
-        support_parts=rlog.support_parts,
+        support_parts=_parts_in(state, state.added),
         seams_aligned_share=seam_alignment(model),
         distinct_kinds=len({p.part for p in model.placements}),
         repair_rounds=rlog.rounds,
@@ -333,6 +343,7 @@ def lay_bricks(
         slopes=n_slopes,
         tiles=n_tiles,
         bridged_layers=list(rlog.bridged_layers),
+        stability_supports=rlog.stability_supports,
     )
     timings["total"] = time.perf_counter() - t0
     model.meta["layout"] = report

@@ -61,10 +61,19 @@ class LayerWeights:
     bond_cap: float = 3.0
     seam_w: float = 10.0
     orient_w: float = 5.0
+    isolated_w: float = 300.0
 
     def array(self) -> np.ndarray:
         return np.array(
-            [self.part_cost, self.bond_w, self.bond_cap, self.seam_w, self.orient_w], dtype=np.float64
+            [
+                self.part_cost,
+                self.bond_w,
+                self.bond_cap,
+                self.seam_w,
+                self.orient_w,
+                self.isolated_w,
+            ],
+            dtype=np.float64,
         )
 
 
@@ -78,6 +87,7 @@ class LayerProblem:
         color: (nx, ny) int32 colour index into the layout's palette.
         cx, cy, fp: (m,) int64 candidate positions and footprint rows of ``fps``.
         cost: (m,) float64 candidate cost (see :class:`LayerWeights`).
+        dead: (m,) int64 cells of each candidate with no filled cell under or over its part.
         fps: (k, 4) int64 footprint table ``(sx, sy, h, part_index)``.
         seed: tie-break seed of this layer.
     """
@@ -89,6 +99,7 @@ class LayerProblem:
     cy: np.ndarray
     fp: np.ndarray
     cost: np.ndarray
+    dead: np.ndarray
     fps: np.ndarray
     seed: int
     _greedy: np.ndarray | None = field(default=None, repr=False)
@@ -114,12 +125,19 @@ class LayerProblem:
         return self.cost * (3.0 / self.h)
 
     def greedy(self) -> np.ndarray:
-        """The greedy cover: cheapest cost per covered cell first, seeded tie-breaks (cached)."""
+        """The greedy cover: cheapest cost per covered cell first, seeded tie-breaks (cached).
+
+        Candidates that carry dead cells on live ones go first (cheapest per cell among them):
+        once their live cells are taken by other parts, the dead cells can only form separate
+        pieces.
+        """
         if self._greedy is None:
             rng = np.random.default_rng([self.seed, self.z, 7])
-            per_cell = self.cost / (self.sx * self.sy * self.h)
+            area = self.sx * self.sy
+            per_cell = self.cost / (area * self.h)
+            rescue = (self.dead > 0) & (self.dead < area)
             noise = rng.random(len(per_cell)) * 1e-3
-            order = np.lexsort((noise, per_cell)).astype(np.int64)
+            order = np.lexsort((noise, per_cell, ~rescue)).astype(np.int64)
             free = self.hbits > 0
             self._greedy = greedy_select(free, self.cx, self.cy, self.sx, self.sy, order)
         return self._greedy
@@ -144,10 +162,16 @@ def build_problem(
     pref_axis: int,
     seed: int,
     table: PartTable | None = None,
+    live: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> LayerProblem:
-    """Enumerate the candidates of one layer (see :func:`layer_candidates` for array contracts)."""
+    """Enumerate the candidates of one layer (see :func:`layer_candidates` for array contracts).
+
+    ``live`` is ``(live_p, live_b)``, (nx, ny) bool each; None counts every cell as live.
+    """
     table = table or part_table()
-    cx, cy, fp, cost = layer_candidates(
+    if live is None:
+        live = (np.ones(hbits.shape, bool), np.ones(hbits.shape, bool))
+    cx, cy, fp, cost, dead = layer_candidates(
         np.ascontiguousarray(hbits, dtype=np.uint8),
         np.ascontiguousarray(color, dtype=np.int32),
         np.ascontiguousarray(below, dtype=np.int32),
@@ -156,8 +180,10 @@ def build_problem(
         avail,
         weights.array(),
         int(pref_axis),
+        np.ascontiguousarray(live[0], dtype=np.int32),
+        np.ascontiguousarray(live[1], dtype=np.int32),
     )
-    return LayerProblem(z, hbits, color, cx, cy, fp, cost, table.fps, seed)
+    return LayerProblem(z, hbits, color, cx, cy, fp, cost, dead, table.fps, seed)
 
 
 LayerSolver = Callable[[LayerProblem, float], np.ndarray]

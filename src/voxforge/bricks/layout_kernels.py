@@ -8,6 +8,13 @@ footprint at a position whose cells all allow its height and share one colour; i
 the set-cover view of layout: every part costs ``part_cost``, touching several distinct parts below
 (or above) earns ``bond_w`` each, every unit edge of its outline lying on a seam of the layer below
 costs ``seam_w``, and a long side along the course's preferred axis earns ``orient_w``.
+
+Parts join only through studs on cells stacked vertically, so a cell with no filled cell directly
+above or below the part that covers it (a *dead* cell: the far end of a ledge, a corner standing
+beside the rest) can only be held by a part that also covers a *live* cell. A candidate made only
+of dead cells would be a separate piece: it costs ``isolated_w`` more. The number of dead cells of
+each candidate is returned too, so that the greedy order can take the candidates that carry dead
+cells on live ones before those live cells go to other parts.
 """
 
 from __future__ import annotations
@@ -73,6 +80,8 @@ def layer_candidates(
     avail: np.ndarray,
     weights: np.ndarray,
     pref_axis: int,
+    live_p: np.ndarray,
+    live_b: np.ndarray,
 ):
     """All valid candidate placements of one layer and their costs.
 
@@ -82,11 +91,14 @@ def layer_candidates(
         below, above: (nx, ny) int32 labels of the parts under / over each cell, -1 for none.
         fps: (k, 4) int64 footprints ``(sx, sy, h, part_index)``, both orientations listed.
         avail: (k, n_colors) bool, whether footprint k is made in colour index c.
-        weights: (5,) float64 ``part_cost, bond_w, bond_cap, seam_w, orient_w``.
+        weights: (6,) float64 ``part_cost, bond_w, bond_cap, seam_w, orient_w, isolated_w``.
         pref_axis: 0 when long sides along x are preferred in this course, 1 for y.
+        live_p, live_b: (nx, ny) int32 1 where a plate / a brick starting on the cell would have a
+            filled cell directly below or above it (the ground does not count: it joins nothing).
 
     Returns:
-        cx, cy, fp (m,) int64 position and footprint row; cost (m,) float64 (lower is better).
+        cx, cy, fp (m,) int64 position and footprint row; cost (m,) float64 (lower is better);
+        dead (m,) int64 cells of the candidate with no filled cell under or over it.
     """
     nx, ny = hbits.shape
     part_cost, bond_w, bond_cap, seam_w, orient_w = (
@@ -96,6 +108,7 @@ def layer_candidates(
         weights[3],
         weights[4],
     )
+    isolated_w = weights[5]
     plate_ok = np.zeros((nx, ny), dtype=np.int32)
     brick_ok = np.zeros((nx, ny), dtype=np.int32)
     for i in range(nx):
@@ -115,12 +128,15 @@ def layer_candidates(
     pb = _prefix(brick_ok)
     pdx = _prefix(dx)
     pdy = _prefix(dy)
+    plp = _prefix(live_p)
+    plb = _prefix(live_b)
 
     cap = nx * ny * fps.shape[0]
     cx = np.empty(cap, dtype=np.int64)
     cy = np.empty(cap, dtype=np.int64)
     cf = np.empty(cap, dtype=np.int64)
     cost = np.empty(cap, dtype=np.float64)
+    dead = np.empty(cap, dtype=np.int64)
     vals = np.empty(64, dtype=np.int64)
     m = 0
     for k in range(fps.shape[0]):
@@ -133,6 +149,7 @@ def layer_candidates(
             if long_axis == pref_axis:
                 pref = 1.0
         ok = pb if h == 3 else pp
+        live = plb if h == 3 else plp
         area = sx * sy
         for x in range(nx - sx + 1):
             for y in range(ny - sy + 1):
@@ -164,12 +181,15 @@ def layer_candidates(
                         seam += _seam(below, i, y - 1, i, y)
                     if y + sy < ny:
                         seam += _seam(below, i, y + sy - 1, i, y + sy)
+                n_live = _box_sum(live, x, y, x + sx, y + sy)
+                extra = isolated_w if n_live == 0 else 0.0
+                dead[m] = area - n_live
                 cx[m] = x
                 cy[m] = y
                 cf[m] = k
-                cost[m] = part_cost - bond_w * bond + seam_w * seam - orient_w * pref
+                cost[m] = part_cost - bond_w * bond + seam_w * seam - orient_w * pref + extra
                 m += 1
-    return cx[:m], cy[:m], cf[:m], cost[:m]
+    return cx[:m], cy[:m], cf[:m], cost[:m], dead[:m]
 
 
 @njit(cache=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
+from scipy import ndimage, sparse
 from scipy.sparse import csgraph
 
 from voxforge.bricks.connectivity import StudContacts
@@ -112,6 +112,16 @@ class LayoutState:
         self.alive[idx] = False
         return self.rows[idx].copy()
 
+    def add_cells(self, cells: np.ndarray, color: int) -> None:
+        """Make the (nx, ny, nz) bool ``cells`` targets of colour ``color`` (repair cells).
+
+        ``color`` must be in the palette (the layout puts the support colour there).
+        """
+        self.filled |= cells
+        self.added |= cells
+        self.code[cells] = color
+        self.cidx[cells] = int(np.searchsorted(self.palette, color))
+
     def free_hbits(self, z: int, mode: str) -> np.ndarray:
         """(nx, ny) uint8 height bits of the still-empty target cells at plate level ``z``.
 
@@ -130,10 +140,36 @@ class LayoutState:
             run &= self.filled[:, :, z + dz] & (self.labels[:, :, z + dz] < 0)
             run &= self.code[:, :, z + dz] == self.code[:, :, z]
         if mode == "bricks":
+            run &= ~self._lonely_course(z, run)
             hb[run] = BRICK_BIT
         else:
             hb[run] |= BRICK_BIT
         return hb
+
+    def _lonely_course(self, z: int, run: np.ndarray) -> np.ndarray:
+        """(nx, ny) bool brick cells of course ``z`` that nothing could bond to their neighbours.
+
+        A brick with no filled cell under it (or the ground) and none over it touches other parts
+        only side by side, which holds nothing; such one-course slabs (a table top, a base plate
+        on the floor) are laid as three staggered plate levels instead, and so is a one-cell ring
+        around them, so that the plates reach parts that are bonded above or below. A slab that
+        one brick covers whole stays a brick.
+        """
+        nz = self.shape[2]
+        below = self.filled[:, :, z - 1] if z > 0 else np.zeros_like(run)
+        above = self.filled[:, :, z + 3] if z + 3 < nz else np.zeros_like(run)
+        lonely = run & ~below & ~above
+        if not lonely.any():
+            return lonely
+        lab, _ = ndimage.label(run)
+        bricks = {(int(r[0]), int(r[1])) for r in self.table.fps if r[2] == 3}
+        for i, box in enumerate(ndimage.find_objects(lab), start=1):
+            if box is None:
+                continue
+            piece = lab[box] == i
+            if piece.all() and piece.shape in bricks:
+                lonely[box][piece] = False
+        return ndimage.binary_dilation(lonely, np.ones((3, 3), bool)) & run
 
     def problem(
         self,
@@ -152,8 +188,30 @@ class LayoutState:
         if above is None:
             above = np.full((nx, ny), -1, np.int32)
         return build_problem(
-            z, hbits, self.cidx[:, :, z], below, above, self.avail, weights, pref_axis, seed, self.table
+            z,
+            hbits,
+            self.cidx[:, :, z],
+            below,
+            above,
+            self.avail,
+            weights,
+            pref_axis,
+            seed,
+            self.table,
+            self.live(z),
         )
+
+    def live(self, z: int) -> tuple[np.ndarray, np.ndarray]:
+        """(nx, ny) bool each: a plate / a brick starting at ``z`` has a filled cell under or over it.
+
+        Only such parts can be joined to others; the ground is not counted (it joins nothing).
+        """
+        nz = self.shape[2]
+        zero = np.zeros(self.shape[:2], dtype=bool)
+        below = self.filled[:, :, z - 1] if z > 0 else zero
+        over1 = self.filled[:, :, z + 1] if z + 1 < nz else zero
+        over3 = self.filled[:, :, z + 3] if z + 3 < nz else zero
+        return below | over1, below | over3
 
     def place(self, problem: LayerProblem, chosen: np.ndarray) -> np.ndarray:
         """Add the chosen candidates of ``problem`` as parts; returns their row indices."""

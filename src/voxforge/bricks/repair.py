@@ -22,11 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import ndimage, sparse
+from scipy.sparse import csgraph
 
 from voxforge.bricks.layout_greedy import LAYOUT_STRATEGIES, LayerWeights
 from voxforge.bricks.layout_kernels import BRICK_BIT, PLATE_BIT
 from voxforge.bricks.layout_state import SX, SY, Connectivity, H, LayoutState, X, Y, Z
 from voxforge.core.brickmodel import BrickModel
+from voxforge.core.errors import SizeLimitError
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +45,9 @@ class RepairLog:
         bridged_layers: plate levels re-laid to join components.
         support_parts: number of parts added under floating components or weak parts.
         support_columns: (x, y, z0, z1) of each support column (cells ``z0 <= z < z1``).
-        relaid_parts: parts taken out and re-laid by the stability rounds.
-        rounds: stability rounds run.
+        relaid_parts: parts taken out and re-laid by the stability rounds (kept re-lays only).
+        rounds: stability re-lay rounds run.
+        stability_supports: support columns added because the physics said the model fails.
         stable: the last stability verdict, None when no physics callable was given.
         notes: human-readable reasons when something could not be repaired.
     """
@@ -53,8 +57,207 @@ class RepairLog:
     support_columns: list[tuple[int, int, int, int]] = field(default_factory=list)
     relaid_parts: int = 0
     rounds: int = 0
+    stability_supports: int = 0
     stable: bool | None = None
     notes: list[str] = field(default_factory=list)
+
+
+STEP_MM = (8.0, 8.0, 3.2)
+"""Length of one lattice step along x, y, z in millimetres (the cost of a joining path)."""
+
+
+def _shape_paths(
+    free: np.ndarray, root: np.ndarray, reach: Callable[[np.ndarray], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shortest paths through ``free`` cells from the cells ``reach(root)`` gives.
+
+    Args:
+        free: (nx, ny, nz) bool cells a path may use (empty, not in the shape).
+        root: (nx, ny, nz) bool cells the paths start from.
+
+    Returns:
+        dist: (nx, ny, nz) float64 millimetres of path to reach each cell (inf when unreachable),
+        counting the cell itself; pred: (nx, ny, nz) int64 flat index of the previous path cell,
+        -1 at the first cell of a path.
+    """
+    shape = free.shape
+    n = free.size
+    idx = np.arange(n).reshape(shape)
+    rows, cols, w = [], [], []
+    for axis in range(3):
+        a = [slice(None)] * 3
+        b = [slice(None)] * 3
+        a[axis], b[axis] = slice(None, -1), slice(1, None)
+        both = free[tuple(a)] & free[tuple(b)]
+        ia, ib = idx[tuple(a)][both], idx[tuple(b)][both]
+        rows += [ia, ib]
+        cols += [ib, ia]
+        w.append(np.full(2 * len(ia), STEP_MM[axis]))
+    start = free & reach(root)
+    first = idx[start]
+    # node n is the super source: one edge to every start cell, weighted by a vertical step
+    rows.append(np.full(len(first), n))
+    cols.append(first)
+    w.append(np.full(len(first), STEP_MM[2]))
+    g = sparse.csr_matrix(
+        (np.concatenate(w), (np.concatenate(rows), np.concatenate(cols))), shape=(n + 1, n + 1)
+    )
+    dist, pred = csgraph.dijkstra(g, indices=n, return_predecessors=True)
+    pred = pred[:n].astype(np.int64)
+    pred[pred == n] = -1
+    pred[pred < 0] = -1
+    return dist[:n].reshape(shape), pred.reshape(shape)
+
+
+def _beside(cells: np.ndarray) -> np.ndarray:
+    """(nx, ny, nz) bool cells 6-adjacent to ``cells``, not in it."""
+    return ndimage.binary_dilation(cells, ndimage.generate_binary_structure(3, 1)) & ~cells
+
+
+def _over_under(cells: np.ndarray) -> np.ndarray:
+    """(nx, ny, nz) bool cells directly over or under one of ``cells`` (stud reach), not in it."""
+    out = np.zeros(cells.shape, dtype=bool)
+    out[:, :, 1:] |= cells[:, :, :-1]
+    out[:, :, :-1] |= cells[:, :, 1:]
+    return out & ~cells
+
+
+def _thicken(path: np.ndarray, filled: np.ndarray) -> np.ndarray:
+    """Give every horizontal step of ``path`` a second plate level (over it, else under it).
+
+    Plates side by side on one level do not hold each other; two levels let the layout stagger
+    them, so a path that runs sideways stays one piece.
+    """
+    out = path.copy()
+    horiz = np.zeros(path.shape, dtype=bool)
+    for axis in range(2):
+        a = [slice(None)] * 3
+        b = [slice(None)] * 3
+        a[axis], b[axis] = slice(None, -1), slice(1, None)
+        step = path[tuple(a)] & path[tuple(b)]
+        horiz[tuple(a)] |= step
+        horiz[tuple(b)] |= step
+    x, y, z = np.nonzero(horiz)
+    nz = path.shape[2]
+    for xi, yi, zi in zip(x, y, z, strict=True):
+        for zz in (zi + 1, zi - 1):
+            if 0 <= zz < nz and not filled[xi, yi, zz]:
+                out[xi, yi, zz] = True
+                break
+    return out
+
+
+def _widen(cells: np.ndarray, occ: np.ndarray) -> np.ndarray:
+    """Grow every vertical run of ``cells`` to a 2x2 column where the four columns are empty.
+
+    A wider support holds more studs (stronger) and lays as 2x2 bricks instead of 1x1s. Runs
+    whose every 2x2 neighbourhood meets ``occ`` stay 1x1. Returns the grown (nx, ny, nz) bool mask.
+    """
+    out = cells.copy()
+    nx, ny, _ = cells.shape
+    for x, y, z0, z1 in _vertical_runs(cells):
+        for dx, dy in ((0, 0), (-1, 0), (0, -1), (-1, -1)):
+            x0, y0 = x + dx, y + dy
+            if x0 < 0 or y0 < 0 or x0 + 2 > nx or y0 + 2 > ny:
+                continue
+            box = (slice(x0, x0 + 2), slice(y0, y0 + 2), slice(z0, z1))
+            if not (occ[box] & ~cells[box]).any():
+                out[box] = True
+                break
+    return out
+
+
+def _vertical_runs(cells: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """``(x, y, z0, z1)`` of each maximal vertical run of ``cells`` ((nx, ny, nz) bool)."""
+    pad = np.zeros((*cells.shape[:2], 1), dtype=bool)
+    d = np.diff(np.concatenate([pad, cells, pad], axis=2).astype(np.int8), axis=2)
+    sx, sy, sz = np.nonzero(d == 1)
+    ez = np.nonzero(d == -1)[2]
+    # both lists are in C order of (x, y, z), so the i-th start pairs with the i-th end
+    return [(int(x), int(y), int(a), int(b)) for x, y, a, b in zip(sx, sy, sz, ez, strict=True)]
+
+
+def join_shape(filled: np.ndarray, widen: bool = True) -> np.ndarray:
+    """Cells to add so that the shape is one face-connected piece that stands on the ground.
+
+    Parts join only through studs between vertically stacked cells, so a model can be one piece
+    only if its cells are 6-connected. Each separate piece (one floating in the air, one standing
+    beside the main piece, a detail touching it only at an edge or corner) is joined to the
+    biggest grounded piece by the shortest path of new cells, measured in millimetres (a plate
+    step is 3.2 mm, a stud step 8 mm, so paths prefer vertical columns: supports); a main piece
+    off the ground gets a path down to it. Paths leave and enter the pieces vertically (stud to
+    stud, never only side by side), run sideways two plate levels thick (so plates can be
+    staggered) and are widened to 2x2 columns where the room allows.
+
+    Args:
+        filled: (nx, ny, nz) bool cells of the shape.
+        widen: grow the paths' vertical runs to 2x2 columns where they fit.
+
+    Returns:
+        (nx, ny, nz) bool cells to add (never in ``filled``); all False when nothing is needed.
+    """
+    lab, n = ndimage.label(filled)
+    added = np.zeros(filled.shape, dtype=bool)
+    if n == 0:
+        return added
+    sizes = np.bincount(lab.ravel(), minlength=n + 1)
+    sizes[0] = 0
+    grounded = np.unique(lab[:, :, 0][lab[:, :, 0] > 0])
+    if n == 1 and len(grounded):
+        return added
+    root_label = int(grounded[np.argmax(sizes[grounded])]) if len(grounded) else int(np.argmax(sizes))
+    root = lab == root_label
+    free = ~filled
+    pieces = [lab == c for c in range(1, n + 1) if c != root_label]
+    dist, pred = _shape_paths(free, root, _over_under)
+    missed = [c for c in pieces if not _add_path(added, free & _over_under(c), dist.ravel(), pred)]
+    if not len(grounded):
+        # the ground is reached by the free cells at z = 0 (the root hangs in the air)
+        on_ground = np.zeros(filled.shape, dtype=bool)
+        on_ground[:, :, 0] = free[:, :, 0]
+        _add_path(added, on_ground, dist.ravel(), pred)
+    if missed:
+        # no room over or under (the grid's top or bottom): join side by side; bridging then
+        # lays parts across the seams
+        dist, pred = _shape_paths(free, root, _beside)
+        for c in missed:
+            _add_path(added, free & _beside(c), dist.ravel(), pred)
+    added = _thicken(added, filled)
+    if widen:
+        added = _widen(added, filled)
+    return added & ~filled
+
+
+def _add_path(added: np.ndarray, ends: np.ndarray, dist: np.ndarray, pred: np.ndarray) -> bool:
+    """Mark in ``added`` the cells of the shortest path ending at one of the ``ends`` cells.
+
+    Returns False when no end can be reached.
+    """
+    cand = np.flatnonzero(ends.ravel())
+    if len(cand) == 0:
+        return False
+    best = int(cand[np.argmin(dist[cand])])
+    if not np.isfinite(dist[best]):
+        return False
+    flat_added = added.reshape(-1)
+    flat_pred = pred.reshape(-1)
+    while best >= 0:
+        flat_added[best] = True
+        best = int(flat_pred[best])
+    return True
+
+
+def join_cells(state: LayoutState, log_: RepairLog, support_color: int) -> int:
+    """Add the cells of :func:`join_shape` to the state before layout; returns how many."""
+    added = join_shape(state.filled)
+    if added.any():
+        state.add_cells(added, support_color)
+        runs = _vertical_runs(added)
+        log_.support_columns += runs
+        log_.notes.append(
+            f"the shape is in pieces: {int(added.sum())} cells added in {len(runs)} columns to join them"
+        )
+    return int(added.sum())
 
 
 def _component_grid(state: LayoutState, comp: np.ndarray) -> np.ndarray:
@@ -144,27 +347,37 @@ def _relay_region(
 
 
 def _touching_pairs(state: LayoutState, conn: Connectivity) -> np.ndarray:
-    """(k, 5) int64 ``(x, y, z, axis, main)`` of same-colour side contacts between components.
+    """(k, 6) int64 ``(x, y, z, axis, main, anchored)`` of same-colour side contacts between components.
 
     ``axis`` 0 means the pair is (x, y)-(x+1, y), 1 means (x, y)-(x, y+1); ``main`` is 1 when one
-    side belongs to the biggest component (those are tried first).
+    side belongs to the biggest component; ``anchored`` is 1 when both cells have another part
+    directly under them (or both over them), so that a 1x2 plate across the contact touches one
+    part of each component by studs. Anchored contacts come first, then those of the main piece.
     """
+    lab = state.labels
     cg = _component_grid(state, conn.comp)
     sizes = np.bincount(conn.comp[conn.comp >= 0])
     main = int(np.argmax(sizes)) if len(sizes) else -1
+    nz = lab.shape[2]
+    pad = np.full((*lab.shape[:2], 1), -1, dtype=lab.dtype)
+    under = np.concatenate([pad, lab[:, :, :-1]], axis=2)
+    over = np.concatenate([lab[:, :, 1:], pad], axis=2)
     out = []
-    for axis, (a, b, ca, cb) in enumerate(
-        (
-            (cg[:-1], cg[1:], state.code[:-1], state.code[1:]),
-            (cg[:, :-1], cg[:, 1:], state.code[:, :-1], state.code[:, 1:]),
-        )
-    ):
-        touch = (a >= 0) & (b >= 0) & (a != b) & (ca == cb)
+    for axis in range(2):
+        a = (slice(None, -1),) if axis == 0 else (slice(None), slice(None, -1))
+        b = (slice(1, None),) if axis == 0 else (slice(None), slice(1, None))
+        touch = (cg[a] >= 0) & (cg[b] >= 0) & (cg[a] != cg[b]) & (state.code[a] == state.code[b])
         x, y, z = np.nonzero(touch)
-        is_main = (a[touch] == main) | (b[touch] == main)
-        out.append(np.stack([x, y, z, np.full(len(x), axis), is_main.astype(np.int64)], axis=1))
-    pairs = np.concatenate(out) if out else np.zeros((0, 5), np.int64)
-    order = np.lexsort((pairs[:, 1], pairs[:, 0], pairs[:, 2], -pairs[:, 4]))
+        la, lb = lab[a][touch], lab[b][touch]
+        ua, ub, oa, ob = under[a][touch], under[b][touch], over[a][touch], over[b][touch]
+        anchored = ((ua >= 0) & (ub >= 0) & (ua != la) & (ub != lb)) | (
+            (oa >= 0) & (ob >= 0) & (oa != la) & (ob != lb) & (z + 1 < nz)
+        )
+        is_main = (cg[a][touch] == main) | (cg[b][touch] == main)
+        cols = [x, y, z, np.full(len(x), axis), is_main.astype(np.int64), anchored.astype(np.int64)]
+        out.append(np.stack(cols, axis=1))
+    pairs = np.concatenate(out) if out else np.zeros((0, 6), np.int64)
+    order = np.lexsort((pairs[:, 1], pairs[:, 0], pairs[:, 2], -pairs[:, 4], -pairs[:, 5]))
     return pairs[order]
 
 
@@ -260,21 +473,6 @@ def bridge_components(
     return conn
 
 
-def _support_rows(x: int, y: int, z0: int, z1: int, color: int, state: LayoutState) -> np.ndarray:
-    """Rows of a 1x1 column filling cells ``z0 <= z < z1``: bricks from the bottom, plates on top."""
-    brick = state.table.index("3005")
-    plate = state.table.index("3024")
-    rows = []
-    z = z0
-    while z1 - z >= 3:
-        rows.append((x, y, z, 1, 1, 3, brick, color))
-        z += 3
-    while z < z1:
-        rows.append((x, y, z, 1, 1, 1, plate, color))
-        z += 1
-    return np.asarray(rows, dtype=np.int64)
-
-
 def _nearest_below(occ: np.ndarray) -> np.ndarray:
     """(nx, ny, nz) int64: highest filled level strictly below each cell, -1 for the ground."""
     nz = occ.shape[2]
@@ -285,18 +483,59 @@ def _nearest_below(occ: np.ndarray) -> np.ndarray:
     return out
 
 
+def _lay_supports(
+    state: LayoutState,
+    log_: RepairLog,
+    columns: list[tuple[int, int, int, int]],
+    support_color: int,
+    plates_only: bool,
+) -> np.ndarray:
+    """Add the cells of ``columns`` (widened to 2x2 where they fit) and lay them; new row indices."""
+    cells = np.zeros(state.shape, dtype=bool)
+    for x, y, z0, z1 in columns:
+        cells[x, y, z0:z1] = True
+    cells = _widen(cells, state.filled) & ~state.filled
+    if not cells.any():
+        return np.zeros(0, dtype=np.int64)
+    state.add_cells(cells, support_color)
+    log_.support_columns += _vertical_runs(cells)
+    new = _relay_region(state, cells, LayerWeights(), 0, 0, plates_only, False)
+    log_.support_parts += len(new)
+    return new
+
+
+def _hanging_cells(
+    state: LayoutState, groups: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bottom cells of grouped rows with nothing under them: x, y, z, group (each (k,) int64).
+
+    ``groups`` is an (n_rows,) int64 group per row, -1 for rows to leave out.
+    """
+    occ = state.labels >= 0
+    x, y, z = np.nonzero(occ)
+    g = groups[state.labels[x, y, z]]
+    keep = (g >= 0) & (z > 0)
+    x, y, z, g = x[keep], y[keep], z[keep], g[keep]
+    gap = ~occ[x, y, z - 1]
+    return x[gap], y[gap], z[gap], g[gap]
+
+
 def add_supports(
     state: LayoutState,
     log_: RepairLog,
     support_color: int,
     targets: np.ndarray | None = None,
     max_rounds: int = 64,
+    plates_only: bool = False,
 ) -> Connectivity:
-    """Hang every floating component (or each row in ``targets``) on a column down to solid ground.
+    """Stand every floating component (or each row in ``targets``) on a column down to solid ground.
 
     Per component the shortest column is chosen from its overhanging bottom cells, preferring one
-    that lands on a grounded part or the ground; columns of one round never overlap (each fills the
-    gap under a different bottom cell). Colour ``support_color`` is added to the palette's cells.
+    that lands on a part of another component that stands (so the model becomes one piece), then
+    the ground, then another floating component. Per target row the column goes under its
+    overhanging bottom cell farthest from the cells it rests on (the tip of a ledge), shortest
+    first among equals. Columns are 2x2 where the room allows, colour ``support_color``, laid as
+    ordinary parts; their cells are reported (``state.added``, ``log_.support_columns``).
     """
     conn = state.connectivity()
     for _ in range(max_rounds):
@@ -310,45 +549,53 @@ def add_supports(
             groups[t] = t
         if (groups < 0).all():
             break
-        occ = state.labels >= 0
-        below = _nearest_below(occ)
-        x, y, z = np.nonzero(occ)
-        g = groups[state.labels[x, y, z]]
-        keep = (g >= 0) & (z > 0)
-        x, y, z, g = x[keep], y[keep], z[keep], g[keep]
-        gap = ~occ[x, y, z - 1]
-        x, y, z, g = x[gap], y[gap], z[gap], g[gap]
+        x, y, z, g = _hanging_cells(state, groups)
         if len(x) == 0:
             break
-        hit = below[x, y, z]
-        hit_comp = np.where(hit >= 0, conn.comp[state.labels[x, y, np.maximum(hit, 0)]], -1)
+        occ = state.labels >= 0
+        hit = _nearest_below(occ)[x, y, z]
+        under = state.labels[x, y, np.maximum(hit, 0)]
         own = conn.comp[state.labels[x, y, z]]
-        lands_solid = (hit < 0) | ~conn.floating[state.labels[x, y, np.maximum(hit, 0)]]
-        other = hit_comp != own
+        on_ground = hit < 0
+        on_solid = ~on_ground & (conn.comp[under] != own) & ~conn.floating[under]
+        on_other = ~on_ground & (conn.comp[under] != own)
         length = z - 1 - hit
-        # best per group: lands on solid ground first, then on another component, then shortest
-        order = np.lexsort((z, y, x, length, ~other, ~lands_solid, g))
+        if targets is None:
+            order = np.lexsort((z, y, x, length, ~on_other, ~on_ground, ~on_solid, g))
+        else:
+            order = np.lexsort((z, y, x, length, -_tip_distance(state, x, y, z), g))
         _, first = np.unique(g[order], return_index=True)
         pick = order[first]
-        pick = pick[other[pick] | lands_solid[pick]]
+        pick = pick[on_other[pick] | on_ground[pick]] if targets is None else pick
         if len(pick) == 0:
             log_.notes.append("floating parts have nothing under them to stand a support on")
             break
-        for i in pick:
-            z0, z1 = int(hit[i]) + 1, int(z[i])
-            xi, yi = int(x[i]), int(y[i])
-            state.filled[xi, yi, z0:z1] = True
-            state.added[xi, yi, z0:z1] = True
-            state.code[xi, yi, z0:z1] = support_color
-            state.cidx[xi, yi, z0:z1] = int(np.searchsorted(state.palette, support_color))
-            rows = _support_rows(xi, yi, z0, z1, support_color, state)
-            state.add(rows)
-            log_.support_parts += len(rows)
-            log_.support_columns.append((xi, yi, z0, z1))
+        columns = [(int(x[i]), int(y[i]), int(hit[i]) + 1, int(z[i])) for i in pick]
+        _lay_supports(state, log_, columns, support_color, plates_only)
         conn = state.connectivity()
         if targets is not None:
             break
     return conn
+
+
+def _tip_distance(state: LayoutState, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """(k,) float64 stud distance of each hanging bottom cell from the nearest held cell of its part.
+
+    A held cell is a bottom cell of the same part with something directly under it (or the ground);
+    a column farthest from those shortens the lever of an overhang the most.
+    """
+    out = np.zeros(len(x), dtype=np.float64)
+    lab = state.labels
+    for k in range(len(x)):
+        r = state.rows[lab[x[k], y[k], z[k]]]
+        x0, y0, zb = int(r[X]), int(r[Y]), int(r[Z])
+        if zb == 0:
+            continue
+        held = lab[x0 : x0 + r[SX], y0 : y0 + r[SY], zb - 1] >= 0
+        hx, hy = np.nonzero(held)
+        if len(hx):
+            out[k] = float(np.min(np.hypot(hx + x0 - x[k], hy + y0 - y[k])))
+    return out
 
 
 def connect(
@@ -362,7 +609,7 @@ def connect(
     """Bridge side-by-side components, then support whatever still floats; says why if it fails."""
     conn = bridge_components(state, log_, seed, deadline, plates_only=plates_only)
     if conn.n_floating:
-        conn = add_supports(state, log_, support_color)
+        conn = add_supports(state, log_, support_color, plates_only=plates_only)
         if conn.n_components > 1:
             conn = bridge_components(
                 state, log_, seed + 101, deadline + 1.0, max_tries=20, plates_only=plates_only
@@ -378,7 +625,8 @@ def connect(
 
 
 StabilityFn = Callable[[BrickModel], Any]
-"""``stability(model) -> report`` with ``report.stable: bool`` and ``report.weakest: list[int]``."""
+"""``stability(model) -> report`` with ``report.stable: bool``, ``report.margin: float`` and
+``report.weakest: list[int]`` (placement indices, most stressed first)."""
 
 
 def _neighbours(state: LayoutState, rows: np.ndarray) -> np.ndarray:
@@ -386,6 +634,24 @@ def _neighbours(state: LayoutState, rows: np.ndarray) -> np.ndarray:
     c = state.contacts()
     sel = np.isin(c.lower, rows) | np.isin(c.upper, rows)
     return np.unique(np.concatenate([rows, c.lower[sel], c.upper[sel]]))
+
+
+def _check(
+    stability: StabilityFn, state: LayoutState, pitch: np.ndarray, origin: np.ndarray, log_: RepairLog
+) -> Any:
+    """The physics report of the current state; None (with a note) when the analysis gives up."""
+    try:
+        return stability(state.model(pitch, origin))
+    except SizeLimitError as err:
+        log_.notes.append(f"stability not checked: {err}")
+        return None
+
+
+def _weak_rows(state: LayoutState, report: Any) -> np.ndarray:
+    """(k,) int64 state rows of the report's weakest placements, most stressed first."""
+    live = state.live_index()
+    weak = np.asarray(list(report.weakest), dtype=np.int64)
+    return live[weak[(weak >= 0) & (weak < len(live))]]
 
 
 def stabilise(
@@ -400,36 +666,56 @@ def stabilise(
     origin: np.ndarray,
     deadline: float,
     plates_only: bool = False,
+    support_rounds: int = 4,
 ) -> Any:
-    """Re-lay the weakest region up to ``rounds`` times, then prop the weakest parts; last report."""
-    report = stability(state.model(pitch, origin))
+    """Make the model stand: re-lay the weakest region, then prop the weakest parts; last report.
+
+    Up to ``rounds`` times the weakest parts and their stud neighbours are re-laid with another
+    seed, the other orientation preference and a stronger bonding reward; a re-lay is kept only if
+    the physics margin grows and the model stays one piece. Then, up to ``support_rounds`` times,
+    a column (2x2 where it fits) goes under the weakest hanging part, at the bottom cell farthest
+    from where it rests, down to the part below or the ground, and the model is checked again.
+    Stops at the deadline. Returns the last report (None when the physics gave up).
+    """
+    report = _check(stability, state, pitch, origin, log_)
     weights = LayerWeights(bond_w=60.0, seam_w=20.0)
     for r in range(rounds):
-        if bool(report.stable):
+        if report is None or bool(report.stable) or time.perf_counter() >= deadline:
             break
         log_.rounds = r + 1
-        live = state.live_index()
-        weak = live[np.asarray(list(report.weakest), dtype=np.int64)]
+        weak = _weak_rows(state, report)
+        if len(weak) == 0:
+            break
         region = _neighbours(state, weak)
         before = state.connectivity()
         old_rows = state.rows[region].copy()
         new = _relay(state, region, weights, seed + 7919 * (r + 1), 1 + r, plates_only)
-        after = state.connectivity()
-        if after.key() > before.key():
-            after = connect(state, log_, seed + r, support_color, deadline, plates_only)
-        if after.key() > before.key():
+        if state.connectivity().key() > before.key():
+            _restore(state, new, old_rows)
+            continue
+        after = _check(stability, state, pitch, origin, log_)
+        if after is None or float(after.margin) <= float(report.margin):
             _restore(state, new, old_rows)
             continue
         log_.relaid_parts += len(region)
-        report = stability(state.model(pitch, origin))
-    if not bool(report.stable):
-        live = state.live_index()
-        weak = live[np.asarray(list(report.weakest), dtype=np.int64)]
-        n0 = log_.support_parts
-        add_supports(state, log_, support_color, targets=weak)
-        if log_.support_parts > n0:
-            report = stability(state.model(pitch, origin))
-    log_.stable = bool(report.stable)
+        report = after
+    for _ in range(support_rounds):
+        if report is None or bool(report.stable) or time.perf_counter() >= deadline:
+            break
+        n0 = len(log_.support_columns)
+        for w in _weak_rows(state, report):
+            add_supports(state, log_, support_color, targets=np.array([w]), plates_only=plates_only)
+            if len(log_.support_columns) > n0:
+                break
+        if len(log_.support_columns) == n0:
+            log_.notes.append("the weakest parts have nothing under them to stand a support on")
+            break
+        log_.stability_supports += 1
+        report = _check(stability, state, pitch, origin, log_)
+    log_.stable = None if report is None else bool(report.stable)
+    if report is not None and not report.stable:
+        verdict = getattr(report, "verdict", "unstable")
+        log_.notes.append(f"still {verdict} after re-lays and supports (margin {report.margin:.3f})")
     return report
 
 
