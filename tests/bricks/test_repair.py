@@ -207,3 +207,24 @@ def test_two_pieces_side_by_side_on_the_ground_become_one():
     conn = connectivity_report(model)
     assert conn.connected and conn.grounded and rep.added_cells > 0
     assert not (occ & ~model.occupancy()).any()
+
+
+@dataclass
+class UndecidedReport:
+    stable: bool = False
+    verdict: str = "UNKNOWN"
+    margin: float = float("nan")
+    weakest: tuple[int, ...] = (0,)
+
+
+def test_undecided_physics_stops_the_loop_without_props():
+    calls = []
+
+    def physics(model):
+        calls.append(len(model))
+        return UndecidedReport()
+
+    _model, rep = lay_bricks(VoxelGrid(cantilever()), None, stability=physics)
+    assert len(calls) == 1 and rep.repair_rounds == 0 and rep.stability_supports == 0
+    assert rep.added_cells == 0 and rep.stable is False
+    assert any("still UNKNOWN" in n and "margin -inf" in n for n in rep.connectivity["notes"])

@@ -16,6 +16,7 @@ Order of preference, cheapest change to the model first:
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -647,6 +648,23 @@ def _check(
         return None
 
 
+def _margin(report: Any) -> float:
+    """The report's margin as a float; -inf when missing or nan (nothing to compare against)."""
+    m = getattr(report, "margin", None)
+    try:
+        m = float(m)
+    except (TypeError, ValueError):
+        return -math.inf
+    return m if math.isfinite(m) or m == math.inf else -math.inf
+
+
+def _settled(report: Any, deadline: float) -> bool:
+    """Stop the loop: no report, stable, undecided (the solver gave up), or out of time."""
+    if report is None or bool(report.stable) or time.perf_counter() >= deadline:
+        return True
+    return getattr(report, "verdict", None) == "UNKNOWN"
+
+
 def _weak_rows(state: LayoutState, report: Any) -> np.ndarray:
     """(k,) int64 state rows of the report's weakest placements, most stressed first."""
     live = state.live_index()
@@ -680,7 +698,7 @@ def stabilise(
     report = _check(stability, state, pitch, origin, log_)
     weights = LayerWeights(bond_w=60.0, seam_w=20.0)
     for r in range(rounds):
-        if report is None or bool(report.stable) or time.perf_counter() >= deadline:
+        if _settled(report, deadline):
             break
         log_.rounds = r + 1
         weak = _weak_rows(state, report)
@@ -694,13 +712,13 @@ def stabilise(
             _restore(state, new, old_rows)
             continue
         after = _check(stability, state, pitch, origin, log_)
-        if after is None or float(after.margin) <= float(report.margin):
+        if after is None or _margin(after) <= _margin(report):
             _restore(state, new, old_rows)
             continue
         log_.relaid_parts += len(region)
         report = after
     for _ in range(support_rounds):
-        if report is None or bool(report.stable) or time.perf_counter() >= deadline:
+        if _settled(report, deadline):
             break
         n0 = len(log_.support_columns)
         for w in _weak_rows(state, report):
@@ -715,7 +733,7 @@ def stabilise(
     log_.stable = None if report is None else bool(report.stable)
     if report is not None and not report.stable:
         verdict = getattr(report, "verdict", "unstable")
-        log_.notes.append(f"still {verdict} after re-lays and supports (margin {report.margin:.3f})")
+        log_.notes.append(f"still {verdict} after re-lays and supports (margin {_margin(report):.3f})")
     return report
 
 
