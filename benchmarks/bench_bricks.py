@@ -102,27 +102,25 @@ def main() -> None:
         r["index"], r["class"] = int(i), str(ds.classes[ds.labels[i]])
         rows.append(r)
     n = len(rows)
-    share = sum(r["buildable"] for r in rows) / n
     t = np.array([r["total_s"] for r in rows])
+    cells = [r["cells"] for r in rows]
+    table = {
+        "buildable (stable + connected + grounded)": f"{np.mean([r['buildable'] for r in rows]):.1%}",
+        "stable": f"{np.mean([r['stable'] for r in rows]):.1%}",
+        "connected and grounded": f"{np.mean([r['connected'] and r['grounded'] for r in rows]):.1%}",
+        "parts per filled cell": f"{sum(r['parts'] for r in rows) / sum(cells):.4f}",
+        "seams on seams (median)": f"{np.median([r['seams'] for r in rows]):.3f}",
+        "distinct kinds (median)": f"{np.median([r['kinds'] for r in rows]):.0f}",
+        "cells per shape (median / max)": f"{np.median(cells):.0f} / {max(cells)}",
+        "layout + physics s (median / p90 / max)": (
+            f"{np.median(t):.2f} / {np.percentile(t, 90):.2f} / {t.max():.2f}"
+        ),
+        "shapes under 2 s": f"{np.mean(t < 2.0):.1%}",
+    }
     print(f"## 32 studs, {n} ModelNet10 shapes ({args.per_class} per class, seed {SEED})\n")
     print("| metric | value |\n| --- | --- |")
-    print(f"| buildable (stable + connected + grounded) | {share:.1%} |")
-    print(f"| stable | {np.mean([r['stable'] for r in rows]):.1%} |")
-    print(
-        f"| connected and grounded | {np.mean([r['connected'] and r['grounded'] for r in rows]):.1%} |"
-    )
-    print(
-        f"| parts per filled cell | {sum(r['parts'] for r in rows) / sum(r['cells'] for r in rows):.4f} |"
-    )
-    print(f"| seams on seams (median) | {np.median([r['seams'] for r in rows]):.3f} |")
-    print(f"| distinct kinds (median) | {np.median([r['kinds'] for r in rows]):.0f} |")
-    print(
-        f"| cells per shape (median / max) | {np.median([r['cells'] for r in rows]):.0f} / {max(r['cells'] for r in rows)} |"
-    )
-    print(
-        f"| layout + physics s (median / p90 / max) | {np.median(t):.2f} / {np.percentile(t, 90):.2f} / {t.max():.2f} |"
-    )
-    print(f"| shapes under 2 s | {np.mean(t < 2.0):.1%} |")
+    for name, value in table.items():
+        print(f"| {name} | {value} |")
     bad = [f"{r['class']}#{r['index']}" for r in rows if not r["buildable"]]
     print(f"\nnot buildable: {', '.join(bad) or 'none'}")
     big = []
@@ -131,9 +129,9 @@ def main() -> None:
         r["index"], r["class"] = int(i), str(ds.classes[ds.labels[i]])
         big.append(r)
     if big:
-        print(
-            "\n## 64 studs\n\n| shape | cells | parts | buildable | layout s | physics s |\n| --- | --- | --- | --- | --- | --- |"
-        )
+        print("\n## 64 studs\n")
+        print("| shape | cells | parts | buildable | layout s | physics s |")
+        print("| --- | --- | --- | --- | --- | --- |")
         for r in big:
             print(
                 f"| {r['class']}#{r['index']} | {r['cells']} | {r['parts']} | {r['buildable']} | "
@@ -141,9 +139,10 @@ def main() -> None:
             )
     tp = teapot()
     if tp:
+        print("\n## Utah teapot, whole brickify pipeline at 32 studs\n")
         print(
-            f"\n## Utah teapot, whole brickify pipeline at 32 studs\n\n{tp['total_s']:.2f} s, "
-            f"{tp['parts']} parts, {tp['verdict']}, connected {tp['connected']}; stages {tp['timings_s']}"
+            f"{tp['total_s']:.2f} s, {tp['parts']} parts, {tp['verdict']}, "
+            f"connected {tp['connected']}; stages {tp['timings_s']}"
         )
     print(json.dumps({"bench": "bricks", "rows": rows, "big": big, "teapot": tp}))
 
