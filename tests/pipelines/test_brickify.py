@@ -141,3 +141,14 @@ def test_cubic_voxel_input_is_resampled_not_squashed(tmp_path):
     result = run_brickify(tmp_path / "cube.npy", tmp_path / "o", cfg)
     assert result.summary["size"]["studs"] == [10, 10]
     assert result.summary["size"]["plates"] == 25  # 10 studs * 8 mm / 3.2 mm
+
+
+def test_units_are_set_once():
+    from voxforge.core.config import build_config
+    from voxforge.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"set input\.units"):
+        build_config(BrickifyConfig, {"clean": {"units": "mm"}})
+    with pytest.raises(ConfigError, match=r"set input\.units"):
+        build_config(VoxelizeJobConfig, {"clean": {"units": "cm"}})
+    assert build_config(BrickifyConfig, {"input": {"units": "mm"}}).input.units == "mm"

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from voxforge.bricks.colors import ColorConfig
 from voxforge.bricks.layout import LayoutConfig
@@ -19,7 +19,7 @@ from voxforge.core.config import dump_config
 from voxforge.core.errors import SizeLimitError
 from voxforge.core.outputs import OutputDir
 from voxforge.core.progress import Progress, ProgressCallback
-from voxforge.pipelines.common import InputConfig, Timer, jsonable, prepare_grid
+from voxforge.pipelines.common import InputConfig, Timer, check_single_units, jsonable, prepare_grid
 from voxforge.scan import CleanConfig
 from voxforge.voxel import VoxelizeConfig
 
@@ -40,6 +40,11 @@ class BrickifyConfig(BaseModel):
     )
     preview_size: int = Field(1024, ge=64, le=4096, description="Preview PNG size in pixels.")
     title: str | None = Field(None, description="Model title in the LDraw file; default: input name.")
+
+    @model_validator(mode="after")
+    def _one_unit_knob(self) -> BrickifyConfig:
+        check_single_units(self.input, self.clean)
+        return self
 
 
 @dataclass

@@ -39,6 +39,20 @@ class InputConfig(BaseModel):
     )
 
 
+def check_single_units(input_config: InputConfig, clean_config: Any) -> None:
+    """Refuse a config that scales units twice (``input.units`` and ``clean.units``).
+
+    Readers convert to metres with ``input.units``; ``CleanConfig.units`` exists for library
+    users who hand ``clean_scan`` raw clouds, and must stay metres inside a pipeline.
+    """
+    units = getattr(clean_config, "units", "m")
+    if units not in ("m", 1.0):
+        raise ValueError(
+            f"clean.units={units!r}: inside a pipeline the reader converts units; "
+            "set input.units (--units) instead"
+        )
+
+
 class Timer:
     """Collect wall-clock timings per stage (seconds), for summary.json."""
 

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from voxforge.core.config import dump_config
 from voxforge.core.outputs import OutputDir
 from voxforge.core.progress import Progress, ProgressCallback
 from voxforge.core.voxelgrid import VoxelGrid
-from voxforge.pipelines.common import InputConfig, Timer, prepare_grid
+from voxforge.pipelines.common import InputConfig, Timer, check_single_units, prepare_grid
 from voxforge.scan import CleanConfig
 from voxforge.voxel import VoxelizeConfig
 
@@ -27,6 +27,11 @@ class VoxelizeJobConfig(BaseModel):
     clean: CleanConfig = Field(default_factory=CleanConfig)
     voxel: VoxelizeConfig = Field(default_factory=VoxelizeConfig)
     preview_size: int = Field(800, ge=64, le=4096, description="Preview PNG size in pixels.")
+
+    @model_validator(mode="after")
+    def _one_unit_knob(self) -> VoxelizeJobConfig:
+        check_single_units(self.input, self.clean)
+        return self
 
 
 @dataclass
