@@ -86,11 +86,23 @@ def main() -> None:
     print("| stage | best of 3 (s) |\n| --- | --- |")
     for k in ("read_s", "clean_s", "voxelize_s", "total_s"):
         print(f"| {k[:-2]} | {best[k]:.3f} |")
-    print(f"\nmedian total {median_total:.3f} s (target < 2 s); warm-up {warmup:.2f} s; "
-          f"peak RSS {peak_mb:.0f} MB; object {best['object_points']} points -> "
-          f"{best['cells']} cells, {best['studs']} studs")
-    print(json.dumps({"bench": "pipeline_1M", "median_total_s": median_total, "best": best,
-                      "warmup_s": warmup, "peak_rss_mb": peak_mb}, default=str))
+    print(
+        f"\nmedian total {median_total:.3f} s (target < 2 s); warm-up {warmup:.2f} s; "
+        f"peak RSS {peak_mb:.0f} MB; object {best['object_points']} points -> "
+        f"{best['cells']} cells, {best['studs']} studs"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "pipeline_1M",
+                "median_total_s": median_total,
+                "best": best,
+                "warmup_s": warmup,
+                "peak_rss_mb": peak_mb,
+            },
+            default=str,
+        )
+    )
 
 
 if __name__ == "__main__":
