@@ -172,7 +172,8 @@ def test_hanging_brick_is_held_by_its_stud():
     parts.append(part("3005", 3, 0, 6, 1, 1))  # under the 2x4's overhang, off the ground
     m = model(parts)
     r = analyze_stability(m)
-    assert r.floating == [] and r.status == "optimal"  # the precheck cannot carry it
+    assert r.floating == [] and r.status == "optimal (region of 3 parts)"
+    assert r.n_region == 3  # the 1x1, the 2x4 it pulls past its support, the column top
     assert r.verdict == "STABLE"
     assert r.stress[4] == pytest.approx(weight("3005") / STUD_CAPACITY, rel=1e-5)
 

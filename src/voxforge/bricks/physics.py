@@ -48,8 +48,9 @@ from voxforge.bricks.physics_contacts import (
     support_depth,
     vertical_contacts,
 )
-from voxforge.bricks.physics_lp import solve_equilibrium
-from voxforge.bricks.physics_support import compression_only_path
+from voxforge.bricks.physics_decompose import solve_by_regions
+from voxforge.bricks.physics_lp import SolveError
+from voxforge.bricks.physics_support import compression_pass
 from voxforge.core.brickmodel import BrickModel
 from voxforge.core.errors import GeometryError
 from voxforge.core.progress import ProgressCallback, null_progress
@@ -58,8 +59,7 @@ log = logging.getLogger(__name__)
 
 STRESS_TOLERANCE = 1e-6
 """Stress above ``1 + STRESS_TOLERANCE`` counts as over capacity (solver round-off guard)."""
-TENSION_TOLERANCE_N = 1e-7
-"""Tension below this many newtons is solver round-off, read as zero."""
+Verdict = Literal["STABLE", "UNSTABLE", "FLOATING", "UNKNOWN"]
 
 
 class PhysicsConfig(BaseModel, extra="forbid"):
@@ -72,10 +72,14 @@ class PhysicsConfig(BaseModel, extra="forbid"):
             at the 4 corners of the stud's cell).
         gravity: m/s^2.
         top_k: how many weakest parts the report lists.
-        time_limit_s: wall-clock limit for the HiGHS solve.
-        precheck: first look for a compression-only load path
-            (:mod:`voxforge.bricks.physics_support`); when one exists the model stands with
-            margin 1 and the linear program is skipped.
+        time_limit_s: wall-clock limit for the whole analysis; past it the verdict is
+            ``UNKNOWN`` with status ``time limit``.
+        precheck: carry loads by compression first (:mod:`voxforge.bricks.physics_support`) and
+            solve the linear program only around the parts where that fails
+            (:mod:`voxforge.bricks.physics_decompose`). False solves one program over the whole
+            model (the reference the fast path is tested against).
+        grow_hops: interface hops the program's region reaches beyond the parts that need
+            tension.
     """
 
     friction_capacity_n: float = Field(0.98, gt=0)
@@ -84,6 +88,7 @@ class PhysicsConfig(BaseModel, extra="forbid"):
     top_k: int = Field(10, ge=0)
     time_limit_s: float = Field(30.0, gt=0)
     precheck: bool = True
+    grow_hops: int = Field(1, ge=0, le=50)
 
 
 @dataclass
@@ -92,19 +97,29 @@ class StabilityReport:
 
     Attributes:
         stable: True only for verdict ``STABLE``.
-        verdict: ``STABLE``, ``UNSTABLE`` or ``FLOATING``.
-        margin: ``1 - max_stress`` (see the module docstring); ``-inf`` when floating.
-        max_stress: largest contact stress (tension / capacity); ``inf`` when floating.
-        stress: (n,) float64 per-part stress, ``inf`` for floating parts.
+        verdict: ``STABLE``, ``UNSTABLE``, ``FLOATING`` or ``UNKNOWN`` (the solver ran out of
+            time or failed; ``status`` says which).
+        margin: ``1 - max_stress`` (see the module docstring); ``-inf`` when floating, ``nan``
+            when unknown.
+        max_stress: largest contact stress (tension / capacity); ``inf`` when floating, ``nan``
+            when unknown.
+        stress: (n,) float64 per-part stress, ``inf`` for floating parts, ``nan`` for supported
+            parts when unknown.
         weakest: up to ``top_k`` part indices with positive stress, most stressed first (ties:
             the part farther from the ground first, as it is the one that would come off).
         n_parts: parts in the model.
         n_contacts: vertical contacts (stud columns, resting columns and ground columns).
         n_interfaces: part-on-part and part-on-ground interfaces (the program's contact unit).
-        n_variables: columns of the linear program (0 when no program was solved).
+        n_variables: columns of the (last) linear program (0 when no program was solved).
         solve_time_s: wall time of the whole analysis, seconds.
         floating: indices of parts with no support.
-        status: the solver's status (``optimal``, or ``not solved`` when nothing was supported).
+        status: how the answer was found: ``compression-only load path``, ``optimal`` (one
+            program over the whole model), ``optimal (region of k parts)`` (the same optimum
+            from a program over k parts, see :mod:`voxforge.bricks.physics_decompose`),
+            ``upper bound (region of k parts)`` (a proven force distribution whose stress may
+            exceed the optimum's; only when it is within capacity), ``not solved``
+            when nothing was supported, ``time limit`` or ``solver failed: ...`` when unknown.
+        n_region: parts inside the program (0 when none was solved).
         weight_n: total weight of the supported parts, newtons.
         ground_reaction_n: net vertical force the ground exerts in the solution, newtons (equals
             ``weight_n`` up to solver tolerance; a physics sanity check).
@@ -113,7 +128,7 @@ class StabilityReport:
     """
 
     stable: bool
-    verdict: Literal["STABLE", "UNSTABLE", "FLOATING"]
+    verdict: Verdict
     margin: float
     max_stress: float
     stress: np.ndarray
@@ -128,6 +143,7 @@ class StabilityReport:
     weight_n: float = 0.0
     ground_reaction_n: float = 0.0
     tension_max_n: float = 0.0
+    n_region: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe summary (non-finite numbers become ``None``; per-part stress only for the
@@ -146,6 +162,7 @@ class StabilityReport:
             "n_contacts": self.n_contacts,
             "n_interfaces": self.n_interfaces,
             "n_variables": self.n_variables,
+            "n_region": self.n_region,
             "solve_time_s": round(float(self.solve_time_s), 4),
             "floating": [int(i) for i in self.floating],
             "status": self.status,
@@ -153,13 +170,6 @@ class StabilityReport:
             "ground_reaction_n": float(self.ground_reaction_n),
             "tension_max_n": float(self.tension_max_n),
         }
-
-
-def _interface_stress(tension: np.ndarray, studded: np.ndarray, capacity: float) -> np.ndarray:
-    """(p,) stress per interface from (p, 4) per-stud tensions; see the module docstring."""
-    t = tension.max(axis=1) if tension.size else np.zeros(len(studded))
-    t = np.where(t > TENSION_TOLERANCE_N, t, 0.0)
-    return np.where(studded, t / capacity, np.where(t > 0, 1.0 + t / capacity, 0.0))
 
 
 def _part_stress(n: int, iface: Interfaces, stress_i: np.ndarray) -> np.ndarray:
@@ -202,6 +212,9 @@ def analyze_stability(
 ) -> StabilityReport:
     """Decide whether ``model`` stands, and how close to breaking its weakest connections are.
 
+    Never raises for a model it can read: a solver that runs out of time or fails gives verdict
+    ``UNKNOWN`` (``stable`` False) with the reason in ``status``.
+
     Args:
         model: the placed parts (lattice units, z up; the ground is z = 0).
         config: capacities and limits; defaults to :class:`PhysicsConfig`.
@@ -209,7 +222,6 @@ def analyze_stability(
 
     Raises:
         GeometryError: the model has no parts or uses a part missing from the catalogue.
-        SizeLimitError: the solver did not finish within ``config.time_limit_s``.
     """
     cfg = config or PhysicsConfig()
     report = progress or null_progress
@@ -219,47 +231,41 @@ def analyze_stability(
         raise GeometryError("brick model has no placements; nothing to analyse")
     report("physics", 0.0)
     arrays = model.arrays()
-    labels = model.label_grid()
     weight = part_masses(model) * cfg.gravity
     com = centres_of_mass(arrays)
-    vc = vertical_contacts(model, labels)
+    vc = vertical_contacts(model, model.label_grid())
     iface = interfaces(n, vc)
     depth = support_depth(n, vc)
     supported = np.isfinite(depth)
     floating = np.nonzero(~supported)[0]
     report("physics", 0.2)
 
-    stress = np.full(n, np.inf)
-    n_var, status, reaction, t_max = 0, "not solved", 0.0, 0.0
-    max_contact = 0.0
+    k = int(supported.sum())
     sub = _renumber(iface, supported)
     tops = (arrays["z"] + arrays["h"])[supported]
-    if (
-        supported.any()
-        and cfg.precheck
-        and compression_only_path(com[supported], weight[supported], tops, sub)
-    ):
-        stress[supported] = 0.0
-        status, reaction = "compression-only load path", float(weight[supported].sum())
-    elif supported.any():
-        capacity = cfg.friction_capacity_n * cfg.points_per_stud
-        sol = solve_equilibrium(
-            com[supported], weight[supported], sub, capacity, cfg.time_limit_s, model.pitch
-        )
-        stress_i = _interface_stress(sol.tension, sub.n_studs > 0, capacity)
-        stress[supported] = _part_stress(int(supported.sum()), sub, stress_i)
-        max_contact = float(stress_i.max()) if len(stress_i) else 0.0
-        g = sub.lower == GROUND
-        reaction = float(sol.compression[g].sum() + sol.stud_force[g].sum())
-        t_max = float(sol.tension.max() / cfg.points_per_stud) if sol.tension.size else 0.0
-        n_var, status = sol.n_variables, sol.status
+    solved = _Solved(np.zeros(len(sub)), float(weight[supported].sum()), 0.0, 0, 0, "not solved")
+    if k:
+        failed = np.ones(k, dtype=bool)
+        if cfg.precheck:
+            failed = compression_pass(com[supported], weight[supported], tops, sub).failed
+        if not failed.any():
+            solved.status = "compression-only load path"
+        else:
+            solved = _solve(com[supported], weight[supported], tops, sub, failed, cfg, model, t0)
     report("physics", 1.0)
 
-    if len(floating):
-        verdict: Literal["STABLE", "UNSTABLE", "FLOATING"] = "FLOATING"
-        max_stress, margin = math.inf, -math.inf
+    stress = np.full(n, np.inf)
+    if solved.unknown:
+        stress[supported] = np.nan
     else:
-        max_stress = max_contact
+        stress[supported] = _part_stress(k, sub, solved.stress)
+    verdict: Verdict
+    if len(floating):
+        verdict, max_stress, margin = "FLOATING", math.inf, -math.inf
+    elif solved.unknown:
+        verdict, max_stress, margin = "UNKNOWN", math.nan, math.nan
+    else:
+        max_stress = float(solved.stress.max(initial=0.0))
         margin = 1.0 - max_stress
         verdict = "STABLE" if max_stress <= 1.0 + STRESS_TOLERANCE else "UNSTABLE"
     out = StabilityReport(
@@ -271,21 +277,73 @@ def analyze_stability(
         weakest=_weakest(stress, depth, cfg.top_k),
         n_parts=n,
         n_contacts=len(vc),
-        n_variables=n_var,
+        n_variables=solved.n_variables,
         solve_time_s=time.perf_counter() - t0,
         floating=[int(i) for i in floating],
-        status=status,
+        status=solved.status,
         n_interfaces=len(iface),
         weight_n=float(weight[supported].sum()),
-        ground_reaction_n=reaction,
-        tension_max_n=t_max,
+        ground_reaction_n=solved.ground_reaction,
+        tension_max_n=solved.tension_max / cfg.points_per_stud,
+        n_region=solved.n_region,
     )
     log.info(
-        "stability: %s, max stress %.3f, %d parts, %d contacts, %.2f s",
+        "stability: %s (%s), max stress %.3f, %d parts, %d contacts, %.2f s",
         verdict,
+        out.status,
         max_stress,
         n,
         len(vc),
         out.solve_time_s,
     )
     return out
+
+
+@dataclass
+class _Solved:
+    """What the solve stage hands to the report: (p,) interface stress and the bookkeeping."""
+
+    stress: np.ndarray
+    ground_reaction: float
+    tension_max: float
+    n_variables: int
+    n_region: int
+    status: str
+    unknown: bool = False
+
+
+def _solve(
+    com: np.ndarray,
+    weight: np.ndarray,
+    tops: np.ndarray,
+    iface: Interfaces,
+    failed: np.ndarray,
+    cfg: PhysicsConfig,
+    model: BrickModel,
+    t0: float,
+) -> _Solved:
+    """Run the program over the region around ``failed``; solver trouble becomes ``unknown``."""
+    capacity = cfg.friction_capacity_n * cfg.points_per_stud
+    whole = failed.all()
+    try:
+        sol = solve_by_regions(
+            com,
+            weight,
+            tops,
+            iface,
+            capacity,
+            t0 + cfg.time_limit_s,
+            model.pitch,
+            failed,
+            grow_hops=cfg.grow_hops,
+        )
+    except SolveError as err:
+        log.warning("stability analysis gave up: %s", err)
+        status = err.status if err.status == "time limit" else f"{err.status}: {err.detail}"
+        return _Solved(np.zeros(len(iface)), 0.0, 0.0, 0, 0, status, unknown=True)
+    k = int(sol.region.sum())
+    if whole:
+        status = "optimal"
+    else:
+        status = f"{'optimal' if sol.exact else 'upper bound'} (region of {k} parts)"
+    return _Solved(sol.stress, sol.ground_reaction, sol.tension_max, sol.n_variables, k, status)

@@ -41,7 +41,6 @@ from scipy import sparse
 from scipy.optimize import OptimizeWarning, linprog
 
 from voxforge.bricks.physics_contacts import GROUND, Interfaces
-from voxforge.core.errors import GeometryError, SizeLimitError
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +53,19 @@ _PITCH_M = 0.008
 _CORNERS = np.array([[0, 0], [1, 0], [0, 1], [1, 1]])
 
 
+class SolveError(Exception):
+    """HiGHS ran out of time or gave up; the analysis reports verdict ``UNKNOWN`` instead.
+
+    Attributes:
+        status: ``"time limit"`` or ``"solver failed"``.
+        detail: size of the program and HiGHS's message.
+    """
+
+    def __init__(self, status: str, detail: str) -> None:
+        super().__init__(f"stability LP: {status} ({detail})")
+        self.status, self.detail = status, detail
+
+
 @dataclass
 class LPSolution:
     """The optimal forces, newtons.
@@ -64,6 +76,9 @@ class LPSolution:
             negative), all the studs the corner stands for together.
         compression: (p, 4) corner compressions.
         exceed: (p,) exceedance per interface.
+        net: (p, 3) resultant of each interface's forces on its upper part: upward force
+            (newtons) and its first moments ``f * x``, ``f * y`` (newton * lattice unit); the
+            lower part feels the opposite.
         tau: the common per-stud tension cap used.
         n_variables, n_rows: size of the program.
         status: HiGHS's model status.
@@ -74,11 +89,28 @@ class LPSolution:
     stud_force: np.ndarray
     compression: np.ndarray
     exceed: np.ndarray
+    net: np.ndarray
     tau: float
     n_variables: int
     n_rows: int
     status: str
     solve_time_s: float
+
+
+TENSION_TOLERANCE_N = 1e-7
+"""Tension below this many newtons is solver round-off, read as zero."""
+
+
+def interface_stress(tension: np.ndarray, studded: np.ndarray, capacity: float) -> np.ndarray:
+    """(p,) stress per interface from (p, 4) per-stud tensions, newtons.
+
+    Studded interfaces: largest tension per stud / the stud's ``capacity``. An interface without
+    studs cannot hold any tension: its stress is ``1 + t / capacity`` when it must carry
+    ``t > 0`` and 0 otherwise.
+    """
+    t = tension.max(axis=1) if tension.size else np.zeros(len(studded))
+    t = np.where(t > TENSION_TOLERANCE_N, t, 0.0)
+    return np.where(studded, t / capacity, np.where(t > 0, 1.0 + t / capacity, 0.0))
 
 
 def _vertical_entries(
@@ -210,11 +242,22 @@ def solve_equilibrium(
     wr = w.reshape(p, 4)
     per_stud = x_opt[base_m:base_c][:, None] - v
     per_stud[wr == 0.0] = 0.0
+    stud_force = -per_stud * wr
+    comp = x_opt[base_c:base_v].reshape(p, 4)
+    net = np.stack(
+        [
+            comp.sum(axis=1) + stud_force.sum(axis=1),
+            (comp * cx.reshape(p, 4)).sum(axis=1) / sx + (stud_force * x.reshape(p, 4)).sum(axis=1) / sx,
+            (comp * cy.reshape(p, 4)).sum(axis=1) / sy + (stud_force * y.reshape(p, 4)).sum(axis=1) / sy,
+        ],
+        axis=1,
+    )
     return LPSolution(
         tension=np.maximum(per_stud, 0.0),
-        stud_force=-per_stud * wr,
-        compression=x_opt[base_c:base_v].reshape(p, 4),
+        stud_force=stud_force,
+        compression=comp,
         exceed=e,
+        net=net,
         tau=tau,
         n_variables=n_var,
         n_rows=3 * n,
@@ -252,7 +295,7 @@ def _run_highs(
     res = None
     for method, extra in (("highs-ipm", {"run_crossover": "off"}), ("highs-ds", {})):
         remaining = float(time_limit_s) - (time.perf_counter() - t0)
-        if res is not None and remaining <= 0:
+        if remaining <= 0:
             break
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OptimizeWarning)  # options passed to HiGHS verbatim
@@ -264,20 +307,16 @@ def _run_highs(
                 b_eq=row_lo[eq] if eq.any() else None,
                 bounds=bounds,
                 method=method,
-                options={"time_limit": max(remaining, 1.0), "threads": 1, **extra},
+                options={"time_limit": remaining, "threads": 1, **extra},
             )
         log.debug("stability LP %s: %d vars: %s", method, a.shape[1], res.message)
         if res.status == 0 or _timed_out(res):
             break
     dt = time.perf_counter() - t0
-    assert res is not None
-    if _timed_out(res):
-        raise SizeLimitError(
-            f"stability LP with {a.shape[1]} variables did not finish within "
-            f"time_limit_s={time_limit_s}; raise time_limit_s or analyse a smaller model"
-        )
+    if res is None or _timed_out(res) or (res.status != 0 and dt >= time_limit_s):
+        raise SolveError("time limit", f"{a.shape[1]} variables, {max(time_limit_s, 0.0):.3g} s")
     if res.status != 0:
-        raise GeometryError(f"stability LP with {a.shape[1]} variables failed: {res.message}")
+        raise SolveError("solver failed", f"{a.shape[1]} variables: {res.message}")
     return np.asarray(res.x), "optimal", dt
 
 

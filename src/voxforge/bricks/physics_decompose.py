@@ -1,0 +1,378 @@
+"""Solve the stability program only where tension is needed; prove the rest by compression.
+
+The program of :mod:`voxforge.bricks.physics_lp` couples every part of a model, but on real
+models almost every load reaches the ground by compression alone
+(:mod:`voxforge.bricks.physics_support`). The parts that need stud friction are of two kinds,
+handled in two stages.
+
+**Hanging parts** (nothing below them; most of the failures on real models: the layout fills the
+underside of overhangs). The program is solved on them alone (``H``), every interface above them
+acting as a fixed ceiling. This is the full program with the rows of every other part dropped,
+so its optimum is a *lower bound* of the full optimum. Their pull on the ceiling parts joins
+those parts' loads, and the compression pass carries everything else with the hanging
+interfaces blocked. When that pass succeeds, the forces together satisfy every part's
+equilibrium and every capacity with no tension outside ``H``: a witness that reaches the lower
+bound, so the answer **equals the full program's optimum**.
+
+**Cantilevers** (parts the pass still cannot carry). Loads flow down a DAG (upper part ->
+lower part), and the region ``R`` (those parts grown by ``grow_hops`` interfaces) is kept
+convex in it, so the parts outside are either *ancestors* of ``R`` (their compression loads onto
+``R`` do not depend on ``R``) or not. One round: a pass over the parts outside gives the
+ancestors' loads; the program on ``R`` runs with those loads fixed and with the parts below
+``R`` acting as ground; a second pass, loaded with the program's reactions, checks the parts
+outside. Parts that fail join ``R`` and the round repeats. The result is again a witness for
+the whole model, so STABLE is proven, but fixing the ancestors' loads can only overstate stress:
+``max_stress`` is an *upper bound* (conservative), exact whenever it does not exceed the hanging
+stage's lower bound. A region over capacity is widened to all its ancestors, which makes the
+program on it a relaxation too (nothing is fixed), so an UNSTABLE verdict is always exact.
+A region that grows past :data:`FULL_SHARE` of the model is replaced by the whole program.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from voxforge.bricks.physics_contacts import GROUND, Interfaces
+from voxforge.bricks.physics_lp import LPSolution, interface_stress, solve_equilibrium
+from voxforge.bricks.physics_support import compression_pass
+
+FULL_SHARE = 0.6
+"""When a cantilever region (with the hanging parts) holds more than this share of the parts,
+the whole program is solved instead: it costs about the same and is exact."""
+STRESS_TOLERANCE = 1e-6
+"""Stress above ``1 + STRESS_TOLERANCE`` counts as over capacity (solver round-off guard)."""
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RegionSolution:
+    """Forces for the whole model: the program's inside the regions, compression outside.
+
+    Attributes:
+        stress: (p,) stress of each interface (see ``physics.py``; 0 where only compression).
+        tension_max: largest tension per stud in the programs' solutions, newtons.
+        ground_reaction: net upward force of the ground, newtons.
+        region: (n,) bool parts the programs solved for.
+        exact: True when the stress is the full program's optimum (see the module docstring),
+            False when it is an upper bound.
+        n_variables: columns of the programs, together.
+        n_solves: programs solved.
+        lp_time_s: wall time inside HiGHS, seconds.
+    """
+
+    stress: np.ndarray
+    tension_max: float
+    ground_reaction: float
+    region: np.ndarray
+    exact: bool
+    n_variables: int
+    n_solves: int
+    lp_time_s: float
+
+
+def down_graph(n: int, iface: Interfaces) -> sparse.csr_matrix:
+    """(n, n) bool adjacency upper -> lower of the part-on-part interfaces (ground left out)."""
+    on = iface.lower != GROUND
+    ones = np.ones(int(on.sum()), dtype=bool)
+    return sparse.csr_matrix((ones, (iface.upper[on], iface.lower[on])), shape=(n, n))
+
+
+def reach(graph: sparse.csr_matrix, seeds: np.ndarray) -> np.ndarray:
+    """(n,) bool parts reachable from the ``seeds`` (n,) bool mask along ``graph``, seeds included."""
+    n = graph.shape[0]
+    src = np.flatnonzero(seeds)
+    if len(src) == 0:
+        return np.zeros(n, dtype=bool)
+    g = graph.tocoo()
+    rows = np.concatenate([g.row, np.full(len(src), n)])
+    cols = np.concatenate([g.col, src])
+    ones = np.ones(len(rows), dtype=bool)
+    aug = sparse.csr_matrix((ones, (rows, cols)), shape=(n + 1, n + 1))
+    order = csgraph.breadth_first_order(aug, n, directed=True, return_predecessors=False)
+    out = np.zeros(n + 1, dtype=bool)
+    out[order] = True
+    return out[:n]
+
+
+def grow(graph: sparse.csr_matrix, mask: np.ndarray, hops: int) -> np.ndarray:
+    """(n,) bool ``mask`` plus every part within ``hops`` interfaces of it, up or down."""
+    both = (graph + graph.T).astype(np.int8).tocsr()
+    out = mask.copy()
+    for _ in range(hops):
+        out |= both @ out.astype(np.int8) > 0
+    return out
+
+
+def convex_hull(graph: sparse.csr_matrix, mask: np.ndarray) -> np.ndarray:
+    """(n,) bool ``mask`` plus every part on a downward path between two of its parts."""
+    return reach(graph, mask) & reach(graph.T.tocsr(), mask)
+
+
+@dataclass
+class _Program:
+    """One solved program: its solution over the interfaces ``use`` (q,) of the parts ``region``."""
+
+    sol: LPSolution
+    use: np.ndarray
+    region: np.ndarray
+
+    def rows(self, keep: np.ndarray) -> _Program:
+        """The same program restricted to the interfaces ``keep`` (q,) bool (bookkeeping only)."""
+        s = self.sol
+        sub = LPSolution(
+            s.tension[keep],
+            s.stud_force[keep],
+            s.compression[keep],
+            s.exceed[keep],
+            s.net[keep],
+            s.tau,
+            s.n_variables,
+            s.n_rows,
+            s.status,
+            s.solve_time_s,
+        )
+        return _Program(sub, self.use[keep], self.region)
+
+
+@dataclass
+class _Forces:
+    """What a set of programs fixed, for the compression pass and the report."""
+
+    extra: np.ndarray  # (n, 3) downward loads the programs put on parts outside them
+    blocked: np.ndarray  # (p,) bool interfaces whose forces a program set
+    stress: np.ndarray  # (p,) interface stress (0 elsewhere)
+    tension_max: float
+    ground: float  # upward force of the ground through the programs' interfaces
+    n_variables: int
+    lp_time: float
+
+
+def _collect(programs: list[_Program], n: int, iface: Interfaces, capacity: float) -> _Forces:
+    """Sum up the loads, blocked interfaces and stresses of ``programs``."""
+    p = len(iface)
+    out = _Forces(np.zeros((n, 3)), np.zeros(p, dtype=bool), np.zeros(p), 0.0, 0.0, 0, 0.0)
+    for prog in programs:
+        sol, use = prog.sol, prog.use
+        out.extra += _reactions(n, iface, use, prog.region, sol)
+        out.blocked[use] = True
+        out.stress[use] = interface_stress(sol.tension, iface.n_studs[use] > 0, capacity)
+        out.tension_max = max(out.tension_max, float(sol.tension.max(initial=0.0)))
+        out.ground += float(sol.net[iface.lower[use] == GROUND, 0].sum())
+        out.n_variables += sol.n_variables
+        out.lp_time += sol.solve_time_s
+    return out
+
+
+def solve_by_regions(
+    com: np.ndarray,
+    weight: np.ndarray,
+    tops: np.ndarray,
+    iface: Interfaces,
+    stud_capacity: float,
+    deadline: float,
+    pitch: np.ndarray,
+    failed: np.ndarray,
+    grow_hops: int = 1,
+) -> RegionSolution:
+    """Minimax-tension forces for the whole model, solving the program only near ``failed``.
+
+    Args:
+        com, weight, tops, iface: the supported parts, as for
+            :func:`~voxforge.bricks.physics_support.compression_pass`.
+        stud_capacity: tension one stud holds, newtons.
+        deadline: ``time.perf_counter()`` value by which every solve must end.
+        pitch: (3,) metres per lattice cell.
+        failed: (n,) bool parts the compression pass could not carry (all True: one program
+            over the whole model).
+        grow_hops: interface hops the cantilever region reaches beyond the parts that need it.
+
+    Raises:
+        SolveError: a solve ran past ``deadline`` or HiGHS failed.
+    """
+    n, p = len(weight), len(iface)
+    ctx = _Context(com, weight, tops, iface, stud_capacity, deadline, pitch)
+    if failed.all():  # the reference: one program over everything
+        prog = ctx.solve(failed, np.arange(p), np.zeros((n, 3)))
+        return ctx.finish([prog], failed, True, 1)
+    hanging = ~reach(down_graph(n, iface).T.tocsr(), _on_ground(n, iface))
+    stage1: list[_Program] = []
+    if hanging.any():  # exact lower bound: the hanging parts alone, ceilings fixed
+        use = np.flatnonzero((iface.lower != GROUND) & hanging[np.maximum(iface.lower, 0)])
+        stage1.append(ctx.solve(hanging, use, np.zeros((n, 3))))
+    fixed = _collect(stage1, n, iface, stud_capacity)
+    check = compression_pass(com, weight, tops, iface, ~hanging, fixed.extra, fixed.blocked)
+    if not check.failed.any():
+        return ctx.finish(stage1, hanging, True, len(stage1))
+    bound = float(fixed.stress.max(initial=0.0))
+    return _cantilevers(ctx, stage1, hanging, check.failed, bound, grow_hops)
+
+
+def _on_ground(n: int, iface: Interfaces) -> np.ndarray:
+    """(n,) bool parts standing directly on the ground."""
+    out = np.zeros(n, dtype=bool)
+    out[iface.upper[iface.lower == GROUND]] = True
+    return out
+
+
+@dataclass
+class _Context:
+    """The model's arrays and the solver settings, shared by the stages."""
+
+    com: np.ndarray
+    weight: np.ndarray
+    tops: np.ndarray
+    iface: Interfaces
+    capacity: float
+    deadline: float
+    pitch: np.ndarray
+
+    def solve(self, region: np.ndarray, use: np.ndarray, extra: np.ndarray) -> _Program:
+        """The program on ``region`` over the interfaces ``use``, with further loads ``extra``."""
+        sol = _solve_region(
+            self.com,
+            self.weight,
+            self.iface,
+            region,
+            use,
+            extra,
+            self.capacity,
+            self.deadline - time.perf_counter(),
+            self.pitch,
+        )
+        return _Program(sol, use, region.copy())
+
+    def finish(
+        self, programs: list[_Program], region: np.ndarray, exact: bool, n_solves: int
+    ) -> RegionSolution:
+        """Combine ``programs`` with the compression pass over every other part."""
+        n = len(self.weight)
+        f = _collect(programs, n, self.iface, self.capacity)
+        active = np.ones(n, dtype=bool)
+        for prog in programs:
+            active &= ~prog.region
+        post = compression_pass(self.com, self.weight, self.tops, self.iface, active, f.extra, f.blocked)
+        ground = (self.iface.lower == GROUND) & ~f.blocked
+        return RegionSolution(
+            stress=f.stress,
+            tension_max=f.tension_max,
+            ground_reaction=f.ground + float(post.force[ground].sum()),
+            region=region,
+            exact=exact,
+            n_variables=f.n_variables,
+            n_solves=n_solves,
+            lp_time_s=f.lp_time,
+        )
+
+
+def _cantilevers(
+    ctx: _Context,
+    stage1: list[_Program],
+    hanging: np.ndarray,
+    failed: np.ndarray,
+    bound: float,
+    grow_hops: int,
+) -> RegionSolution:
+    """Stage 2 of the module docstring: the program on a region around the ``failed`` parts."""
+    iface, n = ctx.iface, len(ctx.weight)
+    has_lower = iface.lower != GROUND
+    lower0 = np.maximum(iface.lower, 0)
+    graph = down_graph(n, iface)
+    up = graph.T.tocsr()
+    region = convex_hull(graph, grow(graph, failed, grow_hops)) & ~hanging
+    widened, n_solves = False, len(stage1)
+    while True:
+        # a widened region is solved with the hanging parts again, so that nothing is fixed
+        hang_in = hanging if widened else np.zeros(n, dtype=bool)
+        kept = [s.rows(~hang_in[iface.lower[s.use]]) for s in stage1]
+        base = _collect(kept, n, iface, ctx.capacity)
+        part = region | hang_in
+        if (part | hanging).sum() > FULL_SHARE * n:  # as dear as the whole: solve it exactly
+            whole = np.ones(n, dtype=bool)
+            prog = ctx.solve(whole, np.arange(len(iface)), np.zeros((n, 3)))
+            return ctx.finish([prog], whole, True, n_solves + 1)
+        outside = ~part & ~hanging
+        pre = compression_pass(ctx.com, ctx.weight, ctx.tops, iface, outside, base.extra, base.blocked)
+        into = ~base.blocked & outside[iface.upper] & has_lower & part[lower0]
+        load = base.extra.copy()
+        f = pre.force[into]
+        np.add.at(load, iface.lower[into], np.stack([f, f * pre.qx[into], f * pre.qy[into]], 1))
+        touch = part[iface.upper] | (has_lower & part[lower0])
+        use = np.flatnonzero(touch & ~base.blocked & ~into)
+        prog = ctx.solve(part, use, load)
+        n_solves += 1
+        programs = [*kept, prog]
+        fixed = _collect(programs, n, iface, ctx.capacity)
+        post = compression_pass(
+            ctx.com, ctx.weight, ctx.tops, iface, outside, fixed.extra, fixed.blocked
+        )
+        bad = post.failed & outside
+        if bad.any():
+            region = convex_hull(graph, grow(graph, region | bad, grow_hops)) & ~hanging
+            if widened:
+                region = reach(up, region) & ~hanging
+            continue
+        worst = float(fixed.stress[use].max(initial=0.0))
+        if not widened and worst > max(bound, 1.0 + STRESS_TOLERANCE):
+            log.debug("stability region of %d parts over capacity: widening", region.sum())
+            region, widened = reach(up, region) & ~hanging, True
+            continue
+        exact = widened or worst <= bound
+        return ctx.finish(programs, part | (hanging & ~hang_in), exact, n_solves)
+
+
+def _solve_region(
+    com: np.ndarray,
+    weight: np.ndarray,
+    iface: Interfaces,
+    region: np.ndarray,
+    use: np.ndarray,
+    extra: np.ndarray,
+    stud_capacity: float,
+    time_left: float,
+    pitch: np.ndarray,
+) -> LPSolution:
+    """The program on the ``region`` parts over the interfaces ``use`` (q,).
+
+    Each part carries its weight plus ``extra`` (n, 3: downward force and its first moments),
+    as one resultant; the end of an interface outside the region becomes ground.
+    """
+    idx = np.flatnonzero(region)
+    new = np.full(len(weight) + 1, GROUND, dtype=np.int64)  # outside parts (and ground) -> GROUND
+    new[idx] = np.arange(len(idx))
+    load = np.stack([weight, weight * com[:, 0], weight * com[:, 1]], axis=1)[idx] + extra[idx]
+    centre = np.zeros((len(idx), 3))
+    centre[:, :2] = load[:, 1:] / load[:, [0]]
+    local = Interfaces(
+        lower=new[iface.lower[use]],
+        upper=new[iface.upper[use]],
+        z=iface.z[use],
+        rect=iface.rect[use],
+        stud_rect=iface.stud_rect[use],
+        n_studs=iface.n_studs[use],
+        n_cells=iface.n_cells[use],
+    )
+    return solve_equilibrium(centre, load[:, 0], local, stud_capacity, time_left, pitch)
+
+
+def _reactions(
+    n: int, iface: Interfaces, use: np.ndarray, region: np.ndarray, sol: LPSolution
+) -> np.ndarray:
+    """(n, 3) downward loads (force, first moments) a program puts on parts outside its region.
+
+    ``sol.net`` is the resultant on each interface's upper part; its lower part feels the
+    opposite, i.e. ``net`` as a downward load.
+    """
+    extra = np.zeros((n, 3))
+    lower, upper = iface.lower[use], iface.upper[use]
+    below = (lower != GROUND) & ~region[np.maximum(lower, 0)]
+    np.add.at(extra, lower[below], sol.net[below])
+    above = ~region[upper]
+    np.add.at(extra, upper[above], -sol.net[above])
+    return extra
