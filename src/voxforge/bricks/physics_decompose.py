@@ -42,7 +42,7 @@ from voxforge.bricks.physics_contacts import GROUND, Interfaces
 from voxforge.bricks.physics_lp import LPSolution, interface_stress, solve_equilibrium
 from voxforge.bricks.physics_support import compression_pass
 
-FULL_SHARE = 0.6
+FULL_SHARE = 0.8
 """When a cantilever region (with the hanging parts) holds more than this share of the parts,
 the whole program is solved instead: it costs about the same and is exact."""
 STRESS_TOLERANCE = 1e-6
