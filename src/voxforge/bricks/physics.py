@@ -7,8 +7,10 @@ tension up to ``T = 0.98 N`` per contact point, ``points_per_stud`` points per s
 program (HiGHS, interior point) finds the force distribution that needs the least friction; see
 :mod:`voxforge.bricks.physics_lp` for the unknowns and the objective. Horizontal knob and side
 presses are not modelled: with purely vertical loads they only add horizontal couples (see
-``physics_lp``). A fast compression-only test (:mod:`voxforge.bricks.physics_support`) skips the
-program when no tension is needed at all.
+``physics_lp``). A compression-only pass (:mod:`voxforge.bricks.physics_support`) carries most
+loads; the program runs only for the parts it cannot carry and the parts around them
+(:mod:`voxforge.bricks.physics_decompose`), with the whole-model optimum as the answer except
+where the status says ``upper bound``. A solver time-out or failure gives verdict ``UNKNOWN``.
 
 What the report means:
 
@@ -25,7 +27,7 @@ What the report means:
   that minimises the total excess (per-part stresses then mark where it breaks);
 * verdict ``STABLE`` when ``max_stress <= 1``, ``UNSTABLE`` otherwise, ``FLOATING`` when some
   part has no chain of vertical contacts to the ground (those parts get stress ``inf``; the rest
-  are still analysed).
+  are still analysed), ``UNKNOWN`` when the solver ran out of ``time_limit_s`` or failed.
 """
 
 from __future__ import annotations
