@@ -20,9 +20,10 @@ What the report means:
   its stress is ``1 + t / capacity`` when it must carry ``t > 0`` and 0 otherwise;
 * part stress = largest stress over the interfaces the part takes part in (above or below it);
 * ``max_stress`` = largest interface stress; ``margin = 1 - max_stress``. When the model stands,
-  the program minimises the largest tension, so the margin is the maximin friction reserve of
-  Luo et al. 2015: the fraction of capacity still unused at the most loaded stud under the most
-  favourable force distribution (1 = no tension needed anywhere, 0 = just holds). When it does
+  the program takes the force distribution with the least total tension, and the margin is the
+  capacity still unused at its most loaded stud (1 = no tension needed anywhere, 0 = just
+  holds): a conservative (lower) bound of the maximin friction reserve of Luo et al. 2015, which
+  an earlier version computed exactly at 10-100x the cost (see ``physics_lp``). When it does
   not stand, the margin is negative: how far the worst stud is over capacity in the distribution
   that minimises the total excess (per-part stresses then mark where it breaks);
 * verdict ``STABLE`` when ``max_stress <= 1``, ``UNSTABLE`` otherwise, ``FLOATING`` when some

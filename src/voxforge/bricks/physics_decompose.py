@@ -12,7 +12,8 @@ so its optimum is a *lower bound* of the full optimum. Their pull on the ceiling
 those parts' loads, and the compression pass carries everything else with the hanging
 interfaces blocked. When that pass succeeds, the forces together satisfy every part's
 equilibrium and every capacity with no tension outside ``H``: a witness that reaches the lower
-bound, so the answer **equals the full program's optimum**.
+bound, so the answer **equals the full program's optimum** (its objective, the least total
+tension; the largest stud tension of two optimal distributions can differ by solver precision).
 
 **Cantilevers** (parts the pass still cannot carry). Loads flow down a DAG (upper part ->
 lower part), and the region ``R`` (those parts grown by ``grow_hops`` interfaces) is kept
