@@ -55,6 +55,10 @@ def test_brickify_house_writes_consistent_outputs(house_obj, tmp_path):
     # two colours in, red and blue LEGO colours out
     names = {c["name"] for c in s["colors"]}
     assert any("Red" in x for x in names) and any("Blue" in x for x in names)
+    # the shipped classifier names the object (probabilities of the top three classes)
+    top = s["classification"]["top"]
+    assert len(top) == 3 and all(0 <= t["probability"] <= 1 for t in top)
+    assert sum(t["probability"] for t in top) <= 1 + 1e-6
     # progress is monotone and ends at 1
     fractions = [f for _, f in stages]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)

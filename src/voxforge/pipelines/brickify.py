@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from voxforge.bricks.layout import LayoutConfig
 from voxforge.bricks.physics import PhysicsConfig
 from voxforge.core.brickmodel import BrickModel
 from voxforge.core.config import dump_config
-from voxforge.core.errors import SizeLimitError
+from voxforge.core.errors import SizeLimitError, VoxforgeError
 from voxforge.core.outputs import OutputDir
 from voxforge.core.progress import Progress, ProgressCallback
 from voxforge.pipelines.common import InputConfig, Timer, check_single_units, jsonable, prepare_grid
@@ -40,6 +41,9 @@ class BrickifyConfig(BaseModel):
     )
     preview_size: int = Field(1024, ge=64, le=4096, description="Preview PNG size in pixels.")
     title: str | None = Field(None, description="Model title in the LDraw file; default: input name.")
+    classify: bool = Field(
+        True, description="Name the object with the shipped ModelNet10 classifier (summary.json)."
+    )
 
     @model_validator(mode="after")
     def _one_unit_knob(self) -> BrickifyConfig:
@@ -53,6 +57,8 @@ class BrickifyResult:
     out_dir: Path
     summary: dict[str, Any]
 
+
+log = logging.getLogger(__name__)
 
 STAGES = {"read": 1, "clean": 2, "voxelize": 3, "colors": 1, "layout": 6, "physics": 3, "write": 3}
 
@@ -86,6 +92,10 @@ def run_brickify(
             f"{grid.count:,} filled cells is over the brick-layout cap of "
             f"{config.max_filled_cells:,}; use a smaller --width-studs or --hollow"
         )
+    classification = None
+    if config.classify:
+        with timer("classify"):
+            classification = classify_grid(grid)
     prog("colors", 0.0)
     with timer("colors"):
         codes = assign_colors(grid, config.colors)
@@ -114,11 +124,28 @@ def run_brickify(
     title = config.title or input_path.stem
     summary = build_summary(model, grid, layout_report, stab, source_info, clean_report, timer)
     summary["input"]["path"] = str(input_path)
+    if classification is not None:
+        summary["classification"] = classification
 
     prog("write", 0.0)
     with timer("write"):
         write_brick_outputs(model, Path(out_dir), title, summary, config, grid, prog.sub("write"))
     return BrickifyResult(model=model, out_dir=Path(out_dir), summary=summary)
+
+
+def classify_grid(grid: Any) -> dict[str, Any]:
+    """Top classes of the shipped classifier for the voxel grid; an error is recorded, not raised.
+
+    Naming the object is a courtesy in the summary: a missing model or an odd grid must not cost
+    the user the brick model.
+    """
+    try:
+        from voxforge.nn.inference import classify_object
+
+        return classify_object(grid).to_dict()
+    except (VoxforgeError, ImportError) as err:
+        log.warning("classification skipped: %s", err)
+        return {"error": str(err)}
 
 
 def build_summary(
