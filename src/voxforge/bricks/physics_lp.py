@@ -243,7 +243,7 @@ def solve_equilibrium(
     dead = base_v + np.nonzero(w == 0.0)[0]
     upper[dead] = 0.0  # duplicate corners of 1-wide stud rectangles
 
-    x_opt, status, dt = _run_highs(a, row_lo, row_hi, cost, lower, upper, time_limit_s)
+    x_opt, status, dt = _solve_lp(a, row_lo, row_hi, cost, lower, upper, time_limit_s)
     tau = float(x_opt[base_m:base_c].max(initial=0.0))
     e = x_opt[base_e:base_m]
     v = x_opt[base_v:].reshape(p, 4)
@@ -274,7 +274,7 @@ def solve_equilibrium(
     )
 
 
-def _run_highs(
+def _solve_lp(
     a: sparse.csc_matrix,
     row_lo: np.ndarray,
     row_hi: np.ndarray,
