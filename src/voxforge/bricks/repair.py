@@ -672,6 +672,50 @@ def _weak_rows(state: LayoutState, report: Any) -> np.ndarray:
     return live[weak[(weak >= 0) & (weak < len(live))]]
 
 
+def _carried(state: LayoutState, row: int, limit: int = 256) -> np.ndarray:
+    """Rows resting on ``row`` through stud chains going up (``row`` first), at most ``limit``."""
+    c = state.contacts()
+    seen = [row]
+    frontier = np.array([row], dtype=np.int64)
+    while len(frontier) and len(seen) < limit:
+        up = np.unique(c.upper[np.isin(c.lower, frontier)])
+        up = up[~np.isin(up, seen)]
+        seen += up.tolist()
+        frontier = up
+    return np.asarray(seen[:limit], dtype=np.int64)
+
+
+def _prop_candidates(state: LayoutState, weak: np.ndarray) -> list[int]:
+    """Rows to prop, in order: each weak row, or when it does not hang, the hanging rows it carries.
+
+    A part in tension that sits fully on others (a stand under a screen, the post under a
+    ledge) is relieved by propping the load it carries, not by a column under itself; of those,
+    the hanging row farthest out from the weak part goes first.
+    """
+    out: list[int] = []
+    occ = state.labels >= 0
+    for w in weak.tolist():
+        r = state.rows[w]
+        if r[Z] > 0 and not occ[r[X] : r[X] + r[SX], r[Y] : r[Y] + r[SY], r[Z] - 1].all():
+            out.append(int(w))
+            continue
+        up = _carried(state, int(w))[1:]
+        rows = state.rows[up]
+        hangs = np.array(
+            [
+                rr[Z] > 0 and not occ[rr[X] : rr[X] + rr[SX], rr[Y] : rr[Y] + rr[SY], rr[Z] - 1].all()
+                for rr in rows
+            ],
+            dtype=bool,
+        )
+        if not hangs.any():
+            continue
+        cx, cy = r[X] + r[SX] / 2, r[Y] + r[SY] / 2
+        far = np.hypot(rows[:, X] + rows[:, SX] / 2 - cx, rows[:, Y] + rows[:, SY] / 2 - cy)
+        out += up[hangs][np.argsort(-far[hangs], kind="stable")].tolist()[:2]
+    return list(dict.fromkeys(out))
+
+
 def stabilise(
     state: LayoutState,
     stability: StabilityFn,
@@ -684,15 +728,17 @@ def stabilise(
     origin: np.ndarray,
     deadline: float,
     plates_only: bool = False,
-    support_rounds: int = 4,
+    support_rounds: int = 6,
+    props_per_round: int = 1,
 ) -> Any:
     """Make the model stand: re-lay the weakest region, then prop the weakest parts; last report.
 
     Up to ``rounds`` times the weakest parts and their stud neighbours are re-laid with another
     seed, the other orientation preference and a stronger bonding reward; a re-lay is kept only if
-    the physics margin grows and the model stays one piece. Then, up to ``support_rounds`` times,
-    a column (2x2 where it fits) goes under the weakest hanging part, at the bottom cell farthest
-    from where it rests, down to the part below or the ground, and the model is checked again.
+    the physics margin grows and the model stays one piece (the first that does not help ends
+    the re-lays). Then, up to ``support_rounds`` times, columns (2x2 where they fit) go under the
+    ``props_per_round`` weakest hanging parts, each at the bottom cell farthest from where the
+    part rests, down to the part below or the ground, and the model is checked again.
     Stops at the deadline. Returns the last report (None when the physics gave up).
     """
     report = _check(stability, state, pitch, origin, log_)
@@ -714,16 +760,19 @@ def stabilise(
         after = _check(stability, state, pitch, origin, log_)
         if after is None or _margin(after) <= _margin(report):
             _restore(state, new, old_rows)
-            continue
+            break  # a re-lay that does not help says the shape, not the bond, is the problem
         log_.relaid_parts += len(region)
         report = after
     for _ in range(support_rounds):
         if _settled(report, deadline):
             break
         n0 = len(log_.support_columns)
-        for w in _weak_rows(state, report):
+        propped = 0
+        for w in _prop_candidates(state, _weak_rows(state, report)):
+            n1 = len(log_.support_columns)
             add_supports(state, log_, support_color, targets=np.array([w]), plates_only=plates_only)
-            if len(log_.support_columns) > n0:
+            propped += len(log_.support_columns) > n1
+            if propped >= props_per_round:
                 break
         if len(log_.support_columns) == n0:
             log_.notes.append("the weakest parts have nothing under them to stand a support on")
