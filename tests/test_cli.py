@@ -150,3 +150,11 @@ def test_bad_pick_point_is_one_line(tmp_path, cube_stl):
     r = run("voxelize", str(cube_stl), "-o", str(tmp_path / "o"), "--pick-point", "1,2")
     assert r.exit_code == 5 and "--pick-point needs 3" in r.output
     assert not (tmp_path / "o").exists()
+
+
+def test_margin_text_handles_unknown_verdicts():
+    from voxforge.cli import _margin_text
+
+    assert _margin_text(0.4213) == "margin 0.42"
+    assert _margin_text(None) == "margin not determined"
+    assert _margin_text(float("nan")) == "margin not determined"

@@ -173,6 +173,13 @@ BottomOpt = Annotated[
 ]
 
 
+def _margin_text(margin: float | None) -> str:
+    """``margin 0.42``, or why there is none (an UNKNOWN verdict has no margin)."""
+    if margin is None or margin != margin:
+        return "margin not determined"
+    return f"margin {margin:.2f}"
+
+
 def _floats(text: str | None, n: int, flag: str) -> list[float] | None:
     if text is None:
         return None
@@ -378,7 +385,7 @@ def brickify(
             f"({' x '.join(str(c) for c in size['cm'])} cm), {s['mass_g']} g"
         )
         typer.echo(
-            f"stability: {stab.get('verdict', '?')} (margin {stab.get('margin', float('nan')):.2f}); "
+            f"stability: {stab.get('verdict', '?')} ({_margin_text(stab.get('margin'))}); "
             f"connected: {s['connectivity']['connected']}, grounded: {s['connectivity']['grounded']}"
         )
         typer.echo(
