@@ -73,10 +73,20 @@ def stud_contacts(model: BrickModel, labels: np.ndarray | None = None) -> StudCo
     """All stud contacts of the model (vectorised over the label grid)."""
     if labels is None:
         labels = model.label_grid()
-    studs = top_stud_grid(model, labels)
+    return contacts_from_labels(labels, top_stud_grid(model, labels))
+
+
+def contacts_from_labels(labels: np.ndarray, studs: np.ndarray | None = None) -> StudContacts:
+    """Stud contacts read off a label grid (-1 empty, else placement index).
+
+    ``studs`` marks the top cells that carry a stud (see :func:`top_stud_grid`); None means
+    every top cell does, as for plain bricks and plates.
+    """
     below = labels[:, :, :-1]
     above = labels[:, :, 1:]
-    hit = (below >= 0) & (above >= 0) & (below != above) & studs[:, :, :-1]
+    hit = (below >= 0) & (above >= 0) & (below != above)
+    if studs is not None:
+        hit &= studs[:, :, :-1]
     x, y, z = np.nonzero(hit)
     return StudContacts(
         lower=below[hit].astype(np.int64),

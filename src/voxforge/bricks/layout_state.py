@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage, sparse
 from scipy.sparse import csgraph
 
-from voxforge.bricks.connectivity import StudContacts
+from voxforge.bricks.connectivity import StudContacts, contacts_from_labels
 from voxforge.bricks.layout_greedy import (
     LayerProblem,
     LayerSolver,
@@ -241,17 +241,7 @@ class LayoutState:
 
     def contacts(self) -> StudContacts:
         """Stud contacts from the label grid (every box part has a stud on each top cell)."""
-        below = self.labels[:, :, :-1]
-        above = self.labels[:, :, 1:]
-        hit = (below >= 0) & (above >= 0) & (below != above)
-        x, y, z = np.nonzero(hit)
-        return StudContacts(
-            lower=below[hit].astype(np.int64),
-            upper=above[hit].astype(np.int64),
-            x=x.astype(np.int64),
-            y=y.astype(np.int64),
-            z=(z + 1).astype(np.int64),
-        )
+        return contacts_from_labels(self.labels)
 
     def connectivity(self) -> Connectivity:
         """Components and floating parts of the live rows."""
