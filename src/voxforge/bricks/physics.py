@@ -197,15 +197,7 @@ def _renumber(iface: Interfaces, keep: np.ndarray) -> Interfaces:
     new[np.nonzero(keep)[0]] = np.arange(int(keep.sum()))
     new[-1] = GROUND  # the ground's index -1 maps to itself
     sel = keep[iface.upper]
-    return Interfaces(
-        lower=new[iface.lower[sel]],
-        upper=new[iface.upper[sel]],
-        z=iface.z[sel],
-        rect=iface.rect[sel],
-        stud_rect=iface.stud_rect[sel],
-        n_studs=iface.n_studs[sel],
-        n_cells=iface.n_cells[sel],
-    )
+    return iface.remapped(new, sel)
 
 
 def analyze_stability(

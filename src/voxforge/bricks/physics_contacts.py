@@ -148,6 +148,22 @@ class Interfaces:
     def __len__(self) -> int:
         return len(self.upper)
 
+    def remapped(self, new_index: np.ndarray, rows: np.ndarray) -> Interfaces:
+        """The interfaces ``rows`` (bool mask or index) with part indices renumbered.
+
+        ``new_index[i]`` is part i's index in the sub-model (``new_index[-1]`` must map the
+        ground, index -1, to :data:`GROUND`).
+        """
+        return Interfaces(
+            lower=new_index[self.lower[rows]],
+            upper=new_index[self.upper[rows]],
+            z=self.z[rows],
+            rect=self.rect[rows],
+            stud_rect=self.stud_rect[rows],
+            n_studs=self.n_studs[rows],
+            n_cells=self.n_cells[rows],
+        )
+
 
 def _group_rect(inv: np.ndarray, p: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """(p, 4) ``x0, x1, y0, y1`` half-open bounding rectangle of the columns in each group."""

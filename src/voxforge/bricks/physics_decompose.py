@@ -358,15 +358,7 @@ def _solve_region(
     load = np.stack([weight, weight * com[:, 0], weight * com[:, 1]], axis=1)[idx] + extra[idx]
     centre = np.zeros((len(idx), 3))
     centre[:, :2] = load[:, 1:] / load[:, [0]]
-    local = Interfaces(
-        lower=new[iface.lower[use]],
-        upper=new[iface.upper[use]],
-        z=iface.z[use],
-        rect=iface.rect[use],
-        stud_rect=iface.stud_rect[use],
-        n_studs=iface.n_studs[use],
-        n_cells=iface.n_cells[use],
-    )
+    local = iface.remapped(new, use)
     return solve_equilibrium(centre, load[:, 0], local, stud_capacity, time_left, pitch)
 
 
