@@ -1,0 +1,315 @@
+"""Reconstruct a 3D shape from one or more images or sketches with a shipped network.
+
+Frames: the network predicts each view in its own yaw frame (the object's grid turned about z by
+minus that view's camera azimuth, like ``voxforge.nn.renderset.view_target``). Several views of
+one object are fused in the FIRST view's frame: view ``i`` is turned about z by ``a_i - a_0``
+degrees (counter-clockwise seen from above, the convention of ``voxforge.nn.data.rotate_z``) and
+the occupancy probabilities are averaged with per-voxel weights, the network's confidence that
+its own prediction of that voxel is right (so the view that saw a part dominates it).
+
+When the azimuths of real photos are unknown (``azimuths=None``) the views are assumed to be
+taken walking once around the object in equal steps, in the order given (``360 * i / K``
+degrees); a single image needs no azimuth.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from voxforge.core.errors import ConfigError, InputFormatError
+from voxforge.nn.inference import models_dir
+from voxforge.nn.recon_models import IMAGE_SIZE, VOXELS, create_recon_model, images_to_tensor
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["image", "sketch"]
+KINDS: tuple[str, ...] = ("image", "sketch")
+
+
+@dataclass
+class Reconstruction:
+    """The fused prediction for one object, in the first view's yaw frame (z up).
+
+    Attributes:
+        occupancy: (32, 32, 32) float32 occupancy probabilities, axes (x, y, z).
+        points: (N, 3) float32 surface points in the grid's unit cube ``[-0.5, 0.5]^3`` (cell ``i``
+            has its centre at ``(i + 0.5) / 32 - 0.5``), or None.
+        mesh_vertices: (V, 3) float32 vertices in the same cube, or None.
+        mesh_faces: (F, 3) int64 triangle indices, or None.
+        kind: ``"image"`` or ``"sketch"``: which network made it.
+        azimuths: (K,) degrees used for the views (given, or assumed; see the module doc).
+    """
+
+    occupancy: np.ndarray
+    points: np.ndarray | None
+    mesh_vertices: np.ndarray | None
+    mesh_faces: np.ndarray | None
+    kind: str
+    azimuths: tuple[float, ...] = ()
+
+    def voxels(self, threshold: float = 0.4) -> np.ndarray:
+        """(32, 32, 32) bool occupancy at ``threshold`` (0.4 is the validation-chosen default)."""
+        return self.occupancy >= threshold
+
+
+# --------------------------------------------------------------------------- rotations
+
+
+def rotate_grids_z(grids: np.ndarray, angles_deg: np.ndarray, fill: float = 0.0) -> np.ndarray:
+    """Turn (K, s, s, s) float grids about z by ``angles_deg`` (K,) degrees, counter-clockwise
+    seen from above, about the grid centre; bilinear in x/y (z is untouched).
+
+    The same convention as ``voxforge.nn.data.rotate_z`` (which is nearest-neighbour); cells whose
+    source lies outside the grid get ``fill``. Multiples of 90° are exact permutations.
+    """
+    g = torch.from_numpy(np.ascontiguousarray(grids, dtype=np.float32))
+    k, s = g.shape[0], g.shape[1]
+    t = np.deg2rad(np.asarray(angles_deg, dtype=np.float64))
+    cos, sin = np.cos(t), np.sin(t)
+    exact = np.abs(np.mod(np.asarray(angles_deg, np.float64), 90.0)) < 1e-9
+    cos, sin = np.where(exact, np.round(cos), cos), np.where(exact, np.round(sin), sin)
+    lin = torch.linspace(-1.0, 1.0, s, dtype=torch.float64)
+    x, y = torch.meshgrid(lin, lin, indexing="ij")
+    c = torch.from_numpy(cos)[:, None, None]
+    sn = torch.from_numpy(sin)[:, None, None]
+    sx, sy = c * x + sn * y, -sn * x + c * y  # source = R(-t) @ out
+    # grid_sample on (K, 1, X, Y, Z): sampling coordinates are ordered (z, y, x) = (W, H, D)
+    zc = lin.view(1, 1, 1, s, 1).expand(k, s, s, s, 1)
+    coords = torch.cat(
+        [
+            zc,
+            sy[:, :, :, None, None].expand(k, s, s, s, 1),
+            sx[:, :, :, None, None].expand(k, s, s, s, 1),
+        ],
+        dim=-1,
+    ).float()
+    out = nn.functional.grid_sample(
+        g[:, None] - fill, coords, mode="bilinear", padding_mode="zeros", align_corners=True
+    )
+    return (out[:, 0] + fill).numpy()
+
+
+def rotate_points_z(points: np.ndarray, angle_deg: float) -> np.ndarray:
+    """(N, 3) points turned counter-clockwise about the z axis through the cube centre."""
+    t = math.radians(angle_deg)
+    c, s = math.cos(t), math.sin(t)
+    rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], np.float32)
+    return (points @ rot.T).astype(np.float32)
+
+
+def fuse_occupancy(
+    probs: np.ndarray, confidence: np.ndarray, azimuths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fuse per-view (K, 32, 32, 32) probabilities into the first view's frame.
+
+    Args:
+        probs: (K, s, s, s) float occupancy probabilities, each in its own view frame.
+        confidence: (K, s, s, s) float in (0, 1], the per-voxel weight of each view.
+        azimuths: (K,) camera azimuths, degrees.
+
+    Returns:
+        (s, s, s) float32 fused probabilities and (K, s, s, s) float32 normalised weights.
+    """
+    rel = np.asarray(azimuths, np.float64) - float(azimuths[0])
+    p = rotate_grids_z(probs, rel)
+    w = rotate_grids_z(confidence, rel)  # zero where the turned grid has no source
+    w = np.maximum(w, 0.0) + 1e-6
+    w /= w.sum(axis=0, keepdims=True)
+    return (w * p).sum(axis=0).astype(np.float32), w.astype(np.float32)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _check_image(img: Any, i: int) -> np.ndarray:
+    """One preprocessed input as (128, 128, 3) uint8, or a one-line error naming it."""
+    if not isinstance(img, np.ndarray):
+        raise InputFormatError(f"image {i}: expected a numpy array, got {type(img).__name__}")
+    if img.dtype != np.uint8:
+        raise InputFormatError(f"image {i}: expected uint8 pixels, got {img.dtype}")
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    if img.shape != (IMAGE_SIZE, IMAGE_SIZE, 3):
+        raise InputFormatError(
+            f"image {i}: expected a preprocessed {IMAGE_SIZE}x{IMAGE_SIZE} RGB or grey image "
+            f"(voxforge.nn.photo.prepare_image makes one), got shape {img.shape}"
+        )
+    return img
+
+
+def resolve_azimuths(n_views: int, azimuths: list[float] | None) -> np.ndarray:
+    """(K,) float64 degrees: the given ones, or equal steps around the object when None."""
+    if azimuths is None:
+        if n_views > 1:
+            log.info(
+                "no azimuths given for %d views: assuming equal %.0f° steps", n_views, 360 / n_views
+            )
+        return 360.0 * np.arange(n_views) / n_views
+    az = np.asarray(azimuths, dtype=np.float64).reshape(-1)
+    if len(az) != n_views:
+        raise ConfigError(f"got {n_views} images but {len(az)} azimuths; give one azimuth per image")
+    if not np.isfinite(az).all():
+        raise ConfigError(f"azimuths must be finite degrees, got {az.tolist()}")
+    return az
+
+
+# --------------------------------------------------------------------------- reconstructor
+
+
+@dataclass
+class Reconstructor:
+    """A loaded reconstruction network and its contract.
+
+    Attributes:
+        model: a :class:`voxforge.nn.recon_models.ReconNet` (put in eval mode here).
+        kind: ``"image"`` or ``"sketch"``: what the network was trained on.
+        info: the JSON sidecar (architecture, metrics), empty for an in-memory model.
+        device: torch device the network runs on.
+    """
+
+    model: nn.Module
+    kind: str = "image"
+    info: dict[str, Any] = field(default_factory=dict)
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"reconstructor kind must be one of {KINDS}, got {self.kind!r}")
+        self.model.to(self.device).eval()
+
+    @torch.inference_mode()
+    def predict(self, images: list[np.ndarray], azimuths: list[float] | None = None) -> Reconstruction:
+        """Reconstruct one object from K preprocessed views of it.
+
+        Args:
+            images: K arrays, (128, 128, 3) or (128, 128) uint8: the object centred on a plain
+                light background (a render-set view, or ``voxforge.nn.photo.prepare_image``);
+                sketches dark lines on white.
+            azimuths: K camera azimuths in degrees (only differences matter), or None (see the
+                module doc for the assumption).
+
+        Returns:
+            The fused :class:`Reconstruction` in the first view's frame.
+        """
+        if not isinstance(images, (list, tuple)) or not images:
+            raise InputFormatError("predict needs a non-empty list of images")
+        batch = np.stack([_check_image(img, i) for i, img in enumerate(images)])
+        az = resolve_azimuths(len(batch), azimuths)
+        out = self.model(images_to_tensor(batch).to(self.device))
+        probs = torch.sigmoid(out.voxel_logits).float().cpu().numpy()
+        conf = torch.sigmoid(out.confidence_logits).float().cpu().numpy()
+        pts = out.points.float().cpu().numpy()
+        verts = out.mesh_vertices.float().cpu().numpy()
+        faces = self.model.mesh_faces.cpu().numpy()  # type: ignore[union-attr]
+        if len(batch) == 1:
+            return Reconstruction(probs[0], pts[0], verts[0], faces, self.kind, (float(az[0]),))
+        occ, _ = fuse_occupancy(probs, conf, az)
+        rel = az - az[0]
+        turned = np.concatenate([rotate_points_z(p, r) for p, r in zip(pts, rel, strict=True)])
+        points = _subsample(turned, pts.shape[1])
+        best = int(np.argmax(conf.reshape(len(conf), -1).mean(axis=1)))
+        mesh = rotate_points_z(verts[best], float(rel[best]))
+        return Reconstruction(occ, points, mesh, faces, self.kind, tuple(float(a) for a in az))
+
+
+def _subsample(points: np.ndarray, n: int) -> np.ndarray:
+    """``n`` of (M, 3) points by farthest-point sampling (deterministic: starts at point 0)."""
+    from voxforge.nn.models import farthest_point_sample
+
+    idx = farthest_point_sample(torch.from_numpy(points)[None], n)[0].numpy()
+    return points[idx]
+
+
+# --------------------------------------------------------------------------- save / load
+
+
+def weights_stem(kind: str) -> Path:
+    """``models/reconstruction-<kind>`` (without suffix) in the shipped models folder."""
+    return models_dir() / f"reconstruction-{kind}"
+
+
+def save_reconstructor(
+    model: nn.Module, stem: str | Path, *, kind: str, extra: dict[str, Any] | None = None
+) -> tuple[Path, Path]:
+    """Write ``<stem>.safetensors`` (float16 weights, half the size; loaded back as float32) and
+    ``<stem>.json`` (architecture, input contract, frame). Returns the two paths."""
+    from safetensors.torch import save_file
+
+    from voxforge.core.outputs import atomic_write_bytes
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()).contiguous()
+        for k, v in model.state_dict().items()
+    }
+    st = stem.with_suffix(".safetensors")
+    tmp = st.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata={"arch": model.arch_name, "kind": kind})  # type: ignore[attr-defined]
+    tmp.replace(st)
+    info = {
+        "name": stem.name,
+        "architecture": model.arch_name,  # type: ignore[attr-defined]
+        "arch_args": json.loads(json.dumps(model.arch_args)),  # type: ignore[attr-defined]
+        "kind": kind,
+        "weights_dtype": "float16",
+        "input": {"shape": [None, IMAGE_SIZE, IMAGE_SIZE, 3], "dtype": "uint8",
+                  "content": "object centred on a plain light background" if kind == "image"
+                  else "dark line drawing on white"},
+        "output": {"occupancy": [VOXELS] * 3, "axes": "x, y, z (z up)",
+                   "frame": "first view's yaw frame (object turned about z by minus the azimuth)",
+                   "points_and_mesh": "unit cube [-0.5, 0.5]^3 of the grid"},
+        **(extra or {}),
+    }  # fmt: skip
+    js = stem.with_suffix(".json")
+    atomic_write_bytes(js, (json.dumps(info, indent=2) + "\n").encode("utf-8"))
+    return st, js
+
+
+def load_reconstructor(
+    kind: Kind = "image", weights: Path | None = None, device: str = "cpu"
+) -> Reconstructor:
+    """Load the shipped image or sketch network (``models/reconstruction-<kind>.*``) or ``weights``
+    (a ``.safetensors`` or ``.json`` path, or the stem of both).
+
+    Raises:
+        ConfigError: unknown kind, missing files (naming them and how to train), or weights that
+            do not fit the declared architecture.
+    """
+    from safetensors.torch import load_file
+
+    if kind not in KINDS:
+        raise ConfigError(f"reconstructor kind must be one of {KINDS}, got {kind!r}")
+    stem = weights_stem(kind) if weights is None else Path(weights)
+    if stem.suffix in (".json", ".safetensors"):
+        stem = stem.with_suffix("")
+    js, st = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
+    if not js.is_file() or not st.is_file():
+        raise ConfigError(
+            f"reconstruction model {stem.name!r} not found ({js} and {st}); train one with "
+            f"`voxforge train reconstruction --config configs/reconstruction/{kind}.yaml`"
+        )
+    try:
+        info = json.loads(js.read_text(encoding="utf-8"))
+        model = create_recon_model(info["architecture"], **info["arch_args"])
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ConfigError(f"{js}: not a reconstruction model sidecar ({err})") from None
+    try:
+        state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(st)).items()}
+        model.load_state_dict(state)
+    except (RuntimeError, OSError) as err:
+        raise ConfigError(
+            f"{st}: weights do not fit {info['architecture']} ({str(err).splitlines()[0]})"
+        ) from None
+    return Reconstructor(model, str(info.get("kind", kind)), info, device)
