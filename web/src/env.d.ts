@@ -1,0 +1,2 @@
+// esbuild bundles imported stylesheets into static/app.css.
+declare module "*.css";

@@ -1,0 +1,707 @@
+/**
+ * The voxforge page: choose what to make, drop a file (or type a sentence), set the options,
+ * follow the job live, then look at the model in 3D, step through the building instructions and
+ * download the files.
+ */
+
+import "./app.css";
+import { Api, ApiError, type Artifact, type Job, type JobEvent, TERMINAL } from "./api";
+import { byId, el, formatBytes, formatTime } from "./dom";
+import { type Instructions, StepViewer } from "./steps";
+import { ModelViewer, webglAvailable } from "./viewer";
+
+const KEY_STORAGE = "voxforge.apiKey";
+
+interface PipelineInfo {
+  file: boolean;
+  text: boolean;
+  /** The flat options (`width_studs`, `colors`, `hollow`) this pipeline takes. */
+  shortcuts: Set<string>;
+  dropHint: string;
+  accept: string;
+}
+
+const BRICK_OPTIONS = ["width_studs", "colors", "hollow"];
+
+/** What each input kind of `GET /v1/pipelines` means for the drop zone. */
+const INPUT_HINTS: Record<string, [string, string]> = {
+  model: ["Point clouds (PLY, PCD, LAS, XYZ), meshes (OBJ, STL, GLB, OFF), voxels (binvox, VOX)", ""],
+  image: ["A photo or a sketch of one object (PNG, JPEG)", "image/*"],
+  images: ["or a ZIP of photos from several sides", ".zip"],
+};
+
+/** Until the server has said which pipelines it runs: the ones the page's buttons name. */
+const PIPELINES: Record<string, PipelineInfo> = {
+  brickify: describePipeline(["model"], BRICK_OPTIONS),
+  reconstruct: describePipeline(["image", "images"], []),
+  classify: describePipeline(["model"], []),
+};
+
+function describePipeline(inputs: string[], shortcuts: string[]): PipelineInfo {
+  const files = inputs.filter((kind) => kind in INPUT_HINTS);
+  return {
+    file: files.length > 0,
+    text: inputs.includes("text"),
+    shortcuts: new Set(shortcuts),
+    dropHint: files.map((kind) => INPUT_HINTS[kind][0]).join(", "),
+    accept: files.every((kind) => INPUT_HINTS[kind][1]) ? files.map((kind) => INPUT_HINTS[kind][1]).join(",") : "",
+  };
+}
+
+/** Stage names the pipelines report, as a person would say them. */
+const STAGES: Record<string, string> = {
+  queued: "Waiting for a free worker",
+  read: "Reading the file",
+  clean: "Cleaning up the scan",
+  voxelize: "Fitting it to the brick grid",
+  classify: "Recognising the object",
+  reconstruct: "Reconstructing the shape",
+  generate: "Shaping the object",
+  colors: "Choosing brick colours",
+  layout: "Laying the bricks",
+  physics: "Checking that it stands",
+  instructions: "Drawing the building steps",
+  write: "Writing the files",
+  done: "Done",
+};
+
+/** Downloads in the order a builder wants them, with what each file is for. */
+const DOWNLOADS: [string, string, string][] = [
+  ["instructions.pdf", "Building instructions", "PDF, one step per page"],
+  ["model.mpd", "LDraw model", "MPD for Studio, LeoCAD, LDView"],
+  ["bom.csv", "Parts list", "CSV: part, colour, count"],
+  ["bricklink.xml", "BrickLink wanted list", "XML to upload on BrickLink"],
+  ["rebrickable.csv", "Rebrickable parts list", "CSV to import on Rebrickable"],
+  ["model.glb", "3D model (GLB)", "glTF binary with colours"],
+  ["model.obj", "3D model (OBJ)", "Wavefront OBJ"],
+  ["model.stl", "3D model (STL)", "For 3D printing"],
+  ["instructions.html", "Instructions (web page)", "HTML"],
+  ["preview.png", "Preview picture", "PNG"],
+];
+
+const api = new Api(localStorage.getItem(KEY_STORAGE) ?? "");
+
+/** Object URLs of the job on screen, freed when another job is shown. */
+const blobUrls = new Map<string, Promise<string>>();
+let currentJob: Job | null = null;
+let following: AbortController | null = null;
+let viewer: ModelViewer | null = null;
+let chosenFile: File | null = null;
+
+const ui = {
+  keyPanel: byId<HTMLDetailsElement>("key-panel"),
+  keyForm: byId<HTMLFormElement>("key-form"),
+  keyInput: byId<HTMLInputElement>("api-key"),
+  keyState: byId("key-state"),
+  keyMessage: byId("key-message"),
+  keyForget: byId<HTMLButtonElement>("key-forget"),
+  form: byId<HTMLFormElement>("job-form"),
+  sourceTabs: byId("source-tabs"),
+  dropzone: byId("dropzone"),
+  fileInput: byId<HTMLInputElement>("file-input"),
+  dropHint: byId("drop-hint"),
+  fileChosen: byId("file-chosen"),
+  promptBox: byId("prompt-box"),
+  prompt: byId<HTMLTextAreaElement>("prompt"),
+  options: byId<HTMLFieldSetElement>("options"),
+  widthField: byId("width-field"),
+  colorsField: byId("colors-field"),
+  hollowField: byId("hollow-field"),
+  width: byId<HTMLInputElement>("width-studs"),
+  widthRange: byId<HTMLInputElement>("width-range"),
+  colors: byId<HTMLSelectElement>("colors"),
+  hollow: byId<HTMLInputElement>("hollow-input"),
+  submit: byId<HTMLButtonElement>("submit"),
+  formError: byId("form-error"),
+  empty: byId("empty-state"),
+  job: byId("job"),
+  jobTitle: byId("job-title"),
+  jobStatus: byId("job-status"),
+  progress: byId("progress"),
+  progressFill: byId("progress-fill"),
+  jobStage: byId("job-stage"),
+  jobError: byId("job-error"),
+  result: byId("result"),
+  viewerBox: byId("viewer"),
+  viewerNote: byId("viewer-note"),
+  resetView: byId<HTMLButtonElement>("reset-view"),
+  facts: byId("facts"),
+  stepsCard: byId("steps-card"),
+  downloads: byId("downloads"),
+  moreFiles: byId<HTMLDetailsElement>("more-files"),
+  moreList: byId("more-list"),
+  jobList: byId("job-list"),
+  jobsEmpty: byId("jobs-empty"),
+};
+
+const steps = new StepViewer(ui.stepsCard, {
+  prev: byId<HTMLButtonElement>("step-prev"),
+  next: byId<HTMLButtonElement>("step-next"),
+  label: byId("step-label"),
+  image: byId<HTMLImageElement>("step-image"),
+  context: byId("step-context"),
+  list: byId("step-parts"),
+  total: byId("step-total"),
+});
+
+// ---------------------------------------------------------------- API key
+
+function showKeyState(): void {
+  ui.keyState.textContent = api.hasKey ? "set" : "needed";
+  ui.keyState.className = `pill ${api.hasKey ? "pill-ok" : "pill-warn"}`;
+  ui.keyForget.hidden = !api.hasKey;
+}
+
+async function saveKey(event: SubmitEvent): Promise<void> {
+  event.preventDefault();
+  const key = ui.keyInput.value.trim();
+  api.setKey(key);
+  if (key) localStorage.setItem(KEY_STORAGE, key);
+  else localStorage.removeItem(KEY_STORAGE);
+  showKeyState();
+  if (!key) return;
+  ui.keyMessage.textContent = "Checking…";
+  try {
+    await refreshJobs();
+    ui.keyMessage.textContent = "Key accepted.";
+    ui.keyPanel.open = false;
+  } catch (error) {
+    ui.keyMessage.textContent =
+      error instanceof ApiError && error.status === 401 ? "The server does not know this key." : describe(error);
+  }
+}
+
+function forgetKey(): void {
+  localStorage.removeItem(KEY_STORAGE);
+  api.setKey("");
+  ui.keyInput.value = "";
+  ui.keyMessage.textContent = "Key removed from this browser.";
+  showKeyState();
+  ui.jobList.replaceChildren();
+  ui.jobsEmpty.hidden = false;
+}
+
+// ---------------------------------------------------------------- the form
+
+function pipeline(): string {
+  const checked = ui.form.querySelector<HTMLInputElement>('input[name="pipeline"]:checked');
+  return checked?.value ?? "brickify";
+}
+
+function source(): "file" | "text" {
+  const checked = ui.form.querySelector<HTMLInputElement>('input[name="source"]:checked');
+  return checked?.value === "text" && PIPELINES[pipeline()].text ? "text" : "file";
+}
+
+function updateForm(): void {
+  const info = PIPELINES[pipeline()];
+  ui.sourceTabs.hidden = !(info.text && info.file);
+  const useText = source() === "text";
+  ui.dropzone.hidden = useText;
+  ui.promptBox.hidden = !useText;
+  ui.dropHint.textContent = info.dropHint;
+  ui.fileInput.accept = info.accept;
+  ui.widthField.hidden = !info.shortcuts.has("width_studs");
+  ui.colorsField.hidden = !info.shortcuts.has("colors");
+  ui.hollowField.hidden = !info.shortcuts.has("hollow");
+  ui.options.hidden = info.shortcuts.size === 0;
+  ui.options.disabled = info.shortcuts.size === 0;
+}
+
+interface PipelinePublic {
+  name: string;
+  description: string;
+  inputs: string[];
+  shortcuts: Record<string, string>;
+}
+
+/** Offer exactly the pipelines this server runs (`GET /v1/pipelines`, no key needed). */
+async function loadPipelines(): Promise<void> {
+  let listed: PipelinePublic[];
+  try {
+    listed = await api.json<PipelinePublic[]>("/v1/pipelines");
+  } catch {
+    return; // an older server: keep the page's defaults
+  }
+  const group = byId("pipeline-choices");
+  const names = new Set(listed.map((p) => p.name));
+  for (const spec of listed) {
+    PIPELINES[spec.name] = describePipeline(spec.inputs, Object.keys(spec.shortcuts));
+    if (!group.querySelector(`input[value="${CSS.escape(spec.name)}"]`)) {
+      const title = spec.name.charAt(0).toUpperCase() + spec.name.slice(1);
+      group.append(
+        el(
+          "label",
+          {},
+          el("input", { type: "radio", name: "pipeline", value: spec.name }),
+          el("span", {}, el("strong", {}, title), el("small", {}, spec.description)),
+        ),
+      );
+    }
+  }
+  for (const input of group.querySelectorAll<HTMLInputElement>('input[name="pipeline"]')) {
+    const offered = names.has(input.value);
+    (input.closest("label") as HTMLElement).hidden = !offered;
+    input.disabled = !offered;
+    if (!offered && input.checked) {
+      input.checked = false;
+      group.querySelector<HTMLInputElement>('input[name="pipeline"]:not(:disabled)')?.click();
+    }
+  }
+  updateForm();
+}
+
+function chooseFile(file: File | null): void {
+  chosenFile = file;
+  ui.dropzone.classList.toggle("has-file", !!file);
+  ui.fileChosen.replaceChildren();
+  if (file) {
+    ui.fileChosen.append(el("strong", {}, file.name), ` · ${formatBytes(file.size)}`);
+  }
+  showFormError("");
+}
+
+function setupDropzone(): void {
+  const zone = ui.dropzone;
+  ui.fileInput.addEventListener("change", () => chooseFile(ui.fileInput.files?.[0] ?? null));
+  for (const name of ["dragenter", "dragover"]) {
+    zone.addEventListener(name, (event) => {
+      event.preventDefault();
+      zone.classList.add("dragging");
+    });
+  }
+  for (const name of ["dragleave", "dragend", "drop"]) {
+    zone.addEventListener(name, () => zone.classList.remove("dragging"));
+  }
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    const file = (event as DragEvent).dataTransfer?.files?.[0];
+    if (file) chooseFile(file);
+  });
+  // Files dropped next to the zone would make the browser leave the page.
+  window.addEventListener("dragover", (event) => event.preventDefault());
+  window.addEventListener("drop", (event) => event.preventDefault());
+}
+
+function syncWidth(from: HTMLInputElement, to: HTMLInputElement): void {
+  to.value = from.value;
+}
+
+function jobParams(): Record<string, unknown> {
+  const name = pipeline();
+  const params: Record<string, unknown> = { pipeline: name };
+  const { shortcuts } = PIPELINES[name];
+  if (shortcuts.has("width_studs")) params.width_studs = Number(ui.width.value);
+  if (shortcuts.has("colors")) params.colors = ui.colors.value;
+  // hollow: shell thickness in cells; 0 means solid.
+  if (shortcuts.has("hollow")) params.hollow = ui.hollow.checked ? 2 : 0;
+  return params;
+}
+
+function showFormError(message: string): void {
+  ui.formError.textContent = message;
+  ui.formError.hidden = !message;
+}
+
+async function submit(event: SubmitEvent): Promise<void> {
+  event.preventDefault();
+  if (!api.hasKey) {
+    showFormError("Enter your API key first (top right).");
+    ui.keyPanel.open = true;
+    ui.keyInput.focus();
+    return;
+  }
+  const width = Number(ui.width.value);
+  if (!ui.widthField.hidden && (!Number.isInteger(width) || width < 4 || width > 256)) {
+    showFormError("The size must be a whole number of studs between 4 and 256.");
+    ui.width.focus();
+    return;
+  }
+  const params = jobParams();
+  const useText = source() === "text";
+  const prompt = ui.prompt.value.trim();
+  if (useText && !prompt) {
+    showFormError("Type a sentence that describes the object.");
+    ui.prompt.focus();
+    return;
+  }
+  if (!useText && !chosenFile) {
+    showFormError("Choose a file, or drop one on the box.");
+    ui.fileInput.focus();
+    return;
+  }
+  showFormError("");
+  ui.submit.disabled = true;
+  ui.submit.textContent = "Uploading…";
+  try {
+    const job = useText
+      ? await api.createTextJob({ ...params, prompt })
+      : await api.createFileJob(chosenFile as File, params);
+    job.title ??= useText ? prompt : chosenFile?.name;
+    openJob(job);
+    void refreshJobs();
+  } catch (error) {
+    showFormError(describe(error));
+  } finally {
+    ui.submit.disabled = false;
+    ui.submit.textContent = "Build it";
+  }
+}
+
+// ---------------------------------------------------------------- a job on screen
+
+function jobTitle(job: Job): string {
+  for (const key of ["title", "input_name", "filename", "prompt"]) {
+    const value = job[key];
+    if (typeof value === "string" && value) return value;
+  }
+  const params = job.params as Record<string, unknown> | undefined;
+  if (params && typeof params.prompt === "string") return params.prompt;
+  return `${job.pipeline} job`;
+}
+
+function stageText(stage: string | null | undefined, status: string): string {
+  if (status === "queued") return STAGES.queued;
+  if (status === "succeeded") return "Finished";
+  if (status === "failed") return "Stopped with an error";
+  if (!stage) return "Starting…";
+  return STAGES[stage] ?? stage.charAt(0).toUpperCase() + stage.slice(1).replace(/[_-]/g, " ");
+}
+
+function showProgress(event: JobEvent): void {
+  const status = event.status ?? ui.job.dataset.status ?? "queued";
+  const fraction = Math.min(Math.max(event.progress ?? Number(ui.progress.getAttribute("aria-valuenow")) / 100, 0), 1);
+  const shown = status === "succeeded" ? 1 : fraction;
+  const percent = Math.round(shown * 100);
+  ui.job.dataset.status = status;
+  ui.jobStatus.textContent = status;
+  ui.jobStatus.className = `pill pill-${status}`;
+  ui.progressFill.style.width = `${percent}%`;
+  ui.progress.setAttribute("aria-valuenow", String(percent));
+  ui.progress.setAttribute("aria-valuetext", `${percent}%`);
+  ui.jobStage.textContent = `${stageText(event.stage, status)}${status === "running" ? ` · ${percent}%` : ""}`;
+  const error = event.error ?? (status === "failed" ? event.message : null);
+  if (error) {
+    ui.jobError.textContent = error;
+    ui.jobError.hidden = false;
+  }
+}
+
+function resetResult(): void {
+  for (const url of blobUrls.values()) url.then(URL.revokeObjectURL, () => undefined);
+  blobUrls.clear();
+  viewer?.clear();
+  ui.result.hidden = true;
+  ui.facts.replaceChildren();
+  ui.downloads.replaceChildren();
+  ui.moreList.replaceChildren();
+  ui.jobError.hidden = true;
+  ui.jobError.textContent = "";
+}
+
+function openJob(job: Job): void {
+  following?.abort();
+  following = new AbortController();
+  resetResult();
+  currentJob = job;
+  history.replaceState(null, "", `#job=${encodeURIComponent(job.id)}`);
+  ui.empty.hidden = true;
+  ui.job.hidden = false;
+  ui.job.dataset.jobId = job.id;
+  ui.progress.setAttribute("aria-valuenow", "0");
+  ui.jobTitle.textContent = jobTitle(job);
+  showProgress(job);
+  markActive();
+  void follow(job, following.signal);
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+  });
+
+/** Live progress from the event stream; if the stream breaks, poll the job once a second. */
+async function follow(start: Job, signal: AbortSignal): Promise<void> {
+  let job = start;
+  let streaming = true;
+  try {
+    while (!TERMINAL.has(job.status)) {
+      if (streaming) {
+        try {
+          await api.followEvents(job.id, showProgress, signal);
+        } catch (error) {
+          if (signal.aborted) return;
+          console.warn("event stream failed, polling instead", error);
+        }
+        streaming = false;
+      } else {
+        await sleep(1000, signal);
+      }
+      if (signal.aborted) return;
+      job = await api.getJob(job.id);
+      showProgress(job);
+    }
+    await finish(job, signal);
+  } catch (error) {
+    if (signal.aborted) return;
+    ui.jobError.textContent = describe(error);
+    ui.jobError.hidden = false;
+  }
+}
+
+async function finish(job: Job, signal: AbortSignal): Promise<void> {
+  currentJob = job;
+  showProgress(job);
+  void refreshJobs();
+  if (job.status === "failed") {
+    ui.jobError.textContent = job.error || "The job failed without a message.";
+    ui.jobError.hidden = false;
+    return;
+  }
+  const byName = new Map(job.artifacts.map((a) => [a.name, a]));
+  ui.result.hidden = false;
+  ui.result.dataset.jobId = job.id;
+  renderDownloads(job.artifacts);
+  await Promise.all([
+    showModel(byName, signal),
+    showSteps(byName, signal),
+    showFacts(byName, signal),
+  ]);
+  if (!signal.aborted) ui.result.dataset.ready = "true";
+}
+
+/** The URL of an artifact: the one the server listed, else the conventional path. */
+function artifactUrl(name: string): string {
+  const listed = currentJob?.artifacts.find((a) => a.name === name);
+  return listed?.url ?? `/v1/jobs/${encodeURIComponent(currentJob?.id ?? "")}/artifacts/${name}`;
+}
+
+/** An object URL for an artifact, fetched once with the API key. */
+function blobUrl(name: string): Promise<string> {
+  let url = blobUrls.get(name);
+  if (!url) {
+    url = api.blob(artifactUrl(name)).then((blob) => URL.createObjectURL(blob));
+    blobUrls.set(name, url);
+    url.catch(() => blobUrls.delete(name));
+  }
+  return url;
+}
+
+async function showModel(byName: Map<string, Artifact>, signal: AbortSignal): Promise<void> {
+  const card = byId("viewer-card");
+  const glb = byName.get("model.glb");
+  card.hidden = !glb && !byName.has("preview.png");
+  if (card.hidden) return;
+  ui.viewerBox.dataset.state = "loading";
+  ui.resetView.hidden = true;
+  if (glb && webglAvailable()) {
+    try {
+      viewer ??= new ModelViewer(ui.viewerBox);
+      const bytes = await (await api.blob(glb.url, signal)).arrayBuffer();
+      if (signal.aborted) return;
+      await viewer.show(bytes);
+      ui.viewerBox.dataset.state = "ready";
+      ui.resetView.hidden = false;
+      ui.viewerNote.textContent = "Drag to turn · scroll or pinch to zoom · right-drag to move";
+      return;
+    } catch (error) {
+      if (signal.aborted) return;
+      console.error("3D view failed", error);
+    }
+  }
+  // No WebGL (or a file it cannot read): the rendered preview picture instead.
+  ui.viewerNote.textContent = glb
+    ? "This browser cannot show 3D here; this is the rendered preview."
+    : "This job has no 3D model; this is its preview.";
+  if (byName.has("preview.png")) {
+    const img = el("img", { class: "preview-fallback", alt: "Rendered preview of the model" });
+    img.src = await blobUrl("preview.png");
+    ui.viewerBox.querySelector(".preview-fallback")?.remove();
+    ui.viewerBox.append(img);
+  }
+  ui.viewerBox.dataset.state = "fallback";
+}
+
+async function showSteps(byName: Map<string, Artifact>, signal: AbortSignal): Promise<void> {
+  const artifact = byName.get("instructions.json");
+  ui.stepsCard.hidden = !artifact;
+  if (!artifact) return;
+  const instructions = await api.json<Instructions>(artifact.url, signal);
+  if (signal.aborted || instructions.steps.length === 0) {
+    ui.stepsCard.hidden = true;
+    return;
+  }
+  steps.load(instructions, blobUrl);
+}
+
+interface Summary {
+  parts?: { total?: number; distinct?: number };
+  colors?: { name: string; parts: number }[];
+  size?: { studs?: number[]; plates?: number; cm?: number[] };
+  mass_g?: number;
+  stability?: { verdict?: string } | null;
+  classification?: { top?: { class: string; probability: number }[]; low_confidence?: boolean } | null;
+  top?: { class: string; probability: number }[];
+}
+
+async function showFacts(byName: Map<string, Artifact>, signal: AbortSignal): Promise<void> {
+  const artifact = byName.get("summary.json") ?? byName.get("classification.json");
+  if (!artifact) return;
+  const s = await api.json<Summary>(artifact.url, signal);
+  if (signal.aborted) return;
+  const facts: [string, string][] = [];
+  if (s.parts?.total != null) facts.push(["Pieces", `${s.parts.total.toLocaleString()} (${s.parts.distinct} kinds)`]);
+  if (s.size?.studs) {
+    facts.push(["Size", `${s.size.studs.join(" × ")} studs, ${s.size.plates} plates high`]);
+  }
+  if (s.size?.cm) facts.push(["Built", `${s.size.cm.join(" × ")} cm`]);
+  if (s.colors?.length) facts.push(["Colours", s.colors.map((c) => c.name).join(", ")]);
+  if (s.mass_g != null) facts.push(["Weight", `${Math.round(s.mass_g)} g`]);
+  if (s.stability?.verdict) facts.push(["Stability", s.stability.verdict.toLowerCase()]);
+  const top = s.classification?.top ?? s.top;
+  if (top?.length) {
+    const guess = top
+      .slice(0, 3)
+      .map((t) => `${t.class.replace(/_/g, " ")} ${Math.round(t.probability * 100)}%`)
+      .join(", ");
+    facts.push([s.classification?.low_confidence ? "Might be" : "Looks like", guess]);
+  }
+  ui.facts.replaceChildren(...facts.map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, v))));
+}
+
+function downloadLink(artifact: Artifact, label: string, detail: string): HTMLElement {
+  const link = el(
+    "a",
+    { href: api.url(artifact.url), download: artifact.name.split("/").pop() ?? artifact.name, class: "download" },
+    el("span", { class: "download-label" }, label),
+    el("span", { class: "download-meta" }, `${detail} · ${formatBytes(artifact.size)}`),
+  );
+  link.dataset.artifact = artifact.name;
+  link.addEventListener("click", (event) => {
+    event.preventDefault();
+    void save(artifact, link);
+  });
+  return el("li", {}, link);
+}
+
+/** Download through fetch (the key travels in a header, never in the URL). */
+async function save(artifact: Artifact, link: HTMLElement): Promise<void> {
+  link.classList.add("busy");
+  try {
+    const url = URL.createObjectURL(await api.blob(artifact.url));
+    const anchor = el("a", { href: url, download: artifact.name.split("/").pop() ?? artifact.name });
+    document.body.append(anchor);
+    anchor.click();
+    anchor.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  } catch (error) {
+    ui.jobError.textContent = `Download of ${artifact.name} failed: ${describe(error)}`;
+    ui.jobError.hidden = false;
+  } finally {
+    link.classList.remove("busy");
+  }
+}
+
+function renderDownloads(artifacts: Artifact[]): void {
+  const byName = new Map(artifacts.map((a) => [a.name, a]));
+  const main = DOWNLOADS.filter(([name]) => byName.has(name)).map(([name, label, detail]) =>
+    downloadLink(byName.get(name) as Artifact, label, detail),
+  );
+  const known = new Set(DOWNLOADS.map(([name]) => name));
+  const rest = artifacts.filter((a) => !known.has(a.name) && !a.name.startsWith("steps/"));
+  ui.downloads.replaceChildren(...main);
+  ui.moreList.replaceChildren(...rest.map((a) => downloadLink(a, a.name, a.media_type)));
+  ui.moreFiles.hidden = rest.length === 0;
+  byId("downloads-card").hidden = artifacts.length === 0;
+}
+
+// ---------------------------------------------------------------- recent jobs
+
+function markActive(): void {
+  for (const item of ui.jobList.querySelectorAll<HTMLElement>("li")) {
+    item.classList.toggle("active", item.dataset.jobId === currentJob?.id);
+  }
+}
+
+async function refreshJobs(): Promise<void> {
+  if (!api.hasKey) return;
+  const jobs = await api.listJobs();
+  jobs.sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
+  ui.jobsEmpty.hidden = jobs.length > 0;
+  ui.jobList.replaceChildren(
+    ...jobs.slice(0, 12).map((job) => {
+      const open = el(
+        "button",
+        { type: "button", class: "job-open" },
+        el("span", { class: "job-name" }, jobTitle(job)),
+        el("span", { class: "job-meta" }, `${job.pipeline} · ${formatTime(job.created_at)}`),
+        el("span", { class: `pill pill-${job.status}` }, job.status),
+      );
+      open.addEventListener("click", () => openJob(job));
+      const remove = el("button", { type: "button", class: "icon-button", "aria-label": `Delete ${jobTitle(job)}` }, "×");
+      remove.addEventListener("click", () => void deleteJob(job));
+      return el("li", { "data-job-id": job.id }, open, remove);
+    }),
+  );
+  markActive();
+}
+
+async function deleteJob(job: Job): Promise<void> {
+  try {
+    await api.deleteJob(job.id);
+    if (currentJob?.id === job.id) {
+      following?.abort();
+      resetResult();
+      currentJob = null;
+      ui.job.hidden = true;
+      ui.empty.hidden = false;
+      history.replaceState(null, "", location.pathname);
+    }
+    await refreshJobs();
+  } catch (error) {
+    showFormError(describe(error));
+  }
+}
+
+// ---------------------------------------------------------------- start
+
+function describe(error: unknown): string {
+  if (error instanceof ApiError) {
+    if (error.status === 401 || error.status === 403) return "The API key was not accepted.";
+    return `${error.message} (HTTP ${error.status})`;
+  }
+  if (error instanceof TypeError) return "The server cannot be reached.";
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function restoreFromHash(): Promise<void> {
+  const match = /^#job=(.+)$/.exec(location.hash);
+  if (!match || !api.hasKey) return;
+  try {
+    openJob(await api.getJob(decodeURIComponent(match[1])));
+  } catch {
+    history.replaceState(null, "", location.pathname);
+  }
+}
+
+function start(): void {
+  ui.keyInput.value = localStorage.getItem(KEY_STORAGE) ?? "";
+  showKeyState();
+  if (!api.hasKey) ui.keyPanel.open = true;
+  ui.keyForm.addEventListener("submit", (event) => void saveKey(event));
+  ui.keyForget.addEventListener("click", forgetKey);
+  ui.form.addEventListener("change", updateForm);
+  ui.form.addEventListener("submit", (event) => void submit(event));
+  ui.width.addEventListener("input", () => syncWidth(ui.width, ui.widthRange));
+  ui.widthRange.addEventListener("input", () => syncWidth(ui.widthRange, ui.width));
+  ui.resetView.addEventListener("click", () => viewer?.resetView());
+  setupDropzone();
+  updateForm();
+  void loadPipelines();
+  refreshJobs().catch(() => undefined);
+  void restoreFromHash();
+  document.documentElement.dataset.ready = "true";
+}
+
+start();
