@@ -1,0 +1,396 @@
+"""The FastAPI application: ``create_app(settings) -> FastAPI``.
+
+Routes (the contract is ``docs/api.md``): ``POST/GET /v1/jobs``, ``GET/DELETE /v1/jobs/{id}``,
+``GET /v1/jobs/{id}/events`` (server-sent events), ``GET /v1/jobs/{id}/artifacts/{name}``,
+``GET /v1/pipelines``, ``GET /healthz``, the web page at ``/`` and ``/static``, docs at ``/docs``.
+Handlers are short: authenticate, validate, call the job service, return a public schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+
+from voxforge import __version__
+from voxforge.core.errors import ConfigError, SizeLimitError, UnsupportedInputError, VoxforgeError
+from voxforge.service import auth
+from voxforge.service.db import TERMINAL, Database
+from voxforge.service.jobs import JobRunner, JobService, make_runner
+from voxforge.service.pipelines import PipelineSpec, check_params, default_pipelines, parse_params
+from voxforge.service.schemas import Health, JobEventPublic, JobPublic, PipelinePublic
+from voxforge.service.settings import ServiceSettings
+from voxforge.service.storage import MAX_FIELD_BYTES, Storage, detect_input, receive_multipart
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+KEEPALIVE_S = 15.0
+MULTIPART_SLACK = MAX_FIELD_BYTES + 64 * 1024
+"""Bytes a multipart body may carry beyond the file limit (params field, part headers)."""
+
+bearer = HTTPBearer(auto_error=False, description="API key from `voxforge users create NAME`.")
+
+JOB_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "params"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "params": {
+                            "type": "string",
+                            "description": 'JSON: {"pipeline": "brickify", ...options}',
+                        },
+                    },
+                }
+            },
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["pipeline"],
+                    "properties": {"pipeline": {"type": "string"}, "prompt": {"type": "string"}},
+                    "additionalProperties": True,
+                }
+            },
+        },
+    }
+}
+
+
+class State:
+    """What the routes share: settings, database, storage, jobs, rate limiters."""
+
+    def __init__(
+        self, settings: ServiceSettings, pipelines: Any, runner: JobRunner | None = None
+    ) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(settings.db_url)
+        self.db.create_all()
+        self.storage = Storage(settings.data_dir)
+        self.pipelines = pipelines
+        self.jobs = JobService(
+            self.db,
+            self.storage,
+            runner or make_runner(settings.runner, settings.workers),
+            pipelines,
+            settings.max_attempts,
+        )
+        self.requests = auth.RateLimiter(settings.requests_per_minute)
+        self.submissions = auth.RateLimiter(settings.jobs_per_minute)
+
+
+def create_app(
+    settings: ServiceSettings | None = None,
+    *,
+    pipelines: Any = None,
+    runner: JobRunner | None = None,
+) -> FastAPI:
+    """The voxforge API. ``pipelines`` (a Registry of PipelineSpec) and ``runner`` default to
+    :func:`default_pipelines` and the runner the settings name."""
+    settings = settings or ServiceSettings.from_env()
+    state = State(settings, pipelines or default_pipelines(), runner)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.jobs.start()
+        try:
+            yield
+        finally:
+            state.jobs.stop()
+            state.db.dispose()
+
+    app = FastAPI(
+        title="voxforge",
+        version=__version__,
+        summary="Scans, meshes and pictures in; buildable LEGO models out.",
+        lifespan=lifespan,
+    )
+    app.state.voxforge = state
+    _add_error_handlers(app)
+    _add_routes(app, state)
+    _add_web(app)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(VoxforgeError)
+    async def voxforge_error(_: Request, err: VoxforgeError) -> JSONResponse:
+        text = str(err).strip().splitlines()
+        return JSONResponse({"detail": text[0] if text else type(err).__name__}, err.http_status)
+
+
+class BadRequestError(VoxforgeError):
+    """A request the server cannot parse at all (malformed body)."""
+
+    http_status = 400
+
+
+def app_state(request: Request) -> State:
+    return request.app.state.voxforge
+
+
+def current_user(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> auth.UserInfo:
+    """The key's user; 401 without a valid key, 429 past the per-key request rate."""
+    state = app_state(request)
+    unauthorized = {"WWW-Authenticate": "Bearer"}
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise HTTPException(401, "missing API key: send Authorization: Bearer KEY", unauthorized)
+    user = auth.authenticate(state.db, creds.credentials)
+    if user is None:
+        raise HTTPException(401, "unknown or revoked API key", unauthorized)
+    wait = state.requests.take(user.id)
+    if wait > 0:
+        raise HTTPException(
+            429, "too many requests for this key; slow down", {"Retry-After": auth.retry_after(wait)}
+        )
+    return user
+
+
+CurrentUser = Annotated[auth.UserInfo, Depends(current_user)]
+
+
+def owned_job(job_id: str, request: Request, user: CurrentUser) -> Any:
+    """The caller's job with its artifacts; 404 for unknown ids and other keys' jobs alike."""
+    job = app_state(request).jobs.get(job_id, user.id)
+    if job is None:
+        raise HTTPException(404, f"no job {job_id}")
+    return job
+
+
+OwnedJob = Annotated[Any, Depends(owned_job)]
+
+
+def _add_routes(app: FastAPI, state: State) -> None:
+    @app.get("/healthz", tags=["service"])
+    def healthz() -> Health:
+        return Health(status="ok", version=__version__, pipelines=state.pipelines.names())
+
+    @app.get("/v1/pipelines", tags=["jobs"])
+    def list_pipelines() -> list[PipelinePublic]:
+        """The pipelines this server offers, their accepted inputs and option schemas."""
+        return [PipelinePublic(**spec.describe()) for _, spec in state.pipelines.items()]
+
+    @app.post(
+        "/v1/jobs",
+        status_code=202,
+        tags=["jobs"],
+        openapi_extra=JOB_BODY,
+        responses={
+            400: {"description": "Malformed body"},
+            401: {"description": "No or bad API key"},
+            413: {"description": "Upload over the size limit"},
+            415: {"description": "Not a supported input"},
+            422: {"description": "Invalid options (the field is named)"},
+            429: {"description": "Rate limit (see Retry-After)"},
+        },
+    )
+    async def create_job(request: Request, user: CurrentUser) -> JSONResponse:
+        """Submit a job: multipart (``file`` + ``params`` JSON) or a JSON body for text pipelines."""
+        wait = state.submissions.take(user.id)
+        if wait > 0:
+            raise HTTPException(
+                429, "too many jobs submitted with this key; wait before the next",
+                {"Retry-After": auth.retry_after(wait)},
+            )  # fmt: skip
+        job_id = state.jobs.new_id()
+        try:
+            spec, options, config, input_name = await _receive_job(request, state, job_id)
+            job = await run_in_threadpool(
+                state.jobs.create, job_id, user.id, spec, options, config, input_name
+            )
+        except BaseException:
+            state.storage.delete_job(job_id)
+            raise
+        body = JobPublic.of(job).model_dump(mode="json")
+        return JSONResponse(body, 202, headers={"Location": f"/v1/jobs/{job_id}"})
+
+    @app.get("/v1/jobs", tags=["jobs"])
+    def list_jobs(
+        user: CurrentUser,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        status: Annotated[str | None, Query(pattern="^(queued|running|succeeded|failed)$")] = None,
+    ) -> list[JobPublic]:
+        """The caller's jobs, newest first."""
+        return [JobPublic.of(j) for j in state.jobs.list(user.id, limit, status)]
+
+    @app.get("/v1/jobs/{job_id}", tags=["jobs"], responses={404: {"description": "No such job"}})
+    def get_job(job: OwnedJob) -> JobPublic:
+        return JobPublic.of(job)
+
+    @app.delete(
+        "/v1/jobs/{job_id}",
+        status_code=204,
+        tags=["jobs"],
+        responses={404: {"description": "No such job"}},
+    )
+    def delete_job(job: OwnedJob) -> Response:
+        """Stop the job if it is queued or running, and delete it with its files."""
+        state.jobs.delete(job.id)
+        return Response(status_code=204)
+
+    @app.get(
+        "/v1/jobs/{job_id}/events",
+        tags=["jobs"],
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}, 404: {"description": "No such job"}},
+    )
+    async def job_events(
+        request: Request,
+        job: OwnedJob,
+        last_event_id: Annotated[str | None, Header()] = None,
+    ) -> StreamingResponse:
+        """Server-sent events: ``queued``, ``running``, ``progress`` ..., then ``succeeded`` or
+        ``failed``, after which the stream ends. ``Last-Event-ID`` resumes after that event."""
+        after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+        stream = _event_stream(request, state, job.id, after)
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+
+    @app.get(
+        "/v1/jobs/{job_id}/artifacts/{name:path}",
+        tags=["jobs"],
+        response_class=FileResponse,
+        responses={404: {"description": "No such job or artifact"}},
+    )
+    def get_artifact(name: str, job: OwnedJob) -> FileResponse:
+        """Download one output; ``name`` as the job's ``artifacts`` list it (one ``/`` at most)."""
+        art = next((a for a in job.artifacts if a.name == name), None)
+        if art is None:
+            raise HTTPException(404, f"job {job.id} has no artifact {name!r}")
+        try:
+            path = state.storage.artifact_path(job.id, name)
+        except UnsupportedInputError:
+            raise HTTPException(404, f"job {job.id} has no artifact {name!r}") from None
+        if not path.is_file():
+            raise HTTPException(404, f"artifact {name!r} of job {job.id} is missing on disk")
+        return FileResponse(path, media_type=art.media_type, filename=Path(name).name)
+
+
+async def _receive_job(
+    request: Request, state: State, job_id: str
+) -> tuple[PipelineSpec, dict[str, Any], Any, str | None]:
+    """Parse and check a submission: (pipeline, options as given, validated config, input name)."""
+    ctype = request.headers.get("content-type", "")
+    limit = state.settings.max_upload_bytes
+    if ctype.startswith("multipart/form-data"):
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit + MULTIPART_SLACK:
+            raise SizeLimitError(f"upload of {int(length):,} bytes is over the limit of {limit:,} bytes")
+        try:
+            upload = await receive_multipart(
+                ctype, request.stream(), state.storage.input_dir(job_id), limit
+            )
+        except (SizeLimitError, ConfigError):
+            raise
+        except VoxforgeError as err:
+            raise BadRequestError(str(err)) from None
+        params = parse_params(upload.fields.get("params"))
+        spec, options, config = _options(state, params)
+        if "text" in spec.inputs and upload.file_path is None:
+            return spec, options, config, None
+        if upload.file_path is None:
+            raise ConfigError(f"file: missing; the {spec.name} pipeline needs an uploaded file")
+        shown = Path(upload.filename or "upload").name
+        detected = await run_in_threadpool(detect_input, upload.file_path, shown)
+        spec.check_input(detected, shown)
+        return spec, options, config, shown
+    if ctype.startswith("application/json"):
+        body = await _read_capped(request, MAX_FIELD_BYTES)
+        try:
+            value = json.loads(body)
+        except ValueError as err:
+            raise BadRequestError(f"body is not valid JSON ({err})") from None
+        spec, options, config = _options(state, check_params(value))
+        if "text" not in spec.inputs:
+            raise ConfigError(
+                f"file: missing; the {spec.name} pipeline needs an upload "
+                "(multipart/form-data with 'file' and 'params')"
+            )
+        return spec, options, config, None
+    raise UnsupportedInputError(
+        f"content type {ctype or 'none'!r}: send multipart/form-data (file + params) or application/json"
+    )
+
+
+def _options(state: State, params: dict[str, Any]) -> tuple[PipelineSpec, dict[str, Any], Any]:
+    spec: PipelineSpec = state.pipelines[params["pipeline"]]
+    options = {k: v for k, v in params.items() if k != "pipeline"}
+    return spec, options, spec.build_options(options)
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > limit:
+            raise SizeLimitError(f"JSON body is over {limit:,} bytes")
+    return bytes(data)
+
+
+async def _event_stream(request: Request, state: State, job_id: str, after: int) -> AsyncIterator[str]:
+    """Events of one job in order; ends after the terminal one or when the job is deleted."""
+    loop = asyncio.get_running_loop()
+    quiet_since = loop.time()
+    while True:
+        rows, exists = await run_in_threadpool(state.jobs.events_after, job_id, after)
+        for row in rows:
+            after = row.id
+            data = JobEventPublic(
+                id=row.id,
+                job_id=job_id,
+                event=row.kind,  # type: ignore[arg-type]
+                status=row.status,  # type: ignore[arg-type]
+                stage=row.stage,
+                progress=round(float(row.progress), 4),
+                message=row.message,
+            )
+            yield f"id: {row.id}\nevent: {row.kind}\ndata: {data.model_dump_json()}\n\n"
+            if row.kind in TERMINAL:
+                return
+        if not exists or await request.is_disconnected():
+            return
+        if rows:
+            quiet_since = loop.time()
+        elif loop.time() - quiet_since > KEEPALIVE_S:
+            quiet_since = loop.time()
+            yield ": keep-alive\n\n"
+        await asyncio.sleep(state.settings.poll_interval_s)
+
+
+def _add_web(app: FastAPI) -> None:
+    """The web page: ``/`` serves ``web/index.html``, ``/static`` serves ``web/static/``."""
+
+    @app.get("/", include_in_schema=False)
+    def index() -> Response:
+        page = WEB_DIR / "index.html"
+        if not page.is_file():
+            return JSONResponse({"detail": "no web page installed; the API docs are at /docs"}, 404)
+        return FileResponse(page, media_type="text/html")
+
+    app.mount("/static", _OptionalStatic(directory=WEB_DIR / "static", check_dir=False), name="static")
+
+
+class _OptionalStatic(StaticFiles):
+    """Static files whose folder may not exist yet (the web page is installed separately): 404s."""
+
+    async def check_config(self) -> None:
+        if self.directory is not None and Path(self.directory).is_dir():
+            await super().check_config()

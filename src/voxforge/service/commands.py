@@ -1,0 +1,116 @@
+"""CLI commands of the service: ``serve`` and ``users create|list|revoke``.
+
+``voxforge.cli`` registers these; the helpers of ``voxforge.cli`` (``guarded``) are imported
+inside the commands so importing this module never imports the CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Database and job files (default $VOXFORGE_DATA_DIR or ./voxforge-data)."
+    ),
+]
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option("--database-url", help="SQLAlchemy URL (default sqlite:///<data-dir>/voxforge.db)."),
+]
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.", min=1, max=65535)] = 8000,
+    data_dir: DataDirOpt = None,
+    database_url: DatabaseOpt = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Worker processes running jobs.", min=1)
+    ] = None,
+) -> None:
+    """Run the REST API and web page (jobs run in worker processes of this server)."""
+    from voxforge.cli import guarded
+
+    def run() -> None:
+        import uvicorn
+
+        from voxforge.service.app import create_app
+        from voxforge.service.settings import ServiceSettings
+
+        settings = ServiceSettings.from_env(
+            data_dir=data_dir, database_url=database_url, workers=workers
+        )
+        app = create_app(settings)
+        typer.echo(f"voxforge API on http://{host}:{port} (docs /docs), data in {settings.data_dir}/")
+        uvicorn.run(app, host=host, port=port, log_level="info")
+
+    guarded(run)
+
+
+users_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+
+
+def _database(data_dir: Path | None, database_url: str | None):
+    from voxforge.service.db import Database
+    from voxforge.service.settings import ServiceSettings
+
+    settings = ServiceSettings.from_env(data_dir=data_dir, database_url=database_url)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_url)
+    db.create_all()
+    return db
+
+
+@users_app.command("create")
+def users_create(
+    name: Annotated[str, typer.Argument(help="User name (unique).")],
+    data_dir: DataDirOpt = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Create a user and print its API key (shown once; only a hash is stored)."""
+    from voxforge.cli import guarded
+
+    def run() -> None:
+        from voxforge.service.auth import create_user
+
+        _, key = create_user(_database(data_dir, database_url), name)
+        typer.echo(key)
+
+    guarded(run)
+
+
+@users_app.command("list")
+def users_list(data_dir: DataDirOpt = None, database_url: DatabaseOpt = None) -> None:
+    """List users: name, key prefix, created, revoked."""
+    from voxforge.cli import guarded
+
+    def run() -> None:
+        from voxforge.service.auth import list_users
+
+        for u in list_users(_database(data_dir, database_url)):
+            state = "revoked" if u.revoked else "active"
+            typer.echo(f"{u.name:<24} {u.key_prefix}…  {u.created_at[:19]}  {state}")
+
+    guarded(run)
+
+
+@users_app.command("revoke")
+def users_revoke(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    data_dir: DataDirOpt = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Switch a user's API key off."""
+    from voxforge.cli import guarded
+
+    def run() -> None:
+        from voxforge.service.auth import revoke_user
+
+        revoke_user(_database(data_dir, database_url), name)
+        typer.echo(f"revoked {name}")
+
+    guarded(run)

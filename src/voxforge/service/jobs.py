@@ -1,0 +1,556 @@
+"""Jobs: the runner seam, two runners, and the service that keeps the job table true.
+
+The database is the source of truth; a :class:`JobRunner` only executes :class:`JobSpec` s and
+reports :class:`RunnerEvent` s (started, progress, succeeded, failed) through one callback, which
+:class:`JobService` writes to the database. Any engine that can run a picklable spec and relay
+those four events can replace the process pool (the distributed engine of a later issue).
+
+* :class:`ProcessPoolRunner` (default): N worker processes (spawned, so the server's threads and
+  locks are not forked); queued jobs wait in the server and go to an idle worker, so a queued job
+  can be withdrawn and a running one ended by stopping its worker, which is then replaced. A
+  worker that dies mid-job fails that job with the exit code.
+* :class:`ThreadRunner`: jobs in threads of the server process (tests, debugging); a deleted job
+  stops at its next progress report.
+
+Restart: jobs ``running`` when the server stopped are queued again until they have been started
+``max_attempts`` times, then failed with the reason; ``queued`` jobs are submitted again.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import multiprocessing as mp
+import os
+import queue
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel
+from sqlalchemy import delete, select
+
+from voxforge.core.errors import VoxforgeError
+from voxforge.service.db import TERMINAL, ArtifactRow, Database, EventRow, Job, utcnow
+from voxforge.service.pipelines import PipelineSpec, Runner
+from voxforge.service.storage import Storage
+
+log = logging.getLogger(__name__)
+
+EventKind = Literal["started", "progress", "succeeded", "failed"]
+
+PROGRESS_STEP = 0.01
+"""Progress reports closer than this (and within PROGRESS_SECONDS) are not sent on."""
+PROGRESS_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a worker needs to run one job; picklable (``run`` is a module-level function)."""
+
+    job_id: str
+    pipeline: str
+    run: Runner
+    config: BaseModel
+    input_path: Path | None
+    out_dir: Path
+
+
+@dataclass(frozen=True)
+class RunnerEvent:
+    """What a runner reports about a job."""
+
+    job_id: str
+    kind: EventKind
+    stage: str | None = None
+    progress: float = 0.0
+    error: str | None = None
+
+
+Report = Callable[[RunnerEvent], None]
+
+
+class JobRunner(Protocol):
+    """The seam between the service and whatever executes jobs."""
+
+    def start(self, report: Report) -> None:
+        """Begin accepting jobs; every event goes to ``report`` (called from any thread)."""
+
+    def submit(self, spec: JobSpec) -> None:
+        """Queue a job; it runs when a worker is free."""
+
+    def cancel(self, job_id: str) -> bool:
+        """Withdraw a queued job or stop a running one; False when the runner does not hold it."""
+
+    def shutdown(self) -> None:
+        """Stop: queued jobs are dropped (the database still lists them), running ones end."""
+
+
+class JobCancelled(Exception):
+    """Raised inside a job's progress callback when the job was deleted (thread runner)."""
+
+
+def execute_job(spec: JobSpec, emit: Report, cancelled: Callable[[], bool] = lambda: False) -> None:
+    """Run one job, reporting started, throttled progress, and exactly one terminal event.
+
+    Errors of the voxforge family fail the job with their one-line message; anything else is
+    reported as an internal error naming the exception type (the traceback goes to the log).
+    """
+    emit(RunnerEvent(spec.job_id, "started"))
+    last = {"stage": None, "progress": 0.0, "time": 0.0}
+
+    def progress(stage: str, fraction: float) -> None:
+        if cancelled():
+            raise JobCancelled(spec.job_id)
+        fraction = max(float(fraction), float(last["progress"]))  # type: ignore[arg-type]
+        now = time.monotonic()
+        if (
+            stage != last["stage"]
+            or fraction - float(last["progress"]) >= PROGRESS_STEP  # type: ignore[arg-type]
+            or now - float(last["time"]) >= PROGRESS_SECONDS  # type: ignore[arg-type]
+        ):
+            last.update(stage=stage, progress=fraction, time=now)
+            emit(RunnerEvent(spec.job_id, "progress", stage, min(fraction, 1.0)))
+
+    try:
+        spec.run(spec.input_path, spec.out_dir, spec.config, progress)
+    except JobCancelled:
+        return
+    except VoxforgeError as err:
+        emit(RunnerEvent(spec.job_id, "failed", error=_first_line(err) or type(err).__name__))
+        return
+    except MemoryError:
+        emit(RunnerEvent(spec.job_id, "failed", error="out of memory; try a smaller width_studs"))
+        return
+    except Exception as err:  # a bug in a pipeline: fail the job, keep the worker
+        log.exception("job %s (%s) crashed", spec.job_id, spec.pipeline)
+        emit(
+            RunnerEvent(
+                spec.job_id, "failed", error=f"internal error ({type(err).__name__}: {_first_line(err)})"
+            )
+        )
+        return
+    emit(RunnerEvent(spec.job_id, "succeeded", progress=1.0))
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:500] if text else ""
+
+
+# --------------------------------------------------------------------------- thread runner
+
+
+class ThreadRunner:
+    """Jobs in a thread pool of the server process; cancellation is cooperative."""
+
+    def __init__(self, workers: int = 2) -> None:
+        self.workers = workers
+        self._pool: ThreadPoolExecutor | None = None
+        self._report: Report | None = None
+        self._cancelled: set[str] = set()
+        self._lock = threading.Lock()
+
+    def start(self, report: Report) -> None:
+        self._report = report
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="voxforge-job")
+
+    def submit(self, spec: JobSpec) -> None:
+        assert self._pool is not None and self._report is not None, "runner not started"
+        self._pool.submit(self._run, spec)
+
+    def _run(self, spec: JobSpec) -> None:
+        if self._is_cancelled(spec.job_id):
+            return
+        assert self._report is not None
+        execute_job(spec, self._report, lambda: self._is_cancelled(spec.job_id))
+
+    def _is_cancelled(self, job_id: str) -> bool:
+        with self._lock:
+            return job_id in self._cancelled
+
+    def cancel(self, job_id: str) -> bool:
+        with self._lock:
+            self._cancelled.add(job_id)
+        return True
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+# --------------------------------------------------------------------------- process runner
+
+
+def _worker_main(tasks: Any, events: Any) -> None:
+    """A worker process: run specs from ``tasks`` until None arrives, events into ``events``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when workers stop
+    for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")  # N workers on N cores: no oversubscription
+    while True:
+        spec = tasks.get()
+        if spec is None:
+            return
+        execute_job(spec, events.put)
+
+
+@dataclass
+class _Worker:
+    process: Any
+    tasks: Any
+    job_id: str | None = None
+
+
+class ProcessPoolRunner:
+    """A pool of worker processes fed one job at a time from a queue kept in the server."""
+
+    def __init__(self, workers: int = 2, start_method: str = "spawn") -> None:
+        self.size = workers
+        self._ctx = mp.get_context(start_method)
+        self._events: Any = None
+        self._workers: list[_Worker] = []
+        self._pending: collections.deque[JobSpec] = collections.deque()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._report: Report | None = None
+
+    def start(self, report: Report) -> None:
+        self._report = report
+        self._events = self._ctx.Queue()
+        self._workers = [self._spawn(i) for i in range(self.size)]
+        self._thread = threading.Thread(target=self._loop, name="voxforge-runner", daemon=True)
+        self._thread.start()
+
+    def _spawn(self, slot: int) -> _Worker:
+        tasks = self._ctx.SimpleQueue()
+        proc = self._ctx.Process(
+            target=_worker_main, args=(tasks, self._events), name=f"voxforge-worker-{slot}", daemon=True
+        )
+        proc.start()
+        return _Worker(proc, tasks)
+
+    def submit(self, spec: JobSpec) -> None:
+        with self._lock:
+            self._pending.append(spec)
+            self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Hand pending jobs to idle workers (caller holds the lock)."""
+        for w in self._workers:
+            if not self._pending:
+                return
+            if w.job_id is None and w.process.is_alive():
+                spec = self._pending.popleft()
+                w.job_id = spec.job_id
+                w.tasks.put(spec)
+
+    def cancel(self, job_id: str) -> bool:
+        with self._lock:
+            for spec in list(self._pending):
+                if spec.job_id == job_id:
+                    self._pending.remove(spec)
+                    return True
+            for i, w in enumerate(self._workers):
+                if w.job_id == job_id:
+                    self._stop_worker(w)
+                    self._workers[i] = self._spawn(i)
+                    self._dispatch()
+                    return True
+        return False
+
+    @staticmethod
+    def _stop_worker(w: _Worker) -> None:
+        w.process.terminate()
+        w.process.join(5)
+        if w.process.is_alive():
+            w.process.kill()
+            w.process.join(5)
+
+    def _loop(self) -> None:
+        assert self._report is not None
+        while not self._stop.is_set():
+            try:
+                ev: RunnerEvent = self._events.get(timeout=0.2)
+            except queue.Empty:
+                self._reap()
+                continue
+            except (EOFError, OSError):  # queue closed during shutdown
+                return
+            if ev.kind in ("succeeded", "failed"):
+                with self._lock:
+                    for w in self._workers:
+                        if w.job_id == ev.job_id:
+                            w.job_id = None
+                    self._dispatch()
+            self._safe_report(ev)
+
+    def _reap(self) -> None:
+        """Replace dead workers; the job one was running fails with the exit code."""
+        lost: list[tuple[str, int | None]] = []
+        with self._lock:
+            for i, w in enumerate(self._workers):
+                if self._stop.is_set() or w.process.is_alive():
+                    continue
+                if w.job_id is not None:
+                    lost.append((w.job_id, w.process.exitcode))
+                self._workers[i] = self._spawn(i)
+            if lost or any(w.job_id is None for w in self._workers):
+                self._dispatch()
+        for job_id, code in lost:
+            msg = f"worker process died (exit code {code}) while running the job"
+            self._safe_report(RunnerEvent(job_id, "failed", error=msg))
+
+    def _safe_report(self, ev: RunnerEvent) -> None:
+        assert self._report is not None
+        try:
+            self._report(ev)
+        except Exception:  # a database hiccup must not kill the event loop
+            log.exception("could not record %s event of job %s", ev.kind, ev.job_id)
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        with self._lock:
+            self._pending.clear()
+            for w in self._workers:
+                if w.job_id is None:
+                    w.tasks.put(None)
+        for w in self._workers:
+            if w.job_id is None:
+                w.process.join(2)
+            if w.process.is_alive():
+                self._stop_worker(w)
+        if self._thread is not None:
+            self._thread.join(2)
+        if self._events is not None:
+            self._events.close()
+            self._events.join_thread()
+
+
+def make_runner(kind: str, workers: int) -> JobRunner:
+    """The runner named in the settings: ``process`` or ``thread``."""
+    return ProcessPoolRunner(workers) if kind == "process" else ThreadRunner(workers)
+
+
+# --------------------------------------------------------------------------- the service
+
+
+class JobService:
+    """Creates, runs, records and deletes jobs; the only writer of job state."""
+
+    def __init__(
+        self,
+        db: Database,
+        storage: Storage,
+        runner: JobRunner,
+        pipelines: Any,
+        max_attempts: int = 2,
+    ) -> None:
+        self.db, self.storage, self.runner, self.pipelines = db, storage, runner, pipelines
+        self.max_attempts = max_attempts
+
+    def start(self) -> None:
+        """Start the runner, then requeue what an earlier server left queued or running."""
+        self.runner.start(self.apply_event)
+        self.recover()
+
+    def stop(self) -> None:
+        self.runner.shutdown()
+
+    @staticmethod
+    def new_id() -> str:
+        return uuid.uuid4().hex
+
+    def create(
+        self,
+        job_id: str,
+        user_id: int,
+        spec: PipelineSpec,
+        options: dict[str, Any],
+        config: BaseModel,
+        input_name: str | None,
+    ) -> Job:
+        """Record a queued job (its input already stored) and hand it to the runner."""
+        with self.db.session() as s:
+            job = Job(
+                id=job_id,
+                user_id=user_id,
+                pipeline=spec.name,
+                status="queued",
+                options=options,
+                input_name=input_name,
+            )
+            s.add(job)
+            s.add(EventRow(job_id=job_id, kind="queued", status="queued"))
+        self.runner.submit(self._spec(job_id, spec, config))
+        return self.get(job_id)  # type: ignore[return-value]
+
+    def _spec(self, job_id: str, spec: PipelineSpec, config: BaseModel) -> JobSpec:
+        return JobSpec(
+            job_id,
+            spec.name,
+            spec.run,
+            config,
+            self.storage.input_path(job_id),
+            self.storage.output_dir(job_id),
+        )
+
+    def get(self, job_id: str, user_id: int | None = None) -> Job | None:
+        """The job with its artifacts loaded, or None (also when it belongs to another user)."""
+        with self.db.session() as s:
+            job = s.get(Job, job_id)
+            if job is None or (user_id is not None and job.user_id != user_id):
+                return None
+            _ = job.artifacts
+            return job
+
+    def list(self, user_id: int, limit: int = 100, status: str | None = None) -> list[Job]:
+        """The user's jobs, newest first."""
+        with self.db.session() as s:
+            q = select(Job).where(Job.user_id == user_id)
+            if status is not None:
+                q = q.where(Job.status == status)
+            jobs = list(s.scalars(q.order_by(Job.created_at.desc(), Job.id).limit(limit)))
+            for j in jobs:
+                _ = j.artifacts
+            return jobs
+
+    def events_after(self, job_id: str, after: int) -> tuple[list[EventRow], bool]:
+        """Events of a job with id > ``after`` in order, and whether the job still exists."""
+        with self.db.session() as s:
+            rows = list(
+                s.scalars(
+                    select(EventRow)
+                    .where(EventRow.job_id == job_id, EventRow.id > after)
+                    .order_by(EventRow.id)
+                )
+            )
+            exists = rows != [] or s.get(Job, job_id) is not None
+            return rows, exists
+
+    def delete(self, job_id: str) -> None:
+        """Stop the job if it is queued or running, then remove its rows and files."""
+        self.runner.cancel(job_id)
+        with self.db.session() as s:
+            s.execute(delete(EventRow).where(EventRow.job_id == job_id))
+            s.execute(delete(ArtifactRow).where(ArtifactRow.job_id == job_id))
+            s.execute(delete(Job).where(Job.id == job_id))
+        self.storage.delete_job(job_id)
+
+    # ---- runner events
+
+    def apply_event(self, ev: RunnerEvent) -> None:
+        """Write one runner event to the database (ignored for deleted or finished jobs)."""
+        with self.db.session() as s:
+            job = s.get(Job, ev.job_id)
+            if job is None or job.status in TERMINAL:
+                gone = job is None
+            else:
+                gone = False
+                self._apply(s, job, ev)
+        if gone and ev.kind in TERMINAL:
+            self.storage.delete_job(ev.job_id)  # a deleted job's worker may have written files
+
+    def _apply(self, s: Any, job: Job, ev: RunnerEvent) -> None:
+        message = None
+        if ev.kind == "started":
+            job.status, job.started_at, job.progress = "running", utcnow(), 0.0
+            job.attempts += 1
+            job.stage, job.error = None, None
+            kind = "running"
+        elif ev.kind == "progress":
+            job.stage = ev.stage
+            job.progress = max(job.progress, min(1.0, ev.progress))
+            kind = "progress"
+        elif ev.kind == "succeeded":
+            try:
+                outputs = self.storage.read_manifest(job.id)
+            except VoxforgeError as err:
+                self._fail(job, f"the pipeline finished without a manifest ({err})")
+            else:
+                for o in outputs:
+                    job.artifacts.append(
+                        ArtifactRow(
+                            name=o["name"],
+                            media_type=o["media_type"],
+                            size=o["size"],
+                            sha256=o["sha256"],
+                        )
+                    )
+                job.status, job.progress, job.finished_at = "succeeded", 1.0, utcnow()
+            kind = job.status
+            message = job.error
+        else:
+            self._fail(job, ev.error or "failed")
+            kind, message = "failed", job.error
+        s.add(
+            EventRow(
+                job_id=job.id,
+                kind=kind,
+                status=job.status,
+                stage=job.stage,
+                progress=job.progress,
+                message=message,
+            )
+        )
+
+    @staticmethod
+    def _fail(job: Job, error: str) -> None:
+        job.status, job.error, job.finished_at = "failed", error, utcnow()
+
+    # ---- restart
+
+    def recover(self) -> dict[str, list[str]]:
+        """Requeue jobs an earlier server left running (or fail them past ``max_attempts``) and
+        submit every queued job, oldest first. Returns the ids by what happened to them."""
+        done: dict[str, list[str]] = {"requeued": [], "failed": [], "submitted": []}
+        with self.db.session() as s:
+            for job in s.scalars(select(Job).where(Job.status == "running")):
+                self.storage.clear_partial(job.id)
+                if job.attempts < self.max_attempts:
+                    job.status, job.stage, job.progress = "queued", None, 0.0
+                    msg = (
+                        f"the server stopped while the job was running; started again "
+                        f"(attempt {job.attempts + 1} of {self.max_attempts})"
+                    )
+                    s.add(EventRow(job_id=job.id, kind="queued", status="queued", message=msg))
+                    done["requeued"].append(job.id)
+                else:
+                    self._fail(
+                        job,
+                        f"the server stopped while the job was running, {job.attempts} times; "
+                        "not started again",
+                    )
+                    s.add(
+                        EventRow(
+                            job_id=job.id,
+                            kind="failed",
+                            status="failed",
+                            stage=job.stage,
+                            progress=job.progress,
+                            message=job.error,
+                        )
+                    )
+                    done["failed"].append(job.id)
+            queued = list(s.scalars(select(Job).where(Job.status == "queued").order_by(Job.created_at)))
+        for job in queued:
+            self._resubmit(job)
+            done["submitted"].append(job.id)
+        return done
+
+    def _resubmit(self, job: Job) -> None:
+        """Rebuild a queued job's config from its stored options and submit it."""
+        try:
+            spec = self.pipelines[job.pipeline]
+            config = spec.build_options(job.options)
+        except VoxforgeError as err:
+            self.apply_event(RunnerEvent(job.id, "failed", error=f"cannot restart: {err}"))
+            return
+        self.runner.submit(self._spec(job.id, spec, config))

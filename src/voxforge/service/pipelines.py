@@ -1,0 +1,273 @@
+"""The pipelines the service offers: name -> (options model, runner function, accepted inputs).
+
+A runner is a module-level function ``run(input_path, out_dir, config, progress)`` so that a job
+spec can be pickled to a worker process (or, later, a distributed engine) by reference. Adding a
+pipeline is one :class:`PipelineSpec` in :func:`default_pipelines`.
+
+The web page's shortcuts map onto the pipeline config (brickify):
+
+=============  ======================  ============================================
+shortcut       config field            meaning
+=============  ======================  ============================================
+width_studs    ``voxel.width_studs``   longest horizontal side in studs
+colors (int)   ``colors.mode``         at most K colours (``"auto"`` also passes)
+hollow (int)   ``voxel.hollow``        shell K studs thick; 0 means solid (None)
+=============  ======================  ============================================
+"""
+
+from __future__ import annotations
+
+import logging
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from voxforge.core.errors import ConfigError, SizeLimitError, UnsupportedInputError
+from voxforge.core.progress import ProgressCallback
+from voxforge.core.registry import Registry
+
+log = logging.getLogger(__name__)
+
+Runner = Callable[[Path | None, Path, Any, ProgressCallback], Any]
+
+INPUT_KINDS = {
+    "model": "scans, meshes, voxel grids and capture folders",
+    "image": "images and sketches",
+    "images": "zips of images",
+    "text": "a text prompt (JSON body)",
+}
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    """A flat option of the web page mapped onto a nested config field."""
+
+    path: str
+    convert: Callable[[Any], Any] = lambda v: v
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """One pipeline as the service offers it.
+
+    Attributes:
+        name: what ``params.pipeline`` says.
+        options: the pipeline's pydantic config (``extra="forbid"``).
+        run: module-level runner ``run(input_path, out_dir, config, progress)``.
+        inputs: accepted input kinds, keys of :data:`INPUT_KINDS`.
+        shortcuts: flat option name -> nested config field.
+        description: one line for ``GET /v1/pipelines``.
+    """
+
+    name: str
+    options: type[BaseModel]
+    run: Runner
+    inputs: frozenset[str]
+    shortcuts: dict[str, Shortcut] = field(default_factory=dict)
+    description: str = ""
+
+    def build_options(self, params: dict[str, Any]) -> BaseModel:
+        """Validate ``params`` (without ``pipeline``) into the options model.
+
+        Raises:
+            ConfigError: one line naming each bad field, as the caller spelled it.
+        """
+        data, spelled = expand_shortcuts(params, self.shortcuts)
+        try:
+            return self.options.model_validate(data)
+        except ValidationError as err:
+            parts = []
+            for e in err.errors():
+                loc = ".".join(str(x) for x in e["loc"])
+                parts.append(f"{spelled.get(loc, loc) or '(root)'}: {e['msg']}")
+            raise ConfigError(f"{self.name} options: " + "; ".join(parts)) from None
+
+    def check_input(self, detected: str, shown_name: str) -> None:
+        """Refuse inputs of a kind this pipeline does not take (415)."""
+        kind = input_kind(detected)
+        if kind not in self.inputs:
+            takes = "; ".join(INPUT_KINDS[k] for k in sorted(self.inputs))
+            raise UnsupportedInputError(
+                f"{shown_name}: {detected.replace(':', ' ')} input; "
+                f"the {self.name} pipeline takes {takes}"
+            )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "inputs": sorted(self.inputs),
+            "shortcuts": {k: s.path for k, s in self.shortcuts.items()},
+            "options_schema": self.options.model_json_schema(),
+        }
+
+
+def input_kind(detected: str) -> str:
+    """``image:png`` -> ``image``; ``images`` -> ``images``; any voxforge format -> ``model``."""
+    if detected.startswith("image:"):
+        return "image"
+    return detected if detected in ("images", "text") else "model"
+
+
+def expand_shortcuts(
+    params: dict[str, Any], shortcuts: dict[str, Shortcut]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Nested config data from flat shortcuts, and config path -> the name the caller used.
+
+    Raises:
+        ConfigError: a shortcut and its nested field given together.
+    """
+    data: dict[str, Any] = {k: v for k, v in params.items() if k not in shortcuts}
+    spelled: dict[str, str] = {}
+    for name, sc in shortcuts.items():
+        if name not in params:
+            continue
+        *parents, leaf = sc.path.split(".")
+        node = data
+        for p in parents:
+            child = node.setdefault(p, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{p}: expected an object of options, found {type(child).__name__}")
+            node = child
+        if leaf in node:
+            raise ConfigError(f"{name} and {sc.path} both given; use one")
+        node[leaf] = sc.convert(params[name])
+        spelled[sc.path] = name
+    return data, spelled
+
+
+def _hollow(value: Any) -> Any:
+    return None if value == 0 and not isinstance(value, bool) else value
+
+
+BRICKIFY_SHORTCUTS = {
+    "width_studs": Shortcut("voxel.width_studs"),
+    "colors": Shortcut("colors.mode"),
+    "hollow": Shortcut("voxel.hollow", _hollow),
+}
+
+
+def run_reconstruct_upload(
+    input_path: Path | None, out_dir: Path, config: Any, progress: ProgressCallback
+) -> Any:
+    """Adapter: one image, or a zip of images unpacked beside it, -> ``run_reconstruct(list, ...)``."""
+    from voxforge.pipelines.reconstruct import run_reconstruct
+
+    if input_path is None:
+        raise UnsupportedInputError("reconstruct needs an image upload")
+    inputs = [input_path]
+    if zipfile.is_zipfile(input_path):
+        inputs = unpack_images(input_path, input_path.parent / "images")
+    return run_reconstruct(inputs, out_dir, config, progress)
+
+
+def unpack_images(
+    archive: Path, dest: Path, max_files: int = 500, max_bytes: int = 1 << 30
+) -> list[Path]:
+    """Extract the images of a zip (flattened, safe names) and return them sorted by name.
+
+    Raises:
+        SizeLimitError: more than ``max_files`` members or ``max_bytes`` uncompressed.
+    """
+    from voxforge.service.storage import IMAGE_SUFFIXES, safe_filename
+
+    with zipfile.ZipFile(archive) as z:
+        members = [i for i in z.infolist() if not i.is_dir()]
+        if len(members) > max_files or sum(i.file_size for i in members) > max_bytes:
+            raise SizeLimitError(
+                f"{archive.name}: {len(members)} files; "
+                f"the limit is {max_files} files, {max_bytes:,} bytes"
+            )
+        dest.mkdir(parents=True, exist_ok=True)
+        out = []
+        for i, info in enumerate(sorted(members, key=lambda m: m.filename)):
+            if Path(info.filename).suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            target = dest / f"{i:04d}_{safe_filename(info.filename)}"
+            target.write_bytes(z.read(info))
+            out.append(target)
+    return out
+
+
+def default_pipelines() -> Registry[PipelineSpec]:
+    """Every pipeline this installation has: brickify, classify, and reconstruct when present."""
+    from voxforge.pipelines.brickify import BrickifyConfig, run_brickify
+    from voxforge.pipelines.classify import ClassifyConfig, run_classify
+
+    reg: Registry[PipelineSpec] = Registry("pipeline")
+    reg.register(
+        "brickify",
+        PipelineSpec(
+            "brickify",
+            BrickifyConfig,
+            run_brickify,
+            frozenset({"model"}),
+            BRICKIFY_SHORTCUTS,
+            "a buildable LEGO model: LDraw, parts lists, preview, GLB, summary",
+        ),
+    )
+    reg.register(
+        "classify",
+        PipelineSpec(
+            "classify",
+            ClassifyConfig,
+            run_classify,
+            frozenset({"model"}),
+            {},
+            "name the object (ModelNet10 classes) with the shipped classifier",
+        ),
+    )
+    spec = _reconstruct_spec()
+    if spec is not None:
+        reg.register("reconstruct", spec)
+    return reg
+
+
+def _reconstruct_spec() -> PipelineSpec | None:
+    try:
+        from voxforge.pipelines import reconstruct
+    except ImportError as err:
+        log.info("reconstruct pipeline not offered: %s", err)
+        return None
+    config = getattr(reconstruct, "ReconstructConfig", None)
+    if config is None or not hasattr(reconstruct, "run_reconstruct"):
+        log.warning("voxforge.pipelines.reconstruct has no ReconstructConfig/run_reconstruct")
+        return None
+    return PipelineSpec(
+        "reconstruct",
+        config,
+        run_reconstruct_upload,
+        frozenset({"image", "images"}),
+        {},
+        "a 3D model from photos or a sketch",
+    )
+
+
+def parse_params(raw: str | None) -> dict[str, Any]:
+    """The ``params`` form field: a JSON object with at least ``pipeline``.
+
+    Raises:
+        ConfigError: not JSON, not an object, or no ``pipeline``.
+    """
+    import json
+
+    if raw is None or raw.strip() == "":
+        raise ConfigError('params: missing; send a JSON object such as {"pipeline": "brickify"}')
+    try:
+        value = json.loads(raw)
+    except ValueError as err:
+        raise ConfigError(f"params: not valid JSON ({err})") from None
+    return check_params(value)
+
+
+def check_params(value: Any) -> dict[str, Any]:
+    """A JSON value that must be an object naming a pipeline."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"params: expected a JSON object, found {type(value).__name__}")
+    if not isinstance(value.get("pipeline"), str):
+        raise ConfigError("pipeline: missing; one of the names GET /v1/pipelines lists")
+    return value

@@ -1,0 +1,96 @@
+"""Service settings: one pydantic model, filled from ``VOXFORGE_*`` environment variables and flags.
+
+``ServiceSettings.from_env(**flags)`` reads ``VOXFORGE_DATA_DIR``, ``VOXFORGE_DATABASE_URL``,
+``VOXFORGE_MAX_UPLOAD_MB``, ``VOXFORGE_JOBS_PER_MINUTE``, ``VOXFORGE_REQUESTS_PER_MINUTE``,
+``VOXFORGE_WORKERS`` and ``VOXFORGE_RUNNER``; flags given explicitly (not None) win. A plain
+pydantic model instead of pydantic-settings keeps the dependency list as it is.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from voxforge.core.config import build_config
+
+MIB = 1 << 20
+
+ENV: dict[str, tuple[str, float]] = {
+    # field -> (environment variable, multiplier applied to numeric values)
+    "data_dir": ("VOXFORGE_DATA_DIR", 1),
+    "database_url": ("VOXFORGE_DATABASE_URL", 1),
+    "max_upload_bytes": ("VOXFORGE_MAX_UPLOAD_MB", MIB),
+    "jobs_per_minute": ("VOXFORGE_JOBS_PER_MINUTE", 1),
+    "requests_per_minute": ("VOXFORGE_REQUESTS_PER_MINUTE", 1),
+    "workers": ("VOXFORGE_WORKERS", 1),
+    "runner": ("VOXFORGE_RUNNER", 1),
+}
+
+
+class ServiceSettings(BaseModel):
+    """Everything ``voxforge serve`` needs; the defaults run a single-machine server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: Path = Field(
+        Path("voxforge-data"), description="Root of the database file (SQLite) and job folders."
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; default sqlite:///<data_dir>/voxforge.db. PostgreSQL URLs "
+        "(postgresql+psycopg://...) work when a driver is installed.",
+    )
+    max_upload_bytes: int = Field(256 * MIB, ge=1, description="Largest accepted upload, bytes.")
+    jobs_per_minute: float = Field(
+        30, gt=0, description="Job submissions per key per minute (token bucket, burst = one minute)."
+    )
+    requests_per_minute: float = Field(
+        1200, gt=0, description="Authenticated requests per key per minute (polls, downloads)."
+    )
+    workers: int = Field(2, ge=1, le=64, description="Worker processes running jobs.")
+    runner: Literal["process", "thread"] = Field(
+        "process",
+        description="'process': a pool of worker processes; 'thread': jobs in threads of the "
+        "server process (tests, debugging).",
+    )
+    max_attempts: int = Field(
+        2,
+        ge=1,
+        le=10,
+        description="A job that was running when the server stopped is started again until it "
+        "has been started this many times, then marked failed.",
+    )
+    poll_interval_s: float = Field(
+        0.1, gt=0, le=5, description="How often an event stream looks for new events."
+    )
+
+    @property
+    def db_url(self) -> str:
+        """The database URL in use (the SQLite default lives in the data dir)."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'voxforge.db').resolve()}"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **flags: Any) -> ServiceSettings:
+        """Settings from ``VOXFORGE_*`` variables, then ``flags`` (None means not given)."""
+        env = os.environ if environ is None else environ
+        data: dict[str, Any] = {}
+        for field, (var, scale) in ENV.items():
+            if var in env and env[var] != "":
+                value: Any = env[var]
+                if scale != 1:
+                    value = _scaled(var, value, scale)
+                data[field] = value
+        data.update({k: v for k, v in flags.items() if v is not None})
+        return build_config(cls, data, where="service settings")
+
+
+def _scaled(var: str, value: str, scale: float) -> int:
+    from voxforge.core.errors import ConfigError
+
+    try:
+        return int(float(value) * scale)
+    except ValueError:
+        raise ConfigError(f"{var}={value!r}: expected a number") from None

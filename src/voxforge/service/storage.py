@@ -1,0 +1,294 @@
+"""Job files on disk: uploads streamed in with a size cap, content checks, artifacts served safely.
+
+Layout under the data dir::
+
+    jobs/<job id>/input/<sanitised upload name>
+    jobs/<job id>/output/            written by the pipeline through OutputDir (atomic)
+    jobs/<job id>/output/manifest.json
+
+An upload is parsed from the request stream part by part and written to disk as it arrives, so
+a 2 GB scan never sits in memory and a body past the cap is refused as soon as it crosses it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import zipfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from voxforge.core.errors import InputFormatError, SizeLimitError, UnsupportedInputError
+from voxforge.core.outputs import MANIFEST_NAME
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
+MAX_FIELD_BYTES = 256 * 1024
+"""Largest non-file form field (the ``params`` JSON)."""
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class Storage:
+    """Where each job's input and outputs live under ``root``."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        (self.root / "jobs").mkdir(parents=True, exist_ok=True)
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.root / "jobs" / job_id
+
+    def input_dir(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "input"
+
+    def output_dir(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "output"
+
+    def input_path(self, job_id: str) -> Path | None:
+        """The job's uploaded file, or None for jobs without one (text prompts)."""
+        d = self.input_dir(job_id)
+        files = sorted(p for p in d.iterdir() if p.is_file()) if d.is_dir() else []
+        return files[0] if files else None
+
+    def read_manifest(self, job_id: str) -> list[dict[str, Any]]:
+        """The outputs a finished job's ``manifest.json`` lists (name, media_type, size, sha256)."""
+        path = self.output_dir(job_id) / MANIFEST_NAME
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise InputFormatError(f"{path}: no readable manifest ({err})") from None
+        return list(manifest.get("outputs", []))
+
+    def artifact_path(self, job_id: str, name: str) -> Path:
+        """The file of artifact ``name``; refuses names that could leave the output folder.
+
+        Raises:
+            UnsupportedInputError: absolute names, ``..``, backslashes or more than one ``/``.
+        """
+        check_artifact_name(name)
+        out = self.output_dir(job_id).resolve()
+        path = (out / name).resolve()
+        if not path.is_relative_to(out):
+            raise UnsupportedInputError(f"artifact name {name!r} leaves the job's folder")
+        return path
+
+    def clear_partial(self, job_id: str) -> None:
+        """Remove what an interrupted run left: OutputDir temp folders and a stale output."""
+        d = self.job_dir(job_id)
+        if not d.is_dir():
+            return
+        for p in d.iterdir():
+            if p.name.startswith((".output.tmp-", ".output.old-")):
+                shutil.rmtree(p, ignore_errors=True)
+        shutil.rmtree(self.output_dir(job_id), ignore_errors=True)
+
+    def delete_job(self, job_id: str) -> None:
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+
+
+def check_artifact_name(name: str) -> None:
+    """At most one ``/`` (``steps/step_001.png``), no empty, ``.`` or ``..`` parts, no ``\\``."""
+    parts = name.split("/")
+    if (
+        not name
+        or "\\" in name
+        or "\x00" in name
+        or len(parts) > 2
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise UnsupportedInputError(f"artifact name {name!r} is not a plain name")
+
+
+def safe_filename(name: str | None, default: str = "upload") -> str:
+    """The last path component with anything but ``A-Za-z0-9._-`` replaced (keeps the extension)."""
+    base = PurePosixPath((name or "").replace("\\", "/")).name
+    base = _SAFE.sub("_", base).strip("._")[:120]
+    return base or default
+
+
+# --------------------------------------------------------------------------- uploads
+
+
+@dataclass
+class Upload:
+    """A parsed multipart request: text fields and at most one file written to disk."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    file_path: Path | None = None
+    filename: str | None = None
+    size: int = 0
+
+
+class _PartSink:
+    """Callbacks for python-multipart: file parts go to disk, text fields to a capped buffer."""
+
+    def __init__(self, dest_dir: Path, limit: int, file_field: str) -> None:
+        self.dest_dir, self.limit, self.file_field = dest_dir, limit, file_field
+        self.upload = Upload()
+        self.error: Exception | None = None
+        self._header_field = b""
+        self._header_value = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._name = ""
+        self._buffer = bytearray()
+        self._file: IO[bytes] | None = None
+
+    def callbacks(self) -> dict[str, Any]:
+        return {
+            "on_part_begin": self._part_begin,
+            "on_header_field": lambda d, s, e: self._add("_header_field", d[s:e]),
+            "on_header_value": lambda d, s, e: self._add("_header_value", d[s:e]),
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+        }
+
+    def _add(self, attr: str, data: bytes) -> None:
+        setattr(self, attr, getattr(self, attr) + data)
+
+    def _part_begin(self) -> None:
+        self._headers, self._buffer, self._name = {}, bytearray(), ""
+
+    def _header_end(self) -> None:
+        self._headers[self._header_field.lower()] = self._header_value
+        self._header_field, self._header_value = b"", b""
+
+    def _headers_finished(self) -> None:
+        from python_multipart.multipart import parse_options_header
+
+        _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
+        self._name = params.get(b"name", b"").decode("utf-8", "replace")
+        filename = params.get(b"filename")
+        if filename is None:
+            return
+        if self._name != self.file_field or self.upload.file_path is not None:
+            self._fail(
+                InputFormatError(f"unexpected file field {self._name!r}; send one file as 'file'")
+            )
+            return
+        self.upload.filename = filename.decode("utf-8", "replace")
+        path = self.dest_dir / safe_filename(self.upload.filename)
+        self.dest_dir.mkdir(parents=True, exist_ok=True)
+        self._file = open(path, "wb")
+        self.upload.file_path = path
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self.error is not None:
+            return
+        chunk = data[start:end]
+        if self._file is not None:
+            self.upload.size += len(chunk)
+            if self.upload.size > self.limit:
+                self._fail(SizeLimitError(f"upload is over the limit of {self.limit:,} bytes"))
+                return
+            self._file.write(chunk)
+            return
+        self._buffer += chunk
+        if len(self._buffer) > MAX_FIELD_BYTES:
+            self._fail(SizeLimitError(f"form field {self._name!r} is over {MAX_FIELD_BYTES:,} bytes"))
+
+    def _part_end(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        elif self._name and self.error is None:
+            self.upload.fields[self._name] = self._buffer.decode("utf-8", "replace")
+
+    def _fail(self, err: Exception) -> None:
+        if self.error is None:
+            self.error = err
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+async def receive_multipart(
+    content_type: str,
+    stream: AsyncIterator[bytes],
+    dest_dir: Path,
+    limit: int,
+    file_field: str = "file",
+) -> Upload:
+    """Parse a ``multipart/form-data`` body from ``stream``, writing the file part to ``dest_dir``.
+
+    Raises:
+        SizeLimitError: the file passed ``limit`` bytes (reading stops there).
+        InputFormatError: not multipart, no boundary, or a malformed body.
+    """
+    from python_multipart.multipart import MultipartParser, parse_options_header
+
+    ctype, params = parse_options_header(content_type)
+    boundary = params.get(b"boundary")
+    if ctype != b"multipart/form-data" or not boundary:
+        raise InputFormatError("expected multipart/form-data with a boundary")
+    sink = _PartSink(dest_dir, limit, file_field)
+    parser = MultipartParser(boundary, sink.callbacks())
+    try:
+        async for chunk in stream:
+            try:
+                parser.write(chunk)
+            except Exception as err:  # python-multipart raises its own error types
+                raise InputFormatError(f"malformed multipart body ({err})") from None
+            if sink.error is not None:
+                raise sink.error
+        parser.finalize()
+    finally:
+        sink.close()
+    return sink.upload
+
+
+# --------------------------------------------------------------------------- content checks
+
+
+def detect_input(path: Path, shown_name: str) -> str:
+    """What an uploaded file holds, from its content only: ``image:<fmt>``, ``images`` (a zip of
+    pictures) or the voxforge format name (``ply``, ``stl``, ``capture`` ...).
+
+    The extension is deliberately ignored: the file is sniffed under a neutral name.
+
+    Raises:
+        UnsupportedInputError: nothing voxforge or Pillow reads.
+        InputFormatError: an empty file.
+    """
+    from voxforge.io import sniff
+
+    if path.stat().st_size == 0:
+        raise InputFormatError(f"{shown_name}: file is empty")
+    image = _image_format(path)
+    if image is not None:
+        return f"image:{image}"
+    try:
+        fmt = sniff(path, filename="upload")
+    except UnsupportedInputError:
+        raise UnsupportedInputError(
+            f"{shown_name}: content is not a scan, mesh, voxel grid, capture or image voxforge reads"
+        ) from None
+    if fmt == "capture" and _zip_of_images(path):
+        return "images"
+    return fmt
+
+
+def _image_format(path: Path) -> str | None:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.verify()
+            return (im.format or "image").lower()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def _zip_of_images(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = [n for n in z.namelist() if not n.endswith("/")]
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return bool(names) and all(Path(n).suffix.lower() in IMAGE_SUFFIXES for n in names)
