@@ -11,6 +11,8 @@ import { type Instructions, StepViewer } from "./steps";
 import { ModelViewer, webglAvailable } from "./viewer";
 
 const KEY_STORAGE = "voxforge.apiKey";
+const TITLES_STORAGE = "voxforge.jobTitles";
+const TITLES_KEPT = 100;
 
 interface PipelineInfo {
   file: boolean;
@@ -142,6 +144,9 @@ const steps = new StepViewer(ui.stepsCard, {
   context: byId("step-context"),
   list: byId("step-parts"),
   total: byId("step-total"),
+  position: byId("step-position"),
+  inventory: byId("inventory"),
+  inventorySummary: byId("inventory-summary"),
 });
 
 // ---------------------------------------------------------------- API key
@@ -337,7 +342,7 @@ async function submit(event: SubmitEvent): Promise<void> {
     const job = useText
       ? await api.createTextJob({ ...params, prompt })
       : await api.createFileJob(chosenFile as File, params);
-    job.title ??= useText ? prompt : chosenFile?.name;
+    rememberTitle(job.id, useText ? prompt : (chosenFile as File).name);
     openJob(job);
     void refreshJobs();
   } catch (error) {
@@ -350,7 +355,25 @@ async function submit(event: SubmitEvent): Promise<void> {
 
 // ---------------------------------------------------------------- a job on screen
 
+/** Names this browser gave its jobs (the file or the sentence), newest last. */
+function storedTitles(): Record<string, string> {
+  try {
+    const value = JSON.parse(localStorage.getItem(TITLES_STORAGE) ?? "{}") as unknown;
+    return typeof value === "object" && value !== null ? (value as Record<string, string>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function rememberTitle(id: string, title: string): void {
+  const titles = Object.entries(storedTitles()).filter(([key]) => key !== id);
+  titles.push([id, title]);
+  localStorage.setItem(TITLES_STORAGE, JSON.stringify(Object.fromEntries(titles.slice(-TITLES_KEPT))));
+}
+
 function jobTitle(job: Job): string {
+  const remembered = storedTitles()[job.id];
+  if (remembered) return remembered;
   for (const key of ["title", "input_name", "filename", "prompt"]) {
     const value = job[key];
     if (typeof value === "string" && value) return value;
@@ -543,6 +566,7 @@ interface Summary {
   stability?: { verdict?: string } | null;
   classification?: { top?: { class: string; probability: number }[]; low_confidence?: boolean } | null;
   top?: { class: string; probability: number }[];
+  low_confidence?: boolean;
 }
 
 async function showFacts(byName: Map<string, Artifact>, signal: AbortSignal): Promise<void> {
@@ -559,13 +583,16 @@ async function showFacts(byName: Map<string, Artifact>, signal: AbortSignal): Pr
   if (s.colors?.length) facts.push(["Colours", s.colors.map((c) => c.name).join(", ")]);
   if (s.mass_g != null) facts.push(["Weight", `${Math.round(s.mass_g)} g`]);
   if (s.stability?.verdict) facts.push(["Stability", s.stability.verdict.toLowerCase()]);
-  const top = s.classification?.top ?? s.top;
-  if (top?.length) {
-    const guess = top
+  // In a brickify summary a low-confidence guess says more about the classifier than the model;
+  // a classify job asked for the guess, so it is shown with its doubt.
+  const asked = !byName.has("summary.json");
+  const classes = s.classification ?? (asked ? { top: s.top, low_confidence: s.low_confidence } : null);
+  if (classes?.top?.length && (asked || !classes.low_confidence)) {
+    const guess = classes.top
       .slice(0, 3)
       .map((t) => `${t.class.replace(/_/g, " ")} ${Math.round(t.probability * 100)}%`)
       .join(", ");
-    facts.push([s.classification?.low_confidence ? "Might be" : "Looks like", guess]);
+    facts.push([classes.low_confidence ? "Best guesses (unsure)" : "Looks like", guess]);
   }
   ui.facts.replaceChildren(...facts.map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, v))));
 }

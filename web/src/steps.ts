@@ -24,16 +24,44 @@ export interface Step {
 
 export interface Instructions {
   title?: string;
+  /** Main-model steps; a step whose `submodel` is set attaches that sub-assembly. */
   steps: Step[];
-  submodels?: unknown[];
-  inventory?: unknown[];
+  submodels?: { name: string; steps: Step[] }[];
+  inventory?: StepPart[];
+}
+
+/** One page of the reading order: a step and the sequence it belongs to. */
+interface Page {
+  step: Step;
+  /** Sub-assembly this step builds; null for the main model. */
+  within: string | null;
+  /** Steps in that sequence. */
+  total: number;
+}
+
+/**
+ * The order a builder reads: each sub-assembly's steps right before the main step that attaches
+ * it (as in the PDF booklet), then that main step.
+ */
+export function readingOrder(instructions: Instructions): Page[] {
+  const subs = new Map((instructions.submodels ?? []).map((s) => [s.name, s.steps]));
+  const pages: Page[] = [];
+  for (const step of instructions.steps) {
+    const sub = step.submodel ? subs.get(step.submodel) : undefined;
+    if (step.submodel && sub) {
+      for (const inner of sub) pages.push({ step: inner, within: step.submodel, total: sub.length });
+      subs.delete(step.submodel);
+    }
+    pages.push({ step, within: null, total: instructions.steps.length });
+  }
+  return pages;
 }
 
 /** Give an object URL for an artifact name (fetched with the API key), cached by the caller. */
 export type ImageSource = (name: string) => Promise<string>;
 
 export class StepViewer {
-  private steps: Step[] = [];
+  private pages: Page[] = [];
   private index = 0;
   private images: ImageSource = () => Promise.reject(new Error("no job"));
   private shown = 0;
@@ -48,6 +76,9 @@ export class StepViewer {
       context: HTMLElement;
       list: HTMLElement;
       total: HTMLElement;
+      position: HTMLElement;
+      inventory: HTMLElement;
+      inventorySummary: HTMLElement;
     },
   ) {
     parts.prev.addEventListener("click", () => this.go(this.index - 1));
@@ -57,34 +88,43 @@ export class StepViewer {
       if (event.key === "ArrowLeft") this.go(this.index - 1);
       else if (event.key === "ArrowRight") this.go(this.index + 1);
       else if (event.key === "Home") this.go(0);
-      else if (event.key === "End") this.go(this.steps.length - 1);
+      else if (event.key === "End") this.go(this.pages.length - 1);
       else return;
       event.preventDefault();
     });
   }
 
   get count(): number {
-    return this.steps.length;
+    return this.pages.length;
   }
 
   load(instructions: Instructions, images: ImageSource): void {
-    this.steps = [...instructions.steps].sort((a, b) => a.number - b.number);
+    this.pages = readingOrder(instructions);
     this.images = images;
+    const inventory = instructions.inventory ?? [];
+    const pieces = inventory.reduce((sum, p) => sum + p.count, 0);
+    this.parts.inventorySummary.textContent = `All ${pieces} pieces (${inventory.length} kinds)`;
+    this.parts.inventory.replaceChildren(...inventory.map(partItem));
+    (this.parts.inventory.parentElement as HTMLElement).hidden = inventory.length === 0;
     this.go(0);
   }
 
   go(index: number): void {
-    if (this.steps.length === 0) return;
-    this.index = Math.min(Math.max(index, 0), this.steps.length - 1);
-    const step = this.steps[this.index];
-    const { prev, next, label, image, context, list, total } = this.parts;
+    if (this.pages.length === 0) return;
+    this.index = Math.min(Math.max(index, 0), this.pages.length - 1);
+    const { step, within, total: sequence } = this.pages[this.index];
+    const { prev, next, label, image, context, list, total, position } = this.parts;
     prev.disabled = this.index === 0;
-    next.disabled = this.index === this.steps.length - 1;
-    label.textContent = `Step ${step.number} of ${this.steps.length}`;
-    this.root.dataset.step = String(step.number);
+    next.disabled = this.index === this.pages.length - 1;
+    label.textContent = within
+      ? `Sub-assembly step ${step.number} of ${sequence}`
+      : `Step ${step.number} of ${sequence}`;
+    position.style.width = `${((this.index + 1) / this.pages.length) * 100}%`;
+    this.root.dataset.page = String(this.index + 1);
 
     const notes: string[] = [];
-    if (step.submodel) notes.push(`Sub-assembly “${step.submodel}”`);
+    if (within) notes.push(`Build the sub-assembly “${within}” first`);
+    else if (step.submodel) notes.push(`Attach the sub-assembly “${step.submodel}”`);
     if (step.rotation && step.rotation.some((angle) => angle !== 0)) notes.push("Turn the model as shown");
     context.textContent = notes.join(" · ");
     context.hidden = notes.length === 0;
@@ -106,8 +146,8 @@ export class StepViewer {
       .catch(() => {
         if (ticket === this.shown) image.classList.remove("loading");
       });
-    const following = this.steps[this.index + 1];
-    if (following) this.images(following.image).catch(() => undefined);
+    const following = this.pages[this.index + 1];
+    if (following) this.images(following.step.image).catch(() => undefined);
   }
 }
 
