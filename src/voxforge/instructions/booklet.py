@@ -1,0 +1,420 @@
+"""Instruction booklets: step images, parts callouts and inventory, written as a PDF, an offline
+HTML page and a ``steps/`` folder with ``instructions.json`` for the web viewer.
+
+:func:`make_booklet` renders everything once (a :class:`Booklet`); the writers only lay it out,
+so the PDF, the HTML file and the step folder show the same images and numbers.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from voxforge.bricks.plan import BuildPlan, BuildStep
+from voxforge.core.brickmodel import BrickModel
+from voxforge.core.errors import ConfigError, GeometryError
+from voxforge.core.outputs import OutputDir
+from voxforge.core.progress import Progress, ProgressCallback
+from voxforge.instructions.callouts import PartEntry, Thumbnails, part_entries
+from voxforge.instructions.steps import Rotation, StepScene, ViewConfig, choose_views, walk_plan
+
+log = logging.getLogger(__name__)
+
+Format = Literal["pdf", "html", "steps"]
+FORMATS: tuple[str, ...] = ("pdf", "html", "steps")
+
+
+class InstructionsConfig(BaseModel):
+    """What the instruction booklet contains and how it looks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    formats: list[Format] = Field(
+        default_factory=lambda: list(FORMATS),
+        description="Booklets to write: pdf (instructions.pdf), html (instructions.html), steps "
+        "(steps/step_NNN.png + instructions.json); [] or 'none' writes none. A comma-separated "
+        "string is accepted.",
+    )
+    image_size: int = Field(1024, ge=128, le=4096, description="Step image side, pixels.")
+    steps_per_page: Literal[1, 2, 4, 6] = Field(
+        4, description="Most steps on one PDF page; steps with long parts lists get more room."
+    )
+    page_size: Literal["A4", "letter"] = Field("A4", description="PDF page size (portrait).")
+    turn_hidden: bool = Field(
+        True, description="Turn the model (LDraw ROTSTEP) when the default view hides new parts."
+    )
+    min_visible: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="A view shows a new part when this fraction of its pixels is unhidden.",
+    )
+    dim_previous: bool = Field(True, description="Fade parts of earlier steps toward light grey.")
+    quantize: bool = Field(
+        True, description="Store step images as 256-colour PNGs (about half the bytes)."
+    )
+
+    @field_validator("formats", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            items = [v.strip().lower() for v in value.split(",") if v.strip()]
+            return [] if items in (["none"], ["off"]) else items
+        return value
+
+    @field_validator("formats")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        return [f for f in FORMATS if f in value]
+
+    def view_config(self) -> ViewConfig:
+        return ViewConfig(min_visible=self.min_visible)
+
+
+@dataclass(frozen=True)
+class StepPage:
+    """One rendered step, ready to lay out.
+
+    Attributes:
+        number: 1-based step number within its sequence.
+        image: output path of the step image (``steps/step_001.png``).
+        png: the image, PNG bytes.
+        parts: callout lines (what this step adds).
+        rotation: the view's LDraw ROTSTEP angles, or ``None`` for the default view.
+        within: name of the sub-assembly this step builds, ``None`` for main-model steps.
+        attaches: name of the sub-assembly this (main) step attaches, or ``None``.
+        attach_png: a small picture of that sub-assembly (PNG), for the callout.
+        total: steps in this step's sequence.
+        box: (x0, y0, x1, y1) pixels around the drawn model (see :func:`content_box`).
+    """
+
+    number: int
+    image: str
+    png: bytes
+    parts: tuple[PartEntry, ...]
+    rotation: Rotation | None
+    within: str | None = None
+    attaches: str | None = None
+    attach_png: bytes | None = None
+    total: int = 0
+    box: tuple[int, int, int, int] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The step's entry in ``instructions.json``."""
+        return {
+            "number": self.number,
+            "image": self.image,
+            "submodel": self.attaches,
+            "rotation": None if self.rotation is None else [float(a) for a in self.rotation],
+            "parts": [p.as_dict() for p in self.parts],
+        }
+
+
+@dataclass
+class Booklet:
+    """Everything a booklet shows, rendered.
+
+    Attributes:
+        title: model title.
+        steps: every step in reading order (a sub-assembly's steps right before the main step
+            that attaches it).
+        submodels: sub-assembly names in plan order.
+        inventory: every part of the model, one line per (part, colour).
+        cover_png: the finished model (default view).
+        back_png: the finished model turned half way round.
+        boxes: content boxes of the cover and back pictures (see :func:`content_box`).
+        facts: size, part count, step count and build-time figures (JSON-safe).
+        thumbs: part pictures (cached).
+        plan: the plan the steps show (with the chosen views).
+    """
+
+    title: str
+    steps: list[StepPage]
+    submodels: list[str]
+    inventory: list[PartEntry]
+    cover_png: bytes
+    back_png: bytes
+    boxes: dict[str, tuple[int, int, int, int]]
+    facts: dict[str, Any]
+    thumbs: Thumbnails
+    plan: BuildPlan
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def main_steps(self) -> list[StepPage]:
+        return [s for s in self.steps if s.within is None]
+
+    def manifest(self) -> dict[str, Any]:
+        """``instructions.json``: the contract of the web app's instruction viewer."""
+        return {
+            "title": self.title,
+            "steps": [s.as_dict() for s in self.main_steps()],
+            "submodels": [
+                {"name": name, "steps": [s.as_dict() for s in self.steps if s.within == name]}
+                for name in self.submodels
+            ],
+            "inventory": [p.as_dict() for p in self.inventory],
+        }
+
+
+def palette() -> dict[int, np.ndarray]:
+    """LDraw code -> sRGB floats for every colour of the table."""
+    from voxforge.bricks.colors import load_colors
+
+    return {code: c.srgb for code, c in load_colors().items()}
+
+
+def make_scene(model: BrickModel, config: InstructionsConfig | None = None) -> StepScene:
+    """The step renderer of ``model`` (geometry built once; share it between view choice and
+    booklet writing)."""
+    config = config or InstructionsConfig()
+    from voxforge.instructions.steps import STEP_OPTIONS
+
+    return StepScene(model, palette(), config.image_size, options=STEP_OPTIONS)
+
+
+def build_minutes(parts: int, steps: int) -> int:
+    """A rough time to build, minutes: 8 s to find and place a part, 15 s to read a step."""
+    return max(1, round((8.0 * parts + 15.0 * steps) / 60.0))
+
+
+def model_facts(model: BrickModel, plan: BuildPlan) -> dict[str, Any]:
+    """Size (studs, plates, cm), part and step counts, build time; JSON-safe."""
+    a = model.arrays()
+    lo = np.array([a["x"].min(), a["y"].min(), a["z"].min()])
+    hi = np.array([(a["x"] + a["sx"]).max(), (a["y"] + a["sy"]).max(), (a["z"] + a["h"]).max()])
+    cells = hi - lo
+    sub_steps = sum(len(s.steps) for s in plan.submodels)
+    return {
+        "parts": len(model),
+        "distinct": len({(p.part, p.color) for p in model.placements}),
+        "steps": len(plan.steps),
+        "submodel_steps": sub_steps,
+        "studs": [int(cells[0]), int(cells[1])],
+        "plates": int(cells[2]),
+        "cm": [round(float(c), 1) for c in cells * np.asarray(model.pitch) * 100.0],
+        "build_minutes": build_minutes(len(model), len(plan.steps) + sub_steps),
+    }
+
+
+def png_bytes(image: np.ndarray, quantize: bool = False) -> bytes:
+    """PNG bytes of an (H, W, 3|4) uint8 image; ``quantize`` stores 256 colours (RGB only)."""
+    from PIL import Image
+
+    im = Image.fromarray(image)
+    if quantize and im.mode == "RGB":
+        im = im.quantize(256, method=Image.Quantize.FASTOCTREE)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", compress_level=3)
+    return buf.getvalue()
+
+
+def content_box(image: np.ndarray, pad: int | None = None) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)`` pixels around everything that is not white background (or
+    transparent), padded by ``pad`` (default 1% of the width); the whole image when empty.
+    Lets a page crop a fixed-framing step image to what the sequence draws."""
+    h, w = image.shape[:2]
+    ink = image[..., :3].min(axis=2) < 250
+    if image.shape[2] == 4:
+        ink &= image[..., 3] > 0
+    if not ink.any():
+        return (0, 0, w, h)
+    ys, xs = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    pad = max(4, w // 100) if pad is None else pad
+    x0, y0 = max(0, int(xs[0]) - pad), max(0, int(ys[0]) - pad)
+    return (x0, y0, min(w, int(xs[-1]) + 1 + pad), min(h, int(ys[-1]) + 1 + pad))
+
+
+SUB_CROP = 0.7
+"""A sub-assembly's page crop keeps at least this fraction of the image side, so its few parts
+are not blown up far beyond the scale of the main model's pictures."""
+
+
+def _union(boxes: list[tuple[int, int, int, int]], min_side: float = 0) -> tuple[int, int, int, int]:
+    """The box around ``boxes``, grown about its centre to at least ``min_side`` pixels a side
+    (within the image, whose side is at least the boxes' extent)."""
+    a = np.asarray(boxes, dtype=np.float64)
+    lo, hi = a[:, :2].min(axis=0), a[:, 2:].max(axis=0)
+    grow = np.maximum(min_side - (hi - lo), 0.0) * 0.5
+    lo, hi = lo - grow, hi + grow
+    return (int(lo[0]), int(lo[1]), int(np.ceil(hi[0])), int(np.ceil(hi[1])))
+
+
+def _slug(name: str, taken: set[str]) -> str:
+    base = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "sub"
+    slug, k = base, 2
+    while slug in taken:
+        slug, k = f"{base}_{k}", k + 1
+    taken.add(slug)
+    return slug
+
+
+def make_booklet(
+    model: BrickModel,
+    plan: BuildPlan,
+    title: str,
+    config: InstructionsConfig | None = None,
+    progress: ProgressCallback | None = None,
+    *,
+    scene: StepScene | None = None,
+) -> Booklet:
+    """Render every step, the cover and the callout data of ``plan`` (validated against the model)."""
+    config = config or InstructionsConfig()
+    n = len(model.placements)
+    if n == 0:
+        raise GeometryError("brick model has no placements; nothing to build")
+    plan.validate(n)
+    prog = Progress(progress, {"views": 1, "images": 6})
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    scene = scene or make_scene(model, config)
+    if config.turn_hidden:
+        plan = choose_views(scene, plan, config.view_config(), prog.sub("views"))
+    timings["views_s"] = round(time.perf_counter() - t0, 3)
+
+    t0 = time.perf_counter()
+    refs = walk_plan(plan, n)
+    thumbs = Thumbnails(palette())
+    names = [s.name for s in plan.submodels]
+    taken: set[str] = set()
+    prefixes = [f"steps/{_slug(name, taken)}_step_" for name in names]
+    totals = {None: len(plan.steps), **{j: len(s.steps) for j, s in enumerate(plan.submodels)}}
+    attach: dict[int, bytes] = {}
+    pages, boxes = [], []
+    for k, ref in enumerate(refs):
+        image = scene.render(
+            ref.present, ref.new, ref.step.rotation, frame=ref.frame, dim=config.dim_previous
+        )
+        sub = ref.step.submodel
+        if sub is not None and sub not in attach:
+            places = [model.placements[i] for i in sorted(plan.submodels[sub].parts)]
+            attach[sub] = thumbs.render(replace(model, placements=places, meta={}))
+        prefix = "steps/step_" if ref.within is None else prefixes[ref.within]
+        boxes.append(content_box(image))
+        pages.append(
+            StepPage(
+                number=ref.number,
+                image=f"{prefix}{ref.number:03d}.png",
+                png=png_bytes(image, config.quantize),
+                parts=tuple(part_entries(model, ref.new)),
+                rotation=ref.step.rotation,
+                within=None if ref.within is None else names[ref.within],
+                attaches=None if sub is None else names[sub],
+                attach_png=None if sub is None else attach[sub],
+                total=totals[ref.within],
+            )
+        )
+        prog("images", (k + 1) / (len(refs) + 2))
+    # one crop per sequence and view, so the model stays put from step to step on the page
+    crop: dict[tuple, list[tuple[int, int, int, int]]] = {}
+    for page, box in zip(pages, boxes, strict=True):
+        crop.setdefault((page.within, page.rotation), []).append(box)
+    side = config.image_size * SUB_CROP
+    pages = [
+        replace(p, box=_union(crop[(p.within, p.rotation)], 0 if p.within is None else side))
+        for p in pages
+    ]
+    everything = np.arange(n)
+    front_image = scene.render(everything)
+    back_image = scene.render(everything, rotation=(30.0, 225.0, 0.0))
+    prog("images", 1.0)
+    timings["images_s"] = round(time.perf_counter() - t0, 3)
+    return Booklet(
+        title=title,
+        steps=pages,
+        submodels=names,
+        inventory=part_entries(model),
+        cover_png=png_bytes(front_image, config.quantize),
+        back_png=png_bytes(back_image, config.quantize),
+        boxes={"cover": content_box(front_image), "back": content_box(back_image)},
+        facts=model_facts(model, plan),
+        thumbs=thumbs,
+        plan=plan,
+        timings=timings,
+    )
+
+
+def write_instructions(
+    model: BrickModel,
+    plan: BuildPlan,
+    od: OutputDir,
+    title: str,
+    config: InstructionsConfig | None = None,
+    progress: ProgressCallback | None = None,
+    *,
+    scene: StepScene | None = None,
+) -> dict[str, Any]:
+    """Write the booklets ``config.formats`` asks for into an open :class:`OutputDir`.
+
+    Outputs: ``instructions.pdf``, ``instructions.html``, ``steps/*.png`` and
+    ``instructions.json`` (each added to the manifest). Steps whose rotation is ``None`` get a
+    turned view when the default one hides their new parts (see :func:`choose_views`; call it
+    first to write the same views into an LDraw file).
+
+    Returns:
+        JSON-safe figures: formats, step and page counts, turned views, inventory lines, build
+        time estimate and timings. ``{"formats": []}`` when no format is asked for.
+    """
+    config = config or InstructionsConfig()
+    if not config.formats:
+        return {"formats": []}
+    prog = Progress(progress, {"render": 6, "pdf": 2, "html": 1, "steps": 1})
+    booklet = make_booklet(model, plan, title, config, prog.sub("render"), scene=scene)
+    figures: dict[str, Any] = {
+        "formats": list(config.formats),
+        "images": len(booklet.steps),
+        "rotated_views": sum(s.rotation is not None for s in booklet.steps),
+        "inventory_lines": len(booklet.inventory),
+        **{k: v for k, v in booklet.facts.items() if k in ("build_minutes", "submodel_steps")},
+    }
+    timings = dict(booklet.timings)
+    if "steps" in config.formats:
+        t0 = time.perf_counter()
+        for k, step in enumerate(booklet.steps):
+            od.path(step.image).write_bytes(step.png)
+            od.add(step.image, f"instructions step {step.number} image")
+            prog("steps", (k + 1) / len(booklet.steps))
+        text = json.dumps(booklet.manifest(), indent=1) + "\n"
+        od.path("instructions.json").write_text(text, encoding="utf-8")
+        od.add("instructions.json", "build steps, parts per step and inventory (web viewer)")
+        timings["steps_s"] = round(time.perf_counter() - t0, 3)
+    if "pdf" in config.formats:
+        from voxforge.instructions.pdf import write_pdf
+
+        t0 = time.perf_counter()
+        figures["pages"] = write_pdf(booklet, od.path("instructions.pdf"), config, prog.sub("pdf"))
+        od.add("instructions.pdf", "printable building instructions")
+        timings["pdf_s"] = round(time.perf_counter() - t0, 3)
+    if "html" in config.formats:
+        from voxforge.instructions.html import html_text
+
+        t0 = time.perf_counter()
+        od.path("instructions.html").write_text(html_text(booklet), encoding="utf-8")
+        od.add("instructions.html", "building instructions, one offline web page")
+        timings["html_s"] = round(time.perf_counter() - t0, 3)
+    prog("html", 1.0)
+    figures["timings_s"] = timings
+    return figures
+
+
+def layer_plan(model: BrickModel, max_parts: int = 12) -> BuildPlan:
+    """A simple plan: parts bottom layer first, each layer cut into steps of at most
+    ``max_parts`` parts in reading order (y, then x). For tests and for when no build-order
+    search is at hand."""
+    if max_parts < 1:
+        raise ConfigError(f"max_parts must be at least 1, got {max_parts}")
+    a = model.arrays()
+    order = np.lexsort((a["x"], a["y"], a["z"]))
+    steps: list[BuildStep] = []
+    for z in np.unique(a["z"]):
+        layer = order[a["z"][order] == z]
+        for start in range(0, len(layer), max_parts):
+            steps.append(BuildStep(tuple(int(i) for i in layer[start : start + max_parts])))
+    return BuildPlan(tuple(steps), info={"planner": "layers"})
