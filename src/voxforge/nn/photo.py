@@ -56,11 +56,12 @@ GRABCUT_SIDE = 256
 """Longest side GrabCut runs at (its cost grows with the pixel count times iterations)."""
 
 FILL = 0.84
-"""Share of the output side the object's longer bounding-box side spans (the render set's
-framing: see :data:`voxforge.nn.renderset`)."""
+"""Share of the output side the object's longer bounding-box side spans: the render set frames
+the object tightly less a margin of 8% per side (``RenderSetConfig.margin``), so 1 - 2 x 0.08."""
 
 BACKGROUND = (255, 255, 255)
-"""The plain light background the models were trained on, sRGB uint8."""
+"""The plain background cut-outs are composited on, sRGB uint8: the render set's most common
+background (plain white, 0.96..1.0) and the evaluation contract of the reconstruction models."""
 
 MIN_OBJECT_SHARE = 0.01
 """A cut-out covering less than this share of the image is no object (noise, a speck)."""
@@ -150,20 +151,10 @@ def prepare_image(
     else:
         obj, method = cut_out(rgb, alpha, name=label)
         out, mask, box = frame_object(rgb, obj, size)
-    bbox = tuple(int(round(v * factor)) for v in box)
-    bbox = (
-        min(bbox[0], source_size[0]),
-        min(bbox[1], source_size[1]),
-        min(bbox[2], source_size[0]),
-        min(bbox[3], source_size[1]),
-    )
-    return PreparedImage(
-        image=out,
-        mask=mask,
-        bbox=bbox,
-        method=method,
-        source_size=source_size,  # type: ignore[arg-type]
-    )
+    w, h = source_size
+    x0, y0, x1, y1 = (round(v * factor) for v in box)
+    bbox = (min(x0, w), min(y0, h), min(x1, w), min(y1, h))
+    return PreparedImage(image=out, mask=mask, bbox=bbox, method=method, source_size=source_size)
 
 
 # --------------------------------------------------------------------------------------- reading
@@ -285,7 +276,7 @@ def _from_pil(im: object) -> tuple[np.ndarray, np.ndarray | None]:
     mode = im.mode  # type: ignore[attr-defined]
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         return _from_array(np.asarray(im), "image")
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info):  # type: ignore[attr-defined]
+    if im.has_transparency_data:  # type: ignore[attr-defined]  # RGBA, LA, PA, tRNS palettes
         arr = np.asarray(im.convert("RGBA"))  # type: ignore[attr-defined]
         return _opaque(arr[..., :3].copy(), arr[..., 3].copy())
     return np.ascontiguousarray(np.asarray(im.convert("RGB"))), None  # type: ignore[attr-defined]
@@ -650,21 +641,33 @@ def find_strokes(rgb: np.ndarray, name: str = "image") -> np.ndarray:
 
 
 def stroke_width(strokes: np.ndarray) -> float:
-    """Typical stroke width in pixels: twice the median distance-to-paper along the strokes' ridge."""
+    """Typical stroke width in pixels, from the distance-to-paper along the strokes' ridge.
+
+    A ridge pixel of a ``w``-wide stroke lies about ``(w + 1) / 2`` pixel steps from the paper,
+    so the width is ``2 d - 1`` for the median ridge distance ``d`` (at least 1).
+    """
     dist = cv2.distanceTransform(strokes.astype(np.uint8), cv2.DIST_L2, 3)
     ridge = (dist > 0) & (dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8)) - 1e-6)
-    return float(2.0 * np.median(dist[ridge])) if ridge.any() else 1.0
+    return max(1.0, 2.0 * float(np.median(dist[ridge])) - 1.0) if ridge.any() else 1.0
 
 
-SKETCH_LINE_PX = 1.6
-"""Stroke width (pixels at the output size) a sketch is normalised to at least; thinner lines
-vanish when a photo of a drawing is shrunk to 128 px."""
+SKETCH_LINE_PX = (1.2, 2.6)
+"""Stroke width range (pixels at the output size) sketches are normalised into: the render set's
+pens are 1.0-2.6 px (``SketchConfig.line_width``); a photo of a pencil drawing shrunk to 128 px
+would otherwise lose its lines, and a marker drawing would become blobs."""
 
 
 def frame_sketch(
-    strokes: np.ndarray, size: int = 128, *, fill: float = FILL, line_px: float = SKETCH_LINE_PX
+    strokes: np.ndarray,
+    size: int = 128,
+    *,
+    fill: float = FILL,
+    line_px: tuple[float, float] = SKETCH_LINE_PX,
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
     """Frame the strokes like the render set's sketches: dark lines on white, centred.
+
+    Stroke width is brought into ``line_px`` at the output size by dilating or eroding the
+    strokes at the working resolution.
 
     Returns:
         (size, size, 3) uint8 (grey: all channels equal), (size, size) bool region the strokes
@@ -673,15 +676,79 @@ def frame_sketch(
     box = object_box(strokes)
     cx, cy, side = _square_crop(box, fill)
     scale = size / side
-    width_out = stroke_width(strokes) * scale
+    width = stroke_width(strokes)
     ink = strokes.astype(np.uint8)
-    if width_out < line_px:
-        grow = int(np.ceil((line_px / scale - stroke_width(strokes)) / 2.0))
-        if grow > 0:
-            ink = cv2.dilate(ink, _disk(grow))
+    lo, hi = line_px[0] / scale, line_px[1] / scale  # wanted width range, source pixels
+    if width < lo:
+        ink = cv2.dilate(ink, _disk(int(np.ceil((lo - width) / 2.0))))
+    elif width > hi and int((width - hi) / 2.0) >= 1:
+        thinned = cv2.erode(ink, _disk(int((width - hi) / 2.0)))
+        ink = thinned if thinned.any() else ink
     cover = _warp(ink.astype(np.float32), cx, cy, side, size, 0.0)
     grey = np.clip(np.rint(255.0 * (1.0 - np.clip(cover * 1.5, 0.0, 1.0))), 0, 255).astype(np.uint8)
     closed = cv2.morphologyEx(
         (cover > 0.25).astype(np.uint8), cv2.MORPH_CLOSE, _disk(max(1, size // 64))
     )
     return np.repeat(grey[..., None], 3, axis=2), fill_holes(closed > 0), box
+
+
+# --------------------------------------------------------------------------------------- stand-ins
+
+
+def synthetic_photo(
+    rgba: np.ndarray,
+    rng: np.random.Generator,
+    size: tuple[int, int] = (640, 480),
+    *,
+    object_share: tuple[float, float] = (0.4, 0.7),
+    clutter: int = 3,
+    noise: float = 5.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A stand-in photo of an object (tests and benchmarks of the cut-out; no photos ship).
+
+    The object render is placed off-centre on the floor of a synthetic room: a wall lit from one
+    side above a wood-grain floor, a few smaller things about (kept clear of the object), sensor
+    noise. Save it as JPEG to add compression artefacts.
+
+    Args:
+        rgba: (s, s, 4) uint8 render of the object with a coverage alpha (``render_mesh`` with
+            ``background=None``).
+        rng: draws the room, its colours, the placement and the noise.
+        size: (width, height) of the photo, pixels.
+        object_share: range of the object's square render side, as a share of the height.
+        clutter: number of other things in the room.
+        noise: sensor noise standard deviation, 0..255 units.
+
+    Returns:
+        (H, W, 3) uint8 photo, (H, W) bool true object mask.
+    """
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    horizon = rng.uniform(0.3, 0.5) * h
+    light = 1.0 - 0.25 * np.hypot(xx - rng.uniform(0, w), yy) / max(h, w)
+    wall, floor = rng.uniform(120, 230, 3), rng.uniform(60, 200, 3)
+    room = np.where((yy < horizon)[..., None], wall, floor) * light[..., None]
+    grain = np.sin(xx / rng.uniform(5, 15) + 3 * np.sin(yy / 40)) * 10
+    room += np.where(yy >= horizon, grain, 0)[..., None]
+    side = int(rng.uniform(*object_share) * h)
+    obj = cv2.resize(rgba, (side, side), interpolation=cv2.INTER_AREA)
+    x0 = int(rng.integers(5, w - side - 5))
+    y0 = int(rng.integers(max(5, h - side - 5 - h // 5), h - side - 4))
+    for _ in range(clutter):
+        r = int(rng.integers(h // 20, h // 10))
+        for _try in range(20):  # keep clear of the object: clutter in front would hide it
+            cx, cy = int(rng.integers(r, w - r)), int(rng.integers(r, h - r))
+            if not (x0 - r < cx < x0 + side + r and y0 - r < cy < y0 + side + r):
+                colour = tuple(float(v) for v in rng.uniform(30, 230, 3))
+                if rng.random() < 0.5:
+                    cv2.circle(room, (cx, cy), r, colour, -1)
+                else:
+                    cv2.rectangle(room, (cx - r, cy - r), (cx + r, cy + r // 2), colour, -1)
+                break
+    a = obj[..., 3:].astype(np.float32) / 255.0
+    patch = room[y0 : y0 + side, x0 : x0 + side]
+    room[y0 : y0 + side, x0 : x0 + side] = patch * (1.0 - a) + obj[..., :3] * a
+    room += rng.normal(0.0, noise, room.shape)
+    truth = np.zeros((h, w), dtype=bool)
+    truth[y0 : y0 + side, x0 : x0 + side] = obj[..., 3] >= 128
+    return np.clip(np.rint(room), 0, 255).astype(np.uint8), truth
