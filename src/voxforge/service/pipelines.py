@@ -92,8 +92,7 @@ class PipelineSpec:
         if kind not in self.inputs:
             takes = "; ".join(INPUT_KINDS[k] for k in sorted(self.inputs))
             raise UnsupportedInputError(
-                f"{shown_name}: {detected.replace(':', ' ')} input; "
-                f"the {self.name} pipeline takes {takes}"
+                f"{shown_name}: {describe_input(detected)}; the {self.name} pipeline takes {takes}"
             )
 
     def describe(self) -> dict[str, Any]:
@@ -111,6 +110,13 @@ def input_kind(detected: str) -> str:
     if detected.startswith("image:"):
         return "image"
     return detected if detected in ("images", "text") else "model"
+
+
+def describe_input(detected: str) -> str:
+    """``image:png`` -> ``a PNG image``; ``images`` -> ``a zip of images``; ``ply`` -> ``a PLY file``."""
+    if detected.startswith("image:"):
+        return f"a {detected.split(':', 1)[1].upper()} image"
+    return "a zip of images" if detected == "images" else f"a {detected.upper()} file"
 
 
 def expand_shortcuts(
