@@ -161,7 +161,7 @@ def test_palette_png_with_transparency(chair_rgba: np.ndarray) -> None:
     idx = np.asarray(im).copy()
     idx[chair_rgba[..., 3] < 128] = 63  # one more palette entry, the transparent one
     out = Image.fromarray(idx)
-    out.putpalette(im.getpalette()[: 63 * 3] + [0, 0, 0])
+    out.putpalette([*im.getpalette()[: 63 * 3], 0, 0, 0])
     buf = io.BytesIO()
     out.save(buf, format="PNG", transparency=63)
     _, alpha, _ = photo.read_image(buf.getvalue())
