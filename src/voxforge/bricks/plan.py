@@ -36,11 +36,16 @@ class BuildStep:
 
 @dataclass(frozen=True)
 class SubAssembly:
-    """Parts built separately on the table and attached to the main model as one step."""
+    """Parts built separately on the table and attached to the main model as one step.
+
+    ``upside_down``: the steps build it turned over (top face on the table, each part pressed
+    onto the parts above it in the model), and it is turned back before it is attached.
+    """
 
     name: str
     parts: tuple[int, ...]
     steps: tuple[BuildStep, ...]
+    upside_down: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,13 @@ class BuildPlan:
                 "max": int(sizes.max()) if len(sizes) else 0,
             },
             "submodels": [
-                {"name": s.name, "parts": len(s.parts), "steps": len(s.steps)} for s in self.submodels
+                {
+                    "name": s.name,
+                    "parts": len(s.parts),
+                    "steps": len(s.steps),
+                    "upside_down": s.upside_down,
+                }
+                for s in self.submodels
             ],
             "rotated_views": sum(s.rotation is not None for s in self.steps),
             **self.info,

@@ -1,0 +1,535 @@
+"""The build order: bottom-up steps of a few parts each, in which every prefix stands.
+
+How the order is made (lattice units, z up; relations from :mod:`voxforge.bricks.order_graph`):
+
+1. *Units.* A part that a chain of upward stud contacts joins to the ground (an *anchored*
+   part) can be pressed onto what is built, one at a time. The others hang from parts above
+   them (the underside of an overhang): each connected group of them, with the parts they hang
+   from, becomes a *sub-assembly*, built separately on the table and attached as one unit.
+   Units that would have to be placed both before and after one another (a cycle of the *below*
+   relation between units) are merged (strongly connected components), so the units form a DAG.
+2. *Waves.* Kahn's algorithm over that DAG: each round takes the ready single parts whose bottom
+   lies within one brick height (3 plates) of the lowest ready unit, then the ready
+   sub-assemblies there. A part sitting on parts that are not built yet simply waits (a bridge
+   span over a sub-assembly), and nothing is ever placed under a part already built.
+3. *Steps.* Each wave is cut into spatially coherent clusters of about ``target_parts`` by
+   region growing over footprint adjacency, seeded in a sweep from the lowest x + y corner;
+   small clusters join their nearest neighbour, and consecutive small steps are merged.
+4. *Checks* (:mod:`voxforge.bricks.order_check`): every step prefix is tested for stud
+   connection to the ground, press-from-above and (optionally) stability; whatever fails is
+   named in ``BuildPlan.info["problems"]`` with the step and the reason.
+5. *Views.* A step whose new parts the default view (from the lattice's -x, -y corner, 30
+   degrees up) mostly cannot see gets a ``rotation`` hint: the quarter turn that shows most.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import time
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field, model_validator
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from voxforge.bricks.order_check import (
+    PrefixStability,
+    prefix_connected,
+    press_violations,
+)
+from voxforge.bricks.order_graph import OrderGraph, order_graph, reach_up
+from voxforge.bricks.physics import PhysicsConfig
+from voxforge.bricks.plan import BuildPlan, BuildStep, SubAssembly
+from voxforge.core.brickmodel import BrickModel
+from voxforge.core.errors import ConfigError, GeometryError
+from voxforge.core.progress import ProgressCallback, null_progress
+
+log = logging.getLogger(__name__)
+
+BAND_PLATES = 3
+"""A wave takes the ready parts whose bottom lies less than this many plates above the lowest."""
+VIEW_ELEVATION_DEG = 30.0
+"""Elevation of the instruction camera above the horizon, degrees."""
+DEFAULT_YAW_DEG = 45.0
+"""LDraw ``ROTSTEP`` yaw of the default view; hints turn it by quarter turns."""
+
+
+class OrderConfig(BaseModel, extra="forbid"):
+    """Settings of the build-order search.
+
+    Attributes:
+        target_parts: parts per step to aim for.
+        min_parts, max_parts: bounds a step keeps where the model allows (a layer with fewer
+            parts than ``min_parts`` far apart, or a sub-assembly, may fall outside them).
+        physics: check that every step prefix stands (the compression pass, then the linear
+            program where that fails).
+        physics_config: settings of the stability analysis.
+        physics_budget_s: seconds the full stability analyses of prefixes may take together;
+            past it, prefixes the compression pass cannot prove are reported unchecked.
+        view_hints: add ``rotation`` hints to steps the default view cannot see.
+    """
+
+    target_parts: int = Field(6, ge=1, le=100)
+    min_parts: int = Field(3, ge=1, le=100)
+    max_parts: int = Field(10, ge=1, le=200)
+    physics: bool = True
+    physics_config: PhysicsConfig = Field(default_factory=lambda: PhysicsConfig(time_limit_s=10.0))
+    physics_budget_s: float = Field(20.0, ge=0)
+    view_hints: bool = True
+
+    @model_validator(mode="after")
+    def _bounds(self) -> OrderConfig:
+        if not self.min_parts <= self.target_parts <= self.max_parts:
+            raise ConfigError(
+                f"build order needs min_parts <= target_parts <= max_parts, got {self.min_parts}, "
+                f"{self.target_parts}, {self.max_parts}"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------------------------------
+# units
+
+
+def plan_units(g: OrderGraph) -> tuple[np.ndarray, np.ndarray]:
+    """(unit (n,) int64 unit index of each part, grouped (u,) bool units that are sub-assemblies).
+
+    A part that is not anchored joins, through stud contacts, the other hanging parts it touches
+    and the parts it hangs from; then units on a cycle of the *below* relation merge.
+    """
+    n = g.n
+    anchored = reach_up(g, g.z == 0)
+    hang = ~anchored[g.stud_lo]  # a hanging part and what its studs enter (never anchored below)
+    lo, hi = g.stud_lo[hang], g.stud_hi[hang]
+    m = sparse.coo_matrix((np.ones(len(lo), dtype=bool), (lo, hi)), shape=(n, n))
+    _, unit = csgraph.connected_components(m, directed=False)
+    unit = unit.astype(np.int64)
+    n_units = int(unit.max()) + 1 if n else 0
+    ul, uh = unit[g.below_lo], unit[g.below_hi]
+    cross = ul != uh
+    dag = sparse.coo_matrix(
+        (np.ones(int(cross.sum()), dtype=bool), (ul[cross], uh[cross])), shape=(n_units, n_units)
+    )
+    _, scc = csgraph.connected_components(dag, directed=True, connection="strong")
+    unit = _relabel(scc[unit])
+    sizes = np.bincount(unit)
+    return unit, sizes > 1
+
+
+def _relabel(labels: np.ndarray) -> np.ndarray:
+    """Labels renumbered 0.. in order of their first part (deterministic across scipy versions)."""
+    _, first, inv = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return rank[inv]
+
+
+# --------------------------------------------------------------------------------------------------
+# waves and clusters
+
+
+def _waves(
+    g: OrderGraph, unit: np.ndarray, grouped: np.ndarray, active: np.ndarray | None = None
+) -> list[tuple[np.ndarray, bool]]:
+    """Kahn rounds over the unit DAG: [(parts in placement order, is a sub-assembly)].
+
+    ``active`` (u,) bool limits the rounds to those units (the edges must stay among them).
+    """
+    n_units = len(grouped)
+    key = np.full(n_units, np.iinfo(np.int64).max)
+    np.minimum.at(key, unit, g.z)
+    ul, uh = unit[g.below_lo], unit[g.below_hi]
+    cross = ul != uh
+    pairs = np.unique(ul[cross] * n_units + uh[cross])
+    src, dst = pairs // n_units, pairs % n_units
+    indeg = np.bincount(dst, minlength=n_units)
+    succ_start = np.searchsorted(src, np.arange(n_units + 1))
+    members = np.argsort(unit, kind="stable")
+    mem_start = np.searchsorted(unit[members], np.arange(n_units + 1))
+    start = indeg == 0 if active is None else (indeg == 0) & active
+    ready = [(int(key[u]), int(u)) for u in np.flatnonzero(start)]
+    heapq.heapify(ready)
+    out: list[tuple[np.ndarray, bool]] = []
+    while ready:
+        zmin = ready[0][0]
+        take: list[int] = []
+        while ready and ready[0][0] < zmin + BAND_PLATES:
+            take.append(heapq.heappop(ready)[1])
+        singles = [u for u in take if not grouped[u]]
+        if singles:
+            out.append((np.array([members[mem_start[u]] for u in singles], dtype=np.int64), False))
+        for u in take:
+            if grouped[u]:
+                out.append((members[mem_start[u] : mem_start[u + 1]], True))
+        for u in take:
+            for v in dst[succ_start[u] : succ_start[u + 1]]:
+                indeg[v] -= 1
+                if indeg[v] == 0:
+                    heapq.heappush(ready, (int(key[v]), int(v)))
+    return out
+
+
+def _rects(model: BrickModel, parts: np.ndarray) -> np.ndarray:
+    a = model.arrays()
+    return np.stack([a["x"], a["x"] + a["sx"], a["y"], a["y"] + a["sy"]], axis=1)[parts].astype(
+        np.float64
+    )
+
+
+def _gap(ra: np.ndarray, rb: np.ndarray) -> np.ndarray:
+    """(a, b) Chebyshev gap in studs between footprint rectangles (0 when touching)."""
+    gx = np.maximum(ra[:, None, 0] - rb[None, :, 1], rb[None, :, 0] - ra[:, None, 1])
+    gy = np.maximum(ra[:, None, 2] - rb[None, :, 3], rb[None, :, 2] - ra[:, None, 3])
+    return np.maximum(np.maximum(gx, gy), 0.0)
+
+
+def cluster_wave(rects: np.ndarray, cfg: OrderConfig) -> list[np.ndarray]:
+    """Cut one wave into spatially coherent clusters (indices into ``rects`` (m, 4) x0 x1 y0 y1).
+
+    Region growing over footprint adjacency (gap <= 1 stud) from a sweep-ordered seed, each
+    cluster filled to an even share of what is left; clusters below ``min_parts`` then join the
+    nearest cluster that stays within ``max_parts``.
+    """
+    m = len(rects)
+    k = max(round(m / cfg.target_parts), math.ceil(m / cfg.max_parts), 1)
+    centre = np.stack([rects[:, :2].mean(1), rects[:, 2:].mean(1)], axis=1)
+    adj = _gap(rects, rects) <= 1.0
+    sweep = np.lexsort((np.arange(m), rects[:, 2], rects[:, 0] + rects[:, 2]))
+    free = np.ones(m, dtype=bool)
+    clusters: list[list[int]] = []
+    for seed in sweep:
+        if not free[seed]:
+            continue
+        left = int(free.sum())
+        quota = min(cfg.max_parts, math.ceil(left / max(k - len(clusters), 1)))
+        members = [int(seed)]
+        free[seed] = False
+        near = adj[seed].copy()
+        while len(members) < quota:
+            cand = np.flatnonzero(near & free)
+            if len(cand) == 0:
+                break
+            c = centre[members].mean(0)
+            d = np.hypot(*(centre[cand] - c).T)
+            pick = int(cand[np.lexsort((cand, d))[0]])
+            members.append(pick)
+            free[pick] = False
+            near |= adj[pick]
+        clusters.append(members)
+    return [np.array(c, dtype=np.int64) for c in _merge_small(clusters, centre, cfg)]
+
+
+def _merge_small(clusters: list[list[int]], centre: np.ndarray, cfg: OrderConfig) -> list[list[int]]:
+    """Join clusters under ``min_parts`` to the nearest cluster that stays within ``max_parts``."""
+    out = [list(c) for c in clusters]
+    while True:
+        small = [i for i, c in enumerate(out) if len(c) < cfg.min_parts]
+        merged = False
+        for i in small:
+            ci = centre[out[i]].mean(0)
+            best, best_d = -1, np.inf
+            for j, c in enumerate(out):
+                if j != i and len(c) + len(out[i]) <= cfg.max_parts:
+                    d = float(np.hypot(*(centre[c].mean(0) - ci)))
+                    if d < best_d:
+                        best, best_d = j, d
+            if best >= 0:
+                a, b = min(i, best), max(i, best)
+                out[a] = out[a] + out[b]
+                del out[b]
+                merged = True
+                break
+        if not merged:
+            return out
+
+
+def _steps_of_waves(
+    model: BrickModel, waves: list[tuple[np.ndarray, bool]], cfg: OrderConfig
+) -> list[tuple[np.ndarray, bool]]:
+    """[(parts, is a sub-assembly)] steps: waves clustered, consecutive small steps merged."""
+    steps: list[tuple[np.ndarray, bool]] = []
+    for parts, grouped in waves:
+        if grouped:
+            steps.append((parts, True))
+            continue
+        for c in cluster_wave(_rects(model, parts), cfg):
+            steps.append((parts[c], False))
+    merged: list[tuple[np.ndarray, bool]] = []
+    for parts, grouped in steps:
+        if merged and not grouped and not merged[-1][1]:
+            prev = merged[-1][0]
+            small = min(len(prev), len(parts)) < cfg.min_parts
+            near = _gap(_rects(model, prev), _rects(model, parts)).min() <= 2.0
+            if small and near and len(prev) + len(parts) <= cfg.max_parts:
+                merged[-1] = (np.concatenate([prev, parts]), False)
+                continue
+        merged.append((parts, grouped))
+    return merged
+
+
+# --------------------------------------------------------------------------------------------------
+# view hints
+
+
+def _visible_share(model: BrickModel, hmap: np.ndarray, parts: np.ndarray, quarter: int) -> float:
+    """Share of the top cells of ``parts`` that the view turned ``quarter`` times can see.
+
+    ``hmap`` (nx, ny) int64 is the top plate level of what is built (0 where empty). The default
+    view looks from the lattice's -x, -y corner, ``VIEW_ELEVATION_DEG`` above the horizon; each
+    quarter turns the camera counter-clockwise seen from above.
+    """
+    a = model.arrays()
+    xs, ys, ts = [], [], []
+    for i in parts:
+        gx, gy = np.meshgrid(np.arange(a["sx"][i]), np.arange(a["sy"][i]), indexing="ij")
+        xs.append(a["x"][i] + gx.ravel() + 0.5)
+        ys.append(a["y"][i] + gy.ravel() + 0.5)
+        ts.append(np.full(gx.size, a["z"][i] + a["h"][i], dtype=np.float64))
+    x, y, top = np.concatenate(xs), np.concatenate(ys), np.concatenate(ts)
+    ang = np.deg2rad(225.0 + 90.0 * quarter)
+    dx, dy = np.cos(ang), np.sin(ang)
+    plate_mm, stud_mm = model.pitch[2], model.pitch[0]
+    rise = math.tan(math.radians(VIEW_ELEVATION_DEG)) * stud_mm / plate_mm  # plates per stud
+    t = np.arange(0.5, max(hmap.shape) * 1.5, 0.5)
+    px = np.floor(x[:, None] + dx * t[None, :]).astype(np.int64)
+    py = np.floor(y[:, None] + dy * t[None, :]).astype(np.int64)
+    inside = (px >= 0) & (py >= 0) & (px < hmap.shape[0]) & (py < hmap.shape[1])
+    h = np.where(inside, hmap[np.clip(px, 0, hmap.shape[0] - 1), np.clip(py, 0, hmap.shape[1] - 1)], 0)
+    blocked = (h > top[:, None] + rise * t[None, :]).any(axis=1)
+    return float(1.0 - blocked.mean())
+
+
+def _view_hints(model: BrickModel, steps: list[np.ndarray]) -> list[tuple[float, float, float] | None]:
+    """A rotation hint per step: None, or the quarter turn that shows at least 1/3 more."""
+    a = model.arrays()
+    hmap = np.zeros(model.shape[:2], dtype=np.int64)
+    out: list[tuple[float, float, float] | None] = []
+    current = 0
+    for parts in steps:
+        for i in parts:
+            x0, y0 = a["x"][i], a["y"][i]
+            region = hmap[x0 : x0 + a["sx"][i], y0 : y0 + a["sy"][i]]
+            np.maximum(region, a["z"][i] + a["h"][i], out=region)
+        shares = [_visible_share(model, hmap, parts, q) for q in range(4)]
+        if shares[0] >= 0.5:
+            current = 0
+        elif shares[current] < max(shares) - 1e-9:
+            best = int(np.argmax(shares))
+            current = best if shares[best] >= shares[0] + 1.0 / 3.0 else 0
+        out.append(None if current == 0 else rotation_of_quarter(current))
+    return out
+
+
+def rotation_of_quarter(quarter: int, upside_down: bool = False) -> tuple[float, float, float]:
+    """LDraw ``ROTSTEP ... ABS`` angles of the default view turned ``quarter`` times about the
+    vertical (and half a turn about the horizontal view axis when ``upside_down``)."""
+    pitch = VIEW_ELEVATION_DEG + (180.0 if upside_down else 0.0)
+    return (pitch, (DEFAULT_YAW_DEG + 90.0 * quarter) % 360.0, 0.0)
+
+
+# --------------------------------------------------------------------------------------------------
+# the plan
+
+
+def _flipped(g: OrderGraph) -> OrderGraph:
+    """The relations of the model turned upside down (z' = top of the model - top)."""
+    t = int(g.top.max())
+    return OrderGraph(g.n, t - g.top, t - g.z, g.centre, g.below_hi, g.below_lo, g.stud_hi, g.stud_lo)
+
+
+def _table_build(g: OrderGraph, keep: np.ndarray) -> tuple[OrderGraph, np.ndarray, np.ndarray]:
+    """(relations among ``keep``, parts on the table, parts no stud chain joins to the table)."""
+    sub_g = _restrict(g, keep)
+    table = keep & (g.z == g.z[keep].min())
+    return sub_g, table, keep & ~reach_up(sub_g, table, within=keep)
+
+
+def _sub_assembly(
+    model: BrickModel, g: OrderGraph, parts: np.ndarray, name: str, cfg: OrderConfig
+) -> tuple[SubAssembly, list[str]]:
+    """A sub-assembly of ``parts`` built on the table, and what is wrong with it.
+
+    Built upright when every part then joins the parts on the table through stud contacts going
+    up; otherwise upside down when that works better (the underside of a flat-topped overhang).
+    """
+    keep = np.zeros(g.n, dtype=bool)
+    keep[parts] = True
+    sub_g, _, loose = _table_build(g, keep)
+    flip = False
+    if loose.any():
+        f_g, _, f_loose = _table_build(_flipped(g), keep)
+        if f_loose.sum() < loose.sum():
+            sub_g, loose, flip = f_g, f_loose, True
+    waves = _waves(sub_g, np.arange(g.n), np.zeros(g.n, dtype=bool), active=keep)
+    view = rotation_of_quarter(0, upside_down=True) if flip else None
+    steps = tuple(
+        BuildStep(tuple(int(i) for i in p), rotation=view) for p, _ in _steps_of_waves(model, waves, cfg)
+    )
+    problems: list[str] = []
+    if loose.any():
+        problems.append(
+            f"sub-assembly {name}: {int(loose.sum())} parts hang inside it even "
+            f"{'upside down' if flip else 'upright'} (first: part {int(np.flatnonzero(loose)[0])}); "
+            "they must be held until the parts above them are on"
+        )
+    sub_parts = tuple(int(i) for p, _ in waves for i in p)
+    return SubAssembly(name, sub_parts, steps, upside_down=flip), problems
+
+
+def _restrict(g: OrderGraph, keep: np.ndarray) -> OrderGraph:
+    on_b = keep[g.below_lo] & keep[g.below_hi]
+    on_s = keep[g.stud_lo] & keep[g.stud_hi]
+    return OrderGraph(
+        g.n, g.z, g.top, g.centre, g.below_lo[on_b], g.below_hi[on_b], g.stud_lo[on_s], g.stud_hi[on_s]
+    )
+
+
+def _validate_model(model: BrickModel) -> None:
+    if len(model) == 0:
+        raise GeometryError("brick model has no placements; there is nothing to order")
+    a = model.arrays()
+    lo = np.stack([a["x"], a["y"], a["z"]], axis=1)
+    hi = np.stack([a["x"] + a["sx"], a["y"] + a["sy"], a["z"] + a["h"]], axis=1)
+    if (lo < 0).any() or (hi > np.asarray(model.shape)).any():
+        raise GeometryError(f"brick model has parts outside its lattice {tuple(model.shape)}")
+    if (hi <= lo).any():
+        raise GeometryError("brick model has a part with an empty box (size 0 on some axis)")
+    overlap = int((a["sx"] * a["sy"] * a["h"]).sum()) - int(model.occupancy().sum())
+    if overlap:
+        raise GeometryError(f"brick model parts overlap in {overlap} lattice cells; cannot order them")
+
+
+def plan_build(
+    model: BrickModel, config: OrderConfig | None = None, progress: ProgressCallback | None = None
+) -> BuildPlan:
+    """Order ``model``'s parts into build steps (see the module docstring).
+
+    Returns:
+        A plan whose ``info`` holds ``prefixes_connected`` (bool), ``prefixes_stable`` (bool, or
+        None when physics is off or some prefix was left unchecked), ``press_from_above``
+        (bool), ``physics_checks`` (full analyses run), ``compression_checks``,
+        ``unchecked_steps``, ``sub_assemblies``, ``seconds`` and ``problems`` (one entry per
+        failure: ``{"step": 1-based step or None, "reason": ...}``).
+
+    Raises:
+        GeometryError: an empty model, parts outside the lattice, or overlapping parts.
+    """
+    cfg = config or OrderConfig()
+    report = progress or null_progress
+    t0 = time.perf_counter()
+    _validate_model(model)
+    report("order", 0.0)
+    g = order_graph(model)
+    unit, grouped = plan_units(g)
+    waves = _waves(g, unit, grouped)
+    raw = _steps_of_waves(model, waves, cfg)
+    report("order", 0.2)
+
+    problems: list[dict[str, Any]] = []
+    submodels: list[SubAssembly] = []
+    steps: list[BuildStep] = []
+    for parts, is_sub in raw:
+        if is_sub:
+            sub, bad = _sub_assembly(model, g, parts, f"sub{len(submodels) + 1}", cfg)
+            problems += [{"step": len(steps) + 1, "reason": r} for r in bad]
+            submodels.append(sub)
+            steps.append(BuildStep(sub.parts, submodel=len(submodels) - 1))
+        else:
+            steps.append(BuildStep(tuple(int(i) for i in parts)))
+    if cfg.view_hints:
+        hints = _view_hints(model, [np.asarray(s.parts) for s in steps])
+        steps = [BuildStep(s.parts, s.submodel, h) for s, h in zip(steps, hints, strict=True)]
+    plan = BuildPlan(tuple(steps), tuple(submodels))
+    plan.validate(g.n)
+    report("order", 0.3)
+    info = _check_plan(model, g, plan, unit, cfg, problems, report)
+    info["seconds"] = round(time.perf_counter() - t0, 3)
+    report("order", 1.0)
+    log.info(
+        "build order: %d steps, %d sub-assemblies, %.2f s", len(steps), len(submodels), info["seconds"]
+    )
+    return BuildPlan(plan.steps, plan.submodels, info)
+
+
+def _check_plan(
+    model: BrickModel,
+    g: OrderGraph,
+    plan: BuildPlan,
+    unit: np.ndarray,
+    cfg: OrderConfig,
+    problems: list[dict[str, Any]],
+    report: ProgressCallback,
+) -> dict[str, Any]:
+    """Connectivity, press-from-above and stability of every prefix; problems appended."""
+    step_of = plan.step_of(g.n)
+    connected = prefix_connected(g, step_of, g.z == 0)
+    for i in np.flatnonzero(~connected)[:20]:
+        problems.append({"step": int(i) + 1, "reason": "a placed part has no stud path to the ground"})
+    rank = _placement_rank(plan, g.n)
+    pressed = press_violations(g, rank, unit)
+    for i in pressed[:20]:
+        problems.append(
+            {"step": int(step_of[i]) + 1, "reason": f"part {int(i)} goes under a part already built"}
+        )
+    for sub in plan.submodels:
+        keep = np.zeros(g.n, dtype=bool)
+        keep[list(sub.parts)] = True
+        sub_rank = np.full(g.n, -1, dtype=np.int64)
+        for k, s in enumerate(sub.steps):
+            sub_rank[list(s.parts)] = k
+        sub_g, table, _ = _table_build(_flipped(g) if sub.upside_down else g, keep)
+        ok = prefix_connected(sub_g, sub_rank, table)
+        if not ok.all():
+            problems.append(
+                {
+                    "step": int(step_of[sub.parts[0]]) + 1,
+                    "reason": f"sub-assembly {sub.name} step {int(np.argmin(ok)) + 1} is not "
+                    "held together on the table",
+                }
+            )
+    stable: bool | None = None
+    unchecked: list[int] = []
+    checker = None
+    if cfg.physics:
+        checker = PrefixStability(model, cfg.physics_config, cfg.physics_budget_s)
+        stable = True
+        for i in range(len(plan.steps)):
+            keep = (step_of >= 0) & (step_of <= i)
+            verdict = checker.verdict(keep, step_of == i, supported=bool(connected[i]))
+            if verdict is None or verdict == "UNKNOWN":  # past the budget, or the solver gave up
+                unchecked.append(i + 1)
+            elif verdict != "STABLE":
+                stable = False
+                problems.append({"step": i + 1, "reason": f"the build so far is {verdict}"})
+            report("order", 0.3 + 0.7 * (i + 1) / len(plan.steps))
+        if unchecked and stable:
+            stable = None
+    return {
+        "prefixes_connected": bool(connected.all()),
+        "prefixes_stable": stable,
+        "press_from_above": len(pressed) == 0,
+        "physics_checks": checker.n_full if checker else 0,
+        "compression_checks": checker.n_fast if checker else 0,
+        "incremental_checks": checker.n_incremental if checker else 0,
+        "unchecked_steps": unchecked,
+        "sub_assemblies": len(plan.submodels),
+        "problems": problems,
+    }
+
+
+def _placement_rank(plan: BuildPlan, n: int) -> np.ndarray:
+    """(n,) int64 position at which each part is placed; a sub-assembly's parts share one."""
+    rank = np.full(n, -1, dtype=np.int64)
+    pos = 0
+    for step in plan.steps:
+        if step.submodel is not None:
+            rank[list(step.parts)] = pos
+            pos += 1
+            continue
+        for i in step.parts:
+            rank[i] = pos
+            pos += 1
+    return rank

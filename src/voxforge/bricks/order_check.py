@@ -1,0 +1,229 @@
+"""Checks of a build order, independent of how it was made: every prefix connected, every part
+pressed on from above, every prefix standing.
+
+The stability of a prefix is decided as :func:`~voxforge.bricks.physics.analyze_stability` would
+decide it on the prefix alone, at a fraction of the cost. Contacts are pairwise, so the
+interfaces of a prefix are the whole model's interfaces between parts of the prefix (and the
+ground): they are built once. :class:`PrefixStability` runs the compression-only pass
+(:mod:`voxforge.bricks.physics_support`) on that subset, with the parts renumbered in their
+original order exactly as the prefix model would number them. When the pass carries every load,
+``analyze_stability`` on the prefix would stop at the same pass with verdict ``STABLE``
+(``compression-only load path``), so nothing is skipped that could change the answer; only
+when it fails is the full analysis (the linear program) run on the prefix model itself.
+``tests/bricks/test_order.py`` checks the agreement on every prefix of seeded models.
+
+Between checks the build only grows, and forces superpose: when prefix ``P`` is proven to stand
+(some force distribution ``W`` within capacity exists) and the weight of the parts ``S`` added
+next can be carried to the ground by compression alone through ``P + S`` (the pass run with only
+the new weights, over the new parts and everything below them), then ``W`` plus that compression
+is a distribution for ``P + S``: equilibrium holds by linearity, ``W``'s tensions are unchanged,
+and added compression never uses stud capacity. So ``P + S`` stands, and the program, which finds
+a distribution within capacity whenever one exists, would say ``STABLE`` too. This increment
+proves most steps after a cantilever or a hanging part appears, where the whole-prefix pass
+fails; the program runs only where neither proof works.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from voxforge.bricks.order_graph import OrderGraph
+from voxforge.bricks.physics import PhysicsConfig, Verdict, analyze_stability
+from voxforge.bricks.physics_contacts import (
+    GROUND,
+    centres_of_mass,
+    interfaces,
+    part_masses,
+    vertical_contacts,
+)
+from voxforge.bricks.physics_support import compression_pass
+from voxforge.core.brickmodel import BrickModel
+
+
+def sub_model(model: BrickModel, keep: np.ndarray, dz: int = 0) -> BrickModel:
+    """The parts ``keep`` (n,) bool, in their original order, lowered by ``dz`` plates."""
+    from dataclasses import replace
+
+    idx = np.flatnonzero(keep)
+    ps = [model.placements[i] for i in idx]
+    if dz:
+        ps = [replace(p, z=p.z - dz) for p in ps]
+    nx, ny, nz = model.shape
+    return BrickModel(ps, (nx, ny, nz - dz), model.pitch.copy(), model.origin.copy())
+
+
+@dataclass
+class PrefixStability:
+    """Stability verdicts of prefixes (sub-sets) of one model, compression pass first.
+
+    Attributes:
+        model: the whole model (ground at z = 0).
+        config: physics settings; with ``precheck`` False every prefix gets the full analysis.
+        budget_s: seconds the full analyses may take together; past it a prefix whose
+            compression pass fails is left unchecked (verdict ``None``).
+        n_fast, n_incremental, n_full: prefixes decided by the compression pass over the whole
+            prefix, by the increment over the last proven prefix, and by the full analysis.
+        full_s: seconds spent in full analyses.
+    """
+
+    model: BrickModel
+    config: PhysicsConfig
+    budget_s: float = 30.0
+    n_fast: int = 0
+    n_incremental: int = 0
+    n_full: int = 0
+    full_s: float = 0.0
+    _cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        m = self.model
+        a = m.arrays()
+        vc = vertical_contacts(m, m.label_grid())
+        self._iface = interfaces(len(m), vc)
+        self._weight = part_masses(m) * self.config.gravity
+        self._com = centres_of_mass(a)
+        self._tops = a["z"] + a["h"]
+        self._proven: np.ndarray | None = None
+
+    def _rows(self, keep: np.ndarray) -> np.ndarray:
+        """(p,) bool interfaces inside the prefix ``keep`` (the ground always is)."""
+        iface = self._iface
+        lower_in = np.where(iface.lower == GROUND, True, keep[np.maximum(iface.lower, 0)])
+        return keep[iface.upper] & lower_in
+
+    def incremental(self, keep: np.ndarray, new: np.ndarray) -> bool:
+        """True when the last proven prefix plus compression carries the ``new`` parts' weight."""
+        if self._proven is None or not np.array_equal(self._proven | new, keep):
+            return False
+        iface = self._iface
+        rows = self._rows(keep)
+        lower = np.maximum(iface.lower, 0)
+        on = rows & (iface.lower != GROUND)
+        n = len(keep)
+        down = sparse.csr_matrix(
+            (np.ones(int(on.sum()), dtype=bool), (iface.upper[on], lower[on])), shape=(n, n)
+        )
+        order = csgraph.breadth_first_order(
+            _with_root(down, new), n, directed=True, return_predecessors=False
+        )
+        active = np.zeros(n + 1, dtype=bool)
+        active[order] = True
+        active = active[:n]
+        weight = np.where(new, self._weight, 0.0)
+        sub = iface.remapped(np.r_[np.arange(n), GROUND], rows)  # same numbering, rows only
+        return not compression_pass(self._com, weight, self._tops, sub, active).failed.any()
+
+    def fast(self, keep: np.ndarray) -> bool:
+        """True when the compression pass carries every load of the prefix ``keep`` (n,) bool.
+
+        The prefix must be supported (every part on a chain of contacts to the ground), as a
+        connected prefix is.
+        """
+        rows = self._rows(keep)
+        new = np.full(len(keep) + 1, -2, dtype=np.int64)
+        new[np.flatnonzero(keep)] = np.arange(int(keep.sum()))
+        new[-1] = GROUND
+        sub = self._iface.remapped(new, rows)
+        return not compression_pass(
+            self._com[keep], self._weight[keep], self._tops[keep], sub
+        ).failed.any()
+
+    def verdict(
+        self, keep: np.ndarray, new: np.ndarray | None = None, supported: bool = True
+    ) -> Verdict | None:
+        """The verdict ``analyze_stability`` gives the prefix ``keep`` (n,) bool.
+
+        ``new`` (n,) bool are the parts added since the previous call; ``None`` past the budget.
+        """
+        verdict = self._verdict(keep, new, supported)
+        self._proven = keep.copy() if verdict == "STABLE" else None
+        return verdict
+
+    def _verdict(self, keep: np.ndarray, new: np.ndarray | None, supported: bool) -> Verdict | None:
+        if supported and self.config.precheck:
+            if new is not None and self.incremental(keep, new):
+                self.n_incremental += 1
+                return "STABLE"
+            if self.fast(keep):
+                self.n_fast += 1
+                return "STABLE"
+        if self.full_s >= self.budget_s:
+            return None
+        t0 = time.perf_counter()
+        cfg = self.config.model_copy(
+            update={"time_limit_s": min(self.config.time_limit_s, self.budget_s - self.full_s + 1)}
+        )
+        report = analyze_stability(sub_model(self.model, keep), cfg)
+        self.full_s += time.perf_counter() - t0
+        self.n_full += 1
+        return report.verdict
+
+
+def _with_root(graph: sparse.csr_matrix, seeds: np.ndarray) -> sparse.csr_matrix:
+    """``graph`` (n, n) plus a root node n with edges to the ``seeds`` (n,) bool."""
+    n = graph.shape[0]
+    g = graph.tocoo()
+    src = np.flatnonzero(seeds)
+    rows = np.concatenate([g.row, np.full(len(src), n)])
+    cols = np.concatenate([g.col, src])
+    return sparse.csr_matrix((np.ones(len(rows), dtype=bool), (rows, cols)), shape=(n + 1, n + 1))
+
+
+def prefix_connected(g: OrderGraph, rank: np.ndarray, ground: np.ndarray) -> np.ndarray:
+    """(k,) bool per prefix ``rank <= r`` (r = 0..k-1): every placed part stud-joined to ``ground``.
+
+    Args:
+        g: the model's relations (stud contacts).
+        rank: (n,) int64 the prefix (step) each part joins in, ``-1`` for parts not in the build.
+        ground: (n,) bool parts standing on the ground (or the table) when placed.
+    """
+    k = int(rank.max()) + 1 if len(rank) else 0
+    parent = np.arange(g.n + 1)  # index g.n is the ground
+    size = np.ones(g.n + 1, dtype=np.int64)
+    size[g.n] = 0
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return int(i)
+
+    def union(i: int, j: int) -> None:
+        ri, rj = find(i), find(j)
+        if ri != rj:
+            if rj == g.n or (ri != g.n and size[rj] > size[ri]):
+                ri, rj = rj, ri
+            parent[rj] = ri
+            size[ri] += size[rj]
+
+    inb = (rank[g.stud_lo] >= 0) & (rank[g.stud_hi] >= 0)
+    lo, hi = g.stud_lo[inb], g.stud_hi[inb]
+    when = np.maximum(rank[lo], rank[hi])
+    order = np.argsort(when, kind="stable")
+    lo, hi, when = lo[order], hi[order], when[order]
+    starts = np.searchsorted(when, np.arange(k + 1))
+    placed = np.cumsum(np.bincount(rank[rank >= 0], minlength=k))
+    out = np.zeros(k, dtype=bool)
+    for r in range(k):
+        for i in np.flatnonzero((rank == r) & ground):
+            union(g.n, int(i))
+        for e in range(starts[r], starts[r + 1]):
+            union(int(lo[e]), int(hi[e]))
+        out[r] = size[find(g.n)] == placed[r]
+    return out
+
+
+def press_violations(g: OrderGraph, rank: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """(v,) int64 parts placed under a part of another unit that was placed before them.
+
+    ``rank`` (n,) is the placement position of each part (parts of one sub-assembly share it),
+    ``unit`` (n,) the unit each part is placed with.
+    """
+    lo, hi = g.below_lo, g.below_hi
+    bad = (unit[lo] != unit[hi]) & (rank[lo] >= rank[hi])
+    return np.unique(lo[bad])
