@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from voxforge.core.errors import ConfigError
-from voxforge.service.db import Database, User, utcnow
+from voxforge.service.db import Database, User, as_utc, utcnow
 
 KEY_PREFIX = "vf_"
 
@@ -45,7 +45,9 @@ class UserInfo:
 
 
 def _info(u: User) -> UserInfo:
-    return UserInfo(u.id, u.name, u.key_prefix, u.created_at.isoformat(), u.revoked_at is not None)
+    created = as_utc(u.created_at)
+    assert created is not None
+    return UserInfo(u.id, u.name, u.key_prefix, created.isoformat(), u.revoked_at is not None)
 
 
 def create_user(db: Database, name: str) -> tuple[UserInfo, str]:
