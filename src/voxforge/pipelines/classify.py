@@ -72,8 +72,6 @@ def run_classify(
     ``classification.json``: ``{"source", "model", "top": [{"class", "probability"}],
     "low_confidence", "input": {...what was read...}, "timings_s"}``.
     """
-    from voxforge.nn.inference import Classification, classify_object, load_classifier, object_to_grid
-
     config = config or ClassifyConfig()
     prog = Progress(progress, STAGES)
     timer = Timer()
@@ -88,8 +86,10 @@ def run_classify(
         obj, clean_report = clean_if_scan(obj, config.input, config.clean, prog.sub("clean"))
     prog("classify", 0.0)
     with timer("classify"):
+        from voxforge.nn.inference import classify_object, load_classifier, object_to_grid
+
         clf = load_classifier(config.model)
-        result: Classification = classify_object(obj, clf, k=config.top, views=config.views)
+        result = classify_object(obj, clf, k=config.top, views=config.views)
         seen = object_to_grid(obj)
     result.source = input_path.name
     prog("render", 0.0)
