@@ -236,12 +236,13 @@ def test_read_mpd_submodels_and_colour_inheritance(tmp_path: Path) -> None:
     path.write_bytes(b"\xef\xbb\xbf" + text.encode())
     m = read_ldraw(path)
     got = sorted((p.part, p.x, p.y, p.z, p.color, p.rotation, p.step) for p in m.placements)
+    # ROTSTEP ends a step like STEP does (MLCad spec): the first step here is empty
     assert got == [
-        ("3001", 0, 0, 0, 4, 0, 0),
-        ("3001", 0, 0, 3, 14, 0, 1),
-        ("3020", 1, 0, 3, 1, 1, 0),
-        ("3020", 1, 0, 6, 1, 1, 1),
-        ("3024", 5, 5, 0, 2, 0, 1),
+        ("3001", 0, 0, 0, 4, 0, 1),
+        ("3001", 0, 0, 3, 14, 0, 2),
+        ("3020", 1, 0, 3, 1, 1, 1),
+        ("3020", 1, 0, 6, 1, 1, 2),
+        ("3024", 5, 5, 0, 2, 0, 2),
     ]
     assert m.meta["title"] == "Main" and m.meta["overlap_cells"] > 0
 

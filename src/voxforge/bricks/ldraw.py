@@ -27,6 +27,7 @@ from typing import Literal
 import numpy as np
 
 from voxforge.bricks.catalogue import Part, catalogue
+from voxforge.bricks.plan import BuildPlan, BuildStep, SubAssembly
 from voxforge.core.brickmodel import BrickModel, Placement
 from voxforge.core.errors import ConfigError, GeometryError, InputFormatError, UnsupportedInputError
 from voxforge.core.outputs import atomic_write_bytes
@@ -133,19 +134,89 @@ def _groups(model: BrickModel, steps: str) -> list[list[Placement]]:
     return [groups[k] for k in sorted(groups)]
 
 
-def mpd_text(model: BrickModel, *, title: str, author: str = "voxforge", steps: Steps = "layers") -> str:
+def _header(name: str, title: str, author: str) -> list[str]:
+    return [
+        f"0 FILE {name}",
+        f"0 {title}",
+        f"0 Name: {name}",
+        f"0 Author: {author}",
+        "0 !LDRAW_ORG Unofficial_Model",
+    ]
+
+
+def _step_end(rotation: tuple[float, float, float] | None, rotated_before: bool) -> str:
+    """The line that ends a step: ``ROTSTEP`` is itself a step terminator (MLCad spec) that sets
+    the view of the step it ends; ``ROTSTEP END`` ends a step and restores the default view."""
+    if rotation is not None:
+        return "0 ROTSTEP " + " ".join(_num(v) for v in rotation) + " ABS"
+    return "0 ROTSTEP END" if rotated_before else "0 STEP"
+
+
+def _step_lines(steps: tuple[BuildStep, ...], body: list[list[str]]) -> list[str]:
+    lines: list[str] = []
+    rotated = False
+    for step, part_lines in zip(steps, body, strict=True):
+        lines.extend(part_lines)
+        lines.append(_step_end(step.rotation, rotated))
+        rotated = step.rotation is not None
+    return lines
+
+
+def _sub_file(sub: SubAssembly) -> str:
+    return f"{re.sub(r'[^a-z0-9_-]+', '_', sub.name.lower())}.ldr"
+
+
+def _plan_lines(model: BrickModel, plan: BuildPlan, title: str, author: str) -> list[str]:
+    """Main model with one step per plan step; sub-assemblies as ``0 FILE`` sections whose parts
+    sit relative to the sub-model's own origin (its parts' min lattice corner)."""
+    plan.validate(len(model))
+    ps = model.placements
+    names = [_sub_file(sub) for sub in plan.submodels]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"build plan has sub-assemblies with clashing file names: {names}")
+    origins = []
+    for sub in plan.submodels:
+        corner = np.array([[ps[i].x, ps[i].y, ps[i].z] for i in sub.parts]).min(axis=0)
+        origins.append(tuple(int(v) for v in corner))
+    body = []
+    for step in plan.steps:
+        if step.submodel is None:
+            body.append([part_line(ps[i]) for i in step.parts])
+            continue
+        x0, y0, z0 = origins[step.submodel]
+        pos = f"{LDU_PER_STUD * x0} {-LDU_PER_PLATE * z0} {LDU_PER_STUD * y0}"
+        body.append([f"1 16 {pos} 1 0 0 0 1 0 0 0 1 {names[step.submodel]}"])
+    lines = [*_header("main.ldr", title, author), _FRAME_NOTE, "", *_step_lines(plan.steps, body)]
+    lines.append("0 NOFILE")
+    for sub, name, (x0, y0, z0) in zip(plan.submodels, names, origins, strict=True):
+        lines += [*_header(name, f"{title} - {sub.name}", author), ""]
+        sub_body = [
+            [part_line(replace(ps[i], x=ps[i].x - x0, y=ps[i].y - y0, z=ps[i].z - z0)) for i in st.parts]
+            for st in sub.steps
+        ]
+        lines += [*_step_lines(sub.steps, sub_body), "0 NOFILE"]
+    return lines
+
+
+_FRAME_NOTE = (
+    "0 // voxforge lattice: x -> LDraw X, y -> LDraw Z, up -> -Y; 1 stud = 20 LDU, plate = 8 LDU"
+)
+
+
+def mpd_text(
+    model: BrickModel,
+    *,
+    title: str,
+    author: str = "voxforge",
+    steps: Steps = "layers",
+    plan: BuildPlan | None = None,
+) -> str:
     """The MPD document :func:`write_mpd` writes (LF line ends, ends with ``0 NOFILE``)."""
     title = " ".join(str(title).split()) or "voxforge model"
     author = " ".join(str(author).split()) or "voxforge"
-    lines = [
-        "0 FILE main.ldr",
-        f"0 {title}",
-        "0 Name: main.ldr",
-        f"0 Author: {author}",
-        "0 !LDRAW_ORG Unofficial_Model",
-        "0 // voxforge lattice: x -> LDraw X, y -> LDraw Z, up -> -Y; 1 stud = 20 LDU, plate = 8 LDU",
-        "",
-    ]
+    if plan is not None:
+        return "\n".join(_plan_lines(model, plan, title, author)) + "\n"
+    lines = [*_header("main.ldr", title, author), _FRAME_NOTE, ""]
     for group in _groups(model, steps):
         lines.extend(part_line(p) for p in group)
         lines.append("0 STEP")
@@ -160,14 +231,25 @@ def write_mpd(
     title: str,
     author: str = "voxforge",
     steps: Steps = "layers",
+    plan: BuildPlan | None = None,
 ) -> None:
-    """Write ``model`` as an LDraw MPD (one main model, UTF-8 without BOM, atomic).
+    """Write ``model`` as an LDraw MPD (UTF-8 without BOM, atomic).
 
     Args:
         steps: ``layers`` (one ``0 STEP`` per bottom plate layer z), ``placement`` (one per
-            ``Placement.step``; every step must be >= 0) or ``none`` (a single step).
+            ``Placement.step``; every step must be >= 0) or ``none`` (a single step). Ignored
+            when ``plan`` is given.
+        plan: a build plan (:func:`voxforge.bricks.order.plan_build`): one step per plan step,
+            ended by ``0 STEP``, or by ``0 ROTSTEP rx ry rz ABS`` when the step has a view hint
+            (and ``0 ROTSTEP END`` for the first step back in the default view); each
+            sub-assembly is a ``0 FILE <name>.ldr`` section with its own steps, referenced by
+            one type-1 line in the step that attaches it.
+
+    Raises:
+        ConfigError: the plan does not place every part exactly once.
     """
-    atomic_write_bytes(path, mpd_text(model, title=title, author=author, steps=steps).encode("utf-8"))
+    text = mpd_text(model, title=title, author=author, steps=steps, plan=plan)
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -182,6 +264,23 @@ class _PartRef:
     rot: np.ndarray
     step: int
     where: str
+    sub: str | None = None  # the main model's sub-file this part came through
+    sub_step: int = 0  # step inside that sub-file
+
+
+def _is_step(tok: list[str]) -> bool:
+    """``0 STEP`` and ``0 ROTSTEP ...`` both end a step."""
+    return len(tok) >= 2 and tok[0] == "0" and tok[1].upper() in ("STEP", "ROTSTEP")
+
+
+def _rotstep(tok: list[str]) -> tuple[float, float, float] | None:
+    """Angles of ``0 ROTSTEP x y z ABS``; None for END, REL, ADD or a plain STEP."""
+    if len(tok) == 6 and tok[1].upper() == "ROTSTEP" and tok[5].upper() == "ABS":
+        try:
+            return (float(tok[2]), float(tok[3]), float(tok[4]))
+        except ValueError:
+            return None
+    return None
 
 
 def _norm_name(name: str) -> str:
@@ -232,6 +331,7 @@ class _Reader:
         self.refs: list[_PartRef] = []
         self.unsupported: Counter[str] = Counter()
         self.external: dict[str, dict[str, list[str]]] = {}
+        self.rotations: dict[tuple[str | None, int], tuple[float, float, float]] = {}
 
     def walk(
         self,
@@ -243,6 +343,7 @@ class _Reader:
         step: int | None,
         depth: int,
         src: Path | None = None,
+        sub: str | None = None,
     ) -> None:
         if depth > 32:
             raise InputFormatError(f"{self.path}: sub-models nest deeper than 32 (a cycle at {name}?)")
@@ -252,7 +353,10 @@ class _Reader:
             if not tok:
                 continue
             if tok[0] == "0":
-                if step is None and len(tok) >= 2 and tok[1].upper() == "STEP":
+                if _is_step(tok):
+                    view = _rotstep(tok)
+                    if view is not None and depth <= 1:
+                        self.rotations[(sub if depth else None, local_step)] = view
                     local_step += 1
                 continue
             if tok[0] != "1":
@@ -272,17 +376,24 @@ class _Reader:
             sub_rot = rot @ vals[3:].reshape(3, 3)
             ref_step = local_step if step is None else step
             target = _norm_name(m.group(14))
+            # the main model's direct sub-file reference names the sub-assembly of its parts
+            ref_sub = target if depth == 0 else sub
             if target in files:
-                self.walk(target, files, sub_pos, sub_rot, c, ref_step, depth + 1, src)
+                self.walk(target, files, sub_pos, sub_rot, c, ref_step, depth + 1, src, ref_sub)
                 continue
             key = target[:-4] if target.endswith(".dat") else target
             if target.endswith(".dat") and key in catalogue():
-                self.refs.append(_PartRef(catalogue()[key], c, sub_pos, sub_rot, ref_step, where))
+                sub_step = local_step if depth == 1 else 0
+                self.refs.append(
+                    _PartRef(catalogue()[key], c, sub_pos, sub_rot, ref_step, where, sub, sub_step)
+                )
                 continue
             sibling = self.path.parent / m.group(14).strip().replace("\\", "/")
             if target.endswith((".ldr", ".mpd")) and sibling.is_file():
                 sub_main, sub_files = _split_mpd(_read_text(sibling), sibling)
-                self.walk(sub_main, sub_files, sub_pos, sub_rot, c, ref_step, depth + 1, sibling)
+                self.walk(
+                    sub_main, sub_files, sub_pos, sub_rot, c, ref_step, depth + 1, sibling, ref_sub
+                )
                 continue
             self.unsupported[m.group(14).strip()] += 1
 
@@ -336,7 +447,11 @@ def read_ldraw(path: str | Path, *, steps: bool = True) -> BrickModel:
         GeometryError: parts off the lattice or not upright quarter turns.
         InputFormatError: unreadable or malformed files.
     """
-    path = Path(path)
+    return _read_model(Path(path), steps)[0]
+
+
+def _read_model(path: Path, steps: bool) -> tuple[BrickModel, _Reader]:
+    """The model (placements in the order of ``reader.refs``) and the reader that walked it."""
     main, files = _split_mpd(_read_text(path), path)
     reader = _Reader(path)
     reader.walk(main, files, np.zeros(3), np.eye(3), 16, None, 0)
@@ -352,7 +467,7 @@ def read_ldraw(path: str | Path, *, steps: bool = True) -> BrickModel:
     title = next((m.group(1) for ln in files[main] if (m := re.match(r"^\s*0\s+(.*\S)", ln))), "")
     meta: dict[str, object] = {"source": str(path), "title": title}
     if not placements:
-        return BrickModel([], (0, 0, 0), meta=meta)
+        return BrickModel([], (0, 0, 0), meta=meta), reader
     lo = np.array([[p.x, p.y, p.z] for p in placements]).min(axis=0)
     shift = np.where(lo < 0, -lo, 0)
     if shift.any():
@@ -365,4 +480,56 @@ def read_ldraw(path: str | Path, *, steps: bool = True) -> BrickModel:
     if overlap:
         log.warning("%s: parts overlap in %d lattice cells", path, overlap)
         meta["overlap_cells"] = overlap
-    return model
+    return model, reader
+
+
+def read_ldraw_plan(path: str | Path) -> tuple[BrickModel, BuildPlan | None]:
+    """Read a model like :func:`read_ldraw`, and the build steps its file defines.
+
+    Main-model steps end at ``0 STEP`` or ``0 ROTSTEP`` (``ROTSTEP ... ABS`` angles become the
+    step's ``rotation``); the parts a main-model line brings in through a sub-file (an MPD
+    ``0 FILE`` section or a sibling ``.ldr``) form a sub-assembly attached in that step, with the
+    sub-file's own steps. A step that mixes a sub-file with loose parts becomes two steps (the
+    sub-assembly first). Empty steps are dropped. The plan is ``None`` when the main model has
+    no step lines at all.
+
+    Raises:
+        as :func:`read_ldraw`.
+    """
+    path = Path(path)
+    model, reader = _read_model(path, steps=True)
+    main, files = _split_mpd(_read_text(path), path)
+    if not any(_is_step(ln.split()) for ln in files.get(main, [])) or not reader.refs:
+        return model, None
+    by_step: dict[int, list[int]] = defaultdict(list)
+    for i, ref in enumerate(reader.refs):
+        by_step[ref.step].append(i)
+    steps: list[BuildStep] = []
+    subs: list[SubAssembly] = []
+    for k in sorted(by_step):
+        idx = by_step[k]
+        loose = tuple(i for i in idx if reader.refs[i].sub is None)
+        for name in dict.fromkeys(reader.refs[i].sub for i in idx if reader.refs[i].sub):
+            subs.append(_read_sub(reader, name, [i for i in idx if reader.refs[i].sub == name]))
+            steps.append(BuildStep(subs[-1].parts, submodel=len(subs) - 1))
+        if loose:
+            steps.append(BuildStep(loose, rotation=reader.rotations.get((None, k))))
+    plan = BuildPlan(tuple(steps), tuple(subs), {"source": str(path)})
+    plan.validate(len(model))
+    return model, plan
+
+
+def _read_sub(reader: _Reader, name: str, idx: list[int]) -> SubAssembly:
+    """The sub-assembly of the parts ``idx`` that came through sub-file ``name``."""
+    by_step: dict[int, list[int]] = defaultdict(list)
+    for i in idx:
+        by_step[reader.refs[i].sub_step].append(i)
+    steps = tuple(
+        BuildStep(tuple(by_step[k]), rotation=reader.rotations.get((name, k))) for k in sorted(by_step)
+    )
+    flipped = bool(steps) and all(
+        s.rotation is not None and 90.0 < s.rotation[0] % 360.0 < 270.0 for s in steps
+    )
+    stem = name[:-4] if name.endswith((".ldr", ".mpd")) else name
+    parts = tuple(i for s in steps for i in s.parts)
+    return SubAssembly(stem, parts, steps, upside_down=flipped)
