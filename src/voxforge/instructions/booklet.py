@@ -365,7 +365,7 @@ def write_instructions(
     config = config or InstructionsConfig()
     if not config.formats:
         return {"formats": []}
-    prog = Progress(progress, {"render": 6, "pdf": 2, "html": 1, "steps": 1})
+    prog = Progress(progress, {"render": 6, "steps": 1, "pdf": 2, "html": 1})
     booklet = make_booklet(model, plan, title, config, prog.sub("render"), scene=scene)
     figures: dict[str, Any] = {
         "formats": list(config.formats),

@@ -20,6 +20,7 @@ from voxforge.core.config import dump_config
 from voxforge.core.errors import SizeLimitError, VoxforgeError
 from voxforge.core.outputs import OutputDir
 from voxforge.core.progress import Progress, ProgressCallback
+from voxforge.instructions.booklet import InstructionsConfig
 from voxforge.pipelines.common import InputConfig, Timer, check_single_units, jsonable, prepare_grid
 from voxforge.scan import CleanConfig
 from voxforge.voxel import VoxelizeConfig
@@ -44,6 +45,10 @@ class BrickifyConfig(BaseModel):
     classify: bool = Field(
         True, description="Name the object with the shipped ModelNet10 classifier (summary.json)."
     )
+    instructions: InstructionsConfig = Field(
+        default_factory=InstructionsConfig,
+        description="Building instructions: booklets to write (formats: [] for none) and their look.",
+    )
 
     @model_validator(mode="after")
     def _one_unit_knob(self) -> BrickifyConfig:
@@ -60,7 +65,16 @@ class BrickifyResult:
 
 log = logging.getLogger(__name__)
 
-STAGES = {"read": 1, "clean": 2, "voxelize": 3, "colors": 1, "layout": 6, "physics": 3, "write": 3}
+STAGES = {
+    "read": 1,
+    "clean": 2,
+    "voxelize": 3,
+    "colors": 1,
+    "layout": 6,
+    "physics": 3,
+    "plan": 2,
+    "write": 6,
+}
 
 
 def run_brickify(
@@ -71,9 +85,11 @@ def run_brickify(
 ) -> BrickifyResult:
     """Turn any supported input into a buildable brick model and write every output atomically.
 
-    Outputs (listed in ``manifest.json``): ``model.mpd``, ``bom.csv``, ``bricklink.xml``,
-    ``rebrickable.csv``, ``summary.json``, ``preview.png``, ``model.glb``, ``grid.npz``,
-    ``config.yaml``.
+    Outputs (listed in ``manifest.json``): ``model.mpd`` (with the build plan's steps),
+    ``bom.csv``, ``bricklink.xml``, ``rebrickable.csv``, ``summary.json``, ``preview.png``,
+    ``model.glb``, ``grid.npz``, ``config.yaml``, and the instruction booklets
+    ``config.instructions.formats`` asks for (``instructions.pdf``, ``instructions.html``,
+    ``steps/`` + ``instructions.json``).
     """
     from voxforge.bricks.colors import assign_colors
     from voxforge.bricks.layout import lay_bricks
@@ -120,6 +136,10 @@ def run_brickify(
     with timer("physics"):
         stab = stability(model)
     prog("physics", 1.0)
+    prog("plan", 0.0)
+    with timer("plan"):
+        plan, scene = plan_with_views(model, config.instructions, prog.sub("plan"))
+    prog("plan", 1.0)
 
     title = config.title or input_path.stem
     summary = build_summary(model, grid, layout_report, stab, source_info, clean_report, timer)
@@ -129,8 +149,31 @@ def run_brickify(
 
     prog("write", 0.0)
     with timer("write"):
-        write_brick_outputs(model, Path(out_dir), title, summary, config, grid, prog.sub("write"))
+        write_brick_outputs(
+            model, Path(out_dir), title, summary, config, grid, prog.sub("write"), plan=plan, scene=scene
+        )
     return BrickifyResult(model=model, out_dir=Path(out_dir), summary=summary)
+
+
+def plan_with_views(
+    model: BrickModel, config: InstructionsConfig, progress: ProgressCallback | None = None
+) -> tuple[Any, Any]:
+    """The build plan of ``model`` and, when booklets are wanted, the step renderer, with turned
+    views chosen for steps whose new parts the default view hides (so ``model.mpd`` carries the
+    same ``ROTSTEP`` hints the booklet shows)."""
+    from voxforge.instructions.booklet import make_scene
+    from voxforge.instructions.steps import choose_views
+    from voxforge.pipelines.instructions import plan_for
+
+    report = progress or (lambda stage, f: None)
+    plan = plan_for(model, lambda stage, f: report("plan", 0.8 * f))
+    scene = None
+    if config.formats and len(model.placements):
+        scene = make_scene(model, config)
+        if config.turn_hidden:
+            plan = choose_views(scene, plan, config.view_config())
+    report("plan", 1.0)
+    return plan, scene
 
 
 def classify_grid(grid: Any) -> dict[str, Any]:
@@ -213,22 +256,34 @@ def write_brick_outputs(
     config: BaseModel,
     grid: Any = None,
     progress: ProgressCallback | None = None,
+    *,
+    plan: Any = None,
+    scene: Any = None,
 ) -> None:
-    """Write the LDraw model, parts lists, preview, GLB and summary into ``out_dir`` atomically."""
+    """Write the LDraw model, parts lists, preview, GLB and summary into ``out_dir`` atomically;
+    with a build ``plan`` (:class:`~voxforge.bricks.plan.BuildPlan`), ``model.mpd`` follows its
+    steps and the booklets ``config.instructions`` asks for are written (``scene``: a step
+    renderer to reuse)."""
     from PIL import Image
 
     from voxforge.bricks import bom
     from voxforge.bricks.colors import load_colors
     from voxforge.bricks.geometry import brick_model_trimesh
     from voxforge.bricks.ldraw import write_mpd
+    from voxforge.instructions.booklet import write_instructions
     from voxforge.io import save_voxels
+    from voxforge.pipelines.instructions import write_model_mpd
     from voxforge.render.bricks import render_bricks
 
     report = progress or (lambda stage, f: None)
     palette = {code: c.srgb for code, c in load_colors().items()}
     with OutputDir(out_dir, extra={"job": "brickify", "title": title}) as od:
-        write_mpd(model, od.path("model.mpd"), title=title)
-        od.add("model.mpd", "LDraw model, one STEP per layer")
+        if plan is None or not len(model.placements):
+            write_mpd(model, od.path("model.mpd"), title=title)
+            od.add("model.mpd", "LDraw model, one STEP per layer")
+        else:
+            write_model_mpd(model, plan, od.path("model.mpd"), title)
+            od.add("model.mpd", "LDraw model, one STEP per build step")
         rows = bom.bill_of_materials(model)
         bom.write_bom_csv(rows, od.path("bom.csv"))
         od.add("bom.csv", "bill of materials")
@@ -246,6 +301,20 @@ def write_brick_outputs(
         if grid is not None:
             save_voxels(grid, od.path("grid.npz"))
             od.add("grid.npz", "the voxel grid the bricks were laid on")
+        booklet = getattr(config, "instructions", None)
+        if plan is not None and len(model.placements):
+            figures = {"formats": []}
+            if booklet is not None and booklet.formats:
+                figures = write_instructions(
+                    model,
+                    plan,
+                    od,
+                    title,
+                    booklet,
+                    lambda s, f: report("write", 0.7 + 0.25 * f),
+                    scene=scene,
+                )
+            summary["instructions"] = jsonable({**plan.summary(), **figures})
         od.path("config.yaml").write_text(dump_config(config))
         od.add("config.yaml", "resolved configuration")
         od.path("summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")

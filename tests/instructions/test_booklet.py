@@ -1,0 +1,126 @@
+import json
+import re
+
+import pypdfium2 as pdfium
+import pytest
+
+from voxforge.bricks.plan import BuildPlan, BuildStep, SubAssembly
+from voxforge.core.config import build_config
+from voxforge.core.errors import ConfigError
+from voxforge.core.outputs import OutputDir
+from voxforge.instructions.booklet import (
+    InstructionsConfig,
+    build_minutes,
+    layer_plan,
+    make_booklet,
+    write_instructions,
+)
+from voxforge.instructions.pdf import plan_pages
+
+from .models import random_stack
+
+
+def _plan_with_sub(model):
+    """Layer steps of four parts; the last layer's last four parts built as sub-assembly "cap"."""
+    base = layer_plan(model, 4)
+    cap = base.steps[-1].parts
+    sub = SubAssembly("cap", cap, (BuildStep(cap[:2]), BuildStep(cap[2:])))
+    return BuildPlan((*base.steps[:-1], BuildStep(cap, submodel=0)), (sub,))
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    model = random_stack(side=4, layers=2, seed=5)
+    plan = _plan_with_sub(model)
+    out = tmp_path_factory.mktemp("book") / "out"
+    cfg = InstructionsConfig(image_size=192, steps_per_page=1)
+    with OutputDir(out) as od:
+        figures = write_instructions(model, plan, od, "Tiny stack", cfg)
+    return model, plan, out, figures
+
+
+def test_config_accepts_format_lists_and_strings():
+    assert InstructionsConfig().formats == ["pdf", "html", "steps"]
+    assert InstructionsConfig(formats="html, pdf").formats == ["pdf", "html"]
+    assert InstructionsConfig(formats="none").formats == []
+    assert InstructionsConfig(formats=[]).formats == []
+    with pytest.raises(ConfigError, match="formats"):
+        build_config(InstructionsConfig, {"formats": "pdf,epub"})
+    with pytest.raises(ConfigError, match="steps_per_page"):
+        build_config(InstructionsConfig, {"steps_per_page": 3})
+
+
+def test_layer_plan_goes_bottom_up_in_small_steps():
+    model = random_stack(seed=1)
+    plan = layer_plan(model, 5)
+    plan.validate(len(model))
+    z = [max(model.placements[i].z for i in s.parts) for s in plan.steps]
+    assert z == sorted(z) and max(len(s.parts) for s in plan.steps) == 5
+    with pytest.raises(ConfigError):
+        layer_plan(model, 0)
+
+
+def test_steps_folder_and_json_follow_the_plan(written):
+    model, plan, out, figures = written
+    doc = json.loads((out / "instructions.json").read_text())
+    assert doc["title"] == "Tiny stack"
+    assert [s["number"] for s in doc["steps"]] == list(range(1, len(plan.steps) + 1))
+    assert doc["steps"][-1]["submodel"] == "cap" and doc["steps"][0]["submodel"] is None
+    assert [s["image"] for s in doc["submodels"][0]["steps"]] == [
+        "steps/cap_step_001.png",
+        "steps/cap_step_002.png",
+    ]
+    for entry, step in zip(doc["steps"], plan.steps, strict=True):
+        assert entry["image"] == f"steps/step_{entry['number']:03d}.png"
+        assert (out / entry["image"]).is_file()
+        assert sum(p["count"] for p in entry["parts"]) == len(step.parts)
+        assert entry["rotation"] is None or len(entry["rotation"]) == 3
+        assert set(entry["parts"][0]) == {"part", "name", "color", "color_name", "rgb", "count"}
+    assert sum(p["count"] for p in doc["inventory"]) == len(model)
+    manifest = {o["name"] for o in json.loads((out / "manifest.json").read_text())["outputs"]}
+    on_disk = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    assert manifest == on_disk - {"manifest.json"}
+    assert figures["images"] == len(plan.steps) + 2 == len(list((out / "steps").iterdir()))
+    assert figures["build_minutes"] == build_minutes(len(model), len(plan.steps) + 2)
+
+
+def test_pdf_has_a_page_per_step_and_numbered_pages(written):
+    model, plan, out, figures = written
+    pdf = pdfium.PdfDocument(out / "instructions.pdf")
+    total = len(plan.steps) + 2  # main steps and the sub-assembly's two
+    assert len(pdf) == figures["pages"] == 1 + 1 + total + 1  # cover, parts, steps, finished
+    texts = [pdf[i].get_textpage().get_text_range() for i in range(len(pdf))]
+    for i, text in enumerate(texts):
+        assert f"{i + 1} / {len(pdf)}" in text
+    assert "Tiny stack" in texts[0] and f"{len(model)} parts" in texts[0]
+    assert "Parts" in texts[1]
+    assert "Sub-assembly cap: step 1 of 2" in texts[-4]
+    assert "Finished!" in texts[-1]
+
+
+def test_several_steps_share_a_page_when_they_fit():
+    model = random_stack(side=4, layers=2, seed=5)
+    booklet = make_booklet(model, layer_plan(model, 3), "t", InstructionsConfig(image_size=128))
+    pages = plan_pages(booklet, InstructionsConfig(steps_per_page=4))
+    step_pages = [arg for kind, arg in pages if kind == "steps"]
+    assert [len(steps) for _, steps in step_pages][:-1] == [4] * (len(step_pages) - 1)
+    assert sum(len(steps) for _, steps in step_pages) == len(booklet.steps)
+
+
+def test_html_is_self_contained_with_a_section_per_step(written):
+    _, plan, out, _ = written
+    html = (out / "instructions.html").read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html)
+    assert "http://" not in html and "https://" not in html
+    assert html.count('<section class="step') == len(plan.steps) + 2
+    assert html.count('<section class="step sub"') == 2
+    assert 'addEventListener("keydown"' in html and 'id="next"' in html and 'id="prev"' in html
+    assert html.count("data:image/png;base64,") >= len(plan.steps) + 2
+
+
+def test_no_formats_writes_nothing(tmp_path):
+    model = random_stack(side=4, layers=1)
+    with OutputDir(tmp_path / "o") as od:
+        figures = write_instructions(model, layer_plan(model), od, "t", InstructionsConfig(formats=[]))
+    assert figures == {"formats": []}
+    assert [p.name for p in (tmp_path / "o").iterdir()] == ["manifest.json"]
