@@ -1,0 +1,203 @@
+"""Build order: prefix connectivity, press-from-above, sub-assemblies, stability agreement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from voxforge.bricks.catalogue import catalogue
+from voxforge.bricks.order import OrderConfig, cluster_wave, plan_build, plan_units
+from voxforge.bricks.order_check import PrefixStability, sub_model
+from voxforge.bricks.order_graph import anchored_parts, order_graph
+from voxforge.bricks.physics import PhysicsConfig, analyze_stability
+from voxforge.core.brickmodel import BrickModel, Placement
+from voxforge.core.errors import ConfigError, GeometryError
+
+
+def _place(key: str, x: int, y: int, z: int, rotation: int = 0, color: int = 4) -> Placement:
+    part = catalogue()[key]
+    sx, sy = (part.length, part.width) if rotation % 2 == 0 else (part.width, part.length)
+    return Placement(key, x, y, z, sx, sy, part.height, color, rotation)
+
+
+def _model(ps: list[Placement]) -> BrickModel:
+    hi = np.array([[p.x + p.sx, p.y + p.sy, p.z + p.h] for p in ps]).max(axis=0)
+    return BrickModel(ps, tuple(int(v) for v in hi))
+
+
+def _dropped(seed: int, n: int = 24, size: int = 6) -> BrickModel:
+    """Bricks dropped one by one onto a size x size area: each rests on the highest part below
+    its footprint, so every part is stud-joined to the ground; overhangs make cantilevers."""
+    rng = np.random.default_rng(seed)
+    keys = ["3001", "3003", "3004", "3010", "3020", "3022"]
+    height = np.zeros((size, size), dtype=np.int64)
+    ps = []
+    for _ in range(n):
+        key = keys[rng.integers(len(keys))]
+        part, r = catalogue()[key], int(rng.integers(2))
+        sx, sy = (part.length, part.width) if r == 0 else (part.width, part.length)
+        if sx > size or sy > size:
+            continue
+        x, y = int(rng.integers(size - sx + 1)), int(rng.integers(size - sy + 1))
+        z = int(height[x : x + sx, y : y + sy].max())
+        ps.append(Placement(key, x, y, z, sx, sy, part.height, 4, r))
+        height[x : x + sx, y : y + sy] = z + part.height
+    return _model(ps)
+
+
+def _overhang() -> BrickModel:
+    """A 2x2 pillar, a 2x8 beam on it, a 2x2 brick hanging under the beam's free end, and a
+    2x2 brick on top of the beam over the hanging one."""
+    ps = [
+        _place("3003", 0, 0, 0),  # 0 pillar
+        _place("3003", 0, 0, 3),  # 1 pillar
+        _place("3007", 0, 0, 6, rotation=1),  # 2 beam 2x8 along y: y 0..8
+        _place("3003", 0, 6, 3),  # 3 hangs under the beam (nothing below it)
+        _place("3003", 0, 6, 9),  # 4 on the beam, above the hanging brick
+    ]
+    return _model(ps)
+
+
+def test_anchoring_and_units_of_an_overhang() -> None:
+    m = _overhang()
+    g = order_graph(m)
+    assert anchored_parts(g).tolist() == [True, True, True, False, True]
+    unit, grouped = plan_units(g)
+    assert unit[3] == unit[2] and len({unit[0], unit[1], unit[2], unit[4]}) == 4
+    assert grouped.sum() == 1 and grouped[unit[3]]
+
+
+def test_hanging_part_becomes_a_sub_assembly_attached_as_one_step() -> None:
+    m = _overhang()
+    plan = plan_build(m, OrderConfig(min_parts=1, target_parts=2, max_parts=3))
+    assert [s.parts for s in plan.steps] == [(0,), (1,), (3, 2), (4,)]
+    assert plan.steps[2].submodel == 0 and plan.steps[0].submodel is None
+    sub = plan.submodels[0]
+    # on the table the hanging brick stands at the bottom and the beam goes on top of it
+    assert not sub.upside_down and [s.parts for s in sub.steps] == [(3,), (2,)]
+    assert plan.info["prefixes_connected"] and plan.info["press_from_above"]
+    assert plan.info["prefixes_stable"] is True
+    assert plan.info["problems"] == []
+    assert plan.summary()["submodels"] == [
+        {"name": "sub1", "parts": 2, "steps": 2, "upside_down": False}
+    ]
+
+
+def test_a_part_on_a_sub_assembly_waits_for_it() -> None:
+    m = _overhang()
+    step_of = plan_build(m, OrderConfig(physics=False)).step_of(len(m))
+    assert step_of[4] > step_of[2] == step_of[3] > step_of[1] >= step_of[0]
+
+
+def test_bridge_waits_for_both_pillars_and_prefixes_hold() -> None:
+    ps = [
+        _place("3003", 0, 0, 0),
+        _place("3003", 6, 0, 0),
+        _place("3003", 0, 0, 3),
+        _place("3003", 6, 0, 3),
+        _place("3008", 0, 0, 6),  # 1x8 across both pillars
+    ]
+    m = _model(ps)
+    plan = plan_build(m, OrderConfig(min_parts=1, target_parts=2, max_parts=2))
+    step_of = plan.step_of(len(m))
+    assert step_of[4] > max(step_of[:4])
+    assert plan.info["prefixes_connected"] and plan.info["prefixes_stable"] is True
+    assert plan.submodels == ()
+
+
+def test_every_prefix_connected_and_pressed_from_above_on_random_stacks() -> None:
+    g_checks = 0
+    for seed in range(6):
+        m = _dropped(seed)
+        plan = plan_build(m, OrderConfig(physics=False))
+        assert plan.info["prefixes_connected"] and plan.info["press_from_above"], seed
+        step_of = plan.step_of(len(m))
+        g = order_graph(m)
+        assert (step_of[g.below_lo] <= step_of[g.below_hi]).all()
+        # every part stands on the ground or on a part of an earlier (or the same) step
+        for i in range(len(m)):
+            if m.placements[i].z > 0:
+                holders = g.stud_lo[g.stud_hi == i]
+                assert (step_of[holders] <= step_of[i]).any()
+                g_checks += 1
+    assert g_checks > 50
+
+
+def test_fast_prefix_check_agrees_with_the_full_analysis() -> None:
+    cfg = PhysicsConfig()
+    tally = {"fast": 0, "inc": 0, "full": 0, "unstable": 0}
+    for seed in range(5):
+        m = _dropped(100 + seed, n=16, size=5)
+        plan = plan_build(m, OrderConfig(physics=False, min_parts=1, target_parts=2, max_parts=3))
+        step_of = plan.step_of(len(m))
+        checker = PrefixStability(m, cfg, budget_s=60.0)
+        for i in range(len(plan.steps)):
+            keep = step_of <= i
+            got = checker.verdict(keep, step_of == i)
+            want = analyze_stability(sub_model(m, keep), cfg).verdict
+            assert got == want, (seed, i)
+            tally["unstable"] += want != "STABLE"
+        tally["fast"] += checker.n_fast
+        tally["inc"] += checker.n_incremental
+        tally["full"] += checker.n_full
+    # every path was taken at least once
+    assert tally["fast"] > 0 and tally["inc"] > 0 and tally["full"] > 0
+
+
+def test_unstable_prefix_is_reported_with_its_step() -> None:
+    # a 1x1 brick column, a 1x8 plate held on it by one stud, and a tower of 1x4 bricks at the
+    # plate's far end: more moment than one stud's friction holds
+    ps = [_place("3005", 0, 0, 0), _place("3460", 0, 0, 3)]
+    ps += [_place("3010", 4, 0, 4 + 3 * k) for k in range(30)]
+    m = _model(ps)
+    plan = plan_build(m, OrderConfig(min_parts=1, target_parts=4, max_parts=4))
+    step_of = plan.step_of(len(m))
+    first = next(
+        i
+        for i in range(len(plan.steps))
+        if analyze_stability(sub_model(m, step_of <= i)).verdict == "UNSTABLE"
+    )
+    assert 2 < first < len(plan.steps)
+    assert plan.info["prefixes_stable"] is False
+    bad = [p["step"] for p in plan.info["problems"] if p["reason"] == "the build so far is UNSTABLE"]
+    assert bad == list(range(first + 1, len(plan.steps) + 1))
+
+
+def test_deterministic() -> None:
+    m = _dropped(7, n=40, size=8)
+    a = plan_build(m, OrderConfig(physics=False))
+    b = plan_build(m, OrderConfig(physics=False))
+    assert a.steps == b.steps and a.submodels == b.submodels
+
+
+def test_parts_per_step_bounds_on_a_flat_layer() -> None:
+    ps = [_place("3022", 2 * i, 2 * j, 0) for i in range(6) for j in range(5)]  # 30 2x2 plates
+    plan = plan_build(_model(ps), OrderConfig(physics=False))
+    sizes = [len(s.parts) for s in plan.steps]
+    assert sum(sizes) == 30 and len(sizes) == 5 and all(3 <= k <= 10 for k in sizes)
+    s = plan.summary()
+    assert s["steps"] == 5 and s["parts_per_step"]["mean"] == 6.0
+
+
+def test_clusters_are_spatially_coherent() -> None:
+    # two far-apart blocks of 6 plates each: never mixed in one cluster
+    rects = np.array(
+        [[2 * i, 2 * i + 2, 0, 2] for i in range(6)]
+        + [[2 * i + 40, 2 * i + 42, 0, 2] for i in range(6)],
+        dtype=np.float64,
+    )
+    clusters = cluster_wave(rects, OrderConfig())
+    assert sorted(sorted(c.tolist()) for c in clusters) == [list(range(6)), list(range(6, 12))]
+
+
+def test_bad_input() -> None:
+    with pytest.raises(GeometryError, match="no placements"):
+        plan_build(BrickModel([], (0, 0, 0)))
+    clash = _model([_place("3001", 0, 0, 0), _place("3003", 1, 0, 0)])
+    with pytest.raises(GeometryError, match="overlap in 12 lattice cells"):
+        plan_build(clash)
+    outside = BrickModel([_place("3001", 0, 0, 0)], (2, 2, 3))
+    with pytest.raises(GeometryError, match="outside its lattice"):
+        plan_build(outside)
+    with pytest.raises(ConfigError, match="min_parts <= target_parts <= max_parts"):
+        OrderConfig(min_parts=5, target_parts=3)
