@@ -346,3 +346,113 @@ def test_read_write_pyramid_round_trip(shared_data: Path, tmp_path: Path) -> Non
 def test_replace_keeps_placement_frozen() -> None:
     p = _place("3001", 0, 0, 0)
     assert replace(p, step=2).step == 2 and p.step == -1
+
+
+# ---------------------------------------------------------------------------------------------
+# build plans: STEP / ROTSTEP / sub-assembly FILE sections
+
+
+def _plan_model():
+    from voxforge.bricks.plan import BuildPlan, BuildStep, SubAssembly
+
+    ps = [
+        _place("3003", 0, 0, 0, color=1),  # 0
+        _place("3003", 0, 0, 3, color=1),  # 1
+        _place("3007", 0, 0, 6, rotation=1, color=4),  # 2 beam along y
+        _place("3003", 0, 6, 3, color=14),  # 3 hangs under the beam
+        _place("3003", 0, 6, 9, color=2),  # 4
+    ]
+    sub = SubAssembly("sub1", (3, 2), (BuildStep((3,)), BuildStep((2,), rotation=(210.0, 45.0, 0.0))))
+    plan = BuildPlan(
+        (
+            BuildStep((0,)),
+            BuildStep((1,), rotation=(30.0, 135.0, 0.0)),
+            BuildStep((3, 2), submodel=0),
+            BuildStep((4,)),
+        ),
+        (sub,),
+    )
+    return _model(ps), plan
+
+
+def test_mpd_with_plan_exact_lines() -> None:
+    m, plan = _plan_model()
+    lines = mpd_text(m, title="planned", plan=plan).splitlines()
+    body = [
+        ln for ln in lines if not ln.startswith(("0 planned", "0 Name", "0 Author", "0 !LDRAW", "0 //"))
+    ]
+    assert [ln for ln in body if ln] == [
+        "0 FILE main.ldr",
+        "1 1 20 -24 20 1 0 0 0 1 0 0 0 1 3003.dat",
+        "0 STEP",
+        "1 1 20 -48 20 1 0 0 0 1 0 0 0 1 3003.dat",
+        "0 ROTSTEP 30 135 0 ABS",
+        # the sub-model's origin is its parts' min corner: lattice (0, 0, 3)
+        "1 16 0 -24 0 1 0 0 0 1 0 0 0 1 sub1.ldr",
+        "0 ROTSTEP END",
+        "1 2 20 -96 140 1 0 0 0 1 0 0 0 1 3003.dat",
+        "0 STEP",
+        "0 NOFILE",
+        "0 FILE sub1.ldr",
+        "1 14 20 -24 140 1 0 0 0 1 0 0 0 1 3003.dat",  # relative to the sub-model origin
+        "0 STEP",
+        "1 4 20 -48 80 0 0 -1 0 1 0 1 0 0 3007.dat",
+        "0 ROTSTEP 210 45 0 ABS",
+        "0 NOFILE",
+    ]
+
+
+def test_plan_round_trip(tmp_path: Path) -> None:
+    from voxforge.bricks.ldraw import read_ldraw_plan
+
+    m, plan = _plan_model()
+    path = tmp_path / "p.mpd"
+    write_mpd(m, path, title="planned", plan=plan)
+    back, got = read_ldraw_plan(path)
+    key = [(p.part, p.x, p.y, p.z, p.color, p.rotation) for p in m.placements]
+    key_back = [(p.part, p.x, p.y, p.z, p.color, p.rotation) for p in back.placements]
+    assert sorted(key_back) == sorted(key)
+    assert read_ldraw(path).placements == back.placements  # same flattened parts
+    assert got is not None and len(got.steps) == 4 and len(got.submodels) == 1
+
+    def named(step) -> list:
+        return sorted(key_back[i] for i in step.parts)
+
+    for a, b in zip(plan.steps, got.steps, strict=True):
+        assert sorted(key[i] for i in a.parts) == named(b)
+        assert (a.submodel, a.rotation) == (b.submodel, b.rotation)
+    sub = got.submodels[0]
+    assert sub.name == "sub1" and not sub.upside_down
+    assert [named(s) for s in sub.steps] == [[key[3]], [key[2]]]
+    assert [s.rotation for s in sub.steps] == [None, (210.0, 45.0, 0.0)]
+
+
+def test_read_plan_of_a_file_without_steps(tmp_path: Path) -> None:
+    from voxforge.bricks.ldraw import read_ldraw_plan
+
+    path = tmp_path / "flat.ldr"
+    path.write_text("0 flat\n1 4 40 -24 20 1 0 0 0 1 0 0 0 1 3001.dat\n")
+    model, plan = read_ldraw_plan(path)
+    assert len(model) == 1 and plan is None
+
+
+def test_plan_that_misses_a_part_is_refused() -> None:
+    from voxforge.bricks.plan import BuildPlan, BuildStep
+
+    m, _ = _plan_model()
+    with pytest.raises(ConfigError, match="in no build step"):
+        mpd_text(m, title="x", plan=BuildPlan((BuildStep((0, 1, 2, 3)),)))
+
+
+def test_planned_model_from_plan_build_round_trips(tmp_path: Path) -> None:
+    from voxforge.bricks.ldraw import read_ldraw_plan
+    from voxforge.bricks.order import OrderConfig, plan_build
+
+    m, _ = _plan_model()
+    plan = plan_build(m, OrderConfig(physics=False, min_parts=1, target_parts=2, max_parts=3))
+    path = tmp_path / "o.mpd"
+    write_mpd(m, path, title="ordered", plan=plan)
+    text = path.read_text()
+    assert text.count("0 FILE ") == 2 and "1 16 0 -24 0 1 0 0 0 1 0 0 0 1 sub1.ldr" in text
+    _, got = read_ldraw_plan(path)
+    assert got is not None and [len(s.parts) for s in got.steps] == [len(s.parts) for s in plan.steps]
