@@ -394,7 +394,7 @@ def plain_background(rgb: np.ndarray, tol: float = 18.0, share: float = 0.97) ->
 
 def _plain_mask(rgb: np.ndarray, bg: np.ndarray) -> np.ndarray:
     """Pixels that differ from the background colour, speckle removed and holes filled."""
-    diff = np.abs(cv2.GaussianBlur(rgb, (3, 3), 0).astype(np.float32) - bg).max(axis=2)
+    diff = np.abs(rgb.astype(np.float32) - bg).max(axis=2)
     border = diff[_ring(*rgb.shape[:2])]
     tol = max(14.0, float(np.percentile(border, 99)) + 6.0)
     mask = (diff > tol).astype(np.uint8)

@@ -1,0 +1,513 @@
+"""The reconstruct job: photos or sketches of one object -> a 3D model (and, optionally, bricks).
+
+Steps: each input is cut out and framed like the render set (:func:`voxforge.nn.photo.prepare_image`),
+the shipped image or sketch network predicts a 32³ occupancy (plus points and an icosphere mesh)
+fused over the views in the first view's yaw frame, and the prediction becomes:
+
+* ``voxels`` (default): a smooth, watertight mesh by marching cubes on the probabilities at the
+  threshold (Taubin-smoothed, which keeps the volume), and the thresholded grid;
+* ``points``: the network's surface points (``model.ply`` is then a point cloud; the OBJ, STL and
+  GLB carry the voxel mesh, since points have no faces);
+* ``mesh``: the network's deformed icosphere.
+
+Scale: a photo carries none, so the object is scaled to ``height_cm`` (default 20 cm) tall; the
+summary says so. Frame: z up, metres, the object standing on z = 0 and centred in x/y; the first
+image's camera looks from +x toward -x (screen right is +y).
+
+Outputs (through :class:`~voxforge.core.outputs.OutputDir`, listed in ``manifest.json``):
+``model.obj``, ``model.stl``, ``model.ply``, ``model.glb``, ``voxels.npz`` (a voxforge voxel grid
+with the probabilities as an extra ``probability`` array), ``preview.png`` (the model seen from the
+first camera and from three-quarters), ``inputs.png`` (each input with the found object's box
+above what the network saw), ``summary.json``, ``config.yaml``. With ``brickify`` the grid goes on
+through :func:`voxforge.pipelines.brickify.run_brickify` into ``bricks/`` (its own manifest; its
+files are listed in the top manifest too).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from voxforge.core.config import dump_config
+from voxforge.core.errors import ConfigError, GeometryError
+from voxforge.core.mesh import Mesh
+from voxforge.core.outputs import OutputDir
+from voxforge.core.progress import Progress, ProgressCallback
+from voxforge.core.voxelgrid import VoxelGrid
+from voxforge.nn.photo import MAX_PIXELS, PreparedImage
+from voxforge.pipelines.brickify import BrickifyConfig
+from voxforge.pipelines.common import Timer, jsonable
+from voxforge.voxel import VoxelizeConfig
+
+log = logging.getLogger(__name__)
+
+GRID = 32
+"""Cells per side of the networks' occupancy grid."""
+
+MAX_INPUTS = 24
+"""Most views of one object a job accepts (the networks were trained with up to a few)."""
+
+SCALE_NOTE = "a photo carries no scale: the model is scaled to height_cm (--height-cm) tall"
+
+
+def _real_size_bricks() -> BrickifyConfig:
+    return BrickifyConfig(voxel=VoxelizeConfig(scale="real", width_studs=None))
+
+
+class ReconstructConfig(BaseModel):
+    """Everything the reconstruct job needs; loadable from YAML (CLI flags win)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["image", "sketch"] = Field(
+        "image", description="'image' for photos and renders, 'sketch' for line drawings."
+    )
+    output: Literal["voxels", "points", "mesh"] = Field(
+        "voxels",
+        description="Which network head makes the model: 'voxels' (marching cubes on the "
+        "occupancy, watertight), 'points' (surface points), 'mesh' (deformed icosphere).",
+    )
+    threshold: float = Field(0.4, gt=0.0, lt=1.0, description="Occupancy probability of a filled cell.")
+    height_cm: float = Field(
+        20.0, gt=0.0, le=100_000.0, description="Real height the model is scaled to, centimetres."
+    )
+    azimuths: list[float] | None = Field(
+        None,
+        description="Camera azimuth of each image, degrees (only differences matter); default: "
+        "the images walk once around the object in equal steps.",
+    )
+    weights: Path | None = Field(None, description="Network weights; default: the shipped model.")
+    device: str = Field("cpu", description="Torch device of the network.")
+    smooth_iterations: int = Field(
+        10, ge=0, le=200, description="Taubin smoothing steps of the voxel mesh (volume-preserving)."
+    )
+    preview_size: int = Field(512, ge=64, le=4096, description="Height of preview.png, pixels.")
+    max_pixels: int = Field(MAX_PIXELS, ge=1, description="Refuse input images with more pixels.")
+    brickify: bool = Field(False, description="Continue into the brick engine (outputs in bricks/).")
+    bricks: BrickifyConfig = Field(
+        default_factory=_real_size_bricks,
+        description="Brick engine options; unless bricks.voxel is given the model is built at its "
+        "real size (height_cm).",
+    )
+
+    @model_validator(mode="after")
+    def _real_size_unless_told(self) -> ReconstructConfig:
+        if "voxel" not in self.bricks.model_fields_set and self.bricks.voxel.scale != "real":
+            self.bricks = self.bricks.model_copy(
+                update={"voxel": VoxelizeConfig(scale="real", width_studs=None)}
+            )
+        return self
+
+
+class Predictor(Protocol):
+    """What the job needs of a reconstructor (:class:`voxforge.nn.reconstruct.Reconstructor`)."""
+
+    kind: str
+    info: dict[str, Any]
+
+    def predict(self, images: list[np.ndarray], azimuths: list[float] | None = None) -> Any: ...
+
+
+@dataclass
+class ReconstructResult:
+    """What the job made: the folder, the summary, the prediction and the geometry in metres."""
+
+    out_dir: Path
+    summary: dict[str, Any]
+    reconstruction: Any
+    grid: VoxelGrid
+    mesh: Mesh
+    points: np.ndarray | None
+
+
+STAGES = {"prepare": 2, "predict": 2, "geometry": 1, "write": 1, "bricks": 8}
+
+
+def run_reconstruct(
+    inputs: list[Path] | list[str] | list[Any],
+    out_dir: str | Path,
+    config: ReconstructConfig | None = None,
+    progress: ProgressCallback | None = None,
+    *,
+    reconstructor: Predictor | None = None,
+) -> ReconstructResult:
+    """Reconstruct one object from its photos (or sketches) and write every output atomically.
+
+    Args:
+        inputs: image files (or encoded bytes / arrays) of ONE object, first view first.
+        out_dir: output folder (written through ``OutputDir``: nothing appears on failure).
+        config: job options.
+        progress: ``callback(stage, fraction)``.
+        reconstructor: an already loaded network (the service keeps one warm); default: load
+            the shipped one for ``config.kind``.
+
+    Raises:
+        ConfigError: no inputs, too many, azimuths that do not match, missing weights, a head the
+            model lacks.
+        InputFormatError, UnsupportedInputError, SizeLimitError, GeometryError: a bad image (see
+            :func:`~voxforge.nn.photo.prepare_image`), or a prediction with nothing in it.
+    """
+    from voxforge.nn.photo import prepare_image
+
+    config = config or ReconstructConfig()
+    stages = dict(STAGES) if config.brickify else {k: v for k, v in STAGES.items() if k != "bricks"}
+    prog = Progress(progress, stages)
+    timer = Timer()
+    sources = list(inputs)
+    if not sources:
+        raise ConfigError("reconstruct needs at least one image")
+    if len(sources) > MAX_INPUTS:
+        raise ConfigError(f"{len(sources)} images is over the limit of {MAX_INPUTS} views of one object")
+    if config.azimuths is not None and len(config.azimuths) != len(sources):
+        raise ConfigError(
+            f"got {len(sources)} images but {len(config.azimuths)} azimuths; give one per image"
+        )
+
+    prepared: list[PreparedImage] = []
+    with timer("prepare"):
+        for i, src in enumerate(sources):
+            prog("prepare", i / len(sources))
+            name = str(src) if isinstance(src, str | Path) else f"image {i + 1}"
+            prepared.append(
+                prepare_image(
+                    src, sketch=config.kind == "sketch", max_pixels=config.max_pixels, name=name
+                )
+            )
+    prog("predict", 0.0)
+    with timer("load"):
+        model = reconstructor or _load(config)
+    if model.kind != config.kind:
+        log.warning("the %s network reconstructs %s inputs", model.kind, config.kind)
+    with timer("predict"):
+        rec = model.predict([p.image for p in prepared], config.azimuths)
+    prog("geometry", 0.0)
+    with timer("geometry"):
+        geo = build_geometry(rec, config)
+    summary = build_summary(sources, prepared, rec, geo, config, model, timer)
+    prog("write", 0.0)
+    with timer("write"), OutputDir(out_dir, extra={"job": "reconstruct"}) as od:
+        write_outputs(od, geo, prepared, sources, config)
+        if config.brickify:
+            prog("bricks", 0.0)
+            summary["bricks"] = _brickify(od, geo.grid, config, prog.sub("bricks"))
+        summary["timings_s"] = timer.timings
+        _write_text(od, "summary.json", json.dumps(jsonable(summary), indent=2) + "\n", "job summary")
+        _write_text(od, "config.yaml", dump_config(config), "resolved configuration")
+    prog("write", 1.0)
+    return ReconstructResult(Path(out_dir), summary, rec, geo.grid, geo.mesh, geo.points)
+
+
+def _load(config: ReconstructConfig) -> Predictor:
+    from voxforge.nn.reconstruct import load_reconstructor
+
+    return load_reconstructor(config.kind, config.weights, config.device)
+
+
+# --------------------------------------------------------------------------------------- geometry
+
+
+@dataclass
+class Geometry:
+    """The prediction in metres: z up, standing on z = 0, centred in x/y."""
+
+    grid: VoxelGrid
+    mesh: Mesh
+    points: np.ndarray | None
+    probability: np.ndarray
+    pitch_m: float
+    mesh_source: str
+
+
+def build_geometry(rec: Any, config: ReconstructConfig) -> Geometry:
+    """Scale the unit-cube prediction to ``height_cm`` and build the grid, the mesh and points.
+
+    The height is the filled cells' z extent at the threshold; every output shares that scale.
+    """
+    prob = np.asarray(rec.occupancy, dtype=np.float32)
+    if prob.shape != (GRID, GRID, GRID) or not np.isfinite(prob).all():
+        raise GeometryError(f"the network returned an occupancy of shape {prob.shape} (or NaN)")
+    occ = prob >= config.threshold
+    if not occ.any():
+        raise GeometryError(
+            f"the model found no object (highest occupancy {float(prob.max()):.2f} is below the "
+            f"threshold {config.threshold}); try a clearer image or a lower --threshold"
+        )
+    z = np.flatnonzero(occ.any(axis=(0, 1)))
+    pitch = config.height_cm / 100.0 / float(z[-1] - z[0] + 1)
+    origin = np.array([-GRID / 2 * pitch, -GRID / 2 * pitch, -float(z[0]) * pitch])
+    grid = VoxelGrid(
+        occupancy=occ,
+        pitch=np.full(3, pitch),
+        origin=origin,
+        meta={"source": "reconstruct", "units": "m", "scale": "assumed", "height_cm": config.height_cm},
+    )
+
+    def to_world(unit: np.ndarray) -> np.ndarray:
+        """Unit-cube ``[-0.5, 0.5]^3`` coordinates of the 32³ grid -> metres in the job frame."""
+        return (np.asarray(unit, np.float64) + 0.5) * GRID * pitch + origin
+
+    points = None
+    if config.output == "points":
+        if getattr(rec, "points", None) is None:
+            raise ConfigError("this model has no point head; use --as voxels")
+        points = to_world(rec.points)
+    if config.output == "mesh":
+        if getattr(rec, "mesh_vertices", None) is None or getattr(rec, "mesh_faces", None) is None:
+            raise ConfigError("this model has no mesh head; use --as voxels")
+        mesh = _trimesh(to_world(rec.mesh_vertices), np.asarray(rec.mesh_faces), smooth=0)
+        source = "network mesh head (deformed icosphere)"
+    else:
+        verts, faces = occupancy_surface(prob, config.threshold)
+        mesh = _trimesh(to_world(verts), faces, smooth=config.smooth_iterations)
+        source = "marching cubes on the occupancy probabilities"
+    return Geometry(grid, mesh, points, prob, pitch, source)
+
+
+def occupancy_surface(prob: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Closed surface of a (s, s, s) probability grid at ``level``.
+
+    The grid is padded with one empty cell per side so every surface closes (watertight). Values
+    within 0.01 of the level are pushed to 0.01 off it first: a grid value at the level puts the
+    vertices of all its edges on one point, and the sliver triangles collapse when a file format
+    stores float32 (STL), which would open holes in the written mesh. Lorensen's table (not
+    Lewiner's) because its faces always close: with tied values (a saturated or binary field)
+    Lewiner's ambiguity resolution can make edges shared by four triangles.
+
+    Returns:
+        vertices (n, 3) float64 in the grid's unit cube ``[-0.5, 0.5]^3`` (cell ``i`` centred at
+        ``(i + 0.5) / s - 0.5``); faces (m, 3) int64, counter-clockwise seen from outside.
+    """
+    from skimage.measure import marching_cubes
+
+    s = prob.shape[0]
+    field = np.pad(np.asarray(prob, np.float32), 1) - np.float32(level)
+    near = np.abs(field) < 0.01
+    field[near] = np.where(field[near] < 0, -0.01, 0.01)
+    verts, faces, _, _ = marching_cubes(field, 0.0, method="lorensen")
+    verts = (verts.astype(np.float64) - 1.0 + 0.5) / s - 0.5
+    return verts, np.ascontiguousarray(faces[:, ::-1], dtype=np.int64)
+
+
+def _trimesh(vertices: np.ndarray, faces: np.ndarray, smooth: int) -> Mesh:
+    import trimesh
+    from trimesh.smoothing import filter_taubin
+
+    tm = trimesh.Trimesh(vertices=vertices, faces=faces, process=True)
+    if smooth > 0:
+        filter_taubin(tm, iterations=smooth)
+    if len(tm.faces) == 0:
+        raise GeometryError("the reconstructed surface has no faces")
+    return Mesh(tm=tm, meta={"source": "reconstruct", "units": "m"})
+
+
+# ---------------------------------------------------------------------------------------- outputs
+
+
+def write_outputs(
+    od: OutputDir,
+    geo: Geometry,
+    prepared: list[PreparedImage],
+    sources: list[Any],
+    config: ReconstructConfig,
+) -> None:
+    """Write the meshes, the grid, the point cloud (``points``) and the two pictures into ``od``."""
+    from voxforge.core.pointcloud import PointCloud
+    from voxforge.io.ply import encode_ply
+
+    tm = geo.mesh.tm
+    for ext, what in (("obj", "Wavefront OBJ"), ("stl", "binary STL"), ("glb", "binary glTF")):
+        od.path(f"model.{ext}").write_bytes(_export(tm, ext))
+        od.add(f"model.{ext}", f"reconstructed mesh ({geo.mesh_source}), metres, z up, {what}")
+    if geo.points is not None:
+        od.path("model.ply").write_bytes(encode_ply(PointCloud(xyz=geo.points)))
+        od.add("model.ply", f"{len(geo.points)} reconstructed surface points, metres, z up")
+    else:
+        od.path("model.ply").write_bytes(_export(tm, "ply"))
+        od.add("model.ply", "reconstructed mesh, metres, z up, PLY")
+    od.path("voxels.npz").write_bytes(_grid_npz(geo.grid, geo.probability))
+    od.add("voxels.npz", "voxforge voxel grid (occupancy at the threshold) + probability array")
+    _save_png(od.path("preview.png"), preview_image(geo.mesh, config.preview_size))
+    od.add("preview.png", "the model seen from the first camera and from three-quarters")
+    _save_png(od.path("inputs.png"), inputs_image(prepared, sources))
+    od.add("inputs.png", "each input with the object's box, above what the network saw")
+
+
+def _export(tm: Any, ext: str) -> bytes:
+    data = tm.export(file_type=ext)
+    return data.encode("utf-8") if isinstance(data, str) else bytes(data)
+
+
+def _grid_npz(grid: VoxelGrid, probability: np.ndarray) -> bytes:
+    """The voxforge npz of ``grid`` (readable by ``load_voxels``) plus a float16 ``probability``."""
+    from voxforge.io.voxels import encode_npz
+
+    with np.load(io.BytesIO(encode_npz(grid)), allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["probability"] = probability.astype(np.float16)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def _save_png(path: Path, image: np.ndarray) -> None:
+    from PIL import Image
+
+    Image.fromarray(image).save(path, format="PNG")
+
+
+def _write_text(od: OutputDir, name: str, text: str, description: str) -> None:
+    od.path(name).write_text(text, encoding="utf-8")
+    od.add(name, description)
+
+
+PREVIEW_VIEWS = ((0.0, 15.0), (45.0, 30.0))
+"""(azimuth, elevation) of the preview panels, degrees: the first camera's side (+x), then a
+three-quarter view."""
+
+
+def preview_image(mesh: Mesh, height: int = 512) -> np.ndarray:
+    """(H, 2H, 3) uint8: the mesh flat-shaded from :data:`PREVIEW_VIEWS`, side by side."""
+    from voxforge.render.camera import framing_camera
+    from voxforge.render.raster import RenderOptions, render_mesh
+
+    v = np.asarray(mesh.vertices, np.float64)
+    f = np.asarray(mesh.faces, np.int64)
+    rgb = np.broadcast_to(np.array([0.62, 0.68, 0.78], np.float32), (len(f), 3))
+    panels = []
+    for az, el in PREVIEW_VIEWS:
+        cam = framing_camera(v, height, az, el, 0.06, perspective=True)
+        opt = RenderOptions(background=(1.0, 1.0, 1.0), edges=False)
+        panels.append(render_mesh(v, f, rgb, cam, options=opt))
+    return np.concatenate(panels, axis=1)
+
+
+def inputs_image(prepared: list[PreparedImage], sources: list[Any], tile: int = 256) -> np.ndarray:
+    """(2 tile, n tile, 3) uint8: each source with the found box (green) above its prepared image."""
+    import cv2
+
+    columns = []
+    for p, src in zip(prepared, sources, strict=True):
+        top = np.full((tile, tile, 3), 255, np.uint8)
+        thumb = _thumbnail(src, p, tile)
+        if thumb is not None:
+            h, w = thumb.shape[:2]
+            y0, x0 = (tile - h) // 2, (tile - w) // 2
+            top[y0 : y0 + h, x0 : x0 + w] = thumb
+        bottom = cv2.resize(p.image, (tile, tile), interpolation=cv2.INTER_NEAREST)
+        col = np.concatenate([top, bottom], axis=0)
+        cv2.rectangle(col, (0, 0), (tile - 1, 2 * tile - 1), (200, 200, 200), 1)
+        columns.append(col)
+    return np.concatenate(columns, axis=1)
+
+
+def _thumbnail(src: Any, p: PreparedImage, tile: int) -> np.ndarray | None:
+    """The source image fitted into ``tile`` with the object's box drawn, or None if unreadable."""
+    import cv2
+
+    from voxforge.nn.photo import read_image
+
+    try:
+        rgb, _, _ = read_image(src, max_pixels=2**62)
+    except Exception:  # the picture is a courtesy; the input was read once already
+        return None
+    h, w = rgb.shape[:2]
+    f = tile / max(w, h)
+    thumb = cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    x0, y0, x1, y1 = (round(v * f) for v in p.bbox)
+    cv2.rectangle(thumb, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), (40, 200, 60), 2)
+    return thumb
+
+
+# ---------------------------------------------------------------------------------------- summary
+
+
+def build_summary(
+    sources: list[Any],
+    prepared: list[PreparedImage],
+    rec: Any,
+    geo: Geometry,
+    config: ReconstructConfig,
+    model: Predictor,
+    timer: Timer,
+) -> dict[str, Any]:
+    """JSON-safe facts of the job: inputs and how each was cut out, the model, sizes, the scale note."""
+    tm = geo.mesh.tm
+    info = getattr(model, "info", {}) or {}
+    summary: dict[str, Any] = {
+        "inputs": [
+            {
+                "path": str(s) if isinstance(s, str | Path) else f"image {i + 1}",
+                "cut_out": p.method,
+                "bbox": list(p.bbox),
+                "source_size": list(p.source_size),
+                "object_share": round(float(p.mask.mean()), 4),
+            }
+            for i, (s, p) in enumerate(zip(sources, prepared, strict=True))
+        ],
+        "model": {"name": info.get("name", "in-memory"), "kind": model.kind},
+        "output": config.output,
+        "threshold": config.threshold,
+        "azimuths_deg": list(getattr(rec, "azimuths", ()) or []),
+        "scale": {
+            "height_cm": config.height_cm,
+            "note": SCALE_NOTE,
+            "cell_mm": round(geo.pitch_m * 1000, 3),
+        },
+        "grid": geo.grid.size_report(),
+        "mesh": {
+            "source": geo.mesh_source,
+            "vertices": len(tm.vertices),
+            "faces": len(tm.faces),
+            "watertight": bool(tm.is_watertight),
+            "extent_cm": [round(float(e) * 100, 2) for e in tm.extents],
+        },
+        "confidence": round(float(_confidence(geo.probability)), 4),
+    }
+    if tm.is_watertight:
+        summary["mesh"]["volume_cm3"] = round(float(tm.volume) * 1e6, 2)
+    if geo.points is not None:
+        summary["points"] = len(geo.points)
+    return summary
+
+
+def _confidence(prob: np.ndarray) -> float:
+    """Mean certainty of the cells, 0 (all 0.5) .. 1 (all 0 or 1): a rough sign of a clear input."""
+    return float(np.abs(prob - 0.5).mean() * 2.0)
+
+
+# ---------------------------------------------------------------------------------------- bricks
+
+
+def _brickify(
+    od: OutputDir, grid: VoxelGrid, config: ReconstructConfig, progress: ProgressCallback
+) -> dict[str, Any]:
+    """Run the brick engine on the grid into ``bricks/``; list its files in the top manifest."""
+    from voxforge.io.voxels import encode_npz
+    from voxforge.pipelines.brickify import run_brickify
+
+    with tempfile.TemporaryDirectory(prefix="voxforge-recon-") as tmp:
+        src = Path(tmp) / "reconstruction.npz"
+        src.write_bytes(encode_npz(grid))
+        bricks = config.bricks
+        if bricks.title is None:
+            bricks = bricks.model_copy(update={"title": "reconstruction"})
+        result = run_brickify(src, od.path("bricks"), bricks, progress=progress)
+    manifest = json.loads(od.path("bricks/manifest.json").read_text(encoding="utf-8"))
+    for art in manifest["outputs"]:
+        od.add(f"bricks/{art['name']}", f"brick model: {art.get('description', '')}".rstrip(": "))
+    od.add("bricks/manifest.json", "manifest of the brick model")
+    s = result.summary
+    return {
+        "folder": "bricks/",
+        "parts": s.get("parts", {}).get("total"),
+        "size": s.get("size"),
+        "stability": (s.get("stability") or {}).get("verdict"),
+    }

@@ -1,0 +1,224 @@
+"""Tests of the reconstruct job: outputs load back, sizes, the manifest, atomicity, bricks."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import trimesh
+from PIL import Image
+
+from voxforge.core.config import load_config
+from voxforge.core.errors import ConfigError, GeometryError, UnsupportedInputError
+from voxforge.io import load_voxels
+from voxforge.pipelines.reconstruct import (
+    GRID,
+    ReconstructConfig,
+    occupancy_surface,
+    run_reconstruct,
+)
+
+
+def box_occupancy(lo: tuple[int, int, int], hi: tuple[int, int, int]) -> np.ndarray:
+    """(32, 32, 32) float32 probabilities: 0.95 inside the cell box [lo, hi), 0.02 elsewhere."""
+    p = np.full((GRID, GRID, GRID), 0.02, np.float32)
+    p[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] = 0.95
+    return p
+
+
+@dataclass
+class FakeReconstruction:
+    occupancy: np.ndarray
+    points: np.ndarray | None
+    mesh_vertices: np.ndarray | None
+    mesh_faces: np.ndarray | None
+    kind: str = "image"
+    azimuths: tuple[float, ...] = (0.0,)
+
+
+@dataclass
+class BoxReconstructor:
+    """A test double: always predicts a box 8 x 12 x 16 cells, standing at z = 4..20."""
+
+    kind: str = "image"
+    info: dict[str, Any] = field(default_factory=lambda: {"name": "box-double"})
+    seen: list[np.ndarray] = field(default_factory=list)
+
+    def predict(self, images: list[np.ndarray], azimuths: list[float] | None = None) -> Any:
+        self.seen = list(images)
+        occ = box_occupancy((12, 10, 4), (20, 22, 20))
+        rng = np.random.default_rng(0)
+        pts = rng.uniform([12, 10, 4], [20, 22, 20], size=(1024, 3)) / GRID - 0.5
+        ico = trimesh.creation.icosphere(2, radius=0.25)
+        return FakeReconstruction(
+            occ, pts.astype(np.float32), ico.vertices.astype(np.float32), ico.faces, self.kind,
+            tuple(azimuths or [0.0] * len(images)),
+        )  # fmt: skip
+
+
+def photo_png(tmp_path: Path, name: str = "chair.png") -> Path:
+    """A red block on white (the plain-background path), as a PNG file."""
+    img = np.full((240, 320, 3), 255, np.uint8)
+    img[60:200, 100:220] = (190, 50, 40)
+    path = tmp_path / name
+    Image.fromarray(img).save(path)
+    return path
+
+
+def test_outputs_load_back_at_the_asked_height(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    cfg = ReconstructConfig(height_cm=32.0)
+    double = BoxReconstructor()
+    result = run_reconstruct([photo_png(tmp_path)], out, cfg, reconstructor=double)
+    assert len(double.seen) == 1 and double.seen[0].shape == (128, 128, 3)
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    names = {a["name"] for a in manifest["outputs"]}
+    assert names == {
+        "model.obj", "model.stl", "model.ply", "model.glb", "voxels.npz", "preview.png",
+        "inputs.png", "summary.json", "config.yaml",
+    }  # fmt: skip
+    for ext in ("obj", "stl", "ply", "glb"):
+        tm = trimesh.load(out / f"model.{ext}", force="mesh")
+        assert len(tm.faces) == len(result.mesh.faces), ext
+        # 16 cells tall scaled to 32 cm: 2 cm cells; the smoothed box keeps its height within a cell
+        assert tm.extents[2] == pytest.approx(0.32, abs=0.02), ext
+        assert tm.bounds[0][2] == pytest.approx(0.0, abs=0.02), ext
+    stl = trimesh.load(out / "model.stl")
+    assert stl.is_watertight
+
+    grid = load_voxels(out / "voxels.npz")
+    assert grid.count == 8 * 12 * 16
+    assert np.allclose(grid.pitch, 0.02)
+    assert grid.size_report()["size_cm"] == [16.0, 24.0, 32.0]
+    with np.load(out / "voxels.npz") as z:
+        assert z["probability"].shape == (32, 32, 32) and z["probability"].dtype == np.float16
+
+    s = json.loads((out / "summary.json").read_text())
+    assert s["scale"]["height_cm"] == 32.0 and "no scale" in s["scale"]["note"]
+    assert s["inputs"][0]["cut_out"] == "plain" and s["inputs"][0]["bbox"] == [100, 60, 220, 200]
+    assert s["grid"]["cells"] == [8, 12, 16]
+    assert s["mesh"]["watertight"] is True
+    assert s["model"]["name"] == "box-double"
+    assert load_config(ReconstructConfig, out / "config.yaml") == cfg
+
+    preview = np.asarray(Image.open(out / "preview.png"))
+    assert preview.shape == (512, 1024, 3)
+    assert (preview != 255).any(axis=2).mean() > 0.05  # the model is drawn, not a blank page
+    inputs = np.asarray(Image.open(out / "inputs.png"))
+    assert inputs.shape == (512, 256, 3)
+
+
+def test_points_and_mesh_heads(tmp_path: Path) -> None:
+    src = [photo_png(tmp_path)]
+    pts = run_reconstruct(
+        src, tmp_path / "p", ReconstructConfig(output="points"), reconstructor=BoxReconstructor()
+    )
+    cloud = trimesh.load(tmp_path / "p" / "model.ply")
+    assert isinstance(cloud, trimesh.PointCloud) and len(cloud.vertices) == 1024
+    assert pts.points is not None and pts.points[:, 2].min() >= -1e-9
+    assert pts.points[:, 2].max() == pytest.approx(0.20, abs=0.002)  # 16 cells = 20 cm
+
+    res = run_reconstruct(
+        src, tmp_path / "m", ReconstructConfig(output="mesh"), reconstructor=BoxReconstructor()
+    )
+    ico = trimesh.creation.icosphere(2)
+    assert len(res.mesh.faces) == len(ico.faces)
+    assert json.loads((tmp_path / "m" / "summary.json").read_text())["mesh"]["source"].startswith(
+        "network mesh"
+    )
+
+
+def test_several_views_and_azimuths(tmp_path: Path) -> None:
+    srcs = [photo_png(tmp_path, f"v{i}.png") for i in range(3)]
+    double = BoxReconstructor()
+    cfg = ReconstructConfig(azimuths=[0.0, 90.0, 180.0])
+    res = run_reconstruct(srcs, tmp_path / "out", cfg, reconstructor=double)
+    assert len(double.seen) == 3
+    assert res.summary["azimuths_deg"] == [0.0, 90.0, 180.0]
+    assert np.asarray(Image.open(tmp_path / "out" / "inputs.png")).shape == (512, 768, 3)
+    with pytest.raises(ConfigError, match="3 images but 2 azimuths"):
+        run_reconstruct(
+            srcs, tmp_path / "bad", ReconstructConfig(azimuths=[0.0, 90.0]), reconstructor=double
+        )
+
+
+def test_bad_input_writes_nothing(tmp_path: Path) -> None:
+    good = photo_png(tmp_path)
+    bad = tmp_path / "notes.png"
+    bad.write_text("shopping list\n")
+    out = tmp_path / "out"
+    with pytest.raises(UnsupportedInputError, match=r"notes\.png: not an image"):
+        run_reconstruct([good, bad], out, reconstructor=BoxReconstructor())
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+
+
+def test_empty_prediction_says_so(tmp_path: Path) -> None:
+    @dataclass
+    class Nothing(BoxReconstructor):
+        def predict(self, images: list[np.ndarray], azimuths: list[float] | None = None) -> Any:
+            return FakeReconstruction(np.full((32, 32, 32), 0.1, np.float32), None, None, None)
+
+    with pytest.raises(GeometryError, match=r"no object \(highest occupancy 0.10"):
+        run_reconstruct([photo_png(tmp_path)], tmp_path / "out", reconstructor=Nothing())
+    assert not (tmp_path / "out").exists()
+
+
+def test_config_defaults_build_bricks_at_real_size() -> None:
+    assert ReconstructConfig().bricks.voxel.scale == "real"
+    told = ReconstructConfig.model_validate({"bricks": {"voxel": {"width_studs": 20}}})
+    assert told.bricks.voxel.scale == "fit" and told.bricks.voxel.width_studs == 20
+    other = ReconstructConfig.model_validate({"bricks": {"classify": False}})
+    assert other.bricks.voxel.scale == "real" and other.bricks.classify is False
+    with pytest.raises(ValueError, match="extra"):
+        ReconstructConfig.model_validate({"colour": "red"})
+
+
+def test_occupancy_surface_is_closed_and_in_the_unit_cube() -> None:
+    verts, faces = occupancy_surface(box_occupancy((0, 0, 0), (32, 32, 32)), 0.4)
+    tm = trimesh.Trimesh(verts, faces)
+    assert tm.is_watertight and tm.volume > 0  # outward faces
+    # the 0.4 level lies 0.55/0.95 of a cell beyond the last cell centre (padding is empty)
+    edge = 0.5 - 0.5 / GRID + (0.55 / 0.95) / GRID
+    assert verts.min() == pytest.approx(-edge, abs=1e-6) and verts.max() == pytest.approx(edge, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_brickify_continues_into_bricks(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    cfg = ReconstructConfig(brickify=True, height_cm=8.0)
+    res = run_reconstruct([photo_png(tmp_path)], out, cfg, reconstructor=BoxReconstructor())
+    names = {a["name"] for a in json.loads((out / "manifest.json").read_text())["outputs"]}
+    assert {"bricks/model.mpd", "bricks/manifest.json", "bricks/preview.png"} <= names
+    assert (out / "bricks" / "model.mpd").is_file()
+    assert res.summary["bricks"]["parts"] > 0
+    # 8 cm tall at real size: 25 plates (3.2 mm each)
+    assert res.summary["bricks"]["size"]["plates"] == pytest.approx(25, abs=1)
+
+
+def test_random_network_runs_end_to_end(tmp_path: Path) -> None:
+    """The real Reconstructor with randomly initialised weights (seeded) goes through the job."""
+    torch = pytest.importorskip("torch")
+    from voxforge.nn.recon_models import create_recon_model
+    from voxforge.nn.reconstruct import Reconstructor
+
+    torch.manual_seed(0)
+    rec = Reconstructor(create_recon_model("reconnet"), "image")
+    buf = io.BytesIO()
+    Image.open(photo_png(tmp_path)).save(buf, format="JPEG")
+    from voxforge.nn.photo import prepare_image
+
+    # an untrained network is unsure everywhere: threshold at its own 90th percentile
+    occ = rec.predict([prepare_image(buf.getvalue()).image]).occupancy
+    cfg = ReconstructConfig(threshold=float(np.quantile(occ, 0.9)))
+    res = run_reconstruct([buf.getvalue()], tmp_path / "out", cfg, reconstructor=rec)
+    assert np.array_equal(res.reconstruction.occupancy, occ)  # deterministic
+    assert res.summary["inputs"][0]["path"] == "image 1"
+    assert res.grid.count == pytest.approx(0.1 * 32**3, rel=0.01)
+    assert trimesh.load(tmp_path / "out" / "model.stl").is_watertight
