@@ -116,3 +116,40 @@ def test_leocad_renders_a_brickify_output(shared_data: Path, tmp_path: Path) -> 
 
     img = np.asarray(Image.open(png).convert("RGB")).astype(np.int32)
     assert _share(img, _hues(img)["red"]) > 0.05
+
+
+def test_leocad_renders_a_sub_assembly_mpd(shared_data: Path, tmp_path: Path) -> None:
+    """A planned MPD whose overhang is a ``0 FILE`` sub-assembly: LeoCAD resolves the sub-file
+    (no missing parts) and draws its parts where the flat model has them."""
+    if shutil.which("xvfb-run") is None:
+        pytest.skip("xvfb-run is not installed")
+    from PIL import Image
+
+    from voxforge.bricks.order import OrderConfig, plan_build
+
+    ps = [
+        _place("3003", 0, 0, 0, 1),
+        _place("3003", 0, 0, 3, 1),
+        _place("3007", 0, 0, 6, 4, rotation=1),  # red beam along y
+        _place("3003", 0, 6, 3, 14),  # yellow, hangs under the beam: in the sub-assembly
+        _place("3003", 0, 6, 9, 2),
+    ]
+    model = BrickModel(ps, (2, 8, 12))
+    plan = plan_build(model, OrderConfig(min_parts=1, target_parts=2, max_parts=3))
+    assert len(plan.submodels) == 1 and 3 in plan.submodels[0].parts
+    images = {}
+    for name, kwargs in (("planned", {"plan": plan}), ("flat", {})):
+        mpd, png = tmp_path / f"{name}.mpd", tmp_path / f"{name}.png"
+        write_mpd(model, mpd, title=name, **kwargs)
+        cmd = [
+            "xvfb-run", "-a", "leocad", "-l", str(shared_data / "ldraw" / "library"),
+            "-i", str(png), "-w", "400", "-h", "300", "--camera-angles", "30", "45", str(mpd),
+        ]  # fmt: skip
+        proc = subprocess.run(cmd, check=True, capture_output=True, timeout=120, text=True)
+        assert "missing" not in (proc.stdout + proc.stderr).lower()
+        images[name] = np.asarray(Image.open(png).convert("RGB")).astype(np.int32)
+    for name, img in images.items():
+        hues = _hues(img)
+        assert hues["yellow"].sum() > 100 and hues["red"].sum() > 100, name
+    # the sub-file puts its parts exactly where the flat file does: the same picture
+    assert np.abs(images["planned"] - images["flat"]).max(axis=-1).mean() < 2.0
