@@ -202,6 +202,7 @@ def test_brickify_continues_into_bricks(tmp_path: Path) -> None:
     assert res.summary["bricks"]["size"]["plates"] == pytest.approx(25, abs=1)
 
 
+@pytest.mark.slow
 def test_random_network_runs_end_to_end(tmp_path: Path) -> None:
     """The real Reconstructor with randomly initialised weights (seeded) goes through the job."""
     torch = pytest.importorskip("torch")
