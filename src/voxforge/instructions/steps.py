@@ -192,9 +192,10 @@ class StepScene:
             per_part[part_mask(new, n, "new")] = FaceStyle.HIGHLIGHT
             style = per_part[self.face_part[keep]]
         cam = camera or self.camera(rotation, frame)
+        vertices, faces = self._mesh(keep)
         return render_mesh(
-            self.vertices,
-            self.faces[keep],
+            vertices,
+            faces,
             self.face_rgb[keep],
             cam,
             face_group=self.face_group[keep],
@@ -202,10 +203,25 @@ class StepScene:
             options=replace(self.options, background=background),
         )
 
+    def _mesh(self, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The vertices the faces ``keep`` (m,) bool use and those faces renumbered: the
+        renderer then projects only what it draws (a step shows a fraction of all vertices)."""
+        faces = self.faces[keep]
+        used = np.zeros(len(self.vertices), dtype=bool)
+        used[faces.ravel()] = True
+        index = np.flatnonzero(used)
+        remap = np.zeros(len(self.vertices), dtype=np.int32)
+        remap[index] = np.arange(len(index), dtype=np.int32)
+        return self.vertices[index], remap[faces]
+
+    def _triangles(self, keep: np.ndarray, camera: Camera) -> np.ndarray:
+        """(H, W) int32 index into the faces ``keep`` selects seen at each pixel, -1 where empty."""
+        return rasterize(*self._mesh(keep), camera).triangle
+
     def part_buffer(self, present: np.ndarray, camera: Camera) -> np.ndarray:
         """(H, W) int64 placement index seen at each pixel (-1 for background), no supersampling."""
         keep = self.visible_faces(present)
-        tri = rasterize(self.vertices, self.faces[keep], camera).triangle
+        tri = self._triangles(keep, camera)
         parts = self.face_part[keep]
         return np.where(tri >= 0, parts[np.maximum(tri, 0)], -1).astype(np.int64)
 
@@ -227,7 +243,7 @@ class StepScene:
         # alone: the new parts' faces that the present parts leave uncovered (a face covered
         # by a neighbour is never visible, from any side)
         keep = self.visible_faces(present) & new_mask[self.face_part]
-        tri = rasterize(self.vertices, self.faces[keep], cam).triangle
+        tri = self._triangles(keep, cam)
         parts = self.face_part[keep]
         alone = np.bincount(parts[tri[tri >= 0]], minlength=n)
         idx = np.flatnonzero(new_mask & (alone > 0))
