@@ -36,6 +36,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 MUG_SCAN = REPO / "examples" / "mug_scan.ply"
+WIDTH_STUDS = 8
+"""Small, so the job (layout, build plan, instruction booklet) stays short."""
 VIEWER_BACKGROUND = (0xEE, 0xF1, 0xF5)
 """The 3D view's clear colour (``BACKGROUND`` in web/src/viewer.ts)."""
 
@@ -249,7 +251,7 @@ def test_upload_scan_watch_progress_view_steps_download(
     page.screenshot(path=artifacts_dir / "01_start.png")
     enter_key(page, server.key)
     page.set_input_files("#file-input", MUG_SCAN)
-    page.fill("#width-studs", "12")
+    page.fill("#width-studs", str(WIDTH_STUDS))
     page.click("#submit")
     page.wait_for_selector("#job-status.pill-running", timeout=60_000)
     page.screenshot(path=artifacts_dir / "02_running.png")
@@ -282,7 +284,7 @@ def test_upload_scan_watch_progress_view_steps_download(
         f"{server.base}/v1/jobs/{job_id}/artifacts/summary.json", headers=server.auth
     ).json()
     assert f"{summary['parts']['total']:,} ({summary['parts']['distinct']} kinds)" in facts
-    assert summary["size"]["studs"][0] == 12
+    assert summary["size"]["studs"][0] == WIDTH_STUDS
 
     # Every download link points at an artifact of this job that answers 200 with its bytes.
     links = page.locator("#downloads a.download, #more-list a.download").all()
@@ -291,7 +293,7 @@ def test_upload_scan_watch_progress_view_steps_download(
     assert {"model.mpd", "bom.csv", "bricklink.xml", "model.glb"} <= set(names)
     assert not any(n.startswith("steps/") for n in names)
     for link, name in zip(links, names, strict=True):
-        href = link.get_attribute("href")
+        href = link.evaluate("a => a.href")
         assert href == f"{server.base}/v1/jobs/{job_id}/artifacts/{name}"
         response = httpx.get(href, headers=server.auth)
         assert response.status_code == 200, name

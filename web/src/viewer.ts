@@ -172,8 +172,10 @@ export class ModelViewer {
     this.grid.position.set(sphere.center.x, box.min.y - radius * 0.002, sphere.center.z);
     this.scene.add(this.grid);
 
-    const fov = (this.camera.fov * Math.PI) / 180;
-    const distance = (radius / Math.sin(fov / 2)) * 1.08;
+    // Fit the bounding sphere in the narrower of the two fields of view (phones are tall).
+    const vertical = (this.camera.fov * Math.PI) / 180;
+    const horizontal = 2 * Math.atan(Math.tan(vertical / 2) * this.camera.aspect);
+    const distance = (radius / Math.sin(Math.min(vertical, horizontal) / 2)) * 1.08;
     this.camera.near = distance / 100;
     this.camera.far = distance * 100;
     this.camera.updateProjectionMatrix();
