@@ -108,6 +108,7 @@ def test_process_runner_runs_jobs_in_worker_processes(tmp_path, box_stl):
         assert wait_for(c, key, after["id"], timeout=120)["status"] == "succeeded"
 
 
+@pytest.mark.slow  # spawns and replaces worker processes (~5 s)
 def test_process_runner_stops_a_deleted_running_job(tmp_path, box_stl):
     runner = ProcessPoolRunner(workers=1)
     with running_app(tmp_path / "d", runner=runner) as c:

@@ -12,7 +12,9 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -182,6 +184,19 @@ def shown_parts(page: Any) -> list[tuple[str, int, int]]:
 
 def expected_parts(step: dict) -> list[tuple[str, int, int]]:
     return [(p["part"], p["color"], p["count"]) for p in step["parts"]]
+
+
+def test_committed_bundle_matches_sources(tmp_path: Path) -> None:
+    """``src/voxforge/service/web`` is what ``npm run build`` makes of ``web/`` (nothing stale)."""
+    node = shutil.which("node")
+    if node is None or not (REPO / "web" / "node_modules" / "esbuild").is_dir():
+        pytest.skip("node or web/node_modules missing (cd web && npm ci)")
+    subprocess.run([node, "build.mjs", "--out", str(tmp_path)], cwd=REPO / "web", check=True, capture_output=True)
+    built = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    committed = REPO / "src" / "voxforge" / "service" / "web"
+    assert built == sorted(p.relative_to(committed) for p in committed.rglob("*") if p.is_file())
+    for name in built:
+        assert (tmp_path / name).read_bytes() == (committed / name).read_bytes(), f"{name} is stale"
 
 
 def test_page_loads_nothing_from_outside(context: Any, server: LiveServer) -> None:
