@@ -192,6 +192,7 @@ def _add_routes(app: FastAPI, state: State) -> None:
         "/v1/jobs",
         status_code=202,
         tags=["jobs"],
+        response_model=JobPublic,
         openapi_extra=JOB_BODY,
         responses={
             400: {"description": "Malformed body"},
