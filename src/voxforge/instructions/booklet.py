@@ -185,6 +185,14 @@ def build_minutes(parts: int, steps: int) -> int:
     return max(1, round((8.0 * parts + 15.0 * steps) / 60.0))
 
 
+def duration_text(minutes: int) -> str:
+    """``"25 min"``, ``"2 h"``, ``"1 h 05 min"``."""
+    if minutes < 60:
+        return f"{minutes} min"
+    h, m = divmod(minutes, 60)
+    return f"{h} h {m:02d} min" if m else f"{h} h"
+
+
 def model_facts(model: BrickModel, plan: BuildPlan) -> dict[str, Any]:
     """Size (studs, plates, cm), part and step counts, build time; JSON-safe."""
     a = model.arrays()
@@ -211,6 +219,10 @@ def png_bytes(image: np.ndarray, quantize: bool = False) -> bytes:
     im = Image.fromarray(image)
     if quantize and im.mode == "RGB":
         im = im.quantize(256, method=Image.Quantize.FASTOCTREE)
+        # octree colours are cell means: snap near-white back to the page white
+        pal = np.asarray(im.getpalette(), dtype=np.uint8).reshape(-1, 3)
+        pal[(pal >= 248).all(axis=1)] = 255
+        im.putpalette(pal.ravel().tolist())
     buf = io.BytesIO()
     im.save(buf, format="PNG", compress_level=3)
     return buf.getvalue()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from voxforge.instructions.booklet import Booklet, StepPage
+from voxforge.instructions.booklet import Booklet, StepPage, duration_text
 from voxforge.instructions.callouts import PartEntry
 
 _CSS = """
@@ -63,7 +63,7 @@ _SCRIPT = """
     pages[i].classList.add("current");
     current = i;
     var label = pages[i].getAttribute("data-label");
-    where.textContent = label + "  (" + (i + 1) + " / " + pages.length + ")";
+    where.textContent = label + " (" + (i + 1) + " / " + pages.length + ")";
     prev.disabled = i === 0;
     next.disabled = i === pages.length - 1;
     if (push) { history.replaceState(null, "", "#" + pages[i].id); }
@@ -162,7 +162,8 @@ def html_text(booklet: Booklet) -> str:
         f'<p class="facts">{f["parts"]:,} parts ({f["distinct"]} kinds) &middot; '
         f"{f['studs'][0]} &times; {f['studs'][1]} studs, {f['plates']} plates high "
         f"({f['cm'][0]} &times; {f['cm'][1]} &times; {f['cm'][2]} cm)<br>"
-        f"{f['steps']} steps{subs} &middot; about {f['build_minutes']} min to build</p></section>"
+        f"{f['steps']} steps{subs} &middot; about {duration_text(f['build_minutes'])} to build"
+        "</p></section>"
     )
     cells = "".join(
         f'<div class="cell">{_thumb(booklet, p)}<div class="count">{p.count}x</div>'

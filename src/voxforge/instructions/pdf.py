@@ -15,7 +15,7 @@ from pathlib import Path
 
 from voxforge.core.outputs import atomic_write_bytes
 from voxforge.core.progress import ProgressCallback
-from voxforge.instructions.booklet import Booklet, InstructionsConfig, StepPage
+from voxforge.instructions.booklet import Booklet, InstructionsConfig, StepPage, duration_text
 from voxforge.instructions.callouts import PartEntry
 
 MARGIN = 36.0
@@ -50,6 +50,13 @@ class _Item:
     count: str
     colour: str
 
+    @property
+    def box_w(self) -> float:
+        """Width the item takes in its row: the picture or its colour label, the wider."""
+        from reportlab.pdfbase.pdfmetrics import stringWidth
+
+        return max(self.w, 22.0, stringWidth(_text(self.colour), "Helvetica", LABEL_PT) + 2.0)
+
 
 @dataclass(frozen=True)
 class _Flow:
@@ -63,12 +70,13 @@ class _Flow:
 
 PAD = 6.0
 LABEL_H = 18.0
+LABEL_PT = 5.5
 
 
 def _flow(items: list[_Item], max_w: float) -> _Flow:
     places, x, y, row_h, width = [], PAD, PAD, 0.0, 0.0
     for it in items:
-        box_w = max(it.w, 22.0)
+        box_w = it.box_w
         if x > PAD and x + box_w + PAD > max_w:
             x, y, row_h = PAD, y + row_h + GAP * 0.5, 0.0
         places.append((x + (box_w - it.w) * 0.5, y + it.h))
@@ -149,7 +157,7 @@ class _Pages:
             c.setFont("Helvetica-Bold", 9)
             c.drawCentredString(cx, y - 9, _text(it.count))
             c.setFillColorRGB(*GREY)
-            c.setFont("Helvetica", 5.5)
+            c.setFont("Helvetica", LABEL_PT)
             c.drawCentredString(cx, y - 16, _text(it.colour))
 
     def turn_badge(self, c, x: float, y: float) -> None:
@@ -208,7 +216,7 @@ class _Pages:
             f"{f['plates']} plates high ({f['cm'][0]} x {f['cm'][1]} x {f['cm'][2]} cm)",
             f"{f['steps']} steps"
             + (f" + {f['submodel_steps']} sub-assembly steps" if f["submodel_steps"] else "")
-            + f"  -  about {_duration(f['build_minutes'])} to build",
+            + f"  -  about {duration_text(f['build_minutes'])} to build",
         ]
         c.setFillColorRGB(*INK)
         c.setFont("Helvetica", 12)
@@ -344,13 +352,6 @@ def _crop_jpeg(png: bytes, box: tuple[int, int, int, int] | None, quality: int =
     buf = io.BytesIO()
     im.save(buf, format="JPEG", quality=quality, subsampling=0, optimize=False)
     return buf.getvalue()
-
-
-def _duration(minutes: int) -> str:
-    if minutes < 60:
-        return f"{minutes} min"
-    h, m = divmod(minutes, 60)
-    return f"{h} h {m:02d} min" if m else f"{h} h"
 
 
 def plan_pages(booklet: Booklet, config: InstructionsConfig) -> list[tuple[str, object]]:
