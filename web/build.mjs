@@ -1,15 +1,17 @@
 // Bundle the page into the Python package (src/voxforge/service/web/), so `voxforge serve` needs
 // no Node: index.html, static/app.js (three.js core + GLTFLoader + OrbitControls, minified),
 // static/app.css, static/favicon.svg. Asset URLs carry a content hash against stale caches.
-// `node build.mjs --watch` rebuilds on change.
+// `node build.mjs --watch` rebuilds on change; `--out DIR` writes elsewhere (the tests compare
+// a fresh build with the committed one).
 import { createHash } from "node:crypto";
 import { copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const out = join(here, "..", "src", "voxforge", "service", "web");
+const outFlag = process.argv.indexOf("--out");
+const out = outFlag > 0 ? resolve(process.argv[outFlag + 1]) : join(here, "..", "src", "voxforge", "service", "web");
 const staticDir = join(out, "static");
 
 const options = {

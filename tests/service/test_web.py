@@ -191,7 +191,9 @@ def test_committed_bundle_matches_sources(tmp_path: Path) -> None:
     node = shutil.which("node")
     if node is None or not (REPO / "web" / "node_modules" / "esbuild").is_dir():
         pytest.skip("node or web/node_modules missing (cd web && npm ci)")
-    subprocess.run([node, "build.mjs", "--out", str(tmp_path)], cwd=REPO / "web", check=True, capture_output=True)
+    subprocess.run(
+        [node, "build.mjs", "--out", str(tmp_path)], cwd=REPO / "web", check=True, capture_output=True
+    )
     built = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
     committed = REPO / "src" / "voxforge" / "service" / "web"
     assert built == sorted(p.relative_to(committed) for p in committed.rglob("*") if p.is_file())
@@ -246,6 +248,22 @@ def test_form_says_what_is_missing(context: Any, server: LiveServer) -> None:
     assert "(HTTP 415)" in error.inner_text()
     assert page.locator("#job").is_hidden()
     assert httpx.get(f"{server.base}/v1/jobs", headers=server.auth).json() == []
+
+
+def test_dropped_file_is_chosen(context: Any, server: LiveServer) -> None:
+    """Dropping a file on the zone picks it (drag state shown while over the zone)."""
+    page = open_page(context, server, Recorder())
+    zone = page.locator("#dropzone")
+    transfer = page.evaluate_handle(
+        """() => { const t = new DataTransfer();
+          t.items.add(new File([new Uint8Array(1234)], 'scan.ply')); return t; }"""
+    )
+    zone.dispatch_event("dragenter", {"dataTransfer": transfer})
+    assert "dragging" in zone.get_attribute("class")
+    zone.dispatch_event("drop", {"dataTransfer": transfer})
+    assert "dragging" not in zone.get_attribute("class")
+    assert "has-file" in zone.get_attribute("class")
+    assert page.inner_text("#file-chosen") == "scan.ply · 1.2 kB"
 
 
 @pytest.mark.slow

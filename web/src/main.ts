@@ -675,6 +675,7 @@ async function refreshJobs(): Promise<void> {
 }
 
 async function deleteJob(job: Job): Promise<void> {
+  if (!window.confirm(`Delete “${jobTitle(job)}” and its files?`)) return;
   try {
     await api.deleteJob(job.id);
     if (currentJob?.id === job.id) {
