@@ -250,6 +250,26 @@ def test_form_says_what_is_missing(context: Any, server: LiveServer) -> None:
     assert httpx.get(f"{server.base}/v1/jobs", headers=server.auth).json() == []
 
 
+def test_failed_job_shows_its_reason(context: Any, server: LiveServer) -> None:
+    """A file that reads but cannot be built: the job fails and the page says why, in one line."""
+    ply = b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
+    ply += b"property float z\nend_header\n0 0 0\n0.01 0 0\n0 0.01 0\n"
+    page = open_page(context, server, Recorder())
+    enter_key(page, server.key)
+    page.set_input_files(
+        "#file-input", files=[{"name": "three_points.ply", "mimeType": "text/plain", "buffer": ply}]
+    )
+    page.click("#submit")
+    page.wait_for_selector("#job[data-status=failed]", timeout=60_000)
+    job_id = page.get_attribute("#job", "data-job-id")
+    job = httpx.get(f"{server.base}/v1/jobs/{job_id}", headers=server.auth).json()
+    assert job["status"] == "failed"
+    assert page.inner_text("#job-error") == job["error"]
+    assert page.text_content("#job-status") == "failed"
+    assert page.locator("#result").is_hidden()
+    httpx.delete(f"{server.base}/v1/jobs/{job_id}", headers=server.auth).raise_for_status()
+
+
 def test_dropped_file_is_chosen(context: Any, server: LiveServer) -> None:
     """Dropping a file on the zone picks it (drag state shown while over the zone)."""
     page = open_page(context, server, Recorder())
