@@ -83,6 +83,24 @@ def test_hanging_part_becomes_a_sub_assembly_attached_as_one_step() -> None:
     ]
 
 
+def test_sub_assembly_with_uneven_underside_is_built_upside_down() -> None:
+    ps = [
+        _place("3003", 0, 0, 0),  # 0 pillar
+        _place("3003", 0, 0, 3),  # 1 pillar
+        _place("3007", 0, 0, 6, rotation=1),  # 2 beam along y
+        _place("3003", 0, 6, 3),  # 3 brick under the beam's end
+        _place("3022", 0, 3, 5),  # 4 plate under the beam, higher than the brick
+    ]
+    m = _model(ps)
+    plan = plan_build(m, OrderConfig(min_parts=1, target_parts=3, max_parts=3))
+    (sub,) = plan.submodels
+    assert sub.upside_down and set(sub.parts) == {2, 3, 4}
+    # turned over, the beam lies on the table first and both hanging parts go onto it
+    assert sub.steps[0].parts == (2,) and sorted(sub.steps[1].parts) == [3, 4]
+    assert all(s.rotation == (210.0, 45.0, 0.0) for s in sub.steps)
+    assert plan.info["problems"] == [] and plan.info["prefixes_stable"] is True
+
+
 def test_a_part_on_a_sub_assembly_waits_for_it() -> None:
     m = _overhang()
     step_of = plan_build(m, OrderConfig(physics=False)).step_of(len(m))

@@ -172,13 +172,6 @@ def _waves(
     return out
 
 
-def _rects(model: BrickModel, parts: np.ndarray) -> np.ndarray:
-    a = model.arrays()
-    return np.stack([a["x"], a["x"] + a["sx"], a["y"], a["y"] + a["sy"]], axis=1)[parts].astype(
-        np.float64
-    )
-
-
 def _gap(ra: np.ndarray, rb: np.ndarray) -> np.ndarray:
     """(a, b) Chebyshev gap in studs between footprint rectangles (0 when touching)."""
     gx = np.maximum(ra[:, None, 0] - rb[None, :, 1], rb[None, :, 0] - ra[:, None, 1])
@@ -247,7 +240,7 @@ def _merge_small(clusters: list[list[int]], centre: np.ndarray, cfg: OrderConfig
 
 
 def _steps_of_waves(
-    model: BrickModel, waves: list[tuple[np.ndarray, bool]], cfg: OrderConfig
+    g: OrderGraph, waves: list[tuple[np.ndarray, bool]], cfg: OrderConfig
 ) -> list[tuple[np.ndarray, bool]]:
     """[(parts, is a sub-assembly)] steps: waves clustered, consecutive small steps merged."""
     steps: list[tuple[np.ndarray, bool]] = []
@@ -255,14 +248,14 @@ def _steps_of_waves(
         if grouped:
             steps.append((parts, True))
             continue
-        for c in cluster_wave(_rects(model, parts), cfg):
+        for c in cluster_wave(g.rect[parts], cfg):
             steps.append((parts[c], False))
     merged: list[tuple[np.ndarray, bool]] = []
     for parts, grouped in steps:
         if merged and not grouped and not merged[-1][1]:
             prev = merged[-1][0]
             small = min(len(prev), len(parts)) < cfg.min_parts
-            near = _gap(_rects(model, prev), _rects(model, parts)).min() <= 2.0
+            near = _gap(g.rect[prev], g.rect[parts]).min() <= 2.0
             if small and near and len(prev) + len(parts) <= cfg.max_parts:
                 merged[-1] = (np.concatenate([prev, parts]), False)
                 continue
@@ -274,14 +267,15 @@ def _steps_of_waves(
 # view hints
 
 
-def _visible_share(model: BrickModel, hmap: np.ndarray, parts: np.ndarray, quarter: int) -> float:
+def _visible_share(
+    model: BrickModel, a: dict[str, np.ndarray], hmap: np.ndarray, parts: np.ndarray, quarter: int
+) -> float:
     """Share of the top cells of ``parts`` that the view turned ``quarter`` times can see.
 
     ``hmap`` (nx, ny) int64 is the top plate level of what is built (0 where empty). The default
     view looks from the lattice's -x, -y corner, ``VIEW_ELEVATION_DEG`` above the horizon; each
-    quarter turns the camera counter-clockwise seen from above.
+    quarter turns the camera counter-clockwise seen from above. ``a`` is ``model.arrays()``.
     """
-    a = model.arrays()
     xs, ys, ts = [], [], []
     for i in parts:
         gx, gy = np.meshgrid(np.arange(a["sx"][i]), np.arange(a["sy"][i]), indexing="ij")
@@ -313,7 +307,7 @@ def _view_hints(model: BrickModel, steps: list[np.ndarray]) -> list[tuple[float,
             x0, y0 = a["x"][i], a["y"][i]
             region = hmap[x0 : x0 + a["sx"][i], y0 : y0 + a["sy"][i]]
             np.maximum(region, a["z"][i] + a["h"][i], out=region)
-        shares = [_visible_share(model, hmap, parts, q) for q in range(4)]
+        shares = [_visible_share(model, a, hmap, parts, q) for q in range(4)]
         if shares[0] >= 0.5:
             current = 0
         elif shares[current] < max(shares) - 1e-9:
@@ -337,7 +331,9 @@ def rotation_of_quarter(quarter: int, upside_down: bool = False) -> tuple[float,
 def _flipped(g: OrderGraph) -> OrderGraph:
     """The relations of the model turned upside down (z' = top of the model - top)."""
     t = int(g.top.max())
-    return OrderGraph(g.n, t - g.top, t - g.z, g.centre, g.below_hi, g.below_lo, g.stud_hi, g.stud_lo)
+    return OrderGraph(
+        g.n, t - g.top, t - g.z, g.centre, g.rect, g.below_hi, g.below_lo, g.stud_hi, g.stud_lo
+    )
 
 
 def _table_build(g: OrderGraph, keep: np.ndarray) -> tuple[OrderGraph, np.ndarray, np.ndarray]:
@@ -366,7 +362,7 @@ def _sub_assembly(
     waves = _waves(sub_g, np.arange(g.n), np.zeros(g.n, dtype=bool), active=keep)
     view = rotation_of_quarter(0, upside_down=True) if flip else None
     steps = tuple(
-        BuildStep(tuple(int(i) for i in p), rotation=view) for p, _ in _steps_of_waves(model, waves, cfg)
+        BuildStep(tuple(int(i) for i in p), rotation=view) for p, _ in _steps_of_waves(g, waves, cfg)
     )
     problems: list[str] = []
     if loose.any():
@@ -383,7 +379,15 @@ def _restrict(g: OrderGraph, keep: np.ndarray) -> OrderGraph:
     on_b = keep[g.below_lo] & keep[g.below_hi]
     on_s = keep[g.stud_lo] & keep[g.stud_hi]
     return OrderGraph(
-        g.n, g.z, g.top, g.centre, g.below_lo[on_b], g.below_hi[on_b], g.stud_lo[on_s], g.stud_hi[on_s]
+        g.n,
+        g.z,
+        g.top,
+        g.centre,
+        g.rect,
+        g.below_lo[on_b],
+        g.below_hi[on_b],
+        g.stud_lo[on_s],
+        g.stud_hi[on_s],
     )
 
 
@@ -425,7 +429,7 @@ def plan_build(
     g = order_graph(model)
     unit, grouped = plan_units(g)
     waves = _waves(g, unit, grouped)
-    raw = _steps_of_waves(model, waves, cfg)
+    raw = _steps_of_waves(g, waves, cfg)
     report("order", 0.2)
 
     problems: list[dict[str, Any]] = []

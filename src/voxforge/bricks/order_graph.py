@@ -32,6 +32,7 @@ class OrderGraph:
         n: parts.
         z, top: (n,) int64 bottom and top plate level of each part.
         centre: (n, 2) float64 footprint centre, studs.
+        rect: (n, 4) float64 footprint ``x0, x1, y0, y1``, studs (half-open).
         below_lo, below_hi: (e,) int64 unique pairs: ``below_lo`` lies under ``below_hi`` in a
             shared column (consecutive parts of the column, gaps allowed).
         stud_lo, stud_hi: (s,) int64 unique pairs: a stud of ``stud_lo`` enters ``stud_hi``.
@@ -41,6 +42,7 @@ class OrderGraph:
     z: np.ndarray
     top: np.ndarray
     centre: np.ndarray
+    rect: np.ndarray
     below_lo: np.ndarray
     below_hi: np.ndarray
     stud_lo: np.ndarray
@@ -73,7 +75,8 @@ def order_graph(model: BrickModel, labels: np.ndarray | None = None) -> OrderGra
     sc = stud_contacts(model, labels)
     stud_lo, stud_hi = _unique_pairs(sc.lower, sc.upper, max(n, 1))
     centre = np.stack([a["x"] + 0.5 * a["sx"], a["y"] + 0.5 * a["sy"]], axis=1).astype(np.float64)
-    return OrderGraph(n, a["z"], a["z"] + a["h"], centre, below_lo, below_hi, stud_lo, stud_hi)
+    rect = np.stack([a["x"], a["x"] + a["sx"], a["y"], a["y"] + a["sy"]], axis=1).astype(np.float64)
+    return OrderGraph(n, a["z"], a["z"] + a["h"], centre, rect, below_lo, below_hi, stud_lo, stud_hi)
 
 
 def reach_up(g: OrderGraph, seeds: np.ndarray, within: np.ndarray | None = None) -> np.ndarray:
