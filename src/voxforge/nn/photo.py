@@ -64,7 +64,8 @@ BACKGROUND = (255, 255, 255)
 background (plain white, 0.96..1.0) and the evaluation contract of the reconstruction models."""
 
 MIN_OBJECT_SHARE = 0.01
-"""A cut-out covering less than this share of the image is no object (noise, a speck)."""
+"""A GrabCut cut-out covering less than this share of the image is no object (noise, a speck);
+exact cut-outs (alpha, plain background) need only a fifth of it: a thin object seen edge-on."""
 
 MAX_OBJECT_SHARE = 0.9
 """A cut-out covering more than this share means the object could not be told from its
@@ -380,23 +381,31 @@ def _ring(h: int, w: int, frac: float = 0.03) -> np.ndarray:
     return ring
 
 
-def plain_background(rgb: np.ndarray, tol: float = 18.0, share: float = 0.97) -> np.ndarray | None:
+def plain_background(
+    rgb: np.ndarray, tol: float = 18.0, share: float = 0.75, side_share: float = 0.5
+) -> np.ndarray | None:
     """The background colour ((3,) float) if the image border is one plain colour, else ``None``.
 
-    Plain means ``share`` of the border pixels lie within ``tol`` (max channel difference, 0..255)
-    of the border's median colour: renders and product shots pass, cluttered photos do not.
+    Plain means ``share`` of the border pixels, and ``side_share`` of each of the four sides, lie
+    within ``tol`` (max channel difference, 0..255) of the border's median colour: renders and
+    product shots pass even when the object touches an edge; a room (wall above, floor below)
+    does not.
     """
-    border = rgb[_ring(*rgb.shape[:2])].astype(np.float32)
-    bg = np.median(border, axis=0)
-    close = np.abs(border - bg).max(axis=1) <= tol
-    return bg if float(close.mean()) >= share else None
+    h, w = rgb.shape[:2]
+    r = max(2, round(min(h, w) * 0.03))
+    bg = np.median(rgb[_ring(h, w)].astype(np.float32), axis=0)
+    close = np.abs(rgb.astype(np.float32) - bg).max(axis=2) <= tol
+    sides = (close[:r].mean(), close[-r:].mean(), close[:, :r].mean(), close[:, -r:].mean())
+    ok = float(close[_ring(h, w)].mean()) >= share and min(sides) >= side_share
+    return bg if ok else None
 
 
 def _plain_mask(rgb: np.ndarray, bg: np.ndarray) -> np.ndarray:
     """Pixels that differ from the background colour, speckle removed and holes filled."""
     diff = np.abs(rgb.astype(np.float32) - bg).max(axis=2)
     border = diff[_ring(*rgb.shape[:2])]
-    tol = max(14.0, float(np.percentile(border, 99)) + 6.0)
+    noise = border[border <= 18.0]  # the background's own spread (the object may touch the ring)
+    tol = max(14.0, float(np.percentile(noise, 99)) + 6.0)
     mask = (diff > tol).astype(np.uint8)
     k = _disk(1 + min(rgb.shape[:2]) // 256)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, k)
@@ -505,7 +514,7 @@ def _pick_object(mask: np.ndarray) -> np.ndarray:
 
 def _check_mask(rgb: np.ndarray, mask: np.ndarray, name: str, method: str) -> None:
     share = float(mask.mean())
-    if share < MIN_OBJECT_SHARE:
+    if share < (MIN_OBJECT_SHARE if method == "grabcut" else MIN_OBJECT_SHARE / 5):
         raise GeometryError(
             f"{name}: no object found (the cut-out covers {share:.1%} of the image); "
             "give a photo where the object is clearly visible"
