@@ -17,6 +17,7 @@ from voxforge.nn.renderset import (
     load_render_set,
     render_views,
     rotate_grids,
+    rotate_probabilities,
     smooth_mesh,
     to_grid32,
     view_target,
@@ -133,6 +134,17 @@ def test_view_target_rotation_is_exact_at_right_angles() -> None:
     assert np.array_equal(both[1], view_target(g, 90.0))
     # rotating there and back by a right angle is the identity
     assert np.array_equal(rotate_grids(rotate_grids(grids, 90.0), -90.0), grids)
+
+
+def test_rotate_probabilities_matches_at_right_angles_and_keeps_mass() -> None:
+    g = np.zeros((2, 32, 32, 32), np.float32)
+    g[:, 10:20, 8:14, 3:9] = 1.0
+    g[1, 12, 20, 5] = 0.5
+    assert np.array_equal(rotate_probabilities(g, 0.0), g)
+    assert np.array_equal(rotate_probabilities(g, [90.0, -90.0]), rotate_grids(g, [90.0, -90.0]))
+    turned = rotate_probabilities(g, 45.0)
+    assert turned.dtype == np.float32 and turned.min() >= 0.0 and turned.max() <= 1.0
+    assert turned.sum() == pytest.approx(g.sum(), rel=0.02)
 
 
 def test_config_refuses_impossible_ranges() -> None:

@@ -19,7 +19,7 @@ import numpy as np
 
 from voxforge.core.errors import GeometryError
 from voxforge.nn.recon_metrics import iou
-from voxforge.nn.renderset import RenderSet, rotate_grids, view_targets
+from voxforge.nn.renderset import RenderSet, view_targets
 
 FEATURE_SIZE = 32
 """Side of the retrieval features (pixels after area downsampling)."""
@@ -126,12 +126,14 @@ class NearestBaseline:
         """
         feats = sketch_features(inputs) if self.sketch else silhouette_features(inputs)
         hit = self.nearest(feats)
-        targets = view_targets(self.grids[self.object_row[hit]], self.azimuth[hit])
-        if len(targets) > 1:
+        angle = self.azimuth[hit]
+        if len(hit) > 1:
             if azimuths is None:
                 raise GeometryError("several views need their azimuths to be fused")
             az = np.asarray(azimuths, dtype=np.float64)
-            targets = rotate_grids(targets, az - az[0])
+            # view k's retrieved target brought into view 0's frame, in one resampling of the grid
+            angle = angle - (az - az[0])
+        targets = view_targets(self.grids[self.object_row[hit]], angle)
         return targets.mean(axis=0, dtype=np.float32)
 
 

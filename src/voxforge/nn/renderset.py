@@ -197,7 +197,9 @@ def _rotation_sources(azimuth_deg: np.ndarray, size: int = GRID) -> np.ndarray:
 
 def rotate_grids(grids: np.ndarray, angle_deg: np.ndarray | Sequence[float] | float) -> np.ndarray:
     """Rotate (B, s, s, s) grids (any dtype) about z by per-grid angles (degrees, counter-clockwise
-    seen from above); cells rotated in from outside are zero. One angle is used for every grid."""
+    seen from above), nearest neighbour; cells rotated in from outside are zero. A scalar angle
+    applies to every grid. Use :func:`rotate_probabilities` to resample predictions: resampling a
+    grid that was already resampled this way loses about 10 % IoU."""
     g = np.asarray(grids)
     b, s = g.shape[0], g.shape[1]
     angles = np.broadcast_to(np.asarray(angle_deg, dtype=np.float64).reshape(-1), (b,))
@@ -205,6 +207,34 @@ def rotate_grids(grids: np.ndarray, angle_deg: np.ndarray | Sequence[float] | fl
     flat = g.reshape(b, s * s, g.shape[3])
     flat = np.concatenate([flat, np.zeros((b, 1, g.shape[3]), g.dtype)], axis=1)
     out = np.take_along_axis(flat, src[:, :, None], axis=1)
+    return out.reshape(g.shape)
+
+
+def rotate_probabilities(
+    grids: np.ndarray, angle_deg: np.ndarray | Sequence[float] | float
+) -> np.ndarray:
+    """Rotate (B, s, s, s) occupancy probabilities about z with bilinear interpolation in each
+    z-slice (same convention as :func:`rotate_grids`); returns float32. For multi-view fusion:
+    bring each view's prediction into the first view's frame with angle ``az_k - az_0``."""
+    g = np.asarray(grids, dtype=np.float32)
+    b, s = g.shape[0], g.shape[1]
+    angles = np.broadcast_to(np.asarray(angle_deg, dtype=np.float64).reshape(-1), (b,))
+    t = np.deg2rad(angles).reshape(-1, 1)
+    c = (s - 1) / 2.0
+    i, j = np.meshgrid(np.arange(s), np.arange(s), indexing="ij")
+    x, y = (i - c).reshape(1, -1), (j - c).reshape(1, -1)
+    sx = np.cos(t) * x + np.sin(t) * y + c
+    sy = -np.sin(t) * x + np.cos(t) * y + c
+    x0, y0 = np.floor(sx).astype(np.int64), np.floor(sy).astype(np.int64)
+    fx, fy = (sx - x0).astype(np.float32), (sy - y0).astype(np.float32)
+    flat = np.concatenate([g.reshape(b, s * s, s), np.zeros((b, 1, s), np.float32)], axis=1)
+    out = np.zeros((b, s * s, s), dtype=np.float32)
+    for dx, dy, w in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy),
+                      (1, 1, fx * fy)):  # fmt: skip
+        cx, cy = x0 + dx, y0 + dy
+        ok = (cx >= 0) & (cx < s) & (cy >= 0) & (cy < s)
+        src = np.where(ok, cx * s + cy, s * s)
+        out += w[:, :, None] * np.take_along_axis(flat, src[:, :, None], axis=1)
     return out.reshape(g.shape)
 
 
