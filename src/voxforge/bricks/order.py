@@ -77,7 +77,7 @@ class OrderConfig(BaseModel, extra="forbid"):
     max_parts: int = Field(10, ge=1, le=200)
     physics: bool = True
     physics_config: PhysicsConfig = Field(default_factory=lambda: PhysicsConfig(time_limit_s=10.0))
-    physics_budget_s: float = Field(20.0, ge=0)
+    physics_budget_s: float = Field(5.0, ge=0)
     view_hints: bool = True
 
     @model_validator(mode="after")
@@ -501,6 +501,9 @@ def _check_plan(
         checker = PrefixStability(model, cfg.physics_config, cfg.physics_budget_s)
         stable = True
         for i in range(len(plan.steps)):
+            if checker.exhausted:  # no proof to build on and no time for the program
+                unchecked += range(i + 1, len(plan.steps) + 1)
+                break
             keep = (step_of >= 0) & (step_of <= i)
             verdict = checker.verdict(keep, step_of == i, supported=bool(connected[i]))
             if verdict is None or verdict == "UNKNOWN":  # past the budget, or the solver gave up

@@ -90,6 +90,12 @@ class PrefixStability:
         self._tops = a["z"] + a["h"]
         self._proven: np.ndarray | None = None
 
+    @property
+    def exhausted(self) -> bool:
+        """The budget is spent and the last prefix was not proven: the increment has nothing to
+        build on and only the (cheap, but rarely successful there) whole-prefix pass is left."""
+        return self._proven is None and self.full_s >= self.budget_s
+
     def _rows(self, keep: np.ndarray) -> np.ndarray:
         """(p,) bool interfaces inside the prefix ``keep`` (the ground always is)."""
         iface = self._iface
