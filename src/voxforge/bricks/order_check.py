@@ -26,7 +26,7 @@ fails; the program runs only where neither proof works.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import sparse
@@ -47,8 +47,6 @@ from voxforge.core.brickmodel import BrickModel
 
 def sub_model(model: BrickModel, keep: np.ndarray, dz: int = 0) -> BrickModel:
     """The parts ``keep`` (n,) bool, in their original order, lowered by ``dz`` plates."""
-    from dataclasses import replace
-
     idx = np.flatnonzero(keep)
     ps = [model.placements[i] for i in idx]
     if dz:
