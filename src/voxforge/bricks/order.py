@@ -5,7 +5,10 @@ How the order is made (lattice units, z up; relations from :mod:`voxforge.bricks
 1. *Units.* A part that a chain of upward stud contacts joins to the ground (an *anchored*
    part) can be pressed onto what is built, one at a time. The others hang from parts above
    them (the underside of an overhang): each connected group of them, with the parts they hang
-   from, becomes a *sub-assembly*, built separately on the table and attached as one unit.
+   from, becomes a *sub-assembly*, built separately on the table and attached as one unit:
+   upright when every part of it then joins the parts on the table by studs going up, else
+   upside down (top face on the table) when that holds more of it; parts that hang inside it
+   either way are reported.
    Units that would have to be placed both before and after one another (a cycle of the *below*
    relation between units) are merged (strongly connected components), so the units form a DAG.
 2. *Waves.* Kahn's algorithm over that DAG: each round takes the ready single parts whose bottom
@@ -16,8 +19,9 @@ How the order is made (lattice units, z up; relations from :mod:`voxforge.bricks
    region growing over footprint adjacency, seeded in a sweep from the lowest x + y corner;
    small clusters join their nearest neighbour, and consecutive small steps are merged.
 4. *Checks* (:mod:`voxforge.bricks.order_check`): every step prefix is tested for stud
-   connection to the ground, press-from-above and (optionally) stability; whatever fails is
-   named in ``BuildPlan.info["problems"]`` with the step and the reason.
+   connection to the ground, press-from-above and (optionally) stability, within a time
+   budget for the linear programs; whatever fails is named in ``BuildPlan.info["problems"]``
+   with the step and the reason, and prefixes left unchecked in ``info["unchecked_steps"]``.
 5. *Views.* A step whose new parts the default view (from the lattice's -x, -y corner, 30
    degrees up) mostly cannot see gets a ``rotation`` hint: the quarter turn that shows most.
 """
