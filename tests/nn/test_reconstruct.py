@@ -22,7 +22,7 @@ from voxforge.nn.reconstruct import (
     save_reconstructor,
 )
 
-TINY = {"encoder_widths": (4, 4, 8, 8, 8), "latent": 16, "voxel_widths": (4, 4, 4, 4),
+TINY = {"encoder_widths": (4, 4, 8, 8, 8), "latent": 16, "voxel_widths": (4, 4, 4),
         "num_points": 64, "head_hidden": 16}  # fmt: skip
 
 
