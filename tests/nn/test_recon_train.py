@@ -15,7 +15,6 @@ from voxforge.nn.recon_train import (
     ReconTrainConfig,
     augment_images,
     batch_loss,
-    iou_per_sample,
     make_batch,
     surface_points,
     validation_report,
@@ -54,14 +53,6 @@ def test_config_errors_are_one_line() -> None:
         _config(time_schedule=True)
     with pytest.raises(ConfigError, match="unknown reconstruction model 'unet'"):
         _config(model="unet")
-
-
-def test_iou_by_hand() -> None:
-    p = np.array([[0.9, 0.45, 0.2, 0.0]])
-    t = np.array([[True, True, False, True]])
-    assert iou_per_sample(p, t, 0.5).tolist() == [1 / 3]
-    assert iou_per_sample(p, t, 0.4).tolist() == [2 / 3]
-    assert iou_per_sample(np.zeros((1, 4)), np.zeros((1, 4), bool), 0.5).tolist() == [1.0]
 
 
 def test_surface_points_lie_on_the_box_shell() -> None:

@@ -10,14 +10,12 @@ import torch
 from torch import nn
 
 from voxforge.core.errors import ConfigError, InputFormatError
-from voxforge.nn.data import rotate_z
 from voxforge.nn.recon_models import ReconOutput, create_recon_model
 from voxforge.nn.reconstruct import (
     Reconstructor,
     fuse_occupancy,
     load_reconstructor,
     resolve_azimuths,
-    rotate_grids_z,
     rotate_points_z,
     save_reconstructor,
 )
@@ -96,18 +94,6 @@ def test_fusion_turns_the_second_view_into_the_first_frame() -> None:
     assert fused[26:30, 14:18, 0:10].max() < 0.1
     np.testing.assert_allclose(w.sum(axis=0), 1.0, atol=1e-6)
     np.testing.assert_allclose(w[1, 5, 5, 5], 0.95, atol=1e-4)
-
-
-def test_bilinear_turn_agrees_with_the_nearest_neighbour_turn() -> None:
-    rng = np.random.default_rng(3)
-    g = np.zeros((1, 32, 32, 32), np.float32)
-    g[0, 6:20, 10:16, :] = 1.0
-    g[0] += (rng.random((32, 32, 32)) < 0.01).astype(np.float32)
-    for angle in (90.0, 180.0, -90.0):
-        np.testing.assert_allclose(rotate_grids_z(g, np.array([angle])), rotate_z(g, angle), atol=1e-5)
-    near = rotate_z(g, 30.0)[0] > 0.5
-    lin = rotate_grids_z(g, np.array([30.0]))[0] > 0.5
-    assert (near == lin).mean() > 0.98
 
 
 def test_points_turn_like_grids() -> None:

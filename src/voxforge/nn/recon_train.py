@@ -40,6 +40,8 @@ from voxforge.nn.recon_losses import (
     normal_consistency_loss,
     occupancy_loss,
 )
+from voxforge.nn.recon_metrics import dice as dice_score
+from voxforge.nn.recon_metrics import iou
 from voxforge.nn.recon_models import RECON_MODELS, VOXELS, create_recon_model, images_to_tensor
 from voxforge.nn.train import _append_csv, _save, lr_factor
 
@@ -334,16 +336,6 @@ def fit_surface_heads(
 # --------------------------------------------------------------------------- metrics
 
 
-def iou_per_sample(probs: np.ndarray, targets: np.ndarray, threshold: float) -> np.ndarray:
-    """(B,) float64 IoU of ``probs >= threshold`` with boolean ``targets`` ((B, ...) each); an
-    empty union counts as 1."""
-    p = (probs >= threshold).reshape(len(probs), -1)
-    t = targets.astype(bool).reshape(len(targets), -1)
-    inter = (p & t).sum(1)
-    union = (p | t).sum(1)
-    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
-
-
 @torch.no_grad()
 def predict_views(
     model: nn.Module, rs: Any, idx: np.ndarray, kind: str, batch_size: int = 64, device: str = "cpu"
@@ -374,7 +366,7 @@ def validate(model: nn.Module, rs: Any, idx: np.ndarray, config: ReconTrainConfi
     """Single-view mean IoU of views ``idx`` at each threshold of :data:`THRESHOLDS`."""
     probs, _ = predict_views(model, rs, idx, config.kind, device=config.device)
     targets = rs.targets(idx)
-    return {f"iou_{t}": float(iou_per_sample(probs, targets, t).mean()) for t in THRESHOLDS}
+    return {f"iou_{t}": float(iou(probs, targets, t).mean()) for t in THRESHOLDS}
 
 
 # --------------------------------------------------------------------------- run
@@ -601,10 +593,8 @@ def validation_report(
         probs[part], confs[part] = p, c
         t = rs.targets(part)
         for th in THRESHOLDS:
-            ious[th][part] = iou_per_sample(p, t, th)
-        pb = (p >= threshold).reshape(len(p), -1)
-        tb = t.reshape(len(t), -1)
-        dice[part] = 2 * (pb & tb).sum(1) / np.maximum(pb.sum(1) + tb.sum(1), 1)
+            ious[th][part] = iou(p, t, th)
+        dice[part] = dice_score(p, t, threshold)
         report("validate", min(1.0, (s + 256) / len(rs)) * 0.8)
     per_class = {
         name: round(float(ious[threshold][rs.labels == k].mean()), 4)
@@ -617,7 +607,7 @@ def validation_report(
                                 rs.azimuth[group])  # fmt: skip
         target = rs.targets(group[:1])
         for th in THRESHOLDS:
-            fused[th].append(float(iou_per_sample(occ[None], target, th)[0]))
+            fused[th].append(float(iou(occ[None], target, th)[0]))
     report("validate", 1.0)
     return {
         "views": len(rs),

@@ -4,7 +4,8 @@ Frames: the network predicts each view in its own yaw frame (the object's grid t
 minus that view's camera azimuth, like ``voxforge.nn.renderset.view_target``). Several views of
 one object are fused in the FIRST view's frame: view ``i`` is turned about z by ``a_i - a_0``
 degrees (counter-clockwise seen from above, the convention of ``voxforge.nn.data.rotate_z``) and
-the occupancy probabilities are averaged with per-voxel weights, the network's confidence that
+the occupancy probabilities (bilinear, ``renderset.rotate_probabilities``) are averaged with
+per-voxel weights, the network's confidence that
 its own prediction of that voxel is right (so the view that saw a part dominates it).
 
 When the azimuths of real photos are unknown (``azimuths=None``) the views are assumed to be
@@ -28,6 +29,7 @@ from torch import nn
 from voxforge.core.errors import ConfigError, InputFormatError
 from voxforge.nn.inference import models_dir
 from voxforge.nn.recon_models import IMAGE_SIZE, VOXELS, create_recon_model, images_to_tensor
+from voxforge.nn.renderset import rotate_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -64,40 +66,6 @@ class Reconstruction:
 # --------------------------------------------------------------------------- rotations
 
 
-def rotate_grids_z(grids: np.ndarray, angles_deg: np.ndarray, fill: float = 0.0) -> np.ndarray:
-    """Turn (K, s, s, s) float grids about z by ``angles_deg`` (K,) degrees, counter-clockwise
-    seen from above, about the grid centre; bilinear in x/y (z is untouched).
-
-    The same convention as ``voxforge.nn.data.rotate_z`` (which is nearest-neighbour); cells whose
-    source lies outside the grid get ``fill``. Multiples of 90° are exact permutations.
-    """
-    g = torch.from_numpy(np.ascontiguousarray(grids, dtype=np.float32))
-    k, s = g.shape[0], g.shape[1]
-    t = np.deg2rad(np.asarray(angles_deg, dtype=np.float64))
-    cos, sin = np.cos(t), np.sin(t)
-    exact = np.abs(np.mod(np.asarray(angles_deg, np.float64), 90.0)) < 1e-9
-    cos, sin = np.where(exact, np.round(cos), cos), np.where(exact, np.round(sin), sin)
-    lin = torch.linspace(-1.0, 1.0, s, dtype=torch.float64)
-    x, y = torch.meshgrid(lin, lin, indexing="ij")
-    c = torch.from_numpy(cos)[:, None, None]
-    sn = torch.from_numpy(sin)[:, None, None]
-    sx, sy = c * x + sn * y, -sn * x + c * y  # source = R(-t) @ out
-    # grid_sample on (K, 1, X, Y, Z): sampling coordinates are ordered (z, y, x) = (W, H, D)
-    zc = lin.view(1, 1, 1, s, 1).expand(k, s, s, s, 1)
-    coords = torch.cat(
-        [
-            zc,
-            sy[:, :, :, None, None].expand(k, s, s, s, 1),
-            sx[:, :, :, None, None].expand(k, s, s, s, 1),
-        ],
-        dim=-1,
-    ).float()
-    out = nn.functional.grid_sample(
-        g[:, None] - fill, coords, mode="bilinear", padding_mode="zeros", align_corners=True
-    )
-    return (out[:, 0] + fill).numpy()
-
-
 def rotate_points_z(points: np.ndarray, angle_deg: float) -> np.ndarray:
     """(N, 3) points turned counter-clockwise about the z axis through the cube centre."""
     t = math.radians(angle_deg)
@@ -120,8 +88,8 @@ def fuse_occupancy(
         (s, s, s) float32 fused probabilities and (K, s, s, s) float32 normalised weights.
     """
     rel = np.asarray(azimuths, np.float64) - float(azimuths[0])
-    p = rotate_grids_z(probs, rel)
-    w = rotate_grids_z(confidence, rel)  # zero where the turned grid has no source
+    p = rotate_probabilities(probs, rel)
+    w = rotate_probabilities(confidence, rel)  # zero where the turned grid has no source
     w = np.maximum(w, 0.0) + 1e-6
     w /= w.sum(axis=0, keepdims=True)
     return (w * p).sum(axis=0).astype(np.float32), w.astype(np.float32)
