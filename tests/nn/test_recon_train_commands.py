@@ -1,0 +1,37 @@
+"""The reconstruction CLI commands on a local typer app: bad configs and runs fail in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from voxforge.nn.recon_train_commands import ship_reconstruction_cmd, train_reconstruction_cmd
+
+app = typer.Typer()
+app.command("train")(train_reconstruction_cmd)
+app.command("ship")(ship_reconstruction_cmd)
+
+
+def test_unknown_config_key_is_one_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("name: x\nepochz: 3\n")
+    res = CliRunner().invoke(app, ["train", "--config", str(cfg), "-q"])
+    assert res.exit_code == 5
+    assert "epochz: Extra inputs are not permitted" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_missing_render_set_is_one_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "ok.yaml"
+    cfg.write_text(f"name: x\ndata:\n  path: {tmp_path / 'none'}\noutput_dir: {tmp_path / 'runs'}\n")
+    res = CliRunner().invoke(app, ["train", "--config", str(cfg), "-q"])
+    assert res.exit_code == 2
+    assert "not a finished render set (no index.json)" in res.output
+
+
+def test_ship_needs_a_finished_run(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["ship", str(tmp_path), "-o", str(tmp_path / "m"), "-q"])
+    assert res.exit_code == 5
+    assert f"{tmp_path}: no best.pt" in res.output
