@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -526,7 +527,9 @@ def build_render_set(
             done += _render_shard(*job)
             report("render", done / len(order))
     else:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+        # spawn, not fork: forking a process whose numba threads already ran (OpenMP) aborts
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
             for n_done in pool.map(_render_shard, *zip(*jobs, strict=True)):
                 done += n_done
                 report("render", done / len(order))
