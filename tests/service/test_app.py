@@ -59,7 +59,9 @@ def test_brickify_job_runs_and_serves_every_artifact(client, alice, box_stl):
         "finished_at",
         "error",
         "artifacts",
+        "input_name",
     }
+    assert job["input_name"] == "box.stl"
 
     done = wait_for(client, alice, job["id"])
     assert done["status"] == "succeeded", done["error"]
@@ -382,6 +384,11 @@ def test_healthz_pipelines_docs_and_web_page(client):
     else:
         assert page.status_code == 404 and "/docs" in page.json()["detail"]
     assert client.get("/static/does-not-exist.js").status_code == 404
+    if (WEB_DIR / "static" / "app.js").is_file():  # the bundle goes out compressed
+        js = client.get("/static/app.js", headers={"Accept-Encoding": "gzip"})
+        assert js.headers["content-encoding"] == "gzip"
+        assert js.content == (WEB_DIR / "static" / "app.js").read_bytes()
+        assert js.num_bytes_downloaded < len(js.content) / 2
 
 
 def test_list_filters_by_status_and_limits(client, alice, box_stl):

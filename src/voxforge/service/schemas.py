@@ -28,6 +28,7 @@ class JobPublic(BaseModel):
     finished_at: dt.datetime | None
     error: str | None = Field(description="One line saying why a failed job failed.")
     artifacts: list[ArtifactPublic] = Field(description="Outputs; empty until the job succeeded.")
+    input_name: str | None = Field(None, description="The uploaded file's name, as sent.")
 
     @classmethod
     def of(cls, job: Job) -> JobPublic:
@@ -40,6 +41,7 @@ class JobPublic(BaseModel):
             created_at=as_utc(job.created_at),  # type: ignore[arg-type]
             finished_at=as_utc(job.finished_at),
             error=job.error,
+            input_name=job.input_name,
             artifacts=[
                 ArtifactPublic(
                     name=a.name,
