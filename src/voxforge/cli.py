@@ -347,10 +347,17 @@ def brickify(
     pick_point: PickPointOpt = None,
     pick_box: PickBoxOpt = None,
     extend_bottom: BottomOpt = None,
+    instructions: Annotated[
+        str | None,
+        typer.Option(
+            "--instructions",
+            help="Building instructions to write: any of pdf,html,steps (default all), or none.",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Turn INPUT into a buildable LEGO model: model.mpd, parts lists, preview, GLB, summary."""
+    """Turn INPUT into a buildable LEGO model: steps, booklets, parts lists, preview, GLB."""
 
     def run() -> None:
         from voxforge.pipelines.brickify import BrickifyConfig, run_brickify
@@ -364,6 +371,7 @@ def brickify(
             layout__parts=parts,
             layout__strategy=strategy,
             layout__time_budget=time_budget,
+            instructions__formats=instructions,
             **_size_flags(width_studs, scale),
             **_scan_flags(plane, plane_margin, cluster_radius, pick_point, pick_box, extend_bottom),
         )
@@ -388,21 +396,57 @@ def brickify(
             f"stability: {stab.get('verdict', '?')} ({_margin_text(stab.get('margin'))}); "
             f"connected: {s['connectivity']['connected']}, grounded: {s['connectivity']['grounded']}"
         )
-        typer.echo(
-            f"wrote {output}/ (model.mpd, bom.csv, bricklink.xml, rebrickable.csv, "
-            "preview.png, model.glb, summary.json, manifest.json)"
-        )
+        steps = s.get("instructions") or {}
+        if steps.get("steps"):
+            typer.echo(f"instructions: {steps['steps']} steps ({_steps_text(steps)})")
+        typer.echo(f"wrote {output}/ ({', '.join(_top_level_outputs(output))})")
 
     guarded(run)
 
 
-# Neural-network commands (voxforge.nn): train, evaluate, data download, classify.
-from voxforge.nn.commands import classify, data_app, evaluate_app, train_app  # noqa: E402
+def _steps_text(summary: dict[str, Any]) -> str:
+    per = summary.get("parts_per_step") or {}
+    text = f"median {per.get('median', 0):g} parts per step"
+    subs = summary.get("submodels") or []
+    return text + (f", {len(subs)} sub-assemblies" if subs else "")
 
+
+def _top_level_outputs(folder: Path) -> list[str]:
+    """Output names from the manifest, with a folder of many files (steps/) shown once."""
+    import json
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    names: list[str] = []
+    for item in manifest["outputs"]:
+        top = item["name"].split("/", 1)[0] + ("/" if "/" in item["name"] else "")
+        if top not in names:
+            names.append(top)
+    return [*names, "manifest.json"]
+
+
+# Commands of the other stages, each defined beside its code (imports inside the commands).
+from voxforge.instructions.commands import instructions as instructions_cmd  # noqa: E402
+from voxforge.nn.commands import classify, data_app, evaluate_app, train_app  # noqa: E402
+from voxforge.nn.recon_commands import evaluate_reconstruction_cmd, render_set_cmd  # noqa: E402
+from voxforge.nn.recon_train_commands import (  # noqa: E402
+    ship_reconstruction_cmd,
+    train_reconstruction_cmd,
+)
+from voxforge.nn.recon_use_commands import reconstruct  # noqa: E402
+from voxforge.service.commands import serve, users_app  # noqa: E402
+
+train_app.command("reconstruction")(train_reconstruction_cmd)
+train_app.command("ship-reconstruction")(ship_reconstruction_cmd)
+evaluate_app.command("reconstruction")(evaluate_reconstruction_cmd)
+data_app.command("render-set")(render_set_cmd)
 app.add_typer(train_app, name="train")
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(data_app, name="data")
 app.command("classify")(classify)
+app.command("instructions")(instructions_cmd)
+app.command("reconstruct")(reconstruct)
+app.command("serve")(serve)
+app.add_typer(users_app, name="users")
 
 
 def main() -> None:  # pragma: no cover - console entry
