@@ -23,6 +23,8 @@ FOOTER = 22.0
 GAP = 10.0
 THUMB_PT_PER_PX = 0.32
 """Thumbnails are drawn at this many points per pixel (26 px per stud -> about 8 pt, 3 mm)."""
+PRINT_DPI = 200.0
+"""Step pictures are embedded at up to this resolution for their printed size."""
 CALLOUT_SHARE = 0.42
 """A step fits a cell when its callout takes at most this share of the cell's height."""
 GRIDS = {1: (1, 1), 2: (1, 2), 4: (2, 2), 6: (2, 3)}
@@ -138,10 +140,11 @@ class _Pages:
         c.drawImage(reader, x + (w - dw) * 0.5, y + (h - dh) * 0.5, dw, dh, mask="auto")
 
     def picture(self, c, png: bytes, box, x: float, y: float, w: float, h: float) -> None:
-        """A step or model picture, cropped to ``box`` and embedded as JPEG (see :func:`_crop_jpeg`)."""
-        key = (id(png), box)
+        """A step or model picture, cropped to ``box``, at most ``PRINT_DPI`` for its size on the
+        page, embedded as JPEG (see :func:`_crop_jpeg`)."""
+        key = (id(png), box, round(w), round(h))
         if key not in self._jpegs:
-            self._jpegs[key] = _crop_jpeg(png, box)
+            self._jpegs[key] = _crop_jpeg(png, box, (w * PRINT_DPI / 72.0, h * PRINT_DPI / 72.0))
         self.image(c, self._jpegs[key], x, y, w, h)
 
     def draw_callout(self, c, items: list[_Item], flow: _Flow, left: float, top: float) -> None:
@@ -334,8 +337,14 @@ def _fit(c, text: str, width: float, font: str, size: float) -> str:
     return text + "..."
 
 
-def _crop_jpeg(png: bytes, box: tuple[int, int, int, int] | None, quality: int = 90) -> bytes:
-    """JPEG bytes of ``png`` cropped to ``box`` (x0, y0, x1, y1) pixels, white outside the image.
+def _crop_jpeg(
+    png: bytes,
+    box: tuple[int, int, int, int] | None,
+    fit: tuple[float, float] | None = None,
+    quality: int = 88,
+) -> bytes:
+    """JPEG bytes of ``png`` cropped to ``box`` (x0, y0, x1, y1) pixels (white outside the image),
+    scaled down (never up) to fit ``fit`` (width, height) pixels.
 
     Why JPEG: reportlab embeds JPEG as is, while it re-compresses every other picture's raw
     pixels (about 3x the time for a 1024 px step); at quality 90 without chroma subsampling the
@@ -349,6 +358,11 @@ def _crop_jpeg(png: bytes, box: tuple[int, int, int, int] | None, quality: int =
         canvas = Image.new("RGB", (max(1, x1 - x0), max(1, y1 - y0)), (255, 255, 255))
         canvas.paste(im, (-x0, -y0))
         im = canvas
+    if fit is not None:
+        k = min(fit[0] / im.width, fit[1] / im.height)
+        if k < 1.0:
+            size = (max(1, round(im.width * k)), max(1, round(im.height * k)))
+            im = im.resize(size, Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     im.save(buf, format="JPEG", quality=quality, subsampling=0, optimize=False)
     return buf.getvalue()

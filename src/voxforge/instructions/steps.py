@@ -130,6 +130,7 @@ class StepScene:
         self.options = options
         self.corners = model_corners(model)
         self._cameras: dict[tuple, Camera] = {}
+        self._last: tuple[bytes, np.ndarray] | None = None
         segments = stud_segments or auto_stud_segments(self.camera(None), model)
         g = brick_model_geometry(model, colors, stud_segments=segments, cull_hidden=False)
         self.vertices = np.ascontiguousarray(g.vertices, dtype=np.float64)
@@ -156,9 +157,15 @@ class StepScene:
     # -- faces ----------------------------------------------------------------------------
 
     def visible_faces(self, present: np.ndarray) -> np.ndarray:
-        """(m,) bool: faces of present parts not covered by other present parts."""
+        """(m,) bool: faces of present parts not covered by other present parts (the last
+        answer is kept: a step asks for the same parts in several views)."""
         present = part_mask(present, len(self.model.placements), "present")
-        return present[self.face_part] & ~self._covers.hidden(present)[self._covers.face_key]
+        key = np.packbits(present).tobytes()
+        if self._last is None or self._last[0] != key:
+            keep = present[self.face_part] & ~self._covers.hidden(present)[self._covers.face_key]
+            keep.setflags(write=False)
+            self._last = (key, keep)
+        return self._last[1]
 
     def render(
         self,
