@@ -124,3 +124,13 @@ def test_no_formats_writes_nothing(tmp_path):
         figures = write_instructions(model, layer_plan(model), od, "t", InstructionsConfig(formats=[]))
     assert figures == {"formats": []}
     assert [p.name for p in (tmp_path / "o").iterdir()] == ["manifest.json"]
+
+
+def test_step_crop_zooms_in_at_most_to_the_focus_share():
+    from voxforge.instructions.booklet import _focus
+
+    whole = (100, 100, 900, 500)
+    # a small early step at the bottom: grown to 60 % of the whole crop, kept inside it
+    assert _focus((150, 450, 250, 500), whole) == (100, 260, 580, 500)
+    # a step as large as the whole crop keeps it
+    assert _focus(whole, whole) == whole

@@ -259,6 +259,24 @@ def _union(boxes: list[tuple[int, int, int, int]], min_side: float = 0) -> tuple
     return (int(lo[0]), int(lo[1]), int(np.ceil(hi[0])), int(np.ceil(hi[1])))
 
 
+FOCUS = 0.6
+"""A step's page crop is at least this share of its sequence's crop (per side): early steps of
+a tall model are drawn larger, but never more than 1 / FOCUS times the final model's scale."""
+
+
+def _focus(
+    own: tuple[int, int, int, int], whole: tuple[int, int, int, int], share: float = FOCUS
+) -> tuple[int, int, int, int]:
+    """``own`` grown about its centre to at least ``share`` of ``whole``'s size, then shifted
+    (not shrunk) to lie inside ``whole``."""
+    lo, hi = np.asarray(own[:2], float), np.asarray(own[2:], float)
+    wlo, whi = np.asarray(whole[:2], float), np.asarray(whole[2:], float)
+    size = np.minimum(np.maximum(hi - lo, (whi - wlo) * share), whi - wlo)
+    centre = np.clip((lo + hi) * 0.5, wlo + size * 0.5, whi - size * 0.5)
+    a, b = centre - size * 0.5, centre + size * 0.5
+    return (int(a[0]), int(a[1]), int(np.ceil(b[0])), int(np.ceil(b[1])))
+
+
 def _slug(name: str, taken: set[str]) -> str:
     base = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "sub"
     slug, k = base, 2
@@ -330,8 +348,11 @@ def make_booklet(
         crop.setdefault((page.within, page.rotation), []).append(box)
     side = config.image_size * SUB_CROP
     pages = [
-        replace(p, box=_union(crop[(p.within, p.rotation)], 0 if p.within is None else side))
-        for p in pages
+        replace(
+            p,
+            box=_focus(box, _union(crop[(p.within, p.rotation)], 0 if p.within is None else side)),
+        )
+        for p, box in zip(pages, boxes, strict=True)
     ]
     everything = np.arange(n)
     front_image = scene.render(everything)
