@@ -59,3 +59,16 @@ def test_progress_maps_stages_to_overall_fraction():
     prog.sub("b")("ignored", 0.5)
     prog("b", 2.0)
     assert seen == [("a", 0.25), ("b", 0.625), ("b", 1.0)]
+
+
+def test_progress_never_goes_backwards():
+    # weights whose stage boundaries are not exact in binary floating point
+    weights = {"a": 1, "b": 2, "c": 3, "d": 6, "e": 3, "f": 9}
+    seen = []
+    prog = Progress(lambda s, f: seen.append(f), weights)
+    for stage in weights:
+        prog(stage, 0.0)
+        prog(stage, 1.0)
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
+    prog("a", 0.5)  # a late report of an earlier stage does not pull the bar back
+    assert seen[-1] == seen[-2]

@@ -20,6 +20,10 @@ EXPECTED = {
     "grid.npz",
     "config.yaml",
     "manifest.json",
+    "instructions.pdf",
+    "instructions.html",
+    "instructions.json",
+    "steps",
 }
 
 
@@ -31,9 +35,15 @@ def test_brickify_house_writes_consistent_outputs(house_obj, tmp_path):
     assert {p.name for p in out.iterdir()} == EXPECTED
     manifest = json.loads((out / "manifest.json").read_text())
     listed = {o["name"]: o for o in manifest["outputs"]}
-    assert set(listed) == EXPECTED - {"manifest.json"}
+    assert {name.split("/")[0] for name in listed} == EXPECTED - {"manifest.json"}
     for name, entry in listed.items():
         assert (out / name).stat().st_size == entry["size"]
+    # one step image per build step, each listed; the summary counts the same steps
+    steps = json.loads((out / "instructions.json").read_text())["steps"]
+    assert len(steps) == result.summary["instructions"]["steps"] >= 1
+    assert sorted(p.name for p in (out / "steps").iterdir()) == sorted(
+        name.split("/")[1] for name in listed if name.startswith("steps/")
+    )
 
     s = result.summary
     n = len(result.model)

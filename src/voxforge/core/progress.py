@@ -16,7 +16,8 @@ class Progress:
     """Map the progress of consecutive stages onto one 0..1 scale.
 
     A pipeline declares its stages with weights; each stage reports its own 0..1 fraction and the
-    callback receives the stage name and the overall fraction.
+    callback receives the stage name and the overall fraction, which never goes backwards (a stage
+    that ends at 1.0 and the next one starting at 0.0 would otherwise differ in the last bit).
     """
 
     def __init__(self, callback: ProgressCallback | None, stages: dict[str, float]) -> None:
@@ -29,11 +30,13 @@ class Progress:
             self._start[name] = acc / total
             self._weight[name] = w / total
             acc += w
+        self._last = 0.0
 
     def __call__(self, stage: str, fraction: float = 0.0) -> None:
         f = min(max(float(fraction), 0.0), 1.0)
         if stage in self._start:
-            overall = self._start[stage] + self._weight[stage] * f
+            overall = max(self._start[stage] + self._weight[stage] * f, self._last)
+            self._last = overall
         else:
             overall = f
         self.callback(stage, overall)
