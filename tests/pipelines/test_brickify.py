@@ -17,6 +17,8 @@ EXPECTED = {
     "summary.json",
     "preview.png",
     "model.glb",
+    "model.obj",
+    "model.stl",
     "grid.npz",
     "config.yaml",
     "manifest.json",
@@ -56,6 +58,14 @@ def test_brickify_house_writes_consistent_outputs(house_obj, tmp_path):
     assert len(back) == n
     grid = np.load(out / "grid.npz")
     assert back.occupancy().sum() == result.model.occupancy().sum() == grid["occupancy"].sum()
+    # the three meshes (glTF/OBJ y-up, STL in mm) read back as the same upright model
+    from voxforge.io import load_mesh
+
+    bounds = [load_mesh(out / f"model.{ext}").bounds for ext in ("glb", "obj", "stl")]
+    np.testing.assert_allclose(bounds[0], bounds[1], atol=1e-6)
+    np.testing.assert_allclose(bounds[0], bounds[2], atol=1e-6)
+    assert bounds[0][0, 2] == pytest.approx(0.0, abs=1e-6)  # standing on z = 0
+    assert bounds[0][1, 2] == pytest.approx(s["size"]["plates"] * 0.0032 + 0.0017, abs=1e-4)
     # parts lists agree with the model
     with open(out / "bom.csv") as f:
         rows = list(csv.DictReader(f))

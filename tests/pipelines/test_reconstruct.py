@@ -15,7 +15,7 @@ from PIL import Image
 
 from voxforge.core.config import load_config
 from voxforge.core.errors import ConfigError, GeometryError, UnsupportedInputError
-from voxforge.io import load_voxels
+from voxforge.io import load_mesh, load_voxels
 from voxforge.pipelines.reconstruct import (
     GRID,
     ReconstructConfig,
@@ -84,11 +84,14 @@ def test_outputs_load_back_at_the_asked_height(tmp_path: Path) -> None:
         "inputs.png", "summary.json", "config.yaml",
     }  # fmt: skip
     for ext in ("obj", "stl", "ply", "glb"):
-        tm = trimesh.load(out / f"model.{ext}", force="mesh")
+        # each file in its format's conventions (OBJ/glTF y-up, STL millimetres) reads back z-up metres
+        tm = load_mesh(out / f"model.{ext}").tm
         assert len(tm.faces) == len(result.mesh.faces), ext
         # 16 cells tall scaled to 32 cm: 2 cm cells; the smoothed box keeps its height within a cell
         assert tm.extents[2] == pytest.approx(0.32, abs=0.02), ext
         assert tm.bounds[0][2] == pytest.approx(0.0, abs=0.02), ext
+    assert trimesh.load(out / "model.glb", force="mesh").extents[1] == pytest.approx(0.32, abs=0.02)
+    assert trimesh.load(out / "model.stl").extents[2] == pytest.approx(320, abs=20)  # mm
     stl = trimesh.load(out / "model.stl")
     assert stl.is_watertight
 

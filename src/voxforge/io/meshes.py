@@ -159,6 +159,10 @@ def read_trimesh_mesh(
     Mesh(tm=tm).validate(src.name)
     with np.errstate(invalid="ignore", over="ignore"):  # huge finite values overflow when merging
         tm.process(validate=False)
+    if file_type in ("gltf", "glb") and tm.visual.kind == "vertex":
+        from voxforge.core.color import linear_to_srgb
+
+        tm.visual.vertex_colors = _convert_rgb(tm.visual.vertex_colors, linear_to_srgb)
     file_units, guessed = _file_units(src, file_type, tm, units)
     file_up = up or DEFAULT_UP.get(file_type, "z")
     if file_up == "y":
@@ -267,3 +271,44 @@ FORMATS = (
         sniff=None,  # a zip: told apart from npz/captures by member names in formats.sniff
     ),
 )
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing
+
+
+EXPORT_TYPES = ("obj", "stl", "ply", "glb", "off")
+
+
+def export_mesh(tm: trimesh.Trimesh, file_type: str) -> bytes:
+    """Bytes of a z-up, metre mesh in ``file_type``, in that format's own conventions, so that
+    other programs (and :func:`read_trimesh_mesh`) see it upright and at its real size.
+
+    - OBJ and glTF are Y-up by convention (Blender, three.js, model viewers): rotated to Y-up.
+    - STL carries no unit and means millimetres to every slicer: scaled to millimetres.
+    - glTF vertex colours are linear light (glTF 2.0 spec, ``COLOR_0``); ours are sRGB: converted.
+    """
+    from voxforge.core.color import srgb_to_linear
+
+    file_type = file_type.lower()
+    if file_type not in EXPORT_TYPES:
+        raise VoxforgeError(
+            f"cannot write meshes as {file_type!r}; choose one of {', '.join(EXPORT_TYPES)}"
+        )
+    out = tm.copy()
+    if DEFAULT_UP.get(file_type) == "y":
+        out.apply_transform(Y_UP_TO_Z_UP.T)  # a rotation: its inverse
+    if file_type == "stl":
+        out.apply_scale(1000.0)
+    if file_type == "glb" and out.visual.kind in ("face", "vertex"):
+        attr = "face_colors" if out.visual.kind == "face" else "vertex_colors"
+        setattr(out.visual, attr, _convert_rgb(getattr(out.visual, attr), srgb_to_linear))
+    data = out.export(file_type=file_type)
+    return data.encode("utf-8") if isinstance(data, str) else bytes(data)
+
+
+def _convert_rgb(rgba: np.ndarray, curve: Any) -> np.ndarray:
+    """(n, 4) uint8 colours with the RGB channels passed through a transfer ``curve``."""
+    out = np.asarray(rgba, dtype=np.float64) / 255.0
+    out[:, :3] = curve(out[:, :3], np.float64)
+    return np.rint(out * 255.0).astype(np.uint8)

@@ -65,6 +65,13 @@ class BrickifyResult:
 
 log = logging.getLogger(__name__)
 
+MESH_OUTPUTS = {
+    "glb": "glTF binary, y-up, metres, colours",
+    "obj": "Wavefront OBJ, y-up, metres",
+    "stl": "binary STL, z-up, millimetres",
+}
+"""The brick model as meshes, each in its format's own up axis and unit (see ``export_mesh``)."""
+
 STAGES = {
     "read": 1,
     "clean": 2,
@@ -272,6 +279,7 @@ def write_brick_outputs(
     from voxforge.bricks.ldraw import write_mpd
     from voxforge.instructions.booklet import write_instructions
     from voxforge.io import save_voxels
+    from voxforge.io.meshes import export_mesh
     from voxforge.pipelines.instructions import write_model_mpd
     from voxforge.render.bricks import render_bricks
 
@@ -296,8 +304,10 @@ def write_brick_outputs(
         Image.fromarray(image).save(od.path("preview.png"))
         od.add("preview.png", "rendered preview of the brick model")
         report("write", 0.6)
-        brick_model_trimesh(model, palette).export(od.path("model.glb"), file_type="glb")
-        od.add("model.glb", "brick model geometry with studs and colours (glTF binary)")
+        bricks_mesh = brick_model_trimesh(model, palette)
+        for ext, what in MESH_OUTPUTS.items():
+            od.path(f"model.{ext}").write_bytes(export_mesh(bricks_mesh, ext))
+            od.add(f"model.{ext}", f"brick model geometry with studs ({what})")
         if grid is not None:
             save_voxels(grid, od.path("grid.npz"))
             od.add("grid.npz", "the voxel grid the bricks were laid on")

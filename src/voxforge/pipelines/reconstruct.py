@@ -320,17 +320,22 @@ def write_outputs(
 ) -> None:
     """Write the meshes, the grid, the point cloud (``points``) and the two pictures into ``od``."""
     from voxforge.core.pointcloud import PointCloud
+    from voxforge.io.meshes import export_mesh
     from voxforge.io.ply import encode_ply
 
     tm = geo.mesh.tm
-    for ext, what in (("obj", "Wavefront OBJ"), ("stl", "binary STL"), ("glb", "binary glTF")):
-        od.path(f"model.{ext}").write_bytes(_export(tm, ext))
-        od.add(f"model.{ext}", f"reconstructed mesh ({geo.mesh_source}), metres, z up, {what}")
+    for ext, what in (
+        ("obj", "Wavefront OBJ, y-up, metres"),
+        ("stl", "binary STL, z-up, millimetres"),
+        ("glb", "binary glTF, y-up, metres"),
+    ):
+        od.path(f"model.{ext}").write_bytes(export_mesh(tm, ext))
+        od.add(f"model.{ext}", f"reconstructed mesh ({geo.mesh_source}), {what}")
     if geo.points is not None:
         od.path("model.ply").write_bytes(encode_ply(PointCloud(xyz=geo.points)))
         od.add("model.ply", f"{len(geo.points)} reconstructed surface points, metres, z up")
     else:
-        od.path("model.ply").write_bytes(_export(tm, "ply"))
+        od.path("model.ply").write_bytes(export_mesh(tm, "ply"))
         od.add("model.ply", "reconstructed mesh, metres, z up, PLY")
     od.path("voxels.npz").write_bytes(_grid_npz(geo.grid, geo.probability))
     od.add("voxels.npz", "voxforge voxel grid (occupancy at the threshold) + probability array")
@@ -338,11 +343,6 @@ def write_outputs(
     od.add("preview.png", "the model seen from the first camera and from three-quarters")
     _save_png(od.path("inputs.png"), inputs_image(prepared, sources))
     od.add("inputs.png", "each input with the object's box, above what the network saw")
-
-
-def _export(tm: Any, ext: str) -> bytes:
-    data = tm.export(file_type=ext)
-    return data.encode("utf-8") if isinstance(data, str) else bytes(data)
 
 
 def _grid_npz(grid: VoxelGrid, probability: np.ndarray) -> bytes:

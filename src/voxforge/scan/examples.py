@@ -27,6 +27,7 @@ from trimesh import boolean, creation
 from voxforge.core.mesh import Mesh
 from voxforge.io import save_points
 from voxforge.io.arkit import load_capture, write_capture
+from voxforge.io.meshes import export_mesh
 from voxforge.scan.sim import SimConfig, orbit_poses, simulate_capture
 
 log = logging.getLogger(__name__)
@@ -106,9 +107,7 @@ def write_examples(out: str | Path, *, seed: int = SEED) -> dict[str, Path]:
     ply = out / "mug_scan.ply"
     save_points(cloud, ply)
     glb = out / "mug.glb"
-    mug = make_mug()
-    to_y_up = np.array([[1.0, 0, 0, 0], [0, 0, 1.0, 0], [0, -1.0, 0, 0], [0, 0, 0, 1.0]])
-    glb.write_bytes(mug.transformed(to_y_up).tm.export(file_type="glb"))
+    glb.write_bytes(export_mesh(make_mug().tm, "glb"))  # y-up, linear vertex colours
     log.info("wrote %d frames, %d fused points, %s", len(frames), len(cloud), glb)
     return {"capture": scan_dir, "cloud": ply, "mesh": glb}
 
