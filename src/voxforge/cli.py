@@ -425,6 +425,7 @@ def _top_level_outputs(folder: Path) -> list[str]:
 
 
 # Commands of the other stages, each defined beside its code (imports inside the commands).
+from voxforge.bricks.order_commands import order  # noqa: E402
 from voxforge.instructions.commands import instructions as instructions_cmd  # noqa: E402
 from voxforge.nn.commands import classify, data_app, evaluate_app, train_app  # noqa: E402
 from voxforge.nn.recon_commands import evaluate_reconstruction_cmd, render_set_cmd  # noqa: E402
@@ -443,6 +444,7 @@ app.add_typer(train_app, name="train")
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(data_app, name="data")
 app.command("classify")(classify)
+app.command("order")(order)
 app.command("instructions")(instructions_cmd)
 app.command("reconstruct")(reconstruct)
 app.command("serve")(serve)
