@@ -16,17 +16,34 @@ from voxforge.instructions.steps import (
     view_angles,
     walk_plan,
 )
+from voxforge.render.bricks import model_corners
 
 from .models import random_stack, three_bricks, wall_model
 
 
 def test_view_angles_follow_the_rotstep_convention():
-    assert view_angles(None) == (225.0, 30.0)
-    assert view_angles((30.0, 45.0, 0.0)) == (225.0, 30.0)
-    assert view_angles((30.0, 135.0, 0.0)) == (315.0, 30.0)
-    assert view_angles((-30.0, 225.0, 0.0)) == (45.0, -30.0)
-    with pytest.raises(ConfigError, match="elevation"):
-        view_angles((120.0, 0.0, 0.0))
+    assert view_angles(None) == (225.0, 30.0, False)
+    assert view_angles((30.0, 45.0, 0.0)) == (225.0, 30.0, False)
+    assert view_angles((30.0, 135.0, 0.0)) == (315.0, 30.0, False)
+    assert view_angles((-30.0, 225.0, 0.0)) == (45.0, -30.0, False)
+    assert view_angles((390.0, 45.0, 0.0)) == (225.0, 30.0, False)
+    # a sub-assembly built upside down (order.rotation_of_quarter(0, upside_down=True))
+    assert view_angles((210.0, 45.0, 0.0)) == (135.0, -30.0, True)
+
+
+def test_upside_down_view_shows_the_model_turned_over():
+    from voxforge.bricks.order import rotation_of_quarter
+
+    model = three_bricks()
+    scene = StepScene(model, None, size=128)
+    upright = scene.camera(None)
+    flipped = scene.camera(rotation_of_quarter(0, upside_down=True))
+    top = model_corners(model)[:, 2].max()
+    high = np.array([[0.0, 0.0, top]]) + model_corners(model).mean(axis=0) * [1, 1, 0]
+    low = high - [0.0, 0.0, top]
+    # screen y grows downward: upright, the top of the model is higher on screen; turned over, lower
+    assert upright.project(high)[0, 1] < upright.project(low)[0, 1]
+    assert flipped.project(high)[0, 1] > flipped.project(low)[0, 1]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

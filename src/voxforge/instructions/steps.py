@@ -59,22 +59,31 @@ STEP_OPTIONS = RenderOptions(dim_amount=0.45, highlight_width=2.5)
 """Step image style: earlier parts fade a little toward light grey, new parts get a ring."""
 
 
-def view_angles(rotation: Rotation | None) -> tuple[float, float]:
-    """(azimuth, elevation) degrees of the camera for ROTSTEP angles (``None``: default view)."""
+def view_angles(rotation: Rotation | None) -> tuple[float, float, bool]:
+    """(azimuth, elevation, upside_down) of the camera for ROTSTEP angles (``None``: default view).
+
+    An x angle beyond the vertical (``rx`` in (90, 270) after wrapping, e.g. ``30 + 180`` for a
+    sub-assembly built upside down) is half a turn about the model's x axis plus a tilt of
+    ``rx - 180``: the camera then looks at the turned model from above, i.e. from below in the
+    model's own frame (mirrored azimuth, negated elevation), with the model's -z as screen up.
+    """
     if rotation is None:
-        return AZIMUTH_DEG, ELEVATION_DEG
+        return AZIMUTH_DEG, ELEVATION_DEG, False
     rx, ry, _ = (float(a) for a in rotation)
-    if not -90.0 <= rx <= 90.0:
-        raise ConfigError(f"view elevation (ROTSTEP x angle) must be in [-90, 90], got {rx}")
-    return (180.0 + ry) % 360.0, rx
+    rx = (rx + 90.0) % 360.0 - 90.0  # [-90, 270)
+    azimuth = (180.0 + ry) % 360.0
+    if rx <= 90.0:
+        return azimuth, rx, False
+    return (-azimuth) % 360.0, -(rx - 180.0), True
 
 
 def turned_camera(
     points: np.ndarray, size: int, rotation: Rotation | None, margin: float = 0.04
 ) -> Camera:
     """An orthographic camera framing ``points`` ((n, 3) metres) from the view ``rotation``."""
-    azimuth, elevation = view_angles(rotation)
-    return framing_camera(points, size, azimuth, elevation, margin)
+    azimuth, elevation, upside_down = view_angles(rotation)
+    up = np.array([0.0, 0.0, -1.0 if upside_down else 1.0])
+    return framing_camera(points, size, azimuth, elevation, margin, up=up)
 
 
 @dataclass(frozen=True)

@@ -215,9 +215,11 @@ def framing_camera(
     *,
     perspective: bool = False,
     fov_deg: float = 30.0,
+    up: np.ndarray = Z_UP,
 ) -> Camera:
     """Like :func:`isometric_camera`, but frames the projection of ``points`` ((n, 3) metres, e.g.
-    a mesh's vertices), which is tighter than framing their bounding box."""
+    a mesh's vertices), which is tighter than framing their bounding box. ``up`` is the world
+    direction shown as screen up (``-z`` shows a model turned upside down, as built)."""
     width, height = _image_size(size)
     if not 0.0 <= margin <= 0.45:
         raise ConfigError(f"camera margin must be in [0, 0.45], got {margin}")
@@ -236,7 +238,7 @@ def framing_camera(
         dist = radius / math.sin(math.radians(fov_deg) * 0.5) * 1.05
     else:
         dist = radius * 2.0 + 1.0
-    view = look_at(centre + direction * dist, centre)
+    view = look_at(centre + direction * dist, centre, up)
     # column-wise products rather than a matmul: no BLAS thread pool for a (n, 3) x (3, 3) product
     vc = pts[:, 0:1] * view[:3, 0] + pts[:, 1:2] * view[:3, 1] + pts[:, 2:3] * view[:3, 2]
     vc += view[:3, 3]
