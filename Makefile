@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-ldraw test-all lint bench setup clean
+.PHONY: demo test test-slow test-ldraw test-web test-all lint bench setup web serve clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,10 @@ test-slow: $(STAMP)
 test-ldraw: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow tests/bricks/test_leocad.py
 
+# The web page end to end in Debian's Chromium (Playwright): upload the sample scan, viewer, steps.
+test-web: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow tests/service/test_web.py
+
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ''
 
@@ -39,6 +43,13 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# Rebuild the web page bundle (src/voxforge/service/web/, committed) from web/ with npm.
+web:
+	cd web && npm ci --no-audit --no-fund && npm run build
+
+serve: $(STAMP)
+	$(BIN)/voxforge serve
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
