@@ -185,18 +185,10 @@ class Reconstructor:
         occ, _ = fuse_occupancy(probs, conf, az)
         rel = az - az[0]
         turned = np.concatenate([rotate_points_z(p, r) for p, r in zip(pts, rel, strict=True)])
-        points = _subsample(turned, pts.shape[1])
+        points = turned[:: len(batch)]  # every K-th: an even share of each view's points
         best = int(np.argmax(conf.reshape(len(conf), -1).mean(axis=1)))
         mesh = rotate_points_z(verts[best], float(rel[best]))
         return Reconstruction(occ, points, mesh, faces, self.kind, tuple(float(a) for a in az))
-
-
-def _subsample(points: np.ndarray, n: int) -> np.ndarray:
-    """``n`` of (M, 3) points by farthest-point sampling (deterministic: starts at point 0)."""
-    from voxforge.nn.models import farthest_point_sample
-
-    idx = farthest_point_sample(torch.from_numpy(points)[None], n)[0].numpy()
-    return points[idx]
 
 
 # --------------------------------------------------------------------------- save / load
