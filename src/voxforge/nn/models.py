@@ -56,12 +56,23 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
         ConfigError: unknown name (with close matches) or an argument the model does not take.
     """
     entry = MODELS[name]
+    model = build_entry(entry, overrides, "model")
+    model.input_kind = entry.input_kind  # type: ignore[assignment]
+    return model
+
+
+def build_entry(entry: Any, overrides: dict[str, Any], what: str) -> nn.Module:
+    """Call a registry entry's ``builder`` with its ``defaults`` updated by ``overrides`` and tag
+    the module with ``arch_name`` / ``arch_args`` (what checkpoints and model cards record).
+
+    Raises:
+        ConfigError: an argument the builder does not take (``what`` names the registry).
+    """
     kwargs = {**entry.defaults, **overrides}
     try:
         model = entry.builder(**kwargs)
     except TypeError as err:
-        raise ConfigError(f"model {name!r}: {err}") from None
-    model.input_kind = entry.input_kind  # type: ignore[assignment]
+        raise ConfigError(f"{what} {entry.name!r}: {err}") from None
     model.arch_name = entry.name  # type: ignore[assignment]
     model.arch_args = kwargs  # type: ignore[assignment]
     return model

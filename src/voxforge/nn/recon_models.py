@@ -33,6 +33,7 @@ from torch import nn
 
 from voxforge.core.errors import ConfigError
 from voxforge.core.registry import Registry
+from voxforge.nn.models import build_entry
 
 VOXELS = 32
 """Side of the predicted occupancy grid (cells)."""
@@ -83,15 +84,7 @@ def create_recon_model(name: str, **overrides: Any) -> nn.Module:
     Raises:
         ConfigError: unknown name (with close matches) or an argument the builder does not take.
     """
-    entry = RECON_MODELS[name]
-    kwargs = {**entry.defaults, **overrides}
-    try:
-        model = entry.builder(**kwargs)
-    except TypeError as err:
-        raise ConfigError(f"reconstruction model {name!r}: {err}") from None
-    model.arch_name = entry.name  # type: ignore[assignment]
-    model.arch_args = kwargs  # type: ignore[assignment]
-    return model
+    return build_entry(RECON_MODELS[name], overrides, "reconstruction model")
 
 
 def list_recon_models(pattern: str = "*") -> list[str]:

@@ -43,7 +43,7 @@ from voxforge.nn.recon_losses import (
 from voxforge.nn.recon_metrics import dice as dice_score
 from voxforge.nn.recon_metrics import iou
 from voxforge.nn.recon_models import RECON_MODELS, VOXELS, create_recon_model, images_to_tensor
-from voxforge.nn.train import _append_csv, _save, lr_factor
+from voxforge.nn.train import _append_csv, _save, lr_factor, resume_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -442,14 +442,7 @@ def train_reconstruction(
     state: dict[str, Any] = {"epoch": 0, "best_iou": -1.0, "best_epoch": 0, "best": {},
                              "threshold": 0.4, "seconds": 0.0}  # fmt: skip
     if resume:
-        ckpt_path = run / "last.pt"
-        if not ckpt_path.is_file():
-            raise ConfigError(f"{ckpt_path}: nothing to resume (no last.pt in the run folder)")
-        ckpt = torch.load(ckpt_path, map_location=config.device, weights_only=False)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        state.update(ckpt["state"])
+        resume_checkpoint(run, config.device, model, optimizer, scheduler, state)
     (run / "config.yaml").write_text(dump_config(config), encoding="utf-8")
     meta = {"arch": config.model, "arch_args": model.arch_args, "kind": config.kind,
             "classes": train_set.classes}  # fmt: skip

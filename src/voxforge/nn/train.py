@@ -317,14 +317,7 @@ def train_classifier(
     state = {"epoch": 0, "best_acc": -1.0, "best_loss": math.inf, "best_epoch": 0,
              "best": {}, "min_val_loss": math.inf, "bad_epochs": 0}  # fmt: skip
     if resume:
-        ckpt_path = run / "last.pt"
-        if not ckpt_path.is_file():
-            raise ConfigError(f"{ckpt_path}: nothing to resume (no last.pt in the run folder)")
-        ckpt = torch.load(ckpt_path, map_location=config.device, weights_only=False)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        state.update(ckpt["state"])
+        resume_checkpoint(run, config.device, model, optimizer, scheduler, state)
         log.info("resumed %s at epoch %d", run, state["epoch"])
     (run / "config.yaml").write_text(dump_config(config), encoding="utf-8")
     meta = {"arch": config.model, "arch_args": model.arch_args, "classes": classes,
@@ -373,6 +366,20 @@ def train_classifier(
         writer.close()
     return TrainResult(run, int(state["best_epoch"]), dict(state["best"]), int(state["epoch"]),
                        stopped, time.perf_counter() - t0)  # fmt: skip
+
+
+def resume_checkpoint(
+    run: Path, device: str, model: nn.Module, opt: Any, sched: Any, state: dict
+) -> None:
+    """Load ``run/last.pt`` into the model, optimizer, scheduler and ``state`` (in place)."""
+    ckpt_path = run / "last.pt"
+    if not ckpt_path.is_file():
+        raise ConfigError(f"{ckpt_path}: nothing to resume (no last.pt in the run folder)")
+    ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    sched.load_state_dict(ckpt["scheduler"])
+    state.update(ckpt["state"])
 
 
 def _save(
