@@ -389,8 +389,11 @@ class JobService:
             )
             s.add(job)
             s.add(EventRow(job_id=job_id, kind="queued", status="queued"))
+        # Read back before submitting: the answer describes the job as accepted (queued); read
+        # after, a fast worker could already have moved it on and the 202 would race the runner.
+        queued = self.get(job_id)
         self.runner.submit(self._spec(job_id, spec, config))
-        return self.get(job_id)  # type: ignore[return-value]
+        return queued  # type: ignore[return-value]
 
     def _spec(self, job_id: str, spec: PipelineSpec, config: BaseModel) -> JobSpec:
         return JobSpec(
