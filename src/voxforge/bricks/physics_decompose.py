@@ -42,15 +42,32 @@ from scipy.sparse import csgraph
 
 from voxforge.bricks.physics_contacts import GROUND, Interfaces
 from voxforge.bricks.physics_lp import LPSolution, interface_stress, solve_equilibrium
-from voxforge.bricks.physics_support import compression_pass
+from voxforge.bricks.physics_support import CompressionPass, compression_pass
 
 FULL_SHARE = 0.8
-MAX_REGION_ROUNDS = 2
-"""Regional programs tried before the whole program is solved instead: each widening round costs
-a program about as dear as the whole one (measured on ModelNet chairs: 8 growing rounds took 4x
-the time of one whole solve)."""
 """When a cantilever region (with the hanging parts) holds more than this share of the parts,
 the whole program is solved instead: it costs about the same and is exact."""
+MAX_REGION_ROUNDS = 2
+"""Regional programs tried before the whole program is solved instead: each widening round of a
+large region costs a program about as dear as the whole one (measured on ModelNet chairs: 8
+growing rounds took 4x the time of one whole solve)."""
+RAISE_HOPS = 6
+"""A region over capacity first takes in the parts this many interfaces above it (fixed loads from
+above, spread greedily, are what usually overloads it); only if it is still over capacity does
+it take every part above it, which makes its program a relaxation and the verdict exact."""
+MAX_SOLVES = 24
+"""Programs (regions and rounds together) before the whole program is solved instead."""
+SMALL_REGION_SHARE = 0.25
+MAX_SMALL_REGION_ROUNDS = 8
+"""A region of at most ``SMALL_REGION_SHARE`` of the parts may keep growing for this many rounds:
+interior-point time grows faster than linearly with the size, so each such round costs under an
+eighth of the whole program (a 4,832-part dresser: regions of 100-350 parts in 0.05-0.4 s each,
+the whole program over 30 s)."""
+DOWN_CLOSURE_SHARE = 0.35
+"""A region whose parts below it down to the ground number at most this share of the model takes
+them in: the program then sets every force under the region, so the greedy pass over the rest
+cannot fail on the region's reactions and one round settles it (a cantilever low in a model, such
+as a night stand's body over its feet)."""
 STRESS_TOLERANCE = 1e-6
 """Stress above ``1 + STRESS_TOLERANCE`` counts as over capacity (solver round-off guard)."""
 
@@ -186,6 +203,7 @@ def solve_by_regions(
     pitch: np.ndarray,
     failed: np.ndarray,
     grow_hops: int = 1,
+    friction_pass: bool = False,
 ) -> RegionSolution:
     """Minimax-tension forces for the whole model, solving the program only near ``failed``.
 
@@ -198,12 +216,16 @@ def solve_by_regions(
         failed: (n,) bool parts the compression pass could not carry (all True: one program
             over the whole model).
         grow_hops: interface hops the cantilever region reaches beyond the parts that need it.
+        friction_pass: let the greedy pass outside the programs hold loads by stud friction
+            too (:func:`~voxforge.bricks.physics_support.compression_pass` with
+            ``stud_capacity``); its stresses are upper bounds, so the answer is then exact only
+            where the pass needed no tension.
 
     Raises:
         SolveError: a solve ran past ``deadline`` or HiGHS failed.
     """
     n, p = len(weight), len(iface)
-    ctx = _Context(com, weight, tops, iface, stud_capacity, deadline, pitch)
+    ctx = _Context(com, weight, tops, iface, stud_capacity, deadline, pitch, friction_pass)
     if failed.all():  # the reference: one program over everything
         prog = ctx.solve(failed, np.arange(p), np.zeros((n, 3)))
         return ctx.finish([prog], failed, True, 1)
@@ -213,7 +235,7 @@ def solve_by_regions(
         use = np.flatnonzero((iface.lower != GROUND) & hanging[np.maximum(iface.lower, 0)])
         stage1.append(ctx.solve(hanging, use, np.zeros((n, 3))))
     fixed = _collect(stage1, n, iface, stud_capacity)
-    check = compression_pass(com, weight, tops, iface, ~hanging, fixed.extra, fixed.blocked)
+    check = ctx.carry(~hanging, fixed.extra, fixed.blocked)
     if not check.failed.any():
         return ctx.finish(stage1, hanging, True, len(stage1))
     bound = float(fixed.stress.max(initial=0.0))
@@ -238,6 +260,14 @@ class _Context:
     capacity: float
     deadline: float
     pitch: np.ndarray
+    friction_pass: bool = False
+
+    def carry(self, active: np.ndarray, extra: np.ndarray, blocked: np.ndarray) -> CompressionPass:
+        """The greedy pass over the ``active`` parts with the programs' forces fixed."""
+        cap = self.capacity if self.friction_pass else None
+        return compression_pass(
+            self.com, self.weight, self.tops, self.iface, active, extra, blocked, stud_capacity=cap
+        )
 
     def solve(self, region: np.ndarray, use: np.ndarray, extra: np.ndarray) -> _Program:
         """The program on ``region`` over the interfaces ``use``, with further loads ``extra``."""
@@ -263,14 +293,18 @@ class _Context:
         active = np.ones(n, dtype=bool)
         for prog in programs:
             active &= ~prog.region
-        post = compression_pass(self.com, self.weight, self.tops, self.iface, active, f.extra, f.blocked)
+        post = self.carry(active, f.extra, f.blocked)
         ground = (self.iface.lower == GROUND) & ~f.blocked
+        free = ~f.blocked
+        stress = f.stress.copy()
+        stress[free] = np.maximum(stress[free], post.stress[free])
+        tension = post.max_stress * self.capacity
         return RegionSolution(
-            stress=f.stress,
-            tension_max=f.tension_max,
+            stress=stress,
+            tension_max=max(f.tension_max, tension),
             ground_reaction=f.ground + float(post.force[ground].sum()),
             region=region,
-            exact=exact,
+            exact=exact and post.max_stress == 0.0,
             n_variables=f.n_variables,
             n_solves=n_solves,
             lp_time_s=f.lp_time,
@@ -285,28 +319,43 @@ def _cantilevers(
     bound: float,
     grow_hops: int,
 ) -> RegionSolution:
-    """Stage 2 of the module docstring: the program on a region around the ``failed`` parts."""
+    """Stage 2 of the module docstring: programs on regions around the ``failed`` parts.
+
+    Separate clusters of failures (a table top's edge and its feet) get separate regions, the
+    topmost first: its program's forces are then fixed like the hanging stage's, and the next
+    cluster meets them as loads from above.
+    """
     iface, n = ctx.iface, len(ctx.weight)
     has_lower = iface.lower != GROUND
     lower0 = np.maximum(iface.lower, 0)
     graph = down_graph(n, iface)
     up = graph.T.tocsr()
-    region = convex_hull(graph, grow(graph, failed, grow_hops)) & ~hanging
-    widened, n_solves = False, len(stage1)
+    settled_programs: list[_Program] = []
+    settled = np.zeros(n, dtype=bool)
+    region = _top_cluster(graph, failed, ctx.tops, grow_hops) & ~hanging
+    widened, raised, n_solves = False, False, len(stage1)
     rounds = 0
     while True:
+        if not widened:
+            below = reach(graph, region) & ~hanging & ~settled
+            if below.sum() <= DOWN_CLOSURE_SHARE * n:
+                # with everything under it, no part below the region meets its reactions later
+                region = below
         # a widened region is solved with the hanging parts again, so that nothing is fixed
         hang_in = hanging if widened else np.zeros(n, dtype=bool)
-        kept = [s.rows(~hang_in[iface.lower[s.use]]) for s in stage1]
+        kept = [s.rows(~hang_in[iface.lower[s.use]]) for s in stage1] + settled_programs
         base = _collect(kept, n, iface, ctx.capacity)
         part = region | hang_in
-        if (part | hanging).sum() > FULL_SHARE * n or rounds >= MAX_REGION_ROUNDS:
+        size = (part | hanging | settled).sum()
+        small = size <= SMALL_REGION_SHARE * n
+        limit = MAX_SMALL_REGION_ROUNDS if small else MAX_REGION_ROUNDS
+        if size > FULL_SHARE * n or rounds >= limit or n_solves >= MAX_SOLVES:
             # as dear as the whole (or growing round after round): solve the whole exactly
             whole = np.ones(n, dtype=bool)
             prog = ctx.solve(whole, np.arange(len(iface)), np.zeros((n, 3)))
             return ctx.finish([prog], whole, True, n_solves + 1)
-        outside = ~part & ~hanging
-        pre = compression_pass(ctx.com, ctx.weight, ctx.tops, iface, outside, base.extra, base.blocked)
+        outside = ~part & ~hanging & ~settled
+        pre = ctx.carry(outside, base.extra, base.blocked)
         into = ~base.blocked & outside[iface.upper] & has_lower & part[lower0]
         load = base.extra.copy()
         f = pre.force[into]
@@ -318,22 +367,58 @@ def _cantilevers(
         rounds += 1
         programs = [*kept, prog]
         fixed = _collect(programs, n, iface, ctx.capacity)
-        post = compression_pass(
-            ctx.com, ctx.weight, ctx.tops, iface, outside, fixed.extra, fixed.blocked
-        )
+        post = ctx.carry(outside, fixed.extra, fixed.blocked)
         bad = post.failed & outside
-        if bad.any():
-            region = convex_hull(graph, grow(graph, region | bad, grow_hops)) & ~hanging
-            if widened:
-                region = reach(up, region) & ~hanging
-            continue
         worst = float(fixed.stress[use].max(initial=0.0))
-        if not widened and worst > max(bound, 1.0 + STRESS_TOLERANCE):
-            log.debug("stability region of %d parts over capacity: widening", region.sum())
-            region, widened = reach(up, region) & ~hanging, True
+        over = worst > max(bound, 1.0 + STRESS_TOLERANCE)
+        if bad.any() and not over:
+            near = bad & grow(graph, region, grow_hops + 1)
+            if near.any() or widened:  # the region's own reactions: take those parts in
+                region = convex_hull(graph, grow(graph, region | bad, grow_hops)) & ~hanging
+                if widened:
+                    region = reach(up, region) & ~hanging
+            else:  # failures elsewhere (further down): keep this program, start another
+                settled_programs.append(prog)
+                settled |= part
+                region = _top_cluster(graph, bad, ctx.tops, grow_hops) & ~hanging & ~settled
+                rounds, raised = 0, False
             continue
-        exact = widened or worst <= bound
-        return ctx.finish(programs, part | (hanging & ~hang_in), exact, n_solves)
+        if not widened and over:
+            log.debug("stability region of %d parts over capacity: widening", region.sum())
+            if not raised:  # first let the parts a few levels above share the load
+                region = convex_hull(graph, _raise(up, region, RAISE_HOPS)) & ~hanging & ~settled
+                raised = True
+                continue
+            region, widened = reach(up, region | settled) & ~hanging, True
+            settled_programs, settled = [], np.zeros(n, dtype=bool)
+            continue
+        exact = (widened or worst <= bound) and not settled_programs
+        return ctx.finish(programs, part | settled | (hanging & ~hang_in), exact, n_solves)
+
+
+def _raise(up: sparse.csr_matrix, mask: np.ndarray, hops: int) -> np.ndarray:
+    """(n,) bool ``mask`` plus the parts up to ``hops`` interfaces above it."""
+    out = mask.copy()
+    step = up.T.astype(np.int8).tocsr()  # row i: the parts resting on i
+    for _ in range(hops):
+        out |= step @ out.astype(np.int8) > 0
+    return out
+
+
+def _top_cluster(
+    graph: sparse.csr_matrix, failed: np.ndarray, tops: np.ndarray, hops: int
+) -> np.ndarray:
+    """(n,) bool the cluster of ``failed`` parts (those within ``hops`` interfaces of each other)
+    that reaches highest, grown by ``hops`` and made convex in ``graph``."""
+    grown = grow(graph, failed, hops)
+    idx = np.flatnonzero(grown)
+    both = (graph + graph.T).tocsr()[idx][:, idx]
+    _, label = csgraph.connected_components(both, directed=False)
+    seeds = failed[idx]
+    top = idx[seeds][np.argmax(tops[idx[seeds]])]
+    cluster = np.zeros(len(failed), dtype=bool)
+    cluster[idx[label == label[np.searchsorted(idx, top)]]] = True
+    return convex_hull(graph, cluster)
 
 
 def _solve_region(

@@ -10,6 +10,20 @@ works, that is pulled upward on balance, or that rests on nothing (it hangs from
 *fails*: its load needs tension, and :mod:`voxforge.bricks.physics_decompose` hands it, with the
 parts around it, to the linear program.
 
+With ``stud_capacity`` given, a part whose load centre falls outside its supports may also hold
+on by stud friction before it counts as failed (a cantilever: the bricks of a table top reaching
+past its legs). Each interface then passes its share of the load on at a point outside its
+rectangle, which one force pair carries exactly: compression at the point where the line from
+the studs' centre through the load point leaves the rectangle, and tension spread evenly over
+the studs (their centre). With ``s`` the fraction of that line inside the rectangle, the tension
+is ``f (1 - s) / s``; the part holds when every stud's share stays within its capacity. Among
+the share rules, each part takes the one with the least stress. The result is again a force
+distribution in equilibrium everywhere (a *witness*): every stud's tension is within capacity,
+so the model stands, and its largest stress is an upper bound of the least possible one. (Even
+tension over a rectangle of studs is what the program's corner-stud model can always express,
+so the program agrees.) In one dimension spreading the tension over all studs is also the best
+choice: with ``k`` of ``w`` stud columns pulling, the capacity times the lever grows with ``k``.
+
 Only the resultant of the load matters (all forces are vertical and the parts are rigid), so a
 load that already includes forces computed elsewhere (the program's reactions on the parts below
 its region) is checked the same way. Every distribution built here uses compression only, so it
@@ -36,13 +50,24 @@ class CompressionPass:
         force: (p,) float64 newtons each interface presses onto its lower part (0 where the
             upper part is inactive or failed: a failed part's load is passed on approximately,
             area-proportionally, only so that failures further down are still found).
-        qx, qy: (p,) float64 lattice point where ``force`` acts (inside the interface rectangle).
+        qx, qy: (p,) float64 lattice point where ``force`` acts (inside the interface
+            rectangle, or outside it where the interface holds by stud tension).
+        stress: (p,) float64 stud tension per stud / capacity each interface needs (0 where
+            compression alone carries it; only with ``stud_capacity``).
+        rests: (n,) bool parts with an interface below them in the pass (the others hang).
     """
 
     failed: np.ndarray
     force: np.ndarray
     qx: np.ndarray
     qy: np.ndarray
+    stress: np.ndarray
+    rests: np.ndarray
+
+    @property
+    def max_stress(self) -> float:
+        """Largest interface stress of the distribution (0 when compression carries all)."""
+        return float(self.stress.max(initial=0.0))
 
 
 def compression_pass(
@@ -53,6 +78,7 @@ def compression_pass(
     active: np.ndarray | None = None,
     extra: np.ndarray | None = None,
     blocked: np.ndarray | None = None,
+    stud_capacity: float | None = None,
 ) -> CompressionPass:
     """Carry every active part's load down to the ground by compression, greedily, top down.
 
@@ -67,12 +93,48 @@ def compression_pass(
             (newtons) and its first moments ``f * x``, ``f * y`` (newton * lattice unit).
         blocked: (p,) bool interfaces whose forces are already fixed (they arrive through
             ``extra``); no load is passed down them.
+        stud_capacity: tension one stud holds, newtons; when given, loads whose centre lies
+            outside the supports may hold by stud tension (see the module docstring).
 
     Returns:
         The failed parts and, per interface, the force passed down and where it acts.
     """
-    n, p = len(weight), len(iface)
+    n = len(weight)
     active = np.ones(n, dtype=bool) if active is None else active
+    if stud_capacity is None:
+        return _one_pass(com, weight, tops, iface, active, extra, blocked, None, np.ones(n))
+    # Reroute: a part that fails usually carries loads the parts above dumped on it while
+    # they could have leant on sturdier neighbours; make those parts a poor choice and retry.
+    prefer = np.ones(n)
+    for _ in range(REROUTE_ROUNDS):
+        out = _one_pass(com, weight, tops, iface, active, extra, blocked, stud_capacity, prefer)
+        overloaded = out.failed & out.rests
+        if not out.failed.any() or not overloaded.any():
+            break
+        prefer[overloaded] *= REROUTE_FACTOR
+    return out
+
+
+REROUTE_ROUNDS = 4
+"""Passes the friction mode tries, each steering loads away from the parts that failed before."""
+REROUTE_FACTOR = 0.05
+"""Share weight left to a part that failed in the previous pass (relative to its area)."""
+
+
+def _one_pass(
+    com: np.ndarray,
+    weight: np.ndarray,
+    tops: np.ndarray,
+    iface: Interfaces,
+    active: np.ndarray,
+    extra: np.ndarray | None,
+    blocked: np.ndarray | None,
+    stud_capacity: float | None,
+    prefer: np.ndarray,
+) -> CompressionPass:
+    """One greedy top-down pass; ``prefer`` (n,) scales the share weight of loads put on each
+    part (1 = by contact area)."""
+    n, p = len(weight), len(iface)
     load = np.stack([weight, weight * com[:, 0], weight * com[:, 1]], axis=1)
     if extra is not None:
         load = load + extra
@@ -83,15 +145,15 @@ def compression_pass(
     has_below = np.zeros(n, dtype=bool)
     has_below[iface.upper[usable]] = True
     failed[active & ~has_below] = True  # rests on nothing: hangs from a part above
-    out = CompressionPass(failed, np.zeros(p), np.zeros(p), np.zeros(p))
+    out = CompressionPass(failed, np.zeros(p), np.zeros(p), np.zeros(p), np.zeros(p), has_below)
     sel = np.flatnonzero(usable)
     order = sel[np.argsort(-tops[iface.upper[sel]], kind="stable")]
     bounds = np.flatnonzero(np.diff(tops[iface.upper[order]])) + 1
-    area = iface.n_cells.astype(np.float64)
+    area = iface.n_cells * np.where(iface.lower == GROUND, 1.0, prefer[np.maximum(iface.lower, 0)])
     rect = iface.rect.astype(np.float64)
     for j in np.split(order, bounds):
         if len(j):
-            _pass_level(j, iface, area, rect, weight, load, out)
+            _pass_level(j, iface, area, rect, weight, load, out, stud_capacity)
     return out
 
 
@@ -103,6 +165,7 @@ def _pass_level(
     weight: np.ndarray,
     load: np.ndarray,
     out: CompressionPass,
+    stud_capacity: float | None = None,
 ) -> None:
     """Distribute the loads of the upper parts of interfaces ``j`` (one top level) downward.
 
@@ -119,13 +182,19 @@ def _pass_level(
         np.maximum(np.maximum(rj[:, 0] - px, px - rj[:, 1]), 0.0),
         np.maximum(np.maximum(rj[:, 2] - py, py - rj[:, 3]), 0.0),
     )
-    share, lx, ly, ok = _first_valid_shares(u, k, area[j], dist, rj, px, py)
+    nearest = np.full(k, np.inf)
+    np.minimum.at(nearest, u, dist)
+    lvl = _Level(u, k, area[j], dist - nearest[u], rj, px, py)
+    share, lx, ly, ok = _first_valid_shares(lvl)
+    if stud_capacity is not None and not (ok | pulled).all():
+        _tension_shares(lvl, f[u], iface, j, stud_capacity, ok | pulled, (share, lx, ly), ok, out.stress)
     bad = ~ok | pulled
     out.failed[parts[bad]] = True
     fj = np.where(bad[u], 0.0, f[u] * share)
     qx = rj[:, 0] + lx * (rj[:, 1] - rj[:, 0])
     qy = rj[:, 2] + ly * (rj[:, 3] - rj[:, 2])
     out.force[j], out.qx[j], out.qy[j] = fj, qx, qy
+    out.stress[j[bad[u]]] = 0.0
     # failed parts still pass their load on (area share, clipped centre) to expose failures below
     fwd = np.where(bad[u] & ~pulled[u], f[u] * share, fj)
     lower = iface.lower[j]
@@ -139,34 +208,49 @@ rule between two supports), then ever more weight on the supports nearest the lo
 the limit all on the ones containing it)."""
 
 
-def _first_valid_shares(
-    u: np.ndarray,
-    k: int,
-    area: np.ndarray,
-    dist: np.ndarray,
-    rect: np.ndarray,
-    px: np.ndarray,
-    py: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per interface (m,): load share, relative position (lx, ly) in its rectangle, and (k,) ok.
+@dataclass
+class _Level:
+    """The interfaces of one top level, as the share rules see them.
 
-    ``u`` (m,) is each interface's upper part as an index 0..k-1, ``rect`` (m, 4) its rectangle,
-    ``px, py`` (m,) the load centre of ``u``. A rule is valid for a part when the share-weighted
-    average of its rectangles contains the load centre; each part takes the first valid rule.
-    Parts without one (``ok`` False) keep the area-proportional rule with clipped positions.
+    Attributes:
+        u: (m,) each interface's upper part as an index 0..k-1.
+        k: parts in the level.
+        area: (m,) share weight by area (scaled by the parts' preference).
+        excess: (m,) distance of the load centre from the rectangle beyond the nearest one's.
+        rect: (m, 4) the interface rectangles.
+        px, py: (m,) the load centre of each interface's upper part.
     """
-    m = len(u)
-    share, lx, ly = np.zeros(m), np.zeros(m), np.zeros(m)
-    done = np.zeros(k, dtype=bool)
-    nearest = np.full(k, np.inf)
-    np.minimum.at(nearest, u, dist)
-    excess = dist - nearest[u]  # 0 for each part's nearest support: no underflow to all-zero
-    for n_rule, (use_area, decay) in enumerate(_CANDIDATES):
-        raw = (area if use_area else np.ones(m)) * np.exp(-decay * excess)
+
+    u: np.ndarray
+    k: int
+    area: np.ndarray
+    excess: np.ndarray
+    rect: np.ndarray
+    px: np.ndarray
+    py: np.ndarray
+
+    def rule(self, use_area: float, decay: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(m,) shares of rule (use_area, decay), summing to 1 per part, and the load centre's
+        position relative to the share-weighted average rectangle (0..1 inside it)."""
+        u, k, rect = self.u, self.k, self.rect
+        raw = (self.area if use_area else np.ones(len(u))) * np.exp(-decay * self.excess)
         s = raw / np.bincount(u, raw, minlength=k)[u]
         avg = [np.bincount(u, s * rect[:, c], minlength=k)[u] for c in range(4)]
-        cx = (px - avg[0]) / (avg[1] - avg[0])
-        cy = (py - avg[2]) / (avg[3] - avg[2])
+        return s, (self.px - avg[0]) / (avg[1] - avg[0]), (self.py - avg[2]) / (avg[3] - avg[2])
+
+
+def _first_valid_shares(lvl: _Level) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per interface (m,): load share, relative position (lx, ly) in its rectangle, and (k,) ok.
+
+    A rule is valid for a part when the share-weighted average of its rectangles contains the
+    load centre; each part takes the first valid rule. Parts without one (``ok`` False) keep
+    the area-proportional rule with clipped positions.
+    """
+    u, k, m = lvl.u, lvl.k, len(lvl.u)
+    share, lx, ly = np.zeros(m), np.zeros(m), np.zeros(m)
+    done = np.zeros(k, dtype=bool)
+    for n_rule, (use_area, decay) in enumerate(_CANDIDATES):
+        s, cx, cy = lvl.rule(use_area, decay)
         ok_row = (cx >= -_EPS) & (cx <= 1 + _EPS) & (cy >= -_EPS) & (cy <= 1 + _EPS)
         ok_part = np.bincount(u, ~ok_row, minlength=k) == 0
         take = (ok_part[u] & ~done[u]) | ((n_rule == 0) & ~ok_part[u])
@@ -175,6 +259,76 @@ def _first_valid_shares(
         if done.all():
             break
     return share, lx, ly, done
+
+
+def tension_stress(
+    force: np.ndarray,
+    qx: np.ndarray,
+    qy: np.ndarray,
+    rect: np.ndarray,
+    stud_rect: np.ndarray,
+    n_studs: np.ndarray,
+    stud_capacity: float,
+) -> np.ndarray:
+    """(m,) stress of carrying ``force`` (m,) newtons at (qx, qy) through each interface.
+
+    Compression where the line from the studs' centre through the point leaves the rectangle,
+    tension spread evenly over the studs (see the module docstring); 0 when the point lies in
+    the rectangle. An interface without studs cannot pull: its stress is ``1 + t / capacity``
+    for a needed tension ``t > 0`` (the convention of the program's report).
+    """
+    r = rect.astype(np.float64)
+    sr = stud_rect.astype(np.float64)
+    gx, gy = (sr[:, 0] + sr[:, 1]) / 2, (sr[:, 2] + sr[:, 3]) / 2
+    dx, dy = qx - gx, qy - gy
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sx = np.where(dx > _EPS, (r[:, 1] - gx) / dx, np.where(dx < -_EPS, (r[:, 0] - gx) / dx, np.inf))
+        sy = np.where(dy > _EPS, (r[:, 3] - gy) / dy, np.where(dy < -_EPS, (r[:, 2] - gy) / dy, np.inf))
+        s = np.minimum(sx, sy)
+        tension = np.where(s >= 1.0, 0.0, force * (1.0 - s) / s)
+    per_stud = tension / np.maximum(n_studs, 1) / stud_capacity
+    return np.where(n_studs > 0, per_stud, np.where(tension > 0, 1.0 + per_stud, 0.0))
+
+
+def _tension_shares(
+    lvl: _Level,
+    fu: np.ndarray,
+    iface: Interfaces,
+    j: np.ndarray,
+    stud_capacity: float,
+    done: np.ndarray,
+    chosen: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ok: np.ndarray,
+    stress: np.ndarray,
+) -> None:
+    """For the parts not yet ``done`` (k,), the share rule with the least stud stress.
+
+    ``fu`` (m,) is the load of each interface's upper part. Where the least stress is within
+    capacity, updates ``chosen`` (share, lx, ly; positions unclipped: the load point may leave
+    the rectangle), ``ok`` and the ``stress`` of the interfaces ``j`` in place; other parts keep
+    what they had (they fail).
+    """
+    u, k, rect = lvl.u, lvl.k, lvl.rect
+    best = np.full(k, np.inf)
+    pick = [np.zeros(len(u)) for _ in range(4)]  # share, cx, cy, stress of the best rule
+    studs = (iface.stud_rect[j], iface.n_studs[j])
+    for use_area, decay in _CANDIDATES:
+        s, cx, cy = lvl.rule(use_area, decay)
+        qx = rect[:, 0] + cx * (rect[:, 1] - rect[:, 0])
+        qy = rect[:, 2] + cy * (rect[:, 3] - rect[:, 2])
+        st = tension_stress(fu * s, qx, qy, rect, *studs, stud_capacity)
+        worst = np.zeros(k)
+        np.maximum.at(worst, u, st)
+        better = (worst < best)[u]
+        for dst, src in zip(pick, (s, cx, cy, st), strict=True):
+            dst[better] = src[better]
+        best = np.minimum(best, worst)
+    held = ~done & (best <= 1.0)
+    take = held[u]
+    for dst, src in zip(chosen, pick, strict=False):
+        dst[take] = src[take]
+    stress[j[take]] = pick[3][take]
+    ok |= held
 
 
 def compression_only_path(

@@ -1,0 +1,122 @@
+"""The greedy load pass with stud friction (``physics_support``): hand cases, the equilibrium of
+the force distribution it builds, and agreement with the linear program."""
+
+import numpy as np
+import pytest
+
+from voxforge.bricks.physics import PhysicsConfig, analyze_stability
+from voxforge.bricks.physics_contacts import (
+    GROUND,
+    centres_of_mass,
+    interfaces,
+    part_masses,
+    vertical_contacts,
+)
+from voxforge.bricks.physics_support import compression_pass, tension_stress
+
+from .test_physics import (
+    LP,
+    STUD_CAPACITY,
+    G,
+    cantilever,
+    model,
+    part,
+    random_stack,
+    running_bond_wall,
+    weight,
+)
+
+FRICTION = PhysicsConfig(exact_below=0)  # the friction pass on models of any size
+
+
+def _pass(m, capacity=STUD_CAPACITY):
+    a = m.arrays()
+    iface = interfaces(len(m), vertical_contacts(m, m.label_grid()))
+    w = part_masses(m) * G
+    com = centres_of_mass(a)
+    return iface, w, com, compression_pass(com, w, a["z"] + a["h"], iface, stud_capacity=capacity)
+
+
+def test_tension_stress_matches_the_lever_rule():
+    # 1 N, 3 studs past the edge of a 1x2 contact whose two studs pull 1 stud from that edge:
+    # compression at the edge, tension T with T * 1 = 1 N * 3
+    rect = np.array([[0, 2, 0, 1]])
+    stress = tension_stress(
+        np.array([1.0]), np.array([5.0]), np.array([0.5]), rect, rect, np.array([2]), 2.0
+    )
+    assert stress[0] == pytest.approx(3.0 / 2 / 2.0)
+    inside = tension_stress(
+        np.array([1.0]), np.array([1.7]), np.array([0.2]), rect, rect, np.array([2]), 2.0
+    )
+    assert inside[0] == 0.0
+    # a contact without studs (on a tile) cannot pull at all
+    no_studs = tension_stress(
+        np.array([1.0]), np.array([5.0]), np.array([0.5]), rect, rect, np.array([0]), 2.0
+    )
+    assert no_studs[0] > 1.0
+
+
+def test_friction_pass_gives_the_hand_calculated_arm_stress():
+    # one 1x8 brick on one stud of a 2x2 brick: the stud carries 6 W (test_physics' hand case)
+    m = model([part("3003", 0, 0, 0, 2, 2), part("3008", 1, 0, 3, 8, 1)])
+    r = analyze_stability(m, FRICTION)
+    assert r.verdict == "STABLE" and r.status == "friction load path (upper bound)"
+    assert r.n_variables == 0  # no program solved
+    assert r.max_stress == pytest.approx(6 * weight("3008") / STUD_CAPACITY, rel=1e-9)
+    assert r.max_stress == pytest.approx(analyze_stability(m, LP).max_stress, rel=1e-6)
+
+
+def test_friction_pass_builds_a_distribution_in_equilibrium():
+    for m in (cantilever(3), cantilever(4)):
+        iface, w, com, r = _pass(m)
+        assert not r.failed.any() and 0 < r.max_stress <= 1
+        n = len(m)
+        up = np.zeros((n, 3))  # upward force and its moments on each part from below
+        for i in range(len(iface)):
+            f = np.array([1.0, r.qx[i], r.qy[i]]) * r.force[i]
+            up[iface.upper[i]] += f
+            if iface.lower[i] != GROUND:
+                up[iface.lower[i]] -= f
+        load = np.stack([w, w * com[:, 0], w * com[:, 1]], axis=1)
+        np.testing.assert_allclose(up, load, rtol=1e-9, atol=1e-12)
+        # a load point outside its contact is the cantilever: it is what needs the tension
+        outside = (r.qx < iface.rect[:, 0]) | (r.qx > iface.rect[:, 1])
+        assert np.array_equal(outside, r.stress > 0)
+
+
+def test_friction_pass_fails_where_the_program_finds_the_model_falls():
+    for k in (5, 6):
+        _, _, _, r = _pass(cantilever(k))
+        assert r.failed.any()
+        fast, full = analyze_stability(cantilever(k), FRICTION), analyze_stability(cantilever(k), LP)
+        assert fast.verdict == full.verdict == "UNSTABLE"
+        assert fast.max_stress == pytest.approx(full.max_stress, rel=1e-6)
+
+
+def test_compression_only_models_need_no_friction():
+    _, _, _, r = _pass(running_bond_wall())
+    assert not r.failed.any() and r.max_stress == 0.0
+    assert analyze_stability(running_bond_wall(), FRICTION).status == "compression-only load path"
+
+
+def test_friction_pass_agrees_with_program_on_random_stacks():
+    rng = np.random.default_rng(11)
+    statuses = []
+    for i in range(40):
+        m = random_stack(rng, n_try=12, below=0.0 if i < 20 else 0.35)
+        fast, full = analyze_stability(m, FRICTION), analyze_stability(m, LP)
+        assert fast.verdict == full.verdict
+        assert fast.ground_reaction_n == pytest.approx(full.weight_n, rel=1e-6)
+        if fast.verdict == "STABLE":
+            assert fast.max_stress <= 1 + 1e-9
+        statuses.append(fast.status.split(" (")[0])
+    assert statuses.count("friction load path") >= 3
+
+
+def test_friction_pass_agrees_with_program_on_modelnet_shapes(shared_data):
+    from .test_physics import _modelnet_models
+
+    for m in _modelnet_models(shared_data, 12, [89, 264, 2248, 3409, 3031]):
+        fast, full = analyze_stability(m, FRICTION), analyze_stability(m, LP)
+        assert fast.verdict == full.verdict
+        assert fast.ground_reaction_n == pytest.approx(full.weight_n, rel=1e-6)
