@@ -130,3 +130,29 @@ def test_notebook_is_valid_and_its_code_compiles() -> None:
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
             compile("".join(cell["source"]), "<cell>", "exec")
+
+
+def test_cli_ship_classifier_writes_card_and_keeps_provenance(tmp_path: Path, tiny_npz: Path) -> None:
+    import json
+
+    cfg = _tiny_config(tmp_path, tiny_npz, epochs=1, warmup_epochs=0)
+    train_classifier(cfg)
+    run = tmp_path / "runs" / "tiny"
+    out = tmp_path / "models" / "tiny-voxel"
+    out.parent.mkdir()
+    args = ["train", "ship-classifier", str(run), "-o", str(out), "--views", "2"]
+    r = CliRunner().invoke(app, [*args, "--trained-on", "a test machine"])
+    assert r.exit_code == 0, r.output
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["voting_views"] == 2 and info["training"]["trained_on"] == "a test machine"
+    assert info["training"]["split"]["val"] == 6  # the run's own validation split
+    lat = info["latency"]
+    assert 0 < lat["views_1_ms_per_shape"] and lat["threads"] == torch.get_num_threads()
+    card = out.with_suffix(".md").read_text()
+    assert "a test machine" in card and f"{lat['views_4_ms_per_shape']} ms (4 views)" in card
+    # shipping again without provenance flags keeps what the card said
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert json.loads(out.with_suffix(".json").read_text())["training"]["trained_on"] == "a test machine"
+    r = CliRunner().invoke(app, ["train", "ship-classifier", str(tmp_path), "-o", str(out)])
+    assert r.exit_code == 5 and "no best.pt" in r.output

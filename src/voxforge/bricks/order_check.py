@@ -4,12 +4,13 @@ pressed on from above, every prefix standing.
 The stability of a prefix is decided as :func:`~voxforge.bricks.physics.analyze_stability` would
 decide it on the prefix alone, at a fraction of the cost. Contacts are pairwise, so the
 interfaces of a prefix are the whole model's interfaces between parts of the prefix (and the
-ground): they are built once. :class:`PrefixStability` runs the compression-only pass
-(:mod:`voxforge.bricks.physics_support`) on that subset, with the parts renumbered in their
-original order exactly as the prefix model would number them. When the pass carries every load,
-``analyze_stability`` on the prefix would stop at the same pass with verdict ``STABLE``
-(``compression-only load path``), so nothing is skipped that could change the answer; only
-when it fails is the full analysis (the linear program) run on the prefix model itself.
+ground): they are built once. :class:`PrefixStability` runs the greedy pass
+(:mod:`voxforge.bricks.physics_support`, compression and, from ``exact_below`` parts on, stud
+friction) on that subset, with the parts renumbered in their original order exactly as the
+prefix model would number them. When the pass carries every load, ``analyze_stability`` on the
+prefix would stop at the same pass with verdict ``STABLE``, so nothing is skipped that could
+change the answer; only when it fails is the full analysis (the linear program) run on the
+prefix model itself.
 ``tests/bricks/test_order.py`` checks the agreement on every prefix of seeded models.
 
 Between checks the build only grows, and forces superpose: when prefix ``P`` is proven to stand
@@ -123,7 +124,8 @@ class PrefixStability:
         return not compression_pass(self._com, weight, self._tops, sub, active).failed.any()
 
     def fast(self, keep: np.ndarray) -> bool:
-        """True when the compression pass carries every load of the prefix ``keep`` (n,) bool.
+        """True when the greedy pass carries every load of the prefix ``keep`` (n,) bool (with
+        stud friction where ``analyze_stability`` would use it: the same pass it starts with).
 
         The prefix must be supported (every part on a chain of contacts to the ground), as a
         connected prefix is.
@@ -133,8 +135,11 @@ class PrefixStability:
         new[np.flatnonzero(keep)] = np.arange(int(keep.sum()))
         new[-1] = GROUND
         sub = self._iface.remapped(new, rows)
+        cfg = self.config
+        friction = cfg.friction_pass and int(keep.sum()) >= cfg.exact_below
+        cap = cfg.friction_capacity_n * cfg.points_per_stud if friction else None
         return not compression_pass(
-            self._com[keep], self._weight[keep], self._tops[keep], sub
+            self._com[keep], self._weight[keep], self._tops[keep], sub, stud_capacity=cap
         ).failed.any()
 
     def verdict(

@@ -42,6 +42,56 @@ def train_classifier_cmd(
     guarded(run)
 
 
+@train_app.command("ship-classifier")
+def ship_classifier_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A training run folder (best.pt, config.yaml).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Weights stem, e.g. models/classifier-voxel")],
+    trained_on: Annotated[
+        str | None,
+        typer.Option("--trained-on", help="Machine and wall time for the card (default: kept)."),
+    ] = None,
+    command: Annotated[
+        str | None, typer.Option("--command", help="The training command (default: kept).")
+    ] = None,
+    views: Annotated[int, typer.Option("--views", min=1, help="Default voting views.")] = 4,
+) -> None:
+    """Export a run's best checkpoint with validation metrics, latency and a model card.
+
+    Re-shipping over an existing model keeps its card's training provenance unless given anew.
+    """
+    from voxforge.cli import guarded
+
+    def run() -> None:
+        import json
+
+        from voxforge.core.errors import ConfigError
+        from voxforge.nn.export import ship_classifier
+
+        if not (run_dir / "best.pt").is_file():
+            raise ConfigError(f"{run_dir}: no best.pt (not a finished classifier run)")
+        old = out.with_suffix(".json")
+        kept = json.loads(old.read_text()).get("training", {}) if old.is_file() else {}
+        cmd = (
+            command
+            or kept.get("command")
+            or f"voxforge train classifier --config {run_dir / 'config.yaml'}"
+        )
+        where = trained_on or kept.get("trained_on") or "CPU"
+        info = ship_classifier(run_dir, out, command=cmd, trained_on=where, voting_views=views)
+        acc = (
+            info["validation"][f"views_{views}"]["accuracy"]
+            if f"views_{views}" in info["validation"]
+            else None
+        )
+        lat = info["latency"].get(f"views_{views}_ms_per_shape")
+        typer.echo(
+            f"{info['name']}: validation accuracy {acc} with {views} views, {lat} ms per shape; "
+            f"wrote {out}.safetensors, .json, .md"
+        )
+
+    guarded(run)
+
+
 evaluate_app = typer.Typer(help="Evaluate neural networks.", no_args_is_help=True)
 
 
