@@ -120,3 +120,15 @@ def test_friction_pass_agrees_with_program_on_modelnet_shapes(shared_data):
         fast, full = analyze_stability(m, FRICTION), analyze_stability(m, LP)
         assert fast.verdict == full.verdict
         assert fast.ground_reaction_n == pytest.approx(full.weight_n, rel=1e-6)
+
+
+def test_regions_never_end_unknown_on_a_modelnet_chair(shared_data):
+    # chair #1182 at 32 studs (366 parts, before repair): a hanging part over capacity, then a
+    # cantilever region that its neighbours' fixed forces make infeasible; the whole program
+    # must take over and give the program's own verdict
+    from .test_physics import _modelnet_models
+
+    (m,) = _modelnet_models(shared_data, 32, [1182])
+    fast, full = analyze_stability(m), analyze_stability(m, LP)
+    assert fast.verdict == full.verdict == "UNSTABLE"
+    assert fast.max_stress == pytest.approx(full.max_stress, rel=1e-4)

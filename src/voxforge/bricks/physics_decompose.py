@@ -41,7 +41,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from voxforge.bricks.physics_contacts import GROUND, Interfaces
-from voxforge.bricks.physics_lp import LPSolution, interface_stress, solve_equilibrium
+from voxforge.bricks.physics_lp import LPSolution, SolveError, interface_stress, solve_equilibrium
 from voxforge.bricks.physics_support import CompressionPass, compression_pass
 
 FULL_SHARE = 0.8
@@ -363,7 +363,17 @@ def _cantilevers(
         np.add.at(load, iface.lower[into], np.stack([f, f * pre.qx[into], f * pre.qy[into]], 1))
         touch = part[iface.upper] | (has_lower & part[lower0])
         use = np.flatnonzero(touch & ~base.blocked & ~into)
-        prog = ctx.solve(part, use, load)
+        try:
+            prog = ctx.solve(part, use, load)
+        except SolveError as err:
+            # infeasible with what is fixed around it (a part left resting only on interfaces
+            # another program set): the whole program is always feasible
+            if err.status == "time limit":
+                raise
+            log.debug("stability region of %d parts: %s; solving the whole", region.sum(), err)
+            whole = np.ones(n, dtype=bool)
+            prog = ctx.solve(whole, np.arange(len(iface)), np.zeros((n, 3)))
+            return ctx.finish([prog], whole, True, n_solves + 2)
         n_solves += 1
         rounds += 1
         programs = [*kept, prog]
