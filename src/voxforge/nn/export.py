@@ -157,6 +157,7 @@ def ship_classifier(
         measure_latency(clf, x[:n], views=12, batch_size=32, repeats=3), 2
     )
     lat["threads"] = torch.get_num_threads()
+    lat["shapes"] = n
     lat["cpu"] = platform.processor() or platform.machine()
     rows = (run / "metrics.csv").read_text().splitlines()
     info = json.loads(js.read_text())
@@ -225,8 +226,8 @@ Per class with 12 views:
 {lat["threads"]} CPU threads ({lat["cpu"]}), one shape per call: {lat["views_1_ms_per_shape"]} ms
 (1 view), {lat["views_4_ms_per_shape"]} ms (4 views), {lat["views_12_ms_per_shape"]} ms (12 views);
 {lat["views_12_batched32_ms_per_shape"]} ms per shape with 12 views in batches of 32.
-Measured on the training machine with other jobs sharing its cores; an idle machine is faster
-(`benchmarks/bench_classifier.py` re-measures).
+Best of 3 runs over {lat.get("shapes", "the first 64")} validation shapes, measured when the model was
+shipped (`voxforge train ship-classifier`); `benchmarks/bench_classifier.py` re-measures.
 
 ## Training
 Trained on: {tr["trained_on"]}. Seed {tr["seed"]}. Command:
