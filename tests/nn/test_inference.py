@@ -167,10 +167,27 @@ def test_onnx_matches_onnxruntime(models_env: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_coreml_conversion(models_env: Path, tmp_path: Path) -> None:
     pytest.importorskip("coremltools")
+    import coremltools as ct
+    import torch
+
     from voxforge.nn.export import export_coreml
 
-    path = export_coreml(load_classifier("tiny-voxel"), tmp_path / "m.mlpackage")
-    assert (path / "Manifest.json").is_file()  # prediction needs macOS; conversion is checked here
+    clf = load_classifier("tiny-voxel")
+    path = export_coreml(clf, tmp_path / "m.mlpackage")
+    # running it needs macOS; the saved program's contract and layers are checked here
+    spec = ct.utils.load_spec(str(path))
+    (inp,), (out,) = spec.description.input, spec.description.output
+    assert inp.name == "input" and list(inp.type.multiArrayType.shape) == [1, 1, 32, 32, 32]
+    assert out.name == "logits"
+    assert ", ".join(clf.classes) in spec.description.metadata.shortDescription
+    ops = [
+        op.type
+        for fn in spec.mlProgram.functions.values()
+        for block in fn.block_specializations.values()
+        for op in block.operations
+    ]
+    n_conv = sum(isinstance(m, torch.nn.Conv3d) for m in clf.model.modules())
+    assert ops.count("conv") == n_conv and "linear" in ops
 
 
 def test_shipped_voxel_model_contract() -> None:
