@@ -135,9 +135,7 @@ class PrefixStability:
         new[np.flatnonzero(keep)] = np.arange(int(keep.sum()))
         new[-1] = GROUND
         sub = self._iface.remapped(new, rows)
-        cfg = self.config
-        friction = cfg.friction_pass and int(keep.sum()) >= cfg.exact_below
-        cap = cfg.friction_capacity_n * cfg.points_per_stud if friction else None
+        cap = self.config.pass_capacity(int(keep.sum()))
         return not compression_pass(
             self._com[keep], self._weight[keep], self._tops[keep], sub, stud_capacity=cap
         ).failed.any()

@@ -105,6 +105,17 @@ class PhysicsConfig(BaseModel, extra="forbid"):
     friction_pass: bool = True
     exact_below: int = Field(200, ge=0)
 
+    @property
+    def stud_capacity_n(self) -> float:
+        """Tension one stud holds, newtons (all its contact points together)."""
+        return self.friction_capacity_n * self.points_per_stud
+
+    def pass_capacity(self, n_parts: int) -> float | None:
+        """Stud capacity the greedy pass may use on a model of ``n_parts`` supported parts;
+        ``None`` when it carries loads by compression only there."""
+        use = self.friction_pass and n_parts >= self.exact_below
+        return self.stud_capacity_n if use else None
+
 
 @dataclass
 class StabilityReport:
@@ -252,16 +263,15 @@ def analyze_stability(
     k = int(supported.sum())
     sub = _renumber(iface, supported)
     tops = (arrays["z"] + arrays["h"])[supported]
-    capacity = cfg.friction_capacity_n * cfg.points_per_stud
     solved = _Solved(np.zeros(len(sub)), float(weight[supported].sum()), 0.0, 0, 0, "not solved")
     if k:
         failed = np.ones(k, dtype=bool)
         if cfg.precheck:
-            cap = capacity if cfg.friction_pass and k >= cfg.exact_below else None
+            cap = cfg.pass_capacity(k)
             first = compression_pass(com[supported], weight[supported], tops, sub, stud_capacity=cap)
             failed = first.failed
             solved.stress = first.stress
-            solved.tension_max = first.max_stress * capacity
+            solved.tension_max = first.max_stress * cfg.stud_capacity_n
         if not failed.any():
             friction = solved.tension_max > 0
             solved.status = (
@@ -340,7 +350,7 @@ def _solve(
     t0: float,
 ) -> _Solved:
     """Run the program over the region around ``failed``; solver trouble becomes ``unknown``."""
-    capacity = cfg.friction_capacity_n * cfg.points_per_stud
+    capacity = cfg.stud_capacity_n
     whole = failed.all()
     try:
         sol = solve_by_regions(
@@ -353,7 +363,7 @@ def _solve(
             model.pitch,
             failed,
             grow_hops=cfg.grow_hops,
-            friction_pass=cfg.friction_pass and len(weight) >= cfg.exact_below,
+            friction_pass=cfg.pass_capacity(len(weight)) is not None,
         )
     except SolveError as err:
         log.warning("stability analysis gave up: %s", err)

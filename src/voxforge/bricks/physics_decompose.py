@@ -225,11 +225,10 @@ def solve_by_regions(
     Raises:
         SolveError: a solve ran past ``deadline`` or HiGHS failed.
     """
-    n, p = len(weight), len(iface)
+    n = len(weight)
     ctx = _Context(com, weight, tops, iface, stud_capacity, deadline, pitch, friction_pass)
     if failed.all():  # the reference: one program over everything
-        prog = ctx.solve(failed, np.arange(p), np.zeros((n, 3)))
-        return ctx.finish([prog], failed, True, 1)
+        return ctx.whole(0)
     hanging = ~reach(down_graph(n, iface).T.tocsr(), _on_ground(n, iface))
     stage1: list[_Program] = []
     if hanging.any():  # exact lower bound: the hanging parts alone, ceilings fixed
@@ -269,6 +268,14 @@ class _Context:
         return compression_pass(
             self.com, self.weight, self.tops, self.iface, active, extra, blocked, stud_capacity=cap
         )
+
+    def whole(self, n_solves: int) -> RegionSolution:
+        """The one program over every part (exact, and feasible whenever all are supported),
+        after ``n_solves`` programs tried before it."""
+        n = len(self.weight)
+        every = np.ones(n, dtype=bool)
+        prog = self.solve(every, np.arange(len(self.iface)), np.zeros((n, 3)))
+        return self.finish([prog], every, True, n_solves + 1)
 
     def solve(self, region: np.ndarray, use: np.ndarray, extra: np.ndarray) -> _Program:
         """The program on ``region`` over the interfaces ``use``, with further loads ``extra``."""
@@ -352,9 +359,7 @@ def _cantilevers(
         limit = MAX_SMALL_REGION_ROUNDS if small else MAX_REGION_ROUNDS
         if size > FULL_SHARE * n or rounds >= limit or n_solves >= MAX_SOLVES:
             # as dear as the whole (or growing round after round): solve the whole exactly
-            whole = np.ones(n, dtype=bool)
-            prog = ctx.solve(whole, np.arange(len(iface)), np.zeros((n, 3)))
-            return ctx.finish([prog], whole, True, n_solves + 1)
+            return ctx.whole(n_solves)
         outside = ~part & ~hanging & ~settled
         pre = ctx.carry(outside, base.extra, base.blocked)
         into = ~base.blocked & outside[iface.upper] & has_lower & part[lower0]
@@ -371,9 +376,7 @@ def _cantilevers(
             if err.status == "time limit":
                 raise
             log.debug("stability region of %d parts: %s; solving the whole", region.sum(), err)
-            whole = np.ones(n, dtype=bool)
-            prog = ctx.solve(whole, np.arange(len(iface)), np.zeros((n, 3)))
-            return ctx.finish([prog], whole, True, n_solves + 2)
+            return ctx.whole(n_solves + 1)
         n_solves += 1
         rounds += 1
         programs = [*kept, prog]
@@ -400,7 +403,7 @@ def _cantilevers(
         if not widened and over:
             log.debug("stability region of %d parts over capacity: widening", region.sum())
             if not raised:  # first let the parts a few levels above share the load
-                region = convex_hull(graph, _raise(up, region, RAISE_HOPS)) & ~hanging & ~settled
+                region = convex_hull(graph, _raise(graph, region, RAISE_HOPS)) & ~hanging & ~settled
                 raised = True
                 continue
             region, widened = reach(up, region | settled) & ~hanging, True
@@ -410,10 +413,11 @@ def _cantilevers(
         return ctx.finish(programs, part | settled | (hanging & ~hang_in), exact, n_solves)
 
 
-def _raise(up: sparse.csr_matrix, mask: np.ndarray, hops: int) -> np.ndarray:
-    """(n,) bool ``mask`` plus the parts up to ``hops`` interfaces above it."""
+def _raise(graph: sparse.csr_matrix, mask: np.ndarray, hops: int) -> np.ndarray:
+    """(n,) bool ``mask`` plus the parts up to ``hops`` interfaces above it (``graph``: upper ->
+    lower, so a part joins when something it rests on is in the mask)."""
     out = mask.copy()
-    step = up.T.astype(np.int8).tocsr()  # row i: the parts resting on i
+    step = graph.astype(np.int8)
     for _ in range(hops):
         out |= step @ out.astype(np.int8) > 0
     return out

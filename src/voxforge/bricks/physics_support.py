@@ -32,7 +32,7 @@ costs nothing in the program's objective.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -228,10 +228,21 @@ class _Level:
     rect: np.ndarray
     px: np.ndarray
     py: np.ndarray
+    _rules: dict[tuple[float, float], tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=dict, repr=False
+    )
 
     def rule(self, use_area: float, decay: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(m,) shares of rule (use_area, decay), summing to 1 per part, and the load centre's
-        position relative to the share-weighted average rectangle (0..1 inside it)."""
+        position relative to the share-weighted average rectangle (0..1 inside it).
+
+        Kept once computed: the friction stage tries the rules the compression stage tried."""
+        key = (use_area, decay)
+        if key not in self._rules:
+            self._rules[key] = self._rule(use_area, decay)
+        return self._rules[key]
+
+    def _rule(self, use_area: float, decay: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         u, k, rect = self.u, self.k, self.rect
         raw = (self.area if use_area else np.ones(len(u))) * np.exp(-decay * self.excess)
         s = raw / np.bincount(u, raw, minlength=k)[u]
@@ -325,7 +336,7 @@ def _tension_shares(
         best = np.minimum(best, worst)
     held = ~done & (best <= 1.0)
     take = held[u]
-    for dst, src in zip(chosen, pick, strict=False):
+    for dst, src in zip(chosen, pick[:3], strict=True):
         dst[take] = src[take]
     stress[j[take]] = pick[3][take]
     ok |= held
