@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from voxforge.nn.recon_losses import (
+    azimuth_loss,
     chamfer_distance,
     confidence_loss,
     dice_loss,
@@ -18,7 +19,7 @@ from voxforge.nn.recon_losses import (
     normal_consistency_loss,
     occupancy_loss,
 )
-from voxforge.nn.recon_models import icosphere
+from voxforge.nn.recon_models import azimuth_soft_labels, icosphere
 
 # a square fan: centre vertex 0 and four rim vertices at distance 1
 FAN_V = torch.tensor([[[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [-1, 0, 0], [0, -1, 0]]])
@@ -90,3 +91,17 @@ def test_icosphere_topology_counts() -> None:
     assert sorted(np.unique(degree).tolist()) == [5, 6] and int((degree == 5).sum()) == 12
     sphere = torch.from_numpy(verts.copy())[None]
     assert normal_consistency_loss(sphere, torch.from_numpy(faces.copy())).item() < 0.01
+
+
+def test_azimuth_loss_is_smallest_at_the_true_azimuth() -> None:
+    az = torch.tensor([30.0, 300.0])
+    right = torch.log(azimuth_soft_labels(az, 72, 1.0).clamp_min(1e-30))
+    wrong = torch.log(azimuth_soft_labels(az + 90.0, 72, 1.0).clamp_min(1e-30))
+    entropy = -(right.exp() * right).sum(1).mean()
+    assert azimuth_loss(right, az, 1.0).item() == pytest.approx(entropy.item(), rel=1e-5)
+    assert azimuth_loss(wrong, az, 1.0) > azimuth_loss(right, az, 1.0) + 5
+    flat = torch.zeros(2, 72, requires_grad=True)
+    loss = azimuth_loss(flat, az, 0.0)
+    assert loss.item() == pytest.approx(math.log(72), rel=1e-5)  # one-hot: plain cross-entropy
+    loss.backward()
+    assert flat.grad[0, 6] < 0 and flat.grad[1, 60] < 0  # 30° is bin 6, 300° bin 60

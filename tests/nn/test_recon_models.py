@@ -10,7 +10,9 @@ from voxforge.core.errors import ConfigError
 from voxforge.nn.recon_losses import occupancy_loss
 from voxforge.nn.recon_models import (
     MeshHead,
+    azimuth_soft_labels,
     create_recon_model,
+    decode_azimuth,
     images_to_tensor,
     list_recon_models,
     voxel_shuffle,
@@ -35,9 +37,10 @@ def test_default_size_fits_the_shipping_budget() -> None:
 
 def test_output_shapes_ranges_and_gradients() -> None:
     torch.manual_seed(0)
-    model = create_recon_model("reconnet", **TINY)
+    model = create_recon_model("reconnet", **TINY, azimuth_bins=8)
     x = torch.rand(2, 3, 128, 128)
     out = model(x)
+    assert out.azimuth_logits.shape == (2, 8)
     assert out.voxel_logits.shape == out.confidence_logits.shape == (2, 32, 32, 32)
     assert out.points.shape == (2, 64, 3) and out.mesh_vertices.shape == (2, 642, 3)
     assert out.points.abs().max() <= 0.5 and out.mesh_vertices.abs().max() <= 0.5
@@ -111,3 +114,33 @@ def test_over_fits_four_images() -> None:
     pred = model(x, heads=("voxels",)).voxel_logits > 0
     iou = ((pred & (t > 0)).sum((1, 2, 3)) / (pred | (t > 0)).sum((1, 2, 3))).min().item()
     assert iou > 0.9
+
+
+def test_azimuth_head_only_when_asked() -> None:
+    x = torch.rand(2, 3, 128, 128)
+    with_head = create_recon_model("reconnet", **TINY, azimuth_bins=72).eval()
+    assert with_head(x, heads=("voxels",)).azimuth_logits.shape == (2, 72)
+    assert create_recon_model("reconnet", **TINY).eval()(x).azimuth_logits is None
+    with pytest.raises(ConfigError, match="azimuth_bins must be 0"):
+        create_recon_model("reconnet", **TINY, azimuth_bins=1)
+
+
+@pytest.mark.parametrize("az", [0.0, 12.3, 181.7, 357.6, -10.0])
+def test_soft_labels_are_circular_and_decode_back(az: float) -> None:
+    soft = azimuth_soft_labels(torch.tensor([az]), 72, 1.0)
+    assert soft.shape == (1, 72) and soft.sum().item() == pytest.approx(1.0)
+    near = round((az % 360) / 5) % 72
+    assert int(soft.argmax()) == near
+    assert soft[0, (near + 1) % 72] > 0.1 and soft[0, (near - 1) % 72] > 0.1  # wraps at 0/360
+    deg, conf = decode_azimuth(torch.log(soft))
+    err = abs((deg.item() - az + 180) % 360 - 180)
+    assert err < 0.6 and 0.9 < conf.item() <= 1.0  # sub-bin precision from the neighbours
+    hard = azimuth_soft_labels(torch.tensor([az]), 72, 0.0)
+    assert hard.sum() == 1 and int(hard.argmax()) == near
+
+
+def test_decode_ignores_the_far_peak_of_a_symmetric_object() -> None:
+    p = torch.zeros(1, 72)
+    p[0, 10], p[0, 46] = 0.55, 0.45  # 50° or 230°: a front/back confusion
+    deg, conf = decode_azimuth(torch.log(p + 1e-9))
+    assert deg.item() == pytest.approx(50.0, abs=1e-3) and conf.item() == pytest.approx(0.55, abs=1e-4)

@@ -13,12 +13,15 @@ from voxforge.core.errors import ConfigError, InputFormatError
 from voxforge.nn.recon_models import ReconOutput, create_recon_model
 from voxforge.nn.reconstruct import (
     Reconstructor,
+    consensus_azimuth,
+    fuse_canonical,
     fuse_occupancy,
     load_reconstructor,
     resolve_azimuths,
     rotate_points_z,
     save_reconstructor,
 )
+from voxforge.nn.renderset import rotate_probabilities
 
 SHIPPED_IOU_BAR = {"image": 0.22, "sketch": 0.22}
 """Mean single-view IoU the shipped models must beat on four held-out objects (they score 0.277
@@ -40,6 +43,27 @@ class FixedNet(nn.Module):
         b = x.shape[0]
         pts = torch.tensor([[0.25, 0.0, 0.1]]).expand(b, 4, 3)
         return ReconOutput(self.occ.expand(b, 32, 32, 32), self.conf.expand(b, 32, 32, 32), pts, pts)
+
+
+class FixedObjectNet(nn.Module):
+    """An object-frame network with known outputs: image ``i`` of a batch gets occupancy
+    ``occ[i]``, confidence ``conf[i]`` and a peaked azimuth distribution at ``azimuth[i]``."""
+
+    def __init__(self, occ: np.ndarray, conf: np.ndarray, azimuth: list[float]) -> None:
+        super().__init__()
+        self.occ = torch.from_numpy(_logit(occ).astype(np.float32))
+        self.conf = torch.from_numpy(_logit(conf).astype(np.float32))
+        self.az = torch.tensor(azimuth, dtype=torch.float32)
+        self.azimuth = nn.Identity()  # marks the azimuth head
+        self.mesh_faces = torch.zeros((1, 3), dtype=torch.long)
+
+    def forward(self, x: torch.Tensor, heads: tuple[str, ...] = ()) -> ReconOutput:
+        from voxforge.nn.recon_models import azimuth_soft_labels
+
+        b = x.shape[0]
+        pts = torch.tensor([[0.25, 0.0, 0.1]]).expand(b, 4, 3)
+        az = torch.log(azimuth_soft_labels(self.az[:b], 72, 1.0).clamp_min(1e-30))
+        return ReconOutput(self.occ[:b], self.conf[:b], pts, pts, az)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -165,3 +189,120 @@ def test_shipped_model_reconstructs_rendered_validation_objects(shared_data: Pat
             float(iou(occ[None], view_target(vox, float(rv.azimuth[0]))[None], rec.info["threshold"])[0])
         )
     assert np.mean(scores) > SHIPPED_IOU_BAR[kind], scores
+
+
+# --------------------------------------------------------------------------- object frame
+
+
+def _block(x: slice, y: slice, p: float = 0.95) -> np.ndarray:
+    g = np.full((32, 32, 32), 0.02)
+    g[x, y, 0:10] = p
+    return g
+
+
+def test_object_frame_single_view_is_turned_by_its_predicted_azimuth() -> None:
+    occ = _block(slice(14, 18), slice(26, 30))[None]  # a block at +y of the object
+    net = FixedObjectNet(occ, np.full((1, 32, 32, 32), 0.5), [90.0])
+    rec = Reconstructor(net, flip_tta=False)
+    assert rec.frame == "object"
+    out = rec.predict(_images(1))
+    # camera at +90° (on the object's +y side) looks toward -x of its view frame: the block that
+    # faces it is at +x there
+    assert out.occupancy[26:30, 14:18, 0:10].min() > 0.9
+    assert out.occupancy[14:18, 26:30, 0:10].max() < 0.1
+    np.testing.assert_allclose(out.points[0], [0.0, -0.25, 0.1], atol=1e-6)  # points turn too
+    assert out.azimuths == (0.0,)
+
+
+def test_object_frame_fusion_is_the_confidence_weighted_average_turned_by_view_0() -> None:
+    occ = np.stack([_block(slice(14, 18), slice(26, 30)), _block(slice(2, 6), slice(14, 18), 0.6)])
+    conf = np.stack([np.full((32, 32, 32), 0.8), np.full((32, 32, 32), 0.2)])
+    conf[1, 2:6, 14:18, 0:10] = 0.9
+    net = FixedObjectNet(occ, conf, [90.0, 200.0])
+    out = Reconstructor(net, flip_tta=False).predict(_images(2))
+    w = conf / conf.sum(axis=0)
+    expected = rotate_probabilities((w * occ).sum(axis=0)[None], -90.0)[0]
+    np.testing.assert_allclose(out.occupancy, expected, atol=1e-4)
+    assert out.azimuths == pytest.approx((0.0, 110.0), abs=0.1)  # the network's own estimates
+    # the second view's block (at -x of the object, where it is the surer view) lands at +y of
+    # view 0's frame (turning by -90° takes -x to +y), weighted 0.9 against view 0's 0.8
+    blended = (0.8 * 0.02 + 0.9 * 0.6) / 1.7
+    assert out.occupancy[14:18, 26:30, 0:10].mean() == pytest.approx(blended, abs=0.01)
+    # turned by view 1's azimuth instead, the result would differ
+    other = rotate_probabilities((w * occ).sum(axis=0)[None], -200.0)[0]
+    assert np.abs(out.occupancy - other).max() > 0.5
+
+
+def test_given_azimuths_make_a_consensus_that_ignores_a_fooled_view() -> None:
+    occ = np.stack([_block(slice(14, 18), slice(26, 30))] * 3)
+    conf = np.full((3, 32, 32, 32), 0.5)
+    # view 0 predicts 100° (true 90°), view 1 says 130° (given +45°: 85°), view 2 was fooled by
+    # 180° (given +90°: 180° + 180° - 90° = 270°)
+    net = FixedObjectNet(occ, conf, [100.0, 130.0, 360.0])
+    out = Reconstructor(net, flip_tta=False).predict(_images(3), azimuths=[10.0, 55.0, 100.0])
+    assert out.azimuths == (10.0, 55.0, 100.0)
+    expected = rotate_probabilities(occ[:1], -92.5)[0]  # mean of 100 and 85
+    np.testing.assert_allclose(out.occupancy, expected, atol=2e-3)
+
+
+def test_consensus_azimuth_wraps_and_weights() -> None:
+    assert consensus_azimuth(np.array([355.0, 5.0]), np.ones(2)) == pytest.approx(0.0, abs=1e-6)
+    assert consensus_azimuth(np.array([10.0, 20.0, 200.0]), np.array([1.0, 3.0, 3.5])) == (
+        pytest.approx(17.5, abs=0.05)
+    )
+    occ, yaw = fuse_canonical(np.ones((2, 32, 32, 32)), np.ones((2, 32, 32, 32)), np.array([30.0, 90.0]),
+                              np.ones(2))  # fmt: skip
+    assert yaw == 30.0 and occ.shape == (32, 32, 32)
+
+
+def test_an_object_frame_model_saves_and_loads_with_its_frame(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    rec = Reconstructor(create_recon_model("reconnet", **TINY, azimuth_bins=72))
+    assert rec.frame == "object"
+    _, js = save_reconstructor(rec.model, tmp_path / "obj", kind="image", frame="object")
+    back = load_reconstructor("image", weights=js)
+    assert back.frame == "object" and back.info["frame"] == "object"
+    img = _images(2, seed=3)
+    np.testing.assert_allclose(back.predict(img).occupancy, rec.predict(img).occupancy, atol=3e-2)
+    with pytest.raises(ConfigError, match="needs a network with an azimuth head"):
+        Reconstructor(create_recon_model("reconnet", **TINY), frame="object")
+
+
+def test_an_old_view_frame_sidecar_without_frame_still_loads_and_predicts(
+    tiny: Reconstructor, tmp_path: Path
+) -> None:
+    import json
+
+    _, js = save_reconstructor(tiny.model, tmp_path / "old", kind="image")
+    info = json.loads(js.read_text())
+    assert info["frame"] == "view"
+    del info["frame"]  # what models shipped before the object frame wrote
+    js.write_text(json.dumps(info))
+    back = load_reconstructor("image", weights=js)
+    assert back.frame == "view"
+    img = _images(2, seed=4)
+    out = back.predict(img, azimuths=[0.0, 90.0])
+    assert out.azimuths == (0.0, 90.0)
+    np.testing.assert_allclose(out.occupancy, tiny.predict(img, [0.0, 90.0]).occupancy, atol=3e-2)
+
+
+def test_flip_tta_makes_predictions_mirror_equivariant() -> None:
+    """With flip test-time augmentation the flipped image gives exactly the mirrored object
+    (y flipped) and minus the azimuth, and the probabilities are the mean of the two passes."""
+    from voxforge.nn.recon_models import images_to_tensor, object_frame_voxels
+
+    torch.manual_seed(1)
+    model = create_recon_model("reconnet", **TINY, azimuth_bins=72).eval()
+    x = images_to_tensor(np.stack(_images(2, seed=7)))
+    _, p, c, a, _ = object_frame_voxels(model, x)
+    _, pf, cf, af, _ = object_frame_voxels(model, x.flip(-1))
+    torch.testing.assert_close(pf, p.flip(2))
+    torch.testing.assert_close(cf, c.flip(2))
+    err = torch.remainder(af + a + 180.0, 360.0) - 180.0
+    assert err.abs().max() < 1e-3
+    with torch.no_grad():
+        plain = torch.sigmoid(model(x).voxel_logits)
+        mirrored = torch.sigmoid(model(x.flip(-1)).voxel_logits).flip(2)
+    torch.testing.assert_close(p, 0.5 * (plain + mirrored))
+    _, p1, *_ = object_frame_voxels(model, x, flip=False)
+    torch.testing.assert_close(p1, plain)

@@ -52,6 +52,17 @@ def confidence_loss(
     return F.binary_cross_entropy_with_logits(conf_logits, right)
 
 
+def azimuth_loss(
+    logits: torch.Tensor, azimuth_deg: torch.Tensor, sigma_bins: float = 1.0
+) -> torch.Tensor:
+    """Cross-entropy of (B, A) azimuth logits against circular Gaussian soft labels around the
+    true camera azimuths (B,) degrees (:func:`voxforge.nn.recon_models.azimuth_soft_labels`)."""
+    from voxforge.nn.recon_models import azimuth_soft_labels
+
+    soft = azimuth_soft_labels(azimuth_deg, logits.shape[1], sigma_bins)
+    return -(soft * F.log_softmax(logits.float(), dim=1)).sum(dim=1).mean()
+
+
 def chamfer_distance(
     a: torch.Tensor, b: torch.Tensor, squared: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,7 +9,11 @@ copied to three channels) and returns a :class:`ReconOutput`:
 - ``confidence_logits`` (B, 32, 32, 32): per-voxel logit of "this voxel's prediction is right",
   the weight of multi-view fusion (:mod:`voxforge.nn.reconstruct`);
 - ``points`` (B, N, 3) and ``mesh_vertices`` (B, 642, 3) in the grid's unit cube
-  ``[-0.5, 0.5]^3`` (cell ``i`` has its centre at ``(i + 0.5) / 32 - 0.5``).
+  ``[-0.5, 0.5]^3`` (cell ``i`` has its centre at ``(i + 0.5) / 32 - 0.5``);
+- ``azimuth_logits`` (B, A): only networks built with ``azimuth_bins=A > 0`` (object-frame
+  models), else None. Bin ``k`` is the camera azimuth ``k * 360 / A`` degrees; an object-frame
+  model's voxels, points and mesh are in the OBJECT's frame (the data file's, azimuth 0) and the
+  view's yaw frame is that grid turned by minus the predicted azimuth (:func:`decode_azimuth`).
 
 The encoder halves the image five times with residual blocks (128 -> 4 px) so almost all of the
 2D work happens at 64 px and below, flattens the 4 x 4 map into a small latent vector (a global
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -51,6 +56,7 @@ class ReconOutput:
     confidence_logits: torch.Tensor
     points: torch.Tensor
     mesh_vertices: torch.Tensor
+    azimuth_logits: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -249,6 +255,78 @@ class MeshHead(nn.Module):
         return (self.template + offsets).clamp(-0.5, 0.5)
 
 
+class AzimuthHead(nn.Module):
+    """(B, latent) -> (B, A) logits of the camera azimuth in A equal bins (bin k: k * 360 / A°)."""
+
+    def __init__(self, latent: int = 128, bins: int = 72, hidden: int = 128) -> None:
+        super().__init__()
+        self.bins = bins
+        self.mlp = nn.Sequential(
+            nn.Linear(latent, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, bins)
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.mlp(z)
+
+
+def azimuth_soft_labels(azimuth_deg: torch.Tensor, bins: int, sigma_bins: float) -> torch.Tensor:
+    """(B, A) circular Gaussian label distributions centred on the exact azimuths (B,) degrees
+    (``sigma_bins`` <= 0: one-hot on the nearest bin). The centre between two bins puts its mass
+    on both, so the decoded mean keeps the sub-bin part."""
+    pos = torch.remainder(azimuth_deg.float() * bins / 360.0, bins)[:, None]
+    k = torch.arange(bins, dtype=torch.float32, device=azimuth_deg.device)[None]
+    d = torch.remainder(k - pos + bins / 2, bins) - bins / 2  # circular distance in bins
+    if sigma_bins <= 0:
+        return torch.nn.functional.one_hot(d.abs().argmin(dim=1), bins).float()
+    w = torch.exp(-0.5 * (d / sigma_bins) ** 2)
+    return w / w.sum(dim=1, keepdim=True)
+
+
+def decode_azimuth(logits: torch.Tensor, window: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, A) azimuth logits -> (B,) degrees in [0, 360) and (B,) confidence in (0, 1].
+
+    The angle is the probability-weighted circular mean over the arg-max bin and its ``window``
+    neighbours on each side (sub-bin precision; a wide window would average the two peaks of a
+    symmetric object); the confidence is the probability mass in that window.
+    """
+    bins = logits.shape[1]
+    p = torch.softmax(logits.float(), dim=1)
+    top = p.argmax(dim=1, keepdim=True)
+    offs = torch.arange(-window, window + 1, device=logits.device)[None]
+    idx = torch.remainder(top + offs, bins)
+    w = p.gather(1, idx)
+    ang = idx.float() * (2 * math.pi / bins)
+    mean = torch.atan2((w * torch.sin(ang)).sum(1), (w * torch.cos(ang)).sum(1))
+    return torch.remainder(torch.rad2deg(mean), 360.0), w.sum(1)
+
+
+@torch.no_grad()
+def object_frame_voxels(
+    model: nn.Module, x: torch.Tensor, heads: tuple[str, ...] = ("voxels",), flip: bool = True
+) -> tuple[ReconOutput, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Run an object-frame network on (B, 3, S, S) images, optionally with flip test-time
+    augmentation: the left-right flipped image shows the object mirrored in y (grid axis 1) from
+    azimuth ``-a``, so its occupancy and confidence are flipped back on y and its azimuth
+    distribution mirrored (bin ``k`` <-> ``-k``) before averaging with the plain pass.
+
+    Returns the plain pass's :class:`ReconOutput` (its point and mesh heads when ``heads`` asks),
+    the (B, 32, 32, 32) occupancy probabilities and confidences, and the decoded (B,) azimuths
+    (degrees) with their confidences (:func:`decode_azimuth`).
+    """
+    out = model(x, heads=heads)
+    probs, conf = torch.sigmoid(out.voxel_logits), torch.sigmoid(out.confidence_logits)
+    az = torch.softmax(out.azimuth_logits.float(), dim=1)
+    if flip:
+        m = model(x.flip(-1), heads=("voxels",))
+        bins = az.shape[1]
+        mirror = torch.remainder(-torch.arange(bins, device=az.device), bins)
+        probs = 0.5 * (probs + torch.sigmoid(m.voxel_logits).flip(2))
+        conf = 0.5 * (conf + torch.sigmoid(m.confidence_logits).flip(2))
+        az = 0.5 * (az + torch.softmax(m.azimuth_logits.float(), dim=1)[:, mirror])
+    deg, az_conf = decode_azimuth(torch.log(az.clamp_min(1e-12)))
+    return out, probs, conf, deg, az_conf
+
+
 class ReconNet(nn.Module):
     """Image encoder + voxel, point and mesh heads (see the module docstring for the outputs)."""
 
@@ -259,12 +337,16 @@ class ReconNet(nn.Module):
         voxel_widths: tuple[int, int, int] = (32, 48, 32),
         num_points: int = 1024,
         head_hidden: int = 128,
+        azimuth_bins: int = 0,
     ) -> None:
         super().__init__()
+        if azimuth_bins < 0 or azimuth_bins == 1:
+            raise ConfigError(f"azimuth_bins must be 0 (no head) or >= 2, got {azimuth_bins}")
         self.encoder = ImageEncoder(tuple(encoder_widths), latent)
         self.voxels = VoxelHead(latent, tuple(voxel_widths))  # type: ignore[arg-type]
         self.points = PointHead(latent, num_points, head_hidden)
         self.mesh = MeshHead(latent, ICO_LEVEL, head_hidden)
+        self.azimuth = AzimuthHead(latent, azimuth_bins, head_hidden) if azimuth_bins else None
 
     @property
     def mesh_faces(self) -> torch.Tensor:
@@ -274,14 +356,16 @@ class ReconNet(nn.Module):
     def forward(
         self, images: torch.Tensor, heads: tuple[str, ...] = ("voxels", "points", "mesh")
     ) -> ReconOutput:
-        """Run the heads named in ``heads`` (others come back as empty (B, 0, ...) tensors)."""
+        """Run the heads named in ``heads`` (others come back as empty (B, 0, ...) tensors); the
+        azimuth head, when the network has one, always runs (it is one small layer; else None)."""
         z = self.encoder(images)
         b = z.shape[0]
         empty = z.new_zeros((b, 0, 3))
         occ, conf = self.voxels(z) if "voxels" in heads else (z.new_zeros((b, 0, 0, 0)),) * 2
         pts = self.points(z) if "points" in heads else empty
         mesh = self.mesh(z) if "mesh" in heads else empty
-        return ReconOutput(occ, conf, pts, mesh)
+        az = self.azimuth(z) if self.azimuth is not None else None
+        return ReconOutput(occ, conf, pts, mesh, az)
 
 
 @register_recon_model("reconnet", description="2D ResNet encoder (64 px inside), voxel/point/mesh heads")
@@ -291,8 +375,10 @@ def reconnet(
     voxel_widths: tuple[int, int, int] | list[int] = (32, 48, 32),
     num_points: int = 1024,
     head_hidden: int = 128,
+    azimuth_bins: int = 0,
 ) -> nn.Module:
-    return ReconNet(tuple(encoder_widths), latent, tuple(voxel_widths), num_points, head_hidden)  # type: ignore[arg-type]
+    return ReconNet(tuple(encoder_widths), latent, tuple(voxel_widths), num_points, head_hidden,  # type: ignore[arg-type]
+                    azimuth_bins)  # fmt: skip
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:

@@ -2,9 +2,16 @@
 
 One step: a batch of views (renders, or their sketches for ``kind: sketch``), augmented (colour
 jitter, grey, a small shift and scale, a horizontal flip that mirrors the target's y axis, since
-screen right is +y of the viewer-centred target), their viewer-centred 32³ targets and surface
-points sampled from them; the loss is occupancy BCE + Dice, the confidence BCE, Chamfer-L2 of the
-point head and of the mesh vertices, and the mesh regularisers (weights in the config).
+screen right is +y of the viewer-centred target), their 32³ targets and surface points sampled
+from them; the loss is occupancy BCE + Dice, the confidence BCE, Chamfer-L2 of the point head and
+of the mesh vertices, and the mesh regularisers (weights in the config).
+
+``frame`` chooses the targets: ``view`` (viewer-centred in yaw, ``renderset.view_target``) or
+``object`` (the object's own padded grid for every view, plus a cross-entropy on the camera
+azimuth for the network's azimuth head, ``model_args.azimuth_bins``). A flipped image is the
+object mirrored in y (the grid flipped on axis 1) seen from azimuth ``-a``: checked against
+renders in ``tests/nn/test_recon_train.py``. Validation IoU is always measured in the view's yaw
+frame (object-frame predictions turned by their predicted azimuth), so both frames compare.
 
 A run lives in ``<output_dir>/<name>/`` like a classifier run (:mod:`voxforge.nn.train`):
 ``config.yaml``, ``metrics.csv``, ``last.pt`` and ``best.pt``, chosen on the VALIDATION objects'
@@ -33,6 +40,7 @@ from voxforge.core.config import dump_config, load_config
 from voxforge.core.errors import ConfigError
 from voxforge.core.progress import ProgressCallback, null_progress
 from voxforge.nn.recon_losses import (
+    azimuth_loss,
     chamfer_distance,
     confidence_loss,
     edge_length_loss,
@@ -93,6 +101,10 @@ class LossConfig(BaseModel):
     edge: float = Field(1.0, ge=0.0)
     normal: float = Field(0.1, ge=0.0)
     num_target_points: int = Field(512, ge=16, le=8192)
+    azimuth: float = Field(0.5, ge=0.0, description="Azimuth cross-entropy (object frame only).")
+    azimuth_sigma: float = Field(
+        1.0, ge=0.0, le=10.0, description="Circular Gaussian label smoothing, in bins (0: one-hot)."
+    )
 
 
 class ReconTrainConfig(BaseModel):
@@ -102,6 +114,9 @@ class ReconTrainConfig(BaseModel):
 
     name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="Run name.")
     kind: Literal["image", "sketch"] = Field("image", description="Train on renders or sketches.")
+    frame: Literal["view", "object"] = Field(
+        "view", description="Voxel targets in the view's yaw frame or the object's (+ azimuth head)."
+    )
     model: str = Field("reconnet", description="Registered reconstruction network.")
     model_args: dict[str, Any] = Field(default_factory=dict)
     init_from: str | None = Field(
@@ -147,6 +162,10 @@ class ReconTrainConfig(BaseModel):
             raise ValueError("time_schedule needs max_minutes")
         if self.warmup_epochs >= self.epochs:
             raise ValueError(f"warmup_epochs {self.warmup_epochs} must be below epochs {self.epochs}")
+        if self.frame == "object" and int(self.model_args.get("azimuth_bins", 0)) < 2:
+            raise ValueError(
+                "frame 'object' needs an azimuth head: set model_args.azimuth_bins (e.g. 72)"
+            )
         return self
 
     @property
@@ -205,13 +224,23 @@ def augment_images(x: torch.Tensor, cfg: ReconAugmentConfig, g: torch.Generator)
     return x
 
 
+def frame_targets(rs: Any, idx: np.ndarray, frame: str) -> np.ndarray:
+    """(B, 32, 32, 32) bool targets of views ``idx``: viewer-centred (``frame == "view"``) or the
+    objects' own grids (``"object"``, the same for every view of an object)."""
+    if frame == "object":
+        return rs.grids[rs.object_row[np.asarray(idx, dtype=np.int64).reshape(-1)]]
+    return rs.targets(idx)
+
+
 @dataclass
 class Batch:
-    """Model inputs (B, 3, S, S) float, targets (B, 32, 32, 32) float and (B, P, 3) points."""
+    """Model inputs (B, 3, S, S) float, targets (B, 32, 32, 32) float, (B, P, 3) points and the
+    (B,) camera azimuths in degrees (negated for flipped views)."""
 
     images: torch.Tensor
     targets: torch.Tensor
     points: torch.Tensor
+    azimuth: torch.Tensor | None = None
 
 
 def make_batch(
@@ -222,15 +251,18 @@ def make_batch(
     g = g or torch.Generator().manual_seed(config.seed)
     pixels = rs.sketches[idx] if config.kind == "sketch" else rs.images[idx]
     x = images_to_tensor(pixels)
-    t = torch.from_numpy(rs.targets(idx)).float()
+    t = torch.from_numpy(frame_targets(rs, idx, config.frame)).float()
+    az = torch.from_numpy(np.asarray(rs.azimuth[idx], np.float32))
     if train:
         x = augment_images(x, config.augment, g)
-        if config.augment.flip:
+        if config.augment.flip:  # screen right is +y of the view frame: mirror y, azimuth -> -a
             flip = torch.rand(len(idx), generator=g) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
             t = torch.where(flip[:, None, None, None], t.flip(2), t)
+            az = torch.where(flip, torch.remainder(-az, 360.0), az)
     pts = surface_points(t, config.loss.num_target_points, g)
-    return Batch(x.to(config.device), t.to(config.device), pts.to(config.device))
+    dev = config.device
+    return Batch(x.to(dev), t.to(dev), pts.to(dev), az.to(dev))
 
 
 def surface_loss(
@@ -256,8 +288,9 @@ def batch_loss(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Total loss of one batch and its terms (floats, for the metrics CSV).
 
-    Occupancy (BCE + Dice) and confidence always; the point and mesh heads only when
-    ``surfaces`` (the CPU recipe fits them afterwards on frozen latents, :func:`fit_surface_heads`).
+    Occupancy (BCE + Dice) and confidence always; the azimuth cross-entropy when the network has
+    an azimuth head (object frame); the point and mesh heads only when ``surfaces`` (the CPU
+    recipe fits them afterwards on frozen latents, :func:`fit_surface_heads`).
     """
     heads = ("voxels", "points", "mesh") if surfaces else ("voxels",)
     out = model(batch.images, heads=heads)
@@ -266,6 +299,10 @@ def batch_loss(
         "conf": confidence_loss(out.confidence_logits, out.voxel_logits, batch.targets),
     }
     total = terms["occ"] + cfg.confidence * terms["conf"]
+    az = out.azimuth_logits
+    if az is not None and az.shape[-1] > 0 and batch.azimuth is not None:
+        terms["az"] = azimuth_loss(az, batch.azimuth, cfg.azimuth_sigma)
+        total = total + cfg.azimuth * terms["az"]
     if surfaces:
         extra, more = surface_loss(model, out.points, out.mesh_vertices, batch.points, cfg)
         total, terms = total + extra, {**terms, **more}
@@ -306,7 +343,8 @@ def fit_surface_heads(
     g = torch.Generator().manual_seed(config.seed + 7)
     z = encode_views(model, rs, idx, config.kind, device=config.device)
     target = torch.cat([
-        surface_points(torch.from_numpy(rs.targets(idx[s : s + 256])), config.loss.num_target_points, g)
+        surface_points(torch.from_numpy(frame_targets(rs, idx[s : s + 256], config.frame)),
+                       config.loss.num_target_points, g)
         for s in range(0, n, 256)
     ]).to(config.device)  # fmt: skip
     params = [*model.points.parameters(), *model.mesh.parameters()]
@@ -337,20 +375,64 @@ def fit_surface_heads(
 
 
 @torch.no_grad()
+def predict_views_azimuth(
+    model: nn.Module,
+    rs: Any,
+    idx: np.ndarray,
+    kind: str,
+    batch_size: int = 64,
+    device: str = "cpu",
+    flip_tta: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(N, 32, 32, 32) float32 occupancy probabilities and confidences of views ``idx`` (in the
+    network's frame) and (N,) predicted camera azimuths (degrees) with their confidences (both
+    empty (0,) arrays for a network without an azimuth head). ``flip_tta``: object-frame networks
+    also see the flipped image (:func:`~voxforge.nn.recon_models.object_frame_voxels`)."""
+    from voxforge.nn.recon_models import decode_azimuth, object_frame_voxels
+
+    model.eval()
+    probs, confs, azs, az_confs = [], [], [], []
+    for s in range(0, len(idx), batch_size):
+        part = idx[s : s + batch_size]
+        pixels = rs.sketches[part] if kind == "sketch" else rs.images[part]
+        x = images_to_tensor(pixels).to(device)
+        if flip_tta and getattr(model, "azimuth", None) is not None:
+            _, p, c, a, ac = object_frame_voxels(model, x)
+            for dst, t in ((probs, p), (confs, c), (azs, a), (az_confs, ac)):
+                dst.append(t.cpu().numpy())
+            continue
+        out = model(x, heads=("voxels",))
+        probs.append(torch.sigmoid(out.voxel_logits).cpu().numpy())
+        confs.append(torch.sigmoid(out.confidence_logits).cpu().numpy())
+        logits = getattr(out, "azimuth_logits", None)
+        if logits is not None and logits.shape[-1] > 0:
+            a, c = decode_azimuth(logits)
+            azs.append(a.cpu().numpy())
+            az_confs.append(c.cpu().numpy())
+
+    def cat(parts: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.zeros(shape, np.float32)
+
+    grid = (0, VOXELS, VOXELS, VOXELS)
+    return cat(probs, grid), cat(confs, grid), cat(azs, (0,)), cat(az_confs, (0,))
+
+
 def predict_views(
     model: nn.Module, rs: Any, idx: np.ndarray, kind: str, batch_size: int = 64, device: str = "cpu"
 ) -> tuple[np.ndarray, np.ndarray]:
     """(N, 32, 32, 32) float32 occupancy probabilities and confidences of views ``idx``."""
-    model.eval()
-    probs, confs = [], []
-    for s in range(0, len(idx), batch_size):
-        part = idx[s : s + batch_size]
-        pixels = rs.sketches[part] if kind == "sketch" else rs.images[part]
-        out = model(images_to_tensor(pixels).to(device), heads=("voxels",))
-        probs.append(torch.sigmoid(out.voxel_logits).cpu().numpy())
-        confs.append(torch.sigmoid(out.confidence_logits).cpu().numpy())
-    empty = np.zeros((0, VOXELS, VOXELS, VOXELS), np.float32)
-    return (np.concatenate(probs) if probs else empty), (np.concatenate(confs) if confs else empty)
+    probs, confs, _, _ = predict_views_azimuth(model, rs, idx, kind, batch_size, device)
+    return probs, confs
+
+
+def azimuth_metrics(predicted: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """Share of views whose predicted azimuth is within 15° of the true one (``az_acc15``), the
+    same modulo 180° (``az_acc15_mod180``: symmetric front/back confusions forgiven) and the
+    median error in degrees."""
+    err = np.abs(np.mod(np.asarray(predicted, np.float64) - true + 180.0, 360.0) - 180.0)
+    return {"az_acc15": float((err <= 15).mean()),
+            "az_acc15_mod180": float((np.minimum(err, 180.0 - err) <= 15).mean()),
+            "az_median_err": float(np.median(err))}  # fmt: skip
 
 
 def validation_views(rs: Any, per_object: int) -> np.ndarray:
@@ -363,10 +445,19 @@ def validation_views(rs: Any, per_object: int) -> np.ndarray:
 
 
 def validate(model: nn.Module, rs: Any, idx: np.ndarray, config: ReconTrainConfig) -> dict[str, float]:
-    """Single-view mean IoU of views ``idx`` at each threshold of :data:`THRESHOLDS`."""
-    probs, _ = predict_views(model, rs, idx, config.kind, device=config.device)
+    """Single-view mean IoU of views ``idx`` at each threshold of :data:`THRESHOLDS`, in the
+    view's yaw frame. Object frame: also the object-frame IoU at 0.4 (``iou_obj``) and the
+    azimuth accuracy (:func:`azimuth_metrics`)."""
+    from voxforge.nn.reconstruct import to_view_frame
+
+    probs, _, az, _ = predict_views_azimuth(model, rs, idx, config.kind, device=config.device)
+    extra: dict[str, float] = {}
+    if config.frame == "object":
+        extra["iou_obj"] = float(iou(probs, frame_targets(rs, idx, "object"), 0.4).mean())
+        extra.update(azimuth_metrics(az, rs.azimuth[idx]))
+        probs = to_view_frame(probs, az)
     targets = rs.targets(idx)
-    return {f"iou_{t}": float(iou(probs, targets, t).mean()) for t in THRESHOLDS}
+    return {f"iou_{t}": float(iou(probs, targets, t).mean()) for t in THRESHOLDS} | extra
 
 
 # --------------------------------------------------------------------------- run
@@ -385,7 +476,10 @@ class ReconTrainResult:
 
 
 def load_weights(model: nn.Module, path: str | Path) -> None:
-    """Load a run checkpoint (``.pt``) or shipped ``.safetensors`` into ``model`` (fine-tuning)."""
+    """Load a run checkpoint (``.pt``) or shipped ``.safetensors`` into ``model`` (fine-tuning).
+
+    Weights of heads the source lacks (an azimuth head added to a view-frame network) keep their
+    fresh initialisation; any other missing or unexpected key is an error."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"init_from {p}: no such file")
@@ -395,10 +489,17 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
         state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(p)).items()}
     else:
         state = torch.load(p, map_location="cpu", weights_only=False)["model"]
+    new_heads = ("azimuth.",)
+    missing = [k for k in model.state_dict() if k not in state and k.startswith(new_heads)]
     try:
-        model.load_state_dict(state)
+        result = model.load_state_dict(state, strict=False)
+        bad = [k for k in result.missing_keys if k not in missing] + list(result.unexpected_keys)
+        if bad:
+            raise RuntimeError(f"missing or unexpected keys: {', '.join(bad[:5])}")
     except RuntimeError as err:
         raise ConfigError(f"init_from {p}: weights do not fit ({str(err).splitlines()[0]})") from None
+    if missing:
+        log.info("init_from %s: %d new head tensors start fresh (%s)", p, len(missing), missing[0])
 
 
 def train_reconstruction(
@@ -445,7 +546,7 @@ def train_reconstruction(
         resume_checkpoint(run, config.device, model, optimizer, scheduler, state)
     (run / "config.yaml").write_text(dump_config(config), encoding="utf-8")
     meta = {"arch": config.model, "arch_args": model.arch_args, "kind": config.kind,
-            "classes": train_set.classes}  # fmt: skip
+            "frame": config.frame, "classes": train_set.classes}  # fmt: skip
     report = progress or null_progress
     t0 = time.perf_counter() - float(state["seconds"])
     clock.start = t0
@@ -565,25 +666,36 @@ def validation_report(
     fuse: int = 5,
     device: str = "cpu",
     progress: ProgressCallback | None = None,
+    frame: str = "view",
+    flip_tta: bool = False,
 ) -> dict[str, Any]:
     """Single-view and ``fuse``-view IoU of a network on every view of a render-set split.
 
     Single view: mean IoU at each of :data:`THRESHOLDS`, Dice at ``threshold`` and mean IoU per
-    class. Fused: the first ``fuse`` views of each object through
-    :func:`voxforge.nn.reconstruct.fuse_occupancy`, scored against the first view's target.
+    class, in the view's yaw frame. Fused: the first ``fuse`` views of each object through
+    :func:`voxforge.nn.reconstruct.fuse_occupancy` (``frame="view"``) or
+    :func:`~voxforge.nn.reconstruct.fuse_canonical` with the true relative azimuths
+    (``frame="object"``; also without them, ``fused_<fuse>_views_no_azimuths``), scored against
+    the first view's target. Object frame: also the azimuth accuracy (:func:`azimuth_metrics`);
+    ``flip_tta`` as :class:`~voxforge.nn.reconstruct.Reconstructor` does (flip test-time
+    augmentation of object-frame networks).
     """
-    from voxforge.nn.reconstruct import fuse_occupancy
+    from voxforge.nn.reconstruct import fuse_canonical, fuse_occupancy, to_view_frame
 
     report = progress or null_progress
     idx = np.arange(len(rs))
     probs = np.empty((len(rs), VOXELS, VOXELS, VOXELS), np.float16)
     confs = np.empty_like(probs)
+    az, az_conf = np.zeros(len(rs)), np.zeros(len(rs))
     ious = {t: np.empty(len(rs)) for t in THRESHOLDS}
     dice = np.empty(len(rs))
     for s in range(0, len(rs), 256):
         part = idx[s : s + 256]
-        p, c = predict_views(model, rs, part, kind, device=device)
+        p, c, a, ac = predict_views_azimuth(model, rs, part, kind, device=device, flip_tta=flip_tta)
         probs[part], confs[part] = p, c
+        if frame == "object":
+            az[part], az_conf[part] = a, ac
+            p = to_view_frame(p, a)
         t = rs.targets(part)
         for th in THRESHOLDS:
             ious[th][part] = iou(p, t, th)
@@ -594,14 +706,27 @@ def validation_report(
         for k, name in enumerate(rs.classes)
         if (rs.labels == k).any()
     }
-    fused = {t: [] for t in THRESHOLDS}
+    fused: dict[float, list[float]] = {t: [] for t in THRESHOLDS}
+    blind: dict[float, list[float]] = {t: [] for t in THRESHOLDS}
     for group in fused_views(rs, fuse):
-        occ, _ = fuse_occupancy(probs[group].astype(np.float32), confs[group].astype(np.float32),
-                                rs.azimuth[group])  # fmt: skip
+        p, c = probs[group].astype(np.float32), confs[group].astype(np.float32)
         target = rs.targets(group[:1])
+        if frame == "object":
+            occ, _ = fuse_canonical(p, c, az[group], az_conf[group], rs.azimuth[group])
+            occ_blind, _ = fuse_canonical(p, c, az[group], az_conf[group], None)
+            for th in THRESHOLDS:
+                blind[th].append(float(iou(occ_blind[None], target, th)[0]))
+        else:
+            occ, _ = fuse_occupancy(p, c, rs.azimuth[group])
         for th in THRESHOLDS:
             fused[th].append(float(iou(occ[None], target, th)[0]))
     report("validate", 1.0)
+    extra: dict[str, Any] = {}
+    if frame == "object":
+        extra[f"fused_{fuse}_views_no_azimuths"] = {
+            f"iou_{t}": round(float(np.mean(v)), 4) for t, v in blind.items()
+        } | {"objects": len(blind[threshold])}
+        extra["azimuth"] = {k: round(v, 4) for k, v in azimuth_metrics(az, rs.azimuth).items()}
     return {
         "views": len(rs),
         "objects": len(np.unique(rs.object_index)),
@@ -611,7 +736,7 @@ def validation_report(
         f"fused_{fuse}_views": {f"iou_{t}": round(float(np.mean(v)), 4) for t, v in fused.items()}
         | {"objects": len(fused[threshold])},
         "per_class_single_view_iou": per_class,
-    }
+    } | extra
 
 
 def measure_latency(reconstructor: Any, image: np.ndarray, views: int = 1, repeats: int = 20) -> float:
@@ -652,10 +777,11 @@ def ship_reconstruction(
     model.eval()
     threshold = float(ckpt["state"]["threshold"])
     val = _limit(load_render_set(cfg.data.path, "val"), cfg.data.limit_objects)
-    metrics = validation_report(model, val, cfg.kind, threshold=threshold, progress=progress)
+    metrics = validation_report(model, val, cfg.kind, threshold=threshold, progress=progress,
+                                frame=cfg.frame, flip_tta=cfg.frame == "object")  # fmt: skip
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
-    rec = Reconstructor(model, cfg.kind)
+    rec = Reconstructor(model, cfg.kind, frame=cfg.frame)
     pixels = val.sketches[0] if cfg.kind == "sketch" else val.images[0]
     latency = {"ms_1_view": round(measure_latency(rec, pixels, 1), 1),
                "ms_5_views": round(measure_latency(rec, pixels, 5, repeats=5), 1),
@@ -676,7 +802,7 @@ def ship_reconstruction(
                      "data": cfg.data.path, "init_from": cfg.init_from,
                      "config": cfg.model_dump(mode="json")},
     }  # fmt: skip
-    st, js = save_reconstructor(model, stem, kind=cfg.kind, extra=extra)
+    st, js = save_reconstructor(model, stem, kind=cfg.kind, extra=extra, frame=cfg.frame)
     import json
 
     info = json.loads(js.read_text())
@@ -685,6 +811,34 @@ def ship_reconstruction(
     curve = "\n".join(rows)
     atomic_write_bytes(Path(stem).with_suffix(".md"), model_card(info, curve).encode())
     return info
+
+
+def _frame_text(info: dict[str, Any]) -> str:
+    """The model card's paragraph on the network's frame and multi-view fusion."""
+    if info.get("frame", "view") == "object":
+        return """The network predicts the object in its own (canonical) frame, the same for every view,
+plus the camera azimuth (a classifier over 5° bins with sub-bin refinement): the single-view
+result is the object-frame grid turned by minus the predicted azimuth. Several views are fused
+by averaging their object-frame probabilities with per-voxel confidence weights (no azimuths
+needed), then turned by the first view's azimuth: its prediction, or, when the azimuths are given,
+the confidence-weighted consensus of every view's prediction shifted by the given differences."""
+    return """The network predicts each view in its own yaw frame. Several views are fused with per-voxel
+confidence weights after turning each by its azimuth relative to the first (unknown azimuths:
+equal steps around the object)."""
+
+
+def _azimuth_text(info: dict[str, Any]) -> str:
+    """The model card's lines on the azimuth head and fusion without azimuths (object frame)."""
+    v = info["validation"]
+    if "azimuth" not in v:
+        return ""
+    a, nb = v["azimuth"], v.get("fused_5_views_no_azimuths", {})
+    return f"""Azimuth head, every validation view: {100 * a["az_acc15"]:.1f} % within 15° ({
+        100 * a["az_acc15_mod180"]:.1f} % modulo 180°: front/back confusions of symmetric objects
+forgiven), median error {a["az_median_err"]:.1f}°. Five views fused without giving their azimuths
+(the first view's predicted azimuth alone): IoU@0.4 {nb.get("iou_0.4", float("nan")):.4f}.
+
+"""
 
 
 def model_card(info: dict[str, Any], curve: str) -> str:
@@ -707,8 +861,7 @@ more {what}: a `{info["architecture"]}` network, {info["params"]:,} parameters,
     } (`voxforge.nn.photo.prepare_image` cuts photos out).
 Output in the first view's yaw frame: the camera looks from +x toward -x, screen right is +y,
 z up; voxels are occupied at probability >= {info["threshold"]} (chosen on validation IoU).
-Several views are fused with per-voxel confidence weights after turning each by its azimuth
-relative to the first (unknown azimuths: equal steps around the object).
+{_frame_text(info)}
 
 ## Data
 The project's render set of the shared ModelNet10 training split (`{tr["data"]}`: smooth
@@ -737,7 +890,7 @@ Single-view Dice at {info["threshold"]}: {sv["dice"]:.4f}. Per class, single vie
 Point and mesh heads (fitted on frozen latents, training views): {info["surface_heads"]}
 (Chamfer-L2 in squared cube units; the cube side is 1).
 
-## Latency
+{_azimuth_text(info)}## Latency
 {lat["ms_1_view"]} ms for one image and {lat["ms_5_views"]} ms for five views (fusion included),
 {lat["threads"]} CPU threads ({lat["cpu"]}), measured on the training machine with other jobs
 sharing its cores.

@@ -82,7 +82,8 @@ class ReconstructConfig(BaseModel):
     azimuths: list[float] | None = Field(
         None,
         description="Camera azimuth of each image, degrees (only differences matter); default: "
-        "the images walk once around the object in equal steps.",
+        "an object-frame network estimates them, a view-frame one assumes the images walk once "
+        "around the object in equal steps.",
     )
     weights: Path | None = Field(None, description="Network weights; default: the shipped model.")
     device: str = Field("cpu", description="Torch device of the network.")
