@@ -158,8 +158,35 @@ def test_fast_prefix_check_agrees_with_the_full_analysis() -> None:
         tally["fast"] += checker.n_fast
         tally["inc"] += checker.n_incremental
         tally["full"] += checker.n_full
-    # every path was taken at least once
-    assert tally["fast"] > 0 and tally["inc"] > 0 and tally["full"] > 0
+    # both proofs were used (the full analysis is exercised by the tests below)
+    assert tally["fast"] > 0 and tally["inc"] > 0
+
+
+def _cantilever(k: int) -> tuple[BrickModel, int]:
+    # a 1x1 brick column, a 1x8 plate held on it by one stud, and k 1x4 bricks stacked at the
+    # plate's far end: the stud's stress grows linearly with k (about 0.014 + 0.038 k; 26 fail)
+    ps = [_place("3005", 0, 0, 0), _place("3460", 0, 0, 3)]
+    ps += [_place("3010", 4, 0, 4 + 3 * i) for i in range(k)]
+    return _model(ps), 2
+
+
+@pytest.mark.parametrize(("first", "then", "want"), [(10, 10, "STABLE"), (13, 13, "UNSTABLE")])
+def test_friction_increment_counts_the_capacity_already_used(first: int, then: int, want: str) -> None:
+    # each half alone holds (stress ~0.4-0.5); the increment may only use what the first half
+    # leaves of the stud's capacity, so 10 + 10 is proven without a program and 13 + 13 is not
+    m, base = _cantilever(first + then)
+    checker = PrefixStability(m, PhysicsConfig(), budget_s=60.0)
+    n = len(m)
+    keep = np.arange(n) < base + first
+    assert checker.verdict(keep, keep.copy()) == "STABLE"
+    full_before = checker.n_full
+    new = (np.arange(n) >= base + first) & (np.arange(n) < base + first + then)
+    got = checker.verdict(keep | new, new)
+    assert got == want == analyze_stability(sub_model(m, keep | new), PhysicsConfig()).verdict
+    if want == "STABLE":
+        assert checker.n_incremental == 1 and checker.n_full == full_before
+    else:
+        assert checker.n_full == full_before + 1
 
 
 def test_unstable_prefix_is_reported_with_its_step() -> None:

@@ -12,7 +12,7 @@ from voxforge.bricks.physics_contacts import (
     part_masses,
     vertical_contacts,
 )
-from voxforge.bricks.physics_support import compression_pass, tension_stress
+from voxforge.bricks.physics_support import compression_pass, support_potential, tension_stress
 
 from .test_physics import (
     LP,
@@ -132,3 +132,26 @@ def test_regions_never_end_unknown_on_a_modelnet_chair(shared_data):
     fast, full = analyze_stability(m), analyze_stability(m, LP)
     assert fast.verdict == full.verdict == "UNSTABLE"
     assert fast.max_stress == pytest.approx(full.max_stress, rel=1e-4)
+
+
+def test_support_potential_follows_the_grounded_contact_area():
+    # two 2x2 bricks on the ground bridged by a 2x4; beside the bridge a 2x2 brick that rests on
+    # nothing (it hangs from the 2x4 above); that top 2x4 rests half on each
+    m = model(
+        [
+            part("3003", 0, 0, 0, 2, 2),  # 0: on the ground
+            part("3001", 0, 0, 3, 4, 2),  # 1: on 0 and 2
+            part("3003", 2, 0, 0, 2, 2),  # 2: on the ground too (the void's other column)
+            part("3003", 4, 0, 3, 2, 2),  # 3: rests on nothing (hangs from 4)
+            part("3001", 2, 0, 6, 4, 2),  # 4: half on 1, half on the hanging 3
+        ]
+    )
+    a = m.arrays()
+    iface = interfaces(len(m), vertical_contacts(m, m.label_grid()))
+    pot = support_potential(a["z"] + a["h"], iface, np.ones(len(m), dtype=bool), None)
+    # 1 rests on 0 (2x2) and on 2 (2x2): fully grounded; 3 hangs; 4 is half on each
+    np.testing.assert_allclose(pot, [1.0, 1.0, 1.0, 0.0, 0.5])
+    # parts left out of the pass count as grounded (their forces come from elsewhere)
+    active = np.array([True, True, True, False, True])
+    pot = support_potential(a["z"] + a["h"], iface, active, None)
+    np.testing.assert_allclose(pot[4], 1.0)

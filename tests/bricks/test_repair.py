@@ -250,3 +250,23 @@ def test_a_weak_part_that_does_not_hang_gets_the_load_it_carries_propped():
     xs = {x for x, _y, _z0, _z1 in model.meta["support_columns"]}
     assert xs == {8, 9}  # under the far end of the arm the post carries
     assert {(z0, z1) for _x, _y, z0, z1 in model.meta["support_columns"]} == {(0, 6)}
+
+
+def test_far_over_capacity_skips_relays_and_props_several_parts_per_round():
+    # physics says the long arm is at 3x capacity (2 over) until three props stand under it:
+    # no re-lay is tried (a bond cannot gain 3x), and one round places all three (1 + 2 over)
+    occ = cantilever()
+    calls = []
+
+    def physics(model):
+        calls.append(len(model))
+        props = sum(p.color == 71 for p in model.placements)
+        hanging = [i for i, p in enumerate(model.placements) if p.z == 3 and p.x >= 2]
+        hanging.sort(key=lambda i: -model.placements[i].x)
+        stable = props >= 3
+        margin = 1.0 if stable else -2.0
+        return FakeReport(stable, margin, [] if stable else hanging, np.zeros(len(model)))
+
+    _model, rep = lay_bricks(VoxelGrid(occ), np.where(occ, 4, -1), stability=physics)
+    assert rep.repair_rounds == 0 and rep.stable is True
+    assert rep.stability_supports == 1 and rep.support_parts == 3 and len(calls) == 2

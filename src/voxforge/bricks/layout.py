@@ -53,6 +53,8 @@ class LayoutConfig(BaseModel, extra="forbid"):
         finish_slopes / finish_tiles: run the finishing passes (shape unchanged).
         repair: bridge components and add supports so the model is one grounded piece.
         max_repair_rounds: stability re-lay rounds before supports are added.
+        stability_budget: seconds the stability repair may take after the layout (each round
+            is one physics check; on a large unstable model one check takes seconds).
         support_color: LDraw colour of added support cells (71 = light bluish grey).
         default_color: LDraw colour of filled cells without a colour (-1 or no colour grid).
         part_cost, bond_weight, seam_weight, orient_weight: layer cost terms (one part costs
@@ -68,6 +70,7 @@ class LayoutConfig(BaseModel, extra="forbid"):
     finish_tiles: bool = False
     repair: bool = True
     max_repair_rounds: int = Field(3, ge=0)
+    stability_budget: float = Field(60.0, gt=0)
     support_color: int = 71
     default_color: int = 71
     part_cost: float = Field(100.0, gt=0)
@@ -308,7 +311,7 @@ def lay_bricks(
             support_color=cfg.support_color,
             pitch=grid.pitch,
             origin=grid.origin,
-            deadline=deadline,
+            deadline=time.perf_counter() + cfg.stability_budget,
             plates_only=cfg.parts == "plates",
         )
     prog("stability", 1.0)

@@ -19,9 +19,12 @@ next can be carried to the ground by compression alone through ``P + S`` (the pa
 the new weights, over the new parts and everything below them), then ``W`` plus that compression
 is a distribution for ``P + S``: equilibrium holds by linearity, ``W``'s tensions are unchanged,
 and added compression never uses stud capacity. So ``P + S`` stands, and the program, which finds
-a distribution within capacity whenever one exists, would say ``STABLE`` too. This increment
-proves most steps after a cantilever or a hanging part appears, where the whole-prefix pass
-fails; the program runs only where neither proof works.
+a distribution within capacity whenever one exists, would say ``STABLE`` too. Where ``W``'s
+interface stresses are known (from the greedy pass that proved ``P``, or bounded by the report's
+per-part stresses after a full analysis), the increment may also hold by stud friction, each
+interface limited to the capacity ``W`` leaves free: tensions on the same studs add up, so the
+sum stays within capacity. This increment proves most steps after a cantilever or a hanging
+part appears, where the whole-prefix pass fails; the program runs only where neither proof works.
 """
 
 from __future__ import annotations
@@ -88,6 +91,8 @@ class PrefixStability:
         self._com = centres_of_mass(a)
         self._tops = a["z"] + a["h"]
         self._proven: np.ndarray | None = None
+        # (p,) stress the proven prefix's distribution puts on each interface (None: unknown)
+        self._used: np.ndarray | None = None
 
     @property
     def exhausted(self) -> bool:
@@ -102,9 +107,21 @@ class PrefixStability:
         return keep[iface.upper] & lower_in
 
     def incremental(self, keep: np.ndarray, new: np.ndarray) -> bool:
-        """True when the last proven prefix plus compression carries the ``new`` parts' weight."""
+        """True when the last proven prefix plus a greedy pass carries the ``new`` parts' weight
+        (see :meth:`_increment`)."""
+        return self._increment(keep, new)[0]
+
+    def _increment(self, keep: np.ndarray, new: np.ndarray) -> tuple[bool, np.ndarray | None]:
+        """Whether the last proven prefix's distribution plus a greedy pass carrying the ``new``
+        parts' weight holds ``keep`` (False too when ``keep`` is not that prefix plus ``new``),
+        and the sum's (p,) interface stresses (None when the proven ones are unknown).
+
+        The pass may use stud friction where the proven distribution's stresses are known: each
+        interface gets the capacity that distribution leaves free (tensions on the same studs add
+        up, so the sum stays within capacity).
+        """
         if self._proven is None or not np.array_equal(self._proven | new, keep):
-            return False
+            return False, None
         iface = self._iface
         rows = self._rows(keep)
         lower = np.maximum(iface.lower, 0)
@@ -121,11 +138,28 @@ class PrefixStability:
         active = active[:n]
         weight = np.where(new, self._weight, 0.0)
         sub = iface.remapped(np.r_[np.arange(n), GROUND], rows)  # same numbering, rows only
-        return not compression_pass(self._com, weight, self._tops, sub, active).failed.any()
+        cap = None
+        if self._used is not None and self.config.friction_pass:
+            free = np.clip(1.0 - self._used[rows], 0.0, 1.0)
+            cap = self.config.stud_capacity_n * np.maximum(free, 1e-12)
+        out = compression_pass(self._com, weight, self._tops, sub, active, stud_capacity=cap)
+        if out.failed.any():
+            return False, None
+        if self._used is None or cap is None:
+            return True, self._used  # compression only: no stud tension added
+        used = self._used.copy()
+        used[rows] += out.stress * free
+        return True, used
 
     def fast(self, keep: np.ndarray) -> bool:
-        """True when the greedy pass carries every load of the prefix ``keep`` (n,) bool (with
-        stud friction where ``analyze_stability`` would use it: the same pass it starts with).
+        """True when the greedy pass carries every load of the prefix ``keep`` (see
+        :meth:`_fast`)."""
+        return self._fast(keep) is not None
+
+    def _fast(self, keep: np.ndarray) -> np.ndarray | None:
+        """(p,) interface stresses of the greedy pass over the prefix ``keep`` (n,) bool (with
+        stud friction where ``analyze_stability`` would use it: the same pass it starts with), or
+        None when it fails.
 
         The prefix must be supported (every part on a chain of contacts to the ground), as a
         connected prefix is.
@@ -136,9 +170,14 @@ class PrefixStability:
         new[-1] = GROUND
         sub = self._iface.remapped(new, rows)
         cap = self.config.pass_capacity(int(keep.sum()))
-        return not compression_pass(
+        out = compression_pass(
             self._com[keep], self._weight[keep], self._tops[keep], sub, stud_capacity=cap
-        ).failed.any()
+        )
+        if out.failed.any():
+            return None
+        used = np.zeros(len(self._iface))
+        used[rows] = out.stress
+        return used
 
     def verdict(
         self, keep: np.ndarray, new: np.ndarray | None = None, supported: bool = True
@@ -149,15 +188,21 @@ class PrefixStability:
         """
         verdict = self._verdict(keep, new, supported)
         self._proven = keep.copy() if verdict == "STABLE" else None
+        if self._proven is None:
+            self._used = None
         return verdict
 
     def _verdict(self, keep: np.ndarray, new: np.ndarray | None, supported: bool) -> Verdict | None:
         if supported and self.config.precheck:
-            if new is not None and self.incremental(keep, new):
+            held, used = (False, None) if new is None else self._increment(keep, new)
+            if held:
                 self.n_incremental += 1
+                self._used = used
                 return "STABLE"
-            if self.fast(keep):
+            used = self._fast(keep)
+            if used is not None:
                 self.n_fast += 1
+                self._used = used
                 return "STABLE"
         if self.full_s >= self.budget_s:
             return None
@@ -168,7 +213,21 @@ class PrefixStability:
         report = analyze_stability(sub_model(self.model, keep), cfg)
         self.full_s += time.perf_counter() - t0
         self.n_full += 1
+        self._used = self._interface_stress(keep, report.stress) if report.stable else None
         return report.verdict
+
+    def _interface_stress(self, keep: np.ndarray, part_stress: np.ndarray) -> np.ndarray | None:
+        """(p,) a bound of each interface's stress in the prefix ``keep`` from the report's
+        (k,) per-part stresses (a part's is its largest interface's, so an interface's is at
+        most the smaller of its two parts'); None when they are not all known."""
+        if not np.isfinite(part_stress).all():
+            return None
+        full = np.full(len(keep), np.inf)
+        full[keep] = part_stress
+        iface = self._iface
+        lower = np.where(iface.lower == GROUND, np.inf, full[np.maximum(iface.lower, 0)])
+        used = np.minimum(full[iface.upper], lower)
+        return np.where(self._rows(keep), used, 0.0)
 
 
 def _with_root(graph: sparse.csr_matrix, seeds: np.ndarray) -> sparse.csr_matrix:

@@ -365,6 +365,11 @@ def _run_clarabel(
     # KKT systems) the default 10 made late iterations 10x dearer (a 1,995-part night stand:
     # 123 s in 81 iterations; with 2: 12 s in 103, same optimum; a 1,281-part desk unchanged).
     settings.iterative_refinement_max_iter = 2
+    # QDLDL, single-threaded: Clarabel's "auto" picks the supernodal faer solver, 4-7x slower on
+    # these programs on 2 cores (a 955-part night stand region: 3.4 s with QDLDL, 15-24 s auto).
+    if hasattr(settings, "direct_solve_method"):
+        settings.direct_solve_method = "qdldl"
+        settings.max_threads = 1
     solver = clarabel.DefaultSolver(sparse.csc_matrix((n, n)), cost, a_cone, b_cone, cones, settings)
     sol = solver.solve()
     status = str(sol.status)

@@ -24,6 +24,10 @@ tension over a rectangle of studs is what the program's corner-stud model can al
 so the program agrees.) In one dimension spreading the tension over all studs is also the best
 choice: with ``k`` of ``w`` stud columns pulling, the capacity times the lever grows with ``k``.
 
+In that mode loads are also steered: each support's share is weighted by its *support
+potential* (how much of what it stands on reaches the ground, bottom up), and parts that failed
+are made a poor choice for a few more passes, so loads go round a void instead of onto it.
+
 Only the resultant of the load matters (all forces are vertical and the parts are rigid), so a
 load that already includes forces computed elsewhere (the program's reactions on the parts below
 its region) is checked the same way. Every distribution built here uses compression only, so it
@@ -78,7 +82,7 @@ def compression_pass(
     active: np.ndarray | None = None,
     extra: np.ndarray | None = None,
     blocked: np.ndarray | None = None,
-    stud_capacity: float | None = None,
+    stud_capacity: float | np.ndarray | None = None,
 ) -> CompressionPass:
     """Carry every active part's load down to the ground by compression, greedily, top down.
 
@@ -94,7 +98,8 @@ def compression_pass(
         blocked: (p,) bool interfaces whose forces are already fixed (they arrive through
             ``extra``); no load is passed down them.
         stud_capacity: tension one stud holds, newtons; when given, loads whose centre lies
-            outside the supports may hold by stud tension (see the module docstring).
+            outside the supports may hold by stud tension (see the module docstring). A (p,)
+            array gives each interface its own (what is left of it after other loads).
 
     Returns:
         The failed parts and, per interface, the force passed down and where it acts.
@@ -105,7 +110,7 @@ def compression_pass(
         return _one_pass(com, weight, tops, iface, active, extra, blocked, None, np.ones(n))
     # Reroute: a part that fails usually carries loads the parts above dumped on it while
     # they could have leant on sturdier neighbours; make those parts a poor choice and retry.
-    prefer = np.ones(n)
+    prefer = support_potential(tops, iface, active, blocked) + POTENTIAL_FLOOR
     for _ in range(REROUTE_ROUNDS):
         out = _one_pass(com, weight, tops, iface, active, extra, blocked, stud_capacity, prefer)
         overloaded = out.failed & out.rests
@@ -113,6 +118,43 @@ def compression_pass(
             break
         prefer[overloaded] *= REROUTE_FACTOR
     return out
+
+
+POTENTIAL_FLOOR = 0.05
+"""Share weight of a part with no grounded support below it, relative to a fully grounded one."""
+
+
+def support_potential(
+    tops: np.ndarray, iface: Interfaces, active: np.ndarray, blocked: np.ndarray | None
+) -> np.ndarray:
+    """(n,) how well each part reaches the ground in compression, bottom up: 1 on the ground,
+    the contact-area-weighted mean of the parts below otherwise (0 when it rests on nothing).
+
+    A greedy pass that sends loads by contact area alone piles them on parts over a void (the
+    underside of a night stand's body beside its feet); weighting by this potential steers them
+    toward the columns that stand on something. Parts outside the pass (``active`` False) count
+    as grounded: their forces come from elsewhere.
+    """
+    n = len(tops)
+    usable = active[iface.upper]
+    if blocked is not None:
+        usable &= ~blocked
+    pot = np.where(active, 0.0, 1.0)
+    sel = np.flatnonzero(usable)
+    order = sel[np.argsort(tops[iface.upper[sel]], kind="stable")]
+    bounds = np.flatnonzero(np.diff(tops[iface.upper[order]])) + 1
+    for j in np.split(order, bounds):
+        if not len(j):
+            continue
+        lower = iface.lower[j]
+        below = np.where(lower == GROUND, 1.0, pot[np.maximum(lower, 0)])
+        w = iface.n_cells[j].astype(np.float64)
+        num, den = np.zeros(n), np.zeros(n)
+        np.add.at(num, iface.upper[j], w * below)
+        np.add.at(den, iface.upper[j], w)
+        top = np.unique(iface.upper[j])
+        pot[top] = num[top] / den[top]
+    return pot
 
 
 REROUTE_ROUNDS = 4
@@ -129,7 +171,7 @@ def _one_pass(
     active: np.ndarray,
     extra: np.ndarray | None,
     blocked: np.ndarray | None,
-    stud_capacity: float | None,
+    stud_capacity: float | np.ndarray | None,
     prefer: np.ndarray,
 ) -> CompressionPass:
     """One greedy top-down pass; ``prefer`` (n,) scales the share weight of loads put on each
@@ -165,7 +207,7 @@ def _pass_level(
     weight: np.ndarray,
     load: np.ndarray,
     out: CompressionPass,
-    stud_capacity: float | None = None,
+    stud_capacity: float | np.ndarray | None = None,
 ) -> None:
     """Distribute the loads of the upper parts of interfaces ``j`` (one top level) downward.
 
@@ -279,7 +321,7 @@ def tension_stress(
     rect: np.ndarray,
     stud_rect: np.ndarray,
     n_studs: np.ndarray,
-    stud_capacity: float,
+    stud_capacity: float | np.ndarray,
 ) -> np.ndarray:
     """(m,) stress of carrying ``force`` (m,) newtons at (qx, qy) through each interface.
 
@@ -306,7 +348,7 @@ def _tension_shares(
     fu: np.ndarray,
     iface: Interfaces,
     j: np.ndarray,
-    stud_capacity: float,
+    stud_capacity: float | np.ndarray,
     done: np.ndarray,
     chosen: tuple[np.ndarray, np.ndarray, np.ndarray],
     ok: np.ndarray,
@@ -322,12 +364,13 @@ def _tension_shares(
     u, k, rect = lvl.u, lvl.k, lvl.rect
     best = np.full(k, np.inf)
     pick = [np.zeros(len(u)) for _ in range(4)]  # share, cx, cy, stress of the best rule
+    cap = stud_capacity[j] if isinstance(stud_capacity, np.ndarray) else stud_capacity
     studs = (iface.stud_rect[j], iface.n_studs[j])
     for use_area, decay in _CANDIDATES:
         s, cx, cy = lvl.rule(use_area, decay)
         qx = rect[:, 0] + cx * (rect[:, 1] - rect[:, 0])
         qy = rect[:, 2] + cy * (rect[:, 3] - rect[:, 2])
-        st = tension_stress(fu * s, qx, qy, rect, *studs, stud_capacity)
+        st = tension_stress(fu * s, qx, qy, rect, *studs, cap)
         worst = np.zeros(k)
         np.maximum.at(worst, u, st)
         better = (worst < best)[u]

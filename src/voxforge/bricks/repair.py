@@ -716,6 +716,17 @@ def _prop_candidates(state: LayoutState, weak: np.ndarray) -> list[int]:
     return list(dict.fromkeys(out))
 
 
+RELAY_MIN_MARGIN = -1.0
+"""Below this physics margin (stress over twice the capacity) re-lays are skipped for props: a
+better bond changes what the studs hold by a small factor, not by several (a 64-stud bathtub's
+thin arm at 18x capacity)."""
+
+
+MAX_EXTRA_PROPS = 4
+"""Props added per round beyond ``props_per_round`` when the stress is far over capacity (one
+per unit of stress over it): a long thin arm needs several, and every round costs a check."""
+
+
 def stabilise(
     state: LayoutState,
     stability: StabilityFn,
@@ -728,7 +739,7 @@ def stabilise(
     origin: np.ndarray,
     deadline: float,
     plates_only: bool = False,
-    support_rounds: int = 6,
+    support_rounds: int = 12,
     props_per_round: int = 1,
 ) -> Any:
     """Make the model stand: re-lay the weakest region, then prop the weakest parts; last report.
@@ -736,15 +747,16 @@ def stabilise(
     Up to ``rounds`` times the weakest parts and their stud neighbours are re-laid with another
     seed, the other orientation preference and a stronger bonding reward; a re-lay is kept only if
     the physics margin grows and the model stays one piece (the first that does not help ends
-    the re-lays). Then, up to ``support_rounds`` times, columns (2x2 where they fit) go under the
-    ``props_per_round`` weakest hanging parts, each at the bottom cell farthest from where the
+    the re-lays; skipped when the stress is far over capacity). Then, up to ``support_rounds``
+    times, columns (2x2 where they fit) go under the ``props_per_round`` weakest hanging parts
+    (one more per unit of stress over capacity), each at the bottom cell farthest from where the
     part rests, down to the part below or the ground, and the model is checked again.
     Stops at the deadline. Returns the last report (None when the physics gave up).
     """
     report = _check(stability, state, pitch, origin, log_)
     weights = LayerWeights(bond_w=60.0, seam_w=20.0)
     for r in range(rounds):
-        if _settled(report, deadline):
+        if _settled(report, deadline) or _margin(report) < RELAY_MIN_MARGIN:
             break
         log_.rounds = r + 1
         weak = _weak_rows(state, report)
@@ -772,7 +784,7 @@ def stabilise(
             n1 = len(log_.support_columns)
             add_supports(state, log_, support_color, targets=np.array([w]), plates_only=plates_only)
             propped += len(log_.support_columns) > n1
-            if propped >= props_per_round:
+            if propped >= props_per_round + min(int(-_margin(report)), MAX_EXTRA_PROPS):
                 break
         if len(log_.support_columns) == n0:
             log_.notes.append("the weakest parts have nothing under them to stand a support on")
