@@ -102,6 +102,12 @@ def test_one_stud_arm_tension_matches_hand_calculation():
     assert r.stress[1] == pytest.approx(expected, rel=1e-6)
     assert r.margin == pytest.approx(1 - expected, rel=1e-6)
     assert r.weakest == [1, 0]  # tie at the one interface: the part that would come off first
+    # per interface: the arm's one stud is the weakest; the 2x2 brick (whose load centre the
+    # arm pulls past its footprint) holds on to the baseplate with its 4 studs
+    pairs = {tuple(p): s for p, s in zip(r.interface_parts.tolist(), r.interface_stress, strict=True)}
+    assert set(pairs) == {(1, 0), (0, -1)}
+    assert pairs[(1, 0)] == pytest.approx(expected, rel=1e-6)
+    assert 0.0 < pairs[(0, -1)] < pairs[(1, 0)]
 
 
 def test_long_cantilever_falls_at_its_root():

@@ -155,3 +155,45 @@ def test_support_potential_follows_the_grounded_contact_area():
     active = np.array([True, True, True, False, True])
     pot = support_potential(a["z"] + a["h"], iface, active, None)
     np.testing.assert_allclose(pot[4], 1.0)
+
+
+def _hanging(n_plates: int, under: str = "3022"):
+    # two 1x8 bricks side by side bridging two 2x2 columns; under their middle a stack of n 2x2
+    # plates hangs, the top one clamped to the bricks' undersides by its 4 studs (2 each)
+    parts = [part("3003", 0, 0, 3 * k, 2, 2) for k in range(2)]
+    parts += [part("3003", 6, 0, 3 * k, 2, 2) for k in range(2)]
+    parts.append(part("3008", 0, 0, 6, 8, 1))  # 1x8 brick on both columns' back row
+    parts.append(part("3008", 0, 1, 6, 8, 1))  # and the front row
+    parts += [part(under if k == 0 else "3022", 3, 0, 5 - k, 2, 2) for k in range(n_plates)]
+    return model(parts)
+
+
+def test_friction_pass_hangs_parts_from_the_parts_above_them():
+    m = _hanging(1)
+    iface, w, _com, out = _pass(m)
+    assert not out.failed.any()  # the plate hangs by its studs; nothing fails
+    plate = len(m) - 1
+    rows = np.flatnonzero(iface.lower == plate)
+    # its weight, shared by the two 1x8 bricks above it by their studs (2 each), is a pull
+    # spread evenly over its 4 studs (their centre is its centre of mass: no lever)
+    np.testing.assert_allclose(-out.force[rows].sum(), w[plate])
+    np.testing.assert_allclose(out.stress[rows], w[plate] / 4 / STUD_CAPACITY)
+    assert analyze_stability(m, FRICTION).verdict == analyze_stability(m, LP).verdict == "STABLE"
+
+
+def test_a_chain_of_hanging_plates_hangs_link_by_link():
+    m = _hanging(5)  # each plate hangs from the one above it; the top one carries all five
+    iface, w, _com, out = _pass(m)
+    assert not out.failed.any()
+    top = 6
+    rows = np.flatnonzero(iface.lower == top)
+    np.testing.assert_allclose(-out.force[rows].sum(), w[top:].sum())
+    assert analyze_stability(m, FRICTION).verdict == "STABLE"
+
+
+def test_a_tile_cannot_hang_and_neither_can_what_hangs_from_it():
+    # a tile has no studs to clamp into the bricks above: the pass fails, the program agrees
+    m = _hanging(2, under="3068b")
+    _iface, _w, _com, out = _pass(m)
+    assert out.failed[6]
+    assert analyze_stability(m, LP).verdict != "STABLE"

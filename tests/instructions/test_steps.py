@@ -140,3 +140,20 @@ def test_walk_plan_puts_sub_assembly_steps_before_their_attach_step():
     assert refs[1].frame.tolist() == [1, 2] and refs[0].frame is None
     with pytest.raises(ConfigError, match="in no build step"):
         walk_plan(BuildPlan((BuildStep((0,)),)), 3)
+
+
+def test_choose_views_replaces_the_planners_heightmap_guesses():
+    # plan_build's hints come from a heightmap; the renderer decides instead: a wrong guess on
+    # the wall step is dropped and the hidden plate's step gets the rendered turn
+    model = wall_model()
+    scene = StepScene(model, DEFAULT_COLORS, 256)
+    guess = (30.0, 315.0, 0.0)
+    plan = BuildPlan(
+        (BuildStep(tuple(range(10)), rotation=guess), BuildStep((10,))),
+        info={"view_hints": "heightmap"},
+    )
+    viewed = choose_views(scene, plan)
+    assert viewed.steps[0].rotation is None
+    assert viewed.steps[1].rotation == best_view(scene, np.ones(11, bool), np.array([10]))
+    assert viewed.steps[1].rotation is not None
+    assert viewed.info["view_hints"] == "rendered"

@@ -454,6 +454,8 @@ def plan_build(
     plan.validate(g.n)
     report("order", 0.3)
     info = _check_plan(model, g, plan, unit, cfg, problems, report)
+    if cfg.view_hints:
+        info["view_hints"] = "heightmap"  # a renderer may replace them (choose_views)
     info["seconds"] = round(time.perf_counter() - t0, 3)
     report("order", 1.0)
     log.info(

@@ -91,6 +91,10 @@ class PrefixStability:
         self._com = centres_of_mass(a)
         self._tops = a["z"] + a["h"]
         self._proven: np.ndarray | None = None
+        # interfaces by (upper, lower) key, to read the full analysis' per-interface stresses
+        key = self._key(self._iface.upper, self._iface.lower)
+        self._key_order = np.argsort(key)
+        self._keys = key[self._key_order]
         # (p,) stress the proven prefix's distribution puts on each interface (None: unknown)
         self._used: np.ndarray | None = None
 
@@ -213,21 +217,30 @@ class PrefixStability:
         report = analyze_stability(sub_model(self.model, keep), cfg)
         self.full_s += time.perf_counter() - t0
         self.n_full += 1
-        self._used = self._interface_stress(keep, report.stress) if report.stable else None
+        self._used = self._interface_stress(keep, report) if report.stable else None
         return report.verdict
 
-    def _interface_stress(self, keep: np.ndarray, part_stress: np.ndarray) -> np.ndarray | None:
-        """(p,) a bound of each interface's stress in the prefix ``keep`` from the report's
-        (k,) per-part stresses (a part's is its largest interface's, so an interface's is at
-        most the smaller of its two parts'); None when they are not all known."""
-        if not np.isfinite(part_stress).all():
+    def _key(self, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
+        return upper.astype(np.int64) * (len(self.model) + 1) + (lower.astype(np.int64) + 1)
+
+    def _interface_stress(self, keep: np.ndarray, report: object) -> np.ndarray | None:
+        """(p,) each interface's stress in the full analysis of the prefix ``keep`` (its
+        report numbers parts within the prefix); None when they are not all known."""
+        stress = np.asarray(report.interface_stress, dtype=np.float64)  # type: ignore[attr-defined]
+        parts = np.asarray(report.interface_parts, dtype=np.int64)  # type: ignore[attr-defined]
+        if not np.isfinite(stress).all():
             return None
-        full = np.full(len(keep), np.inf)
-        full[keep] = part_stress
-        iface = self._iface
-        lower = np.where(iface.lower == GROUND, np.inf, full[np.maximum(iface.lower, 0)])
-        used = np.minimum(full[iface.upper], lower)
-        return np.where(self._rows(keep), used, 0.0)
+        idx = np.flatnonzero(keep)
+        upper = idx[parts[:, 0]]
+        lower = np.where(parts[:, 1] == GROUND, GROUND, idx[np.maximum(parts[:, 1], 0)])
+        key = self._key(upper, lower)
+        at = np.searchsorted(self._keys, key)
+        found = (at < len(self._keys)) & (self._keys[np.minimum(at, len(self._keys) - 1)] == key)
+        if not found.all():  # the prefix has an interface the model lacks: cannot happen
+            return None
+        used = np.zeros(len(self._iface))
+        used[self._key_order[at]] = stress
+        return used
 
 
 def _with_root(graph: sparse.csr_matrix, seeds: np.ndarray) -> sparse.csr_matrix:

@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -153,6 +153,10 @@ class StabilityReport:
             ``weight_n`` up to solver tolerance; a physics sanity check).
         tension_max_n: largest tension per contact point in the solution, newtons (the stud's
             tension shared by its ``points_per_stud`` points).
+        interface_parts: (q, 2) int64 upper and lower part (-1: the ground) of each interface
+            among the supported parts, in the model's numbering.
+        interface_stress: (q,) float64 stress of each of those interfaces in the solution
+            (``nan`` when unknown): what a build-order check can add to (``order_check``).
     """
 
     stable: bool
@@ -172,6 +176,8 @@ class StabilityReport:
     ground_reaction_n: float = 0.0
     tension_max_n: float = 0.0
     n_region: int = 0
+    interface_parts: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    interface_stress: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe summary (non-finite numbers become ``None``; per-part stress only for the
@@ -262,6 +268,7 @@ def analyze_stability(
 
     k = int(supported.sum())
     sub = _renumber(iface, supported)
+    kept = supported[iface.upper]  # the rows of ``iface`` that ``sub`` holds, in order
     tops = (arrays["z"] + arrays["h"])[supported]
     solved = _Solved(np.zeros(len(sub)), float(weight[supported].sum()), 0.0, 0, 0, "not solved")
     if k:
@@ -313,6 +320,8 @@ def analyze_stability(
         ground_reaction_n=solved.ground_reaction,
         tension_max_n=solved.tension_max / cfg.points_per_stud,
         n_region=solved.n_region,
+        interface_parts=np.stack([iface.upper[kept], iface.lower[kept]], axis=1),
+        interface_stress=np.full(len(sub), np.nan) if solved.unknown else solved.stress,
     )
     log.info(
         "stability: %s (%s), max stress %.3f, %d parts, %d contacts, %.2f s",

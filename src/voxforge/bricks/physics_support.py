@@ -185,9 +185,13 @@ def _one_pass(
     if blocked is not None:
         usable &= ~blocked
     has_below = np.zeros(n, dtype=bool)
-    has_below[iface.upper[usable]] = True
-    failed[active & ~has_below] = True  # rests on nothing: hangs from a part above
     out = CompressionPass(failed, np.zeros(p), np.zeros(p), np.zeros(p), np.zeros(p), has_below)
+    held = np.zeros(n, dtype=bool)
+    if stud_capacity is not None:
+        hang, held = _hang(load, tops, iface, active, usable, stud_capacity, out)
+        usable &= ~hang
+    has_below[iface.upper[usable]] = True
+    failed[active & ~has_below & ~held] = True  # rests on nothing and nothing holds it up
     sel = np.flatnonzero(usable)
     order = sel[np.argsort(-tops[iface.upper[sel]], kind="stable")]
     bounds = np.flatnonzero(np.diff(tops[iface.upper[order]])) + 1
@@ -197,6 +201,90 @@ def _one_pass(
         if len(j):
             _pass_level(j, iface, area, rect, weight, load, out, stud_capacity)
     return out
+
+
+def _hang(
+    load: np.ndarray,
+    tops: np.ndarray,
+    iface: Interfaces,
+    active: np.ndarray,
+    usable: np.ndarray,
+    stud_capacity: float | np.ndarray,
+    out: CompressionPass,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hang the parts that rest on nothing from the parts above them, bottom up.
+
+    A hanging part's load (its weight plus what hangs from it) is shared over the interfaces
+    above it by their studs, each share acting at its studs' centre ``g`` moved by the offset
+    ``d`` of the load's centre from the centre of all those studs (so the resultant is the
+    load's): an upward pull carried by tension spread over the studs and, when ``d > 0``,
+    compression at the rectangle's far edge (a distance ``D`` from ``g`` on the other side), so
+    the tension is ``f (1 + d / D)``. The parts above take the load as their own,
+    and one that then rests only on hung parts hangs in turn. Updates ``load`` and ``out`` (force
+    negative: a pull) in place; returns the (p,) interfaces used and the (n,) parts held.
+    """
+    n, p = len(tops), len(iface)
+    hang = np.zeros(p, dtype=bool)
+    held = np.zeros(n, dtype=bool)
+    low = np.maximum(iface.lower, 0)
+    up_rows = usable & (iface.lower != GROUND) & active[low]  # interfaces a part could hang by
+    has_above = np.zeros(n, dtype=bool)
+    has_above[low[up_rows]] = True
+    below = np.zeros(n, dtype=np.int64)
+    np.add.at(below, iface.upper[usable], 1)
+    pending = active & (below == 0) & has_above
+    rect = iface.rect.astype(np.float64)
+    sr = iface.stud_rect.astype(np.float64)
+    gx, gy = (sr[:, 0] + sr[:, 1]) / 2, (sr[:, 2] + sr[:, 3]) / 2
+    while pending.any():
+        t = tops[pending].min()
+        level = pending & (tops == t)
+        pending &= ~level
+        rows = np.flatnonzero(up_rows & level[low])
+        parts = low[rows]
+        f = load[parts, 0]
+        fs = np.where(f > _EPS, f, 1.0)
+        qx, qy = load[parts, 1] / fs, load[parts, 2] / fs
+        studs = iface.n_studs[rows].astype(np.float64)
+        total = np.bincount(parts, studs, minlength=n)[parts]
+        safe = np.where(total > 0, total, 1.0)
+        share = f * studs / safe
+        # each share acts at its studs' centre moved by the load's offset from the centre of
+        # all the part's studs: the resultant stays at the load, the lever is that offset
+        cx = np.bincount(parts, studs * gx[rows], minlength=n)[parts] / safe
+        cy = np.bincount(parts, studs * gy[rows], minlength=n)[parts] / safe
+        dx, dy = cx - qx, cy - qy
+        qx, qy = gx[rows] - dx, gy[rows] - dy
+        d = np.hypot(dx, dy)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ux, uy = dx / d, dy / d
+            far_x = np.where(ux > _EPS, (rect[rows, 1] - gx[rows]) / ux,
+                             np.where(ux < -_EPS, (rect[rows, 0] - gx[rows]) / ux, np.inf))  # fmt: skip
+            far_y = np.where(uy > _EPS, (rect[rows, 3] - gy[rows]) / uy,
+                             np.where(uy < -_EPS, (rect[rows, 2] - gy[rows]) / uy, np.inf))  # fmt: skip
+            lever = np.where(d > _EPS, d / np.minimum(far_x, far_y), 0.0)
+            cap = stud_capacity[rows] if isinstance(stud_capacity, np.ndarray) else stud_capacity
+            stress = share * (1.0 + lever) / np.maximum(studs, 1.0) / cap
+        # an unloaded part hangs by nothing (the increment of order_check weighs new parts only)
+        good = ((total > 0) | (f <= _EPS)) & np.isfinite(stress) & (stress <= 1.0) & (f >= -_EPS)
+        ok = np.bincount(parts, ~good, minlength=n) == 0
+        take = ok[parts]
+        r = rows[take]
+        if not len(r):
+            continue
+        held[parts[take]] = True
+        hang[r] = True
+        out.force[r], out.stress[r] = -share[take], stress[take]
+        out.qx[r], out.qy[r] = qx[take], qy[take]
+        fr = share[take]
+        uppers = iface.upper[r]
+        np.add.at(load, uppers, np.stack([fr, fr * qx[take], fr * qy[take]], axis=1))
+        # a part above whose every support is now hung from it hangs in turn
+        np.add.at(below, uppers, -1)
+        touched = np.zeros(n, dtype=bool)
+        touched[uppers] = True
+        pending |= touched & (below == 0) & active & has_above & ~held
+    return hang, held
 
 
 def _pass_level(

@@ -496,24 +496,30 @@ def choose_views(
 ) -> BuildPlan:
     """The plan with ``rotation`` set on steps whose new parts the default view hides.
 
-    Steps that already carry a rotation (a plan read from a file) keep it. The returned plan's
-    ``info["views_checked"]`` is True, so a second call returns it unchanged.
+    Steps that already carry a rotation from a file keep it; the heightmap guesses of
+    :func:`~voxforge.bricks.order.plan_build` (``info["view_hints"] == "heightmap"``) are
+    replaced by what the renderer sees. The returned plan's ``info["views_checked"]`` is True,
+    so a second call returns it unchanged.
     """
     if plan.info.get("views_checked"):
         return plan
+    guessed = plan.info.get("view_hints") == "heightmap"
     refs = walk_plan(plan, len(scene.model.placements))
     turns: dict[tuple[int | None, int], Rotation | None] = {}
     for k, ref in enumerate(refs):
-        if ref.step.rotation is None:
+        if ref.step.rotation is None or guessed:
             turns[ref.key] = best_view(scene, ref.present, ref.new, frame=ref.frame, config=config)
         if progress is not None:
             progress("views", (k + 1) / len(refs))
 
     def turned(steps: tuple[BuildStep, ...], within: int | None) -> tuple[BuildStep, ...]:
         return tuple(
-            replace(s, rotation=turns[(within, i + 1)]) if s.rotation is None else s
+            replace(s, rotation=turns[(within, i + 1)]) if (within, i + 1) in turns else s
             for i, s in enumerate(steps)
         )
 
     subs = tuple(replace(s, steps=turned(s.steps, j)) for j, s in enumerate(plan.submodels))
-    return BuildPlan(turned(plan.steps, None), subs, {**plan.info, "views_checked": True})
+    info = {**plan.info, "views_checked": True}
+    if guessed:
+        info["view_hints"] = "rendered"
+    return BuildPlan(turned(plan.steps, None), subs, info)
