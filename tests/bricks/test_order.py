@@ -7,7 +7,7 @@ import pytest
 
 from voxforge.bricks.catalogue import catalogue
 from voxforge.bricks.order import OrderConfig, cluster_wave, plan_build, plan_units
-from voxforge.bricks.order_check import PrefixStability, sub_model
+from voxforge.bricks.order_check import PROOF_SLACK, PrefixStability, sub_model
 from voxforge.bricks.order_graph import anchored_parts, order_graph
 from voxforge.bricks.physics import PhysicsConfig, analyze_stability
 from voxforge.core.brickmodel import BrickModel, Placement
@@ -185,8 +185,8 @@ def test_friction_increment_counts_the_capacity_already_used(first: int, then: i
     assert got == want == analyze_stability(sub_model(m, keep | new), PhysicsConfig()).verdict
     if want == "STABLE":
         assert checker.n_incremental == 1 and checker.n_full == full_before
-    else:
-        assert checker.n_full == full_before + 1
+    else:  # the program decides (first with the studs weakened, then at full capacity)
+        assert checker.n_full == full_before + 2
 
 
 def test_unstable_prefix_is_reported_with_its_step() -> None:
@@ -246,3 +246,19 @@ def test_bad_input() -> None:
         plan_build(outside)
     with pytest.raises(ConfigError, match="min_parts <= target_parts <= max_parts"):
         OrderConfig(min_parts=5, target_parts=3)
+
+
+def test_full_analysis_first_tries_weakened_studs_and_keeps_their_slack():
+    # 10 bricks (stress ~0.39) stand on studs weakened to PROOF_SLACK: one program, and the
+    # stresses kept for the increments are relative to the full capacity; 23 bricks (~0.89) do
+    # not, so the program runs again at full capacity and proves them
+    assert PROOF_SLACK < 0.85  # the second case must not fit the weakened studs
+    for k, programs in ((10, 1), (23, 2)):
+        m, _ = _cantilever(k)
+        checker = PrefixStability(m, PhysicsConfig(), budget_s=60.0)
+        keep = np.ones(len(m), dtype=bool)
+        assert checker.verdict(keep, keep.copy()) == "STABLE"
+        assert checker.n_full == programs
+        want = analyze_stability(m, PhysicsConfig()).max_stress
+        assert checker._used is not None
+        assert checker._used.max() == pytest.approx(want, rel=1e-4)

@@ -24,7 +24,9 @@ interface stresses are known (from the greedy pass that proved ``P``, or bounded
 per-part stresses after a full analysis), the increment may also hold by stud friction, each
 interface limited to the capacity ``W`` leaves free: tensions on the same studs add up, so the
 sum stays within capacity. This increment proves most steps after a cantilever or a hanging
-part appears, where the whole-prefix pass fails; the program runs only where neither proof works.
+part appears, where the whole-prefix pass fails; the program runs only where neither proof works,
+and then first with every stud weakened to :data:`PROOF_SLACK` of its capacity, so that the
+distribution it proves leaves the increments after it room on every stud.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from voxforge.bricks.order_graph import OrderGraph
-from voxforge.bricks.physics import PhysicsConfig, Verdict, analyze_stability
+from voxforge.bricks.physics import PhysicsConfig, StabilityReport, Verdict, analyze_stability
 from voxforge.bricks.physics_contacts import (
     GROUND,
     centres_of_mass,
@@ -47,6 +49,10 @@ from voxforge.bricks.physics_contacts import (
 )
 from voxforge.bricks.physics_support import compression_pass
 from voxforge.core.brickmodel import BrickModel
+
+PROOF_SLACK = 0.75
+"""Share of the stud capacity a prefix's full analysis first tries to stand with (see
+:meth:`PrefixStability._verdict`)."""
 
 
 def sub_model(model: BrickModel, keep: np.ndarray, dz: int = 0) -> BrickModel:
@@ -210,24 +216,48 @@ class PrefixStability:
                 return "STABLE"
         if self.full_s >= self.budget_s:
             return None
+        sub = sub_model(self.model, keep)
+        # First with studs weakened to PROOF_SLACK of their capacity: a distribution found so
+        # proves the prefix (capacity only ever helps) and leaves every stud that much spare for
+        # the increments after it; the program's least-tension optimum at full capacity tends
+        # to saturate the cheapest studs, and then the next increment fails right there.
+        weak = self.config.friction_capacity_n * PROOF_SLACK
+        report = self._analyse(sub, {"friction_capacity_n": weak})
+        if report is not None and report.stable:
+            self._used = self._interface_stress(keep, report, PROOF_SLACK)
+            return report.verdict
+        report = self._analyse(sub, {})
+        if report is None:
+            return None
+        self._used = self._interface_stress(keep, report, 1.0) if report.stable else None
+        return report.verdict
+
+    def _analyse(self, sub: BrickModel, update: dict[str, float]) -> StabilityReport | None:
+        """The full analysis of the prefix model ``sub`` with ``update`` to the physics
+        settings, within what is left of the budget (None when nothing is)."""
+        left = self.budget_s - self.full_s
+        if left <= 0:
+            return None
         t0 = time.perf_counter()
         cfg = self.config.model_copy(
-            update={"time_limit_s": min(self.config.time_limit_s, self.budget_s - self.full_s + 1)}
+            update={**update, "time_limit_s": min(self.config.time_limit_s, left + 1)}
         )
-        report = analyze_stability(sub_model(self.model, keep), cfg)
+        report = analyze_stability(sub, cfg)
         self.full_s += time.perf_counter() - t0
         self.n_full += 1
-        self._used = self._interface_stress(keep, report) if report.stable else None
-        return report.verdict
+        return report
 
     def _key(self, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
         return upper.astype(np.int64) * (len(self.model) + 1) + (lower.astype(np.int64) + 1)
 
-    def _interface_stress(self, keep: np.ndarray, report: object) -> np.ndarray | None:
+    def _interface_stress(
+        self, keep: np.ndarray, report: StabilityReport, scale: float
+    ) -> np.ndarray | None:
         """(p,) each interface's stress in the full analysis of the prefix ``keep`` (its
-        report numbers parts within the prefix); None when they are not all known."""
-        stress = np.asarray(report.interface_stress, dtype=np.float64)  # type: ignore[attr-defined]
-        parts = np.asarray(report.interface_parts, dtype=np.int64)  # type: ignore[attr-defined]
+        report numbers parts within the prefix), relative to the full capacity when that
+        analysis ran with ``scale`` of it; None when they are not all known."""
+        stress = np.asarray(report.interface_stress, dtype=np.float64) * scale
+        parts = np.asarray(report.interface_parts, dtype=np.int64)
         if not np.isfinite(stress).all():
             return None
         idx = np.flatnonzero(keep)
