@@ -818,7 +818,9 @@ def _frame_text(info: dict[str, Any]) -> str:
     if info.get("frame", "view") == "object":
         return """The network predicts the object in its own (canonical) frame, the same for every view,
 plus the camera azimuth (a classifier over 5° bins with sub-bin refinement): the single-view
-result is the object-frame grid turned by minus the predicted azimuth. Several views are fused
+result is the object-frame grid turned by minus the predicted azimuth. Each image also runs
+left-right flipped (the object mirrored in y, seen from minus the azimuth) and the two passes are
+averaged (flip test-time augmentation, in the metrics and latency below). Several views are fused
 by averaging their object-frame probabilities with per-voxel confidence weights (no azimuths
 needed), then turned by the first view's azimuth: its prediction, or, when the azimuths are given,
 the confidence-weighted consensus of every view's prediction shifted by the given differences."""
