@@ -262,3 +262,15 @@ def test_full_analysis_first_tries_weakened_studs_and_keeps_their_slack():
         want = analyze_stability(m, PhysicsConfig()).max_stress
         assert checker._used is not None
         assert checker._used.max() == pytest.approx(want, rel=1e-4)
+
+
+def test_weakened_studs_are_skipped_while_the_build_is_near_capacity():
+    # 23 bricks need ~0.89 of the stud: the weakened try fails, the full one proves it; the
+    # next prefix (24 bricks, ~0.93) then goes straight to full capacity: one program, not two
+    m, _ = _cantilever(24)
+    n = len(m)
+    checker = PrefixStability(m, PhysicsConfig(), budget_s=60.0)
+    assert checker.verdict(np.arange(n) < n - 1) == "STABLE" and checker.n_full == 2
+    assert checker.verdict(np.ones(n, dtype=bool)) == "STABLE" and checker.n_full == 3
+    fresh = PrefixStability(m, PhysicsConfig(), budget_s=60.0)
+    assert fresh.verdict(np.ones(n, dtype=bool)) == "STABLE" and fresh.n_full == 2

@@ -97,6 +97,7 @@ class PrefixStability:
         self._com = centres_of_mass(a)
         self._tops = a["z"] + a["h"]
         self._proven: np.ndarray | None = None
+        self._near_capacity = False  # the last full analysis needed more than PROOF_SLACK
         # interfaces by (upper, lower) key, to read the full analysis' per-interface stresses
         key = self._key(self._iface.upper, self._iface.lower)
         self._key_order = np.argsort(key)
@@ -221,14 +222,18 @@ class PrefixStability:
         # proves the prefix (capacity only ever helps) and leaves every stud that much spare for
         # the increments after it; the program's least-tension optimum at full capacity tends
         # to saturate the cheapest studs, and then the next increment fails right there.
-        weak = self.config.friction_capacity_n * PROOF_SLACK
-        report = self._analyse(sub, {"friction_capacity_n": weak})
-        if report is not None and report.stable:
-            self._used = self._interface_stress(keep, report, PROOF_SLACK)
-            return report.verdict
+        # Skipped while the last prefix needed more than that: a build that is already near
+        # its capacity rarely gets less loaded as it grows, and each try costs a program.
+        if not self._near_capacity:
+            weak = self.config.friction_capacity_n * PROOF_SLACK
+            report = self._analyse(sub, {"friction_capacity_n": weak})
+            if report is not None and report.stable:
+                self._used = self._interface_stress(keep, report, PROOF_SLACK)
+                return report.verdict
         report = self._analyse(sub, {})
         if report is None:
             return None
+        self._near_capacity = bool(report.stable and report.max_stress > PROOF_SLACK)
         self._used = self._interface_stress(keep, report, 1.0) if report.stable else None
         return report.verdict
 
