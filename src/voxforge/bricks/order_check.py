@@ -20,8 +20,8 @@ the new weights, over the new parts and everything below them), then ``W`` plus 
 is a distribution for ``P + S``: equilibrium holds by linearity, ``W``'s tensions are unchanged,
 and added compression never uses stud capacity. So ``P + S`` stands, and the program, which finds
 a distribution within capacity whenever one exists, would say ``STABLE`` too. Where ``W``'s
-interface stresses are known (from the greedy pass that proved ``P``, or bounded by the report's
-per-part stresses after a full analysis), the increment may also hold by stud friction, each
+interface stresses are known (from the greedy pass that proved ``P``, or from the full
+analysis' per-interface stresses), the increment may also hold by stud friction, each
 interface limited to the capacity ``W`` leaves free: tensions on the same studs add up, so the
 sum stays within capacity. This increment proves most steps after a cantilever or a hanging
 part appears, where the whole-prefix pass fails; the program runs only where neither proof works,

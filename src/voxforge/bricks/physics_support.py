@@ -108,11 +108,12 @@ def compression_pass(
     active = np.ones(n, dtype=bool) if active is None else active
     if stud_capacity is None:
         return _one_pass(com, weight, tops, iface, active, extra, blocked, None, np.ones(n))
+    cap = np.broadcast_to(np.asarray(stud_capacity, dtype=np.float64), (len(iface),))
     # Reroute: a part that fails usually carries loads the parts above dumped on it while
     # they could have leant on sturdier neighbours; make those parts a poor choice and retry.
     prefer = support_potential(tops, iface, active, blocked) + POTENTIAL_FLOOR
     for _ in range(REROUTE_ROUNDS):
-        out = _one_pass(com, weight, tops, iface, active, extra, blocked, stud_capacity, prefer)
+        out = _one_pass(com, weight, tops, iface, active, extra, blocked, cap, prefer)
         overloaded = out.failed & out.rests
         if not out.failed.any() or not overloaded.any():
             break
@@ -171,11 +172,11 @@ def _one_pass(
     active: np.ndarray,
     extra: np.ndarray | None,
     blocked: np.ndarray | None,
-    stud_capacity: float | np.ndarray | None,
+    stud_capacity: np.ndarray | None,
     prefer: np.ndarray,
 ) -> CompressionPass:
     """One greedy top-down pass; ``prefer`` (n,) scales the share weight of loads put on each
-    part (1 = by contact area)."""
+    part (1 = by contact area); ``stud_capacity`` (p,) per interface, or None: compression only."""
     n, p = len(weight), len(iface)
     load = np.stack([weight, weight * com[:, 0], weight * com[:, 1]], axis=1)
     if extra is not None:
@@ -209,7 +210,7 @@ def _hang(
     iface: Interfaces,
     active: np.ndarray,
     usable: np.ndarray,
-    stud_capacity: float | np.ndarray,
+    stud_capacity: np.ndarray,
     out: CompressionPass,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hang the parts that rest on nothing from the parts above them, bottom up.
@@ -255,16 +256,10 @@ def _hang(
         cy = np.bincount(parts, studs * gy[rows], minlength=n)[parts] / safe
         dx, dy = cx - qx, cy - qy
         qx, qy = gx[rows] - dx, gy[rows] - dy
-        d = np.hypot(dx, dy)
+        # d / D: the far edge lies D = t d from g along the offset (t = inf when there is none)
         with np.errstate(divide="ignore", invalid="ignore"):
-            ux, uy = dx / d, dy / d
-            far_x = np.where(ux > _EPS, (rect[rows, 1] - gx[rows]) / ux,
-                             np.where(ux < -_EPS, (rect[rows, 0] - gx[rows]) / ux, np.inf))  # fmt: skip
-            far_y = np.where(uy > _EPS, (rect[rows, 3] - gy[rows]) / uy,
-                             np.where(uy < -_EPS, (rect[rows, 2] - gy[rows]) / uy, np.inf))  # fmt: skip
-            lever = np.where(d > _EPS, d / np.minimum(far_x, far_y), 0.0)
-            cap = stud_capacity[rows] if isinstance(stud_capacity, np.ndarray) else stud_capacity
-            stress = share * (1.0 + lever) / np.maximum(studs, 1.0) / cap
+            lever = 1.0 / _ray_exit(gx[rows], gy[rows], dx, dy, rect[rows])
+            stress = share * (1.0 + lever) / np.maximum(studs, 1.0) / stud_capacity[rows]
         # an unloaded part hangs by nothing (the increment of order_check weighs new parts only)
         good = ((total > 0) | (f <= _EPS)) & np.isfinite(stress) & (stress <= 1.0) & (f >= -_EPS)
         ok = np.bincount(parts, ~good, minlength=n) == 0
@@ -295,7 +290,7 @@ def _pass_level(
     weight: np.ndarray,
     load: np.ndarray,
     out: CompressionPass,
-    stud_capacity: float | np.ndarray | None = None,
+    stud_capacity: np.ndarray | None = None,
 ) -> None:
     """Distribute the loads of the upper parts of interfaces ``j`` (one top level) downward.
 
@@ -418,17 +413,26 @@ def tension_stress(
     the rectangle. An interface without studs cannot pull: its stress is ``1 + t / capacity``
     for a needed tension ``t > 0`` (the convention of the program's report).
     """
-    r = rect.astype(np.float64)
     sr = stud_rect.astype(np.float64)
     gx, gy = (sr[:, 0] + sr[:, 1]) / 2, (sr[:, 2] + sr[:, 3]) / 2
-    dx, dy = qx - gx, qy - gy
+    s = _ray_exit(gx, gy, qx - gx, qy - gy, rect.astype(np.float64))
     with np.errstate(divide="ignore", invalid="ignore"):
-        sx = np.where(dx > _EPS, (r[:, 1] - gx) / dx, np.where(dx < -_EPS, (r[:, 0] - gx) / dx, np.inf))
-        sy = np.where(dy > _EPS, (r[:, 3] - gy) / dy, np.where(dy < -_EPS, (r[:, 2] - gy) / dy, np.inf))
-        s = np.minimum(sx, sy)
         tension = np.where(s >= 1.0, 0.0, force * (1.0 - s) / s)
     per_stud = tension / np.maximum(n_studs, 1) / stud_capacity
     return np.where(n_studs > 0, per_stud, np.where(tension > 0, 1.0 + per_stud, 0.0))
+
+
+def _ray_exit(
+    gx: np.ndarray, gy: np.ndarray, dx: np.ndarray, dy: np.ndarray, rect: np.ndarray
+) -> np.ndarray:
+    """(m,) the ``t`` at which the ray ``g + t d`` from inside each rectangle (x0, x1, y0, y1)
+    leaves it; ``inf`` where ``d`` is zero."""
+
+    def axis(g: np.ndarray, d: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        return np.where(d > _EPS, (hi - g) / d, np.where(d < -_EPS, (lo - g) / d, np.inf))
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.minimum(axis(gx, dx, rect[:, 0], rect[:, 1]), axis(gy, dy, rect[:, 2], rect[:, 3]))
 
 
 def _tension_shares(
@@ -436,7 +440,7 @@ def _tension_shares(
     fu: np.ndarray,
     iface: Interfaces,
     j: np.ndarray,
-    stud_capacity: float | np.ndarray,
+    stud_capacity: np.ndarray,
     done: np.ndarray,
     chosen: tuple[np.ndarray, np.ndarray, np.ndarray],
     ok: np.ndarray,
@@ -452,13 +456,12 @@ def _tension_shares(
     u, k, rect = lvl.u, lvl.k, lvl.rect
     best = np.full(k, np.inf)
     pick = [np.zeros(len(u)) for _ in range(4)]  # share, cx, cy, stress of the best rule
-    cap = stud_capacity[j] if isinstance(stud_capacity, np.ndarray) else stud_capacity
     studs = (iface.stud_rect[j], iface.n_studs[j])
     for use_area, decay in _CANDIDATES:
         s, cx, cy = lvl.rule(use_area, decay)
         qx = rect[:, 0] + cx * (rect[:, 1] - rect[:, 0])
         qy = rect[:, 2] + cy * (rect[:, 3] - rect[:, 2])
-        st = tension_stress(fu * s, qx, qy, rect, *studs, cap)
+        st = tension_stress(fu * s, qx, qy, rect, *studs, stud_capacity[j])
         worst = np.zeros(k)
         np.maximum.at(worst, u, st)
         better = (worst < best)[u]
