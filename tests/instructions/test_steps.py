@@ -157,3 +157,19 @@ def test_choose_views_replaces_the_planners_heightmap_guesses():
     assert viewed.steps[1].rotation == best_view(scene, np.ones(11, bool), np.array([10]))
     assert viewed.steps[1].rotation is not None
     assert viewed.info["view_hints"] == "rendered"
+
+
+def test_heightmap_guesses_do_not_replace_a_sub_assemblys_upside_down_view():
+    # only the main steps carry guesses; a sub-assembly built turned over keeps its view
+    model = wall_model()
+    scene = StepScene(model, DEFAULT_COLORS, 128)
+    flipped = (210.0, 45.0, 0.0)
+    sub = SubAssembly("sub1", (10,), (BuildStep((10,), rotation=flipped),), upside_down=True)
+    plan = BuildPlan(
+        (BuildStep(tuple(range(10)), rotation=(30.0, 315.0, 0.0)), BuildStep((10,), submodel=0)),
+        (sub,),
+        info={"view_hints": "heightmap"},
+    )
+    viewed = choose_views(scene, plan)
+    assert viewed.submodels[0].steps[0].rotation == flipped
+    assert viewed.steps[0].rotation is None  # the main step's guess was replaced

@@ -507,7 +507,8 @@ def choose_views(
     refs = walk_plan(plan, len(scene.model.placements))
     turns: dict[tuple[int | None, int], Rotation | None] = {}
     for k, ref in enumerate(refs):
-        if ref.step.rotation is None or guessed:
+        # the guesses are the main steps' (a sub-assembly's upside-down view is a decision)
+        if ref.step.rotation is None or (guessed and ref.within is None):
             turns[ref.key] = best_view(scene, ref.present, ref.new, frame=ref.frame, config=config)
         if progress is not None:
             progress("views", (k + 1) / len(refs))
@@ -520,6 +521,6 @@ def choose_views(
 
     subs = tuple(replace(s, steps=turned(s.steps, j)) for j, s in enumerate(plan.submodels))
     info = {**plan.info, "views_checked": True}
-    if guessed:
+    if turns:
         info["view_hints"] = "rendered"
     return BuildPlan(turned(plan.steps, None), subs, info)

@@ -173,11 +173,13 @@ def plan_with_views(
     from voxforge.pipelines.instructions import plan_for
 
     report = progress or (lambda stage, f: None)
-    plan = plan_for(model, lambda stage, f: report("plan", 0.8 * f))
+    booklet = bool(config.formats) and len(model.placements) > 0
+    rendered = booklet and config.turn_hidden  # the renderer then chooses every view
+    plan = plan_for(model, lambda stage, f: report("plan", 0.8 * f), view_hints=not rendered)
     scene = None
-    if config.formats and len(model.placements):
+    if booklet:
         scene = make_scene(model, config)
-        if config.turn_hidden:
+        if rendered:
             plan = choose_views(scene, plan, config.view_config())
     report("plan", 1.0)
     return plan, scene

@@ -47,9 +47,14 @@ def read_model_and_plan(path: Path) -> tuple[BrickModel, BuildPlan | None]:
     return ldraw.read_ldraw(path, steps=False), None
 
 
-def plan_for(model: BrickModel, progress: ProgressCallback | None = None) -> BuildPlan:
+def plan_for(
+    model: BrickModel, progress: ProgressCallback | None = None, *, view_hints: bool = True
+) -> BuildPlan:
     """A build order for ``model``: the build-order search when it is installed, else bottom
-    layers first (:func:`~voxforge.instructions.booklet.layer_plan`)."""
+    layers first (:func:`~voxforge.instructions.booklet.layer_plan`).
+
+    ``view_hints`` False skips the planner's heightmap view guesses, for callers that choose
+    the views by rendering (:func:`~voxforge.instructions.steps.choose_views`) anyway."""
     try:
         from voxforge.bricks.order import plan_build
     except ImportError:
@@ -57,7 +62,9 @@ def plan_for(model: BrickModel, progress: ProgressCallback | None = None) -> Bui
 
         log.info("voxforge.bricks.order is not available; building layer by layer")
         return layer_plan(model)
-    return plan_build(model, progress=progress)
+    from voxforge.bricks.order import OrderConfig
+
+    return plan_build(model, OrderConfig(view_hints=view_hints), progress=progress)
 
 
 def write_model_mpd(model: BrickModel, plan: BuildPlan, path: Path, title: str) -> str:
@@ -108,7 +115,8 @@ def run_instructions(
     with timer("plan"):
         source = "file" if plan is not None else "search"
         if plan is None:
-            plan = plan_for(model, prog.sub("plan"))
+            rendered = bool(config.formats) and config.turn_hidden
+            plan = plan_for(model, prog.sub("plan"), view_hints=not rendered)
         plan.validate(len(model.placements))
     scene = None
     if config.formats:
