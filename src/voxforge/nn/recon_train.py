@@ -417,14 +417,6 @@ def predict_views_azimuth(
     return cat(probs, grid), cat(confs, grid), cat(azs, (0,)), cat(az_confs, (0,))
 
 
-def predict_views(
-    model: nn.Module, rs: Any, idx: np.ndarray, kind: str, batch_size: int = 64, device: str = "cpu"
-) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 32, 32, 32) float32 occupancy probabilities and confidences of views ``idx``."""
-    probs, confs, _, _ = predict_views_azimuth(model, rs, idx, kind, batch_size, device)
-    return probs, confs
-
-
 def azimuth_metrics(predicted: np.ndarray, true: np.ndarray) -> dict[str, float]:
     """Share of views whose predicted azimuth is within 15° of the true one (``az_acc15``), the
     same modulo 180° (``az_acc15_mod180``: symmetric front/back confusions forgiven) and the
