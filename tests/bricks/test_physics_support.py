@@ -197,3 +197,18 @@ def test_a_tile_cannot_hang_and_neither_can_what_hangs_from_it():
     _iface, _w, _com, out = _pass(m)
     assert out.failed[6]
     assert analyze_stability(m, LP).verdict != "STABLE"
+
+
+def test_a_weightless_part_that_nothing_loads_needs_no_force():
+    # order_check's increments weigh the new parts only: the parts they do not load are idle,
+    # not failed; a weightless part that is loaded passes the load on as before
+    m = model([part("3003", 0, 0, 0, 2, 2), part("3003", 0, 0, 3, 2, 2), part("3003", 4, 0, 0, 2, 2)])
+    a = m.arrays()
+    iface = interfaces(len(m), vertical_contacts(m, m.label_grid()))
+    com, tops = centres_of_mass(a), a["z"] + a["h"]
+    w = part_masses(m) * G
+    for weights in (np.zeros(3), np.array([0.0, w[1], 0.0])):
+        for cap in (None, STUD_CAPACITY):
+            r = compression_pass(com, weights, tops, iface, stud_capacity=cap)
+            assert not r.failed.any()
+            assert r.force[iface.upper == 0].sum() == pytest.approx(weights.sum())

@@ -157,6 +157,10 @@ class StabilityReport:
             among the supported parts, in the model's numbering.
         interface_stress: (q,) float64 stress of each of those interfaces in the solution
             (``nan`` when unknown): what a build-order check can add to (``order_check``).
+        interface_net: (q, 3) float64 load each of those interfaces puts on its lower part in
+            the solution: force (newtons, negative: a pull) and its first moments ``f * x``,
+            ``f * y`` (newton * lattice unit); ``nan`` when unknown. With the stresses, the
+            whole force distribution, which ``order_check`` keeps fixed around a local re-solve.
     """
 
     stable: bool
@@ -178,6 +182,7 @@ class StabilityReport:
     n_region: int = 0
     interface_parts: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
     interface_stress: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    interface_net: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe summary (non-finite numbers become ``None``; per-part stress only for the
@@ -270,7 +275,10 @@ def analyze_stability(
     sub = _renumber(iface, supported)
     kept = supported[iface.upper]  # the rows of ``iface`` that ``sub`` holds, in order
     tops = (arrays["z"] + arrays["h"])[supported]
-    solved = _Solved(np.zeros(len(sub)), float(weight[supported].sum()), 0.0, 0, 0, "not solved")
+    q = len(sub)
+    solved = _Solved(
+        np.zeros(q), float(weight[supported].sum()), 0.0, 0, 0, "not solved", net=np.zeros((q, 3))
+    )
     if k:
         failed = np.ones(k, dtype=bool)
         if cfg.precheck:
@@ -278,6 +286,7 @@ def analyze_stability(
             first = compression_pass(com[supported], weight[supported], tops, sub, stud_capacity=cap)
             failed = first.failed
             solved.stress = first.stress
+            solved.net = np.stack([first.force, first.force * first.qx, first.force * first.qy], 1)
             solved.tension_max = first.max_stress * cfg.stud_capacity_n
         if not failed.any():
             friction = solved.tension_max > 0
@@ -322,6 +331,7 @@ def analyze_stability(
         n_region=solved.n_region,
         interface_parts=np.stack([iface.upper[kept], iface.lower[kept]], axis=1),
         interface_stress=np.full(len(sub), np.nan) if solved.unknown else solved.stress,
+        interface_net=np.full((len(sub), 3), np.nan) if solved.unknown else solved.net,
     )
     log.info(
         "stability: %s (%s), max stress %.3f, %d parts, %d contacts, %.2f s",
@@ -346,6 +356,7 @@ class _Solved:
     n_region: int
     status: str
     unknown: bool = False
+    net: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # (p, 3) see RegionSolution
 
 
 def _solve(
@@ -383,4 +394,6 @@ def _solve(
         status = "optimal"
     else:
         status = f"{'optimal' if sol.exact else 'upper bound'} (region of {k} parts)"
-    return _Solved(sol.stress, sol.ground_reaction, sol.tension_max, sol.n_variables, k, status)
+    return _Solved(
+        sol.stress, sol.ground_reaction, sol.tension_max, sol.n_variables, k, status, net=sol.net
+    )

@@ -81,6 +81,8 @@ class RegionSolution:
 
     Attributes:
         stress: (p,) stress of each interface (see ``physics.py``; 0 where only compression).
+        net: (p, 3) load each interface puts on its lower part: force (newtons, negative: a
+            pull) and its first moments ``f * x``, ``f * y`` (newton * lattice unit).
         tension_max: largest tension per stud in the programs' solutions, newtons.
         ground_reaction: net upward force of the ground, newtons.
         region: (n,) bool parts the programs solved for.
@@ -92,6 +94,7 @@ class RegionSolution:
     """
 
     stress: np.ndarray
+    net: np.ndarray
     tension_max: float
     ground_reaction: float
     region: np.ndarray
@@ -172,21 +175,36 @@ class _Forces:
     extra: np.ndarray  # (n, 3) downward loads the programs put on parts outside them
     blocked: np.ndarray  # (p,) bool interfaces whose forces a program set
     stress: np.ndarray  # (p,) interface stress (0 elsewhere)
+    net: np.ndarray  # (p, 3) load on the lower part of the interfaces the programs set
     tension_max: float
     ground: float  # upward force of the ground through the programs' interfaces
     n_variables: int
     lp_time: float
 
 
-def _collect(programs: list[_Program], n: int, iface: Interfaces, capacity: float) -> _Forces:
+Capacity = float | np.ndarray
+"""Tension one stud holds, newtons: one value, or (p,) one per interface (what other loads leave
+of it, when a program carries an increment on top of a known distribution)."""
+
+
+def _at(capacity: Capacity, use: np.ndarray) -> Capacity:
+    """``capacity`` of the interfaces ``use``."""
+    return capacity[use] if isinstance(capacity, np.ndarray) else capacity
+
+
+def _collect(programs: list[_Program], n: int, iface: Interfaces, capacity: Capacity) -> _Forces:
     """Sum up the loads, blocked interfaces and stresses of ``programs``."""
     p = len(iface)
-    out = _Forces(np.zeros((n, 3)), np.zeros(p, dtype=bool), np.zeros(p), 0.0, 0.0, 0, 0.0)
+    out = _Forces(
+        np.zeros((n, 3)), np.zeros(p, dtype=bool), np.zeros(p), np.zeros((p, 3)), 0.0, 0.0, 0, 0.0
+    )
     for prog in programs:
         sol, use = prog.sol, prog.use
         out.extra += _reactions(n, iface, use, prog.region, sol)
         out.blocked[use] = True
-        out.stress[use] = interface_stress(sol.tension, iface.n_studs[use] > 0, capacity)
+        out.net[use] = sol.net
+        studded = iface.n_studs[use] > 0
+        out.stress[use] = interface_stress(sol.tension, studded, _at(capacity, use))
         out.tension_max = max(out.tension_max, float(sol.tension.max(initial=0.0)))
         out.ground += float(sol.net[iface.lower[use] == GROUND, 0].sum())
         out.n_variables += sol.n_variables
@@ -199,19 +217,20 @@ def solve_by_regions(
     weight: np.ndarray,
     tops: np.ndarray,
     iface: Interfaces,
-    stud_capacity: float,
+    stud_capacity: Capacity,
     deadline: float,
     pitch: np.ndarray,
     failed: np.ndarray,
     grow_hops: int = 1,
     friction_pass: bool = False,
+    extra: np.ndarray | None = None,
 ) -> RegionSolution:
     """Minimax-tension forces for the whole model, solving the program only near ``failed``.
 
     Args:
         com, weight, tops, iface: the supported parts, as for
             :func:`~voxforge.bricks.physics_support.compression_pass`.
-        stud_capacity: tension one stud holds, newtons.
+        stud_capacity: tension one stud holds, newtons; (p,) one per interface.
         deadline: ``time.perf_counter()`` value by which every solve must end.
         pitch: (3,) metres per lattice cell.
         failed: (n,) bool parts the compression pass could not carry (all True: one program
@@ -221,12 +240,16 @@ def solve_by_regions(
             too (:func:`~voxforge.bricks.physics_support.compression_pass` with
             ``stud_capacity``); its stresses are upper bounds, so the answer is then exact only
             where the pass needed no tension.
+        extra: (n, 3) further downward load on each part (force and first moments, as
+            :func:`~voxforge.bricks.physics_support.compression_pass` takes it): forces from
+            parts outside the problem, held fixed.
 
     Raises:
         SolveError: a solve ran past ``deadline`` or HiGHS failed.
     """
     n = len(weight)
-    ctx = _Context(com, weight, tops, iface, stud_capacity, deadline, pitch, friction_pass)
+    load = np.zeros((n, 3)) if extra is None else np.asarray(extra, dtype=np.float64)
+    ctx = _Context(com, weight, tops, iface, stud_capacity, deadline, pitch, load, friction_pass)
     if failed.all():  # the reference: one program over everything
         return ctx.whole(0)
     hanging = ~reach(down_graph(n, iface).T.tocsr(), _on_ground(n, iface))
@@ -257,16 +280,18 @@ class _Context:
     weight: np.ndarray
     tops: np.ndarray
     iface: Interfaces
-    capacity: float
+    capacity: Capacity
     deadline: float
     pitch: np.ndarray
+    extra: np.ndarray  # (n, 3) loads from outside the problem, on top of the programs'
     friction_pass: bool = False
 
     def carry(self, active: np.ndarray, extra: np.ndarray, blocked: np.ndarray) -> CompressionPass:
         """The greedy pass over the ``active`` parts with the programs' forces fixed."""
         cap = self.capacity if self.friction_pass else None
+        load = extra + self.extra
         return compression_pass(
-            self.com, self.weight, self.tops, self.iface, active, extra, blocked, stud_capacity=cap
+            self.com, self.weight, self.tops, self.iface, active, load, blocked, stud_capacity=cap
         )
 
     def whole(self, n_solves: int) -> RegionSolution:
@@ -285,8 +310,8 @@ class _Context:
             self.iface,
             region,
             use,
-            extra,
-            self.capacity,
+            extra + self.extra,
+            _at(self.capacity, use),
             self.deadline - time.perf_counter(),
             self.pitch,
         )
@@ -306,9 +331,13 @@ class _Context:
         free = ~f.blocked
         stress = f.stress.copy()
         stress[free] = np.maximum(stress[free], post.stress[free])
-        tension = post.max_stress * self.capacity
+        net = f.net.copy()
+        pf = post.force[free]
+        net[free] = np.stack([pf, pf * post.qx[free], pf * post.qy[free]], axis=1)
+        tension = float((post.stress * self.capacity).max(initial=0.0))
         return RegionSolution(
             stress=stress,
+            net=net,
             tension_max=max(f.tension_max, tension),
             ground_reaction=f.ground + float(post.force[ground].sum()),
             region=region,
@@ -403,7 +432,7 @@ def _cantilevers(
         if not widened and over:
             log.debug("stability region of %d parts over capacity: widening", region.sum())
             if not raised:  # first let the parts a few levels above share the load
-                region = convex_hull(graph, _raise(graph, region, RAISE_HOPS)) & ~hanging & ~settled
+                region = convex_hull(graph, lift(graph, region, RAISE_HOPS)) & ~hanging & ~settled
                 raised = True
                 continue
             region, widened = reach(up, region | settled) & ~hanging, True
@@ -413,7 +442,7 @@ def _cantilevers(
         return ctx.finish(programs, part | settled | (hanging & ~hang_in), exact, n_solves)
 
 
-def _raise(graph: sparse.csr_matrix, mask: np.ndarray, hops: int) -> np.ndarray:
+def lift(graph: sparse.csr_matrix, mask: np.ndarray, hops: int) -> np.ndarray:
     """(n,) bool ``mask`` plus the parts up to ``hops`` interfaces above it (``graph``: upper ->
     lower, so a part joins when something it rests on is in the mask)."""
     out = mask.copy()
@@ -446,7 +475,7 @@ def _solve_region(
     region: np.ndarray,
     use: np.ndarray,
     extra: np.ndarray,
-    stud_capacity: float,
+    stud_capacity: Capacity,
     time_left: float,
     pitch: np.ndarray,
 ) -> LPSolution:
@@ -460,7 +489,8 @@ def _solve_region(
     new[idx] = np.arange(len(idx))
     load = np.stack([weight, weight * com[:, 0], weight * com[:, 1]], axis=1)[idx] + extra[idx]
     centre = np.zeros((len(idx), 3))
-    centre[:, :2] = load[:, 1:] / load[:, [0]]
+    # a part with no load (an increment's program loads only the new parts) keeps its own centre
+    centre[:, :2] = np.divide(load[:, 1:], load[:, [0]], out=com[idx, :2].copy(), where=load[:, [0]] > 0)
     local = iface.remapped(new, use)
     return solve_equilibrium(centre, load[:, 0], local, stud_capacity, time_left, pitch)
 

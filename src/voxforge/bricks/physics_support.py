@@ -299,8 +299,11 @@ def _pass_level(
     parts, u = np.unique(iface.upper[j], return_inverse=True)
     k = len(parts)
     f = load[parts, 0]
-    pulled = f <= _EPS * weight[parts]  # net upward or no load: compression cannot hold it
-    fs = np.where(pulled, 1.0, f)
+    # net upward or no load: compression cannot hold it; but a weightless part that nothing
+    # loads (the increment of order_check weighs new parts only) needs no force at all
+    idle = (weight[parts] == 0.0) & (np.abs(load[parts]).max(axis=1) <= _EPS * _EPS)
+    pulled = (f <= _EPS * weight[parts]) & ~idle
+    fs = np.where(pulled | idle, 1.0, f)
     px, py = (load[parts, 1] / fs)[u], (load[parts, 2] / fs)[u]
     rj = rect[j]
     dist = np.hypot(
@@ -311,6 +314,7 @@ def _pass_level(
     np.minimum.at(nearest, u, dist)
     lvl = _Level(u, k, area[j], dist - nearest[u], rj, px, py)
     share, lx, ly, ok = _first_valid_shares(lvl)
+    ok |= idle  # passes nothing on, wherever its (undefined) load point lies
     if stud_capacity is not None and not (ok | pulled).all():
         _tension_shares(lvl, f[u], iface, j, stud_capacity, ok | pulled, (share, lx, ly), ok, out.stress)
     bad = ~ok | pulled
