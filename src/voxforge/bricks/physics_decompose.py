@@ -182,17 +182,7 @@ class _Forces:
     lp_time: float
 
 
-Capacity = float | np.ndarray
-"""Tension one stud holds, newtons: one value, or (p,) one per interface (what other loads leave
-of it, when a program carries an increment on top of a known distribution)."""
-
-
-def _at(capacity: Capacity, use: np.ndarray) -> Capacity:
-    """``capacity`` of the interfaces ``use``."""
-    return capacity[use] if isinstance(capacity, np.ndarray) else capacity
-
-
-def _collect(programs: list[_Program], n: int, iface: Interfaces, capacity: Capacity) -> _Forces:
+def _collect(programs: list[_Program], n: int, iface: Interfaces, capacity: float) -> _Forces:
     """Sum up the loads, blocked interfaces and stresses of ``programs``."""
     p = len(iface)
     out = _Forces(
@@ -203,8 +193,7 @@ def _collect(programs: list[_Program], n: int, iface: Interfaces, capacity: Capa
         out.extra += _reactions(n, iface, use, prog.region, sol)
         out.blocked[use] = True
         out.net[use] = sol.net
-        studded = iface.n_studs[use] > 0
-        out.stress[use] = interface_stress(sol.tension, studded, _at(capacity, use))
+        out.stress[use] = interface_stress(sol.tension, iface.n_studs[use] > 0, capacity)
         out.tension_max = max(out.tension_max, float(sol.tension.max(initial=0.0)))
         out.ground += float(sol.net[iface.lower[use] == GROUND, 0].sum())
         out.n_variables += sol.n_variables
@@ -217,7 +206,7 @@ def solve_by_regions(
     weight: np.ndarray,
     tops: np.ndarray,
     iface: Interfaces,
-    stud_capacity: Capacity,
+    stud_capacity: float,
     deadline: float,
     pitch: np.ndarray,
     failed: np.ndarray,
@@ -230,7 +219,7 @@ def solve_by_regions(
     Args:
         com, weight, tops, iface: the supported parts, as for
             :func:`~voxforge.bricks.physics_support.compression_pass`.
-        stud_capacity: tension one stud holds, newtons; (p,) one per interface.
+        stud_capacity: tension one stud holds, newtons.
         deadline: ``time.perf_counter()`` value by which every solve must end.
         pitch: (3,) metres per lattice cell.
         failed: (n,) bool parts the compression pass could not carry (all True: one program
@@ -280,7 +269,7 @@ class _Context:
     weight: np.ndarray
     tops: np.ndarray
     iface: Interfaces
-    capacity: Capacity
+    capacity: float
     deadline: float
     pitch: np.ndarray
     extra: np.ndarray  # (n, 3) loads from outside the problem, on top of the programs'
@@ -311,7 +300,7 @@ class _Context:
             region,
             use,
             extra + self.extra,
-            _at(self.capacity, use),
+            self.capacity,
             self.deadline - time.perf_counter(),
             self.pitch,
         )
@@ -334,7 +323,7 @@ class _Context:
         net = f.net.copy()
         pf = post.force[free]
         net[free] = np.stack([pf, pf * post.qx[free], pf * post.qy[free]], axis=1)
-        tension = float((post.stress * self.capacity).max(initial=0.0))
+        tension = post.max_stress * self.capacity
         return RegionSolution(
             stress=stress,
             net=net,
@@ -475,7 +464,7 @@ def _solve_region(
     region: np.ndarray,
     use: np.ndarray,
     extra: np.ndarray,
-    stud_capacity: Capacity,
+    stud_capacity: float,
     time_left: float,
     pitch: np.ndarray,
 ) -> LPSolution:

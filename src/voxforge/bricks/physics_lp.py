@@ -54,10 +54,6 @@ EXCEED_WEIGHT = 10.0
 TENSION_WEIGHT = 1e-3
 """Objective weight of each interface's tension cap ``m``: the least total tension is used, so
 exceedance (10,000 times dearer) appears only when no distribution within capacity exists."""
-RELATIVE_COST_MAX = 100.0
-"""With a capacity per interface, tension on an interface costs in inverse proportion to its
-capacity (up to this many times the cost on the roomiest one): the least *relative* tension, so
-that an increment's program spreads over the studs with the most room left."""
 _PITCH_M = 0.008
 """Length unit of the moment rows and of all positions inside the program: the stud pitch."""
 _CORNERS = np.array([[0, 0], [1, 0], [0, 1], [1, 1]])
@@ -111,9 +107,7 @@ TENSION_TOLERANCE_N = 1e-7
 """Tension below this many newtons is solver round-off, read as zero."""
 
 
-def interface_stress(
-    tension: np.ndarray, studded: np.ndarray, capacity: float | np.ndarray
-) -> np.ndarray:
+def interface_stress(tension: np.ndarray, studded: np.ndarray, capacity: float) -> np.ndarray:
     """(p,) stress per interface from (p, 4) per-stud tensions, newtons.
 
     Studded interfaces: largest tension per stud / the stud's ``capacity``. An interface without
@@ -184,7 +178,7 @@ def solve_equilibrium(
     com: np.ndarray,
     weight: np.ndarray,
     iface: Interfaces,
-    stud_capacity: float | np.ndarray,
+    stud_capacity: float,
     time_limit_s: float,
     pitch: np.ndarray,
 ) -> LPSolution:
@@ -194,9 +188,7 @@ def solve_equilibrium(
         com: (n, 3) float64 centres of mass, lattice units (studs, studs, plates).
         weight: (n,) float64 newtons.
         iface: interfaces among these parts (indices 0..n-1, ground = :data:`GROUND`).
-        stud_capacity: tension one stud holds, newtons (points per stud x T); (p,) one per
-            interface, and then tension costs in inverse proportion to it
-            (:data:`RELATIVE_COST_MAX`).
+        stud_capacity: tension one stud holds, newtons (points per stud x T).
         time_limit_s: HiGHS wall-clock limit.
         pitch: (3,) metres per lattice cell (moments use x, y in units of the stud pitch).
     """
@@ -245,10 +237,6 @@ def solve_equilibrium(
     cost = np.zeros(n_var)
     cost[base_e:base_m] = EXCEED_WEIGHT
     cost[base_m:base_c] = TENSION_WEIGHT
-    if np.ndim(stud_capacity) and p:
-        cap = np.asarray(stud_capacity, dtype=np.float64)
-        rel = cap.max() / np.maximum(cap, cap.max() / RELATIVE_COST_MAX)
-        cost[base_m:base_c] *= rel
     lower = np.zeros(n_var)
     upper = np.full(n_var, np.inf)
     upper[0] = 0.0  # the former shared cap variable; kept so column offsets stay put
