@@ -456,3 +456,29 @@ def test_planned_model_from_plan_build_round_trips(tmp_path: Path) -> None:
     assert text.count("0 FILE ") == 2 and "1 16 0 -24 0 1 0 0 0 1 0 0 0 1 sub1.ldr" in text
     _, got = read_ldraw_plan(path)
     assert got is not None and [len(s.parts) for s in got.steps] == [len(s.parts) for s in plan.steps]
+
+
+def test_sub_assembly_started_upside_down_and_turned_back_reads_as_upside_down(
+    tmp_path: Path,
+) -> None:
+    # a sub-assembly built in phases (order._table_phases): its first step's view says how it
+    # lies on the table, whatever the later turns
+    from dataclasses import replace
+
+    from voxforge.bricks.ldraw import read_ldraw_plan
+    from voxforge.bricks.plan import BuildStep
+
+    m, plan = _plan_model()
+    turned = (210.0, 45.0, 0.0)
+    sub = replace(
+        plan.submodels[0],
+        parts=(2, 3),
+        steps=(BuildStep((2,), rotation=turned), BuildStep((3,))),
+        upside_down=True,
+    )
+    path = tmp_path / "t.mpd"
+    write_mpd(m, path, title="turned", plan=replace(plan, submodels=(sub,)))
+    _, got = read_ldraw_plan(path)
+    assert got is not None
+    back = got.submodels[0]
+    assert back.upside_down and [s.rotation for s in back.steps] == [turned, None]

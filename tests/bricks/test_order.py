@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from voxforge.bricks.catalogue import catalogue
-from voxforge.bricks.order import OrderConfig, cluster_wave, plan_build, plan_units
+from voxforge.bricks.order import (
+    OrderConfig,
+    _sub_assembly,
+    _table_phases,
+    cluster_wave,
+    plan_build,
+    plan_units,
+    rotation_of_quarter,
+)
 from voxforge.bricks.order_check import PROOF_SLACK, PrefixStability, sub_model
 from voxforge.bricks.order_graph import anchored_parts, order_graph
 from voxforge.bricks.physics import PhysicsConfig, analyze_stability
@@ -328,3 +336,28 @@ def test_re_solve_spreads_tension_that_increments_piled_onto_a_joint() -> None:
     _assert_holds(checker, np.ones(n, dtype=bool))
     want = analyze_stability(m, PhysicsConfig()).max_stress
     assert checker._loads.stress[stud].max() == pytest.approx(want, rel=1e-4)
+
+
+def test_a_sub_assembly_uneven_on_both_sides_is_built_in_turned_phases() -> None:
+    # upright, the plate under the beam's free end hangs; upside down, the plate on top of it
+    # does: built upright first, then turned over for the hanging plate, nothing held by hand
+    ps = [
+        _place("3004", 0, 0, 0),  # 0 1x2 brick on the table
+        _place("3008", 0, 0, 3),  # 1 1x8 brick on it
+        _place("3023", 6, 0, 2),  # 2 1x2 plate hanging under the far end
+        _place("3004", 0, 0, 6),  # 3 1x2 brick on top
+        _place("3023", 6, 0, 6),  # 4 1x2 plate on top of the far end
+    ]
+    m = _model(ps)
+    g = order_graph(m)
+    sub, problems = _sub_assembly(m, g, np.arange(len(m)), "sub1", OrderConfig(min_parts=1))
+    assert problems == [] and not sub.upside_down
+    turned = rotation_of_quarter(0, upside_down=True)
+    assert [s.rotation for s in sub.steps][-1] == turned
+    assert all(s.rotation is None for s in sub.steps if 2 not in s.parts)
+    assert next(s for s in sub.steps if 2 in s.parts).rotation == turned
+    # each single-phase build leaves one part hanging
+    for flip in (False, True):
+        phases, loose = _table_phases(g, np.ones(len(m), dtype=bool), flip)
+        assert len(phases) == 2 and not loose.any()
+        assert phases[1].sum() == 1

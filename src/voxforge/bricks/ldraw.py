@@ -527,9 +527,9 @@ def _read_sub(reader: _Reader, name: str, idx: list[int]) -> SubAssembly:
     steps = tuple(
         BuildStep(tuple(by_step[k]), rotation=reader.rotations.get((name, k))) for k in sorted(by_step)
     )
-    flipped = bool(steps) and all(
-        s.rotation is not None and 90.0 < s.rotation[0] % 360.0 < 270.0 for s in steps
-    )
+    # built upside down when its first step is (a second phase may turn it over again)
+    first = steps[0].rotation if steps else None
+    flipped = first is not None and 90.0 < first[0] % 360.0 < 270.0
     stem = name[:-4] if name.endswith((".ldr", ".mpd")) else name
     parts = tuple(i for s in steps for i in s.parts)
     return SubAssembly(stem, parts, steps, upside_down=flipped)
