@@ -134,3 +134,32 @@ def test_step_crop_zooms_in_at_most_to_the_focus_share():
     assert _focus((150, 450, 250, 500), whole) == (100, 260, 580, 500)
     # a step as large as the whole crop keeps it
     assert _focus(whole, whole) == whole
+
+
+def test_turn_note_marks_each_change_of_view_once():
+    # a sub-assembly built turned over for two steps, then turned back (order._table_phases);
+    # main steps seen: default, turned, turned, default, ...
+    model = random_stack(side=4, layers=2, seed=5)
+    singles = layer_plan(model, 1).steps
+    cap = tuple(i for s in singles[-3:] for i in s.parts)
+    over, side = (210.0, 45.0, 0.0), (30.0, 135.0, 0.0)
+    sub = SubAssembly(
+        "cap",
+        cap,
+        (
+            BuildStep(cap[:1], rotation=over),
+            BuildStep(cap[1:2], rotation=over),
+            BuildStep(cap[2:]),
+        ),
+    )
+    main = [BuildStep(s.parts) for s in singles[:-3]] + [BuildStep(cap, submodel=0)]
+    main[1] = BuildStep(main[1].parts, rotation=side)
+    main[2] = BuildStep(main[2].parts, rotation=side)
+    plan = BuildPlan(tuple(main), (sub,))
+    cfg = InstructionsConfig(image_size=128, turn_hidden=False)
+    book = make_booklet(model, plan, "turns", cfg)
+    got = {(p.within, p.number): p.turned for p in book.steps}
+    assert [got[("cap", k)] for k in (1, 2, 3)] == [True, False, True]
+    assert [got[(None, k)] for k in range(1, len(main) + 1)] == [False, True, False, True] + [False] * (
+        len(main) - 4
+    )

@@ -89,6 +89,9 @@ class StepPage:
         png: the image, PNG bytes.
         parts: callout lines (what this step adds).
         rotation: the view's LDraw ROTSTEP angles, or ``None`` for the default view.
+        turned: the view differs from the previous step's in the same sequence (for a first
+            step: from the default view), so the page tells the builder to turn the model; a
+            run of steps seen from one side gets the note once.
         within: name of the sub-assembly this step builds, ``None`` for main-model steps.
         attaches: name of the sub-assembly this (main) step attaches, or ``None``.
         attach_png: a small picture of that sub-assembly (PNG), for the callout.
@@ -101,6 +104,7 @@ class StepPage:
     png: bytes
     parts: tuple[PartEntry, ...]
     rotation: Rotation | None
+    turned: bool = False
     within: str | None = None
     attaches: str | None = None
     attach_png: bytes | None = None
@@ -114,6 +118,7 @@ class StepPage:
             "image": self.image,
             "submodel": self.attaches,
             "rotation": None if self.rotation is None else [float(a) for a in self.rotation],
+            "turned": self.turned,
             "parts": [p.as_dict() for p in self.parts],
         }
 
@@ -318,6 +323,7 @@ def make_booklet(
     totals = {None: len(plan.steps), **{j: len(s.steps) for j, s in enumerate(plan.submodels)}}
     attach: dict[int, bytes] = {}
     pages, boxes = [], []
+    view: dict[int | None, Rotation | None] = {}  # the last view of each sequence
     for k, ref in enumerate(refs):
         image = scene.render(
             ref.present, ref.new, ref.step.rotation, frame=ref.frame, dim=config.dim_previous
@@ -335,12 +341,14 @@ def make_booklet(
                 png=png_bytes(image, config.quantize),
                 parts=tuple(part_entries(model, ref.new)),
                 rotation=ref.step.rotation,
+                turned=ref.step.rotation != view.get(ref.within),
                 within=None if ref.within is None else names[ref.within],
                 attaches=None if sub is None else names[sub],
                 attach_png=None if sub is None else attach[sub],
                 total=totals[ref.within],
             )
         )
+        view[ref.within] = ref.step.rotation
         prog("images", (k + 1) / (len(refs) + 2))
     # one crop per sequence and view, so the model stays put from step to step on the page
     crop: dict[tuple, list[tuple[int, int, int, int]]] = {}

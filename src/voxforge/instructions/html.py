@@ -136,7 +136,7 @@ def _step_section(booklet: Booklet, step: StepPage, index: int) -> str:
             f"<h2>Step {step.number} <small>of {step.total}</small></h2>"
         )
         cls = "step sub"
-    turn = '<p class="turn">&#8635; turn the model</p>' if step.rotation is not None else ""
+    turn = '<p class="turn">&#8635; turn the model</p>' if step.turned else ""
     return (
         f'<section class="{cls}" id="s{index}" data-label="{escape(label)}">{head}'
         f"{_callout(booklet, step)}{turn}"

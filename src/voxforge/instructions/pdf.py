@@ -308,7 +308,7 @@ class _Pages:
             call_h = flow.h
         img_top = min(top - call_h - 4, y + h - 40 - sub_label)
         self.picture(c, step.png, step.box, x + 6, y + 6, w - 12, img_top - y - 6)
-        if step.rotation is not None:
+        if step.turned:
             self.turn_badge(c, x + w - 30, img_top - 2)
 
     def final(self, c) -> None:
