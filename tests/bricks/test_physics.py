@@ -1,4 +1,5 @@
 import json
+import time
 
 import numpy as np
 import pytest
@@ -6,6 +7,13 @@ from pydantic import ValidationError
 
 from voxforge.bricks.catalogue import get_part
 from voxforge.bricks.physics import PhysicsConfig, analyze_stability
+from voxforge.bricks.physics_contacts import (
+    centres_of_mass,
+    interfaces,
+    part_masses,
+    vertical_contacts,
+)
+from voxforge.bricks.physics_decompose import solve_by_regions
 from voxforge.core.brickmodel import BrickModel, Placement
 from voxforge.core.errors import GeometryError
 
@@ -238,6 +246,31 @@ def test_fast_path_agrees_with_program_on_random_stacks():
     assert statuses.count("compression-only load path") >= 5
     assert statuses.count("optimal") >= 20
     assert statuses.count("upper bound") >= 1
+
+
+def test_mostly_hanging_model_goes_straight_to_the_whole_program():
+    # a 1x8 brick on a 1x1 column with 16 plates hanging under it: the hanging stage alone
+    # would cost about the whole program, so the whole program is solved at once
+    parts = [part("3005", 0, 0, 0, 1, 1), part("3005", 0, 0, 3, 1, 1), part("3008", 0, 0, 6, 8, 1)]
+    for z in (5, 4, 3, 2):
+        parts += [part("3023", x, 0, z, 2, 1) for x in (1, 3, 5)] + [part("3024", 7, 0, z, 1, 1)]
+    m = model(parts)
+    fast, full = analyze_stability(m), analyze_stability(m, LP)
+    assert fast.status == f"optimal (region of {len(m)} parts)" and fast.n_region == len(m)
+    assert fast.verdict == full.verdict
+    assert fast.max_stress == pytest.approx(full.max_stress, rel=1e-5)
+    a, iface = m.arrays(), interfaces(len(m), vertical_contacts(m, m.label_grid()))
+    sol = solve_by_regions(
+        centres_of_mass(a),
+        part_masses(m) * G,
+        a["z"] + a["h"],
+        iface,
+        STUD_CAPACITY,
+        time.perf_counter() + 30,
+        m.pitch,
+        np.arange(len(m)) == 2,  # the beam fails the greedy pass
+    )
+    assert sol.n_solves == 1 and sol.region.all()
 
 
 def test_hanging_parts_alone_give_the_exact_optimum():
