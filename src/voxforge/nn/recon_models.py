@@ -283,16 +283,21 @@ def azimuth_soft_labels(azimuth_deg: torch.Tensor, bins: int, sigma_bins: float)
 
 
 def decode_azimuth(logits: torch.Tensor, window: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, A) azimuth logits -> (B,) degrees in [0, 360) and (B,) confidence in (0, 1].
+    """(B, A) azimuth logits -> (B,) degrees in [0, 360) and (B,) confidence in (0, 1]
+    (:func:`decode_azimuth_probs` of their softmax)."""
+    return decode_azimuth_probs(torch.softmax(logits.float(), dim=1), window)
+
+
+def decode_azimuth_probs(p: torch.Tensor, window: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, A) azimuth bin probabilities -> (B,) degrees in [0, 360) and (B,) confidence.
 
     The angle is the probability-weighted circular mean over the arg-max bin and its ``window``
     neighbours on each side (sub-bin precision; a wide window would average the two peaks of a
     symmetric object); the confidence is the probability mass in that window.
     """
-    bins = logits.shape[1]
-    p = torch.softmax(logits.float(), dim=1)
+    bins = p.shape[1]
     top = p.argmax(dim=1, keepdim=True)
-    offs = torch.arange(-window, window + 1, device=logits.device)[None]
+    offs = torch.arange(-window, window + 1, device=p.device)[None]
     idx = torch.remainder(top + offs, bins)
     w = p.gather(1, idx)
     ang = idx.float() * (2 * math.pi / bins)
@@ -323,7 +328,7 @@ def object_frame_voxels(
         probs = 0.5 * (probs + torch.sigmoid(m.voxel_logits).flip(2))
         conf = 0.5 * (conf + torch.sigmoid(m.confidence_logits).flip(2))
         az = 0.5 * (az + torch.softmax(m.azimuth_logits.float(), dim=1)[:, mirror])
-    deg, az_conf = decode_azimuth(torch.log(az.clamp_min(1e-12)))
+    deg, az_conf = decode_azimuth_probs(az)
     return out, probs, conf, deg, az_conf
 
 
