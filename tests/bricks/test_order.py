@@ -333,6 +333,7 @@ def test_re_solve_spreads_tension_that_increments_piled_onto_a_joint() -> None:
     new = ~keep
     assert checker.verdict(np.ones(n, dtype=bool), new) == "STABLE"
     assert checker.n_resolved == 1 and checker.n_full == full_before
+    assert checker.n_incremental == 1
     _assert_holds(checker, np.ones(n, dtype=bool))
     want = analyze_stability(m, PhysicsConfig()).max_stress
     assert checker._loads.stress[stud].max() == pytest.approx(want, rel=1e-4)

@@ -465,6 +465,7 @@ def plan_build(
         A plan whose ``info`` holds ``prefixes_connected`` (bool), ``prefixes_stable`` (bool, or
         None when physics is off or some prefix was left unchecked), ``press_from_above``
         (bool), ``physics_checks`` (full analyses run), ``compression_checks``,
+        ``incremental_checks`` (of which ``resolved_checks`` needed a local re-solve),
         ``unchecked_steps``, ``sub_assemblies``, ``seconds`` and ``problems`` (one entry per
         failure: ``{"step": 1-based step or None, "reason": ...}``).
 
@@ -573,6 +574,7 @@ def _check_plan(
         "physics_checks": checker.n_full if checker else 0,
         "compression_checks": checker.n_fast if checker else 0,
         "incremental_checks": checker.n_incremental if checker else 0,
+        "resolved_checks": checker.n_resolved if checker else 0,
         "unchecked_steps": unchecked,
         "sub_assemblies": len(plan.submodels),
         "problems": problems,
