@@ -35,3 +35,35 @@ def test_ship_needs_a_finished_run(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["ship", str(tmp_path), "-o", str(tmp_path / "m"), "-q"])
     assert res.exit_code == 5
     assert f"{tmp_path}: no best.pt" in res.output
+
+
+def test_ship_keeps_the_shipped_cards_provenance(tmp_path: Path) -> None:
+    import json
+
+    import pytest
+
+    from voxforge.core.errors import ConfigError
+    from voxforge.nn.export import ship_provenance
+
+    run, stem = tmp_path / "run", tmp_path / "models" / "m"
+    with pytest.raises(ConfigError, match=r"no best\.pt \(not a finished reconstruction run\)"):
+        ship_provenance(run, stem, "reconstruction")
+    run.mkdir()
+    (run / "best.pt").write_bytes(b"")
+    assert ship_provenance(run, stem, "reconstruction") == (
+        f"voxforge train reconstruction --config {run / 'config.yaml'}",
+        "CPU",
+    )
+    stem.parent.mkdir()
+    card = {
+        "training": {
+            "command": "voxforge train reconstruction --config a.yaml",
+            "trained_on": "H100, 20 min",
+        }
+    }
+    stem.with_suffix(".json").write_text(json.dumps(card))
+    assert ship_provenance(run, stem, "reconstruction") == (
+        "voxforge train reconstruction --config a.yaml",
+        "H100, 20 min",
+    )
+    assert ship_provenance(run, stem, "reconstruction", trained_on="CPU, 2 h")[1] == "CPU, 2 h"

@@ -62,21 +62,9 @@ def ship_classifier_cmd(
     from voxforge.cli import guarded
 
     def run() -> None:
-        import json
+        from voxforge.nn.export import ship_classifier, ship_provenance
 
-        from voxforge.core.errors import ConfigError
-        from voxforge.nn.export import ship_classifier
-
-        if not (run_dir / "best.pt").is_file():
-            raise ConfigError(f"{run_dir}: no best.pt (not a finished classifier run)")
-        old = out.with_suffix(".json")
-        kept = json.loads(old.read_text()).get("training", {}) if old.is_file() else {}
-        cmd = (
-            command
-            or kept.get("command")
-            or f"voxforge train classifier --config {run_dir / 'config.yaml'}"
-        )
-        where = trained_on or kept.get("trained_on") or "CPU"
+        cmd, where = ship_provenance(run_dir, out, "classifier", command=command, trained_on=trained_on)
         info = ship_classifier(run_dir, out, command=cmd, trained_on=where, voting_views=views)
         acc = (
             info["validation"][f"views_{views}"]["accuracy"]

@@ -7,6 +7,7 @@ Exports take the single-view network (voting = run it on the rotated copies, as
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,31 @@ def export_coreml(clf: Classifier, path: str | Path) -> Path:
     path = Path(path)
     mlmodel.save(str(path))
     return path
+
+
+def ship_provenance(
+    run_dir: str | Path,
+    stem: str | Path,
+    what: str,
+    *,
+    command: str | None = None,
+    trained_on: str | None = None,
+) -> tuple[str, str]:
+    """(training command, machine) for the card of ``run_dir``'s best checkpoint shipped as
+    ``stem``: as given, else what the card already shipped there says (re-shipping a model, to
+    refresh its metrics, keeps its training provenance), else the run's own ``voxforge train
+    <what>`` command and ``"CPU"``.
+
+    Raises:
+        ConfigError: the run has no ``best.pt`` (it is not a finished ``what`` run).
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "best.pt").is_file():
+        raise ConfigError(f"{run_dir}: no best.pt (not a finished {what} run)")
+    old = Path(stem).with_suffix(".json")
+    kept = json.loads(old.read_text()).get("training", {}) if old.is_file() else {}
+    cmd = command or kept.get("command") or f"voxforge train {what} --config {run_dir / 'config.yaml'}"
+    return cmd, trained_on or kept.get("trained_on") or "CPU"
 
 
 def ship_classifier(

@@ -54,25 +54,29 @@ def ship_reconstruction_cmd(
         Path, typer.Option("--out", "-o", help="Weights stem, e.g. models/reconstruction-image")
     ],
     trained_on: Annotated[
-        str, typer.Option("--trained-on", help="Machine and wall time, for the model card.")
-    ] = "CPU",
+        str | None,
+        typer.Option("--trained-on", help="Machine and wall time for the card (default: kept)."),
+    ] = None,
     command: Annotated[
-        str, typer.Option("--command", help="The training command, for the model card.")
-    ] = "",
+        str | None, typer.Option("--command", help="The training command (default: kept).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Export a run's best checkpoint with validation metrics, latency and a model card."""
+    """Export a run's best checkpoint with validation metrics, latency and a model card.
+
+    Re-shipping over an existing model keeps its card's training provenance unless given anew.
+    """
     from voxforge.cli import guarded, progress_bar
 
     def run() -> None:
-        from voxforge.core.errors import ConfigError
+        from voxforge.nn.export import ship_provenance
         from voxforge.nn.recon_train import ship_reconstruction
 
-        if not (run_dir / "best.pt").is_file():
-            raise ConfigError(f"{run_dir}: no best.pt (not a finished reconstruction run)")
-        cmd = command or f"voxforge train reconstruction --config {run_dir / 'config.yaml'}"
+        cmd, where = ship_provenance(
+            run_dir, out, "reconstruction", command=command, trained_on=trained_on
+        )
         with progress_bar(not quiet) as cb:
-            info = ship_reconstruction(run_dir, out, command=cmd, trained_on=trained_on, progress=cb)
+            info = ship_reconstruction(run_dir, out, command=cmd, trained_on=where, progress=cb)
         sv = info["validation"]["single_view"]
         typer.echo(
             f"{info['name']}: single-view IoU {sv['iou_' + str(info['threshold'])]:.4f} "
