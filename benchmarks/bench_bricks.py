@@ -23,7 +23,7 @@ import numpy as np
 
 from voxforge.bricks.connectivity import connectivity_report
 from voxforge.bricks.layout import LayoutConfig, lay_bricks, seam_alignment
-from voxforge.bricks.physics import CheckedStability
+from voxforge.bricks.physics import analyze_stability
 from voxforge.core.voxelgrid import VoxelGrid
 from voxforge.io import load_voxel_dataset
 from voxforge.voxel import VoxelizeConfig
@@ -45,12 +45,20 @@ def sample(labels: np.ndarray, per_class: int, seed: int = SEED) -> list[int]:
 def build(vox: np.ndarray, studs: int) -> dict:
     grid = resample_grid(VoxelGrid(vox.astype(bool), pitch=1.0 / 30), VoxelizeConfig(width_studs=studs))
     codes = np.where(grid.occupancy, 71, -1).astype(np.int32)
-    # like brickify: the verdict the repair loop reached on the final model is reused
-    stability = CheckedStability()
+    checked: dict[tuple, object] = {}
+
+    def stability(model: object) -> object:
+        # like brickify: the verdict the repair loop reached on the final model is reused
+        key = tuple(model.placements)  # type: ignore[attr-defined]
+        if key not in checked:
+            checked.clear()
+            checked[key] = analyze_stability(model)  # type: ignore[arg-type]
+        return checked[key]
+
     t0 = time.perf_counter()
     model, report = lay_bricks(grid, codes, LayoutConfig(), stability=stability)
     t1 = time.perf_counter()
-    stab = stability(model, exact=True)
+    stab = stability(model)
     t2 = time.perf_counter()
     conn = connectivity_report(model)
     return {

@@ -93,12 +93,6 @@ class PhysicsConfig(BaseModel, extra="forbid"):
             that is an upper bound of the least possible one. False: compression only.
         exact_below: models with fewer parts than this skip the friction pass: the program
             is cheap there (well under 0.1 s) and gives the exact least-tension stresses.
-        exact_unstable: False: a program region that stays over capacity after taking in the
-            parts above it gives verdict ``UNSTABLE`` at once, its stress an upper bound (status
-            ``upper bound (region of k parts)``), instead of widening to every part above it
-            (often the whole model) to make the overload exact. For the stability repair's
-            checks, where an overload that a wider program might still carry is worth a prop
-            anyway; a model that ends unstable so is analysed again exactly.
     """
 
     friction_capacity_n: float = Field(0.98, gt=0)
@@ -110,7 +104,6 @@ class PhysicsConfig(BaseModel, extra="forbid"):
     grow_hops: int = Field(1, ge=0, le=50)
     friction_pass: bool = True
     exact_below: int = Field(200, ge=0)
-    exact_unstable: bool = True
 
     @property
     def stud_capacity_n(self) -> float:
@@ -353,30 +346,6 @@ def analyze_stability(
 
 
 @dataclass
-class CheckedStability:
-    """``analyze_stability`` as the layout's repair loop and the final check of a pipeline use
-    it: once per model (the loop's last check is the final one), the loop's checks with
-    ``exact_unstable`` off (an overload found in a region is worth a prop without the whole
-    program that would make it exact), and a model the final check (``exact=True``) finds
-    unstable that way analysed again exactly.
-    """
-
-    config: PhysicsConfig = field(default_factory=PhysicsConfig)
-    _last: tuple[tuple, StabilityReport] | None = field(default=None, repr=False)
-
-    def __call__(self, model: BrickModel, exact: bool = False) -> StabilityReport:
-        key = tuple(model.placements)
-        if self._last is None or self._last[0] != key:
-            quick = self.config.model_copy(update={"exact_unstable": False})
-            self._last = key, analyze_stability(model, quick)
-        report = self._last[1]
-        if exact and not report.stable and report.status.startswith("upper bound"):
-            report = analyze_stability(model, self.config)
-            self._last = key, report
-        return report
-
-
-@dataclass
 class _Solved:
     """What the solve stage hands to the report: (p,) interface stress and the bookkeeping."""
 
@@ -415,7 +384,6 @@ def _solve(
             failed,
             grow_hops=cfg.grow_hops,
             friction_pass=cfg.pass_capacity(len(weight)) is not None,
-            exact_unstable=cfg.exact_unstable,
         )
     except SolveError as err:
         log.warning("stability analysis gave up: %s", err)

@@ -216,7 +216,6 @@ def solve_by_regions(
     grow_hops: int = 1,
     friction_pass: bool = False,
     extra: np.ndarray | None = None,
-    exact_unstable: bool = True,
 ) -> RegionSolution:
     """Minimax-tension forces for the whole model, solving the program only near ``failed``.
 
@@ -236,18 +235,13 @@ def solve_by_regions(
         extra: (n, 3) further downward load on each part (force and first moments, as
             :func:`~voxforge.bricks.physics_support.compression_pass` takes it): forces from
             parts outside the problem, held fixed.
-        exact_unstable: False: a region still over capacity after taking in the parts above it
-            ends the solve (its stress an upper bound, ``exact`` False) instead of widening to
-            every part above it (often the whole model) to make the overload exact.
 
     Raises:
         SolveError: a solve ran past ``deadline`` or HiGHS failed.
     """
     n = len(weight)
     load = np.zeros((n, 3)) if extra is None else np.asarray(extra, dtype=np.float64)
-    ctx = _Context(
-        com, weight, tops, iface, stud_capacity, deadline, pitch, load, friction_pass, exact_unstable
-    )
+    ctx = _Context(com, weight, tops, iface, stud_capacity, deadline, pitch, load, friction_pass)
     if failed.all():  # the reference: one program over everything
         return ctx.whole(0)
     hanging = ~reach(down_graph(n, iface).T.tocsr(), _on_ground(n, iface))
@@ -285,7 +279,6 @@ class _Context:
     pitch: np.ndarray
     extra: np.ndarray  # (n, 3) loads from outside the problem, on top of the programs'
     friction_pass: bool = False
-    exact_unstable: bool = True
 
     def carry(self, active: np.ndarray, extra: np.ndarray, blocked: np.ndarray) -> CompressionPass:
         """The greedy pass over the ``active`` parts with the programs' forces fixed."""
@@ -436,8 +429,6 @@ def _cantilevers(
                 region = convex_hull(graph, lift(graph, region, RAISE_HOPS)) & ~hanging & ~settled
                 raised = True
                 continue
-            if not ctx.exact_unstable:  # over capacity however the rest helps: stop here
-                return ctx.finish(programs, part | settled | (hanging & ~hang_in), False, n_solves)
             region, widened = reach(up, region | settled) & ~hanging, True
             settled_programs, settled = [], np.zeros(n, dtype=bool)
             continue

@@ -100,7 +100,7 @@ def run_brickify(
     """
     from voxforge.bricks.colors import assign_colors
     from voxforge.bricks.layout import lay_bricks
-    from voxforge.bricks.physics import CheckedStability
+    from voxforge.bricks.physics import analyze_stability
 
     config = config or BrickifyConfig()
     prog = Progress(progress, STAGES)
@@ -123,8 +123,16 @@ def run_brickify(
     with timer("colors"):
         codes = assign_colors(grid, config.colors)
 
-    # the repair loop's last check is the final one (one program, not two)
-    stability = CheckedStability(config.physics)
+    checked: dict[tuple, Any] = {}
+
+    def stability(model: BrickModel) -> Any:
+        # The layout's repair loop checks the model it returns; remember that verdict so the
+        # final check does not solve the same LP twice.
+        key = tuple(model.placements)
+        if key not in checked:
+            checked.clear()
+            checked[key] = analyze_stability(model, config.physics)
+        return checked[key]
 
     prog("layout", 0.0)
     with timer("layout"):
@@ -133,7 +141,7 @@ def run_brickify(
         )
     prog("physics", 0.0)
     with timer("physics"):
-        stab = stability(model, exact=True)
+        stab = stability(model)
     prog("physics", 1.0)
     prog("plan", 0.0)
     with timer("plan"):
