@@ -337,21 +337,27 @@ def _run_clarabel(
         import clarabel
     except ImportError:  # optional speed-up; HiGHS still solves everything
         return None
+    # fixed variables (a fifth of them: the duplicate stud corners of 1-wide contacts) are
+    # substituted, not kept as equality rows: a smaller KKT system (a 932-part chair's
+    # program: 1.06 -> 0.83 s, the same solution)
+    fixed = np.isfinite(lower) & np.isfinite(upper) & (lower == upper)
+    free = ~fixed
+    a = sparse.csc_matrix(a)
+    shift = a[:, fixed] @ lower[fixed]
+    a = sparse.csr_matrix(a[:, free])
+    row_lo, row_hi, cost = row_lo - shift, row_hi - shift, cost[free]
+    lower_f, upper_f = lower[free], upper[free]
     n = a.shape[1]
-    a = sparse.csr_matrix(a)
     eq = np.isfinite(row_lo) & np.isfinite(row_hi) & (row_lo == row_hi)
     up = ~eq & np.isfinite(row_hi)
     lo = ~eq & np.isfinite(row_lo)
     ident = sparse.identity(n, format="csr")
-    fixed = np.isfinite(lower) & np.isfinite(upper) & (lower == upper)
-    has_lo = np.isfinite(lower) & ~fixed
-    has_up = np.isfinite(upper) & ~fixed
-    # zero cone: A_eq x = b, x_fixed = value; nonnegative cone: b - A x >= 0 for the rest
-    a_cone = sparse.vstack([a[eq], ident[fixed], a[up], -a[lo], -ident[has_lo], ident[has_up]]).tocsc()
-    b_cone = np.concatenate(
-        [row_lo[eq], lower[fixed], row_hi[up], -row_lo[lo], -lower[has_lo], upper[has_up]]
-    )
-    n_zero = int(eq.sum() + fixed.sum())
+    has_lo = np.isfinite(lower_f)
+    has_up = np.isfinite(upper_f)
+    # zero cone: A_eq x = b; nonnegative cone: b - A x >= 0 for the rest
+    a_cone = sparse.vstack([a[eq], a[up], -a[lo], -ident[has_lo], ident[has_up]]).tocsc()
+    b_cone = np.concatenate([row_lo[eq], row_hi[up], -row_lo[lo], -lower_f[has_lo], upper_f[has_up]])
+    n_zero = int(eq.sum())
     cones = [clarabel.ZeroConeT(n_zero), clarabel.NonnegativeConeT(len(b_cone) - n_zero)]
     settings = clarabel.DefaultSettings()
     settings.verbose = False
@@ -378,7 +384,9 @@ def _run_clarabel(
         raise SolveError("time limit", f"stopped after {time_limit_s:.1f} s")
     if status not in ("Solved", "AlmostSolved"):
         return None
-    return np.asarray(sol.x)
+    x = lower.copy()
+    x[free] = np.asarray(sol.x)
+    return x
 
 
 def _timed_out(res: object) -> bool:
