@@ -158,3 +158,16 @@ def test_margin_text_handles_unknown_verdicts():
     assert _margin_text(0.4213) == "margin 0.42"
     assert _margin_text(None) == "margin not determined"
     assert _margin_text(float("nan")) == "margin not determined"
+
+
+def test_problem_lines_warn_with_the_first_problems():
+    from voxforge.cli import problem_lines
+
+    assert problem_lines([]) == []
+    problems = [{"step": k, "reason": f"the build so far is UNSTABLE ({k})"} for k in (4, 5, 6, 7)]
+    problems.append({"step": None, "reason": "no stud path"})
+    lines = problem_lines(problems)
+    assert lines[0].startswith("warning: 5 build problem(s)")
+    assert lines[1:4] == [f"  step {k}: the build so far is UNSTABLE ({k})" for k in (4, 5, 6)]
+    assert lines[4] == "  ... and 2 more"
+    assert problem_lines(problems[-1:])[1] == "  no stud path"

@@ -399,9 +399,25 @@ def brickify(
         steps = s.get("instructions") or {}
         if steps.get("steps"):
             typer.echo(f"instructions: {steps['steps']} steps ({_steps_text(steps)})")
+        for line in problem_lines(steps.get("problems") or []):
+            typer.echo(line, err=True)
         typer.echo(f"wrote {output}/ ({', '.join(_top_level_outputs(output))})")
 
     guarded(run)
+
+
+def problem_lines(problems: list[dict[str, Any]], show: int = 3) -> list[str]:
+    """Warning lines for a plan's problems (``summary.json``: ``problems``), the first ``show``
+    spelled out: the output is written, but the builder needs to know."""
+    if not problems:
+        return []
+    out = [f"warning: {len(problems)} build problem(s), noted on their pages and in summary.json:"]
+    for p in problems[:show]:
+        step = p.get("step")
+        out.append(f"  {'step ' + str(step) + ': ' if step is not None else ''}{p['reason']}")
+    if len(problems) > show:
+        out.append(f"  ... and {len(problems) - show} more")
+    return out
 
 
 def _steps_text(summary: dict[str, Any]) -> str:

@@ -163,3 +163,32 @@ def test_turn_note_marks_each_change_of_view_once():
     assert [got[(None, k)] for k in range(1, len(main) + 1)] == [False, True, False, True] + [False] * (
         len(main) - 4
     )
+
+
+def test_plan_problems_are_printed_on_their_step_pages(tmp_path):
+    model = random_stack(side=4, layers=2, seed=5)
+    base = _plan_with_sub(model)
+    problems = [
+        {"step": 1, "reason": "the build so far is UNSTABLE"},
+        {
+            "step": len(base.steps),
+            "submodel": "cap",
+            "submodel_step": 2,
+            "reason": "sub-assembly cap step 2 is not held together on the table",
+        },
+    ]
+    plan = BuildPlan(base.steps, base.submodels, info={"problems": problems})
+    cfg = InstructionsConfig(image_size=128, turn_hidden=False, formats=["pdf", "html"])
+    with OutputDir(tmp_path / "out") as od:
+        write_instructions(model, plan, od, "notes", cfg)
+    book = make_booklet(model, plan, "notes", cfg)
+    noted = {(p.within, p.number): p.notes for p in book.steps if p.notes}
+    assert noted == {
+        (None, 1): ("the build so far is UNSTABLE",),
+        ("cap", 2): ("sub-assembly cap step 2 is not held together on the table",),
+    }
+    html = (tmp_path / "out" / "instructions.html").read_text()
+    assert html.count('class="note"') == 2 and "not held together on the table" in html
+    pdf = pdfium.PdfDocument(tmp_path / "out" / "instructions.pdf")
+    text = " ".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+    assert "! the build so far is UNSTABLE" in text and "not held together" in text

@@ -467,7 +467,8 @@ def plan_build(
         (bool), ``physics_checks`` (full analyses run), ``compression_checks``,
         ``incremental_checks`` (of which ``resolved_checks`` needed a local re-solve),
         ``unchecked_steps``, ``sub_assemblies``, ``seconds`` and ``problems`` (one entry per
-        failure: ``{"step": 1-based step or None, "reason": ...}``).
+        failure: ``{"step": 1-based step or None, "reason": ...}``, with ``submodel`` (its
+        name) and ``submodel_step`` when it lies inside a sub-assembly).
 
     Raises:
         GeometryError: an empty model, parts outside the lattice, or overlapping parts.
@@ -489,7 +490,7 @@ def plan_build(
     for parts, is_sub in raw:
         if is_sub:
             sub, bad = _sub_assembly(model, g, parts, f"sub{len(submodels) + 1}", cfg)
-            problems += [{"step": len(steps) + 1, "reason": r} for r in bad]
+            problems += [{"step": len(steps) + 1, "submodel": sub.name, "reason": r} for r in bad]
             submodels.append(sub)
             steps.append(BuildStep(sub.parts, submodel=len(submodels) - 1))
         else:
@@ -543,6 +544,8 @@ def _check_plan(
             problems.append(
                 {
                     "step": int(step_of[sub.parts[0]]) + 1,
+                    "submodel": sub.name,
+                    "submodel_step": int(np.argmin(ok)) + 1,
                     "reason": f"sub-assembly {sub.name} step {int(np.argmin(ok)) + 1} is not "
                     "held together on the table",
                 }

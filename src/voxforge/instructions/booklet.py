@@ -92,6 +92,8 @@ class StepPage:
         turned: the view differs from the previous step's in the same sequence (for a first
             step: from the default view), so the page tells the builder to turn the model; a
             run of steps seen from one side gets the note once.
+        notes: what the plan's checks found wrong at this step (``BuildPlan.info["problems"]``:
+            parts to hold by hand, a prefix that does not stand), printed on the page.
         within: name of the sub-assembly this step builds, ``None`` for main-model steps.
         attaches: name of the sub-assembly this (main) step attaches, or ``None``.
         attach_png: a small picture of that sub-assembly (PNG), for the callout.
@@ -105,6 +107,7 @@ class StepPage:
     parts: tuple[PartEntry, ...]
     rotation: Rotation | None
     turned: bool = False
+    notes: tuple[str, ...] = ()
     within: str | None = None
     attaches: str | None = None
     attach_png: bytes | None = None
@@ -119,6 +122,7 @@ class StepPage:
             "submodel": self.attaches,
             "rotation": None if self.rotation is None else [float(a) for a in self.rotation],
             "turned": self.turned,
+            "notes": list(self.notes),
             "parts": [p.as_dict() for p in self.parts],
         }
 
@@ -291,6 +295,23 @@ def _slug(name: str, taken: set[str]) -> str:
     return slug
 
 
+def _step_notes(plan: BuildPlan, names: list[str]) -> dict[tuple[int | None, int], list[str]]:
+    """The plan's problems by the step page they belong on: (sub-assembly index or None,
+    1-based step number) -> reasons; a sub-assembly's own problems go on its step (its first
+    when none is named), the others on the main step named."""
+    out: dict[tuple[int | None, int], list[str]] = {}
+    for p in plan.info.get("problems", []):
+        sub = p.get("submodel")
+        if sub in names:
+            key: tuple[int | None, int] = (names.index(sub), int(p.get("submodel_step") or 1))
+        elif p.get("step") is not None:
+            key = (None, int(p["step"]))
+        else:
+            continue
+        out.setdefault(key, []).append(str(p["reason"]))
+    return out
+
+
 def make_booklet(
     model: BrickModel,
     plan: BuildPlan,
@@ -324,6 +345,7 @@ def make_booklet(
     attach: dict[int, bytes] = {}
     pages, boxes = [], []
     view: dict[int | None, Rotation | None] = {}  # the last view of each sequence
+    notes = _step_notes(plan, names)
     for k, ref in enumerate(refs):
         image = scene.render(
             ref.present, ref.new, ref.step.rotation, frame=ref.frame, dim=config.dim_previous
@@ -342,6 +364,7 @@ def make_booklet(
                 parts=tuple(part_entries(model, ref.new)),
                 rotation=ref.step.rotation,
                 turned=ref.step.rotation != view.get(ref.within),
+                notes=tuple(notes.get((ref.within, ref.number), ())),
                 within=None if ref.within is None else names[ref.within],
                 attaches=None if sub is None else names[sub],
                 attach_png=None if sub is None else attach[sub],

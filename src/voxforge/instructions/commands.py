@@ -65,6 +65,10 @@ def instructions(
             f"{info.get('rotated_views', 0)} turned views"
             + (f", {info['pages']} PDF pages" if "pages" in info else "")
         )
+        from voxforge.cli import problem_lines
+
+        for line in problem_lines(plan.get("problems") or []):
+            typer.echo(line, err=True)
         written = ["model.mpd"]
         written += [n for f, n in _FILES.items() if f in cfg.formats]
         typer.echo(f"wrote {output}/ ({', '.join(written)}, summary.json, manifest.json)")

@@ -37,6 +37,7 @@ figure img{max-width:100%;max-height:68vh;height:auto}
 .count{font-weight:700}
 .colour{font-size:11px;color:#666}
 .turn{color:#e01a8c;font-weight:700;margin:0 0 6px}
+.note{color:#b3261e;font-weight:700;margin:0 0 6px}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px}
 .cell{border:1px solid #ddd;border-radius:6px;padding:8px;text-align:center}
 .cell .thumb{margin:0 auto 4px}
@@ -137,6 +138,7 @@ def _step_section(booklet: Booklet, step: StepPage, index: int) -> str:
         )
         cls = "step sub"
     turn = '<p class="turn">&#8635; turn the model</p>' if step.turned else ""
+    turn += "".join(f'<p class="note">&#9888; {escape(n)}</p>' for n in step.notes)
     return (
         f'<section class="{cls}" id="s{index}" data-label="{escape(label)}">{head}'
         f"{_callout(booklet, step)}{turn}"

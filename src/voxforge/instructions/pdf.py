@@ -35,6 +35,8 @@ CALLOUT_FILL = (0.86, 0.92, 0.97)
 SUB_FILL = (0.97, 0.93, 0.82)
 SUB_INK = (0.5, 0.38, 0.1)
 ACCENT = (0.95, 0.1, 0.55)
+WARN = (0.7, 0.15, 0.12)
+NOTE_SIZE = 7.5
 
 
 def _text(s: str) -> str:
@@ -162,6 +164,18 @@ class _Pages:
             c.setFillColorRGB(*GREY)
             c.setFont("Helvetica", LABEL_PT)
             c.drawCentredString(cx, y - 16, _text(it.colour))
+
+    def notes(self, c, notes: tuple[str, ...], x: float, y: float, w: float) -> float:
+        """The step's problem notes, wrapped to ``w``, upward from ``y``; the y above them."""
+        from reportlab.lib.utils import simpleSplit
+
+        font = "Helvetica-Bold"
+        lines = [ln for n in notes for ln in simpleSplit(_text("! " + n), font, NOTE_SIZE, w)]
+        c.setFillColorRGB(*WARN)
+        c.setFont(font, NOTE_SIZE)
+        for k, line in enumerate(reversed(lines)):
+            c.drawString(x, y + k * (NOTE_SIZE + 1.5), line)
+        return y + len(lines) * (NOTE_SIZE + 1.5) + 2
 
     def turn_badge(self, c, x: float, y: float) -> None:
         """A circular arrow and "turn the model" at (x, y) (top-right corner of the badge)."""
@@ -307,7 +321,8 @@ class _Pages:
             self.draw_callout(c, items, flow, x + number_w, top)
             call_h = flow.h
         img_top = min(top - call_h - 4, y + h - 40 - sub_label)
-        self.picture(c, step.png, step.box, x + 6, y + 6, w - 12, img_top - y - 6)
+        low = self.notes(c, step.notes, x + 10, y + 6, w - 20) if step.notes else y + 6
+        self.picture(c, step.png, step.box, x + 6, low, w - 12, img_top - low)
         if step.turned:
             self.turn_badge(c, x + w - 30, img_top - 2)
 
