@@ -383,10 +383,12 @@ def _sub_assembly(
         order += [int(i) for p, _ in waves for i in p]
     problems: list[str] = []
     if loose.any():
+        first = model.placements[int(np.flatnonzero(loose)[0])]
         problems.append(
             f"sub-assembly {name}: {int(loose.sum())} parts hang inside it even "
-            f"{'upside down' if flip else 'upright'} (first: part {int(np.flatnonzero(loose)[0])}); "
-            "they must be held until the parts above them are on"
+            f"{'upside down' if flip else 'upright'} (first: part {first.part} at stud "
+            f"{first.x}, {first.y}, plate {first.z}); they must be held until the parts above "
+            "them are on"
         )
     return SubAssembly(name, tuple(order), tuple(steps), upside_down=flip), problems
 
