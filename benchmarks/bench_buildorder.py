@@ -3,7 +3,7 @@
 For a seeded, class-stratified sample of ModelNet10 shapes (4 per class, 40 in all, from
 ``../shared/data``), each 30^3 grid is resampled onto the LEGO lattice at 32 studs and laid out
 as in ``bench_bricks.py`` (default layout, stability repair on), then ordered with
-:func:`voxforge.bricks.order.plan_build` (default config, but a 20 s physics budget). Reported:
+:func:`voxforge.bricks.order.plan_build` (default config: a 20 s physics budget). Reported:
 the share of shapes whose every prefix is stud-connected to the ground, whose every part is
 pressed on from above, whose every prefix is proven to stand (and the share where the physics
 budget left some prefixes unchecked), among all shapes and among the buildable ones (the whole
@@ -30,8 +30,8 @@ from voxforge.io import load_voxel_dataset
 from voxforge.voxel import VoxelizeConfig
 from voxforge.voxel.resample import resample_grid
 
-BUDGET_S = 20.0
-"""Seconds of full stability analyses per shape (the library default is 5)."""
+BUDGET_S = OrderConfig().physics_budget_s
+"""Seconds of stability programs per shape (the library default)."""
 
 
 def run_one(vox: np.ndarray, studs: int = 32) -> dict:

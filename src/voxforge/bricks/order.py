@@ -72,8 +72,10 @@ class OrderConfig(BaseModel, extra="forbid"):
         physics: check that every step prefix stands (the compression pass, then the linear
             program where that fails).
         physics_config: settings of the stability analysis.
-        physics_budget_s: seconds the full stability analyses of prefixes may take together;
-            past it, prefixes the compression pass cannot prove are reported unchecked.
+        physics_budget_s: seconds the stability programs of prefixes (full analyses and local
+            re-solves) may take together; past it, prefixes the greedy passes cannot prove are
+            reported unchecked. On `bench_buildorder`'s 40 ModelNet shapes every prefix is
+            proven within 20 s; with 5 s, 7 of them kept unchecked prefixes (2026-11-21).
         view_hints: add ``rotation`` hints to steps the default view cannot see.
     """
 
@@ -82,7 +84,7 @@ class OrderConfig(BaseModel, extra="forbid"):
     max_parts: int = Field(10, ge=1, le=200)
     physics: bool = True
     physics_config: PhysicsConfig = Field(default_factory=lambda: PhysicsConfig(time_limit_s=10.0))
-    physics_budget_s: float = Field(5.0, ge=0)
+    physics_budget_s: float = Field(20.0, ge=0)
     view_hints: bool = True
 
     @model_validator(mode="after")
