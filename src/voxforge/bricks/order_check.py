@@ -139,11 +139,6 @@ class PrefixStability:
         lower_in = np.where(iface.lower == GROUND, True, keep[np.maximum(iface.lower, 0)])
         return keep[iface.upper] & lower_in
 
-    def incremental(self, keep: np.ndarray, new: np.ndarray) -> bool:
-        """True when the last proven prefix plus a greedy pass carries the ``new`` parts' weight
-        (see :meth:`_increment`)."""
-        return self._increment(keep, new)[0]
-
     def _increment(self, keep: np.ndarray, new: np.ndarray) -> tuple[bool, _Loads | None]:
         """Whether the last proven prefix's distribution plus a greedy pass carrying the ``new``
         parts' weight holds ``keep`` (False too when ``keep`` is not that prefix plus ``new``),
@@ -290,11 +285,6 @@ class PrefixStability:
         out.stress[inside] = sol.stress
         out.net[inside] = sol.net
         return out, None
-
-    def fast(self, keep: np.ndarray) -> bool:
-        """True when the greedy pass carries every load of the prefix ``keep`` (see
-        :meth:`_fast`)."""
-        return self._fast(keep) is not None
 
     def _fast(self, keep: np.ndarray) -> _Loads | None:
         """The forces of the greedy pass over the prefix ``keep`` (n,) bool (with stud friction
