@@ -382,36 +382,3 @@ def test_bad_inputs_raise_one_line_errors():
         PhysicsConfig(points_per_stud=2)
     with pytest.raises(ValidationError):
         PhysicsConfig(friction=1.0)
-
-
-def test_whole_program_on_a_second_thread_gives_the_same_answer(monkeypatch):
-    # the background whole program only changes the wall time: same verdicts and stresses
-    # whether the regions answer first or fall back to it
-    import voxforge.bricks.physics_decompose as decompose
-
-    rng = np.random.default_rng(11)
-    models = [cantilever(k) for k in (3, 5, 8)]
-    models += [random_stack(rng, n_try=14, below=0.35) for _ in range(6)]
-    cfg = PhysicsConfig(exact_below=0)
-    plain = [analyze_stability(m, cfg) for m in models]
-    monkeypatch.setattr(decompose, "BACKGROUND_WHOLE_PARTS", 1)
-    for m, want in zip(models, plain, strict=True):
-        got = analyze_stability(m, cfg)
-        assert (got.verdict, got.status) == (want.verdict, want.status)
-        np.testing.assert_allclose(got.interface_stress, want.interface_stress, atol=1e-7)
-
-
-def test_a_cancelled_program_stops_with_a_solve_error():
-    import threading
-
-    from voxforge.bricks.physics_lp import SolveError, solve_equilibrium
-
-    m = cantilever(3)
-    a = m.arrays()
-    iface = interfaces(len(m), vertical_contacts(m, m.label_grid()))
-    cancel = threading.Event()
-    cancel.set()
-    with pytest.raises(SolveError, match="cancelled"):
-        solve_equilibrium(
-            centres_of_mass(a), part_masses(m) * G, iface, STUD_CAPACITY, 30.0, m.pitch, cancel
-        )

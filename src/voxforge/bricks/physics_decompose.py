@@ -36,9 +36,8 @@ program ran anyway).
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
@@ -73,12 +72,6 @@ DOWN_CLOSURE_SHARE = 0.35
 them in: the program then sets every force under the region, so the greedy pass over the rest
 cannot fail on the region's reactions and one round settles it (a cantilever low in a model, such
 as a night stand's body over its feet)."""
-BACKGROUND_WHOLE_PARTS = 400
-"""From this many parts on, the whole program starts on another thread as soon as the greedy
-pass fails, beside the regional programs: when they end up needing it (regions that grow past
-their limits), it is done or under way, and when they answer first it is cancelled. The
-answer is the same as without it; only the wall time changes (Clarabel releases the GIL, so the
-two run on two cores)."""
 STRESS_TOLERANCE = 1e-6
 """Stress above ``1 + STRESS_TOLERANCE`` counts as over capacity (solver round-off guard)."""
 
@@ -254,23 +247,11 @@ def solve_by_regions(
     hanging = ~reach(down_graph(n, iface).T.tocsr(), _on_ground(n, iface))
     if hanging.sum() > FULL_SHARE * n:  # the hanging stage alone would cost about the whole
         return ctx.whole(0)
-    if n >= BACKGROUND_WHOLE_PARTS:
-        ctx.background = _Background(ctx)
-    try:
-        return _regions(ctx, hanging, grow_hops)
-    finally:
-        if ctx.background is not None:
-            ctx.background.stop()
-
-
-def _regions(ctx: _Context, hanging: np.ndarray, grow_hops: int) -> RegionSolution:
-    """The hanging stage, then the cantilever stage (see the module docstring)."""
-    n, iface = len(ctx.weight), ctx.iface
     stage1: list[_Program] = []
     if hanging.any():  # exact lower bound: the hanging parts alone, ceilings fixed
         use = np.flatnonzero((iface.lower != GROUND) & hanging[np.maximum(iface.lower, 0)])
         stage1.append(ctx.solve(hanging, use, np.zeros((n, 3))))
-    fixed = _collect(stage1, n, iface, ctx.capacity)
+    fixed = _collect(stage1, n, iface, stud_capacity)
     check = ctx.carry(~hanging, fixed.extra, fixed.blocked)
     if not check.failed.any():
         return ctx.finish(stage1, hanging, True, len(stage1))
@@ -298,7 +279,6 @@ class _Context:
     pitch: np.ndarray
     extra: np.ndarray  # (n, 3) loads from outside the problem, on top of the programs'
     friction_pass: bool = False
-    background: _Background | None = field(default=None, repr=False)
 
     def carry(self, active: np.ndarray, extra: np.ndarray, blocked: np.ndarray) -> CompressionPass:
         """The greedy pass over the ``active`` parts with the programs' forces fixed."""
@@ -310,29 +290,13 @@ class _Context:
 
     def whole(self, n_solves: int) -> RegionSolution:
         """The one program over every part (exact, and feasible whenever all are supported),
-        after ``n_solves`` programs tried before it (taken from the background thread when one
-        runs it)."""
+        after ``n_solves`` programs tried before it."""
         n = len(self.weight)
         every = np.ones(n, dtype=bool)
-        if self.background is not None:
-            prog = self.background.result()
-        else:
-            prog = self.whole_program()
+        prog = self.solve(every, np.arange(len(self.iface)), np.zeros((n, 3)))
         return self.finish([prog], every, True, n_solves + 1)
 
-    def whole_program(self, cancel: threading.Event | None = None) -> _Program:
-        """The program over every part and interface."""
-        n = len(self.weight)
-        every = np.ones(n, dtype=bool)
-        return self.solve(every, np.arange(len(self.iface)), np.zeros((n, 3)), cancel)
-
-    def solve(
-        self,
-        region: np.ndarray,
-        use: np.ndarray,
-        extra: np.ndarray,
-        cancel: threading.Event | None = None,
-    ) -> _Program:
+    def solve(self, region: np.ndarray, use: np.ndarray, extra: np.ndarray) -> _Program:
         """The program on ``region`` over the interfaces ``use``, with further loads ``extra``."""
         sol = _solve_region(
             self.com,
@@ -344,7 +308,6 @@ class _Context:
             self.capacity,
             self.deadline - time.perf_counter(),
             self.pitch,
-            cancel,
         )
         return _Program(sol, use, region.copy())
 
@@ -377,36 +340,6 @@ class _Context:
             n_solves=n_solves,
             lp_time_s=f.lp_time,
         )
-
-
-class _Background:
-    """The whole program on a worker thread (see :data:`BACKGROUND_WHOLE_PARTS`)."""
-
-    def __init__(self, ctx: _Context) -> None:
-        self._cancel = threading.Event()
-        self._out: _Program | None = None
-        self._err: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(ctx,), daemon=True)
-        self._thread.start()
-
-    def _run(self, ctx: _Context) -> None:
-        try:
-            self._out = ctx.whole_program(self._cancel)
-        except BaseException as err:  # handed to the caller in result()
-            self._err = err
-
-    def result(self) -> _Program:
-        """Wait for the program; its error, if it failed, is raised here."""
-        self._thread.join()
-        if self._err is not None:
-            raise self._err
-        assert self._out is not None
-        return self._out
-
-    def stop(self) -> None:
-        """Cancel the program if it still runs (the regions answered) and wait for the thread."""
-        self._cancel.set()
-        self._thread.join()
 
 
 def _cantilevers(
@@ -539,7 +472,6 @@ def _solve_region(
     stud_capacity: float,
     time_left: float,
     pitch: np.ndarray,
-    cancel: threading.Event | None = None,
 ) -> LPSolution:
     """The program on the ``region`` parts over the interfaces ``use`` (q,).
 
@@ -554,7 +486,7 @@ def _solve_region(
     # a part with no load (an increment's program loads only the new parts) keeps its own centre
     centre[:, :2] = np.divide(load[:, 1:], load[:, [0]], out=com[idx, :2].copy(), where=load[:, [0]] > 0)
     local = iface.remapped(new, use)
-    return solve_equilibrium(centre, load[:, 0], local, stud_capacity, time_left, pitch, cancel)
+    return solve_equilibrium(centre, load[:, 0], local, stud_capacity, time_left, pitch)
 
 
 def _reactions(

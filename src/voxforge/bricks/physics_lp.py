@@ -37,7 +37,6 @@ feasible whenever every part has a chain of interfaces down to the ground.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -64,8 +63,7 @@ class SolveError(Exception):
     """HiGHS ran out of time or gave up; the analysis reports verdict ``UNKNOWN`` instead.
 
     Attributes:
-        status: ``"time limit"``, ``"solver failed"`` or ``"cancelled"`` (the caller's
-            ``cancel`` event was set: another solve answered first).
+        status: ``"time limit"`` or ``"solver failed"``.
         detail: size of the program and HiGHS's message.
     """
 
@@ -183,7 +181,6 @@ def solve_equilibrium(
     stud_capacity: float,
     time_limit_s: float,
     pitch: np.ndarray,
-    cancel: threading.Event | None = None,
 ) -> LPSolution:
     """Build and solve the program for ``n`` supported parts.
 
@@ -194,7 +191,6 @@ def solve_equilibrium(
         stud_capacity: tension one stud holds, newtons (points per stud x T).
         time_limit_s: HiGHS wall-clock limit.
         pitch: (3,) metres per lattice cell (moments use x, y in units of the stud pitch).
-        cancel: when set (from another thread), the solve stops with ``SolveError("cancelled")``.
     """
     n, p = len(weight), len(iface)
     sx, sy = float(pitch[0]) / _PITCH_M, float(pitch[1]) / _PITCH_M
@@ -247,7 +243,7 @@ def solve_equilibrium(
     dead = base_v + np.nonzero(w == 0.0)[0]
     upper[dead] = 0.0  # duplicate corners of 1-wide stud rectangles
 
-    x_opt, status, dt = _solve_lp(a, row_lo, row_hi, cost, lower, upper, time_limit_s, cancel)
+    x_opt, status, dt = _solve_lp(a, row_lo, row_hi, cost, lower, upper, time_limit_s)
     tau = float(x_opt[base_m:base_c].max(initial=0.0))
     e = x_opt[base_e:base_m]
     v = x_opt[base_v:].reshape(p, 4)
@@ -286,7 +282,6 @@ def _solve_lp(
     lower: np.ndarray,
     upper: np.ndarray,
     time_limit_s: float,
-    cancel: threading.Event | None = None,
 ) -> tuple[np.ndarray, str, float]:
     """Solve ``min cost x, row_lo <= a x <= row_hi, lower <= x <= upper``.
 
@@ -297,7 +292,7 @@ def _solve_lp(
     program Clarabel does not solve, with its dual simplex.
     """
     t0 = time.perf_counter()
-    x = _run_clarabel(a, row_lo, row_hi, cost, lower, upper, time_limit_s, cancel)
+    x = _run_clarabel(a, row_lo, row_hi, cost, lower, upper, time_limit_s)
     if x is not None:
         return x, "optimal", time.perf_counter() - t0
     remaining = max(float(time_limit_s) - (time.perf_counter() - t0), 1.0)
@@ -336,7 +331,6 @@ def _run_clarabel(
     lower: np.ndarray,
     upper: np.ndarray,
     time_limit_s: float,
-    cancel: threading.Event | None = None,
 ) -> np.ndarray | None:
     """The program in Clarabel's conic form, or None when Clarabel does not solve it."""
     try:
@@ -383,15 +377,11 @@ def _run_clarabel(
         settings.direct_solve_method = "qdldl"
         settings.max_threads = 1
     solver = clarabel.DefaultSolver(sparse.csc_matrix((n, n)), cost, a_cone, b_cone, cones, settings)
-    if cancel is not None:
-        solver.set_termination_callback(lambda _info: cancel.is_set())
     sol = solver.solve()
     status = str(sol.status)
     log.debug("stability LP clarabel: %d vars: %s in %d iterations", n, status, sol.iterations)
     if status == "MaxTime":
         raise SolveError("time limit", f"stopped after {time_limit_s:.1f} s")
-    if cancel is not None and cancel.is_set():
-        raise SolveError("cancelled", "another solve answered first")
     if status not in ("Solved", "AlmostSolved"):
         return None
     x = lower.copy()
