@@ -364,7 +364,9 @@ def _sub_assembly(
     """
     keep = np.zeros(g.n, dtype=bool)
     keep[parts] = True
-    options = [(flip, *_table_phases(g, keep, flip)) for flip in (False, True)]
+    options = [(False, *_table_phases(g, keep, False))]
+    if len(options[0][1]) > 1 or options[0][2].any():  # else upright in one phase: unbeatable
+        options.append((True, *_table_phases(g, keep, True)))
     # fewest parts left hanging, then fewest phases; upright on a tie
     flip, phases, loose = min(options, key=lambda o: (int(o[2].sum()), len(o[1]), o[0]))
     frames = (g, _flipped(g))

@@ -61,6 +61,7 @@ from voxforge.bricks.physics_contacts import (
 from voxforge.bricks.physics_decompose import (
     RAISE_HOPS,
     STRESS_TOLERANCE,
+    down_graph,
     lift,
     reach,
     solve_by_regions,
@@ -155,10 +156,10 @@ class PrefixStability:
         iface = self._iface
         rows = self._rows(keep)
         n = len(keep)
-        down = self._down(rows)
+        sub = iface.remapped(np.r_[np.arange(n), GROUND], rows)  # same numbering, rows only
+        down = down_graph(n, sub)
         active = reach(down, new)
         weight = np.where(new, self._weight, 0.0)
-        sub = iface.remapped(np.r_[np.arange(n), GROUND], rows)  # same numbering, rows only
         known = self._loads
         cap = None
         if known is not None and self.config.friction_pass:
@@ -191,16 +192,8 @@ class PrefixStability:
         added = known.copy()
         if free is not None:
             added.stress[rows] += out.stress * free
-        added.net[rows] += _net(out)
+        added.net[rows] += out.net
         return added
-
-    def _down(self, rows: np.ndarray) -> sparse.csr_matrix:
-        """(n, n) bool adjacency upper -> lower of the part-on-part interfaces ``rows`` (p,)."""
-        iface = self._iface
-        on = rows & (iface.lower != GROUND)
-        n = len(self.model)
-        ones = np.ones(int(on.sum()), dtype=bool)
-        return sparse.csr_matrix((ones, (iface.upper[on], iface.lower[on])), shape=(n, n))
 
     def _resolve(
         self,
@@ -251,21 +244,17 @@ class PrefixStability:
         into = rows & ~below[iface.upper] & has_lower & below[lower]
         extra = np.zeros((len(keep), 3))
         np.add.at(extra, lower[into], known.net[into])
-        idx = np.flatnonzero(below)
-        renumber = np.full(len(keep) + 1, -2, dtype=np.int64)
-        renumber[idx] = np.arange(len(idx))
-        renumber[-1] = GROUND
         t0 = time.perf_counter()
         try:
             sol = solve_by_regions(
                 self._com[below],
                 self._weight[below],
                 self._tops[below],
-                iface.remapped(renumber, inside),
+                iface.among(below, inside),
                 self.config.stud_capacity_n,
                 t0 + min(self.config.time_limit_s, left),
                 self.model.pitch,
-                np.ones(len(idx), dtype=bool),  # one program over them all
+                np.ones(int(below.sum()), dtype=bool),  # one program over them all
                 grow_hops=self.config.grow_hops,
                 friction_pass=True,
                 extra=extra[below],
@@ -295,10 +284,7 @@ class PrefixStability:
         connected prefix is.
         """
         rows = self._rows(keep)
-        new = np.full(len(keep) + 1, -2, dtype=np.int64)
-        new[np.flatnonzero(keep)] = np.arange(int(keep.sum()))
-        new[-1] = GROUND
-        sub = self._iface.remapped(new, rows)
+        sub = self._iface.among(keep, rows)
         cap = self.config.pass_capacity(int(keep.sum()))
         out = compression_pass(
             self._com[keep], self._weight[keep], self._tops[keep], sub, stud_capacity=cap
@@ -307,7 +293,7 @@ class PrefixStability:
             return None
         loads = _Loads.zeros(len(self._iface))
         loads.stress[rows] = out.stress
-        loads.net[rows] = _net(out)
+        loads.net[rows] = out.net
         return loads
 
     def verdict(
@@ -417,11 +403,6 @@ class _Loads:
 
     def copy(self) -> _Loads:
         return _Loads(self.stress.copy(), self.net.copy())
-
-
-def _net(out: CompressionPass) -> np.ndarray:
-    """(q, 3) the greedy pass's load on each interface's lower part (force, first moments)."""
-    return np.stack([out.force, out.force * out.qx, out.force * out.qy], axis=1)
 
 
 def prefix_connected(g: OrderGraph, rank: np.ndarray, ground: np.ndarray) -> np.ndarray:

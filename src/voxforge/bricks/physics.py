@@ -227,15 +227,6 @@ def _weakest(stress: np.ndarray, depth: np.ndarray, top_k: int) -> list[int]:
     return [int(i) for i in cand[order][:top_k]]
 
 
-def _renumber(iface: Interfaces, keep: np.ndarray) -> Interfaces:
-    """Interfaces among the kept parts, renumbered 0..keep.sum()-1 (ground stays GROUND)."""
-    new = np.full(len(keep) + 1, -2, dtype=np.int64)
-    new[np.nonzero(keep)[0]] = np.arange(int(keep.sum()))
-    new[-1] = GROUND  # the ground's index -1 maps to itself
-    sel = keep[iface.upper]
-    return iface.remapped(new, sel)
-
-
 def analyze_stability(
     model: BrickModel,
     config: PhysicsConfig | None = None,
@@ -272,8 +263,8 @@ def analyze_stability(
     report("physics", 0.2)
 
     k = int(supported.sum())
-    sub = _renumber(iface, supported)
     kept = supported[iface.upper]  # the rows of ``iface`` that ``sub`` holds, in order
+    sub = iface.among(supported, kept)
     tops = (arrays["z"] + arrays["h"])[supported]
     q = len(sub)
     solved = _Solved(
@@ -286,7 +277,7 @@ def analyze_stability(
             first = compression_pass(com[supported], weight[supported], tops, sub, stud_capacity=cap)
             failed = first.failed
             solved.stress = first.stress
-            solved.net = np.stack([first.force, first.force * first.qx, first.force * first.qy], 1)
+            solved.net = first.net
             solved.tension_max = first.max_stress * cfg.stud_capacity_n
         if not failed.any():
             friction = solved.tension_max > 0

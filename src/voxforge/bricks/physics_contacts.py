@@ -148,6 +148,14 @@ class Interfaces:
     def __len__(self) -> int:
         return len(self.upper)
 
+    def among(self, keep: np.ndarray, rows: np.ndarray) -> Interfaces:
+        """The interfaces ``rows`` of a sub-model of the parts ``keep`` (n,) bool, its parts
+        renumbered ``0..keep.sum()-1`` in their order (the ground stays :data:`GROUND`)."""
+        new = np.full(len(keep) + 1, -2, dtype=np.int64)
+        new[np.flatnonzero(keep)] = np.arange(int(keep.sum()))
+        new[-1] = GROUND  # the ground's index -1 maps to itself
+        return self.remapped(new, rows)
+
     def remapped(self, new_index: np.ndarray, rows: np.ndarray) -> Interfaces:
         """The interfaces ``rows`` (bool mask or index) with part indices renumbered.
 

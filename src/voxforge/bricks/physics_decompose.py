@@ -326,8 +326,7 @@ class _Context:
         stress = f.stress.copy()
         stress[free] = np.maximum(stress[free], post.stress[free])
         net = f.net.copy()
-        pf = post.force[free]
-        net[free] = np.stack([pf, pf * post.qx[free], pf * post.qy[free]], axis=1)
+        net[free] = post.net[free]
         tension = post.max_stress * self.capacity
         return RegionSolution(
             stress=stress,
@@ -483,7 +482,8 @@ def _solve_region(
     new[idx] = np.arange(len(idx))
     load = np.stack([weight, weight * com[:, 0], weight * com[:, 1]], axis=1)[idx] + extra[idx]
     centre = np.zeros((len(idx), 3))
-    # a part with no load (an increment's program loads only the new parts) keeps its own centre
+    # a part whose load is not downward (fixed pulls from outside, order_check's re-solves)
+    # has no load centre: it keeps its own
     centre[:, :2] = np.divide(load[:, 1:], load[:, [0]], out=com[idx, :2].copy(), where=load[:, [0]] > 0)
     local = iface.remapped(new, use)
     return solve_equilibrium(centre, load[:, 0], local, stud_capacity, time_left, pitch)

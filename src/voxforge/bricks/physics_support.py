@@ -73,6 +73,12 @@ class CompressionPass:
         """Largest interface stress of the distribution (0 when compression carries all)."""
         return float(self.stress.max(initial=0.0))
 
+    @property
+    def net(self) -> np.ndarray:
+        """(p, 3) load each interface puts on its lower part: force and its first moments
+        ``f * x``, ``f * y`` (the form the program's solutions and ``extra`` loads take)."""
+        return np.stack([self.force, self.force * self.qx, self.force * self.qy], axis=1)
+
 
 def compression_pass(
     com: np.ndarray,

@@ -62,6 +62,12 @@ class InstructionsConfig(BaseModel):
         True, description="Store step images as 256-colour PNGs (about half the bytes)."
     )
 
+    @property
+    def renders_views(self) -> bool:
+        """The booklet's renderer chooses every step's view (``choose_views``), so a planner's
+        own view guesses would be thrown away."""
+        return bool(self.formats) and self.turn_hidden
+
     @field_validator("formats", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:

@@ -174,7 +174,7 @@ def plan_with_views(
 
     report = progress or (lambda stage, f: None)
     booklet = bool(config.formats) and len(model.placements) > 0
-    rendered = booklet and config.turn_hidden  # the renderer then chooses every view
+    rendered = booklet and config.renders_views
     plan = plan_for(model, lambda stage, f: report("plan", 0.8 * f), view_hints=not rendered)
     scene = None
     if booklet:

@@ -115,8 +115,7 @@ def run_instructions(
     with timer("plan"):
         source = "file" if plan is not None else "search"
         if plan is None:
-            rendered = bool(config.formats) and config.turn_hidden
-            plan = plan_for(model, prog.sub("plan"), view_hints=not rendered)
+            plan = plan_for(model, prog.sub("plan"), view_hints=not config.renders_views)
         plan.validate(len(model.placements))
     scene = None
     if config.formats:
