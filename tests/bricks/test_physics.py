@@ -382,3 +382,21 @@ def test_bad_inputs_raise_one_line_errors():
         PhysicsConfig(points_per_stud=2)
     with pytest.raises(ValidationError):
         PhysicsConfig(friction=1.0)
+
+
+def test_a_load_that_does_not_point_down_keeps_its_couple():
+    # a 1x4 brick on the ground whose fixed outside loads cancel its weight but turn it: the
+    # program's forces must carry that couple (order_check's re-solves meet such parts: a part
+    # hanging from one outside the re-solved set, the pull cancelling its weight)
+    m = model([part("3010", 0, 0, 0, 4, 1)])
+    a = m.arrays()
+    iface = interfaces(len(m), vertical_contacts(m, m.label_grid()))
+    w, com = part_masses(m) * G, centres_of_mass(a)
+    own = np.stack([w, w * com[:, 0], w * com[:, 1]], axis=1)
+    extra = np.array([[-w[0], -w[0] * com[0, 0] + 0.3 * w[0], -w[0] * com[0, 1]]])
+    sol = solve_by_regions(
+        com, w, a["z"] + a["h"], iface, STUD_CAPACITY, time.perf_counter() + 30, m.pitch,
+        np.ones(1, dtype=bool), extra=extra,
+    )  # fmt: skip
+    np.testing.assert_allclose(sol.net.sum(axis=0), (own + extra)[0], atol=1e-6 * w[0])
+    assert sol.stress.max() > 0  # a couple on a part resting on the ground needs stud tension

@@ -181,6 +181,7 @@ def solve_equilibrium(
     stud_capacity: float,
     time_limit_s: float,
     pitch: np.ndarray,
+    moment: np.ndarray | None = None,
 ) -> LPSolution:
     """Build and solve the program for ``n`` supported parts.
 
@@ -191,6 +192,10 @@ def solve_equilibrium(
         stud_capacity: tension one stud holds, newtons (points per stud x T).
         time_limit_s: HiGHS wall-clock limit.
         pitch: (3,) metres per lattice cell (moments use x, y in units of the stud pitch).
+        moment: (n, 2) a couple each part's load carries besides ``weight`` at ``com``
+            (newton * lattice unit, ``Mx`` and ``My`` as :func:`_vertical_entries` counts them
+            for the upward forces): a load whose force does not point down (fixed pulls from
+            outside cancelling a weight) has no centre to put it at.
     """
     n, p = len(weight), len(iface)
     sx, sy = float(pitch[0]) / _PITCH_M, float(pitch[1]) / _PITCH_M
@@ -232,6 +237,9 @@ def solve_equilibrium(
     a.sum_duplicates()
     row_lo = np.concatenate([np.zeros(3 * n), np.full(p, -np.inf)])
     row_lo[0 : 3 * n : 3] = weight
+    if moment is not None:
+        row_lo[1 : 3 * n : 3] = moment[:, 0] * sy
+        row_lo[2 : 3 * n : 3] = moment[:, 1] * sx
     row_hi = np.concatenate([row_lo[: 3 * n], alpha * stud_capacity])
 
     cost = np.zeros(n_var)
