@@ -8,14 +8,14 @@ in newtons, positive upward on the upper part (the lower part feels the opposite
   upper part rests on the top of the lower one; corners span every resultant position inside);
 * stud tension at the corner studs of the studded rectangle (1, 2 or 4 distinct corners; each
   stands for ``n_studs / corners`` studs, which keeps the total capacity and its centroid, so the
-  moment capacity about any edge of the rectangle is that of all its studs). The tension per
-  stud at corner s is ``alpha_i * capacity + e[i] - v[i, s]`` with ``v >= 0``: every stud may pull with
-  up to its capacity (``alpha_i = 1``; a resting interface without studs has ``alpha_i = 0``) plus the
-  interface's exceedance ``e[i] >= 0``; ``v`` beyond that is compression, which is allowed there
-  anyway because the stud lies inside the touching rectangle. This substitution keeps the
-  program free of inequality rows, which is what makes it fast;
-* every stud may pull with up to ``points_per_stud * T`` (T per contact point) plus its
-  interface's exceedance.
+  moment capacity about any edge of the rectangle is that of all its studs): every stud pulls
+  with the interface's tension ``m[i] >= 0``, capped by ``m[i] - e[i] <= alpha_i * capacity``
+  (``alpha_i = 1``: ``points_per_stud * T`` per stud; a resting interface without studs has
+  ``alpha_i = 0``) with the exceedance ``e[i] >= 0``. A distribution where some studs pull less
+  than others needs no variables of its own: a stud pulling ``m - v`` is the stud pulling ``m``
+  plus a compression ``v`` at the stud, and the stud lies inside the touching rectangle, so that
+  compression is a convex combination of the corner compressions (an earlier version kept a
+  ``v`` per corner stud: a fifth more columns, the same optimum).
 
 Equilibrium per supported part: Fz, Mx, My about its centre of mass (moments in N * stud, a row
 scaling). Gravity is vertical and every contact force above is vertical, so Fx, Fy and Mz hold
@@ -200,8 +200,8 @@ def solve_equilibrium(
     n, p = len(weight), len(iface)
     sx, sy = float(pitch[0]) / _PITCH_M, float(pitch[1]) / _PITCH_M
     com_s = com[:, :2] * np.array([sx, sy])
-    base_e, base_m, base_c, base_v = 1, 1 + p, 1 + 2 * p, 1 + 6 * p
-    n_var = base_v + 4 * p
+    base_e, base_m, base_c = 0, p, 2 * p
+    n_var = base_c + 4 * p
 
     entries = []
     # corner compressions
@@ -210,12 +210,10 @@ def solve_equilibrium(
     cy = np.where(_CORNERS[None, :, 1] == 0, r[:, [2]], r[:, [3]]).ravel() * sy
     c_cols = base_c + np.arange(4 * p)
     entries += _both(c_cols, iface, 4, cx, cy, np.ones(4 * p), com_s)
-    # stud tension per stud (m - v) * w, downward on the upper part
+    # stud tension m per stud, w studs at each corner, downward on the upper part
     x, y, w = _stud_corners(iface)
     x, y, w = x.ravel() * sx, y.ravel() * sy, w.ravel()
-    v_cols = base_v + np.arange(4 * p)
     m_cols = base_m + np.repeat(np.arange(p), 4)
-    entries += _both(v_cols, iface, 4, x, y, w, com_s)
     entries += _both(m_cols, iface, 4, x, y, -w, com_s)
     rows = np.concatenate([e[0] for e in entries])
     cols = np.concatenate([e[1] for e in entries])
@@ -247,19 +245,14 @@ def solve_equilibrium(
     cost[base_m:base_c] = TENSION_WEIGHT
     lower = np.zeros(n_var)
     upper = np.full(n_var, np.inf)
-    upper[0] = 0.0  # the former shared cap variable; kept so column offsets stay put
-    dead = base_v + np.nonzero(w == 0.0)[0]
-    upper[dead] = 0.0  # duplicate corners of 1-wide stud rectangles
 
     x_opt, status, dt = _solve_lp(a, row_lo, row_hi, cost, lower, upper, time_limit_s)
     tau = float(x_opt[base_m:base_c].max(initial=0.0))
     e = x_opt[base_e:base_m]
-    v = x_opt[base_v:].reshape(p, 4)
     wr = w.reshape(p, 4)
-    per_stud = x_opt[base_m:base_c][:, None] - v
-    per_stud[wr == 0.0] = 0.0
+    per_stud = np.where(wr > 0.0, x_opt[base_m:base_c][:, None], 0.0)
     stud_force = -per_stud * wr
-    comp = x_opt[base_c:base_v].reshape(p, 4)
+    comp = x_opt[base_c:].reshape(p, 4)
     net = np.stack(
         [
             comp.sum(axis=1) + stud_force.sum(axis=1),
@@ -345,26 +338,17 @@ def _run_clarabel(
         import clarabel
     except ImportError:  # optional speed-up; HiGHS still solves everything
         return None
-    # fixed variables (a fifth of them: the duplicate stud corners of 1-wide contacts) are
-    # substituted, not kept as equality rows: a smaller KKT system (a 932-part chair's
-    # program: 1.06 -> 0.83 s, the same solution)
-    fixed = np.isfinite(lower) & np.isfinite(upper) & (lower == upper)
-    free = ~fixed
-    a = sparse.csc_matrix(a)
-    shift = a[:, fixed] @ lower[fixed]
-    a = sparse.csr_matrix(a[:, free])
-    row_lo, row_hi, cost = row_lo - shift, row_hi - shift, cost[free]
-    lower_f, upper_f = lower[free], upper[free]
+    a = sparse.csr_matrix(a)
     n = a.shape[1]
     eq = np.isfinite(row_lo) & np.isfinite(row_hi) & (row_lo == row_hi)
     up = ~eq & np.isfinite(row_hi)
     lo = ~eq & np.isfinite(row_lo)
     ident = sparse.identity(n, format="csr")
-    has_lo = np.isfinite(lower_f)
-    has_up = np.isfinite(upper_f)
+    has_lo = np.isfinite(lower)
+    has_up = np.isfinite(upper)
     # zero cone: A_eq x = b; nonnegative cone: b - A x >= 0 for the rest
     a_cone = sparse.vstack([a[eq], a[up], -a[lo], -ident[has_lo], ident[has_up]]).tocsc()
-    b_cone = np.concatenate([row_lo[eq], row_hi[up], -row_lo[lo], -lower_f[has_lo], upper_f[has_up]])
+    b_cone = np.concatenate([row_lo[eq], row_hi[up], -row_lo[lo], -lower[has_lo], upper[has_up]])
     n_zero = int(eq.sum())
     cones = [clarabel.ZeroConeT(n_zero), clarabel.NonnegativeConeT(len(b_cone) - n_zero)]
     settings = clarabel.DefaultSettings()
@@ -374,7 +358,10 @@ def _run_clarabel(
     # tolerances must sit far below Clarabel's defaults (1e-8) for stresses to agree to 1e-6.
     settings.tol_gap_abs = 1e-13
     settings.tol_gap_rel = 1e-10
-    settings.tol_feas = 1e-11
+    # The tension m is a column of its own (no longer a difference of two), so a loose
+    # feasibility tolerance leaves it at the solver's interior (1e-7 N on a lone brick that
+    # needs none); 1e-12 pins it to 0 at no extra iterations on 900-part programs.
+    settings.tol_feas = 1e-12
     # Few refinement steps: near the optimum of large solid models (3D fill-in, ill-conditioned
     # KKT systems) the default 10 made late iterations 10x dearer (a 1,995-part night stand:
     # 123 s in 81 iterations; with 2: 12 s in 103, same optimum; a 1,281-part desk unchanged).
@@ -392,9 +379,7 @@ def _run_clarabel(
         raise SolveError("time limit", f"stopped after {time_limit_s:.1f} s")
     if status not in ("Solved", "AlmostSolved"):
         return None
-    x = lower.copy()
-    x[free] = np.asarray(sol.x)
-    return x
+    return np.asarray(sol.x)
 
 
 def _timed_out(res: object) -> bool:
