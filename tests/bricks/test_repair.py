@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -270,3 +270,58 @@ def test_far_over_capacity_skips_relays_and_props_several_parts_per_round():
     _model, rep = lay_bricks(VoxelGrid(occ), np.where(occ, 4, -1), stability=physics)
     assert rep.repair_rounds == 0 and rep.stable is True
     assert rep.stability_supports == 1 and rep.support_parts == 3 and len(calls) == 2
+
+
+@dataclass
+class StressReport(FakeReport):
+    interface_stress: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def test_props_that_do_not_lower_the_stress_come_out_again():
+    # physics says the arm is 2x over capacity however it is propped: the first round's column
+    # changes nothing, so it is taken out again and the loop ends with the shape as it was
+    occ = cantilever()
+    calls = []
+
+    def physics(model):
+        calls.append(len(model))
+        hanging = [i for i, p in enumerate(model.placements) if p.z == 3 and p.x >= 2]
+        hanging.sort(key=lambda i: -model.placements[i].x)
+        n = len(model)
+        return StressReport(False, -1.0, hanging, np.zeros(n), np.array([2.0, 0.5]))
+
+    cfg = LayoutConfig(max_repair_rounds=0)
+    model, rep = lay_bricks(VoxelGrid(occ), np.where(occ, 4, -1), cfg, stability=physics)
+    assert len(calls) == 2 and calls[1] > calls[0]  # one round of props was checked
+    assert rep.stability_supports == 0 and rep.support_parts == 0 and rep.added_cells == 0
+    assert model.meta["support_columns"] == []
+    np.testing.assert_array_equal(model.occupancy(), occ)
+    assert len(model) == calls[0]
+    assert any("did not lower the stress" in n for n in rep.connectivity["notes"])
+
+
+def test_props_that_lower_the_total_excess_stay_though_the_margin_does_not_move():
+    # two equally loaded spots: propping one leaves the largest stress where it was, but the
+    # total excess falls, so the props stay and the next round props the other
+    occ = cantilever()
+    calls = []
+
+    def physics(model):
+        calls.append(len(model))
+        props = sum(p.color == 71 for p in model.placements)
+        hanging = [i for i, p in enumerate(model.placements) if p.z == 3 and p.x >= 2]
+        hanging.sort(key=lambda i: -model.placements[i].x)
+        stable = props >= 2
+        over = [2.0, 2.0][: 2 - min(props, 2)]
+        n = len(model)
+        return StressReport(
+            stable,
+            1.0 if stable else -0.5,
+            [] if stable else hanging,
+            np.zeros(n),
+            np.array([*over, 0.5]),
+        )
+
+    cfg = LayoutConfig(max_repair_rounds=0)
+    _model, rep = lay_bricks(VoxelGrid(occ), np.where(occ, 4, -1), cfg, stability=physics)
+    assert rep.stable is True and rep.stability_supports == 2 and len(calls) == 3

@@ -665,6 +665,67 @@ def _settled(report: Any, deadline: float) -> bool:
     return getattr(report, "verdict", None) == "UNKNOWN"
 
 
+def _excess(report: Any) -> float | None:
+    """Total stress over capacity across the report's interfaces (the program's objective,
+    StableLego's slack, in stud capacities); None when the report has no interface stresses."""
+    s = getattr(report, "interface_stress", None)
+    if s is None:
+        return None
+    s = np.asarray(s, dtype=np.float64)
+    return float(np.maximum(s[np.isfinite(s)] - 1.0, 0.0).sum())
+
+
+def _helped(before: Any, after: Any) -> bool:
+    """The check after a round of props is better: stable, a larger margin, or less total excess
+    (one of two equally loaded twins propped leaves the margin where it was)."""
+    if after is None or bool(after.stable):
+        return True
+    m0, m1 = _margin(before), _margin(after)
+    if m1 > m0 + PROGRESS_TOLERANCE * max(1.0, abs(m0)):
+        return True
+    e0, e1 = _excess(before), _excess(after)
+    return e0 is not None and e1 is not None and e1 < e0 - PROGRESS_TOLERANCE * max(1.0, e0)
+
+
+PROGRESS_TOLERANCE = 1e-6
+"""Relative change of the margin or the total excess that counts as progress (the programs agree
+to about 1e-9 between solves of the same structure)."""
+
+
+@dataclass
+class _Snapshot:
+    """What a round of props changes, to take the round back out."""
+
+    n_rows: int
+    added: np.ndarray
+    code: np.ndarray
+    cidx: np.ndarray
+    n_columns: int
+    support_parts: int
+
+    @classmethod
+    def of(cls, state: LayoutState, log_: RepairLog) -> _Snapshot:
+        return cls(
+            len(state.rows),
+            state.added.copy(),
+            state.code.copy(),
+            state.cidx.copy(),
+            len(log_.support_columns),
+            log_.support_parts,
+        )
+
+    def restore(self, state: LayoutState, log_: RepairLog) -> None:
+        new = np.arange(self.n_rows, len(state.rows))
+        state.remove(new[state.alive[new]])
+        cells = state.added & ~self.added
+        state.filled[cells] = False
+        state.added[cells] = False
+        state.code[cells] = self.code[cells]
+        state.cidx[cells] = self.cidx[cells]
+        del log_.support_columns[self.n_columns :]
+        log_.support_parts = self.support_parts
+
+
 def _weak_rows(state: LayoutState, report: Any) -> np.ndarray:
     """(k,) int64 state rows of the report's weakest placements, most stressed first."""
     live = state.live_index()
@@ -750,8 +811,10 @@ def stabilise(
     the re-lays; skipped when the stress is far over capacity). Then, up to ``support_rounds``
     times, columns (2x2 where they fit) go under the ``props_per_round`` weakest hanging parts
     (one more per unit of stress over capacity), each at the bottom cell farthest from where the
-    part rests, down to the part below or the ground, and the model is checked again.
-    Stops at the deadline. Returns the last report (None when the physics gave up).
+    part rests, down to the part below or the ground, and the model is checked again; a round
+    that lowers neither the largest stress nor the total excess comes out again and ends the
+    loop (the overload sits where no column helps). Stops at the deadline. Returns the last
+    report (None when the physics gave up).
     """
     report = _check(stability, state, pitch, origin, log_)
     weights = LayerWeights(bond_w=60.0, seam_w=20.0)
@@ -778,6 +841,7 @@ def stabilise(
     for _ in range(support_rounds):
         if _settled(report, deadline):
             break
+        snap = _Snapshot.of(state, log_)
         n0 = len(log_.support_columns)
         propped = 0
         for w in _prop_candidates(state, _weak_rows(state, report)):
@@ -789,8 +853,15 @@ def stabilise(
         if len(log_.support_columns) == n0:
             log_.notes.append("the weakest parts have nothing under them to stand a support on")
             break
+        after = _check(stability, state, pitch, origin, log_)
+        if not _helped(report, after):
+            # the overload sits where props cannot reach (a thin bridge between two props):
+            # more columns would only add parts, so this round's come out again
+            snap.restore(state, log_)
+            log_.notes.append("supports under the weakest parts did not lower the stress")
+            break
         log_.stability_supports += 1
-        report = _check(stability, state, pitch, origin, log_)
+        report = after
     log_.stable = None if report is None else bool(report.stable)
     if report is not None and not report.stable:
         verdict = getattr(report, "verdict", "unstable")
