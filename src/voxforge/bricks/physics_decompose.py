@@ -481,18 +481,12 @@ def _solve_region(
     new = np.full(len(weight) + 1, GROUND, dtype=np.int64)  # outside parts (and ground) -> GROUND
     new[idx] = np.arange(len(idx))
     load = np.stack([weight, weight * com[:, 0], weight * com[:, 1]], axis=1)[idx] + extra[idx]
-    centre = np.zeros((len(idx), 3))
-    # a part whose load does not point down (fixed pulls from outside, order_check's
-    # re-solves) has no load centre: its own centre, and what the load turns about it a couple
-    down = load[:, 0] > 0
-    centre[:, :2] = np.divide(load[:, 1:], load[:, [0]], out=com[idx, :2].copy(), where=down[:, None])
-    f = load[:, 0]
-    couple = np.stack([load[:, 2] - f * centre[:, 1], f * centre[:, 0] - load[:, 1]], axis=1)
-    couple[down] = 0.0
+    # the resultant about each part's own centre: a force and a couple (a load that does not
+    # point down, such as fixed pulls from outside in order_check's re-solves, has no centre)
+    c, f = com[idx], load[:, 0]
+    couple = np.stack([load[:, 2] - f * c[:, 1], f * c[:, 0] - load[:, 1]], axis=1)
     local = iface.remapped(new, use)
-    return solve_equilibrium(
-        centre, load[:, 0], local, stud_capacity, time_left, pitch, None if down.all() else couple
-    )
+    return solve_equilibrium(c, f, local, stud_capacity, time_left, pitch, couple)
 
 
 def _reactions(

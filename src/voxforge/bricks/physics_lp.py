@@ -194,8 +194,9 @@ def solve_equilibrium(
         pitch: (3,) metres per lattice cell (moments use x, y in units of the stud pitch).
         moment: (n, 2) a couple each part's load carries besides ``weight`` at ``com``
             (newton * lattice unit, ``Mx`` and ``My`` as :func:`_vertical_entries` counts them
-            for the upward forces): a load whose force does not point down (fixed pulls from
-            outside cancelling a weight) has no centre to put it at.
+            for the upward forces; None: none). Any resultant is a force at ``com`` and a
+            couple, also one whose force does not point down (fixed pulls from outside
+            cancelling a weight), which has no centre of its own.
     """
     n, p = len(weight), len(iface)
     sx, sy = float(pitch[0]) / _PITCH_M, float(pitch[1]) / _PITCH_M
