@@ -252,6 +252,13 @@ def test_a_weak_part_that_does_not_hang_gets_the_load_it_carries_propped():
     assert {(z0, z1) for _x, _y, z0, z1 in model.meta["support_columns"]} == {(0, 6)}
 
 
+def arm_tips_first(model) -> list[int]:
+    """The cantilever's arm parts beyond its post, the farthest out first (the weakest list a
+    physics double reports)."""
+    arm = [i for i, p in enumerate(model.placements) if p.z == 3 and p.x >= 2]
+    return sorted(arm, key=lambda i: -model.placements[i].x)
+
+
 def test_far_over_capacity_skips_relays_and_props_several_parts_per_round():
     # physics says the long arm is at 3x capacity (2 over) until three props stand under it:
     # no re-lay is tried (a bond cannot gain 3x), and one round places all three (1 + 2 over)
@@ -261,8 +268,7 @@ def test_far_over_capacity_skips_relays_and_props_several_parts_per_round():
     def physics(model):
         calls.append(len(model))
         props = sum(p.color == 71 for p in model.placements)
-        hanging = [i for i, p in enumerate(model.placements) if p.z == 3 and p.x >= 2]
-        hanging.sort(key=lambda i: -model.placements[i].x)
+        hanging = arm_tips_first(model)
         stable = props >= 3
         margin = 1.0 if stable else -2.0
         return FakeReport(stable, margin, [] if stable else hanging, np.zeros(len(model)))
@@ -285,8 +291,7 @@ def test_props_that_do_not_lower_the_stress_come_out_again():
 
     def physics(model):
         calls.append(len(model))
-        hanging = [i for i, p in enumerate(model.placements) if p.z == 3 and p.x >= 2]
-        hanging.sort(key=lambda i: -model.placements[i].x)
+        hanging = arm_tips_first(model)
         n = len(model)
         return StressReport(False, -1.0, hanging, np.zeros(n), np.array([2.0, 0.5]))
 
@@ -309,8 +314,7 @@ def test_props_that_lower_the_total_excess_stay_though_the_margin_does_not_move(
     def physics(model):
         calls.append(len(model))
         props = sum(p.color == 71 for p in model.placements)
-        hanging = [i for i, p in enumerate(model.placements) if p.z == 3 and p.x >= 2]
-        hanging.sort(key=lambda i: -model.placements[i].x)
+        hanging = arm_tips_first(model)
         stable = props >= 2
         over = [2.0, 2.0][: 2 - min(props, 2)]
         n = len(model)
