@@ -56,7 +56,7 @@ from voxforge.bricks.physics_contacts import (
     vertical_contacts,
 )
 from voxforge.bricks.physics_decompose import solve_by_regions
-from voxforge.bricks.physics_lp import SolveError
+from voxforge.bricks.physics_lp import STRESS_TOLERANCE, SolveError
 from voxforge.bricks.physics_support import compression_pass
 from voxforge.core.brickmodel import BrickModel
 from voxforge.core.errors import GeometryError
@@ -64,8 +64,6 @@ from voxforge.core.progress import ProgressCallback, null_progress
 
 log = logging.getLogger(__name__)
 
-STRESS_TOLERANCE = 1e-6
-"""Stress above ``1 + STRESS_TOLERANCE`` counts as over capacity (solver round-off guard)."""
 Verdict = Literal["STABLE", "UNSTABLE", "FLOATING", "UNKNOWN"]
 
 
@@ -93,6 +91,12 @@ class PhysicsConfig(BaseModel, extra="forbid"):
             that is an upper bound of the least possible one. False: compression only.
         exact_below: models with fewer parts than this skip the friction pass: the program
             is cheap there (well under 0.1 s) and gives the exact least-tension stresses.
+        witness_from: programs over this many interfaces or more are first solved roughly
+            (to a 1% gap, about half the interior-point iterations); when the rough forces
+            stand within capacity they are the answer (status ``upper bound``), when its dual
+            bound proves that nothing stands the verdict is UNSTABLE (status
+            ``near-optimal``), and otherwise the exact program runs
+            (:mod:`voxforge.bricks.physics_lp`). 0: always; a huge number: never.
     """
 
     friction_capacity_n: float = Field(0.98, gt=0)
@@ -104,6 +108,7 @@ class PhysicsConfig(BaseModel, extra="forbid"):
     grow_hops: int = Field(1, ge=0, le=50)
     friction_pass: bool = True
     exact_below: int = Field(200, ge=0)
+    witness_from: int = Field(2000, ge=0)
 
     @property
     def stud_capacity_n(self) -> float:
@@ -145,7 +150,10 @@ class StabilityReport:
             program over the whole model), ``optimal (region of k parts)`` (the same optimum
             from a program over k parts, see :mod:`voxforge.bricks.physics_decompose`),
             ``upper bound (region of k parts)`` (a proven force distribution whose stress may
-            exceed the optimum's; only when it is within capacity), ``not solved``
+            exceed the optimum's; only when it is within capacity), ``witness (upper bound)``
+            (the whole program's rough solve, see ``witness_from``, found forces within
+            capacity), ``near-optimal`` (its rough solve proved that nothing stands; stresses
+            of the least total excess to 1%), ``not solved``
             when nothing was supported, ``time limit`` or ``solver failed: ...`` when unknown.
         n_region: parts inside the program (0 when none was solved).
         weight_n: total weight of the supported parts, newtons.
@@ -375,16 +383,21 @@ def _solve(
             failed,
             grow_hops=cfg.grow_hops,
             friction_pass=cfg.pass_capacity(len(weight)) is not None,
+            witness_from=cfg.witness_from,
         )
     except SolveError as err:
         log.warning("stability analysis gave up: %s", err)
         status = err.status if err.status == "time limit" else f"{err.status}: {err.detail}"
         return _Solved(np.zeros(len(iface)), 0.0, 0.0, 0, 0, status, unknown=True)
     k = int(sol.region.sum())
-    if whole:
-        status = "optimal"
+    over = sol.stress.max(initial=0.0) > 1.0 + STRESS_TOLERANCE
+    if sol.exact:
+        kind = "optimal"
+    elif sol.rough and over:
+        kind = "near-optimal"
     else:
-        status = f"{'optimal' if sol.exact else 'upper bound'} (region of {k} parts)"
+        kind = "witness (upper bound)" if whole else "upper bound"
+    status = kind if whole else f"{kind} (region of {k} parts)"
     return _Solved(
         sol.stress, sol.ground_reaction, sol.tension_max, sol.n_variables, k, status, net=sol.net
     )

@@ -44,7 +44,13 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from voxforge.bricks.physics_contacts import GROUND, Interfaces
-from voxforge.bricks.physics_lp import LPSolution, SolveError, interface_stress, solve_equilibrium
+from voxforge.bricks.physics_lp import (
+    STRESS_TOLERANCE,
+    LPSolution,
+    SolveError,
+    interface_stress,
+    solve_equilibrium,
+)
 from voxforge.bricks.physics_support import CompressionPass, compression_pass
 
 FULL_SHARE = 0.8
@@ -72,8 +78,6 @@ DOWN_CLOSURE_SHARE = 0.35
 them in: the program then sets every force under the region, so the greedy pass over the rest
 cannot fail on the region's reactions and one round settles it (a cantilever low in a model, such
 as a night stand's body over its feet)."""
-STRESS_TOLERANCE = 1e-6
-"""Stress above ``1 + STRESS_TOLERANCE`` counts as over capacity (solver round-off guard)."""
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +97,9 @@ class RegionSolution:
             False when it is an upper bound.
         n_variables: columns of the programs, together.
         n_solves: programs solved.
-        lp_time_s: wall time inside HiGHS, seconds.
+        lp_time_s: wall time inside the solver, seconds.
+        rough: some program's forces came from its rough solve (a witness, or a proof that
+            nothing stands; see :func:`~voxforge.bricks.physics_lp.solve_equilibrium`).
     """
 
     stress: np.ndarray
@@ -105,6 +111,7 @@ class RegionSolution:
     n_variables: int
     n_solves: int
     lp_time_s: float
+    rough: bool = False
 
 
 def down_graph(n: int, iface: Interfaces) -> sparse.csr_matrix:
@@ -183,13 +190,14 @@ class _Forces:
     ground: float  # upward force of the ground through the programs' interfaces
     n_variables: int
     lp_time: float
+    exact: bool  # every program's forces are its optimum (no rough solve's witness)
 
 
 def _collect(programs: list[_Program], n: int, iface: Interfaces, capacity: float) -> _Forces:
     """Sum up the loads, blocked interfaces and stresses of ``programs``."""
     p = len(iface)
     out = _Forces(
-        np.zeros((n, 3)), np.zeros(p, dtype=bool), np.zeros(p), np.zeros((p, 3)), 0.0, 0.0, 0, 0.0
+        np.zeros((n, 3)), np.zeros(p, dtype=bool), np.zeros(p), np.zeros((p, 3)), 0.0, 0.0, 0, 0.0, True
     )
     for prog in programs:
         sol, use = prog.sol, prog.use
@@ -201,6 +209,7 @@ def _collect(programs: list[_Program], n: int, iface: Interfaces, capacity: floa
         out.ground += float(sol.net[iface.lower[use] == GROUND, 0].sum())
         out.n_variables += sol.n_variables
         out.lp_time += sol.solve_time_s
+        out.exact &= sol.exact
     return out
 
 
@@ -216,6 +225,7 @@ def solve_by_regions(
     grow_hops: int = 1,
     friction_pass: bool = False,
     extra: np.ndarray | None = None,
+    witness_from: int | None = None,
 ) -> RegionSolution:
     """Minimax-tension forces for the whole model, solving the program only near ``failed``.
 
@@ -235,13 +245,19 @@ def solve_by_regions(
         extra: (n, 3) further downward load on each part (force and first moments, as
             :func:`~voxforge.bricks.physics_support.compression_pass` takes it): forces from
             parts outside the problem, held fixed.
+        witness_from: the whole program (the last resort, or ``failed`` all True), when over
+            this many interfaces, is solved roughly first
+            (:func:`~voxforge.bricks.physics_lp.solve_equilibrium`); its witness makes the
+            answer an upper bound. None: exactly.
 
     Raises:
         SolveError: a solve ran past ``deadline`` or HiGHS failed.
     """
     n = len(weight)
     load = np.zeros((n, 3)) if extra is None else np.asarray(extra, dtype=np.float64)
-    ctx = _Context(com, weight, tops, iface, stud_capacity, deadline, pitch, load, friction_pass)
+    ctx = _Context(
+        com, weight, tops, iface, stud_capacity, deadline, pitch, load, friction_pass, witness_from
+    )
     if failed.all():  # the reference: one program over everything
         return ctx.whole(0)
     hanging = ~reach(down_graph(n, iface).T.tocsr(), _on_ground(n, iface))
@@ -279,6 +295,7 @@ class _Context:
     pitch: np.ndarray
     extra: np.ndarray  # (n, 3) loads from outside the problem, on top of the programs'
     friction_pass: bool = False
+    witness_from: int | None = None
 
     def carry(self, active: np.ndarray, extra: np.ndarray, blocked: np.ndarray) -> CompressionPass:
         """The greedy pass over the ``active`` parts with the programs' forces fixed."""
@@ -289,15 +306,20 @@ class _Context:
         )
 
     def whole(self, n_solves: int) -> RegionSolution:
-        """The one program over every part (exact, and feasible whenever all are supported),
-        after ``n_solves`` programs tried before it."""
+        """The one program over every part (feasible whenever all are supported; exact unless
+        its rough solve settled it), after ``n_solves`` programs tried before it."""
         n = len(self.weight)
         every = np.ones(n, dtype=bool)
-        prog = self.solve(every, np.arange(len(self.iface)), np.zeros((n, 3)))
+        prog = self.solve(every, np.arange(len(self.iface)), np.zeros((n, 3)), rough=True)
         return self.finish([prog], every, True, n_solves + 1)
 
-    def solve(self, region: np.ndarray, use: np.ndarray, extra: np.ndarray) -> _Program:
-        """The program on ``region`` over the interfaces ``use``, with further loads ``extra``."""
+    def solve(
+        self, region: np.ndarray, use: np.ndarray, extra: np.ndarray, rough: bool = False
+    ) -> _Program:
+        """The program on ``region`` over the interfaces ``use``, with further loads ``extra``;
+        ``rough``: a large one may stop at its rough solve's witness (only for the whole
+        program: a region's forces are boundary loads for the greedy pass outside it, and
+        the pre-tension an interior point spreads everywhere makes that pass fail more)."""
         sol = _solve_region(
             self.com,
             self.weight,
@@ -308,6 +330,7 @@ class _Context:
             self.capacity,
             self.deadline - time.perf_counter(),
             self.pitch,
+            self.witness_from if rough else None,
         )
         return _Program(sol, use, region.copy())
 
@@ -334,10 +357,11 @@ class _Context:
             tension_max=max(f.tension_max, tension),
             ground_reaction=f.ground + float(post.force[ground].sum()),
             region=region,
-            exact=exact and post.max_stress == 0.0,
+            exact=exact and f.exact and post.max_stress == 0.0,
             n_variables=f.n_variables,
             n_solves=n_solves,
             lp_time_s=f.lp_time,
+            rough=not f.exact,
         )
 
 
@@ -471,6 +495,7 @@ def _solve_region(
     stud_capacity: float,
     time_left: float,
     pitch: np.ndarray,
+    witness_from: int | None = None,
 ) -> LPSolution:
     """The program on the ``region`` parts over the interfaces ``use`` (q,).
 
@@ -486,7 +511,7 @@ def _solve_region(
     c, f = com[idx], load[:, 0]
     couple = np.stack([load[:, 2] - f * c[:, 1], f * c[:, 0] - load[:, 1]], axis=1)
     local = iface.remapped(new, use)
-    return solve_equilibrium(c, f, local, stud_capacity, time_left, pitch, couple)
+    return solve_equilibrium(c, f, local, stud_capacity, time_left, pitch, couple, witness_from)
 
 
 def _reactions(
