@@ -259,20 +259,30 @@ def arm_tips_first(model) -> list[int]:
     return sorted(arm, key=lambda i: -model.placements[i].x)
 
 
+def arm_physics(answer, calls):
+    """A physics double for the cantilever: ``answer(props, arm_tips, n_parts)`` is its report
+    for a model with ``props`` support parts; each model's part count goes to ``calls``."""
+
+    def physics(model):
+        calls.append(len(model))
+        props = sum(p.color == 71 for p in model.placements)
+        return answer(props, arm_tips_first(model), len(model))
+
+    return physics
+
+
 def test_far_over_capacity_skips_relays_and_props_several_parts_per_round():
     # physics says the long arm is at 3x capacity (2 over) until three props stand under it:
     # no re-lay is tried (a bond cannot gain 3x), and one round places all three (1 + 2 over)
     occ = cantilever()
     calls = []
 
-    def physics(model):
-        calls.append(len(model))
-        props = sum(p.color == 71 for p in model.placements)
-        hanging = arm_tips_first(model)
+    def answer(props, hanging, n):
         stable = props >= 3
         margin = 1.0 if stable else -2.0
-        return FakeReport(stable, margin, [] if stable else hanging, np.zeros(len(model)))
+        return FakeReport(stable, margin, [] if stable else hanging, np.zeros(n))
 
+    physics = arm_physics(answer, calls)
     _model, rep = lay_bricks(VoxelGrid(occ), np.where(occ, 4, -1), stability=physics)
     assert rep.repair_rounds == 0 and rep.stable is True
     assert rep.stability_supports == 1 and rep.support_parts == 3 and len(calls) == 2
@@ -289,12 +299,10 @@ def test_props_that_do_not_lower_the_stress_come_out_again():
     occ = cantilever()
     calls = []
 
-    def physics(model):
-        calls.append(len(model))
-        hanging = arm_tips_first(model)
-        n = len(model)
+    def answer(_props, hanging, n):
         return StressReport(False, -1.0, hanging, np.zeros(n), np.array([2.0, 0.5]))
 
+    physics = arm_physics(answer, calls)
     cfg = LayoutConfig(max_repair_rounds=0)
     model, rep = lay_bricks(VoxelGrid(occ), np.where(occ, 4, -1), cfg, stability=physics)
     assert len(calls) == 2 and calls[1] > calls[0]  # one round of props was checked
@@ -311,13 +319,9 @@ def test_props_that_lower_the_total_excess_stay_though_the_margin_does_not_move(
     occ = cantilever()
     calls = []
 
-    def physics(model):
-        calls.append(len(model))
-        props = sum(p.color == 71 for p in model.placements)
-        hanging = arm_tips_first(model)
+    def answer(props, hanging, n):
         stable = props >= 2
         over = [2.0, 2.0][: 2 - min(props, 2)]
-        n = len(model)
         return StressReport(
             stable,
             1.0 if stable else -0.5,
@@ -326,6 +330,7 @@ def test_props_that_lower_the_total_excess_stay_though_the_margin_does_not_move(
             np.array([*over, 0.5]),
         )
 
+    physics = arm_physics(answer, calls)
     cfg = LayoutConfig(max_repair_rounds=0)
     _model, rep = lay_bricks(VoxelGrid(occ), np.where(occ, 4, -1), cfg, stability=physics)
     assert rep.stable is True and rep.stability_supports == 2 and len(calls) == 3

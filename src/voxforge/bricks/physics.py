@@ -91,12 +91,13 @@ class PhysicsConfig(BaseModel, extra="forbid"):
             that is an upper bound of the least possible one. False: compression only.
         exact_below: models with fewer parts than this skip the friction pass: the program
             is cheap there (well under 0.1 s) and gives the exact least-tension stresses.
-        witness_from: programs over this many interfaces or more are first solved roughly
-            (to a 1% gap, about half the interior-point iterations); when the rough forces
-            stand within capacity they are the answer (status ``upper bound``), when its dual
-            bound proves that nothing stands the verdict is UNSTABLE (status
-            ``near-optimal``), and otherwise the exact program runs
-            (:mod:`voxforge.bricks.physics_lp`). 0: always; a huge number: never.
+        witness_from: the whole program, over this many interfaces or more, is first solved
+            roughly (Clarabel to a 20% gap, a fraction of its iterations); when the rough
+            forces stand within capacity they are the answer (status ``witness (upper
+            bound)``), when its dual bound proves that nothing stands the verdict is UNSTABLE
+            (status ``near-optimal``), and otherwise the exact program runs
+            (:mod:`voxforge.bricks.physics_lp`). Regions are always solved exactly. 0: always;
+            a huge number: never.
     """
 
     friction_capacity_n: float = Field(0.98, gt=0)

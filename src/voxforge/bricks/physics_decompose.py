@@ -420,8 +420,7 @@ def _cantilevers(
         pre = ctx.carry(outside, base.extra, base.blocked)
         into = ~base.blocked & outside[iface.upper] & has_lower & part[lower0]
         load = base.extra.copy()
-        f = pre.force[into]
-        np.add.at(load, iface.lower[into], np.stack([f, f * pre.qx[into], f * pre.qy[into]], 1))
+        np.add.at(load, iface.lower[into], pre.net[into])
         touch = part[iface.upper] | (has_lower & part[lower0])
         use = np.flatnonzero(touch & ~base.blocked & ~into)
         if ctx.rough_whole() and len(use) > ROUGH_WHOLE_SHARE * len(iface):

@@ -289,7 +289,7 @@ def solve_equilibrium(
     if witness_from is not None and p >= witness_from:
         t0 = time.perf_counter()
         caps = alpha * stud_capacity
-        x_opt, status = _rough(a, row_lo, row_hi, cost, caps, 3 * n, time_limit_s)
+        x_opt, status = _rough(a, row_lo, row_hi, cost, lower, upper, caps, 3 * n, time_limit_s)
         dt = time.perf_counter() - t0
         time_limit_s -= dt
     if x_opt is None:
@@ -377,6 +377,8 @@ def _rough(
     row_lo: np.ndarray,
     row_hi: np.ndarray,
     cost: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
     caps: np.ndarray,
     n_balance: int,
     time_limit_s: float,
@@ -390,10 +392,7 @@ def _rough(
     ``n_balance`` rows are the equilibrium rows.
     """
     p = len(caps)
-    n = a.shape[1]
-    out = _run_clarabel(
-        a, row_lo, row_hi, cost, np.zeros(n), np.full(n, np.inf), time_limit_s, rough=True
-    )
+    out = _run_clarabel(a, row_lo, row_hi, cost, lower, upper, time_limit_s, rough=True)
     if out is None:
         return None, ""
     x, primal, dual = out
@@ -404,7 +403,6 @@ def _rough(
         residual = a[:n_balance] @ x - row_lo[:n_balance]
         if np.abs(residual).max(initial=0.0) <= BALANCE_TOLERANCE_N:
             return x, "witness"
-    x = x.copy()
     x[:p] = np.maximum(m - caps, 0.0)
     # any distribution within capacity costs at most ``bound``; the dual objective is a lower
     # bound of the optimum (up to the rough dual's residual: hence the factor 2), so past it
@@ -424,7 +422,7 @@ def _run_clarabel(
     upper: np.ndarray,
     time_limit_s: float,
     rough: bool = False,
-) -> tuple[np.ndarray, float] | None:
+) -> tuple[np.ndarray, float, float] | None:
     """The program in Clarabel's conic form: its solution and primal and dual objectives, or
     None when Clarabel does not solve it. ``rough``: stop at :data:`WITNESS_GAP`."""
     try:
