@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -334,3 +335,78 @@ def test_props_that_lower_the_total_excess_stay_though_the_margin_does_not_move(
     cfg = LayoutConfig(max_repair_rounds=0)
     _model, rep = lay_bricks(VoxelGrid(occ), np.where(occ, 4, -1), cfg, stability=physics)
     assert rep.stable is True and rep.stability_supports == 2 and len(calls) == 3
+
+
+@dataclass
+class SpotReport(StressReport):
+    interface_parts: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+
+
+def two_arms() -> np.ndarray:
+    """A 2x2 post carrying a low arm to the left and a high arm to the right, 16 studs each."""
+    occ = np.zeros((34, 2, 12), bool)
+    occ[16:18, :, :] = True
+    occ[0:16, :, 3:6] = True
+    occ[18:34, :, 9:12] = True
+    return occ
+
+
+def arms_physics(calls, shared: bool = False):
+    """A physics double for :func:`two_arms`: each arm is an overloaded spot (stress 1.4, so the
+    largest stress alone asks for one column) until a support stands under it. ``shared``:
+    the two spots are one load path, named by both (the left arm's parts are also in the right
+    arm's spot), so propping the left arm relieves both."""
+
+    def physics(model):
+        pl = model.placements
+        props = [p for p in pl if p.color == 71]
+        calls.append(sorted({p.x >= 17 for p in props}))
+        arms = {
+            "left": [i for i, p in enumerate(pl) if p.color == 4 and p.z == 3 and p.x + p.sx <= 16],
+            "right": [i for i, p in enumerate(pl) if p.color == 4 and p.z == 9 and p.x >= 18],
+        }
+        held = {"left": any(p.x < 17 for p in props), "right": any(p.x >= 17 for p in props)}
+        if shared:
+            arms["right"] = arms["right"] + arms["left"]
+            held["right"] = held["right"] or held["left"]
+        pairs, stress = [], []
+        part_stress = np.full(len(pl), 0.1)
+        for name in ("left", "right"):
+            if held[name]:
+                continue
+            idx = arms[name]
+            pairs += list(itertools.pairwise(idx))
+            stress += [1.4] * (len(idx) - 1)
+            part_stress[idx] = 1.4
+        stable = not pairs
+        weakest = [int(i) for i in np.argsort(-part_stress, kind="stable")[:10] if part_stress[i] > 1]
+        return SpotReport(
+            stable,
+            1.0 if stable else -0.4,
+            weakest,
+            part_stress,
+            np.array(stress, dtype=np.float64),
+            np.array(pairs, dtype=np.int64).reshape(-1, 2),
+        )
+
+    return physics
+
+
+def test_each_overloaded_spot_gets_a_prop_in_the_same_round():
+    occ = two_arms()
+    calls = []
+    cfg = LayoutConfig(max_repair_rounds=0)
+    model, rep = lay_bricks(VoxelGrid(occ), np.where(occ, 4, -1), cfg, stability=arms_physics(calls))
+    assert rep.stable is True and rep.stability_supports == 1
+    assert calls == [[], [False, True]]  # one round, a column under each arm
+    assert not (occ & ~model.occupancy()).any()
+
+
+def test_spots_on_one_load_path_share_their_prop():
+    occ = two_arms()
+    calls = []
+    cfg = LayoutConfig(max_repair_rounds=0)
+    physics = arms_physics(calls, shared=True)
+    _model, rep = lay_bricks(VoxelGrid(occ), np.where(occ, 4, -1), cfg, stability=physics)
+    assert rep.stable is True and rep.stability_supports == 1
+    assert calls == [[], [False]]  # the left arm's column serves the right arm's spot too

@@ -29,6 +29,7 @@ from scipy.sparse import csgraph
 from voxforge.bricks.layout_greedy import LAYOUT_STRATEGIES, LayerWeights
 from voxforge.bricks.layout_kernels import BRICK_BIT, PLATE_BIT
 from voxforge.bricks.layout_state import SX, SY, Connectivity, H, LayoutState, X, Y, Z
+from voxforge.bricks.physics_lp import STRESS_TOLERANCE
 from voxforge.core.brickmodel import BrickModel
 from voxforge.core.errors import SizeLimitError
 
@@ -733,6 +734,77 @@ def _weak_rows(state: LayoutState, report: Any) -> np.ndarray:
     return live[weak[(weak >= 0) & (weak < len(live))]]
 
 
+def _overloaded_spots(state: LayoutState, report: Any, limit: int = 10) -> list[np.ndarray]:
+    """State rows of each separate overloaded spot of the report (parts joined by interfaces over
+    capacity; most stressed first, at most ``limit``), the worst spot first; then the report's
+    weakest parts, which also name parts near capacity (a spot's overload is often a part's
+    lower down that is not over capacity itself: a chair back's top pulling on the seat)."""
+    weak = _weak_rows(state, report)
+    pairs = np.asarray(getattr(report, "interface_parts", np.zeros((0, 2))), dtype=np.int64)
+    stress = np.asarray(getattr(report, "interface_stress", np.zeros(0)), dtype=np.float64)
+    part_stress = np.asarray(getattr(report, "stress", np.zeros(0)), dtype=np.float64)
+    if len(stress) != len(pairs) or len(part_stress) == 0:
+        return [weak]
+    over = np.isfinite(stress) & (stress > 1.0 + STRESS_TOLERANCE)
+    n = len(part_stress)
+    up, lo = pairs[over, 0], pairs[over, 1]
+    lo = np.where(lo >= 0, lo, up)  # a part over capacity on the ground: a spot of its own
+    graph = sparse.coo_matrix((np.ones(len(up)), (up, lo)), shape=(n, n)).tocsr()
+    _, label = csgraph.connected_components(graph, directed=False)
+    parts = np.unique(np.concatenate([up, lo]))
+    spots = []
+    for lab in np.unique(label[parts]):
+        members = parts[label[parts] == lab]
+        spots.append(members[np.argsort(-part_stress[members], kind="stable")][:limit])
+    spots.sort(key=lambda m: -part_stress[m[0]])
+    live = state.live_index()
+    return [live[m] for m in spots] + [weak]
+
+
+def _place_props(
+    state: LayoutState,
+    log_: RepairLog,
+    spots: list[np.ndarray],
+    budget: int,
+    support_color: int,
+    plates_only: bool,
+) -> None:
+    """Prop columns under the overloaded ``spots`` (worst first; the last one, the weakest
+    parts, only takes what is left of the budget).
+
+    Every spot gets one column first, whatever the budget, unless a column already went under
+    one of its candidates (:func:`_prop_candidates`; two spots on one load path, such as the
+    twin arms of a symmetric shape, share them): separate overloads each need their own, and a
+    check per column costs more than the column. Then, while ``budget`` columns are not
+    placed, the spots take turns (a long arm far over capacity needs several).
+    """
+    queues = [list(_prop_candidates(state, rows)) for rows in spots]
+    tried: set[int] = set()
+    placed: set[int] = set()
+
+    def place(queue: list[int]) -> bool:
+        while queue:
+            w = queue.pop(0)
+            if w in tried:
+                continue
+            tried.add(w)
+            n1 = len(log_.support_columns)
+            add_supports(state, log_, support_color, targets=np.array([w]), plates_only=plates_only)
+            if len(log_.support_columns) > n1:
+                placed.add(w)
+                return True
+        return False
+
+    for queue in queues[:-1]:
+        if not placed.intersection(queue):
+            place(queue)
+    left = budget - len(placed)
+    while left > 0 and any(queues):
+        for queue in queues:
+            if left > 0 and place(queue):
+                left -= 1
+
+
 def _carried(state: LayoutState, row: int, limit: int = 256) -> np.ndarray:
     """Rows resting on ``row`` through stud chains going up (``row`` first), at most ``limit``."""
     c = state.contacts()
@@ -809,9 +881,10 @@ def stabilise(
     seed, the other orientation preference and a stronger bonding reward; a re-lay is kept only if
     the physics margin grows and the model stays one piece (the first that does not help ends
     the re-lays; skipped when the stress is far over capacity). Then, up to ``support_rounds``
-    times, columns (2x2 where they fit) go under the ``props_per_round`` weakest hanging parts
-    (one more per unit of stress over capacity), each at the bottom cell farthest from where the
-    part rests, down to the part below or the ground, and the model is checked again; a round
+    times, columns (2x2 where they fit) go under the weakest hanging parts, each at the bottom
+    cell farthest from where the part rests, down to the part below or the ground: one under
+    every separate overloaded spot, then up to ``props_per_round`` in all (one more per unit
+    of stress over capacity; see :func:`_place_props`), and the model is checked again; a round
     that lowers neither the largest stress nor the total excess comes out again and ends the
     loop (the overload sits where no column helps). Stops at the deadline. Returns the last
     report (None when the physics gave up).
@@ -843,13 +916,8 @@ def stabilise(
             break
         snap = _Snapshot.of(state, log_)
         n0 = len(log_.support_columns)
-        propped = 0
-        for w in _prop_candidates(state, _weak_rows(state, report)):
-            n1 = len(log_.support_columns)
-            add_supports(state, log_, support_color, targets=np.array([w]), plates_only=plates_only)
-            propped += len(log_.support_columns) > n1
-            if propped >= props_per_round + min(int(-_margin(report)), MAX_EXTRA_PROPS):
-                break
+        budget = props_per_round + min(int(-_margin(report)), MAX_EXTRA_PROPS)
+        _place_props(state, log_, _overloaded_spots(state, report), budget, support_color, plates_only)
         if len(log_.support_columns) == n0:
             log_.notes.append("the weakest parts have nothing under them to stand a support on")
             break
