@@ -292,6 +292,35 @@ def test_hanging_parts_alone_give_the_exact_optimum():
     assert sorted(fast.weakest) == [6, 7, 8]
 
 
+def test_hanging_stage_over_a_third_of_the_interfaces_gives_way_to_a_rough_whole_program():
+    # a 1x8 brick on a 1x1 column with two rows of plates hanging under it: 8 of 11 parts hang
+    # (under FULL_SHARE) but their interfaces are 8 of 11; when the whole program gets the
+    # rough solve, it is as cheap as the hanging stage would be, and settles everything at once
+    parts = [part("3005", 0, 0, 0, 1, 1), part("3005", 0, 0, 3, 1, 1), part("3008", 0, 0, 6, 8, 1)]
+    for z in (5, 4):
+        parts += [part("3023", x, 0, z, 2, 1) for x in (1, 3, 5)] + [part("3024", 7, 0, z, 1, 1)]
+    m = model(parts)
+    a, iface = m.arrays(), interfaces(len(m), vertical_contacts(m, m.label_grid()))
+    args = (
+        centres_of_mass(a),
+        part_masses(m) * G,
+        a["z"] + a["h"],
+        iface,
+        STUD_CAPACITY,
+        time.perf_counter() + 30,
+        m.pitch,
+        np.arange(len(m)) == 2,  # the beam fails the greedy pass
+    )
+    staged = solve_by_regions(*args)
+    rough = solve_by_regions(*args, witness_from=0)
+    assert staged.n_solves == 2  # the hanging stage, then the region around the beam
+    assert rough.n_solves == 1 and rough.region.all()
+    full = analyze_stability(m, LP)
+    assert full.verdict == "STABLE"
+    assert staged.stress.max() == pytest.approx(full.max_stress, rel=1e-5)
+    assert full.max_stress <= rough.stress.max() <= 1.0  # a witness: an upper bound
+
+
 def test_time_limit_gives_unknown_verdict_not_an_error():
     r = analyze_stability(cantilever(6), PhysicsConfig(time_limit_s=1e-9))
     assert r.verdict == "UNKNOWN" and not r.stable and r.status == "time limit"

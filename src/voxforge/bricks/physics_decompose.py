@@ -30,7 +30,8 @@ A region that grows past :data:`FULL_SHARE` of the model, or still fails after
 :data:`MAX_REGION_ROUNDS` programs, is replaced by the whole program; so are the hanging parts
 when they are more than that share (a ModelNet chair joined at its seat, 815 of 932 parts
 hanging: the hanging stage cost 0.77 s, about as much as the whole program, and then the whole
-program ran anyway).
+program ran anyway). When the whole program gets the rough solve (``witness_from``), a
+region, or the hanging parts, over :data:`ROUGH_WHOLE_SHARE` of the interfaces gives way to it.
 """
 
 from __future__ import annotations
@@ -74,11 +75,13 @@ such rounds together still cost less than the whole program (a 4,832-part dresse
 100-350 parts in 0.05-0.4 s each, the whole program over 30 s; a 1,995-part night stand: 719
 parts in 1.3 s, the whole 12-120 s)."""
 ROUGH_WHOLE_SHARE = 1 / 3
-"""When the whole program would be solved roughly (see ``witness_from``), a region over more
-than this share of the interfaces is replaced by it: the rough solve stops 3-10x sooner than
-an exact one, so the whole program costs about what such a region does (a 1,995-part night
-stand: a 719-part region over 3,258 of its 7,688 interfaces 1.6 s exactly, the whole program
-roughly 1.4 s; a 64-stud chair: a 2,088-part region 3.6 s, the whole 5,264 parts 4 s)."""
+"""When the whole program would be solved roughly (see ``witness_from``), a region (or the
+hanging parts) over more than this share of the interfaces is replaced by it: the rough solve
+stops 3-10x sooner than an exact one, so the whole program costs about what such a region does
+(a 1,995-part night stand: a 719-part region over 3,258 of its 7,688 interfaces 1.6 s exactly,
+the whole program roughly 1.4 s; a 64-stud chair: a 2,088-part region 3.6 s, the whole 5,264
+parts 4 s; a bed at 32 studs: 416 hanging parts over 1,712 of 3,025 interfaces 0.37 s, then a
+cantilever region and the whole program anyway, 0.68 s in all; the whole at once 0.33 s)."""
 DOWN_CLOSURE_SHARE = 0.35
 """A region whose parts below it down to the ground number at most this share of the model takes
 them in: the program then sets every force under the region, so the greedy pass over the rest
@@ -272,6 +275,8 @@ def solve_by_regions(
     stage1: list[_Program] = []
     if hanging.any():  # exact lower bound: the hanging parts alone, ceilings fixed
         use = np.flatnonzero((iface.lower != GROUND) & hanging[np.maximum(iface.lower, 0)])
+        if ctx.rough_whole() and len(use) > ROUGH_WHOLE_SHARE * len(iface):
+            return ctx.whole(0)
         stage1.append(ctx.solve(hanging, use, np.zeros((n, 3))))
     fixed = _collect(stage1, n, iface, stud_capacity)
     check = ctx.carry(~hanging, fixed.extra, fixed.blocked)
