@@ -252,6 +252,22 @@ def test_fast_path_agrees_with_program_on_random_stacks():
     assert statuses.count("upper bound") >= 1
 
 
+def _beam_regions(m, witness_from=None):
+    """:func:`solve_by_regions` on ``m`` with its part 2 (a beam) failing the greedy pass."""
+    a, iface = m.arrays(), interfaces(len(m), vertical_contacts(m, m.label_grid()))
+    return solve_by_regions(
+        centres_of_mass(a),
+        part_masses(m) * G,
+        a["z"] + a["h"],
+        iface,
+        STUD_CAPACITY,
+        time.perf_counter() + 30,
+        m.pitch,
+        np.arange(len(m)) == 2,
+        witness_from=witness_from,
+    )
+
+
 def test_mostly_hanging_model_goes_straight_to_the_whole_program():
     # a 1x8 brick on a 1x1 column with 16 plates hanging under it: the hanging stage alone
     # would cost about the whole program, so the whole program is solved at once
@@ -263,17 +279,7 @@ def test_mostly_hanging_model_goes_straight_to_the_whole_program():
     assert fast.status == f"optimal (region of {len(m)} parts)" and fast.n_region == len(m)
     assert fast.verdict == full.verdict
     assert fast.max_stress == pytest.approx(full.max_stress, rel=1e-5)
-    a, iface = m.arrays(), interfaces(len(m), vertical_contacts(m, m.label_grid()))
-    sol = solve_by_regions(
-        centres_of_mass(a),
-        part_masses(m) * G,
-        a["z"] + a["h"],
-        iface,
-        STUD_CAPACITY,
-        time.perf_counter() + 30,
-        m.pitch,
-        np.arange(len(m)) == 2,  # the beam fails the greedy pass
-    )
+    sol = _beam_regions(m)
     assert sol.n_solves == 1 and sol.region.all()
 
 
@@ -300,19 +306,7 @@ def test_hanging_stage_over_a_third_of_the_interfaces_gives_way_to_a_rough_whole
     for z in (5, 4):
         parts += [part("3023", x, 0, z, 2, 1) for x in (1, 3, 5)] + [part("3024", 7, 0, z, 1, 1)]
     m = model(parts)
-    a, iface = m.arrays(), interfaces(len(m), vertical_contacts(m, m.label_grid()))
-    args = (
-        centres_of_mass(a),
-        part_masses(m) * G,
-        a["z"] + a["h"],
-        iface,
-        STUD_CAPACITY,
-        time.perf_counter() + 30,
-        m.pitch,
-        np.arange(len(m)) == 2,  # the beam fails the greedy pass
-    )
-    staged = solve_by_regions(*args)
-    rough = solve_by_regions(*args, witness_from=0)
+    staged, rough = _beam_regions(m), _beam_regions(m, witness_from=0)
     assert staged.n_solves == 2  # the hanging stage, then the region around the beam
     assert rough.n_solves == 1 and rough.region.all()
     full = analyze_stability(m, LP)
