@@ -13,7 +13,13 @@ from voxforge.bricks.layout import LayoutConfig, lay_bricks
 from voxforge.bricks.layout_greedy import part_table
 from voxforge.bricks.layout_state import LayoutState
 from voxforge.bricks.physics import analyze_stability
-from voxforge.bricks.repair import RepairLog, bridge_components, join_shape
+from voxforge.bricks.repair import (
+    RepairLog,
+    _prop_candidates,
+    add_supports,
+    bridge_components,
+    join_shape,
+)
 from voxforge.core.errors import SizeLimitError
 from voxforge.core.voxelgrid import VoxelGrid
 
@@ -410,3 +416,24 @@ def test_spots_on_one_load_path_share_their_prop():
     _model, rep = lay_bricks(VoxelGrid(occ), np.where(occ, 4, -1), cfg, stability=physics)
     assert rep.stable is True and rep.stability_supports == 1
     assert calls == [[], [False]]  # the left arm's column serves the right arm's spot too
+
+
+def test_a_weak_part_on_hanging_plates_gets_them_propped():
+    # a plate over a wall's edge whose overhang rests on a plate hanging under it: the weak
+    # plate hangs nowhere and carries nothing, so the column goes under the plate below it
+    state = _state(np.zeros((4, 4, 4), bool))
+    wall, under, top = state.add(
+        np.array(
+            [
+                [0, 0, 0, 4, 1, 3, 0, 0],  # a 1x4 brick on the ground
+                [0, 1, 2, 4, 2, 1, 0, 0],  # a 2x4 plate beside its top, nothing under it
+                [0, 0, 3, 4, 3, 1, 0, 0],  # a 3x4 plate on both
+            ]
+        )
+    )
+    state.filled[state.labels >= 0] = True
+    assert _prop_candidates(state, np.array([top])) == [under]
+    assert _prop_candidates(state, np.array([wall])) == []  # nothing it carries or rests on hangs
+    log_ = RepairLog()
+    add_supports(state, log_, 71, targets=np.array([under]))
+    assert log_.support_columns and all(z0 == 0 and z1 == 2 for _x, _y, z0, z1 in log_.support_columns)

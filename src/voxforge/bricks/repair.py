@@ -818,34 +818,54 @@ def _carried(state: LayoutState, row: int, limit: int = 256) -> np.ndarray:
     return np.asarray(seen[:limit], dtype=np.int64)
 
 
+def _hung_below(state: LayoutState, row: int, hangs: np.ndarray, limit: int = 64) -> np.ndarray:
+    """Hanging rows under ``row``: those on its underside and, through them, the hanging rows
+    under those (``hangs``: (n_rows,) bool), at most ``limit``."""
+    c = state.contacts()
+    seen: list[int] = []
+    frontier = np.array([row], dtype=np.int64)
+    while len(frontier) and len(seen) < limit:
+        down = np.unique(c.lower[np.isin(c.upper, frontier)])
+        down = down[hangs[down] & ~np.isin(down, seen)]
+        seen += down.tolist()
+        frontier = down
+    return np.asarray(seen[:limit], dtype=np.int64)
+
+
+def _hanging_rows(state: LayoutState) -> np.ndarray:
+    """(n_rows,) bool live rows above the ground with some bottom cell over nothing."""
+    occ = state.labels >= 0
+    out = np.zeros(len(state.rows), dtype=bool)
+    for i in np.flatnonzero(state.alive & (state.rows[:, Z] > 0)):
+        r = state.rows[i]
+        out[i] = not occ[r[X] : r[X] + r[SX], r[Y] : r[Y] + r[SY], r[Z] - 1].all()
+    return out
+
+
 def _prop_candidates(state: LayoutState, weak: np.ndarray) -> list[int]:
-    """Rows to prop, in order: each weak row, or when it does not hang, the hanging rows it carries.
+    """Rows to prop, in order: each weak row, or when it does not hang, the hanging rows it carries,
+    then the hanging rows it rests on.
 
     A part in tension that sits fully on others (a stand under a screen, the post under a
     ledge) is relieved by propping the load it carries, not by a column under itself; of those,
-    the hanging row farthest out from the weak part goes first.
+    the hanging row farthest out from the weak part goes first. A part whose overhang is
+    carried by parts hanging under it (a table top's back edge, three plates thick, on the plates
+    of its underside) is relieved by a column under those.
     """
     out: list[int] = []
-    occ = state.labels >= 0
+    hangs = _hanging_rows(state)
     for w in weak.tolist():
         r = state.rows[w]
-        if r[Z] > 0 and not occ[r[X] : r[X] + r[SX], r[Y] : r[Y] + r[SY], r[Z] - 1].all():
+        if hangs[w]:
             out.append(int(w))
             continue
         up = _carried(state, int(w))[1:]
+        up = up[hangs[up]]
         rows = state.rows[up]
-        hangs = np.array(
-            [
-                rr[Z] > 0 and not occ[rr[X] : rr[X] + rr[SX], rr[Y] : rr[Y] + rr[SY], rr[Z] - 1].all()
-                for rr in rows
-            ],
-            dtype=bool,
-        )
-        if not hangs.any():
-            continue
         cx, cy = r[X] + r[SX] / 2, r[Y] + r[SY] / 2
         far = np.hypot(rows[:, X] + rows[:, SX] / 2 - cx, rows[:, Y] + rows[:, SY] / 2 - cy)
-        out += up[hangs][np.argsort(-far[hangs], kind="stable")].tolist()[:2]
+        out += up[np.argsort(-far, kind="stable")].tolist()[:2]
+        out += _hung_below(state, int(w), hangs).tolist()[:2]
     return list(dict.fromkeys(out))
 
 
