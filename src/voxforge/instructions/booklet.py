@@ -248,7 +248,8 @@ def content_box(image: np.ndarray, pad: int | None = None) -> tuple[int, int, in
     transparent), padded by ``pad`` (default 1% of the width); the whole image when empty.
     Lets a page crop a fixed-framing step image to what the sequence draws."""
     h, w = image.shape[:2]
-    ink = image[..., :3].min(axis=2) < 250
+    # channel by channel: a reduce over a 3-long last axis is ~20x slower on big images
+    ink = (image[..., 0] < 250) | (image[..., 1] < 250) | (image[..., 2] < 250)
     if image.shape[2] == 4:
         ink &= image[..., 3] > 0
     if not ink.any():
