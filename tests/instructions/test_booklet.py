@@ -1,6 +1,7 @@
 import json
 import re
 
+import numpy as np
 import pypdfium2 as pdfium
 import pytest
 
@@ -11,6 +12,7 @@ from voxforge.core.outputs import OutputDir
 from voxforge.instructions.booklet import (
     InstructionsConfig,
     build_minutes,
+    content_box,
     layer_plan,
     make_booklet,
     write_instructions,
@@ -192,3 +194,13 @@ def test_plan_problems_are_printed_on_their_step_pages(tmp_path):
     pdf = pdfium.PdfDocument(tmp_path / "out" / "instructions.pdf")
     text = " ".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
     assert "! the build so far is UNSTABLE" in text and "not held together" in text
+
+
+def test_content_box_frames_the_ink_and_ignores_white_and_transparent_pixels():
+    img = np.full((200, 300, 4), 255, np.uint8)
+    img[50:60, 100:180, 2] = 10  # a yellow stroke: only its blue channel is dark
+    img[5:10, 5:10, :3] = 0
+    img[5:10, 5:10, 3] = 0  # black but transparent: background
+    assert content_box(img, pad=2) == (98, 48, 182, 62)
+    assert content_box(img[..., :3], pad=0) == (5, 5, 180, 60)  # opaque: the black counts
+    assert content_box(np.full((20, 30, 3), 255, np.uint8)) == (0, 0, 30, 20)
