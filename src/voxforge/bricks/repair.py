@@ -832,6 +832,19 @@ def _hung_below(state: LayoutState, row: int, hangs: np.ndarray, limit: int = 64
     return np.asarray(seen[:limit], dtype=np.int64)
 
 
+def _attached(state: LayoutState, row: int, limit: int = 256) -> np.ndarray:
+    """Rows joined to ``row`` by stud chains that never go below its bottom (``row`` first, then
+    breadth first), at most ``limit``: the structure that can tip it or lever it up."""
+    c = state.contacts()
+    level = state.rows[row, Z]
+    keep = (state.rows[c.lower, Z] >= level) & (state.rows[c.upper, Z] >= level)
+    n = len(state.rows)
+    ones = np.ones(int(keep.sum()))
+    graph = sparse.coo_matrix((ones, (c.lower[keep], c.upper[keep])), shape=(n, n)).tocsr()
+    order = csgraph.breadth_first_order(graph, row, directed=False, return_predecessors=False)
+    return np.asarray(order[:limit], dtype=np.int64)
+
+
 def _hanging_rows(state: LayoutState) -> np.ndarray:
     """(n_rows,) bool live rows above the ground with some bottom cell over nothing."""
     occ = state.labels >= 0
@@ -844,29 +857,40 @@ def _hanging_rows(state: LayoutState) -> np.ndarray:
 
 def _prop_candidates(state: LayoutState, weak: np.ndarray) -> list[int]:
     """Rows to prop, in order: each weak row, or when it does not hang, the hanging rows it carries,
-    then the hanging rows it rests on.
+    then the hanging rows it rests on; last, the hanging rows farthest out in what is attached
+    to the weak rows at or above their level.
 
     A part in tension that sits fully on others (a stand under a screen, the post under a
     ledge) is relieved by propping the load it carries, not by a column under itself; of those,
     the hanging row farthest out from the weak part goes first. A part whose overhang is
     carried by parts hanging under it (a table top's back edge, three plates thick, on the plates
-    of its underside) is relieved by a column under those.
+    of its underside) is relieved by a column under those. A leg in tension under a table that
+    tips carries only the parts stacked over it: the far edge of the top, beside those, is
+    where a column stops the tipping (:func:`_attached`).
     """
     out: list[int] = []
+    last: list[int] = []
     hangs = _hanging_rows(state)
     for w in weak.tolist():
         r = state.rows[w]
         if hangs[w]:
             out.append(int(w))
             continue
-        up = _carried(state, int(w))[1:]
-        up = up[hangs[up]]
-        rows = state.rows[up]
-        cx, cy = r[X] + r[SX] / 2, r[Y] + r[SY] / 2
-        far = np.hypot(rows[:, X] + rows[:, SX] / 2 - cx, rows[:, Y] + rows[:, SY] / 2 - cy)
-        out += up[np.argsort(-far, kind="stable")].tolist()[:2]
+        out += _farthest_hanging(state, _carried(state, int(w))[1:], hangs, r)
         out += _hung_below(state, int(w), hangs).tolist()[:2]
-    return list(dict.fromkeys(out))
+        last += _farthest_hanging(state, _attached(state, int(w))[1:], hangs, r)
+    return list(dict.fromkeys(out + last))
+
+
+def _farthest_hanging(
+    state: LayoutState, rows: np.ndarray, hangs: np.ndarray, r: np.ndarray, k: int = 2
+) -> list[int]:
+    """The ``k`` hanging ones of ``rows`` farthest (footprint centres) from row ``r``."""
+    rows = rows[hangs[rows]]
+    ends = state.rows[rows]
+    cx, cy = r[X] + r[SX] / 2, r[Y] + r[SY] / 2
+    far = np.hypot(ends[:, X] + ends[:, SX] / 2 - cx, ends[:, Y] + ends[:, SY] / 2 - cy)
+    return rows[np.argsort(-far, kind="stable")].tolist()[:k]
 
 
 RELAY_MIN_MARGIN = -1.0
