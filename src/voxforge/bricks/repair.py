@@ -26,6 +26,7 @@ import numpy as np
 from scipy import ndimage, sparse
 from scipy.sparse import csgraph
 
+from voxforge.bricks.connectivity import StudContacts
 from voxforge.bricks.layout_greedy import LAYOUT_STRATEGIES, LayerWeights
 from voxforge.bricks.layout_kernels import BRICK_BIT, PLATE_BIT
 from voxforge.bricks.layout_state import SX, SY, Connectivity, H, LayoutState, X, Y, Z
@@ -778,7 +779,8 @@ def _place_props(
     check per column costs more than the column. Then, while ``budget`` columns are not
     placed, the spots take turns (a long arm far over capacity needs several).
     """
-    queues = [list(_prop_candidates(state, rows)) for rows in spots]
+    contacts, hangs = state.contacts(), _hanging_rows(state)
+    queues = [_prop_candidates(state, rows, contacts, hangs) for rows in spots]
     tried: set[int] = set()
     placed: set[int] = set()
 
@@ -805,57 +807,53 @@ def _place_props(
                 left -= 1
 
 
-def _carried(state: LayoutState, row: int, limit: int = 256) -> np.ndarray:
-    """Rows resting on ``row`` through stud chains going up (``row`` first), at most ``limit``."""
-    c = state.contacts()
+def _chain(
+    contacts: StudContacts, row: int, up: bool, limit: int, through: np.ndarray | None = None
+) -> np.ndarray:
+    """Rows reached from ``row`` through stud contacts going only up (those resting on it, on
+    them, ...) or only down, level by level (``row`` first), at most ``limit``; ``through``:
+    (n_rows,) bool the rows the walk may enter (None: all)."""
+    src, dst = (contacts.lower, contacts.upper) if up else (contacts.upper, contacts.lower)
     seen = [row]
     frontier = np.array([row], dtype=np.int64)
     while len(frontier) and len(seen) < limit:
-        up = np.unique(c.upper[np.isin(c.lower, frontier)])
-        up = up[~np.isin(up, seen)]
-        seen += up.tolist()
-        frontier = up
+        step = np.unique(dst[np.isin(src, frontier)])
+        step = step[~np.isin(step, seen)]
+        if through is not None:
+            step = step[through[step]]
+        seen += step.tolist()
+        frontier = step
     return np.asarray(seen[:limit], dtype=np.int64)
 
 
-def _hung_below(state: LayoutState, row: int, hangs: np.ndarray, limit: int = 64) -> np.ndarray:
-    """Hanging rows under ``row``: those on its underside and, through them, the hanging rows
-    under those (``hangs``: (n_rows,) bool), at most ``limit``."""
-    c = state.contacts()
-    seen: list[int] = []
-    frontier = np.array([row], dtype=np.int64)
-    while len(frontier) and len(seen) < limit:
-        down = np.unique(c.lower[np.isin(c.upper, frontier)])
-        down = down[hangs[down] & ~np.isin(down, seen)]
-        seen += down.tolist()
-        frontier = down
-    return np.asarray(seen[:limit], dtype=np.int64)
-
-
-def _attached(state: LayoutState, row: int, limit: int = 256) -> np.ndarray:
+def _attached(state: LayoutState, contacts: StudContacts, row: int, limit: int = 256) -> np.ndarray:
     """Rows joined to ``row`` by stud chains that never go below its bottom (``row`` first, then
     breadth first), at most ``limit``: the structure that can tip it or lever it up."""
-    c = state.contacts()
     level = state.rows[row, Z]
-    keep = (state.rows[c.lower, Z] >= level) & (state.rows[c.upper, Z] >= level)
+    keep = (state.rows[contacts.lower, Z] >= level) & (state.rows[contacts.upper, Z] >= level)
     n = len(state.rows)
     ones = np.ones(int(keep.sum()))
-    graph = sparse.coo_matrix((ones, (c.lower[keep], c.upper[keep])), shape=(n, n)).tocsr()
+    edges = (contacts.lower[keep], contacts.upper[keep])
+    graph = sparse.coo_matrix((ones, edges), shape=(n, n)).tocsr()
     order = csgraph.breadth_first_order(graph, row, directed=False, return_predecessors=False)
     return np.asarray(order[:limit], dtype=np.int64)
 
 
 def _hanging_rows(state: LayoutState) -> np.ndarray:
     """(n_rows,) bool live rows above the ground with some bottom cell over nothing."""
-    occ = state.labels >= 0
+    rows = np.arange(len(state.rows))
+    _x, _y, _z, g = _hanging_cells(state, np.where(state.alive, rows, -1))
     out = np.zeros(len(state.rows), dtype=bool)
-    for i in np.flatnonzero(state.alive & (state.rows[:, Z] > 0)):
-        r = state.rows[i]
-        out[i] = not occ[r[X] : r[X] + r[SX], r[Y] : r[Y] + r[SY], r[Z] - 1].all()
+    out[g] = True
     return out
 
 
-def _prop_candidates(state: LayoutState, weak: np.ndarray) -> list[int]:
+def _prop_candidates(
+    state: LayoutState,
+    weak: np.ndarray,
+    contacts: StudContacts | None = None,
+    hangs: np.ndarray | None = None,
+) -> list[int]:
     """Rows to prop, in order: each weak row, or when it does not hang, the hanging rows it carries,
     then the hanging rows it rests on; last, the hanging rows farthest out in what is attached
     to the weak rows at or above their level.
@@ -866,19 +864,21 @@ def _prop_candidates(state: LayoutState, weak: np.ndarray) -> list[int]:
     carried by parts hanging under it (a table top's back edge, three plates thick, on the plates
     of its underside) is relieved by a column under those. A leg in tension under a table that
     tips carries only the parts stacked over it: the far edge of the top, beside those, is
-    where a column stops the tipping (:func:`_attached`).
+    where a column stops the tipping (:func:`_attached`). ``contacts`` and ``hangs`` (the
+    state's stud contacts and :func:`_hanging_rows`) are computed when not given.
     """
+    contacts = state.contacts() if contacts is None else contacts
+    hangs = _hanging_rows(state) if hangs is None else hangs
     out: list[int] = []
     last: list[int] = []
-    hangs = _hanging_rows(state)
     for w in weak.tolist():
         r = state.rows[w]
         if hangs[w]:
             out.append(int(w))
             continue
-        out += _farthest_hanging(state, _carried(state, int(w))[1:], hangs, r)
-        out += _hung_below(state, int(w), hangs).tolist()[:2]
-        last += _farthest_hanging(state, _attached(state, int(w))[1:], hangs, r)
+        out += _farthest_hanging(state, _chain(contacts, w, True, 256)[1:], hangs, r)
+        out += _chain(contacts, w, False, 65, through=hangs)[1:3].tolist()
+        last += _farthest_hanging(state, _attached(state, contacts, w)[1:], hangs, r)
     return list(dict.fromkeys(out + last))
 
 
