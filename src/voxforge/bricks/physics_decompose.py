@@ -275,7 +275,7 @@ def solve_by_regions(
     stage1: list[_Program] = []
     if hanging.any():  # exact lower bound: the hanging parts alone, ceilings fixed
         use = np.flatnonzero((iface.lower != GROUND) & hanging[np.maximum(iface.lower, 0)])
-        if ctx.rough_whole() and len(use) > ROUGH_WHOLE_SHARE * len(iface):
+        if ctx.prefers_whole(use):
             return ctx.whole(0)
         stage1.append(ctx.solve(hanging, use, np.zeros((n, 3))))
     fixed = _collect(stage1, n, iface, stud_capacity)
@@ -316,9 +316,11 @@ class _Context:
             self.com, self.weight, self.tops, self.iface, active, load, blocked, stud_capacity=cap
         )
 
-    def rough_whole(self) -> bool:
-        """Whether the whole program would get the rough solve first."""
-        return self.witness_from is not None and len(self.iface) >= self.witness_from
+    def prefers_whole(self, use: np.ndarray) -> bool:
+        """Whether a program over the interfaces ``use`` should give way to the whole program:
+        it would get the rough solve and ``use`` is over :data:`ROUGH_WHOLE_SHARE` of them."""
+        rough = self.witness_from is not None and len(self.iface) >= self.witness_from
+        return rough and len(use) > ROUGH_WHOLE_SHARE * len(self.iface)
 
     def whole(self, n_solves: int) -> RegionSolution:
         """The one program over every part (feasible whenever all are supported; exact unless
@@ -428,7 +430,7 @@ def _cantilevers(
         np.add.at(load, iface.lower[into], pre.net[into])
         touch = part[iface.upper] | (has_lower & part[lower0])
         use = np.flatnonzero(touch & ~base.blocked & ~into)
-        if ctx.rough_whole() and len(use) > ROUGH_WHOLE_SHARE * len(iface):
+        if ctx.prefers_whole(use):
             return ctx.whole(n_solves)
         try:
             prog = ctx.solve(part, use, load)

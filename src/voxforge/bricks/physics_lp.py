@@ -57,6 +57,7 @@ import logging
 import time
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import sparse
@@ -134,6 +135,41 @@ class LPSolution:
     def exact(self) -> bool:
         """True when these are the program's optimal forces (not a rough solve's)."""
         return self.status == "optimal"
+
+
+@dataclass
+class _LinearProgram:
+    """``min cost x, row_lo <= a x <= row_hi, lower <= x <= upper``, as both solvers take it."""
+
+    a: sparse.csc_matrix
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+    cost: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+    @cached_property
+    def rows(self) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
+        """The matrix by rows and three row masks: equalities, then the other rows with a
+        finite upper bound, and those with a finite lower bound."""
+        lo, hi = self.row_lo, self.row_hi
+        eq = np.isfinite(lo) & np.isfinite(hi) & (lo == hi)
+        return sparse.csr_matrix(self.a), eq, ~eq & np.isfinite(hi), ~eq & np.isfinite(lo)
+
+    @cached_property
+    def cone(self) -> tuple[sparse.csc_matrix, np.ndarray, int]:
+        """Clarabel's form ``a_cone x + s = b_cone``: ``n_zero`` rows in the zero cone (the
+        equalities), the rest (``b - A x >= 0``) in the nonnegative cone; built once for the
+        rough and the exact solve."""
+        a, eq, up, lo = self.rows
+        n = a.shape[1]
+        ident = sparse.identity(n, format="csr")
+        has_lo, has_up = np.isfinite(self.lower), np.isfinite(self.upper)
+        a_cone = sparse.vstack([a[eq], a[up], -a[lo], -ident[has_lo], ident[has_up]]).tocsc()
+        b_cone = np.concatenate(
+            [self.row_lo[eq], self.row_hi[up], -self.row_lo[lo], -self.lower[has_lo], self.upper[has_up]]
+        )
+        return a_cone, b_cone, int(eq.sum())
 
 
 TENSION_TOLERANCE_N = 1e-7
@@ -285,15 +321,15 @@ def solve_equilibrium(
     lower = np.zeros(n_var)
     upper = np.full(n_var, np.inf)
 
+    lp = _LinearProgram(a, row_lo, row_hi, cost, lower, upper)
     x_opt, status, dt = None, "optimal", 0.0
     if witness_from is not None and p >= witness_from:
         t0 = time.perf_counter()
-        caps = alpha * stud_capacity
-        x_opt, status = _rough(a, row_lo, row_hi, cost, lower, upper, caps, 3 * n, time_limit_s)
+        x_opt, status = _rough(lp, alpha * stud_capacity, 3 * n, time_limit_s)
         dt = time.perf_counter() - t0
         time_limit_s -= dt
     if x_opt is None:
-        x_opt, status, dt_exact = _solve_lp(a, row_lo, row_hi, cost, lower, upper, time_limit_s)
+        x_opt, status, dt_exact = _solve_lp(lp, time_limit_s)
         dt += dt_exact
     tau = float(x_opt[base_m:base_c].max(initial=0.0))
     e = x_opt[base_e:base_m]
@@ -323,16 +359,8 @@ def solve_equilibrium(
     )
 
 
-def _solve_lp(
-    a: sparse.csc_matrix,
-    row_lo: np.ndarray,
-    row_hi: np.ndarray,
-    cost: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    time_limit_s: float,
-) -> tuple[np.ndarray, str, float]:
-    """Solve ``min cost x, row_lo <= a x <= row_hi, lower <= x <= upper``.
+def _solve_lp(lp: _LinearProgram, time_limit_s: float) -> tuple[np.ndarray, str, float]:
+    """Solve ``lp`` to its optimum.
 
     Clarabel first: an interior-point method with a direct sparse LDL factorisation, 5-10x
     faster here than HiGHS' IPX, whose iterative (Krylov) linear algebra crawls on these
@@ -341,25 +369,22 @@ def _solve_lp(
     program Clarabel does not solve, with its dual simplex.
     """
     t0 = time.perf_counter()
-    out = _run_clarabel(a, row_lo, row_hi, cost, lower, upper, time_limit_s)
+    out = _run_clarabel(lp, time_limit_s)
     if out is not None:
         return out[0], "optimal", time.perf_counter() - t0
     remaining = max(float(time_limit_s) - (time.perf_counter() - t0), 1.0)
-    a = sparse.csr_matrix(a)
-    eq = np.isfinite(row_lo) & np.isfinite(row_hi) & (row_lo == row_hi)
-    up = ~eq & np.isfinite(row_hi)
-    lo = ~eq & np.isfinite(row_lo)
+    a, eq, up, lo = lp.rows
     a_ub = sparse.vstack([a[up], -a[lo]]).tocsc()
-    b_ub = np.concatenate([row_hi[up], -row_lo[lo]])
+    b_ub = np.concatenate([lp.row_hi[up], -lp.row_lo[lo]])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OptimizeWarning)  # options passed to HiGHS verbatim
         res = linprog(
-            cost,
+            lp.cost,
             A_ub=a_ub if a_ub.shape[0] else None,
             b_ub=b_ub if a_ub.shape[0] else None,
             A_eq=a[eq].tocsc() if eq.any() else None,
-            b_eq=row_lo[eq] if eq.any() else None,
-            bounds=np.c_[lower, upper],
+            b_eq=lp.row_lo[eq] if eq.any() else None,
+            bounds=np.c_[lp.lower, lp.upper],
             method="highs-ds",
             options={"time_limit": remaining, "threads": 1},
         )
@@ -373,15 +398,7 @@ def _solve_lp(
 
 
 def _rough(
-    a: sparse.csc_matrix,
-    row_lo: np.ndarray,
-    row_hi: np.ndarray,
-    cost: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    caps: np.ndarray,
-    n_balance: int,
-    time_limit_s: float,
+    lp: _LinearProgram, caps: np.ndarray, n_balance: int, time_limit_s: float
 ) -> tuple[np.ndarray | None, str]:
     """The rough solve of the module docstring: ``(x, "witness")`` when its forces stand,
     ``(x, "near-optimal")`` when its dual bound proves that nothing stands, else
@@ -392,7 +409,7 @@ def _rough(
     ``n_balance`` rows are the equilibrium rows.
     """
     p = len(caps)
-    out = _run_clarabel(a, row_lo, row_hi, cost, lower, upper, time_limit_s, rough=True)
+    out = _run_clarabel(lp, time_limit_s, rough=True)
     if out is None:
         return None, ""
     x, primal, dual = out
@@ -400,7 +417,7 @@ def _rough(
     within = np.where(caps > 0, m <= caps * (1.0 + STRESS_TOLERANCE), m <= TENSION_TOLERANCE_N)
     if forces.min(initial=0.0) >= -1e-12 and within.all():
         x = np.concatenate([np.zeros(p), np.maximum(forces, 0.0)])
-        residual = a[:n_balance] @ x - row_lo[:n_balance]
+        residual = lp.a[:n_balance] @ x - lp.row_lo[:n_balance]
         if np.abs(residual).max(initial=0.0) <= BALANCE_TOLERANCE_N:
             return x, "witness"
     x[:p] = np.maximum(m - caps, 0.0)
@@ -414,14 +431,7 @@ def _rough(
 
 
 def _run_clarabel(
-    a: sparse.csc_matrix,
-    row_lo: np.ndarray,
-    row_hi: np.ndarray,
-    cost: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    time_limit_s: float,
-    rough: bool = False,
+    lp: _LinearProgram, time_limit_s: float, rough: bool = False
 ) -> tuple[np.ndarray, float, float] | None:
     """The program in Clarabel's conic form: its solution and primal and dual objectives, or
     None when Clarabel does not solve it. ``rough``: stop at :data:`WITNESS_GAP`."""
@@ -429,18 +439,8 @@ def _run_clarabel(
         import clarabel
     except ImportError:  # optional speed-up; HiGHS still solves everything
         return None
-    a = sparse.csr_matrix(a)
-    n = a.shape[1]
-    eq = np.isfinite(row_lo) & np.isfinite(row_hi) & (row_lo == row_hi)
-    up = ~eq & np.isfinite(row_hi)
-    lo = ~eq & np.isfinite(row_lo)
-    ident = sparse.identity(n, format="csr")
-    has_lo = np.isfinite(lower)
-    has_up = np.isfinite(upper)
-    # zero cone: A_eq x = b; nonnegative cone: b - A x >= 0 for the rest
-    a_cone = sparse.vstack([a[eq], a[up], -a[lo], -ident[has_lo], ident[has_up]]).tocsc()
-    b_cone = np.concatenate([row_lo[eq], row_hi[up], -row_lo[lo], -lower[has_lo], upper[has_up]])
-    n_zero = int(eq.sum())
+    a_cone, b_cone, n_zero = lp.cone
+    n = a_cone.shape[1]
     cones = [clarabel.ZeroConeT(n_zero), clarabel.NonnegativeConeT(len(b_cone) - n_zero)]
     settings = clarabel.DefaultSettings()
     settings.verbose = False
@@ -465,7 +465,7 @@ def _run_clarabel(
     if hasattr(settings, "direct_solve_method"):
         settings.direct_solve_method = "qdldl"
         settings.max_threads = 1
-    solver = clarabel.DefaultSolver(sparse.csc_matrix((n, n)), cost, a_cone, b_cone, cones, settings)
+    solver = clarabel.DefaultSolver(sparse.csc_matrix((n, n)), lp.cost, a_cone, b_cone, cones, settings)
     sol = solver.solve()
     status = str(sol.status)
     log.debug("stability LP clarabel: %d vars: %s in %d iterations", n, status, sol.iterations)
