@@ -79,6 +79,26 @@ def test_bridge_joins_two_stacked_towers_side_by_side():
     assert (state.labels >= 0).sum() == occ.sum()
 
 
+def test_bridge_replaces_a_brick_by_plates_where_only_a_stagger_joins():
+    # bathtub #54's seam: a 2x4 brick on one tower touches, side by side, two plates on the
+    # other; no plate across the seam can hold on to a brick that spans all three levels
+    occ = np.zeros((8, 2, 9), bool)
+    occ[0:2, :, :] = True
+    occ[0:4, :, 6:9] = True
+    occ[6:8, :, 0:6] = True
+    occ[4:8, :, 6:8] = True
+    state = _state(occ)
+    b22, b24, p24 = (state.table.index(p) for p in ("3003", "3001", "3020"))
+    rows = [(x, 0, z, 2, 2, 3, b22, 4) for x in (0, 6) for z in (0, 3)]
+    rows += [(0, 0, 6, 4, 2, 3, b24, 4), (4, 0, 6, 4, 2, 1, p24, 4), (4, 0, 7, 4, 2, 1, p24, 4)]
+    state.add(np.array(rows, np.int64))
+    assert state.connectivity().n_components == 2
+    log = RepairLog()
+    conn = bridge_components(state, log, seed=0, deadline=float("inf"))
+    assert conn.n_components == 1 and conn.n_floating == 0
+    assert (state.labels >= 0).sum() == occ.sum()
+
+
 def test_box_contacts_agree_with_connectivity_module():
     occ = np.ones((5, 4, 7), bool)
     occ[2, :, 3:] = False
@@ -301,8 +321,9 @@ class StressReport(FakeReport):
 
 
 def test_props_that_do_not_lower_the_stress_come_out_again():
-    # physics says the arm is 2x over capacity however it is propped: the first round's column
-    # changes nothing, so it is taken out again and the loop ends with the shape as it was
+    # physics says the arm is 2x over capacity however it is propped: each round's column
+    # changes nothing, so it is taken out again; after two such rounds (each under another
+    # part) the loop ends with the shape as it was
     occ = cantilever()
     calls = []
 
@@ -312,12 +333,39 @@ def test_props_that_do_not_lower_the_stress_come_out_again():
     physics = arm_physics(answer, calls)
     cfg = LayoutConfig(max_repair_rounds=0)
     model, rep = lay_bricks(VoxelGrid(occ), np.where(occ, 4, -1), cfg, stability=physics)
-    assert len(calls) == 2 and calls[1] > calls[0]  # one round of props was checked
+    assert len(calls) == 3 and calls[1] > calls[0] and calls[2] > calls[0]  # two rounds checked
     assert rep.stability_supports == 0 and rep.support_parts == 0 and rep.added_cells == 0
     assert model.meta["support_columns"] == []
     np.testing.assert_array_equal(model.occupancy(), occ)
     assert len(model) == calls[0]
     assert any("did not lower the stress" in n for n in rep.connectivity["notes"])
+
+
+def test_a_prop_round_that_misses_gives_the_next_part_a_turn():
+    # physics says the arm stands once a column is under any arm part but the tip: the first
+    # round props the tip (the weakest part), which changes nothing and comes out again; the
+    # next round props the next weakest part instead of giving up (bathtub #69's lever)
+    occ = cantilever()
+    calls, props_x = [], []
+
+    def physics(model):
+        calls.append(len(model))
+        tip = model.placements[arm_tips_first(model)[0]]
+        xs = [p.x for p in model.placements if p.color == 71]
+        props_x.append(xs)
+        held = bool(xs) and all(x + 1 < tip.x for x in xs)
+        n = len(model)
+        if held:
+            return StressReport(True, 0.5, [], np.zeros(n), np.array([0.5]))
+        return StressReport(False, -0.5, arm_tips_first(model), np.zeros(n), np.array([1.5, 0.5]))
+
+    cfg = LayoutConfig(max_repair_rounds=0)
+    model, rep = lay_bricks(VoxelGrid(occ), np.where(occ, 4, -1), cfg, stability=physics)
+    assert len(calls) == 3 and rep.stable is True
+    assert props_x[1] and min(props_x[1]) >= 44  # the first round's column stood under the tip
+    assert props_x[2] and max(props_x[2]) < 44 and rep.stability_supports == 1
+    assert all(x < 44 for x, *_ in model.meta["support_columns"])  # the missed column came out
+    assert not any("did not lower the stress" in n for n in rep.connectivity["notes"])
 
 
 def test_props_that_lower_the_total_excess_stay_though_the_margin_does_not_move():

@@ -451,7 +451,24 @@ def bridge_components(
             conn = _restored(conn, state, idx)
         if not improved:
             break
-    # targeted: a 1x2 plate across one side contact, for each contact until one helps
+    # targeted: a 1x2 plate across one side contact, for each contact until one helps; then the
+    # same with plates only, since a brick beside the contact spans the levels a stagger needs
+    for plates in (plates_only,) if plates_only else (False, True):
+        conn, tries = _forced_bridges(state, log_, conn, seed, deadline, tries, max_tries, plates)
+    return conn
+
+
+def _forced_bridges(
+    state: LayoutState,
+    log_: RepairLog,
+    conn: Connectivity,
+    seed: int,
+    deadline: float,
+    tries: int,
+    max_tries: int,
+    plates_only: bool,
+) -> tuple[Connectivity, int]:
+    """:func:`_forced_bridge` at each side contact until none helps; the connectivity and tries."""
     while conn.n_components > 1 and tries < 4 * max_tries and time.perf_counter() < deadline:
         improved = False
         for pair in _touching_pairs(state, conn)[:max_tries]:
@@ -473,7 +490,7 @@ def bridge_components(
             conn = _restored(conn, state, idx)
         if not improved:
             break
-    return conn
+    return conn, tries
 
 
 def _nearest_below(occ: np.ndarray) -> np.ndarray:
@@ -769,19 +786,21 @@ def _place_props(
     budget: int,
     support_color: int,
     plates_only: bool,
-) -> None:
+    skip: frozenset[int] = frozenset(),
+) -> set[int]:
     """Prop columns under the overloaded ``spots`` (worst first; the last one, the weakest
-    parts, only takes what is left of the budget).
+    parts, only takes what is left of the budget); returns the rows that got one.
 
     Every spot gets one column first, whatever the budget, unless a column already went under
     one of its candidates (:func:`_prop_candidates`; two spots on one load path, such as the
     twin arms of a symmetric shape, share them): separate overloads each need their own, and a
     check per column costs more than the column. Then, while ``budget`` columns are not
-    placed, the spots take turns (a long arm far over capacity needs several).
+    placed, the spots take turns (a long arm far over capacity needs several). Rows in ``skip``
+    (whose props did not help before) get none.
     """
     contacts, hangs = state.contacts(), _hanging_rows(state)
     queues = [_prop_candidates(state, rows, contacts, hangs) for rows in spots]
-    tried: set[int] = set()
+    tried: set[int] = set(skip)
     placed: set[int] = set()
 
     def place(queue: list[int]) -> bool:
@@ -805,6 +824,7 @@ def _place_props(
         for queue in queues:
             if left > 0 and place(queue):
                 left -= 1
+    return placed
 
 
 def _chain(
@@ -899,6 +919,11 @@ better bond changes what the studs hold by a small factor, not by several (a 64-
 thin arm at 18x capacity)."""
 
 
+PROP_MISSES = 2
+"""Prop rounds in a row that may fail to lower the stress (each taken out again, its rows not
+propped again) before the loop gives up: one more check for a model that stays unstable."""
+
+
 MAX_EXTRA_PROPS = 4
 """Props added per round beyond ``props_per_round`` when the stress is far over capacity (one
 per unit of stress over it): a long thin arm needs several, and every round costs a check."""
@@ -955,23 +980,32 @@ def stabilise(
             break  # a re-lay that does not help says the shape, not the bond, is the problem
         log_.relaid_parts += len(region)
         report = after
+    spent: set[int] = set()
+    misses = 0
     for _ in range(support_rounds):
         if _settled(report, deadline):
             break
         snap = _Snapshot.of(state, log_)
         n0 = len(log_.support_columns)
         budget = props_per_round + min(int(-_margin(report)), MAX_EXTRA_PROPS)
-        _place_props(state, log_, _overloaded_spots(state, report), budget, support_color, plates_only)
+        spots = _overloaded_spots(state, report)
+        placed = _place_props(state, log_, spots, budget, support_color, plates_only, frozenset(spent))
         if len(log_.support_columns) == n0:
             log_.notes.append("the weakest parts have nothing under them to stand a support on")
             break
         after = _check(stability, state, pitch, origin, log_)
         if not _helped(report, after):
-            # the overload sits where props cannot reach (a thin bridge between two props):
-            # more columns would only add parts, so this round's come out again
+            # the round's columns come out again; the next candidates get a turn (a column under
+            # the span of a bridge does nothing for the lever that tips it), until PROP_MISSES
+            # rounds in a row miss: then the overload sits where props cannot reach
             snap.restore(state, log_)
+            spent |= placed
+            misses += 1
+            if misses < PROP_MISSES:
+                continue
             log_.notes.append("supports under the weakest parts did not lower the stress")
             break
+        misses = 0
         log_.stability_supports += 1
         report = after
     log_.stable = None if report is None else bool(report.stable)
