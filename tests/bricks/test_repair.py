@@ -368,6 +368,32 @@ def test_a_prop_round_that_misses_gives_the_next_part_a_turn():
     assert not any("did not lower the stress" in n for n in rep.connectivity["notes"])
 
 
+def test_a_prop_round_that_barely_helps_stays_but_the_next_round_props_another_part():
+    # the physics double names the arm's 8-stud plate first and the part inboard of it second;
+    # a column under the plate takes a per mille off the stress (table #3596's columns beside
+    # the lever): it stays, but the next round props the inboard part, not the plate again
+    occ = cantilever()
+    calls, props_x = [], []
+
+    def physics(model):
+        calls.append(len(model))
+        weak = [i for i in arm_tips_first(model) if model.placements[i].sx * model.placements[i].sy > 2]
+        inboard = model.placements[weak[1]]
+        xs = [p.x for p in model.placements if p.color == 71]
+        props_x.append(xs)
+        n = len(model)
+        if any(x <= inboard.x + inboard.sx - 1 for x in xs):
+            return StressReport(True, 0.5, [], np.zeros(n), np.array([0.5]))
+        stress = 1.5 - 0.001 * len(xs)
+        return StressReport(False, 1.0 - stress, weak, np.zeros(n), np.array([stress]))
+
+    cfg = LayoutConfig(max_repair_rounds=0)
+    _model, rep = lay_bricks(VoxelGrid(occ), np.where(occ, 4, -1), cfg, stability=physics)
+    assert len(calls) == 3 and rep.stable is True and rep.stability_supports == 2
+    assert len(props_x[1]) > 0  # the first round's column, under the plate, stayed
+    assert all(x in props_x[2] for x in props_x[1])
+
+
 def test_props_that_lower_the_total_excess_stay_though_the_margin_does_not_move():
     # two equally loaded spots: propping one leaves the largest stress where it was, but the
     # total excess falls, so the props stay and the next round props the other
