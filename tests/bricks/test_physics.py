@@ -127,6 +127,19 @@ def test_long_cantilever_falls_at_its_root():
     assert np.all(np.diff(arm) < 0)  # stress falls along the arm toward its tip
 
 
+def test_a_falling_cantilever_prices_supports_under_its_arm():
+    m = cantilever(6)
+    fast, full = analyze_stability(m), analyze_stability(m, LP)
+    assert fast.verdict == full.verdict == "UNSTABLE"
+    np.testing.assert_allclose(fast.prop_price, full.prop_price, atol=1e-6)  # regions or whole
+    tip = len(m) - 1
+    p = m.placements[tip]
+    c0, cx, cy = fast.prop_price[tip]
+    near, far = (c0 + cx * x + cy * (p.y + 0.5) for x in (p.x + 0.5, p.x + p.sx - 0.5))
+    assert far < near < -1.0  # a newton under the tip takes over a newton of overload off
+    assert not analyze_stability(cantilever(3)).prop_price.any()  # it stands: nothing to price
+
+
 def test_cantilever_crossover_length():
     verdicts = [analyze_stability(cantilever(k)).verdict for k in range(1, 8)]
     # 4 bricks (28 studs = 22.4 cm of one-stud joints) still hold, the 5th breaks the root

@@ -107,3 +107,41 @@ def test_report_names_the_rough_outcomes():
     assert analyze_stability(cantilever(3), ROUGH).status == "witness (upper bound)"
     falls = analyze_stability(cantilever(6), ROUGH)
     assert falls.status == "near-optimal" and falls.verdict == "UNSTABLE"
+
+
+def _pushed(m, part, x, y, push):
+    """The exact program with ``push`` newtons pushing ``part`` up at lattice point (x, y)."""
+    com, w, iface = _program(m)
+    w = w.copy()
+    w[part] -= push
+    moment = np.zeros((len(m), 2))
+    dx, dy = x - com[part, 0], y - com[part, 1]
+    moment[part] = (-dy * push, dx * push)  # what the contacts must make up for
+    return solve_equilibrium(com, w, iface, STUD_CAPACITY, 30.0, m.pitch, moment=moment)
+
+
+@pytest.mark.parametrize("solver", ["clarabel", "highs"])
+def test_support_prices_predict_what_a_push_takes_off_the_overload(monkeypatch, solver):
+    if solver == "highs":
+        monkeypatch.setattr(physics_lp, "_run_clarabel", lambda *a, **k: None)
+    m = cantilever(6)
+    base = _solve(m, None)
+    assert base.exceed.sum() > 0 and base.price.shape == (len(m), 3)
+    tip = len(m) - 1  # the outermost brick of the arm
+    p = m.placements[tip]
+    y = p.y + 0.5
+    c0, cx, cy = base.price[tip]
+    predicted = [c0 + cx * x + cy * y for x in (p.x + 0.5, p.x + p.sx - 0.5)]
+    assert predicted[1] < predicted[0] < 0  # a push helps, farther out more
+    for x, want in zip((p.x + 0.5, p.x + p.sx - 0.5), predicted, strict=True):
+        push = 1e-3
+        got = (_pushed(m, tip, x, y, push).exceed.sum() - base.exceed.sum()) / push
+        assert got == pytest.approx(want, rel=2e-2)
+    # a push on the post's bottom brick, on the ground, gains nothing but a little less tension
+    # (the objective's tension term, 1e-4 of the excess's weight)
+    np.testing.assert_allclose(base.price[0], 0.0, atol=1e-3)
+
+
+def test_a_witness_has_no_prices():
+    sol = _solve(cantilever(3), 0)
+    assert sol.status == "witness" and not sol.price.any()

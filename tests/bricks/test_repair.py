@@ -394,6 +394,41 @@ def test_a_prop_round_that_barely_helps_stays_but_the_next_round_props_another_p
     assert all(x in props_x[2] for x in props_x[1])
 
 
+@dataclass
+class PricedReport(StressReport):
+    prop_price: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+
+
+def test_the_first_prop_round_stands_where_the_physics_prices_support():
+    # the physics double prices a push on any arm part by its distance from x = 20.5 (the best
+    # place to prop, say a hinge of the collapse), and the arm stands only with a column there;
+    # the guesses would prop the arm's tip first
+    occ = cantilever()
+    calls, props_x = [], []
+
+    def physics(model):
+        calls.append(len(model))
+        xs = [p.x for p in model.placements if p.color == 71]
+        props_x.append(xs)
+        n = len(model)
+        if any(19 <= x <= 21 for x in xs):
+            return PricedReport(True, 0.5, [], np.zeros(n), np.array([0.5]))
+        # price(x) = |x - 20.5| - 30 for arm parts: most negative at x = 20.5
+        price = np.zeros((n, 3))
+        for i in arm_tips_first(model):
+            p = model.placements[i]
+            centre = p.x + p.sx / 2
+            slope = 1.0 if centre > 20.5 else -1.0
+            price[i] = (-30.0 - slope * 20.5, slope, 0.0)
+        weak = arm_tips_first(model)
+        return PricedReport(False, -0.5, weak, np.zeros(n), np.array([1.5]), price)
+
+    cfg = LayoutConfig(max_repair_rounds=0)
+    _model, rep = lay_bricks(VoxelGrid(occ), np.where(occ, 4, -1), cfg, stability=physics)
+    assert len(calls) == 2 and rep.stable is True and rep.stability_supports == 1
+    assert props_x[1] and all(19 <= x <= 21 for x in props_x[1])
+
+
 def test_props_that_lower_the_total_excess_stay_though_the_margin_does_not_move():
     # two equally loaded spots: propping one leaves the largest stress where it was, but the
     # total excess falls, so the props stay and the next round props the other

@@ -170,6 +170,11 @@ class StabilityReport:
             the solution: force (newtons, negative: a pull) and its first moments ``f * x``,
             ``f * y`` (newton * lattice unit); ``nan`` when unknown. With the stresses, the
             whole force distribution, which ``order_check`` keeps fixed around a local re-solve.
+        prop_price: (n, 3) float64 ``(c0, cx, cy)`` per part: one newton pushing the part up at
+            lattice point (x, y) (from a support on the ground) changes the least total stud
+            overload, in newtons, by about ``c0 + cx x + cy y`` (the program's dual prices;
+            negative where a support helps: what the repair loop props after its own guesses
+            miss). Zeros for parts no program solved, and when the model stands.
     """
 
     stable: bool
@@ -192,6 +197,7 @@ class StabilityReport:
     interface_parts: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
     interface_stress: np.ndarray = field(default_factory=lambda: np.zeros(0))
     interface_net: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    prop_price: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe summary (non-finite numbers become ``None``; per-part stress only for the
@@ -311,6 +317,9 @@ def analyze_stability(
         max_stress = float(solved.stress.max(initial=0.0))
         margin = 1.0 - max_stress
         verdict = "STABLE" if max_stress <= 1.0 + STRESS_TOLERANCE else "UNSTABLE"
+    price = np.zeros((n, 3))
+    if verdict == "UNSTABLE" and len(solved.price) == k:
+        price[supported] = solved.price
     out = StabilityReport(
         stable=verdict == "STABLE",
         verdict=verdict,
@@ -332,6 +341,7 @@ def analyze_stability(
         interface_parts=np.stack([iface.upper[kept], iface.lower[kept]], axis=1),
         interface_stress=np.full(len(sub), np.nan) if solved.unknown else solved.stress,
         interface_net=np.full((len(sub), 3), np.nan) if solved.unknown else solved.net,
+        prop_price=price,
     )
     log.info(
         "stability: %s (%s), max stress %.3f, %d parts, %d contacts, %.2f s",
@@ -357,6 +367,7 @@ class _Solved:
     status: str
     unknown: bool = False
     net: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # (p, 3) see RegionSolution
+    price: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # (k, 3) see RegionSolution
 
 
 def _solve(
@@ -400,5 +411,12 @@ def _solve(
         kind = "witness (upper bound)" if whole else "upper bound"
     status = kind if whole else f"{kind} (region of {k} parts)"
     return _Solved(
-        sol.stress, sol.ground_reaction, sol.tension_max, sol.n_variables, k, status, net=sol.net
+        sol.stress,
+        sol.ground_reaction,
+        sol.tension_max,
+        sol.n_variables,
+        k,
+        status,
+        net=sol.net,
+        price=sol.price,
     )

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
@@ -109,6 +109,8 @@ class RegionSolution:
         lp_time_s: wall time inside the solver, seconds.
         rough: some program's forces came from its rough solve (a witness, or a proof that
             nothing stands; see :func:`~voxforge.bricks.physics_lp.solve_equilibrium`).
+        price: (n, 3) each part's support price plane from the program that solved it last
+            (:attr:`~voxforge.bricks.physics_lp.LPSolution.price`); zeros outside the programs.
     """
 
     stress: np.ndarray
@@ -121,6 +123,7 @@ class RegionSolution:
     n_solves: int
     lp_time_s: float
     rough: bool = False
+    price: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
 
 def down_graph(n: int, iface: Interfaces) -> sparse.csr_matrix:
@@ -183,6 +186,7 @@ class _Program:
             s.n_rows,
             s.status,
             s.solve_time_s,
+            s.price,
         )
         return _Program(sub, self.use[keep], self.region)
 
@@ -368,6 +372,10 @@ class _Context:
         net = f.net.copy()
         net[free] = post.net[free]
         tension = post.max_stress * self.capacity
+        price = np.zeros((n, 3))
+        for prog in programs:
+            if len(prog.sol.price) == int(prog.region.sum()):
+                price[prog.region] = prog.sol.price
         return RegionSolution(
             stress=stress,
             net=net,
@@ -379,6 +387,7 @@ class _Context:
             n_solves=n_solves,
             lp_time_s=f.lp_time,
             rough=not f.exact,
+            price=price,
         )
 
 

@@ -56,7 +56,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -118,6 +118,10 @@ class LPSolution:
             capacity (stresses are upper bounds); ``"near-optimal"`` for a rough solve that
             proves no distribution stands (least total excess to :data:`NEAR_OPTIMAL_GAP`).
         solve_time_s: wall time of the solver run(s).
+        price: (n, 3) ``(c0, cx, cy)`` per part: one newton pushing the part up at lattice
+            point (x, y) (a support standing on the ground) changes the least total excess,
+            in newtons, by ``c0 + cx x + cy y`` to first order (the equilibrium rows' dual
+            prices; negative where a support helps); zeros for a witness, which has none.
     """
 
     tension: np.ndarray
@@ -130,6 +134,7 @@ class LPSolution:
     n_rows: int
     status: str
     solve_time_s: float
+    price: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
     @property
     def exact(self) -> bool:
@@ -322,14 +327,14 @@ def solve_equilibrium(
     upper = np.full(n_var, np.inf)
 
     lp = _LinearProgram(a, row_lo, row_hi, cost, lower, upper)
-    x_opt, status, dt = None, "optimal", 0.0
+    x_opt, status, dt, duals = None, "optimal", 0.0, np.zeros(3 * n)
     if witness_from is not None and p >= witness_from:
         t0 = time.perf_counter()
-        x_opt, status = _rough(lp, alpha * stud_capacity, 3 * n, time_limit_s)
+        x_opt, status, duals = _rough(lp, alpha * stud_capacity, 3 * n, time_limit_s)
         dt = time.perf_counter() - t0
         time_limit_s -= dt
     if x_opt is None:
-        x_opt, status, dt_exact = _solve_lp(lp, time_limit_s)
+        x_opt, status, dt_exact, duals = _solve_lp(lp, time_limit_s)
         dt += dt_exact
     tau = float(x_opt[base_m:base_c].max(initial=0.0))
     e = x_opt[base_e:base_m]
@@ -356,11 +361,22 @@ def solve_equilibrium(
         n_rows=3 * n,
         status=status,
         solve_time_s=dt,
+        price=_price_planes(duals[: 3 * n].reshape(n, 3), com_s, sx, sy),
     )
 
 
-def _solve_lp(lp: _LinearProgram, time_limit_s: float) -> tuple[np.ndarray, str, float]:
-    """Solve ``lp`` to its optimum.
+def _price_planes(duals: np.ndarray, com_s: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    """(n, 3) ``(c0, cx, cy)`` of :attr:`LPSolution.price` from the (n, 3) duals of the Fz, Mx,
+    My rows (the reduced cost of an upward unit force at (x, y) is ``y_z + y_mx dy - y_my dx``,
+    :func:`_vertical_entries`' arms; divided by the exceedance's weight it is in newtons)."""
+    yz, ymx, ymy = duals[:, 0], duals[:, 1], duals[:, 2]
+    c0 = yz - ymx * com_s[:, 1] + ymy * com_s[:, 0]
+    return np.stack([c0, -ymy * sx, ymx * sy], axis=1) / EXCEED_WEIGHT
+
+
+def _solve_lp(lp: _LinearProgram, time_limit_s: float) -> tuple[np.ndarray, str, float, np.ndarray]:
+    """Solve ``lp`` to its optimum: the solution, its status, the time and the equalities' duals
+    (Clarabel's sign: the objective falls by ``-z`` per unit more on the right-hand side).
 
     Clarabel first: an interior-point method with a direct sparse LDL factorisation, 5-10x
     faster here than HiGHS' IPX, whose iterative (Krylov) linear algebra crawls on these
@@ -371,7 +387,7 @@ def _solve_lp(lp: _LinearProgram, time_limit_s: float) -> tuple[np.ndarray, str,
     t0 = time.perf_counter()
     out = _run_clarabel(lp, time_limit_s)
     if out is not None:
-        return out[0], "optimal", time.perf_counter() - t0
+        return out[0], "optimal", time.perf_counter() - t0, out[3]
     remaining = max(float(time_limit_s) - (time.perf_counter() - t0), 1.0)
     a, eq, up, lo = lp.rows
     a_ub = sparse.vstack([a[up], -a[lo]]).tocsc()
@@ -394,47 +410,51 @@ def _solve_lp(lp: _LinearProgram, time_limit_s: float) -> tuple[np.ndarray, str,
         raise SolveError("time limit", f"stopped after {dt:.1f} s")
     if res.status != 0:
         raise SolveError("solver failed", str(res.message))
-    return np.asarray(res.x), "optimal", dt
+    marginals = getattr(getattr(res, "eqlin", None), "marginals", None)
+    duals = -np.asarray(marginals) if marginals is not None else np.zeros(int(eq.sum()))
+    return np.asarray(res.x), "optimal", dt, duals
 
 
 def _rough(
     lp: _LinearProgram, caps: np.ndarray, n_balance: int, time_limit_s: float
-) -> tuple[np.ndarray | None, str]:
-    """The rough solve of the module docstring: ``(x, "witness")`` when its forces stand,
-    ``(x, "near-optimal")`` when its dual bound proves that nothing stands, else
-    ``(None, "")``.
+) -> tuple[np.ndarray | None, str, np.ndarray]:
+    """The rough solve of the module docstring: ``(x, "witness", 0)`` when its forces stand,
+    ``(x, "near-optimal", z)`` when its dual bound proves that nothing stands (``z`` the
+    equalities' duals, as :func:`_solve_lp` gives them), else ``(None, "", 0)``.
 
     The columns are laid out as :func:`solve_equilibrium` builds them: exceedance ``e``, tension
     ``m`` (``caps`` (p,) is each one's capacity), then the corner compressions; the first
     ``n_balance`` rows are the equilibrium rows.
     """
     p = len(caps)
+    none = np.zeros(n_balance)
     out = _run_clarabel(lp, time_limit_s, rough=True)
     if out is None:
-        return None, ""
-    x, primal, dual = out
+        return None, "", none
+    x, primal, dual, z = out
     m, forces = x[p : 2 * p], x[p:]
     within = np.where(caps > 0, m <= caps * (1.0 + STRESS_TOLERANCE), m <= TENSION_TOLERANCE_N)
     if forces.min(initial=0.0) >= -1e-12 and within.all():
         x = np.concatenate([np.zeros(p), np.maximum(forces, 0.0)])
         residual = lp.a[:n_balance] @ x - lp.row_lo[:n_balance]
         if np.abs(residual).max(initial=0.0) <= BALANCE_TOLERANCE_N:
-            return x, "witness"
+            return x, "witness", none
     x[:p] = np.maximum(m - caps, 0.0)
     # any distribution within capacity costs at most ``bound``; the dual objective is a lower
     # bound of the optimum (up to the rough dual's residual: hence the factor 2), so past it
     # nothing stands, and a small gap makes the excess near its least
     bound = TENSION_WEIGHT * float(caps.sum())
     if dual > 2.0 * bound and primal - dual <= NEAR_OPTIMAL_GAP * dual:
-        return x, "near-optimal"
-    return None, ""
+        return x, "near-optimal", z
+    return None, "", none
 
 
 def _run_clarabel(
     lp: _LinearProgram, time_limit_s: float, rough: bool = False
-) -> tuple[np.ndarray, float, float] | None:
-    """The program in Clarabel's conic form: its solution and primal and dual objectives, or
-    None when Clarabel does not solve it. ``rough``: stop at :data:`WITNESS_GAP`."""
+) -> tuple[np.ndarray, float, float, np.ndarray] | None:
+    """The program in Clarabel's conic form: its solution, primal and dual objectives and the
+    equalities' duals, or None when Clarabel does not solve it. ``rough``: stop at
+    :data:`WITNESS_GAP`."""
     try:
         import clarabel
     except ImportError:  # optional speed-up; HiGHS still solves everything
@@ -473,7 +493,7 @@ def _run_clarabel(
         raise SolveError("time limit", f"stopped after {time_limit_s:.1f} s")
     if status not in ("Solved", "AlmostSolved"):
         return None
-    return np.asarray(sol.x), float(sol.obj_val), float(sol.obj_val_dual)
+    return np.asarray(sol.x), float(sol.obj_val), float(sol.obj_val_dual), np.asarray(sol.z)[:n_zero]
 
 
 def _timed_out(res: object) -> bool:

@@ -922,6 +922,49 @@ def _farthest_hanging(
     return rows[np.argsort(-far, kind="stable")].tolist()[:k]
 
 
+def _priced_columns(state: LayoutState, report: Any, k: int) -> list[tuple[int, int, int, int]]:
+    """Up to ``k`` columns ``(x, y, z0, z1)`` under hanging bottom cells where the report's
+    :attr:`~voxforge.bricks.physics.StabilityReport.prop_price` says a support lowers the
+    total overload (the price of the part over the column minus that of the part it lands on):
+    of the cells priced near the best (:data:`NEAR_BEST_PRICE`), the shortest columns first, at
+    least 3 studs apart; none when the report has no prices."""
+    price = np.asarray(getattr(report, "prop_price", np.zeros((0, 3))), dtype=np.float64)
+    live = state.live_index()
+    if price.shape != (len(live), 3) or not price.any():
+        return []
+    plane = np.zeros((len(state.rows), 3))
+    plane[live] = price
+    rows = np.arange(len(state.rows))
+    x, y, z, g = _hanging_cells(state, np.where(state.alive, rows, -1))
+    hit = _nearest_below(state.labels >= 0)[x, y, z]
+    under = state.labels[x, y, np.maximum(hit, 0)]
+    cx, cy = x + 0.5, y + 0.5
+
+    def at(r: np.ndarray) -> np.ndarray:
+        return plane[r, 0] + plane[r, 1] * cx + plane[r, 2] * cy
+
+    gain = at(g) - np.where(hit >= 0, at(under), 0.0)
+    good = gain <= min(-MIN_PROP_PRICE, NEAR_BEST_PRICE * float(gain.min(initial=0.0)))
+    picked: list[tuple[int, int, int, int]] = []
+    for i in np.flatnonzero(good)[np.lexsort(((gain[good]), (z - hit)[good]))]:
+        if len(picked) >= k:
+            break
+        if all(max(abs(x[i] - px), abs(y[i] - py)) >= 3 for px, py, _, _ in picked):
+            picked.append((int(x[i]), int(y[i]), int(hit[i]) + 1, int(z[i])))
+    return picked
+
+
+MIN_PROP_PRICE = 0.01
+"""Overload (newtons) one newton of support must take off, to first order, for a priced column
+to stand (64-stud bathtub #28's best cell: 21)."""
+
+NEAR_BEST_PRICE = 0.5
+"""Cells priced at least this share of the best cell's price compete on column length (the
+shortest first): a price is a first-order gain per newton, and a column two thirds shorter
+that takes half as much off per newton is fewer parts and usually enough (297 shapes: 20%
+fewer support cells than the best price alone)."""
+
+
 RELAY_MIN_MARGIN = -1.0
 """Below this physics margin (stress over twice the capacity) re-lays are skipped for props: a
 better bond changes what the studs hold by a small factor, not by several (a 64-stud bathtub's
@@ -959,13 +1002,16 @@ def stabilise(
     seed, the other orientation preference and a stronger bonding reward; a re-lay is kept only if
     the physics margin grows and the model stays one piece (the first that does not help ends
     the re-lays; skipped when the stress is far over capacity). Then, up to ``support_rounds``
-    times, columns (2x2 where they fit) go under the weakest hanging parts, each at the bottom
-    cell farthest from where the part rests, down to the part below or the ground: one under
-    every separate overloaded spot, then up to ``props_per_round`` in all (one more per unit
-    of stress over capacity; see :func:`_place_props`), and the model is checked again; a round
-    that lowers neither the largest stress nor the total excess comes out again and ends the
-    loop (the overload sits where no column helps). Stops at the deadline. Returns the last
-    report (None when the physics gave up).
+    times, columns (2x2 where they fit) go down to the part below or the ground, and the model
+    is checked again: where the report prices supports (its program's dual prices,
+    :func:`_priced_columns`), one column per overloaded spot where a support takes the most
+    overload off; otherwise under the weakest hanging parts, each at the bottom cell farthest
+    from where the part rests, one under every separate overloaded spot, then up to
+    ``props_per_round`` in all (one more per unit of stress over capacity; see
+    :func:`_place_props`). A round that lowers neither the largest stress nor the total excess
+    comes out again and the other way is tried; two such rounds in a row end the loop (the
+    overload sits where no column helps). Stops at the deadline. Returns the last report (None
+    when the physics gave up).
     """
     report = _check(stability, state, pitch, origin, log_)
     weights = LayerWeights(bond_w=60.0, seam_w=20.0)
@@ -991,6 +1037,7 @@ def stabilise(
         report = after
     spent: set[int] = set()
     misses = 0
+    use_prices = True
     for _ in range(support_rounds):
         if _settled(report, deadline):
             break
@@ -998,24 +1045,34 @@ def stabilise(
         n0 = len(log_.support_columns)
         budget = props_per_round + min(int(-_margin(report)), MAX_EXTRA_PROPS)
         spots = _overloaded_spots(state, report)
-        placed = _place_props(state, log_, spots, budget, support_color, plates_only, frozenset(spent))
+        placed: set[int] = set()
+        if use_prices:  # one per spot: a second column beside the best mostly shares its load
+            columns = _priced_columns(state, report, max(1, len(spots) - 1))
+            _lay_supports(state, log_, columns, support_color, plates_only)
+        priced = len(log_.support_columns) > n0
+        if not priced:
+            skip = frozenset(spent)
+            placed = _place_props(state, log_, spots, budget, support_color, plates_only, skip)
         if len(log_.support_columns) == n0:
             log_.notes.append("the weakest parts have nothing under them to stand a support on")
             break
         after = _check(stability, state, pitch, origin, log_)
         progress = _progress(report, after)
         if progress <= PROGRESS_TOLERANCE:
-            # the round's columns come out again; the next candidates get a turn (a column under
-            # the span of a bridge does nothing for the lever that tips it), until PROP_MISSES
-            # rounds in a row miss: then the overload sits where props cannot reach
+            # the round's columns come out again (a column under the span of a bridge does
+            # nothing for the lever that tips it) and the next round goes the other way
+            # (priced columns, or the guesses with new candidates), until PROP_MISSES rounds in
+            # a row miss: the overload sits where props cannot reach
             snap.restore(state, log_)
             spent |= placed
             misses += 1
+            use_prices = not priced
             if misses < PROP_MISSES:
                 continue
             log_.notes.append("supports under the weakest parts did not lower the stress")
             break
         misses = 0
+        use_prices = True
         if progress < SMALL_PROGRESS:
             spent |= placed
         log_.stability_supports += 1
