@@ -399,10 +399,10 @@ class PricedReport(StressReport):
     prop_price: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
 
-def test_the_first_prop_round_stands_where_the_physics_prices_support():
+def test_a_missed_prop_round_is_followed_by_one_where_the_physics_prices_support():
     # the physics double prices a push on any arm part by its distance from x = 20.5 (the best
     # place to prop, say a hinge of the collapse), and the arm stands only with a column there;
-    # the guesses would prop the arm's tip first
+    # the guesses prop the arm's tip, which misses and comes out again
     occ = cantilever()
     calls, props_x = [], []
 
@@ -417,16 +417,17 @@ def test_the_first_prop_round_stands_where_the_physics_prices_support():
         price = np.zeros((n, 3))
         for i in arm_tips_first(model):
             p = model.placements[i]
-            centre = p.x + p.sx / 2
-            slope = 1.0 if centre > 20.5 else -1.0
+            slope = 1.0 if p.x + p.sx / 2 > 20.5 else -1.0
             price[i] = (-30.0 - slope * 20.5, slope, 0.0)
         weak = arm_tips_first(model)
         return PricedReport(False, -0.5, weak, np.zeros(n), np.array([1.5]), price)
 
     cfg = LayoutConfig(max_repair_rounds=0)
-    _model, rep = lay_bricks(VoxelGrid(occ), np.where(occ, 4, -1), cfg, stability=physics)
-    assert len(calls) == 2 and rep.stable is True and rep.stability_supports == 1
-    assert props_x[1] and all(19 <= x <= 21 for x in props_x[1])
+    model, rep = lay_bricks(VoxelGrid(occ), np.where(occ, 4, -1), cfg, stability=physics)
+    assert len(calls) == 3 and rep.stable is True and rep.stability_supports == 1
+    assert props_x[1] and min(props_x[1]) >= 40  # the guess: under the tip
+    assert props_x[2] and all(19 <= x <= 21 for x in props_x[2])  # the priced column alone
+    assert all(19 <= x <= 21 for x, *_ in model.meta["support_columns"])
 
 
 def test_props_that_lower_the_total_excess_stay_though_the_margin_does_not_move():
