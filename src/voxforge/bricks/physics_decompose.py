@@ -374,8 +374,7 @@ class _Context:
         tension = post.max_stress * self.capacity
         price = np.zeros((n, 3))
         for prog in programs:
-            if len(prog.sol.price) == int(prog.region.sum()):
-                price[prog.region] = prog.sol.price
+            price[prog.region] = prog.sol.price
         return RegionSolution(
             stress=stress,
             net=net,

@@ -493,14 +493,16 @@ def _forced_bridges(
     return conn, tries
 
 
-def _nearest_below(occ: np.ndarray) -> np.ndarray:
-    """(nx, ny, nz) int64: highest filled level strictly below each cell, -1 for the ground."""
-    nz = occ.shape[2]
-    lev = np.where(occ, np.arange(nz)[None, None, :], -1)
-    top = np.maximum.accumulate(lev, axis=2)
-    out = np.full(occ.shape, -1, dtype=np.int64)
-    out[:, :, 1:] = top[:, :, :-1]
-    return out
+def _landings(
+    state: LayoutState, x: np.ndarray, y: np.ndarray, z: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where a column down from each cell (x, y, z) (each (k,) int64) lands: the highest filled
+    level strictly below it (-1: the ground) and the row there (the label at level 0 for the
+    ground). Only the k cells' own columns are read, not the whole grid."""
+    lab = state.labels[x, y, :]  # (k, nz)
+    below = (lab >= 0) & (np.arange(lab.shape[1])[None, :] < z[:, None])
+    hit = np.where(below.any(axis=1), lab.shape[1] - 1 - np.argmax(below[:, ::-1], axis=1), -1)
+    return hit, lab[np.arange(len(x)), np.maximum(hit, 0)]
 
 
 def _lay_supports(
@@ -572,9 +574,7 @@ def add_supports(
         x, y, z, g = _hanging_cells(state, groups)
         if len(x) == 0:
             break
-        occ = state.labels >= 0
-        hit = _nearest_below(occ)[x, y, z]
-        under = state.labels[x, y, np.maximum(hit, 0)]
+        hit, under = _landings(state, x, y, z)
         own = conn.comp[state.labels[x, y, z]]
         on_ground = hit < 0
         on_solid = ~on_ground & (conn.comp[under] != own) & ~conn.floating[under]
@@ -868,10 +868,15 @@ def _attached(state: LayoutState, contacts: StudContacts, row: int, limit: int =
     return np.asarray(order[:limit], dtype=np.int64)
 
 
+def _live_hanging_cells(state: LayoutState) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_hanging_cells` of every live row, grouped by row index."""
+    rows = np.arange(len(state.rows))
+    return _hanging_cells(state, np.where(state.alive, rows, -1))
+
+
 def _hanging_rows(state: LayoutState) -> np.ndarray:
     """(n_rows,) bool live rows above the ground with some bottom cell over nothing."""
-    rows = np.arange(len(state.rows))
-    _x, _y, _z, g = _hanging_cells(state, np.where(state.alive, rows, -1))
+    _x, _y, _z, g = _live_hanging_cells(state)
     out = np.zeros(len(state.rows), dtype=bool)
     out[g] = True
     return out
@@ -934,10 +939,8 @@ def _priced_columns(state: LayoutState, report: Any, k: int) -> list[tuple[int, 
         return []
     plane = np.zeros((len(state.rows), 3))
     plane[live] = price
-    rows = np.arange(len(state.rows))
-    x, y, z, g = _hanging_cells(state, np.where(state.alive, rows, -1))
-    hit = _nearest_below(state.labels >= 0)[x, y, z]
-    under = state.labels[x, y, np.maximum(hit, 0)]
+    x, y, z, g = _live_hanging_cells(state)
+    hit, under = _landings(state, x, y, z)
     cx, cy = x + 0.5, y + 0.5
 
     def at(r: np.ndarray) -> np.ndarray:
