@@ -475,3 +475,37 @@ def test_assign_colors_despeckles_scan_noise():
     clean = assign_colors(grid, ColorConfig(mode=2))
     assert len(np.unique(noisy)) == 2
     assert len(np.unique(clean)) == 1
+
+
+def _shaded_palette(scales: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Each solid palette colour scaled in linear light, with and without noise; (rgb, codes)."""
+    from voxforge.core.color import linear_to_srgb, srgb_to_linear
+
+    t, pal = load_colors(), solid_palette()
+    rng = np.random.default_rng(0)
+    rgb, want = [], []
+    for code in pal:
+        lin = srgb_to_linear(t[code].srgb, np.float64)
+        for k in scales:
+            for noisy in (False, True, True):
+                noise = rng.normal(0.0, 0.01, 3) if noisy else 0.0
+                rgb.append(linear_to_srgb(lin * k + noise, np.float64))
+                want.append(code)
+    return np.array(rgb), np.array(want)
+
+
+def test_default_metric_keeps_the_hue_of_shaded_colours() -> None:
+    """The default (lightness-weighted Oklab) finds shaded palette colours about as often as
+    CIEDE2000 and clearly more often than plain Oklab, without CIEDE2000's blue -> Black."""
+    rgb, want = _shaded_palette((0.8, 0.9, 1.0, 1.15))
+    pal = solid_palette()
+    hits = {m: float((match_colors(rgb, pal, metric=m) == want).mean()) for m in ("oklab", "ciede2000")}
+    plain = C._palette_array(pal)
+    x, p = srgb_to_oklab(rgb), srgb_to_oklab(plain[1])
+    plain_hits = float((plain[0][((x[:, None] - p[None]) ** 2).sum(-1).argmin(1)] == want).mean())
+    assert hits["oklab"] >= hits["ciede2000"] - 0.01
+    assert hits["oklab"] >= plain_hits + 0.03
+    banana, blue = (194, 165, 18), (30, 30, 200)
+    got = match_colors(np.array([banana, (185, 157, 17), blue]) / 255.0, pal, metric="oklab")
+    np.testing.assert_array_equal(got, [14, 14, 1])  # Yellow, Yellow, Blue
+    assert match_colors(np.array([blue]) / 255.0, pal, metric="ciede2000")[0] == 0  # Black

@@ -343,13 +343,24 @@ def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
 
 Metric = Literal["ciede2000", "oklab"]
 _CHUNK = 1 << 21  # colour x palette pairs per Oklab block: bounds temporary memory
+OKLAB_LIGHTNESS_SCALE = 0.4
+"""Oklab's L is scaled by this before Euclidean matching (a weight of 0.16 on ΔL²).
+
+Scans and textures carry shading: the same plastic shows up lighter or darker, while its hue and
+chroma stay put. With plain Oklab a shaded colour jumps to a neighbour of another hue (a banana
+texture's mustard yellow (194, 165, 18) matches Bright Light Orange, not Yellow). Over the solid
+palette's colours scaled by 0.8-1.15 in linear light (plus noise), the scaled distance finds the
+colour again for 97.5% of samples (plain Oklab 92.1%, CIEDE2000 97.7%; by 0.6-1.2: 85.1%, 70.4%,
+84.9%), while keeping Oklab's sanity at large distances: saturated blue (30, 30, 200) stays Blue
+where CIEDE2000 picks Black. Lower scales gain little and send more dark colours to light ones.
+``tests/bricks/test_colors.py`` repeats the measurement."""
 
 
 def _to_space(rgb: np.ndarray, metric: str) -> np.ndarray:
     if metric == "ciede2000":
         return srgb_to_lab(rgb)
     if metric == "oklab":
-        return srgb_to_oklab(rgb)
+        return srgb_to_oklab(rgb) * np.array([OKLAB_LIGHTNESS_SCALE, 1.0, 1.0])
     raise ConfigError(f"unknown colour metric {metric!r}; expected 'ciede2000' or 'oklab'")
 
 
@@ -489,8 +500,9 @@ def match_colors(
     Args:
         rgb: (n, 3) float sRGB in [0, 1].
         palette: LDraw colour codes to choose from.
-        metric: ``ciede2000`` (CIELAB; best for small differences) or ``oklab`` (Euclidean,
-            ~10x faster, and uniform across the large gaps between LEGO colours).
+        metric: ``ciede2000`` (CIELAB; best for small differences) or ``oklab`` (Euclidean
+            Oklab with lightness weighted down, see :data:`OKLAB_LIGHTNESS_SCALE`; ~10x faster,
+            and sane across the large gaps between LEGO colours).
 
     Returns:
         (n,) int64 LDraw codes. Inputs are matched at 8-bit precision (see ``_unique_rgb``).
@@ -624,9 +636,11 @@ class ColorConfig(BaseModel):
             (reduce to at most K palette colours), or ``"single:CODE"`` (every part one colour).
             The CLI string ``auto|K|single:CODE`` parses straight into this field.
         metric: ``oklab`` (default) or ``ciede2000`` for every nearest-colour decision.
-            Oklab is the default because CIEDE2000 is built for small differences: across the
-            large gaps between LEGO colours its blue-region hue term sends saturated blue
-            (30, 30, 200) to Black instead of Blue; Oklab stays uniform at large distances.
+            ``oklab`` is Euclidean Oklab with lightness weighted down
+            (:data:`OKLAB_LIGHTNESS_SCALE`), so shaded texture and scan colours keep their hue
+            (a mustard-yellow banana is Yellow). It is the default because CIEDE2000 is built
+            for small differences: across the large gaps between LEGO colours its blue-region
+            hue term sends saturated blue (30, 30, 200) to Black instead of Blue.
         dither: 3-D error diffusion over the visible surface cells.
         palette: LDraw codes to use instead of :func:`solid_palette`.
         inventory: the user's parts (file or dict, see :func:`load_inventory`); only colours they

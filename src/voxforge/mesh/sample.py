@@ -3,9 +3,10 @@
 Colours come from ``mesh.tm.visual``: vertex colours interpolated barycentrically, face colours,
 or a texture looked up through the interpolated UVs (bilinear, UVs wrapped into [0, 1), v flipped
 because image rows run top-down while v runs up) and multiplied by the material's colour factor
-(glTF ``baseColorFactor``, OBJ ``Kd``). A textured material without UVs or image gives its flat
-main colour. Texture filtering and the factor act in linear light; vertex colours are interpolated
-as stored (sRGB), as renderers do. Results are sRGB floats in [0, 1].
+(glTF ``baseColorFactor``; an OBJ ``Kd`` is not applied to its texture, see
+:func:`_color_factor`). A textured material without UVs or image gives its flat main colour.
+Texture filtering and the factor act in linear light; vertex colours are interpolated as stored
+(sRGB), as renderers do. Results are sRGB floats in [0, 1].
 """
 
 from __future__ import annotations
@@ -112,31 +113,68 @@ def surface_colors(mesh: Mesh, face_index: np.ndarray, barycentric: np.ndarray) 
         fc = np.asarray(visual.face_colors, dtype=np.float32)[:, :3] / 255.0
         return fc[face_index]
     if kind == "texture":
-        return _texture_colors(visual, faces, barycentric)
+        return _texture_colors(visual, np.asarray(mesh.faces), face_index, barycentric)
     return None
 
 
-def _texture_colors(visual: Any, faces: np.ndarray, barycentric: np.ndarray) -> np.ndarray:
+def _texture_colors(
+    visual: Any, all_faces: np.ndarray, face_index: np.ndarray, barycentric: np.ndarray
+) -> np.ndarray:
     """Texture lookup through UVs, times the material factor; flat main colour without UVs/image."""
     material = getattr(visual, "material", None)
     image = _material_image(material)
     uv = getattr(visual, "uv", None)
-    n = len(faces)
+    n = len(face_index)
     if image is None or uv is None or len(uv) == 0:
         flat = np.asarray(_main_color(material), dtype=np.float32)[:3] / 255.0
         return np.broadcast_to(flat, (n, 3)).astype(np.float32)
     uv = np.asarray(uv, dtype=np.float64)
-    uv_at = np.einsum("ni,nij->nj", barycentric, uv[faces])
-    lin = bilinear_linear(image, uv_at)
+    uv_at = np.einsum("ni,nij->nj", barycentric, uv[all_faces[face_index]])
+    covered = uv_coverage(uv[all_faces[np.unique(face_index)]], image.shape[:2])
+    lin = bilinear_linear(image, uv_at, covered)
     factor = _color_factor(material)
     return linear_to_srgb(lin * factor)
 
 
-def bilinear_linear(image: np.ndarray, uv: np.ndarray) -> np.ndarray:
+def uv_coverage(uv_triangles: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """(h, w) bool: texels that the (k, 3, 2) UV triangles touch (wrapped into [0, 1)).
+
+    Texture atlases leave background (often black) between their charts; a bilinear lookup near
+    a chart's edge would blend that background into the surface's colour, which darkens scans
+    whose atlas is cut into many small charts. A texel counts when its centre lies inside a
+    triangle, the rule texture bakers paint by.
+    """
+    from PIL import Image, ImageDraw
+
+    h, w = int(shape[0]), int(shape[1])
+    tri = np.asarray(uv_triangles, dtype=np.float64).reshape(-1, 3, 2)
+    shift = np.floor(tri.min(axis=1, keepdims=True))  # one period per triangle, as the lookup wraps
+    tri = tri - shift
+    # PIL puts pixel centres on integer coordinates; texel i's centre is at u = (i + 0.5) / w.
+    px = np.stack([tri[..., 0] * w - 0.5, (1.0 - tri[..., 1]) * h - 0.5], axis=-1)
+    mask = Image.new("1", (w, h), 0)
+    draw = ImageDraw.Draw(mask)
+    for coords in px.reshape(-1, 6).tolist():
+        draw.polygon(coords, fill=1)
+    covered = np.array(mask, dtype=bool)
+    # a triangle past the image's right or bottom edge (u or v wrapped) fills the far side too
+    over = (px[..., 0].max(axis=1) > w - 1) | (px[..., 1].min(axis=1) < 0)
+    for coords in px[over].reshape(-1, 6).tolist():
+        wrapped = Image.new("1", (w, h), 0)
+        ImageDraw.Draw(wrapped).polygon(
+            [c - (w if i % 2 == 0 else -h) for i, c in enumerate(coords)], fill=1
+        )
+        covered |= np.asarray(wrapped, dtype=bool)
+    return covered
+
+
+def bilinear_linear(image: np.ndarray, uv: np.ndarray, covered: np.ndarray | None = None) -> np.ndarray:
     """(n, 3) float32 linear RGB bilinearly filtered from an (h, w, 3) uint8 sRGB texture.
 
     UVs wrap (repeat) into [0, 1); v = 0 is the bottom row of the image. Texel centres sit at
-    ``(i + 0.5) / w``, as in OpenGL.
+    ``(i + 0.5) / w``, as in OpenGL. With ``covered`` ((h, w) bool, see :func:`uv_coverage`) only
+    covered texels take part (weights renormalised); a lookup with no covered texel among its
+    four uses all four.
     """
     h, w = image.shape[:2]
     u = np.mod(uv[:, 0], 1.0) * w - 0.5
@@ -147,13 +185,17 @@ def bilinear_linear(image: np.ndarray, uv: np.ndarray) -> np.ndarray:
     fy = (v - y0)[:, None].astype(np.float32)
     x0w, x1w = np.mod(x0, w), np.mod(x0 + 1, w)
     y0w, y1w = np.mod(y0, h), np.mod(y0 + 1, h)
-
-    def texel(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
-        return srgb_to_linear(image[yy, xx, :3].astype(np.float32) / 255.0)
-
-    top = texel(y0w, x0w) * (1 - fx) + texel(y0w, x1w) * fx
-    bottom = texel(y1w, x0w) * (1 - fx) + texel(y1w, x1w) * fx
-    return (top * (1 - fy) + bottom * fy).astype(np.float32)
+    corners = ((y0w, x0w), (y0w, x1w), (y1w, x0w), (y1w, x1w))
+    weights = np.concatenate([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], axis=1)
+    if covered is not None:
+        inside = np.stack([covered[yy, xx] for yy, xx in corners], axis=1)
+        kept = weights * inside
+        total = kept.sum(axis=1, keepdims=True)
+        weights = np.where(total > 0, kept / np.maximum(total, 1e-12), weights)
+    out = np.zeros((len(u), 3), dtype=np.float32)
+    for k, (yy, xx) in enumerate(corners):
+        out += srgb_to_linear(image[yy, xx, :3].astype(np.float32) / 255.0) * weights[:, k : k + 1]
+    return out
 
 
 def _material_image(material: Any) -> np.ndarray | None:
@@ -175,10 +217,14 @@ def _material_image(material: Any) -> np.ndarray | None:
 
 
 def _color_factor(material: Any) -> np.ndarray:
-    """(3,) float32 linear multiplier of the texture: glTF baseColorFactor or OBJ diffuse (Kd)."""
+    """(3,) float32 linear multiplier of the texture: glTF ``baseColorFactor``, else 1.
+
+    An OBJ material's ``Kd`` does not tint its ``map_Kd`` texture here, as in Blender's and
+    MeshLab's importers: exporters write ``Kd 0.8`` (or nothing, which trimesh fills with a 0.4
+    grey) beside the texture that holds the real colour of a scan, and multiplying by it darkened
+    textured scans (a banana's mustard yellow came out brown).
+    """
     factor = getattr(material, "baseColorFactor", None)
-    if factor is None and getattr(material, "baseColorTexture", None) is None:
-        factor = getattr(material, "diffuse", None)
     if factor is None:
         return np.ones(3, dtype=np.float32)
     f = np.asarray(factor, dtype=np.float32).reshape(-1)[:3]
