@@ -309,6 +309,7 @@ def voxelize(
             if "studs" in g
             else (" x ".join(str(c) for c in g["cells"]) + " cells")
         )
+        _echo_input_notes(result.summary.get("input") or {})
         typer.echo(f"{g['filled']:,} cells, {size} ({' x '.join(str(c) for c in g['size_cm'])} cm)")
         typer.echo(f"wrote {output}/ (grid.npz, preview.png, summary.json, manifest.json)")
 
@@ -386,6 +387,7 @@ def brickify(
         s = result.summary
         size = s["size"]
         stab = s["stability"] or {}
+        _echo_input_notes(s.get("input") or {})
         typer.echo(
             f"{s['parts']['total']:,} parts ({s['parts']['distinct']} kinds, "
             f"{len(s['colors'])} colours), "
@@ -404,6 +406,12 @@ def brickify(
         typer.echo(f"wrote {output}/ ({', '.join(_top_level_outputs(output))})")
 
     guarded(run)
+
+
+def _echo_input_notes(info: dict[str, Any]) -> None:
+    """The reader's guesses a user may want to override (``up axis: z (guessed ...)``)."""
+    if info.get("up_note"):
+        typer.echo(info["up_note"])
 
 
 def problem_lines(problems: list[dict[str, Any]], show: int = 3) -> list[str]:

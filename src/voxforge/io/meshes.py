@@ -15,6 +15,7 @@ voxelizer can sample colours. Then the mesh is turned to our frame and units:
 from __future__ import annotations
 
 import io
+import logging
 import re
 import struct
 import zipfile
@@ -34,10 +35,15 @@ from voxforge.io._base import (
     normalize_up,
     text_head,
 )
+from voxforge.io.up_axis import guess_up
+
+log = logging.getLogger(__name__)
 
 AUTO_MM_EXTENT = 10.0
 """Unit-less meshes whose largest extent exceeds this are taken as millimetres."""
 DEFAULT_UP = {"obj": "y", "gltf": "y", "glb": "y", "stl": "z", "off": "z", "ply": "z", "3mf": "z"}
+GUESS_UP = ("obj", "stl", "ply")
+"""Formats whose up axis is guessed from the geometry (see :mod:`voxforge.io.up_axis`)."""
 OBJ_KEYWORDS = ("v", "vt", "vn", "vp", "f", "l", "p", "o", "g", "s", "mtllib", "usemtl")
 THREEMF_UNITS = {
     "micron": "um",
@@ -165,6 +171,14 @@ def read_trimesh_mesh(
         tm.visual.vertex_colors = _convert_rgb(tm.visual.vertex_colors, linear_to_srgb)
     file_units, guessed = _file_units(src, file_type, tm, units)
     file_up = up or DEFAULT_UP.get(file_type, "z")
+    up_note = None
+    if up is None and file_type in GUESS_UP:
+        guess = guess_up(tm, file_up)
+        file_up, up_note = guess.up, guess.note(file_type)
+        log.info("%s: %s", src.name, up_note)
+    warnings = _texture_warnings(src, data, tm) if file_type == "obj" else []
+    for warning in warnings:
+        log.warning("%s", warning)
     if file_up == "y":
         tm.apply_transform(Y_UP_TO_Z_UP)
     scale = UNIT_SCALES[file_units]
@@ -177,7 +191,97 @@ def read_trimesh_mesh(
         "up": file_up,
         "up_guessed": up is None,
     }
+    if up_note is not None:
+        meta["up_note"] = up_note
+    if warnings:
+        meta["warnings"] = warnings
     return Mesh(tm=tm, meta=meta).validate(src.name)
+
+
+def _texture_warnings(src: Source, data: bytes, tm: trimesh.Trimesh) -> list[str]:
+    """A line for every material library or ``map_Kd`` texture an OBJ names that is not there.
+
+    trimesh skips what it cannot find and the mesh comes out in a flat material colour (or none);
+    the user should hear which file is missing and what the colours fall back to (judged from
+    the mesh ``tm`` as loaded).
+    """
+    if src.path is None:
+        return []
+    folder = src.path.parent
+    text = data.decode("utf-8", "replace")
+    out = []
+    for lib in re.findall(r"^[ \t]*mtllib[ \t]+(.+?)[ \t]*$", text, flags=re.MULTILINE):
+        mtl = folder / lib
+        if not mtl.is_file():
+            out.append(
+                f"material library '{lib}' named by {src.path.name} not found; "
+                f"colours fall back to {_fallback(tm, None)}"
+            )
+            continue
+        for texture, kd in _mtl_textures(mtl.read_text("utf-8", "replace")):
+            if _find_texture(mtl.parent, texture) is None:
+                out.append(
+                    f"texture '{texture}' named by {lib} not found; "
+                    f"colours fall back to {_fallback(tm, kd)}"
+                )
+    return out
+
+
+def _fallback(tm: trimesh.Trimesh, kd: tuple[float, ...] | None) -> str:
+    """What a mesh whose texture is missing is coloured with (as the sampler reads it)."""
+    if not Mesh(tm=tm).has_colors:
+        return "the default brick colour (the mesh has none)"
+    if kd is not None and len(kd) == 3:
+        return f"the material's Kd colour {tuple(round(255 * min(max(c, 0.0), 1.0)) for c in kd)}"
+    material = getattr(tm.visual, "material", None)
+    image = getattr(material, "baseColorTexture", None) or getattr(material, "image", None)
+    if image is None:
+        main = getattr(material, "main_color", None)
+        rgb = np.array([255, 255, 255]) if main is None else np.asarray(main)[:3]
+    else:  # trimesh's stand-in for a missing image is a tiny one-colour picture
+        pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
+        if (pixels != pixels[0]).any():
+            return "a flat material colour"
+        rgb = pixels[0]
+    return f"one flat colour {tuple(int(c) for c in rgb)}"
+
+
+def _mtl_textures(text: str) -> list[tuple[str, tuple[float, ...] | None]]:
+    """(map_Kd file, Kd or None) for each material of an MTL file with a texture."""
+    out = []
+    texture: str | None = None
+    kd: tuple[float, ...] | None = None
+
+    def flush() -> None:
+        if texture:
+            out.append((texture, kd))
+
+    for line in text.splitlines():
+        words = line.strip().split(None, 1)
+        if len(words) < 2:
+            continue
+        key, rest = words[0].lower(), words[1].strip()
+        if key == "newmtl":
+            flush()
+            texture, kd = None, None
+        elif key == "map_kd":
+            texture = rest
+        elif key == "kd":
+            try:
+                kd = tuple(float(x) for x in rest.split()[:3])
+            except ValueError:
+                kd = None
+    flush()
+    return out
+
+
+def _find_texture(folder: Any, name: str) -> Any:
+    """The texture file a ``map_Kd`` value names (whole value, or its last word after options)."""
+    for candidate in (name, name.split()[-1]):
+        for path in (folder / candidate, folder / candidate.replace("\\", "/").split("/")[-1]):
+            if path.is_file():
+                return path
+    return None
 
 
 def _file_units(src: Source, file_type: str, tm: trimesh.Trimesh, units: str | None) -> tuple[str, bool]:

@@ -110,10 +110,12 @@ def describe(obj: Loaded) -> dict[str, Any]:
         info["bounds_m"] = [[round(float(v), 6) for v in lo], [round(float(v), 6) for v in hi]]
         info["extent_m"] = [round(float(b - a), 6) for a, b in zip(lo, hi, strict=True)]
     meta = getattr(obj, "meta", {}) or {}
-    for key in ("source", "format", "units", "units_guessed", "up", "crs"):
+    for key in ("source", "format", "units", "units_guessed", "up", "up_note", "crs"):
         if key in meta:
             value = meta[key]
             info[key] = value if isinstance(value, (str, int, float, bool)) else str(value)
+    if meta.get("warnings"):
+        info["warnings"] = [str(w) for w in meta["warnings"]]
     return info
 
 
