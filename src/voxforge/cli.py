@@ -141,7 +141,10 @@ WidthOpt = Annotated[
     int | None, typer.Option("--width-studs", help="Longest horizontal side in studs.", min=1)
 ]
 ScaleOpt = Annotated[str | None, typer.Option("--scale", help="'real' for 1:1 size (needs units).")]
-UpOpt = Annotated[str | None, typer.Option("--up", help="Up axis of a mesh: y or z.")]
+UpOpt = Annotated[
+    str | None,
+    typer.Option("--up", help="Up axis of a mesh: y or z (default: guessed for OBJ/STL/PLY)."),
+]
 UnitsOpt = Annotated[str | None, typer.Option("--units", help="Input units: m, cm, mm or in.")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML config (flags win).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]

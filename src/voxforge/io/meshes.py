@@ -4,12 +4,18 @@ Scenes are flattened into one mesh with each node's transform applied. Appearanc
 trimesh visual (``TextureVisuals`` with UVs and the material image, or ``ColorVisuals``) so the
 voxelizer can sample colours. Then the mesh is turned to our frame and units:
 
-* up axis: OBJ and glTF/GLB are Y-up by convention and are rotated (x, y, z) -> (x, -z, y);
-  STL, OFF, PLY and 3MF are taken as z-up. ``up="y" | "z"`` overrides.
+* up axis: glTF/GLB is Y-up by its spec, OFF (ModelNet) and 3MF are z-up. OBJ (Y-up by
+  convention), STL and PLY (z-up by convention) do not say, so the axis is guessed from the
+  geometry: the one giving a flat base that rests the object (:mod:`voxforge.io.up_axis`; scans
+  written z-up as OBJ stand instead of lying on their side). Y-up meshes are rotated
+  (x, y, z) -> (x, -z, y). ``up="y" | "z"`` overrides; ``meta["up_note"]`` says what was guessed.
+* missing files an OBJ names (its MTL, a ``map_Kd`` texture) are logged as warnings and listed
+  in ``meta["warnings"]`` with the colour the mesh falls back to.
 * units (``units=None`` means auto): glTF is metres by its spec, 3MF says its unit in the file
   (millimetres by default), STL is millimetres by the CAD/3D-printing convention; OBJ, OFF and
   PLY have no units, so a largest extent above 10 is taken as millimetres, otherwise metres.
-  ``units="m" | "cm" | "mm" | "in"`` overrides. ``meta`` records ``units``, ``units_guessed``, ``up``.
+  ``units="m" | "cm" | "mm" | "in"`` overrides. ``meta`` records ``units``, ``units_guessed``, ``up``,
+  ``up_guessed``.
 """
 
 from __future__ import annotations
@@ -328,7 +334,7 @@ FORMATS = (
         name="obj",
         kinds=("mesh",),
         extensions=(".obj",),
-        description="Wavefront OBJ with MTL materials and textures (Y-up)",
+        description="Wavefront OBJ with MTL materials and textures (up axis guessed)",
         readers={"mesh": _reader("obj")},
         sniff=sniff_obj,
         strong=False,

@@ -30,7 +30,9 @@ class InputConfig(BaseModel):
         description="Units of the input coordinates; default: metres for scans, guessed for meshes.",
     )
     up: Literal["y", "z"] | None = Field(
-        None, description="Up axis of a mesh; default: Y for OBJ/glTF, Z otherwise."
+        None,
+        description="Up axis of a mesh; default: Y for glTF, Z for OFF/3MF, guessed from a flat "
+        "base for OBJ/STL/PLY.",
     )
     clean: bool | None = Field(
         None,
