@@ -112,13 +112,13 @@ def test_scan_like_z_up_obj_stands(tmp_path: Path, shape: str) -> None:
 def test_bases_say_why() -> None:
     """A bottle on its side rests on a sliver; on its bottom on a flat, wide base."""
     tm = bottle()
-    standing = resting_base(tm.vertices, tm.faces, "z", volume=True)
-    lying = resting_base(tm.vertices, tm.faces, "y", volume=True)
+    standing = resting_base(tm.vertices, tm.faces, "z")
+    lying = resting_base(tm.vertices, tm.faces, "y")
     assert standing.rests and standing.flat > 0.7 and standing.spread > 0.7
     assert lying.flat < 0.3 and standing.score > 3 * lying.score
     # a drill on its side touches flat under its battery only, away from its centre of mass
     d = drill()
-    assert not resting_base(d.vertices, d.faces, "y", volume=True).rests
+    assert not resting_base(d.vertices, d.faces, "y").rests
     guess = guess_up(d, "y")
     assert guess.up == "z" and guess.from_base
     assert guess.note("obj") == "up axis: z (guessed from a flat base; --up y to override)"

@@ -12,10 +12,9 @@ bottle) are OBJ written z-up and lie on their side when read as y-up. Real objec
   the whole mesh seen from above);
 * ``spread``: the area of the convex hull of the contact, over the footprint (a chair's legs span
   its footprint although they touch with little area);
-* ``tilt``: how far the object tips before its centre of mass (of the volume when the mesh is
-  closed, else of the surface) leaves the contact's hull, in degrees; the base *rests* the object
-  when this is at least 5° (a drill on its side touches flat only under its battery, away from its
-  centre of mass).
+* ``tilt``: how far the object tips before its centre (of the surface: scans are rarely closed)
+  leaves the contact's hull, in degrees; the base *rests* the object when this is at least 5° (a
+  drill on its side touches flat only under its battery, away from its centre).
 
 A base that rests scores ``flat + spread``; one that does not scores 0. The file format's
 convention stands unless the other axis scores at least 3 times as much: a chair lying on its
@@ -28,8 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import trimesh
-
-from voxforge.io._base import Y_UP_TO_Z_UP
 
 SLAB = 0.01
 """Thickness of the contact slab, as a fraction of the mesh's largest extent."""
@@ -101,28 +98,46 @@ class UpGuess:
         return f"up axis: {self.up} ({why}; --up {other} to override)"
 
 
-def resting_base(vertices: np.ndarray, faces: np.ndarray, up: str, volume: bool) -> Base:
+AXES = {"z": [0, 1, 2], "y": [0, 2, 1]}
+"""File-frame coordinates seen as (horizontal, horizontal, up) with each axis up (a y-up file's
+ground plane is x-z; the reflection against our (x, -z) does not change areas or distances)."""
+
+
+def resting_base(vertices: np.ndarray, faces: np.ndarray, up: str) -> Base:
     """The :class:`Base` of a mesh read with ``up`` (``"y"`` or ``"z"``) as its up axis.
 
     Args:
         vertices: (n, 3) positions in the file's frame.
         faces: (m, 3) vertex indices.
         up: the candidate up axis.
-        volume: whether the mesh encloses a volume (closed, consistently wound), so that its
-            centre of mass is that of the solid.
     """
-    v = np.asarray(vertices, dtype=np.float64)
-    if up == "y":
-        v = v @ Y_UP_TO_Z_UP[:3, :3].T
-    tri = v[np.asarray(faces)]
+    tri = np.asarray(vertices, dtype=np.float64)[np.asarray(faces)]
+    return _base(tri, np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), up)
+
+
+def guess_up(tm: trimesh.Trimesh, convention: str) -> UpGuess:
+    """The up axis whose base rests the mesh flat, the format's ``convention`` unless the other
+    axis' base scores :data:`SWITCH` times as much (see module doc)."""
+    tri = np.asarray(tm.vertices, dtype=np.float64)[np.asarray(tm.faces)]
     cross = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    bases = {a: _base(tri, cross, a) for a in ("y", "z")}
+    other = "z" if convention == "y" else "y"
+    wins = bases[other].rests and bases[other].score >= SWITCH * bases[convention].score
+    up = other if wins else convention
+    return UpGuess(up=up, convention=convention, from_base=bases[up].rests, bases=bases)
+
+
+def _base(tri_file: np.ndarray, cross_file: np.ndarray, up: str) -> Base:
+    """:func:`resting_base` from (m, 3, 3) triangles and their (m, 3) edge cross products."""
+    tri, cross = tri_file[..., AXES[up]], cross_file[:, AXES[up]]
     area2 = np.linalg.norm(cross, axis=1)
-    extent = float(np.ptp(v, axis=0).max())
-    lo, hi = v[:, :2].min(axis=0), v[:, :2].max(axis=0)
+    points = tri.reshape(-1, 3)
+    extent = float(np.ptp(points, axis=0).max()) if len(points) else 0.0
+    lo, hi = points[:, :2].min(axis=0), points[:, :2].max(axis=0)
     footprint = float(np.prod(hi - lo))
     if not (extent > 0 and footprint > 0):
         return Base(0.0, 0.0, -90.0)
-    z0 = float(v[:, 2].min())
+    z0 = float(points[:, 2].min())
     in_slab = (tri[:, :, 2] <= z0 + SLAB * extent).all(axis=1)
     up_cos = np.abs(cross[:, 2]) / np.maximum(area2, 1e-300)
     contact = in_slab & (up_cos >= np.cos(np.radians(FLAT_DEG))) & (area2 > 0)
@@ -130,31 +145,11 @@ def resting_base(vertices: np.ndarray, faces: np.ndarray, up: str, volume: bool)
     hull = _hull_2d(tri[contact][:, :, :2].reshape(-1, 2))
     if hull is None:
         return Base(flat, 0.0, -90.0)
-    com = _centre_of_mass(tri, cross, area2, volume)
+    # centre of the surface: a solid's centre of mass needs a closed mesh, which scans rarely are
+    com = (area2[:, None] * tri.mean(axis=1)).sum(axis=0) / max(float(area2.sum()), 1e-300)
     inside = float(-(hull.equations[:, :2] @ com[:2] + hull.equations[:, 2]).max())
     tilt = float(np.degrees(np.arctan2(inside, max(com[2] - z0, 0.0))))
     return Base(flat, float(hull.volume) / footprint, tilt)
-
-
-def guess_up(tm: trimesh.Trimesh, convention: str) -> UpGuess:
-    """The up axis whose base rests the mesh flat, the format's ``convention`` unless the other
-    axis' base scores :data:`SWITCH` times as much (see module doc)."""
-    volume = bool(tm.is_volume)
-    bases = {a: resting_base(tm.vertices, tm.faces, a, volume) for a in ("y", "z")}
-    other = "z" if convention == "y" else "y"
-    wins = bases[other].rests and bases[other].score >= SWITCH * bases[convention].score
-    up = other if wins else convention
-    return UpGuess(up=up, convention=convention, from_base=bases[up].rests, bases=bases)
-
-
-def _centre_of_mass(tri: np.ndarray, cross: np.ndarray, area2: np.ndarray, volume: bool) -> np.ndarray:
-    """Centroid of the solid (signed tetrahedra from the origin) or of the surface."""
-    if volume:
-        vol6 = np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2]))
-        if abs(vol6.sum()) > 0:
-            return (vol6[:, None] * tri.sum(axis=1)).sum(axis=0) / (4.0 * vol6.sum())
-    weights = area2 / max(float(area2.sum()), 1e-300)
-    return (weights[:, None] * tri.mean(axis=1)).sum(axis=0)
 
 
 def _hull_2d(points: np.ndarray):  # -> scipy.spatial.ConvexHull | None
