@@ -8,6 +8,10 @@ Inputs are generated here with a fixed seed:
   ``auto``, K = 8 and K = 8 dithered; reports the codes used and mean CIEDE2000 on the surface.
 - ``ldraw``: a wall of 2 x 4 bricks in running bond (n parts) written as MPD and read back, plus
   its bill of materials.
+- ``shading``: every solid palette colour scaled in linear light (0.8-1.15 and 0.6-1.2, as shading
+  on scans and textures does), plain and with noise; the share each metric matches back to the
+  colour it came from (CIEDE2000, the default lightness-weighted Oklab, plain Oklab), and what
+  each picks for a banana texture's mustard yellow and a saturated blue.
 
     .venv/bin/python benchmarks/bench_colors.py [--n 1000000] [--radius 32] [--parts 20000]
 
@@ -25,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from voxforge.bricks import colors as C
 from voxforge.bricks.bom import bill_of_materials
 from voxforge.bricks.colors import (
     ColorConfig,
@@ -142,6 +147,43 @@ def bench_ldraw(n_parts: int) -> list[dict]:
     ]
 
 
+def _plain_oklab(rgb: np.ndarray, pal: list[int]) -> np.ndarray:
+    """Nearest palette codes by unweighted Euclidean Oklab distance."""
+    codes, pal_rgb = C._palette_array(pal)
+    d = ((C.srgb_to_oklab(rgb)[:, None] - C.srgb_to_oklab(pal_rgb)[None]) ** 2).sum(-1)
+    return codes[d.argmin(1)]
+
+
+def bench_shading(rng: np.random.Generator) -> list[dict]:
+    from voxforge.core.color import linear_to_srgb, srgb_to_linear
+
+    pal = solid_palette()
+    table = C.load_colors()
+    rows = []
+    for scales in ((0.8, 0.9, 1.0, 1.15), (0.6, 0.7, 0.8, 0.9, 1.1, 1.2)):
+        rgb, want = [], []
+        for code in pal:
+            lin = srgb_to_linear(table[code].srgb, np.float64)
+            for k in scales:
+                for noise in (0.0, 1.0, 1.0):
+                    rgb.append(linear_to_srgb(lin * k + noise * rng.normal(0, 0.01, 3), np.float64))
+                    want.append(code)
+        x, y = np.array(rgb), np.array(want)
+        probe = np.array([[194, 165, 18], [30, 30, 200]]) / 255  # banana texture, saturated blue
+        for label, match in (
+            ("ciede2000", lambda r: match_colors(r, pal, metric="ciede2000")),
+            (f"oklab (L x {C.OKLAB_LIGHTNESS_SCALE})", lambda r: match_colors(r, pal, metric="oklab")),
+            ("plain oklab", lambda r: _plain_oklab(r, pal)),
+        ):
+            picks = match(probe)
+            rows.append(
+                {"bench": "shading", "metric": label, "n": len(x), "scales": list(scales),
+                 "seconds": 0.0, "found": round(float((match(x) == y).mean()), 4),
+                 "banana": table[int(picks[0])].name, "blue": table[int(picks[1])].name}
+            )  # fmt: skip
+    return rows
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1_000_000)
@@ -151,6 +193,7 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     results = bench_match(args.n, rng) + bench_assign(args.radius, rng) + bench_ldraw(args.parts)
+    results += bench_shading(rng)
     for r in results:
         print(json.dumps(r))
     print("\n| benchmark | case | size | seconds | notes |\n| --- | --- | --- | --- | --- |")
