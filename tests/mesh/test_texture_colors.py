@@ -145,3 +145,20 @@ def test_shared_textured_meshes(shared_data: Path) -> None:
     fuze = load_mesh(shared_data / "meshes" / "fuze.obj")
     rgb = sample_surface(fuze, 20000, seed=0).rgb
     assert rgb is not None and rgb.std(axis=0).max() > 0.1  # the label's colours, not a flat Kd
+
+
+def test_uv_coverage_marks_texel_centres_inside_and_wraps() -> None:
+    from voxforge.mesh.sample import uv_coverage
+
+    # a right triangle over the lower-left 4 x 4 texels of an 8 x 8 image (v up, rows down)
+    tri = np.array([[[0.0, 0.0], [0.5, 0.0], [0.0, 0.5]]])
+    got = uv_coverage(tri, (8, 8))
+    centres = (np.arange(8) + 0.5) / 8
+    u, v = np.meshgrid(centres, 1.0 - centres)  # row 0 is v near 1
+    inside = u + v < 0.5
+    near = u + v < 0.5 + 1.5 / 8  # PIL rounds the outline: at most a texel's slack
+    assert got[inside].all() and not got[~near].any()
+    # across u = 1 and v = 1 (wrapped): the texels near all four corners
+    wrap = uv_coverage(np.array([[[0.9, 0.9], [1.1, 0.9], [0.9, 1.1]]]), (10, 10))
+    assert wrap[0, 9] and wrap[0, 0] and wrap[9, 9] and wrap.sum() < 10
+    assert uv_coverage(np.array([[[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]]]), (4, 4)).all()  # tiled

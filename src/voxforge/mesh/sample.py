@@ -142,30 +142,27 @@ def uv_coverage(uv_triangles: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     Texture atlases leave background (often black) between their charts; a bilinear lookup near
     a chart's edge would blend that background into the surface's colour, which darkens scans
     whose atlas is cut into many small charts. A texel counts when its centre lies inside a
-    triangle, the rule texture bakers paint by.
+    triangle (the rule texture bakers paint by; PIL's polygon fill, within a texel at the edges).
     """
     from PIL import Image, ImageDraw
 
     h, w = int(shape[0]), int(shape[1])
     tri = np.asarray(uv_triangles, dtype=np.float64).reshape(-1, 3, 2)
-    shift = np.floor(tri.min(axis=1, keepdims=True))  # one period per triangle, as the lookup wraps
-    tri = tri - shift
+    if len(tri) == 0 or (np.ptp(tri, axis=1) >= 1.0).any():
+        return np.ones((h, w), dtype=bool)  # a tiled texture: some face spans all of it
+    tri = tri - np.floor(tri.min(axis=1, keepdims=True))  # one period per triangle, as lookups wrap
     # PIL puts pixel centres on integer coordinates; texel i's centre is at u = (i + 0.5) / w.
     px = np.stack([tri[..., 0] * w - 0.5, (1.0 - tri[..., 1]) * h - 0.5], axis=-1)
     mask = Image.new("1", (w, h), 0)
     draw = ImageDraw.Draw(mask)
     for coords in px.reshape(-1, 6).tolist():
         draw.polygon(coords, fill=1)
-    covered = np.array(mask, dtype=bool)
-    # a triangle past the image's right or bottom edge (u or v wrapped) fills the far side too
-    over = (px[..., 0].max(axis=1) > w - 1) | (px[..., 1].min(axis=1) < 0)
-    for coords in px[over].reshape(-1, 6).tolist():
-        wrapped = Image.new("1", (w, h), 0)
-        ImageDraw.Draw(wrapped).polygon(
-            [c - (w if i % 2 == 0 else -h) for i, c in enumerate(coords)], fill=1
-        )
-        covered |= np.asarray(wrapped, dtype=bool)
-    return covered
+    # a triangle past the image's right (u > 1) or top (v > 1) edge also covers the far side
+    over_u, over_v = px[..., 0].max(axis=1) > w - 1, px[..., 1].min(axis=1) < 0
+    for du, dv, rows in ((-w, 0, over_u), (0, h, over_v), (-w, h, over_u & over_v)):
+        for coords in (px[rows] + np.array([du, dv])).reshape(-1, 6).tolist():
+            draw.polygon(coords, fill=1)
+    return np.array(mask, dtype=bool)
 
 
 def bilinear_linear(image: np.ndarray, uv: np.ndarray, covered: np.ndarray | None = None) -> np.ndarray:
