@@ -85,10 +85,10 @@ SHAPES = {"bottle": bottle, "drill": drill, "chair": chair, "table": table}
 CASES = [
     (shape, ext, y_up)
     for shape in SHAPES
-    for ext in (".obj", ".stl")
+    for ext in (".obj", ".stl", ".ply")
     for y_up in (False, True)
-    # a y-up STL chair lies on its flat back as stably as it stands: the z convention stays
-    if not (shape == "chair" and ext == ".stl" and y_up)
+    # a y-up STL/PLY chair lies on its flat back as stably as it stands: the z convention stays
+    if not (shape == "chair" and ext != ".obj" and y_up)
 ]
 
 
