@@ -148,9 +148,20 @@ def _corrupt(capture: Path, case: str) -> Path:
         path = capture / "frame_00001.json"
         path.write_text('{"cameraPoseARFrame": [1, 0,')
         return path
-    if case == "wrong-size depth":
+    if case == "mixed depth sizes":
         path = capture / "depth_00001.png"
         cv2.imwrite(str(path), np.zeros((240, 320), np.uint16))
+        cv2.imwrite(str(capture / "conf_00001.png"), np.zeros((240, 320), np.uint8))
+        return path
+    if case == "confidence size":
+        path = capture / "conf_00001.png"
+        cv2.imwrite(str(path), np.zeros((240, 320), np.uint8))
+        return path
+    if case == "not a rotation":
+        path = capture / "frame_00001.json"
+        meta = json.loads(path.read_text())
+        meta["cameraPoseARFrame"][0] = 2.0  # a scale, not a rotation
+        path.write_text(json.dumps(meta))
         return path
     if case == "8-bit depth":
         path = capture / "depth_00000.png"
@@ -164,9 +175,6 @@ def _corrupt(capture: Path, case: str) -> Path:
         path = capture / "conf_00001.png"
         cv2.imwrite(str(path), np.full((192, 256), 255, np.uint8))
         return path
-    if case == "missing image":
-        (capture / "frame_00002.jpg").unlink()
-        return capture / "frame_00002.json"
     raise AssertionError(case)
 
 
@@ -178,11 +186,12 @@ def _corrupt(capture: Path, case: str) -> Path:
         ("no pose", "no 'cameraPoseARFrame' entry"),
         ("short pose", "must hold 16 numbers, found 12"),
         ("bad json", "not valid JSON"),
-        ("wrong-size depth", "expected 256x192 pixels, found 320x240"),
+        ("mixed depth sizes", "depth map is 320x240 but"),
+        ("confidence size", "confidence map is 320x240 pixels but the depth map is 256x192"),
+        ("not a rotation", "cameraPoseARFrame is not a rotation"),
         ("8-bit depth", "expected single-channel 16-bit millimetre depth, found 1 channel(s) of uint8"),
         ("truncated depth", "not a readable image"),
         ("confidence out of range", "must be 0, 1 or 2, found up to 255"),
-        ("missing image", "frame 2 has no colour image while other frames do"),
     ],
 )
 def test_bad_captures_raise_input_format_error_naming_the_file(capture, case, message):
@@ -262,9 +271,9 @@ def test_sample_scan_as_tsdf_mesh_keeps_inside_and_outside_colours_apart():
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("depth_mm", np.zeros((192, 256), np.float32), "depth_mm must be (192, 256) uint16"),
-        ("depth_mm", np.zeros((240, 320), np.uint16), "depth_mm must be (192, 256) uint16"),
-        ("confidence", np.zeros((10, 10), np.uint8), "confidence must be (192, 256)"),
+        ("depth_mm", np.zeros((192, 256), np.float32), "depth_mm must be (h, w) uint16"),
+        ("depth_mm", np.zeros((240, 320), np.uint16), "confidence must be (240, 320) like the depth"),
+        ("confidence", np.zeros((10, 10), np.uint8), "confidence must be (192, 256) like the depth"),
         ("rgb", np.zeros((384, 512), np.uint8), "rgb must be (H, W, 3)"),
         ("pose", np.eye(3), "pose must be 4x4"),
     ],

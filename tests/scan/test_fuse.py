@@ -109,8 +109,39 @@ def test_frames_without_images_give_an_uncoloured_cloud():
     assert frame.rgb_size == (512, 384)  # from the principal point
     cloud = fuse_frames([frame])
     assert cloud.rgb is None and len(cloud) == 1
-    with pytest.raises(InputFormatError, match="frame 1 has an image"):
-        fuse_frames([frame, _frame(depth)])
+
+
+def test_a_frame_without_an_image_is_coloured_from_a_neighbours_view():
+    from voxforge.io.arkit import ColorView
+
+    # Frame 0 has a red image; frame 1 (same pose, no image of its own) borrows it and sees a
+    # second pixel that only it measured; frame 2 borrows a view that sits behind its point.
+    red = np.zeros((384, 512, 3), np.uint8)
+    red[..., 0] = 255
+    d0 = np.zeros(DEPTH_SHAPE, np.uint16)
+    d0[95, 128] = 1000
+    d1 = np.zeros(DEPTH_SHAPE, np.uint16)
+    d1[10, 10] = 1000
+    view = ColorView(rgb=red, pose=np.eye(4), intrinsics=K_RGB)
+    borrowed = CaptureFrame(
+        depth_mm=d1, confidence=np.full(DEPTH_SHAPE, 2, np.uint8), rgb=None,
+        pose=np.eye(4), intrinsics=K_RGB, color_view=view,
+    )  # fmt: skip
+    assert borrowed.has_color and borrowed.rgb_size == (512, 384)
+    cloud = fuse_frames([_frame(d0, rgb=red), borrowed])
+    assert len(cloud) == 2 and cloud.meta["color_frames"] == 2
+    np.testing.assert_allclose(cloud.rgb, [[1.0, 0.0, 0.0]] * 2, atol=1e-6)
+    # a point outside the borrowed image takes the nearest coloured point's colour
+    behind = np.eye(4)
+    behind[:3, :3] = [[-1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, -1.0]]  # looks along +z
+    blue = np.zeros((384, 512, 3), np.uint8)
+    blue[..., 2] = 255
+    away = CaptureFrame(
+        depth_mm=d1, confidence=np.full(DEPTH_SHAPE, 2, np.uint8), rgb=None, pose=np.eye(4),
+        intrinsics=K_RGB, color_view=ColorView(rgb=blue, pose=behind, intrinsics=K_RGB),
+    )  # fmt: skip
+    cloud = fuse_frames([_frame(d0, rgb=red), away])
+    np.testing.assert_allclose(cloud.rgb, [[1.0, 0.0, 0.0]] * 2, atol=1e-6)
 
 
 def test_bad_parameters_and_empty_input_raise():

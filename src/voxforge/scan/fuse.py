@@ -21,7 +21,7 @@ import numba
 import numpy as np
 
 from voxforge.core.color import linear_to_srgb, srgb_to_linear
-from voxforge.core.errors import ConfigError, GeometryError, InputFormatError, SizeLimitError
+from voxforge.core.errors import ConfigError, GeometryError, SizeLimitError
 from voxforge.core.mesh import Mesh
 from voxforge.core.pointcloud import PointCloud
 from voxforge.core.progress import ProgressCallback, null_progress
@@ -91,6 +91,9 @@ class FramePoints(NamedTuple):
     """(n, 3) float32 linear-light colours, or None when the frame has no image."""
     normals: np.ndarray | None
     """(n, 3) float64 unit normals facing the camera, or None when not asked for."""
+    color_weight: np.ndarray | None = None
+    """(n,) float32 1 where ``rgb`` holds a colour, 0 where the point fell outside a neighbour's
+    image (None: every point is coloured, or none is)."""
 
 
 def frame_points(
@@ -102,9 +105,11 @@ def frame_points(
 ) -> FramePoints:
     """Back-project one frame's confident depth pixels, with colours and (optionally) normals.
 
-    Normals come from the depth map's local tangents; where they are undefined (a depth edge or
-    a missing neighbour) the direction towards the camera stands in, scaled to length 0.01 so that
-    averaging with proper normals lets those win.
+    A frame with its own image samples it at each depth pixel's centre. A frame that borrows a
+    neighbour's image (:attr:`CaptureFrame.color_view`) projects its points into that image; points
+    outside it get ``color_weight`` 0. Normals come from the depth map's local tangents; where they
+    are undefined (a depth edge or a missing neighbour) the direction towards the camera stands in,
+    scaled to length 0.01 so that averaging with proper normals lets those win.
     """
     depth = frame.depth_mm.astype(np.float32) * np.float32(0.001)
     valid = (frame.depth_mm > 0) & (depth <= max_depth)
@@ -112,16 +117,39 @@ def frame_points(
     k = frame.depth_intrinsics()
     world, rows, cols = backproject(depth, mask, k, frame.pose)
     xyz = rotate(world, ARKIT_TO_ZUP)
-    rgb = None
+    rgb = weight = None
     if frame.rgb is not None:
         h, w = frame.depth_mm.shape
         img_h, img_w = frame.rgb.shape[:2]
         rgb = sample_bilinear(frame.rgb, (cols + 0.5) * (img_w / w), (rows + 0.5) * (img_h / h))
+    elif frame.color_view is not None:
+        rgb, weight = _borrowed_colors(frame.color_view, world)
     nrm = None
     if normals:
         n_cam = depth_normals(depth, valid, k)[rows, cols]
         nrm = rotate(rotate(n_cam, frame.pose[:3, :3]), ARKIT_TO_ZUP)
-    return FramePoints(xyz, rgb, nrm)
+    return FramePoints(xyz, rgb, nrm, weight)
+
+
+def _borrowed_colors(view, world_a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """((n, 3) float32 linear colours, (n,) float32 weights) of ARKit-world points seen through a
+    neighbouring frame's camera; weight 0 behind it or outside its image.
+
+    Neighbouring frames are a fraction of a second apart, so occlusion between the two views is
+    not tested: the few points it would mis-colour are averaged with the frames that see them.
+    """
+    pose = view.pose
+    cam = rotate(world_a - pose[:3, 3], pose[:3, :3].T)
+    z = -cam[:, 2]
+    k = view.intrinsics
+    img_h, img_w = view.rgb.shape[:2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = k[0, 0] * cam[:, 0] / z + k[0, 2]
+        v = -k[1, 1] * cam[:, 1] / z + k[1, 2]
+    inside = (z > 1e-6) & (u >= 0) & (u < img_w) & (v >= 0) & (v < img_h)
+    rgb = np.zeros((len(world_a), 3), dtype=np.float32)
+    rgb[inside] = sample_bilinear(view.rgb, u[inside], v[inside])
+    return rgb, inside.astype(np.float32)
 
 
 _NORMAL_MAX_JUMP = 0.04
@@ -299,13 +327,15 @@ def fuse_frames(
         total: number of frames, for progress when ``frames`` is a generator.
 
     Returns:
-        PointCloud with xyz (m, 3) float64 z-up metres, rgb (m, 3) float32 sRGB when every frame
-        has an image (else None), unit normals when asked for; ``meta`` records the parameters
-        and sample counts.
+        PointCloud with xyz (m, 3) float64 z-up metres, rgb (m, 3) float32 sRGB when any frame
+        has an image (points that no image covers take the nearest coloured point's colour;
+        frames without an image of their own may borrow a neighbour's, see
+        :class:`~voxforge.io.arkit.ColorView`), unit normals when asked for; ``meta`` records the
+        parameters and sample counts.
 
     Raises:
-        ConfigError: a bad parameter. InputFormatError: some frames have images and others not.
-        GeometryError: no frames, or no depth pixel passed the filters.
+        ConfigError: a bad parameter. GeometryError: no frames, or no depth pixel passed the
+        filters.
     """
     if not voxel_size > 0:
         raise ConfigError(f"voxel_size must be positive, got {voxel_size}")
@@ -316,25 +346,26 @@ def fuse_frames(
     report = progress or null_progress
     if total is None and hasattr(frames, "__len__"):
         total = len(frames)  # type: ignore[arg-type]
-    merger: VoxelMerger | None = None
-    with_color = False
+    # channels: linear RGB times weight (3), colour weight (1), normals (3)
+    merger = VoxelMerger(voxel_size, channels=4 + 3 * normals)
     n_frames = 0
-    for i, frame in enumerate(frames):
-        if merger is None:
-            with_color = frame.rgb is not None
-            merger = VoxelMerger(voxel_size, channels=3 * with_color + 3 * normals)
-        if (frame.rgb is not None) != with_color:
-            raise InputFormatError(
-                f"frame {i} {'has' if frame.rgb is not None else 'lacks'} an image "
-                "unlike frame 0; a capture's frames must all have images or none"
-            )
+    colored_frames = 0
+    for frame in frames:
         pts = frame_points(frame, min_confidence=min_confidence, max_depth=max_depth, normals=normals)
-        extra = [a for a in (pts.rgb, pts.normals) if a is not None]
-        merger.add(pts.xyz, np.hstack(extra) if extra else None)
+        n = len(pts.xyz)
+        extra = np.zeros((n, 4 + 3 * normals))
+        if pts.rgb is not None:
+            w = np.ones(n, np.float32) if pts.color_weight is None else pts.color_weight
+            extra[:, :3] = pts.rgb * w[:, None]
+            extra[:, 3] = w
+            colored_frames += 1
+        if pts.normals is not None:
+            extra[:, 4:] = pts.normals
+        merger.add(pts.xyz, extra)
         n_frames += 1
         if total:
             report("fuse", min(n_frames / total, 1.0))
-    if merger is None:
+    if n_frames == 0:
         raise GeometryError("no frames to fuse")
     xyz, extra, counts = merger.result()
     if len(xyz) == 0:
@@ -342,13 +373,14 @@ def fuse_frames(
             f"no depth pixel in {n_frames} frames passed the filters "
             f"(min_confidence={min_confidence}, max_depth={max_depth} m)"
         )
-    rgb = linear_to_srgb(extra[:, :3]) if with_color else None
+    rgb = _merged_colors(xyz, extra[:, :3], extra[:, 3]) if colored_frames else None
     nrm = None
     if normals:
-        nsum = extra[:, 3:6] if with_color else extra[:, :3]
+        nsum = extra[:, 4:7]
         nrm = nsum / np.maximum(np.linalg.norm(nsum, axis=1, keepdims=True), 1e-300)
     meta = {
         "frames": n_frames,
+        "color_frames": colored_frames,
         "voxel_size": voxel_size,
         "min_confidence": min_confidence,
         "max_depth": max_depth,
@@ -358,6 +390,22 @@ def fuse_frames(
         "units": "m",
     }
     return PointCloud(xyz=xyz, rgb=rgb, normals=nrm, meta=meta)
+
+
+def _merged_colors(xyz: np.ndarray, weighted: np.ndarray, weight: np.ndarray) -> np.ndarray | None:
+    """(m, 3) float32 sRGB per merged point: its weighted mean colour, or for points that no image
+    covered, the colour of the nearest point that one did. None when no point has a colour."""
+    have = weight > 0
+    if not have.any():
+        return None
+    linear = np.zeros((len(xyz), 3))
+    linear[have] = weighted[have] / weight[have, None]
+    if not have.all():
+        from scipy.spatial import cKDTree
+
+        _, nearest = cKDTree(xyz[have]).query(xyz[~have])
+        linear[~have] = linear[have][nearest]
+    return linear_to_srgb(linear)
 
 
 # --- TSDF fusion -----------------------------------------------------------------------------
@@ -392,7 +440,8 @@ def fuse_tsdf(
         progress: ``callback("tsdf", fraction)`` over integration and colouring.
 
     Returns:
-        Mesh (z-up metres) with vertex colours when the frames have images.
+        Mesh (z-up metres) with vertex colours when any frame has an image of its own (those
+        frames colour it).
 
     Raises:
         ConfigError: a bad parameter. SizeLimitError: the grid would exceed ``max_voxels``.
@@ -419,12 +468,9 @@ def fuse_tsdf(
     tsdf = np.ones(shape, dtype=np.float32)
     weight = np.zeros(shape, dtype=np.float32)
     steps = 2 * len(frames)
-    with_color: bool | None = None
+    with_color = False
     for i, frame in enumerate(frames):
-        if with_color is None:
-            with_color = frame.rgb is not None
-        elif with_color != (frame.rgb is not None):
-            raise InputFormatError(f"frame {i} differs from frame 0 in having an image")
+        with_color |= frame.rgb is not None
         _integrate(frame, tsdf, weight, lo, voxel_size, trunc, min_confidence, max_depth)
         report("tsdf", (i + 1) / steps)
     mesh = _extract_mesh(tsdf, weight > 0, lo, voxel_size)
@@ -593,6 +639,9 @@ def _vertex_colors(
     acc = np.zeros((len(verts_a), 3))
     wsum = np.zeros(len(verts_a))
     for i, frame in enumerate(frames):
+        if frame.rgb is None:  # colours come from the frames that have their own image
+            report("tsdf", (len(frames) + i + 1) / steps)
+            continue
         idx, z, d, u, v = _project(frame, verts_a, min_confidence, max_depth)
         to_cam = frame.pose[:3, 3] - verts_a[idx]
         cos = np.einsum("ij,ij->i", normals_a[idx], to_cam) / np.linalg.norm(to_cam, axis=1)
