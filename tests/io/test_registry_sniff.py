@@ -131,20 +131,30 @@ def test_save_points_format_by_extension(tmp_path):
 
 @pytest.fixture
 def fake_arkit(monkeypatch):
-    """Stand in for voxforge.io.arkit: a capture is a folder holding ``capture.txt``."""
+    """Stand in for the capture layouts: a capture is a folder holding ``capture.txt`` with its
+    frame count, and fusing gives one point per frame."""
+    import voxforge.io.captures as captures
+    import voxforge.scan.fuse as fuse
+
     calls: list[Path] = []
 
     def is_capture(path):
         return Path(path, "capture.txt").is_file()
 
-    def load_capture(path, **kw):
+    def open_fake(path):
         calls.append(Path(path))
         n = int(Path(path, "capture.txt").read_text())
-        return PointCloud(xyz=np.arange(3 * n, dtype=float).reshape(n, 3), meta={"format": "arkit"})
+        return captures.Capture(
+            app="fake", layout="fake", root=Path(path), frames=list(range(n)), color_frames=0,
+            depth_size=(4, 3),
+        )  # fmt: skip
 
-    module = types.SimpleNamespace(is_capture=is_capture, load_capture=load_capture)
-    monkeypatch.setitem(sys.modules, "voxforge.io.arkit", module)
-    monkeypatch.setattr(voxforge.io, "arkit", module, raising=False)
+    def fuse_frames(frames, **kw):
+        n = len(frames)
+        return PointCloud(xyz=np.arange(3 * n, dtype=float).reshape(n, 3))
+
+    monkeypatch.setattr(captures, "_layouts", lambda: [("fake", is_capture, open_fake)])
+    monkeypatch.setattr(fuse, "fuse_frames", fuse_frames)
     return calls
 
 
@@ -153,13 +163,14 @@ def test_capture_folder_dispatch(tmp_path, fake_arkit):
     (tmp_path / "cap" / "capture.txt").write_text("4")
     cloud = load_points(tmp_path / "cap")
     assert len(cloud) == 4 and fake_arkit == [tmp_path / "cap"]
-    assert cloud.meta["format"] == "arkit" and cloud.meta["units"] == "m"
+    assert cloud.meta["format"] == "fake" and cloud.meta["units"] == "m"
+    assert cloud.meta["capture"]["frames"] == 4
     assert cloud.meta["units_guessed"] is False
     assert sniff(tmp_path / "cap") == "capture"
 
 
 def test_folder_that_is_not_a_capture(tmp_path, fake_arkit):
-    with pytest.raises(UnsupportedInputError, match="is a folder but not an ARKit capture"):
+    with pytest.raises(UnsupportedInputError, match="is a folder but not a phone capture"):
         load_any(tmp_path)
 
 

@@ -203,6 +203,27 @@ def app_meshes(folder: str | Path) -> list[Path]:
     return sorted(found, key=rank)
 
 
+def open_scanner_app(folder: Path):
+    """A :class:`~voxforge.io.captures.Capture` of a 3D Scanner App (or ARKit frame) folder."""
+    from voxforge.io.captures import Capture
+
+    frames = ScannerAppFrames(_frame_groups(folder))
+    first = frames.groups[0].depth
+    assert first is not None
+    h, w = read_png(first, np.uint16, "16-bit millimetre depth").shape
+    times = frames.times()
+    return Capture(
+        app="3D Scanner App",
+        layout="3d-scanner-app",
+        root=folder,
+        frames=frames,
+        color_frames=frames.color_frames,
+        depth_size=(w, h),
+        time_span_s=times[-1] - times[0] if len(times) == 2 else None,
+        app_meshes=app_meshes(folder),
+    )
+
+
 def load_capture(
     path: str | Path,
     *,
@@ -391,9 +412,7 @@ def check_confidence(conf: np.ndarray, shape: tuple[int, ...], path: Path | str)
             f"is {shape[1]}x{shape[0]}"
         )
     if int(conf.max(initial=0)) > 2:
-        raise InputFormatError(
-            f"{path}: confidence values must be 0, 1 or 2, found up to {conf.max()}"
-        )
+        raise InputFormatError(f"{path}: confidence values must be 0, 1 or 2, found up to {conf.max()}")
 
 
 def read_frames(path: str | Path) -> list[CaptureFrame]:

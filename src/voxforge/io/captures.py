@@ -1,8 +1,21 @@
-"""ARKit capture folders (and zips of them), dispatched to ``voxforge.io.arkit``.
+"""Phone capture layouts (folders, zips, ``.r3d`` files): recognise the app, open its frames.
 
-The capture reader lives in its own module and is imported only when a folder or a capture zip
-is actually loaded, so the other readers work without it. A zip is unpacked into a temporary
-folder (refusing absolute or ``..`` member paths and absurd sizes) and removed afterwards.
+A capture is a set of depth frames with poses, as a phone scanning app exports them. Three
+layouts are read, each by its own module, all into :class:`~voxforge.io.arkit.CaptureFrame`
+sequences in ARKit's conventions:
+
+===================  ==========================================================================
+``3d-scanner-app``   3D Scanner App "All Data" export (:mod:`voxforge.io.arkit`)
+``stray-scanner``    Stray Scanner (iOS/Android) folder (:mod:`voxforge.io.stray`)
+``record3d``         Record3D ``.r3d`` file or its unpacked folder (:mod:`voxforge.io.record3d`)
+===================  ==========================================================================
+
+:func:`open_capture` recognises the layout of a folder, a zip of one, or an ``.r3d`` file (a zip
+is unpacked into a temporary folder, refusing absolute or ``..`` member paths and absurd sizes,
+and removed when the ``with`` block ends) and gives a :class:`Capture`; :func:`load_capture`
+fuses one into a z-up point cloud whose ``meta["capture"]`` says what was recognised (app,
+frames, colour frames, depth size, time span, the app's own meshes). docs/formats.md lists each
+layout's facts.
 """
 
 from __future__ import annotations
@@ -10,51 +23,156 @@ from __future__ import annotations
 import io
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from types import ModuleType
 from typing import Any
 
-from voxforge.core.errors import SizeLimitError, UnsupportedInputError, VoxforgeError
+from voxforge.core.errors import (
+    InputFormatError,
+    SizeLimitError,
+    UnsupportedInputError,
+    VoxforgeError,
+)
+from voxforge.core.mesh import Mesh
 from voxforge.core.pointcloud import PointCloud
+from voxforge.core.progress import ProgressCallback
 from voxforge.io._base import FormatSpec, Source
 
 MAX_UNZIPPED_BYTES = 8 << 30
 """Refuse capture zips that would expand beyond 8 GiB (zip bombs, wrong uploads)."""
+CAPTURE_FILE_SUFFIXES = (".zip", ".r3d")
 
 
-def _arkit(name: str) -> ModuleType:
+@dataclass
+class Capture:
+    """An opened capture: its frames (read lazily) and what the app wrote beside them.
+
+    Attributes:
+        app: the app whose layout was recognised (``"3D Scanner App"``, ...).
+        layout: the layout's short name (``"3d-scanner-app"``, ``"stray-scanner"``, ``"record3d"``).
+        root: the folder the frames were found in.
+        frames: the frames, each read from disk when indexed (a ``Sequence[CaptureFrame]``).
+        color_frames: how many frames have an image of their own.
+        depth_size: (width, height) of the depth maps.
+        time_span_s: seconds between the first and last frame, or None when the app keeps no times.
+        app_meshes: the app's own meshes in the export, best first.
+    """
+
+    app: str
+    layout: str
+    root: Path
+    frames: Any
+    color_frames: int
+    depth_size: tuple[int, int]
+    time_span_s: float | None = None
+    app_meshes: list[Path] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-safe description for ``voxforge info`` and ``meta["capture"]``."""
+        return {
+            "app": self.app,
+            "layout": self.layout,
+            "frames": len(self.frames),
+            "color_frames": self.color_frames,
+            "depth_size": f"{self.depth_size[0]}x{self.depth_size[1]}",
+            "time_span_s": None if self.time_span_s is None else round(self.time_span_s, 3),
+            "app_meshes": [p.name for p in self.app_meshes],
+        }
+
+
+Detector = Callable[[Path], bool]
+Opener = Callable[[Path], Capture]
+
+
+def _layouts() -> list[tuple[str, Detector, Opener]]:
+    """(name, detect, open) of every layout, most specific first."""
+    from voxforge.io import arkit, record3d, stray
+
+    return [
+        ("record3d", record3d.is_record3d, record3d.open_record3d),
+        ("stray-scanner", stray.is_stray, stray.open_stray),
+        ("3d-scanner-app", arkit.is_capture, arkit.open_scanner_app),
+    ]
+
+
+def capture_layout(folder: Path) -> str | None:
+    """The layout name of a folder (or of its only sub-folder), or None when it is no capture."""
+    found = _find_layout(folder)
+    return None if found is None else found[0]
+
+
+def is_capture_dir(path: str | Path) -> bool:
+    """True for a folder in one of the capture layouts."""
+    p = Path(path)
+    return p.is_dir() and capture_layout(p) is not None
+
+
+def _find_layout(folder: Path) -> tuple[str, Path, Opener] | None:
+    for root in _roots(folder):
+        for name, detect, opener in _layouts():
+            try:
+                if detect(root):
+                    return name, root, opener
+            except (InputFormatError, OSError):
+                continue
+    return None
+
+
+def _roots(folder: Path) -> list[Path]:
+    """The folder, then its only sub-folder (zips usually hold one top-level folder)."""
+    roots = [folder]
     try:
-        from voxforge.io import arkit
-    except ImportError as e:
-        raise UnsupportedInputError(
-            f"{name}: reading capture folders needs voxforge.io.arkit, which failed to import ({e})"
-        ) from None
-    return arkit
+        subs = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(("__MACOSX", "."))]
+    except OSError:
+        return roots
+    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    if len(subs) == 1 and not files:
+        roots.append(subs[0])
+    return roots
 
 
-def load_capture_dir(path: Path, name: str, **options: Any) -> PointCloud:
-    """Read an ARKit capture folder; a folder that is not one is refused by name."""
-    arkit = _arkit(name)
-    try:
-        ok = bool(arkit.is_capture(path))
-    except VoxforgeError:
-        raise
-    except Exception as e:
-        raise UnsupportedInputError(f"{name}: cannot inspect folder ({type(e).__name__}: {e})") from None
-    if not ok:
+@contextmanager
+def open_capture(path: str | Path, name: str | None = None) -> Iterator[Capture]:
+    """Open a capture folder, a zip of one or an ``.r3d`` file; unpacked files live until the
+    ``with`` block ends.
+
+    Raises:
+        UnsupportedInputError: a folder in no known layout. InputFormatError: a zip that does not
+        unpack, or a malformed capture (the message names the file).
+    """
+    p = Path(path)
+    label = name or str(p)
+    if p.is_dir():
+        yield _open_dir(p, label)
+        return
+    with tempfile.TemporaryDirectory(prefix="voxforge-capture-") as tmp:
+        unpack_zip(Source.from_input(p, label), Path(tmp))
+        yield _open_dir(Path(tmp), label)
+
+
+def _open_dir(folder: Path, label: str) -> Capture:
+    found = _find_layout(folder)
+    if found is None:
         raise UnsupportedInputError(
-            f"{name}: is a folder but not an ARKit capture; expected a point cloud, mesh or voxel "
-            "file, or a capture folder"
+            f"{label}: is a folder but not a phone capture (3D Scanner App, Stray Scanner or "
+            "Record3D layout); expected a point cloud, mesh or voxel file, or a capture folder"
         )
+    _, root, opener = found
+    return opener(root)
+
+
+def unpack_zip(src: Source, dest: Path) -> None:
+    """Unpack a zip (or ``.r3d``) into ``dest``, refusing unsafe member paths and zip bombs."""
+    data = src.data() if src.path is None else None
     try:
-        cloud = arkit.load_capture(path, **options)
-    except VoxforgeError:
-        raise
-    except Exception as e:
-        raise UnsupportedInputError(
-            f"{name}: capture could not be read ({type(e).__name__}: {e})"
-        ) from None
-    return cloud
+        with zipfile.ZipFile(io.BytesIO(data) if data is not None else src.path) as z:  # type: ignore[arg-type]
+            z.extractall(dest, members=_safe_members(src, z))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as e:
+        raise src.error(f"cannot unpack zip ({type(e).__name__}: {e})") from None
+    except Exception as e:  # zlib errors from corrupt members and the like
+        raise src.error(f"cannot unpack zip ({type(e).__name__}: {e})") from None
 
 
 def _safe_members(src: Source, z: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
@@ -71,35 +189,100 @@ def _safe_members(src: Source, z: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     return members
 
 
-def _capture_root(arkit: ModuleType, folder: Path) -> Path:
-    """The folder itself, or its only sub-folder (zips usually hold one top-level folder)."""
-    if arkit.is_capture(folder):
-        return folder
-    subs = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(("__MACOSX", "."))]
-    if len(subs) == 1 and arkit.is_capture(subs[0]):
-        return subs[0]
-    return folder
+def load_capture(
+    path: str | Path,
+    *,
+    name: str | None = None,
+    min_confidence: int = 1,
+    voxel_size: float = 0.005,
+    max_depth: float = 5.0,
+    normals: bool = True,
+    progress: ProgressCallback | None = None,
+) -> PointCloud:
+    """Open a capture in any layout and fuse it into one z-up point cloud in metres.
+
+    Options as :func:`voxforge.scan.fuse.fuse_frames`. ``meta["format"]`` is the layout name and
+    ``meta["capture"]`` the :meth:`Capture.summary`.
+    """
+    from voxforge.scan.fuse import fuse_frames
+
+    label = name or str(path)
+    with open_capture(path, label) as cap:
+        cloud = _guard(
+            label,
+            lambda: fuse_frames(
+                cap.frames,
+                min_confidence=min_confidence,
+                voxel_size=voxel_size,
+                max_depth=max_depth,
+                normals=normals,
+                progress=progress,
+            ),
+        )
+        summary = cap.summary()
+    cloud.meta.update({"source": label, "format": summary["layout"], "capture": summary})
+    return cloud
+
+
+def load_app_mesh(path: str | Path, *, name: str | None = None) -> Mesh:
+    """The app's own mesh from a capture export (``textured_output.obj`` before ``export.obj``),
+    read as the app writes it: ARKit's y-up world in metres, turned z-up like the frames.
+
+    Raises:
+        UnsupportedInputError: the capture holds no mesh of the app's.
+    """
+    from voxforge.io.loaders import load_mesh
+
+    label = name or str(path)
+    with open_capture(path, label) as cap:
+        if not cap.app_meshes:
+            raise UnsupportedInputError(
+                f"{label}: the {cap.app} export holds no mesh of the app's own (looked for "
+                "textured_output.obj, export.obj and other un-numbered meshes beside the frames)"
+            )
+        chosen = cap.app_meshes[0]
+        mesh = load_mesh(chosen, up="y", units="m")
+        mesh.meta.update({"source": label, "app_mesh": chosen.name, "capture": cap.summary()})
+    return mesh
+
+
+def _guard(label: str, run: Callable[[], Any]) -> Any:
+    """Run a reader; errors that are not voxforge errors become one line naming the capture."""
+    try:
+        return run()
+    except VoxforgeError:
+        raise
+    except Exception as e:
+        raise UnsupportedInputError(
+            f"{label}: capture could not be read ({type(e).__name__}: {e})"
+        ) from None
+
+
+def load_capture_dir(path: Path, name: str, **options: Any) -> PointCloud:
+    """Read a capture folder in any layout; a folder in none is refused by name."""
+    return load_capture(path, name=name, **options)
 
 
 def read_capture_zip(src: Source, **options: Any) -> PointCloud:
-    """Unpack a zipped capture folder into a temporary folder and read it."""
-    arkit = _arkit(src.name)
+    """Read a zipped capture folder or an ``.r3d`` file."""
+    from voxforge.scan.fuse import fuse_frames
+
     with tempfile.TemporaryDirectory(prefix="voxforge-capture-") as tmp:
-        try:
-            with zipfile.ZipFile(io.BytesIO(src.data())) as z:
-                z.extractall(tmp, members=_safe_members(src, z))
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as e:
-            raise src.error(f"cannot unpack zip ({type(e).__name__}: {e})") from None
-        root = _capture_root(arkit, Path(tmp))
-        return load_capture_dir(root, src.name, **options)
+        unpack_zip(src, Path(tmp))
+        cap = _open_dir(Path(tmp), src.name)
+        cloud = _guard(src.name, lambda: fuse_frames(cap.frames, **options))
+        summary = cap.summary()
+    cloud.meta.update({"source": src.name, "format": summary["layout"], "capture": summary})
+    return cloud
 
 
 FORMATS = (
     FormatSpec(
         name="capture",
         kinds=("points",),
-        extensions=(".zip",),
-        description="ARKit capture folder, or a .zip of one (voxforge.io.arkit)",
+        extensions=CAPTURE_FILE_SUFFIXES,
+        description="phone capture: 3D Scanner App / Stray Scanner / Record3D folder, a .zip of "
+        "one, or a Record3D .r3d",
         readers={"points": read_capture_zip},
         sniff=None,  # zips are told apart by member names in formats.sniff_source
     ),

@@ -44,7 +44,7 @@ SCAN_FORMATS = ("ply", "pcd", "xyz")
 def load_points(
     source: PathOrBytes, *, units: str | None = None, filename: str | None = None
 ) -> PointCloud:
-    """Read a point cloud (PLY, PCD, LAS/LAZ, XYZ/TXT/CSV, ARKit capture folder or zip).
+    """Read a point cloud (PLY, PCD, LAS/LAZ, XYZ/TXT/CSV, a phone capture folder, zip or .r3d).
 
     Args:
         source: path, or the file's bytes (then ``filename`` names it and hints the format).
@@ -108,15 +108,17 @@ def load_any(
 def sniff(source: PathOrBytes, *, filename: str | None = None) -> str:
     """The format name of an input, from its content first and its extension second.
 
-    A folder is ``"capture"`` when it is an ARKit capture. Raises UnsupportedInputError when
-    neither content nor extension is known.
+    A folder is ``"capture"`` when it is in a phone capture layout (:mod:`voxforge.io.captures`).
+    Raises UnsupportedInputError when neither content nor extension is known.
     """
     src = Source.from_input(source, filename)
     if src.path is not None and src.path.is_dir():
-        arkit = captures._arkit(src.name)
-        if arkit.is_capture(src.path):
+        if captures.is_capture_dir(src.path):
             return "capture"
-        raise UnsupportedInputError(f"{src.name}: is a folder but not an ARKit capture")
+        raise UnsupportedInputError(
+            f"{src.name}: is a folder but not a phone capture (3D Scanner App, Stray Scanner or "
+            "Record3D layout)"
+        )
     fmt = sniff_source(src) or format_for_extension(src)
     if fmt is None:
         raise _unknown(src)

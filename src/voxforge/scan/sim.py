@@ -35,6 +35,8 @@ class SimConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     focal_px: float = Field(193.0, gt=0, description="depth-image focal length, pixels (67°x53° FOV)")
+    depth_width: int = Field(DEPTH_SHAPE[1], ge=2, description="depth map width, pixels")
+    depth_height: int = Field(DEPTH_SHAPE[0], ge=2, description="depth map height, pixels")
     rgb_width: int = Field(512, gt=0, description="colour image width, pixels")
     rgb_height: int = Field(384, gt=0, description="colour image height, pixels")
     noise: bool = Field(True, description="add Gaussian depth noise")
@@ -149,7 +151,7 @@ def simulate_capture(
     if poses is None:
         center = mesh.bounds.mean(axis=0) if target is None else np.asarray(target, dtype=np.float64)
         if radius is None:
-            half_fov = np.arctan(DEPTH_SHAPE[0] / 2 / cfg.focal_px)
+            half_fov = np.arctan(cfg.depth_height / 2 / cfg.focal_px)
             sphere = 0.5 * float(np.linalg.norm(mesh.extent))
             # Within the sensor's good range: a large object is then covered piecewise, as a
             # person walking around it with a phone would.
@@ -255,7 +257,7 @@ def _pixel_rays(width: int, height: int, fx: float, fy: float, cx: float, cy: fl
 def _render_frame(
     scene: _Scene, pose: np.ndarray, cfg: SimConfig, rng: np.random.Generator
 ) -> CaptureFrame:
-    h, w = DEPTH_SHAPE
+    h, w = cfg.depth_height, cfg.depth_width
     f = cfg.focal_px
     rays_cam = _pixel_rays(w, h, f, f, w / 2, h / 2)
     tri, t, dirs = scene.cast(pose[:3, 3], rotate(rays_cam, pose[:3, :3]))
