@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import io
-import sys
-import types
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import voxforge.io
 from voxforge.core import PointCloud, UnsupportedInputError, VoxelGrid
 from voxforge.io import available_formats, load_any, load_mesh, load_points, save_points, sniff
 from voxforge.io.formats import EXTENSIONS, FORMATS

@@ -7,7 +7,7 @@ import pytest
 import trimesh
 from scipy.spatial import cKDTree
 
-from voxforge.core.errors import ConfigError, GeometryError, InputFormatError, SizeLimitError
+from voxforge.core.errors import ConfigError, GeometryError, SizeLimitError
 from voxforge.core.mesh import Mesh
 from voxforge.io.arkit import DEPTH_SHAPE, CaptureFrame
 from voxforge.scan.fuse import ARKIT_TO_ZUP, fuse_frames, fuse_tsdf, linear_to_srgb, rotate
