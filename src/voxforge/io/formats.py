@@ -13,10 +13,10 @@ import zipfile
 from typing import Any
 
 from voxforge.core.registry import Registry
-from voxforge.io import binvox, captures, las, meshes, pcd, ply, vox, voxels, xyz
+from voxforge.io import binvox, captures, las, meshes, pcd, ply, usd, vox, voxels, xyz
 from voxforge.io._base import FormatSpec, Source
 
-MODULES = (ply, pcd, las, xyz, meshes, voxels, binvox, vox, captures)
+MODULES = (ply, pcd, las, xyz, meshes, usd, voxels, binvox, vox, captures)
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 FORMATS: Registry[FormatSpec] = Registry("file format")
@@ -33,16 +33,19 @@ _WEAK = [FORMATS[n] for n in ("stl", "obj", "xyz")]
 
 
 def sniff_zip(src: Source) -> str:
-    """``"3mf"``, ``"npz"`` or ``"capture"`` from a zip's member names."""
+    """``"3mf"``, ``"npz"``, ``"usd"`` (USDZ) or ``"capture"`` from a zip's member names."""
     try:
         with zipfile.ZipFile(io.BytesIO(src.data())) as z:
             names = z.namelist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError):
-        return "capture" if src.suffix == ".zip" else "npz" if src.suffix == ".npz" else "zip"
+        by_ext = {".zip": "capture", ".r3d": "capture", ".npz": "npz", ".usdz": "usd"}
+        return by_ext.get(src.suffix, "zip")
     if meshes.sniff_3mf_names(names):
         return "3mf"
     if voxels.is_npz_names(names):
         return "npz"
+    if usd.is_usdz_names(names):
+        return "usd"
     return "capture"
 
 

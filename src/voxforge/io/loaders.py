@@ -67,7 +67,7 @@ def load_mesh(
     units: str | None = None,
     filename: str | None = None,
 ) -> Mesh:
-    """Read a mesh (OBJ+MTL, STL, OFF, PLY with faces, GLB/glTF, 3MF) as z-up metres.
+    """Read a mesh (OBJ+MTL, STL, OFF, PLY with faces, GLB/glTF, 3MF, USD/USDZ) as z-up metres.
 
     ``up`` (``"y"``/``"z"``) overrides the format's up-axis convention; ``units`` overrides the
     automatic units (see :mod:`voxforge.io.meshes`).
