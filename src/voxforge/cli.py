@@ -148,6 +148,14 @@ UpOpt = Annotated[
 UnitsOpt = Annotated[str | None, typer.Option("--units", help="Input units: m, cm, mm or in.")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML config (flags win).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+AppMeshOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--use-app-mesh",
+        help="For a capture export that holds the app's own mesh (export.obj, "
+        "textured_output.obj): use that mesh instead of fusing the frames.",
+    ),
+]
 CleanOpt = Annotated[
     bool | None, typer.Option("--clean/--no-clean", help="Clean up point clouds (default on).")
 ]
@@ -264,6 +272,13 @@ def info(
             typer.echo(json.dumps(data, indent=2))
             return
         for key, value in data.items():
+            if isinstance(value, dict):  # a capture: what the app wrote
+                for sub, v in value.items():
+                    shown = ", ".join(v) if isinstance(v, list) else v
+                    typer.echo(f"{sub:>14}: {shown if shown not in (None, '') else '-'}")
+                if value.get("app_meshes"):
+                    typer.echo(f"{'':>14}  (the app's own mesh: read it with --use-app-mesh)")
+                continue
             typer.echo(f"{key:>14}: {value}")
 
     guarded(run)
@@ -281,6 +296,7 @@ def voxelize(
     up: UpOpt = None,
     units: UnitsOpt = None,
     clean: CleanOpt = None,
+    use_app_mesh: AppMeshOpt = None,
     plane: PlaneOpt = None,
     plane_margin: PlaneMarginOpt = None,
     cluster_radius: ClusterRadiusOpt = None,
@@ -299,6 +315,7 @@ def voxelize(
             input__up=up,
             input__units=units,
             input__clean=clean,
+            input__use_app_mesh=use_app_mesh,
             voxel__hollow=hollow,
             **_size_flags(width_studs, scale),
             **_scan_flags(plane, plane_margin, cluster_radius, pick_point, pick_box, extend_bottom),
@@ -345,6 +362,7 @@ def brickify(
     up: UpOpt = None,
     units: UnitsOpt = None,
     clean: CleanOpt = None,
+    use_app_mesh: AppMeshOpt = None,
     plane: PlaneOpt = None,
     plane_margin: PlaneMarginOpt = None,
     cluster_radius: ClusterRadiusOpt = None,
@@ -371,6 +389,7 @@ def brickify(
             input__up=up,
             input__units=units,
             input__clean=clean,
+            input__use_app_mesh=use_app_mesh,
             colors__mode=colors,
             layout__parts=parts,
             layout__strategy=strategy,

@@ -86,7 +86,50 @@ def samples() -> dict[str, bytes]:
         "npz": encode_npz(grid()),
         "binvox": encode_binvox(grid()),
         "vox": encode_vox(grid()),
+        "r3d": _r3d(),
+        "usda": USDA,
     }
+
+
+USDA = b"""#usda 1.0
+(
+    metersPerUnit = 1
+    upAxis = "Z"
+)
+
+def Mesh "tri"
+{
+    int[] faceVertexCounts = [3, 3]
+    int[] faceVertexIndices = [0, 1, 2, 0, 2, 3]
+    point3f[] points = [(0, 0, 0), (1, 0, 0), (1, 1, 0), (0, 1, 0)]
+    color3f[] primvars:displayColor = [(1, 0, 0)]
+}
+"""
+
+
+def _r3d() -> bytes:
+    """A two-frame Record3D ``.r3d`` of a tilted plane (16 x 12 depth maps)."""
+    import tempfile
+    from pathlib import Path
+
+    from voxforge.io.arkit import CaptureFrame
+    from voxforge.io.record3d import write_r3d
+
+    rows, cols = np.mgrid[0:12, 0:16]
+    depth = (800 + 10 * rows + 5 * cols).astype(np.uint16)
+    k = np.array([[24.0, 0, 16], [0, 24.0, 12], [0, 0, 1]])
+    frames = [
+        CaptureFrame(
+            depth_mm=depth,
+            confidence=np.full(depth.shape, 2, np.uint8),
+            rgb=np.full((24, 32, 3), 90 + 60 * i, np.uint8),
+            pose=np.eye(4),
+            intrinsics=k,
+        )
+        for i in range(2)
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        return write_r3d(frames, Path(tmp) / "s.r3d").read_bytes()
 
 
 def filename(key: str) -> str:

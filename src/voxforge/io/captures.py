@@ -149,7 +149,21 @@ def open_capture(path: str | Path, name: str | None = None) -> Iterator[Capture]
         return
     with tempfile.TemporaryDirectory(prefix="voxforge-capture-") as tmp:
         unpack_zip(Source.from_input(p, label), Path(tmp))
-        yield _open_dir(Path(tmp), label)
+        with _named_inside(tmp, label):
+            yield _open_dir(Path(tmp), label)
+
+
+@contextmanager
+def _named_inside(tmp: str, label: str) -> Iterator[None]:
+    """Errors about unpacked files name them inside the archive (``scan.r3d/rgbd/3.depth``),
+    not by the temporary folder they were unpacked into."""
+    try:
+        yield
+    except VoxforgeError as e:
+        text = str(e)
+        if tmp not in text:
+            raise
+        raise type(e)(text.replace(tmp, label)) from None
 
 
 def _open_dir(folder: Path, label: str) -> Capture:
@@ -269,9 +283,10 @@ def read_capture_zip(src: Source, **options: Any) -> PointCloud:
 
     with tempfile.TemporaryDirectory(prefix="voxforge-capture-") as tmp:
         unpack_zip(src, Path(tmp))
-        cap = _open_dir(Path(tmp), src.name)
-        cloud = _guard(src.name, lambda: fuse_frames(cap.frames, **options))
-        summary = cap.summary()
+        with _named_inside(tmp, src.name):
+            cap = _open_dir(Path(tmp), src.name)
+            cloud = _guard(src.name, lambda: fuse_frames(cap.frames, **options))
+            summary = cap.summary()
     cloud.meta.update({"source": src.name, "format": summary["layout"], "capture": summary})
     return cloud
 

@@ -39,6 +39,11 @@ class InputConfig(BaseModel):
         description="Clean up point clouds (outliers, table plane, isolate the object); "
         "default: on for point clouds, off otherwise.",
     )
+    use_app_mesh: bool | None = Field(
+        None,
+        description="For a phone capture export that holds the app's own mesh (export.obj, "
+        "textured_output.obj): read that mesh instead of fusing the frames.",
+    )
 
 
 def check_single_units(input_config: InputConfig, clean_config: Any) -> None:
@@ -81,6 +86,10 @@ def read_input(path: str | Path, config: InputConfig) -> Loaded:
     """Read any supported input (scan, mesh, voxel grid, capture folder) into a core type."""
     from voxforge.io import load_any
 
+    if config.use_app_mesh:
+        from voxforge.io.captures import load_app_mesh
+
+        return load_app_mesh(path)
     return load_any(path, up=config.up, units=config.units)
 
 
@@ -112,12 +121,14 @@ def describe(obj: Loaded) -> dict[str, Any]:
         info["bounds_m"] = [[round(float(v), 6) for v in lo], [round(float(v), 6) for v in hi]]
         info["extent_m"] = [round(float(b - a), 6) for a, b in zip(lo, hi, strict=True)]
     meta = getattr(obj, "meta", {}) or {}
-    for key in ("source", "format", "units", "units_guessed", "up", "up_note", "crs"):
+    for key in ("source", "format", "units", "units_guessed", "up", "up_note", "crs", "app_mesh"):
         if key in meta:
             value = meta[key]
             info[key] = value if isinstance(value, (str, int, float, bool)) else str(value)
     if meta.get("warnings"):
         info["warnings"] = [str(w) for w in meta["warnings"]]
+    if isinstance(meta.get("capture"), dict):
+        info["capture"] = dict(meta["capture"])
     return info
 
 
