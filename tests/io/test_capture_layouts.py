@@ -276,3 +276,44 @@ def test_a_folder_in_no_layout_is_refused(tmp_path):
     (tmp_path / "odd" / "notes.txt").write_text("hi")
     with pytest.raises(UnsupportedInputError, match="not a phone capture"):
         load_points(tmp_path / "odd")
+
+
+def test_stray_toolkit_dataset_with_open3d_files(tmp_path, frames):
+    from voxforge.io.stray import write_stray_dataset
+
+    folder = write_stray_dataset(frames, tmp_path / "dataset")
+    cloud = load_points(folder)
+    check_box(cloud)
+    cap = cloud.meta["capture"]
+    assert cap["layout"] == "stray-dataset" and cap["frames"] == 6 and cap["color_frames"] == 6
+
+
+def test_real_stray_odometry_with_crlf_spaces_and_hemisphere_flip(shared_data):
+    from voxforge.io.stray import read_odometry
+
+    times, numbers, poses = read_odometry(shared_data / "captures/stray_odometry-hameed/odometry.csv")
+    assert len(poses) == 32 and numbers.tolist() == list(range(32))
+    assert times[0] == pytest.approx(1326521.409)
+    r = poses[:, :3, :3]
+    np.testing.assert_allclose(r.transpose(0, 2, 1) @ r, np.broadcast_to(np.eye(3), r.shape), atol=1e-6)
+    # rows 24 and 25 (frames 24 and 25) flip the quaternion's sign; the rotation stays close
+    step = np.degrees(np.arccos(np.clip((np.trace(r[24].T @ r[25]) - 1) / 2, -1, 1)))
+    assert step < 30.0
+
+
+def test_real_open3d_intrinsics_and_trajectory(shared_data):
+    from voxforge.io.arkit import check_pose
+    from voxforge.io.stray import read_open3d_intrinsics, read_trajectory_log
+
+    root = shared_data / "captures/straytoolkit_annotation-fixture"
+    k, size, scale = read_open3d_intrinsics(root / "camera_intrinsics.json")
+    assert size == (256, 192) and scale == 1000.0
+    np.testing.assert_allclose(
+        k[[0, 1, 0, 1], [0, 1, 2, 2]], [194.185227, 194.185227, 125.236413, 95.911973]
+    )
+    poses = read_trajectory_log(root / "scene/trajectory.log")
+    assert poses.shape == (40, 4, 4)
+    np.testing.assert_allclose(poses[0], np.eye(4), atol=1e-8)
+    for pose in poses:
+        check_pose(pose, "trajectory.log")
+    assert np.abs(poses[:, :3, 3]).max() < 0.02

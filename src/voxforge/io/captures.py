@@ -1,12 +1,14 @@
 """Phone capture layouts (folders, zips, ``.r3d`` files): recognise the app, open its frames.
 
-A capture is a set of depth frames with poses, as a phone scanning app exports them. Three
+A capture is a set of depth frames with poses, as a phone scanning app exports them. Four
 layouts are read, each by its own module, all into :class:`~voxforge.io.arkit.CaptureFrame`
 sequences in ARKit's conventions:
 
 ===================  ==========================================================================
 ``3d-scanner-app``   3D Scanner App "All Data" export (:mod:`voxforge.io.arkit`)
 ``stray-scanner``    Stray Scanner (iOS/Android) folder (:mod:`voxforge.io.stray`)
+``stray-dataset``    the Stray toolkit's dataset folder: Open3D ``camera_intrinsics.json`` and
+                     ``scene/trajectory.log`` (:mod:`voxforge.io.stray`)
 ``record3d``         Record3D ``.r3d`` file or its unpacked folder (:mod:`voxforge.io.record3d`)
 ===================  ==========================================================================
 
@@ -93,6 +95,7 @@ def _layouts() -> list[tuple[str, Detector, Opener]]:
     return [
         ("record3d", record3d.is_record3d, record3d.open_record3d),
         ("stray-scanner", stray.is_stray, stray.open_stray),
+        ("stray-dataset", stray.is_stray_dataset, stray.open_stray_dataset),
         ("3d-scanner-app", arkit.is_capture, arkit.open_scanner_app),
     ]
 

@@ -294,3 +294,178 @@ def matrix_to_quaternion(r: np.ndarray) -> np.ndarray:
         q[k] = (m[k, i] + m[i, k]) / s
     v = np.asarray(q)
     return v / np.linalg.norm(v)
+
+
+# --- the Stray toolkit's dataset layout (Open3D files) -------------------------------------------
+
+INTRINSICS_JSON = "camera_intrinsics.json"
+TRAJECTORY = Path("scene") / "trajectory.log"
+OPENCV_TO_ARKIT_CAMERA = np.diag([1.0, -1.0, -1.0, 1.0])
+"""Right-multiplying an OpenCV-camera pose (looks down +z, y down) by this gives ARKit's (looks
+down -z, y up); the matrix is its own inverse."""
+
+
+def is_stray_dataset(folder: Path) -> bool:
+    """A folder with ``camera_intrinsics.json``, ``scene/trajectory.log`` and ``depth/``."""
+    return (
+        (folder / INTRINSICS_JSON).is_file()
+        and (folder / TRAJECTORY).is_file()
+        and (folder / "depth").is_dir()
+    )
+
+
+def read_open3d_intrinsics(path: Path) -> tuple[np.ndarray, tuple[int, int], float]:
+    """((3, 3) intrinsics, (width, height) they refer to, depth_scale) from Open3D's
+    PinholeCameraIntrinsic JSON (``intrinsic_matrix`` stored column-major)."""
+    import json
+
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        k = np.asarray(meta["intrinsic_matrix"], dtype=np.float64)
+        size = (int(meta["width"]), int(meta["height"]))
+        scale = float(meta.get("depth_scale", 1000.0))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputFormatError(f"{path}: not valid JSON ({type(e).__name__})") from None
+    except KeyError as e:
+        raise InputFormatError(f"{path}: no {e.args[0]!r} entry") from None
+    except (TypeError, ValueError):
+        raise InputFormatError(f"{path}: intrinsic_matrix, width or height is not numeric") from None
+    if k.size != 9 or not np.isfinite(k).all():
+        raise InputFormatError(f"{path}: intrinsic_matrix must hold 9 finite numbers")
+    k = k.reshape(3, 3).T
+    check_intrinsics(k, path)
+    if min(size) < 2 or not (np.isfinite(scale) and scale > 0):
+        raise InputFormatError(f"{path}: width/height must be >= 2 and depth_scale positive")
+    return k, size, scale
+
+
+def read_trajectory_log(path: Path) -> np.ndarray:
+    """(n, 4, 4) camera-to-world poses in OpenCV camera convention from an Open3D ``.log``:
+    each record is a line of three integers, then four rows of four numbers."""
+    try:
+        lines = [ln.split() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputFormatError(f"{path}: cannot read ({e})") from None
+    if not lines or len(lines) % 5:
+        raise InputFormatError(f"{path}: {len(lines)} lines; an Open3D trajectory is records of 5 lines")
+    try:
+        table = np.array([[float(v) for v in row] for row in lines if len(row) == 4])
+    except ValueError:
+        raise InputFormatError(f"{path}: a matrix row is not four numbers") from None
+    if table.shape != (4 * len(lines) // 5, 4):
+        raise InputFormatError(f"{path}: every record must be a header line and 4 rows of 4 numbers")
+    return table.reshape(-1, 4, 4)
+
+
+class StrayDatasetFrames(LazyFrames):
+    """Frames of a Stray toolkit dataset: depth/ and color/ images, Open3D poses and intrinsics."""
+
+    def __init__(self, folder: Path) -> None:
+        from voxforge.io.arkit import check_pose
+
+        self.folder = folder
+        self.k, self.size, self.depth_scale = read_open3d_intrinsics(folder / INTRINSICS_JSON)
+        poses = read_trajectory_log(folder / TRAJECTORY)
+        for i, pose in enumerate(poses):
+            check_pose(pose, folder / TRAJECTORY, f"pose {i}")
+        self.poses = poses @ OPENCV_TO_ARKIT_CAMERA
+        self.depths = sorted(
+            p for p in (folder / "depth").iterdir() if p.suffix.lower() in (".png", ".npy")
+        )
+        if not self.depths:
+            raise InputFormatError(f"{folder / 'depth'}: no depth images")
+        if len(self.depths) > len(poses):
+            raise InputFormatError(
+                f"{self.depths[len(poses)]}: frame {len(poses)} has no pose in {TRAJECTORY} "
+                f"({len(poses)} poses)"
+            )
+        super().__init__(len(self.depths))
+        colors = folder / "color"
+        self.colors = {
+            p.stem: p
+            for p in (sorted(colors.iterdir()) if colors.is_dir() else [])
+            if p.suffix.lower() in (".jpg", ".jpeg", ".png")
+        }
+
+    @property
+    def color_frames(self) -> int:
+        return sum(p.stem in self.colors for p in self.depths)
+
+    def _where(self, i: int) -> str:
+        return str(self.depths[i])
+
+    def _read(self, i: int) -> CaptureFrame:
+        from voxforge.io.arkit import _read_rgb
+
+        path = self.depths[i]
+        depth = read_depth(path)
+        if self.depth_scale != 1000.0:
+            mm = np.rint(depth.astype(np.float64) * (1000.0 / self.depth_scale))
+            depth = np.clip(mm, 0, 65535).astype(np.uint16)
+        conf_path = self.folder / "confidence" / f"{path.stem}.png"
+        conf = read_confidence(conf_path if conf_path.is_file() else None, depth.shape)
+        color = self.colors.get(path.stem)
+        rgb = None if color is None else _read_rgb(color)
+        k = self.k.copy()
+        if rgb is not None:  # the JSON's intrinsics are for its width x height: scale to the image
+            k[0] *= rgb.shape[1] / self.size[0]
+            k[1] *= rgb.shape[0] / self.size[1]
+            k[2] = (0.0, 0.0, 1.0)
+        return CaptureFrame(
+            depth_mm=depth,
+            confidence=conf,
+            rgb=rgb,
+            pose=self.poses[i],
+            intrinsics=k,
+            color_size=self.size,
+        )
+
+
+def open_stray_dataset(folder: Path):
+    """A :class:`~voxforge.io.captures.Capture` of a Stray toolkit dataset folder."""
+    from voxforge.io.captures import Capture
+
+    frames = StrayDatasetFrames(folder)
+    h, w = read_depth(frames.depths[0]).shape
+    return Capture(
+        app="Stray toolkit dataset (Open3D files)",
+        layout="stray-dataset",
+        root=folder,
+        frames=frames,
+        color_frames=frames.color_frames,
+        depth_size=(w, h),
+    )
+
+
+def write_stray_dataset(frames: list[CaptureFrame], folder: Path) -> Path:
+    """Write frames in the Stray toolkit's dataset layout (for tests): ``color/`` JPEGs,
+    ``depth/`` PNGs, ``camera_intrinsics.json`` (column-major, for the depth size) and
+    ``scene/trajectory.log`` (OpenCV-camera poses)."""
+    import json
+
+    from voxforge.io.arkit import write_image
+
+    for sub in ("color", "depth", "scene"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    h, w = frames[0].depth_mm.shape
+    k = frames[0].depth_intrinsics()
+    meta = {
+        "depth_format": "Z16",
+        "depth_scale": 1000.0,
+        "fps": 60.0,
+        "height": h,
+        "width": w,
+        "intrinsic_matrix": [float(v) for v in k.T.reshape(-1)],
+    }
+    (folder / INTRINSICS_JSON).write_text(json.dumps(meta, indent=4))
+    records = []
+    for i, f in enumerate(frames):
+        write_image(folder / "depth" / f"{i:06d}.png", f.depth_mm, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        if f.rgb is not None:
+            bgr = cv2.cvtColor(f.rgb, cv2.COLOR_RGB2BGR)
+            write_image(folder / "color" / f"{i:06d}.jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        pose = f.pose @ OPENCV_TO_ARKIT_CAMERA
+        rows = "\n".join(" ".join(f"{v:.8f}" for v in row) for row in pose)
+        records.append(f"{i} {i} {i + 1}\n{rows}")
+    (folder / TRAJECTORY).write_text("\n".join(records) + "\n")
+    return folder
