@@ -86,3 +86,51 @@ def test_bad_usd_files_name_the_file(tmp_path):
     text.write_text("#usda 1.0\n(\n  metersPerUnit = \n def Mesh {")
     with pytest.raises(InputFormatError, match=r"junk\.usda"):
         load_mesh(text)
+
+
+def test_textured_usdz_gives_face_colours_from_the_texture(tmp_path):
+    """Two quads mapped onto the red (left) and green (right) halves of a packaged texture."""
+    import cv2
+    from pxr import Gf, Sdf, Usd, UsdGeom, UsdShade, UsdUtils, Vt
+
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[:, :32] = (0, 0, 255)  # BGR red
+    img[:, 32:] = (0, 255, 0)  # green
+    cv2.imwrite(str(tmp_path / "tex.png"), img)
+    stage = Usd.Stage.CreateNew(str(tmp_path / "quad.usda"))
+    UsdGeom.SetStageMetersPerUnit(stage, 1.0)
+    UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.z)
+    mesh = UsdGeom.Mesh.Define(stage, "/quad")
+    pts = [(0, 0, 0), (1, 0, 0), (1, 1, 0), (0, 1, 0), (2, 0, 0), (2, 1, 0)]
+    mesh.CreatePointsAttr(Vt.Vec3fArray([Gf.Vec3f(*p) for p in pts]))
+    mesh.CreateFaceVertexCountsAttr([4, 4])
+    mesh.CreateFaceVertexIndicesAttr([0, 1, 2, 3, 1, 4, 5, 2])
+    st = UsdGeom.PrimvarsAPI(mesh.GetPrim()).CreatePrimvar(
+        "st", Sdf.ValueTypeNames.TexCoord2fArray, UsdGeom.Tokens.faceVarying
+    )
+    uv = [(0.05, 0.1), (0.45, 0.1), (0.45, 0.9), (0.05, 0.9)]
+    uv += [(0.55, 0.1), (0.95, 0.1), (0.95, 0.9), (0.55, 0.9)]
+    st.Set(Vt.Vec2fArray([Gf.Vec2f(*t) for t in uv]))
+    mat = UsdShade.Material.Define(stage, "/mat")
+    pbr = UsdShade.Shader.Define(stage, "/mat/pbr")
+    pbr.CreateIdAttr("UsdPreviewSurface")
+    tex = UsdShade.Shader.Define(stage, "/mat/tex")
+    tex.CreateIdAttr("UsdUVTexture")
+    tex.CreateInput("file", Sdf.ValueTypeNames.Asset).Set("tex.png")
+    reader = UsdShade.Shader.Define(stage, "/mat/st")
+    reader.CreateIdAttr("UsdPrimvarReader_float2")
+    reader.CreateInput("varname", Sdf.ValueTypeNames.Token).Set("st")
+    tex.CreateInput("st", Sdf.ValueTypeNames.Float2).ConnectToSource(reader.ConnectableAPI(), "result")
+    tex.CreateOutput("rgb", Sdf.ValueTypeNames.Float3)
+    diffuse = pbr.CreateInput("diffuseColor", Sdf.ValueTypeNames.Color3f)
+    diffuse.ConnectToSource(tex.ConnectableAPI(), "rgb")
+    mat.CreateSurfaceOutput().ConnectToSource(pbr.ConnectableAPI(), "surface")
+    UsdShade.MaterialBindingAPI.Apply(mesh.GetPrim()).Bind(mat)
+    stage.GetRootLayer().Save()
+    usdz = tmp_path / "quad.usdz"
+    assert UsdUtils.CreateNewUsdzPackage(str(tmp_path / "quad.usda"), str(usdz))
+    for loaded in (load_mesh(usdz), load_mesh(tmp_path / "quad.usda")):
+        rgb = loaded.tm.visual.face_colors[:, :3].astype(int)
+        centre_x = loaded.tm.triangles_center[:, 0]
+        assert (rgb[centre_x < 1] == (255, 0, 0)).all()
+        assert (rgb[centre_x > 1] == (0, 255, 0)).all()

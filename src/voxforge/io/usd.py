@@ -6,8 +6,10 @@ with its world transform, its polygons fanned into triangles; ``primvars:display
 (constant, uniform, vertex or faceVarying; linear RGB by the USD convention) becomes face colours.
 Units and up axis come from the stage's own metadata: ``metersPerUnit`` (when the file does not
 author it, USD's fallback of centimetres applies and ``units_guessed`` is True) and ``upAxis``
-(Y or Z; fallback Y). ``units=`` and ``up=`` override. Textures bound through
-``UsdPreviewSurface`` are not read (the mesh comes without their colours), nor are ``UsdGeom.Points``.
+(Y or Z; fallback Y). ``units=`` and ``up=`` override. A ``UsdPreviewSurface`` material whose
+``diffuseColor`` is a ``UsdUVTexture`` (how Polycam, Scaniverse and Object Capture colour their
+scans) is sampled per triangle into face colours; its constant ``diffuseColor`` is used otherwise,
+then ``displayColor``. ``UsdGeom.Points`` are not read.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import numpy as np
 import trimesh
 
-from voxforge.core.errors import GeometryError, UnsupportedInputError
+from voxforge.core.errors import GeometryError, InputFormatError, UnsupportedInputError
 from voxforge.core.mesh import Mesh
 from voxforge.io._base import (
     UNIT_SCALES,
@@ -61,8 +63,11 @@ def read_usd(src: Source, *, up: str | None = None, units: str | None = None, **
     data = src.data()
     suffix = ".usdz" if data[:2] == b"PK" else ".usdc" if data.startswith(USDC_MAGIC) else ".usda"
     with tempfile.TemporaryDirectory(prefix="voxforge-usd-") as tmp:
-        path = Path(tmp) / f"stage{suffix}"
-        path.write_bytes(data)
+        # a file on disk is opened in place, so textures beside it resolve
+        path = src.path if src.path is not None and src.path.suffix.lower() == suffix else None
+        if path is None:
+            path = Path(tmp) / f"stage{suffix}"
+            path.write_bytes(data)
         try:
             stage = Usd.Stage.Open(str(path))
         except Exception as e:  # pxr raises Tf errors on malformed layers
@@ -135,7 +140,9 @@ def _stage_mesh(src: Source, stage: Any, Usd: Any, UsdGeom: Any) -> trimesh.Trim
         verts.append(world[:, :3])
         faces.append(tris + offset)
         offset += len(pts)
-        rgb = _display_color(UsdGeom, prim, len(pts), counts, idx, tri_corner, tri_face)
+        rgb = _texture_colors(where, prim, idx, tri_corner)
+        if rgb is None:
+            rgb = _display_color(UsdGeom, prim, len(pts), counts, idx, tri_corner, tri_face)
         any_color |= rgb is not None
         colors.append(rgb if rgb is not None else np.full((len(tris), 3), 0.7))
     if not faces:
@@ -157,6 +164,72 @@ def _fan(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     k = np.arange(ntri.sum()) - np.repeat(np.cumsum(ntri) - ntri, ntri) + 1
     first = starts[face]
     return np.stack([first, first + k, first + k + 1], axis=1), face
+
+
+def _texture_colors(where: str, prim: Any, idx: np.ndarray, tri_corner: np.ndarray) -> np.ndarray | None:
+    """(t, 3) linear RGB per triangle from the bound ``UsdPreviewSurface``'s ``diffuseColor``:
+    a ``UsdUVTexture`` sampled at each triangle's corners (pulled a third of the way to its
+    centroid, away from UV seams) and centroid, averaged in linear light; or the input's constant
+    colour. None when the prim has no such material or texture coordinates."""
+    from pxr import Ar, UsdGeom, UsdShade
+
+    from voxforge.core.color import srgb_to_linear
+
+    material, _ = UsdShade.MaterialBindingAPI(prim).ComputeBoundMaterial()
+    if not material:
+        return None
+    surface = material.ComputeSurfaceSource()[0]
+    inp = surface.GetInput("diffuseColor") if surface else None
+    if not inp:
+        return None
+    sources = inp.GetConnectedSources()[0]
+    if not sources:
+        value = inp.Get()
+        if value is None:
+            return None
+        return np.broadcast_to(np.asarray(value, dtype=np.float64)[:3], (len(tri_corner), 3)).copy()
+    tex = UsdShade.Shader(sources[0].source.GetPrim())
+    file_input = tex.GetInput("file")
+    asset = file_input.Get() if file_input else None
+    if asset is None or not asset.resolvedPath:
+        return None
+    handle = Ar.GetResolver().OpenAsset(Ar.ResolvedPath(asset.resolvedPath))
+    buf = handle.GetBuffer() if handle else None
+    img = None
+    if buf:
+        import cv2
+
+        img = cv2.imdecode(np.frombuffer(bytes(buf), np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        raise InputFormatError(f"{where}: texture {asset.authoredPath} is not a readable image")
+    varname = "st"
+    st_input = tex.GetInput("st")
+    st_sources = st_input.GetConnectedSources()[0] if st_input else []
+    if st_sources:
+        reader = UsdShade.Shader(st_sources[0].source.GetPrim())
+        name_input = reader.GetInput("varname")
+        if name_input and name_input.Get():
+            varname = str(name_input.Get())
+    pv = UsdGeom.PrimvarsAPI(prim).GetPrimvar(varname)
+    if not pv or not pv.HasValue():
+        return None
+    uv = np.asarray(pv.ComputeFlattened(), dtype=np.float64).reshape(-1, 2)
+    interp = pv.GetInterpolation()
+    if interp == UsdGeom.Tokens.faceVarying and len(uv) == len(idx):
+        corner_uv = uv[tri_corner]
+    elif interp in (UsdGeom.Tokens.vertex, UsdGeom.Tokens.varying) and len(uv) > idx.max():
+        corner_uv = uv[idx[tri_corner]]
+    else:
+        return None
+    linear = srgb_to_linear(img[..., ::-1].astype(np.float32) / 255.0)
+    h, w = linear.shape[:2]
+    centroid = corner_uv.mean(axis=1, keepdims=True)
+    samples = np.concatenate([corner_uv + (centroid - corner_uv) / 3.0, centroid], axis=1)
+    u = samples[..., 0] % 1.0
+    v = samples[..., 1] % 1.0
+    col = np.minimum((u * w).astype(np.int64), w - 1)
+    row = np.minimum(((1.0 - v) * h).astype(np.int64), h - 1)  # st's origin is the bottom left
+    return linear[row, col].mean(axis=1).astype(np.float64)
 
 
 def _display_color(UsdGeom, prim, n_points, counts, idx, tri_corner, tri_face) -> np.ndarray | None:
