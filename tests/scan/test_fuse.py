@@ -268,3 +268,20 @@ def test_sphere_normals_point_outwards(sphere_frames):
     angle = np.degrees(np.arccos(np.clip(np.einsum("ij,ij->i", radial, cloud.normals), -1, 1)))
     assert np.median(angle) < 2.0 and np.percentile(angle, 95) < 10.0
     assert (angle < 90.0).all()  # orientation from the cameras is never flipped
+
+
+def test_pixel_normals_equal_the_full_image_normals():
+    """The numba per-pixel normals match depth_normals on a noisy simulated frame (edges, holes)."""
+    from voxforge.scan.fuse import depth_normals, pixel_normals
+
+    tm = trimesh.creation.box(extents=(0.2, 0.15, 0.1))
+    frame = simulate_capture(Mesh(tm=tm), n_views=1, radius=0.5, seed=3)[0]
+    depth = frame.depth_mm.astype(np.float32) * np.float32(0.001)
+    valid = frame.depth_mm > 0
+    rows, cols = np.nonzero(valid)
+    k = frame.depth_intrinsics()
+    assert len(rows) > 3000
+    np.testing.assert_allclose(
+        pixel_normals(depth, valid, k, rows, cols), depth_normals(depth, valid, k)[rows, cols],
+        atol=1e-9,
+    )  # fmt: skip

@@ -126,7 +126,7 @@ def frame_points(
         rgb, weight = _borrowed_colors(frame.color_view, world)
     nrm = None
     if normals:
-        n_cam = depth_normals(depth, valid, k)[rows, cols]
+        n_cam = pixel_normals(depth, valid, k, rows, cols)
         nrm = rotate(rotate(n_cam, frame.pose[:3, :3]), ARKIT_TO_ZUP)
     return FramePoints(xyz, rgb, nrm, weight)
 
@@ -182,6 +182,92 @@ def depth_normals(depth_m: np.ndarray, valid: np.ndarray, intrinsics: np.ndarray
     flip = np.einsum("ijk,ijk->ij", unit, to_cam) < 0
     unit[flip] *= -1.0
     return np.where(ok[..., None], unit, _FALLBACK_WEIGHT * np.nan_to_num(to_cam))
+
+
+def pixel_normals(
+    depth_m: np.ndarray, valid: np.ndarray, intrinsics: np.ndarray, rows: np.ndarray, cols: np.ndarray
+) -> np.ndarray:
+    """(n, 3) float64 :func:`depth_normals` at the pixels ``(rows, cols)`` only (numba; the same
+    tangents, edge tests and fallbacks, without full-image temporaries)."""
+    d = np.where(valid, depth_m.astype(np.float64), np.nan)
+    k = np.asarray(intrinsics, dtype=np.float64)
+    return _pixel_normals_kernel(
+        d, k[0, 0], k[1, 1], k[0, 2], k[1, 2], np.asarray(rows, np.int64), np.asarray(cols, np.int64),
+        _NORMAL_MAX_JUMP, _FALLBACK_WEIGHT,
+    )  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True)
+def _point(d, r, c, fx, fy, cx, cy, out):
+    """Camera point of pixel (r, c) into ``out``; False beyond the border or without depth."""
+    h, w = d.shape
+    if r < 0 or c < 0 or r >= h or c >= w:
+        return False
+    z = d[r, c]
+    if not np.isfinite(z):
+        return False
+    out[0] = (c + 0.5 - cx) / fx * z
+    out[1] = -(r + 0.5 - cy) / fy * z
+    out[2] = -z
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _pixel_tangent(d, r, c, dr, dc, fx, fy, cx, cy, jump, out, scratch):
+    """Tangent at (r, c) towards (r + dr, c + dc) as in ``_tangent``; False where none.
+    ``scratch`` is a (5, 3) work array (allocating per pixel would dominate the cost)."""
+    z = d[r, c]
+    p0, p1, m1, p2, m2 = scratch[0], scratch[1], scratch[2], scratch[3], scratch[4]
+    _point(d, r, c, fx, fy, cx, cy, p0)
+    c1 = _point(d, r + dr, c + dc, fx, fy, cx, cy, p1) and abs(-p1[2] - z) < jump * z
+    cm1 = _point(d, r - dr, c - dc, fx, fy, cx, cy, m1) and abs(-m1[2] - z) < jump * z
+    if c1 and cm1:
+        c2 = _point(d, r + 2 * dr, c + 2 * dc, fx, fy, cx, cy, p2) and abs(-p2[2] - z) < 2 * jump * z
+        cm2 = _point(d, r - 2 * dr, c - 2 * dc, fx, fy, cx, cy, m2) and abs(-m2[2] - z) < 2 * jump * z
+        for i in range(3):
+            out[i] = p2[i] - m2[i] if (c2 and cm2) else p1[i] - m1[i]
+        return True
+    if c1:
+        for i in range(3):
+            out[i] = p1[i] - p0[i]
+        return True
+    if cm1:
+        for i in range(3):
+            out[i] = p0[i] - m1[i]
+        return True
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
+def _pixel_normals_kernel(d, fx, fy, cx, cy, rows, cols, jump, fallback):
+    n = len(rows)
+    out = np.empty((n, 3))
+    tx = np.empty(3)
+    ty = np.empty(3)
+    p = np.empty(3)
+    scratch = np.empty((5, 3))
+    for j in range(n):
+        r, c = rows[j], cols[j]
+        ok = _point(d, r, c, fx, fy, cx, cy, p)
+        pn = np.sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]) if ok else 0.0
+        tc0, tc1, tc2 = (-p[0] / pn, -p[1] / pn, -p[2] / pn) if pn > 0 else (0.0, 0.0, 0.0)
+        if (
+            ok
+            and _pixel_tangent(d, r, c, 0, 1, fx, fy, cx, cy, jump, tx, scratch)
+            and _pixel_tangent(d, r, c, -1, 0, fx, fy, cx, cy, jump, ty, scratch)
+        ):
+            n0 = tx[1] * ty[2] - tx[2] * ty[1]
+            n1 = tx[2] * ty[0] - tx[0] * ty[2]
+            n2 = tx[0] * ty[1] - tx[1] * ty[0]
+            length = np.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
+            if np.isfinite(length) and length > 0:
+                n0, n1, n2 = n0 / length, n1 / length, n2 / length
+                if n0 * tc0 + n1 * tc1 + n2 * tc2 < 0:
+                    n0, n1, n2 = -n0, -n1, -n2
+                out[j, 0], out[j, 1], out[j, 2] = n0, n1, n2
+                continue
+        out[j, 0], out[j, 1], out[j, 2] = fallback * tc0, fallback * tc1, fallback * tc2
+    return out
 
 
 def _tangent(pts: np.ndarray, d: np.ndarray, axis: int, sign: int) -> np.ndarray:
