@@ -87,6 +87,8 @@ def samples() -> dict[str, bytes]:
         "binvox": encode_binvox(grid()),
         "vox": encode_vox(grid()),
         "r3d": _r3d(),
+        "zip": _capture_zip("app"),
+        "stray.zip": _capture_zip("stray"),
         "usda": USDA,
     }
 
@@ -107,27 +109,60 @@ def Mesh "tri"
 """
 
 
+def _plane_frames(n: int = 2, colored: tuple[int, ...] = (0, 1)) -> list:
+    """``n`` frames of a tilted plane seen head-on (16 x 12 depth maps, 32 x 24 images)."""
+    from voxforge.io.arkit import CaptureFrame
+
+    rows, cols = np.mgrid[0:12, 0:16]
+    depth = (800 + 10 * rows + 5 * cols).astype(np.uint16)
+    k = np.array([[24.0, 0, 16], [0, 24.0, 12], [0, 0, 1]])
+    return [
+        CaptureFrame(
+            depth_mm=depth,
+            confidence=np.full(depth.shape, 2, np.uint8),
+            rgb=np.full((24, 32, 3), 90 + 60 * i, np.uint8) if i in colored else None,
+            pose=np.eye(4),
+            intrinsics=k,
+            color_size=(32, 24),
+            time=float(i),
+        )
+        for i in range(n)
+    ]
+
+
+def _capture_zip(layout: str) -> bytes:
+    """A zipped two-frame capture: 3D Scanner App (image on frame 0 only, a thumbnail) or Stray
+    Scanner (no video)."""
+    import tempfile
+    import zipfile
+    from pathlib import Path
+
+    from voxforge.io.arkit import write_capture
+    from voxforge.io.stray import write_stray
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "scan"
+        if layout == "app":
+            write_capture(_plane_frames(colored=(0,)), root)
+            (root / "thumb_00000.jpg").write_bytes((root / "frame_00000.jpg").read_bytes())
+        else:
+            write_stray(_plane_frames(colored=()), root)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            for p in sorted(root.rglob("*")):
+                if p.is_file():
+                    z.write(p, f"scan/{p.relative_to(root)}")
+        return buf.getvalue()
+
+
 def _r3d() -> bytes:
     """A two-frame Record3D ``.r3d`` of a tilted plane (16 x 12 depth maps)."""
     import tempfile
     from pathlib import Path
 
-    from voxforge.io.arkit import CaptureFrame
     from voxforge.io.record3d import write_r3d
 
-    rows, cols = np.mgrid[0:12, 0:16]
-    depth = (800 + 10 * rows + 5 * cols).astype(np.uint16)
-    k = np.array([[24.0, 0, 16], [0, 24.0, 12], [0, 0, 1]])
-    frames = [
-        CaptureFrame(
-            depth_mm=depth,
-            confidence=np.full(depth.shape, 2, np.uint8),
-            rgb=np.full((24, 32, 3), 90 + 60 * i, np.uint8),
-            pose=np.eye(4),
-            intrinsics=k,
-        )
-        for i in range(2)
-    ]
+    frames = _plane_frames()
     with tempfile.TemporaryDirectory() as tmp:
         return write_r3d(frames, Path(tmp) / "s.r3d").read_bytes()
 

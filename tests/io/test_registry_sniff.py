@@ -23,7 +23,9 @@ OFF = b"OFF\n4 4 0\n0 0 0\n1 0 0\n0 1 0\n0 0 1\n3 0 2 1\n3 0 1 3\n3 0 3 2\n3 1 2
 def test_available_formats_table():
     table = {row["name"]: row for row in available_formats()}
     expected = {"ply", "pcd", "las", "xyz", "obj", "stl", "off", "glb", "gltf", "3mf", "npz", "npy"}
-    assert expected | {"binvox", "vox", "capture"} == set(table)
+    assert expected | {"binvox", "vox", "capture", "usd"} == set(table)
+    assert table["usd"]["extensions"] == [".usdz", ".usd", ".usda", ".usdc"]
+    assert EXTENSIONS[".r3d"] == "capture"
     assert table["ply"]["kind"] == "points, mesh" and table["ply"]["write"] is True
     assert table["las"]["extensions"] == [".las", ".laz"] and table["las"]["write"] is False
     assert table["npz"]["kind"] == "voxels" and table["npz"]["write"] is True
