@@ -317,3 +317,26 @@ def test_real_open3d_intrinsics_and_trajectory(shared_data):
     for pose in poses:
         check_pose(pose, "trajectory.log")
     assert np.abs(poses[:, :3, 3]).max() < 0.02
+
+
+def test_cli_info_names_the_app_and_voxelize_uses_the_app_mesh(tmp_path, frames):
+    from typer.testing import CliRunner
+
+    from voxforge.cli import app
+
+    folder = scanner_app_export(frames, tmp_path / "scan")
+    runner = CliRunner()
+    res = runner.invoke(app, ["info", str(folder)])
+    assert res.exit_code == 0, res.output
+    for line in ("app: 3D Scanner App", "frames: 6", "color_frames: 2", "depth_size: 256x192"):
+        assert line in res.output
+    assert "app_meshes: export.obj" in res.output and "--use-app-mesh" in res.output
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["voxelize", str(folder), "-o", str(out), "--use-app-mesh", "-q"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "summary.json").read_text())
+    text = json.dumps(summary)
+    assert '"app_mesh": "export.obj"' in text and '"kind": "Mesh"' in text
+    plain = write_capture(frames[:2], tmp_path / "plain")
+    res = runner.invoke(app, ["voxelize", str(plain), "-o", str(tmp_path / "o2"), "--use-app-mesh"])
+    assert res.exit_code != 0 and "holds no mesh of the app's own" in res.output
