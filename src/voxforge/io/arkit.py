@@ -61,6 +61,7 @@ POSE_KEY = "cameraPoseARFrame"
 INTRINSICS_KEY = "intrinsics"
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _RGB_PREFIXES = frozenset({"", "frame", "rgb", "color", "colour", "image", "img"})
+_RGB_FOLDERS = _RGB_PREFIXES | {"images", "frames", "colors", "colours"}
 _META_PREFIXES = frozenset({"", "frame"})
 MESH_SUFFIXES = (".obj", ".ply", ".glb", ".gltf", ".usdz", ".usd", ".stl")
 APP_MESH_NAMES = ("textured_output", "export_refined", "export")
@@ -478,7 +479,7 @@ def _kind(path: Path, parent_name: str = "") -> str | None:
         return "depth"
     if suffix == ".png" and "conf" in name:
         return "confidence"
-    if suffix in _IMAGE_SUFFIXES and (prefix in _RGB_PREFIXES and parent in ("", *_RGB_PREFIXES)):
+    if suffix in _IMAGE_SUFFIXES and prefix in _RGB_PREFIXES and parent in _RGB_FOLDERS:
         return "rgb"
     return None
 
