@@ -104,6 +104,8 @@ def test_no_app_mesh_is_said_by_name(tmp_path, frames):
     folder = write_capture(frames[:2], tmp_path / "plain")
     with pytest.raises(UnsupportedInputError, match="holds no mesh of the app's own"):
         load_app_mesh(folder)
+    with pytest.raises(UnsupportedInputError, match="is not one"):
+        load_app_mesh(folder / "frame_00000.json")
 
 
 @pytest.mark.parametrize("npy", [False, True])

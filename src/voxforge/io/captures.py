@@ -251,6 +251,12 @@ def load_app_mesh(path: str | Path, *, name: str | None = None) -> Mesh:
     from voxforge.io.loaders import load_mesh
 
     label = name or str(path)
+    p = Path(path)
+    if not p.is_dir() and not (p.is_file() and zipfile.is_zipfile(p)):
+        raise UnsupportedInputError(
+            f"{label}: the app's own mesh is read from a capture export (a folder, zip or .r3d); "
+            "this is not one (read a mesh file directly, without --use-app-mesh)"
+        )
     with open_capture(path, label) as cap:
         if not cap.app_meshes:
             raise UnsupportedInputError(
