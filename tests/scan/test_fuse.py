@@ -285,3 +285,17 @@ def test_pixel_normals_equal_the_full_image_normals():
         pixel_normals(depth, valid, k, rows, cols), depth_normals(depth, valid, k)[rows, cols],
         atol=1e-9,
     )  # fmt: skip
+
+
+def test_bilinear_gather_matches_opencv_remap():
+    """Few samples on a large image take the gather path; it matches OpenCV's remap (the path
+    for many samples) to OpenCV's fixed-point weights."""
+    from voxforge.scan.fuse import _gather_bilinear, sample_bilinear
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    u, v = rng.uniform(-2, 62, 400), rng.uniform(-2, 42, 400)  # 2400 pixels <= 8 x 400: remap
+    np.testing.assert_allclose(_gather_bilinear(img, u, v), sample_bilinear(img, u, v), atol=3e-3)
+    np.testing.assert_array_equal(
+        sample_bilinear(img, u[:10], v[:10]), _gather_bilinear(img, u[:10], v[:10])
+    )

@@ -312,6 +312,8 @@ def sample_bilinear(rgb: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray
     n = len(u)
     if n == 0:
         return np.zeros((0, 3), dtype=np.float32)
+    if rgb.shape[0] * rgb.shape[1] > 8 * n:
+        return _gather_bilinear(np.asarray(rgb, dtype=np.uint8), u, v)
     linear = _SRGB8_TO_LINEAR[np.asarray(rgb, dtype=np.uint8)]
     # cv2.remap wants 2-D maps under 32767 per side: lay the points out in rows of 1024.
     rows = -(-n // _REMAP_COLS)
@@ -327,6 +329,26 @@ def sample_bilinear(rgb: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray
         borderMode=cv2.BORDER_REPLICATE,
     )
     return out.reshape(-1, 3)[:n]
+
+
+def _gather_bilinear(rgb: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """:func:`sample_bilinear` by gathering each position's four neighbours: for images much
+    larger than the sample count (a phone's 1920x1440 frame against a 256x192 depth map), turning
+    only those pixels into linear light costs less than converting the whole image."""
+    h, w = rgb.shape[:2]
+    x = np.asarray(u, dtype=np.float64) - 0.5
+    y = np.asarray(v, dtype=np.float64) - 0.5
+    x0, y0 = np.floor(x), np.floor(y)
+    fx = (x - x0).astype(np.float32)[:, None]
+    fy = (y - y0).astype(np.float32)[:, None]
+    xa = np.clip(x0, 0, w - 1).astype(np.int64)
+    xb = np.clip(x0 + 1, 0, w - 1).astype(np.int64)
+    ya = np.clip(y0, 0, h - 1).astype(np.int64)
+    yb = np.clip(y0 + 1, 0, h - 1).astype(np.int64)
+    lut = _SRGB8_TO_LINEAR
+    top = lut[rgb[ya, xa]] * (1 - fx) + lut[rgb[ya, xb]] * fx
+    bottom = lut[rgb[yb, xa]] * (1 - fx) + lut[rgb[yb, xb]] * fx
+    return (top * (1 - fy) + bottom * fy).astype(np.float32)
 
 
 class VoxelMerger:
