@@ -3,8 +3,10 @@
 Entry points (all accept a path, or bytes with a ``filename`` hint, and return z-up metres):
 
 * :func:`load_points` -> :class:`~voxforge.core.PointCloud` (PLY, PCD, LAS/LAZ, XYZ/TXT/CSV,
-  ARKit capture folders and zips)
-* :func:`load_mesh` -> :class:`~voxforge.core.Mesh` (OBJ+MTL, STL, OFF, PLY, GLB/glTF, 3MF)
+  phone captures: 3D Scanner App, Stray Scanner and Record3D folders, zips and ``.r3d`` files,
+  fused; :mod:`voxforge.io.captures` opens them frame by frame)
+* :func:`load_mesh` -> :class:`~voxforge.core.Mesh` (OBJ+MTL, STL, OFF, PLY, GLB/glTF, 3MF,
+  USD/USDZ)
 * :func:`load_voxels` -> :class:`~voxforge.core.VoxelGrid` (voxforge npz, npy, binvox, vox)
 * :func:`load_any` -> whichever the file holds; :func:`sniff` -> the format name
 * :func:`load_voxel_dataset` -> a labelled training set (``voxels``/``labels``/``classes`` npz)
