@@ -449,7 +449,8 @@ def test_planned_model_from_plan_build_round_trips(tmp_path: Path) -> None:
     from voxforge.bricks.order import OrderConfig, plan_build
 
     m, _ = _plan_model()
-    plan = plan_build(m, OrderConfig(physics=False, min_parts=1, target_parts=2, max_parts=3))
+    cfg = OrderConfig(physics=False, min_parts=1, target_parts=2, max_parts=3, sub_min_parts=1)
+    plan = plan_build(m, cfg)
     path = tmp_path / "o.mpd"
     write_mpd(m, path, title="ordered", plan=plan)
     text = path.read_text()

@@ -69,6 +69,12 @@ class OrderConfig(BaseModel, extra="forbid"):
         target_parts: parts per step to aim for.
         min_parts, max_parts: bounds a step keeps where the model allows (a layer with fewer
             parts than ``min_parts`` far apart, or a sub-assembly, may fall outside them).
+        sub_min_parts: a sub-assembly of fewer parts is not built apart: its parts (a part and
+            the one or two it hangs from) go into a main-model step of their own, or the step
+            before when it is near and stays within ``max_parts``.
+        sub_max_parts: a group of hanging parts larger than this is cut into sub-assemblies
+            around the parts they hang from (:func:`plan_units`), of about half this size where
+            no cycle of the *below* relation forces them together.
         physics: check that every step prefix stands (the compression pass, then the linear
             program where that fails).
         physics_config: settings of the stability analysis.
@@ -82,6 +88,8 @@ class OrderConfig(BaseModel, extra="forbid"):
     target_parts: int = Field(6, ge=1, le=100)
     min_parts: int = Field(3, ge=1, le=100)
     max_parts: int = Field(10, ge=1, le=200)
+    sub_min_parts: int = Field(4, ge=1, le=100)
+    sub_max_parts: int = Field(150, ge=2, le=100_000)
     physics: bool = True
     physics_config: PhysicsConfig = Field(default_factory=lambda: PhysicsConfig(time_limit_s=10.0))
     physics_budget_s: float = Field(20.0, ge=0)
@@ -101,11 +109,15 @@ class OrderConfig(BaseModel, extra="forbid"):
 # units
 
 
-def plan_units(g: OrderGraph) -> tuple[np.ndarray, np.ndarray]:
+def plan_units(g: OrderGraph, max_parts: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(unit (n,) int64 unit index of each part, grouped (u,) bool units that are sub-assemblies).
 
     A part that is not anchored joins, through stud contacts, the other hanging parts it touches
-    and the parts it hangs from; then units on a cycle of the *below* relation merge.
+    and the parts it hangs from; then units on a cycle of the *below* relation merge. A group
+    larger than ``max_parts`` (the whole underside of a bulging body hangs together through the
+    anchored parts it hangs from) is cut instead around those anchored parts
+    (:func:`_split_group`); the pieces then join again up to about half ``max_parts`` where
+    that closes no cycle (:func:`_join_pieces`).
     """
     n = g.n
     anchored = reach_up(g, g.z == 0)
@@ -114,16 +126,158 @@ def plan_units(g: OrderGraph) -> tuple[np.ndarray, np.ndarray]:
     m = sparse.coo_matrix((np.ones(len(lo), dtype=bool), (lo, hi)), shape=(n, n))
     _, unit = csgraph.connected_components(m, directed=False)
     unit = unit.astype(np.int64)
-    n_units = int(unit.max()) + 1 if n else 0
-    ul, uh = unit[g.below_lo], unit[g.below_hi]
-    cross = ul != uh
-    dag = sparse.coo_matrix(
-        (np.ones(int(cross.sum()), dtype=bool), (ul[cross], uh[cross])), shape=(n_units, n_units)
-    )
-    _, scc = csgraph.connected_components(dag, directed=True, connection="strong")
-    unit = _relabel(scc[unit])
+    piece_of = np.full(n, -1, dtype=np.int64)  # the large group a piece was cut from
+    if max_parts is not None and n:
+        sizes = np.bincount(unit)
+        nxt = len(sizes)
+        for u in np.flatnonzero(sizes > max_parts):
+            members = np.flatnonzero(unit == u)
+            cut = _split_group(g, members, anchored, lo, hi)
+            unit[members] = nxt + cut
+            piece_of[members] = u
+            nxt += int(cut.max()) + 1
+        unit = _relabel(unit)
+    unit = _merge_cycles(g, unit)
+    if max_parts is not None and (piece_of >= 0).any():
+        unit = _merge_cycles(g, _join_pieces(g, unit, piece_of, max(max_parts // 2, 2)))
     sizes = np.bincount(unit)
     return unit, sizes > 1
+
+
+def _unit_dag(g: OrderGraph, unit: np.ndarray) -> sparse.csr_matrix:
+    """(u, u) bool: an edge from each unit to the units that lie above one of its parts."""
+    n_units = int(unit.max()) + 1 if len(unit) else 0
+    ul, uh = unit[g.below_lo], unit[g.below_hi]
+    cross = ul != uh
+    return sparse.csr_matrix(
+        (np.ones(int(cross.sum()), dtype=bool), (ul[cross], uh[cross])), shape=(n_units, n_units)
+    )
+
+
+def _merge_cycles(g: OrderGraph, unit: np.ndarray) -> np.ndarray:
+    """Units on a cycle of the *below* relation merged (strongly connected components)."""
+    if not len(unit):
+        return unit
+    _, scc = csgraph.connected_components(_unit_dag(g, unit), directed=True, connection="strong")
+    return _relabel(scc[unit])
+
+
+def _split_group(
+    g: OrderGraph, members: np.ndarray, anchored: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
+    """(k,) int64 piece of each of ``members``: one per anchored member, with the hanging parts
+    a breadth-first walk over the hanging contacts (``lo`` hangs from ``hi``) reaches from it
+    first (the lowest anchored part first on a tie). Each piece is joined by studs to its
+    anchored part, which rests on parts built before it, so it can be attached on its own."""
+    k = len(members)
+    local = np.full(g.n, -1, dtype=np.int64)
+    local[members] = np.arange(k)
+    on = (local[lo] >= 0) & (local[hi] >= 0)
+    a, b = local[lo[on]], local[hi[on]]
+    adj = sparse.csr_matrix((np.ones(2 * len(a), dtype=bool), (np.r_[a, b], np.r_[b, a])), shape=(k, k))
+    roots = np.flatnonzero(anchored[members])
+    piece = np.full(k, -1, dtype=np.int64)
+    if not len(roots):
+        return np.zeros(k, dtype=np.int64)
+    order = np.lexsort((g.centre[members[roots]].sum(1), g.z[members[roots]]))
+    piece[roots[order]] = np.arange(len(roots))
+    frontier = roots[order]
+    while len(frontier):
+        nxt: list[int] = []
+        for i in frontier:
+            for j in adj.indices[adj.indptr[i] : adj.indptr[i + 1]]:
+                if piece[j] < 0:
+                    piece[j] = piece[i]
+                    nxt.append(int(j))
+        frontier = np.array(nxt, dtype=np.int64)
+    lost = piece < 0  # not reached (cannot happen in a connected group): one piece of their own
+    piece[lost] = len(roots)
+    # A part under a part of an earlier piece joins that piece, so that the pieces can go on in
+    # the order of their anchored parts without one waiting for a later one (no cycle).
+    inside = (local[g.below_lo] >= 0) & (local[g.below_hi] >= 0)
+    blo, bhi = local[g.below_lo[inside]], local[g.below_hi[inside]]
+    while (bad := piece[blo] > piece[bhi]).any():
+        np.minimum.at(piece, blo[bad], piece[bhi[bad]])
+    return _rooted_pieces(g, members, local, piece)
+
+
+def _rooted_pieces(g: OrderGraph, members: np.ndarray, local: np.ndarray, piece: np.ndarray) -> np.ndarray:
+    """Pieces cut into their stud-connected parts, and each part that rests on nothing outside
+    it (no stud contact from a part below it that is not in it) joined to a piece it touches:
+    every piece then holds together on the table and is pressed onto what is built before it."""
+    k = len(members)
+    on = (local[g.stud_lo] >= 0) & (local[g.stud_hi] >= 0)
+    a, b = local[g.stud_lo[on]], local[g.stud_hi[on]]
+    same = piece[a] == piece[b]
+    m = sparse.coo_matrix((np.ones(int(same.sum()), dtype=bool), (a[same], b[same])), shape=(k, k))
+    _, comp = csgraph.connected_components(m, directed=False)
+    comp = comp.astype(np.int64)
+    # resting on a part outside the group, or on another piece
+    rests = np.zeros(k, dtype=bool)
+    outside = (local[g.stud_lo] < 0) & (local[g.stud_hi] >= 0)
+    rests[local[g.stud_hi[outside]]] = True
+    while True:
+        ok = np.zeros(int(comp.max()) + 1, dtype=bool)
+        ok[comp[rests]] = True
+        cross = comp[a] != comp[b]
+        ok[comp[b[cross]]] = True
+        if ok.all():
+            return _relabel(comp)
+        loose = int(np.flatnonzero(~ok)[0])
+        touch = (comp[a] == loose) & (comp[b] != loose) | (comp[b] == loose) & (comp[a] != loose)
+        if not touch.any():  # touches nothing else in the group: left to the checks
+            rests[comp == loose] = True
+            continue
+        other = np.where(comp[a[touch]] == loose, comp[b[touch]], comp[a[touch]])
+        comp[comp == loose] = int(other.min())
+
+
+def _join_pieces(g: OrderGraph, unit: np.ndarray, piece_of: np.ndarray, target: int) -> np.ndarray:
+    """Pieces cut from one group joined, neighbour by neighbour (studs touching), while they stay
+    within ``target`` parts and no path of the unit DAG leads from one to the other through a
+    third unit (a join along such a path would close a cycle)."""
+    unit = unit.copy()
+    on = (unit[g.stud_lo] != unit[g.stud_hi]) & (piece_of[g.stud_lo] >= 0)
+    on &= piece_of[g.stud_lo] == piece_of[g.stud_hi]
+    pairs = np.unique(np.sort(np.stack([unit[g.stud_lo[on]], unit[g.stud_hi[on]]], axis=1), axis=1), axis=0)
+    if not len(pairs):
+        return unit
+    size = np.bincount(unit)
+    zmin = np.full(len(size), np.iinfo(np.int64).max)
+    np.minimum.at(zmin, unit, g.z)
+    # lowest pairs first, so pieces grow bottom-up as the build does
+    pairs = pairs[np.lexsort((pairs[:, 1], np.minimum(zmin[pairs[:, 0]], zmin[pairs[:, 1]])))]
+    label = np.arange(len(size))  # union of unit labels, kept as a flat map
+
+    dag = None
+    for u, v in pairs:
+        a, b = int(label[u]), int(label[v])
+        if a == b or size[a] + size[b] > target:
+            continue
+        if dag is None:
+            dag = _unit_dag(g, label[unit])
+        if _detour(dag, a, b) or _detour(dag, b, a):
+            continue
+        label[label == b] = a
+        size[a] += size[b]
+        size[b] = 0
+        dag = None
+    return _relabel(label[unit])
+
+
+def _detour(dag: sparse.csr_matrix, a: int, b: int) -> bool:
+    """Whether ``b`` is reached from ``a`` in the DAG other than by the edge ``a -> b`` alone."""
+    succ = dag.indices[dag.indptr[a] : dag.indptr[a + 1]]
+    succ = succ[succ != b]
+    if not len(succ):
+        return False
+    n = dag.shape[0]
+    seed = sparse.csr_matrix(
+        (np.ones(len(succ), dtype=bool), (np.full(len(succ), n), succ)), shape=(n + 1, n + 1)
+    )
+    ext = sparse.vstack([sparse.hstack([dag, sparse.csr_matrix((n, 1), dtype=bool)]), seed[n:]])
+    reached = csgraph.breadth_first_order(ext.tocsr(), n, directed=True, return_predecessors=False)
+    return bool(np.isin(b, reached))
 
 
 def _relabel(labels: np.ndarray) -> np.ndarray:
@@ -249,24 +403,29 @@ def _merge_small(clusters: list[list[int]], centre: np.ndarray, cfg: OrderConfig
 def _steps_of_waves(
     g: OrderGraph, waves: list[tuple[np.ndarray, bool]], cfg: OrderConfig
 ) -> list[tuple[np.ndarray, bool]]:
-    """[(parts, is a sub-assembly)] steps: waves clustered, consecutive small steps merged."""
-    steps: list[tuple[np.ndarray, bool]] = []
+    """[(parts, is a sub-assembly)] steps: waves clustered, consecutive small steps merged.
+
+    A sub-assembly under ``cfg.sub_min_parts`` parts is not built apart: its parts stay together
+    in a main-model step, the step before when that is near and the two stay within
+    ``max_parts``, else a step of their own.
+    """
+    steps: list[tuple[np.ndarray, bool, bool]] = []  # (parts, sub-assembly, kept whole)
     for parts, grouped in waves:
         if grouped:
-            steps.append((parts, True))
+            steps.append((parts, len(parts) >= cfg.sub_min_parts, True))
             continue
         for c in cluster_wave(g.rect[parts], cfg):
-            steps.append((parts[c], False))
+            steps.append((parts[c], False, False))
     merged: list[tuple[np.ndarray, bool]] = []
-    for parts, grouped in steps:
-        if merged and not grouped and not merged[-1][1]:
+    for parts, sub, whole in steps:
+        if merged and not sub and not merged[-1][1]:
             prev = merged[-1][0]
-            small = min(len(prev), len(parts)) < cfg.min_parts
+            small = whole or min(len(prev), len(parts)) < cfg.min_parts
             near = _gap(g.rect[prev], g.rect[parts]).min() <= 2.0
             if small and near and len(prev) + len(parts) <= cfg.max_parts:
                 merged[-1] = (np.concatenate([prev, parts]), False)
                 continue
-        merged.append((parts, grouped))
+        merged.append((parts, sub))
     return merged
 
 
@@ -485,7 +644,7 @@ def plan_build(
     _validate_model(model)
     report("order", 0.0)
     g = order_graph(model)
-    unit, grouped = plan_units(g)
+    unit, grouped = plan_units(g, cfg.sub_max_parts)
     waves = _waves(g, unit, grouped)
     raw = _steps_of_waves(g, waves, cfg)
     report("order", 0.2)
