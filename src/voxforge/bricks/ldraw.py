@@ -21,6 +21,7 @@ import logging
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
@@ -178,7 +179,7 @@ def _chapters(n_steps: int, limit: int = MAX_STEPS_PER_MODEL) -> list[range]:
     """Step ranges of ``ceil(n / limit)`` chapters of nearly equal length (one when it fits)."""
     k = max(1, -(-n_steps // limit))
     cuts = [round(i * n_steps / k) for i in range(k + 1)]
-    return [range(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    return [range(a, b) for a, b in pairwise(cuts)]
 
 
 def _model_files(

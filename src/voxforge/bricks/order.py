@@ -201,7 +201,9 @@ def _split_group(
     return _rooted_pieces(g, members, local, piece)
 
 
-def _rooted_pieces(g: OrderGraph, members: np.ndarray, local: np.ndarray, piece: np.ndarray) -> np.ndarray:
+def _rooted_pieces(
+    g: OrderGraph, members: np.ndarray, local: np.ndarray, piece: np.ndarray
+) -> np.ndarray:
     """Pieces cut into their stud-connected parts, and each part that rests on nothing outside
     it (no stud contact from a part below it that is not in it) joined to a piece it touches:
     every piece then holds together on the table and is pressed onto what is built before it."""
@@ -239,7 +241,9 @@ def _join_pieces(g: OrderGraph, unit: np.ndarray, piece_of: np.ndarray, target: 
     unit = unit.copy()
     on = (unit[g.stud_lo] != unit[g.stud_hi]) & (piece_of[g.stud_lo] >= 0)
     on &= piece_of[g.stud_lo] == piece_of[g.stud_hi]
-    pairs = np.unique(np.sort(np.stack([unit[g.stud_lo[on]], unit[g.stud_hi[on]]], axis=1), axis=1), axis=0)
+    pairs = np.unique(
+        np.sort(np.stack([unit[g.stud_lo[on]], unit[g.stud_hi[on]]], axis=1), axis=1), axis=0
+    )
     if not len(pairs):
         return unit
     size = np.bincount(unit)
@@ -267,17 +271,10 @@ def _join_pieces(g: OrderGraph, unit: np.ndarray, piece_of: np.ndarray, target: 
 
 def _detour(dag: sparse.csr_matrix, a: int, b: int) -> bool:
     """Whether ``b`` is reached from ``a`` in the DAG other than by the edge ``a -> b`` alone."""
-    succ = dag.indices[dag.indptr[a] : dag.indptr[a + 1]]
-    succ = succ[succ != b]
-    if not len(succ):
-        return False
-    n = dag.shape[0]
-    seed = sparse.csr_matrix(
-        (np.ones(len(succ), dtype=bool), (np.full(len(succ), n), succ)), shape=(n + 1, n + 1)
-    )
-    ext = sparse.vstack([sparse.hstack([dag, sparse.csr_matrix((n, 1), dtype=bool)]), seed[n:]])
-    reached = csgraph.breadth_first_order(ext.tocsr(), n, directed=True, return_predecessors=False)
-    return bool(np.isin(b, reached))
+    for s in dag.indices[dag.indptr[a] : dag.indptr[a + 1]]:
+        if s != b and b in csgraph.breadth_first_order(dag, s, return_predecessors=False):
+            return True
+    return False
 
 
 def _relabel(labels: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ from scipy.sparse import csgraph
 from voxforge.bricks.catalogue import part_colors
 from voxforge.core.brickmodel import BrickModel
 
+
 def added_parts(model: BrickModel, added: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
     """(n,) bool parts all of whose cells are in ``added`` (nx, ny, nz) bool."""
     lab = model.label_grid() if labels is None else labels
