@@ -437,3 +437,24 @@ def test_kept_forces_hold_along_a_real_build_order(shared_data, monkeypatch) -> 
     monkeypatch.setattr(PrefixStability, "verdict", checked)
     plan_build(m, OrderConfig())
     assert checkers and sum(c.n_resolved for c in checkers.values()) > 0
+
+
+def test_a_group_that_leaves_parts_to_hold_is_cut_into_pieces(shared_data) -> None:
+    """ModelNet desk #1639 at 32 studs: a 94-part group leaves a 1x6 and a 1x3 plate hanging in
+    a gap above parts built before them, whichever way up it is built on the table; cut into
+    pieces around its anchored parts, nothing is held by hand."""
+    from voxforge.bricks.layout import LayoutConfig, lay_bricks
+    from voxforge.core.voxelgrid import VoxelGrid
+    from voxforge.io import load_voxel_dataset
+    from voxforge.voxel import VoxelizeConfig
+    from voxforge.voxel.resample import resample_grid
+
+    ds = load_voxel_dataset(shared_data / "modelnet10_vox30_train.npz")
+    vox = ds.voxels[1639].astype(bool)
+    grid = resample_grid(VoxelGrid(vox, pitch=1.0 / 30), VoxelizeConfig(width_studs=32))
+    model, _ = lay_bricks(grid, np.where(grid.occupancy, 71, -1).astype(np.int32), LayoutConfig())
+    plan = plan_build(model, OrderConfig(physics=False))
+    assert plan.info["problems"] == []
+    sizes = [len(s.parts) for s in plan.submodels]
+    assert min(sizes) >= 4 and max(sizes) <= 150
+    assert plan.info["prefixes_connected"] and plan.info["press_from_above"]

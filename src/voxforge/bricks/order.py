@@ -117,7 +117,8 @@ def plan_units(g: OrderGraph, max_parts: int | None = None) -> tuple[np.ndarray,
     larger than ``max_parts`` (the whole underside of a bulging body hangs together through the
     anchored parts it hangs from) is cut instead around those anchored parts
     (:func:`_split_group`); the pieces then join again up to about half ``max_parts`` where
-    that closes no cycle (:func:`_join_pieces`).
+    that closes no cycle (:func:`_join_pieces`). A group that leaves parts to hold by hand
+    whichever way up it is built is cut the same way, and its pieces stay apart.
     """
     n = g.n
     anchored = reach_up(g, g.z == 0)
@@ -130,11 +131,14 @@ def plan_units(g: OrderGraph, max_parts: int | None = None) -> tuple[np.ndarray,
     if max_parts is not None and n:
         sizes = np.bincount(unit)
         nxt = len(sizes)
-        for u in np.flatnonzero(sizes > max_parts):
+        for u in np.flatnonzero(sizes > 1):
             members = np.flatnonzero(unit == u)
+            if sizes[u] <= max_parts and not _holds_loose_parts(g, members):
+                continue
             cut = _split_group(g, members, anchored, lo, hi)
             unit[members] = nxt + cut
-            piece_of[members] = u
+            if sizes[u] > max_parts:  # the pieces of a group with loose parts stay apart
+                piece_of[members] = u
             nxt += int(cut.max()) + 1
         unit = _relabel(unit)
     unit = _merge_cycles(g, unit)
@@ -142,6 +146,15 @@ def plan_units(g: OrderGraph, max_parts: int | None = None) -> tuple[np.ndarray,
         unit = _merge_cycles(g, _join_pieces(g, unit, piece_of, max(max_parts // 2, 2)))
     sizes = np.bincount(unit)
     return unit, sizes > 1
+
+
+def _holds_loose_parts(g: OrderGraph, members: np.ndarray) -> bool:
+    """Whether the group ``members`` built on the table, upright or upside down, leaves parts that
+    no phase reaches (:func:`_table_phases`): parts to hold by hand until the parts above them
+    are on. Such a group is cut into pieces around its anchored parts like a large one."""
+    keep = np.zeros(g.n, dtype=bool)
+    keep[members] = True
+    return bool(_table_phases(g, keep, False)[1].any() and _table_phases(g, keep, True)[1].any())
 
 
 def _unit_dag(g: OrderGraph, unit: np.ndarray) -> sparse.csr_matrix:
@@ -252,29 +265,38 @@ def _join_pieces(g: OrderGraph, unit: np.ndarray, piece_of: np.ndarray, target: 
     # lowest pairs first, so pieces grow bottom-up as the build does
     pairs = pairs[np.lexsort((pairs[:, 1], np.minimum(zmin[pairs[:, 0]], zmin[pairs[:, 1]])))]
     label = np.arange(len(size))  # union of unit labels, kept as a flat map
-
-    dag = None
+    reach: _Reach | None = None
     for u, v in pairs:
         a, b = int(label[u]), int(label[v])
         if a == b or size[a] + size[b] > target:
             continue
-        if dag is None:
-            dag = _unit_dag(g, label[unit])
-        if _detour(dag, a, b) or _detour(dag, b, a):
+        if reach is None:
+            reach = _Reach(_unit_dag(g, label[unit]))
+        if reach.detour(a, b) or reach.detour(b, a):
             continue
         label[label == b] = a
         size[a] += size[b]
         size[b] = 0
-        dag = None
+        reach = None
     return _relabel(label[unit])
 
 
-def _detour(dag: sparse.csr_matrix, a: int, b: int) -> bool:
-    """Whether ``b`` is reached from ``a`` in the DAG other than by the edge ``a -> b`` alone."""
-    for s in dag.indices[dag.indptr[a] : dag.indptr[a + 1]]:
-        if s != b and b in csgraph.breadth_first_order(dag, s, return_predecessors=False):
-            return True
-    return False
+class _Reach:
+    """Reachability in one unit DAG, each node's descendants found once."""
+
+    def __init__(self, dag: sparse.csr_matrix) -> None:
+        self.dag = dag.astype(np.float64)  # the dtype csgraph works in: no copy per search
+        self.seen: dict[int, np.ndarray] = {}
+
+    def _from(self, s: int) -> np.ndarray:
+        if s not in self.seen:
+            self.seen[s] = csgraph.breadth_first_order(self.dag, s, return_predecessors=False)
+        return self.seen[s]
+
+    def detour(self, a: int, b: int) -> bool:
+        """Whether ``b`` is reached from ``a`` other than by the edge ``a -> b`` alone."""
+        succ = self.dag.indices[self.dag.indptr[a] : self.dag.indptr[a + 1]]
+        return any(s != b and b in self._from(int(s)) for s in succ)
 
 
 def _relabel(labels: np.ndarray) -> np.ndarray:
