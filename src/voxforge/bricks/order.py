@@ -12,6 +12,9 @@ How the order is made (lattice units, z up; relations from :mod:`voxforge.bricks
    phase reaches are reported.
    Units that would have to be placed both before and after one another (a cycle of the *below*
    relation between units) are merged (strongly connected components), so the units form a DAG.
+   Sizes: a group over ``sub_max_parts`` (150), or one that would leave parts to hold by hand,
+   is cut into pieces around the anchored parts it hangs from; a group under
+   ``sub_min_parts`` (4) is not built apart but placed whole in a main-model step.
 2. *Waves.* Kahn's algorithm over that DAG: each round takes the ready single parts whose bottom
    lies within one brick height (3 plates) of the lowest ready unit, then the ready
    sub-assemblies there. A part sitting on parts that are not built yet simply waits (a bridge
@@ -180,8 +183,9 @@ def _split_group(
 ) -> np.ndarray:
     """(k,) int64 piece of each of ``members``: one per anchored member, with the hanging parts
     a breadth-first walk over the hanging contacts (``lo`` hangs from ``hi``) reaches from it
-    first (the lowest anchored part first on a tie). Each piece is joined by studs to its
-    anchored part, which rests on parts built before it, so it can be attached on its own."""
+    first (the lowest anchored part first on a tie). A part under a part of an earlier piece
+    then moves into that piece (the pieces form no cycle), and pieces are split into what holds
+    together by studs, each resting on what is built before it (:func:`_rooted_pieces`)."""
     k = len(members)
     local = np.full(g.n, -1, dtype=np.int64)
     local[members] = np.arange(k)
