@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 
 import numpy as np
@@ -23,6 +24,7 @@ import numpy as np
 from bench_bricks import DATA, SEED, sample
 from voxforge.bricks.connectivity import connectivity_report
 from voxforge.bricks.layout import LayoutConfig, lay_bricks
+from voxforge.bricks.ldraw import mpd_text
 from voxforge.bricks.order import OrderConfig, plan_build
 from voxforge.bricks.physics import analyze_stability
 from voxforge.core.voxelgrid import VoxelGrid
@@ -32,6 +34,19 @@ from voxforge.voxel.resample import resample_grid
 
 BUDGET_S = OrderConfig().physics_budget_s
 """Seconds of stability programs per shape (the library default)."""
+
+
+def _steps_per_file(text: str) -> dict[str, int]:
+    """Step lines (``0 STEP`` / ``0 ROTSTEP``) in each ``0 FILE`` section of an MPD."""
+    counts: dict[str, int] = {}
+    current = ""
+    for ln in text.splitlines():
+        if ln.startswith("0 FILE "):
+            current = ln[7:]
+            counts[current] = 0
+        elif ln.startswith(("0 STEP", "0 ROTSTEP")):
+            counts[current] = counts.get(current, 0) + 1
+    return counts
 
 
 def run_one(vox: np.ndarray, studs: int = 32) -> dict:
@@ -60,7 +75,14 @@ def run_one(vox: np.ndarray, studs: int = 32) -> dict:
         "pps_median": s["parts_per_step"]["median"],
         "pps_max": s["parts_per_step"]["max"],
         "subs": len(plan.submodels),
+        "sub_sizes": sorted(len(sub.parts) for sub in plan.submodels),
         "sub_problems": sum(p["reason"].startswith("sub-assembly") for p in info["problems"]),
+        "held": sum(
+            int(m.group(1))
+            for p in info["problems"]
+            if (m := re.search(r"(\d+) parts hang inside it", p["reason"]))
+        ),
+        "max_ldraw_steps": max(_steps_per_file(mpd_text(model, title="bench", plan=plan)).values()),
         "lp_checks": info["physics_checks"],
         "seconds": dt,
     }
@@ -84,6 +106,7 @@ def main() -> None:
         return f"{np.mean([pred(r) for r in rs]):.1%}" if rs else "n/a"
 
     t = np.array([r["seconds"] for r in rows])
+    sizes = [k for r in rows for k in r["sub_sizes"]]
     table = {
         "every prefix connected": share(rows, lambda r: r["connected"]),
         "every part pressed from above": share(rows, lambda r: r["pressed"]),
@@ -103,6 +126,14 @@ def main() -> None:
         "sub-assemblies per shape (median / max)": (
             f"{np.median([r['subs'] for r in rows]):.0f} / {max(r['subs'] for r in rows)}"
         ),
+        "sub-assembly parts (min / median / max over all)": (
+            f"{min(sizes, default=0)} / {np.median(sizes) if sizes else 0:.0f} / {max(sizes, default=0)}"
+        ),
+        "sub-assemblies of 3 parts or fewer / over 150": (
+            f"{sum(k <= 3 for k in sizes)} / {sum(k > 150 for k in sizes)} of {len(sizes)}"
+        ),
+        "parts to hold by hand (all shapes)": str(sum(r["held"] for r in rows)),
+        "most steps in one LDraw (sub-)model": str(max(r["max_ldraw_steps"] for r in rows)),
         "planning s (median / p90 / max)": (
             f"{np.median(t):.2f} / {np.percentile(t, 90):.2f} / {t.max():.2f}"
         ),

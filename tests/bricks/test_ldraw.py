@@ -449,7 +449,8 @@ def test_planned_model_from_plan_build_round_trips(tmp_path: Path) -> None:
     from voxforge.bricks.order import OrderConfig, plan_build
 
     m, _ = _plan_model()
-    plan = plan_build(m, OrderConfig(physics=False, min_parts=1, target_parts=2, max_parts=3))
+    cfg = OrderConfig(physics=False, min_parts=1, target_parts=2, max_parts=3, sub_min_parts=1)
+    plan = plan_build(m, cfg)
     path = tmp_path / "o.mpd"
     write_mpd(m, path, title="ordered", plan=plan)
     text = path.read_text()
@@ -482,3 +483,64 @@ def test_sub_assembly_started_upside_down_and_turned_back_reads_as_upside_down(
     assert got is not None
     back = got.submodels[0]
     assert back.upside_down and [s.rotation for s in back.steps] == [turned, None]
+
+
+def _long_plan(n_steps: int, sub_steps: int = 3):
+    """A column of ``n_steps`` 1x1 plates, one a step (every 7th turned), and a sub-assembly of
+    ``sub_steps`` plates beside it attached in step 100."""
+    from voxforge.bricks.plan import BuildPlan, BuildStep, SubAssembly
+
+    ps = [_place("3024", 0, 0, z, color=1 + z % 3) for z in range(101)]
+    ps += [_place("3024", 1, 0, 100 + k, color=4) for k in range(sub_steps)]
+    ps += [_place("3024", 0, 0, z, color=1 + z % 3) for z in range(101, n_steps)]
+    sub_parts = tuple(range(101, 101 + sub_steps))
+    sub = SubAssembly("side", sub_parts, tuple(BuildStep((i,)) for i in sub_parts))
+    steps = []
+    for i, p in enumerate(ps):
+        if i in sub_parts:
+            if i == sub_parts[0]:
+                steps.append(BuildStep(sub_parts, submodel=0))
+            continue
+        steps.append(BuildStep((i,), rotation=(30.0, 135.0, 0.0) if p.z % 7 == 3 else None))
+    return _model(ps), BuildPlan(tuple(steps), (sub,))
+
+
+def _steps_per_file(text: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    current = ""
+    for ln in text.splitlines():
+        if ln.startswith("0 FILE "):
+            current = ln[7:]
+            counts[current] = 0
+        elif ln.startswith(("0 STEP", "0 ROTSTEP")):
+            counts[current] += 1
+    return counts
+
+
+def test_long_plan_is_written_as_chapters_and_read_back_identically(tmp_path: Path) -> None:
+    from voxforge.bricks.ldraw import MAX_STEPS_PER_MODEL, read_ldraw_plan
+
+    m, plan = _long_plan(300)
+    assert len(plan.steps) == 301
+    path = tmp_path / "long.mpd"
+    write_mpd(m, path, title="long", plan=plan)
+    counts = _steps_per_file(path.read_text())
+    assert max(counts.values()) <= MAX_STEPS_PER_MODEL
+    assert counts["main.ldr"] == 2 and counts["main_chapter1.ldr"] + counts["main_chapter2.ldr"] == 301
+    back, got = read_ldraw_plan(path)
+    assert [replace(p, step=-1) for p in back.placements] == m.placements
+    assert got is not None and got.steps == plan.steps and got.submodels == plan.submodels
+    # the flat reader numbers steps as the plan does
+    assert [p.step for p in read_ldraw(path).placements] == list(plan.step_of(len(m)))
+
+
+def test_short_plan_has_no_chapters() -> None:
+    m, plan = _long_plan(250, sub_steps=4)
+    text = mpd_text(m, title="short", plan=plan)
+    assert "chapter" not in text and _steps_per_file(text)["main.ldr"] == 251
+
+
+def test_long_layer_steps_are_chapters_too() -> None:
+    m, _ = _long_plan(600)
+    counts = _steps_per_file(mpd_text(m, title="layers", steps="layers"))
+    assert counts["main.ldr"] == 3 and max(counts.values()) <= 255 and sum(counts.values()) == 603

@@ -135,7 +135,7 @@ def test_leocad_renders_a_sub_assembly_mpd(shared_data: Path, tmp_path: Path) ->
         _place("3003", 0, 6, 9, 2),
     ]
     model = BrickModel(ps, (2, 8, 12))
-    plan = plan_build(model, OrderConfig(min_parts=1, target_parts=2, max_parts=3))
+    plan = plan_build(model, OrderConfig(min_parts=1, target_parts=2, max_parts=3, sub_min_parts=1))
     assert len(plan.submodels) == 1 and 3 in plan.submodels[0].parts
     images = {}
     for name, kwargs in (("planned", {"plan": plan}), ("flat", {})):
@@ -153,3 +153,44 @@ def test_leocad_renders_a_sub_assembly_mpd(shared_data: Path, tmp_path: Path) ->
         assert hues["yellow"].sum() > 100 and hues["red"].sum() > 100, name
     # the sub-file puts its parts exactly where the flat file does: the same picture
     assert np.abs(images["planned"] - images["flat"]).max(axis=-1).mean() < 2.0
+
+
+def test_leocad_shows_every_chapter_of_a_long_build(shared_data: Path, tmp_path: Path) -> None:
+    """A 600-step build (LeoCAD shows a model only up to its step 255) is written as three
+    chapters of 200 steps (two layers each): LeoCAD's main-model step k shows the layers of
+    chapters 1..k, and its last step the whole model, as the model written in one step."""
+    if shutil.which("xvfb-run") is None:
+        pytest.skip("xvfb-run is not installed")
+    from PIL import Image
+
+    from voxforge.bricks.plan import BuildPlan, BuildStep
+
+    # 10x10 1x1 plates per layer, six layers: two blue, two red, two yellow; one part a step
+    ps = [
+        _place("3024", x, y, z, (1, 4, 14)[z // 2])
+        for z in range(6)
+        for y in range(10)
+        for x in range(10)
+    ]
+    model = BrickModel(ps, (10, 10, 6))
+    plan = BuildPlan(tuple(BuildStep((i,)) for i in range(600)))
+    write_mpd(model, tmp_path / "long.mpd", title="long", plan=plan)
+    write_mpd(model, tmp_path / "whole.mpd", title="whole", steps="none")
+
+    def render(name: str, step: int | None) -> np.ndarray:
+        png = tmp_path / f"{name}-{step}.png"
+        cmd = [
+            "xvfb-run", "-a", "leocad", "-l", str(shared_data / "ldraw" / "library"),
+            "-i", str(png), "-w", "200", "-h", "300", "--camera-angles", "10", "45",
+        ]  # fmt: skip
+        cmd += [] if step is None else ["-f", str(step), "-t", str(step)]
+        subprocess.run([*cmd, str(tmp_path / name)], check=True, capture_output=True, timeout=300)
+        return np.asarray(Image.open(png).convert("RGB")).astype(np.int32)
+
+    whole = render("whole.mpd", None)
+    shown = [_hues(render("long.mpd", k)) for k in (1, 2, 3)]
+    assert [bool(h["yellow"].any()) for h in shown] == [False, False, True]
+    assert [bool(h["red"].any()) for h in shown] == [False, True, True]
+    assert all(h["blue"].any() for h in shown)
+    last = render("long.mpd", 3)
+    assert np.abs(last - whole).max() <= 8

@@ -77,7 +77,7 @@ def test_anchoring_and_units_of_an_overhang() -> None:
 
 def test_hanging_part_becomes_a_sub_assembly_attached_as_one_step() -> None:
     m = _overhang()
-    plan = plan_build(m, OrderConfig(min_parts=1, target_parts=2, max_parts=3))
+    plan = plan_build(m, OrderConfig(min_parts=1, target_parts=2, max_parts=3, sub_min_parts=1))
     assert [s.parts for s in plan.steps] == [(0,), (1,), (3, 2), (4,)]
     assert plan.steps[2].submodel == 0 and plan.steps[0].submodel is None
     sub = plan.submodels[0]
@@ -100,7 +100,7 @@ def test_sub_assembly_with_uneven_underside_is_built_upside_down() -> None:
         _place("3022", 0, 3, 5),  # 4 plate under the beam, higher than the brick
     ]
     m = _model(ps)
-    plan = plan_build(m, OrderConfig(min_parts=1, target_parts=3, max_parts=3))
+    plan = plan_build(m, OrderConfig(min_parts=1, target_parts=3, max_parts=3, sub_min_parts=1))
     (sub,) = plan.submodels
     assert sub.upside_down and set(sub.parts) == {2, 3, 4}
     # turned over, the beam lies on the table first and both hanging parts go onto it
@@ -111,8 +111,52 @@ def test_sub_assembly_with_uneven_underside_is_built_upside_down() -> None:
 
 def test_a_part_on_a_sub_assembly_waits_for_it() -> None:
     m = _overhang()
-    step_of = plan_build(m, OrderConfig(physics=False)).step_of(len(m))
+    step_of = plan_build(m, OrderConfig(physics=False, sub_min_parts=1)).step_of(len(m))
     assert step_of[4] > step_of[2] == step_of[3] > step_of[1] >= step_of[0]
+
+
+def test_a_trivial_sub_assembly_goes_into_a_main_step() -> None:
+    m = _overhang()
+    plan = plan_build(m)
+    step_of = plan.step_of(len(m))
+    assert plan.submodels == () and step_of[4] >= step_of[2] == step_of[3]
+    assert plan.info["prefixes_connected"] and plan.info["press_from_above"]
+    assert plan.info["prefixes_stable"] is True and plan.info["problems"] == []
+
+
+def _ledges(n: int) -> BrickModel:
+    """``n`` 2x2 pillars two bricks high, each with a 1x4 beam on it and a 1x1 brick hanging
+    under the beam's free end, and a slab: two layers of 2x4 plates in running bond over a 16x16
+    area on four 2x2 pillars; the lower layer hangs from the upper one except over the pillars."""
+    ps: list[Placement] = []
+    for k in range(n):
+        x = 4 * k
+        ps += [_place("3003", x, 0, 0), _place("3003", x, 0, 3)]
+        ps += [_place("3010", x, 0, 6, rotation=1), _place("3005", x, 3, 3)]
+    x0 = 4 * n + 2
+    for px, py in ((2, 0), (12, 0), (2, 14), (12, 14)):
+        ps += [_place("3003", x0 + px, py, z) for z in (0, 3, 6)]
+    for y in range(0, 16, 2):  # lower layer: 4x2 plates in rows along x
+        ps += [_place("3020", x0 + x, y, 9) for x in range(0, 16, 4)]
+    for y in range(1, 14, 2):  # upper layer: the same, shifted by 2 studs and 1 row (running bond)
+        ps += [_place("3020", x0 + x, y, 10) for x in range(2, 12, 4)]
+    return _model(ps)
+
+
+def test_sub_assemblies_stay_within_size_bounds_and_hold_nothing_in_the_air() -> None:
+    m = _ledges(6)
+    cfg = OrderConfig(physics=False, sub_min_parts=4, sub_max_parts=30)
+    plan = plan_build(m, cfg)
+    sizes = [len(s.parts) for s in plan.submodels]
+    assert sizes and min(sizes) >= 4 and max(sizes) <= 30, sizes
+    assert sum(sizes) >= 40  # the slab's hanging layer is built apart, in pieces
+    assert not any("hang inside" in p["reason"] for p in plan.info["problems"])
+    assert plan.info["prefixes_connected"] and plan.info["press_from_above"]
+    # each ledge's hanging brick is placed in the same main step as the beam it hangs from
+    step_of = plan.step_of(len(m))
+    for k in range(6):
+        beam, hung = 4 * k + 2, 4 * k + 3
+        assert step_of[beam] == step_of[hung] and plan.steps[step_of[beam]].submodel is None
 
 
 def test_bridge_waits_for_both_pillars_and_prefixes_hold() -> None:
@@ -393,3 +437,24 @@ def test_kept_forces_hold_along_a_real_build_order(shared_data, monkeypatch) -> 
     monkeypatch.setattr(PrefixStability, "verdict", checked)
     plan_build(m, OrderConfig())
     assert checkers and sum(c.n_resolved for c in checkers.values()) > 0
+
+
+def test_a_group_that_leaves_parts_to_hold_is_cut_into_pieces(shared_data) -> None:
+    """ModelNet desk #1639 at 32 studs: a 94-part group leaves a 1x6 and a 1x3 plate hanging in
+    a gap above parts built before them, whichever way up it is built on the table; cut into
+    pieces around its anchored parts, nothing is held by hand."""
+    from voxforge.bricks.layout import LayoutConfig, lay_bricks
+    from voxforge.core.voxelgrid import VoxelGrid
+    from voxforge.io import load_voxel_dataset
+    from voxforge.voxel import VoxelizeConfig
+    from voxforge.voxel.resample import resample_grid
+
+    ds = load_voxel_dataset(shared_data / "modelnet10_vox30_train.npz")
+    vox = ds.voxels[1639].astype(bool)
+    grid = resample_grid(VoxelGrid(vox, pitch=1.0 / 30), VoxelizeConfig(width_studs=32))
+    model, _ = lay_bricks(grid, np.where(grid.occupancy, 71, -1).astype(np.int32), LayoutConfig())
+    plan = plan_build(model, OrderConfig(physics=False))
+    assert plan.info["problems"] == []
+    sizes = [len(s.parts) for s in plan.submodels]
+    assert min(sizes) >= 4 and max(sizes) <= 150
+    assert plan.info["prefixes_connected"] and plan.info["press_from_above"]

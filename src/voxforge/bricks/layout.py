@@ -29,6 +29,7 @@ from voxforge.bricks.finishing import finish_slopes, finish_tiles
 from voxforge.bricks.layout_greedy import LAYOUT_STRATEGIES, LayerWeights, PartTable, part_table
 from voxforge.bricks.layout_state import LayoutState
 from voxforge.bricks.repair import RepairLog, StabilityFn, connect, join_cells, stabilise
+from voxforge.bricks.support_color import match_support_colors
 from voxforge.core.brickmodel import BrickModel
 from voxforge.core.errors import ConfigError, GeometryError
 from voxforge.core.progress import Progress, ProgressCallback
@@ -56,6 +57,8 @@ class LayoutConfig(BaseModel, extra="forbid"):
         stability_budget: seconds the stability repair may take after the layout (each round
             is one physics check; on a large unstable model one check takes seconds).
         support_color: LDraw colour of added support cells (71 = light bluish grey).
+        match_support_color: give each column of added parts the colour of its surroundings
+            where its parts exist in it (:func:`~voxforge.bricks.support_color.match_support_colors`).
         default_color: LDraw colour of filled cells without a colour (-1 or no colour grid).
         part_cost, bond_weight, seam_weight, orient_weight: layer cost terms (one part costs
             ``part_cost``; see ``LayerWeights``).
@@ -72,6 +75,7 @@ class LayoutConfig(BaseModel, extra="forbid"):
     max_repair_rounds: int = Field(3, ge=0)
     stability_budget: float = Field(60.0, gt=0)
     support_color: int = 71
+    match_support_color: bool = True
     default_color: int = 71
     part_cost: float = Field(100.0, gt=0)
     bond_weight: float = Field(30.0, ge=0)
@@ -108,6 +112,8 @@ class LayoutReport:
         slopes, tiles: parts swapped by the finishing passes.
         bridged_layers: plate levels re-laid to join components.
         stability_supports: support columns added because the physics said the model fails.
+        support_recolored: added parts given the colour of their surroundings instead of the
+            support colour.
     """
 
     strategy: str
@@ -125,6 +131,7 @@ class LayoutReport:
     tiles: int = 0
     stability_supports: int = 0
     bridged_layers: list[int] = field(default_factory=list)
+    support_recolored: int = 0
 
 
 def _part_colors() -> Any:
@@ -319,6 +326,9 @@ def lay_bricks(
 
     t = time.perf_counter()
     model = state.model(grid.pitch, grid.origin)
+    recolored = 0
+    if cfg.match_support_color:
+        model, recolored = match_support_colors(model, state.added, cfg.support_color)
     ok = _color_check()
     n_slopes = n_tiles = 0
     if cfg.finish_slopes:
@@ -347,6 +357,7 @@ def lay_bricks(
         tiles=n_tiles,
         bridged_layers=list(rlog.bridged_layers),
         stability_supports=rlog.stability_supports,
+        support_recolored=recolored,
     )
     timings["total"] = time.perf_counter() - t0
     model.meta["layout"] = report

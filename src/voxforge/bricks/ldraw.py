@@ -21,6 +21,7 @@ import logging
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
@@ -166,6 +167,49 @@ def _sub_file(sub: SubAssembly) -> str:
     return f"{re.sub(r'[^a-z0-9_-]+', '_', sub.name.lower())}.ldr"
 
 
+MAX_STEPS_PER_MODEL = 255
+"""Steps one LDraw (sub-)model may hold: LeoCAD shows a model only up to its 255th step, so a
+longer build is written as chapters (sub-models of at most this many steps each)."""
+CHAPTER_MARK = "0 !VOXFORGE CHAPTER"
+"""Meta line that marks a chapter file: readers splice its lines into the model that references
+it (other LDraw tools ignore unknown meta lines and see an ordinary sub-model)."""
+
+
+def _chapters(n_steps: int, limit: int = MAX_STEPS_PER_MODEL) -> list[range]:
+    """Step ranges of ``ceil(n / limit)`` chapters of nearly equal length (one when it fits)."""
+    k = max(1, -(-n_steps // limit))
+    cuts = [round(i * n_steps / k) for i in range(k + 1)]
+    return [range(a, b) for a, b in pairwise(cuts)]
+
+
+def _model_files(
+    name: str,
+    title: str,
+    author: str,
+    preamble: list[str],
+    steps: tuple[BuildStep, ...],
+    body: list[list[str]],
+) -> list[str]:
+    """``0 FILE`` sections of one (sub-)model: itself, and when it has more than
+    :data:`MAX_STEPS_PER_MODEL` steps, its chapters, each a sub-model of consecutive steps that
+    the model places (at the identity transform) one per step."""
+    parts = _chapters(len(steps))
+    if len(parts) == 1:
+        return [*_header(name, title, author), *preamble, *_step_lines(steps, body), "0 NOFILE"]
+    stem = name[:-4] if name.endswith(".ldr") else name
+    names = [f"{stem}_chapter{k + 1}.ldr" for k in range(len(parts))]
+    lines = [*_header(name, title, author), *preamble]
+    for chapter in names:
+        lines += [f"1 16 0 0 0 1 0 0 0 1 0 0 0 1 {chapter}", "0 STEP"]
+    lines.append("0 NOFILE")
+    for k, (chapter, rng) in enumerate(zip(names, parts, strict=True)):
+        head = _header(chapter, f"{title} - chapter {k + 1} of {len(parts)}", author)
+        chapter_steps = steps[rng.start : rng.stop]
+        lines += [*head, CHAPTER_MARK, "", *_step_lines(chapter_steps, body[rng.start : rng.stop])]
+        lines.append("0 NOFILE")
+    return lines
+
+
 def _plan_lines(model: BrickModel, plan: BuildPlan, title: str, author: str) -> list[str]:
     """Main model with one step per plan step; sub-assemblies as ``0 FILE`` sections whose parts
     sit relative to the sub-model's own origin (its parts' min lattice corner)."""
@@ -186,15 +230,13 @@ def _plan_lines(model: BrickModel, plan: BuildPlan, title: str, author: str) -> 
         x0, y0, z0 = origins[step.submodel]
         pos = f"{LDU_PER_STUD * x0} {-LDU_PER_PLATE * z0} {LDU_PER_STUD * y0}"
         body.append([f"1 16 {pos} 1 0 0 0 1 0 0 0 1 {names[step.submodel]}"])
-    lines = [*_header("main.ldr", title, author), _FRAME_NOTE, "", *_step_lines(plan.steps, body)]
-    lines.append("0 NOFILE")
+    lines = _model_files("main.ldr", title, author, [_FRAME_NOTE, ""], plan.steps, body)
     for sub, name, (x0, y0, z0) in zip(plan.submodels, names, origins, strict=True):
-        lines += [*_header(name, f"{title} - {sub.name}", author), ""]
         sub_body = [
             [part_line(replace(ps[i], x=ps[i].x - x0, y=ps[i].y - y0, z=ps[i].z - z0)) for i in st.parts]
             for st in sub.steps
         ]
-        lines += [*_step_lines(sub.steps, sub_body), "0 NOFILE"]
+        lines += _model_files(name, f"{title} - {sub.name}", author, [""], sub.steps, sub_body)
     return lines
 
 
@@ -216,11 +258,10 @@ def mpd_text(
     author = " ".join(str(author).split()) or "voxforge"
     if plan is not None:
         return "\n".join(_plan_lines(model, plan, title, author)) + "\n"
-    lines = [*_header("main.ldr", title, author), _FRAME_NOTE, ""]
-    for group in _groups(model, steps):
-        lines.extend(part_line(p) for p in group)
-        lines.append("0 STEP")
-    lines.append("0 NOFILE")
+    groups = _groups(model, steps)
+    body = [[part_line(p) for p in group] for group in groups]
+    plain = tuple(BuildStep((0,)) for _ in groups)  # a plain ``0 STEP`` after each group
+    lines = _model_files("main.ldr", title, author, [_FRAME_NOTE, ""], plain, body)
     return "\n".join(lines) + "\n"
 
 
@@ -319,7 +360,50 @@ def _split_mpd(text: str, path: Path) -> tuple[str, dict[str, list[str]]]:
             continue
         if current is not None:
             current.append(ln)
-    return main, files
+    return main, _splice_chapters(files)
+
+
+_IDENTITY = ("0", "0", "0", "1", "0", "0", "0", "1", "0", "0", "0", "1")
+
+
+def _chapter_ref(tok: list[str], files: dict[str, list[str]]) -> str | None:
+    """The chapter file a type-1 line places at the identity transform in colour 16, else None."""
+    if len(tok) < 15 or tok[0] != "1" or tok[1] != "16" or tuple(tok[2:14]) != _IDENTITY:
+        return None
+    name = _norm_name(" ".join(tok[14:]))
+    lines = files.get(name)
+    if lines is None or not any(ln.strip() == CHAPTER_MARK for ln in lines):
+        return None
+    return name
+
+
+def _splice_chapters(files: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Files with every chapter reference replaced by the chapter's own lines (its steps), and
+    the step line that ended the referencing step dropped: a chaptered model reads back as the
+    one long model it was written from."""
+
+    def splice(lines: list[str], depth: int) -> list[str]:
+        if depth > 32:
+            raise InputFormatError("LDraw chapters nest deeper than 32 (a cycle?)")
+        out: list[str] = []
+        skip_step = False
+        for ln in lines:
+            tok = ln.split()
+            if skip_step and tok:
+                skip_step = False
+                if _is_step(tok):
+                    continue
+            chapter = _chapter_ref(tok, files)
+            if chapter is None:
+                out.append(ln)
+                continue
+            out += splice(files[chapter], depth + 1)
+            skip_step = True
+        return out
+
+    if not any(CHAPTER_MARK in (ln.strip() for ln in lines) for lines in files.values()):
+        return files
+    return {name: splice(lines, 0) for name, lines in files.items()}
 
 
 _TYPE1 = re.compile(r"^\s*1\s+(\S+)\s+" + r"(\S+)\s+" * 12 + r"(.+?)\s*$")

@@ -12,6 +12,9 @@ How the order is made (lattice units, z up; relations from :mod:`voxforge.bricks
    phase reaches are reported.
    Units that would have to be placed both before and after one another (a cycle of the *below*
    relation between units) are merged (strongly connected components), so the units form a DAG.
+   Sizes: a group over ``sub_max_parts`` (150), or one that would leave parts to hold by hand,
+   is cut into pieces around the anchored parts it hangs from; a group under
+   ``sub_min_parts`` (4) is not built apart but placed whole in a main-model step.
 2. *Waves.* Kahn's algorithm over that DAG: each round takes the ready single parts whose bottom
    lies within one brick height (3 plates) of the lowest ready unit, then the ready
    sub-assemblies there. A part sitting on parts that are not built yet simply waits (a bridge
@@ -69,6 +72,12 @@ class OrderConfig(BaseModel, extra="forbid"):
         target_parts: parts per step to aim for.
         min_parts, max_parts: bounds a step keeps where the model allows (a layer with fewer
             parts than ``min_parts`` far apart, or a sub-assembly, may fall outside them).
+        sub_min_parts: a sub-assembly of fewer parts is not built apart: its parts (a part and
+            the one or two it hangs from) go into a main-model step of their own, or the step
+            before when it is near and stays within ``max_parts``.
+        sub_max_parts: a group of hanging parts larger than this is cut into sub-assemblies
+            around the parts they hang from (:func:`plan_units`), of about half this size where
+            no cycle of the *below* relation forces them together.
         physics: check that every step prefix stands (the compression pass, then the linear
             program where that fails).
         physics_config: settings of the stability analysis.
@@ -82,6 +91,8 @@ class OrderConfig(BaseModel, extra="forbid"):
     target_parts: int = Field(6, ge=1, le=100)
     min_parts: int = Field(3, ge=1, le=100)
     max_parts: int = Field(10, ge=1, le=200)
+    sub_min_parts: int = Field(4, ge=1, le=100)
+    sub_max_parts: int = Field(150, ge=2, le=100_000)
     physics: bool = True
     physics_config: PhysicsConfig = Field(default_factory=lambda: PhysicsConfig(time_limit_s=10.0))
     physics_budget_s: float = Field(20.0, ge=0)
@@ -101,11 +112,16 @@ class OrderConfig(BaseModel, extra="forbid"):
 # units
 
 
-def plan_units(g: OrderGraph) -> tuple[np.ndarray, np.ndarray]:
+def plan_units(g: OrderGraph, max_parts: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(unit (n,) int64 unit index of each part, grouped (u,) bool units that are sub-assemblies).
 
     A part that is not anchored joins, through stud contacts, the other hanging parts it touches
-    and the parts it hangs from; then units on a cycle of the *below* relation merge.
+    and the parts it hangs from; then units on a cycle of the *below* relation merge. A group
+    larger than ``max_parts`` (the whole underside of a bulging body hangs together through the
+    anchored parts it hangs from) is cut instead around those anchored parts
+    (:func:`_split_group`); the pieces then join again up to about half ``max_parts`` where
+    that closes no cycle (:func:`_join_pieces`). A group that leaves parts to hold by hand
+    whichever way up it is built is cut the same way, and its pieces stay apart.
     """
     n = g.n
     anchored = reach_up(g, g.z == 0)
@@ -114,16 +130,177 @@ def plan_units(g: OrderGraph) -> tuple[np.ndarray, np.ndarray]:
     m = sparse.coo_matrix((np.ones(len(lo), dtype=bool), (lo, hi)), shape=(n, n))
     _, unit = csgraph.connected_components(m, directed=False)
     unit = unit.astype(np.int64)
-    n_units = int(unit.max()) + 1 if n else 0
-    ul, uh = unit[g.below_lo], unit[g.below_hi]
-    cross = ul != uh
-    dag = sparse.coo_matrix(
-        (np.ones(int(cross.sum()), dtype=bool), (ul[cross], uh[cross])), shape=(n_units, n_units)
-    )
-    _, scc = csgraph.connected_components(dag, directed=True, connection="strong")
-    unit = _relabel(scc[unit])
+    piece_of = np.full(n, -1, dtype=np.int64)  # the large group a piece was cut from
+    if max_parts is not None and n:
+        sizes = np.bincount(unit)
+        nxt = len(sizes)
+        for u in np.flatnonzero(sizes > 1):
+            members = np.flatnonzero(unit == u)
+            if sizes[u] <= max_parts and not _holds_loose_parts(g, members):
+                continue
+            cut = _split_group(g, members, anchored, lo, hi)
+            unit[members] = nxt + cut
+            if sizes[u] > max_parts:  # the pieces of a group with loose parts stay apart
+                piece_of[members] = u
+            nxt += int(cut.max()) + 1
+        unit = _relabel(unit)
+    unit = _merge_cycles(g, unit)
+    if max_parts is not None and (piece_of >= 0).any():
+        unit = _merge_cycles(g, _join_pieces(g, unit, piece_of, max(max_parts // 2, 2)))
     sizes = np.bincount(unit)
     return unit, sizes > 1
+
+
+def _holds_loose_parts(g: OrderGraph, members: np.ndarray) -> bool:
+    """Whether the group ``members`` built on the table, upright or upside down, leaves parts that
+    no phase reaches (:func:`_table_phases`): parts to hold by hand until the parts above them
+    are on. Such a group is cut into pieces around its anchored parts like a large one."""
+    keep = np.zeros(g.n, dtype=bool)
+    keep[members] = True
+    return bool(_table_phases(g, keep, False)[1].any() and _table_phases(g, keep, True)[1].any())
+
+
+def _unit_dag(g: OrderGraph, unit: np.ndarray) -> sparse.csr_matrix:
+    """(u, u) bool: an edge from each unit to the units that lie above one of its parts."""
+    n_units = int(unit.max()) + 1 if len(unit) else 0
+    ul, uh = unit[g.below_lo], unit[g.below_hi]
+    cross = ul != uh
+    return sparse.csr_matrix(
+        (np.ones(int(cross.sum()), dtype=bool), (ul[cross], uh[cross])), shape=(n_units, n_units)
+    )
+
+
+def _merge_cycles(g: OrderGraph, unit: np.ndarray) -> np.ndarray:
+    """Units on a cycle of the *below* relation merged (strongly connected components)."""
+    if not len(unit):
+        return unit
+    _, scc = csgraph.connected_components(_unit_dag(g, unit), directed=True, connection="strong")
+    return _relabel(scc[unit])
+
+
+def _split_group(
+    g: OrderGraph, members: np.ndarray, anchored: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
+    """(k,) int64 piece of each of ``members``: one per anchored member, with the hanging parts
+    a breadth-first walk over the hanging contacts (``lo`` hangs from ``hi``) reaches from it
+    first (the lowest anchored part first on a tie). A part under a part of an earlier piece
+    then moves into that piece (the pieces form no cycle), and pieces are split into what holds
+    together by studs, each resting on what is built before it (:func:`_rooted_pieces`)."""
+    k = len(members)
+    local = np.full(g.n, -1, dtype=np.int64)
+    local[members] = np.arange(k)
+    on = (local[lo] >= 0) & (local[hi] >= 0)
+    a, b = local[lo[on]], local[hi[on]]
+    adj = sparse.csr_matrix((np.ones(2 * len(a), dtype=bool), (np.r_[a, b], np.r_[b, a])), shape=(k, k))
+    roots = np.flatnonzero(anchored[members])
+    piece = np.full(k, -1, dtype=np.int64)
+    if not len(roots):
+        return np.zeros(k, dtype=np.int64)
+    order = np.lexsort((g.centre[members[roots]].sum(1), g.z[members[roots]]))
+    piece[roots[order]] = np.arange(len(roots))
+    frontier = roots[order]
+    while len(frontier):
+        nxt: list[int] = []
+        for i in frontier:
+            for j in adj.indices[adj.indptr[i] : adj.indptr[i + 1]]:
+                if piece[j] < 0:
+                    piece[j] = piece[i]
+                    nxt.append(int(j))
+        frontier = np.array(nxt, dtype=np.int64)
+    lost = piece < 0  # not reached (cannot happen in a connected group): one piece of their own
+    piece[lost] = len(roots)
+    # A part under a part of an earlier piece joins that piece, so that the pieces can go on in
+    # the order of their anchored parts without one waiting for a later one (no cycle).
+    inside = (local[g.below_lo] >= 0) & (local[g.below_hi] >= 0)
+    blo, bhi = local[g.below_lo[inside]], local[g.below_hi[inside]]
+    while (bad := piece[blo] > piece[bhi]).any():
+        np.minimum.at(piece, blo[bad], piece[bhi[bad]])
+    return _rooted_pieces(g, members, local, piece)
+
+
+def _rooted_pieces(
+    g: OrderGraph, members: np.ndarray, local: np.ndarray, piece: np.ndarray
+) -> np.ndarray:
+    """Pieces cut into their stud-connected parts, and each part that rests on nothing outside
+    it (no stud contact from a part below it that is not in it) joined to a piece it touches:
+    every piece then holds together on the table and is pressed onto what is built before it."""
+    k = len(members)
+    on = (local[g.stud_lo] >= 0) & (local[g.stud_hi] >= 0)
+    a, b = local[g.stud_lo[on]], local[g.stud_hi[on]]
+    same = piece[a] == piece[b]
+    m = sparse.coo_matrix((np.ones(int(same.sum()), dtype=bool), (a[same], b[same])), shape=(k, k))
+    _, comp = csgraph.connected_components(m, directed=False)
+    comp = comp.astype(np.int64)
+    # resting on a part outside the group, or on another piece
+    rests = np.zeros(k, dtype=bool)
+    outside = (local[g.stud_lo] < 0) & (local[g.stud_hi] >= 0)
+    rests[local[g.stud_hi[outside]]] = True
+    while True:
+        ok = np.zeros(int(comp.max()) + 1, dtype=bool)
+        ok[comp[rests]] = True
+        cross = comp[a] != comp[b]
+        ok[comp[b[cross]]] = True
+        if ok.all():
+            return _relabel(comp)
+        loose = int(np.flatnonzero(~ok)[0])
+        touch = (comp[a] == loose) & (comp[b] != loose) | (comp[b] == loose) & (comp[a] != loose)
+        if not touch.any():  # touches nothing else in the group: left to the checks
+            rests[comp == loose] = True
+            continue
+        other = np.where(comp[a[touch]] == loose, comp[b[touch]], comp[a[touch]])
+        comp[comp == loose] = int(other.min())
+
+
+def _join_pieces(g: OrderGraph, unit: np.ndarray, piece_of: np.ndarray, target: int) -> np.ndarray:
+    """Pieces cut from one group joined, neighbour by neighbour (studs touching), while they stay
+    within ``target`` parts and no path of the unit DAG leads from one to the other through a
+    third unit (a join along such a path would close a cycle)."""
+    unit = unit.copy()
+    on = (unit[g.stud_lo] != unit[g.stud_hi]) & (piece_of[g.stud_lo] >= 0)
+    on &= piece_of[g.stud_lo] == piece_of[g.stud_hi]
+    pairs = np.unique(
+        np.sort(np.stack([unit[g.stud_lo[on]], unit[g.stud_hi[on]]], axis=1), axis=1), axis=0
+    )
+    if not len(pairs):
+        return unit
+    size = np.bincount(unit)
+    zmin = np.full(len(size), np.iinfo(np.int64).max)
+    np.minimum.at(zmin, unit, g.z)
+    # lowest pairs first, so pieces grow bottom-up as the build does
+    pairs = pairs[np.lexsort((pairs[:, 1], np.minimum(zmin[pairs[:, 0]], zmin[pairs[:, 1]])))]
+    label = np.arange(len(size))  # union of unit labels, kept as a flat map
+    reach: _Reach | None = None
+    for u, v in pairs:
+        a, b = int(label[u]), int(label[v])
+        if a == b or size[a] + size[b] > target:
+            continue
+        if reach is None:
+            reach = _Reach(_unit_dag(g, label[unit]))
+        if reach.detour(a, b) or reach.detour(b, a):
+            continue
+        label[label == b] = a
+        size[a] += size[b]
+        size[b] = 0
+        reach = None
+    return _relabel(label[unit])
+
+
+class _Reach:
+    """Reachability in one unit DAG, each node's descendants found once."""
+
+    def __init__(self, dag: sparse.csr_matrix) -> None:
+        self.dag = dag.astype(np.float64)  # the dtype csgraph works in: no copy per search
+        self.seen: dict[int, np.ndarray] = {}
+
+    def _from(self, s: int) -> np.ndarray:
+        if s not in self.seen:
+            self.seen[s] = csgraph.breadth_first_order(self.dag, s, return_predecessors=False)
+        return self.seen[s]
+
+    def detour(self, a: int, b: int) -> bool:
+        """Whether ``b`` is reached from ``a`` other than by the edge ``a -> b`` alone."""
+        succ = self.dag.indices[self.dag.indptr[a] : self.dag.indptr[a + 1]]
+        return any(s != b and b in self._from(int(s)) for s in succ)
 
 
 def _relabel(labels: np.ndarray) -> np.ndarray:
@@ -249,24 +426,29 @@ def _merge_small(clusters: list[list[int]], centre: np.ndarray, cfg: OrderConfig
 def _steps_of_waves(
     g: OrderGraph, waves: list[tuple[np.ndarray, bool]], cfg: OrderConfig
 ) -> list[tuple[np.ndarray, bool]]:
-    """[(parts, is a sub-assembly)] steps: waves clustered, consecutive small steps merged."""
-    steps: list[tuple[np.ndarray, bool]] = []
+    """[(parts, is a sub-assembly)] steps: waves clustered, consecutive small steps merged.
+
+    A sub-assembly under ``cfg.sub_min_parts`` parts is not built apart: its parts stay together
+    in a main-model step, the step before when that is near and the two stay within
+    ``max_parts``, else a step of their own.
+    """
+    steps: list[tuple[np.ndarray, bool, bool]] = []  # (parts, sub-assembly, kept whole)
     for parts, grouped in waves:
         if grouped:
-            steps.append((parts, True))
+            steps.append((parts, len(parts) >= cfg.sub_min_parts, True))
             continue
         for c in cluster_wave(g.rect[parts], cfg):
-            steps.append((parts[c], False))
+            steps.append((parts[c], False, False))
     merged: list[tuple[np.ndarray, bool]] = []
-    for parts, grouped in steps:
-        if merged and not grouped and not merged[-1][1]:
+    for parts, sub, whole in steps:
+        if merged and not sub and not merged[-1][1]:
             prev = merged[-1][0]
-            small = min(len(prev), len(parts)) < cfg.min_parts
+            small = whole or min(len(prev), len(parts)) < cfg.min_parts
             near = _gap(g.rect[prev], g.rect[parts]).min() <= 2.0
             if small and near and len(prev) + len(parts) <= cfg.max_parts:
                 merged[-1] = (np.concatenate([prev, parts]), False)
                 continue
-        merged.append((parts, grouped))
+        merged.append((parts, sub))
     return merged
 
 
@@ -485,7 +667,7 @@ def plan_build(
     _validate_model(model)
     report("order", 0.0)
     g = order_graph(model)
-    unit, grouped = plan_units(g)
+    unit, grouped = plan_units(g, cfg.sub_max_parts)
     waves = _waves(g, unit, grouped)
     raw = _steps_of_waves(g, waves, cfg)
     report("order", 0.2)
