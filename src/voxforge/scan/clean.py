@@ -42,6 +42,7 @@ from voxforge.scan.scene import (
     PickWeights,
     Support,
     Views,
+    find_level_plane,
     find_supports,
     footprint,
     ground_mask,
@@ -389,9 +390,13 @@ def _find_table(cloud: PointCloud, config: CleanConfig) -> Plane | None:
     of the points (an uneven patio leaves only part of it within the threshold of one plane).
     """
     axis = None if config.up == "auto" else config.up
-    min_share = config.plane_min_share
     if axis is None and cloud.meta.get(CAMERA_POSES_KEY):
-        axis, min_share = "z", min(min_share, 0.05)
+        # Level planes of a z-up cloud are peaks of its height histogram: no RANSAC needed.
+        plane = find_level_plane(cloud.xyz, config.plane_threshold)
+        if plane is None or plane.inliers.mean() < min(config.plane_min_share, 0.05):
+            return None
+        return plane
+    min_share = config.plane_min_share
     plane = find_plane(
         cloud.xyz,
         threshold=config.plane_threshold,
