@@ -23,7 +23,10 @@ import numpy as np
 from voxforge.scan import clean_scan
 from voxforge.scan.sim_scenes import SimScene, cluttered_scene
 
-DEFAULT_MODELNET = Path(os.environ.get("VOXFORGE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "modelnet10_vox30_train.npz"
+DEFAULT_MODELNET = (
+    Path(os.environ.get("VOXFORGE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    / "modelnet10_vox30_train.npz"
+)
 
 
 def right_pick(scene: SimScene, out_xyz: np.ndarray, transform: np.ndarray) -> tuple[bool, float, float]:
@@ -34,6 +37,10 @@ def right_pick(scene: SimScene, out_xyz: np.ndarray, transform: np.ndarray) -> t
     share = float(np.all((pts >= lo - 0.02) & (pts <= hi + 0.02), axis=1).mean())
     ratio = float(np.ptp(pts, axis=0).max() / np.ptp(scene.target, axis=0).max())
     return share >= 0.8 and ratio >= 0.6, share, ratio
+
+
+def _cm(box: np.ndarray) -> list[float]:
+    return np.round(np.ptp(box, axis=0) * 100).tolist()
 
 
 def main() -> None:
@@ -61,7 +68,7 @@ def main() -> None:
             out, report = clean_scan(scene.cloud)
             ok, share, ratio = right_pick(scene, out.xyz, report.transform)
             pick = report.pick or {}
-            note = "" if ok else f"picked {pick['chosen']['size_cm']} of {np.round(np.ptp(scene.target, axis=0) * 100).tolist()}"
+            note = "" if ok else f"picked {pick['chosen']['size_cm']} of {_cm(scene.target)}"
             warn = bool(pick.get("warnings"))
         except Exception as e:  # a failed scene counts as a miss, with its reason
             ok, share, ratio, note, warn = False, 0.0, 0.0, f"{type(e).__name__}: {e}", False
@@ -103,7 +110,8 @@ def main() -> None:
         f"ModelNet shapes: {'yes' if grids is not None else 'no'}"
     )
     print(
-        f"clean_scan per scene: median {result['clean_s_median']:.2f} s, max {result['clean_s_max']:.2f} s "
+        f"clean_scan per scene: median {result['clean_s_median']:.2f} s, "
+        f"max {result['clean_s_max']:.2f} s "
         f"({result['points_median']:,} points median); simulation median {result['sim_s_median']:.2f} s"
     )
     print(f"warnings: {result['warned_right']} on right picks, {result['warned_wrong']} on wrong picks")

@@ -24,7 +24,6 @@ from voxforge.core.progress import Progress, ProgressCallback
 from voxforge.scan.cluster import (
     ClusterSummary,
     choose_cluster,
-    cluster_centroids,
     euclidean_clusters,
     summarise_clusters,
 )
@@ -503,7 +502,15 @@ def clean_scan(
     return out, report
 
 
-_STAGES = {"finite": 1, "downsample": 3, "isolated": 1, "plane": 3, "outliers": 4, "cluster": 3, "place": 1}
+_STAGES = {
+    "finite": 1,
+    "downsample": 3,
+    "isolated": 1,
+    "plane": 3,
+    "outliers": 4,
+    "cluster": 3,
+    "place": 1,
+}
 
 
 def segment_scene(
@@ -595,9 +602,7 @@ def _segment(cloud: PointCloud, config: CleanConfig, prog: Progress) -> Scene:
     views = views_from_meta(cloud.meta, to_work, config.centre_on)
     labels = np.zeros(len(work), dtype=np.int64)
     if config.cluster:
-        labels = timed(
-            "cluster", lambda: _candidates(work, config, to_work, report, supports, views)
-        )
+        labels = timed("cluster", lambda: _candidates(work, config, to_work, report, supports, views))
     return Scene(work, labels, to_work, removed, views, report)
 
 

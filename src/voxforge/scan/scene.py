@@ -310,30 +310,30 @@ def ground_mask(
         ground[seeds] = True
         if len(seeds) == 0:
             continue
-        keys_all = np.floor(xyz[:, :2] / cell).astype(np.int64)
-        sk = keys_all[seeds]
-        base = sk.min(axis=0) - 2
-        span = sk.max(axis=0) - base + 3
-
-        def key(k: np.ndarray) -> np.ndarray:
-            k = np.clip(k - base, 0, span - 1)
-            return k[:, 0] * span[1] + k[:, 1]
-
-        seed_keys = key(sk)
-        uniq, inv = np.unique(seed_keys, return_inverse=True)
-        top = np.full(len(uniq), -np.inf)
-        np.maximum.at(top, inv, d[seeds])
-        lk = keys_all[low]
-        local = np.full(len(low), -np.inf)
-        for dx in (-1, 0, 1):
-            for dy in (-1, 0, 1):
-                q = key(lk + np.array([dx, dy]))
-                inside = np.all((lk + [dx, dy] - base >= 0) & (lk + [dx, dy] - base < span), axis=1)
-                pos = np.minimum(np.searchsorted(uniq, q), len(uniq) - 1)
-                hit = inside & (uniq[pos] == q)
-                local = np.where(hit, np.maximum(local, top[pos]), local)
+        cells = np.floor(xyz[:, :2] / cell).astype(np.int64)
+        local = _neighbour_max(cells[seeds], d[seeds], cells[low])
         ground[low[d[low] <= local + s.margin]] = True
     return ground
+
+
+def _neighbour_max(seed_cells: np.ndarray, values: np.ndarray, query_cells: np.ndarray) -> np.ndarray:
+    """(m,) the largest seed value in each query cell's 3 x 3 block of 2-D cells (-inf if none)."""
+    base = seed_cells.min(axis=0) - 1
+    span = seed_cells.max(axis=0) - base + 2
+    sk = seed_cells - base
+    uniq, inv = np.unique(sk[:, 0] * span[1] + sk[:, 1], return_inverse=True)
+    top = np.full(len(uniq), -np.inf)
+    np.maximum.at(top, inv, values)
+    out = np.full(len(query_cells), -np.inf)
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            q = query_cells - base + np.array([dx, dy])
+            inside = np.all((q >= 0) & (q < span), axis=1)
+            key = q[:, 0] * span[1] + q[:, 1]
+            pos = np.minimum(np.searchsorted(uniq, key), len(uniq) - 1)
+            hit = inside & (uniq[pos] == key)
+            out = np.where(hit, np.maximum(out, top[pos]), out)
+    return out
 
 
 def split_thin(
@@ -437,7 +437,9 @@ def _log_ramp(x: np.ndarray, zero: float, one: float) -> np.ndarray:
     return np.clip(np.log(x / zero) / np.log(one / zero), 0.0, 1.0)
 
 
-def view_term(centres: np.ndarray, views: Views, scene_lo: np.ndarray, scene_hi: np.ndarray) -> np.ndarray:
+def view_term(
+    centres: np.ndarray, views: Views, scene_lo: np.ndarray, scene_hi: np.ndarray
+) -> np.ndarray:
     """(k,) how centrally and how often the cameras saw each candidate centre (k, 3), in [0, 1].
 
     Per camera: 1 on its optical axis, falling linearly to 0 at :data:`VIEW_HALF_ANGLE_DEG`
@@ -464,7 +466,9 @@ def ground_term(lo: np.ndarray, hi: np.ndarray, support_heights: np.ndarray) -> 
     bottom (plus 2 cm); with none, the term is 0 (it lies below every support).
     """
     bottom = lo[:, 2:3]
-    below = np.where(np.isfinite(support_heights) & (support_heights <= bottom + 0.02), support_heights, -np.inf)
+    below = np.where(
+        np.isfinite(support_heights) & (support_heights <= bottom + 0.02), support_heights, -np.inf
+    )
     base = below.max(axis=1)
     gap = lo[:, 2] - base
     rise = hi[:, 2] - base
@@ -564,7 +568,10 @@ def score_candidates(
     }
     wsum = max(w.view + w.size + w.points + w.ground, 1e-12)
     score = (
-        w.view * terms["view"] + w.size * terms["size"] + w.points * terms["points"] + w.ground * terms["ground"]
+        w.view * terms["view"]
+        + w.size * terms["size"]
+        + w.points * terms["points"]
+        + w.ground * terms["ground"]
     ) / wsum
     order = np.lexsort((-counts, -score))
     centre_in = centres @ to_input[:3, :3].T + to_input[:3, 3]

@@ -118,8 +118,15 @@ def pick_lines(clean: dict[str, Any] | None) -> list[str]:
         size = " x ".join(f"{v:g}" for v in c["size_cm"])
         return f"#{c['number']} ({size} cm, {c['points']:,} points, score {c['score']:.2f})"
 
-    how = {"score": "best score", "pick": "--pick", "pick_point": "--pick-point", "pick_box": "--pick-box"}
-    line = f"object: {text(pick['chosen'])} of {pick['candidates']} by {how.get(pick['how'], pick['how'])}"
+    how = {
+        "score": "best score",
+        "pick": "--pick",
+        "pick_point": "--pick-point",
+        "pick_box": "--pick-box",
+    }
+    line = (
+        f"object: {text(pick['chosen'])} of {pick['candidates']} by {how.get(pick['how'], pick['how'])}"
+    )
     if pick.get("runner_up"):
         line += f"; runner-up {text(pick['runner_up'])}"
     return [line]
@@ -127,9 +134,9 @@ def pick_lines(clean: dict[str, Any] | None) -> list[str]:
 
 def scene(
     input: Annotated[Path, typer.Argument(help="Scan or capture folder.")],
-    output: Annotated[
-        Path, typer.Option("-o", "--output", help="Picture of the scene (PNG).")
-    ] = Path("scene.png"),
+    output: Annotated[Path, typer.Option("-o", "--output", help="Picture of the scene (PNG).")] = Path(
+        "scene.png"
+    ),
     limit: Annotated[int, typer.Option("--limit", help="Candidates to list.", min=1)] = 20,
     units: Annotated[str | None, typer.Option("--units", help="Input units: m, cm, mm or in.")] = None,
     plane: Annotated[
@@ -137,10 +144,13 @@ def scene(
     ] = None,
     plane_margin: Annotated[
         float | None,
-        typer.Option("--plane-margin", help="Cut this much above the plane, metres (default: measured).", min=0),
+        typer.Option(
+            "--plane-margin", help="Cut this much above the plane, metres (default: measured).", min=0
+        ),
     ] = None,
     cluster_radius: Annotated[
-        float | None, typer.Option("--cluster-radius", help="Gap that separates objects, metres.", min=0.0001)
+        float | None,
+        typer.Option("--cluster-radius", help="Gap that separates objects, metres.", min=0.0001),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the candidates as JSON.")] = False,
 ) -> None:
@@ -163,7 +173,10 @@ def scene(
 
         cloud = load_any(input, units=units)
         if not isinstance(cloud, PointCloud):
-            raise ConfigError(f"{input}: `voxforge scene` needs a scan (point cloud or capture), got a {type(cloud).__name__}")
+            raise ConfigError(
+                f"{input}: `voxforge scene` needs a scan (point cloud or capture), "
+                f"got a {type(cloud).__name__}"
+            )
         found = segment_scene(cloud, config)
         if not output.parent.exists():
             raise ConfigError(f"{output.parent}: folder does not exist")

@@ -108,7 +108,9 @@ def table_mesh(size: tuple[float, float], height: float) -> trimesh.Trimesh:
     return trimesh.util.concatenate(parts)
 
 
-def floor_mesh(half: float, bumps: float, rng: np.random.Generator, step: float = 0.05) -> trimesh.Trimesh:
+def floor_mesh(
+    half: float, bumps: float, rng: np.random.Generator, step: float = 0.05
+) -> trimesh.Trimesh:
     """A square floor ``2 * half`` wide at z = 0; ``bumps`` > 0 makes it uneven by that much
     (a few smooth waves of random direction, like paving or a lawn)."""
     xs = np.arange(-half, half + 1e-9, step)
@@ -287,7 +289,7 @@ def cluttered_scene(
     span = rng.uniform(150.0, 360.0)
     start = rng.uniform(0.0, 360.0)
     elev = rng.uniform(20.0, 45.0)
-    total = max(int(round(n_views * 360.0 / span)), n_views)
+    total = max(round(n_views * 360.0 / span), n_views)
     eyes = [p[:3, 3] for p in orbit_poses(centre, radius, elev, total, start_deg=start)[:n_views]]
     # The aim wobbles as a hand-held phone's does: each view looks a few centimetres off centre.
     aims = ARKIT_TO_ZUP.T @ (centre + rng.normal(0.0, 0.03, (n_views, 3))).T
