@@ -384,12 +384,13 @@ def _homogeneous(rot: np.ndarray | None = None, shift: np.ndarray | None = None)
 def _find_table(cloud: PointCloud, config: CleanConfig) -> Plane | None:
     """The table plane under the ``up`` policy, or None (see :class:`CleanConfig`).
 
-    A capture (camera poses in ``meta``) is fused in a gravity-aligned z-up frame, so with
+    A capture (camera poses in ``meta``, or the fused-capture ``up_axis`` note) is fused in a
+    gravity-aligned z-up frame (ARKit's world has y along gravity), so with
     ``up="auto"`` its z axis is trusted like ``up="z"``, and its ground may hold as little as 5%
     of the points (an uneven patio leaves only part of it within the threshold of one plane).
     """
     axis = None if config.up == "auto" else config.up
-    if axis is None and cloud.meta.get(CAMERA_POSES_KEY):
+    if axis is None and _gravity_aligned(cloud.meta):
         # Level planes of a z-up cloud are peaks of its height histogram: no RANSAC needed.
         plane = find_level_plane(cloud.xyz, config.plane_threshold)
         if plane is None or plane.inliers.mean() < min(config.plane_min_share, 0.05):
@@ -420,6 +421,11 @@ def _find_table(cloud: PointCloud, config: CleanConfig) -> Plane | None:
         log.info("largest plane (%.0f%% of points) is not a support plane; keeping it", 100 * share)
         return None
     return plane
+
+
+def _gravity_aligned(meta: dict[str, Any]) -> bool:
+    """Whether a cloud's z axis is known to point up: a fused phone capture."""
+    return bool(meta.get(CAMERA_POSES_KEY)) or "ARKit" in str(meta.get("up_axis", ""))
 
 
 @dataclass
