@@ -158,10 +158,7 @@ SCENES = {
 }
 
 
-@pytest.mark.parametrize(
-    "name",
-    [n if "patio" not in n else pytest.param(n, marks=pytest.mark.slow) for n in SCENES],
-)
+@pytest.mark.parametrize("name", list(SCENES))
 def test_simulated_scan_picks_the_scanned_object(name):
     kw = SCENES[name]
     scene = cluttered_scene(kw.pop("seed"), n_views=8, **kw)

@@ -80,9 +80,9 @@ def make_shape(kind: str, size: np.ndarray, rng: np.random.Generator) -> trimesh
     return tm
 
 
-def grid_shape(grid: np.ndarray, height: float) -> trimesh.Trimesh:
-    """A mesh of an occupancy grid (z-up, e.g. a ModelNet shape) scaled to ``height`` metres tall,
-    standing on z = 0 and centred in x, y."""
+def grid_shape(grid: np.ndarray, size: float) -> trimesh.Trimesh:
+    """A mesh of an occupancy grid (z-up, e.g. a ModelNet shape) scaled so its largest side is
+    ``size`` metres, standing on z = 0 and centred in x, y."""
     from skimage.measure import marching_cubes
 
     occ = np.pad(np.asarray(grid) > 0, 1).astype(np.float32)
@@ -90,7 +90,7 @@ def grid_shape(grid: np.ndarray, height: float) -> trimesh.Trimesh:
     tm = trimesh.Trimesh(verts, faces[:, ::-1], process=True)
     lo, hi = tm.bounds
     tm.apply_translation([-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]])
-    tm.apply_scale(height / max(hi[2] - lo[2], 1e-9))
+    tm.apply_scale(size / max(float((hi - lo).max()), 1e-9))
     return tm
 
 
