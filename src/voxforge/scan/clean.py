@@ -41,6 +41,7 @@ from voxforge.scan.scene import (
     PickWeights,
     Support,
     Views,
+    block_counts,
     find_level_plane,
     find_supports,
     footprint,
@@ -309,26 +310,13 @@ def remove_isolated(
     so it follows the cloud's density: a 2 mm down-sampled scan has hundreds of points per block
     on its surfaces and strays have a handful, while a sparse cloud keeps its points.
 
-    A grid count, linear in the number of points: each point's cell key is looked up for the 27
-    neighbouring cells in the sorted key array. Surface points always have company (a surface
-    crossing a 3 cm block holds dozens of points at scan densities); lone stray returns do not.
+    A grid count, linear in the number of points (:func:`voxforge.scan.scene.block_counts`).
+    Surface points always have company (a surface crossing a 3 cm block holds dozens of points at
+    scan densities); lone stray returns do not.
     """
-    n = len(cloud)
-    if n == 0:
+    if len(cloud) == 0:
         return cloud
-    cells = np.floor((cloud.xyz - cloud.xyz.min(axis=0)) / cell).astype(np.int64) + 1
-    dims = cells.max(axis=0) + 2
-    if float(np.prod(dims.astype(np.float64))) > 2.0**62:
-        raise GeometryError(f"isolated-point cell {cell} m is too small for this cloud")
-    keys = (cells[:, 0] * dims[1] + cells[:, 1]) * dims[2] + cells[:, 2]
-    uniq, counts = np.unique(keys, return_counts=True)
-    total = np.zeros(n, dtype=np.int64)
-    for dx in (-1, 0, 1):
-        for dy in (-1, 0, 1):
-            for dz in (-1, 0, 1):
-                q = keys + (dx * dims[1] + dy) * dims[2] + dz
-                pos = np.minimum(np.searchsorted(uniq, q), len(uniq) - 1)
-                total += np.where(uniq[pos] == q, counts[pos], 0)
+    total = block_counts(cloud.xyz, cell)
     bar = max(float(min_neighbours), min_share * float(np.median(total)))
     return cloud.select(total >= bar)
 
@@ -485,7 +473,6 @@ def clean_scan(
         work = _choose(scene, config)
         report.timings_s["cluster"] += time.perf_counter() - t0
         report.counts["cluster"] = len(work)
-        prog("cluster", 1.0)
 
     def place() -> np.ndarray:
         lo, hi = work.xyz.min(axis=0), work.xyz.max(axis=0)

@@ -32,6 +32,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.spatial import cKDTree
 
+from voxforge.core.errors import GeometryError
 from voxforge.scan.cluster import euclidean_clusters
 from voxforge.scan.plane import Plane, plane_basis
 
@@ -336,6 +337,32 @@ def _neighbour_max(seed_cells: np.ndarray, values: np.ndarray, query_cells: np.n
     return out
 
 
+def block_counts(xyz: np.ndarray, cell: float) -> np.ndarray:
+    """(n,) int64 points in each point's 3 x 3 x 3 block of ``cell``-sized cubes (itself included).
+
+    A grid count, linear in the points: each neighbouring cell's key is looked up in the sorted
+    keys of the occupied cells.
+    """
+    n = len(xyz)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    cells = np.floor((xyz - xyz.min(axis=0)) / cell).astype(np.int64) + 1
+    dims = cells.max(axis=0) + 2
+    if float(np.prod(dims.astype(np.float64))) > 2.0**62:
+        raise GeometryError(f"cell {cell} m is too small for a cloud {np.ptp(xyz, axis=0)} m wide")
+    keys = (cells[:, 0] * dims[1] + cells[:, 1]) * dims[2] + cells[:, 2]
+    uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    # Count per occupied cell once, then hand each point its cell's block total.
+    total = np.zeros(len(uniq), dtype=np.int64)
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            for dz in (-1, 0, 1):
+                q = uniq + (dx * dims[1] + dy) * dims[2] + dz
+                pos = np.minimum(np.searchsorted(uniq, q), len(uniq) - 1)
+                total += np.where(uniq[pos] == q, counts[pos], 0)
+    return total[inverse]
+
+
 def split_thin(
     xyz: np.ndarray,
     labels: np.ndarray,
@@ -347,8 +374,9 @@ def split_thin(
 ) -> np.ndarray:
     """Split clusters that hold together only through thin links (an erosion step).
 
-    Each point's neighbours within ``radius`` are counted; in a surface that count is about the
-    same everywhere, while a thin link (a line of points, a bridge of noise) has few. A cluster's
+    Each point's neighbours in its 3 x 3 x 3 block of ``radius`` cells are counted
+    (:func:`block_counts`); in a surface that count is about the same everywhere, while a thin
+    link (a line of points, a bridge of noise) has few. A cluster's
     core is its points with at least ``core_share`` of the cluster's median count; when the core
     falls into two or more pieces of at least ``min_points`` and ``min_part_share`` of the cluster,
     the cluster is split and every other point joins the piece of its nearest core point.
@@ -359,8 +387,7 @@ def split_thin(
     if not kept.any():
         return labels
     counts = np.zeros(len(xyz), dtype=np.int64)
-    tree = cKDTree(xyz[kept])
-    counts[kept] = tree.query_ball_point(xyz[kept], radius, return_length=True)
+    counts[kept] = block_counts(xyz[kept], radius)
     out = labels.copy()
     next_label = int(labels.max()) + 1
     for lab in range(int(labels.max()) + 1):
