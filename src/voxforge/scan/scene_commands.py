@@ -171,6 +171,8 @@ def scene(
         from voxforge.core.errors import ConfigError
         from voxforge.core.pointcloud import PointCloud
 
+        if not output.parent.exists():
+            raise ConfigError(f"{output.parent}: folder does not exist")
         cloud = load_any(input, units=units)
         if not isinstance(cloud, PointCloud):
             raise ConfigError(
@@ -178,8 +180,6 @@ def scene(
                 f"got a {type(cloud).__name__}"
             )
         found = segment_scene(cloud, config)
-        if not output.parent.exists():
-            raise ConfigError(f"{output.parent}: folder does not exist")
         draw_scene(found, output)
         cands = found.report.candidates
         if as_json:
