@@ -75,7 +75,7 @@ def draw_scene(scene: Scene, path: str | Path, *, max_points: int = 60_000, seed
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")
     top = cands[0] if cands else None
-    title = f"{len(cands)} candidates, seen from {scene.views.kind}"
+    title = f"{_count(len(cands))}, seen from {scene.views.kind}"
     if top is not None:
         size = " x ".join(f"{v * 100:.0f}" for v in top.size_m)
         title += f"; pick #1: {size} cm, score {top.score:.2f}"
@@ -86,6 +86,10 @@ def draw_scene(scene: Scene, path: str | Path, *, max_points: int = 60_000, seed
     fig.savefig(out)
     plt.close(fig)
     return out
+
+
+def _count(n: int) -> str:
+    return f"{n} candidate" + ("" if n == 1 else "s")
 
 
 def candidates_table(scene: Scene, limit: int) -> Any:
@@ -195,7 +199,7 @@ def scene(
         console = Console(width=max(Console().width, 100))
         console.print(candidates_table(found, limit))
         more = f" (first {limit} shown)" if len(cands) > limit else ""
-        typer.echo(f"{len(cands)} candidates{more}, seen from {found.views.kind}; default pick #1")
+        typer.echo(f"{_count(len(cands))}{more}, seen from {found.views.kind}; default pick #1")
         typer.echo(f"wrote {output}; take another with brickify/voxelize --pick N")
 
     guarded(run)
