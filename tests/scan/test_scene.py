@@ -216,3 +216,31 @@ def test_scene_command_lists_and_draws_and_pick_reaches_the_summary(tmp_path):
     res = runner.invoke(app, ["voxelize", str(src), "-o", str(tmp_path / "bad"), "--pick", "9", "-q"])
     assert res.exit_code != 0 and "voxforge scene" in res.output
     assert not (tmp_path / "bad").exists()
+
+
+def _cand(number, size, score, count=1000):
+    from voxforge.scan.scene import Candidate
+
+    return Candidate(number, number - 1, count, (0.0, 0.0, 0.0), tuple(size), (0.0, 0.0, 0.0), score, {})
+
+
+def test_pick_summary_warns_on_tiny_huge_and_close_picks():
+    from voxforge.scan.scene import pick_summary
+
+    views = Views("bounds")
+    fine = [_cand(1, (0.1, 0.1, 0.2), 0.9), _cand(2, (0.2, 0.1, 0.1), 0.7)]
+    s = pick_summary(fine, fine[0], "score", views, 0.05)
+    assert s["warnings"] == [] and s["runner_up"]["number"] == 2
+    assert s["chosen"]["size_cm"] == [10.0, 10.0, 20.0]
+    tiny = [_cand(1, (0.02, 0.02, 0.01), 0.9), fine[1]]
+    (w,) = pick_summary(tiny, tiny[0], "score", views, 0.05)["warnings"]
+    assert "tiny" in w and "voxforge scene" in w and "--pick N" in w
+    huge = [_cand(1, (2.0, 1.0, 0.5), 0.9), fine[1]]
+    assert (
+        "larger than a hand-held scan" in pick_summary(huge, huge[0], "pick", views, 0.05)["warnings"][0]
+    )
+    close = [_cand(1, (0.1, 0.1, 0.2), 0.72), fine[1]]
+    (w,) = pick_summary(close, close[0], "score", views, 0.05)["warnings"]
+    assert "barely ahead of #2" in w
+    # A pick the user asked for by number is not second-guessed for being close.
+    assert pick_summary(close, close[1], "pick", views, 0.05)["warnings"] == []
