@@ -178,6 +178,10 @@ PickBoxOpt = Annotated[
     str | None,
     typer.Option("--pick-box", help="Keep the object inside X0,Y0,Z0,X1,Y1,Z1 (input units)."),
 ]
+PickOpt = Annotated[
+    int | None,
+    typer.Option("--pick", help="Keep candidate N as `voxforge scene` lists it.", min=1),
+]
 BottomOpt = Annotated[
     bool | None,
     typer.Option("--extend-bottom", help="Extend a partial scan's open bottom down to the base."),
@@ -210,8 +214,10 @@ def _scan_flags(
     pick_point: str | None,
     pick_box: str | None,
     extend_bottom: bool | None,
+    pick: int | None = None,
 ) -> dict[str, Any]:
     return {
+        "clean__pick": pick,
         "clean__plane": plane,
         "clean__plane_margin": plane_margin,
         "clean__cluster_radius": cluster_radius,
@@ -302,6 +308,7 @@ def voxelize(
     cluster_radius: ClusterRadiusOpt = None,
     pick_point: PickPointOpt = None,
     pick_box: PickBoxOpt = None,
+    pick: PickOpt = None,
     extend_bottom: BottomOpt = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
@@ -318,7 +325,9 @@ def voxelize(
             input__use_app_mesh=use_app_mesh,
             voxel__hollow=hollow,
             **_size_flags(width_studs, scale),
-            **_scan_flags(plane, plane_margin, cluster_radius, pick_point, pick_box, extend_bottom),
+            **_scan_flags(
+                plane, plane_margin, cluster_radius, pick_point, pick_box, extend_bottom, pick
+            ),
         )
         cfg = _config(VoxelizeJobConfig, config, flags)
         with progress_bar(not quiet) as cb:
@@ -330,6 +339,8 @@ def voxelize(
             else (" x ".join(str(c) for c in g["cells"]) + " cells")
         )
         _echo_input_notes(result.summary.get("input") or {})
+        for line in pick_lines(result.summary.get("clean")):
+            typer.echo(line)
         typer.echo(f"{g['filled']:,} cells, {size} ({' x '.join(str(c) for c in g['size_cm'])} cm)")
         typer.echo(f"wrote {output}/ (grid.npz, preview.png, summary.json, manifest.json)")
 
@@ -368,6 +379,7 @@ def brickify(
     cluster_radius: ClusterRadiusOpt = None,
     pick_point: PickPointOpt = None,
     pick_box: PickBoxOpt = None,
+    pick: PickOpt = None,
     extend_bottom: BottomOpt = None,
     instructions: Annotated[
         str | None,
@@ -396,7 +408,9 @@ def brickify(
             layout__time_budget=time_budget,
             instructions__formats=instructions,
             **_size_flags(width_studs, scale),
-            **_scan_flags(plane, plane_margin, cluster_radius, pick_point, pick_box, extend_bottom),
+            **_scan_flags(
+                plane, plane_margin, cluster_radius, pick_point, pick_box, extend_bottom, pick
+            ),
         )
         if hollow is not None:
             flags.setdefault("voxel", {})["hollow"] = hollow_cells
@@ -407,6 +421,8 @@ def brickify(
         with progress_bar(not quiet) as cb:
             result = run_brickify(input, output, cfg, progress=cb)
         s = result.summary
+        for line in pick_lines(s.get("clean")):
+            typer.echo(line)
         size = s["size"]
         stab = s["stability"] or {}
         _echo_input_notes(s.get("input") or {})
@@ -480,6 +496,7 @@ from voxforge.nn.recon_train_commands import (  # noqa: E402
     train_reconstruction_cmd,
 )
 from voxforge.nn.recon_use_commands import reconstruct  # noqa: E402
+from voxforge.scan.scene_commands import pick_lines, scene  # noqa: E402
 from voxforge.service.commands import serve, users_app  # noqa: E402
 
 train_app.command("reconstruction")(train_reconstruction_cmd)
@@ -493,6 +510,7 @@ app.command("classify")(classify)
 app.command("order")(order)
 app.command("instructions")(instructions_cmd)
 app.command("reconstruct")(reconstruct)
+app.command("scene")(scene)
 app.command("serve")(serve)
 app.add_typer(users_app, name="users")
 

@@ -24,7 +24,6 @@ from voxforge.core.progress import Progress, ProgressCallback
 from voxforge.scan.cluster import (
     ClusterSummary,
     choose_cluster,
-    cluster_centroids,
     euclidean_clusters,
     summarise_clusters,
 )
@@ -35,6 +34,24 @@ from voxforge.scan.plane import (
     find_plane,
     is_support_plane,
     rotation_between,
+)
+from voxforge.scan.scene import (
+    CAMERA_POSES_KEY,
+    Candidate,
+    PickWeights,
+    Support,
+    Views,
+    block_counts,
+    find_level_plane,
+    find_supports,
+    footprint,
+    ground_mask,
+    noise_margin,
+    pick_summary,
+    plane_noise,
+    score_candidates,
+    split_thin,
+    views_from_meta,
 )
 
 log = logging.getLogger(__name__)
@@ -80,9 +97,29 @@ class CleanConfig(BaseModel):
     )
     plane: bool = Field(True, description="Find the ground/table plane, stand on it and remove it.")
     plane_threshold: float = Field(0.005, gt=0, description="Inlier distance to the plane, metres.")
-    plane_margin: float = Field(
-        0.004, ge=0, description="Also remove points up to this height above the plane, metres."
+    plane_margin: float | None = Field(
+        None,
+        ge=0,
+        description="Also remove points up to this height above the plane, metres; None = "
+        "measured: plane_noise_sigmas times the plane's residual spread, at least plane_margin_min.",
     )
+    plane_margin_min: float = Field(0.004, ge=0, description="Least measured plane margin, metres.")
+    plane_noise_sigmas: float = Field(
+        3.0, ge=0, description="Measured margin = this many robust deviations of the plane's residuals."
+    )
+    support_planes: int = Field(
+        3,
+        ge=0,
+        description="Further level planes to try as supports after the main one (a second table, "
+        "the floor beside a table); 0 = only the main plane.",
+    )
+    ground_band: float = Field(
+        0.05,
+        ge=0,
+        description="Uneven ground: level patches less than this high above a support (and what "
+        "lies no higher beside them) are removed as ground, metres; 0 = off.",
+    )
+    split_thin: bool = Field(True, description="Split clusters that touch only through thin links.")
     plane_iterations: int = Field(1000, ge=1, description="Most RANSAC candidate planes to try.")
     plane_min_share: float = Field(
         0.2, ge=0, le=1, description="Least share of the points the table plane must hold."
@@ -118,11 +155,21 @@ class CleanConfig(BaseModel):
         description="Pick the largest cluster inside this box (xmin, ymin, zmin, xmax, ymax, zmax; "
         "input frame and units).",
     )
+    pick: int | None = Field(
+        None, ge=1, description="Take candidate number N as `voxforge scene` lists them (1 = best)."
+    )
     centre_on: Literal["auto", "bbox", "camera"] = Field(
         "auto",
-        description="Default pick: 'bbox' = cluster nearest the centre of the kept points' bounding "
-        "box; 'camera' = nearest the camera axis (sensor at the input origin looking along +z, as "
-        "organised Kinect/PCD clouds); 'auto' = camera for organised clouds, else bbox.",
+        description="Where the scan was seen from, for the view term of the default pick: 'auto' = "
+        "the capture's camera poses (meta camera_poses), else an organised cloud's sensor at the "
+        "origin looking along +z, else the middle of the bounds; 'camera' = poses or that "
+        "sensor; 'bbox' = the middle of the bounds.",
+    )
+    pick_weights: PickWeights = Field(
+        default_factory=PickWeights, description="Weights of the default pick's score terms."
+    )
+    pick_min_lead: float = Field(
+        0.05, ge=0, description="Warn when the default pick's score leads the next by less."
     )
     seed: int = Field(0, description="Seed of the RANSAC draws.")
 
@@ -152,6 +199,12 @@ class CleanReport:
         clusters: the kept clusters (output frame, metres), largest first.
         chosen: label of the chosen cluster in ``clusters``, or None when clustering was off.
         timings_s: seconds per stage.
+        noise: robust deviation of the main plane's residuals, metres (None without a plane).
+        margin: the cut above the main plane, metres (None without a plane).
+        supports: heights (working frame, metres) of the further support planes removed.
+        candidates: the scene's candidate objects, best score first (see ``voxforge scene``).
+        pick: what was picked, how, the runner-up and any warnings
+            (:func:`voxforge.scan.scene.pick_summary`), or None when clustering was off.
     """
 
     n_in: int
@@ -163,6 +216,11 @@ class CleanReport:
     clusters: list[ClusterSummary] = field(default_factory=list)
     chosen: int | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
+    noise: float | None = None
+    margin: float | None = None
+    supports: list[float] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)
+    pick: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (the plane's inlier mask becomes a count)."""
@@ -185,6 +243,11 @@ class CleanReport:
                 for c in self.clusters
             ],
             "chosen": self.chosen,
+            "noise": self.noise,
+            "margin": self.margin,
+            "supports": list(self.supports),
+            "candidates": [c.to_dict() for c in self.candidates],
+            "pick": self.pick,
             "timings_s": {k: round(v, 6) for k, v in self.timings_s.items()},
         }
 
@@ -247,26 +310,13 @@ def remove_isolated(
     so it follows the cloud's density: a 2 mm down-sampled scan has hundreds of points per block
     on its surfaces and strays have a handful, while a sparse cloud keeps its points.
 
-    A grid count, linear in the number of points: each point's cell key is looked up for the 27
-    neighbouring cells in the sorted key array. Surface points always have company (a surface
-    crossing a 3 cm block holds dozens of points at scan densities); lone stray returns do not.
+    A grid count, linear in the number of points (:func:`voxforge.scan.scene.block_counts`).
+    Surface points always have company (a surface crossing a 3 cm block holds dozens of points at
+    scan densities); lone stray returns do not.
     """
-    n = len(cloud)
-    if n == 0:
+    if len(cloud) == 0:
         return cloud
-    cells = np.floor((cloud.xyz - cloud.xyz.min(axis=0)) / cell).astype(np.int64) + 1
-    dims = cells.max(axis=0) + 2
-    if float(np.prod(dims.astype(np.float64))) > 2.0**62:
-        raise GeometryError(f"isolated-point cell {cell} m is too small for this cloud")
-    keys = (cells[:, 0] * dims[1] + cells[:, 1]) * dims[2] + cells[:, 2]
-    uniq, counts = np.unique(keys, return_counts=True)
-    total = np.zeros(n, dtype=np.int64)
-    for dx in (-1, 0, 1):
-        for dy in (-1, 0, 1):
-            for dz in (-1, 0, 1):
-                q = keys + (dx * dims[1] + dy) * dims[2] + dz
-                pos = np.minimum(np.searchsorted(uniq, q), len(uniq) - 1)
-                total += np.where(uniq[pos] == q, counts[pos], 0)
+    total = block_counts(cloud.xyz, cell)
     bar = max(float(min_neighbours), min_share * float(np.median(total)))
     return cloud.select(total >= bar)
 
@@ -320,8 +370,21 @@ def _homogeneous(rot: np.ndarray | None = None, shift: np.ndarray | None = None)
 
 
 def _find_table(cloud: PointCloud, config: CleanConfig) -> Plane | None:
-    """The table plane under the ``up`` policy, or None (see :class:`CleanConfig`)."""
+    """The table plane under the ``up`` policy, or None (see :class:`CleanConfig`).
+
+    A capture (camera poses in ``meta``, or the fused-capture ``up_axis`` note) is fused in a
+    gravity-aligned z-up frame (ARKit's world has y along gravity), so with
+    ``up="auto"`` its z axis is trusted like ``up="z"``, and its ground may hold as little as 5%
+    of the points (an uneven patio leaves only part of it within the threshold of one plane).
+    """
     axis = None if config.up == "auto" else config.up
+    if axis is None and _gravity_aligned(cloud.meta):
+        # Level planes of a z-up cloud are peaks of its height histogram: no RANSAC needed.
+        plane = find_level_plane(cloud.xyz, config.plane_threshold)
+        if plane is None or plane.inliers.mean() < min(config.plane_min_share, 0.05):
+            return None
+        return plane
+    min_share = config.plane_min_share
     plane = find_plane(
         cloud.xyz,
         threshold=config.plane_threshold,
@@ -335,7 +398,7 @@ def _find_table(cloud: PointCloud, config: CleanConfig) -> Plane | None:
     share = float(plane.inliers.mean())
     if axis is not None:
         # The axis is trusted: a large enough perpendicular plane is the ground.
-        return plane if share >= config.plane_min_share else None
+        return plane if share >= min_share else None
     if not is_support_plane(
         cloud.xyz,
         plane,
@@ -348,16 +411,41 @@ def _find_table(cloud: PointCloud, config: CleanConfig) -> Plane | None:
     return plane
 
 
-def _nearest_view_axis(xyz_in: np.ndarray, labels: np.ndarray) -> int:
-    """Label of the cluster whose centroid is seen closest to the sensor's optical axis.
+def _gravity_aligned(meta: dict[str, Any]) -> bool:
+    """Whether a cloud's z axis is known to point up: a fused phone capture."""
+    return bool(meta.get(CAMERA_POSES_KEY)) or "ARKit" in str(meta.get("up_axis", ""))
 
-    ``xyz_in`` are in the sensor frame (origin at the sensor, looking along +z); clusters behind
-    the sensor never win.
+
+@dataclass
+class Scene:
+    """A scan segmented into candidate objects (what :func:`segment_scene` returns).
+
+    Attributes:
+        work: the points left after the planes, ground and outliers are gone (working frame:
+            metres, z up with the main support at z = 0 when a plane was found).
+        labels: (n,) int64 cluster label of each ``work`` point (-1: dropped).
+        to_work: (4, 4) transform from the input frame (input units) to the working frame.
+        removed: the points removed as planes and ground, in the working frame (for pictures).
+        views: where the scan was seen from (working frame).
+        report: the clean-up report so far (counts, plane, candidates, ...).
     """
-    cent = cluster_centroids(xyz_in, labels)
-    angle = np.arctan2(np.hypot(cent[:, 0], cent[:, 1]), cent[:, 2])
-    angle[cent[:, 2] <= 0] = np.inf
-    return int(np.argmin(angle))
+
+    work: PointCloud
+    labels: np.ndarray
+    to_work: np.ndarray
+    removed: np.ndarray
+    views: Views
+    report: CleanReport
+
+    def candidate(self, number: int) -> Candidate:
+        """The candidate listed as ``number`` (1-based)."""
+        for c in self.report.candidates:
+            if c.number == number:
+                return c
+        raise GeometryError(
+            f"--pick {number}: the scene has {len(self.report.candidates)} candidate objects; run "
+            "`voxforge scene SCAN` to list them"
+        )
 
 
 def clean_scan(
@@ -366,25 +454,69 @@ def clean_scan(
     """Clean a scan down to one object standing on z = 0, centred in x/y, in metres.
 
     Stages: drop non-finite points, scale to metres, voxel down-sample, drop isolated strays
-    (grid count), table plane (find, stand
-    the cloud on it, cut it and everything under it), statistical outlier removal on what is
-    left, Euclidean clustering and choice of the object, placement. See :class:`CleanConfig`.
+    (grid count), table plane (find, stand the cloud on it, cut it with a margin measured from its
+    noise, and everything under it), further support planes and uneven ground, statistical
+    outlier removal on what is left, Euclidean clustering (split where clusters touch thinly),
+    scoring and choice of the object, placement. See :class:`CleanConfig` and
+    :mod:`voxforge.scan.scene`.
 
     Raises:
         GeometryError: the cloud is empty or all NaN, has too few points for a stage, or nothing
             is left after a stage (the message says which option to change).
     """
     config = config or CleanConfig()
-    stages = {
-        "finite": 1,
-        "downsample": 3,
-        "isolated": 1,
-        "plane": 3,
-        "outliers": 4,
-        "cluster": 3,
-        "place": 1,
-    }
-    prog = Progress(progress, stages)
+    prog = Progress(progress, _STAGES)
+    scene = _segment(cloud, config, prog)
+    report, work = scene.report, scene.work
+    if config.cluster:
+        t0 = time.perf_counter()
+        work = _choose(scene, config)
+        report.timings_s["cluster"] += time.perf_counter() - t0
+        report.counts["cluster"] = len(work)
+
+    def place() -> np.ndarray:
+        lo, hi = work.xyz.min(axis=0), work.xyz.max(axis=0)
+        return np.array([-(lo[0] + hi[0]) / 2.0, -(lo[1] + hi[1]) / 2.0, -lo[2]])
+
+    prog("place", 0.0)
+    t0 = time.perf_counter()
+    shift = place()
+    report.timings_s["place"] = time.perf_counter() - t0
+    prog("place", 1.0)
+    out = PointCloud(xyz=work.xyz + shift, rgb=work.rgb, normals=work.normals, meta=dict(work.meta))
+    report.transform = _homogeneous(shift=shift) @ scene.to_work
+    report.clusters = [
+        ClusterSummary(c.label, c.count, tuple(np.add(c.lo, shift)), tuple(np.add(c.hi, shift)))
+        for c in report.clusters
+    ]
+    report.n_out = len(out)
+    out.meta["clean"] = report.to_dict()
+    log.info("cleaned %s: %d -> %d points", _source(cloud), report.n_in, report.n_out)
+    return out, report
+
+
+_STAGES = {
+    "finite": 1,
+    "downsample": 3,
+    "isolated": 1,
+    "plane": 3,
+    "outliers": 4,
+    "cluster": 3,
+    "place": 1,
+}
+
+
+def segment_scene(
+    cloud: PointCloud, config: CleanConfig | None = None, progress: ProgressCallback | None = None
+) -> Scene:
+    """Every stage of :func:`clean_scan` up to the scored candidates, without choosing one.
+
+    ``voxforge scene`` lists ``report.candidates`` and draws the labelled points.
+    """
+    return _segment(cloud, config or CleanConfig(), Progress(progress, _STAGES))
+
+
+def _segment(cloud: PointCloud, config: CleanConfig, prog: Progress) -> Scene:
     report = CleanReport(n_in=len(cloud))
     name = _source(cloud)
     if len(cloud) == 0:
@@ -422,26 +554,36 @@ def clean_scan(
                 f"every point of {name} is isolated at {config.isolated_cell} m; the cloud is too "
                 "sparse for clean-up (use --no-clean or a coarser isolated_cell)"
             )
+    supports: list[Support] = []
+    removed = np.zeros((0, 3))
     if config.plane:
-        plane = timed("plane", lambda: _find_table(work, config))
+        prog("plane", 0.0)
+        t0 = time.perf_counter()
+        plane = _find_table(work, config)
     else:
         plane = None
     if plane is not None:
         report.plane = plane
         work, aligned = align_to_plane(work, plane)
-        work = work.select(work.xyz[:, 2] > config.plane_margin)
         to_work = aligned @ to_work
         report.up_rotation = aligned[:3, :3].copy()
+        work, removed, supports = _remove_supports(work, plane, config, report)
+        report.timings_s["plane"] = time.perf_counter() - t0
+        prog("plane", 1.0)
         if len(work) == 0:
             raise GeometryError(
                 f"no object left in {name} after removing the table plane; try --no-plane or a "
                 "smaller --plane-margin"
             )
-    elif config.up == "y":
-        rot = rotation_between(axis_vector("y"), axis_vector("z"))
-        work = work.transformed(_homogeneous(rot=rot))
-        to_work = _homogeneous(rot=rot) @ to_work
-        report.up_rotation = rot
+    else:
+        if config.plane:
+            report.timings_s["plane"] = time.perf_counter() - t0
+            prog("plane", 1.0)
+        if config.up == "y":
+            rot = rotation_between(axis_vector("y"), axis_vector("z"))
+            work = work.transformed(_homogeneous(rot=rot))
+            to_work = _homogeneous(rot=rot) @ to_work
+            report.up_rotation = rot
     if config.plane:
         report.counts["plane"] = len(work)
     # Outliers after the table is gone: RANSAC shrugs off strays anyway, and the table is most of
@@ -450,48 +592,87 @@ def clean_scan(
         work = timed("outliers", lambda: remove_outliers(work, config.outlier_k, config.outlier_std))
         report.counts["outliers"] = len(work)
 
+    views = views_from_meta(cloud.meta, to_work, config.centre_on)
+    labels = np.zeros(len(work), dtype=np.int64)
     if config.cluster:
-        organized = bool(cloud.meta.get("organized", False))
-        on_table = plane is not None
-        work = timed("cluster", lambda: _isolate(work, config, to_work, report, on_table, organized))
-        report.counts["cluster"] = len(work)
-
-    def place() -> np.ndarray:
-        lo, hi = work.xyz.min(axis=0), work.xyz.max(axis=0)
-        return np.array([-(lo[0] + hi[0]) / 2.0, -(lo[1] + hi[1]) / 2.0, -lo[2]])
-
-    shift = timed("place", place)
-    out = PointCloud(xyz=work.xyz + shift, rgb=work.rgb, normals=work.normals, meta=dict(work.meta))
-    report.transform = _homogeneous(shift=shift) @ to_work
-    report.clusters = [
-        ClusterSummary(c.label, c.count, tuple(np.add(c.lo, shift)), tuple(np.add(c.hi, shift)))
-        for c in report.clusters
-    ]
-    report.n_out = len(out)
-    out.meta["clean"] = report.to_dict()
-    log.info("cleaned %s: %d -> %d points", name, report.n_in, report.n_out)
-    return out, report
+        labels = timed("cluster", lambda: _candidates(work, config, to_work, report, supports, views))
+    return Scene(work, labels, to_work, removed, views, report)
 
 
-def _isolate(
+def _remove_supports(
+    work: PointCloud, plane: Plane, config: CleanConfig, report: CleanReport
+) -> tuple[PointCloud, np.ndarray, list[Support]]:
+    """Cut the main plane (aligned to z = 0), further supports and uneven ground.
+
+    The main plane's margin is measured from its residuals unless ``plane_margin`` is given;
+    what lies below it goes where it is inside the plane's footprint (under a table) and
+    everywhere when the plane is the only support (as a floor). Returns the kept cloud, the
+    removed points and the supports (main first).
+    """
+    z = work.xyz[:, 2]
+    report.noise = plane_noise(z, config.plane_threshold)
+    if config.plane_margin is None:
+        margin = noise_margin(report.noise, config.plane_noise_sigmas, config.plane_margin_min)
+    else:
+        margin = float(config.plane_margin)
+    report.margin = margin
+    main = Support(Plane(np.array([0.0, 0.0, 1.0]), 0.0, z <= margin), None, margin)
+    gone = z <= margin
+    supports = [main]
+    if config.support_planes > 0:
+        # Below the main plane only its own footprint is hidden (under a table); a floor seen
+        # beyond the table's edge stays, to be found as a support of its own.
+        inl = np.abs(z) <= margin
+        axes, lo, hi = footprint(work.xyz[inl], main.plane.normal) if inl.sum() >= 3 else (None,) * 3
+        if axes is not None:
+            under = Support(main.plane, (axes, lo, hi), margin).covers(work.xyz)
+            gone = (np.abs(z) <= margin) | ((z < 0) & under)
+        rest = np.flatnonzero(~gone)
+        extra = find_supports(
+            work.xyz[rest],
+            threshold=config.plane_threshold,
+            least_margin=config.plane_margin_min if config.plane_margin is None else margin,
+            sigmas=config.plane_noise_sigmas,
+            tries=config.support_planes,
+        )
+        for s in extra:
+            # Only the plane itself: under a second table stand its legs and the floor, which
+            # score low, and a misjudged lid of an object keeps its walls.
+            d = s.plane.signed_distance(work.xyz)
+            gone |= (np.abs(d) <= s.margin) & s.covers(work.xyz)
+        supports += extra
+        report.supports = [round(float(-s.plane.offset), 4) for s in extra]
+        if not extra and axes is not None:
+            # Only one support: it is the ground; whatever lies below it is not an object.
+            gone |= z < 0
+    if config.ground_band > 0:
+        rest = np.flatnonzero(~gone)
+        gone[rest[ground_mask(work.xyz[rest], supports, band=config.ground_band)]] = True
+    removed = work.xyz[gone]
+    return work.select(~gone), removed, supports
+
+
+def _candidates(
     work: PointCloud,
     config: CleanConfig,
     to_work: np.ndarray,
     report: CleanReport,
-    on_table: bool,
-    organized: bool,
-) -> PointCloud:
-    """Cluster the working cloud and keep the chosen object (fills the report's cluster fields).
+    supports: list[Support],
+    views: Views,
+) -> np.ndarray:
+    """Cluster the working cloud into scored candidates (fills the report's cluster fields).
 
-    ``on_table``: the working frame has the table at z = 0 (remnant clusters can be told by
-    their height); ``organized``: the input is a sensor-frame depth image (camera axis known).
+    Returns the labels. With supports (a plane was found), clusters that rise less than
+    ``min_object_height`` above the highest support under them are table remnants and dropped.
     """
     labels = euclidean_clusters(work.xyz, config.cluster_radius, config.min_cluster_points)
-    if on_table and config.min_object_height > 0 and (labels >= 0).any():
-        tops = np.full(int(labels.max()) + 1, -np.inf)
-        np.maximum.at(tops, labels[labels >= 0], work.xyz[labels >= 0, 2])
-        low = np.flatnonzero(tops < config.min_object_height)
-        if len(low):
+    if config.split_thin and (labels >= 0).any():
+        labels = split_thin(work.xyz, labels, config.cluster_radius, config.min_cluster_points)
+    to_input = np.linalg.inv(to_work)
+    if supports and config.min_object_height > 0 and (labels >= 0).any():
+        scored = score_candidates(work.xyz, labels, views, supports, to_input, config.pick_weights)
+        low = [c.label for c in scored if _rise(c, supports) < config.min_object_height]
+        if low:
             log.debug("dropping %d flat table remnants", len(low))
             labels = _relabel(np.where(np.isin(labels, low), -1, labels))
     if not (labels >= 0).any():
@@ -501,18 +682,48 @@ def _isolate(
             "larger --cluster-radius or --no-plane"
         )
     report.clusters = summarise_clusters(work.xyz, labels)
-    to_input = np.linalg.inv(to_work)
+    report.candidates = score_candidates(
+        work.xyz, labels, views, supports, to_input, config.pick_weights
+    )
+    return labels
+
+
+def _rise(c: Candidate, supports: list[Support]) -> float:
+    """How far a candidate's top rises above the highest support under its bottom, metres."""
+    centre = (np.asarray(c.lo) + np.asarray(c.hi)) / 2.0
+    best = -np.inf
+    for s in supports:
+        n = s.plane.normal
+        z = -(n[0] * centre[0] + n[1] * centre[1] + s.plane.offset) / max(abs(n[2]), 1e-9)
+        probe = np.array([[centre[0], centre[1], z]])
+        if s.covers(probe)[0] and z <= c.lo[2] + 0.02:
+            best = max(best, z)
+    return float(c.hi[2] - best) if np.isfinite(best) else float(c.hi[2] - c.lo[2])
+
+
+def _choose(scene: Scene, config: CleanConfig) -> PointCloud:
+    """Keep the chosen candidate: the pick box, the pick point, ``--pick N`` or the best score."""
+    work, labels, report = scene.work, scene.labels, scene.report
+    to_input = np.linalg.inv(scene.to_work)
     if config.pick_box is not None:
         # The box is axis-aligned in the input frame: test the points there.
         label = choose_cluster(_apply(to_input, work.xyz), labels, pick_box=config.pick_box)
+        how = "pick_box"
     elif config.pick_point is not None:
-        point = _apply(to_work, np.asarray(config.pick_point, dtype=np.float64).reshape(1, 3))[0]
+        point = _apply(scene.to_work, np.asarray(config.pick_point, dtype=np.float64).reshape(1, 3))[0]
         label = choose_cluster(work.xyz, labels, pick_point=point)
-    elif config.centre_on == "camera" or (config.centre_on == "auto" and organized):
-        label = _nearest_view_axis(_apply(to_input, work.xyz), labels)
+        how = "pick_point"
+    elif config.pick is not None:
+        label = scene.candidate(config.pick).label
+        how = "pick"
     else:
-        label = choose_cluster(work.xyz, labels, plan_only=on_table)
+        label = report.candidates[0].label
+        how = "score"
+    chosen = next(c for c in report.candidates if c.label == label)
     report.chosen = label
+    report.pick = pick_summary(report.candidates, chosen, how, scene.views, config.pick_min_lead)
+    for warning in report.pick["warnings"]:
+        log.warning("%s", warning)
     return work.select(labels == label)
 
 
