@@ -49,6 +49,18 @@ def test_single_pixel_backprojection_and_colour_have_known_answer():
     assert cloud.meta["frames"] == 1 and cloud.meta["depth_samples"] == 1
 
 
+def test_fused_cloud_carries_the_cameras_z_up_poses_for_the_object_picker():
+    depth = np.zeros(DEPTH_SHAPE, np.uint16)
+    depth[95, 128] = 2000
+    cloud = fuse_frames([_frame(depth, pose=_yaw90_pose()), _frame(depth)])
+    poses = np.asarray(cloud.meta["camera_poses"])
+    assert poses.shape == (2, 4, 4)
+    # the camera centre turns z-up like the points: ARKit (1, 2, 3) -> z-up (1, -3, 2)
+    np.testing.assert_allclose(poses[0, :3, 3], (1.0, -3.0, 2.0))
+    # its view axis (ARKit camera -z) turns with it: ARKit world -x -> z-up -x
+    np.testing.assert_allclose(poses[0, :3, :3] @ [0.0, 0.0, -1.0], (-1.0, 0.0, 0.0), atol=1e-12)
+
+
 def test_z_up_conversion_puts_camera_up_on_plus_z_and_forward_on_plus_y():
     depth = np.zeros(DEPTH_SHAPE, np.uint16)
     depth[0, 128] = 1000  # top row: above the optical axis

@@ -26,6 +26,7 @@ from voxforge.core.mesh import Mesh
 from voxforge.core.pointcloud import PointCloud
 from voxforge.core.progress import ProgressCallback, null_progress
 from voxforge.io.arkit import CaptureFrame
+from voxforge.scan.scene import CAMERA_POSES_KEY, camera_poses_zup
 
 ARKIT_TO_ZUP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 """(3, 3) rotation from ARKit's y-up world to voxforge's z-up world: (x, y, z) -> (x, -z, y)."""
@@ -458,7 +459,9 @@ def fuse_frames(
     merger = VoxelMerger(voxel_size, channels=4 + 3 * normals)
     n_frames = 0
     colored_frames = 0
+    poses: list[np.ndarray] = []
     for frame in frames:
+        poses.append(np.asarray(frame.pose, dtype=np.float64))
         pts = frame_points(frame, min_confidence=min_confidence, max_depth=max_depth, normals=normals)
         n = len(pts.xyz)
         extra = np.zeros((n, 4 + 3 * normals))
@@ -496,6 +499,8 @@ def fuse_frames(
         "max_samples_per_point": int(counts.max()),
         "up_axis": "z (converted from ARKit y-up)",
         "units": "m",
+        # the object picker scores candidates by how the cameras saw them
+        CAMERA_POSES_KEY: camera_poses_zup(poses),
     }
     return PointCloud(xyz=xyz, rgb=rgb, normals=nrm, meta=meta)
 
