@@ -13,7 +13,7 @@ from voxforge.core.errors import GeometryError
 from voxforge.core.voxelgrid import VoxelGrid
 from voxforge.voxel.config import VoxelizeConfig
 from voxforge.voxel.hollow import hollow
-from voxforge.voxel.lattice import fit_scale
+from voxforge.voxel.lattice import GridFrame, fit_scale
 
 
 def resample_grid(grid: VoxelGrid, config: VoxelizeConfig | None = None) -> VoxelGrid:
@@ -32,27 +32,34 @@ def resample_grid(grid: VoxelGrid, config: VoxelizeConfig | None = None) -> Voxe
     if grid.count == 0:
         raise GeometryError(f"voxel grid {grid.meta.get('source', '')} has no filled cells".strip())
     idx = np.argwhere(grid.occupancy)
-    lo = grid.origin + idx.min(axis=0) * grid.pitch
-    hi = grid.origin + (idx.max(axis=0) + 1) * grid.pitch
-    frame = fit_scale(np.stack([lo, hi]), config)
+    first = idx.min(axis=0)
+    # Everything is measured from the filled box's min corner in whole source cells, so padding
+    # and the grid's origin change nothing (not even which side of a tie a centre falls on).
+    span = (idx.max(axis=0) + 1 - first) * grid.pitch
+    rel = fit_scale(np.stack([np.zeros(3), span]), config)
+    lo = grid.origin + first * grid.pitch
+    frame = GridFrame(rel.shape, rel.pitch, rel.origin + lo * rel.scale, rel.scale)
     shape = np.asarray(frame.shape)
     src_shape = np.asarray(grid.shape)
 
-    # (a) target centres sampled in the source
-    axes = [frame.origin[a] + (np.arange(shape[a]) + 0.5) * frame.pitch[a] for a in range(3)]
+    # (a) target centres sampled in the source; a centre outside the source (the target box
+    # rounds up to whole cells) samples nothing: the per-axis masks broadcast to the 3-D grid.
     src_idx = [
-        np.floor((axes[a] / frame.scale - grid.origin[a]) / grid.pitch[a]).astype(np.int64)
+        first[a]
+        + np.floor(
+            (rel.origin[a] + (np.arange(shape[a]) + 0.5) * rel.pitch[a]) / rel.scale / grid.pitch[a]
+        ).astype(np.int64)
         for a in range(3)
     ]
     valid = [(i >= 0) & (i < src_shape[a]) for a, i in enumerate(src_idx)]
     clipped = [np.clip(i, 0, src_shape[a] - 1) for a, i in enumerate(src_idx)]
     ix, iy, iz = np.ix_(*clipped)
-    mask = np.ix_(*valid)
-    sampled = grid.occupancy[ix, iy, iz] & valid[0][mask[0]] & valid[1][mask[1]] & valid[2][mask[2]]
+    inside = valid[0][:, None, None] & valid[1][None, :, None] & valid[2][None, None, :]
+    sampled = grid.occupancy[ix, iy, iz] & inside
 
     # (b) source centres binned into the target
-    centres = (grid.origin + (idx + 0.5) * grid.pitch) * frame.scale
-    cells = np.clip(np.floor((centres - frame.origin) / frame.pitch).astype(np.int64), 0, shape - 1)
+    centres = (idx - first + 0.5) * grid.pitch * rel.scale
+    cells = np.clip(np.floor((centres - rel.origin) / rel.pitch).astype(np.int64), 0, shape - 1)
     binned = np.zeros(frame.shape, dtype=bool)
     binned[cells[:, 0], cells[:, 1], cells[:, 2]] = True
     occupancy = sampled | binned
