@@ -226,3 +226,69 @@ def test_unreadable_file(tmp_path):
     p.chmod(0)
     with pytest.raises(InputFormatError, match="permission denied"):
         load_points(p)
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _npy() -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.ones((4, 4, 4), np.uint8))
+    return buf.getvalue()
+
+
+ASCII_PLY = (
+    b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
+    b"property float z\nproperty uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
+    b"0 0 0 255 0 0\n1 0 0 0 255 0\n0 1"
+)
+
+WORDS = [
+    # (id, file name, content, loader, error, words the message must hold)
+    (
+        "png-as-obj",
+        "photo.obj",
+        _png(),
+        load_mesh,
+        UnsupportedInputError,
+        "is a PNG image, not an OBJ mesh",
+    ),
+    ("png-as-ply", "photo.ply", _png(), load_any, UnsupportedInputError, "is a PNG image, not a PLY"),
+    ("png-unknown", "photo.png", _png(), load_any, UnsupportedInputError, "voxforge reconstruct"),
+    ("pdf-as-stl", "doc.stl", b"%PDF-1.4\n" + bytes(200), load_mesh, UnsupportedInputError, "PDF"),
+    ("ply-ascii-cut", "cut.ply", ASCII_PLY, load_points, InputFormatError, "vertex line 3 has 2 values"),
+    ("xyz-word", "w.xyz", b"0 0 0\n1 two 3\n", load_points, InputFormatError, "'two' is not a number"),
+    ("text-as-stl", "t.stl", b"hello world\n" * 20, load_mesh, InputFormatError, "'solid'"),
+    ("text-as-glb", "t.glb", b"hello world\n", load_mesh, InputFormatError, "expected b'glTF'"),
+    ("text-as-off", "t.off", b"hello\n", load_mesh, InputFormatError, "expected 'OFF'"),
+    ("zeros-as-obj", "z.obj", bytes(100), load_mesh, InputFormatError, "OBJ is text"),
+    ("obj-no-faces", "n.obj", b"# nothing\n", load_mesh, GeometryError, "OBJ file holds no faces"),
+    ("npy-cut", "c.npy", _npy()[:-5], load_voxels, InputFormatError, "(cut off)"),
+    ("npz-cut", "c.npz", SAMPLES["npz"][:-40], load_voxels, InputFormatError, "not a complete zip"),
+    ("glb-cut", "c.glb", SAMPLES["glb"][:-40], load_mesh, InputFormatError, "GLB file"),
+]
+LEAKS = ("usecols", "NoneType", "JSONDecodeError", "BadZipFile", "pickle", "Traceback", "float64")
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "loader", "error", "words"), [w[1:] for w in WORDS], ids=[w[0] for w in WORDS]
+)
+def test_messages_name_the_problem_in_our_words(tmp_path, name, data, loader, error, words):
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(error) as info:
+        loader(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: "), message
+    assert words in message, message
+    assert not any(leak in message for leak in LEAKS), message
+    assert "\n" not in message

@@ -8,11 +8,14 @@ with the source name.
 
 from __future__ import annotations
 
+import io
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -108,20 +111,50 @@ class Source:
         """The whole content; a missing/unreadable path raises InputFormatError naming it."""
         if self._data is None:
             assert self.path is not None
-            try:
+            with self._reading():
                 self._data = self.path.read_bytes()
-            except FileNotFoundError:
-                raise InputFormatError(f"{self.name}: file not found") from None
-            except IsADirectoryError:
-                raise InputFormatError(f"{self.name}: is a directory, expected a file") from None
-            except PermissionError:
-                raise InputFormatError(f"{self.name}: permission denied") from None
-            except OSError as e:
-                raise InputFormatError(f"{self.name}: cannot read ({e.strerror or e})") from None
         return self._data
 
     def head(self, n: int = HEAD_BYTES) -> bytes:
-        return self.data()[:n]
+        """The first ``n`` bytes, read without loading the whole file (sniffing looks here)."""
+        if self._data is not None:
+            return self._data[:n]
+        assert self.path is not None
+        with self._reading(), self.path.open("rb") as f:
+            return f.read(n)
+
+    @property
+    def size(self) -> int:
+        """The content's length in bytes (from the file system for a path not yet read)."""
+        if self._data is not None:
+            return len(self._data)
+        assert self.path is not None
+        with self._reading():
+            if self.path.is_dir():
+                raise IsADirectoryError
+            return self.path.stat().st_size
+
+    def stream(self) -> BinaryIO:
+        """A seekable binary stream over the content (the open file for a path not yet read)."""
+        if self._data is not None:
+            return io.BytesIO(self._data)
+        assert self.path is not None
+        with self._reading():
+            return self.path.open("rb")
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Turn the file system's errors into one InputFormatError naming the source."""
+        try:
+            yield
+        except FileNotFoundError:
+            raise InputFormatError(f"{self.name}: file not found") from None
+        except IsADirectoryError:
+            raise InputFormatError(f"{self.name}: is a directory, expected a file") from None
+        except PermissionError:
+            raise InputFormatError(f"{self.name}: permission denied") from None
+        except OSError as e:
+            raise InputFormatError(f"{self.name}: cannot read ({e.strerror or e})") from None
 
     def error(self, message: str) -> InputFormatError:
         """An InputFormatError whose message starts with this source's name."""
@@ -198,3 +231,22 @@ def check_count(src: Source, what: str, count: int, limit: int = 2_000_000_000) 
     """Refuse negative or absurd element counts from a header before allocating anything."""
     if count < 0 or count > limit:
         raise src.error(f"header says {count} {what}, which is not a plausible count")
+
+
+def text_table_problem(error: ValueError, row: str) -> str:
+    """numpy's ``loadtxt`` complaint in our words; ``row`` names a row ("vertex line", "row").
+
+    numpy counts the first "columns changed" row from 1 and a "could not convert" row from 0;
+    both come out counted from 1.
+    """
+    text = str(error)
+    m = re.search(r"number of columns changed from (\d+) to (\d+) at row (\d+)", text)
+    if m:
+        return (
+            f"{row} {m[3]} has {m[2]} values where the ones before have {m[1]} "
+            "(the file is cut off or its rows are ragged)"
+        )
+    m = re.search(r"could not convert string '(.*)' to \w+ at row (\d+), column (\d+)", text)
+    if m:
+        return f"{row} {int(m[2]) + 1}, value {m[3]}: {m[1][:20]!r} is not a number"
+    return f"some {row}s are not plain numbers"

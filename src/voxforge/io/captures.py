@@ -41,6 +41,7 @@ from voxforge.core.mesh import Mesh
 from voxforge.core.pointcloud import PointCloud
 from voxforge.core.progress import ProgressCallback
 from voxforge.io._base import FormatSpec, Source
+from voxforge.io.heads import zip_problem
 
 MAX_UNZIPPED_BYTES = 8 << 30
 """Refuse capture zips that would expand beyond 8 GiB (zip bombs, wrong uploads)."""
@@ -186,9 +187,9 @@ def unpack_zip(src: Source, dest: Path) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data) if data is not None else src.path) as z:  # type: ignore[arg-type]
             z.extractall(dest, members=_safe_members(src, z))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as e:
-        raise src.error(f"cannot unpack zip ({type(e).__name__}: {e})") from None
-    except Exception as e:  # zlib errors from corrupt members and the like
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as e:
+        raise src.error(f"cannot unpack the capture: the file {zip_problem(e)}") from None
+    except Exception as e:  # disk errors, zlib errors from corrupt members and the like
         raise src.error(f"cannot unpack zip ({type(e).__name__}: {e})") from None
 
 

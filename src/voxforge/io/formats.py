@@ -8,13 +8,12 @@ families), then the text heuristics (STL, OBJ, XYZ) — so an extension that lie
 
 from __future__ import annotations
 
-import io
 import zipfile
 from typing import Any
 
 from voxforge.core.registry import Registry
 from voxforge.io import binvox, captures, las, meshes, pcd, ply, usd, vox, voxels, xyz
-from voxforge.io._base import FormatSpec, Source
+from voxforge.io._base import HEAD_BYTES, FormatSpec, Source
 
 MODULES = (ply, pcd, las, xyz, meshes, usd, voxels, binvox, vox, captures)
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -33,9 +32,10 @@ _WEAK = [FORMATS[n] for n in ("stl", "obj", "xyz")]
 
 
 def sniff_zip(src: Source) -> str:
-    """``"3mf"``, ``"npz"``, ``"usd"`` (USDZ) or ``"capture"`` from a zip's member names."""
+    """``"3mf"``, ``"npz"``, ``"usd"`` (USDZ) or ``"capture"`` from a zip's member names (read
+    from its central directory, not the whole file)."""
     try:
-        with zipfile.ZipFile(io.BytesIO(src.data())) as z:
+        with src.stream() as stream, zipfile.ZipFile(stream) as z:
             names = z.namelist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError):
         by_ext = {".zip": "capture", ".r3d": "capture", ".npz": "npz", ".usdz": "usd"}
@@ -50,19 +50,22 @@ def sniff_zip(src: Source) -> str:
 
 
 def sniff_source(src: Source) -> str | None:
-    """The format the content looks like, or None when no sniffer recognises it."""
-    data = src.data()
-    if not data:
+    """The format the content looks like, or None when no sniffer recognises it.
+
+    Only the head and the size are read (a zip's member list comes from its central directory).
+    """
+    size = src.size
+    if not size:
         return None
-    head = data[:4096]
+    head = src.head(HEAD_BYTES)
     if head.startswith(ZIP_MAGIC):
         name = sniff_zip(src)
         return name if name in FORMATS else None
     for spec in _STRONG:
-        if spec.sniff is not None and spec.sniff(head, len(data)):
+        if spec.sniff is not None and spec.sniff(head, size):
             return spec.name
     for spec in _WEAK:
-        if spec.sniff is not None and spec.sniff(head, len(data)):
+        if spec.sniff is not None and spec.sniff(head, size):
             return spec.name
     return None
 

@@ -29,6 +29,7 @@ from voxforge.core.voxelgrid import VoxelGrid
 from voxforge.io import captures, ply
 from voxforge.io._base import UNIT_SCALES, Source, normalize_units
 from voxforge.io.formats import EXTENSIONS, FORMATS, format_for_extension, sniff_source
+from voxforge.io.heads import article, foreign_content, head_refusal
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ KIND_HINT = {
     "voxels": "a voxel grid; use load_voxels or load_any",
 }
 SCAN_FORMATS = ("ply", "pcd", "xyz")
+KIND_WORD = {"points": "point cloud", "mesh": "mesh", "voxels": "voxel grid"}
 
 
 def load_points(
@@ -136,16 +138,25 @@ def _load(source: PathOrBytes, kind: str, filename: str | None, options: dict[st
             raise InputFormatError(f"{src.name}: is a directory, expected a file")
         cloud = captures.load_capture_dir(src.path, src.name)
         return _finish_points(src, cloud, "capture", None, options.get("units"))
-    data = src.data()
-    if not data:
+    if not src.size:
         raise InputFormatError(f"{src.name}: file is empty")
+    # Only the head and the size decide what to try; a file is read whole by its reader.
     by_content = sniff_source(src)
     by_ext = format_for_extension(src)
+    head = src.head()
+    if by_content is None:
+        foreign = foreign_content(head)
+        if foreign is not None:
+            raise _foreign(src, foreign, by_ext)
     candidates = [f for f in dict.fromkeys((by_content, by_ext)) if f is not None]
     if not candidates:
         raise _unknown(src)
     failures: list[tuple[str, VoxforgeError]] = []
     for fmt in candidates:
+        refusal = head_refusal(fmt, head, src.size)
+        if refusal is not None:
+            failures.append((fmt, src.error(refusal)))
+            continue
         try:
             obj = _read(src, fmt, kind, options)
         except GeometryError:
@@ -235,6 +246,18 @@ def _finish_points(
 
 def _strip(src: Source, e: BaseException) -> str:
     return str(e).removeprefix(f"{src.name}: ")
+
+
+def _foreign(src: Source, what: str, by_ext: str | None) -> UnsupportedInputError:
+    """``photo.obj: is a PNG image, not an OBJ mesh`` (images go to ``voxforge reconstruct``)."""
+    if by_ext is not None:
+        spec = FORMATS[by_ext]
+        name = by_ext.upper() if by_ext not in ("binvox", "capture") else by_ext
+        expected = f"{article(name)} {name} {KIND_WORD.get(spec.kinds[0], spec.kinds[0])}"
+    else:
+        expected = "a mesh, scan or voxel grid"
+    hint = "; photos go to `voxforge reconstruct`" if what.endswith("image") else ""
+    return UnsupportedInputError(f"{src.name}: is {what}, not {expected}{hint}")
 
 
 def _unknown(src: Source) -> UnsupportedInputError:

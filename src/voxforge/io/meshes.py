@@ -33,6 +33,7 @@ import trimesh
 from voxforge.core.errors import GeometryError, VoxforgeError
 from voxforge.core.mesh import Mesh
 from voxforge.io._base import (
+    HEAD_BYTES,
     UNIT_SCALES,
     Y_UP_TO_Z_UP,
     FormatSpec,
@@ -41,6 +42,7 @@ from voxforge.io._base import (
     normalize_up,
     text_head,
 )
+from voxforge.io.heads import head_refusal
 from voxforge.io.up_axis import guess_up
 
 log = logging.getLogger(__name__)
@@ -118,18 +120,6 @@ def sniff_gltf(head: bytes, size: int) -> bool:
 # --- reading ----------------------------------------------------------------------------------
 
 
-def check_binary_stl(src: Source, data: bytes) -> None:
-    """Compare a binary STL's declared face count with what the file holds."""
-    if len(data) < 84:
-        raise src.error(f"binary STL is {len(data)} bytes, shorter than its 84-byte header")
-    (n,) = struct.unpack("<I", data[80:84])
-    holds = (len(data) - 84) // 50
-    if len(data) != 84 + 50 * n:
-        extra = (len(data) - 84) % 50
-        tail = f" and {extra} stray bytes" if extra else ""
-        raise src.error(f"binary STL header says {n} faces, file holds {holds}{tail}")
-
-
 def load_trimesh(src: Source, file_type: str) -> trimesh.Trimesh:
     """Load with trimesh and flatten scenes; trimesh's own exceptions become InputFormatError."""
     try:
@@ -137,26 +127,61 @@ def load_trimesh(src: Source, file_type: str) -> trimesh.Trimesh:
             loaded = trimesh.load(str(src.path), file_type=file_type, process=False)
         else:
             loaded = trimesh.load(io.BytesIO(src.data()), file_type=file_type, process=False)
-        tm = _flatten(src, loaded)
+        tm = _flatten(src, loaded, file_type)
     except VoxforgeError:
         raise
     except Exception as e:  # trimesh raises many types for malformed files
         if isinstance(e, MemoryError):
             raise src.error(f"{file_type.upper()} file asks for more memory than available") from None
-        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
-        raise src.error(f"cannot read as {file_type.upper()} ({type(e).__name__}: {msg})") from None
+        raise src.error(mesh_problem(file_type, e)) from None
     return tm
 
 
-def _flatten(src: Source, loaded: Any) -> trimesh.Trimesh:
+_PROBLEMS: tuple[tuple[str, str], ...] = (
+    ("unexpected length", "is shorter than its header says (cut off)"),
+    ("not expected length", "is shorter than its header says (cut off)"),
+    ("expecting", "holds JSON that is cut off or corrupt"),
+    ("unterminated", "holds JSON that is cut off or corrupt"),
+    ("badzipfile", "is not a complete zip archive (cut off or corrupt)"),
+    ("jsondecodeerror", "holds JSON that is cut off or corrupt"),
+    ("zip file version", "uses a zip feature voxforge cannot unpack"),
+    ("vertex/face count line", "has no valid 'vertices faces edges' count line"),
+    ("cannot reshape", "has vertex or face lines that do not match its counts (cut off or malformed)"),
+    ("inhomogeneous", "has vertex or face lines that do not match its counts (cut off or malformed)"),
+    ("index", "has faces that point at vertices it does not hold"),
+)
+
+
+def mesh_problem(file_type: str, error: BaseException) -> str:
+    """A mesh library's exception in our words: what is wrong with the file, then its own text."""
+    name = {"gltf": "glTF", "glb": "GLB"}.get(file_type, file_type.upper())
+    text = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
+    low = f"{type(error).__name__} {text}".lower()
+    for needle, words in _PROBLEMS:
+        if needle in low:
+            return f"{name} file {words}"
+    detail = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return f"{name} file is malformed or cut off ({detail})"
+
+
+_NO_FACES = {
+    "obj": "OBJ file holds no faces (no 'v' and 'f' lines)",
+    "stl": "STL file holds no complete facet (cut off, or an empty solid)",
+    "off": "OFF file holds no faces",
+}
+
+
+def _flatten(src: Source, loaded: Any, file_type: str = "") -> trimesh.Trimesh:
     if isinstance(loaded, trimesh.Scene):
         parts = [g for g in loaded.dump() if isinstance(g, trimesh.Trimesh) and len(g.faces)]
         if not parts:
-            raise GeometryError(f"{src.name}: scene holds no triangle geometry (no faces)")
+            what = _NO_FACES.get(file_type, "scene holds no triangle geometry (no faces)")
+            raise GeometryError(f"{src.name}: {what}")
         return parts[0] if len(parts) == 1 else trimesh.util.concatenate(parts)
     if isinstance(loaded, trimesh.Trimesh):
         return loaded
-    raise GeometryError(f"{src.name}: has no faces (found {type(loaded).__name__})")
+    found = "points" if isinstance(loaded, trimesh.PointCloud) else type(loaded).__name__
+    raise GeometryError(f"{src.name}: has no faces (holds {found} only)")
 
 
 def read_trimesh_mesh(
@@ -165,8 +190,10 @@ def read_trimesh_mesh(
     """Read any trimesh-supported mesh and bring it to z-up metres (see module doc)."""
     up, units = normalize_up(up), normalize_units(units)
     data = src.data()
-    if file_type == "stl" and not sniff_ascii_stl(data[:1024], len(data)):
-        check_binary_stl(src, data)
+    if file_type == "stl":
+        refusal = head_refusal("stl", data[:HEAD_BYTES], len(data))
+        if refusal is not None:
+            raise src.error(refusal)
     tm = load_trimesh(src, file_type)
     Mesh(tm=tm).validate(src.name)
     with np.errstate(invalid="ignore", over="ignore"):  # huge finite values overflow when merging

@@ -18,7 +18,7 @@ import numpy as np
 
 from voxforge.core.outputs import atomic_write_bytes
 from voxforge.core.pointcloud import PointCloud
-from voxforge.io._base import FormatSpec, Source, check_count
+from voxforge.io._base import FormatSpec, Source, check_count, text_table_problem
 from voxforge.io.lzf import lzf_compress, lzf_decompress
 
 PCD_KINDS = {"F": "f", "U": "u", "I": "i"}
@@ -174,8 +174,8 @@ def _read_ascii(src: Source, body: bytes, header: PcdHeader, dt: np.dtype) -> np
             warnings.simplefilter("ignore", UserWarning)
             values = np.loadtxt(io.BytesIO(body), dtype=np.float64, comments=None, max_rows=n, ndmin=2)
     except ValueError as e:
-        detail = str(e).strip().splitlines()[0][:120] if str(e).strip() else ""
-        raise src.error(f"PCD ascii rows are not {ncol} numeric values each ({detail})") from None
+        problem = text_table_problem(e, "point line")
+        raise src.error(f"PCD ascii rows are not {ncol} numeric values each: {problem}") from None
     if len(values) < n or values.shape[1] != ncol:
         raise src.error(
             f"PCD header says {n} points x {ncol} values, file holds {len(values)} x {values.shape[1]}"

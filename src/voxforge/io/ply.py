@@ -18,7 +18,7 @@ import numpy as np
 from voxforge.core.errors import GeometryError
 from voxforge.core.outputs import atomic_write_bytes
 from voxforge.core.pointcloud import PointCloud
-from voxforge.io._base import FormatSpec, Source, check_count, colors_to_unit
+from voxforge.io._base import FormatSpec, Source, check_count, colors_to_unit, text_table_problem
 
 PLY_TYPES: dict[str, str] = {
     "char": "i1",
@@ -185,8 +185,8 @@ def _read_ascii_vertices(
                 ndmin=2,
             )
     except ValueError as e:
-        detail = str(e).strip().splitlines()[0][:120] if str(e).strip() else ""
-        raise src.error(f"PLY vertex lines are not {ncol} numeric values each ({detail})") from None
+        problem = text_table_problem(e, "vertex line")
+        raise src.error(f"PLY vertex lines are not {ncol} numeric values each: {problem}") from None
     if len(values) < vertex.count:
         raise src.error(f"PLY header says {vertex.count} vertices, file holds {len(values)}")
     if values.shape[1] != ncol:

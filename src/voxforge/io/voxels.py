@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import zipfile
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -70,8 +71,10 @@ def _open_npz(src: Source) -> dict[str, np.ndarray]:
             return {k: z[k] for k in z.files}
     except VoxforgeError:
         raise
+    except zipfile.BadZipFile:
+        raise src.error("not a readable .npz archive: not a complete zip (cut off or corrupt)") from None
     except Exception as e:  # zipfile/zlib/numpy raise many types for corrupt archives
-        raise src.error(f"not a readable .npz archive ({type(e).__name__}: {e})") from None
+        raise src.error(f"not a readable .npz archive: a member is cut off or corrupt ({e})") from None
 
 
 def read_npz_voxels(src: Source, **_: Any) -> VoxelGrid:
@@ -126,8 +129,10 @@ def _vector(src: Source, arrays: dict[str, np.ndarray], key: str, default: Any) 
 
 def read_npy_voxels(src: Source, *, pitch: float | None = None, **_: Any) -> VoxelGrid:
     """A bare 3-D array: nonzero cells filled, (x, y, z) z-up, cubic ``pitch`` (default 1)."""
+    data = src.data()
+    _check_npy_header(src, data)
     try:
-        arr = np.load(io.BytesIO(src.data()), allow_pickle=False)
+        arr = np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
         raise src.error(f"not a readable .npy array ({type(e).__name__}: {e})") from None
     if not isinstance(arr, np.ndarray) or arr.ndim != 3 or arr.dtype.kind not in "buif":
@@ -136,6 +141,28 @@ def read_npy_voxels(src: Source, *, pitch: float | None = None, **_: Any) -> Vox
     p = 1.0 if pitch is None else float(pitch)
     occ = np.nan_to_num(arr) != 0
     return VoxelGrid(occupancy=occ, pitch=np.full(3, p), meta={"format": "npy", "units": "cells"})
+
+
+def _check_npy_header(src: Source, data: bytes) -> None:
+    """The .npy header's dtype and shape against the file's length, in our words."""
+    from numpy.lib import format as npformat
+
+    stream = io.BytesIO(data)
+    try:
+        version = npformat.read_magic(stream)
+        reader = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
+        shape, _, dtype = reader(stream)
+    except (ValueError, OSError, EOFError, SyntaxError):
+        raise src.error(".npy header is cut off or corrupt") from None
+    if dtype.hasobject:
+        raise src.error(".npy holds Python objects, not numbers; save a numeric 3-D array")
+    need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    have = len(data) - stream.tell()
+    if have < need:
+        raise src.error(
+            f".npy header says a {dtype} array of shape {tuple(shape)} ({need} bytes), "
+            f"file holds {have} bytes (cut off)"
+        )
 
 
 def write_npz_voxels(grid: VoxelGrid, path: str | os.PathLike[str], **_: Any) -> None:

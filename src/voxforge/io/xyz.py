@@ -17,7 +17,7 @@ import numpy as np
 
 from voxforge.core.outputs import atomic_write_bytes
 from voxforge.core.pointcloud import PointCloud
-from voxforge.io._base import FormatSpec, Source, colors_to_unit, text_head
+from voxforge.io._base import FormatSpec, Source, colors_to_unit, text_head, text_table_problem
 
 NUMBER = re.compile(r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|nan|inf)$", re.IGNORECASE)
 HEADER_NAMES = {
@@ -125,7 +125,10 @@ def read_xyz_points(src: Source, **_: object) -> PointCloud:
     try:
         values = np.loadtxt(io.StringIO("\n".join(lines)), delimiter=delimiter, ndmin=2, comments=None)
     except ValueError as e:
-        raise src.error(f"text point file rows are not all numeric with {ncol} columns ({e})") from None
+        problem = text_table_problem(e, "data line")
+        raise src.error(
+            f"text point file rows are not all numeric with {ncol} columns: {problem}"
+        ) from None
     xyz_cols = [columns.get(a, i) for i, a in enumerate("xyz")]
     normal_at = _find_normals(values, 3) if not columns else None
     color_at = None
