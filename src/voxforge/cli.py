@@ -55,12 +55,56 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
-def guarded(func: Callable[[], T]) -> T:
-    """Run ``func``; turn voxforge errors (and anything unexpected) into one line and an exit code."""
+class Terminated(BaseException):
+    """SIGTERM (or SIGINT) arrived: unwinds like KeyboardInterrupt, so every ``OutputDir`` on the
+    way out removes its staging folder, and ``guarded`` exits with 128 + the signal number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def exit_cleanly_on_signals() -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGINT raise :class:`Terminated` (once; a repeat during
+    the clean-up is ignored); the previous handlers come back afterwards. Signals someone set to
+    be ignored stay ignored, and nothing changes outside the main thread."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, frame: Any) -> None:
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+        raise Terminated(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            previous[sig] = signal.signal(sig, handler)
     try:
-        return func()
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def guarded(func: Callable[[], T]) -> T:
+    """Run ``func``; turn voxforge errors (and anything unexpected) into one line and an exit code.
+
+    SIGTERM and SIGINT stop the run cleanly (staging folders removed, exit 143 or 130).
+    """
+    try:
+        with exit_cleanly_on_signals():
+            return func()
     except typer.Exit:
         raise
+    except Terminated as stop:
+        name = "SIGINT" if stop.signum == 2 else "SIGTERM" if stop.signum == 15 else str(stop.signum)
+        _fail(f"stopped by {name}; no output was written", 128 + stop.signum)
     except VoxforgeError as err:
         if os.environ.get("VOXFORGE_DEBUG"):
             raise
