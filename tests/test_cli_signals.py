@@ -54,7 +54,9 @@ def test_sigterm_mid_run_removes_the_staging_folder(tmp_path):
     (tmp_path / "cfg.yaml").write_text("classify: false\n")
     out = tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1] / "src"), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(__file__).parents[1] / "src"), env.get("PYTHONPATH", "")]
+    )
     args = ["brickify", str(tmp_path / "box.npy"), "-o", str(out), "--width-studs", "10"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "voxforge", *args, "--config", str(tmp_path / "cfg.yaml")],

@@ -19,8 +19,24 @@ import typer
 
 from voxforge.core.errors import ConfigError, VoxforgeError
 
+EXIT_CODES: dict[int, str] = {
+    0: "success",
+    1: "other voxforge error",
+    2: "input unreadable or of an unknown kind",
+    3: "geometry unusable (empty, NaN, no faces, too flat)",
+    4: "too large (the message names a size that fits)",
+    5: "invalid option or config",
+    70: "internal error (a bug: rerun with VOXFORGE_DEBUG=1)",
+    130: "interrupted (SIGINT)",
+    143: "stopped (SIGTERM)",
+}
+"""Exit codes of every command (``core/errors.py`` gives each error family its code); README
+"Exit codes" spells them out."""
+EXIT_EPILOG = "Exit codes: " + ", ".join(f"{code} {what}" for code, what in EXIT_CODES.items()) + "."
+
 app = typer.Typer(
     help="voxforge: scans, meshes and voxels in; clean 3D models and buildable LEGO models out.",
+    epilog=EXIT_EPILOG,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -126,9 +142,13 @@ def guarded(func: Callable[[], T]) -> T:
 
 @contextmanager
 def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, float], None]]:
-    """A rich progress bar driven by a pipeline's ``progress(stage, fraction)`` callback."""
-    if not enabled or not sys.stderr.isatty():
+    """A rich progress bar driven by a pipeline's ``progress(stage, fraction)`` callback; without
+    a terminal (stderr redirected to a file or pipe), one stderr line as each stage starts."""
+    if not enabled:
         yield lambda stage, fraction: None
+        return
+    if not sys.stderr.isatty():
+        yield stage_lines()
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -145,6 +165,24 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, float], None]]
             bar.update(task, completed=fraction, description=stage)
 
         yield update
+
+
+def stage_lines() -> Callable[[str, float], None]:
+    """A progress callback that writes ``voxforge: STAGE (N%, T s)`` when a new stage starts."""
+    import time
+
+    start = time.perf_counter()
+    last: list[str] = []
+
+    def report(stage: str, fraction: float) -> None:
+        if last and last[-1] == stage:
+            return
+        last.append(stage)
+        elapsed = time.perf_counter() - start
+        sys.stderr.write(f"voxforge: {stage} ({fraction:.0%} done, {elapsed:.1f} s)\n")
+        sys.stderr.flush()
+
+    return report
 
 
 def _overrides(**flags: Any) -> dict[str, Any]:
@@ -182,14 +220,29 @@ def _size_flags(width_studs: int | None, scale: str | None) -> dict[str, Any]:
 InputArg = Annotated[Path, typer.Argument(help="Scan, mesh, voxel grid or capture folder.")]
 OutOpt = Annotated[Path, typer.Option("-o", "--output", help="Output folder (written atomically).")]
 WidthOpt = Annotated[
-    int | None, typer.Option("--width-studs", help="Longest horizontal side in studs.", min=1)
+    int | None,
+    typer.Option("--width-studs", help="Longest horizontal side in studs.", min=1, show_default="32"),
 ]
-ScaleOpt = Annotated[str | None, typer.Option("--scale", help="'real' for 1:1 size (needs units).")]
+ScaleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scale", help="'real' for 1:1 size (needs units), 'fit' to --width-studs.", show_default="fit"
+    ),
+]
 UpOpt = Annotated[
     str | None,
-    typer.Option("--up", help="Up axis of a mesh: y or z (default: guessed for OBJ/STL/PLY)."),
+    typer.Option(
+        "--up",
+        help="Up axis of a mesh: y or z.",
+        show_default="guessed for OBJ/STL/PLY, y for glTF, z otherwise",
+    ),
 ]
-UnitsOpt = Annotated[str | None, typer.Option("--units", help="Input units: m, cm, mm or in.")]
+UnitsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--units", help="Input units: m, cm, mm or in.", show_default="m for scans, guessed for meshes"
+    ),
+]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML config (flags win).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 AppMeshOpt = Annotated[
@@ -201,11 +254,16 @@ AppMeshOpt = Annotated[
     ),
 ]
 CleanOpt = Annotated[
-    bool | None, typer.Option("--clean/--no-clean", help="Clean up point clouds (default on).")
+    bool | None,
+    typer.Option(
+        "--clean/--no-clean", help="Clean up point clouds.", show_default="on for point clouds"
+    ),
 ]
 PlaneOpt = Annotated[
     bool | None,
-    typer.Option("--plane/--no-plane", help="Find and remove the table/ground plane (default on)."),
+    typer.Option(
+        "--plane/--no-plane", help="Find and remove the table/ground plane.", show_default="on"
+    ),
 ]
 PlaneMarginOpt = Annotated[
     float | None,
@@ -334,7 +392,7 @@ def info(
     guarded(run)
 
 
-@app.command()
+@app.command(epilog=EXIT_EPILOG)
 def voxelize(
     input: InputArg,
     output: OutOpt,
@@ -391,28 +449,36 @@ def voxelize(
     guarded(run)
 
 
-@app.command()
+@app.command(epilog=EXIT_EPILOG)
 def brickify(
     input: InputArg,
     output: OutOpt,
     width_studs: WidthOpt = None,
     scale: ScaleOpt = None,
     colors: Annotated[
-        str | None, typer.Option("--colors", help="auto | K (number of colours) | single:CODE")
+        str | None,
+        typer.Option("--colors", help="auto | K (number of colours) | single:CODE", show_default="auto"),
     ] = None,
     hollow: Annotated[
-        bool | None, typer.Option("--hollow/--solid", help="Hollow shell or solid model.")
+        bool | None,
+        typer.Option("--hollow/--solid", help="Hollow shell or solid model.", show_default="solid"),
     ] = None,
     shell: Annotated[
         int, typer.Option("--shell", help="Shell thickness in cells when --hollow.", min=1)
     ] = 2,
-    parts: Annotated[str | None, typer.Option("--parts", help="bricks | plates | mixed")] = None,
-    strategy: Annotated[
-        str | None, typer.Option("--strategy", help="Layout strategy (greedy, optimal, ...).")
+    parts: Annotated[
+        str | None, typer.Option("--parts", help="bricks | plates | mixed", show_default="bricks")
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            "--strategy", help="Layout strategy (greedy, optimal, highs).", show_default="greedy"
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed.", show_default="0")] = None,
     time_budget: Annotated[
-        float | None, typer.Option("--time-budget", help="Layout time budget, seconds.", min=0.1)
+        float | None,
+        typer.Option("--time-budget", help="Layout time budget, seconds.", min=0.1, show_default="10"),
     ] = None,
     up: UpOpt = None,
     units: UnitsOpt = None,
@@ -429,7 +495,8 @@ def brickify(
         str | None,
         typer.Option(
             "--instructions",
-            help="Building instructions to write: any of pdf,html,steps (default all), or none.",
+            help="Building instructions to write: any of pdf,html,steps, or none.",
+            show_default="pdf,html,steps",
         ),
     ] = None,
     config: ConfigOpt = None,
@@ -553,7 +620,7 @@ app.add_typer(data_app, name="data")
 app.command("classify")(classify)
 app.command("order")(order)
 app.command("instructions")(instructions_cmd)
-app.command("reconstruct")(reconstruct)
+app.command("reconstruct", epilog=EXIT_EPILOG)(reconstruct)
 app.command("scene")(scene)
 app.command("serve")(serve)
 app.add_typer(users_app, name="users")
