@@ -79,3 +79,17 @@ def test_progress_is_one_stderr_line_per_stage_without_a_terminal(tmp_path):
     assert all(re.search(r"\(\d+% done, \d+\.\d s\)$", ln) for ln in lines), lines
     quiet = runner.invoke(app, ["voxelize", str(tmp_path / "g.npy"), "-o", str(tmp_path / "q"), "-q"])
     assert quiet.exit_code == 0 and "% done" not in quiet.stderr
+
+
+def test_part_budget_exits_4_and_force_builds(tmp_path):
+    np.save(tmp_path / "slab.npy", np.ones((40, 30, 12), np.uint8))
+    (tmp_path / "cfg.yaml").write_text("classify: false\nmax_parts: 30\n")
+    args = ["brickify", str(tmp_path / "slab.npy"), "--width-studs", "10", "--instructions", "none"]
+    args += ["--config", str(tmp_path / "cfg.yaml"), "-q"]
+    refused = runner.invoke(app, [*args, "-o", str(tmp_path / "a")])
+    assert refused.exit_code == 4, refused.output
+    assert "part budget of 30" in refused.stderr and "--force" in refused.stderr
+    assert not (tmp_path / "a").exists()
+    forced = runner.invoke(app, [*args, "-o", str(tmp_path / "b"), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert (tmp_path / "b" / "model.mpd").is_file()

@@ -499,6 +499,9 @@ def brickify(
             show_default="pdf,html,steps",
         ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Build even past the part budget (max_parts, 8,000).")
+    ] = False,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -528,6 +531,8 @@ def brickify(
         if seed is not None:
             for section in ("clean", "voxel", "colors", "layout"):
                 flags.setdefault(section, {})["seed"] = seed
+        if force:
+            flags["max_parts"] = None
         cfg = _config(BrickifyConfig, config, flags)
         with progress_bar(not quiet) as cb:
             result = run_brickify(input, output, cfg, progress=cb)

@@ -145,3 +145,12 @@ def test_support_prices_predict_what_a_push_takes_off_the_overload(monkeypatch, 
 def test_a_witness_has_no_prices():
     sol = _solve(cantilever(3), 0)
     assert sol.status == "witness" and not sol.price.any()
+
+
+def test_a_spent_time_limit_is_reported_without_negative_seconds():
+    """A solve that starts after the limit ran out says so; no "stopped after -1.1 s"."""
+    com, w, iface = _program(cantilever(6))
+    with pytest.raises(physics_lp.SolveError) as info:
+        solve_equilibrium(com, w, iface, STUD_CAPACITY, -1.1, cantilever(6).pitch, witness_from=0)
+    assert info.value.status == "time limit"
+    assert "-" not in info.value.detail, info.value.detail

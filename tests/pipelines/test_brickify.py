@@ -176,3 +176,27 @@ def test_units_are_set_once():
     with pytest.raises(ConfigError, match=r"set input\.units"):
         build_config(VoxelizeJobConfig, {"clean": {"units": "cm"}})
     assert build_config(BrickifyConfig, {"input": {"units": "mm"}}).input.units == "mm"
+
+
+def test_part_budget_refuses_with_a_width_that_fits_and_force_builds(tmp_path):
+    occ = np.zeros((40, 30, 12), np.uint8)
+    occ[:, :, :] = 1
+    np.save(tmp_path / "slab.npy", occ)
+    base = {"voxel": {"width_studs": 40}, "instructions": {"formats": "none"}, "classify": False}
+    # 40 x 30 studs x 30 plates = 36,000 cells: about 1,500 parts estimated
+    cfg = BrickifyConfig.model_validate({**base, "max_parts": 1000})
+    with pytest.raises(
+        SizeLimitError, match=r"about 1,500 parts .* part budget of 1,000.*--force"
+    ) as info:
+        run_brickify(tmp_path / "slab.npy", tmp_path / "o", cfg)
+    assert "--width-studs 32 or less" in str(info.value)
+    assert not (tmp_path / "o").exists()
+    # under the estimate but over the count of the laid model: refused after the layout
+    # (10 x 8 studs x 8 plates = 640 cells: 26 estimated, 38 laid)
+    counted = BrickifyConfig.model_validate({**base, "voxel": {"width_studs": 10}, "max_parts": 30})
+    with pytest.raises(
+        SizeLimitError, match=r"^the model would take \d+ parts, over the part budget of 30"
+    ):
+        run_brickify(tmp_path / "slab.npy", tmp_path / "o", counted)
+    forced = BrickifyConfig.model_validate({**base, "voxel": {"width_studs": 10}, "max_parts": None})
+    assert len(run_brickify(tmp_path / "slab.npy", tmp_path / "o", forced).model) > 30

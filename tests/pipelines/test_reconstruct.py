@@ -173,14 +173,47 @@ def test_empty_prediction_says_so(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_config_defaults_build_bricks_at_real_size() -> None:
-    assert ReconstructConfig().bricks.voxel.scale == "real"
+def test_config_defaults_build_bricks_to_a_stud_budget() -> None:
+    default = ReconstructConfig()
+    assert default.bricks_by_budget and default.stud_budget == 32
+    assert default.bricks.voxel.scale == "fit"
+    tall = ReconstructConfig(height_cm=12.0)  # a height given: real size
+    assert not tall.bricks_by_budget and tall.bricks.voxel.scale == "real"
     told = ReconstructConfig.model_validate({"bricks": {"voxel": {"width_studs": 20}}})
+    assert not told.bricks_by_budget
     assert told.bricks.voxel.scale == "fit" and told.bricks.voxel.width_studs == 20
     other = ReconstructConfig.model_validate({"bricks": {"classify": False}})
-    assert other.bricks.voxel.scale == "real" and other.bricks.classify is False
+    assert other.bricks_by_budget and other.bricks.classify is False
     with pytest.raises(ValueError, match="extra"):
         ReconstructConfig.model_validate({"colour": "red"})
+
+
+def test_budget_width_keeps_the_longest_side_within_the_budget() -> None:
+    from voxforge.core.voxelgrid import VoxelGrid
+    from voxforge.pipelines.reconstruct import budget_width_studs
+
+    tall = VoxelGrid(np.ones((8, 12, 24), bool), pitch=0.01)
+    assert budget_width_studs(tall, 32) == 16  # 12 wide, 24 tall: height at 32 studs
+    flat = VoxelGrid(np.ones((30, 20, 5), bool), pitch=0.01)
+    assert budget_width_studs(flat, 32) == 32
+    assert budget_width_studs(VoxelGrid(np.ones((1, 1, 50), bool), pitch=0.01), 32) == 1
+
+
+def test_brickify_by_stud_budget(tmp_path: Path) -> None:
+    """No height given: the box (8 x 12 x 16 cells) gets 16 studs on its longest side, the height."""
+    cfg = ReconstructConfig.model_validate(
+        {
+            "brickify": True,
+            "stud_budget": 16,
+            "bricks": {"instructions": {"formats": "none"}, "classify": False, "preview_size": 64},
+        }
+    )
+    res = run_reconstruct([photo_png(tmp_path)], tmp_path / "out", cfg, reconstructor=BoxReconstructor())
+    size = res.summary["bricks"]["size"]
+    height_studs = size["plates"] * 3.2 / 8.0
+    assert sorted(size["studs"]) == [8, 12]
+    assert 15.0 <= height_studs <= 16.0
+    assert res.summary["bricks"]["sizing"].startswith("stud budget: 16")
 
 
 def test_occupancy_surface_is_closed_and_in_the_unit_cube() -> None:

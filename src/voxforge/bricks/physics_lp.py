@@ -459,6 +459,9 @@ def _run_clarabel(
         import clarabel
     except ImportError:  # optional speed-up; HiGHS still solves everything
         return None
+    if time_limit_s <= 0.0:  # an earlier solve used the analysis' whole time limit
+        raise SolveError("time limit", "the time limit ran out before this solve")
+    t0 = time.perf_counter()
     a_cone, b_cone, n_zero = lp.cone
     n = a_cone.shape[1]
     cones = [clarabel.ZeroConeT(n_zero), clarabel.NonnegativeConeT(len(b_cone) - n_zero)]
@@ -490,7 +493,7 @@ def _run_clarabel(
     status = str(sol.status)
     log.debug("stability LP clarabel: %d vars: %s in %d iterations", n, status, sol.iterations)
     if status == "MaxTime":
-        raise SolveError("time limit", f"stopped after {time_limit_s:.1f} s")
+        raise SolveError("time limit", f"stopped after {time.perf_counter() - t0:.1f} s")
     if status not in ("Solved", "AlmostSolved"):
         return None
     return np.asarray(sol.x), float(sol.obj_val), float(sol.obj_val_dual), np.asarray(sol.z)[:n_zero]

@@ -28,8 +28,25 @@ def reconstruct(
     ] = False,
     height_cm: Annotated[
         float | None,
-        typer.Option("--height-cm", help="Real height of the object (a photo has no scale).", min=0.01),
+        typer.Option(
+            "--height-cm",
+            help="Real height of the object (a photo has no scale); bricks then at real size.",
+            min=0.01,
+            show_default="20 for the 3D model, bricks by --stud-budget",
+        ),
     ] = None,
+    stud_budget: Annotated[
+        int | None,
+        typer.Option(
+            "--stud-budget",
+            help="Longest side of the brick model in studs when no --height-cm is given.",
+            min=1,
+            show_default="32",
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Build bricks even past the part budget (8,000).")
+    ] = False,
     threshold: Annotated[
         float | None, typer.Option("--threshold", help="Occupancy probability of a filled cell.")
     ] = None,
@@ -57,9 +74,12 @@ def reconstruct(
             flags["kind"] = "sketch"
         if brickify:
             flags["brickify"] = True
+        if force:
+            flags["bricks"] = {"max_parts": None}
         for key, value in (
             ("output", as_),
             ("height_cm", height_cm),
+            ("stud_budget", stud_budget),
             ("threshold", threshold),
             ("weights", None if weights is None else str(weights)),
             ("device", device),
@@ -90,7 +110,11 @@ def reconstruct(
         )
         if "bricks" in s:
             b = s["bricks"]
-            typer.echo(f"bricks: {b['parts']} parts, stability {b['stability']} -> {output}/bricks/")
+            studs = "x".join(str(v) for v in (b.get("size") or {}).get("studs", []))
+            typer.echo(
+                f"bricks: {b['parts']} parts, {studs} studs ({b['sizing']}; --height-cm builds "
+                f"it at real size), stability {b['stability']} -> {output}/bricks/"
+            )
         typer.echo(
             f"wrote {output}/ (model.obj, model.stl, model.ply, model.glb, voxels.npz, preview.png, "
             "inputs.png, summary.json, manifest.json)"

@@ -40,6 +40,13 @@ class BrickifyConfig(BaseModel):
     max_filled_cells: int = Field(
         400_000, ge=1, description="Refuse grids with more filled cells than this (memory/time cap)."
     )
+    max_parts: int | None = Field(
+        8_000,
+        ge=1,
+        description="Part budget: refuse a model over this many parts (estimated before the "
+        "layout as filled cells / 24, a 2 x 4 brick's cells; counted after it); None (--force) "
+        "builds any size.",
+    )
     preview_size: int = Field(1024, ge=64, le=4096, description="Preview PNG size in pixels.")
     title: str | None = Field(None, description="Model title in the LDraw file; default: input name.")
     classify: bool = Field(
@@ -115,6 +122,7 @@ def run_brickify(
             f"{grid.count:,} filled cells is over the brick-layout cap of "
             f"{config.max_filled_cells:,}; use a smaller --width-studs or --hollow"
         )
+    check_part_budget(config.max_parts, grid.count // CELLS_PER_PART_ESTIMATE, grid, estimated=True)
     classification = None
     if config.classify:
         with timer("classify"):
@@ -139,6 +147,7 @@ def run_brickify(
         model, layout_report = lay_bricks(
             grid, codes, config.layout, stability=stability, progress=prog.sub("layout")
         )
+    check_part_budget(config.max_parts, len(model.placements), grid, estimated=False)
     prog("physics", 0.0)
     with timer("physics"):
         stab = stability(model)
@@ -160,6 +169,30 @@ def run_brickify(
             model, Path(out_dir), title, summary, config, grid, prog.sub("write"), plan=plan, scene=scene
         )
     return BrickifyResult(model=model, out_dir=Path(out_dir), summary=summary)
+
+
+CELLS_PER_PART_ESTIMATE = 24
+"""Cells of a 2 x 4 brick: laid models average 8-22 cells per part, so filled cells / 24 seldom
+overestimates the part count (the budget is checked again on the laid model)."""
+
+
+def check_part_budget(budget: int | None, parts: int, grid: Any, *, estimated: bool) -> None:
+    """Refuse a model over the part budget, naming a width that fits and ``--force``.
+
+    Raises:
+        SizeLimitError: ``parts`` is over ``budget`` (None: no budget).
+    """
+    if budget is None or parts <= budget:
+        return
+    what = (
+        f"about {parts:,} parts (from {grid.count:,} filled cells)" if estimated else f"{parts:,} parts"
+    )
+    width = max(int(grid.shape[0]), int(grid.shape[1]))
+    smaller = max(1, int(width * (budget / parts) ** 0.5))
+    raise SizeLimitError(
+        f"the model would take {what}, over the part budget of {budget:,} (max_parts); "
+        f"use --width-studs {smaller} or less, or --force to build it anyway"
+    )
 
 
 def plan_with_views(

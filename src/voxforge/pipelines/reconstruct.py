@@ -10,9 +10,12 @@ fused over the views in the first view's yaw frame, and the prediction becomes:
   GLB carry the voxel mesh, since points have no faces);
 * ``mesh``: the network's deformed icosphere.
 
-Scale: a photo carries none, so the object is scaled to ``height_cm`` (default 20 cm) tall; the
-summary says so. Frame: z up, metres, the object standing on z = 0 and centred in x/y; the first
-image's camera looks from +x toward -x (screen right is +y).
+Scale: a photo carries none, so the 3D model is scaled to ``height_cm`` (default 20 cm) tall; the
+summary says so. Bricks follow a stud budget instead (``stud_budget``, 32 studs on the longest
+side, height included) unless the height was given or ``bricks.voxel`` sizes them, so an
+object of unknown size never becomes a model of thousands of parts. Frame: z up, metres, the
+object standing on z = 0 and centred in x/y; the first image's camera looks from +x toward -x
+(screen right is +y).
 
 Outputs (through :class:`~voxforge.core.outputs.OutputDir`, listed in ``manifest.json``):
 ``model.obj``, ``model.stl``, ``model.ply``, ``model.glb``, ``voxels.npz`` (a voxforge voxel grid
@@ -58,10 +61,6 @@ MAX_INPUTS = 24
 SCALE_NOTE = "a photo carries no scale: the model is scaled to height_cm (--height-cm) tall"
 
 
-def _real_size_bricks() -> BrickifyConfig:
-    return BrickifyConfig(voxel=VoxelizeConfig(scale="real", width_studs=None))
-
-
 class ReconstructConfig(BaseModel):
     """Everything the reconstruct job needs; loadable from YAML (CLI flags win)."""
 
@@ -93,19 +92,31 @@ class ReconstructConfig(BaseModel):
     preview_size: int = Field(512, ge=64, le=4096, description="Height of preview.png, pixels.")
     max_pixels: int = Field(MAX_PIXELS, ge=1, description="Refuse input images with more pixels.")
     brickify: bool = Field(False, description="Continue into the brick engine (outputs in bricks/).")
+    stud_budget: int = Field(
+        32,
+        ge=1,
+        le=1000,
+        description="Longest side of the brick model (width, depth or height) in studs, used "
+        "unless height_cm or bricks.voxel is given: a photo has no scale to build at.",
+    )
     bricks: BrickifyConfig = Field(
-        default_factory=_real_size_bricks,
-        description="Brick engine options; unless bricks.voxel is given the model is built at its "
-        "real size (height_cm).",
+        default_factory=BrickifyConfig,
+        description="Brick engine options; unless bricks.voxel is given the model is built to "
+        "stud_budget, or at its real size when height_cm is given.",
     )
 
     @model_validator(mode="after")
-    def _real_size_unless_told(self) -> ReconstructConfig:
-        if "voxel" not in self.bricks.model_fields_set and self.bricks.voxel.scale != "real":
+    def _real_size_when_told(self) -> ReconstructConfig:
+        if "voxel" not in self.bricks.model_fields_set and "height_cm" in self.model_fields_set:
             self.bricks = self.bricks.model_copy(
                 update={"voxel": VoxelizeConfig(scale="real", width_studs=None)}
             )
         return self
+
+    @property
+    def bricks_by_budget(self) -> bool:
+        """True when nothing sized the bricks, so ``stud_budget`` does."""
+        return "voxel" not in self.bricks.model_fields_set and "height_cm" not in self.model_fields_set
 
 
 class Predictor(Protocol):
@@ -487,6 +498,19 @@ def _confidence(prob: np.ndarray) -> float:
 # ---------------------------------------------------------------------------------------- bricks
 
 
+def budget_width_studs(grid: VoxelGrid, budget: int) -> int:
+    """The ``width_studs`` that puts the grid's longest side (height included) at ``budget`` studs.
+
+    Fitting scales the longest horizontal side to ``width_studs``; a tall object's height then
+    comes out at ``width_studs * height / width`` studs, so the width shrinks to keep that within
+    the budget too.
+    """
+    idx = np.argwhere(grid.occupancy)
+    ext = (idx.max(axis=0) - idx.min(axis=0) + 1) * grid.pitch
+    width = float(max(ext[0], ext[1]))
+    return max(1, int(budget * width / max(width, float(ext[2]))))
+
+
 def _brickify(
     od: OutputDir, grid: VoxelGrid, config: ReconstructConfig, progress: ProgressCallback
 ) -> dict[str, Any]:
@@ -498,6 +522,10 @@ def _brickify(
         src = Path(tmp) / "reconstruction.npz"
         src.write_bytes(encode_npz(grid))
         bricks = config.bricks
+        if config.bricks_by_budget:
+            width = budget_width_studs(grid, config.stud_budget)
+            voxel = bricks.voxel.model_copy(update={"scale": "fit", "width_studs": width})
+            bricks = bricks.model_copy(update={"voxel": voxel})
         if bricks.title is None:
             bricks = bricks.model_copy(update={"title": "reconstruction"})
         result = run_brickify(src, od.path("bricks"), bricks, progress=progress)
@@ -506,8 +534,15 @@ def _brickify(
         od.add(f"bricks/{art['name']}", f"brick model: {art.get('description', '')}".rstrip(": "))
     od.add("bricks/manifest.json", "manifest of the brick model")
     s = result.summary
+    if config.bricks_by_budget:
+        sizing = f"stud budget: {config.stud_budget} studs on the longest side"
+    elif "voxel" in config.bricks.model_fields_set and "height_cm" not in config.model_fields_set:
+        sizing = "bricks.voxel"
+    else:
+        sizing = f"real size: {config.height_cm:g} cm tall"
     return {
         "folder": "bricks/",
+        "sizing": sizing,
         "parts": s.get("parts", {}).get("total"),
         "size": s.get("size"),
         "stability": (s.get("stability") or {}).get("verdict"),
