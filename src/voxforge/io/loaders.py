@@ -41,6 +41,7 @@ KIND_HINT = {
 }
 SCAN_FORMATS = ("ply", "pcd", "xyz")
 KIND_WORD = {"points": "point cloud", "mesh": "mesh", "voxels": "voxel grid"}
+FORMAT_WORD = {"gltf": "glTF", "vox": "MagicaVoxel", "binvox": "binvox", "capture": "phone-capture"}
 
 
 def load_points(
@@ -251,9 +252,10 @@ def _strip(src: Source, e: BaseException) -> str:
 def _foreign(src: Source, what: str, by_ext: str | None) -> UnsupportedInputError:
     """``photo.obj: is a PNG image, not an OBJ mesh`` (images go to ``voxforge reconstruct``)."""
     if by_ext is not None:
-        spec = FORMATS[by_ext]
-        name = by_ext.upper() if by_ext not in ("binvox", "capture") else by_ext
-        expected = f"{article(name)} {name} {KIND_WORD.get(spec.kinds[0], spec.kinds[0])}"
+        kinds = FORMATS[by_ext].kinds
+        name = FORMAT_WORD.get(by_ext, by_ext.upper())
+        what_it_holds = KIND_WORD.get(kinds[0], kinds[0]) if len(kinds) == 1 else "file"
+        expected = f"{article(name)} {name} {what_it_holds}"
     else:
         expected = "a mesh, scan or voxel grid"
     hint = "; photos go to `voxforge reconstruct`" if what.endswith("image") else ""
