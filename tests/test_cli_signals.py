@@ -77,3 +77,19 @@ def test_sigterm_mid_run_removes_the_staging_folder(tmp_path):
     assert "stopped by SIGTERM" in err
     assert not out.exists()
     assert not list(tmp_path.glob(".out.*")), "a staging folder was left behind"
+
+
+@POSIX
+def test_a_forked_worker_still_dies_of_sigterm():
+    """Pools forked during a run keep the default: SIGTERM ends them, no Terminated inside."""
+    with exit_cleanly_on_signals():
+        pid = os.fork()
+        if pid == 0:  # the child waits to be terminated
+            try:
+                time.sleep(30)
+            finally:
+                os._exit(3)  # reached only if the signal raised an exception
+        time.sleep(0.2)
+        os.kill(pid, signal.SIGTERM)
+        _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM

@@ -84,7 +84,8 @@ class Terminated(BaseException):
 def exit_cleanly_on_signals() -> Iterator[None]:
     """While the block runs, SIGTERM and SIGINT raise :class:`Terminated` (once; a repeat during
     the clean-up is ignored); the previous handlers come back afterwards. Signals someone set to
-    be ignored stay ignored, and nothing changes outside the main thread."""
+    be ignored stay ignored, nothing changes outside the main thread, and a process forked
+    meanwhile (a worker pool) still dies of the signal as by default."""
     import signal
     import threading
 
@@ -92,8 +93,13 @@ def exit_cleanly_on_signals() -> Iterator[None]:
         yield
         return
     previous: dict[int, Any] = {}
+    owner = os.getpid()
 
     def handler(signum: int, frame: Any) -> None:
+        if os.getpid() != owner:  # a forked helper process: die as it would have
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         for sig in previous:
             signal.signal(sig, signal.SIG_IGN)
         raise Terminated(signum)
