@@ -508,6 +508,21 @@ def brickify(
     force: Annotated[
         bool, typer.Option("--force", help="Build even past the part budget (max_parts, 8,000).")
     ] = False,
+    meshes: Annotated[
+        str | None,
+        typer.Option("--meshes", help="Brick-model meshes: any of glb,obj,stl (default glb), or none."),
+    ] = None,
+    build_order: Annotated[
+        bool | None,
+        typer.Option(
+            "--build-order/--no-build-order",
+            help="Plan a build order for model.mpd (default: only with instructions).",
+        ),
+    ] = None,
+    classify: Annotated[
+        bool | None,
+        typer.Option("--classify/--no-classify", help="Name the object (summary.json); default off."),
+    ] = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -532,6 +547,8 @@ def brickify(
                 plane, plane_margin, cluster_radius, pick_point, pick_box, extend_bottom, pick
             ),
         )
+        top = {"meshes": meshes, "build_order": build_order, "classify": classify}
+        flags.update({k: v for k, v in top.items() if v is not None})
         if hollow is not None:
             flags.setdefault("voxel", {})["hollow"] = hollow_cells
         if seed is not None:

@@ -32,7 +32,14 @@ EXPECTED = {
 def test_brickify_house_writes_consistent_outputs(house_obj, tmp_path):
     out = tmp_path / "out"
     stages = []
-    cfg = BrickifyConfig.model_validate({"voxel": {"width_studs": 12}, "preview_size": 256})
+    cfg = BrickifyConfig.model_validate(
+        {
+            "voxel": {"width_studs": 12},
+            "preview_size": 256,
+            "classify": True,
+            "meshes": "glb,obj,stl",
+        }
+    )
     result = run_brickify(house_obj, out, cfg, progress=lambda s, f: stages.append((s, f)))
     assert {p.name for p in out.iterdir()} == EXPECTED
     manifest = json.loads((out / "manifest.json").read_text())
@@ -82,6 +89,39 @@ def test_brickify_house_writes_consistent_outputs(house_obj, tmp_path):
     # progress is monotone and ends at 1
     fractions = [f for _, f in stages]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+
+
+def test_no_instructions_means_no_build_order_no_classifier_one_mesh(tmp_path):
+    # a voxel file without booklets: no build-order search, no classifier, only model.glb
+    occ = np.zeros((8, 8, 8), bool)
+    occ[1:7, 1:7, 0:6] = True
+    np.save(tmp_path / "box.npy", occ.astype(np.uint8))
+    cfg = BrickifyConfig.model_validate(
+        {"voxel": {"width_studs": 6}, "instructions": {"formats": "none"}}
+    )
+    assert not cfg.plans and cfg.meshes == ["glb"]
+    result = run_brickify(tmp_path / "box.npy", tmp_path / "o", cfg)
+    s = result.summary
+    assert "plan" not in s["timings_s"] and "classification" not in s and "instructions" not in s
+    names = {p.name for p in (tmp_path / "o").iterdir()}
+    assert "model.glb" in names and not names & {"model.obj", "model.stl", "steps", "instructions.pdf"}
+    assert len(read_ldraw(tmp_path / "o" / "model.mpd")) == s["parts"]["total"]
+    # a stepped model.mpd can still be asked for without booklets; meshes by name, or none
+    cfg = BrickifyConfig.model_validate(
+        {
+            "voxel": {"width_studs": 6},
+            "instructions": {"formats": []},
+            "build_order": True,
+            "meshes": "stl, obj",
+        }
+    )
+    assert cfg.plans and cfg.meshes == ["obj", "stl"]
+    result = run_brickify(tmp_path / "box.npy", tmp_path / "p", cfg)
+    assert result.summary["instructions"]["steps"] >= 1
+    assert {"model.obj", "model.stl"} <= {p.name for p in (tmp_path / "p").iterdir()}
+    assert BrickifyConfig.model_validate({"meshes": "none"}).meshes == []
+    with pytest.raises(ValueError):
+        BrickifyConfig.model_validate({"meshes": "ply"})
 
 
 def test_brickify_single_colour_and_plates(house_obj, tmp_path):

@@ -7,10 +7,10 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from voxforge.bricks.colors import ColorConfig
 from voxforge.bricks.layout import LayoutConfig
@@ -24,6 +24,15 @@ from voxforge.instructions.booklet import InstructionsConfig
 from voxforge.pipelines.common import InputConfig, Timer, check_single_units, jsonable, prepare_grid
 from voxforge.scan import CleanConfig
 from voxforge.voxel import VoxelizeConfig
+
+MESH_OUTPUTS = {
+    "glb": "glTF binary, y-up, metres, colours",
+    "obj": "Wavefront OBJ, y-up, metres",
+    "stl": "binary STL, z-up, millimetres",
+}
+"""The brick model as meshes, each in its format's own up axis and unit (see ``export_mesh``)."""
+
+MeshFormat = Literal["glb", "obj", "stl"]
 
 
 class BrickifyConfig(BaseModel):
@@ -50,12 +59,42 @@ class BrickifyConfig(BaseModel):
     preview_size: int = Field(1024, ge=64, le=4096, description="Preview PNG size in pixels.")
     title: str | None = Field(None, description="Model title in the LDraw file; default: input name.")
     classify: bool = Field(
-        True, description="Name the object with the shipped ModelNet10 classifier (summary.json)."
+        False,
+        description="Name the object with the shipped ModelNet10 classifier (summary.json; "
+        "costs seconds, so only when asked).",
+    )
+    meshes: list[MeshFormat] = Field(
+        default_factory=lambda: ["glb"],
+        description="Brick-model meshes to write: any of glb, obj, stl (model.EXT); [] or 'none' "
+        "writes none. A comma-separated string is accepted.",
+    )
+    build_order: bool | None = Field(
+        None,
+        description="Plan a build order (model.mpd steps and sub-assemblies); None: only when "
+        "instruction booklets are written (else model.mpd has one STEP per layer).",
     )
     instructions: InstructionsConfig = Field(
         default_factory=InstructionsConfig,
         description="Building instructions: booklets to write (formats: [] for none) and their look.",
     )
+
+    @field_validator("meshes", mode="before")
+    @classmethod
+    def _split_meshes(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            items = [v.strip().lower() for v in value.split(",") if v.strip()]
+            return [] if items in (["none"], ["off"]) else items
+        return value
+
+    @field_validator("meshes")
+    @classmethod
+    def _unique_meshes(cls, value: list[str]) -> list[str]:
+        return [f for f in MESH_OUTPUTS if f in value]
+
+    @property
+    def plans(self) -> bool:
+        """Whether the job plans a build order (booklets or a stepped ``model.mpd`` asked for)."""
+        return bool(self.instructions.formats) if self.build_order is None else self.build_order
 
     @model_validator(mode="after")
     def _one_unit_knob(self) -> BrickifyConfig:
@@ -71,13 +110,6 @@ class BrickifyResult:
 
 
 log = logging.getLogger(__name__)
-
-MESH_OUTPUTS = {
-    "glb": "glTF binary, y-up, metres, colours",
-    "obj": "Wavefront OBJ, y-up, metres",
-    "stl": "binary STL, z-up, millimetres",
-}
-"""The brick model as meshes, each in its format's own up axis and unit (see ``export_mesh``)."""
 
 STAGES = {
     "read": 1,
@@ -101,7 +133,8 @@ def run_brickify(
 
     Outputs (listed in ``manifest.json``): ``model.mpd`` (with the build plan's steps),
     ``bom.csv``, ``bricklink.xml``, ``rebrickable.csv``, ``summary.json``, ``preview.png``,
-    ``model.glb``, ``grid.npz``, ``config.yaml``, and the instruction booklets
+    the meshes ``config.meshes`` asks for (``model.glb`` by default, ``model.obj``,
+    ``model.stl``), ``grid.npz``, ``config.yaml``, and the instruction booklets
     ``config.instructions.formats`` asks for (``instructions.pdf``, ``instructions.html``,
     ``steps/`` + ``instructions.json``).
     """
@@ -152,9 +185,11 @@ def run_brickify(
     with timer("physics"):
         stab = stability(model)
     prog("physics", 1.0)
-    prog("plan", 0.0)
-    with timer("plan"):
-        plan, scene = plan_with_views(model, config.instructions, prog.sub("plan"))
+    plan = scene = None
+    if config.plans:
+        prog("plan", 0.0)
+        with timer("plan"):
+            plan, scene = plan_with_views(model, config.instructions, prog.sub("plan"))
     prog("plan", 1.0)
 
     title = config.title or input_path.stem
@@ -339,8 +374,9 @@ def write_brick_outputs(
         Image.fromarray(image).save(od.path("preview.png"))
         od.add("preview.png", "rendered preview of the brick model")
         report("write", 0.6)
-        bricks_mesh = brick_model_trimesh(model, palette)
-        for ext, what in MESH_OUTPUTS.items():
+        bricks_mesh = brick_model_trimesh(model, palette) if getattr(config, "meshes", True) else None
+        for ext in getattr(config, "meshes", MESH_OUTPUTS):
+            what = MESH_OUTPUTS[ext]
             od.path(f"model.{ext}").write_bytes(export_mesh(bricks_mesh, ext))
             od.add(f"model.{ext}", f"brick model geometry with studs ({what})")
         if grid is not None:

@@ -13,6 +13,9 @@ width_studs    ``voxel.width_studs``   longest horizontal side in studs
 colors (int)   ``colors.mode``         at most K colours (``"auto"`` also passes)
 hollow (int)   ``voxel.hollow``        shell K studs thick; 0 means solid (None)
 =============  ======================  ============================================
+
+Top-level brickify options pass as they are: ``classify`` (off unless asked), ``meshes``
+(``"glb"`` by default; ``"glb,obj,stl"`` for all three), ``build_order`` (with the booklets).
 """
 
 from __future__ import annotations
