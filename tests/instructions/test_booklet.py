@@ -69,11 +69,11 @@ def test_steps_folder_and_json_follow_the_plan(written):
     assert [s["number"] for s in doc["steps"]] == list(range(1, len(plan.steps) + 1))
     assert doc["steps"][-1]["submodel"] == "cap" and doc["steps"][0]["submodel"] is None
     assert [s["image"] for s in doc["submodels"][0]["steps"]] == [
-        "steps/cap_step_001.png",
-        "steps/cap_step_002.png",
+        "steps/cap_step_001.jpg",
+        "steps/cap_step_002.jpg",
     ]
     for entry, step in zip(doc["steps"], plan.steps, strict=True):
-        assert entry["image"] == f"steps/step_{entry['number']:03d}.png"
+        assert entry["image"] == f"steps/step_{entry['number']:03d}.jpg"
         assert (out / entry["image"]).is_file()
         assert sum(p["count"] for p in entry["parts"]) == len(step.parts)
         assert entry["rotation"] is None or len(entry["rotation"]) == 3
@@ -117,7 +117,11 @@ def test_html_is_self_contained_with_a_section_per_step(written):
     assert html.count('<section class="step') == len(plan.steps) + 2
     assert html.count('<section class="step sub"') == 2
     assert 'addEventListener("keydown"' in html and 'id="next"' in html and 'id="prev"' in html
-    assert html.count("data:image/png;base64,") >= len(plan.steps) + 2
+    # step pictures are the files in steps/, loaded lazily; each exists and is sized for the page
+    sources = re.findall(r'<img src="(steps/[^"]+)" alt="[^"]*" loading="lazy" width="(\d+)"', html)
+    assert len(sources) == len(plan.steps) + 2
+    for src, width in sources:
+        assert (out / src).is_file() and 0 < int(width) <= InstructionsConfig().image_px
 
 
 def test_no_formats_writes_nothing(tmp_path):

@@ -173,3 +173,41 @@ def test_heightmap_guesses_do_not_replace_a_sub_assemblys_upside_down_view():
     viewed = choose_views(scene, plan)
     assert viewed.submodels[0].steps[0].rotation == flipped
     assert viewed.steps[0].rotation is None  # the main step's guess was replaced
+
+
+@pytest.mark.parametrize("dim", [True, False])
+def test_incremental_steps_match_a_full_redraw(dim):
+    """The painter draws each step over the last one's buffers; the picture must be the one a
+    full redraw gives, across view changes, a sub-assembly on the table and back."""
+    from voxforge.instructions.steps import StepPainter
+
+    model = random_stack(side=5, layers=4, seed=3)
+    base = BuildPlan(tuple(BuildStep((i,)) for i in range(len(model) - 4)))
+    cap = tuple(range(len(model) - 4, len(model)))
+    sub = SubAssembly("cap", cap, (BuildStep(cap[:2]), BuildStep(cap[2:], rotation=TURNS[0])))
+    steps = list(base.steps)
+    steps[3] = BuildStep(steps[3].parts, rotation=TURNS[1])  # a turned view in between
+    plan = BuildPlan((*steps, BuildStep(cap, submodel=0)), (sub,))
+    scene = StepScene(model, DEFAULT_COLORS, size=160, options=STEP_OPTIONS)
+    painter = StepPainter(scene, dim=dim, keep=2)
+    worst = 0.0
+    for ref in walk_plan(plan, len(model)):
+        fast = painter.render(ref.present, ref.new, ref.step.rotation, frame=ref.frame)
+        full = scene.render(ref.present, ref.new, ref.step.rotation, frame=ref.frame, dim=dim)
+        assert fast.shape == full.shape
+        diff = np.abs(fast.astype(int) - full.astype(int)).max(axis=2)
+        worst = max(worst, float((diff > 8).mean()))
+    assert worst < 0.002  # ties between coplanar faces may differ in a pixel or two
+
+
+def test_view_box_holds_the_ink_of_the_parts_built_so_far():
+    from voxforge.instructions.booklet import content_box
+
+    model = random_stack(side=4, layers=3, seed=1)
+    scene = StepScene(model, DEFAULT_COLORS, size=160)
+    for present in (np.arange(3), np.arange(len(model))):
+        for rotation in (None, TURNS[2]):
+            ink = content_box(scene.render(present, rotation=rotation), pad=0)
+            box = scene.view_box(present, rotation, pad=0)
+            assert box[0] <= ink[0] and box[1] <= ink[1] and box[2] >= ink[2] and box[3] >= ink[3]
+            assert (box[2] - box[0]) * (box[3] - box[1]) < 1.3 * (ink[2] - ink[0]) * (ink[3] - ink[1])

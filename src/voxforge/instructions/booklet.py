@@ -24,7 +24,14 @@ from voxforge.core.errors import ConfigError, GeometryError
 from voxforge.core.outputs import OutputDir
 from voxforge.core.progress import Progress, ProgressCallback
 from voxforge.instructions.callouts import PartEntry, Thumbnails, part_entries
-from voxforge.instructions.steps import Rotation, StepScene, ViewConfig, choose_views, walk_plan
+from voxforge.instructions.steps import (
+    Rotation,
+    StepPainter,
+    StepScene,
+    ViewConfig,
+    choose_views,
+    walk_plan,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +66,22 @@ class InstructionsConfig(BaseModel):
     )
     dim_previous: bool = Field(True, description="Fade parts of earlier steps toward light grey.")
     quantize: bool = Field(
-        True, description="Store step images as 256-colour PNGs (about half the bytes)."
+        True, description="Store PNG pictures as 256-colour PNGs (about half the bytes)."
     )
+    image_format: Literal["jpeg", "png"] = Field(
+        "jpeg",
+        description="Step pictures (steps/, the HTML page and the PDF share them): jpeg, or png "
+        "(256 colours with quantize).",
+    )
+    image_px: int = Field(
+        640,
+        ge=64,
+        le=4096,
+        description="Longest side of a stored step picture, pixels: the crop around the model is "
+        "scaled down to it (a step printed four to a page is about 3.4 inches wide: 640 px is "
+        "190 dpi there).",
+    )
+    jpeg_quality: int = Field(80, ge=30, le=100, description="JPEG quality of step pictures.")
 
     @property
     def renders_views(self) -> bool:
@@ -91,8 +112,9 @@ class StepPage:
 
     Attributes:
         number: 1-based step number within its sequence.
-        image: output path of the step image (``steps/step_001.png``).
-        png: the image, PNG bytes.
+        image: output path of the step picture (``steps/step_001.jpg``).
+        picture: the picture's bytes (JPEG or PNG, see ``image``), cropped to the model and
+            sized for the page.
         parts: callout lines (what this step adds).
         rotation: the view's LDraw ROTSTEP angles, or ``None`` for the default view.
         turned: the view differs from the previous step's in the same sequence (for a first
@@ -104,12 +126,12 @@ class StepPage:
         attaches: name of the sub-assembly this (main) step attaches, or ``None``.
         attach_png: a small picture of that sub-assembly (PNG), for the callout.
         total: steps in this step's sequence.
-        box: (x0, y0, x1, y1) pixels around the drawn model (see :func:`content_box`).
+        size: the picture's (width, height) in pixels.
     """
 
     number: int
     image: str
-    png: bytes
+    picture: bytes
     parts: tuple[PartEntry, ...]
     rotation: Rotation | None
     turned: bool = False
@@ -118,7 +140,7 @@ class StepPage:
     attaches: str | None = None
     attach_png: bytes | None = None
     total: int = 0
-    box: tuple[int, int, int, int] | None = None
+    size: tuple[int, int] = (0, 0)
 
     def as_dict(self) -> dict[str, Any]:
         """The step's entry in ``instructions.json``."""
@@ -243,6 +265,36 @@ def png_bytes(image: np.ndarray, quantize: bool = False) -> bytes:
     return buf.getvalue()
 
 
+def encode_picture(
+    image: np.ndarray, box: tuple[int, int, int, int], config: InstructionsConfig
+) -> tuple[bytes, tuple[int, int]]:
+    """``image`` (H, W, 3) uint8 cropped to ``box`` (x0, y0, x1, y1; white outside the image),
+    scaled down to fit ``config.image_px`` and encoded as ``config.image_format``: the bytes
+    and the (width, height)."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = box
+    crop = image[max(0, y0) : min(h, y1), max(0, x0) : min(w, x1)]
+    if (x0, y0, x1, y1) != (max(0, x0), max(0, y0), min(w, x1), min(h, y1)):
+        canvas = np.full((max(1, y1 - y0), max(1, x1 - x0), 3), 255, dtype=np.uint8)
+        canvas[
+            max(0, y0) - y0 : max(0, y0) - y0 + crop.shape[0],
+            max(0, x0) - x0 : max(0, x0) - x0 + crop.shape[1],
+        ] = crop
+        crop = canvas
+    im = Image.fromarray(np.ascontiguousarray(crop))
+    k = config.image_px / max(im.size)
+    if k < 1.0:
+        size = (max(1, round(im.width * k)), max(1, round(im.height * k)))
+        im = im.resize(size, Image.Resampling.BILINEAR)
+    if config.image_format == "png":
+        return png_bytes(np.asarray(im), config.quantize), im.size
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=config.jpeg_quality, optimize=True)
+    return buf.getvalue(), im.size
+
+
 def content_box(image: np.ndarray, pad: int | None = None) -> tuple[int, int, int, int]:
     """``(x0, y0, x1, y1)`` pixels around everything that is not white background (or
     transparent), padded by ``pad`` (default 1% of the width); the whole image when empty.
@@ -349,25 +401,34 @@ def make_booklet(
     taken: set[str] = set()
     prefixes = [f"steps/{_slug(name, taken)}_step_" for name in names]
     totals = {None: len(plan.steps), **{j: len(s.steps) for j, s in enumerate(plan.submodels)}}
+    ext = "jpg" if config.image_format == "jpeg" else "png"
+    # one crop per sequence and view, from the parts' boxes on screen (known before drawing),
+    # so the model stays put from step to step on the page and each picture is cut at once
+    pad = max(4, config.image_size // 100)
+    boxes = [scene.view_box(r.present, r.step.rotation, r.frame, pad) for r in refs]
+    crop: dict[tuple, list[tuple[int, int, int, int]]] = {}
+    for ref, box in zip(refs, boxes, strict=True):
+        crop.setdefault((ref.within, ref.step.rotation), []).append(box)
+    side = config.image_size * SUB_CROP
     attach: dict[int, bytes] = {}
-    pages, boxes = [], []
+    pages = []
     view: dict[int | None, Rotation | None] = {}  # the last view of each sequence
     notes = _step_notes(plan, names)
-    for k, ref in enumerate(refs):
-        image = scene.render(
-            ref.present, ref.new, ref.step.rotation, frame=ref.frame, dim=config.dim_previous
-        )
+    painter = StepPainter(scene, dim=config.dim_previous)
+    for k, (ref, box) in enumerate(zip(refs, boxes, strict=True)):
+        image = painter.render(ref.present, ref.new, ref.step.rotation, frame=ref.frame)
+        whole = _union(crop[(ref.within, ref.step.rotation)], 0 if ref.within is None else side)
+        picture, size = encode_picture(image, _focus(box, whole), config)
         sub = ref.step.submodel
         if sub is not None and sub not in attach:
             places = [model.placements[i] for i in sorted(plan.submodels[sub].parts)]
             attach[sub] = thumbs.render(replace(model, placements=places, meta={}))
         prefix = "steps/step_" if ref.within is None else prefixes[ref.within]
-        boxes.append(content_box(image))
         pages.append(
             StepPage(
                 number=ref.number,
-                image=f"{prefix}{ref.number:03d}.png",
-                png=png_bytes(image, config.quantize),
+                image=f"{prefix}{ref.number:03d}.{ext}",
+                picture=picture,
                 parts=tuple(part_entries(model, ref.new)),
                 rotation=ref.step.rotation,
                 turned=ref.step.rotation != view.get(ref.within),
@@ -376,22 +437,11 @@ def make_booklet(
                 attaches=None if sub is None else names[sub],
                 attach_png=None if sub is None else attach[sub],
                 total=totals[ref.within],
+                size=size,
             )
         )
         view[ref.within] = ref.step.rotation
         prog("images", (k + 1) / (len(refs) + 2))
-    # one crop per sequence and view, so the model stays put from step to step on the page
-    crop: dict[tuple, list[tuple[int, int, int, int]]] = {}
-    for page, box in zip(pages, boxes, strict=True):
-        crop.setdefault((page.within, page.rotation), []).append(box)
-    side = config.image_size * SUB_CROP
-    pages = [
-        replace(
-            p,
-            box=_focus(box, _union(crop[(p.within, p.rotation)], 0 if p.within is None else side)),
-        )
-        for p, box in zip(pages, boxes, strict=True)
-    ]
     everything = np.arange(n)
     front_image = scene.render(everything)
     back_image = scene.render(everything, rotation=(30.0, 225.0, 0.0))
@@ -424,8 +474,9 @@ def write_instructions(
 ) -> dict[str, Any]:
     """Write the booklets ``config.formats`` asks for into an open :class:`OutputDir`.
 
-    Outputs: ``instructions.pdf``, ``instructions.html``, ``steps/*.png`` and
-    ``instructions.json`` (each added to the manifest). Steps whose rotation is ``None`` get a
+    Outputs: ``instructions.pdf``, ``instructions.html``, ``steps/*.jpg`` (or ``.png``; written
+    for the HTML page too, which shows them) and ``instructions.json`` (each added to the
+    manifest). Steps whose rotation is ``None`` get a
     turned view when the default one hides their new parts (see :func:`choose_views`; call it
     first to write the same views into an LDraw file).
 
@@ -446,15 +497,17 @@ def write_instructions(
         **{k: v for k, v in booklet.facts.items() if k in ("build_minutes", "submodel_steps")},
     }
     timings = dict(booklet.timings)
-    if "steps" in config.formats:
+    if "steps" in config.formats or "html" in config.formats:
+        # the HTML page shows the step pictures from steps/ (loaded as each page is shown)
         t0 = time.perf_counter()
         for k, step in enumerate(booklet.steps):
-            od.path(step.image).write_bytes(step.png)
-            od.add(step.image, f"instructions step {step.number} image")
+            od.path(step.image).write_bytes(step.picture)
+            od.add(step.image, f"instructions step {step.number} picture")
             prog("steps", (k + 1) / len(booklet.steps))
-        text = json.dumps(booklet.manifest(), indent=1) + "\n"
-        od.path("instructions.json").write_text(text, encoding="utf-8")
-        od.add("instructions.json", "build steps, parts per step and inventory (web viewer)")
+        if "steps" in config.formats:
+            text = json.dumps(booklet.manifest(), indent=1) + "\n"
+            od.path("instructions.json").write_text(text, encoding="utf-8")
+            od.add("instructions.json", "build steps, parts per step and inventory (web viewer)")
         timings["steps_s"] = round(time.perf_counter() - t0, 3)
     if "pdf" in config.formats:
         from voxforge.instructions.pdf import write_pdf

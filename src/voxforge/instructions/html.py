@@ -1,6 +1,7 @@
-"""The booklet as one offline web page: every image embedded, one section per page-worth of
-content (cover, parts, each step, the finished model), previous/next buttons and keyboard
-navigation (arrows, Page Up/Down, Home/End). No network, no external files; prints as a whole.
+"""The booklet as an offline web page: one section per page-worth of content (cover, parts,
+each step, the finished model), previous/next buttons and keyboard navigation (arrows, Page
+Up/Down, Home/End). No network: the step pictures are the files in ``steps/`` beside the page,
+loaded lazily (a page's picture when it is shown), the rest is embedded; prints as a whole.
 
 Part pictures repeat from step to step, so each is embedded once as a CSS background class and
 referenced by name.
@@ -142,7 +143,8 @@ def _step_section(booklet: Booklet, step: StepPage, index: int) -> str:
     return (
         f'<section class="{cls}" id="s{index}" data-label="{escape(label)}">{head}'
         f"{_callout(booklet, step)}{turn}"
-        f'<figure><img src="{_data_uri(step.png)}" alt="{escape(label)}" width="1024"></figure>'
+        f'<figure><img src="{escape(step.image)}" alt="{escape(label)}" loading="lazy" '
+        f'width="{step.size[0]}" height="{step.size[1]}"></figure>'
         "</section>"
     )
 

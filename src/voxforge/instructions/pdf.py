@@ -142,11 +142,12 @@ class _Pages:
         c.drawImage(reader, x + (w - dw) * 0.5, y + (h - dh) * 0.5, dw, dh, mask="auto")
 
     def picture(self, c, png: bytes, box, x: float, y: float, w: float, h: float) -> None:
-        """A step or model picture, cropped to ``box``, at most ``PRINT_DPI`` for its size on the
-        page, embedded as JPEG (see :func:`_crop_jpeg`)."""
+        """A model picture, cropped to ``box``, at most ``PRINT_DPI`` for its size on the page,
+        embedded as JPEG (see :func:`_crop_jpeg`)."""
         key = (id(png), box, round(w), round(h))
         if key not in self._jpegs:
-            self._jpegs[key] = _crop_jpeg(png, box, (w * PRINT_DPI / 72.0, h * PRINT_DPI / 72.0))
+            fit = (w * PRINT_DPI / 72.0, h * PRINT_DPI / 72.0)
+            self._jpegs[key] = _crop_jpeg(png, box, fit)
         self.image(c, self._jpegs[key], x, y, w, h)
 
     def draw_callout(self, c, items: list[_Item], flow: _Flow, left: float, top: float) -> None:
@@ -322,7 +323,7 @@ class _Pages:
             call_h = flow.h
         img_top = min(top - call_h - 4, y + h - 40 - sub_label)
         low = self.notes(c, step.notes, x + 10, y + 6, w - 20) if step.notes else y + 6
-        self.picture(c, step.png, step.box, x + 6, low, w - 12, img_top - low)
+        self.image(c, step.picture, x + 6, low, w - 12, img_top - low)
         if step.turned:
             self.turn_badge(c, x + w - 30, img_top - 2)
 

@@ -22,6 +22,7 @@ So voxforge azimuth (from +x toward +y) = 180 + ``ry``; a negative ``rx`` looks 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -34,7 +35,14 @@ from voxforge.core.errors import ConfigError, GeometryError
 from voxforge.core.progress import ProgressCallback
 from voxforge.render.bricks import auto_stud_segments, model_corners, part_mask
 from voxforge.render.camera import Camera, framing_camera
-from voxforge.render.raster import FaceStyle, RenderOptions, rasterize, render_mesh
+from voxforge.render.raster import (
+    Canvas,
+    FaceStyle,
+    RenderOptions,
+    face_colors,
+    rasterize,
+    render_mesh,
+)
 
 Rotation = tuple[float, float, float]
 
@@ -163,6 +171,31 @@ class StepScene:
             self._cameras[key] = turned_camera(pts, size, rotation)
         return self._cameras[key]
 
+    def view_box(
+        self,
+        present: np.ndarray,
+        rotation: Rotation | None = None,
+        frame: np.ndarray | None = None,
+        pad: int = 4,
+    ) -> tuple[int, int, int, int]:
+        """``(x0, y0, x1, y1)`` output pixels around the ``present`` parts' boxes (studs
+        included) seen from the view, padded by ``pad`` and kept within the image: where a
+        picture of them has ink, known before drawing it."""
+        n = len(self.model.placements)
+        idx = np.flatnonzero(part_mask(present, n, "present"))
+        cam = self.camera(rotation, frame)
+        if not len(idx):
+            return (0, 0, cam.width, cam.height)
+        p = cam.project(self.corners.reshape(-1, 8, 3)[idx].reshape(-1, 3))
+        lo = np.floor(p[:, :2].min(axis=0)).astype(int) - pad
+        hi = np.ceil(p[:, :2].max(axis=0)).astype(int) + pad
+        return (
+            max(0, int(lo[0])),
+            max(0, int(lo[1])),
+            min(cam.width, int(hi[0])),
+            min(cam.height, int(hi[1])),
+        )
+
     # -- faces ----------------------------------------------------------------------------
 
     def visible_faces(self, present: np.ndarray) -> np.ndarray:
@@ -264,6 +297,82 @@ class StepScene:
         alone = np.bincount(parts[tri[tri >= 0]], minlength=n)
         idx = np.flatnonzero(new_mask & (alone > 0))
         return Visibility(idx, seen[idx], alone[idx])
+
+
+class StepPainter:
+    """Step images drawn incrementally: each view (rotation and framing) keeps a
+    :class:`~voxforge.render.raster.Canvas` whose buffers hold the parts drawn so far, and a step
+    draws only its new parts over them, re-highlighting and re-dimming around the changes.
+
+    Works because a sequence of steps only adds parts: faces that new parts cover stay in the
+    buffers but behind the new parts' faces, so a step gives the image :meth:`StepScene.render`
+    gives (up to ties between coplanar faces). A step whose parts so far do not contain what a
+    view's canvas holds (another sub-assembly's table) starts that view afresh.
+
+    Args:
+        scene: the model's geometry.
+        dim: fade the parts of earlier steps toward light grey.
+        keep: canvases kept at once (least recently used first out); about 35 MB each at
+            1024 px with 2x supersampling.
+    """
+
+    def __init__(self, scene: StepScene, *, dim: bool = True, keep: int = 3) -> None:
+        self.scene = scene
+        self.base = FaceStyle.DIM if dim else FaceStyle.NORMAL
+        self.keep = max(1, int(keep))
+        self._canvases: OrderedDict[tuple, tuple[Canvas, np.ndarray]] = OrderedDict()
+        self._colors: dict[Rotation | None, tuple[np.ndarray, np.ndarray]] = {}
+
+    def render(
+        self,
+        present: np.ndarray,
+        new: np.ndarray,
+        rotation: Rotation | None = None,
+        *,
+        frame: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """(H, W, 3) uint8 image of the ``present`` parts with the ``new`` ones highlighted, as
+        :meth:`StepScene.render` draws it (white background)."""
+        scene = self.scene
+        n = len(scene.model.placements)
+        present = part_mask(present, n, "present")
+        new_mask = part_mask(new, n, "new") & present
+        keep = scene.visible_faces(present)
+        if not keep.any():
+            raise GeometryError("nothing to draw: no present part has a visible face")
+        key = (rotation, None if frame is None else np.asarray(frame).tobytes())
+        held = self._canvases.pop(key, None)
+        if held is not None and (held[1] & ~(present & ~new_mask)).any():
+            held = None  # the canvas holds parts this step does not show (or shows as new)
+        canvas = held[0] if held is not None else self._canvas(rotation, frame)
+        faces = np.flatnonzero(keep & ~canvas.drawn)
+        style = np.where(new_mask[scene.face_part[faces]], FaceStyle.HIGHLIGHT, self.base)
+        image = canvas.draw(faces, style.astype(np.int8), restyle=self.base)
+        self._canvases[key] = (canvas, present.copy())
+        return image
+
+    def _canvas(self, rotation: Rotation | None, frame: np.ndarray | None) -> Canvas:
+        """An empty canvas for the view: the least recently used one reset when ``keep`` are
+        held (its buffers are reused), else a new one."""
+        scene = self.scene
+        cam = scene.camera(rotation, frame)
+        if rotation not in self._colors:
+            self._colors[rotation] = face_colors(
+                scene.vertices, scene.faces, scene.face_rgb, cam, scene.options
+            )
+        if len(self._canvases) >= self.keep:
+            _, (canvas, _) = self._canvases.popitem(last=False)
+            canvas.reset(cam, self._colors[rotation])
+            return canvas
+        return Canvas(
+            scene.vertices,
+            scene.faces,
+            scene.face_rgb,
+            cam,
+            face_group=scene.face_group,
+            options=replace(scene.options, background=(1.0, 1.0, 1.0)),
+            colors=self._colors[rotation],
+        )
 
 
 SUB_SCALE = 0.4

@@ -211,6 +211,8 @@ def _project_kernel(v: np.ndarray, m: np.ndarray, width: int, height: int, out: 
 def _raster_kernel(
     p: np.ndarray,
     faces: np.ndarray,
+    ids: np.ndarray,
+    clear: bool,
     cull: bool,
     nthreads: int,
     band: int,
@@ -218,9 +220,10 @@ def _raster_kernel(
     tri_buf: np.ndarray,
 ) -> None:
     """Z-buffer triangles into ``depth`` (H, W) float32 and ``tri_buf`` (H, W) int32, which it
-    first clears to ``inf`` / -1.
+    first clears to ``inf`` / -1 when ``clear`` (else it draws over what they hold).
 
-    p: (n, 3) float64 pixel x, pixel y, NDC depth per vertex; faces: (m, 3) int indices.
+    p: (n, 3) float64 pixel x, pixel y, NDC depth per vertex; faces: (m, 3) int indices; a
+    pixel a face wins gets that face's ``ids`` entry (m,) int32.
     Thread t owns the row bands t, t + T, ... (``band`` rows each), so threads never write the
     same pixel and the result is the same for any thread count. Pixel centres are at +0.5; a
     centre exactly on an edge shared by two triangles goes to one of them (top-left rule).
@@ -231,7 +234,7 @@ def _raster_kernel(
     stride = band * nthreads
     for t in prange(nthreads):
         # clear this thread's bands (parallel, instead of a serial full-image fill)
-        for y0 in range(t * band, height, stride):
+        for y0 in range(t * band, height if clear else 0, stride):
             for py in range(y0, min(y0 + band, height)):
                 for px in range(width):
                     depth[py, px] = np.inf
@@ -334,8 +337,16 @@ def _raster_kernel(
                         z = dzx * xc + dzy * yc + dz0
                         if z < depth[py, px] and z >= -1.0:
                             depth[py, px] = z
-                            tri_buf[py, px] = i
+                            tri_buf[py, px] = ids[i]
                 y += stride
+
+
+_raster_serial = njit(cache=True)(_raster_kernel.py_func)
+"""The same kernel without threads, for small jobs: starting threads costs more than the work
+when a step adds a few parts (and much more on a busy machine)."""
+
+_SERIAL_SAMPLES = 1 << 18
+"""Jobs touching fewer samples than this run serially (:class:`Canvas`)."""
 
 
 def _check_mesh(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -383,7 +394,8 @@ def rasterize(
     depth = np.empty((camera.height, camera.width), dtype=np.float32)
     tri_buf = np.empty((camera.height, camera.width), dtype=np.int32)
     p = project(v, camera) if len(f) else np.zeros((0, 3))
-    _raster_kernel(p, f, cull_backfaces, numba.get_num_threads(), _BAND_ROWS, depth, tri_buf)
+    ids = np.arange(len(f), dtype=np.int32)
+    _raster_kernel(p, f, ids, True, cull_backfaces, numba.get_num_threads(), _BAND_ROWS, depth, tri_buf)
     return Raster(depth, tri_buf)
 
 
@@ -452,33 +464,36 @@ def _resolve_kernel(
     depth: np.ndarray,
     fill: np.ndarray,
     edge: np.ndarray,
+    style: np.ndarray,
     group: np.ndarray,
     radius: int,
     depth_eps: float,
     background: np.ndarray,
     factor: int,
+    window: np.ndarray,
     out: np.ndarray,
-    flag: np.ndarray,
     flag_mask: np.ndarray,
 ) -> None:
-    """Colour the supersampled buffers and box-filter them into ``out`` (H, W, 3|4) uint8.
+    """Colour the supersampled buffers and box-filter them into the output pixels ``window``
+    (rows y0:y1, columns x0:x1, (4,) int64) of ``out`` (H, W, 3|4) uint8.
 
     A covered sample whose neighbour within ``radius`` (4 directions) shows another face group,
     the background, or a depth jump over ``depth_eps`` becomes an outline sample in the edge colour
     of the nearer of the two surfaces; empty samples next to a surface become its outline too, so
     silhouettes get a line. ``radius`` 0 turns outlines off. ``background`` is (4,) uint8 RGBA;
     colours are averaged premultiplied by alpha, so a transparent background leaves clean
-    anti-aliased silhouettes. Fill and edge colours are (m, 3) uint8 per triangle.
-    When ``flag_mask`` has the samples' shape, it receives ``flag`` (m,) uint8 of the triangle
-    seen at each sample (0 for the background), e.g. to find highlighted parts on screen.
+    anti-aliased silhouettes. Fill and edge colours are (2, m, 3) uint8 per triangle: row 1 for
+    triangles whose ``style`` (m,) int8 is :attr:`FaceStyle.DIM`, row 0 for the others.
+    When ``flag_mask`` has the window's sample shape, it receives 1 where the sample shows a
+    :attr:`FaceStyle.HIGHLIGHT` triangle (0 elsewhere), to find highlighted parts on screen.
     """
-    write_flags = flag_mask.shape[0] == tri_buf.shape[0] and flag_mask.shape[1] == tri_buf.shape[1]
-    h, w = out.shape[0], out.shape[1]
+    y0, y1, x0, x1 = window[0], window[1], window[2], window[3]
+    write_flags = flag_mask.shape[0] == (y1 - y0) * factor and flag_mask.shape[1] == (x1 - x0) * factor
     channels = out.shape[2]
     n = factor * factor
     bg_a = np.int64(background[3])
-    for oy in prange(h):
-        for ox in range(w):
+    for oy in prange(y0, y1):
+        for ox in range(x0, x1):
             acc0 = np.int64(0)
             acc1 = np.int64(0)
             acc2 = np.int64(0)
@@ -489,19 +504,23 @@ def _resolve_kernel(
                     xx = ox * factor + sx
                     a = tri_buf[yy, xx]
                     if write_flags:
-                        flag_mask[yy, xx] = flag[a] if a >= 0 else 0
+                        flag_mask[yy - y0 * factor, xx - x0 * factor] = (
+                            1 if a >= 0 and style[a] == 2 else 0
+                        )
                     line = -1
                     if radius > 0:
                         line = _line_owner(tri_buf, depth, group, yy, xx, radius, depth_eps)
                     if line >= 0:
-                        acc0 += np.int64(edge[line, 0]) * 255
-                        acc1 += np.int64(edge[line, 1]) * 255
-                        acc2 += np.int64(edge[line, 2]) * 255
+                        lv = 1 if style[line] == 1 else 0
+                        acc0 += np.int64(edge[lv, line, 0]) * 255
+                        acc1 += np.int64(edge[lv, line, 1]) * 255
+                        acc2 += np.int64(edge[lv, line, 2]) * 255
                         acc_a += 255
                     elif a >= 0:
-                        acc0 += np.int64(fill[a, 0]) * 255
-                        acc1 += np.int64(fill[a, 1]) * 255
-                        acc2 += np.int64(fill[a, 2]) * 255
+                        lv = 1 if style[a] == 1 else 0
+                        acc0 += np.int64(fill[lv, a, 0]) * 255
+                        acc1 += np.int64(fill[lv, a, 1]) * 255
+                        acc2 += np.int64(fill[lv, a, 2]) * 255
                         acc_a += 255
                     else:
                         acc0 += np.int64(background[0]) * bg_a
@@ -521,18 +540,39 @@ def _resolve_kernel(
                 out[oy, ox, 3] = np.uint8((acc_a + n // 2) // n)
 
 
+_resolve_serial = njit(cache=True)(_resolve_kernel.py_func)
+
+
 def _styled_colors(
-    shaded: np.ndarray, edge: np.ndarray, style: np.ndarray | None, options: RenderOptions
+    shaded: np.ndarray, edge: np.ndarray, options: RenderOptions
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Apply per-triangle styles: dimmed faces and their edges fade toward ``dim_rgb``."""
-    if style is None:
-        return shaded, edge
-    dim = (style == FaceStyle.DIM)[:, None]
+    """(2, m, 3) uint8 fill and edge colours: as shaded, and dimmed (faded toward ``dim_rgb``),
+    for the resolve kernel to pick by each triangle's style."""
     target = np.asarray(options.dim_rgb, dtype=np.float32)
     t = np.float32(options.dim_amount)
-    shaded = np.where(dim, shaded * (1 - t) + target * t, shaded)
-    edge = np.where(dim, edge * (1 - t * 0.8) + target * (t * 0.8), edge)
-    return shaded.astype(np.float32), edge.astype(np.float32)
+    fill = np.stack([_to_u8(shaded), _to_u8(shaded * (1 - t) + target * t)])
+    line = np.stack([_to_u8(edge), _to_u8(edge * (1 - t * 0.8) + target * (t * 0.8))])
+    return fill, line
+
+
+def _depth_eps(camera: Camera, options: RenderOptions) -> float:
+    """``options.depth_edge`` metres as NDC depth (``inf``: no depth outlines)."""
+    if options.depth_edge is None:
+        return np.inf
+    # NDC depth per metre at the middle of the depth range (exact for orthographic)
+    n, fa = camera.near, camera.far
+    mid = 0.5 * (n + fa)
+    per_m = 2.0 * n * fa / ((fa - n) * mid * mid) if camera.perspective else 2.0 / (fa - n)
+    return float(options.depth_edge * per_m)
+
+
+def _background(options: RenderOptions) -> np.ndarray:
+    """(4,) uint8 RGBA background (transparent black when ``options.background`` is None)."""
+    bg = np.zeros(4, dtype=np.uint8)
+    if options.background is not None:
+        bg[:3] = _to_u8(np.asarray(options.background, dtype=np.float32))
+        bg[3] = 255
+    return bg
 
 
 def _highlight_ring(image: np.ndarray, mask: np.ndarray, rgb: RGB, width_px: int, factor: int) -> None:
@@ -614,43 +654,256 @@ def render_mesh(
     ss = opt.ssaa
     raster = rasterize(v, f, camera.scaled(ss), cull_backfaces=opt.cull_backfaces)
     shaded = shade_faces(face_normals(v, f), rgb, camera, opt.lighting)
-    fill, edge = _styled_colors(shaded, edge_colors(rgb), style, opt)
-
+    fill, edge = _styled_colors(shaded, edge_colors(rgb), opt)
+    style = np.zeros(m, dtype=np.int8) if style is None else style
     radius = max(1, round(opt.edge_width * ss * 0.5)) if opt.edges else 0
-    depth_eps = np.inf
-    if opt.depth_edge is not None:
-        # NDC depth per metre at the middle of the depth range (exact for orthographic)
-        n, fa = camera.near, camera.far
-        mid = 0.5 * (n + fa)
-        per_m = 2.0 * n * fa / ((fa - n) * mid * mid) if camera.perspective else 2.0 / (fa - n)
-        depth_eps = float(opt.depth_edge * per_m)
-    bg = np.zeros(4, dtype=np.uint8)
-    if opt.background is not None:
-        bg[:3] = _to_u8(np.asarray(opt.background, dtype=np.float32))
-        bg[3] = 255
     channels = 3 if opt.background is not None else 4
     out = np.empty((camera.height, camera.width, channels), dtype=np.uint8)
-    ring = style is not None and opt.highlight_width > 0 and bool((style == FaceStyle.HIGHLIGHT).any())
-    flag = np.zeros(m, dtype=np.uint8) if not ring else (style == FaceStyle.HIGHLIGHT).astype(np.uint8)
+    ring = opt.highlight_width > 0 and bool((style == FaceStyle.HIGHLIGHT).any())
     flag_mask = np.empty(raster.triangle.shape if ring else (1, 1), dtype=np.uint8)
+    window = np.array([0, camera.height, 0, camera.width], dtype=np.int64)
     _resolve_kernel(
         raster.triangle,
         raster.depth,
-        _to_u8(fill),
-        _to_u8(edge),
+        fill,
+        edge,
+        style,
         group,
         radius,
-        depth_eps,
-        bg,
+        _depth_eps(camera, opt),
+        _background(opt),
         ss,
+        window,
         out,
-        flag,
         flag_mask,
     )
     if ring:
         ring_px = max(1, round(opt.highlight_width * ss))
         _highlight_ring(out, flag_mask, opt.highlight_rgb, ring_px, ss)
     return out
+
+
+def face_colors(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    face_rgb: np.ndarray,
+    camera: Camera,
+    options: RenderOptions | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(2, m, 3) uint8 fill and (2, m, 3) uint8 edge colours of flat-shaded faces seen with
+    ``camera``'s rotation: row 0 as lit, row 1 dimmed (see :class:`RenderOptions`)."""
+    opt = options or RenderOptions()
+    v, f = _check_mesh(vertices, faces)
+    rgb = np.asarray(face_rgb, dtype=np.float32)
+    if rgb.shape != (len(f), 3):
+        raise GeometryError(f"face_rgb must be ({len(f)}, 3), got shape {rgb.shape}")
+    shaded = shade_faces(face_normals(v, f), rgb, camera, opt.lighting)
+    return _styled_colors(shaded, edge_colors(rgb), opt)
+
+
+class Canvas:
+    """A picture that only gains triangles: each :meth:`draw` z-buffers the faces it is given
+    over the buffers the earlier draws left, restyles faces, and resolves only the output pixels
+    that can have changed.
+
+    Why: the steps of building instructions add a few parts to the same model seen from the
+    same camera, so a step costs its new parts and the pixels around them instead of the whole
+    model at the whole size. A draw gives the image a full :func:`render_mesh` of the faces
+    drawn so far gives (up to ties between coplanar faces), since each output pixel depends only
+    on the samples within the outline radius and on the styles of the faces seen there.
+
+    Args:
+        vertices: (n, 3) world positions of every face that may be drawn, metres.
+        faces: (m, 3) vertex indices, counter-clockwise seen from outside.
+        face_rgb: (m, 3) sRGB floats in [0, 1].
+        camera: view and output size.
+        face_group: (m,) feature-face id per triangle (outlines where it changes).
+        options: drawing options (``ssaa``, outlines, dimming, highlight ring, background).
+        colors: the faces' (fill, edge) colours from :func:`face_colors` for this camera's
+            rotation, to share between canvases; ``None`` computes them.
+    """
+
+    def __init__(
+        self,
+        vertices: np.ndarray,
+        faces: np.ndarray,
+        face_rgb: np.ndarray,
+        camera: Camera,
+        *,
+        face_group: np.ndarray | None = None,
+        options: RenderOptions | None = None,
+        colors: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        self.options = opt = options or RenderOptions()
+        v, f = _check_mesh(vertices, faces)
+        m = len(f)
+        self.faces, self._vertices = f, v
+        self.group = (
+            np.zeros(m, dtype=np.int32)
+            if face_group is None
+            else np.ascontiguousarray(face_group, dtype=np.int32)
+        )
+        self.camera = camera
+        self.ss = opt.ssaa
+        # vertices are projected when a face first needs them (a sub-assembly uses a few)
+        self._points = np.zeros((len(v), 3), dtype=np.float64)
+        self._projected = np.zeros(len(v), dtype=bool)
+        self.fill, self.edge = colors or face_colors(v, f, face_rgb, camera, opt)
+        if self.fill.shape != (2, m, 3):
+            raise GeometryError(f"colors must be (2, {m}, 3), got shape {self.fill.shape}")
+        self.style = np.zeros(m, dtype=np.int8)
+        self.drawn = np.zeros(m, dtype=bool)
+        hs, ws = camera.height * self.ss, camera.width * self.ss
+        self.depth = np.full((hs, ws), np.inf, dtype=np.float32)
+        self.triangle = np.full((hs, ws), -1, dtype=np.int32)
+        bg = _background(opt)
+        self._bg = bg
+        channels = 3 if opt.background is not None else 4
+        self.image = np.empty((camera.height, camera.width, channels), dtype=np.uint8)
+        self.image[:] = bg[:channels]
+        self.radius = max(1, round(opt.edge_width * self.ss * 0.5)) if opt.edges else 0
+        self.ring_px = max(1, round(opt.highlight_width * self.ss)) if opt.highlight_width > 0 else 0
+        self._eps = _depth_eps(camera, opt)
+        self._lit: tuple[int, int, int, int] | None = None  # samples the last highlight touched
+        self._used: tuple[int, int, int, int] | None = None  # samples drawn at all
+
+    def draw(
+        self, faces: np.ndarray, style: np.ndarray | int, restyle: int = FaceStyle.NORMAL
+    ) -> np.ndarray:
+        """Add ``faces`` (k,) indices with ``style`` ((k,) or one :class:`FaceStyle`), turn the
+        faces highlighted so far into ``restyle``, and return a copy of the picture.
+
+        Faces drawn before are skipped (a face is drawn once; its style changes through
+        ``restyle``)."""
+        faces = np.asarray(faces, dtype=np.int64)
+        fresh = ~self.drawn[faces]
+        faces = faces[fresh]
+        style = np.asarray(style, dtype=np.int8)
+        style = style[fresh] if style.ndim else style
+        dirty: list[tuple[int, int, int, int]] = []
+        self.style[self.style == FaceStyle.HIGHLIGHT] = int(restyle)
+        if self._lit is not None:
+            dirty.append(self._lit)
+            self._lit = None
+        if len(faces):
+            self.style[faces] = style
+            self.drawn[faces] = True
+            self._project(faces)
+            box = self._screen_box(faces)
+            if box is not None:
+                self._raster(faces, box)
+                dirty.append(box)
+                u = self._used
+                self._used = box if u is None else _box_union(u, box)
+        if dirty:
+            self._resolve(dirty)
+        return self.image.copy()
+
+    def reset(self, camera: Camera, colors: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Start over, empty, with another camera of the same size (reuses the buffers: only
+        the samples drawn so far are cleared)."""
+        if (camera.height, camera.width) != self.image.shape[:2]:
+            raise GeometryError("a canvas is reset only to a camera of its own size")
+        if self._used is not None:
+            y0, y1, x0, x1 = self._used
+            f = self.ss
+            self.depth[y0:y1, x0:x1] = np.inf
+            self.triangle[y0:y1, x0:x1] = -1
+            pad = self.radius + self.ring_px + f
+            oy0, ox0 = max(0, (y0 - pad) // f), max(0, (x0 - pad) // f)
+            self.image[oy0 : -(-(y1 + pad) // f), ox0 : -(-(x1 + pad) // f)] = self._bg[
+                : self.image.shape[2]
+            ]
+        self.camera = camera
+        if colors is not None:
+            self.fill, self.edge = colors
+        self._projected[:] = False
+        self.style[:] = 0
+        self.drawn[:] = False
+        self._used = self._lit = None
+
+    def _project(self, faces: np.ndarray) -> None:
+        """Project the vertices of ``faces`` not projected yet (numpy: a step's few parts)."""
+        used = np.unique(self.faces[faces])
+        todo = used[~self._projected[used]]
+        if len(todo):
+            self._points[todo] = self.camera.scaled(self.ss).project(self._vertices[todo])
+            self._projected[todo] = True
+
+    def _raster(self, faces: np.ndarray, box: tuple[int, int, int, int]) -> None:
+        ids = faces.astype(np.int32)
+        small = (box[1] - box[0]) * (box[3] - box[2]) < _SERIAL_SAMPLES
+        (_raster_serial if small else _raster_kernel)(
+            self._points,
+            self.faces[faces],
+            ids,
+            False,
+            self.options.cull_backfaces,
+            numba.get_num_threads(),
+            _BAND_ROWS,
+            self.depth,
+            self.triangle,
+        )
+
+    def _screen_box(self, faces: np.ndarray) -> tuple[int, int, int, int] | None:
+        """Samples (y0, y1, x0, x1) the projections of ``faces`` can cover, or None."""
+        pts = self._points[self.faces[faces].ravel()]
+        pts = pts[np.isfinite(pts[:, 2])]
+        if not len(pts):
+            return None
+        hs, ws = self.depth.shape
+        y0, y1 = max(0, int(pts[:, 1].min()) - 1), min(hs, int(pts[:, 1].max()) + 2)
+        x0, x1 = max(0, int(pts[:, 0].min()) - 1), min(ws, int(pts[:, 0].max()) + 2)
+        return None if y0 >= y1 or x0 >= x1 else (y0, y1, x0, x1)
+
+    def _resolve(self, boxes: list[tuple[int, int, int, int]]) -> None:
+        """Resolve the output pixels around the sample ``boxes`` (outline radius and highlight
+        ring included) and draw the ring of the highlighted samples there."""
+        a = np.asarray(boxes, dtype=np.int64)
+        pad = self.radius + self.ring_px + self.ss
+        f = self.ss
+        h, w = self.image.shape[:2]
+        y0 = max(0, (int(a[:, 0].min()) - pad) // f)
+        y1 = min(h, -(-(int(a[:, 1].max()) + pad) // f))
+        x0 = max(0, (int(a[:, 2].min()) - pad) // f)
+        x1 = min(w, -(-(int(a[:, 3].max()) + pad) // f))
+        if y0 >= y1 or x0 >= x1:
+            return
+        ring = self.ring_px > 0
+        flags = np.zeros(((y1 - y0) * f, (x1 - x0) * f) if ring else (1, 1), dtype=np.uint8)
+        small = (y1 - y0) * (x1 - x0) * f * f < _SERIAL_SAMPLES
+        (_resolve_serial if small else _resolve_kernel)(
+            self.triangle,
+            self.depth,
+            self.fill,
+            self.edge,
+            self.style,
+            self.group,
+            self.radius,
+            self._eps,
+            self._bg,
+            f,
+            np.array([y0, y1, x0, x1], dtype=np.int64),
+            self.image,
+            flags,
+        )
+        if not ring:
+            return
+        rows = np.flatnonzero(flags.any(axis=1))
+        if len(rows):
+            view = self.image[y0:y1, x0:x1]
+            _highlight_ring(view, flags, self.options.highlight_rgb, self.ring_px, f)
+            cols = np.flatnonzero(flags.any(axis=0))
+            self._lit = (
+                y0 * f + int(rows[0]),
+                y0 * f + int(rows[-1]) + 1,
+                x0 * f + int(cols[0]),
+                x0 * f + int(cols[-1]) + 1,
+            )
+
+
+def _box_union(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    return (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
 
 
 def save_png(image: np.ndarray, path: str | Path) -> Path:
