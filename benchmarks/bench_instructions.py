@@ -8,7 +8,11 @@ and 1,000 parts, built in steps of 6 parts, bottom layer first (``layer_plan``).
   highlighted, old ones dimmed), the view check (id buffers at 192 px) and the PNG, median over
   12 steps spread over the plan. Target: image under 0.2 s for up to 1,000 parts on 2 cores;
 * a 500-part model's whole booklet (views, images, steps/ + JSON, PDF, HTML). Target: under
-  30 s on 2 cores.
+  30 s on 2 cores;
+* a 5,000-part pyramid (64 studs, 839 steps): every step picture drawn incrementally, cut to
+  its page crop and stored as JPEG, then the PDF and HTML booklets and their sizes. Targets:
+  pictures under 30 s on 2 cores, PDF under 25 MB, booklet files under 40 MB
+  (``--big-only`` runs only this one).
 
 Wall and CPU seconds (CPU sums all threads: on a shared machine it shows the work when wall time
 is inflated by other load). Run: ``.venv/bin/python benchmarks/bench_instructions.py``.
@@ -105,14 +109,46 @@ def booklet(n_parts: int = 500) -> dict:
     }
 
 
-def main() -> None:
-    result = {
-        "threads": numba.get_num_threads(),
-        "step_images_1024px": [step_images(n) for n in (250, 500, 1000)],
-        "booklet_500_parts": booklet(500),
+def big_booklet(n_parts: int = 5000) -> dict:
+    """Every step picture of a ``n_parts`` model drawn incrementally (the painter), cut and
+    encoded for the page, and the whole booklet's files. Targets: pictures under 30 s, PDF under
+    25 MB, booklet files (PDF, HTML, steps/) under 40 MB (so the brickify folder with its GLB
+    stays under 60 MB)."""
+    model = pyramid_model(n_parts, base=64)
+    plan = layer_plan(model, 6)
+    cfg = InstructionsConfig(turn_hidden=False)  # view choice is timed per step above
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        t = _clock()
+        with OutputDir(out) as od:
+            figures = write_instructions(model, plan, od, "pyramid", cfg)
+        wall, cpu = _since(t)
+        files = {p.name: p.stat().st_size for p in out.iterdir() if p.is_file()}
+        files["steps/"] = sum(p.stat().st_size for p in (out / "steps").iterdir())
+    stages = figures["timings_s"]
+    return {
+        "parts": len(model),
+        "steps": len(plan.steps),
+        "pages": figures["pages"],
+        "pictures_s": stages["images_s"],
+        "pictures_target_s": 30,
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "stages_s": stages,
+        "files_mb": {k: round(v / 1e6, 2) for k, v in sorted(files.items())},
+        "total_mb": round(sum(files.values()) / 1e6, 1),
+        "pdf_target_mb": 25,
     }
+
+
+def main(argv: list[str]) -> None:
+    result: dict = {"threads": numba.get_num_threads()}
+    if "--big-only" not in argv:
+        result["step_images_1024px"] = [step_images(n) for n in (250, 500, 1000)]
+        result["booklet_500_parts"] = booklet(500)
+    result["booklet_5000_parts"] = big_booklet(5000)
     print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

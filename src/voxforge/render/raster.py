@@ -346,7 +346,11 @@ _raster_serial = njit(cache=True)(_raster_kernel.py_func)
 when a step adds a few parts (and much more on a busy machine)."""
 
 _SERIAL_SAMPLES = 1 << 18
-"""Jobs touching fewer samples than this run serially (:class:`Canvas`)."""
+"""Rasterizing and resolving fewer samples than this runs serially (small pictures, a step's
+few parts on a :class:`Canvas`)."""
+_SERIAL_POINTS = 1 << 16
+"""Projecting fewer points than this runs serially."""
+_project_serial = njit(cache=True)(_project_kernel.py_func)
 
 
 def _check_mesh(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -370,7 +374,8 @@ def project(vertices: np.ndarray, camera: Camera) -> np.ndarray:
     v = np.ascontiguousarray(vertices, dtype=np.float64)
     out = np.empty((len(v), 3), dtype=np.float64)
     if len(v):
-        _project_kernel(v, camera.proj @ camera.view, camera.width, camera.height, out)
+        kernel = _project_kernel if len(v) >= _SERIAL_POINTS else _project_serial
+        kernel(v, camera.proj @ camera.view, camera.width, camera.height, out)
     return out
 
 
@@ -395,7 +400,10 @@ def rasterize(
     tri_buf = np.empty((camera.height, camera.width), dtype=np.int32)
     p = project(v, camera) if len(f) else np.zeros((0, 3))
     ids = np.arange(len(f), dtype=np.int32)
-    _raster_kernel(p, f, ids, True, cull_backfaces, numba.get_num_threads(), _BAND_ROWS, depth, tri_buf)
+    small = camera.height * camera.width < _SERIAL_SAMPLES
+    (_raster_serial if small else _raster_kernel)(
+        p, f, ids, True, cull_backfaces, numba.get_num_threads(), _BAND_ROWS, depth, tri_buf
+    )
     return Raster(depth, tri_buf)
 
 
