@@ -211,3 +211,14 @@ def test_view_box_holds_the_ink_of_the_parts_built_so_far():
             box = scene.view_box(present, rotation, pad=0)
             assert box[0] <= ink[0] and box[1] <= ink[1] and box[2] >= ink[2] and box[3] >= ink[3]
             assert (box[2] - box[0]) * (box[3] - box[1]) < 1.3 * (ink[2] - ink[0]) * (ink[3] - ink[1])
+
+
+def test_visible_faces_of_some_parts_agree_with_the_whole_scene():
+    model = random_stack(side=4, layers=3, seed=2)
+    scene = StepScene(model, DEFAULT_COLORS, size=96)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        present = rng.random(len(model)) < 0.7
+        parts = present & (rng.random(len(model)) < 0.5)
+        expect = np.flatnonzero(scene.visible_faces(present) & parts[scene.face_part])
+        np.testing.assert_array_equal(scene.visible_faces_of(parts, present), expect)

@@ -414,6 +414,7 @@ def write_pdf(
     progress: ProgressCallback | None = None,
 ) -> int:
     """Write the booklet as a PDF (atomically); returns the page count."""
+    from reportlab import rl_config
     from reportlab.pdfgen import canvas
 
     config = config or InstructionsConfig()
@@ -432,12 +433,17 @@ def write_pdf(
             pages.step(c, s, pages.cell_rect(arg[0], k)) for k, s in enumerate(arg[1])
         ],
     }
-    for n, (kind, arg) in enumerate(plan, start=1):
-        draw[kind](arg)
-        pages.footer(c, n, len(plan))
-        c.showPage()
-        if progress is not None:
-            progress("pdf", n / len(plan))
-    c.save()
+    # pictures go in as binary streams: ASCII85 (reportlab's default) adds a quarter to them
+    a85, rl_config.useA85 = rl_config.useA85, 0
+    try:
+        for n, (kind, arg) in enumerate(plan, start=1):
+            draw[kind](arg)
+            pages.footer(c, n, len(plan))
+            c.showPage()
+            if progress is not None:
+                progress("pdf", n / len(plan))
+        c.save()
+    finally:
+        rl_config.useA85 = a85
     atomic_write_bytes(path, buf.getvalue())
     return len(plan)

@@ -154,6 +154,7 @@ class StepScene:
         self.faces, self.face_rgb, self.face_part = g.faces, g.face_rgb, g.face_part
         self.face_group = g.face_group
         self._covers = _face_covers(model, self.vertices, g.faces, g.face_group, g.face_part)
+        self._by_part: tuple[np.ndarray, np.ndarray] | None = None
 
     # -- cameras --------------------------------------------------------------------------
 
@@ -208,6 +209,22 @@ class StepScene:
             keep.setflags(write=False)
             self._last = (key, keep)
         return self._last[1]
+
+    def visible_faces_of(self, parts: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """(k,) int64 faces of the ``parts`` (n,) bool not covered by the ``present`` (n,) bool
+        parts: what :meth:`visible_faces` keeps of those parts, at the cost of their faces."""
+        if self._by_part is None:
+            order = np.argsort(self.face_part, kind="stable")
+            bounds = np.searchsorted(self.face_part[order], np.arange(len(self.model.placements) + 1))
+            self._by_part = (order, bounds)
+        order, bounds = self._by_part
+        idx = np.flatnonzero(parts)
+        if not len(idx):
+            return np.zeros(0, dtype=np.int64)
+        faces = order[_ranges(bounds[idx], bounds[idx + 1])]
+        keys, inverse = np.unique(self._covers.face_key[faces], return_inverse=True)
+        hidden = self._covers.hidden_keys(keys, present)
+        return np.sort(faces[~hidden[inverse.ravel()]])
 
     def render(
         self,
@@ -337,17 +354,22 @@ class StepPainter:
         n = len(scene.model.placements)
         present = part_mask(present, n, "present")
         new_mask = part_mask(new, n, "new") & present
-        keep = scene.visible_faces(present)
-        if not keep.any():
-            raise GeometryError("nothing to draw: no present part has a visible face")
         key = (rotation, None if frame is None else np.asarray(frame).tobytes())
         held = self._canvases.pop(key, None)
         if held is not None and (held[1] & ~(present & ~new_mask)).any():
             held = None  # the canvas holds parts this step does not show (or shows as new)
-        canvas = held[0] if held is not None else self._canvas(rotation, frame)
-        faces = np.flatnonzero(keep & ~canvas.drawn)
-        style = np.where(new_mask[scene.face_part[faces]], FaceStyle.HIGHLIGHT, self.base)
-        image = canvas.draw(faces, style.astype(np.int8), restyle=self.base)
+        if held is None:
+            canvas, drawn = self._canvas(rotation, frame), np.zeros(n, dtype=bool)
+        else:
+            canvas, drawn = held
+        # faces of the parts the canvas lacks; their neighbours' faces that these cover stay in
+        # the buffers, behind them
+        faces = scene.visible_faces_of(present & ~drawn, present)
+        if held is None and not len(faces):
+            raise GeometryError("nothing to draw: no present part has a visible face")
+        parts = scene.face_part[faces]
+        style = np.where(new_mask[parts], FaceStyle.HIGHLIGHT, self.base).astype(np.int8)
+        image = canvas.draw(faces, style, restyle=self.base, groups=parts)
         self._canvases[key] = (canvas, present.copy())
         return image
 
@@ -412,6 +434,17 @@ class _Covers:
     count: np.ndarray
     label: np.ndarray
     boxy: np.ndarray
+
+    def hidden_keys(self, keys: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """(k,) bool: which feature faces ``keys`` (k,) the ``present`` (n,) bool parts cover
+        (:meth:`hidden` for those faces only; the covering cells are grouped by face)."""
+        start = np.cumsum(self.count) - self.count
+        cells = _ranges(start[keys], start[keys] + self.count[keys])
+        lab = self.label[self.cell[cells]]
+        filled = (lab >= 0) & present[np.maximum(lab, 0)] & (self.stud[cells] | self.boxy[lab])
+        owner = np.repeat(np.arange(len(keys)), self.count[keys])
+        covered = np.bincount(owner, weights=filled, minlength=len(keys))
+        return (self.count[keys] > 0) & (covered == self.count[keys])
 
     def hidden(self, present: np.ndarray) -> np.ndarray:
         """(k,) bool feature faces covered by the ``present`` (n,) bool parts."""
@@ -486,6 +519,16 @@ def _face_covers(
     kinds = catalogue()
     boxy = np.array([kinds[p.part].kind != "slope" for p in model.placements], dtype=bool)
     return _Covers(face_key, flat, owner, stud[owner], count, label.ravel(), boxy)
+
+
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The integers of every [start, end) range, concatenated (int64)."""
+    lengths = np.maximum(np.asarray(ends) - np.asarray(starts), 0)
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(np.asarray(starts) - (np.cumsum(lengths) - lengths), lengths)
+    return np.arange(total, dtype=np.int64) + offsets
 
 
 def _enumerate_boxes(start: np.ndarray, dims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

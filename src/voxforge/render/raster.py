@@ -772,39 +772,46 @@ class Canvas:
         self.radius = max(1, round(opt.edge_width * self.ss * 0.5)) if opt.edges else 0
         self.ring_px = max(1, round(opt.highlight_width * self.ss)) if opt.highlight_width > 0 else 0
         self._eps = _depth_eps(camera, opt)
-        self._lit: tuple[int, int, int, int] | None = None  # samples the last highlight touched
+        self._lit: list[tuple[int, int, int, int]] = []  # samples the last highlight covers
         self._used: tuple[int, int, int, int] | None = None  # samples drawn at all
 
     def draw(
-        self, faces: np.ndarray, style: np.ndarray | int, restyle: int = FaceStyle.NORMAL
+        self,
+        faces: np.ndarray,
+        style: np.ndarray | int,
+        restyle: int = FaceStyle.NORMAL,
+        *,
+        groups: np.ndarray | None = None,
     ) -> np.ndarray:
         """Add ``faces`` (k,) indices with ``style`` ((k,) or one :class:`FaceStyle`), turn the
         faces highlighted so far into ``restyle``, and return a copy of the picture.
 
-        Faces drawn before are skipped (a face is drawn once; its style changes through
-        ``restyle``)."""
+        ``groups`` (k,) int labels faces that lie together (e.g. by part): each group's screen
+        box is redrawn on its own unless the boxes touch, so a step's parts spread over the model
+        cost their own pixels, not the box around all of them. Faces drawn before are skipped (a
+        face is drawn once; its style changes through ``restyle``)."""
         faces = np.asarray(faces, dtype=np.int64)
         fresh = ~self.drawn[faces]
         faces = faces[fresh]
         style = np.asarray(style, dtype=np.int8)
         style = style[fresh] if style.ndim else style
-        dirty: list[tuple[int, int, int, int]] = []
         self.style[self.style == FaceStyle.HIGHLIGHT] = int(restyle)
-        if self._lit is not None:
-            dirty.append(self._lit)
-            self._lit = None
+        dirty, self._lit = self._lit, []
         if len(faces):
             self.style[faces] = style
             self.drawn[faces] = True
             self._project(faces)
-            box = self._screen_box(faces)
-            if box is not None:
+            labels = None if groups is None else np.asarray(groups)[fresh]
+            boxes = self._screen_boxes(faces, labels)
+            if boxes:
+                a = np.asarray(boxes)
+                box = (int(a[:, 0].min()), int(a[:, 1].max()), int(a[:, 2].min()), int(a[:, 3].max()))
                 self._raster(faces, box)
-                dirty.append(box)
+                dirty = dirty + boxes
                 u = self._used
                 self._used = box if u is None else _box_union(u, box)
-        if dirty:
-            self._resolve(dirty)
+        for window in self._windows(dirty):
+            self._resolve(window)
         return self.image.copy()
 
     def reset(self, camera: Camera, colors: tuple[np.ndarray, np.ndarray] | None = None) -> None:
@@ -828,7 +835,7 @@ class Canvas:
         self._projected[:] = False
         self.style[:] = 0
         self.drawn[:] = False
-        self._used = self._lit = None
+        self._used, self._lit = None, []
 
     def _project(self, faces: np.ndarray) -> None:
         """Project the vertices of ``faces`` not projected yet (numpy: a step's few parts)."""
@@ -853,30 +860,64 @@ class Canvas:
             self.triangle,
         )
 
-    def _screen_box(self, faces: np.ndarray) -> tuple[int, int, int, int] | None:
-        """Samples (y0, y1, x0, x1) the projections of ``faces`` can cover, or None."""
-        pts = self._points[self.faces[faces].ravel()]
-        pts = pts[np.isfinite(pts[:, 2])]
-        if not len(pts):
-            return None
+    def _screen_boxes(
+        self, faces: np.ndarray, groups: np.ndarray | None
+    ) -> list[tuple[int, int, int, int]]:
+        """Samples (y0, y1, x0, x1) the projections of each group of ``faces`` can cover."""
+        pts = self._points[self.faces[faces]]  # (k, 3, 3)
+        ok = np.isfinite(pts[:, :, 2]).all(axis=1)
+        if not ok.any():
+            return []
+        pts = pts[ok]
+        labels = np.zeros(len(pts), dtype=np.int64) if groups is None else groups[ok]
+        order = np.argsort(labels, kind="stable")
+        starts = np.flatnonzero(np.r_[True, labels[order][1:] != labels[order][:-1]])
+        lo = np.minimum.reduceat(pts[order, :, :2].min(axis=1), starts)
+        hi = np.maximum.reduceat(pts[order, :, :2].max(axis=1), starts)
         hs, ws = self.depth.shape
-        y0, y1 = max(0, int(pts[:, 1].min()) - 1), min(hs, int(pts[:, 1].max()) + 2)
-        x0, x1 = max(0, int(pts[:, 0].min()) - 1), min(ws, int(pts[:, 0].max()) + 2)
-        return None if y0 >= y1 or x0 >= x1 else (y0, y1, x0, x1)
+        out = []
+        for (x0, y0), (x1, y1) in zip(lo, hi, strict=True):
+            box = (max(0, int(y0) - 1), min(hs, int(y1) + 2), max(0, int(x0) - 1), min(ws, int(x1) + 2))
+            if box[0] < box[1] and box[2] < box[3]:
+                out.append(box)
+        return out
 
-    def _resolve(self, boxes: list[tuple[int, int, int, int]]) -> None:
-        """Resolve the output pixels around the sample ``boxes`` (outline radius and highlight
-        ring included) and draw the ring of the highlighted samples there."""
-        a = np.asarray(boxes, dtype=np.int64)
+    def _windows(self, boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+        """Output-pixel windows (y0, y1, x0, x1) around the sample ``boxes``, padded by the
+        outline radius and the highlight ring, merged until no two overlap (so each window's
+        highlight ring depends only on samples inside it)."""
         pad = self.radius + self.ring_px + self.ss
         f = self.ss
         h, w = self.image.shape[:2]
-        y0 = max(0, (int(a[:, 0].min()) - pad) // f)
-        y1 = min(h, -(-(int(a[:, 1].max()) + pad) // f))
-        x0 = max(0, (int(a[:, 2].min()) - pad) // f)
-        x1 = min(w, -(-(int(a[:, 3].max()) + pad) // f))
-        if y0 >= y1 or x0 >= x1:
-            return
+        wins = [
+            (
+                max(0, (y0 - pad) // f),
+                min(h, -(-(y1 + pad) // f)),
+                max(0, (x0 - pad) // f),
+                min(w, -(-(x1 + pad) // f)),
+            )
+            for y0, y1, x0, x1 in boxes
+        ]
+        merged = True
+        while merged:
+            merged = False
+            for i in range(len(wins)):
+                for j in range(i + 1, len(wins)):
+                    a, b = wins[i], wins[j]
+                    if a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]:
+                        wins[i] = _box_union(a, b)
+                        del wins[j]
+                        merged = True
+                        break
+                if merged:
+                    break
+        return [b for b in wins if b[0] < b[1] and b[2] < b[3]]
+
+    def _resolve(self, window: tuple[int, int, int, int]) -> None:
+        """Resolve the output pixels ``window`` (y0, y1, x0, x1) and draw the ring of the
+        highlighted samples there."""
+        y0, y1, x0, x1 = window
+        f = self.ss
         ring = self.ring_px > 0
         flags = np.zeros(((y1 - y0) * f, (x1 - x0) * f) if ring else (1, 1), dtype=np.uint8)
         small = (y1 - y0) * (x1 - x0) * f * f < _SERIAL_SAMPLES
@@ -902,11 +943,13 @@ class Canvas:
             view = self.image[y0:y1, x0:x1]
             _highlight_ring(view, flags, self.options.highlight_rgb, self.ring_px, f)
             cols = np.flatnonzero(flags.any(axis=0))
-            self._lit = (
-                y0 * f + int(rows[0]),
-                y0 * f + int(rows[-1]) + 1,
-                x0 * f + int(cols[0]),
-                x0 * f + int(cols[-1]) + 1,
+            self._lit.append(
+                (
+                    y0 * f + int(rows[0]),
+                    y0 * f + int(rows[-1]) + 1,
+                    x0 * f + int(cols[0]),
+                    x0 * f + int(cols[-1]) + 1,
+                )
             )
 
 
