@@ -7,7 +7,13 @@ voxelized at 32 studs, as `voxforge voxelize scene.ply --width-studs 32` does. T
 on 2 cores. Numba kernels are warmed up on a small cloud first (their one-off compile is reported
 separately). Peak memory is the process's peak resident set size.
 
-Usage: ``.venv/bin/python benchmarks/bench_pipeline.py``
+``--brickify``: instead, ``brickify --instructions none`` of a 30^3 voxel file (a ModelNet10
+dresser from the shared data; target under 1.5 s); ``--teapot`` adds the teapot at 64 studs with
+every booklet (targets: under 90 s, the output folder under 60 MB), with stage times and the
+size of each output file. Wall and CPU seconds (CPU sums all threads: on a shared machine it
+shows the work when wall time is inflated by other load).
+
+Usage: ``.venv/bin/python benchmarks/bench_pipeline.py [--brickify | --teapot]``
 """
 
 from __future__ import annotations
@@ -71,6 +77,11 @@ def run(path: Path) -> dict[str, float]:
 
 
 def main() -> None:
+    import sys
+
+    if "--brickify" in sys.argv or "--teapot" in sys.argv:
+        print(json.dumps(brickify_targets("--teapot" in sys.argv), indent=2, default=str))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         small = Path(tmp) / "small.ply"
         save_points(scene(20_000, seed=1), small)
@@ -103,6 +114,67 @@ def main() -> None:
             default=str,
         )
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# brickify end to end (issue: small, fast outputs)
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _grid_30() -> np.ndarray:
+    """A 30^3 ModelNet10 dresser from the shared data, else a seeded box with a cavity."""
+    path = SHARED / "modelnet10_vox30_train.npz"
+    if path.is_file():
+        data = np.load(path)
+        dresser = int(np.flatnonzero(data["classes"][data["labels"]] == "dresser")[0])
+        return data["voxels"][dresser].astype(np.uint8)
+    occ = np.zeros((30, 30, 30), np.uint8)
+    occ[5:25, 8:22, 0:26] = 1
+    occ[8:22, 10:20, 4:24] = 0
+    return occ
+
+
+def brickify_run(path: Path, out: Path, **options) -> dict:
+    """One ``run_brickify`` (wall and CPU seconds, stage timings, output sizes per file)."""
+    from voxforge.pipelines.brickify import BrickifyConfig, run_brickify
+
+    cfg = BrickifyConfig.model_validate(options)
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = run_brickify(path, out, cfg)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    files = {p.name: p.stat().st_size for p in out.iterdir() if p.is_file()}
+    if (out / "steps").is_dir():
+        files["steps/"] = sum(p.stat().st_size for p in (out / "steps").iterdir())
+    s = result.summary
+    return {
+        "parts": s["parts"]["total"],
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "stages_s": s["timings_s"],
+        "booklet_s": (s.get("instructions") or {}).get("timings_s"),
+        "files_mb": {k: round(v / 1e6, 2) for k, v in sorted(files.items())},
+        "total_mb": round(sum(files.values()) / 1e6, 1),
+    }
+
+
+def brickify_targets(teapot: bool) -> dict:
+    """``brickify --instructions none`` of a 30^3 voxel file (target under 1.5 s; the best of
+    three after a warm-up run), and with ``teapot`` the teapot at 64 studs with booklets
+    (targets: under 90 s, folder under 60 MB)."""
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        grid = Path(tmp) / "grid30.npy"
+        np.save(grid, _grid_30())
+        none = {"instructions": {"formats": "none"}}
+        brickify_run(grid, Path(tmp) / "warm", **none)
+        runs = [brickify_run(grid, Path(tmp) / f"g{k}", **none) for k in range(3)]
+        out["grid30_no_instructions"] = {**min(runs, key=lambda r: r["wall_s"]), "target_s": 1.5}
+        mesh = SHARED / "meshes" / "teapot.obj"
+        if teapot and mesh.is_file():
+            run = brickify_run(mesh, Path(tmp) / "teapot", voxel={"width_studs": 64})
+            out["teapot_64_studs"] = {**run, "target_s": 90, "target_mb": 60}
+    return out
 
 
 if __name__ == "__main__":

@@ -74,14 +74,14 @@ class InstructionsConfig(BaseModel):
         "(256 colours with quantize).",
     )
     image_px: int = Field(
-        560,
+        480,
         ge=64,
         le=4096,
         description="Longest side of a stored step picture, pixels: the crop around the model is "
-        "scaled down to it (a step printed four to a page is about 3.4 inches wide: 560 px is "
-        "165 dpi there; a 5,000-part model's 800 pictures stay near 20 MB).",
+        "scaled down to it (a step printed four to a page is about 3.4 inches wide: 480 px is "
+        "140 dpi there; a 5,000-part model's 900 pictures stay near 20 MB).",
     )
-    jpeg_quality: int = Field(75, ge=30, le=100, description="JPEG quality of step pictures.")
+    jpeg_quality: int = Field(70, ge=30, le=100, description="JPEG quality of step pictures.")
 
     @property
     def renders_views(self) -> bool:

@@ -26,7 +26,7 @@ from voxforge.scan import CleanConfig
 from voxforge.voxel import VoxelizeConfig
 
 MESH_OUTPUTS = {
-    "glb": "glTF binary, y-up, metres, colours",
+    "glb": "glTF binary, y-up, metres, colours; the visible surface only",
     "obj": "Wavefront OBJ, y-up, metres",
     "stl": "binary STL, z-up, millimetres",
 }
@@ -374,11 +374,15 @@ def write_brick_outputs(
         Image.fromarray(image).save(od.path("preview.png"))
         od.add("preview.png", "rendered preview of the brick model")
         report("write", 0.6)
-        bricks_mesh = brick_model_trimesh(model, palette) if getattr(config, "meshes", True) else None
+        meshes: dict[bool, Any] = {}
         for ext in getattr(config, "meshes", MESH_OUTPUTS):
-            what = MESH_OUTPUTS[ext]
-            od.path(f"model.{ext}").write_bytes(export_mesh(bricks_mesh, ext))
-            od.add(f"model.{ext}", f"brick model geometry with studs ({what})")
+            # the glTF file is for looking at: its surface only (faces and studs other parts
+            # cover left out, a fraction of the bytes); OBJ and STL keep every part whole
+            surface = ext == "glb"
+            if surface not in meshes:
+                meshes[surface] = brick_model_trimesh(model, palette, cull_hidden=surface)
+            od.path(f"model.{ext}").write_bytes(export_mesh(meshes[surface], ext))
+            od.add(f"model.{ext}", f"brick model geometry with studs ({MESH_OUTPUTS[ext]})")
         if grid is not None:
             save_voxels(grid, od.path("grid.npz"))
             od.add("grid.npz", "the voxel grid the bricks were laid on")
