@@ -131,6 +131,7 @@ def big_booklet(n_parts: int = 5000) -> dict:
         "steps": len(plan.steps),
         "pages": figures["pages"],
         "pictures_s": stages["images_s"],
+        "pictures_cpu_s": stages.get("images_cpu_s"),
         "pictures_target_s": 30,
         "wall_s": round(wall, 2),
         "cpu_s": round(cpu, 2),
