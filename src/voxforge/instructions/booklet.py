@@ -81,7 +81,7 @@ class InstructionsConfig(BaseModel):
         "scaled down to it (a step printed four to a page is about 3.4 inches wide: 480 px is "
         "140 dpi there; a 5,000-part model's 900 pictures stay near 20 MB).",
     )
-    jpeg_quality: int = Field(70, ge=30, le=100, description="JPEG quality of step pictures.")
+    jpeg_quality: int = Field(65, ge=30, le=100, description="JPEG quality of step pictures.")
 
     @property
     def renders_views(self) -> bool:
