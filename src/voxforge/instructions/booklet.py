@@ -50,7 +50,13 @@ class InstructionsConfig(BaseModel):
         "(steps/step_NNN.png + instructions.json); [] or 'none' writes none. A comma-separated "
         "string is accepted.",
     )
-    image_size: int = Field(1024, ge=128, le=4096, description="Step image side, pixels.")
+    image_size: int = Field(
+        768,
+        ge=128,
+        le=4096,
+        description="Side of the rendered step images, pixels (each is cut to its page crop and "
+        "stored at image_px); the cover and the finished model are drawn at least 1024 px.",
+    )
     steps_per_page: Literal[1, 2, 4, 6] = Field(
         4, description="Most steps on one PDF page; steps with long parts lists get more room."
     )
@@ -314,6 +320,9 @@ def content_box(image: np.ndarray, pad: int | None = None) -> tuple[int, int, in
     return (x0, y0, min(w, int(xs[-1]) + 1 + pad), min(h, int(ys[-1]) + 1 + pad))
 
 
+COVER_PX = 1024
+"""Least side of the cover and finished-model pictures, pixels (printed a page wide)."""
+
 SUB_CROP = 0.7
 """A sub-assembly's page crop keeps at least this fraction of the image side, so its few parts
 are not blown up far beyond the scale of the main model's pictures."""
@@ -445,8 +454,10 @@ def make_booklet(
         view[ref.within] = ref.step.rotation
         prog("images", (k + 1) / (len(refs) + 2))
     everything = np.arange(n)
-    front_image = scene.render(everything)
-    back_image = scene.render(everything, rotation=(30.0, 225.0, 0.0))
+    cover = max(COVER_PX, config.image_size)
+    front_image = scene.render(everything, camera=scene.camera(None, size=cover))
+    turned: Rotation = (30.0, 225.0, 0.0)
+    back_image = scene.render(everything, rotation=turned, camera=scene.camera(turned, size=cover))
     prog("images", 1.0)
     timings["images_s"] = round(time.perf_counter() - t0, 3)
     timings["images_cpu_s"] = round(time.process_time() - c0, 3)  # all threads
