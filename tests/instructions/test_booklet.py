@@ -208,3 +208,14 @@ def test_content_box_frames_the_ink_and_ignores_white_and_transparent_pixels():
     assert content_box(img, pad=2) == (98, 48, 182, 62)
     assert content_box(img[..., :3], pad=0) == (5, 5, 180, 60)  # opaque: the black counts
     assert content_box(np.full((20, 30, 3), 255, np.uint8)) == (0, 0, 30, 20)
+
+
+def test_step_pictures_are_cut_sized_and_encoded_as_asked():
+    model = random_stack(side=4, layers=2, seed=5)
+    plan = layer_plan(model, 4)
+    for fmt, magic, ext in (("jpeg", b"\xff\xd8\xff", "jpg"), ("png", b"\x89PNG", "png")):
+        cfg = InstructionsConfig(image_size=256, image_px=120, image_format=fmt, turn_hidden=False)
+        booklet = make_booklet(model, plan, "t", cfg)
+        for step in booklet.steps:
+            assert step.picture.startswith(magic) and step.image.endswith("." + ext)
+            assert max(step.size) <= 120 and min(step.size) > 0
