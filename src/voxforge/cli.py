@@ -523,6 +523,14 @@ def brickify(
         bool | None,
         typer.Option("--classify/--no-classify", help="Name the object (summary.json); default off."),
     ] = None,
+    complete: Annotated[
+        str | None,
+        typer.Option(
+            "--complete",
+            help="Fill a scan's unseen side with the completion network: auto (one-sided scans "
+            "only) | on | off (default).",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -547,7 +555,8 @@ def brickify(
                 plane, plane_margin, cluster_radius, pick_point, pick_box, extend_bottom, pick
             ),
         )
-        top = {"meshes": meshes, "build_order": build_order, "classify": classify}
+        top = {"meshes": meshes, "build_order": build_order, "classify": classify,
+               "complete": complete}  # fmt: skip
         flags.update({k: v for k, v in top.items() if v is not None})
         if hollow is not None:
             flags.setdefault("voxel", {})["hollow"] = hollow_cells
@@ -575,6 +584,10 @@ def brickify(
             f"stability: {stab.get('verdict', '?')} ({_margin_text(stab.get('margin'))}); "
             f"connected: {s['connectivity']['connected']}, grounded: {s['connectivity']['grounded']}"
         )
+        if s.get("completion"):
+            c = s["completion"]
+            done = f"added {c.get('added_grid_cells', 0):,} cells" if c["applied"] else "not applied"
+            typer.echo(f"completion: {done} ({c['reason']})")
         steps = s.get("instructions") or {}
         if steps.get("steps"):
             typer.echo(f"instructions: {steps['steps']} steps ({_steps_text(steps)})")
@@ -629,6 +642,7 @@ def _top_level_outputs(folder: Path) -> list[str]:
 from voxforge.bricks.order_commands import order  # noqa: E402
 from voxforge.instructions.commands import instructions as instructions_cmd  # noqa: E402
 from voxforge.nn.commands import classify, data_app, evaluate_app, train_app  # noqa: E402
+from voxforge.nn.completion import commands as completion_cmds  # noqa: E402
 from voxforge.nn.recon_commands import evaluate_reconstruction_cmd, render_set_cmd  # noqa: E402
 from voxforge.nn.recon_train_commands import (  # noqa: E402
     ship_reconstruction_cmd,
@@ -641,6 +655,10 @@ from voxforge.service.commands import serve, users_app  # noqa: E402
 train_app.command("reconstruction")(train_reconstruction_cmd)
 train_app.command("ship-reconstruction")(ship_reconstruction_cmd)
 evaluate_app.command("reconstruction")(evaluate_reconstruction_cmd)
+train_app.command("completion")(completion_cmds.train_completion_cmd)
+train_app.command("ship-completion")(completion_cmds.ship_completion_cmd)
+evaluate_app.command("completion")(completion_cmds.evaluate_completion_cmd)
+app.command("complete")(completion_cmds.complete_cmd)
 data_app.command("render-set")(render_set_cmd)
 app.add_typer(train_app, name="train")
 app.add_typer(evaluate_app, name="evaluate")

@@ -57,6 +57,11 @@ class BrickifyConfig(BaseModel):
         "builds any size.",
     )
     preview_size: int = Field(1024, ge=64, le=4096, description="Preview PNG size in pixels.")
+    complete: Literal["auto", "on", "off"] = Field(
+        "off",
+        description="Fill the unseen side of a scan with the completion network (auto: only when "
+        "the scan is one-sided); completed parts are shaded lighter in preview.png.",
+    )
     title: str | None = Field(None, description="Model title in the LDraw file; default: input name.")
     classify: bool = Field(
         False,
@@ -148,7 +153,7 @@ def run_brickify(
     input_path = Path(input_path)
 
     grid, source_info, clean_report = prepare_grid(
-        input_path, config.input, config.clean, config.voxel, prog, timer
+        input_path, config.input, config.clean, config.voxel, prog, timer, config.complete
     )
     if grid.count > config.max_filled_cells:
         raise SizeLimitError(
@@ -197,6 +202,8 @@ def run_brickify(
     summary["input"]["path"] = str(input_path)
     if classification is not None:
         summary["classification"] = classification
+    if "completion" in grid.meta:
+        summary["completion"] = completion_summary(grid, model)
 
     prog("write", 0.0)
     with timer("write"):
@@ -228,6 +235,32 @@ def check_part_budget(budget: int | None, parts: int, grid: Any, *, estimated: b
         f"the model would take {what}, over the part budget of {budget:,} (max_parts); "
         f"use --width-studs {smaller} or less, or --force to build it anyway"
     )
+
+
+def completed_parts(model: BrickModel, grid: Any) -> np.ndarray | None:
+    """(n,) bool: parts whose cells are mostly completion-added (None without a completion)."""
+    cells = None if grid is None else grid.meta.get("completed_cells")
+    if cells is None or not len(model.placements):
+        return None
+    added = np.zeros(grid.shape, dtype=bool)
+    added[tuple(np.asarray(cells, dtype=np.int64).reshape(-1, 3).T)] = True
+    out = np.zeros(len(model.placements), dtype=bool)
+    for i, p in enumerate(model.placements):
+        sx, sy = (p.sy, p.sx) if p.rotation % 2 else (p.sx, p.sy)
+        box = added[p.x : p.x + sx, p.y : p.y + sy, p.z : p.z + p.h]
+        out[i] = box.size > 0 and box.mean() > 0.5
+    return out
+
+
+def completion_summary(grid: Any, model: BrickModel) -> dict[str, Any]:
+    """The completion report with the added cells (x, y, z lattice indices) and parts marked."""
+    info = dict(grid.meta["completion"])
+    cells = grid.meta.get("completed_cells")
+    if cells is not None:
+        info["completed_cells"] = np.asarray(cells).tolist()
+        parts = completed_parts(model, grid)
+        info["completed_parts"] = [] if parts is None else np.flatnonzero(parts).tolist()
+    return jsonable(info)
 
 
 def plan_with_views(
@@ -370,7 +403,8 @@ def write_brick_outputs(
         bom.write_rebrickable_csv(rows, od.path("rebrickable.csv"))
         od.add("rebrickable.csv", "Rebrickable part list")
         report("write", 0.3)
-        image = render_bricks(model, palette, size=getattr(config, "preview_size", 1024))
+        dim = completed_parts(model, grid)
+        image = render_bricks(model, palette, size=getattr(config, "preview_size", 1024), dim=dim)
         Image.fromarray(image).save(od.path("preview.png"))
         od.add("preview.png", "rendered preview of the brick model")
         report("write", 0.6)

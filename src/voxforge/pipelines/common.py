@@ -176,11 +176,16 @@ def prepare_grid(
     voxel_config: Any,
     prog: Any,
     timer: Timer,
+    complete: str = "off",
 ) -> tuple[VoxelGrid, dict[str, Any], dict[str, Any] | None]:
     """Read, clean (scans) and voxelize, timing each step and reporting progress.
 
     ``prog`` is a :class:`~voxforge.core.progress.Progress` with ``read``, ``clean`` and
-    ``voxelize`` stages. Returns the grid, a description of the input and the clean-up report.
+    ``voxelize`` stages. ``complete`` (``off``, ``on``, ``auto``) fills the unseen side of a scan
+    or mesh (:func:`voxforge.nn.completion.apply.complete_grid`; the report lands in
+    ``grid.meta["completion"]``, the added cells' (k, 3) indices in
+    ``grid.meta["completed_cells"]``). Returns the grid, a description of the input and the
+    clean-up report.
     """
     prog("read", 0.0)
     with timer("read"):
@@ -192,6 +197,11 @@ def prepare_grid(
     prog("voxelize", 0.0)
     with timer("voxelize"):
         grid = to_grid(obj, voxel_config, prog.sub("voxelize"))
+    if complete != "off":
+        from voxforge.nn.completion.apply import complete_grid
+
+        with timer("complete"):
+            grid = complete_grid(obj, grid, complete)
     return grid, source_info, clean_report
 
 
