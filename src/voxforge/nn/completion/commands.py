@@ -65,12 +65,14 @@ def evaluate_completion_cmd(
     def run() -> None:
         import json
 
-        from voxforge.core.errors import ConfigError
+        from voxforge.core.errors import ConfigError, InputFormatError
         from voxforge.nn.completion.evaluate import evaluate_completion
         from voxforge.nn.completion.infer import load_checkpoint, load_completer
 
         if split not in ("all", "val"):
             raise ConfigError(f"--split must be all or val, got {split!r}")
+        if not data.is_file():
+            raise InputFormatError(f"{data}: no such voxel set")
         completer = None
         if not no_network:
             completer = (
@@ -111,10 +113,11 @@ def complete_cmd(
     from voxforge.cli import guarded, progress_bar
 
     def run() -> None:
+        from voxforge.core.config import build_config
         from voxforge.pipelines.complete import CompleteJobConfig, run_complete
 
-        cfg = CompleteJobConfig.model_validate(
-            {"method": method, "weights": weights, "input": {"clean": clean}}
+        cfg = build_config(
+            CompleteJobConfig, {"method": method, "weights": weights, "input": {"clean": clean}}
         )
         with progress_bar(not quiet) as cb:
             result = run_complete(input, output, cfg, progress=cb)
