@@ -586,7 +586,7 @@ def brickify(
         )
         if s.get("completion"):
             c = s["completion"]
-            done = f"added {c.get('added_grid_cells', 0):,} cells" if c["applied"] else "not applied"
+            done = f"added {c.get('added_cells', 0):,} cells" if c["applied"] else "not applied"
             typer.echo(f"completion: {done} ({c['reason']})")
         steps = s.get("instructions") or {}
         if steps.get("steps"):

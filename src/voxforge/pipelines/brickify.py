@@ -246,18 +246,18 @@ def completed_parts(model: BrickModel, grid: Any) -> np.ndarray | None:
     added[tuple(np.asarray(cells, dtype=np.int64).reshape(-1, 3).T)] = True
     out = np.zeros(len(model.placements), dtype=bool)
     for i, p in enumerate(model.placements):
-        sx, sy = (p.sy, p.sx) if p.rotation % 2 else (p.sx, p.sy)
-        box = added[p.x : p.x + sx, p.y : p.y + sy, p.z : p.z + p.h]
+        box = added[p.x : p.x + p.sx, p.y : p.y + p.sy, p.z : p.z + p.h]
         out[i] = box.size > 0 and box.mean() > 0.5
     return out
 
 
 def completion_summary(grid: Any, model: BrickModel) -> dict[str, Any]:
-    """The completion report with the added cells (x, y, z lattice indices) and parts marked."""
+    """The completion report with the added cells' (x, y, z) lattice indices and the indices of
+    the parts standing mostly on them."""
     info = dict(grid.meta["completion"])
     cells = grid.meta.get("completed_cells")
     if cells is not None:
-        info["completed_cells"] = np.asarray(cells).tolist()
+        info["added_cell_indices"] = np.asarray(cells).tolist()
         parts = completed_parts(model, grid)
         info["completed_parts"] = [] if parts is None else np.flatnonzero(parts).tolist()
     return jsonable(info)

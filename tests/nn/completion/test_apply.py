@@ -67,3 +67,27 @@ def test_added_cells_land_on_the_brick_grid_with_colours() -> None:
     assert added.sum() > 0 and not (added & occ).any()
     assert (out.occupancy == (occ | added)).all()
     assert np.allclose(out.colors[added], (1.0, 0.0, 0.0))
+
+
+def test_the_pipeline_hook_completes_one_sided_scans_only(monkeypatch, random_weights) -> None:
+    import shutil
+
+    from voxforge.nn.completion.apply import complete_grid
+    from voxforge.pipelines.common import to_grid
+    from voxforge.voxel import VoxelizeConfig
+
+    models = random_weights.parent
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(random_weights.with_suffix(suffix), models / f"completion-unet{suffix}")
+    monkeypatch.setenv("VOXFORGE_MODELS", str(models))
+    cfg = VoxelizeConfig(width_studs=12)
+    one_sided, all_round = box_cloud("front_top"), box_cloud("all")
+    grid = complete_grid(one_sided, to_grid(one_sided, cfg), "auto")
+    c = grid.meta["completion"]
+    assert c["applied"] and "one-sided" in c["reason"] and c["added_cells"] > 0
+    assert len(grid.meta["completed_cells"]) == c["added_cells"]
+    plain = to_grid(all_round, cfg)
+    kept = complete_grid(all_round, plain, "auto")
+    assert not kept.meta["completion"]["applied"] and kept.count == plain.count
+    forced = complete_grid(all_round, to_grid(all_round, cfg), "on")
+    assert forced.meta["completion"]["applied"]

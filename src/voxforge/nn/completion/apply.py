@@ -263,10 +263,10 @@ def complete_grid(obj: PointCloud | Mesh | VoxelGrid, grid: VoxelGrid, mode: str
     scan = scan_to_partial(obj)
     if mode == "auto" and not scan.views.one_sided:
         grid.meta["completion"] = {
-            "applied": False, **scan.info,
-            "reason": f"scan covers {scan.views.coverage_deg:.0f} deg around the object "
-            "(not one-sided)",
-        }  # fmt: skip
+            "applied": False,
+            "reason": f"scan covers {scan.views.coverage_deg:.0f} deg around the object (not one-sided)",
+            "grid32": scan.info,
+        }
         return grid
     from voxforge.nn.completion.infer import load_completer
 
@@ -278,7 +278,11 @@ def complete_grid(obj: PointCloud | Mesh | VoxelGrid, grid: VoxelGrid, mode: str
         if scan.views.one_sided
         else "asked for (--complete on)"
     )
-    out.meta["completion"] = {"applied": True, "reason": why, **completion.summary(),
-                              "added_grid_cells": int(added.sum())}  # fmt: skip
+    out.meta["completion"] = {
+        "applied": True,
+        "reason": why,
+        "added_cells": int(added.sum()),
+        "grid32": completion.summary(),
+    }
     out.meta["completed_cells"] = np.argwhere(added).astype(np.int64)
     return out
