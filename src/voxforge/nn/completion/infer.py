@@ -30,6 +30,8 @@ class Completer:
     model: CompletionUNet
     threshold: float = 0.4
     info: dict[str, Any] = field(default_factory=dict)
+    tta: bool = False
+    """Average the 8 quarter-turn x mirror versions of the input (the training augmentations)."""
 
     def probabilities(self, partial: np.ndarray, known_empty: np.ndarray) -> np.ndarray:
         """(R, R, R) or (B, R, R, R) occupancy probabilities of partial grids and their masks."""
@@ -45,8 +47,20 @@ class Completer:
             )
         from voxforge.nn.completion.train import predict
 
+        x = np.stack([p, e], axis=1).astype(np.float32)
         with torch.inference_mode():
-            out = predict(self.model, np.stack([p, e], axis=1).astype(np.float32))
+            if not self.tta:
+                out = predict(self.model, x)
+            else:
+                out = np.zeros(p.shape, np.float32)
+                for k in range(4):
+                    for flip in (False, True):
+                        xi = np.rot90(x, k, axes=(2, 3))
+                        xi = xi[:, :, ::-1] if flip else xi
+                        yi = predict(self.model, np.ascontiguousarray(xi))
+                        yi = yi[:, ::-1] if flip else yi
+                        out += np.rot90(yi, -k, axes=(1, 2))
+                out /= 8
         return out[0] if single else out
 
     def complete(self, partial: np.ndarray, known_empty: np.ndarray) -> np.ndarray:
@@ -55,7 +69,12 @@ class Completer:
 
 
 def save_completer(
-    model: CompletionUNet, stem: str | Path, *, threshold: float, extra: dict[str, Any]
+    model: CompletionUNet,
+    stem: str | Path,
+    *,
+    threshold: float,
+    extra: dict[str, Any],
+    tta: bool = False,
 ) -> tuple[Path, Path]:
     """Write ``<stem>.safetensors`` (float32; the model is small) and ``<stem>.json``."""
     from safetensors.torch import save_file
@@ -75,6 +94,7 @@ def save_completer(
         "arch_args": {"widths": list(model.widths)},
         "weights_dtype": "float32",
         "threshold": threshold,
+        "tta": tta,
         "input": {
             "shape": [None, 2, GRID, GRID, GRID],
             "channels": ["partial occupancy (cells with a scan return)",
@@ -113,6 +133,7 @@ def load_completer(weights: str | Path | None = None) -> Completer:
             raise KeyError("architecture")
         model = CompletionUNet(tuple(info["arch_args"]["widths"]))
         threshold = float(info["threshold"])
+        tta = bool(info.get("tta", False))
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         raise ConfigError(f"{js}: not a completion model sidecar ({err})") from None
     try:
@@ -122,7 +143,7 @@ def load_completer(weights: str | Path | None = None) -> Completer:
             f"{st}: weights do not fit the completion U-Net ({str(err).splitlines()[0]})"
         ) from None
     model.eval()
-    return Completer(model, threshold, info)
+    return Completer(model, threshold, info, tta)
 
 
 def load_checkpoint(path: str | Path) -> Completer:

@@ -1,24 +1,27 @@
 """Ship a completion run: best checkpoint -> ``models/completion-unet.*`` with a model card.
 
-The threshold is the one with the best validation IoU in the run's last-best row of
-``metrics.csv``; the card's table is measured here, on fresh one-view scans (seed 1) of every
-validation object, for the network, the mirror-symmetry baseline and no completion.
+The threshold and whether to average the 8 turned/mirrored inputs (test-time augmentation) are
+chosen by mean IoU on the run's validation scans; the card's table is measured here, on fresh
+one-view scans (seed 1) of every validation object, for the network, the mirror-symmetry baseline
+and no completion.
 """
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from voxforge.core.errors import ConfigError
 from voxforge.core.progress import ProgressCallback, null_progress
+from voxforge.nn.completion.dataset import load_or_build
 from voxforge.nn.completion.evaluate import evaluate_completion
-from voxforge.nn.completion.infer import load_checkpoint, save_completer
+from voxforge.nn.completion.infer import Completer, load_checkpoint, save_completer
 from voxforge.nn.completion.model import count_params
-from voxforge.nn.completion.train import THRESHOLDS
+from voxforge.nn.completion.train import THRESHOLDS, CompletionTrainConfig
+from voxforge.nn.recon_metrics import iou
 
 
 def ship_completion(
@@ -35,12 +38,11 @@ def ship_completion(
     if not (run / "best.pt").is_file() or not (run / "metrics.csv").is_file():
         raise ConfigError(f"{run}: not a completion run (needs best.pt and metrics.csv)")
     completer = load_checkpoint(run / "best.pt")
-    rows = list(csv.DictReader((run / "metrics.csv").open(encoding="utf-8")))
     step = completer.info.get("step")
-    best = next((r for r in rows if int(r["step"]) == step), rows[-1])
-    threshold = max(THRESHOLDS, key=lambda t: float(best[f"iou_{t}"]))
-    completer.threshold = threshold
     cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+    choice = choose_decoding(completer, CompletionTrainConfig.model_validate(cfg))
+    completer.threshold, completer.tta = choice["threshold"], choice["tta"]
+    threshold = completer.threshold
     report = evaluate_completion(
         cfg["data"]["path"], completer, split="val", views=1, seed=1, limit=limit, progress=progress
     )
@@ -55,11 +57,31 @@ def ship_completion(
             "data": cfg["data"],
         },
     }
-    st, _ = save_completer(completer.model, stem, threshold=threshold, extra=info)
+    info["decoding_choice"] = choice
+    st, _ = save_completer(completer.model, stem, threshold=threshold, extra=info, tta=completer.tta)
     info["size_bytes"] = st.stat().st_size
     curve = (run / "metrics.csv").read_text(encoding="utf-8").strip()
     Path(stem).with_suffix(".md").write_text(model_card(info, threshold, curve), encoding="utf-8")
     return info
+
+
+def choose_decoding(completer: Completer, config: CompletionTrainConfig) -> dict[str, Any]:
+    """Threshold and test-time augmentation with the best mean IoU on the run's validation scans
+    (the ones the checkpoint was chosen on)."""
+    data = load_or_build(config.data)
+    idx = data.split(True)
+    if config.val_samples is not None and config.val_samples < len(idx):
+        idx = idx[np.linspace(0, len(idx) - 1, config.val_samples).round().astype(int)]
+    x, y = data.batch(idx)
+    scores: dict[str, float] = {}
+    for tta in (False, True):
+        completer.tta = tta
+        p = completer.probabilities(x[:, 0], x[:, 1])
+        for t in THRESHOLDS:
+            scores[f"tta={tta},t={t}"] = float(iou(p, y, t).mean())
+    best = max(scores, key=scores.__getitem__)
+    tta_s, t_s = best.split(",")
+    return {"tta": tta_s == "tta=True", "threshold": float(t_s[2:]), "scores": scores}
 
 
 def results_table(report: dict[str, Any]) -> str:
@@ -86,6 +108,16 @@ def class_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def tta_text(info: dict[str, Any]) -> str:
+    """How the card describes the test-time augmentation choice."""
+    if info.get("decoding_choice", {}).get("tta"):
+        return (
+            ", averaging the network's output over the 8 quarter-turn x mirror versions of the "
+            "input"
+        )
+    return ""
+
+
 def model_card(info: dict[str, Any], threshold: float, curve: str) -> str:
     """The model card (``models/completion-unet.md``)."""
     v = info["validation"]
@@ -101,9 +133,9 @@ Completes a one-sided scan on a 32³ grid: a 3D U-Net, {info["params"]:,} parame
 channel 1 the known-empty mask (cells the camera rays crossed before their return, as in 3D-EPN);
 axes x, y, z (z up), the object scaled to at most 30 cells and centred (the ModelNet voxel
 convention). Output: occupancy logits of the complete shape; a cell is filled at probability >=
-{threshold} (chosen on validation IoU). `voxforge complete` and `brickify --complete` build the
-input from a real scan: view directions from the surface normals, known-empty space carved along
-them (see `voxforge.nn.completion.apply`).
+{threshold}{tta_text(info)} (chosen on validation IoU). `voxforge complete` and
+`brickify --complete` build the input from a real scan: view directions from the surface
+normals, known-empty space carved along them (see `voxforge.nn.completion.apply`).
 
 ## Data
 Simulated phone scans (`voxforge.nn.completion.sim`: a voxel-space pinhole depth camera, depth
