@@ -62,13 +62,15 @@ class PartialScan:
 
 
 def surface_points(obj: PointCloud | Mesh, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
-    """(n, 3) points and their normals (or None) of a cloud, or samples of a mesh's surface."""
+    """(n, 3) points and their normals (or None) of a cloud, or samples of a mesh's surface with
+    their faces' normals."""
     if isinstance(obj, PointCloud):
         return obj.xyz, obj.normals
     from voxforge.mesh.sample import sample_surface
 
     s = sample_surface(obj, 20_000, seed=seed)
-    return np.asarray(s.points, dtype=np.float64), getattr(s, "normals", None)
+    normals = np.asarray(obj.tm.face_normals, dtype=np.float64)[s.face_index]
+    return np.asarray(s.points, dtype=np.float64), normals
 
 
 def estimate_normals(xyz: np.ndarray, k: int = 16) -> np.ndarray:

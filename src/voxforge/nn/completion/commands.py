@@ -107,6 +107,8 @@ def complete_cmd(
     clean: Annotated[
         bool | None, typer.Option("--clean/--no-clean", help="Clean up point clouds first.")
     ] = None,
+    up: Annotated[str | None, typer.Option("--up", help="Up axis of a mesh: y or z.")] = None,
+    units: Annotated[str | None, typer.Option("--units", help="m, cm, mm or in.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Fill in the unseen side of a scan: writes the completed grid, its mesh and a preview."""
@@ -117,8 +119,10 @@ def complete_cmd(
         from voxforge.pipelines.complete import CompleteJobConfig, run_complete
 
         cfg = build_config(
-            CompleteJobConfig, {"method": method, "weights": weights, "input": {"clean": clean}}
-        )
+            CompleteJobConfig,
+            {"method": method, "weights": weights,
+             "input": {"clean": clean, "up": up, "units": units}},
+        )  # fmt: skip
         with progress_bar(not quiet) as cb:
             result = run_complete(input, output, cfg, progress=cb)
         c = result.summary["completion"]
