@@ -111,10 +111,7 @@ def class_table(report: dict[str, Any]) -> str:
 def tta_text(info: dict[str, Any]) -> str:
     """How the card describes the test-time augmentation choice."""
     if info.get("decoding_choice", {}).get("tta"):
-        return (
-            ", averaging the network's output over the 8 quarter-turn x mirror versions of the "
-            "input"
-        )
+        return ", averaging the network's output over the 8 quarter-turn x mirror versions of the input"
     return ""
 
 
