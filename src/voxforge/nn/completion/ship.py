@@ -115,6 +115,27 @@ def tta_text(info: dict[str, Any]) -> str:
     return ""
 
 
+def _met(ok: bool) -> str:
+    return "met" if ok else "not met"
+
+
+def _net(v: dict[str, Any]) -> float:
+    return float(v["methods"]["network"]["iou"])
+
+
+def _gain(v: dict[str, Any]) -> float:
+    return _net(v) - float(v["methods"]["symmetry"]["iou"])
+
+
+def decoding_text(info: dict[str, Any]) -> str:
+    """The decoding choices and their validation IoU, one phrase each."""
+    scores = info.get("decoding_choice", {}).get("scores", {})
+    return "; ".join(
+        f"{'with' if 'True' in k else 'without'} test-time augmentation at {k.split('t=')[-1]}: {v:.4f}"
+        for k, v in scores.items()
+    )
+
+
 def model_card(info: dict[str, Any], threshold: float, curve: str) -> str:
     """The model card (``models/completion-unet.md``)."""
     v = info["validation"]
@@ -151,15 +172,24 @@ cells in unit-cube units; F-score at one cell (`voxforge.nn.recon_metrics`).
 
 {results_table(v)}
 
+Decoding chosen on the run's 200 validation scans (mean IoU): {decoding_text(info)}.
+
 IoU per class:
 
 {class_table(v)}
+
+## Targets
+| target | measured |
+| --- | --- |
+| IoU >= 0.80 from one side view | {_net(v):.3f} ({_met(_net(v) >= 0.80)}) |
+| above the symmetry baseline by >= 0.05 | {_gain(v):+.3f} ({_met(_gain(v) >= 0.05)}) |
 
 Reproduce: `voxforge evaluate completion --data {d["path"]} --split val --json`.
 
 ## Training
 {t["trained_on"]}; seed {t["seed"]}; checkpoint of step {info["checkpoint_step"]} (best IoU at
-0.4 on 200 of the validation scans). Command:
+0.4 on 200 of the validation scans). The learning rate follows the wall clock (`schedule: time`),
+so a rerun on a machine under another load takes another number of steps. Command:
 
     {t["command"]}
 
