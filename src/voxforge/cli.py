@@ -303,6 +303,27 @@ def _margin_text(margin: float | None) -> str:
     return f"margin {margin:.2f}"
 
 
+PHYSICS_WORDS = {
+    "STABLE": "stands",
+    "UNSTABLE": "does not stand (some studs would pull apart)",
+    "FLOATING": "some parts have nothing under them",
+    "UNKNOWN": "not decided",
+}
+"""The physics verdicts in a builder's words."""
+
+
+def _physics_text(stab: dict[str, Any]) -> str:
+    """``stands; the most loaded stud uses 58% of its clutch (margin 0.42)``."""
+    from voxforge.bricks.verdict import grip_text
+
+    verdict = stab.get("verdict", "UNKNOWN")
+    words = PHYSICS_WORDS.get(verdict, verdict)
+    margin = stab.get("margin")
+    if verdict in ("STABLE", "UNSTABLE") and margin is not None:
+        return f"{words}; {grip_text(margin)} ({_margin_text(margin)})"
+    return f"{words} ({stab.get('status', '')})" if verdict == "UNKNOWN" else words
+
+
 def _floats(text: str | None, n: int, flag: str) -> list[float] | None:
     if text is None:
         return None
@@ -531,6 +552,16 @@ def brickify(
             "only) | on | off (default).",
         ),
     ] = None,
+    safety_margin: Annotated[
+        float | None,
+        typer.Option(
+            "--safety-margin",
+            help="Share of every stud's clutch that must stay unused for the model to be called "
+            "buildable (default 0.2); the repair props and re-lays towards it.",
+            min=0.0,
+            max=0.99,
+        ),
+    ] = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -550,6 +581,7 @@ def brickify(
             layout__strategy=strategy,
             layout__time_budget=time_budget,
             instructions__formats=instructions,
+            physics__safety_margin=safety_margin,
             **_size_flags(width_studs, scale),
             **_scan_flags(
                 plane, plane_margin, cluster_radius, pick_point, pick_box, extend_bottom, pick
@@ -580,10 +612,7 @@ def brickify(
             f"{size['studs'][0]} x {size['studs'][1]} studs x {size['plates']} plates "
             f"({' x '.join(str(c) for c in size['cm'])} cm), {s['mass_g']} g"
         )
-        typer.echo(
-            f"stability: {stab.get('verdict', '?')} ({_margin_text(stab.get('margin'))}); "
-            f"connected: {s['connectivity']['connected']}, grounded: {s['connectivity']['grounded']}"
-        )
+        typer.echo(f"physics: {_physics_text(stab)}")
         if s.get("completion"):
             c = s["completion"]
             done = f"added {c.get('added_cells', 0):,} cells" if c["applied"] else "not applied"
@@ -594,6 +623,7 @@ def brickify(
         for line in problem_lines(steps.get("problems") or []):
             typer.echo(line, err=True)
         typer.echo(f"wrote {output}/ ({', '.join(_top_level_outputs(output))})")
+        typer.echo(s["verdict"]["headline"])
 
     guarded(run)
 

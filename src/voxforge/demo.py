@@ -44,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         s = result.summary
         print(
             f"{s['parts']['total']} parts, {s['size']['studs'][0]} x {s['size']['studs'][1]} studs "
-            f"x {s['size']['plates']} plates, stability {s['stability']['verdict']}, "
-            f"{time.perf_counter() - t0:.1f} s"
+            f"x {s['size']['plates']} plates, {time.perf_counter() - t0:.1f} s"
         )
+        print(s["verdict"]["headline"])
         print("results:")
         for name in sorted(p.name for p in out.iterdir()):
             print(f"  {out / name}")

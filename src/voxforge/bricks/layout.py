@@ -111,7 +111,10 @@ class LayoutReport:
         stable: the physics verdict, None when no physics callable was given.
         slopes, tiles: parts swapped by the finishing passes.
         bridged_layers: plate levels re-laid to join components.
-        stability_supports: support columns added because the physics said the model fails.
+        stability_supports: support columns added because the physics said the model fails
+            or stands with less than the target margin.
+        margin_reached: the last physics check stands with at least the target margin (None
+            without a physics callable).
         support_recolored: added parts given the colour of their surroundings instead of the
             support colour.
     """
@@ -132,6 +135,7 @@ class LayoutReport:
     stability_supports: int = 0
     bridged_layers: list[int] = field(default_factory=list)
     support_recolored: int = 0
+    margin_reached: bool | None = None
 
 
 def _part_colors() -> Any:
@@ -263,6 +267,7 @@ def lay_bricks(
     *,
     stability: StabilityFn | None = None,
     progress: ProgressCallback | None = None,
+    target_margin: float = 0.0,
 ) -> tuple[BrickModel, LayoutReport]:
     """Cover the filled cells of ``grid`` with catalogue parts.
 
@@ -274,6 +279,8 @@ def lay_bricks(
         stability: optional ``physics(model) -> report`` (``report.stable``, ``report.weakest``:
             placement indices); an unstable model gets its weak region re-laid, then supports.
         progress: ``callback(stage, fraction)``.
+        target_margin: with ``stability``, the margin (``report.margin``, the share of the most
+            loaded stud's clutch left unused) the repair works towards; 0: just stand.
 
     Returns:
         The model (placements in grid cell coordinates; shape, pitch and origin of the grid) and
@@ -320,6 +327,7 @@ def lay_bricks(
             origin=grid.origin,
             deadline=time.perf_counter() + cfg.stability_budget,
             plates_only=cfg.parts == "plates",
+            target_margin=target_margin,
         )
     prog("stability", 1.0)
     timings["stability"] = time.perf_counter() - t
@@ -358,6 +366,7 @@ def lay_bricks(
         bridged_layers=list(rlog.bridged_layers),
         stability_supports=rlog.stability_supports,
         support_recolored=recolored,
+        margin_reached=rlog.margin_reached,
     )
     timings["total"] = time.perf_counter() - t0
     model.meta["layout"] = report

@@ -754,7 +754,8 @@ def _check_plan(
                 unchecked.append(i + 1)
             elif verdict != "STABLE":
                 stable = False
-                problems.append({"step": i + 1, "reason": f"the build so far is {verdict}"})
+                words = PREFIX_WORDS.get(verdict, f"is {verdict}")
+                problems.append({"step": i + 1, "reason": f"the build so far {words}"})
             report("order", 0.3 + 0.7 * (i + 1) / len(plan.steps))
         if unchecked and stable:
             stable = None
@@ -770,6 +771,13 @@ def _check_plan(
         "sub_assemblies": len(plan.submodels),
         "problems": problems,
     }
+
+
+PREFIX_WORDS = {
+    "UNSTABLE": "does not stand on its own: some studs would pull apart (hold it, or change the order)",
+    "FLOATING": "has parts with nothing under them yet (hold them until the parts below are on)",
+}
+"""What a failed prefix check means, in a builder's words (``the build so far ...``)."""
 
 
 def _placement_rank(plan: BuildPlan, n: int) -> np.ndarray:

@@ -23,7 +23,9 @@ What the report means:
   points); at an interface without studs (a part resting on a tile) any tension is a failure, so
   its stress is ``1 + t / capacity`` when it must carry ``t > 0`` and 0 otherwise;
 * part stress = largest stress over the interfaces the part takes part in (above or below it);
-* ``max_stress`` = largest interface stress; ``margin = 1 - max_stress``. When the model stands,
+* ``max_stress`` = largest interface stress; ``margin = 1 - max_stress`` (the share of the most
+  loaded stud's clutch left unused; :mod:`voxforge.bricks.verdict` asks for at least
+  ``safety_margin`` before it calls a model buildable). When the model stands,
   the program takes the force distribution with the least total tension, and the margin is the
   capacity still unused at its most loaded stud (1 = no tension needed anywhere, 0 = just
   holds): a conservative (lower) bound of the maximin friction reserve of Luo et al. 2015, which
@@ -98,6 +100,9 @@ class PhysicsConfig(BaseModel, extra="forbid"):
             (status ``near-optimal``), and otherwise the exact program runs
             (:mod:`voxforge.bricks.physics_lp`). Regions are always solved exactly. 0: always;
             a huge number: never.
+        safety_margin: the margin (``1 - max_stress``: the share of the most loaded stud's
+            clutch left unused) a model must keep to be called buildable
+            (:mod:`voxforge.bricks.verdict`); the repair loop props and re-lays towards it.
     """
 
     friction_capacity_n: float = Field(0.98, gt=0)
@@ -110,6 +115,7 @@ class PhysicsConfig(BaseModel, extra="forbid"):
     friction_pass: bool = True
     exact_below: int = Field(200, ge=0)
     witness_from: int = Field(2000, ge=0)
+    safety_margin: float = Field(0.2, ge=0.0, lt=1.0)
 
     @property
     def stud_capacity_n(self) -> float:

@@ -8,9 +8,12 @@ Order of preference, cheapest change to the model first:
 2. **Support**: a component with no stud path to the ground gets a column of new cells in a neutral
    colour from its lowest overhang down to the nearest grounded part (or the ground); the column is
    laid as 1x1 bricks and plates. New cells are reported (``added``).
-3. **Stability**: when a physics callable says the model fails, the weakest parts and their
-   neighbours are re-laid with another seed, the other orientation preference and a stronger
-   bonding reward; after the last round supports go under the weakest parts that still hang.
+3. **Stability**: when a physics callable says the model fails, or that it stands with less
+   than the safety margin (``target_margin``: the share of the most loaded stud's clutch that
+   must stay unused), the weakest parts and their neighbours are re-laid with another seed, the
+   other orientation preference and a stronger bonding reward; after the last round supports go
+   under the weakest parts that still hang. When the budget ends short of the margin the log
+   says so in plain words (``notes``, ``margin_reached``).
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ class RepairLog:
         rounds: stability re-lay rounds run.
         stability_supports: support columns added because the physics said the model fails.
         stable: the last stability verdict, None when no physics callable was given.
+        margin: the last report's margin (``1 - max_stress``), None without physics.
+        margin_reached: the last report stands with at least the target margin (None without
+            physics).
         notes: human-readable reasons when something could not be repaired.
     """
 
@@ -62,6 +68,8 @@ class RepairLog:
     rounds: int = 0
     stability_supports: int = 0
     stable: bool | None = None
+    margin: float | None = None
+    margin_reached: bool | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -677,33 +685,40 @@ def _margin(report: Any) -> float:
     return m if math.isfinite(m) or m == math.inf else -math.inf
 
 
-def _settled(report: Any, deadline: float) -> bool:
-    """Stop the loop: no report, stable, undecided (the solver gave up), or out of time."""
-    if report is None or bool(report.stable) or time.perf_counter() >= deadline:
+def _reached(report: Any, target: float) -> bool:
+    """The report stands with at least ``target`` margin."""
+    return bool(report.stable) and _margin(report) >= target - 1e-9
+
+
+def _settled(report: Any, deadline: float, target: float = 0.0) -> bool:
+    """Stop the loop: no report, stands with the target margin, undecided (the solver gave up),
+    or out of time."""
+    if report is None or _reached(report, target) or time.perf_counter() >= deadline:
         return True
     return getattr(report, "verdict", None) == "UNKNOWN"
 
 
-def _excess(report: Any) -> float | None:
-    """Total stress over capacity across the report's interfaces (the program's objective,
+def _excess(report: Any, limit: float = 1.0) -> float | None:
+    """Total stress over ``limit`` across the report's interfaces (at 1: the program's objective,
     StableLego's slack, in stud capacities); None when the report has no interface stresses."""
     s = getattr(report, "interface_stress", None)
     if s is None:
         return None
     s = np.asarray(s, dtype=np.float64)
-    return float(np.maximum(s[np.isfinite(s)] - 1.0, 0.0).sum())
+    return float(np.maximum(s[np.isfinite(s)] - limit, 0.0).sum())
 
 
-def _progress(before: Any, after: Any) -> float:
+def _progress(before: Any, after: Any, target: float = 0.0) -> float:
     """How much better the check after a round of props is: the larger of the margin's gain and
-    the total excess's fall, each relative to its size (one of two equally loaded twins propped
-    leaves the margin where it was); infinite when the model now stands (or the physics gave up).
+    the total excess's fall (stress over ``1 - target``), each relative to its size (one of two
+    equally loaded twins propped leaves the margin where it was); infinite when the model now
+    stands with the target margin (or the physics gave up).
     """
-    if after is None or bool(after.stable):
+    if after is None or _reached(after, target):
         return float("inf")
     m0, m1 = _margin(before), _margin(after)
     gain = (m1 - m0) / max(1.0, abs(m0))
-    e0, e1 = _excess(before), _excess(after)
+    e0, e1 = _excess(before, 1.0 - target), _excess(after, 1.0 - target)
     if e0 is not None and e1 is not None:
         gain = max(gain, (e0 - e1) / max(1.0, e0))
     return gain
@@ -761,9 +776,12 @@ def _weak_rows(state: LayoutState, report: Any) -> np.ndarray:
     return live[weak[(weak >= 0) & (weak < len(live))]]
 
 
-def _overloaded_spots(state: LayoutState, report: Any, limit: int = 10) -> list[np.ndarray]:
+def _overloaded_spots(
+    state: LayoutState, report: Any, limit: int = 10, over_stress: float = 1.0
+) -> list[np.ndarray]:
     """State rows of each separate overloaded spot of the report (parts joined by interfaces over
-    capacity; most stressed first, at most ``limit``), the worst spot first; then the report's
+    ``over_stress``, the capacity or the safety margin's share of it; most stressed first, at
+    most ``limit``), the worst spot first; then the report's
     weakest parts, which also name parts near capacity (a spot's overload is often a part's
     lower down that is not over capacity itself: a chair back's top pulling on the seat)."""
     weak = _weak_rows(state, report)
@@ -772,7 +790,7 @@ def _overloaded_spots(state: LayoutState, report: Any, limit: int = 10) -> list[
     part_stress = np.asarray(getattr(report, "stress", np.zeros(0)), dtype=np.float64)
     if len(stress) != len(pairs) or len(part_stress) == 0:
         return [weak]
-    over = np.isfinite(stress) & (stress > 1.0 + STRESS_TOLERANCE)
+    over = np.isfinite(stress) & (stress > over_stress + STRESS_TOLERANCE)
     n = len(part_stress)
     up, lo = pairs[over, 0], pairs[over, 1]
     lo = np.where(lo >= 0, lo, up)  # a part over capacity on the ground: a spot of its own
@@ -998,8 +1016,11 @@ def stabilise(
     plates_only: bool = False,
     support_rounds: int = 12,
     props_per_round: int = 1,
+    target_margin: float = 0.0,
 ) -> Any:
-    """Make the model stand: re-lay the weakest region, then prop the weakest parts; last report.
+    """Make the model stand with ``target_margin`` to spare (the share of the most loaded stud's
+    clutch left unused; 0: just stand): re-lay the weakest region, then prop the weakest parts;
+    last report.
 
     Up to ``rounds`` times the weakest parts and their stud neighbours are re-laid with another
     seed, the other orientation preference and a stronger bonding reward; a re-lay is kept only if
@@ -1013,7 +1034,10 @@ def stabilise(
     comes out again, and the next stands one column per overloaded spot where the report's
     dual prices say a support takes the most overload off (:func:`_priced_columns`), then the
     guesses again; two such rounds in a row end the loop (the overload sits where no column
-    helps). Stops at the deadline. Returns the last report (None when the physics gave up).
+    helps). A model that stands but under ``target_margin`` goes through the same rounds, its
+    spots the interfaces over ``1 - target_margin`` of capacity. Stops at the deadline; a model
+    left under the target margin gets a plain note saying so. Returns the last report (None when
+    the physics gave up).
 
     The prices are not the first choice: their columns are just enough (the stress ends near
     capacity, where the analysis of the next model takes its slowest path: monitor #2268's
@@ -1022,8 +1046,9 @@ def stabilise(
     """
     report = _check(stability, state, pitch, origin, log_)
     weights = LayerWeights(bond_w=60.0, seam_w=20.0)
+    target = float(target_margin)
     for r in range(rounds):
-        if _settled(report, deadline) or _margin(report) < RELAY_MIN_MARGIN:
+        if _settled(report, deadline, target) or _margin(report) < RELAY_MIN_MARGIN:
             break
         log_.rounds = r + 1
         weak = _weak_rows(state, report)
@@ -1037,7 +1062,7 @@ def stabilise(
             _restore(state, new, old_rows)
             continue
         after = _check(stability, state, pitch, origin, log_)
-        if after is None or _margin(after) <= _margin(report):
+        if after is None or not _better(after, report):
             _restore(state, new, old_rows)
             break  # a re-lay that does not help says the shape, not the bond, is the problem
         log_.relaid_parts += len(region)
@@ -1046,12 +1071,12 @@ def stabilise(
     misses = 0
     use_prices = False
     for _ in range(support_rounds):
-        if _settled(report, deadline):
+        if _settled(report, deadline, target):
             break
         snap = _Snapshot.of(state, log_)
         n0 = len(log_.support_columns)
         budget = props_per_round + min(int(-_margin(report)), MAX_EXTRA_PROPS)
-        spots = _overloaded_spots(state, report)
+        spots = _overloaded_spots(state, report, over_stress=1.0 - target if report.stable else 1.0)
         placed: set[int] = set()
         if use_prices:  # one per spot: a second column beside the best mostly shares its load
             columns = _priced_columns(state, report, max(1, len(spots) - 1))
@@ -1064,7 +1089,9 @@ def stabilise(
             log_.notes.append("the weakest parts have nothing under them to stand a support on")
             break
         after = _check(stability, state, pitch, origin, log_)
-        progress = _progress(report, after)
+        progress = _progress(report, after, target)
+        if after is not None and report.stable and not after.stable:
+            progress = -math.inf  # a prop never makes a standing model fall: the check says no
         if progress <= PROGRESS_TOLERANCE:
             # the round's columns come out again (a column under the span of a bridge does
             # nothing for the lever that tips it) and the next round goes the other way
@@ -1085,10 +1112,29 @@ def stabilise(
         log_.stability_supports += 1
         report = after
     log_.stable = None if report is None else bool(report.stable)
+    if report is not None:
+        log_.margin = _margin(report) if math.isfinite(_margin(report)) else None
+        log_.margin_reached = _reached(report, target)
     if report is not None and not report.stable:
         verdict = getattr(report, "verdict", "unstable")
-        log_.notes.append(f"still {verdict} after re-lays and supports (margin {_margin(report):.3f})")
+        log_.notes.append(
+            f"still {verdict} after re-lays and supports: the most loaded stud would need "
+            f"{1 - _margin(report):.0%} of its clutch"
+        )
+    elif report is not None and not log_.margin_reached:
+        log_.notes.append(
+            f"stands, but the re-lays and supports did not reach the safety margin: the most "
+            f"loaded stud uses {1 - _margin(report):.1%} of its clutch, over the "
+            f"{1 - target:.0%} allowed"
+        )
     return report
+
+
+def _better(after: Any, before: Any) -> bool:
+    """A re-lay helped: the margin grew, and a standing model still stands."""
+    if bool(before.stable) and not bool(after.stable):
+        return False
+    return _margin(after) > _margin(before)
 
 
 __all__ = [

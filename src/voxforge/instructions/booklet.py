@@ -252,6 +252,8 @@ def model_facts(model: BrickModel, plan: BuildPlan) -> dict[str, Any]:
         "plates": int(cells[2]),
         "cm": [round(float(c), 1) for c in cells * np.asarray(model.pitch) * 100.0],
         "build_minutes": build_minutes(len(model), len(plan.steps) + sub_steps),
+        # the builder's verdict (voxforge.bricks.verdict), printed on the cover
+        "verdict": str(plan.info.get("verdict", "")),
     }
 
 

@@ -167,7 +167,8 @@ def html_text(booklet: Booklet) -> str:
         f"{f['studs'][0]} &times; {f['studs'][1]} studs, {f['plates']} plates high "
         f"({f['cm'][0]} &times; {f['cm'][1]} &times; {f['cm'][2]} cm)<br>"
         f"{f['steps']} steps{subs} &middot; about {duration_text(f['build_minutes'])} to build"
-        "</p></section>"
+        + (f'<br><span class="verdict">{escape(f["verdict"])}</span>' if f.get("verdict") else "")
+        + "</p></section>"
     )
     cells = "".join(
         f'<div class="cell">{_thumb(booklet, p)}<div class="count">{p.count}x</div>'

@@ -236,6 +236,8 @@ class _Pages:
             + (f" + {f['submodel_steps']} sub-assembly steps" if f["submodel_steps"] else "")
             + f"  -  about {duration_text(f['build_minutes'])} to build",
         ]
+        if f.get("verdict"):
+            lines.append(_fit(c, f["verdict"], right - left, "Helvetica", 12))
         c.setFillColorRGB(*INK)
         c.setFont("Helvetica", 12)
         for i, line in enumerate(lines):

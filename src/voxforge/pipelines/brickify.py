@@ -116,6 +116,10 @@ class BrickifyResult:
 
 log = logging.getLogger(__name__)
 
+WEAK_SPOT_STYLE = {"highlight_rgb": (0.9, 0.05, 0.05), "highlight_width": 5.0}
+"""How ``preview.png`` outlines the most stressed parts of a model that is not buildable
+(:class:`~voxforge.render.raster.RenderOptions` fields)."""
+
 STAGES = {
     "read": 1,
     "clean": 2,
@@ -183,7 +187,12 @@ def run_brickify(
     prog("layout", 0.0)
     with timer("layout"):
         model, layout_report = lay_bricks(
-            grid, codes, config.layout, stability=stability, progress=prog.sub("layout")
+            grid,
+            codes,
+            config.layout,
+            stability=stability,
+            progress=prog.sub("layout"),
+            target_margin=config.physics.safety_margin,
         )
     check_part_budget(config.max_parts, len(model.placements), grid, estimated=False)
     prog("physics", 0.0)
@@ -204,11 +213,21 @@ def run_brickify(
         summary["classification"] = classification
     if "completion" in grid.meta:
         summary["completion"] = completion_summary(grid, model)
+    verdict = judge_model(model, stab, summary, plan, config.physics.safety_margin)
 
     prog("write", 0.0)
     with timer("write"):
         write_brick_outputs(
-            model, Path(out_dir), title, summary, config, grid, prog.sub("write"), plan=plan, scene=scene
+            model,
+            Path(out_dir),
+            title,
+            summary,
+            config,
+            grid,
+            prog.sub("write"),
+            plan=plan,
+            scene=scene,
+            weak=outlined_parts(model, verdict),
         )
     return BrickifyResult(model=model, out_dir=Path(out_dir), summary=summary)
 
@@ -284,6 +303,44 @@ def plan_with_views(
             plan = choose_views(scene, plan, config.view_config())
     report("plan", 1.0)
     return plan, scene
+
+
+def judge_model(
+    model: BrickModel, stab: Any, summary: dict[str, Any], plan: Any, safety_margin: float
+) -> Any:
+    """The builder's verdict (:func:`voxforge.bricks.verdict.judge`), stored as
+    ``summary["verdict"]`` and, for the booklet's cover, as ``plan.info["verdict"]``."""
+    from voxforge.bricks.verdict import judge, weak_joints, weak_spots
+
+    info = plan.info if plan is not None else None
+    verdict = judge(
+        summary["connectivity"],
+        summary["stability"],
+        info,
+        safety_margin,
+        weak_spots(model, stab),
+        weak_joints(stab),
+    )
+    summary["verdict"] = verdict.as_dict()
+    if plan is not None:
+        plan.info["verdict"] = verdict.cover_line()
+    return verdict
+
+
+def outlined_parts(model: BrickModel, verdict: Any) -> list[int]:
+    """Parts ``preview.png`` outlines in red: the most stressed ones when the model does not
+    stand with the safety margin, and every part outside the biggest piece when it is in
+    several; none for a buildable model."""
+    from voxforge.bricks.connectivity import components
+
+    out: list[int] = []
+    if verdict.physics != "STABLE" or (verdict.margin or 0.0) < verdict.safety_margin:
+        out += [w.part for w in verdict.weak]
+    if verdict.pieces > 1:
+        comp = components(model)
+        main = int(np.argmax(np.bincount(comp)))
+        out += np.flatnonzero(comp != main).tolist()
+    return sorted(set(out))
 
 
 def classify_grid(grid: Any) -> dict[str, Any]:
@@ -369,11 +426,13 @@ def write_brick_outputs(
     *,
     plan: Any = None,
     scene: Any = None,
+    weak: list[int] | None = None,
 ) -> None:
     """Write the LDraw model, parts lists, preview, GLB and summary into ``out_dir`` atomically;
     with a build ``plan`` (:class:`~voxforge.bricks.plan.BuildPlan`), ``model.mpd`` follows its
     steps and the booklets ``config.instructions`` asks for are written (``scene``: a step
-    renderer to reuse)."""
+    renderer to reuse). ``weak``: parts outlined in red in ``preview.png`` (the weak spot of a
+    model that is not buildable)."""
     from PIL import Image
 
     from voxforge.bricks import bom
@@ -385,6 +444,7 @@ def write_brick_outputs(
     from voxforge.io.meshes import export_mesh
     from voxforge.pipelines.instructions import write_model_mpd
     from voxforge.render.bricks import render_bricks
+    from voxforge.render.raster import RenderOptions
 
     report = progress or (lambda stage, f: None)
     palette = {code: c.srgb for code, c in load_colors().items()}
@@ -404,9 +464,20 @@ def write_brick_outputs(
         od.add("rebrickable.csv", "Rebrickable part list")
         report("write", 0.3)
         dim = completed_parts(model, grid)
-        image = render_bricks(model, palette, size=getattr(config, "preview_size", 1024), dim=dim)
+        image = render_bricks(
+            model,
+            palette,
+            size=getattr(config, "preview_size", 1024),
+            dim=dim,
+            highlight=weak or None,
+            options=RenderOptions(**WEAK_SPOT_STYLE) if weak else None,
+        )
         Image.fromarray(image).save(od.path("preview.png"))
-        od.add("preview.png", "rendered preview of the brick model")
+        od.add(
+            "preview.png",
+            "rendered preview of the brick model"
+            + (" (the weak spot outlined in red)" if weak else ""),
+        )
         report("write", 0.6)
         meshes: dict[bool, Any] = {}
         for ext in getattr(config, "meshes", MESH_OUTPUTS):
