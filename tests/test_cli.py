@@ -70,7 +70,10 @@ def test_brickify_cli(cube_stl, tmp_path):
         "-q",
     )
     assert r.exit_code == 0, r.output
-    assert "stability: STABLE" in r.output
+    assert "physics: stands; the most loaded stud uses" in r.output
+    assert "connected:" not in r.output
+    last = r.output.strip().splitlines()[-1]
+    assert last.startswith("buildable: yes - one piece that stands on its own")
     summary = json.loads((out / "summary.json").read_text())
     assert [c["code"] for c in summary["colors"]] == [4]
     assert "seed: 3" in (out / "config.yaml").read_text()

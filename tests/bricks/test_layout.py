@@ -52,7 +52,11 @@ def check_cover(model: BrickModel, filled: np.ndarray, colors: np.ndarray | None
         assert p.h == part.height
         assert p.rotation in (0, 1) and (p.sx == part.length) == (p.rotation == 0 or p.sx == p.sy)
         if colors is not None:
-            cell_colors = colors[x0:x1, y0:y1, z0:z1][filled[x0:x1, y0:y1, z0:z1]]
+            # cells recoloured to join two pieces take their neighbour's colour
+            own = filled.copy()
+            for c in model.meta.get("recoloured_cells", []):
+                own[c] = False
+            cell_colors = colors[x0:x1, y0:y1, z0:z1][own[x0:x1, y0:y1, z0:z1]]
             assert set(cell_colors.tolist()) <= {p.color}
     assert count.max() <= 1
     added = support_mask(model)

@@ -117,6 +117,8 @@ class LayoutReport:
             without a physics callable).
         support_recolored: added parts given the colour of their surroundings instead of the
             support colour.
+        recoloured_cells: cells given a neighbour's colour so that one plate joins two pieces
+            (``model.meta["recoloured_cells"]`` lists them).
     """
 
     strategy: str
@@ -136,6 +138,7 @@ class LayoutReport:
     bridged_layers: list[int] = field(default_factory=list)
     support_recolored: int = 0
     margin_reached: bool | None = None
+    recoloured_cells: int = 0
 
 
 def _part_colors() -> Any:
@@ -367,10 +370,12 @@ def lay_bricks(
         stability_supports=rlog.stability_supports,
         support_recolored=recolored,
         margin_reached=rlog.margin_reached,
+        recoloured_cells=len(rlog.recoloured),
     )
     timings["total"] = time.perf_counter() - t0
     model.meta["layout"] = report
     model.meta["layout_config"] = cfg.model_dump()
     model.meta["support_columns"] = list(rlog.support_columns)
+    model.meta["recoloured_cells"] = list(rlog.recoloured)
     log.info("laid %d cells with %d parts in %.2f s", report.cells, report.n_parts, timings["total"])
     return model, report

@@ -54,6 +54,8 @@ class RepairLog:
         relaid_parts: parts taken out and re-laid by the stability rounds (kept re-lays only).
         rounds: stability re-lay rounds run.
         stability_supports: support columns added because the physics said the model fails.
+        recoloured: (x, y, z) cells that took a neighbour's colour so that one plate joins two
+            pieces.
         stable: the last stability verdict, None when no physics callable was given.
         margin: the last report's margin (``1 - max_stress``), None without physics.
         margin_reached: the last report stands with at least the target margin (None without
@@ -67,6 +69,7 @@ class RepairLog:
     relaid_parts: int = 0
     rounds: int = 0
     stability_supports: int = 0
+    recoloured: list[tuple[int, int, int]] = field(default_factory=list)
     stable: bool | None = None
     margin: float | None = None
     margin_reached: bool | None = None
@@ -357,8 +360,9 @@ def _relay_region(
     return np.concatenate(new) if new else np.zeros(0, dtype=np.int64)
 
 
-def _touching_pairs(state: LayoutState, conn: Connectivity) -> np.ndarray:
-    """(k, 6) int64 ``(x, y, z, axis, main, anchored)`` of same-colour side contacts between components.
+def _touching_pairs(state: LayoutState, conn: Connectivity, same_colour: bool = True) -> np.ndarray:
+    """(k, 6) int64 ``(x, y, z, axis, main, anchored)`` of side contacts between components (of
+    one colour unless ``same_colour`` is False).
 
     ``axis`` 0 means the pair is (x, y)-(x+1, y), 1 means (x, y)-(x, y+1); ``main`` is 1 when one
     side belongs to the biggest component; ``anchored`` is 1 when both cells have another part
@@ -377,7 +381,9 @@ def _touching_pairs(state: LayoutState, conn: Connectivity) -> np.ndarray:
     for axis in range(2):
         a = (slice(None, -1),) if axis == 0 else (slice(None), slice(None, -1))
         b = (slice(1, None),) if axis == 0 else (slice(None), slice(1, None))
-        touch = (cg[a] >= 0) & (cg[b] >= 0) & (cg[a] != cg[b]) & (state.code[a] == state.code[b])
+        touch = (cg[a] >= 0) & (cg[b] >= 0) & (cg[a] != cg[b])
+        if same_colour:
+            touch &= state.code[a] == state.code[b]
         x, y, z = np.nonzero(touch)
         la, lb = lab[a][touch], lab[b][touch]
         ua, ub, oa, ob = under[a][touch], under[b][touch], over[a][touch], over[b][touch]
@@ -463,6 +469,11 @@ def bridge_components(
     # same with plates only, since a brick beside the contact spans the levels a stagger needs
     for plates in (plates_only,) if plates_only else (False, True):
         conn, tries = _forced_bridges(state, log_, conn, seed, deadline, tries, max_tries, plates)
+    if conn.n_components > 1:
+        # last: contacts between colours; the joining plate takes the bigger piece's colour
+        conn, tries = _forced_bridges(
+            state, log_, conn, seed, deadline, tries, max_tries, True, recolour=True
+        )
     return conn
 
 
@@ -475,11 +486,18 @@ def _forced_bridges(
     tries: int,
     max_tries: int,
     plates_only: bool,
+    recolour: bool = False,
 ) -> tuple[Connectivity, int]:
-    """:func:`_forced_bridge` at each side contact until none helps; the connectivity and tries."""
-    while conn.n_components > 1 and tries < 4 * max_tries and time.perf_counter() < deadline:
+    """:func:`_forced_bridge` at each side contact until none helps; the connectivity and tries.
+
+    With ``recolour`` the contacts between colours are tried too: the cell of the smaller piece
+    takes the bigger piece's colour, so that one plate spans both (one cell of another colour
+    beats a model in two pieces)."""
+    limit = (5 if recolour else 4) * max_tries
+    while conn.n_components > 1 and tries < limit and time.perf_counter() < deadline:
         improved = False
-        for pair in _touching_pairs(state, conn)[:max_tries]:
+        sizes = np.bincount(conn.comp[conn.comp >= 0])
+        for pair in _touching_pairs(state, conn, same_colour=not recolour)[:max_tries]:
             if time.perf_counter() >= deadline:
                 break
             tries += 1
@@ -487,14 +505,23 @@ def _forced_bridges(
             bx, by = (x + 1, y) if axis == 0 else (x, y + 1)
             idx = np.unique([state.labels[x, y, z], state.labels[bx, by, z]])
             old_rows = state.rows[idx].copy()
+            cells = ((x, y, z), (bx, by, z))
+            old_code = [(state.code[c], state.cidx[c]) for c in cells]
+            if recolour:
+                big, small = sorted(cells, key=lambda c: -sizes[conn.comp[state.labels[c]]])
+                state.code[small], state.cidx[small] = state.code[big], state.cidx[big]
             new = _forced_bridge(state, pair, plates_only, seed + tries)
             after = state.connectivity()
             if after.key() < conn.key():
                 log_.bridged_layers.append(z)
+                if recolour:
+                    log_.recoloured.append(tuple(int(v) for v in small))
                 conn = after
                 improved = True
                 break
             _restore(state, new, old_rows)
+            for c, (code, cidx) in zip(cells, old_code, strict=True):
+                state.code[c], state.cidx[c] = code, cidx
             conn = _restored(conn, state, idx)
         if not improved:
             break
@@ -687,7 +714,7 @@ def _margin(report: Any) -> float:
 
 def _reached(report: Any, target: float) -> bool:
     """The report stands with at least ``target`` margin."""
-    return bool(report.stable) and _margin(report) >= target - 1e-9
+    return bool(report.stable) and _margin(report) >= target - STRESS_TOLERANCE
 
 
 def _settled(report: Any, deadline: float, target: float = 0.0) -> bool:
@@ -1117,9 +1144,10 @@ def stabilise(
         log_.margin_reached = _reached(report, target)
     if report is not None and not report.stable:
         verdict = getattr(report, "verdict", "unstable")
+        m = _margin(report)
         log_.notes.append(
-            f"still {verdict} after re-lays and supports: the most loaded stud would need "
-            f"{1 - _margin(report):.0%} of its clutch"
+            f"still {verdict} after re-lays and supports (margin {m:.3f}"
+            + (f": the most loaded stud would need {1 - m:.0%} of its clutch)" if math.isfinite(m) else ")")
         )
     elif report is not None and not log_.margin_reached:
         log_.notes.append(

@@ -38,6 +38,10 @@ import numpy as np
 DEFAULT_SAFETY_MARGIN = 0.2
 """Share of every stud's clutch that must stay unused for a model to be called buildable."""
 
+MARGIN_TOLERANCE = 1e-6
+"""A margin this close under the safety margin meets it (the physics' round-off guard,
+``physics_lp.STRESS_TOLERANCE``: the analysis at the safety margin proves exactly the limit)."""
+
 HOLD_PHRASES = ("must be held", "no stud path to the ground", "not held together")
 """Build-order problems (``BuildPlan.info["problems"]``) that mean a part must be held by hand."""
 
@@ -230,7 +234,7 @@ def judge(
             f"it does not stand: {_over_text(margin)} (weak spot outlined in red in preview.png)"
         )
         short.append("does not stand")
-    elif physics == "STABLE" and (margin is None or margin < safety_margin - 1e-9):
+    elif physics == "STABLE" and (margin is None or margin < safety_margin - MARGIN_TOLERANCE):
         reasons.append(
             f"it stands, but {grip_text(margin)}, more than the {_percent(1 - safety_margin)} a "
             f"safety margin of {safety_margin:.0%} allows (weak spot outlined in red in preview.png)"
