@@ -440,3 +440,27 @@ def test_a_load_that_does_not_point_down_keeps_its_couple():
     )  # fmt: skip
     np.testing.assert_allclose(sol.net.sum(axis=0), (own + extra)[0], atol=1e-6 * w[0])
     assert sol.stress.max() > 0  # a couple on a part resting on the ground needs stud tension
+
+
+def test_a_greedy_witness_at_capacity_is_analysed_again_at_the_safety_margin(shared_data):
+    """ModelNet monitor #1925 at 24 studs: the greedy pass loads some studs to exactly their
+    capacity (margin 0.000); cut to 80% of capacity, the pass hands those parts to the program,
+    whose forces leave at least the safety margin's 20% of every stud unused."""
+    from voxforge.bricks.layout import lay_bricks
+    from voxforge.bricks.physics import _analyze
+    from voxforge.core.voxelgrid import VoxelGrid
+    from voxforge.io import load_voxel_dataset
+    from voxforge.voxel import VoxelizeConfig
+    from voxforge.voxel.resample import resample_grid
+
+    ds = load_voxel_dataset(shared_data / "modelnet10_vox30_train.npz")
+    vox = VoxelGrid(ds.voxels[1925].astype(bool), pitch=1.0 / 30)
+    model, _ = lay_bricks(resample_grid(vox, VoxelizeConfig(width_studs=24)), None)
+    first = _analyze(model, PhysicsConfig(), None)
+    assert first.stable and first.margin < 0.01 and "upper bound" in first.status
+    report = analyze_stability(model)
+    assert report.stable and report.status.endswith("at the safety margin")
+    assert report.margin >= 0.2 - 1e-6 and report.max_stress == pytest.approx(1 - report.margin)
+    assert report.stress.max() == pytest.approx(report.max_stress)
+    # without a safety margin there is no second look
+    assert analyze_stability(model, PhysicsConfig(safety_margin=0.0)).margin == first.margin
