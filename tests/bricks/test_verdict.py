@@ -140,7 +140,7 @@ def test_repair_says_plainly_when_it_cannot_reach_the_margin():
         calls.append(len(model))
         return WeakButStanding()
 
-    model, rep = lay_bricks(VoxelGrid(cantilever(36)), None, stability=physics, target_margin=0.2)
+    _model, rep = lay_bricks(VoxelGrid(cantilever(36)), None, stability=physics, target_margin=0.2)
     assert rep.margin_reached is False and rep.stable is True
     assert rep.stability_supports == 0 and rep.added_cells == 0  # props that did not help came out
     assert 2 <= len(calls) <= 6  # it tried, within its budget

@@ -1147,7 +1147,11 @@ def stabilise(
         m = _margin(report)
         log_.notes.append(
             f"still {verdict} after re-lays and supports (margin {m:.3f}"
-            + (f": the most loaded stud would need {1 - m:.0%} of its clutch)" if math.isfinite(m) else ")")
+            + (
+                f": the most loaded stud would need {1 - m:.0%} of its clutch)"
+                if math.isfinite(m)
+                else ")"
+            )
         )
     elif report is not None and not log_.margin_reached:
         log_.notes.append(

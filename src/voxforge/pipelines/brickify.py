@@ -475,8 +475,7 @@ def write_brick_outputs(
         Image.fromarray(image).save(od.path("preview.png"))
         od.add(
             "preview.png",
-            "rendered preview of the brick model"
-            + (" (the weak spot outlined in red)" if weak else ""),
+            "rendered preview of the brick model" + (" (the weak spot outlined in red)" if weak else ""),
         )
         report("write", 0.6)
         meshes: dict[bool, Any] = {}
