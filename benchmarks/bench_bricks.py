@@ -26,6 +26,7 @@ import numpy as np
 from voxforge.bricks.connectivity import connectivity_report
 from voxforge.bricks.layout import LayoutConfig, lay_bricks, seam_alignment
 from voxforge.bricks.physics import PhysicsConfig, analyze_stability
+from voxforge.bricks.verdict import DEFAULT_SAFETY_MARGIN
 from voxforge.core.voxelgrid import VoxelGrid
 from voxforge.io import load_voxel_dataset
 from voxforge.voxel import VoxelizeConfig
@@ -33,7 +34,8 @@ from voxforge.voxel.resample import resample_grid
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SEED = 0
-SAFETY = PhysicsConfig().safety_margin
+SAFETY = DEFAULT_SAFETY_MARGIN
+PHYSICS = PhysicsConfig(safety_margin=SAFETY)  # as brickify checks
 
 
 def sample(labels: np.ndarray, per_class: int, seed: int = SEED) -> list[int]:
@@ -55,7 +57,7 @@ def build(vox: np.ndarray, studs: int) -> dict:
         key = tuple(model.placements)  # type: ignore[attr-defined]
         if key not in checked:
             checked.clear()
-            checked[key] = analyze_stability(model)  # type: ignore[arg-type]
+            checked[key] = analyze_stability(model, PHYSICS)  # type: ignore[arg-type]
         return checked[key]
 
     t0 = time.perf_counter()

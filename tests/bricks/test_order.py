@@ -7,6 +7,7 @@ import pytest
 
 from voxforge.bricks.catalogue import catalogue
 from voxforge.bricks.order import (
+    PREFIX_WORDS,
     OrderConfig,
     _sub_assembly,
     _table_phases,
@@ -256,7 +257,8 @@ def test_unstable_prefix_is_reported_with_its_step() -> None:
     )
     assert 2 < first < len(plan.steps)
     assert plan.info["prefixes_stable"] is False
-    bad = [p["step"] for p in plan.info["problems"] if p["reason"] == "the build so far is UNSTABLE"]
+    says = f"the build so far {PREFIX_WORDS['UNSTABLE']}"
+    bad = [p["step"] for p in plan.info["problems"] if p["reason"] == says]
     assert bad == list(range(first + 1, len(plan.steps) + 1))
 
 

@@ -103,7 +103,10 @@ class PhysicsConfig(BaseModel, extra="forbid"):
             a huge number: never.
         safety_margin: the margin (``1 - max_stress``: the share of the most loaded stud's
             clutch left unused) a model must keep to be called buildable
-            (:mod:`voxforge.bricks.verdict`); the repair loop props and re-lays towards it.
+            (:mod:`voxforge.bricks.verdict`); the repair loop props and re-lays towards it, and
+            a standing model under it gets a second look (see :func:`analyze_stability`). 0
+            (the default here: a build order's prefixes need only stand) turns both off;
+            ``brickify`` uses :data:`~voxforge.bricks.verdict.DEFAULT_SAFETY_MARGIN` (0.2).
     """
 
     friction_capacity_n: float = Field(0.98, gt=0)
@@ -116,7 +119,7 @@ class PhysicsConfig(BaseModel, extra="forbid"):
     friction_pass: bool = True
     exact_below: int = Field(200, ge=0)
     witness_from: int = Field(2000, ge=0)
-    safety_margin: float = Field(0.2, ge=0.0, lt=1.0)
+    safety_margin: float = Field(0.0, ge=0.0, lt=1.0)
 
     @property
     def stud_capacity_n(self) -> float:

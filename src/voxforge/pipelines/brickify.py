@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from voxforge.bricks.colors import ColorConfig
 from voxforge.bricks.layout import LayoutConfig
 from voxforge.bricks.physics import PhysicsConfig
+from voxforge.bricks.verdict import DEFAULT_SAFETY_MARGIN
 from voxforge.core.brickmodel import BrickModel
 from voxforge.core.config import dump_config
 from voxforge.core.errors import SizeLimitError, VoxforgeError
@@ -45,7 +46,11 @@ class BrickifyConfig(BaseModel):
     voxel: VoxelizeConfig = Field(default_factory=VoxelizeConfig)
     colors: ColorConfig = Field(default_factory=ColorConfig)
     layout: LayoutConfig = Field(default_factory=LayoutConfig)
-    physics: PhysicsConfig = Field(default_factory=PhysicsConfig)
+    physics: PhysicsConfig = Field(
+        default_factory=lambda: PhysicsConfig(safety_margin=DEFAULT_SAFETY_MARGIN),
+        description="Stability analysis; safety_margin: the share of every stud's clutch a "
+        "buildable model leaves unused (default 0.2).",
+    )
     max_filled_cells: int = Field(
         400_000, ge=1, description="Refuse grids with more filled cells than this (memory/time cap)."
     )
