@@ -348,6 +348,36 @@ def outlined_parts(model: BrickModel, verdict: Any) -> list[int]:
     return sorted(set(out))
 
 
+def preview_image(
+    model: BrickModel, palette: dict[int, Any], size: int, weak: list[int], dim: Any = None
+) -> np.ndarray:
+    """The preview: the model from the front corner, with the ``weak`` parts outlined in red,
+    where they show and, as an x-ray silhouette, where other parts hide them (``dim``: parts
+    drawn faded, see ``render_bricks``)."""
+    from voxforge.render.bricks import model_corners, render_bricks
+    from voxforge.render.camera import framing_camera
+    from voxforge.render.raster import RenderOptions
+
+    if not weak:
+        return render_bricks(model, palette, size=size, dim=dim)
+    cam = framing_camera(model_corners(model), size, 45.0, 30.0, 0.04)
+    style = RenderOptions(**WEAK_SPOT_STYLE)
+    image = render_bricks(model, palette, camera=cam, highlight=weak, dim=dim, options=style)
+    only = BrickModel([model.placements[i] for i in weak], model.shape, model.pitch, model.origin)
+    alpha = render_bricks(only, palette, camera=cam, background=None)[..., 3] > 0
+    ring = _ring(alpha, max(2, size // 300))
+    red = np.array([round(255 * c) for c in WEAK_SPOT_STYLE["highlight_rgb"]], dtype=np.uint8)
+    image[ring] = red
+    return image
+
+
+def _ring(mask: np.ndarray, width: int) -> np.ndarray:
+    """(H, W) bool pixels within ``width`` outside the silhouette ``mask``."""
+    from scipy import ndimage
+
+    return ndimage.binary_dilation(mask, iterations=width) & ~mask
+
+
 def classify_grid(grid: Any) -> dict[str, Any]:
     """Top classes of the shipped classifier for the voxel grid; an error is recorded, not raised.
 
@@ -448,8 +478,6 @@ def write_brick_outputs(
     from voxforge.io import save_voxels
     from voxforge.io.meshes import export_mesh
     from voxforge.pipelines.instructions import write_model_mpd
-    from voxforge.render.bricks import render_bricks
-    from voxforge.render.raster import RenderOptions
 
     report = progress or (lambda stage, f: None)
     palette = {code: c.srgb for code, c in load_colors().items()}
@@ -468,14 +496,12 @@ def write_brick_outputs(
         bom.write_rebrickable_csv(rows, od.path("rebrickable.csv"))
         od.add("rebrickable.csv", "Rebrickable part list")
         report("write", 0.3)
-        dim = completed_parts(model, grid)
-        image = render_bricks(
+        image = preview_image(
             model,
             palette,
-            size=getattr(config, "preview_size", 1024),
-            dim=dim,
-            highlight=weak or None,
-            options=RenderOptions(**WEAK_SPOT_STYLE) if weak else None,
+            getattr(config, "preview_size", 1024),
+            weak or [],
+            dim=completed_parts(model, grid),
         )
         Image.fromarray(image).save(od.path("preview.png"))
         od.add(
