@@ -67,13 +67,17 @@ def test_brickify_cli(cube_stl, tmp_path):
         "single:4",
         "--seed",
         "3",
+        "--safety-margin",
+        "0.5",
         "-q",
     )
     assert r.exit_code == 0, r.output
+    assert "safety_margin: 0.5" in (out / "config.yaml").read_text()
     assert "physics: stands; the most loaded stud uses" in r.output
     assert "connected:" not in r.output
     last = r.output.strip().splitlines()[-1]
     assert last.startswith("buildable: yes - one piece that stands on its own")
+    assert last.endswith("(safety margin 50%)")
     summary = json.loads((out / "summary.json").read_text())
     assert [c["code"] for c in summary["colors"]] == [4]
     assert "seed: 3" in (out / "config.yaml").read_text()

@@ -240,3 +240,40 @@ def test_part_budget_refuses_with_a_width_that_fits_and_force_builds(tmp_path):
         run_brickify(tmp_path / "slab.npy", tmp_path / "o", counted)
     forced = BrickifyConfig.model_validate({**base, "voxel": {"width_studs": 10}, "max_parts": None})
     assert len(run_brickify(tmp_path / "slab.npy", tmp_path / "o", forced).model) > 30
+
+
+@pytest.mark.parametrize("safety", [0.2, 0.0])
+def test_the_verdict_holds_a_weak_arm_to_the_safety_margin_and_outlines_its_weak_spot(tmp_path, safety):
+    """A 36-stud arm on a 2x2 post stands with 13% of its most loaded stud's clutch to spare:
+    buildable at a safety margin of 0, not at 0.2 (the repair's budget is cut to nothing), and
+    then the preview outlines the weak spot in red."""
+    from PIL import Image
+
+    from voxforge.core.voxelgrid import VoxelGrid
+    from voxforge.io import save_voxels
+
+    occ = np.zeros((36, 2, 6), bool)
+    occ[0:2, :, 0:3] = True
+    occ[:, :, 3:6] = True
+    save_voxels(VoxelGrid(occ), tmp_path / "arm.npz")
+    cfg = BrickifyConfig.model_validate(
+        {
+            "classify": False,
+            "instructions": {"formats": []},
+            "layout": {"stability_budget": 0.001},
+            "preview_size": 256,
+            "physics": {"safety_margin": safety},
+        }
+    )
+    out = tmp_path / "out"
+    v = run_brickify(tmp_path / "arm.npz", out, cfg).summary["verdict"]
+    assert 0.05 < v["margin"] < 0.2 and v["pieces"] == 1 and v["safety_margin"] == safety
+    assert v["weak_spot"] and v["weak_joints"][0]["stress"] == pytest.approx(1 - v["margin"], abs=1e-3)
+    img = np.asarray(Image.open(out / "preview.png"))
+    red = int(((img[..., 0] > 200) & (img[..., 1] < 40) & (img[..., 2] < 40)).sum())
+    if safety:
+        assert v["buildable"] is False and "safety margin of 20%" in v["headline"]
+        assert red > 100
+    else:
+        assert v["buildable"] is True and v["headline"].startswith("buildable: yes")
+        assert red == 0
