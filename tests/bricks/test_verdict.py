@@ -87,6 +87,13 @@ def test_steps_that_do_not_stand_or_need_a_hand_make_it_not_buildable():
     }
     v = judge(ONE_PIECE, stands(0.5), held)
     assert not v.buildable and v.held_parts == 1 and "held by hand" in v.headline()
+    unchecked = {"prefixes_stable": None, "problems": [], "unchecked_steps": [7, 8]}
+    v = judge(ONE_PIECE, stands(0.5), unchecked)
+    assert (
+        not v.buildable
+        and v.steps_stand is None
+        and "2 steps of the build order were not" in v.headline()
+    )
 
 
 def test_weak_spot_names_the_most_stressed_parts_and_joints():
