@@ -219,3 +219,18 @@ def test_step_pictures_are_cut_sized_and_encoded_as_asked():
         for step in booklet.steps:
             assert step.picture.startswith(magic) and step.image.endswith("." + ext)
             assert max(step.size) <= 120 and min(step.size) > 0
+
+
+def test_the_builders_verdict_is_printed_on_the_cover(tmp_path):
+    model = random_stack(side=4, layers=2, seed=5)
+    line = "Not buildable as planned: 2 separate pieces (see summary.json)."
+    base = layer_plan(model, 4)
+    plan = BuildPlan(base.steps, base.submodels, info={"verdict": line})
+    cfg = InstructionsConfig(image_size=128, formats=["pdf", "html"])
+    with OutputDir(tmp_path / "out") as od:
+        write_instructions(model, plan, od, "verdict", cfg)
+    html = (tmp_path / "out" / "instructions.html").read_text()
+    cover = html[html.index('id="cover"') : html.index("</section>")]
+    assert f'<span class="verdict">{line}</span>' in cover
+    pdf = pdfium.PdfDocument(tmp_path / "out" / "instructions.pdf")
+    assert line in pdf[0].get_textpage().get_text_range()
