@@ -234,6 +234,7 @@ def test_brickify_continues_into_bricks(tmp_path: Path) -> None:
     assert {"bricks/model.mpd", "bricks/manifest.json", "bricks/preview.png"} <= names
     assert (out / "bricks" / "model.mpd").is_file()
     assert res.summary["bricks"]["parts"] > 0
+    assert res.summary["bricks"]["verdict"].startswith("buildable: ")
     # 8 cm tall at real size: 25 plates (3.2 mm each)
     assert res.summary["bricks"]["size"]["plates"] == pytest.approx(25, abs=1)
 

@@ -113,7 +113,7 @@ def reconstruct(
             studs = "x".join(str(v) for v in (b.get("size") or {}).get("studs", []))
             typer.echo(
                 f"bricks: {b['parts']} parts, {studs} studs ({b['sizing']}; --height-cm builds "
-                f"it at real size), stability {b['stability']} -> {output}/bricks/"
+                f"it at real size) -> {output}/bricks/; {b['verdict']}"
             )
         typer.echo(
             f"wrote {output}/ (model.obj, model.stl, model.ply, model.glb, voxels.npz, preview.png, "

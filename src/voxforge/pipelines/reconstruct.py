@@ -546,4 +546,6 @@ def _brickify(
         "parts": s.get("parts", {}).get("total"),
         "size": s.get("size"),
         "stability": (s.get("stability") or {}).get("verdict"),
+        "buildable": (s.get("verdict") or {}).get("buildable"),
+        "verdict": (s.get("verdict") or {}).get("headline"),
     }
