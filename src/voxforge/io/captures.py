@@ -42,6 +42,7 @@ from voxforge.core.pointcloud import PointCloud
 from voxforge.core.progress import ProgressCallback
 from voxforge.io._base import FormatSpec, Source
 from voxforge.io.heads import zip_problem
+from voxforge.io.limits import extract_zip_capped, read_limits
 
 MAX_UNZIPPED_BYTES = 8 << 30
 """Refuse capture zips that would expand beyond 8 GiB (zip bombs, wrong uploads)."""
@@ -182,24 +183,29 @@ def _open_dir(folder: Path, label: str) -> Capture:
 
 
 def unpack_zip(src: Source, dest: Path) -> None:
-    """Unpack a zip (or ``.r3d``) into ``dest``, refusing unsafe member paths and zip bombs."""
+    """Unpack a zip (or ``.r3d``) into ``dest``, refusing unsafe member paths and zip bombs.
+
+    The bytes written are counted while unpacking and stop at the cap of
+    :func:`voxforge.io.limits.read_limits`, whatever sizes the zip declares.
+    """
+    cap = min(MAX_UNZIPPED_BYTES, read_limits().max_unzipped_bytes)
     data = src.data() if src.path is None else None
     try:
         with zipfile.ZipFile(io.BytesIO(data) if data is not None else src.path) as z:  # type: ignore[arg-type]
-            z.extractall(dest, members=_safe_members(src, z))
+            extract_zip_capped(z, dest, _safe_members(src, z, cap), cap, src.name)
+    except VoxforgeError:
+        raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as e:
         raise src.error(f"cannot unpack the capture: the file {zip_problem(e)}") from None
     except Exception as e:  # disk errors, zlib errors from corrupt members and the like
         raise src.error(f"cannot unpack zip ({type(e).__name__}: {e})") from None
 
 
-def _safe_members(src: Source, z: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+def _safe_members(src: Source, z: zipfile.ZipFile, max_bytes: int) -> list[zipfile.ZipInfo]:
     members = z.infolist()
     total = sum(m.file_size for m in members)
-    if total > MAX_UNZIPPED_BYTES:
-        raise SizeLimitError(
-            f"{src.name}: zip would expand to {total} bytes (limit {MAX_UNZIPPED_BYTES})"
-        )
+    if total > max_bytes:
+        raise SizeLimitError(f"{src.name}: zip would expand to {total:,} bytes (limit {max_bytes:,})")
     for m in members:
         p = PurePosixPath(m.filename)
         if p.is_absolute() or ".." in p.parts or ":" in m.filename:

@@ -31,6 +31,7 @@ from voxforge.core.errors import UnsupportedInputError, VoxforgeError
 from voxforge.core.outputs import atomic_write_bytes
 from voxforge.core.voxelgrid import VoxelGrid
 from voxforge.io._base import FormatSpec, Source
+from voxforge.io.limits import check_npy_header, check_npz_members, read_limits
 
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -65,6 +66,8 @@ def _open_npz(src: Source) -> dict[str, np.ndarray]:
     if not head.startswith(ZIP_MAGIC):
         raise src.error(f"not an .npz archive (starts with {head!r}, expected a zip)")
     try:
+        with zipfile.ZipFile(io.BytesIO(src.data())) as archive:
+            check_npz_members(archive, read_limits(), src.name)
         with np.load(io.BytesIO(src.data()), allow_pickle=False) as z:
             if not hasattr(z, "files"):
                 raise src.error("is a single .npy array, not an .npz archive")
@@ -132,6 +135,7 @@ def read_npy_voxels(src: Source, *, pitch: float | None = None, **_: Any) -> Vox
     data = src.data()
     _check_npy_header(src, data)
     try:
+        check_npy_header(io.BytesIO(data), read_limits(), src.name)
         arr = np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
         raise src.error(f"not a readable .npy array ({type(e).__name__}: {e})") from None

@@ -22,16 +22,31 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
 
 from voxforge import __version__
 from voxforge.core.errors import ConfigError, SizeLimitError, UnsupportedInputError, VoxforgeError
+from voxforge.io.limits import check_input_limits
 from voxforge.service import auth
 from voxforge.service.db import TERMINAL, Database
 from voxforge.service.jobs import JobRunner, JobService, make_runner
-from voxforge.service.pipelines import PipelineSpec, check_params, default_pipelines, parse_params
+from voxforge.service.pipelines import (
+    PipelineSpec,
+    check_grid_cap,
+    check_params,
+    default_pipelines,
+    parse_json,
+    parse_params,
+)
 from voxforge.service.schemas import Health, JobEventPublic, JobPublic, PipelinePublic
 from voxforge.service.settings import ServiceSettings
-from voxforge.service.storage import MAX_FIELD_BYTES, Storage, detect_input, receive_multipart
+from voxforge.service.storage import (
+    MAX_FIELD_BYTES,
+    Storage,
+    StorageUnavailableError,
+    detect_input,
+    receive_multipart,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +95,7 @@ class State:
     ) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.db = Database(settings.db_url)
+        self.db = Database(settings.db_url, settings.db_timeout_s)
         self.db.create_all()
         self.storage = Storage(settings.data_dir)
         self.pipelines = pipelines
@@ -90,9 +105,12 @@ class State:
             runner or make_runner(settings.runner, settings.workers),
             pipelines,
             settings.max_attempts,
+            settings.read_limits,
+            settings.reconcile_s,
         )
         self.requests = auth.RateLimiter(settings.requests_per_minute)
         self.submissions = auth.RateLimiter(settings.jobs_per_minute)
+        self.anonymous = auth.RateLimiter(settings.anonymous_requests_per_minute)
 
 
 def create_app(
@@ -115,19 +133,67 @@ def create_app(
             state.jobs.stop()
             state.db.dispose()
 
+    # /docs and /redoc load their JavaScript from a CDN onto the origin whose page keeps the API
+    # key in localStorage: off unless asked for (the schema stays at /openapi.json).
     app = FastAPI(
         title="voxforge",
         version=__version__,
         summary="Scans, meshes and pictures in; buildable LEGO models out.",
         lifespan=lifespan,
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
     )
     app.state.voxforge = state
     # The page's bundle is mostly three.js (~670 kB, ~170 kB gzipped); event streams are excluded.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(SecurityHeaders, docs=settings.api_docs)
     _add_error_handlers(app)
     _add_routes(app, state)
     _add_web(app)
     return app
+
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+    "connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+"""The page runs only its own files (``/static``); nothing may frame it."""
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "frame-ancestors 'none'"
+)
+"""Only when ``api_docs`` is on: the Swagger/ReDoc pages need their CDN."""
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+
+
+class SecurityHeaders:
+    """ASGI middleware: CSP, nosniff, frame and referrer headers on every HTTP response."""
+
+    def __init__(self, app: Any, docs: bool = False) -> None:
+        self.app, self.docs = app, docs
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        csp = DOCS_CSP if self.docs and path in ("/docs", "/redoc") else CSP
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [*SECURITY_HEADERS, (b"content-security-policy", csp.encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -135,6 +201,29 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def voxforge_error(_: Request, err: VoxforgeError) -> JSONResponse:
         text = str(err).strip().splitlines()
         return JSONResponse({"detail": text[0] if text else type(err).__name__}, err.http_status)
+
+    @app.exception_handler(SQLAlchemyError)
+    async def database_error(_: Request, err: SQLAlchemyError) -> JSONResponse:
+        log.error("database error: %s", err)
+        return JSONResponse(
+            {"detail": "the database is unavailable (locked, read-only or down); try again later"},
+            503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(OSError)
+    async def disk_error(_: Request, err: OSError) -> JSONResponse:
+        log.error("storage error: %s", err)
+        why = err.strerror or type(err).__name__
+        return JSONResponse(
+            {"detail": f"the data folder cannot be used ({why}); try again later"},
+            503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(RecursionError)
+    async def too_deep(_: Request, err: RecursionError) -> JSONResponse:
+        return JSONResponse({"detail": "request is nested too deeply"}, 400)
 
 
 class BadRequestError(VoxforgeError):
@@ -155,9 +244,11 @@ def current_user(
     state = app_state(request)
     unauthorized = {"WWW-Authenticate": "Bearer"}
     if creds is None or creds.scheme.lower() != "bearer":
+        _limit_anonymous(request, state)
         raise HTTPException(401, "missing API key: send Authorization: Bearer KEY", unauthorized)
     user = auth.authenticate(state.db, creds.credentials)
     if user is None:
+        _limit_anonymous(request, state)
         raise HTTPException(401, "unknown or revoked API key", unauthorized)
     wait = state.requests.take(user.id)
     if wait > 0:
@@ -165,6 +256,18 @@ def current_user(
             429, "too many requests for this key; slow down", {"Retry-After": auth.retry_after(wait)}
         )
     return user
+
+
+def _limit_anonymous(request: Request, state: State) -> None:
+    """429 once a client address sends too many requests without a valid key."""
+    client = request.client.host if request.client else "unknown"
+    wait = state.anonymous.take(client)
+    if wait > 0:
+        raise HTTPException(
+            429,
+            "too many requests without a valid API key from this address; slow down",
+            {"Retry-After": auth.retry_after(wait)},
+        )
 
 
 CurrentUser = Annotated[auth.UserInfo, Depends(current_user)]
@@ -182,8 +285,20 @@ OwnedJob = Annotated[Any, Depends(owned_job)]
 
 
 def _add_routes(app: FastAPI, state: State) -> None:
-    @app.get("/healthz", tags=["service"])
+    @app.get(
+        "/healthz",
+        tags=["service"],
+        responses={503: {"description": "Database or data folder not writable"}},
+    )
     def healthz() -> Health:
+        """``ok`` when the database and the data folder can be written; 503 otherwise."""
+        state.storage.check_writable()
+        try:
+            state.db.check_writable()
+        except SQLAlchemyError:
+            raise StorageUnavailableError(
+                "the database cannot be written (locked, read-only or down)"
+            ) from None
         return Health(status="ok", version=__version__, pipelines=state.pipelines.names())
 
     @app.get("/v1/pipelines", tags=["jobs"])
@@ -300,9 +415,9 @@ async def _receive_job(
             raise SizeLimitError(f"upload of {int(length):,} bytes is over the limit of {limit:,} bytes")
         try:
             upload = await receive_multipart(
-                ctype, request.stream(), state.storage.input_dir(job_id), limit
+                ctype, _timed(request, state), state.storage.input_dir(job_id), limit
             )
-        except (SizeLimitError, ConfigError):
+        except (SizeLimitError, ConfigError, StorageUnavailableError, BodyTimeoutError):
             raise
         except VoxforgeError as err:
             raise BadRequestError(str(err)) from None
@@ -315,13 +430,15 @@ async def _receive_job(
         shown = Path(upload.filename or "upload").name
         detected = await run_in_threadpool(detect_input, upload.file_path, shown)
         spec.check_input(detected, shown)
+        limits = state.settings.read_limits
+        await run_in_threadpool(check_input_limits, upload.file_path, detected, limits, shown)
         return spec, options, config, shown
     if ctype.startswith("application/json"):
-        body = await _read_capped(request, MAX_FIELD_BYTES)
+        body = await _read_capped(request, state, MAX_FIELD_BYTES)
         try:
-            value = json.loads(body)
-        except ValueError as err:
-            raise BadRequestError(f"body is not valid JSON ({err})") from None
+            value = parse_json(body, "body")
+        except ConfigError as err:
+            raise BadRequestError(str(err)) from None
         spec, options, config = _options(state, check_params(value))
         if "text" not in spec.inputs:
             raise ConfigError(
@@ -337,12 +454,36 @@ async def _receive_job(
 def _options(state: State, params: dict[str, Any]) -> tuple[PipelineSpec, dict[str, Any], Any]:
     spec: PipelineSpec = state.pipelines[params["pipeline"]]
     options = {k: v for k, v in params.items() if k != "pipeline"}
-    return spec, options, spec.build_options(options)
+    config = spec.build_options(options)
+    check_grid_cap(config, state.settings.max_cells)
+    return spec, options, config
 
 
-async def _read_capped(request: Request, limit: int) -> bytes:
+class BodyTimeoutError(VoxforgeError):
+    """The client stopped sending its request body (a stalled upload): 408."""
+
+    http_status = 408
+
+
+async def _timed(request: Request, state: State) -> AsyncIterator[bytes]:
+    """The request body, chunk by chunk; 408 when no chunk arrives within ``body_timeout_s``."""
+    stream = request.stream().__aiter__()
+    timeout = state.settings.body_timeout_s
+    while True:
+        try:
+            chunk = await asyncio.wait_for(stream.__anext__(), timeout)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise BodyTimeoutError(
+                f"no request body data for {timeout:g} s; the upload is abandoned"
+            ) from None
+        yield chunk
+
+
+async def _read_capped(request: Request, state: State, limit: int) -> bytes:
     data = bytearray()
-    async for chunk in request.stream():
+    async for chunk in _timed(request, state):
         data += chunk
         if len(data) > limit:
             raise SizeLimitError(f"JSON body is over {limit:,} bytes")

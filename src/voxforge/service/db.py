@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     create_engine,
+    text,
     event,
 )
 from sqlalchemy.engine import Engine
@@ -132,9 +133,9 @@ class EventRow(Base):
 class Database:
     """An engine and a session factory; ``create_all`` makes the tables if they are missing."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, timeout_s)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_all(self) -> None:
@@ -151,15 +152,22 @@ class Database:
                 s.rollback()
                 raise
 
+    def check_writable(self) -> None:
+        """Write and roll back one row: raises (SQLAlchemy errors) when the database is down,
+        locked past the busy timeout, or read-only."""
+        with self._sessions() as s:
+            s.execute(text("UPDATE jobs SET attempts = attempts WHERE id = ''"))
+            s.rollback()
+
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-def make_engine(url: str) -> Engine:
-    """An engine; SQLite gets WAL, a busy timeout and foreign keys switched on."""
+def make_engine(url: str, timeout_s: float = 30.0) -> Engine:
+    """An engine; SQLite gets WAL, a busy timeout of ``timeout_s`` and foreign keys switched on."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": timeout_s})
 
     @event.listens_for(engine, "connect")
     def _pragmas(conn: Any, _: Any) -> None:

@@ -23,7 +23,9 @@ import logging
 import multiprocessing as mp
 import os
 import queue
+import shutil
 import signal
+import tempfile
 import threading
 import time
 import uuid
@@ -37,6 +39,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select
 
 from voxforge.core.errors import VoxforgeError
+from voxforge.io.limits import ReadLimits, use_limits
 from voxforge.service.db import TERMINAL, ArtifactRow, Database, EventRow, Job, utcnow
 from voxforge.service.pipelines import PipelineSpec, Runner
 from voxforge.service.storage import Storage
@@ -60,6 +63,8 @@ class JobSpec:
     config: BaseModel
     input_path: Path | None
     out_dir: Path
+    limits: ReadLimits = ReadLimits()
+    scratch: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,12 @@ class JobRunner(Protocol):
     def shutdown(self) -> None:
         """Stop: queued jobs are dropped (the database still lists them), running ones end."""
 
+    def held(self) -> set[str]:
+        """Ids of the jobs queued in or running on this runner (the reconciler's view)."""
+
+    def running(self) -> set[str]:
+        """Ids of the jobs being executed now (a clean shutdown puts them back in the queue)."""
+
 
 class JobCancelled(Exception):
     """Raised inside a job's progress callback when the job was deleted (thread runner)."""
@@ -119,7 +130,8 @@ def execute_job(spec: JobSpec, emit: Report, cancelled: Callable[[], bool] = lam
             emit(RunnerEvent(spec.job_id, "progress", stage, min(fraction, 1.0)))
 
     try:
-        spec.run(spec.input_path, spec.out_dir, spec.config, progress)
+        with use_limits(spec.limits):
+            spec.run(spec.input_path, spec.out_dir, spec.config, progress)
     except JobCancelled:
         return
     except VoxforgeError as err:
@@ -155,6 +167,8 @@ class ThreadRunner:
         self._pool: ThreadPoolExecutor | None = None
         self._report: Report | None = None
         self._cancelled: set[str] = set()
+        self._held: set[str] = set()
+        self._running: set[str] = set()
         self._lock = threading.Lock()
 
     def start(self, report: Report) -> None:
@@ -163,13 +177,32 @@ class ThreadRunner:
 
     def submit(self, spec: JobSpec) -> None:
         assert self._pool is not None and self._report is not None, "runner not started"
+        with self._lock:
+            self._held.add(spec.job_id)
         self._pool.submit(self._run, spec)
 
     def _run(self, spec: JobSpec) -> None:
-        if self._is_cancelled(spec.job_id):
-            return
-        assert self._report is not None
-        execute_job(spec, self._report, lambda: self._is_cancelled(spec.job_id))
+        try:
+            if self._is_cancelled(spec.job_id):
+                return
+            assert self._report is not None
+            with self._lock:
+                self._running.add(spec.job_id)
+            execute_job(spec, self._report, lambda: self._is_cancelled(spec.job_id))
+        finally:
+            with self._lock:
+                self._held.discard(spec.job_id)
+                self._running.discard(spec.job_id)
+
+    def held(self) -> set[str]:
+        """Ids of the jobs submitted here and not finished."""
+        with self._lock:
+            return set(self._held)
+
+    def running(self) -> set[str]:
+        """Ids of the jobs a thread is running now."""
+        with self._lock:
+            return set(self._running)
 
     def _is_cancelled(self, job_id: str) -> bool:
         with self._lock:
@@ -189,16 +222,58 @@ class ThreadRunner:
 # --------------------------------------------------------------------------- process runner
 
 
-def _worker_main(tasks: Any, events: Any) -> None:
+PARENT_CHECK_S = 0.5
+"""How often a worker looks whether the server that started it is still alive."""
+
+
+def _watch_parent(parent_pid: int, interval: float = PARENT_CHECK_S) -> None:
+    """Exit this process at once when the server is gone (it was killed: no one reaps us).
+
+    Polling ``getppid`` works from any thread of the server; ``PR_SET_PDEATHSIG`` would fire
+    when the *thread* that started the worker ends, which request threads do all the time.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval)
+        os._exit(70)
+
+    threading.Thread(target=watch, name="voxforge-parent-watch", daemon=True).start()
+
+
+def _on_sigterm(_signum: int, _frame: Any) -> None:
+    raise SystemExit(143)  # unwinds the job: ``finally`` blocks remove temporary folders
+
+
+def _run_in_scratch(spec: JobSpec, emit: Report) -> None:
+    """Run one job with TMPDIR in its scratch folder, which is removed however the job ends."""
+    scratch = spec.scratch
+    if scratch is None:
+        execute_job(spec, emit)
+        return
+    scratch.mkdir(parents=True, exist_ok=True)
+    tempfile.tempdir = str(scratch)
+    os.environ["TMPDIR"] = str(scratch)
+    try:
+        execute_job(spec, emit)
+    finally:
+        tempfile.tempdir = None
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _worker_main(tasks: Any, events: Any, parent_pid: int | None = None) -> None:
     """A worker process: run specs from ``tasks`` until None arrives, events into ``events``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when workers stop
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    if parent_pid is not None:
+        _watch_parent(parent_pid)
     for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")  # N workers on N cores: no oversubscription
     while True:
         spec = tasks.get()
         if spec is None:
             return
-        execute_job(spec, events.put)
+        _run_in_scratch(spec, events.put)
 
 
 @dataclass
@@ -232,7 +307,10 @@ class ProcessPoolRunner:
     def _spawn(self, slot: int) -> _Worker:
         tasks = self._ctx.SimpleQueue()
         proc = self._ctx.Process(
-            target=_worker_main, args=(tasks, self._events), name=f"voxforge-worker-{slot}", daemon=True
+            target=_worker_main,
+            args=(tasks, self._events, os.getpid()),
+            name=f"voxforge-worker-{slot}",
+            daemon=True,
         )
         proc.start()
         return _Worker(proc, tasks)
@@ -251,6 +329,18 @@ class ProcessPoolRunner:
                 spec = self._pending.popleft()
                 w.job_id = spec.job_id
                 w.tasks.put(spec)
+
+    def held(self) -> set[str]:
+        """Ids of the jobs queued here or running in a live worker."""
+        with self._lock:
+            ids = {spec.job_id for spec in self._pending}
+            ids.update(w.job_id for w in self._workers if w.job_id is not None)
+            return ids
+
+    def running(self) -> set[str]:
+        """Ids of the jobs a worker is running now."""
+        with self._lock:
+            return {w.job_id for w in self._workers if w.job_id is not None}
 
     def cancel(self, job_id: str) -> bool:
         with self._lock:
@@ -284,13 +374,13 @@ class ProcessPoolRunner:
                 continue
             except (EOFError, OSError):  # queue closed during shutdown
                 return
+            self._safe_report(ev)  # before the worker is freed: the job stays held until stored
             if ev.kind in ("succeeded", "failed"):
                 with self._lock:
                     for w in self._workers:
                         if w.job_id == ev.job_id:
                             w.job_id = None
                     self._dispatch()
-            self._safe_report(ev)
 
     def _reap(self) -> None:
         """Replace dead workers; the job one was running fails with the exit code."""
@@ -317,6 +407,8 @@ class ProcessPoolRunner:
 
     def shutdown(self) -> None:
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2)  # the event loop ends first: nothing is reported after this
         with self._lock:
             self._pending.clear()
             for w in self._workers:
@@ -327,8 +419,6 @@ class ProcessPoolRunner:
                 w.process.join(2)
             if w.process.is_alive():
                 self._stop_worker(w)
-        if self._thread is not None:
-            self._thread.join(2)
         if self._events is not None:
             self._events.close()
             self._events.join_thread()
@@ -352,17 +442,121 @@ class JobService:
         runner: JobRunner,
         pipelines: Any,
         max_attempts: int = 2,
+        limits: ReadLimits | None = None,
+        reconcile_s: float = 2.0,
     ) -> None:
         self.db, self.storage, self.runner, self.pipelines = db, storage, runner, pipelines
         self.max_attempts = max_attempts
+        self.limits = limits or ReadLimits()
+        self.reconcile_s = reconcile_s
+        self._unstored: collections.deque[RunnerEvent] = collections.deque()
+        self._unstored_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._reconciler: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start the runner, then requeue what an earlier server left queued or running."""
-        self.runner.start(self.apply_event)
+        """Sweep leftovers of dead workers, start the runner, requeue what an earlier server left
+        queued or running, and start the reconciler."""
+        self.storage.sweep()
+        self.runner.start(self.report_event)
         self.recover()
+        self._stopping.clear()
+        self._reconciler = threading.Thread(
+            target=self._reconcile_loop, name="voxforge-reconciler", daemon=True
+        )
+        self._reconciler.start()
 
     def stop(self) -> None:
+        """Stop the runner; jobs it was running go back to the queue without spending an attempt
+        (a routine restart is not the job's fault)."""
+        self._stopping.set()
+        running = self.runner.running() if hasattr(self.runner, "running") else set()
         self.runner.shutdown()
+        if self._reconciler is not None:
+            self._reconciler.join(5)
+        self._retry_unstored()
+        try:
+            self._requeue_interrupted(running)
+        except Exception:  # the database is gone too: recover() counts the attempt instead
+            log.exception("could not requeue the jobs running at shutdown")
+
+    def _requeue_interrupted(self, job_ids: set[str]) -> None:
+        if not job_ids:
+            return
+        with self.db.session() as s:
+            for job in s.scalars(select(Job).where(Job.id.in_(job_ids), Job.status == "running")):
+                self.storage.clear_partial(job.id)
+                job.status, job.stage, job.progress = "queued", None, 0.0
+                job.attempts = max(job.attempts - 1, 0)
+                msg = "the server was shut down while the job was running; it starts again"
+                s.add(EventRow(job_id=job.id, kind="queued", status="queued", message=msg))
+
+    # ---- reconciler
+
+    def report_event(self, ev: RunnerEvent) -> None:
+        """The runner's callback: store ``ev``; a terminal event that cannot be stored now (the
+        database is locked or down) is kept and retried until it is."""
+        try:
+            self.apply_event(ev)
+        except Exception:
+            log.exception("could not record %s event of job %s", ev.kind, ev.job_id)
+            if ev.kind in TERMINAL:
+                with self._unstored_lock:
+                    self._unstored.append(ev)
+
+    def _retry_unstored(self) -> None:
+        with self._unstored_lock:
+            waiting = list(self._unstored)
+            self._unstored.clear()
+        for i, ev in enumerate(waiting):
+            try:
+                self.apply_event(ev)
+            except Exception:
+                with self._unstored_lock:
+                    self._unstored.extendleft(reversed(waiting[i:]))
+                return
+
+    def unstored(self) -> int:
+        """How many terminal events wait to be stored."""
+        with self._unstored_lock:
+            return len(self._unstored)
+
+    def reconcile(self) -> list[str]:
+        """Store waiting terminal events, then fail jobs marked running that no worker holds
+        (their worker is gone and its terminal event was lost). Returns the failed ids."""
+        self._retry_unstored()
+        if not hasattr(self.runner, "held"):  # a runner that cannot say what it holds
+            return []
+        held = self.runner.held()
+        with self._unstored_lock:
+            held |= {ev.job_id for ev in self._unstored}
+        failed = []
+        with self.db.session() as s:
+            for job in s.scalars(select(Job).where(Job.status == "running")):
+                if job.id in held:
+                    continue
+                self._fail(job, "the worker running the job is gone; submit it again")
+                s.add(
+                    EventRow(
+                        job_id=job.id,
+                        kind="failed",
+                        status="failed",
+                        stage=job.stage,
+                        progress=job.progress,
+                        message=job.error,
+                    )
+                )
+                failed.append(job.id)
+        for job_id in failed:
+            self.storage.clear_scratch(job_id)
+        return failed
+
+    def _reconcile_loop(self) -> None:
+        while not self._stopping.wait(self.reconcile_s):
+            try:
+                self.reconcile()
+            except Exception:  # the database is still away; try again next round
+                log.warning("reconciler: database unavailable", exc_info=True)
 
     @staticmethod
     def new_id() -> str:
@@ -403,6 +597,8 @@ class JobService:
             config,
             self.storage.input_path(job_id),
             self.storage.output_dir(job_id),
+            self.limits,
+            self.storage.scratch_dir(job_id),
         )
 
     def get(self, job_id: str, user_id: int | None = None) -> Job | None:
@@ -460,6 +656,8 @@ class JobService:
                 self._apply(s, job, ev)
         if gone and ev.kind in TERMINAL:
             self.storage.delete_job(ev.job_id)  # a deleted job's worker may have written files
+        elif ev.kind in TERMINAL:
+            self.storage.clear_scratch(ev.job_id)  # a killed worker leaves .output.tmp-* and tmp/
 
     def _apply(self, s: Any, job: Job, ev: RunnerEvent) -> None:
         message = None
@@ -554,6 +752,6 @@ class JobService:
             spec = self.pipelines[job.pipeline]
             config = spec.build_options(job.options)
         except VoxforgeError as err:
-            self.apply_event(RunnerEvent(job.id, "failed", error=f"cannot restart: {err}"))
+            self.report_event(RunnerEvent(job.id, "failed", error=f"cannot restart: {err}"))
             return
         self.runner.submit(self._spec(job.id, spec, config))

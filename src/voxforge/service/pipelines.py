@@ -20,6 +20,7 @@ Top-level brickify options pass as they are: ``classify`` (off unless asked), ``
 
 from __future__ import annotations
 
+import json
 import logging
 import zipfile
 from collections.abc import Callable
@@ -80,8 +81,8 @@ class PipelineSpec:
             ConfigError: one line naming each bad field, as the caller spelled it.
         """
         data, spelled = expand_shortcuts(params, self.shortcuts)
-        try:
-            return self.options.model_validate(data)
+        try:  # strict on JSON: no true for 1, no "12" for 12; enums and tuples still parse
+            return self.options.model_validate_json(json.dumps(data), strict=True)
         except ValidationError as err:
             parts = []
             for e in err.errors():
@@ -256,21 +257,70 @@ def _reconstruct_spec() -> PipelineSpec | None:
     )
 
 
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of arrays and objects a request's JSON may have."""
+
+
+def json_depth(text: str | bytes) -> int:
+    """Deepest bracket nesting of a JSON text, counted without parsing (strings skipped)."""
+    data = text.encode() if isinstance(text, str) else text
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+def parse_json(raw: str | bytes, what: str) -> Any:
+    """A JSON value of at most :data:`MAX_JSON_DEPTH` levels.
+
+    Raises:
+        ConfigError: not JSON, or nested deeper than the limit (422, before parsing).
+    """
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise ConfigError(f"{what}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as err:
+        raise ConfigError(f"{what}: not valid JSON ({err})") from None
+
+
 def parse_params(raw: str | None) -> dict[str, Any]:
     """The ``params`` form field: a JSON object with at least ``pipeline``.
 
     Raises:
-        ConfigError: not JSON, not an object, or no ``pipeline``.
+        ConfigError: not JSON, too deep, not an object, or no ``pipeline``.
     """
-    import json
-
     if raw is None or raw.strip() == "":
         raise ConfigError('params: missing; send a JSON object such as {"pipeline": "brickify"}')
-    try:
-        value = json.loads(raw)
-    except ValueError as err:
-        raise ConfigError(f"params: not valid JSON ({err})") from None
-    return check_params(value)
+    return check_params(parse_json(raw, "params"))
+
+
+def check_grid_cap(config: BaseModel, max_cells: int) -> None:
+    """Refuse options asking for a voxel grid over the server's cap (``voxel.max_cells``).
+
+    Raises:
+        SizeLimitError: ``voxel.max_cells`` is over ``max_cells``; the message names the cap.
+    """
+    voxel = getattr(config, "voxel", None)
+    asked = getattr(voxel, "max_cells", None)
+    if isinstance(asked, int) and asked > max_cells:
+        raise SizeLimitError(
+            f"voxel.max_cells: {asked:,} is over this server's limit of {max_cells:,} cells"
+        )
 
 
 def check_params(value: Any) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 ``ServiceSettings.from_env(**flags)`` reads ``VOXFORGE_DATA_DIR``, ``VOXFORGE_DATABASE_URL``,
 ``VOXFORGE_MAX_UPLOAD_MB``, ``VOXFORGE_JOBS_PER_MINUTE``, ``VOXFORGE_REQUESTS_PER_MINUTE``,
-``VOXFORGE_WORKERS`` and ``VOXFORGE_RUNNER``; flags given explicitly (not None) win. A plain
+``VOXFORGE_WORKERS``, ``VOXFORGE_RUNNER`` and the input caps ``VOXFORGE_MAX_ARRAY_MB``,
+``VOXFORGE_MAX_UNZIPPED_MB``, ``VOXFORGE_MAX_CELLS``, ``VOXFORGE_MAX_POINTS``; flags given explicitly (not None) win. A plain
 pydantic model instead of pydantic-settings keeps the dependency list as it is.
 """
 
@@ -15,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from voxforge.core.config import build_config
+from voxforge.io.limits import ReadLimits
 
 MIB = 1 << 20
 
@@ -27,6 +29,10 @@ ENV: dict[str, tuple[str, float]] = {
     "requests_per_minute": ("VOXFORGE_REQUESTS_PER_MINUTE", 1),
     "workers": ("VOXFORGE_WORKERS", 1),
     "runner": ("VOXFORGE_RUNNER", 1),
+    "max_array_bytes": ("VOXFORGE_MAX_ARRAY_MB", MIB),
+    "max_unzipped_bytes": ("VOXFORGE_MAX_UNZIPPED_MB", MIB),
+    "max_cells": ("VOXFORGE_MAX_CELLS", 1),
+    "max_points": ("VOXFORGE_MAX_POINTS", 1),
 }
 
 
@@ -66,6 +72,46 @@ class ServiceSettings(BaseModel):
     poll_interval_s: float = Field(
         0.1, gt=0, le=5, description="How often an event stream looks for new events."
     )
+    max_array_bytes: int = Field(
+        1 << 30, ge=1, description="Largest array an npy/npz upload may declare, bytes."
+    )
+    max_unzipped_bytes: int = Field(
+        2 << 30, ge=1, description="Bytes a zip upload may expand to (counted while unpacking)."
+    )
+    max_cells: int = Field(
+        64_000_000,
+        ge=1,
+        description="Largest voxel grid: read from a file, or asked for by a job's options.",
+    )
+    max_points: int = Field(50_000_000, ge=1, description="Most points a PLY/PCD/LAS may declare.")
+    db_timeout_s: float = Field(
+        10, gt=0, le=600, description="How long a request waits for a locked SQLite database."
+    )
+    reconcile_s: float = Field(
+        2, gt=0, le=600, description="How often jobs marked running without a worker are fixed."
+    )
+
+    body_timeout_s: float = Field(
+        30, gt=0, le=3600, description="A request body that sends nothing this long is refused (408)."
+    )
+    anonymous_requests_per_minute: float = Field(
+        60, gt=0, description="Requests without a valid key per client address per minute."
+    )
+    api_docs: bool = Field(
+        False,
+        description="Serve /docs and /redoc (their JavaScript comes from a CDN); the schema is "
+        "always at /openapi.json.",
+    )
+
+    @property
+    def read_limits(self) -> ReadLimits:
+        """The caps the readers apply (``voxforge.io.limits``), from these settings."""
+        return ReadLimits(
+            max_array_bytes=self.max_array_bytes,
+            max_unzipped_bytes=self.max_unzipped_bytes,
+            max_cells=self.max_cells,
+            max_points=self.max_points,
+        )
 
     @property
     def db_url(self) -> str:

@@ -5,6 +5,7 @@ Layout under the data dir::
     jobs/<job id>/input/<sanitised upload name>
     jobs/<job id>/output/            written by the pipeline through OutputDir (atomic)
     jobs/<job id>/output/manifest.json
+    jobs/<job id>/tmp/               the worker's temporary folder (TMPDIR), removed on any exit
 
 An upload is parsed from the request stream part by part and written to disk as it arrives, so
 a 2 GB scan never sits in memory and a body past the cap is refused as soon as it crosses it.
@@ -13,15 +14,22 @@ a 2 GB scan never sits in memory and a body past the cap is refused as soon as i
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import threading
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from voxforge.core.errors import InputFormatError, SizeLimitError, UnsupportedInputError
+from voxforge.core.errors import (
+    InputFormatError,
+    SizeLimitError,
+    UnsupportedInputError,
+    VoxforgeError,
+)
 from voxforge.core.outputs import MANIFEST_NAME
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
@@ -29,6 +37,14 @@ MAX_FIELD_BYTES = 256 * 1024
 """Largest non-file form field (the ``params`` JSON)."""
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+SCRATCH = "tmp"
+PARTIAL_PREFIXES = (".output.tmp-", ".output.old-")
+
+
+class StorageUnavailableError(VoxforgeError):
+    """The database or the data folder cannot be written (locked, read-only, full): 503."""
+
+    http_status = 503
 
 
 class Storage:
@@ -47,6 +63,45 @@ class Storage:
     def output_dir(self, job_id: str) -> Path:
         return self.job_dir(job_id) / "output"
 
+    def scratch_dir(self, job_id: str) -> Path:
+        """The job's temporary folder: a worker's TMPDIR while it runs the job."""
+        return self.job_dir(job_id) / SCRATCH
+
+    def clear_scratch(self, job_id: str) -> None:
+        """Remove the job's temporary folder and OutputDir leftovers (not a finished output)."""
+        d = self.job_dir(job_id)
+        if not d.is_dir():
+            return
+        for p in d.iterdir():
+            if p.name == SCRATCH or p.name.startswith(PARTIAL_PREFIXES):
+                shutil.rmtree(p, ignore_errors=True)
+
+    def sweep(self) -> int:
+        """Clear every job's scratch and partial outputs (server start: no worker runs yet)."""
+        jobs = self.root / "jobs"
+        count = 0
+        for d in jobs.iterdir() if jobs.is_dir() else ():
+            for p in d.iterdir() if d.is_dir() else ():
+                if p.name == SCRATCH or p.name.startswith(PARTIAL_PREFIXES):
+                    shutil.rmtree(p, ignore_errors=True)
+                    count += 1
+        return count
+
+    def check_writable(self) -> None:
+        """Create and remove a file under ``jobs/``.
+
+        Raises:
+            StorageUnavailableError: the data folder cannot be written.
+        """
+        probe = self.root / "jobs" / f".probe-{os.getpid()}-{threading.get_ident()}"
+        try:
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as err:
+            raise StorageUnavailableError(
+                f"the data folder cannot be written ({err.strerror or type(err).__name__})"
+            ) from None
+
     def input_path(self, job_id: str) -> Path | None:
         """The job's uploaded file, or None for jobs without one (text prompts)."""
         d = self.input_dir(job_id)
@@ -59,7 +114,8 @@ class Storage:
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
-            raise InputFormatError(f"{path}: no readable manifest ({err})") from None
+            why = err.strerror if isinstance(err, OSError) else str(err)
+            raise InputFormatError(f"{MANIFEST_NAME}: not readable ({why})") from None
         return list(manifest.get("outputs", []))
 
     def artifact_path(self, job_id: str, name: str) -> Path:
@@ -80,9 +136,7 @@ class Storage:
         d = self.job_dir(job_id)
         if not d.is_dir():
             return
-        for p in d.iterdir():
-            if p.name.startswith((".output.tmp-", ".output.old-")):
-                shutil.rmtree(p, ignore_errors=True)
+        self.clear_scratch(job_id)
         shutil.rmtree(self.output_dir(job_id), ignore_errors=True)
 
     def delete_job(self, job_id: str) -> None:
@@ -163,8 +217,10 @@ class _PartSink:
         _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
         self._name = params.get(b"name", b"").decode("utf-8", "replace")
         filename = params.get(b"filename")
-        if filename is None:
+        if filename is None and self._name != self.file_field:
             return
+        if filename is None:  # ``filename=""`` arrives without the parameter: still the file
+            filename = b""
         if self._name != self.file_field or self.upload.file_path is not None:
             self._fail(
                 InputFormatError(f"unexpected file field {self._name!r}; send one file as 'file'")
@@ -172,8 +228,12 @@ class _PartSink:
             return
         self.upload.filename = filename.decode("utf-8", "replace")
         path = self.dest_dir / safe_filename(self.upload.filename)
-        self.dest_dir.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "wb")
+        try:
+            self.dest_dir.mkdir(parents=True, exist_ok=True)
+            self._file = open(path, "wb")
+        except OSError as err:
+            self._fail(_storage_error(err))
+            return
         self.upload.file_path = path
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
@@ -185,7 +245,10 @@ class _PartSink:
             if self.upload.size > self.limit:
                 self._fail(SizeLimitError(f"upload is over the limit of {self.limit:,} bytes"))
                 return
-            self._file.write(chunk)
+            try:
+                self._file.write(chunk)
+            except OSError as err:
+                self._fail(_storage_error(err))
             return
         self._buffer += chunk
         if len(self._buffer) > MAX_FIELD_BYTES:
@@ -204,8 +267,17 @@ class _PartSink:
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError:  # the disk failed under the upload; the error is already set
+                pass
             self._file = None
+
+
+def _storage_error(err: OSError) -> StorageUnavailableError:
+    return StorageUnavailableError(
+        f"the upload cannot be stored ({err.strerror or type(err).__name__}); try again later"
+    )
 
 
 async def receive_multipart(
@@ -219,9 +291,11 @@ async def receive_multipart(
 
     Raises:
         SizeLimitError: the file passed ``limit`` bytes (reading stops there).
-        InputFormatError: not multipart, no boundary, or a malformed body.
+        InputFormatError: not multipart, no boundary, a malformed body, or one that ends
+            before its closing boundary (a truncated upload never becomes a job).
+        StorageUnavailableError: the file cannot be written (read-only or full data folder).
     """
-    from python_multipart.multipart import MultipartParser, parse_options_header
+    from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
     ctype, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
@@ -238,6 +312,10 @@ async def receive_multipart(
             if sink.error is not None:
                 raise sink.error
         parser.finalize()
+        if parser.state != MultipartState.END:
+            raise InputFormatError(
+                "multipart body ends before its closing boundary (the upload was cut short)"
+            )
     finally:
         sink.close()
     return sink.upload
