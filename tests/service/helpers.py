@@ -55,11 +55,26 @@ def run_crash(input_path: Path | None, out_dir: Path, config: EchoConfig, progre
     os._exit(3)
 
 
+def run_hang(input_path: Path | None, out_dir: Path, config: EchoConfig, progress: Any) -> None:
+    """Fills a temporary folder and a half-written output, then works slowly (to be killed)."""
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="voxforge-capture-"))
+    (scratch / "unpacked.bin").write_bytes(b"\0" * 4096)
+    with OutputDir(out_dir) as od:
+        od.path("partial.bin").write_bytes(b"\0" * 4096)
+        for i in range(config.steps):
+            progress("hang", i / config.steps)
+            time.sleep(config.delay_s)
+        od.add("partial.bin")
+
+
 def test_pipelines() -> Registry[PipelineSpec]:
     """The real pipelines plus ``echo``, ``crash`` and the text-only ``echotext``."""
     reg = default_pipelines()
     reg.register("echo", PipelineSpec("echo", EchoConfig, run_echo, frozenset({"model", "image"})))
     reg.register("crash", PipelineSpec("crash", EchoConfig, run_crash, frozenset({"model"})))
+    reg.register("hang", PipelineSpec("hang", EchoConfig, run_hang, frozenset({"model"})))
     reg.register("echotext", PipelineSpec("echotext", TextConfig, run_echo_text, frozenset({"text"})))
     return reg
 
