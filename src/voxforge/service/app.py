@@ -9,7 +9,6 @@ Handlers are short: authenticate, validate, call the job service, return a publi
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager

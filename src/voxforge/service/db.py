@@ -22,8 +22,8 @@ from sqlalchemy import (
     String,
     Text,
     create_engine,
-    text,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import (

@@ -3,8 +3,9 @@
 ``ServiceSettings.from_env(**flags)`` reads ``VOXFORGE_DATA_DIR``, ``VOXFORGE_DATABASE_URL``,
 ``VOXFORGE_MAX_UPLOAD_MB``, ``VOXFORGE_JOBS_PER_MINUTE``, ``VOXFORGE_REQUESTS_PER_MINUTE``,
 ``VOXFORGE_WORKERS``, ``VOXFORGE_RUNNER`` and the input caps ``VOXFORGE_MAX_ARRAY_MB``,
-``VOXFORGE_MAX_UNZIPPED_MB``, ``VOXFORGE_MAX_CELLS``, ``VOXFORGE_MAX_POINTS``; flags given explicitly (not None) win. A plain
-pydantic model instead of pydantic-settings keeps the dependency list as it is.
+``VOXFORGE_MAX_UNZIPPED_MB``, ``VOXFORGE_MAX_CELLS``, ``VOXFORGE_MAX_POINTS``; flags given
+explicitly (not None) win. A plain pydantic model instead of pydantic-settings keeps the
+dependency list as it is.
 """
 
 from __future__ import annotations
