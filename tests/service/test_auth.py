@@ -9,6 +9,7 @@ from voxforge.service.auth import (
     list_users,
     retry_after,
     revoke_user,
+    rotate_user,
 )
 from voxforge.service.db import Database, User
 
@@ -45,6 +46,35 @@ def test_names_are_unique_and_revoked_keys_stop_working(db):
     assert [(u.name, u.revoked) for u in list_users(db)] == [("alice", True)]
     with pytest.raises(ConfigError, match="no user named 'bob'"):
         revoke_user(db, "bob")
+
+
+def test_rotate_gives_a_new_key_and_brings_back_revoked_users(db):
+    _, old = create_user(db, "alice")
+    info, new = rotate_user(db, "alice")
+    assert new != old and authenticate(db, old) is None and authenticate(db, new) == info
+    revoke_user(db, "alice")
+    assert authenticate(db, new) is None
+    _, again = create_user(db, "alice")  # a revoked user can be created again: new key
+    assert authenticate(db, again) is not None and authenticate(db, new) is None
+    assert [(u.name, u.revoked) for u in list_users(db)] == [("alice", False)]
+    with pytest.raises(ConfigError, match="users rotate alice"):
+        create_user(db, "alice")
+    with pytest.raises(ConfigError, match="no user named 'bob'"):
+        rotate_user(db, "bob")
+
+
+def test_users_rotate_command(tmp_path):
+    from typer.testing import CliRunner
+
+    from voxforge.cli import app
+
+    runner = CliRunner()
+    data = ["--data-dir", str(tmp_path / "d")]
+    first = runner.invoke(app, ["users", "create", "carol", *data])
+    assert first.exit_code == 0
+    rotated = runner.invoke(app, ["users", "rotate", "carol", *data])
+    assert rotated.exit_code == 0 and rotated.output.strip() != first.output.strip()
+    assert runner.invoke(app, ["users", "rotate", "nobody", *data]).exit_code != 0
 
 
 def test_rate_limiter_buckets_refill_per_key():

@@ -53,18 +53,44 @@ def _info(u: User) -> UserInfo:
 def create_user(db: Database, name: str) -> tuple[UserInfo, str]:
     """Create a user and return it with its API key (shown once, stored only as a hash).
 
+    A revoked user of that name gets a new key and is active again (its jobs come back with it).
+
     Raises:
-        ConfigError: empty name, or the name is taken.
+        ConfigError: empty name, or an active user has the name (``users rotate`` changes its key).
     """
     name = name.strip()
     if not name or len(name) > 100:
         raise ConfigError(f"user name must be 1 to 100 characters, got {len(name)}")
+    with db.session() as s:
+        user = s.scalar(select(User).where(User.name == name))
+        if user is not None and user.revoked_at is None:
+            raise ConfigError(
+                f"user {name!r} exists; give it a new key with 'voxforge users rotate {name}'"
+            )
+    if user is not None:
+        return rotate_user(db, name)
     key = new_key()
     with db.session() as s:
-        if s.scalar(select(User).where(User.name == name)) is not None:
-            raise ConfigError(f"user {name!r} exists; revoke it or choose another name")
         user = User(name=name, key_hash=hash_key(key), key_prefix=key[:10])
         s.add(user)
+        s.flush()
+        info = _info(user)
+    return info, key
+
+
+def rotate_user(db: Database, name: str) -> tuple[UserInfo, str]:
+    """Give a user a new API key (the old one stops working at once); a revoked user is active
+    again. Returns the user and the new key.
+
+    Raises:
+        ConfigError: no such user.
+    """
+    key = new_key()
+    with db.session() as s:
+        user = s.scalar(select(User).where(User.name == name))
+        if user is None:
+            raise ConfigError(f"no user named {name!r}")
+        user.key_hash, user.key_prefix, user.revoked_at = hash_key(key), key[:10], None
         s.flush()
         info = _info(user)
     return info, key

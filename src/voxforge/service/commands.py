@@ -1,4 +1,4 @@
-"""CLI commands of the service: ``serve`` and ``users create|list|revoke``.
+"""CLI commands of the service: ``serve``, ``users create|list|rotate|revoke`` and ``admin gc``.
 
 ``voxforge.cli`` registers these; the helpers of ``voxforge.cli`` (``guarded``) are imported
 inside the commands so importing this module never imports the CLI.
@@ -94,6 +94,24 @@ def users_list(data_dir: DataDirOpt = None, database_url: DatabaseOpt = None) ->
         for u in list_users(_database(data_dir, database_url)):
             state = "revoked" if u.revoked else "active"
             typer.echo(f"{u.name:<24} {u.key_prefix}…  {u.created_at[:19]}  {state}")
+
+    guarded(run)
+
+
+@users_app.command("rotate")
+def users_rotate(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    data_dir: DataDirOpt = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Give a user a new API key and print it (the old key stops working; revoked users return)."""
+    from voxforge.cli import guarded
+
+    def run() -> None:
+        from voxforge.service.auth import rotate_user
+
+        _, key = rotate_user(_database(data_dir, database_url), name)
+        typer.echo(key)
 
     guarded(run)
 
