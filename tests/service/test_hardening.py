@@ -189,17 +189,23 @@ def test_security_headers_on_every_response(client, alice) -> None:
     assert client.get("/docs").status_code == 404
 
 
-def test_errors_do_not_show_server_paths(tmp_path: Path) -> None:
+def test_errors_and_summaries_do_not_show_server_paths(tmp_path: Path, box_stl: bytes) -> None:
     data = tmp_path / "d"
-    with running_app(data) as c:
+    with running_app(data, runner=ProcessPoolRunner(1)) as c:
         key = add_key(c, "alice")
-        r = submit(c, key, {"pipeline": "echotext", "prompt": "x"}, b"")  # no manifest either way
-        job = c.app.state.voxforge.jobs  # type: ignore[attr-defined]
+        service: JobService = c.app.state.voxforge.jobs  # type: ignore[attr-defined]
         with pytest.raises(Exception) as err:
-            job.storage.read_manifest("0" * 32)
+            service.storage.read_manifest("0" * 32)
         assert str(tmp_path) not in str(err.value)
-        assert r.status_code in (202, 415, 422)
-        assert str(tmp_path) not in r.text
+        job_dir = service.storage.job_dir("a" * 32)
+        scrubbed = service._scrub(f"{job_dir}/input/x.ply: bad; see {data.resolve()}/voxforge.db")
+        assert scrubbed == "input/x.ply: bad; see <data>/voxforge.db"
+        r = submit(c, key, {"pipeline": "brickify", "width_studs": 6}, box_stl)
+        job = wait_for(c, key, r.json()["id"])
+        assert job["status"] == "succeeded", job
+        summary = c.get(f"/v1/jobs/{job['id']}/artifacts/summary.json", headers=key)
+        assert summary.status_code == 200
+        assert str(tmp_path) not in summary.text and "input/box.stl" in summary.text
 
 
 # ---------------------------------------------------------------- storage failures

@@ -23,6 +23,7 @@ import logging
 import multiprocessing as mp
 import os
 import queue
+import re
 import shutil
 import signal
 import tempfile
@@ -31,7 +32,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -254,11 +255,24 @@ def _run_in_scratch(spec: JobSpec, emit: Report) -> None:
     scratch.mkdir(parents=True, exist_ok=True)
     tempfile.tempdir = str(scratch)
     os.environ["TMPDIR"] = str(scratch)
+    home = os.getcwd()
+    job_dir = scratch.parent
+    os.chdir(job_dir)  # the job sees relative paths: none of the server's folders in its outputs
+    relative = replace(
+        spec,
+        input_path=None if spec.input_path is None else _relative(spec.input_path, job_dir),
+        out_dir=_relative(spec.out_dir, job_dir),
+    )
     try:
-        execute_job(spec, emit)
+        execute_job(relative, emit)
     finally:
+        os.chdir(home)
         tempfile.tempdir = None
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _relative(path: Path, base: Path) -> Path:
+    return path.relative_to(base) if path.is_relative_to(base) else path
 
 
 def _worker_main(tasks: Any, events: Any, parent_pid: int | None = None) -> None:
@@ -689,7 +703,7 @@ class JobService:
             kind = job.status
             message = job.error
         else:
-            self._fail(job, ev.error or "failed")
+            self._fail(job, self._scrub(ev.error or "failed"))
             kind, message = "failed", job.error
         s.add(
             EventRow(
@@ -701,6 +715,13 @@ class JobService:
                 message=message,
             )
         )
+
+    def _scrub(self, text: str) -> str:
+        """An error without the server's folders (job folder -> relative, data root -> <data>)."""
+        root = str(self.storage.root.resolve())
+        jobs = f"{root}/jobs/"
+        text = re.sub(re.escape(jobs) + r"[0-9a-f]{32}/", "", text)
+        return text.replace(root, "<data>")
 
     @staticmethod
     def _fail(job: Job, error: str) -> None:

@@ -51,7 +51,7 @@ class Storage:
     """Where each job's input and outputs live under ``root``."""
 
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+        self.root = Path(root).resolve()
         (self.root / "jobs").mkdir(parents=True, exist_ok=True)
 
     def job_dir(self, job_id: str) -> Path:
