@@ -423,3 +423,53 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+# ---------------------------------------------------------------- event streams
+
+
+def test_event_streams_are_pushed_not_polled(tmp_path: Path, box_stl: bytes) -> None:
+    from .conftest import read_events
+
+    with running_app(tmp_path / "d", poll_interval_s=30) as c:
+        key = add_key(c, "alice")
+        service: JobService = c.app.state.voxforge.jobs  # type: ignore[attr-defined]
+        reads = []
+        original = service.events_after
+
+        def counting(job_id: str, after: int):
+            reads.append(after)
+            return original(job_id, after)
+
+        service.events_after = counting  # type: ignore[method-assign]
+        job_id = submit(c, key, {"pipeline": "echo", "steps": 10, "delay_s": 0.05}, box_stl).json()["id"]
+        start = time.monotonic()
+        events = read_events(c, key, job_id)
+        assert events[-1]["event"] == "succeeded"
+        assert time.monotonic() - start < 10  # pushed: no 30 s fallback wait
+        assert len(reads) <= len(events) + 2  # one read per wake-up, not 10 a second
+        assert service.notifier.streams() == 0
+
+
+def test_open_event_streams_are_capped_per_key(tmp_path: Path, box_stl: bytes) -> None:
+    with running_app(tmp_path / "d", runner=HoldRunner(), max_streams_per_key=2) as c:
+        key, other = add_key(c, "alice"), add_key(c, "bob")
+        job_id = submit(c, key, {"pipeline": "echo"}, box_stl).json()["id"]
+        other_job = submit(c, other, {"pipeline": "echo"}, box_stl).json()["id"]
+        url = f"/v1/jobs/{job_id}/events"
+        with c.stream("GET", url, headers=key) as a, c.stream("GET", url, headers=key) as b:
+            assert a.status_code == b.status_code == 200
+            third = c.get(url, headers=key)
+            assert third.status_code == 429 and "2 event streams" in third.json()["detail"]
+            with c.stream("GET", f"/v1/jobs/{other_job}/events", headers=other) as o:
+                assert o.status_code == 200  # another key is not affected
+                c.delete(f"/v1/jobs/{other_job}", headers=other)
+                assert "event: queued" in list(o.iter_lines())
+            c.delete(f"/v1/jobs/{job_id}", headers=key)  # deleting ends the streams
+            assert "event: queued" in list(a.iter_lines())
+            assert "event: queued" in list(b.iter_lines())
+        state = c.app.state.voxforge  # type: ignore[attr-defined]
+        end = time.monotonic() + 5
+        while state.streams and time.monotonic() < end:
+            time.sleep(0.05)
+        assert state.streams == {}

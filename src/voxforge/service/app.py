@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -110,6 +111,8 @@ class State:
         self.requests = auth.RateLimiter(settings.requests_per_minute)
         self.submissions = auth.RateLimiter(settings.jobs_per_minute)
         self.anonymous = auth.RateLimiter(settings.anonymous_requests_per_minute)
+        self.streams: dict[int, int] = {}
+        self.streams_lock = threading.Lock()
 
 
 def create_app(
@@ -378,7 +381,17 @@ def _add_routes(app: FastAPI, state: State) -> None:
         """Server-sent events: ``queued``, ``running``, ``progress`` ..., then ``succeeded`` or
         ``failed``, after which the stream ends. ``Last-Event-ID`` resumes after that event."""
         after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
-        stream = _event_stream(request, state, job.id, after)
+        user_id = job.user_id
+        with state.streams_lock:
+            if state.streams.get(user_id, 0) >= state.settings.max_streams_per_key:
+                raise HTTPException(
+                    429,
+                    f"this key has {state.settings.max_streams_per_key} event streams open; "
+                    "close one first",
+                    {"Retry-After": "5"},
+                )
+            state.streams[user_id] = state.streams.get(user_id, 0) + 1
+        stream = _counted(state, user_id, _event_stream(request, state, job.id, after))
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
@@ -489,11 +502,41 @@ async def _read_capped(request: Request, state: State, limit: int) -> bytes:
     return bytes(data)
 
 
+async def _counted(state: State, user_id: int, stream: AsyncIterator[str]) -> AsyncIterator[str]:
+    """``stream``, counted against its key's open streams until it ends or the client leaves."""
+    try:
+        async for item in stream:
+            yield item
+    finally:
+        with state.streams_lock:
+            left = state.streams.get(user_id, 1) - 1
+            if left > 0:
+                state.streams[user_id] = left
+            else:
+                state.streams.pop(user_id, None)
+
+
 async def _event_stream(request: Request, state: State, job_id: str, after: int) -> AsyncIterator[str]:
-    """Events of one job in order; ends after the terminal one or when the job is deleted."""
+    """Events of one job in order; ends after the terminal one or when the job is deleted.
+
+    The database is read when the process's notifier signals a new event of this job (or after
+    ``poll_interval_s`` without one, for events another server process stored).
+    """
+    sub = state.jobs.notifier.subscribe(job_id)
+    try:
+        async for item in _stream_events(request, state, job_id, after, sub):
+            yield item
+    finally:
+        sub.close()
+
+
+async def _stream_events(
+    request: Request, state: State, job_id: str, after: int, sub: Any
+) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
     quiet_since = loop.time()
     while True:
+        sub.clear()
         rows, exists = await run_in_threadpool(state.jobs.events_after, job_id, after)
         for row in rows:
             after = row.id
@@ -516,7 +559,8 @@ async def _event_stream(request: Request, state: State, job_id: str, after: int)
         elif loop.time() - quiet_since > KEEPALIVE_S:
             quiet_since = loop.time()
             yield ": keep-alive\n\n"
-        await asyncio.sleep(state.settings.poll_interval_s)
+        wait = min(state.settings.poll_interval_s, KEEPALIVE_S)
+        await sub.wait(max(0.0, min(wait, quiet_since + KEEPALIVE_S - loop.time()) + 0.01))
 
 
 def _add_web(app: FastAPI) -> None:

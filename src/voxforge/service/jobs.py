@@ -443,6 +443,81 @@ def make_runner(kind: str, workers: int) -> JobRunner:
     return ProcessPoolRunner(workers) if kind == "process" else ThreadRunner(workers)
 
 
+# --------------------------------------------------------------------------- the notifier
+
+
+class EventNotifier:
+    """Wakes the event streams of a job when this process stores one of its events.
+
+    One per process: the job service calls :meth:`notify` (from any thread) after each stored
+    event; each stream holds a :class:`Subscription` and reads the database only when woken
+    (or after a fallback timeout, for events another server process wrote).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subs: dict[str, set[Subscription]] = {}
+
+    def subscribe(self, job_id: str) -> Subscription:
+        """A subscription to ``job_id``'s events, bound to the running event loop."""
+        import asyncio
+
+        sub = Subscription(self, job_id, asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            self._subs.setdefault(job_id, set()).add(sub)
+        return sub
+
+    def _drop(self, sub: Subscription) -> None:
+        with self._lock:
+            subs = self._subs.get(sub.job_id)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subs[sub.job_id]
+
+    def notify(self, job_id: str) -> None:
+        """Wake every stream of ``job_id`` (thread-safe)."""
+        with self._lock:
+            subs = list(self._subs.get(job_id, ()))
+        for sub in subs:
+            try:
+                sub.loop.call_soon_threadsafe(sub.event.set)
+            except RuntimeError:  # that loop is closed: the stream is gone
+                self._drop(sub)
+
+    def streams(self) -> int:
+        """Open subscriptions, all jobs together."""
+        with self._lock:
+            return sum(len(s) for s in self._subs.values())
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One stream's wake-up flag; ``wait`` returns when notified or after ``timeout``."""
+
+    notifier: EventNotifier
+    job_id: str
+    loop: Any
+    event: Any
+
+    def clear(self) -> None:
+        """Forget earlier wake-ups; call before reading the database, then :meth:`wait`."""
+        self.event.clear()
+
+    async def wait(self, timeout: float) -> bool:
+        """True when notified, False on timeout."""
+        import asyncio
+
+        try:
+            await asyncio.wait_for(self.event.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def close(self) -> None:
+        self.notifier._drop(self)
+
+
 # --------------------------------------------------------------------------- the service
 
 
@@ -467,6 +542,7 @@ class JobService:
         self._unstored_lock = threading.Lock()
         self._stopping = threading.Event()
         self._reconciler: threading.Thread | None = None
+        self.notifier = EventNotifier()
 
     def start(self) -> None:
         """Sweep leftovers of dead workers, start the runner, requeue what an earlier server left
@@ -563,6 +639,7 @@ class JobService:
                 failed.append(job.id)
         for job_id in failed:
             self.storage.clear_scratch(job_id)
+            self.notifier.notify(job_id)
         return failed
 
     def _reconcile_loop(self) -> None:
@@ -655,12 +732,14 @@ class JobService:
             s.execute(delete(EventRow).where(EventRow.job_id == job_id))
             s.execute(delete(ArtifactRow).where(ArtifactRow.job_id == job_id))
             s.execute(delete(Job).where(Job.id == job_id))
+        self.notifier.notify(job_id)  # its streams end
         self.storage.delete_job(job_id)
 
     # ---- runner events
 
     def apply_event(self, ev: RunnerEvent) -> None:
-        """Write one runner event to the database (ignored for deleted or finished jobs)."""
+        """Write one runner event to the database (ignored for deleted or finished jobs) and
+        wake the job's event streams."""
         with self.db.session() as s:
             job = s.get(Job, ev.job_id)
             if job is None or job.status in TERMINAL:
@@ -668,6 +747,7 @@ class JobService:
             else:
                 gone = False
                 self._apply(s, job, ev)
+        self.notifier.notify(ev.job_id)
         if gone and ev.kind in TERMINAL:
             self.storage.delete_job(ev.job_id)  # a deleted job's worker may have written files
         elif ev.kind in TERMINAL:

@@ -71,7 +71,15 @@ class ServiceSettings(BaseModel):
         "has been started this many times, then marked failed.",
     )
     poll_interval_s: float = Field(
-        0.1, gt=0, le=5, description="How often an event stream looks for new events."
+        5.0,
+        gt=0,
+        le=60,
+        description="Longest wait of an event stream between database reads when no event is "
+        "signalled in this process (events written by another server process on the same "
+        "database); events of this process are pushed at once.",
+    )
+    max_streams_per_key: int = Field(
+        20, ge=1, le=10_000, description="Open event streams one API key may hold (429 past it)."
     )
     max_array_bytes: int = Field(
         1 << 30, ge=1, description="Largest array an npy/npz upload may declare, bytes."
