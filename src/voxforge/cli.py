@@ -680,7 +680,7 @@ from voxforge.nn.recon_train_commands import (  # noqa: E402
 )
 from voxforge.nn.recon_use_commands import reconstruct  # noqa: E402
 from voxforge.scan.scene_commands import pick_lines, scene  # noqa: E402
-from voxforge.service.commands import serve, users_app  # noqa: E402
+from voxforge.service.commands import admin_app, serve, users_app  # noqa: E402
 
 train_app.command("reconstruction")(train_reconstruction_cmd)
 train_app.command("ship-reconstruction")(ship_reconstruction_cmd)
@@ -700,6 +700,7 @@ app.command("reconstruct", epilog=EXIT_EPILOG)(reconstruct)
 app.command("scene")(scene)
 app.command("serve")(serve)
 app.add_typer(users_app, name="users")
+app.add_typer(admin_app, name="admin")
 
 
 def main() -> None:  # pragma: no cover - console entry

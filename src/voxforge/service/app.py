@@ -29,6 +29,7 @@ from voxforge.core.errors import ConfigError, SizeLimitError, UnsupportedInputEr
 from voxforge.io.limits import check_input_limits
 from voxforge.service import auth
 from voxforge.service.db import TERMINAL, Database
+from voxforge.service.gc import check_quota, folder_bytes
 from voxforge.service.jobs import JobRunner, JobService, make_runner
 from voxforge.service.pipelines import (
     PipelineSpec,
@@ -129,9 +130,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.jobs.start()
+        retention = asyncio.create_task(_retention_loop(state))
         try:
             yield
         finally:
+            retention.cancel()
             state.jobs.stop()
             state.db.dispose()
 
@@ -226,6 +229,24 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RecursionError)
     async def too_deep(_: Request, err: RecursionError) -> JSONResponse:
         return JSONResponse({"detail": "request is nested too deeply"}, 400)
+
+
+async def _retention_loop(state: State) -> None:
+    """Apply the retention policy now and every ``gc_interval_s`` (when one is set)."""
+    from voxforge.service.gc import collect
+
+    settings = state.settings
+    if settings.keep_days is None and settings.keep_inputs_days is None:
+        return
+    while True:
+        try:
+            report = await run_in_threadpool(
+                collect, state.db, state.storage, settings.keep_days, settings.keep_inputs_days
+            )
+            log.info("retention: %s", report.line())
+        except Exception:
+            log.warning("retention pass failed; trying again later", exc_info=True)
+        await asyncio.sleep(settings.gc_interval_s)
 
 
 class BadRequestError(VoxforgeError):
@@ -331,9 +352,14 @@ def _add_routes(app: FastAPI, state: State) -> None:
                 429, "too many jobs submitted with this key; wait before the next",
                 {"Retry-After": auth.retry_after(wait)},
             )  # fmt: skip
+        quota = state.settings.quota_bytes_per_key
+        await run_in_threadpool(check_quota, state.db, state.storage, user.id, quota)
         job_id = state.jobs.new_id()
         try:
             spec, options, config, input_name = await _receive_job(request, state, job_id)
+            if quota is not None:
+                size = folder_bytes(state.storage.input_dir(job_id))
+                await run_in_threadpool(check_quota, state.db, state.storage, user.id, quota, size)
             job = await run_in_threadpool(
                 state.jobs.create, job_id, user.id, spec, options, config, input_name
             )

@@ -17,6 +17,10 @@ DataDirOpt = Annotated[
         "--data-dir", help="Database and job files (default $VOXFORGE_DATA_DIR or ./voxforge-data)."
     ),
 ]
+KeepDaysOpt = Annotated[
+    float | None,
+    typer.Option("--keep-days", help="Delete finished jobs older than this many days.", min=0),
+]
 DatabaseOpt = Annotated[
     str | None,
     typer.Option("--database-url", help="SQLAlchemy URL (default sqlite:///<data-dir>/voxforge.db)."),
@@ -31,6 +35,11 @@ def serve(
     workers: Annotated[
         int | None, typer.Option("--workers", help="Worker processes running jobs.", min=1)
     ] = None,
+    keep_days: KeepDaysOpt = None,
+    api_docs: Annotated[
+        bool,
+        typer.Option("--api-docs", help="Serve /docs and /redoc (they load JavaScript from a CDN)."),
+    ] = False,
 ) -> None:
     """Run the REST API and web page (jobs run in worker processes of this server)."""
     from voxforge.cli import guarded
@@ -42,16 +51,60 @@ def serve(
         from voxforge.service.settings import ServiceSettings
 
         settings = ServiceSettings.from_env(
-            data_dir=data_dir, database_url=database_url, workers=workers
+            data_dir=data_dir,
+            database_url=database_url,
+            workers=workers,
+            keep_days=keep_days,
+            api_docs=api_docs or None,
         )
         app = create_app(settings)
-        typer.echo(f"voxforge API on http://{host}:{port} (docs /docs), data in {settings.data_dir}/")
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        docs = "/docs" if settings.api_docs else "/openapi.json"
+        typer.echo(f"voxforge API on http://{host}:{port} (schema {docs}), data in {settings.data_dir}/")
+        # Idle keep-alive connections close after 5 s; request bodies time out in the app.
+        uvicorn.run(app, host=host, port=port, log_level="info", timeout_keep_alive=5)
 
     guarded(run)
 
 
 users_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+admin_app = typer.Typer(help="Maintain the service's data.", no_args_is_help=True)
+
+
+@admin_app.command("gc")
+def admin_gc(
+    keep_days: KeepDaysOpt = None,
+    keep_inputs_days: Annotated[
+        float | None,
+        typer.Option(
+            "--keep-inputs-days", help="Remove inputs of jobs finished longer ago than this.", min=0
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report.")] = False,
+    data_dir: DataDirOpt = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Apply the retention policy once: old finished jobs, old inputs, orphan folders."""
+    from voxforge.cli import guarded
+
+    def run() -> None:
+        from voxforge.service.gc import collect
+        from voxforge.service.settings import ServiceSettings
+        from voxforge.service.storage import Storage
+
+        settings = ServiceSettings.from_env(
+            data_dir=data_dir,
+            database_url=database_url,
+            keep_days=keep_days,
+            keep_inputs_days=keep_inputs_days,
+        )
+        db = _database(data_dir, database_url)
+        report = collect(
+            db, Storage(settings.data_dir), settings.keep_days, settings.keep_inputs_days,
+            dry_run=dry_run,
+        )  # fmt: skip
+        typer.echo(("would be: " if dry_run else "") + report.line())
+
+    guarded(run)
 
 
 def _database(data_dir: Path | None, database_url: str | None):

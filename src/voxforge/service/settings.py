@@ -3,7 +3,8 @@
 ``ServiceSettings.from_env(**flags)`` reads ``VOXFORGE_DATA_DIR``, ``VOXFORGE_DATABASE_URL``,
 ``VOXFORGE_MAX_UPLOAD_MB``, ``VOXFORGE_JOBS_PER_MINUTE``, ``VOXFORGE_REQUESTS_PER_MINUTE``,
 ``VOXFORGE_WORKERS``, ``VOXFORGE_RUNNER`` and the input caps ``VOXFORGE_MAX_ARRAY_MB``,
-``VOXFORGE_MAX_UNZIPPED_MB``, ``VOXFORGE_MAX_CELLS``, ``VOXFORGE_MAX_POINTS``; flags given
+``VOXFORGE_MAX_UNZIPPED_MB``, ``VOXFORGE_MAX_CELLS``, ``VOXFORGE_MAX_POINTS``, the disk policy
+``VOXFORGE_QUOTA_MB``, ``VOXFORGE_KEEP_DAYS``, ``VOXFORGE_KEEP_INPUTS_DAYS``; flags given
 explicitly (not None) win. A plain pydantic model instead of pydantic-settings keeps the
 dependency list as it is.
 """
@@ -34,6 +35,9 @@ ENV: dict[str, tuple[str, float]] = {
     "max_unzipped_bytes": ("VOXFORGE_MAX_UNZIPPED_MB", MIB),
     "max_cells": ("VOXFORGE_MAX_CELLS", 1),
     "max_points": ("VOXFORGE_MAX_POINTS", 1),
+    "quota_bytes_per_key": ("VOXFORGE_QUOTA_MB", MIB),
+    "keep_days": ("VOXFORGE_KEEP_DAYS", 1),
+    "keep_inputs_days": ("VOXFORGE_KEEP_INPUTS_DAYS", 1),
 }
 
 
@@ -110,6 +114,21 @@ class ServiceSettings(BaseModel):
         False,
         description="Serve /docs and /redoc (their JavaScript comes from a CDN); the schema is "
         "always at /openapi.json.",
+    )
+
+    quota_bytes_per_key: int | None = Field(
+        None, ge=1, description="Disk a key's jobs may hold (inputs and artifacts); None: no quota."
+    )
+    keep_days: float | None = Field(
+        None, ge=0, description="Finished jobs older than this are deleted; None keeps them."
+    )
+    keep_inputs_days: float | None = Field(
+        None,
+        ge=0,
+        description="Inputs of finished jobs older than this are removed (outputs stay).",
+    )
+    gc_interval_s: float = Field(
+        3600, gt=0, description="How often the server applies the retention policy."
     )
 
     @property
