@@ -13,7 +13,15 @@ those four events can replace the process pool (the distributed engine of a late
   stops at its next progress report.
 
 Restart: jobs ``running`` when the server stopped are queued again until they have been started
-``max_attempts`` times, then failed with the reason; ``queued`` jobs are submitted again.
+``max_attempts`` times, then failed with the reason; ``queued`` jobs are submitted again. A clean
+shutdown requeues the jobs it interrupts without counting the attempt.
+
+Workers are tied to the server: each watches its parent and exits when the server is gone; each
+job runs in its job folder with ``TMPDIR`` in the job's scratch folder, removed however the job
+ends (SIGTERM unwinds it; the server clears scratch and ``.output.tmp-*`` after a worker dies and
+sweeps them at start). A reconciler retries terminal events the database refused and fails jobs
+marked running that no worker holds; :class:`EventNotifier` wakes a job's event streams when one
+of its events is stored.
 """
 
 from __future__ import annotations
