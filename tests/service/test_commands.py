@@ -39,7 +39,7 @@ def test_serve_builds_the_app_from_flags(cli, tmp_path, monkeypatch):
 
     seen = {}
 
-    def fake_run(app, host, port, log_level):
+    def fake_run(app, host, port, log_level, **_):
         seen.update(app=app, host=host, port=port)
 
     monkeypatch.setattr(uvicorn, "run", fake_run)
