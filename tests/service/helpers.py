@@ -69,12 +69,22 @@ def run_hang(input_path: Path | None, out_dir: Path, config: EchoConfig, progres
         od.add("partial.bin")
 
 
+def run_where(input_path: Path | None, out_dir: Path, config: EchoConfig, progress: Any) -> None:
+    """Writes the paths the job was given to ``summary.json`` (what a pipeline would record)."""
+    with OutputDir(out_dir) as od:
+        od.path("summary.json").write_text(
+            f'{{"input": "{input_path}", "out": "{out_dir}", "cwd": "{Path.cwd().name}"}}'
+        )
+        od.add("summary.json")
+
+
 def test_pipelines() -> Registry[PipelineSpec]:
     """The real pipelines plus ``echo``, ``crash`` and the text-only ``echotext``."""
     reg = default_pipelines()
     reg.register("echo", PipelineSpec("echo", EchoConfig, run_echo, frozenset({"model", "image"})))
     reg.register("crash", PipelineSpec("crash", EchoConfig, run_crash, frozenset({"model"})))
     reg.register("hang", PipelineSpec("hang", EchoConfig, run_hang, frozenset({"model"})))
+    reg.register("where", PipelineSpec("where", EchoConfig, run_where, frozenset({"model"})))
     reg.register("echotext", PipelineSpec("echotext", TextConfig, run_echo_text, frozenset({"text"})))
     return reg
 
