@@ -167,7 +167,13 @@ def make_engine(url: str, timeout_s: float = 30.0) -> Engine:
     """An engine; SQLite gets WAL, a busy timeout of ``timeout_s`` and foreign keys switched on."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": timeout_s})
+    # One connection per request thread (AnyIO runs up to 40): no thread waits for the pool.
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": timeout_s},
+        pool_size=20,
+        max_overflow=30,
+    )
 
     @event.listens_for(engine, "connect")
     def _pragmas(conn: Any, _: Any) -> None:
