@@ -231,6 +231,8 @@ class ThreadRunner:
 # --------------------------------------------------------------------------- process runner
 
 
+WORKER_NICENESS = 10
+"""Workers run at a lower CPU priority than the server, so status polls stay fast under load."""
 PARENT_CHECK_S = 0.5
 """How often a worker looks whether the server that started it is still alive."""
 
@@ -289,6 +291,10 @@ def _worker_main(tasks: Any, events: Any, parent_pid: int | None = None) -> None
     signal.signal(signal.SIGTERM, _on_sigterm)
     if parent_pid is not None:
         _watch_parent(parent_pid)
+    try:
+        os.nice(WORKER_NICENESS)  # jobs are batch work: the API answering polls goes first
+    except OSError:
+        pass
     for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")  # N workers on N cores: no oversubscription
     while True:
