@@ -320,6 +320,7 @@ class ProcessPoolRunner:
         self._events: Any = None
         self._workers: list[_Worker] = []
         self._pending: collections.deque[JobSpec] = collections.deque()
+        self._reporting: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -361,7 +362,7 @@ class ProcessPoolRunner:
     def held(self) -> set[str]:
         """Ids of the jobs queued here or running in a live worker."""
         with self._lock:
-            ids = {spec.job_id for spec in self._pending}
+            ids = {spec.job_id for spec in self._pending} | self._reporting
             ids.update(w.job_id for w in self._workers if w.job_id is not None)
             return ids
 
@@ -419,12 +420,15 @@ class ProcessPoolRunner:
                     continue
                 if w.job_id is not None:
                     lost.append((w.job_id, w.process.exitcode))
+                    self._reporting.add(w.job_id)  # still held until its failure is stored
                 self._workers[i] = self._spawn(i)
             if lost or any(w.job_id is None for w in self._workers):
                 self._dispatch()
         for job_id, code in lost:
             msg = f"worker process died (exit code {code}) while running the job"
             self._safe_report(RunnerEvent(job_id, "failed", error=msg))
+            with self._lock:
+                self._reporting.discard(job_id)
 
     def _safe_report(self, ev: RunnerEvent) -> None:
         assert self._report is not None
