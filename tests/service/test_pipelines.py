@@ -100,3 +100,18 @@ def test_unpack_images_flattens_names_and_skips_other_files(tmp_path):
     assert all(p.parent == tmp_path / "images" for p in out)
     with pytest.raises(SizeLimitError, match="3 files; the limit is 2 files"):
         unpack_images(archive, tmp_path / "x", max_files=2)
+
+
+def test_unpack_images_counts_the_bytes_it_writes(tmp_path):
+    archive = tmp_path / "big.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a.png", bytes(3 << 20))
+        z.writestr("b.png", bytes(3 << 20))
+    with pytest.raises(SizeLimitError):  # declared 6 MiB against 4 MiB
+        unpack_images(archive, tmp_path / "x", max_bytes=4 << 20)
+    from voxforge.service.pipelines import _copy_capped
+
+    with zipfile.ZipFile(archive) as z, pytest.raises(SizeLimitError, match="4,194,304"):
+        info = z.getinfo("a.png")
+        _copy_capped(z, info, tmp_path / "one.png", 1 << 20, "big.zip", 4 << 20)
+    assert (tmp_path / "one.png").stat().st_size <= 1 << 20

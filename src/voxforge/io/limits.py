@@ -184,6 +184,7 @@ _CHECKS: dict[str, Any] = {
     "npy": _check_npy,
     "npz": _check_npz,
     "capture": _check_zip,
+    "images": _check_zip,
     "3mf": _check_zip,
     "binvox": _check_binvox,
     "vox": _check_vox,

@@ -181,7 +181,8 @@ def unpack_images(
     """Extract the images of a zip (flattened, safe names) and return them sorted by name.
 
     Raises:
-        SizeLimitError: more than ``max_files`` members or ``max_bytes`` uncompressed.
+        SizeLimitError: more than ``max_files`` members or ``max_bytes`` uncompressed (declared,
+            and counted while writing).
     """
     from voxforge.service.storage import IMAGE_SUFFIXES, safe_filename
 
@@ -194,13 +195,28 @@ def unpack_images(
             )
         dest.mkdir(parents=True, exist_ok=True)
         out = []
+        written = 0
         for i, info in enumerate(sorted(members, key=lambda m: m.filename)):
             if Path(info.filename).suffix.lower() not in IMAGE_SUFFIXES:
                 continue
             target = dest / f"{i:04d}_{safe_filename(info.filename)}"
-            target.write_bytes(z.read(info))
+            written += _copy_capped(z, info, target, max_bytes - written, archive.name, max_bytes)
             out.append(target)
     return out
+
+
+def _copy_capped(
+    z: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, room: int, name: str, cap: int
+) -> int:
+    """Copy one member counting the bytes really written; refuse past ``room``."""
+    n = 0
+    with z.open(info) as src, open(target, "wb") as out:
+        while block := src.read(1 << 20):
+            n += len(block)
+            if n > room:
+                raise SizeLimitError(f"{name}: unpacking passed the limit of {cap:,} bytes")
+            out.write(block)
+    return n
 
 
 def default_pipelines() -> Registry[PipelineSpec]:
