@@ -643,6 +643,7 @@ class JobService:
             for job in s.scalars(select(Job).where(Job.status == "running")):
                 if job.id in held:
                     continue
+                self.storage.clear_scratch(job.id)
                 self._fail(job, "the worker running the job is gone; submit it again")
                 s.add(
                     EventRow(
@@ -656,7 +657,6 @@ class JobService:
                 )
                 failed.append(job.id)
         for job_id in failed:
-            self.storage.clear_scratch(job_id)
             self.notifier.notify(job_id)
         return failed
 
@@ -758,6 +758,8 @@ class JobService:
     def apply_event(self, ev: RunnerEvent) -> None:
         """Write one runner event to the database (ignored for deleted or finished jobs) and
         wake the job's event streams."""
+        if ev.kind in TERMINAL:  # before the job shows as finished: a killed worker leaves
+            self.storage.clear_scratch(ev.job_id)  # its tmp/ and .output.tmp-* behind
         with self.db.session() as s:
             job = s.get(Job, ev.job_id)
             if job is None or job.status in TERMINAL:
@@ -768,8 +770,6 @@ class JobService:
         self.notifier.notify(ev.job_id)
         if gone and ev.kind in TERMINAL:
             self.storage.delete_job(ev.job_id)  # a deleted job's worker may have written files
-        elif ev.kind in TERMINAL:
-            self.storage.clear_scratch(ev.job_id)  # a killed worker leaves .output.tmp-* and tmp/
 
     def _apply(self, s: Any, job: Job, ev: RunnerEvent) -> None:
         message = None
