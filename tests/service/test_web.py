@@ -305,6 +305,10 @@ def test_upload_scan_watch_progress_view_steps_download(
     enter_key(page, server.key)
     page.set_input_files("#file-input", MUG_SCAN)
     page.fill("#width-studs", str(WIDTH_STUDS))
+    # The options the brickify options model takes beyond the shortcuts.
+    page.select_option("#safety-margin", "0.3")
+    page.check("#mesh-stl")
+    assert page.is_visible("#classify-field")
     page.click("#submit")
     page.wait_for_selector("#job-status.pill-running", timeout=60_000)
     page.screenshot(path=artifacts_dir / "02_running.png")
@@ -338,6 +342,14 @@ def test_upload_scan_watch_progress_view_steps_download(
     ).json()
     assert f"{summary['parts']['total']:,} ({summary['parts']['distinct']} kinds)" in facts
     assert summary["size"]["studs"][0] == WIDTH_STUDS
+    assert "Stability" not in facts and "connected" not in page.inner_text("#result")
+
+    # The builder's verdict: the badge says what summary.json says, with the margin asked for.
+    verdict = summary["verdict"]
+    assert verdict["safety_margin"] == 0.3
+    assert "model.stl" in {a["name"] for a in job["artifacts"]}
+    check_verdict_card(page, verdict)
+    page.locator("#verdict").screenshot(path=artifacts_dir / "03_verdict.png")
 
     # Every download link points at an artifact of this job that answers 200 with its bytes.
     links = page.locator("#downloads a.download, #more-list a.download").all()
@@ -409,6 +421,73 @@ def test_upload_scan_watch_progress_view_steps_download(
     assert shown_parts(page) == expected_parts(pages[-1])
 
 
+def check_verdict_card(page: Any, verdict: dict) -> None:
+    """The verdict card shows ``verdict`` of summary.json: badge, reasons or headline, margins."""
+    card = page.locator("#verdict")
+    assert card.is_visible()
+    assert card.get_attribute("data-buildable") == str(verdict["buildable"]).lower()
+    title = page.inner_text("#verdict-title")
+    text = card.inner_text()
+    if verdict["buildable"]:
+        assert title == "Buildable"
+        assert not page.is_visible("#verdict-preview")
+        assert verdict["headline"].split(" - ", 1)[1].split(";")[0] in text.lower()
+    else:
+        assert title.startswith("Not buildable")
+        shown = page.locator("#verdict-reasons li").all_inner_texts()
+        assert len(shown) == len(verdict["reasons"]) > 0
+        for reason, line in zip(verdict["reasons"], shown, strict=True):
+            assert line.lower().startswith(reason[:40].lower())
+    facts = page.inner_text("#verdict-facts")
+    assert f"{round(verdict['safety_margin'] * 100)}% of every stud's grip" in facts
+    assert f"{round(verdict['margin'] * 100)}% of the grip left" in facts
+    assert ("Loose sections" in facts) == (verdict["pieces"] > 1)
+    weak = verdict["weak_spot"][0]
+    x, y, z = weak["at"]
+    assert f"({weak['key']}) at stud ({x}, {y}), {z} plates up" in page.inner_text("#verdict-weak")
+
+
+@pytest.mark.slow
+def test_verdict_says_why_not_buildable(browser: Any, server: LiveServer, artifacts_dir: Path) -> None:
+    """A real job asked for a 99% safety margin: the mug stands, yet the page says it is not
+    buildable, why, and shows the preview with the weak spot."""
+    params = {
+        "pipeline": "brickify",
+        "width_studs": WIDTH_STUDS,
+        "physics": {"safety_margin": 0.99},
+        "instructions": {"formats": []},
+    }
+    with MUG_SCAN.open("rb") as f:
+        response = httpx.post(
+            f"{server.base}/v1/jobs",
+            headers=server.auth,
+            files={"file": (MUG_SCAN.name, f)},
+            data={"params": json.dumps(params)},
+        )
+    assert response.status_code in (200, 201, 202), response.text
+    job_id = response.json()["id"]
+    ctx = browser.new_context(viewport={"width": 1360, "height": 900})
+    ctx.add_init_script(f"localStorage.setItem('voxforge.apiKey', {json.dumps(server.key)})")
+    try:
+        recorder = Recorder()
+        page = open_page(ctx, server, recorder, f"/#job={job_id}")
+        page.wait_for_selector("#result[data-ready=true]", timeout=120_000)
+        page.wait_for_function("() => document.getElementById('verdict-preview').naturalWidth > 0")
+        page.screenshot(path=artifacts_dir / "07_not_buildable.png")
+        verdict = httpx.get(
+            f"{server.base}/v1/jobs/{job_id}/artifacts/summary.json", headers=server.auth
+        ).json()["verdict"]
+        assert verdict["buildable"] is False and verdict["safety_margin"] == 0.99
+        check_verdict_card(page, verdict)
+        assert page.inner_text("#verdict-weak").startswith("Weakest spot: ")
+        assert page.is_visible("#verdict-preview")
+        assert page.get_attribute("#verdict-zoom", "href").startswith("blob:")
+        assert recorder.foreign(server.base) == []
+        assert recorder.errors == []
+    finally:
+        ctx.close()
+
+
 @pytest.mark.slow
 def test_result_page_on_a_phone(browser: Any, server: LiveServer, artifacts_dir: Path) -> None:
     """A finished job reopened from its link on a 390 px wide screen: one column, no sideways scroll."""
@@ -424,8 +503,10 @@ def test_result_page_on_a_phone(browser: Any, server: LiveServer, artifacts_dir:
         page.wait_for_selector("#result[data-ready=true]", timeout=60_000)
         page.screenshot(path=artifacts_dir / "06_phone.png", full_page=True)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        boxes = [page.locator(s).bounding_box() for s in ("#job-form", "#job", "#viewer-card")]
-        assert boxes[0]["y"] < boxes[1]["y"] < boxes[2]["y"]
+        boxes = [
+            page.locator(s).bounding_box() for s in ("#job-form", "#job", "#verdict", "#viewer-card")
+        ]
+        assert boxes[0]["y"] < boxes[1]["y"] < boxes[2]["y"] < boxes[3]["y"]
         assert all(b["width"] <= 390 for b in boxes)
         assert recorder.foreign(server.base) == []
         assert recorder.errors == []

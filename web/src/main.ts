@@ -19,11 +19,16 @@ interface PipelineInfo {
   text: boolean;
   /** The flat options (`width_studs`, `colors`, `hollow`) this pipeline takes. */
   shortcuts: Set<string>;
+  /** The other options the page offers that this pipeline's options model takes (see EXTRA_OPTIONS). */
+  options: Set<string>;
   dropHint: string;
   accept: string;
 }
 
 const BRICK_OPTIONS = ["width_studs", "colors", "hollow"];
+
+/** Options the page offers beyond the shortcuts, as paths in the pipeline's options model. */
+const EXTRA_OPTIONS = ["physics.safety_margin", "classify", "meshes"];
 
 /** What each input kind of `GET /v1/pipelines` means for the drop zone. */
 const INPUT_HINTS: Record<string, [string, string]> = {
@@ -34,17 +39,18 @@ const INPUT_HINTS: Record<string, [string, string]> = {
 
 /** Until the server has said which pipelines it runs: the ones the page's buttons name. */
 const PIPELINES: Record<string, PipelineInfo> = {
-  brickify: describePipeline(["model"], BRICK_OPTIONS),
-  reconstruct: describePipeline(["image", "images"], []),
-  classify: describePipeline(["model"], []),
+  brickify: describePipeline(["model"], BRICK_OPTIONS, EXTRA_OPTIONS),
+  reconstruct: describePipeline(["image", "images"], [], []),
+  classify: describePipeline(["model"], [], []),
 };
 
-function describePipeline(inputs: string[], shortcuts: string[]): PipelineInfo {
+function describePipeline(inputs: string[], shortcuts: string[], options: string[]): PipelineInfo {
   const files = inputs.filter((kind) => kind in INPUT_HINTS);
   return {
     file: files.length > 0,
     text: inputs.includes("text"),
     shortcuts: new Set(shortcuts),
+    options: new Set(options),
     dropHint: files.map((kind) => INPUT_HINTS[kind][0]).join(", "),
     accept: files.every((kind) => INPUT_HINTS[kind][1]) ? files.map((kind) => INPUT_HINTS[kind][1]).join(",") : "",
   };
@@ -85,6 +91,8 @@ const api = new Api(localStorage.getItem(KEY_STORAGE) ?? "");
 
 /** Object URLs of the job on screen, freed when another job is shown. */
 const blobUrls = new Map<string, Promise<string>>();
+/** JSON artifacts of the job on screen, fetched once (the steps and the verdict share one). */
+const jsonArtifacts = new Map<string, Promise<unknown>>();
 let currentJob: Job | null = null;
 let following: AbortController | null = null;
 let viewer: ModelViewer | null = null;
@@ -113,6 +121,11 @@ const ui = {
   widthRange: byId<HTMLInputElement>("width-range"),
   colors: byId<HTMLSelectElement>("colors"),
   hollow: byId<HTMLInputElement>("hollow-input"),
+  marginField: byId("margin-field"),
+  margin: byId<HTMLSelectElement>("safety-margin"),
+  classifyField: byId("classify-field"),
+  classify: byId<HTMLInputElement>("classify-input"),
+  meshesField: byId<HTMLFieldSetElement>("meshes-field"),
   submit: byId<HTMLButtonElement>("submit"),
   formError: byId("form-error"),
   empty: byId("empty-state"),
@@ -124,6 +137,14 @@ const ui = {
   jobStage: byId("job-stage"),
   jobError: byId("job-error"),
   result: byId("result"),
+  verdict: byId("verdict"),
+  verdictTitle: byId("verdict-title"),
+  verdictHeadline: byId("verdict-headline"),
+  verdictReasons: byId("verdict-reasons"),
+  verdictFacts: byId("verdict-facts"),
+  verdictWeak: byId("verdict-weak"),
+  verdictPreview: byId<HTMLImageElement>("verdict-preview"),
+  verdictZoom: byId<HTMLAnchorElement>("verdict-zoom"),
   viewerBox: byId("viewer"),
   viewerNote: byId("viewer-note"),
   resetView: byId<HTMLButtonElement>("reset-view"),
@@ -209,8 +230,12 @@ function updateForm(): void {
   ui.widthField.hidden = !info.shortcuts.has("width_studs");
   ui.colorsField.hidden = !info.shortcuts.has("colors");
   ui.hollowField.hidden = !info.shortcuts.has("hollow");
-  ui.options.hidden = info.shortcuts.size === 0;
-  ui.options.disabled = info.shortcuts.size === 0;
+  ui.marginField.hidden = !info.options.has("physics.safety_margin");
+  ui.classifyField.hidden = !info.options.has("classify");
+  ui.meshesField.hidden = !info.options.has("meshes");
+  const none = info.shortcuts.size === 0 && info.options.size === 0;
+  ui.options.hidden = none;
+  ui.options.disabled = none;
 }
 
 interface PipelinePublic {
@@ -218,6 +243,35 @@ interface PipelinePublic {
   description: string;
   inputs: string[];
   shortcuts: Record<string, string>;
+  options_schema?: JsonSchema;
+}
+
+interface JsonSchema {
+  $ref?: string;
+  properties?: Record<string, JsonSchema>;
+  $defs?: Record<string, JsonSchema>;
+  anyOf?: JsonSchema[];
+  allOf?: JsonSchema[];
+}
+
+/** Whether a dotted option path (`physics.safety_margin`) is a field of a pydantic JSON schema. */
+function schemaHas(schema: JsonSchema | undefined, path: string): boolean {
+  if (!schema) return false;
+  const defs = schema.$defs ?? {};
+  const resolve = (node: JsonSchema | undefined): JsonSchema | undefined => {
+    for (let hops = 0; node && hops < 8; hops++) {
+      if (node.$ref) node = defs[node.$ref.split("/").pop() ?? ""];
+      else if (!node.properties && (node.allOf ?? node.anyOf)) node = (node.allOf ?? node.anyOf ?? []).find((n) => n.$ref || n.properties);
+      else return node;
+    }
+    return node;
+  };
+  let node: JsonSchema | undefined = schema;
+  for (const key of path.split(".")) {
+    node = resolve(node)?.properties?.[key];
+    if (!node) return false;
+  }
+  return true;
 }
 
 /** Offer exactly the pipelines this server runs (`GET /v1/pipelines`, no key needed). */
@@ -231,7 +285,8 @@ async function loadPipelines(): Promise<void> {
   const group = byId("pipeline-choices");
   const names = new Set(listed.map((p) => p.name));
   for (const spec of listed) {
-    PIPELINES[spec.name] = describePipeline(spec.inputs, Object.keys(spec.shortcuts));
+    const options = EXTRA_OPTIONS.filter((path) => schemaHas(spec.options_schema, path));
+    PIPELINES[spec.name] = describePipeline(spec.inputs, Object.keys(spec.shortcuts), options);
     if (!group.querySelector(`input[value="${CSS.escape(spec.name)}"]`)) {
       const title = spec.name.charAt(0).toUpperCase() + spec.name.slice(1);
       group.append(
@@ -295,11 +350,18 @@ function syncWidth(from: HTMLInputElement, to: HTMLInputElement): void {
 function jobParams(): Record<string, unknown> {
   const name = pipeline();
   const params: Record<string, unknown> = { pipeline: name };
-  const { shortcuts } = PIPELINES[name];
+  const { shortcuts, options } = PIPELINES[name];
   if (shortcuts.has("width_studs")) params.width_studs = Number(ui.width.value);
   if (shortcuts.has("colors")) params.colors = ui.colors.value;
   // hollow: shell thickness in cells; 0 means solid.
   if (shortcuts.has("hollow")) params.hollow = ui.hollow.checked ? 2 : 0;
+  if (options.has("physics.safety_margin")) params.physics = { safety_margin: Number(ui.margin.value) };
+  if (options.has("classify") && ui.classify.checked) params.classify = true;
+  if (options.has("meshes")) {
+    const extra = [...ui.meshesField.querySelectorAll<HTMLInputElement>("input:checked")].map((i) => i.value);
+    // GLB always: the page's 3D view reads it.
+    if (extra.length) params.meshes = ["glb", ...extra];
+  }
   return params;
 }
 
@@ -413,8 +475,17 @@ function showProgress(event: JobEvent): void {
 function resetResult(): void {
   for (const url of blobUrls.values()) url.then(URL.revokeObjectURL, () => undefined);
   blobUrls.clear();
+  jsonArtifacts.clear();
   viewer?.clear();
   ui.result.hidden = true;
+  ui.verdict.hidden = true;
+  delete ui.verdict.dataset.buildable;
+  ui.verdictReasons.replaceChildren();
+  ui.verdictFacts.replaceChildren();
+  ui.verdictWeak.textContent = "";
+  ui.verdictZoom.hidden = true;
+  ui.verdictZoom.removeAttribute("href");
+  ui.verdictPreview.removeAttribute("src");
   ui.facts.replaceChildren();
   ui.downloads.replaceChildren();
   ui.moreList.replaceChildren();
@@ -500,6 +571,17 @@ function artifactUrl(name: string): string {
   return listed?.url ?? `/v1/jobs/${encodeURIComponent(currentJob?.id ?? "")}/artifacts/${name}`;
 }
 
+/** A JSON artifact, fetched once with the API key. */
+function jsonArtifact<T>(artifact: Artifact, signal: AbortSignal): Promise<T> {
+  let body = jsonArtifacts.get(artifact.name);
+  if (!body) {
+    body = api.json<unknown>(artifact.url, signal);
+    jsonArtifacts.set(artifact.name, body);
+    body.catch(() => jsonArtifacts.delete(artifact.name));
+  }
+  return body as Promise<T>;
+}
+
 /** An object URL for an artifact, fetched once with the API key. */
 function blobUrl(name: string): Promise<string> {
   let url = blobUrls.get(name);
@@ -550,7 +632,7 @@ async function showSteps(byName: Map<string, Artifact>, signal: AbortSignal): Pr
   const artifact = byName.get("instructions.json");
   ui.stepsCard.hidden = !artifact;
   if (!artifact) return;
-  const instructions = await api.json<Instructions>(artifact.url, signal);
+  const instructions = await jsonArtifact<Instructions>(artifact, signal);
   if (signal.aborted || instructions.steps.length === 0) {
     ui.stepsCard.hidden = true;
     return;
@@ -563,7 +645,9 @@ interface Summary {
   colors?: { name: string; parts: number }[];
   size?: { studs?: number[]; plates?: number; cm?: number[] };
   mass_g?: number;
-  stability?: { verdict?: string } | null;
+  verdict?: Verdict | null;
+  /** A reconstruction's bricks: the verdict's headline and flag only. */
+  bricks?: { buildable?: boolean | null; verdict?: string | null } | null;
   classification?: { top?: { class: string; probability: number }[]; low_confidence?: boolean } | null;
   top?: { class: string; probability: number }[];
   low_confidence?: boolean;
@@ -572,7 +656,9 @@ interface Summary {
 async function showFacts(byName: Map<string, Artifact>, signal: AbortSignal): Promise<void> {
   const artifact = byName.get("summary.json") ?? byName.get("classification.json");
   if (!artifact) return;
-  const s = await api.json<Summary>(artifact.url, signal);
+  const s = await jsonArtifact<Summary>(artifact, signal);
+  if (signal.aborted) return;
+  await showVerdict(s, byName, signal);
   if (signal.aborted) return;
   const facts: [string, string][] = [];
   if (s.parts?.total != null) facts.push(["Pieces", `${s.parts.total.toLocaleString()} (${s.parts.distinct} kinds)`]);
@@ -582,7 +668,6 @@ async function showFacts(byName: Map<string, Artifact>, signal: AbortSignal): Pr
   if (s.size?.cm) facts.push(["Built", `${s.size.cm.join(" × ")} cm`]);
   if (s.colors?.length) facts.push(["Colours", s.colors.map((c) => c.name).join(", ")]);
   if (s.mass_g != null) facts.push(["Weight", `${Math.round(s.mass_g)} g`]);
-  if (s.stability?.verdict) facts.push(["Stability", s.stability.verdict.toLowerCase()]);
   // In a brickify summary a low-confidence guess says more about the classifier than the model;
   // a classify job asked for the guess, so it is shown with its doubt.
   const asked = !byName.has("summary.json");
@@ -595,6 +680,122 @@ async function showFacts(byName: Map<string, Artifact>, signal: AbortSignal): Pr
     facts.push([classes.low_confidence ? "Best guesses (unsure)" : "Looks like", guess]);
   }
   ui.facts.replaceChildren(...facts.map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, v))));
+}
+
+// ---------------------------------------------------------------- the builder's verdict
+
+/** `summary.json`'s `verdict` (see voxforge.bricks.verdict). */
+interface Verdict {
+  buildable: boolean;
+  headline?: string;
+  pieces?: number;
+  grounded?: boolean;
+  physics?: string;
+  margin?: number | null;
+  safety_margin?: number;
+  steps_stand?: boolean | null;
+  held_parts?: number;
+  weak_spot?: { part: number; key: string; at: [number, number, number]; stress: number | null }[];
+  reasons?: string[];
+}
+
+/** 0.42 -> "42%"; near 0 or 1 two decimals, so 0.9997 never reads as 100%. */
+function percent(x: number): string {
+  let text = `${Math.round(x * 100)}%`;
+  if ((text === "100%" || text === "0%") && x !== 0 && x !== 1) text = `${(x * 100).toFixed(2)}%`;
+  return text;
+}
+
+/** The headline without its `buildable: yes - ` prefix, as a sentence. */
+function headlineText(headline: string | null | undefined): string {
+  const text = (headline ?? "").replace(/^buildable:\s*(yes|no)\s*-\s*/i, "").trim();
+  return text ? `${text.charAt(0).toUpperCase()}${text.slice(1)}${/[.!?]$/.test(text) ? "" : "."}` : "";
+}
+
+function marginText(margin: number | null | undefined): string {
+  if (margin == null || !Number.isFinite(margin)) return "not determined";
+  if (margin < 0) return `none: the most loaded stud is ${percent(-margin)} over its grip`;
+  return `${percent(margin)} of the grip left`;
+}
+
+async function showVerdict(s: Summary, byName: Map<string, Artifact>, signal: AbortSignal): Promise<void> {
+  const v = s.verdict ?? (s.bricks?.buildable != null ? { buildable: s.bricks.buildable, headline: s.bricks.verdict ?? "" } : null);
+  if (!v || typeof v.buildable !== "boolean") return;
+  const reasons = v.buildable ? [] : (v.reasons ?? []);
+  ui.verdict.dataset.buildable = String(v.buildable);
+  ui.verdictTitle.textContent = v.buildable ? "Buildable" : reasons.length ? "Not buildable:" : "Not buildable";
+  // A model that is not buildable: its headline is the reasons, listed one per line instead.
+  ui.verdictHeadline.textContent = reasons.length ? "" : headlineText(v.headline);
+  ui.verdictReasons.replaceChildren(...reasons.map((r) => el("li", {}, headlineText(r))));
+  const facts: [string, string][] = [];
+  if (v.safety_margin != null) facts.push(["Safety margin asked", `${percent(v.safety_margin)} of every stud's grip`]);
+  if (v.margin !== undefined) facts.push(["Margin reached", marginText(v.margin)]);
+  if (v.pieces != null && v.pieces > 1) facts.push(["Loose sections", `${v.pieces} (not joined to each other)`]);
+  if (v.held_parts) facts.push(["Held by hand", `${v.held_parts} ${v.held_parts === 1 ? "step" : "steps"}`]);
+  ui.verdictFacts.replaceChildren(...facts.map(([k, d]) => el("div", {}, el("dt", {}, k), el("dd", {}, d))));
+  ui.verdict.hidden = false;
+  ui.verdictWeak.textContent = await weakSpotText(v, byName, signal);
+  // preview.png outlines the weak spot in red: worth a look when the model is not buildable.
+  if (!v.buildable && byName.has("preview.png") && !signal.aborted) {
+    try {
+      const url = await blobUrl("preview.png");
+      ui.verdictPreview.src = url;
+      ui.verdictZoom.href = url;
+      ui.verdictZoom.hidden = signal.aborted;
+    } catch {
+      // the text says it all
+    }
+  }
+}
+
+/** "Weakest spot: Plate 1 x 2 (3023) at stud (6, 2), 4 plates up; …" or "" when none is known. */
+async function weakSpotText(v: Verdict, byName: Map<string, Artifact>, signal: AbortSignal): Promise<string> {
+  const weak = v.weak_spot?.[0];
+  if (!weak || weak.stress == null || weak.stress <= 0) return "";
+  let name = "";
+  const bom = byName.get("bom.csv");
+  if (bom) {
+    try {
+      name = partName(await (await api.blob(bom.url, signal)).text(), weak.key);
+    } catch {
+      // the part number alone
+    }
+  }
+  const [x, y, z] = weak.at;
+  const part = name ? `${name} (${weak.key})` : `part ${weak.key}`;
+  const load =
+    weak.stress >= 1
+      ? `its studs are pulled ${percent(weak.stress - 1)} beyond their grip`
+      : `its most loaded stud uses ${percent(weak.stress)} of its grip`;
+  return `Weakest spot: ${part} at stud (${x}, ${y}), ${z} ${z === 1 ? "plate" : "plates"} up; ${load}.`;
+}
+
+/** The `name` of a part number in the parts list (`bom.csv`: a header with `part` and `name`). */
+function partName(csv: string, key: string): string {
+  const rows = csv.split(/\r?\n/).filter(Boolean).map(csvFields);
+  const [head, ...body] = rows;
+  const [part, name] = [head?.indexOf("part") ?? -1, head?.indexOf("name") ?? -1];
+  if (part < 0 || name < 0) return "";
+  return body.find((row) => row[part] === key)?.[name] ?? "";
+}
+
+/** One CSV line's fields (RFC 4180 quotes). */
+function csvFields(line: string): string[] {
+  const fields: string[] = [];
+  let field = "";
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quoted) {
+      if (c === '"' && line[i + 1] === '"') (field += '"'), i++;
+      else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") fields.push(field), (field = "");
+    else field += c;
+  }
+  fields.push(field);
+  return fields;
 }
 
 function downloadLink(artifact: Artifact, label: string, detail: string): HTMLElement {

@@ -19,6 +19,10 @@ export interface Step {
   image: string;
   submodel: string | null;
   rotation: [number, number, number] | null;
+  /** The view differs from the previous step's: the builder turns the model. */
+  turned?: boolean;
+  /** What the build-order checks found at this step (a part to hold by hand, a step that does not stand). */
+  notes?: string[];
   parts: StepPart[];
 }
 
@@ -125,7 +129,9 @@ export class StepViewer {
     const notes: string[] = [];
     if (within) notes.push(`Build the sub-assembly “${within}” first`);
     else if (step.submodel) notes.push(`Attach the sub-assembly “${step.submodel}”`);
-    if (step.rotation && step.rotation.some((angle) => angle !== 0)) notes.push("Turn the model as shown");
+    const turned = step.turned ?? (step.rotation !== null && step.rotation.some((angle) => angle !== 0));
+    if (turned) notes.push("Turn the model as shown");
+    for (const note of step.notes ?? []) notes.push(note);
     context.textContent = notes.join(" · ");
     context.hidden = notes.length === 0;
 
