@@ -80,6 +80,33 @@ def ship_classifier_cmd(
     guarded(run)
 
 
+@train_app.command("calibrate-classifier")
+def calibrate_classifier_cmd(
+    data: Annotated[Path, typer.Option("--data", help="The npz the model was trained on.")],
+    model: Annotated[str, typer.Option("--model", help="Shipped model name or path.")] = (
+        "classifier-voxel"
+    ),
+    score: Annotated[str, typer.Option("--score", help="energy or max_probability.")] = "energy",
+    max_unknown: Annotated[
+        float, typer.Option("--max-unknown", help="Largest share of held-out shapes called unknown.")
+    ] = 0.02,
+) -> None:
+    """Fit temperature and "unknown shape" threshold on held-out shapes; store them in the JSON."""
+    from voxforge.cli import guarded
+
+    def run() -> None:
+        from voxforge.nn.evaluate import calibrate_classifier
+
+        c = calibrate_classifier(data, model, score=score, max_unknown_rate=max_unknown)
+        typer.echo(
+            f"{model}: temperature {c['temperature']}, unknown when {c['score']} passes "
+            f"{c['threshold']} ({c['unknown_rate']:.1%} of {c['fitted_on']}); "
+            f"NLL {c['nll_before']} -> {c['nll_after']}"
+        )
+
+    guarded(run)
+
+
 evaluate_app = typer.Typer(help="Evaluate neural networks.", no_args_is_help=True)
 
 
@@ -94,6 +121,14 @@ def evaluate_classifier_cmd(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     report: Annotated[Path | None, typer.Option("--report", help="Also write a report folder.")] = None,
+    grouped: Annotated[
+        bool,
+        typer.Option(
+            "--grouped",
+            help="Evaluate on the grouped validation split of --data (near-duplicates kept on one "
+            "side) and on the shapes the model never saw a near-duplicate of.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Accuracy, per-class precision/recall/F1 and the confusion matrix of a classifier."""
@@ -103,17 +138,32 @@ def evaluate_classifier_cmd(
         import json
 
         from voxforge.core.errors import ConfigError
-        from voxforge.nn.evaluate import evaluate_classifier
+        from voxforge.nn.evaluate import evaluate_classifier, evaluate_grouped
 
         if views is not None and not 1 <= views <= 36:
             raise ConfigError(f"--views must be 1..36, got {views}")
+        if grouped and report is not None:
+            raise ConfigError("--report is not available with --grouped")
         with progress_bar(not quiet and not as_json) as cb:
-            m = evaluate_classifier(data, model, views=views, report_dir=report, progress=cb)
+            if grouped:
+                m = evaluate_grouped(data, model, views=views, progress=cb)
+            else:
+                m = evaluate_classifier(data, model, views=views, report_dir=report, progress=cb)
         if as_json:
             typer.echo(json.dumps(m, indent=2))
             return
-        typer.echo(f"{m['model']} on {m['data']}: accuracy {m['accuracy']:.4f} over {m['samples']} "
-                   f"shapes ({m['views']} views), macro F1 {m['macro_f1']:.4f}")  # fmt: skip
+        split = "grouped validation split of " if grouped else ""
+        typer.echo(
+            f"{m['model']} on {split}{m['data']}: accuracy {m['accuracy']:.4f} over "
+            f"{m['samples']} shapes ({m['views']} views), macro F1 {m['macro_f1']:.4f}"
+        )
+        if grouped and m["protocol"]["val_seen_by_model"]:
+            typer.echo(f"  {m['protocol']['val_seen_by_model']} of them the model trained on or "
+                       "on a near-duplicate of: this number flatters it")  # fmt: skip
+        if "unseen" in m:
+            u = m["unseen"]
+            typer.echo(f"  never-seen objects: accuracy {u['accuracy']:.4f} (95% CI {u['ci95'][0]:.4f}"
+                       f"-{u['ci95'][1]:.4f}) over {u['samples']} shapes")  # fmt: skip
         for name, r in m["per_class"].items():
             typer.echo(f"  {name:<12} P {r['precision']:.3f}  R {r['recall']:.3f}  F1 {r['f1']:.3f}"
                        f"  n={r['support']}")  # fmt: skip
@@ -187,9 +237,15 @@ def classify(
         if as_json:
             typer.echo(json.dumps(result.to_dict(), indent=2))
             return
+        if result.unknown and result.open_set is not None:
+            o = result.open_set
+            typer.echo(
+                f"unknown shape: not one of the model's classes ({o['score']} {o['value']:.2f} "
+                f"beyond the threshold {o['threshold']:.2f}); closest classes:"
+            )
         for name, p in result.top:
             typer.echo(f"{name:<12} {p:6.1%}")
-        if result.low_confidence:
+        if result.low_confidence and not result.unknown:
             typer.echo(
                 f"low confidence: top probability {result.top[0][1]:.0%} < {LOW_CONFIDENCE:.0%}; "
                 "the object may not be one of the model's classes"

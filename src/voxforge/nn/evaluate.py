@@ -19,7 +19,20 @@ from torch import nn
 
 from voxforge.core.errors import ConfigError, GeometryError, InputFormatError
 from voxforge.core.progress import ProgressCallback, null_progress
-from voxforge.nn.data import GRID, ClassifierData, load_voxel_set, points_from_voxels
+from voxforge.nn.data import (
+    GRID,
+    ClassifierData,
+    load_voxel_set,
+    points_from_voxels,
+    stratified_split,
+)
+from voxforge.nn.grouping import (
+    GROUP_IOU,
+    bootstrap_accuracy,
+    group_shapes,
+    grouped_split,
+    unseen_subset,
+)
 from voxforge.nn.inference import Classifier, load_classifier
 
 log = logging.getLogger(__name__)
@@ -99,6 +112,176 @@ def evaluate_classifier(
     if report_dir is not None:
         write_report(report_dir, clf, data, p, metrics, progress=report)
     return metrics
+
+
+def model_train_indices(
+    info: dict[str, Any], labels: np.ndarray, groups: np.ndarray
+) -> np.ndarray | None:
+    """Indices of the shapes a shipped model trained on, rebuilt from its JSON ``training.split``.
+
+    A grouped split (``"grouped": true``) is rebuilt with :func:`grouped_split`, a random one with
+    :func:`stratified_split`; None when the sidecar records no split or a different data size.
+    """
+    split = info.get("training", {}).get("split")
+    if not split or int(split.get("train", 0)) + int(split.get("val", 0)) != len(labels):
+        return None
+    vf, seed = float(split["val_fraction"]), int(split["split_seed"])
+    if split.get("grouped"):
+        return grouped_split(labels, groups, vf, seed)[0]
+    return stratified_split(labels, vf, seed)[0]
+
+
+def heldout_unseen(info: dict[str, Any], labels: np.ndarray, groups: np.ndarray) -> np.ndarray | None:
+    """The model's own validation shapes none of whose near-duplicates it trained on (or None)."""
+    train = model_train_indices(info, labels, groups)
+    if train is None:
+        return None
+    val = np.setdiff1d(np.arange(len(labels)), train)
+    return unseen_subset(val, train, groups)
+
+
+def evaluate_grouped(
+    data_path: str | Path,
+    model: str | Path = "classifier-voxel",
+    *,
+    views: int | None = None,
+    group_iou: float = GROUP_IOU,
+    val_fraction: float = 0.15,
+    split_seed: int = 0,
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Metrics of ``model`` under the grouped protocol (:mod:`voxforge.nn.grouping`).
+
+    Returns the metrics on the grouped validation split plus ``protocol`` (grouping rule, group
+    and split sizes, how many validation shapes the model's own training split held or held a
+    near-duplicate of) and ``unseen``: accuracy with a group-bootstrap 95% interval, per-class
+    recall and the unknown rate on the validation shapes the model never saw a near-duplicate
+    of (the grouped validation for a model trained on the grouped split; otherwise the unseen
+    part of the model's own validation split).
+    """
+    report = progress or null_progress
+    data = load_voxel_set(data_path)
+    clf = load_classifier(model)
+    check_eval_data(data, clf, str(data_path))
+    report("group", 0.0)
+    groups = group_shapes(data.voxels, data.labels, group_iou)
+    train, val = grouped_split(data.labels, groups, val_fraction, split_seed)
+    model_train = model_train_indices(clf.info, data.labels, groups)
+    unseen = heldout_unseen(clf.info, data.labels, groups)
+    need = np.union1d(val, unseen if unseen is not None else np.zeros(0, np.int64))
+    views = clf.views if views is None else views
+    logits = np.zeros((len(data), len(clf.classes)), np.float32)
+    x = data.voxels[need] if clf.input_kind == "voxels" else points_from_voxels(data.voxels[need], 1024)
+    step = 64
+    for s in range(0, len(need), step):
+        logits[need[s : s + step]] = clf.predict_logits(x[s : s + step], views=views)
+        report("predict", min(1.0, (s + step) / len(need)))
+    rule = clf.rule
+    pred = logits.argmax(1)
+    m = classification_metrics(data.labels[val], pred[val], clf.classes)
+    leaked = None
+    if model_train is not None:
+        leaked = int(np.isin(groups[val], groups[model_train]).sum())
+    m["protocol"] = {
+        "grouping": f"same-class voxel IoU >= {group_iou} over 8 z-quarter-turn/mirror alignments,"
+        " connected components",
+        "groups": int(groups.max() + 1),
+        "val_fraction": val_fraction,
+        "split_seed": split_seed,
+        "train": len(train),
+        "val": len(val),
+        "val_seen_by_model": leaked,
+    }
+    if rule is not None:
+        m["unknown_rate"] = round(float(rule.is_unknown(logits[val]).mean()), 4)
+    if unseen is not None and len(unseen):
+        ok = pred[unseen] == data.labels[unseen]
+        est = bootstrap_accuracy(ok, groups[unseen])
+        um = classification_metrics(data.labels[unseen], pred[unseen], clf.classes)
+        m["unseen"] = {
+            **est.to_dict(),
+            "macro_f1": um["macro_f1"],
+            "recall": {k: v["recall"] for k, v in um["per_class"].items()},
+            "support": {k: v["support"] for k, v in um["per_class"].items()},
+        }
+        if rule is not None:
+            m["unseen"]["unknown_rate"] = round(float(rule.is_unknown(logits[unseen]).mean()), 4)
+    m.update(model=str(clf.info.get("name", model)), data=str(data_path), views=int(views))
+    return m
+
+
+def calibrate_classifier(
+    data_path: str | Path,
+    model: str | Path = "classifier-voxel",
+    *,
+    score: str = "energy",
+    max_unknown_rate: float = 0.02,
+    views: int | None = None,
+    group_iou: float = GROUP_IOU,
+    write: bool = True,
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Fit the temperature and "unknown shape" threshold of ``model`` and store them in its JSON.
+
+    The fitting shapes are the model's own validation shapes none of whose near-duplicates it
+    trained on (:func:`heldout_unseen`), so the probabilities are calibrated for objects the model
+    never saw. Returns the ``calibration`` block written under the sidecar's ``calibration`` key
+    (temperature, score, threshold, fitting shapes, NLL before and after, unknown rate).
+
+    Raises:
+        ConfigError: the sidecar records no training split that matches ``data_path``.
+    """
+    from voxforge.nn.calibration import fit_open_set, nll
+
+    report = progress or null_progress
+    data = load_voxel_set(data_path)
+    clf = load_classifier(model)
+    check_eval_data(data, clf, str(data_path))
+    report("group", 0.0)
+    groups = group_shapes(data.voxels, data.labels, group_iou)
+    fit = heldout_unseen(clf.info, data.labels, groups)
+    if fit is None or len(fit) < 20:
+        raise ConfigError(
+            f"{model}: its JSON records no training split of {data_path} to hold shapes out from"
+        )
+    views = clf.views if views is None else views
+    x = data.voxels[fit] if clf.input_kind == "voxels" else points_from_voxels(data.voxels[fit], 1024)
+    logits = np.concatenate(
+        [clf.predict_logits(x[s : s + 64], views=views) for s in range(0, len(fit), 64)]
+    )
+    report("predict", 1.0)
+    y = data.labels[fit]
+    rule = fit_open_set(logits, y, score=score, max_unknown_rate=max_unknown_rate)
+    block = {
+        **rule.to_dict(),
+        "views": int(views),
+        "fitted_on": f"{len(fit)} validation shapes with no near-duplicate (voxel IoU >= "
+        f"{group_iou}) in the model's training split",
+        "max_unknown_rate": max_unknown_rate,
+        "nll_before": round(nll(logits, y, 1.0), 4),
+        "nll_after": round(nll(logits, y, rule.temperature), 4),
+        "unknown_rate": round(float(rule.is_unknown(logits).mean()), 4),
+    }
+    if write:
+        js = _sidecar(model)
+        info = json.loads(js.read_text(encoding="utf-8"))
+        info["calibration"] = block
+        tmp = js.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(js)
+    return block
+
+
+def _sidecar(model: str | Path) -> Path:
+    """The JSON sidecar path of a model name or path (as :func:`load_classifier` resolves it)."""
+    from voxforge.nn.inference import models_dir
+
+    p = Path(model)
+    if p.suffix in (".json", ".safetensors"):
+        return p.with_suffix(".json")
+    if p.parent != Path("."):
+        return p.with_suffix(".json")
+    return models_dir() / f"{model}.json"
 
 
 # --------------------------------------------------------------------------- report

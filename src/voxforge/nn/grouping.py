@@ -50,9 +50,7 @@ def aligned_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return best.numpy()
 
 
-def group_shapes(
-    voxels: np.ndarray, labels: np.ndarray, threshold: float = GROUP_IOU
-) -> np.ndarray:
+def group_shapes(voxels: np.ndarray, labels: np.ndarray, threshold: float = GROUP_IOU) -> np.ndarray:
     """(N,) int64 group id per shape: connected components of same-class links IoU >= threshold.
 
     Shapes of different classes are never linked (a cross-class look-alike is a hard example,
@@ -111,9 +109,7 @@ def grouped_split(
     return train_idx.astype(np.int64), val_idx.astype(np.int64)
 
 
-def grouped_folds(
-    labels: np.ndarray, groups: np.ndarray, k: int = 5, seed: int = 0
-) -> list[np.ndarray]:
+def grouped_folds(labels: np.ndarray, groups: np.ndarray, k: int = 5, seed: int = 0) -> list[np.ndarray]:
     """``k`` disjoint validation index sets covering every shape, whole groups each, per class.
 
     Per class, groups are shuffled (seeded) and dealt largest first to the fold with the fewest

@@ -22,11 +22,14 @@ import torch
 from torch import nn
 
 from voxforge.core.errors import ConfigError, GeometryError, InputFormatError
+from voxforge.nn.calibration import OpenSetRule, softmax
 from voxforge.nn.data import GRID, OBJECT_CELLS, mesh_to_grid, normalize_points, rotate_z
 from voxforge.nn.models import create_model
 
 LOW_CONFIDENCE = 0.5
 """Top probabilities below this are reported as uncertain by the CLI."""
+UNKNOWN = "unknown"
+"""The answer for an input the model's open-set rule rejects (not one of its classes)."""
 
 
 def models_dir() -> Path:
@@ -53,14 +56,49 @@ class Classifier:
     info: dict[str, Any] = field(default_factory=dict)
     views: int = 12
 
+    @property
+    def rule(self) -> OpenSetRule | None:
+        """Temperature and "unknown shape" rule from the JSON sidecar, or None (uncalibrated)."""
+        return OpenSetRule.from_info(self.info)
+
     @torch.no_grad()
-    def predict_proba(
+    def predict_logits(
         self, x: np.ndarray, *, views: int | None = None, batch_size: int = 32
     ) -> np.ndarray:
-        """(N, C) float32 class probabilities, averaged over ``views`` rotations about z.
+        """(N, C) float32 logits averaged over ``views`` rotations about z.
 
         ``x`` is (N, 32, 32, 32) occupancy for voxel models or (N, P, 3) points for point models.
         """
+        views = self.views if views is None else max(1, int(views))
+        x = np.asarray(x)
+        self.model.eval()
+        out = []
+        for start in range(0, len(x), batch_size):
+            chunk = x[start : start + batch_size]
+            t = torch.from_numpy(_views(chunk, views, self.input_kind))
+            if self.input_kind == "voxels":
+                t = t.unsqueeze(1)
+            out.append(self.model(t).float().reshape(views, len(chunk), -1).mean(0).numpy())
+        if not out:
+            return np.zeros((0, len(self.classes)), np.float32)
+        return np.concatenate(out).astype(np.float32)
+
+    def predict_proba(
+        self, x: np.ndarray, *, views: int | None = None, batch_size: int = 32
+    ) -> np.ndarray:
+        """(N, C) float32 class probabilities over ``views`` rotations about z.
+
+        A calibrated model (``calibration`` in its JSON) gives ``softmax(mean logits / T)``;
+        an uncalibrated one the mean of the views' softmax outputs.
+        """
+        rule = self.rule
+        if rule is not None:
+            logits = self.predict_logits(x, views=views, batch_size=batch_size)
+            return softmax(logits, rule.temperature).astype(np.float32)
+        return self._mean_softmax(x, views, batch_size)
+
+    @torch.no_grad()
+    def _mean_softmax(self, x: np.ndarray, views: int | None, batch_size: int) -> np.ndarray:
         views = self.views if views is None else max(1, int(views))
         x = np.asarray(x)
         self.model.eval()
@@ -265,38 +303,69 @@ def object_to_points(obj: object, n_points: int = 1024, seed: int = 0) -> np.nda
 
 @dataclass
 class Classification:
-    """The result of classifying one input: top classes and whether the model is unsure."""
+    """The result of classifying one input: top classes, the open-set verdict, the model.
+
+    Attributes:
+        source: what was classified (file name or object source).
+        top: the ``k`` most probable (class, probability) pairs, best first (calibrated when the
+            model carries a temperature).
+        model: the model's name.
+        unknown: the model's open-set rule says the input is none of its classes.
+        open_set: the rule's score for this input and its threshold, when the model has one.
+    """
 
     source: str
     top: list[tuple[str, float]]
     model: str
+    unknown: bool = False
+    open_set: dict[str, Any] | None = None
+
+    @property
+    def label(self) -> str:
+        """The answer: the top class, or ``"unknown"`` when the open-set rule rejects the input."""
+        return UNKNOWN if self.unknown else self.top[0][0]
 
     @property
     def low_confidence(self) -> bool:
-        return self.top[0][1] < LOW_CONFIDENCE
+        return self.unknown or self.top[0][1] < LOW_CONFIDENCE
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "source": self.source,
             "model": self.model,
+            "label": self.label,
             "top": [{"class": c, "probability": round(p, 4)} for c, p in self.top],
+            "unknown": self.unknown,
             "low_confidence": self.low_confidence,
         }
+        if self.open_set is not None:
+            out["open_set"] = self.open_set
+        return out
 
 
 def classify_object(
     obj: object, classifier: Classifier | None = None, *, k: int = 3, views: int | None = None
 ) -> Classification:
-    """Classify a Mesh, PointCloud or VoxelGrid; out-of-distribution inputs still get probabilities.
+    """Classify a Mesh, PointCloud or VoxelGrid, with the model's "unknown shape" rule applied.
 
-    This is the function brickify calls to record the top class in ``summary.json``
-    (``classify_object(grid_or_mesh).to_dict()``).
+    This is the one function ``voxforge classify``, the service's classify pipeline and
+    brickify's ``summary.json`` call, so all three give the same answer for the same input.
     """
     clf = classifier or load_classifier()
     x = object_to_grid(obj) if clf.input_kind == "voxels" else object_to_points(obj)
-    top = clf.top_k(x[None], k=k, views=views)[0]
     source = str(getattr(obj, "meta", {}).get("source", type(obj).__name__))
-    return Classification(source, top, str(clf.info.get("name", "")))
+    name = str(clf.info.get("name", ""))
+    rule = clf.rule
+    if rule is None:
+        return Classification(source, clf.top_k(x[None], k=k, views=views)[0], name)
+    logits = clf.predict_logits(x[None], views=views)
+    prob = softmax(logits, rule.temperature)[0]
+    order = np.argsort(-prob, kind="stable")[:k]
+    top = [(clf.classes[j], float(prob[j])) for j in order]
+    score = float(rule.scores(logits)[0])
+    unknown = bool(rule.is_unknown(logits)[0])
+    detail = {"score": rule.score, "value": round(score, 4), "threshold": round(rule.threshold, 4)}
+    return Classification(source, top, name, unknown, detail)
 
 
 def classify_file(

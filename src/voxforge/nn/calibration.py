@@ -1,0 +1,130 @@
+"""Calibrated probabilities and an "unknown shape" answer for the classifiers.
+
+Temperature scaling (Guo et al. 2017) divides the logits by one scalar ``T`` fitted to minimise
+the negative log-likelihood on held-out shapes; it changes confidence, never the ranking. The
+open-set rule compares a score of the (voting-averaged) logits with a threshold set on the same
+held-out shapes so that at most ``max_unknown_rate`` of them are called unknown:
+
+* ``energy``: the free energy ``-T * logsumexp(logits / T)`` (Liu et al. 2020); higher = less
+  familiar, unknown when it is above the threshold;
+* ``max_probability``: the calibrated top probability; unknown when it is below the threshold.
+
+Both live in the model's JSON sidecar under ``calibration`` so every caller (``voxforge
+classify``, brickify's summary, the service) applies the same rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from voxforge.core.errors import ConfigError
+
+SCORES = ("energy", "max_probability")
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of (N, C) ``logits / temperature`` (float64, numerically stable)."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
+    """Mean negative log-likelihood of ``labels`` under ``softmax(logits / temperature)``."""
+    p = softmax(logits, temperature)[np.arange(len(labels)), np.asarray(labels)]
+    return float(-np.log(np.maximum(p, 1e-12)).mean())
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature in [0.05, 20] that minimises :func:`nll` (bounded search over log T)."""
+    from scipy.optimize import minimize_scalar
+
+    if len(labels) == 0:
+        raise ConfigError("no shapes to fit a temperature on")
+    res = minimize_scalar(
+        lambda lt: nll(logits, labels, float(np.exp(lt))),
+        bounds=(np.log(0.05), np.log(20.0)),
+        method="bounded",
+        options={"xatol": 1e-4},
+    )
+    return float(np.exp(res.x))
+
+
+def energy(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """(N,) free energy ``-T logsumexp(logits / T)``; familiar inputs have low energy."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    m = z.max(axis=1)
+    return -temperature * (m + np.log(np.exp(z - m[:, None]).sum(axis=1)))
+
+
+@dataclass(frozen=True)
+class OpenSetRule:
+    """Temperature plus the "unknown shape" rule of one classifier.
+
+    Attributes:
+        temperature: logits are divided by this before the softmax.
+        score: ``"energy"`` or ``"max_probability"``.
+        threshold: energy above it, or top probability below it, means unknown.
+    """
+
+    temperature: float = 1.0
+    score: str = "energy"
+    threshold: float = float("inf")
+
+    def __post_init__(self) -> None:
+        if self.score not in SCORES:
+            raise ConfigError(f"unknown open-set score {self.score!r}; use one of {SCORES}")
+        if not self.temperature > 0:
+            raise ConfigError(f"temperature must be positive, got {self.temperature}")
+
+    def scores(self, logits: np.ndarray) -> np.ndarray:
+        """(N,) the rule's score (energy, or calibrated top probability)."""
+        if self.score == "energy":
+            return energy(logits, self.temperature)
+        return softmax(logits, self.temperature).max(axis=1)
+
+    def is_unknown(self, logits: np.ndarray) -> np.ndarray:
+        """(N,) bool: the inputs the rule answers "unknown shape"."""
+        s = self.scores(logits)
+        return s > self.threshold if self.score == "energy" else s < self.threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"temperature": round(self.temperature, 4), "score": self.score,
+                "threshold": round(self.threshold, 4)}  # fmt: skip
+
+    @classmethod
+    def from_info(cls, info: dict[str, Any]) -> OpenSetRule | None:
+        """The rule in a model's JSON sidecar (``calibration``), or None when it has none."""
+        cal = info.get("calibration")
+        if not cal:
+            return None
+        return cls(float(cal["temperature"]), str(cal["score"]), float(cal["threshold"]))
+
+
+def fit_open_set(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    *,
+    score: str = "energy",
+    max_unknown_rate: float = 0.02,
+) -> OpenSetRule:
+    """Fit the temperature, then the loosest-safe threshold on the same held-out shapes.
+
+    The threshold is the score of the ``floor(max_unknown_rate * N)``-th least familiar shape,
+    so strictly fewer than that many validation shapes fall on the unknown side.
+    """
+    if not 0.0 <= max_unknown_rate < 1.0:
+        raise ConfigError(f"max_unknown_rate must be in [0, 1), got {max_unknown_rate}")
+    t = fit_temperature(logits, labels)
+    rule = OpenSetRule(t, score)
+    s = rule.scores(logits)
+    k = int(np.floor(max_unknown_rate * len(s)))
+    if score == "energy":
+        thr = float(np.sort(s)[::-1][k])  # unknown: strictly above the (k+1)-th highest
+    else:
+        thr = float(np.sort(s)[k])  # unknown: strictly below the (k+1)-th lowest
+    return OpenSetRule(t, score, thr)
