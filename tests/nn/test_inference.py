@@ -200,3 +200,42 @@ def test_shipped_voxel_model_contract() -> None:
     assert (REPO / "models" / "classifier-voxel.safetensors").stat().st_size < 5_000_000
     clf = load_classifier("classifier-voxel")
     assert clf.classes[0] == "bathtub" and clf.input_kind == "voxels"
+
+
+def test_calibrated_model_answers_unknown_by_its_rule(models_env: Path, tmp_path: Path) -> None:
+    import shutil
+
+    for ext in (".json", ".safetensors"):
+        shutil.copy(models_env / f"tiny-voxel{ext}", tmp_path / f"cal{ext}")
+    js = tmp_path / "cal.json"
+    grid = VoxelGrid(np.ones((6, 6, 6), bool), pitch=0.01)
+    for threshold, unknown in ((1.01, True), (0.0, False)):  # top probability always < 1.01
+        info = json.loads(js.read_text())
+        info["calibration"] = {"temperature": 2.0, "score": "max_probability", "threshold": threshold}
+        js.write_text(json.dumps(info))
+        clf = load_classifier(js)
+        res = classify_object(grid, clf, k=2, views=2).to_dict()
+        low = unknown or res["top"][0]["probability"] < 0.5
+        assert res["unknown"] is unknown and res["low_confidence"] is low
+        assert res["label"] == ("unknown" if unknown else res["top"][0]["class"])
+        assert res["open_set"]["threshold"] == threshold
+    x = np.zeros((1, 32, 32, 32), np.uint8)
+    x[0, 8:20, 8:20, 4:24] = 1
+    logits = clf.predict_logits(x, views=2)
+    expected = np.exp(logits / 2) / np.exp(logits / 2).sum()
+    assert np.allclose(clf.predict_proba(x, views=2), expected, atol=1e-5)
+
+
+@pytest.mark.slow  # the shipped model on real meshes (~10 s on 2 busy cores)
+def test_shipped_model_calls_non_furniture_unknown(shared_data: Path) -> None:
+    from voxforge.nn.inference import classify_file
+
+    info = json.loads((REPO / "models" / "classifier-voxel.json").read_text())
+    if "calibration" not in info:
+        pytest.skip("classifier-voxel carries no calibration in this checkout")
+    res = classify_file(shared_data / "meshes" / "spot.obj", REPO / "models" / "classifier-voxel.json")
+    assert res.unknown and res.label == "unknown" and res.low_confidence
+    d = np.load(shared_data / "modelnet10_vox30_train.npz")
+    chair = VoxelGrid(d["voxels"][np.flatnonzero(d["labels"] == 2)[0]] > 0, pitch=0.01)
+    known = classify_object(chair, load_classifier(REPO / "models" / "classifier-voxel.json"))
+    assert not known.unknown and known.label == "chair"

@@ -93,8 +93,8 @@ class OpenSetRule:
         return s > self.threshold if self.score == "energy" else s < self.threshold
 
     def to_dict(self) -> dict[str, Any]:
-        return {"temperature": round(self.temperature, 4), "score": self.score,
-                "threshold": round(self.threshold, 4)}  # fmt: skip
+        """Full-precision values: a rounded threshold could move the boundary shape across it."""
+        return {"temperature": self.temperature, "score": self.score, "threshold": self.threshold}
 
     @classmethod
     def from_info(cls, info: dict[str, Any]) -> OpenSetRule | None:
