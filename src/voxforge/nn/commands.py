@@ -99,8 +99,8 @@ def calibrate_classifier_cmd(
 
         c = calibrate_classifier(data, model, score=score, max_unknown_rate=max_unknown)
         typer.echo(
-            f"{model}: temperature {c['temperature']}, unknown when {c['score']} passes "
-            f"{c['threshold']} ({c['unknown_rate']:.1%} of {c['fitted_on']}); "
+            f"{model}: temperature {c['temperature']:.4f}, unknown when {c['score']} passes "
+            f"{c['threshold']:.4f} ({c['unknown_rate']:.1%} of {c['fitted_on']}); "
             f"NLL {c['nll_before']} -> {c['nll_after']}"
         )
 

@@ -69,8 +69,9 @@ def run_classify(
     """Name the object in ``input_path`` and write ``classification.json``, ``preview.png`` and
     ``config.yaml`` (listed in ``manifest.json``) to ``out_dir`` atomically.
 
-    ``classification.json``: ``{"source", "model", "top": [{"class", "probability"}],
-    "low_confidence", "input": {...what was read...}, "timings_s"}``.
+    ``classification.json``: ``{"source", "model", "label", "top": [{"class", "probability"}],
+    "unknown", "low_confidence", "open_set" (calibrated models), "input": {...what was read...},
+    "timings_s"}``; ``label`` is ``"unknown"`` when the model's open-set rule rejects the input.
     """
     config = config or ClassifyConfig()
     prog = Progress(progress, STAGES)
@@ -94,7 +95,7 @@ def run_classify(
     result.source = input_path.name
     prog("render", 0.0)
     with timer("render"):
-        image = classification_preview(seen, result.top, config.preview_size)
+        image = classification_preview(seen, result.top, config.preview_size, unknown=result.unknown)
     data = {**result.to_dict(), "input": info, "clean": clean_report, "timings_s": timer.timings}
 
     prog("write", 0.0)
@@ -111,10 +112,13 @@ def run_classify(
     return ClassifyResult(classification=data, out_dir=Path(out_dir))
 
 
-def classification_preview(grid: np.ndarray, top: list[tuple[str, float]], size: int) -> np.ndarray:
+def classification_preview(
+    grid: np.ndarray, top: list[tuple[str, float]], size: int, *, unknown: bool = False
+) -> np.ndarray:
     """(size, size, 3) uint8: the (32, 32, 32) occupancy rendered isometric, a caption below.
 
-    The caption band takes the bottom eighth of the image: ``chair 93%`` (and the runner-up).
+    The caption band takes the bottom eighth of the image: ``chair 93%`` (and the runner-up), or
+    ``unknown (toilet 41%)`` when the model's open-set rule rejects the input.
     """
     from PIL import Image, ImageDraw, ImageFont
 
@@ -129,5 +133,7 @@ def classification_preview(grid: np.ndarray, top: list[tuple[str, float]], size:
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default(size=max(12, band // 2))
     caption = "   ".join(f"{name} {p:.0%}" for name, p in top[:2])
+    if unknown:
+        caption = f"unknown ({top[0][0]} {top[0][1]:.0%})"
     draw.text((size // 2, size - band // 2), caption, fill=(20, 20, 20), font=font, anchor="mm")
     return np.asarray(canvas)
