@@ -226,7 +226,6 @@ def test_calibrated_model_answers_unknown_by_its_rule(models_env: Path, tmp_path
     assert np.allclose(clf.predict_proba(x, views=2), expected, atol=1e-5)
 
 
-@pytest.mark.slow  # the shipped model on real meshes (~10 s on 2 busy cores)
 def test_shipped_model_calls_non_furniture_unknown(shared_data: Path) -> None:
     from voxforge.nn.inference import classify_file
 

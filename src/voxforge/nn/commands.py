@@ -240,8 +240,9 @@ def classify(
         if result.unknown and result.open_set is not None:
             o = result.open_set
             typer.echo(
-                f"unknown shape: not one of the model's classes ({o['score']} {o['value']:.2f} "
-                f"beyond the threshold {o['threshold']:.2f}); closest classes:"
+                f"unknown shape: not one of the model's classes ({o['score'].replace('_', ' ')} "
+                f"{o['value']:.2f} {'above' if o['score'] == 'energy' else 'below'} the threshold "
+                f"{o['threshold']:.2f}); closest classes:"
             )
         for name, p in result.top:
             typer.echo(f"{name:<12} {p:6.1%}")
