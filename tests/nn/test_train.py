@@ -156,3 +156,23 @@ def test_cli_ship_classifier_writes_card_and_keeps_provenance(tmp_path: Path, ti
     assert json.loads(out.with_suffix(".json").read_text())["training"]["trained_on"] == "a test machine"
     r = CliRunner().invoke(app, ["train", "ship-classifier", str(tmp_path), "-o", str(out)])
     assert r.exit_code == 5 and "no best.pt" in r.output
+
+
+def test_grouped_split_keeps_near_duplicates_out_of_training(tmp_path: Path, tiny_npz: Path) -> None:
+    import numpy as np
+
+    from voxforge.nn.grouping import aligned_iou
+    from voxforge.nn.train import prepare_data
+
+    def config(iou: float) -> ClassifierTrainConfig:
+        data = {"path": str(tiny_npz), "val_fraction": 0.25, "group_iou": iou}
+        return _tiny_config(tmp_path, tiny_npz, data=data)
+
+    with pytest.raises(ConfigError, match="every group is larger"):
+        prepare_data(config(0.3))  # each class of jittered boxes chains into one group
+    prep = prepare_data(config(0.95))
+    assert len(prep.train) + len(prep.val) == 24 and len(prep.val) > 0
+    iou = aligned_iou(prep.val.voxels, prep.train.voxels)
+    same = prep.val.labels[:, None] == prep.train.labels[None, :]
+    assert (iou[same] < 0.95).all()
+    assert np.isin(np.unique(prep.val.labels), np.unique(prep.train.labels)).all()

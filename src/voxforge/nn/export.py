@@ -2,7 +2,9 @@
 
 The phone app runs models on the device, hence ONNX (checked against onnxruntime) and Core ML.
 Exports take the single-view network (voting = run it on the rotated copies, as
-:meth:`Classifier.predict_proba` does); the batch dimension stays dynamic in ONNX.
+:meth:`Classifier.predict_proba` does); the batch dimension stays dynamic in ONNX. A calibrated
+model's temperature and unknown-shape threshold stay in its JSON sidecar (``calibration``): an app
+averages the views' logits, divides them by the temperature and applies the threshold.
 """
 
 from __future__ import annotations
@@ -194,7 +196,9 @@ def ship_classifier(
         training={"command": command, "trained_on": trained_on, "seed": cfg.seed,
                   "config": cfg.model_dump(mode="json"), "epochs_run": len(rows) - 1,
                   "data": cfg.data.path, "split": {"val_fraction": cfg.data.val_fraction,
-                  "split_seed": cfg.data.split_seed, "train": len(prep.train), "val": len(prep.val)}},
+                  "split_seed": cfg.data.split_seed, "train": len(prep.train), "val": len(prep.val),
+                  **({"grouped": True, "group_iou": cfg.data.group_iou}
+                     if cfg.data.group_iou is not None else {})}},
         size_bytes=st.stat().st_size,
     )  # fmt: skip
     js.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")

@@ -52,6 +52,13 @@ class DataConfig(BaseModel):
     )
     val_fraction: float = Field(0.15, gt=0.0, lt=1.0, description="Stratified validation share.")
     split_seed: int = Field(0, ge=0, description="Seed of the stratified split.")
+    group_iou: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="Grouped split: near-duplicates (same-class aligned voxel IoU >= this) stay on "
+        "one side (voxforge.nn.grouping); None = a plain stratified split.",
+    )
     num_points: int = Field(1024, ge=16, le=16384, description="Points per shape (point models).")
     limit: int | None = Field(
         None, ge=2, description="Use only the first N samples (smoke tests); None = all."
@@ -137,14 +144,26 @@ class Prepared:
 
 
 def prepare_data(config: ClassifierTrainConfig) -> Prepared:
-    """Load the npz, carve the stratified validation split, sample points for point models."""
+    """Load the npz, carve the (grouped) stratified validation split, sample points for point models."""
     data = load_voxel_set(config.data.path)
     if config.data.limit is not None:
         data = data.subset(np.arange(min(config.data.limit, len(data))))
     kind = MODELS[config.model].input_kind
     if kind == "points":
         data.points = points_from_voxels(data.voxels, config.data.num_points, seed=config.seed)
-    tr, va = stratified_split(data.labels, config.data.val_fraction, config.data.split_seed)
+    if config.data.group_iou is not None:
+        from voxforge.nn.grouping import group_shapes, grouped_split
+
+        groups = group_shapes(data.voxels, data.labels, config.data.group_iou)
+        tr, va = grouped_split(data.labels, groups, config.data.val_fraction, config.data.split_seed)
+        if len(va) == 0:
+            raise ConfigError(
+                f"{config.data.path}: with group_iou {config.data.group_iou} every group is larger "
+                f"than a {config.data.val_fraction:.0%} validation share; raise group_iou or "
+                "val_fraction"
+            )
+    else:
+        tr, va = stratified_split(data.labels, config.data.val_fraction, config.data.split_seed)
     return Prepared(data.subset(tr), data.subset(va), kind)
 
 
