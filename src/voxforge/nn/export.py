@@ -306,7 +306,7 @@ trained on: **accuracy {u["accuracy"]:.4f}, 95% interval {u["ci95"][0]:.4f}-{u["
 | class | recall, grouped split (leaky) | recall, never-seen objects | never-seen support |
 | --- | --- | --- | --- |
 {rows}
-{"" if not g.get("selection") else chr(10) + g["selection"] + chr(10)}
+{"".join(chr(10) + g[k] + chr(10) for k in ("selection", "retrained") if g.get(k))}
 """
 
 
