@@ -238,3 +238,12 @@ def test_shipped_model_calls_non_furniture_unknown(shared_data: Path) -> None:
     chair = VoxelGrid(d["voxels"][np.flatnonzero(d["labels"] == 2)[0]] > 0, pitch=0.01)
     known = classify_object(chair, load_classifier(REPO / "models" / "classifier-voxel.json"))
     assert not known.unknown and known.label == "chair"
+
+
+def test_cli_evaluate_grouped_refuses_a_set_without_a_validation_group(
+    models_env: Path, tiny_npz: Path
+) -> None:
+    # each class of the tiny set is one chain of look-alikes: no group fits a 15% share
+    args = ["evaluate", "classifier", "--data", str(tiny_npz), "--model", "tiny-voxel", "--grouped"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 5 and "nothing to validate on" in r.output and r.output.count("\n") == 1

@@ -166,6 +166,11 @@ def evaluate_grouped(
     report("group", 0.0)
     groups = group_shapes(data.voxels, data.labels, group_iou)
     train, val = grouped_split(data.labels, groups, val_fraction, split_seed)
+    if len(val) == 0:
+        raise ConfigError(
+            f"{data_path}: every near-duplicate group is larger than a {val_fraction:.0%} "
+            "validation share; nothing to validate on"
+        )
     model_train = model_train_indices(clf.info, data.labels, groups)
     unseen = heldout_unseen(clf.info, data.labels, groups)
     need = np.union1d(val, unseen if unseen is not None else np.zeros(0, np.int64))
