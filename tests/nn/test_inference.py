@@ -244,6 +244,7 @@ def test_cli_evaluate_grouped_refuses_a_set_without_a_validation_group(
     models_env: Path, tiny_npz: Path
 ) -> None:
     # each class of the tiny set is one chain of look-alikes: no group fits a 15% share
-    args = ["evaluate", "classifier", "--data", str(tiny_npz), "--model", "tiny-voxel", "--grouped"]
+    args = ["evaluate", "classifier", "--data", str(tiny_npz), "--model", "tiny-voxel"]
+    args += ["--grouped", "-q"]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 5 and "nothing to validate on" in r.output and r.output.count("\n") == 1
