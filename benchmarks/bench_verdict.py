@@ -21,8 +21,6 @@ from typing import Any
 import numpy as np
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not DATA.is_dir():
-    DATA = Path("/work/shared/data")
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -1,21 +1,63 @@
-"""Shared fixtures."""
+"""Shared fixtures, and the ``shared_data`` marker with its line in the summary.
+
+Tests that read the real data of ``../shared/data`` (``VOXFORGE_SHARED_DATA`` points elsewhere)
+take the ``shared_data`` fixture; they are marked ``shared_data`` at collection, so
+``-m "not shared_data"`` leaves them out, and when the folder is absent they skip and the
+summary says how many skipped and why.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_DATA_ENV = "VOXFORGE_SHARED_DATA"
+
+
+def _shared_data() -> tuple[Path, str]:
+    """The shared data folder and how to name it to the user."""
+    if os.environ.get(SHARED_DATA_ENV):
+        path = Path(os.environ[SHARED_DATA_ENV]).resolve()
+        return path, str(path)
+    return REPO.parent / "shared" / "data", "../shared/data"
+
+
+SHARED_DATA, SHARED_DATA_SHOWN = _shared_data()
+SHARED_DATA_MISSING = (
+    f"{SHARED_DATA_SHOWN} not found "
+    f"(they need the shared real data; set {SHARED_DATA_ENV} to read another folder)"
+)
+"""The skip reason of every test that needs the shared data while it is absent."""
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real data folder `../shared/data` (skips the test when it is absent)."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data not found at {SHARED_DATA}")
+        pytest.skip(SHARED_DATA_MISSING)
     return SHARED_DATA
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that takes the ``shared_data`` fixture ``shared_data``."""
+    for item in items:
+        if "shared_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.shared_data)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """One line saying how many tests skipped because the shared data is absent."""
+    skipped = [
+        r
+        for r in terminalreporter.stats.get("skipped", [])
+        if isinstance(r.longrepr, tuple) and r.longrepr[2].endswith(SHARED_DATA_MISSING)
+    ]
+    if skipped:
+        n = len(skipped)
+        terminalreporter.write_line(f"{n} test{'s' if n != 1 else ''} skipped: {SHARED_DATA_MISSING}")
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ Why templates: a model has thousands of parts but only a handful of distinct sha
 part's min corner, and instanced for every placement of that shape with numpy (a translation per
 instance), so no Python code runs per triangle and the Python loop runs per *shape*, not per part.
 
-Real part dimensions (``/work/shared/LEGO_FACTS.md``): stud pitch 8 mm, plate 3.2 mm, parts 0.1 mm
+Real part dimensions (``../shared/LEGO_FACTS.md``): stud pitch 8 mm, plate 3.2 mm, parts 0.1 mm
 smaller per side in plan (so neighbouring parts show a seam), studs are cylinders 4.8 mm across and
 1.7 mm tall. Slopes follow the LDraw parts (3039, 3040b, 4286): a flat back row one stud deep
 carrying the studs, then a slope falling to a 1.6 mm (4 LDU) vertical lip at the low end.

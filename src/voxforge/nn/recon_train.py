@@ -64,7 +64,7 @@ class ReconDataConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field("/work/renderset", description="Render set folder (index.json, shards).")
+    path: str = Field("runs/renderset", description="Render set folder (index.json, shards).")
     val_views: int = Field(
         1, ge=1, le=64, description="Views per validation object scored every epoch (first ones)."
     )

@@ -33,7 +33,7 @@ class CompletionDataConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     path: str = Field(
-        "/work/shared/data/modelnet10_vox30_train.npz",
+        "../shared/data/modelnet10_vox30_train.npz",
         description="Voxel set in the shared format (voxels, labels, classes).",
     )
     cache: str = Field("runs/completion/dataset.npz", description="Cached simulated scans.")
