@@ -93,3 +93,25 @@ def test_no_machine_paths_in_tracked_files() -> None:
             f"{f}:{n}: {line.strip()[:100]}" for n, line in enumerate(lines, 1) if rule.search(line)
         ]
     assert found == []
+
+
+def test_command_modules_beside_the_stages_import_no_cli_at_import_time() -> None:
+    """The typer command modules in stage folders (and ``demo.py``) reach ``voxforge.cli`` and the
+    pipelines only inside their commands, as CONTRIBUTING says: importing them loads neither."""
+    src = REPO / "src"
+    paths = [
+        p
+        for p in (src / "voxforge").rglob("*commands.py")
+        if p.relative_to(src / "voxforge").parts[0] not in ("cli", "service")
+    ] + [src / "voxforge" / "demo.py"]
+    names = [".".join(p.relative_to(src).with_suffix("").parts) for p in paths]
+    assert "voxforge.bricks.order_commands" in names
+    code = (
+        "import importlib, sys\n"
+        f"for m in {names!r}: importlib.import_module(m)\n"
+        "upward = {'voxforge.cli', 'voxforge.service', 'voxforge.pipelines'}\n"
+        "print(sorted(k for k in sys.modules if '.'.join(k.split('.')[:2]) in upward))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"

@@ -28,8 +28,8 @@ What the report means:
   ``safety_margin`` before it calls a model buildable). When the model stands,
   the program takes the force distribution with the least total tension, and the margin is the
   capacity still unused at its most loaded stud (1 = no tension needed anywhere, 0 = just
-  holds): a conservative (lower) bound of the maximin friction reserve of Luo et al. 2015, which
-  an earlier version computed exactly at 10-100x the cost (see ``physics_lp``). When it does
+  holds): a conservative (lower) bound of the maximin friction reserve of Luo et al. 2015, whose
+  exact value costs 10-100x more to compute (see ``physics_lp``). When it does
   not stand, the margin is negative: how far the worst stud is over capacity in the distribution
   that minimises the total excess (per-part stresses then mark where it breaks);
 * verdict ``STABLE`` when ``max_stress <= 1``, ``UNSTABLE`` otherwise, ``FLOATING`` when some

@@ -1,4 +1,4 @@
-"""The stability linear program: per-part equilibrium under stud friction, solved with HiGHS.
+"""The stability linear program: per-part equilibrium under stud friction (Clarabel, then HiGHS).
 
 The unit of contact is an *interface*: the rectangle over which one part sits on another (or on
 the ground), see :class:`~voxforge.bricks.physics_contacts.Interfaces`. Forces are vertical,
@@ -14,8 +14,8 @@ in newtons, positive upward on the upper part (the lower part feels the opposite
   ``alpha_i = 0``) with the exceedance ``e[i] >= 0``. A distribution where some studs pull less
   than others needs no variables of its own: a stud pulling ``m - v`` is the stud pulling ``m``
   plus a compression ``v`` at the stud, and the stud lies inside the touching rectangle, so that
-  compression is a convex combination of the corner compressions (an earlier version kept a
-  ``v`` per corner stud: a fifth more columns, the same optimum).
+  compression is a convex combination of the corner compressions (a ``v`` per corner stud would
+  add a fifth more columns for the same optimum).
 
 Equilibrium per supported part: Fz, Mx, My about its centre of mass (moments in N * stud, a row
 scaling). Gravity is vertical and every contact force above is vertical, so Fx, Fy and Mz hold
@@ -26,10 +26,9 @@ Objective: ``10 * sum(e) + 0.001 * sum(m)``: no exceedance is used while the str
 stand within capacity (the STABLE/UNSTABLE verdict is exact), and among the distributions that
 stand, the one with the least total tension is taken. Its largest stud tension is an upper bound
 of the smallest possible largest tension, so the reported margin is a conservative (lower) bound
-of the maximin friction reserve of Luo et al. 2015. (An earlier version minimised that maximum
-exactly with one shared cap variable; that variable made a dense column and the interior-point
-solve 10-100x slower.) When the structure cannot stand, ``sum(e)`` is the least total excess
-(StableLego's slack). Every
+of the maximin friction reserve of Luo et al. 2015. (Minimising that maximum exactly needs one
+shared cap variable, a dense column that makes the interior-point solve 10-100x slower.) When
+the structure cannot stand, ``sum(e)`` is the least total excess (StableLego's slack). Every
 interface can carry any vertical force and moment (exceedance is unbounded), so the program is
 feasible whenever every part has a chain of interfaces down to the ground.
 
@@ -87,11 +86,11 @@ BALANCE_TOLERANCE_N = 1e-9
 
 
 class SolveError(Exception):
-    """HiGHS ran out of time or gave up; the analysis reports verdict ``UNKNOWN`` instead.
+    """The solver ran out of time or gave up; the analysis reports verdict ``UNKNOWN`` instead.
 
     Attributes:
         status: ``"time limit"`` or ``"solver failed"``.
-        detail: size of the program and HiGHS's message.
+        detail: size of the program and the solver's message.
     """
 
     def __init__(self, status: str, detail: str) -> None:
@@ -267,7 +266,7 @@ def solve_equilibrium(
         weight: (n,) float64 newtons.
         iface: interfaces among these parts (indices 0..n-1, ground = :data:`GROUND`).
         stud_capacity: tension one stud holds, newtons (points per stud x T).
-        time_limit_s: HiGHS wall-clock limit.
+        time_limit_s: wall-clock limit of the solve (Clarabel and HiGHS together).
         pitch: (3,) metres per lattice cell (moments use x, y in units of the stud pitch).
         moment: (n, 2) a couple each part's load carries besides ``weight`` at ``com``
             (newton * lattice unit, ``Mx`` and ``My`` as :func:`_vertical_entries` counts them
@@ -459,7 +458,7 @@ def _run_clarabel(
         import clarabel
     except ImportError:  # optional speed-up; HiGHS still solves everything
         return None
-    if time_limit_s <= 0.0:  # an earlier solve used the analysis' whole time limit
+    if time_limit_s <= 0.0:  # the solves before this one used the analysis' whole time limit
         raise SolveError("time limit", "the time limit ran out before this solve")
     t0 = time.perf_counter()
     a_cone, b_cone, n_zero = lp.cone
@@ -472,13 +471,13 @@ def _run_clarabel(
     # tolerances must sit far below Clarabel's defaults (1e-8) for stresses to agree to 1e-6.
     settings.tol_gap_abs = 1e-13
     settings.tol_gap_rel = 1e-10
-    # The tension m is a column of its own (no longer a difference of two), so a loose
+    # The tension m is a column of its own (not a difference of two), so a loose
     # feasibility tolerance leaves it at the solver's interior (1e-7 N on a lone brick that
     # needs none); 1e-12 pins it to 0 at no extra iterations on 900-part programs.
     settings.tol_feas = 1e-12
     # Few refinement steps: near the optimum of large solid models (3D fill-in, ill-conditioned
-    # KKT systems) the default 10 made late iterations 10x dearer (a 1,995-part night stand:
-    # 123 s in 81 iterations; with 2: 12 s in 103, same optimum; a 1,281-part desk unchanged).
+    # KKT systems) the default 10 makes late iterations 10x dearer (a 1,995-part night stand
+    # solves in 123 s with 10 steps and in 12 s with 2, to the same optimum).
     settings.iterative_refinement_max_iter = 2
     if rough:
         settings.tol_gap_rel = WITNESS_GAP
