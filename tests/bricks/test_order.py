@@ -9,6 +9,7 @@ from voxforge.bricks.catalogue import catalogue
 from voxforge.bricks.order import (
     PREFIX_WORDS,
     OrderConfig,
+    _pre_attach,
     _sub_assembly,
     _table_phases,
     cluster_wave,
@@ -460,3 +461,49 @@ def test_a_group_that_leaves_parts_to_hold_is_cut_into_pieces(shared_data) -> No
     sizes = [len(s.parts) for s in plan.submodels]
     assert min(sizes) >= 4 and max(sizes) <= 150
     assert plan.info["prefixes_connected"] and plan.info["press_from_above"]
+
+
+def _gap_under_beam() -> BrickModel:
+    """A 1x8 beam on a column over a 1x8 base plate; under its far end a plate hangs above a
+    one-plate gap over a second column, and a brick sits on the beam. Upright, nothing can press
+    the hanging plate on (the column under it is built first); upside down, the plate on the
+    second column is trapped the same way."""
+    ps = [
+        _place("3460", 0, 0, 0),  # 0 1x8 base plate on the table
+        _place("3004", 0, 0, 1),  # 1 column
+        _place("3004", 0, 0, 4),  # 2 column
+        _place("3008", 0, 0, 7),  # 3 1x8 beam on the column
+        _place("3004", 6, 0, 1),  # 4 second column on the base
+        _place("3023", 6, 0, 4),  # 5 plate on it, under the gap
+        _place("3023", 6, 0, 6),  # 6 plate hanging under the beam's far end
+        _place("3004", 0, 0, 10),  # 7 brick on the beam
+    ]
+    return _model(ps)
+
+
+def test_a_plate_that_no_phase_reaches_goes_on_with_the_part_it_hangs_from() -> None:
+    m = _gap_under_beam()
+    g = order_graph(m)
+    for flip in (False, True):  # whichever way up, one part is out of reach
+        assert _table_phases(g, np.ones(len(m), dtype=bool), flip)[1].sum() == 1
+    sub, problems = _sub_assembly(m, g, np.arange(len(m)), "sub1", OrderConfig(min_parts=1))
+    assert problems == [] and not sub.upside_down
+    # the plate is pressed under the beam in hand, and the two go on in one step
+    (step,) = [s for s in sub.steps if 6 in s.parts]
+    assert 3 in step.parts and step.parts.index(6) < step.parts.index(3)
+    plan = plan_build(m, OrderConfig(min_parts=1, sub_min_parts=1))
+    assert plan.info["problems"] == [] and plan.info["prefixes_connected"]
+
+
+def test_a_part_is_not_pre_attached_where_a_part_over_it_is_already_built() -> None:
+    m = _gap_under_beam()
+    g = order_graph(m)
+    loose = np.zeros(len(m), dtype=bool)
+    loose[5] = True
+    # its only host (the second column) comes after the beam's plate over it: it stays loose
+    steps = [[0, 1, 2], [3, 6, 7], [4]]
+    assert _pre_attach(g, steps, [False] * 3, loose).tolist() == loose.tolist()
+    assert steps == [[0, 1, 2], [3, 6, 7], [4]]
+    # with the column first it goes on with it, listed before it
+    steps = [[0, 1, 4], [2], [3, 6, 7]]
+    assert not _pre_attach(g, steps, [False] * 3, loose).any() and steps[0] == [0, 1, 5, 4]

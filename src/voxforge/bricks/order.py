@@ -542,31 +542,22 @@ def _sub_assembly(
     Parts that hang inside it either way (its underside is not flat: the bottom of a slab
     several plates above the few parts that reach the table) are pressed on in further phases,
     the piece turned over each time, onto the parts they hang from (:func:`_table_phases`);
-    only those that no phase reaches are reported.
+    those that no phase reaches are pressed onto a part they hold on to before it goes on
+    (:func:`_pre_attach`), and only those left then are reported.
     """
     keep = np.zeros(g.n, dtype=bool)
     keep[parts] = True
-    options = [(False, *_table_phases(g, keep, False))]
-    if len(options[0][1]) > 1 or options[0][2].any():  # else upright in one phase: unbeatable
-        options.append((True, *_table_phases(g, keep, True)))
-    # fewest parts left hanging, then fewest phases; upright on a tie
-    flip, phases, loose = min(options, key=lambda o: (int(o[2].sum()), len(o[1]), o[0]))
-    frames = (g, _flipped(g))
+    options = [(False, *_table_steps(g, keep, False, cfg))]
+    if any(options[0][2]) or options[0][3].any():  # else upright in one phase: unbeatable
+        options.append((True, *_table_steps(g, keep, True, cfg)))
+    # fewest parts left hanging, then fewest turns; upright on a tie
+    flip, step_parts, turned, loose = min(
+        options, key=lambda o: (int(o[3].sum()), int(np.count_nonzero(np.diff(o[2]))), o[0])
+    )
     views = (None, rotation_of_quarter(0, upside_down=True))
-    steps: list[BuildStep] = []
-    order: list[int] = []
-    for k, group in enumerate(phases):
-        turned = (k + flip) % 2
-        if k == 0:
-            group = group | loose  # the parts to hold by hand go in where they belong
-        waves = _waves(
-            _restrict(frames[turned], group), np.arange(g.n), np.zeros(g.n, dtype=bool), group
-        )
-        steps += [
-            BuildStep(tuple(int(i) for i in p), rotation=views[turned])
-            for p, _ in _steps_of_waves(g, waves, cfg)
-        ]
-        order += [int(i) for p, _ in waves for i in p]
+    rotations = [views[int(t)] for t in turned]
+    steps = [BuildStep(tuple(p), rotation=r) for p, r in zip(step_parts, rotations, strict=True)]
+    order = [i for p in step_parts for i in p]
     problems: list[str] = []
     if loose.any():
         first = model.placements[int(np.flatnonzero(loose)[0])]
@@ -577,6 +568,88 @@ def _sub_assembly(
             "them are on"
         )
     return SubAssembly(name, tuple(order), tuple(steps), upside_down=flip), problems
+
+
+def _table_steps(
+    g: OrderGraph, keep: np.ndarray, flip: bool, cfg: OrderConfig
+) -> tuple[list[list[int]], list[bool], np.ndarray]:
+    """([parts of each step], [whether each step builds it turned over], (n,) bool parts left to
+    hold by hand) of the sub-assembly ``keep`` built on the table starting upright or (``flip``)
+    upside down: the phases of :func:`_table_phases`, each cut into steps, then the parts no phase
+    reaches pre-attached (:func:`_pre_attach`); what is still loose goes into the first phase
+    where it belongs."""
+    phases, loose = _table_phases(g, keep, flip)
+    frames = (g, _flipped(g))
+
+    def steps_of(extra: np.ndarray) -> tuple[list[list[int]], list[bool]]:
+        step_parts: list[list[int]] = []
+        turned: list[bool] = []
+        for k, group in enumerate(phases):
+            t = (k + flip) % 2
+            group = group | extra if k == 0 else group
+            waves = _waves(_restrict(frames[t], group), np.arange(g.n), np.zeros(g.n, dtype=bool), group)
+            for p, _ in _steps_of_waves(g, waves, cfg):
+                step_parts.append([int(i) for i in p])
+                turned.append(bool(t))
+        return step_parts, turned
+
+    step_parts, turned = steps_of(np.zeros(g.n, dtype=bool))
+    if loose.any():
+        loose = _pre_attach(g, step_parts, turned, loose)
+        if loose.any():
+            step_parts, turned = steps_of(loose)
+    return step_parts, turned, loose
+
+
+def _pre_attach(
+    g: OrderGraph, step_parts: list[list[int]], turned: list[bool], loose: np.ndarray
+) -> np.ndarray:
+    """Parts that no phase reaches put into the step of a part they hold on to; the rest.
+
+    Such a part (a plate under a brick with a part built below it across a gap, so it can be
+    pressed on neither from below nor, the piece turned over, from above) is pressed onto that
+    part in the builder's hand before the two go on together: it joins the earliest step that
+    places a part it shares studs with (``turned``: whether a step builds the piece upside
+    down), listed just before that part. A host is taken only when the pair can come down
+    there: no part placed in an earlier step lies above the part in that step's frame, and
+    none placed later lies below it in its own step's frame. A chain of such parts is attached
+    link by link. ``step_parts`` is edited in place; the parts left loose are returned."""
+    left = loose.copy()
+    step = np.full(g.n, -1, dtype=np.int64)
+    for k, parts in enumerate(step_parts):
+        step[parts] = k
+    flip = np.asarray(turned, dtype=bool)
+    a = np.concatenate([g.stud_lo, g.stud_hi])
+    b = np.concatenate([g.stud_hi, g.stud_lo])
+    while left.any():
+        progress = False
+        for i in np.flatnonzero(left):
+            nb = b[(a == i) & (step[b] >= 0)]
+            for host in nb[np.lexsort((nb, step[nb]))]:
+                if _can_come_down(g, step, flip, int(i), int(step[host])):
+                    parts = step_parts[int(step[host])]
+                    parts.insert(parts.index(int(host)), int(i))
+                    step[i] = step[host]
+                    left[i] = False
+                    progress = True
+                    break
+        if not progress:
+            break
+    return left
+
+
+def _can_come_down(g: OrderGraph, step: np.ndarray, flip: np.ndarray, i: int, k: int) -> bool:
+    """Whether part ``i`` can go on in step ``k`` with the parts placed in the steps ``step``:
+    nothing placed before lies over it in step ``k``'s frame, nothing placed after under it in
+    the frame of the step that places it."""
+    up = g.below_hi[g.below_lo == i]  # over i in the model's frame
+    down = g.below_lo[g.below_hi == i]
+    for q, over in ((up, True), (down, False)):
+        s = step[q]
+        early, late = (s >= 0) & (s < k), s > k
+        if (early & (over != flip[k])).any() or (late & (over == flip[np.maximum(s, 0)])).any():
+            return False
+    return True
 
 
 MAX_TABLE_PHASES = 8
