@@ -111,6 +111,29 @@ def run_instructions(
     if len(model.placements) == 0:
         raise GeometryError(f"{path}: the model has no parts to build")
     title = title or str(model.meta.get("title") or "") or path.stem
+    return instructions_for_model(
+        model, out_dir, config, prog, title=title, plan=plan, input_path=path, timer=timer
+    )
+
+
+def instructions_for_model(
+    model: BrickModel,
+    out_dir: str | Path,
+    config: InstructionsConfig | None = None,
+    progress: ProgressCallback | None = None,
+    *,
+    title: str = "model",
+    plan: BuildPlan | None = None,
+    input_path: Path | None = None,
+    timer: Timer | None = None,
+) -> InstructionsResult:
+    """Plan (unless ``plan`` is given) and write the booklets and ``model.mpd`` of an in-memory
+    model, with the same outputs as :func:`run_instructions`."""
+    config = config or InstructionsConfig()
+    prog = progress if isinstance(progress, Progress) else Progress(progress, STAGES)
+    timer = timer or Timer()
+    if len(model.placements) == 0:
+        raise GeometryError(f"{title}: the model has no parts to build")
     prog("plan", 0.0)
     with timer("plan"):
         source = "file" if plan is not None else "search"
@@ -123,8 +146,9 @@ def run_instructions(
             scene = make_scene(model, config)
             if config.turn_hidden:
                 plan = choose_views(scene, plan, config.view_config(), prog.sub("views"))
+    where = str(input_path) if input_path is not None else None
     summary: dict[str, Any] = {
-        "input": {"path": str(path), "parts": len(model.placements), "plan": source},
+        "input": {"path": where, "parts": len(model.placements), "plan": source},
         "plan": _jsonable(plan.summary()),
     }
     prog("write", 0.0)
