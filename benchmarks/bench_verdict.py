@@ -1,7 +1,8 @@
 """The builder's verdict on real inputs: margin, pieces, held parts, prefixes, ``buildable``.
 
 Runs the whole brickify pipeline (no booklets, build order planned) on the demo mug scan, the
-shared meshes, the milk-carton scan and a seeded sample of ModelNet10 grids, and prints one row
+shared meshes (five Thingi10K ones included), the milk-carton scan, the Kinect table scene, a
+simulated 70-frame 3D Scanner App capture and a seeded sample of ModelNet10 grids, and prints one row
 per input: parts, stability margin (``1 - max stress / capacity``), separate pieces, whether
 every prefix of the build order stands, parts to hold by hand, ``buildable`` at the safety
 margin, and seconds.
@@ -24,12 +25,25 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REPO = Path(__file__).resolve().parents[1]
 
 
-def inputs(modelnet: int) -> list[tuple[str, Path]]:
+ROBUST_CLEAN = ("37620", "43860", "52135", "53429", "93071")
+"""Five of the shared Thingi10K meshes in good order (the first of their folder, by name)."""
+
+
+def inputs(modelnet: int, capture: bool = True) -> list[tuple[str, Path]]:
     """(name, path) of every input at hand; ModelNet10 grids are written to a temp folder."""
     out = [("mug scan", REPO / "examples" / "mug_scan.ply")]
     for name in ("teapot.obj", "spot.obj", "Duck.glb", "fuze.obj"):
         out.append((name, DATA / "meshes" / name))
     out.append(("milk_color.pcd", DATA / "scans" / "milk_color.pcd"))
+    out.append(("Kinect table scene", DATA / "scans" / "milk_cartoon_all_small_clorox.pcd"))
+    out.append(("featuretype.STL", DATA / "meshes" / "featuretype.STL"))
+    for stem in ROBUST_CLEAN:
+        out.append((f"thingi {stem}", DATA / "meshes" / "robustness" / "clean" / f"{stem}.stl"))
+    if capture:
+        from bench_pipeline import write_mug_capture
+
+        folder = Path(tempfile.mkdtemp(prefix="bench_verdict_capture_"))
+        out.append(("3D Scanner App capture (simulated)", write_mug_capture(folder / "capture")))
     if modelnet:
         from voxforge.io import load_voxel_dataset
 
@@ -51,12 +65,21 @@ def run_one(path: Path, studs: int, safety: float | None) -> dict[str, Any]:
         "voxel": {"width_studs": studs},
         "classify": False,
         "instructions": {"formats": []},
+        "build_order": True,  # no booklets, but the steps are planned and checked
     }
     if safety is not None:
         cfg["physics"] = {"safety_margin": safety}
+    from voxforge.core.errors import VoxforgeError
+
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        res = run_brickify(path, Path(tmp) / "o", BrickifyConfig.model_validate(cfg))
+        try:
+            res = run_brickify(path, Path(tmp) / "o", BrickifyConfig.model_validate(cfg))
+        except VoxforgeError as e:  # refused as a user would see it (e.g. over the part budget)
+            return {"parts": None, "physics": None, "margin": None, "pieces": None,
+                    "prefixes_stable": None, "held_problems": None, "buildable": False,
+                    "reasons": [f"refused: {e}"], "support_parts": None,
+                    "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
         dt = time.perf_counter() - t0
     s = res.summary
     stab, conn, ins = s["stability"] or {}, s["connectivity"], s.get("instructions") or {}
@@ -82,11 +105,15 @@ def main() -> None:
     ap.add_argument("--modelnet", type=int, default=6, help="ModelNet10 grids to add (seed 0)")
     ap.add_argument("--safety-margin", type=float, default=None)
     ap.add_argument("--only", default=None, help="run only inputs whose name contains this")
+    ap.add_argument("--no-capture", action="store_true", help="skip the simulated phone capture")
     args = ap.parse_args()
     rows = []
     print("| input | parts | physics | margin | pieces | prefixes stand | held | buildable | s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name, path in inputs(args.modelnet):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_pipeline's capture writer
+    for name, path in inputs(args.modelnet, capture=not args.no_capture):
         if args.only and args.only not in name:
             continue
         r = run_one(path, args.studs, args.safety_margin)
