@@ -16,7 +16,12 @@ import typer
 def train_completion_cmd(
     config: Annotated[Path, typer.Option("--config", help="configs/completion/<name>.yaml")],
     minutes: Annotated[
-        float | None, typer.Option("--minutes", help="Wall-time budget (overrides max_minutes).")
+        float | None,
+        typer.Option(
+            "--minutes",
+            help="Safety stop after this wall time (overrides max_minutes; a run stopped on the "
+            "clock is not reproducible).",
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:

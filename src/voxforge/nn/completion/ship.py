@@ -40,6 +40,7 @@ def ship_completion(
     completer = load_checkpoint(run / "best.pt")
     step = completer.info.get("step")
     cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+    curve = (run / "metrics.csv").read_text(encoding="utf-8").strip()
     choice = choose_decoding(completer, CompletionTrainConfig.model_validate(cfg))
     completer.threshold, completer.tta = choice["threshold"], choice["tta"]
     threshold = completer.threshold
@@ -55,14 +56,47 @@ def ship_completion(
             "trained_on": trained_on,
             "seed": cfg.get("seed"),
             "data": cfg["data"],
+            **{k: cfg.get(k) for k in _RECIPE_KEYS},
+            "steps_run": _steps_run(curve),
         },
     }
     info["decoding_choice"] = choice
     st, _ = save_completer(completer.model, stem, threshold=threshold, extra=info, tta=completer.tta)
     info["size_bytes"] = st.stat().st_size
-    curve = (run / "metrics.csv").read_text(encoding="utf-8").strip()
     Path(stem).with_suffix(".md").write_text(model_card(info, threshold, curve), encoding="utf-8")
     return info
+
+
+_RECIPE_KEYS = ("schedule", "steps", "max_minutes", "batch_size", "lr", "threads", "val_samples")
+
+
+def _steps_run(curve: str) -> int | None:
+    """The last step of a ``metrics.csv`` text (None when it has no rows)."""
+    rows = curve.splitlines()[1:]
+    return int(float(rows[-1].split(",")[0])) if rows else None
+
+
+def schedule_text(t: dict[str, Any]) -> str:
+    """How the card describes the learning-rate schedule and whether a rerun reproduces it."""
+    if t.get("schedule") == "time" and t.get("max_minutes") is not None:
+        return (
+            f"The learning rate followed the wall clock (`schedule: time` over {t['max_minutes']} "
+            "min), so a rerun on a machine under another load takes another number of steps: "
+            "these weights are not reproducible."
+        )
+    if t.get("max_minutes") is not None and t.get("steps_run") != t.get("steps"):
+        return (
+            f"The run stopped on the wall clock (`max_minutes: {t['max_minutes']}`) after "
+            f"{t.get('steps_run')} of {t.get('steps')} steps: these weights are not reproducible."
+        )
+    if t.get("steps") is None:
+        return "The run's schedule is not recorded."
+    return (
+        f"Cosine learning rate from {t.get('lr')} over a fixed {t['steps']} steps of "
+        f"{t.get('batch_size')} scans (`schedule: steps`, no wall-clock stop), "
+        f"{t.get('threads')} torch thread(s): the same command and config give the same weights "
+        "on the same torch build and thread count."
+    )
 
 
 def choose_decoding(completer: Completer, config: CompletionTrainConfig) -> dict[str, Any]:
@@ -141,6 +175,7 @@ def model_card(info: dict[str, Any], threshold: float, curve: str) -> str:
     v = info["validation"]
     t = info["training"]
     d = t["data"]
+    n_sel = t.get("val_samples") or "all"
     return f"""# completion-unet
 
 Completes a one-sided scan on a 32³ grid: a 3D U-Net, {info["params"]:,} parameters,
@@ -172,7 +207,7 @@ cells in unit-cube units; F-score at one cell (`voxforge.nn.recon_metrics`).
 
 {results_table(v)}
 
-Decoding chosen on the run's 200 validation scans (mean IoU): {decoding_text(info)}.
+Decoding chosen on the run's {n_sel} validation scans (mean IoU): {decoding_text(info)}.
 
 IoU per class:
 
@@ -187,13 +222,13 @@ IoU per class:
 Reproduce: `voxforge evaluate completion --data {d["path"]} --split val --json`.
 
 ## Training
-{t["trained_on"]}; seed {t["seed"]}; checkpoint of step {info["checkpoint_step"]} (best IoU at
-0.4 on 200 of the validation scans). The learning rate follows the wall clock (`schedule: time`),
-so a rerun on a machine under another load takes another number of steps. Command:
+{t["trained_on"]}; seed {t["seed"]}; checkpoint of step {info["checkpoint_step"]} of
+{t.get("steps_run")} (best IoU at 0.4 on {n_sel} of the validation scans). {schedule_text(t)}
+Command:
 
     {t["command"]}
 
-Learning curve (`metrics.csv`; IoU on 200 validation scans):
+Learning curve (`metrics.csv`; IoU on {n_sel} validation scans):
 
 ```
 {curve}

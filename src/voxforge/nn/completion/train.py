@@ -48,11 +48,16 @@ class CompletionTrainConfig(BaseModel):
     dice: float = Field(1.0, ge=0, description="Weight of the soft Dice loss beside BCE.")
     validate_every: int = Field(100, ge=1, description="Steps between validations.")
     augment: bool = Field(True, description="Quarter turns about z and x mirroring.")
-    max_minutes: float | None = Field(None, gt=0, description="Stop after this wall time.")
+    max_minutes: float | None = Field(
+        None,
+        gt=0,
+        description="Safety stop after this wall time (None: run all `steps`). A run that stops "
+        "on the clock depends on the machine's load and is not reproducible.",
+    )
     schedule: Literal["steps", "time"] = Field(
         "steps",
-        description="Cosine learning rate over `steps`, or over `max_minutes` of wall time (a "
-        "shared CPU: the run ends on time with the rate decayed, whatever the machine's load).",
+        description="Cosine learning rate over `steps` (deterministic), or over `max_minutes` of "
+        "wall time (ends on time with the rate decayed whatever the load; not reproducible).",
     )
     val_samples: int | None = Field(
         None, ge=1, description="Validate on this many validation scans (evenly spread; all: None)."
