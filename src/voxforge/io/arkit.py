@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -327,11 +328,13 @@ class LazyFrames(Sequence[CaptureFrame]):
             )
         return frame
 
+    @abstractmethod
     def _read(self, i: int) -> CaptureFrame:
-        raise NotImplementedError
+        """Frame ``i`` read from the layout's files."""
 
+    @abstractmethod
     def _where(self, i: int) -> str:
-        raise NotImplementedError
+        """Frame ``i``'s file, as error messages name it."""
 
 
 class ScannerAppFrames(LazyFrames):
