@@ -645,16 +645,7 @@ class JobService:
                     continue
                 self.storage.clear_scratch(job.id)
                 self._fail(job, "the worker running the job is gone; submit it again")
-                s.add(
-                    EventRow(
-                        job_id=job.id,
-                        kind="failed",
-                        status="failed",
-                        stage=job.stage,
-                        progress=job.progress,
-                        message=job.error,
-                    )
-                )
+                s.add(self._failed_event(job))
                 failed.append(job.id)
         for job_id in failed:
             self.notifier.notify(job_id)
@@ -825,6 +816,18 @@ class JobService:
     def _fail(job: Job, error: str) -> None:
         job.status, job.error, job.finished_at = "failed", error, utcnow()
 
+    @staticmethod
+    def _failed_event(job: Job) -> EventRow:
+        """The terminal event of a job :meth:`_fail` just failed."""
+        return EventRow(
+            job_id=job.id,
+            kind="failed",
+            status="failed",
+            stage=job.stage,
+            progress=job.progress,
+            message=job.error,
+        )
+
     # ---- restart
 
     def recover(self) -> dict[str, list[str]]:
@@ -848,16 +851,7 @@ class JobService:
                         f"the server stopped while the job was running, {job.attempts} times; "
                         "not started again",
                     )
-                    s.add(
-                        EventRow(
-                            job_id=job.id,
-                            kind="failed",
-                            status="failed",
-                            stage=job.stage,
-                            progress=job.progress,
-                            message=job.error,
-                        )
-                    )
+                    s.add(self._failed_event(job))
                     done["failed"].append(job.id)
             queued = list(s.scalars(select(Job).where(Job.status == "queued").order_by(Job.created_at)))
         for job in queued:
