@@ -30,7 +30,6 @@ import collections
 import logging
 import multiprocessing as mp
 import os
-import queue
 import re
 import shutil
 import signal
@@ -41,6 +40,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from multiprocessing import connection as mp_connection
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -286,7 +286,12 @@ def _relative(path: Path, base: Path) -> Path:
 
 
 def _worker_main(tasks: Any, events: Any, parent_pid: int | None = None) -> None:
-    """A worker process: run specs from ``tasks`` until None arrives, events into ``events``."""
+    """A worker process: run specs from ``tasks`` until None arrives, events into ``events``.
+
+    ``events`` is this worker's own pipe: a worker that dies mid-write (``os._exit``, a segfault)
+    breaks only its own pipe, where a queue shared by all workers could be left locked for the
+    others.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when workers stop
     signal.signal(signal.SIGTERM, _on_sigterm)
     if parent_pid is not None:
@@ -297,17 +302,24 @@ def _worker_main(tasks: Any, events: Any, parent_pid: int | None = None) -> None
         pass
     for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")  # N workers on N cores: no oversubscription
+    send_lock = threading.Lock()  # progress may be reported from a job's own threads
+
+    def emit(ev: RunnerEvent) -> None:
+        with send_lock:
+            events.send(ev)
+
     while True:
         spec = tasks.get()
         if spec is None:
             return
-        _run_in_scratch(spec, events.put)
+        _run_in_scratch(spec, emit)
 
 
 @dataclass
 class _Worker:
     process: Any
     tasks: Any
+    events: Any  # the reading end of the worker's own event pipe
     job_id: str | None = None
 
 
@@ -317,7 +329,6 @@ class ProcessPoolRunner:
     def __init__(self, workers: int = 2, start_method: str = "spawn") -> None:
         self.size = workers
         self._ctx = mp.get_context(start_method)
-        self._events: Any = None
         self._workers: list[_Worker] = []
         self._pending: collections.deque[JobSpec] = collections.deque()
         self._reporting: set[str] = set()
@@ -328,21 +339,22 @@ class ProcessPoolRunner:
 
     def start(self, report: Report) -> None:
         self._report = report
-        self._events = self._ctx.Queue()
         self._workers = [self._spawn(i) for i in range(self.size)]
         self._thread = threading.Thread(target=self._loop, name="voxforge-runner", daemon=True)
         self._thread.start()
 
     def _spawn(self, slot: int) -> _Worker:
         tasks = self._ctx.SimpleQueue()
+        reader, writer = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(
             target=_worker_main,
-            args=(tasks, self._events, os.getpid()),
+            args=(tasks, writer, os.getpid()),
             name=f"voxforge-worker-{slot}",
             daemon=True,
         )
         proc.start()
-        return _Worker(proc, tasks)
+        writer.close()  # the worker holds the only writing end: its death reads as EOF here
+        return _Worker(proc, tasks, reader)
 
     def submit(self, spec: JobSpec) -> None:
         with self._lock:
@@ -396,20 +408,32 @@ class ProcessPoolRunner:
     def _loop(self) -> None:
         assert self._report is not None
         while not self._stop.is_set():
+            with self._lock:
+                pipes = [w.events for w in self._workers]
             try:
-                ev: RunnerEvent = self._events.get(timeout=0.2)
-            except queue.Empty:
+                ready = mp_connection.wait(pipes, timeout=0.2)
+            except OSError:  # a pipe closed during shutdown
+                return
+            if not ready:
                 self._reap()
                 continue
-            except (EOFError, OSError):  # queue closed during shutdown
-                return
-            self._safe_report(ev)  # before the worker is freed: the job stays held until stored
-            if ev.kind in ("succeeded", "failed"):
-                with self._lock:
-                    for w in self._workers:
-                        if w.job_id == ev.job_id:
-                            w.job_id = None
-                    self._dispatch()
+            for pipe in ready:
+                try:
+                    ev: RunnerEvent = pipe.recv()
+                except (EOFError, OSError):  # its worker died (or is stopping): replace it
+                    time.sleep(0.01)
+                    self._reap()
+                    continue
+                self._handle(ev)
+
+    def _handle(self, ev: RunnerEvent) -> None:
+        self._safe_report(ev)  # before the worker is freed: the job stays held until stored
+        if ev.kind in ("succeeded", "failed"):
+            with self._lock:
+                for w in self._workers:
+                    if w.job_id == ev.job_id:
+                        w.job_id = None
+                self._dispatch()
 
     def _reap(self) -> None:
         """Replace dead workers; the job one was running fails with the exit code."""
@@ -421,6 +445,7 @@ class ProcessPoolRunner:
                 if w.job_id is not None:
                     lost.append((w.job_id, w.process.exitcode))
                     self._reporting.add(w.job_id)  # still held until its failure is stored
+                w.events.close()
                 self._workers[i] = self._spawn(i)
             if lost or any(w.job_id is None for w in self._workers):
                 self._dispatch()
@@ -451,9 +476,7 @@ class ProcessPoolRunner:
                 w.process.join(2)
             if w.process.is_alive():
                 self._stop_worker(w)
-        if self._events is not None:
-            self._events.close()
-            self._events.join_thread()
+            w.events.close()
 
 
 def make_runner(kind: str, workers: int) -> JobRunner:
