@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from voxforge.nn.evaluate import measure_latency, validation_report
-from voxforge.nn.inference import load_classifier, models_dir
-from voxforge.nn.train import load_train_config, prepare_data
+from voxforge.nn.classify.evaluate import measure_latency, validation_report
+from voxforge.nn.classify.inference import load_classifier
+from voxforge.nn.classify.train import load_train_config, prepare_data
+from voxforge.nn.weights import models_dir
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {"classifier-voxel": "voxel.yaml", "classifier-pointnet": "pointnet.yaml"}

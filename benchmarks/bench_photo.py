@@ -2,7 +2,8 @@
 
 Stand-in photos (no photos ship): ModelNet10 objects (or a generated chair when the shared data
 is absent) rendered with the project's renderer, placed off-centre in a synthetic room with
-clutter and sensor noise (:func:`voxforge.nn.photo.synthetic_photo`), saved as JPEG at quality 80.
+clutter and sensor noise (:func:`voxforge.nn.reconstruct.photo.synthetic_photo`), saved as JPEG
+at quality 80.
 Reported: the cut-out mask IoU against the true mask (mean, median, share >= 0.8), the share
 refused as "no object", and the time of ``prepare_image`` per photo (GrabCut path) and per
 render on a plain background (threshold path). Seeded.
@@ -22,8 +23,8 @@ import numpy as np
 from PIL import Image
 
 from voxforge.core.errors import GeometryError
-from voxforge.nn import photo
-from voxforge.nn.renderset import smooth_mesh
+from voxforge.nn.reconstruct import photo
+from voxforge.nn.reconstruct.renderset import smooth_mesh
 from voxforge.render.camera import framing_camera
 from voxforge.render.raster import RenderOptions, render_mesh
 

@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from voxforge.nn.data import stratified_split
-from voxforge.nn.recon_metrics import iou
-from voxforge.nn.recon_train import THRESHOLDS
-from voxforge.nn.reconstruct import load_reconstructor
-from voxforge.nn.renderset import EVAL_CONFIG, object_rng, render_views, view_target
+from voxforge.nn.datasets import stratified_split
+from voxforge.nn.metrics import iou
+from voxforge.nn.reconstruct.inference import load_reconstructor
+from voxforge.nn.reconstruct.renderset import EVAL_CONFIG, object_rng, render_views, view_target
+from voxforge.nn.reconstruct.train import THRESHOLDS
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "modelnet10_vox30_train.npz"
 

@@ -1,11 +1,11 @@
 """Render set speed and the reconstruction baselines on its validation split.
 
-1. Speed: :func:`voxforge.nn.renderset.render_views` (smooth mesh, 6 views at 128 px with
+1. Speed: :func:`voxforge.nn.reconstruct.renderset.render_views` (smooth mesh, 6 views at 128 px with
    sketches) over seeded ModelNet10 objects, warm, in one process with 1 and 2 numba threads;
    milliseconds per view, and the projected time of the full 3,991 x 6 set with 2 processes.
 2. Baselines (the bar the image and sketch models must clear): class mean (oracle class) and
    nearest training view (silhouette for images, ink map for sketches), scored with
-   :mod:`voxforge.nn.recon_metrics` against the viewer-centred targets of every validation view
+   :mod:`voxforge.nn.metrics` against the viewer-centred targets of every validation view
    of the render set (the classifier's stratified 15 % split, seed 0); 1 view and 5 fused views.
 
 The render set is built (or reused, it is cached by fingerprint) at ``--renderset``
@@ -25,9 +25,9 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from voxforge.nn.recon_baselines import fit_class_mean, fit_nearest
-from voxforge.nn.recon_metrics import iou, reconstruction_metrics, summarize
-from voxforge.nn.renderset import (
+from voxforge.nn.metrics import iou, reconstruction_metrics, summarize
+from voxforge.nn.reconstruct.baselines import fit_class_mean, fit_nearest
+from voxforge.nn.reconstruct.renderset import (
     RenderSet,
     RenderSetConfig,
     build_render_set,

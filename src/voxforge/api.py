@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from voxforge.core.mesh import Mesh
     from voxforge.core.voxelgrid import VoxelGrid
     from voxforge.instructions.booklet import InstructionsConfig
-    from voxforge.nn.inference import Classification
+    from voxforge.nn.classify.inference import Classification
     from voxforge.pipelines.brickify import BrickifyConfig
     from voxforge.voxel import VoxelizeConfig
 
@@ -326,7 +326,7 @@ def classify(source: Any, *, k: int = 3, model: str = "classifier-voxel") -> Cla
         model: the shipped model (``classifier-voxel`` or ``classifier-pointnet``) or a path.
 
     Returns:
-        A :class:`~voxforge.nn.inference.Classification`: ``label`` (the answer, or
+        A :class:`~voxforge.nn.classify.inference.Classification`: ``label`` (the answer, or
         ``"unknown"``), ``top`` (the ``k`` best (class, probability) pairs), ``unknown``.
 
     Example:
@@ -336,7 +336,7 @@ def classify(source: Any, *, k: int = 3, model: str = "classifier-voxel") -> Cla
         >>> len(result.top), 0.0 <= result.top[0][1] <= 1.0
         (3, True)
     """
-    from voxforge.nn.inference import classify_object, load_classifier
+    from voxforge.nn.classify.inference import classify_object, load_classifier
 
     obj = load(source) if isinstance(source, str | os.PathLike) else source
     result = classify_object(obj, load_classifier(model), k=k)
@@ -396,8 +396,8 @@ def reconstruct(
         >>> shape.mesh.is_watertight, round(float(shape.mesh.extent[2]), 2)
         (True, 0.1)
     """
-    from voxforge.nn.photo import prepare_image
-    from voxforge.nn.reconstruct import load_reconstructor
+    from voxforge.nn.reconstruct.inference import load_reconstructor
+    from voxforge.nn.reconstruct.photo import prepare_image
     from voxforge.pipelines.reconstruct import ReconstructConfig, build_geometry
 
     if not images:

@@ -47,8 +47,8 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models folder with 'tiny-voxel': a small untrained VoxResNet saved as a shipped model."""
     import torch
 
-    from voxforge.nn.inference import save_classifier
-    from voxforge.nn.models import create_model
+    from voxforge.nn.classify.inference import save_classifier
+    from voxforge.nn.classify.models import create_model
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("nn_models")

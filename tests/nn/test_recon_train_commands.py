@@ -43,7 +43,7 @@ def test_ship_keeps_the_shipped_cards_provenance(tmp_path: Path) -> None:
     import pytest
 
     from voxforge.core.errors import ConfigError
-    from voxforge.nn.export import ship_provenance
+    from voxforge.nn.classify.export import ship_provenance
 
     run, stem = tmp_path / "run", tmp_path / "models" / "m"
     with pytest.raises(ConfigError, match=r"no best\.pt \(not a finished reconstruction run\)"):

@@ -24,8 +24,8 @@ runner = CliRunner()
 def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised (seeded) network saved like a shipped one."""
     torch = pytest.importorskip("torch")
-    from voxforge.nn.recon_models import create_recon_model
-    from voxforge.nn.reconstruct import save_reconstructor
+    from voxforge.nn.reconstruct.inference import save_reconstructor
+    from voxforge.nn.reconstruct.models import create_recon_model
 
     torch.manual_seed(0)
     stem = tmp_path_factory.mktemp("w") / "reconstruction-test"

@@ -243,14 +243,14 @@ def test_brickify_continues_into_bricks(tmp_path: Path) -> None:
 def test_random_network_runs_end_to_end(tmp_path: Path) -> None:
     """The real Reconstructor with randomly initialised weights (seeded) goes through the job."""
     torch = pytest.importorskip("torch")
-    from voxforge.nn.recon_models import create_recon_model
-    from voxforge.nn.reconstruct import Reconstructor
+    from voxforge.nn.reconstruct.inference import Reconstructor
+    from voxforge.nn.reconstruct.models import create_recon_model
 
     torch.manual_seed(0)
     rec = Reconstructor(create_recon_model("reconnet"), "image")
     buf = io.BytesIO()
     Image.open(photo_png(tmp_path)).save(buf, format="JPEG")
-    from voxforge.nn.photo import prepare_image
+    from voxforge.nn.reconstruct.photo import prepare_image
 
     # an untrained network is unsure everywhere: threshold at its own 90th percentile
     occ = rec.predict([prepare_image(buf.getvalue()).image]).occupancy

@@ -26,7 +26,7 @@ def train_classifier_cmd(
     from voxforge.cli import guarded, progress_bar
 
     def run() -> None:
-        from voxforge.nn.train import load_train_config, train_classifier
+        from voxforge.nn.classify.train import load_train_config, train_classifier
 
         cfg = load_train_config(config, {"device": device} if device else None)
         with progress_bar(not quiet) as cb:
@@ -62,7 +62,7 @@ def ship_classifier_cmd(
     from voxforge.cli import guarded
 
     def run() -> None:
-        from voxforge.nn.export import ship_classifier, ship_provenance
+        from voxforge.nn.classify.export import ship_classifier, ship_provenance
 
         cmd, where = ship_provenance(run_dir, out, "classifier", command=command, trained_on=trained_on)
         info = ship_classifier(run_dir, out, command=cmd, trained_on=where, voting_views=views)
@@ -95,7 +95,7 @@ def calibrate_classifier_cmd(
     from voxforge.cli import guarded
 
     def run() -> None:
-        from voxforge.nn.evaluate import calibrate_classifier
+        from voxforge.nn.classify.evaluate import calibrate_classifier
 
         c = calibrate_classifier(data, model, score=score, max_unknown_rate=max_unknown)
         typer.echo(
@@ -138,7 +138,7 @@ def evaluate_classifier_cmd(
         import json
 
         from voxforge.core.errors import ConfigError
-        from voxforge.nn.evaluate import evaluate_classifier, evaluate_grouped
+        from voxforge.nn.classify.evaluate import evaluate_classifier, evaluate_grouped
 
         if views is not None and not 1 <= views <= 36:
             raise ConfigError(f"--views must be 1..36, got {views}")
@@ -193,7 +193,7 @@ def data_download_cmd(
 
     def run() -> None:
         from voxforge.core.errors import ConfigError
-        from voxforge.nn.data import MODELNET10_URL, download_modelnet, voxelize_modelnet
+        from voxforge.nn.classify.data import MODELNET10_URL, download_modelnet, voxelize_modelnet
 
         if dataset.lower() != "modelnet10":
             raise ConfigError(f"unknown data set {dataset!r} (known: modelnet10)")
@@ -227,7 +227,7 @@ def classify(
         import json
 
         from voxforge.core.errors import ConfigError
-        from voxforge.nn.inference import LOW_CONFIDENCE, classify_file
+        from voxforge.nn.classify.inference import LOW_CONFIDENCE, classify_file
 
         if not 1 <= top <= 100:
             raise ConfigError(f"--top must be 1..100, got {top}")

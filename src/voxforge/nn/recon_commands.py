@@ -16,7 +16,7 @@ import typer
 
 def _load_reconstructor(kind: str, weights: Path | None) -> Any:
     """The shipped (or ``weights``) reconstructor of ``kind``; a seam the tests replace."""
-    from voxforge.nn.reconstruct import load_reconstructor
+    from voxforge.nn.reconstruct.inference import load_reconstructor
 
     return load_reconstructor(kind, weights=weights)  # type: ignore[arg-type]
 
@@ -42,7 +42,7 @@ def evaluate_reconstruction_cmd(
         import json
 
         from voxforge.core.errors import ConfigError
-        from voxforge.nn.recon_eval import baselines_from_render_set, evaluate_reconstruction
+        from voxforge.nn.reconstruct.eval import baselines_from_render_set, evaluate_reconstruction
 
         if not 1 <= views <= 24:
             raise ConfigError(f"--views must be 1..24, got {views}")
@@ -88,7 +88,7 @@ def render_set_cmd(
 
     def run() -> None:
         from voxforge.core.config import build_config, load_config
-        from voxforge.nn.renderset import RenderSetConfig, build_render_set
+        from voxforge.nn.reconstruct.renderset import RenderSetConfig, build_render_set
 
         flags = {"views": views, "size": size, "seed": seed}
         cfg = (

@@ -27,7 +27,7 @@ def train_reconstruction_cmd(
     from voxforge.cli import guarded, progress_bar
 
     def run() -> None:
-        from voxforge.nn.recon_train import load_recon_config, train_reconstruction
+        from voxforge.nn.reconstruct.train import load_recon_config, train_reconstruction
 
         overrides: dict[str, object] = {}
         if device:
@@ -69,8 +69,8 @@ def ship_reconstruction_cmd(
     from voxforge.cli import guarded, progress_bar
 
     def run() -> None:
-        from voxforge.nn.export import ship_provenance
-        from voxforge.nn.recon_train import ship_reconstruction
+        from voxforge.nn.classify.export import ship_provenance
+        from voxforge.nn.reconstruct.train import ship_reconstruction
 
         cmd, where = ship_provenance(
             run_dir, out, "reconstruction", command=command, trained_on=trained_on

@@ -385,7 +385,7 @@ def classify_grid(grid: Any) -> dict[str, Any]:
     the user the brick model.
     """
     try:
-        from voxforge.nn.inference import classify_object
+        from voxforge.nn.classify.inference import classify_object
 
         return classify_object(grid).to_dict()
     except (VoxforgeError, ImportError) as err:

@@ -87,7 +87,7 @@ def run_classify(
         obj, clean_report = clean_if_scan(obj, config.input, config.clean, prog.sub("clean"))
     prog("classify", 0.0)
     with timer("classify"):
-        from voxforge.nn.inference import classify_object, load_classifier, object_to_grid
+        from voxforge.nn.classify.inference import classify_object, load_classifier, object_to_grid
 
         clf = load_classifier(config.model)
         result = classify_object(obj, clf, k=config.top, views=config.views)

@@ -1,6 +1,7 @@
 """The reconstruct job: photos or sketches of one object -> a 3D model (and, optionally, bricks).
 
-Steps: each input is cut out and framed like the render set (:func:`voxforge.nn.photo.prepare_image`),
+Steps: each input is cut out and framed like the render set
+(:func:`voxforge.nn.reconstruct.photo.prepare_image`),
 the shipped image or sketch network predicts a 32³ occupancy (plus points and an icosphere mesh)
 fused over the views in the first view's yaw frame, and the prediction becomes:
 
@@ -45,7 +46,7 @@ from voxforge.core.mesh import Mesh
 from voxforge.core.outputs import OutputDir
 from voxforge.core.progress import Progress, ProgressCallback
 from voxforge.core.voxelgrid import VoxelGrid
-from voxforge.nn.photo import MAX_PIXELS, PreparedImage
+from voxforge.nn.reconstruct.photo import MAX_PIXELS, PreparedImage
 from voxforge.pipelines.brickify import BrickifyConfig
 from voxforge.pipelines.common import Timer, jsonable
 from voxforge.voxel import VoxelizeConfig
@@ -120,7 +121,8 @@ class ReconstructConfig(BaseModel):
 
 
 class Predictor(Protocol):
-    """What the job needs of a reconstructor (:class:`voxforge.nn.reconstruct.Reconstructor`)."""
+    """What the job needs of a reconstructor
+    (:class:`voxforge.nn.reconstruct.inference.Reconstructor`)."""
 
     kind: str
     info: dict[str, Any]
@@ -165,9 +167,9 @@ def run_reconstruct(
         ConfigError: no inputs, too many, azimuths that do not match, missing weights, a head the
             model lacks.
         InputFormatError, UnsupportedInputError, SizeLimitError, GeometryError: a bad image (see
-            :func:`~voxforge.nn.photo.prepare_image`), or a prediction with nothing in it.
+            :func:`~voxforge.nn.reconstruct.photo.prepare_image`), or a prediction with nothing in it.
     """
-    from voxforge.nn.photo import prepare_image
+    from voxforge.nn.reconstruct.photo import prepare_image
 
     config = config or ReconstructConfig()
     stages = dict(STAGES) if config.brickify else {k: v for k, v in STAGES.items() if k != "bricks"}
@@ -218,7 +220,7 @@ def run_reconstruct(
 
 
 def _load(config: ReconstructConfig) -> Predictor:
-    from voxforge.nn.reconstruct import load_reconstructor
+    from voxforge.nn.reconstruct.inference import load_reconstructor
 
     return load_reconstructor(config.kind, config.weights, config.device)
 
@@ -424,7 +426,7 @@ def _thumbnail(src: Any, p: PreparedImage, tile: int) -> np.ndarray | None:
     """The source image fitted into ``tile`` with the object's box drawn, or None if unreadable."""
     import cv2
 
-    from voxforge.nn.photo import read_image
+    from voxforge.nn.reconstruct.photo import read_image
 
     try:
         rgb, _, _ = read_image(src, max_pixels=2**62)

@@ -10,8 +10,8 @@ import pytest
 from voxforge.core.errors import ConfigError, GeometryError
 from voxforge.nn.completion.dataset import simulate_set
 from voxforge.nn.completion.infer import load_completer
-from voxforge.nn.data import load_voxel_set, stratified_split
-from voxforge.nn.recon_metrics import iou
+from voxforge.nn.datasets import load_voxel_set, stratified_split
+from voxforge.nn.metrics import iou
 
 
 def test_shipped_model_improves_iou_on_validation_shapes(shared_data) -> None:

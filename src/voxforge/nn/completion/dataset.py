@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from voxforge.core.errors import InputFormatError
 from voxforge.core.progress import ProgressCallback, null_progress
 from voxforge.nn.completion.sim import ScanSimConfig, one_side_views, simulate_scan
-from voxforge.nn.data import load_voxel_set, stratified_split
+from voxforge.nn.datasets import load_voxel_set, stratified_split
 
 log = logging.getLogger(__name__)
 

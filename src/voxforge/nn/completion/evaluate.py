@@ -2,7 +2,7 @@
 
 Every shape is scanned from one side (``views`` cameras, fixed seed) and completed three ways:
 the network, the mirror-symmetry baseline and no completion (the partial scan as it is). Each
-result is scored against the full shape with the metrics of :mod:`voxforge.nn.recon_metrics`:
+result is scored against the full shape with the metrics of :mod:`voxforge.nn.metrics`:
 IoU, Chamfer-L1/L2 between the grids' surface cells (unit-cube units) and the F-score at one
 cell.
 """
@@ -20,8 +20,8 @@ from voxforge.nn.completion.dataset import simulate_set
 from voxforge.nn.completion.infer import Completer
 from voxforge.nn.completion.sim import ScanSimConfig
 from voxforge.nn.completion.symmetry import mirror_complete
-from voxforge.nn.data import load_voxel_set, stratified_split
-from voxforge.nn.recon_metrics import iou, surface_distances
+from voxforge.nn.datasets import load_voxel_set, stratified_split
+from voxforge.nn.metrics import iou, surface_distances
 
 
 def score(pred: np.ndarray, target: np.ndarray) -> dict[str, np.ndarray]:

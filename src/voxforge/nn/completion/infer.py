@@ -12,7 +12,7 @@ import torch
 
 from voxforge.core.errors import ConfigError, GeometryError
 from voxforge.nn.completion.model import CompletionUNet
-from voxforge.nn.inference import models_dir
+from voxforge.nn.weights import models_dir
 
 GRID = 32
 MODEL_NAME = "completion-unet"

@@ -21,7 +21,7 @@ from voxforge.nn.completion.evaluate import evaluate_completion
 from voxforge.nn.completion.infer import Completer, load_checkpoint, save_completer
 from voxforge.nn.completion.model import count_params
 from voxforge.nn.completion.train import THRESHOLDS, CompletionTrainConfig
-from voxforge.nn.recon_metrics import iou
+from voxforge.nn.metrics import iou
 
 
 def ship_completion(
@@ -203,7 +203,7 @@ was not used.
 ## Validation metrics
 {v["shapes"]} validation objects, one fresh scan each from **one side view** (seed {v["seed"]},
 not the scans the checkpoint was chosen on). IoU at 32³; Chamfer between the grids' surface
-cells in unit-cube units; F-score at one cell (`voxforge.nn.recon_metrics`).
+cells in unit-cube units; F-score at one cell (`voxforge.nn.metrics`).
 
 {results_table(v)}
 

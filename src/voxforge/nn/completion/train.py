@@ -23,8 +23,8 @@ from voxforge.core.config import dump_config, load_config
 from voxforge.core.progress import ProgressCallback, null_progress
 from voxforge.nn.completion.dataset import CompletionDataConfig, CompletionSet, load_or_build
 from voxforge.nn.completion.model import CompletionUNet, count_params
-from voxforge.nn.recon_metrics import iou
-from voxforge.nn.train import _append_csv, lr_factor
+from voxforge.nn.metrics import iou
+from voxforge.nn.training import append_csv, lr_factor
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ def train_completion(
             row = {"step": step, "lr": opt.param_groups[0]["lr"], "train_loss": float(np.mean(losses)),
                    **scores, "seconds": time.perf_counter() - t_start}  # fmt: skip
             losses = []
-            _append_csv(run / "metrics.csv", row)
+            append_csv(run / "metrics.csv", row)
             log.info("step %d: %s", step, row)
             if not best or scores["iou_0.4"] > best["iou_0.4"]:
                 best, best_step = scores, step

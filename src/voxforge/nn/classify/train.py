@@ -1,0 +1,387 @@
+"""Train a shape classifier: plain functions (``train_one_epoch``, ``validate``) and a run loop.
+
+A run lives in ``<output_dir>/<name>/``: ``config.yaml`` (resolved), ``metrics.csv``, TensorBoard
+events under ``tb/`` (only when the ``tensorboard`` package is installed), ``last.pt`` (every
+epoch, for ``resume``), ``epoch_NNN.pt`` every ``checkpoint_every`` epochs and ``best.pt``
+(highest single-view validation accuracy, ties to the lower validation loss; voting accuracy
+costs ``vote_views`` times more and is logged every ``vote_every`` epochs). Early stopping
+watches validation loss.
+Everything is seeded: the split, each epoch's shuffle and augmentation (seed + epoch), dropout.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from torch import nn
+
+from voxforge.core.config import dump_config, load_config
+from voxforge.core.errors import ConfigError
+from voxforge.core.progress import ProgressCallback, null_progress
+from voxforge.nn.classify.data import Augment, iterate_batches, points_from_voxels, voting_views
+from voxforge.nn.classify.models import MODELS, count_parameters, create_model
+from voxforge.nn.datasets import ClassifierData, load_voxel_set, stratified_split
+from voxforge.nn.training import (
+    append_csv,
+    lr_factor,
+    resume_checkpoint,
+    save_checkpoint,
+    setup_torch,
+)
+
+log = logging.getLogger(__name__)
+
+
+class DataConfig(BaseModel):
+    """Where the samples come from and how the validation split is carved."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(
+        "../shared/data/modelnet10_vox30_train.npz",
+        description="Dataset npz (voxels, labels, classes), relative to the working directory.",
+    )
+    val_fraction: float = Field(0.15, gt=0.0, lt=1.0, description="Stratified validation share.")
+    split_seed: int = Field(0, ge=0, description="Seed of the stratified split.")
+    group_iou: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="Grouped split: near-duplicates (same-class aligned voxel IoU >= this) stay on "
+        "one side (voxforge.nn.classify.grouping); None = a plain stratified split.",
+    )
+    num_points: int = Field(1024, ge=16, le=16384, description="Points per shape (point models).")
+    limit: int | None = Field(
+        None, ge=2, description="Use only the first N samples (smoke tests); None = all."
+    )
+
+
+class AugmentConfig(BaseModel):
+    """Training augmentation (see :class:`voxforge.nn.classify.data.Augment`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rotations: int = Field(12, ge=1, le=360, description="Rotation steps about z (12 = 30°).")
+    mirror: bool = Field(True, description="Random x mirror.")
+    shift: int = Field(2, ge=0, le=6, description="Largest random shift, cells.")
+
+
+class ClassifierTrainConfig(BaseModel):
+    """Everything a classifier training run needs; loaded from ``configs/classifier/*.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="Run name.")
+    model: str = Field("voxresnet", description="Registered model name (voxforge.nn.classify.models).")
+    model_args: dict[str, Any] = Field(default_factory=dict, description="Model overrides.")
+    data: DataConfig = Field(default_factory=DataConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    epochs: int = Field(60, ge=1, le=10_000)
+    batch_size: int = Field(32, ge=2, le=4096)
+    lr: float = Field(2e-3, gt=0.0, le=1.0, description="Peak AdamW learning rate.")
+    weight_decay: float = Field(1e-2, ge=0.0, le=1.0)
+    warmup_epochs: float = Field(2.0, ge=0.0, description="Linear warm-up, then cosine decay.")
+    min_lr_ratio: float = Field(0.01, ge=0.0, le=1.0, description="Final lr / peak lr.")
+    label_smoothing: float = Field(0.1, ge=0.0, lt=1.0)
+    grad_clip: float = Field(1.0, gt=0.0, description="Max gradient L2 norm.")
+    early_stopping_patience: int = Field(
+        15, ge=1, description="Stop after this many epochs without a lower validation loss."
+    )
+    checkpoint_every: int = Field(5, ge=1, description="Keep epoch_NNN.pt every N epochs.")
+    vote_views: int = Field(12, ge=1, le=36, description="Rotations for voting at validation.")
+    vote_every: int = Field(
+        5, ge=1, description="Measure voting accuracy every N epochs (and the last); it costs views x."
+    )
+    seed: int = Field(0, ge=0)
+    num_threads: int = Field(2, ge=1, le=256, description="torch CPU threads.")
+    device: Literal["cpu", "cuda"] = "cpu"
+    output_dir: str = Field("runs/classifier", description="Runs go to <output_dir>/<name>/.")
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        if v not in MODELS:
+            MODELS[v]  # raises ConfigError listing close matches
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> ClassifierTrainConfig:
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(f"warmup_epochs {self.warmup_epochs} must be below epochs {self.epochs}")
+        return self
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.name
+
+
+def load_train_config(
+    path: str | Path, overrides: dict[str, Any] | None = None
+) -> ClassifierTrainConfig:
+    """Read a training YAML (unknown keys and impossible values raise ConfigError, one line)."""
+    return load_config(ClassifierTrainConfig, path, overrides)
+
+
+# --------------------------------------------------------------------------- batches
+
+
+@dataclass
+class Prepared:
+    """Train and validation sets plus the model's input kind."""
+
+    train: ClassifierData
+    val: ClassifierData
+    input_kind: str
+
+
+def prepare_data(config: ClassifierTrainConfig) -> Prepared:
+    """Load the npz, carve the (grouped) stratified validation split, sample points for point models."""
+    data = load_voxel_set(config.data.path)
+    if config.data.limit is not None:
+        data = data.subset(np.arange(min(config.data.limit, len(data))))
+    kind = MODELS[config.model].input_kind
+    if kind == "points":
+        data.points = points_from_voxels(data.voxels, config.data.num_points, seed=config.seed)
+    if config.data.group_iou is not None:
+        from voxforge.nn.classify.grouping import group_shapes, grouped_split
+
+        groups = group_shapes(data.voxels, data.labels, config.data.group_iou)
+        tr, va = grouped_split(data.labels, groups, config.data.val_fraction, config.data.split_seed)
+        if len(va) == 0:
+            raise ConfigError(
+                f"{config.data.path}: with group_iou {config.data.group_iou} every group is larger "
+                f"than a {config.data.val_fraction:.0%} validation share; raise group_iou or "
+                "val_fraction"
+            )
+    else:
+        tr, va = stratified_split(data.labels, config.data.val_fraction, config.data.split_seed)
+    return Prepared(data.subset(tr), data.subset(va), kind)
+
+
+def to_tensor(data: ClassifierData, index: np.ndarray, kind: str, device: str) -> torch.Tensor:
+    """Model input for samples ``index``: voxels (B, 1, 32, 32, 32) or points (B, P, 3) float32."""
+    if kind == "points":
+        assert data.points is not None
+        return torch.from_numpy(data.points[index]).to(device)
+    return torch.from_numpy(data.voxels[index]).float().unsqueeze(1).to(device)
+
+
+# --------------------------------------------------------------------------- epochs
+
+
+def train_one_epoch(
+    model: nn.Module,
+    data: ClassifierData,
+    kind: str,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    config: ClassifierTrainConfig,
+    epoch: int,
+    progress: ProgressCallback | None = None,
+) -> dict[str, float]:
+    """One pass over ``data`` with augmentation; returns mean loss and accuracy."""
+    model.train()
+    rng = np.random.default_rng([config.seed, epoch])
+    torch.manual_seed(config.seed * 100_003 + epoch)
+    aug = Augment(config.augment.rotations, config.augment.mirror, config.augment.shift)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    report = progress or null_progress
+    n_batches = max(1, len(data) // config.batch_size) if len(data) >= config.batch_size else 1
+    total_loss, correct, seen = 0.0, 0, 0
+    batches = iterate_batches(len(data), config.batch_size, rng, drop_last=True)
+    for b, idx in enumerate(batches):
+        if kind == "points":
+            assert data.points is not None
+            x = torch.from_numpy(aug.points(data.points[idx], rng))
+        else:
+            x = torch.from_numpy(aug.voxels(data.voxels[idx], rng)).float().unsqueeze(1)
+        x = x.to(config.device)
+        y = torch.from_numpy(data.labels[idx]).to(config.device)
+        logits = model(x)
+        loss = loss_fn(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        total_loss += float(loss.detach()) * len(idx)
+        correct += int((logits.argmax(1) == y).sum())
+        seen += len(idx)
+        report("train", (b + 1) / n_batches)
+    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1)}
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module,
+    data: ClassifierData,
+    kind: str,
+    *,
+    views: int = 1,
+    batch_size: int = 64,
+    device: str = "cpu",
+) -> np.ndarray:
+    """(N, C) float32 logits; with ``views > 1`` the mean softmax over rotations about z (as log).
+
+    Voting averages probabilities of the ``views`` rotated copies (grids: index-map rotations;
+    points: exact rotations), the LightNet/VoxNet test-time scheme.
+    """
+    model.eval()
+    out = []
+    for idx in iterate_batches(len(data), batch_size):
+        if views <= 1:
+            out.append(model(to_tensor(data, idx, kind, device)).float().cpu())
+            continue
+        if kind == "points":
+            assert data.points is not None
+            pts = data.points[idx]
+            ang = 2 * np.pi * np.arange(views) / views
+            rot = np.zeros((views, 3, 3), np.float32)
+            rot[:, 0, 0], rot[:, 0, 1], rot[:, 1, 0], rot[:, 1, 1] = (
+                np.cos(ang),
+                -np.sin(ang),
+                np.sin(ang),
+                np.cos(ang),
+            )
+            rot[:, 2, 2] = 1
+            stack = np.einsum("npk,vjk->vnpj", pts, rot).reshape(-1, *pts.shape[1:])
+            x = torch.from_numpy(np.ascontiguousarray(stack, dtype=np.float32))
+        else:
+            stack = voting_views(data.voxels[idx], views).reshape(-1, *data.voxels.shape[1:])
+            x = torch.from_numpy(stack).float().unsqueeze(1)
+        prob = torch.softmax(model(x.to(device)).float(), dim=1).reshape(views, len(idx), -1)
+        out.append(torch.log(prob.mean(0).clamp_min(1e-12)).cpu())
+    if not out:
+        return np.zeros((0, 0), np.float32)
+    return torch.cat(out).numpy()
+
+
+def validate(
+    model: nn.Module, data: ClassifierData, kind: str, config: ClassifierTrainConfig, vote: bool = True
+) -> dict[str, float]:
+    """Validation loss and accuracy (single view) and, when ``vote``, accuracy with rotation voting."""
+    logits = predict_logits(model, data, kind, views=1, device=config.device)
+    y = torch.from_numpy(data.labels)
+    loss = float(nn.functional.cross_entropy(torch.from_numpy(logits), y))
+    acc = float((logits.argmax(1) == data.labels).mean())
+    voted = acc if config.vote_views <= 1 else math.nan
+    if vote and config.vote_views > 1:
+        vl = predict_logits(model, data, kind, views=config.vote_views, device=config.device)
+        voted = float((vl.argmax(1) == data.labels).mean())
+    return {"loss": loss, "acc": acc, "acc_vote": voted}
+
+
+# --------------------------------------------------------------------------- run
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: its folder, best epoch and metrics, and whether it stopped early."""
+
+    run_dir: Path
+    best_epoch: int
+    best: dict[str, float]
+    epochs_run: int
+    stopped_early: bool
+    seconds: float
+
+
+def train_classifier(
+    config: ClassifierTrainConfig,
+    *,
+    resume: bool = False,
+    progress: ProgressCallback | None = None,
+) -> TrainResult:
+    """Train ``config.model`` on ``config.data``; see the module docstring for the run folder.
+
+    Args:
+        resume: continue from ``<run_dir>/last.pt`` (same config) instead of starting over.
+        progress: ``callback(stage, fraction)``; stage is ``"epoch i/n"``.
+
+    Raises:
+        ConfigError: CUDA requested but absent, or ``resume`` without a checkpoint.
+    """
+    setup_torch(config.device, config.num_threads, config.seed)
+    run = config.run_dir
+    run.mkdir(parents=True, exist_ok=True)
+    prep = prepare_data(config)
+    classes = prep.train.classes
+    model = create_model(config.model, num_classes=len(classes), **config.model_args).to(config.device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    per_epoch = max(1, len(prep.train) // config.batch_size)
+    total, warm = per_epoch * config.epochs, round(per_epoch * config.warmup_epochs)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, total, warm, config.min_lr_ratio)
+    )
+    state = {"epoch": 0, "best_acc": -1.0, "best_loss": math.inf, "best_epoch": 0,
+             "best": {}, "min_val_loss": math.inf, "bad_epochs": 0}  # fmt: skip
+    if resume:
+        resume_checkpoint(run, config.device, model, optimizer, scheduler, state)
+        log.info("resumed %s at epoch %d", run, state["epoch"])
+    (run / "config.yaml").write_text(dump_config(config), encoding="utf-8")
+    meta = {"arch": config.model, "arch_args": model.arch_args, "classes": classes,
+            "input_kind": prep.input_kind, "params": count_parameters(model)}  # fmt: skip
+    writer = _tensorboard(run)
+    report = progress or null_progress
+    t0, stopped = time.perf_counter(), False
+    for epoch in range(int(state["epoch"]) + 1, config.epochs + 1):
+        te = time.perf_counter()
+        stage = f"epoch {epoch}/{config.epochs}"
+        tr = train_one_epoch(
+            model, prep.train, prep.input_kind, optimizer, scheduler, config, epoch,
+            progress=lambda _s, f, stage=stage: report(stage, f),
+        )  # fmt: skip
+        vote = epoch % config.vote_every == 0 or epoch == config.epochs
+        va = validate(model, prep.val, prep.input_kind, config, vote=vote)
+        row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": tr["loss"],
+               "train_acc": tr["acc"], "val_loss": va["loss"], "val_acc": va["acc"],
+               "val_acc_vote": va["acc_vote"], "seconds": time.perf_counter() - te}  # fmt: skip
+        append_csv(run / "metrics.csv", row)
+        if writer is not None:
+            for k, v in row.items():
+                if k != "epoch":
+                    writer.add_scalar(k, v, epoch)
+            writer.flush()
+        log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items()})
+        score = (va["acc"], -va["loss"])
+        if score > (state["best_acc"], -state["best_loss"]):
+            state.update(best_acc=va["acc"], best_loss=va["loss"], best_epoch=epoch, best=row)
+            save_checkpoint(run / "best.pt", model, optimizer, scheduler, state, meta, epoch)
+        if va["loss"] < state["min_val_loss"] - 1e-4:
+            state.update(min_val_loss=va["loss"], bad_epochs=0)
+        else:
+            state["bad_epochs"] += 1
+        state["epoch"] = epoch
+        save_checkpoint(run / "last.pt", model, optimizer, scheduler, state, meta, epoch)
+        if epoch % config.checkpoint_every == 0:
+            save_checkpoint(
+                run / f"epoch_{epoch:03d}.pt", model, optimizer, scheduler, state, meta, epoch
+            )
+        if state["bad_epochs"] >= config.early_stopping_patience:
+            log.info(
+                "early stop at epoch %d: no lower val loss for %d epochs", epoch, state["bad_epochs"]
+            )
+            stopped = True
+            break
+    if writer is not None:
+        writer.close()
+    return TrainResult(run, int(state["best_epoch"]), dict(state["best"]), int(state["epoch"]),
+                       stopped, time.perf_counter() - t0)  # fmt: skip
+
+
+def _tensorboard(run: Path) -> Any:
+    """A SummaryWriter under ``run/tb`` when ``tensorboard`` is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        log.info("tensorboard not installed; writing metrics.csv only")
+        return None
+    return SummaryWriter(str(run / "tb"))

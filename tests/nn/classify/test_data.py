@@ -1,0 +1,168 @@
+"""voxforge.nn.classify.data: augmentation, points, the OFF release and its download."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voxforge.core.errors import InputFormatError
+from voxforge.nn.classify.data import (
+    Augment,
+    download_modelnet,
+    points_from_voxels,
+    rotate_z,
+    rotation_index,
+    shift_grids,
+    voting_views,
+    voxelize_modelnet,
+)
+
+
+def test_rotation_90_is_exact_and_matches_rot90() -> None:
+    rng = np.random.default_rng(0)
+    vox = (rng.random((2, 32, 32, 32)) < 0.2).astype(np.uint8)
+    assert np.array_equal(rotate_z(vox, 90.0), np.rot90(vox, 1, axes=(1, 2)))
+    assert np.array_equal(rotate_z(vox, 0.0), vox)
+    assert np.array_equal(rotate_z(rotate_z(vox, 180.0), 180.0), vox)
+
+
+def test_rotation_30_keeps_a_centred_object() -> None:
+    vox = np.zeros((1, 32, 32, 32), np.uint8)
+    vox[0, 10:22, 14:18, 5:9] = 1  # a bar along x
+    rot = rotate_z(vox, 30.0)
+    assert abs(int(rot.sum()) - int(vox.sum())) <= 0.15 * vox.sum()
+    assert np.array_equal(rot[0, :, :, 5], rot[0, :, :, 8])  # rotation about z: layers alike
+    assert rot[0, :, :, 9:].sum() == 0
+    # 12 steps of 30° are the voting views; view 3 is the exact 90° rotation
+    views = voting_views(vox, 12)
+    assert views.shape == (12, 1, 32, 32, 32)
+    assert np.array_equal(views[3], np.rot90(vox, 1, axes=(1, 2)))
+    assert rotation_index(30.0).max() == 32 * 32  # out-of-grid sentinel exists at corners
+
+
+def test_shift_grids_moves_with_zero_fill() -> None:
+    vox = np.zeros((2, 8, 8, 8), np.uint8)
+    vox[:, 0, 0, 0] = 1
+    vox[:, 7, 7, 7] = 1
+    out = shift_grids(vox, np.array([[1, 2, 0], [-1, 0, 0]]))
+    assert out[0, 1, 2, 0] == 1 and out[0].sum() == 1  # the far corner fell off
+    assert out[1, 6, 7, 7] == 1 and out[1].sum() == 1
+
+
+def test_augment_is_seeded_and_keeps_shape() -> None:
+    rng_data = np.random.default_rng(1)
+    vox = (rng_data.random((4, 32, 32, 32)) < 0.05).astype(np.uint8)
+    a = Augment()
+    x1 = a.voxels(vox, np.random.default_rng(5))
+    x2 = a.voxels(vox, np.random.default_rng(5))
+    assert x1.shape == vox.shape and x1.dtype == np.uint8 and np.array_equal(x1, x2)
+    pts = rng_data.uniform(-0.5, 0.5, (3, 64, 3)).astype(np.float32)
+    p = Augment(shift=0).points(pts, np.random.default_rng(0))
+    # rotations about z and mirrors keep each point's distance from the z axis and its height
+    assert np.allclose(np.hypot(p[..., 0], p[..., 1]), np.hypot(pts[..., 0], pts[..., 1]), atol=1e-6)
+    assert np.allclose(p[..., 2], pts[..., 2])
+
+
+def test_points_from_voxels_in_unit_ball() -> None:
+    vox = np.zeros((1, 32, 32, 32), np.uint8)
+    vox[0, 8:24, 8:24, 8:24] = 1
+    pts = points_from_voxels(vox, 256, seed=0)
+    assert pts.shape == (1, 256, 3) and pts.dtype == np.float32
+    r = np.linalg.norm(pts[0], axis=1)
+    assert r.max() == pytest.approx(1.0, abs=1e-6)
+    assert r.min() > 0.45  # surface only: nothing near the centre of the solid cube
+    assert np.array_equal(pts, points_from_voxels(vox, 256, seed=0))
+
+
+# --------------------------------------------------------------------------- OFF release
+
+
+def _off_box(sx: float, sy: float, sz: float) -> str:
+    v = [(x * sx, y * sy, z * sz) for x in (0, 1) for y in (0, 1) for z in (0, 1)]
+    f = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
+    lines = ["OFF", f"8 {len(f) * 2} 0"] + [f"{a} {b} {c}" for a, b, c in v]
+    for a, b, c, d in f:
+        lines += [f"3 {a} {b} {c}", f"3 {a} {c} {d}"]
+    return "\n".join(lines) + "\n"
+
+
+def make_modelnet(root: Path) -> Path:
+    """ModelNet10-like tree: 2 classes x (train 2, test 1) boxes and one corrupt train file."""
+    base = root / "ModelNet10"
+    for cls, dims in (("slab", (1.0, 1.0, 0.1)), ("tower", (0.2, 0.2, 1.0))):
+        for split, n in (("train", 2), ("test", 1)):
+            d = base / cls / split
+            d.mkdir(parents=True)
+            for k in range(n):
+                (d / f"{cls}_{k:04d}.off").write_text(_off_box(dims[0] + 0.1 * k, *dims[1:]))
+    (base / "slab" / "train" / "slab_9999.off").write_text("OFF\n8 12 0\n1 2\n")  # truncated
+    return base
+
+
+def test_voxelize_modelnet_skips_corrupt_files_and_caches(tmp_path: Path) -> None:
+    make_modelnet(tmp_path)
+    seen: list[float] = []
+    d = voxelize_modelnet(tmp_path, "train", n_points=64, progress=lambda s, f: seen.append(f))
+    assert d.classes == ["slab", "tower"] and d.labels.tolist() == [0, 0, 1, 1]
+    assert len(d.skipped) == 1 and d.skipped[0][0].endswith("slab_9999.off")
+    assert d.voxels.shape == (4, 32, 32, 32) and d.points.shape == (4, 64, 3)
+    assert seen[-1] == 1.0 and len(seen) == 5
+    # longest side spans 24 cells, centred: the slab fills x and y 4..27 and is thin in z
+    nz = np.argwhere(d.voxels[0])
+    assert nz.min(0)[:2].tolist() == [4, 4] and nz.max(0)[:2].tolist() == [27, 27]
+    assert np.ptp(nz[:, 2]) <= 3
+    cache = tmp_path / "ModelNet10" / "ModelNet10_train_32.npz"
+    assert cache.is_file()
+    again = voxelize_modelnet(tmp_path, "train", n_points=64, progress=lambda s, f: seen.append(-1))
+    assert -1 not in seen and np.array_equal(again.voxels, d.voxels) and again.skipped == d.skipped
+
+
+def test_voxelize_modelnet_refuses_a_non_modelnet_folder(tmp_path: Path) -> None:
+    with pytest.raises(InputFormatError, match="no ModelNet folder"):
+        voxelize_modelnet(tmp_path, "train")
+
+
+def test_download_from_a_local_zip(tmp_path: Path) -> None:
+    src = make_modelnet(tmp_path / "src")
+    zpath = tmp_path / "ModelNet10.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for f in sorted(src.rglob("*.off")):
+            zf.write(f, f.relative_to(src.parent).as_posix())
+    root = download_modelnet(tmp_path / "dest", url=zpath.as_uri())
+    assert root == tmp_path / "dest" / "ModelNet10"
+    assert len(list(root.rglob("*.off"))) == 7
+    assert not list((tmp_path / "dest").glob("*.part"))
+
+
+def test_download_errors_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(InputFormatError, match="download failed"):
+        download_modelnet(tmp_path, url=(tmp_path / "missing.zip").as_uri())
+    notzip = tmp_path / "x.zip"
+    notzip.write_bytes(b"hello")
+    with pytest.raises(InputFormatError, match="not a zip file"):
+        download_modelnet(tmp_path / "d", url=notzip.as_uri())
+
+
+def test_cli_data_download_and_voxelize(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from voxforge.cli import app
+
+    src = make_modelnet(tmp_path / "src")
+    zpath = tmp_path / "ModelNet10.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for f in sorted(src.rglob("*.off")):
+            zf.write(f, f.relative_to(src.parent).as_posix())
+    dest = tmp_path / "data"
+    args = ["data", "download", "modelnet10", "--dest", str(dest), "--url", zpath.as_uri()]
+    r = CliRunner().invoke(app, [*args, "--voxelize", "-q"])
+    assert r.exit_code == 0, r.output
+    assert "unpacked 7 OFF meshes" in r.output
+    assert "train: 4 shapes voxelized at 32³, 1 skipped" in r.output
+    assert "test: 2 shapes voxelized at 32³, 0 skipped" in r.output
+    assert "slab_9999.off" in r.output
+    r = CliRunner().invoke(app, ["data", "download", "modelnet40", "--dest", str(dest)])
+    assert r.exit_code == 5 and "unknown data set 'modelnet40'" in r.output
