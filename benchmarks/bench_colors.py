@@ -29,17 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from voxforge.bricks import colors as C
 from voxforge.bricks.bom import bill_of_materials
-from voxforge.bricks.colors import (
-    ColorConfig,
-    assign_colors,
-    assign_colors_report,
-    match_colors,
-    solid_palette,
-)
+from voxforge.bricks.colors.assign import ColorConfig, assign_colors, assign_colors_report
+from voxforge.bricks.colors.match import OKLAB_LIGHTNESS_SCALE, match_colors, palette_array
+from voxforge.bricks.colors.palette import load_colors, solid_palette
 from voxforge.bricks.ldraw import read_ldraw, write_mpd
 from voxforge.core.brickmodel import BrickModel, Placement
+from voxforge.core.color import srgb_to_oklab
 from voxforge.core.voxelgrid import VoxelGrid
 
 
@@ -149,8 +145,8 @@ def bench_ldraw(n_parts: int) -> list[dict]:
 
 def _plain_oklab(rgb: np.ndarray, pal: list[int]) -> np.ndarray:
     """Nearest palette codes by unweighted Euclidean Oklab distance."""
-    codes, pal_rgb = C._palette_array(pal)
-    d = ((C.srgb_to_oklab(rgb)[:, None] - C.srgb_to_oklab(pal_rgb)[None]) ** 2).sum(-1)
+    codes, pal_rgb = palette_array(pal)
+    d = ((srgb_to_oklab(rgb)[:, None] - srgb_to_oklab(pal_rgb)[None]) ** 2).sum(-1)
     return codes[d.argmin(1)]
 
 
@@ -158,7 +154,7 @@ def bench_shading(rng: np.random.Generator) -> list[dict]:
     from voxforge.core.color import linear_to_srgb, srgb_to_linear
 
     pal = solid_palette()
-    table = C.load_colors()
+    table = load_colors()
     rows = []
     for scales in ((0.8, 0.9, 1.0, 1.15), (0.6, 0.7, 0.8, 0.9, 1.1, 1.2)):
         rgb, want = [], []
@@ -172,7 +168,7 @@ def bench_shading(rng: np.random.Generator) -> list[dict]:
         probe = np.array([[194, 165, 18], [30, 30, 200]]) / 255  # banana texture, saturated blue
         for label, match in (
             ("ciede2000", lambda r: match_colors(r, pal, metric="ciede2000")),
-            (f"oklab (L x {C.OKLAB_LIGHTNESS_SCALE})", lambda r: match_colors(r, pal, metric="oklab")),
+            (f"oklab (L x {OKLAB_LIGHTNESS_SCALE})", lambda r: match_colors(r, pal, metric="oklab")),
             ("plain oklab", lambda r: _plain_oklab(r, pal)),
         ):
             picks = match(probe)

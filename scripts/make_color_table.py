@@ -94,7 +94,7 @@ REBRICKABLE_KNOWN: frozenset[int] = frozenset(
 
 def build_table(ldconfig: Path) -> dict[str, Any]:
     """The colour data as a JSON-ready dict (deterministic for a given LDConfig)."""
-    from voxforge.bricks.colors import parse_ldconfig
+    from voxforge.bricks.colors.palette import parse_ldconfig
 
     header = ""
     for line in ldconfig.read_text(encoding="utf-8-sig").splitlines()[:6]:

@@ -156,7 +156,7 @@ class Bricks:
 
     def preview(self, size: int = 512) -> np.ndarray:
         """(size, size, 3) uint8 picture of the model from the front corner (weak spots in red)."""
-        from voxforge.bricks.colors import load_colors
+        from voxforge.bricks.colors.palette import load_colors
         from voxforge.pipelines.brickify import outlined_parts, preview_image
 
         palette = {code: c.srgb for code, c in load_colors().items()}
@@ -222,7 +222,7 @@ def brickify(
         (True, 1, 64)
     """
     from voxforge.bricks.bom import bill_of_materials
-    from voxforge.bricks.colors import assign_colors
+    from voxforge.bricks.colors.assign import assign_colors
     from voxforge.bricks.layout import lay_bricks
     from voxforge.bricks.physics import analyze_stability
     from voxforge.pipelines.brickify import (

@@ -17,7 +17,7 @@ from voxforge.bricks.bom import (
     write_bricklink_xml,
     write_rebrickable_csv,
 )
-from voxforge.bricks.colors import load_inventory
+from voxforge.bricks.colors.inventory import load_inventory
 from voxforge.bricks.ldraw import read_ldraw
 from voxforge.core.brickmodel import BrickModel, Placement
 from voxforge.core.errors import ConfigError

@@ -9,7 +9,8 @@ import pytest
 import trimesh
 from PIL import Image, ImageDraw
 
-from voxforge.bricks.colors import ColorConfig, assign_colors_report, ciede2000, srgb_to_lab
+from voxforge.bricks.colors.assign import ColorConfig, assign_colors_report
+from voxforge.core.color import ciede2000, srgb_to_lab
 from voxforge.io import load_mesh
 from voxforge.mesh.sample import sample_surface
 from voxforge.voxel import VoxelizeConfig, mean_srgb, voxelize

@@ -2,7 +2,7 @@
 
 One row per (part, colour) with the LDraw, BrickLink and Rebrickable ids, written as a plain CSV,
 a BrickLink wanted-list XML (upload format, ``LEGO_FACTS.md``) or a Rebrickable part-list CSV.
-Colour ids come from the colour table (:mod:`voxforge.bricks.colors`); where a colour has no
+Colour ids come from the colour table (:mod:`voxforge.bricks.colors.palette`); where a colour has no
 BrickLink or Rebrickable id the exporter says so in the log instead of guessing.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from voxforge.bricks.catalogue import catalogue
-from voxforge.bricks.colors import Color, find_color, load_colors
+from voxforge.bricks.colors.palette import Color, find_color, load_colors
 from voxforge.core.brickmodel import BrickModel
 from voxforge.core.outputs import atomic_write_bytes
 

@@ -53,7 +53,7 @@ DEFAULT_COLORS: dict[int, tuple[float, float, float]] = {
     }.items()
 }
 """A few common colours (values from the official LDConfig.ldr) for tests and defaults; the full
-table is :mod:`voxforge.bricks.colors`."""
+table is :mod:`voxforge.bricks.colors.palette`."""
 
 
 @dataclass

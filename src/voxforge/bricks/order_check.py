@@ -2,16 +2,15 @@
 pressed on from above, every prefix standing.
 
 The stability of a prefix is decided as :func:`~voxforge.bricks.physics.analyze_stability` would
-decide it on the prefix alone, at a fraction of the cost. Contacts are pairwise, so the
-interfaces of a prefix are the whole model's interfaces between parts of the prefix (and the
-ground): they are built once. :class:`PrefixStability` runs the greedy pass
-(:mod:`voxforge.bricks.physics_support`, compression and, from ``exact_below`` parts on, stud
-friction) on that subset, with the parts renumbered in their original order exactly as the
-prefix model would number them. When the pass carries every load, ``analyze_stability`` on the
-prefix would stop at the same pass with verdict ``STABLE``, so nothing is skipped that could
-change the answer; only when it fails is the full analysis (the linear program) run on the
-prefix model itself.
-``tests/bricks/test_order.py`` checks the agreement on every prefix of seeded models.
+decide it on the prefix alone, at a fraction of the cost. Contacts are pairwise, so the interfaces
+of a prefix are the whole model's interfaces between parts of the prefix (and the ground): they are
+built once. :class:`PrefixStability` runs the greedy pass (:mod:`voxforge.bricks.physics_support`,
+compression and, from ``exact_below`` parts on, stud friction) on that subset, with the parts
+renumbered in their original order exactly as the prefix model would number them. When the pass
+carries every load, ``analyze_stability`` on the prefix would stop at the same pass with verdict
+``STABLE``, so nothing is skipped that could change the answer; only when it fails is the full
+analysis (the linear program) run on the prefix model itself. ``tests/bricks/test_order.py`` checks
+the agreement on every prefix of seeded models.
 
 Between checks the build only grows, and forces superpose: when prefix ``P`` is proven to stand
 (some force distribution ``W`` within capacity exists) and the weight of the parts ``S`` added

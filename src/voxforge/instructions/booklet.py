@@ -209,7 +209,7 @@ class Booklet:
 
 def palette() -> dict[int, np.ndarray]:
     """LDraw code -> sRGB floats for every colour of the table."""
-    from voxforge.bricks.colors import load_colors
+    from voxforge.bricks.colors.palette import load_colors
 
     return {code: c.srgb for code, c in load_colors().items()}
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from voxforge.bricks.catalogue import catalogue
-from voxforge.bricks.colors import load_colors
+from voxforge.bricks.colors.palette import load_colors
 from voxforge.bricks.geometry import ColorSource
 from voxforge.core.brickmodel import BrickModel, Placement
 from voxforge.instructions.steps import AZIMUTH_DEG, ELEVATION_DEG

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from voxforge.bricks.colors import ColorConfig
+from voxforge.bricks.colors.assign import ColorConfig
 from voxforge.bricks.layout import LayoutConfig
 from voxforge.bricks.physics import PhysicsConfig
 from voxforge.bricks.verdict import DEFAULT_SAFETY_MARGIN
@@ -152,7 +152,7 @@ def run_brickify(
     ``config.instructions.formats`` asks for (``instructions.pdf``, ``instructions.html``,
     ``steps/`` + ``instructions.json``).
     """
-    from voxforge.bricks.colors import assign_colors
+    from voxforge.bricks.colors.assign import assign_colors
     from voxforge.bricks.layout import lay_bricks
     from voxforge.bricks.physics import analyze_stability
 
@@ -404,7 +404,7 @@ def build_summary(
 ) -> dict[str, Any]:
     """Everything a person or a test wants to know about the result, JSON-safe."""
     from voxforge.bricks.catalogue import catalogue
-    from voxforge.bricks.colors import load_colors
+    from voxforge.bricks.colors.palette import load_colors
     from voxforge.bricks.connectivity import connectivity_report
 
     parts = catalogue()
@@ -471,7 +471,7 @@ def write_brick_outputs(
     from PIL import Image
 
     from voxforge.bricks import bom
-    from voxforge.bricks.colors import load_colors
+    from voxforge.bricks.colors.palette import load_colors
     from voxforge.bricks.geometry import brick_model_trimesh
     from voxforge.bricks.ldraw import write_mpd
     from voxforge.instructions.booklet import write_instructions

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.spatial import cKDTree
 
+from voxforge.core.color import linear_to_srgb, srgb_to_linear
 from voxforge.core.errors import ConfigError, GeometryError
 from voxforge.core.pointcloud import PointCloud
 from voxforge.core.progress import Progress, ProgressCallback
@@ -258,16 +259,6 @@ def _source(cloud: PointCloud) -> str:
     return f"point cloud {src}" if src else "point cloud"
 
 
-def _srgb_to_linear(c: np.ndarray) -> np.ndarray:
-    c = np.asarray(c, dtype=np.float32)
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def _linear_to_srgb(c: np.ndarray) -> np.ndarray:
-    c = np.clip(np.asarray(c, dtype=np.float32), 0.0, 1.0)
-    return np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1.0 / 2.4) - 0.055).astype(np.float32)
-
-
 def drop_nonfinite(cloud: PointCloud) -> PointCloud:
     """The cloud without points that have NaN/inf coordinates (organised scans mark holes so)."""
     ok = np.isfinite(cloud.xyz).all(axis=1)
@@ -352,7 +343,8 @@ def voxel_downsample(cloud: PointCloud, voxel_size: float) -> PointCloud:
 
     rgb = None
     if cloud.rgb is not None:
-        rgb = _linear_to_srgb(mean(_srgb_to_linear(cloud.rgb)))
+        f32 = {"work_dtype": np.float32}
+        rgb = linear_to_srgb(mean(srgb_to_linear(cloud.rgb, **f32)), **f32)
     normals = None
     if cloud.normals is not None:
         nsum = mean(cloud.normals.astype(np.float64))
