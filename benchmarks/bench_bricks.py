@@ -25,7 +25,7 @@ import numpy as np
 
 from voxforge.bricks.connectivity import connectivity_report
 from voxforge.bricks.layout import LayoutConfig, lay_bricks, seam_alignment
-from voxforge.bricks.physics import PhysicsConfig, analyze_stability
+from voxforge.bricks.physics.stability import PhysicsConfig, analyze_stability
 from voxforge.bricks.verdict import DEFAULT_SAFETY_MARGIN
 from voxforge.core.voxelgrid import VoxelGrid
 from voxforge.io import load_voxel_dataset

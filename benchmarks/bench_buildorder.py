@@ -26,7 +26,7 @@ from voxforge.bricks.connectivity import connectivity_report
 from voxforge.bricks.layout import LayoutConfig, lay_bricks
 from voxforge.bricks.ldraw import mpd_text
 from voxforge.bricks.order import OrderConfig, plan_build
-from voxforge.bricks.physics import analyze_stability
+from voxforge.bricks.physics.stability import analyze_stability
 from voxforge.core.voxelgrid import VoxelGrid
 from voxforge.io import load_voxel_dataset
 from voxforge.voxel import VoxelizeConfig

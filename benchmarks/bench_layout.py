@@ -49,7 +49,7 @@ def sample_shapes(n: int, studs: int, seed: int = 0) -> list[tuple[str, VoxelGri
 
 def _physics():
     try:
-        from voxforge.bricks.physics import analyze_stability
+        from voxforge.bricks.physics.stability import analyze_stability
     except ImportError:
         return None
     return analyze_stability

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from voxforge.bricks.physics import PhysicsConfig, StabilityReport, analyze_stability
+from voxforge.bricks.physics.report import StabilityReport
+from voxforge.bricks.physics.stability import PhysicsConfig, analyze_stability
 from voxforge.core.brickmodel import BrickModel, Placement
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

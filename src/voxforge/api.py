@@ -224,7 +224,7 @@ def brickify(
     from voxforge.bricks.bom import bill_of_materials
     from voxforge.bricks.colors.assign import assign_colors
     from voxforge.bricks.layout import lay_bricks
-    from voxforge.bricks.physics import analyze_stability
+    from voxforge.bricks.physics.stability import analyze_stability
     from voxforge.pipelines.brickify import (
         BrickifyConfig,
         build_summary,

@@ -19,7 +19,7 @@ from voxforge.bricks.order import (
 )
 from voxforge.bricks.order_check import PROOF_SLACK, PrefixStability, sub_model
 from voxforge.bricks.order_graph import anchored_parts, order_graph
-from voxforge.bricks.physics import PhysicsConfig, analyze_stability
+from voxforge.bricks.physics.stability import PhysicsConfig, analyze_stability
 from voxforge.core.brickmodel import BrickModel, Placement
 from voxforge.core.errors import ConfigError, GeometryError
 

@@ -6,14 +6,9 @@ import pytest
 from pydantic import ValidationError
 
 from voxforge.bricks.catalogue import get_part
-from voxforge.bricks.physics import PhysicsConfig, analyze_stability
-from voxforge.bricks.physics_contacts import (
-    centres_of_mass,
-    interfaces,
-    part_masses,
-    vertical_contacts,
-)
-from voxforge.bricks.physics_decompose import solve_by_regions
+from voxforge.bricks.physics.contacts import centres_of_mass, interfaces, part_masses, vertical_contacts
+from voxforge.bricks.physics.decompose import solve_by_regions
+from voxforge.bricks.physics.stability import PhysicsConfig, analyze_stability
 from voxforge.core.brickmodel import BrickModel, Placement
 from voxforge.core.errors import GeometryError
 
@@ -383,13 +378,13 @@ def test_report_as_dict_is_json_safe():
 
 
 def test_compression_pass_takes_outside_loads_and_blocked_interfaces():
-    from voxforge.bricks.physics_contacts import (
+    from voxforge.bricks.physics.compression import compression_pass
+    from voxforge.bricks.physics.contacts import (
         centres_of_mass,
         interfaces,
         part_masses,
         vertical_contacts,
     )
-    from voxforge.bricks.physics_support import compression_pass
 
     m = model([part("3001", 0, 0, 0, 4, 2), part("3001", 0, 0, 3, 4, 2)])
     a = m.arrays()
@@ -447,7 +442,7 @@ def test_a_greedy_witness_at_capacity_is_analysed_again_at_the_safety_margin(sha
     capacity (margin 0.000); cut to 80% of capacity, the pass hands those parts to the program,
     whose forces leave at least the safety margin's 20% of every stud unused."""
     from voxforge.bricks.layout import lay_bricks
-    from voxforge.bricks.physics import _analyze
+    from voxforge.bricks.physics.stability import _analyze
     from voxforge.core.voxelgrid import VoxelGrid
     from voxforge.io import load_voxel_dataset
     from voxforge.voxel import VoxelizeConfig

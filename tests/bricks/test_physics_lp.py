@@ -3,16 +3,16 @@
 import numpy as np
 import pytest
 
-import voxforge.bricks.physics_lp as physics_lp
-from voxforge.bricks.physics import PhysicsConfig, analyze_stability
-from voxforge.bricks.physics_contacts import (
+import voxforge.bricks.physics.lp as physics_lp
+from voxforge.bricks.physics.contacts import (
     GROUND,
     centres_of_mass,
     interfaces,
     part_masses,
     vertical_contacts,
 )
-from voxforge.bricks.physics_lp import solve_equilibrium
+from voxforge.bricks.physics.lp import solve_equilibrium
+from voxforge.bricks.physics.stability import PhysicsConfig, analyze_stability
 
 from .test_physics import LP, STUD_CAPACITY, G, cantilever, random_stack
 

@@ -4,15 +4,15 @@ the force distribution it builds, and agreement with the linear program."""
 import numpy as np
 import pytest
 
-from voxforge.bricks.physics import PhysicsConfig, analyze_stability
-from voxforge.bricks.physics_contacts import (
+from voxforge.bricks.physics.compression import compression_pass, support_potential, tension_stress
+from voxforge.bricks.physics.contacts import (
     GROUND,
     centres_of_mass,
     interfaces,
     part_masses,
     vertical_contacts,
 )
-from voxforge.bricks.physics_support import compression_pass, support_potential, tension_stress
+from voxforge.bricks.physics.stability import PhysicsConfig, analyze_stability
 
 from .test_physics import (
     LP,

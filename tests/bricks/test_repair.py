@@ -12,7 +12,7 @@ from voxforge.bricks.connectivity import components, connectivity_report
 from voxforge.bricks.layout import LayoutConfig, lay_bricks
 from voxforge.bricks.layout_greedy import part_table
 from voxforge.bricks.layout_state import LayoutState
-from voxforge.bricks.physics import analyze_stability
+from voxforge.bricks.physics.stability import analyze_stability
 from voxforge.bricks.repair import (
     RepairLog,
     _prop_candidates,

@@ -10,7 +10,7 @@ import pytest
 
 from voxforge.bricks.connectivity import connectivity_report
 from voxforge.bricks.layout import lay_bricks
-from voxforge.bricks.physics import analyze_stability
+from voxforge.bricks.physics.stability import analyze_stability
 from voxforge.bricks.verdict import grip_text, judge, weak_joints, weak_spots
 from voxforge.core.brickmodel import BrickModel, Placement
 from voxforge.core.voxelgrid import VoxelGrid

@@ -28,7 +28,8 @@ from voxforge.bricks.connectivity import connectivity_report
 from voxforge.bricks.finishing import finish_slopes, finish_tiles
 from voxforge.bricks.layout_greedy import LAYOUT_STRATEGIES, LayerWeights, PartTable, part_table
 from voxforge.bricks.layout_state import LayoutState
-from voxforge.bricks.repair import RepairLog, StabilityFn, connect, join_cells, stabilise
+from voxforge.bricks.physics.report import StabilityFn
+from voxforge.bricks.repair import RepairLog, connect, join_cells, stabilise
 from voxforge.bricks.support_color import match_support_colors
 from voxforge.core.brickmodel import BrickModel
 from voxforge.core.errors import ConfigError, GeometryError

@@ -49,7 +49,7 @@ from voxforge.bricks.order_check import (
     press_violations,
 )
 from voxforge.bricks.order_graph import OrderGraph, order_graph, reach_up
-from voxforge.bricks.physics import PhysicsConfig
+from voxforge.bricks.physics.stability import PhysicsConfig
 from voxforge.bricks.plan import BuildPlan, BuildStep, SubAssembly
 from voxforge.core.brickmodel import BrickModel
 from voxforge.core.errors import ConfigError, GeometryError

@@ -1,16 +1,16 @@
 """Checks of a build order, independent of how it was made: every prefix connected, every part
 pressed on from above, every prefix standing.
 
-The stability of a prefix is decided as :func:`~voxforge.bricks.physics.analyze_stability` would
-decide it on the prefix alone, at a fraction of the cost. Contacts are pairwise, so the interfaces
-of a prefix are the whole model's interfaces between parts of the prefix (and the ground): they are
-built once. :class:`PrefixStability` runs the greedy pass (:mod:`voxforge.bricks.physics_support`,
-compression and, from ``exact_below`` parts on, stud friction) on that subset, with the parts
-renumbered in their original order exactly as the prefix model would number them. When the pass
-carries every load, ``analyze_stability`` on the prefix would stop at the same pass with verdict
-``STABLE``, so nothing is skipped that could change the answer; only when it fails is the full
-analysis (the linear program) run on the prefix model itself. ``tests/bricks/test_order.py`` checks
-the agreement on every prefix of seeded models.
+The stability of a prefix is decided as :func:`~voxforge.bricks.physics.stability.analyze_stability`
+would decide it on the prefix alone, at a fraction of the cost. Contacts are pairwise, so the
+interfaces of a prefix are the whole model's interfaces between parts of the prefix (and the
+ground): they are built once. :class:`PrefixStability` runs the greedy pass
+(:mod:`voxforge.bricks.physics.compression`, compression and, from ``exact_below`` parts on, stud
+friction) on that subset, with the parts renumbered in their original order exactly as the prefix
+model would number them. When the pass carries every load, ``analyze_stability`` on the prefix would
+stop at the same pass with verdict ``STABLE``, so nothing is skipped that could change the answer;
+only when it fails is the full analysis (the linear program) run on the prefix model itself.
+``tests/bricks/test_order.py`` checks the agreement on every prefix of seeded models.
 
 Between checks the build only grows, and forces superpose: when prefix ``P`` is proven to stand
 (some force distribution ``W`` within capacity exists) and the weight of the parts ``S`` added
@@ -49,15 +49,15 @@ import numpy as np
 from scipy import sparse
 
 from voxforge.bricks.order_graph import OrderGraph
-from voxforge.bricks.physics import PhysicsConfig, StabilityReport, Verdict, analyze_stability
-from voxforge.bricks.physics_contacts import (
+from voxforge.bricks.physics.compression import CompressionPass, compression_pass
+from voxforge.bricks.physics.contacts import (
     GROUND,
     centres_of_mass,
     interfaces,
     part_masses,
     vertical_contacts,
 )
-from voxforge.bricks.physics_decompose import (
+from voxforge.bricks.physics.decompose import (
     RAISE_HOPS,
     STRESS_TOLERANCE,
     down_graph,
@@ -65,8 +65,9 @@ from voxforge.bricks.physics_decompose import (
     reach,
     solve_by_regions,
 )
-from voxforge.bricks.physics_lp import SolveError
-from voxforge.bricks.physics_support import CompressionPass, compression_pass
+from voxforge.bricks.physics.lp import SolveError
+from voxforge.bricks.physics.report import StabilityReport, Verdict
+from voxforge.bricks.physics.stability import PhysicsConfig, analyze_stability
 from voxforge.core.brickmodel import BrickModel
 
 PROOF_SLACK = 0.75
@@ -390,7 +391,7 @@ class _Loads:
     Attributes:
         stress: (p,) stud tension per stud / capacity (0 outside the prefix).
         net: (p, 3) load on the lower part: force and its first moments (see
-            :class:`~voxforge.bricks.physics_decompose.RegionSolution`).
+            :class:`~voxforge.bricks.physics.decompose.RegionSolution`).
     """
 
     stress: np.ndarray

@@ -33,7 +33,7 @@ from voxforge.bricks.connectivity import StudContacts
 from voxforge.bricks.layout_greedy import LAYOUT_STRATEGIES, LayerWeights
 from voxforge.bricks.layout_kernels import BRICK_BIT, PLATE_BIT
 from voxforge.bricks.layout_state import SX, SY, Connectivity, H, LayoutState, X, Y, Z
-from voxforge.bricks.physics_lp import STRESS_TOLERANCE
+from voxforge.bricks.physics.lp import STRESS_TOLERANCE
 from voxforge.core.brickmodel import BrickModel
 from voxforge.core.errors import SizeLimitError
 
@@ -974,7 +974,7 @@ def _farthest_hanging(
 
 def _priced_columns(state: LayoutState, report: Any, k: int) -> list[tuple[int, int, int, int]]:
     """Up to ``k`` columns ``(x, y, z0, z1)`` under hanging bottom cells where the report's
-    :attr:`~voxforge.bricks.physics.StabilityReport.prop_price` says a support lowers the
+    :attr:`~voxforge.bricks.physics.report.StabilityReport.prop_price` says a support lowers the
     total overload (the price of the part over the column minus that of the part it lands on):
     of the cells priced near the best (:data:`NEAR_BEST_PRICE`), the shortest columns first, at
     least 3 studs apart; none when the report has no prices."""

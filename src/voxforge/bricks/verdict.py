@@ -13,7 +13,7 @@ A model is **buildable** only when all of these hold:
 * **nothing must be held by hand**: no step leaves a part hanging without a stud path to the
   ground or a sub-assembly that does not hold together on the table.
 
-**Margin.** The physics (:mod:`voxforge.bricks.physics`) loads every stud by tension (pull)
+**Margin.** The physics (:mod:`voxforge.bricks.physics.stability`) loads every stud by tension (pull)
 and compression. A stud's capacity is the tension it holds before it lets go
 (``points_per_stud * friction_capacity_n``, 4 x 0.98 N). The stress of an interface is the
 largest tension per stud over that capacity, and
@@ -41,7 +41,7 @@ DEFAULT_SAFETY_MARGIN = 0.2
 
 MARGIN_TOLERANCE = 1e-6
 """A margin this close under the safety margin meets it (the physics' round-off guard,
-``physics_lp.STRESS_TOLERANCE``: the analysis at the safety margin proves exactly the limit)."""
+``physics.lp.STRESS_TOLERANCE``: the analysis at the safety margin proves exactly the limit)."""
 
 HOLD_PHRASES = ("must be held", "no stud path to the ground", "not held together")
 """Build-order problems (``BuildPlan.info["problems"]``) that mean a part must be held by hand."""
@@ -168,7 +168,7 @@ def _num(v: Any) -> float | None:
 
 
 def weak_spots(model: Any, stability: Any, k: int = 5) -> list[WeakSpot]:
-    """The ``k`` most stressed parts of a :class:`~voxforge.bricks.physics.StabilityReport`."""
+    """The ``k`` most stressed parts of a :class:`~voxforge.bricks.physics.report.StabilityReport`."""
     if stability is None:
         return []
     stress = np.asarray(getattr(stability, "stress", np.zeros(0)), dtype=np.float64)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from voxforge.bricks.colors.assign import ColorConfig
 from voxforge.bricks.layout import LayoutConfig
-from voxforge.bricks.physics import PhysicsConfig
+from voxforge.bricks.physics.stability import PhysicsConfig
 from voxforge.bricks.verdict import DEFAULT_SAFETY_MARGIN
 from voxforge.core.brickmodel import BrickModel
 from voxforge.core.config import dump_config
@@ -154,7 +154,7 @@ def run_brickify(
     """
     from voxforge.bricks.colors.assign import assign_colors
     from voxforge.bricks.layout import lay_bricks
-    from voxforge.bricks.physics import analyze_stability
+    from voxforge.bricks.physics.stability import analyze_stability
 
     config = config or BrickifyConfig()
     prog = Progress(progress, STAGES)

@@ -7,7 +7,7 @@ each part spreads its load over the interfaces below it, placing the share of ev
 the same relative position inside that interface's rectangle. That works whenever the load's
 centre lies inside the share-weighted average of the rectangles; a part where no share rule
 works, that is pulled upward on balance, or that rests on nothing (it hangs from a part above)
-*fails*: its load needs tension, and :mod:`voxforge.bricks.physics_decompose` hands it, with the
+*fails*: its load needs tension, and :mod:`voxforge.bricks.physics.decompose` hands it, with the
 parts around it, to the linear program.
 
 With ``stud_capacity`` given, a part whose load centre falls outside its supports may also hold
@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from voxforge.bricks.physics_contacts import GROUND, Interfaces
+from voxforge.bricks.physics.contacts import GROUND, Interfaces
 
 _EPS = 1e-9
 
@@ -266,7 +266,7 @@ def _hang(
         with np.errstate(divide="ignore", invalid="ignore"):
             lever = 1.0 / _ray_exit(gx[rows], gy[rows], dx, dy, rect[rows])
             stress = share * (1.0 + lever) / np.maximum(studs, 1.0) / stud_capacity[rows]
-        # an unloaded part hangs by nothing (the increment of order_check weighs new parts only)
+        # an unloaded part hangs by nothing (the increment of order.checks weighs new parts only)
         good = ((total > 0) | (f <= _EPS)) & np.isfinite(stress) & (stress <= 1.0) & (f >= -_EPS)
         ok = np.bincount(parts, ~good, minlength=n) == 0
         take = ok[parts]
@@ -306,7 +306,7 @@ def _pass_level(
     k = len(parts)
     f = load[parts, 0]
     # net upward or no load: compression cannot hold it; but a weightless part that nothing
-    # loads (the increment of order_check weighs new parts only) needs no force at all
+    # loads (the increment of order.checks weighs new parts only) needs no force at all
     idle = (weight[parts] == 0.0) & (np.abs(load[parts]).max(axis=1) <= _EPS * _EPS)
     pulled = (f <= _EPS * weight[parts]) & ~idle
     fs = np.where(pulled | idle, 1.0, f)

@@ -1,7 +1,7 @@
 """Contact geometry for the stability model: where parts press on and hold each other.
 
 All arrays are built from the label grid in one vectorised pass; nothing loops per contact.
-Lattice units throughout (x, y in studs, z in plates); :mod:`voxforge.bricks.physics_lp` turns
+Lattice units throughout (x, y in studs, z in plates); :mod:`voxforge.bricks.physics.lp` turns
 them into metres.
 
 Vertical contacts enter the equilibrium: columns where a stud of the lower part enters the upper

@@ -1,7 +1,7 @@
 """The stability linear program: per-part equilibrium under stud friction (Clarabel, then HiGHS).
 
 The unit of contact is an *interface*: the rectangle over which one part sits on another (or on
-the ground), see :class:`~voxforge.bricks.physics_contacts.Interfaces`. Forces are vertical,
+the ground), see :class:`~voxforge.bricks.physics.contacts.Interfaces`. Forces are vertical,
 in newtons, positive upward on the upper part (the lower part feels the opposite):
 
 * ``c[i, q] >= 0``: compression at the 4 corners q of the touching rectangle (the bottom of the
@@ -20,7 +20,7 @@ in newtons, positive upward on the upper part (the lower part feels the opposite
 Equilibrium per supported part: Fz, Mx, My about its centre of mass (moments in N * stud, a row
 scaling). Gravity is vertical and every contact force above is vertical, so Fx, Fy and Mz hold
 with zero horizontal forces and are left out; horizontal knob and side presses would only add
-horizontal couples (see the deviations in ``physics.py``).
+horizontal couples (see the deviations in ``physics.stability``).
 
 Objective: ``10 * sum(e) + 0.001 * sum(m)``: no exceedance is used while the structure can
 stand within capacity (the STABLE/UNSTABLE verdict is exact), and among the distributions that
@@ -44,10 +44,8 @@ small pre-tension everywhere), so it is often lower. When instead the iterate's 
 objective exceeds twice the cost of any distribution within capacity (the tension weight
 times every stud at capacity) and the gap is below :data:`NEAR_OPTIMAL_GAP`, no distribution
 stands: the verdict is UNSTABLE and the forces are the least total excess to that gap. Only
-when neither holds does the exact program run. Measured on ModelNet chairs at 64 studs:
-5,264 parts 90 -> 7 iterations (the least-total optimum at stress 1.000, the witness 0.983),
-4,080 parts (106 x capacity) 64 -> 17; at 32 studs an 845-part night stand 37 -> 9
-(stress 0.937 -> 0.772).
+when neither holds does the exact program run. On models of thousands of parts the rough solve
+stops after a fraction of the exact program's iterations.
 """
 
 from __future__ import annotations
@@ -62,7 +60,7 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import OptimizeWarning, linprog
 
-from voxforge.bricks.physics_contacts import GROUND, Interfaces
+from voxforge.bricks.physics.contacts import GROUND, Interfaces
 
 log = logging.getLogger(__name__)
 

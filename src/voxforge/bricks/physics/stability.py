@@ -5,12 +5,12 @@ held by contact forces where it touches the parts above and below it (and the gr
 with studs everywhere): compression anywhere over the touching rectangle, and stud-friction
 tension up to ``T = 0.98 N`` per contact point, ``points_per_stud`` points per stud. One linear
 program (Clarabel's interior point, HiGHS as fallback) finds the force distribution that needs
-the least friction; see :mod:`voxforge.bricks.physics_lp` for the unknowns and the objective.
+the least friction; see :mod:`voxforge.bricks.physics.lp` for the unknowns and the objective.
 Horizontal knob and side presses are not modelled: with purely vertical loads they only add
-horizontal couples (see ``physics_lp``). A greedy pass (:mod:`voxforge.bricks.physics_support`)
+horizontal couples (see ``physics.lp``). A greedy pass (:mod:`voxforge.bricks.physics.compression`)
 carries most loads, by compression and, on models of ``exact_below`` parts or more, by stud
 friction where a load reaches past its supports; the program runs only for the parts it cannot
-carry and the parts around them (:mod:`voxforge.bricks.physics_decompose`), with the
+carry and the parts around them (:mod:`voxforge.bricks.physics.decompose`), with the
 whole-model optimum as the answer except where the status says ``upper bound``. The greedy
 pass decides in milliseconds where the program over a solid 2,000-part model takes minutes
 (interior-point fill-in grows like a 3D grid's). A solver time-out or failure gives verdict
@@ -29,7 +29,7 @@ What the report means:
   the program takes the force distribution with the least total tension, and the margin is the
   capacity still unused at its most loaded stud (1 = no tension needed anywhere, 0 = just
   holds): a conservative (lower) bound of the maximin friction reserve of Luo et al. 2015, whose
-  exact value costs 10-100x more to compute (see ``physics_lp``). When it does
+  exact value costs 10-100x more to compute (see ``physics.lp``). When it does
   not stand, the margin is negative: how far the worst stud is over capacity in the distribution
   that minimises the total excess (per-part stresses then mark where it breaks);
 * verdict ``STABLE`` when ``max_stress <= 1``, ``UNSTABLE`` otherwise, ``FLOATING`` when some
@@ -44,12 +44,12 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-from voxforge.bricks.physics_contacts import (
+from voxforge.bricks.physics.compression import compression_pass
+from voxforge.bricks.physics.contacts import (
     GROUND,
     Interfaces,
     centres_of_mass,
@@ -58,16 +58,14 @@ from voxforge.bricks.physics_contacts import (
     support_depth,
     vertical_contacts,
 )
-from voxforge.bricks.physics_decompose import solve_by_regions
-from voxforge.bricks.physics_lp import STRESS_TOLERANCE, SolveError
-from voxforge.bricks.physics_support import compression_pass
+from voxforge.bricks.physics.decompose import solve_by_regions
+from voxforge.bricks.physics.lp import STRESS_TOLERANCE, SolveError
+from voxforge.bricks.physics.report import StabilityReport, Verdict
 from voxforge.core.brickmodel import BrickModel
 from voxforge.core.errors import GeometryError
 from voxforge.core.progress import ProgressCallback, null_progress
 
 log = logging.getLogger(__name__)
-
-Verdict = Literal["STABLE", "UNSTABLE", "FLOATING", "UNKNOWN"]
 
 
 class PhysicsConfig(BaseModel, extra="forbid"):
@@ -82,14 +80,14 @@ class PhysicsConfig(BaseModel, extra="forbid"):
         top_k: how many weakest parts the report lists.
         time_limit_s: wall-clock limit for the whole analysis; past it the verdict is
             ``UNKNOWN`` with status ``time limit``.
-        precheck: carry loads by compression first (:mod:`voxforge.bricks.physics_support`) and
+        precheck: carry loads by compression first (:mod:`voxforge.bricks.physics.compression`) and
             solve the linear program only around the parts where that fails
-            (:mod:`voxforge.bricks.physics_decompose`). False solves one program over the whole
+            (:mod:`voxforge.bricks.physics.decompose`). False solves one program over the whole
             model (the reference the fast path is tested against).
         grow_hops: interface hops the program's region reaches beyond the parts that need
             tension.
         friction_pass: let the greedy pass hold cantilevered loads by stud friction too
-            (:mod:`voxforge.bricks.physics_support`): a force distribution it finds proves the
+            (:mod:`voxforge.bricks.physics.compression`): a force distribution it finds proves the
             model stands without any program (status ``friction load path``), with a stress
             that is an upper bound of the least possible one. False: compression only.
         exact_below: models with fewer parts than this skip the friction pass: the program
@@ -99,7 +97,7 @@ class PhysicsConfig(BaseModel, extra="forbid"):
             forces stand within capacity they are the answer (status ``witness (upper
             bound)``), when its dual bound proves that nothing stands the verdict is UNSTABLE
             (status ``near-optimal``), and otherwise the exact program runs
-            (:mod:`voxforge.bricks.physics_lp`). Regions are always solved exactly. 0: always;
+            (:mod:`voxforge.bricks.physics.lp`). Regions are always solved exactly. 0: always;
             a huge number: never.
         safety_margin: the margin (``1 - max_stress``: the share of the most loaded stud's
             clutch left unused) a model must keep to be called buildable
@@ -131,109 +129,6 @@ class PhysicsConfig(BaseModel, extra="forbid"):
         ``None`` when it carries loads by compression only there."""
         use = self.friction_pass and n_parts >= self.exact_below
         return self.stud_capacity_n if use else None
-
-
-@dataclass
-class StabilityReport:
-    """Outcome of :func:`analyze_stability`.
-
-    Attributes:
-        stable: True only for verdict ``STABLE``.
-        verdict: ``STABLE``, ``UNSTABLE``, ``FLOATING`` or ``UNKNOWN`` (the solver ran out of
-            time or failed; ``status`` says which).
-        margin: ``1 - max_stress`` (see the module docstring); ``-inf`` when floating, ``nan``
-            when unknown.
-        max_stress: largest contact stress (tension / capacity); ``inf`` when floating, ``nan``
-            when unknown.
-        stress: (n,) float64 per-part stress, ``inf`` for floating parts, ``nan`` for supported
-            parts when unknown.
-        weakest: up to ``top_k`` part indices with positive stress, most stressed first (ties:
-            the part farther from the ground first, as it is the one that would come off).
-        n_parts: parts in the model.
-        n_contacts: vertical contacts (stud columns, resting columns and ground columns).
-        n_interfaces: part-on-part and part-on-ground interfaces (the program's contact unit).
-        n_variables: columns of the (last) linear program (0 when no program was solved).
-        solve_time_s: wall time of the whole analysis, seconds.
-        floating: indices of parts with no support.
-        status: how the answer was found: ``compression-only load path``, ``friction load
-            path (upper bound)`` (the greedy pass held every load, some by stud friction; the
-            stress is that distribution's, an upper bound), ``optimal`` (one
-            program over the whole model), ``optimal (region of k parts)`` (the same optimum
-            from a program over k parts, see :mod:`voxforge.bricks.physics_decompose`),
-            ``upper bound (region of k parts)`` (a proven force distribution whose stress may
-            exceed the optimum's; only when it is within capacity), ``witness (upper bound)``
-            (the whole program's rough solve, see ``witness_from``, found forces within
-            capacity), ``near-optimal`` (its rough solve proved that nothing stands; stresses
-            of the least total excess to 1%), ``not solved``
-            when nothing was supported, ``time limit`` or ``solver failed: ...`` when unknown.
-        n_region: parts inside the program (0 when none was solved).
-        weight_n: total weight of the supported parts, newtons.
-        ground_reaction_n: net vertical force the ground exerts in the solution, newtons (equals
-            ``weight_n`` up to solver tolerance; a physics sanity check).
-        tension_max_n: largest tension per contact point in the solution, newtons (the stud's
-            tension shared by its ``points_per_stud`` points).
-        interface_parts: (q, 2) int64 upper and lower part (-1: the ground) of each interface
-            among the supported parts, in the model's numbering.
-        interface_stress: (q,) float64 stress of each of those interfaces in the solution
-            (``nan`` when unknown): what a build-order check can add to (``order_check``).
-        interface_net: (q, 3) float64 load each of those interfaces puts on its lower part in
-            the solution: force (newtons, negative: a pull) and its first moments ``f * x``,
-            ``f * y`` (newton * lattice unit); ``nan`` when unknown. With the stresses, the
-            whole force distribution, which ``order_check`` keeps fixed around a local re-solve.
-        prop_price: (n, 3) float64 ``(c0, cx, cy)`` per part: one newton pushing the part up at
-            lattice point (x, y) (from a support on the ground) changes the least total stud
-            overload, in newtons, by about ``c0 + cx x + cy y`` (the program's dual prices;
-            negative where a support helps: what the repair loop props after its own guesses
-            miss). Zeros for parts no program solved, and when the model stands.
-    """
-
-    stable: bool
-    verdict: Verdict
-    margin: float
-    max_stress: float
-    stress: np.ndarray
-    weakest: list[int]
-    n_parts: int
-    n_contacts: int
-    n_variables: int
-    solve_time_s: float
-    floating: list[int]
-    status: str
-    n_interfaces: int = 0
-    weight_n: float = 0.0
-    ground_reaction_n: float = 0.0
-    tension_max_n: float = 0.0
-    n_region: int = 0
-    interface_parts: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
-    interface_stress: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    interface_net: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
-    prop_price: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-safe summary (non-finite numbers become ``None``; per-part stress only for the
-        weakest parts)."""
-
-        def num(v: float) -> float | None:
-            return float(v) if math.isfinite(v) else None
-
-        return {
-            "stable": self.stable,
-            "verdict": self.verdict,
-            "margin": num(self.margin),
-            "max_stress": num(self.max_stress),
-            "weakest": [{"part": int(i), "stress": num(self.stress[i])} for i in self.weakest],
-            "n_parts": self.n_parts,
-            "n_contacts": self.n_contacts,
-            "n_interfaces": self.n_interfaces,
-            "n_variables": self.n_variables,
-            "n_region": self.n_region,
-            "solve_time_s": round(float(self.solve_time_s), 4),
-            "floating": [int(i) for i in self.floating],
-            "status": self.status,
-            "weight_n": float(self.weight_n),
-            "ground_reaction_n": float(self.ground_reaction_n),
-            "tension_max_n": float(self.tension_max_n),
-        }
 
 
 def _part_stress(n: int, iface: Interfaces, stress_i: np.ndarray) -> np.ndarray:

@@ -1,8 +1,8 @@
 """Solve the stability program only where tension is needed; prove the rest by compression.
 
-The program of :mod:`voxforge.bricks.physics_lp` couples every part of a model, but on real
+The program of :mod:`voxforge.bricks.physics.lp` couples every part of a model, but on real
 models almost every load reaches the ground by compression alone
-(:mod:`voxforge.bricks.physics_support`). The parts that need stud friction are of two kinds,
+(:mod:`voxforge.bricks.physics.compression`). The parts that need stud friction are of two kinds,
 handled in two stages.
 
 **Hanging parts** (nothing below them; most of the failures on real models: the layout fills the
@@ -28,9 +28,9 @@ stage's lower bound. A region over capacity is widened to all its ancestors, whi
 program on it a relaxation too (nothing is fixed), so an UNSTABLE verdict is always exact.
 A region that grows past :data:`FULL_SHARE` of the model, or still fails after
 :data:`MAX_REGION_ROUNDS` programs, is replaced by the whole program; so are the hanging parts
-when they are more than that share (a ModelNet chair joined at its seat, 815 of 932 parts
-hanging: the hanging stage cost 0.77 s, about as much as the whole program, and then the whole
-program ran anyway). When the whole program gets the rough solve (``witness_from``), a
+when they are more than that share (a chair joined to its legs only at the seat hangs almost
+whole: the hanging stage would cost about as much as the whole program, which then runs anyway).
+When the whole program gets the rough solve (``witness_from``), a
 region, or the hanging parts, over :data:`ROUGH_WHOLE_SHARE` of the interfaces gives way to it.
 """
 
@@ -44,23 +44,22 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from voxforge.bricks.physics_contacts import GROUND, Interfaces
-from voxforge.bricks.physics_lp import (
+from voxforge.bricks.physics.compression import CompressionPass, compression_pass
+from voxforge.bricks.physics.contacts import GROUND, Interfaces
+from voxforge.bricks.physics.lp import (
     STRESS_TOLERANCE,
     LPSolution,
     SolveError,
     interface_stress,
     solve_equilibrium,
 )
-from voxforge.bricks.physics_support import CompressionPass, compression_pass
 
 FULL_SHARE = 0.8
 """When a cantilever region (with the hanging parts) holds more than this share of the parts,
 the whole program is solved instead: it costs about the same and is exact."""
 MAX_REGION_ROUNDS = 2
 """Regional programs tried before the whole program is solved instead: each widening round of a
-large region costs a program about as dear as the whole one (measured on ModelNet chairs: 8
-growing rounds took 4x the time of one whole solve)."""
+large region costs a program about as dear as the whole one."""
 RAISE_HOPS = 6
 """A region over capacity first takes in the parts this many interfaces above it (fixed loads from
 above, spread greedily, are what usually overloads it); only if it is still over capacity does
@@ -71,17 +70,13 @@ SMALL_REGION_SHARE = 0.4
 MAX_SMALL_REGION_ROUNDS = 8
 """A program over at most ``SMALL_REGION_SHARE`` of the parts may keep growing for this many
 rounds: interior-point time grows much faster than linearly with the size on solid models, so
-such rounds together still cost less than the whole program (a 4,832-part dresser: regions of
-100-350 parts in 0.05-0.4 s each, the whole program over 30 s; a 1,995-part night stand: 719
-parts in 1.3 s, the whole 12-120 s)."""
+such rounds together still cost less than the whole program (regions of a few hundred parts
+take tenths of a second where the whole program of a solid model of thousands takes tens of
+seconds)."""
 ROUGH_WHOLE_SHARE = 1 / 3
 """When the whole program would be solved roughly (see ``witness_from``), a region (or the
 hanging parts) over more than this share of the interfaces is replaced by it: the rough solve
-stops 3-10x sooner than an exact one, so the whole program costs about what such a region does
-(a 1,995-part night stand: a 719-part region over 3,258 of its 7,688 interfaces 1.6 s exactly,
-the whole program roughly 1.4 s; a 64-stud chair: a 2,088-part region 3.6 s, the whole 5,264
-parts 4 s; a bed at 32 studs: 416 hanging parts over 1,712 of 3,025 interfaces 0.37 s, then a
-cantilever region and the whole program anyway, 0.68 s in all; the whole at once 0.33 s)."""
+stops 3-10x sooner than an exact one, so the whole program costs about what such a region does."""
 DOWN_CLOSURE_SHARE = 0.35
 """A region whose parts below it down to the ground number at most this share of the model takes
 them in: the program then sets every force under the region, so the greedy pass over the rest
@@ -96,7 +91,7 @@ class RegionSolution:
     """Forces for the whole model: the program's inside the regions, compression outside.
 
     Attributes:
-        stress: (p,) stress of each interface (see ``physics.py``; 0 where only compression).
+        stress: (p,) stress of each interface (see ``physics.stability``; 0 where only compression).
         net: (p, 3) load each interface puts on its lower part: force (newtons, negative: a
             pull) and its first moments ``f * x``, ``f * y`` (newton * lattice unit).
         tension_max: largest tension per stud in the programs' solutions, newtons.
@@ -108,9 +103,9 @@ class RegionSolution:
         n_solves: programs solved.
         lp_time_s: wall time inside the solver, seconds.
         rough: some program's forces came from its rough solve (a witness, or a proof that
-            nothing stands; see :func:`~voxforge.bricks.physics_lp.solve_equilibrium`).
+            nothing stands; see :func:`~voxforge.bricks.physics.lp.solve_equilibrium`).
         price: (n, 3) each part's support price plane from the program that solved it last
-            (:attr:`~voxforge.bricks.physics_lp.LPSolution.price`); zeros outside the programs.
+            (:attr:`~voxforge.bricks.physics.lp.LPSolution.price`); zeros outside the programs.
     """
 
     stress: np.ndarray
@@ -244,7 +239,7 @@ def solve_by_regions(
 
     Args:
         com, weight, tops, iface: the supported parts, as for
-            :func:`~voxforge.bricks.physics_support.compression_pass`.
+            :func:`~voxforge.bricks.physics.compression.compression_pass`.
         stud_capacity: tension one stud holds, newtons.
         deadline: ``time.perf_counter()`` value by which every solve must end.
         pitch: (3,) metres per lattice cell.
@@ -252,15 +247,15 @@ def solve_by_regions(
             over the whole model).
         grow_hops: interface hops the cantilever region reaches beyond the parts that need it.
         friction_pass: let the greedy pass outside the programs hold loads by stud friction
-            too (:func:`~voxforge.bricks.physics_support.compression_pass` with
+            too (:func:`~voxforge.bricks.physics.compression.compression_pass` with
             ``stud_capacity``); its stresses are upper bounds, so the answer is then exact only
             where the pass needed no tension.
         extra: (n, 3) further downward load on each part (force and first moments, as
-            :func:`~voxforge.bricks.physics_support.compression_pass` takes it): forces from
+            :func:`~voxforge.bricks.physics.compression.compression_pass` takes it): forces from
             parts outside the problem, held fixed.
         witness_from: the whole program (the last resort, or ``failed`` all True), when over
             this many interfaces, is solved roughly first
-            (:func:`~voxforge.bricks.physics_lp.solve_equilibrium`); its witness makes the
+            (:func:`~voxforge.bricks.physics.lp.solve_equilibrium`); its witness makes the
             answer an upper bound. None: exactly.
 
     Raises:
@@ -533,7 +528,7 @@ def _solve_region(
     new[idx] = np.arange(len(idx))
     load = np.stack([weight, weight * com[:, 0], weight * com[:, 1]], axis=1)[idx] + extra[idx]
     # the resultant about each part's own centre: a force and a couple (a load that does not
-    # point down, such as fixed pulls from outside in order_check's re-solves, has no centre)
+    # point down, such as fixed pulls from outside in order.checks' re-solves, has no centre)
     c, f = com[idx], load[:, 0]
     couple = np.stack([load[:, 2] - f * c[:, 1], f * c[:, 0] - load[:, 1]], axis=1)
     local = iface.remapped(new, use)
