@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from voxforge.bricks.connectivity import connectivity_report
-from voxforge.bricks.layout import LayoutConfig, lay_bricks, seam_alignment
+from voxforge.bricks.lay import LayoutConfig, lay_bricks, seam_alignment
 from voxforge.bricks.physics.stability import PhysicsConfig, analyze_stability
 from voxforge.bricks.verdict import DEFAULT_SAFETY_MARGIN
 from voxforge.core.voxelgrid import VoxelGrid

@@ -23,7 +23,7 @@ import numpy as np
 
 from bench_bricks import DATA, SEED, sample
 from voxforge.bricks.connectivity import connectivity_report
-from voxforge.bricks.layout import LayoutConfig, lay_bricks
+from voxforge.bricks.lay import LayoutConfig, lay_bricks
 from voxforge.bricks.ldraw import mpd_text
 from voxforge.bricks.order import OrderConfig, plan_build
 from voxforge.bricks.physics.stability import analyze_stability

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voxforge.bricks.layout import LayoutConfig, lay_bricks
+from voxforge.bricks.lay import LayoutConfig, lay_bricks
 from voxforge.core.errors import VoxforgeError
 from voxforge.core.voxelgrid import VoxelGrid
 from voxforge.voxel import VoxelizeConfig

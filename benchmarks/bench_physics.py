@@ -94,7 +94,7 @@ def build_model(kind: str, side: int) -> BrickModel:
 
 def modelnet_models(studs: int, count: int) -> Iterator[tuple[str, BrickModel]]:
     """``count`` ModelNet10 shapes (classes in turn, seeded) laid out at ``studs`` studs wide."""
-    from voxforge.bricks.layout import LayoutConfig, lay_bricks
+    from voxforge.bricks.lay import LayoutConfig, lay_bricks
     from voxforge.core.voxelgrid import VoxelGrid
     from voxforge.io import load_voxel_dataset
     from voxforge.voxel import VoxelizeConfig

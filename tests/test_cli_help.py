@@ -24,7 +24,7 @@ def help_text(*command: str) -> str:
 
 def test_brickify_help_shows_the_config_defaults():
     from voxforge.bricks.colors.assign import ColorConfig
-    from voxforge.bricks.layout import LayoutConfig
+    from voxforge.bricks.lay import LayoutConfig
     from voxforge.instructions.booklet import InstructionsConfig
     from voxforge.voxel import VoxelizeConfig
 

@@ -223,7 +223,7 @@ def brickify(
     """
     from voxforge.bricks.bom import bill_of_materials
     from voxforge.bricks.colors.assign import assign_colors
-    from voxforge.bricks.layout import lay_bricks
+    from voxforge.bricks.lay import lay_bricks
     from voxforge.bricks.physics.stability import analyze_stability
     from voxforge.pipelines.brickify import (
         BrickifyConfig,
@@ -477,7 +477,7 @@ def _brickify_config(
 
 
 def _check_strategy(name: str) -> None:
-    from voxforge.bricks.layout_greedy import LAYOUT_STRATEGIES
+    from voxforge.bricks.layout.strategies import LAYOUT_STRATEGIES
 
     if name not in LAYOUT_STRATEGIES:
         raise ConfigError(f"unknown layout strategy {name!r}; choose from {sorted(LAYOUT_STRATEGIES)}")

@@ -416,7 +416,7 @@ def test_kept_forces_hold_along_a_real_build_order(shared_data, monkeypatch) -> 
     # ModelNet chair #1268 at 32 studs stands at its studs' capacity, so its build order needs
     # local re-solves; the distributions they kept once dropped the couples of parts hanging
     # from outside the re-solved set (out of equilibrium by 536 x a part's weight)
-    from voxforge.bricks.layout import LayoutConfig, lay_bricks
+    from voxforge.bricks.lay import LayoutConfig, lay_bricks
     from voxforge.core.voxelgrid import VoxelGrid
     from voxforge.io import load_voxel_dataset
     from voxforge.voxel import VoxelizeConfig
@@ -446,7 +446,7 @@ def test_a_group_that_leaves_parts_to_hold_is_cut_into_pieces(shared_data) -> No
     """ModelNet desk #1639 at 32 studs: a 94-part group leaves a 1x6 and a 1x3 plate hanging in
     a gap above parts built before them, whichever way up it is built on the table; cut into
     pieces around its anchored parts, nothing is held by hand."""
-    from voxforge.bricks.layout import LayoutConfig, lay_bricks
+    from voxforge.bricks.lay import LayoutConfig, lay_bricks
     from voxforge.core.voxelgrid import VoxelGrid
     from voxforge.io import load_voxel_dataset
     from voxforge.voxel import VoxelizeConfig

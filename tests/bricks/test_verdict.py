@@ -3,17 +3,18 @@ nothing held by hand; and the repair loop's work towards the margin."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 
 from voxforge.bricks.connectivity import connectivity_report
-from voxforge.bricks.layout import lay_bricks
+from voxforge.bricks.lay import lay_bricks
+from voxforge.bricks.physics.report import StabilityReport
 from voxforge.bricks.physics.stability import analyze_stability
 from voxforge.bricks.verdict import grip_text, judge, weak_joints, weak_spots
 from voxforge.core.brickmodel import BrickModel, Placement
 from voxforge.core.voxelgrid import VoxelGrid
+
+from .fakes import fake_report
 
 ONE_PIECE = {"n_components": 1, "n_floating": 0, "grounded": True}
 
@@ -130,14 +131,9 @@ def test_repair_raises_the_margin_of_a_standing_cantilever_to_the_safety_margin(
     assert not (occ & ~model.occupancy()).any()  # the shape is kept; props only add cells
 
 
-@dataclass
-class WeakButStanding:
+def WeakButStanding() -> StabilityReport:
     """A physics double: the model stands with 10% to spare whatever the repair does."""
-
-    stable: bool = True
-    verdict: str = "STABLE"
-    margin: float = 0.1
-    weakest: tuple[int, ...] = (0, 1)
+    return fake_report(True, 0.1, [0, 1], np.zeros(2))
 
 
 def test_repair_says_plainly_when_it_cannot_reach_the_margin():

@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from voxforge.bricks.colors.assign import ColorConfig
-from voxforge.bricks.layout import LayoutConfig
+from voxforge.bricks.lay import LayoutConfig
 from voxforge.bricks.physics.stability import PhysicsConfig
 from voxforge.bricks.verdict import DEFAULT_SAFETY_MARGIN
 from voxforge.core.brickmodel import BrickModel
@@ -153,7 +153,7 @@ def run_brickify(
     ``steps/`` + ``instructions.json``).
     """
     from voxforge.bricks.colors.assign import assign_colors
-    from voxforge.bricks.layout import lay_bricks
+    from voxforge.bricks.lay import lay_bricks
     from voxforge.bricks.physics.stability import analyze_stability
 
     config = config or BrickifyConfig()

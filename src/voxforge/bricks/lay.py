@@ -1,15 +1,16 @@
-"""Brick layout: cover the filled cells of a LEGO-lattice voxel grid exactly with catalogue parts.
+"""Lay bricks: cover a LEGO-lattice voxel grid exactly with catalogue parts, repair, finish.
 
 The grid is laid bottom-up one plate level at a time. At level ``z`` the still-empty filled cells
-form a *layer problem* (see :mod:`voxforge.bricks.layout_greedy`): every catalogue footprint at
+form a *layer problem* (see :mod:`voxforge.bricks.layout.problem`): every catalogue footprint at
 every position where its cells allow its height and share one colour is a candidate, costed by
 part count, bonding to the parts below, seams on seams and the course's orientation preference
 (which alternates per brick course, so joints are staggered). A strategy from
-:data:`LAYOUT_STRATEGIES` picks an exact cover: ``greedy`` (cheapest per cell first, milliseconds),
-``optimal`` (CP-SAT, the time budget split over layers, greedy where it times out) or ``highs``
-(HiGHS MILP). Repair passes then join components and support floating ones
-(:mod:`voxforge.bricks.repair`), an optional physics callable drives re-lays of weak regions, and
-finishing passes may swap exposed parts for slopes and tiles (:mod:`voxforge.bricks.finishing`).
+:data:`~voxforge.bricks.layout.strategies.LAYOUT_STRATEGIES` picks an exact cover: ``greedy``
+(cheapest per cell first, milliseconds), ``optimal`` (CP-SAT, the time budget split over layers,
+greedy where it times out) or ``highs`` (HiGHS MILP). Repair passes then join components and
+support floating ones (:mod:`voxforge.bricks.repair`), an optional physics callable drives
+re-lays of weak regions, and finishing passes may swap exposed parts for slopes and tiles
+(:mod:`voxforge.bricks.layout.finishing`).
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from voxforge.bricks import catalogue as catalogue_module
-from voxforge.bricks import layout_optimal  # noqa: F401  (registers optimal and highs)
 from voxforge.bricks.connectivity import connectivity_report
-from voxforge.bricks.finishing import finish_slopes, finish_tiles
-from voxforge.bricks.layout_greedy import LAYOUT_STRATEGIES, LayerWeights, PartTable, part_table
-from voxforge.bricks.layout_state import LayoutState
+from voxforge.bricks.layout.finishing import finish_slopes, finish_tiles
+from voxforge.bricks.layout.problem import LayerWeights, PartTable, part_table
+from voxforge.bricks.layout.state import LayoutState
+from voxforge.bricks.layout.strategies import LAYOUT_STRATEGIES
 from voxforge.bricks.physics.report import StabilityFn
-from voxforge.bricks.repair import RepairLog, connect, join_cells, stabilise
-from voxforge.bricks.support_color import match_support_colors
+from voxforge.bricks.repair.colors import match_support_colors
+from voxforge.bricks.repair.connect import connect, join_cells
+from voxforge.bricks.repair.log import RepairLog
+from voxforge.bricks.repair.stabilise import stabilise
 from voxforge.core.brickmodel import BrickModel
 from voxforge.core.errors import ConfigError, GeometryError
 from voxforge.core.progress import Progress, ProgressCallback
@@ -38,7 +41,7 @@ from voxforge.core.voxelgrid import VoxelGrid
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LAYOUT_STRATEGIES", "LayoutConfig", "LayoutReport", "lay_bricks", "seam_alignment"]
+__all__ = ["LayoutConfig", "LayoutReport", "lay_bricks", "seam_alignment"]
 
 
 class LayoutConfig(BaseModel, extra="forbid"):
@@ -59,7 +62,7 @@ class LayoutConfig(BaseModel, extra="forbid"):
             is one physics check; on a large unstable model one check takes seconds).
         support_color: LDraw colour of added support cells (71 = light bluish grey).
         match_support_color: give each column of added parts the colour of its surroundings
-            where its parts exist in it (:func:`~voxforge.bricks.support_color.match_support_colors`).
+            where its parts exist in it (:func:`~voxforge.bricks.repair.colors.match_support_colors`).
         default_color: LDraw colour of filled cells without a colour (-1 or no colour grid).
         part_cost, bond_weight, seam_weight, orient_weight: layer cost terms (one part costs
             ``part_cost``; see ``LayerWeights``).

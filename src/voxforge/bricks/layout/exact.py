@@ -13,7 +13,7 @@ import logging
 import numpy as np
 from scipy import sparse
 
-from voxforge.bricks.layout_greedy import LAYOUT_STRATEGIES, LayerProblem
+from voxforge.bricks.layout.problem import LayerProblem
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,6 @@ def cover_matrix(problem: LayerProblem) -> tuple[sparse.csr_matrix, np.ndarray]:
     return mat, cell_flat
 
 
-@LAYOUT_STRATEGIES.decorator("optimal")
 def solve_cpsat(problem: LayerProblem, budget_s: float, num_workers: int = 2) -> np.ndarray:
     """CP-SAT exact cover of one layer; the greedy cover when no solution is found in ``budget_s``."""
     from ortools.sat.python import cp_model
@@ -81,7 +80,6 @@ def solve_cpsat(problem: LayerProblem, budget_s: float, num_workers: int = 2) ->
     return chosen
 
 
-@LAYOUT_STRATEGIES.decorator("highs")
 def solve_highs(problem: LayerProblem, budget_s: float) -> np.ndarray:
     """HiGHS MILP (``scipy.optimize.milp``) exact cover; greedy when it finds nothing in time."""
     from scipy.optimize import Bounds, LinearConstraint, milp

@@ -1,125 +1,21 @@
-"""Repair passes: supports under floating parts, bridging, the stability loop."""
+"""The stability loop: re-lays and props driven by a physics verdict (real, or a test double)."""
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
 
-from voxforge.bricks.connectivity import components, connectivity_report
-from voxforge.bricks.layout import LayoutConfig, lay_bricks
-from voxforge.bricks.layout_greedy import part_table
-from voxforge.bricks.layout_state import LayoutState
+from voxforge.bricks.connectivity import connectivity_report
+from voxforge.bricks.lay import LayoutConfig, lay_bricks
+from voxforge.bricks.physics.report import StabilityReport
 from voxforge.bricks.physics.stability import analyze_stability
-from voxforge.bricks.repair import (
-    RepairLog,
-    _prop_candidates,
-    add_supports,
-    bridge_components,
-    join_shape,
-)
+from voxforge.bricks.repair.log import RepairLog
+from voxforge.bricks.repair.supports import _prop_candidates, add_supports
 from voxforge.core.errors import SizeLimitError
 from voxforge.core.voxelgrid import VoxelGrid
 
-
-def floating_cube() -> np.ndarray:
-    occ = np.zeros((4, 4, 9), bool)
-    occ[:, :, 0:3] = True  # a 4x4 brick course on the ground
-    occ[1:3, 1:3, 6:9] = True  # a 2x2 brick floating 3 plates above it
-    return occ
-
-
-def test_floating_cube_gets_a_reported_support():
-    occ = floating_cube()
-    model, rep = lay_bricks(VoxelGrid(occ), None)
-    # a 2x2 column (one 2x2 brick) from the course below up to the cube, not a 1x1
-    assert rep.added_cells == 12 and rep.support_parts == 1
-    assert sorted(model.meta["support_columns"]) == [
-        (1, 1, 3, 6),
-        (1, 2, 3, 6),
-        (2, 1, 3, 6),
-        (2, 2, 3, 6),
-    ]
-    support = [p for p in model.placements if p.z == 3]
-    assert [(p.part, p.color, p.h, p.x, p.y) for p in support] == [("3003", 71, 3, 1, 1)]
-    assert any("12 cells added" in n for n in rep.connectivity["notes"])
-    conn = connectivity_report(model)
-    assert conn.connected and conn.grounded
-    np.testing.assert_array_equal(model.occupancy() & ~occ, model.occupancy() ^ occ)
-
-
-def test_without_repair_the_cube_floats():
-    _model, rep = lay_bricks(VoxelGrid(floating_cube()), None, LayoutConfig(repair=False))
-    assert rep.added_cells == 0
-    # one floating 2x2 brick: a slab one brick covers whole stays a brick
-    assert rep.connectivity["n_floating"] == 1 and not rep.connectivity["grounded"]
-
-
-def _state(occ: np.ndarray) -> LayoutState:
-    code = np.full(occ.shape, 4, np.int32)
-    palette = np.array([4, 71], np.int32)
-    table = part_table()
-    return LayoutState(occ.copy(), code, palette, np.ones((len(table.fps), 2), bool), table)
-
-
-def test_bridge_joins_two_stacked_towers_side_by_side():
-    occ = np.ones((4, 2, 6), bool)
-    state = _state(occ)
-    b24 = state.table.index("3003")
-    # two 2x2 towers of two bricks each: grounded but not joined
-    rows = [(x, 0, z, 2, 2, 3, b24, 4) for x in (0, 2) for z in (0, 3)]
-    state.add(np.array(rows, np.int64))
-    assert state.connectivity().n_components == 2
-    log = RepairLog()
-    conn = bridge_components(state, log, seed=0, deadline=float("inf"))
-    assert conn.n_components == 1 and conn.n_floating == 0
-    assert log.bridged_layers
-    assert (state.labels >= 0).sum() == occ.sum()
-
-
-def test_bridge_replaces_a_brick_by_plates_where_only_a_stagger_joins():
-    # bathtub #54's seam: a 2x4 brick on one tower touches, side by side, two plates on the
-    # other; no plate across the seam can hold on to a brick that spans all three levels
-    occ = np.zeros((8, 2, 9), bool)
-    occ[0:2, :, :] = True
-    occ[0:4, :, 6:9] = True
-    occ[6:8, :, 0:6] = True
-    occ[4:8, :, 6:8] = True
-    state = _state(occ)
-    b22, b24, p24 = (state.table.index(p) for p in ("3003", "3001", "3020"))
-    rows = [(x, 0, z, 2, 2, 3, b22, 4) for x in (0, 6) for z in (0, 3)]
-    rows += [(0, 0, 6, 4, 2, 3, b24, 4), (4, 0, 6, 4, 2, 1, p24, 4), (4, 0, 7, 4, 2, 1, p24, 4)]
-    state.add(np.array(rows, np.int64))
-    assert state.connectivity().n_components == 2
-    log = RepairLog()
-    conn = bridge_components(state, log, seed=0, deadline=float("inf"))
-    assert conn.n_components == 1 and conn.n_floating == 0
-    assert (state.labels >= 0).sum() == occ.sum()
-
-
-def test_box_contacts_agree_with_connectivity_module():
-    occ = np.ones((5, 4, 7), bool)
-    occ[2, :, 3:] = False
-    model, _ = lay_bricks(VoxelGrid(occ), None, LayoutConfig(repair=False, parts="mixed"))
-    state = _state(occ)
-    table = part_table()
-    rows = [(p.x, p.y, p.z, p.sx, p.sy, p.h, table.index(p.part), p.color) for p in model.placements]
-    state.add(np.array(rows, np.int64))
-    ours = state.connectivity()
-    theirs = components(model)
-    # same partition (labels may be numbered differently)
-    pairs = set(zip(ours.comp.tolist(), theirs.tolist(), strict=True))
-    assert len(pairs) == len(set(theirs.tolist())) == ours.n_components
-
-
-@dataclass
-class FakeReport:
-    stable: bool
-    margin: float
-    weakest: list[int]
-    stress: np.ndarray
+from ..fakes import fake_report, layout_state
 
 
 def test_stability_loop_relays_until_physics_is_happy():
@@ -131,7 +27,7 @@ def test_stability_loop_relays_until_physics_is_happy():
         stable = len(calls) >= 3
         n = len(model)
         margin = (-0.2, -0.1, 0.1)[min(len(calls), 3) - 1]  # each re-lay helps a little
-        return FakeReport(stable, margin, [] if stable else [n - 1], np.zeros(n))
+        return fake_report(stable, margin, [] if stable else [n - 1], np.zeros(n))
 
     model, rep = lay_bricks(VoxelGrid(occ), None, LayoutConfig(max_repair_rounds=3), stability=physics)
     assert rep.stable is True
@@ -150,7 +46,7 @@ def test_stability_loop_adds_supports_when_rounds_run_out():
         seen.append(model)
         hanging = [i for i, p in enumerate(model.placements) if p.z == 3 and p.x + p.sx > 4]
         stable = any(p.color == 71 and p.z == 0 for p in model.placements)
-        return FakeReport(stable, 0.0, [] if stable else hanging, np.zeros(len(model)))
+        return fake_report(stable, 0.0, [] if stable else hanging, np.zeros(len(model)))
 
     model, rep = lay_bricks(
         VoxelGrid(occ), np.where(occ, 4, -1), LayoutConfig(max_repair_rounds=2), stability=physics
@@ -208,42 +104,9 @@ def test_physics_that_gives_up_is_reported_not_raised():
     assert any("stability not checked" in n for n in rep.connectivity["notes"])
 
 
-def test_join_shape_links_an_edge_touching_piece_with_studs():
-    occ = np.zeros((6, 6, 9), bool)
-    occ[0:2, 0:2, 0:6] = True  # a post on the ground
-    occ[2:4, 2:4, 6:9] = True  # a block touching it only along an edge, in the air
-    added = join_shape(occ)
-    assert not (added & occ).any() and added.any()
-    _lab, n = ndimage.label(occ | added)
-    assert n == 1
-    model, rep = lay_bricks(VoxelGrid(occ), None)
-    assert rep.added_cells == int(added.sum())
-    conn = connectivity_report(model)
-    assert conn.connected and conn.grounded
-
-
-def test_join_shape_leaves_one_grounded_piece_alone():
-    occ = np.zeros((4, 4, 6), bool)
-    occ[1:3, 1:3, :] = True
-    assert not join_shape(occ).any()
-
-
-def test_two_pieces_side_by_side_on_the_ground_become_one():
-    occ = np.zeros((9, 2, 6), bool)
-    occ[0:4, :, :] = True
-    occ[5:9, :, :] = True  # a one-stud gap: only new cells can join them
-    model, rep = lay_bricks(VoxelGrid(occ), None)
-    conn = connectivity_report(model)
-    assert conn.connected and conn.grounded and rep.added_cells > 0
-    assert not (occ & ~model.occupancy()).any()
-
-
-@dataclass
-class UndecidedReport:
-    stable: bool = False
-    verdict: str = "UNKNOWN"
-    margin: float = float("nan")
-    weakest: tuple[int, ...] = (0,)
+def UndecidedReport() -> StabilityReport:
+    """The physics gave up (a solver time-out): verdict UNKNOWN, margin nan."""
+    return fake_report(False, float("nan"), [0], np.zeros(0), verdict="UNKNOWN")
 
 
 def test_undecided_physics_stops_the_loop_without_props():
@@ -269,7 +132,7 @@ def test_a_weak_part_that_does_not_hang_gets_the_load_it_carries_propped():
         seen.append(len(model))
         post = [i for i, p in enumerate(model.placements) if p.z == 3]  # sits fully on the post
         stable = any(p.color == 71 for p in model.placements)
-        return FakeReport(stable, 0.5 if stable else -1.0, [] if stable else post, np.zeros(len(model)))
+        return fake_report(stable, 0.5 if stable else -1.0, [] if stable else post, np.zeros(len(model)))
 
     colors = np.where(occ, 4, -1)
     model, rep = lay_bricks(VoxelGrid(occ), colors, LayoutConfig(max_repair_rounds=0), stability=physics)
@@ -307,17 +170,12 @@ def test_far_over_capacity_skips_relays_and_props_several_parts_per_round():
     def answer(props, hanging, n):
         stable = props >= 3
         margin = 1.0 if stable else -2.0
-        return FakeReport(stable, margin, [] if stable else hanging, np.zeros(n))
+        return fake_report(stable, margin, [] if stable else hanging, np.zeros(n))
 
     physics = arm_physics(answer, calls)
     _model, rep = lay_bricks(VoxelGrid(occ), np.where(occ, 4, -1), stability=physics)
     assert rep.repair_rounds == 0 and rep.stable is True
     assert rep.stability_supports == 1 and rep.support_parts == 3 and len(calls) == 2
-
-
-@dataclass
-class StressReport(FakeReport):
-    interface_stress: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def test_props_that_do_not_lower_the_stress_come_out_again():
@@ -328,7 +186,7 @@ def test_props_that_do_not_lower_the_stress_come_out_again():
     calls = []
 
     def answer(_props, hanging, n):
-        return StressReport(False, -1.0, hanging, np.zeros(n), np.array([2.0, 0.5]))
+        return fake_report(False, -1.0, hanging, np.zeros(n), np.array([2.0, 0.5]))
 
     physics = arm_physics(answer, calls)
     cfg = LayoutConfig(max_repair_rounds=0)
@@ -356,8 +214,8 @@ def test_a_prop_round_that_misses_gives_the_next_part_a_turn():
         held = bool(xs) and all(x + 1 < tip.x for x in xs)
         n = len(model)
         if held:
-            return StressReport(True, 0.5, [], np.zeros(n), np.array([0.5]))
-        return StressReport(False, -0.5, arm_tips_first(model), np.zeros(n), np.array([1.5, 0.5]))
+            return fake_report(True, 0.5, [], np.zeros(n), np.array([0.5]))
+        return fake_report(False, -0.5, arm_tips_first(model), np.zeros(n), np.array([1.5, 0.5]))
 
     cfg = LayoutConfig(max_repair_rounds=0)
     model, rep = lay_bricks(VoxelGrid(occ), np.where(occ, 4, -1), cfg, stability=physics)
@@ -383,20 +241,15 @@ def test_a_prop_round_that_barely_helps_stays_but_the_next_round_props_another_p
         props_x.append(xs)
         n = len(model)
         if any(x <= inboard.x + inboard.sx - 1 for x in xs):
-            return StressReport(True, 0.5, [], np.zeros(n), np.array([0.5]))
+            return fake_report(True, 0.5, [], np.zeros(n), np.array([0.5]))
         stress = 1.5 - 0.001 * len(xs)
-        return StressReport(False, 1.0 - stress, weak, np.zeros(n), np.array([stress]))
+        return fake_report(False, 1.0 - stress, weak, np.zeros(n), np.array([stress]))
 
     cfg = LayoutConfig(max_repair_rounds=0)
     _model, rep = lay_bricks(VoxelGrid(occ), np.where(occ, 4, -1), cfg, stability=physics)
     assert len(calls) == 3 and rep.stable is True and rep.stability_supports == 2
     assert len(props_x[1]) > 0  # the first round's column, under the plate, stayed
     assert all(x in props_x[2] for x in props_x[1])
-
-
-@dataclass
-class PricedReport(StressReport):
-    prop_price: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
 
 def test_a_missed_prop_round_is_followed_by_one_where_the_physics_prices_support():
@@ -412,7 +265,7 @@ def test_a_missed_prop_round_is_followed_by_one_where_the_physics_prices_support
         props_x.append(xs)
         n = len(model)
         if any(19 <= x <= 21 for x in xs):
-            return PricedReport(True, 0.5, [], np.zeros(n), np.array([0.5]))
+            return fake_report(True, 0.5, [], np.zeros(n), np.array([0.5]))
         # price(x) = |x - 20.5| - 30 for arm parts: most negative at x = 20.5
         price = np.zeros((n, 3))
         for i in arm_tips_first(model):
@@ -420,7 +273,7 @@ def test_a_missed_prop_round_is_followed_by_one_where_the_physics_prices_support
             slope = 1.0 if p.x + p.sx / 2 > 20.5 else -1.0
             price[i] = (-30.0 - slope * 20.5, slope, 0.0)
         weak = arm_tips_first(model)
-        return PricedReport(False, -0.5, weak, np.zeros(n), np.array([1.5]), price)
+        return fake_report(False, -0.5, weak, np.zeros(n), np.array([1.5]), price)
 
     cfg = LayoutConfig(max_repair_rounds=0)
     model, rep = lay_bricks(VoxelGrid(occ), np.where(occ, 4, -1), cfg, stability=physics)
@@ -439,7 +292,7 @@ def test_props_that_lower_the_total_excess_stay_though_the_margin_does_not_move(
     def answer(props, hanging, n):
         stable = props >= 2
         over = [2.0, 2.0][: 2 - min(props, 2)]
-        return StressReport(
+        return fake_report(
             stable,
             1.0 if stable else -0.5,
             [] if stable else hanging,
@@ -451,11 +304,6 @@ def test_props_that_lower_the_total_excess_stay_though_the_margin_does_not_move(
     cfg = LayoutConfig(max_repair_rounds=0)
     _model, rep = lay_bricks(VoxelGrid(occ), np.where(occ, 4, -1), cfg, stability=physics)
     assert rep.stable is True and rep.stability_supports == 2 and len(calls) == 3
-
-
-@dataclass
-class SpotReport(StressReport):
-    interface_parts: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
 
 
 def two_arms() -> np.ndarray:
@@ -496,13 +344,13 @@ def arms_physics(calls, shared: bool = False):
             part_stress[idx] = 1.4
         stable = not pairs
         weakest = [int(i) for i in np.argsort(-part_stress, kind="stable")[:10] if part_stress[i] > 1]
-        return SpotReport(
+        return fake_report(
             stable,
             1.0 if stable else -0.4,
             weakest,
             part_stress,
             np.array(stress, dtype=np.float64),
-            np.array(pairs, dtype=np.int64).reshape(-1, 2),
+            interface_parts=np.array(pairs, dtype=np.int64).reshape(-1, 2),
         )
 
     return physics
@@ -531,7 +379,7 @@ def test_spots_on_one_load_path_share_their_prop():
 def test_a_weak_part_on_hanging_plates_gets_them_propped():
     # a plate over a wall's edge whose overhang rests on a plate hanging under it: the weak
     # plate hangs nowhere and carries nothing, so the column goes under the plate below it
-    state = _state(np.zeros((4, 4, 4), bool))
+    state = layout_state(np.zeros((4, 4, 4), bool))
     wall, under, top = state.add(
         np.array(
             [

@@ -15,7 +15,8 @@ from scipy import ndimage, sparse
 from scipy.sparse import csgraph
 
 from voxforge.bricks.connectivity import StudContacts, contacts_from_labels
-from voxforge.bricks.layout_greedy import (
+from voxforge.bricks.layout.kernels import BRICK_BIT, PLATE_BIT
+from voxforge.bricks.layout.problem import (
     LayerProblem,
     LayerSolver,
     LayerWeights,
@@ -23,7 +24,6 @@ from voxforge.bricks.layout_greedy import (
     build_problem,
     part_table,
 )
-from voxforge.bricks.layout_kernels import BRICK_BIT, PLATE_BIT
 from voxforge.core.brickmodel import BrickModel, Placement
 
 X, Y, Z, SX, SY, H, PART, COLOR = range(8)

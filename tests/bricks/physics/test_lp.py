@@ -14,7 +14,7 @@ from voxforge.bricks.physics.contacts import (
 from voxforge.bricks.physics.lp import solve_equilibrium
 from voxforge.bricks.physics.stability import PhysicsConfig, analyze_stability
 
-from .test_physics import LP, STUD_CAPACITY, G, cantilever, random_stack
+from .test_stability import LP, STUD_CAPACITY, G, cantilever, random_stack
 
 ROUGH = PhysicsConfig(precheck=False, witness_from=0)  # the whole program, rough solve first
 

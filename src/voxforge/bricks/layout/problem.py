@@ -1,9 +1,9 @@
-"""Layer problems, the layout-strategy registry and the greedy strategy.
+"""Layer problems: one plate level of the lattice, its candidate placements and their costs.
 
-A strategy is a function ``solve(problem, budget_s) -> chosen`` that picks an exact cover of one
-layer problem out of its candidate placements; ``chosen`` is an (s,) int64 index array into the
-problem's candidates. Strategies register themselves in :data:`LAYOUT_STRATEGIES`; the optimising
-ones fall back to :meth:`LayerProblem.greedy` when their solver runs out of time.
+A strategy (:mod:`voxforge.bricks.layout.strategies`) is a function ``solve(problem, budget_s) ->
+chosen`` that picks an exact cover of one layer problem out of its candidate placements;
+``chosen`` is an (s,) int64 index array into the problem's candidates. The optimising strategies
+fall back to :meth:`LayerProblem.greedy` when their solver runs out of time.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from functools import cache
 import numpy as np
 
 from voxforge.bricks.catalogue import Part, parts_of_kind
-from voxforge.bricks.layout_kernels import greedy_select, layer_candidates
-from voxforge.core.registry import Registry
+from voxforge.bricks.layout.kernels import greedy_select, layer_candidates
 
 
 @dataclass(frozen=True)
@@ -188,11 +187,3 @@ def build_problem(
 
 LayerSolver = Callable[[LayerProblem, float], np.ndarray]
 """``solve(problem, budget_s) -> chosen``: (s,) int64 candidate indices forming an exact cover."""
-
-LAYOUT_STRATEGIES: Registry[LayerSolver] = Registry("layout strategy")
-
-
-@LAYOUT_STRATEGIES.decorator("greedy")
-def solve_greedy(problem: LayerProblem, budget_s: float) -> np.ndarray:
-    """Cheapest-per-cell first with one step of look-ahead; ignores the time budget (milliseconds)."""
-    return problem.greedy()

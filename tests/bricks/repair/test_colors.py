@@ -6,8 +6,8 @@ import numpy as np
 
 from voxforge.bricks.catalogue import catalogue, part_colors
 from voxforge.bricks.colors.palette import load_colors
-from voxforge.bricks.layout import LayoutConfig, lay_bricks
-from voxforge.bricks.support_color import added_parts, match_support_colors
+from voxforge.bricks.lay import LayoutConfig, lay_bricks
+from voxforge.bricks.repair.colors import added_parts, match_support_colors
 from voxforge.core.brickmodel import BrickModel, Placement
 from voxforge.core.voxelgrid import VoxelGrid
 

@@ -337,7 +337,7 @@ def test_time_limit_gives_unknown_verdict_not_an_error():
 
 
 def _modelnet_models(shared_data, studs, picks):
-    from voxforge.bricks.layout import LayoutConfig, lay_bricks
+    from voxforge.bricks.lay import LayoutConfig, lay_bricks
     from voxforge.core.voxelgrid import VoxelGrid
     from voxforge.io import load_voxel_dataset
     from voxforge.voxel import VoxelizeConfig
@@ -421,7 +421,7 @@ def test_bad_inputs_raise_one_line_errors():
 
 def test_a_load_that_does_not_point_down_keeps_its_couple():
     # a 1x4 brick on the ground whose fixed outside loads cancel its weight but turn it: the
-    # program's forces must carry that couple (order_check's re-solves meet such parts: a part
+    # program's forces must carry that couple (order.checks' re-solves meet such parts: a part
     # hanging from one outside the re-solved set, the pull cancelling its weight)
     m = model([part("3010", 0, 0, 0, 4, 1)])
     a = m.arrays()
@@ -441,7 +441,7 @@ def test_a_greedy_witness_at_capacity_is_analysed_again_at_the_safety_margin(sha
     """ModelNet monitor #1925 at 24 studs: the greedy pass loads some studs to exactly their
     capacity (margin 0.000); cut to 80% of capacity, the pass hands those parts to the program,
     whose forces leave at least the safety margin's 20% of every stud unused."""
-    from voxforge.bricks.layout import lay_bricks
+    from voxforge.bricks.lay import lay_bricks
     from voxforge.bricks.physics.stability import _analyze
     from voxforge.core.voxelgrid import VoxelGrid
     from voxforge.io import load_voxel_dataset

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from voxforge.bricks.connectivity import connectivity_report
-from voxforge.bricks.finishing import finish_slopes, finish_tiles
-from voxforge.bricks.layout import LayoutConfig, lay_bricks
+from voxforge.bricks.lay import LayoutConfig, lay_bricks
+from voxforge.bricks.layout.finishing import finish_slopes, finish_tiles
 from voxforge.core.brickmodel import BrickModel, Placement
 from voxforge.core.voxelgrid import VoxelGrid
 

@@ -12,7 +12,8 @@ from scipy import ndimage
 
 from voxforge.bricks.catalogue import catalogue
 from voxforge.bricks.connectivity import connectivity_report
-from voxforge.bricks.layout import LAYOUT_STRATEGIES, LayoutConfig, lay_bricks, seam_alignment
+from voxforge.bricks.lay import LayoutConfig, lay_bricks, seam_alignment
+from voxforge.bricks.layout.strategies import LAYOUT_STRATEGIES
 from voxforge.core.brickmodel import BrickModel, Placement
 from voxforge.core.errors import ConfigError, GeometryError
 from voxforge.core.voxelgrid import VoxelGrid

@@ -1,4 +1,4 @@
-"""The greedy load pass with stud friction (``physics_support``): hand cases, the equilibrium of
+"""The greedy load pass with stud friction (``physics.compression``): hand cases, the equilibrium of
 the force distribution it builds, and agreement with the linear program."""
 
 import numpy as np
@@ -14,7 +14,7 @@ from voxforge.bricks.physics.contacts import (
 )
 from voxforge.bricks.physics.stability import PhysicsConfig, analyze_stability
 
-from .test_physics import (
+from .test_stability import (
     LP,
     STUD_CAPACITY,
     G,
@@ -57,7 +57,7 @@ def test_tension_stress_matches_the_lever_rule():
 
 
 def test_friction_pass_gives_the_hand_calculated_arm_stress():
-    # one 1x8 brick on one stud of a 2x2 brick: the stud carries 6 W (test_physics' hand case)
+    # one 1x8 brick on one stud of a 2x2 brick: the stud carries 6 W (test_stability's hand case)
     m = model([part("3003", 0, 0, 0, 2, 2), part("3008", 1, 0, 3, 8, 1)])
     r = analyze_stability(m, FRICTION)
     assert r.verdict == "STABLE" and r.status == "friction load path (upper bound)"
@@ -114,7 +114,7 @@ def test_friction_pass_agrees_with_program_on_random_stacks():
 
 
 def test_friction_pass_agrees_with_program_on_modelnet_shapes(shared_data):
-    from .test_physics import _modelnet_models
+    from .test_stability import _modelnet_models
 
     for m in _modelnet_models(shared_data, 12, [89, 264, 2248, 3409, 3031]):
         fast, full = analyze_stability(m, FRICTION), analyze_stability(m, LP)
@@ -126,7 +126,7 @@ def test_regions_never_end_unknown_on_a_modelnet_chair(shared_data):
     # chair #1182 at 32 studs (366 parts, before repair): a hanging part over capacity, then a
     # cantilever region that its neighbours' fixed forces make infeasible; the whole program
     # must take over and give the program's own verdict
-    from .test_physics import _modelnet_models
+    from .test_stability import _modelnet_models
 
     (m,) = _modelnet_models(shared_data, 32, [1182])
     fast, full = analyze_stability(m), analyze_stability(m, LP)
@@ -200,7 +200,7 @@ def test_a_tile_cannot_hang_and_neither_can_what_hangs_from_it():
 
 
 def test_a_weightless_part_that_nothing_loads_needs_no_force():
-    # order_check's increments weigh the new parts only: the parts they do not load are idle,
+    # order.checks' increments weigh the new parts only: the parts they do not load are idle,
     # not failed; a weightless part that is loaded passes the load on as before
     m = model([part("3003", 0, 0, 0, 2, 2), part("3003", 0, 0, 3, 2, 2), part("3003", 4, 0, 0, 2, 2)])
     a = m.arrays()
