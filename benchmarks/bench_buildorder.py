@@ -3,7 +3,7 @@
 For a seeded, class-stratified sample of ModelNet10 shapes (4 per class, 40 in all, from
 ``../shared/data``), each 30^3 grid is resampled onto the LEGO lattice at 32 studs and laid out
 as in ``bench_bricks.py`` (default layout, stability repair on), then ordered with
-:func:`voxforge.bricks.order.plan_build` (default config: a 20 s physics budget). Reported:
+:func:`voxforge.bricks.order.planner.plan_build` (default config: a 20 s physics budget). Reported:
 the share of shapes whose every prefix is stud-connected to the ground, whose every part is
 pressed on from above, whose every prefix is proven to stand (and the share where the physics
 budget left some prefixes unchecked), among all shapes and among the buildable ones (the whole
@@ -25,7 +25,7 @@ from bench_bricks import DATA, SEED, sample
 from voxforge.bricks.connectivity import connectivity_report
 from voxforge.bricks.lay import LayoutConfig, lay_bricks
 from voxforge.bricks.ldraw import mpd_text
-from voxforge.bricks.order import OrderConfig, plan_build
+from voxforge.bricks.order.planner import OrderConfig, plan_build
 from voxforge.bricks.physics.stability import analyze_stability
 from voxforge.core.voxelgrid import VoxelGrid
 from voxforge.io import load_voxel_dataset

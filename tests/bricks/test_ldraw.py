@@ -353,7 +353,7 @@ def test_replace_keeps_placement_frozen() -> None:
 
 
 def _plan_model():
-    from voxforge.bricks.plan import BuildPlan, BuildStep, SubAssembly
+    from voxforge.bricks.order.plan import BuildPlan, BuildStep, SubAssembly
 
     ps = [
         _place("3003", 0, 0, 0, color=1),  # 0
@@ -437,7 +437,7 @@ def test_read_plan_of_a_file_without_steps(tmp_path: Path) -> None:
 
 
 def test_plan_that_misses_a_part_is_refused() -> None:
-    from voxforge.bricks.plan import BuildPlan, BuildStep
+    from voxforge.bricks.order.plan import BuildPlan, BuildStep
 
     m, _ = _plan_model()
     with pytest.raises(ConfigError, match="in no build step"):
@@ -446,7 +446,7 @@ def test_plan_that_misses_a_part_is_refused() -> None:
 
 def test_planned_model_from_plan_build_round_trips(tmp_path: Path) -> None:
     from voxforge.bricks.ldraw import read_ldraw_plan
-    from voxforge.bricks.order import OrderConfig, plan_build
+    from voxforge.bricks.order.planner import OrderConfig, plan_build
 
     m, _ = _plan_model()
     cfg = OrderConfig(physics=False, min_parts=1, target_parts=2, max_parts=3, sub_min_parts=1)
@@ -467,7 +467,7 @@ def test_sub_assembly_started_upside_down_and_turned_back_reads_as_upside_down(
     from dataclasses import replace
 
     from voxforge.bricks.ldraw import read_ldraw_plan
-    from voxforge.bricks.plan import BuildStep
+    from voxforge.bricks.order.plan import BuildStep
 
     m, plan = _plan_model()
     turned = (210.0, 45.0, 0.0)
@@ -488,7 +488,7 @@ def test_sub_assembly_started_upside_down_and_turned_back_reads_as_upside_down(
 def _long_plan(n_steps: int, sub_steps: int = 3):
     """A column of ``n_steps`` 1x1 plates, one a step (every 7th turned), and a sub-assembly of
     ``sub_steps`` plates beside it attached in step 100."""
-    from voxforge.bricks.plan import BuildPlan, BuildStep, SubAssembly
+    from voxforge.bricks.order.plan import BuildPlan, BuildStep, SubAssembly
 
     ps = [_place("3024", 0, 0, z, color=1 + z % 3) for z in range(101)]
     ps += [_place("3024", 1, 0, 100 + k, color=4) for k in range(sub_steps)]

@@ -125,7 +125,7 @@ def test_leocad_renders_a_sub_assembly_mpd(shared_data: Path, tmp_path: Path) ->
         pytest.skip("xvfb-run is not installed")
     from PIL import Image
 
-    from voxforge.bricks.order import OrderConfig, plan_build
+    from voxforge.bricks.order.planner import OrderConfig, plan_build
 
     ps = [
         _place("3003", 0, 0, 0, 1),
@@ -163,7 +163,7 @@ def test_leocad_shows_every_chapter_of_a_long_build(shared_data: Path, tmp_path:
         pytest.skip("xvfb-run is not installed")
     from PIL import Image
 
-    from voxforge.bricks.plan import BuildPlan, BuildStep
+    from voxforge.bricks.order.plan import BuildPlan, BuildStep
 
     # 10x10 1x1 plates per layer, six layers: two blue, two red, two yellow; one part a step
     ps = [

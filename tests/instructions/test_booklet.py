@@ -5,7 +5,7 @@ import numpy as np
 import pypdfium2 as pdfium
 import pytest
 
-from voxforge.bricks.plan import BuildPlan, BuildStep, SubAssembly
+from voxforge.bricks.order.plan import BuildPlan, BuildStep, SubAssembly
 from voxforge.core.config import build_config
 from voxforge.core.errors import ConfigError
 from voxforge.core.outputs import OutputDir

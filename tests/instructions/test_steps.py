@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from voxforge.bricks.geometry import DEFAULT_COLORS, brick_model_geometry
-from voxforge.bricks.plan import BuildPlan, BuildStep, SubAssembly
+from voxforge.bricks.order.plan import BuildPlan, BuildStep, SubAssembly
 from voxforge.core.brickmodel import BrickModel
 from voxforge.core.errors import ConfigError
 from voxforge.instructions.steps import (
@@ -32,7 +32,7 @@ def test_view_angles_follow_the_rotstep_convention():
 
 
 def test_upside_down_view_shows_the_model_turned_over():
-    from voxforge.bricks.order import rotation_of_quarter
+    from voxforge.bricks.order.planner import rotation_of_quarter
 
     model = three_bricks()
     scene = StepScene(model, None, size=128)

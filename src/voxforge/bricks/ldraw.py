@@ -28,7 +28,7 @@ from typing import Literal
 import numpy as np
 
 from voxforge.bricks.catalogue import Part, catalogue
-from voxforge.bricks.plan import BuildPlan, BuildStep, SubAssembly
+from voxforge.bricks.order.plan import BuildPlan, BuildStep, SubAssembly
 from voxforge.core.brickmodel import BrickModel, Placement
 from voxforge.core.errors import ConfigError, GeometryError, InputFormatError, UnsupportedInputError
 from voxforge.core.outputs import atomic_write_bytes
@@ -280,7 +280,7 @@ def write_mpd(
         steps: ``layers`` (one ``0 STEP`` per bottom plate layer z), ``placement`` (one per
             ``Placement.step``; every step must be >= 0) or ``none`` (a single step). Ignored
             when ``plan`` is given.
-        plan: a build plan (:func:`voxforge.bricks.order.plan_build`): one step per plan step,
+        plan: a build plan (:func:`voxforge.bricks.order.planner.plan_build`): one step per plan step,
             ended by ``0 STEP``, or by ``0 ROTSTEP rx ry rz ABS`` when the step has a view hint
             (and ``0 ROTSTEP END`` for the first step back in the default view); each
             sub-assembly is a ``0 FILE <name>.ldr`` section with its own steps, referenced by

@@ -1,7 +1,7 @@
 """CLI command ``voxforge order MODEL``: plan the build of an LDraw model and write it with steps.
 
-Thin: read the model, call :func:`voxforge.bricks.order.plan_build`, write the MPD (one ``0 STEP``
-per step, ``ROTSTEP`` view hints, sub-assemblies as ``0 FILE`` sections), print the summary.
+Thin: read the model, call :func:`voxforge.bricks.order.planner.plan_build`, write the MPD (one ``0
+STEP`` per step, ``ROTSTEP`` view hints, sub-assemblies as ``0 FILE`` sections), print the summary.
 ``voxforge.cli`` registers the command at its end; the CLI helpers are imported inside it.
 """
 
@@ -29,7 +29,7 @@ def order(
 
     def run() -> None:
         from voxforge.bricks.ldraw import read_ldraw, write_mpd
-        from voxforge.bricks.order import OrderConfig, plan_build
+        from voxforge.bricks.order.planner import OrderConfig, plan_build
         from voxforge.core.errors import ConfigError
 
         try:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from voxforge.bricks.plan import BuildPlan, BuildStep
+from voxforge.bricks.order.plan import BuildPlan, BuildStep
 from voxforge.core.brickmodel import BrickModel
 from voxforge.core.errors import ConfigError, GeometryError
 from voxforge.core.outputs import OutputDir

@@ -12,7 +12,7 @@ View choice: new parts must be seen. :meth:`StepScene.visibility` rasterizes a s
 :func:`choose_views` turns the model (LDraw ``0 ROTSTEP rx ry rz ABS`` angles) when a part is
 mostly hidden from the default view.
 
-View convention (shared with :mod:`voxforge.bricks.order`): ``BuildStep.rotation`` holds LDraw
+View convention (shared with :mod:`voxforge.bricks.order.planner`): ``BuildStep.rotation`` holds LDraw
 ``0 ROTSTEP rx ry rz ABS`` angles read as absolute camera angles: ``rx`` the elevation above the
 horizon and ``ry`` the yaw, degrees; ``(30, 45, 0)`` is the default view, from the lattice's -x, -y
 corner (the LDraw front-left), and a larger yaw turns the camera counter-clockwise seen from above.
@@ -29,7 +29,7 @@ import numpy as np
 
 from voxforge.bricks.catalogue import catalogue
 from voxforge.bricks.geometry import ColorSource, brick_model_geometry
-from voxforge.bricks.plan import BuildPlan, BuildStep
+from voxforge.bricks.order.plan import BuildPlan, BuildStep
 from voxforge.core.brickmodel import BrickModel
 from voxforge.core.errors import ConfigError, GeometryError
 from voxforge.core.progress import ProgressCallback
@@ -649,7 +649,7 @@ def choose_views(
     """The plan with ``rotation`` set on steps whose new parts the default view hides.
 
     Steps that already carry a rotation from a file keep it; the heightmap guesses of
-    :func:`~voxforge.bricks.order.plan_build` (``info["view_hints"] == "heightmap"``) are
+    :func:`~voxforge.bricks.order.planner.plan_build` (``info["view_hints"] == "heightmap"``) are
     replaced by what the renderer sees. The returned plan's ``info["views_checked"]`` is True,
     so a second call returns it unchanged.
     """

@@ -464,7 +464,7 @@ def write_brick_outputs(
     weak: list[int] | None = None,
 ) -> None:
     """Write the LDraw model, parts lists, preview, GLB and summary into ``out_dir`` atomically;
-    with a build ``plan`` (:class:`~voxforge.bricks.plan.BuildPlan`), ``model.mpd`` follows its
+    with a build ``plan`` (:class:`~voxforge.bricks.order.plan.BuildPlan`), ``model.mpd`` follows its
     steps and the booklets ``config.instructions`` asks for are written (``scene``: a step
     renderer to reuse). ``weak``: parts outlined in red in ``preview.png`` (the weak spot of a
     model that is not buildable)."""

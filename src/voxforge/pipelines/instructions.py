@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from voxforge.bricks.plan import BuildPlan
+from voxforge.bricks.order.plan import BuildPlan
 from voxforge.core.brickmodel import BrickModel
 from voxforge.core.config import dump_config
 from voxforge.core.errors import GeometryError
@@ -56,13 +56,13 @@ def plan_for(
     ``view_hints`` False skips the planner's heightmap view guesses, for callers that choose
     the views by rendering (:func:`~voxforge.instructions.steps.choose_views`) anyway."""
     try:
-        from voxforge.bricks.order import plan_build
+        from voxforge.bricks.order.planner import plan_build
     except ImportError:
         from voxforge.instructions.booklet import layer_plan
 
-        log.info("voxforge.bricks.order is not available; building layer by layer")
+        log.info("voxforge.bricks.order.planner is not available; building layer by layer")
         return layer_plan(model)
-    from voxforge.bricks.order import OrderConfig
+    from voxforge.bricks.order.planner import OrderConfig
 
     return plan_build(model, OrderConfig(view_hints=view_hints), progress=progress)
 

@@ -1,6 +1,6 @@
 """The build order: bottom-up steps of a few parts each, in which every prefix stands.
 
-How the order is made (lattice units, z up; relations from :mod:`voxforge.bricks.order_graph`):
+How the order is made (lattice units, z up; relations from :mod:`voxforge.bricks.order.graph`):
 
 1. *Units.* A part that a chain of upward stud contacts joins to the ground (an *anchored*
    part) can be pressed onto what is built, one at a time. The others hang from parts above
@@ -22,7 +22,7 @@ How the order is made (lattice units, z up; relations from :mod:`voxforge.bricks
 3. *Steps.* Each wave is cut into spatially coherent clusters of about ``target_parts`` by
    region growing over footprint adjacency, seeded in a sweep from the lowest x + y corner;
    small clusters join their nearest neighbour, and consecutive small steps are merged.
-4. *Checks* (:mod:`voxforge.bricks.order_check`): every step prefix is tested for stud
+4. *Checks* (:mod:`voxforge.bricks.order.checks`): every step prefix is tested for stud
    connection to the ground, press-from-above and (optionally) stability, within a time
    budget for the linear programs; whatever fails is named in ``BuildPlan.info["problems"]``
    with the step and the reason, and prefixes left unchecked in ``info["unchecked_steps"]``.
@@ -43,14 +43,10 @@ from pydantic import BaseModel, Field, model_validator
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from voxforge.bricks.order_check import (
-    PrefixStability,
-    prefix_connected,
-    press_violations,
-)
-from voxforge.bricks.order_graph import OrderGraph, order_graph, reach_up
+from voxforge.bricks.order.checks import PrefixStability, prefix_connected, press_violations
+from voxforge.bricks.order.graph import OrderGraph, order_graph, reach_up
+from voxforge.bricks.order.plan import BuildPlan, BuildStep, SubAssembly
 from voxforge.bricks.physics.stability import PhysicsConfig
-from voxforge.bricks.plan import BuildPlan, BuildStep, SubAssembly
 from voxforge.core.brickmodel import BrickModel
 from voxforge.core.errors import ConfigError, GeometryError
 from voxforge.core.progress import ProgressCallback, null_progress
@@ -83,8 +79,7 @@ class OrderConfig(BaseModel, extra="forbid"):
         physics_config: settings of the stability analysis.
         physics_budget_s: seconds the stability programs of prefixes (full analyses and local
             re-solves) may take together; past it, prefixes the greedy passes cannot prove are
-            reported unchecked. On `bench_buildorder`'s 40 ModelNet shapes every prefix is
-            proven within 20 s; with 5 s, 7 of them kept unchecked prefixes (2026-11-21).
+            reported unchecked (``benchmarks/bench_buildorder.py`` counts them at the default budget).
         view_hints: add ``rotation`` hints to steps the default view cannot see.
     """
 
@@ -654,7 +649,7 @@ def _can_come_down(g: OrderGraph, step: np.ndarray, flip: np.ndarray, i: int, k:
 
 MAX_TABLE_PHASES = 8
 """Times a sub-assembly is built on from one side (turned over in between) before the parts still
-hanging are reported; on the 40 ModelNet shapes of `bench_buildorder` at most 6 are used."""
+hanging are reported (the shapes of ``benchmarks/bench_buildorder.py`` use at most 6)."""
 
 
 def _table_phases(g: OrderGraph, keep: np.ndarray, flip: bool) -> tuple[list[np.ndarray], np.ndarray]:

@@ -10,7 +10,7 @@ friction) on that subset, with the parts renumbered in their original order exac
 model would number them. When the pass carries every load, ``analyze_stability`` on the prefix would
 stop at the same pass with verdict ``STABLE``, so nothing is skipped that could change the answer;
 only when it fails is the full analysis (the linear program) run on the prefix model itself.
-``tests/bricks/test_order.py`` checks the agreement on every prefix of seeded models.
+``tests/bricks/order/test_planner.py`` checks the agreement on every prefix of seeded models.
 
 Between checks the build only grows, and forces superpose: when prefix ``P`` is proven to stand
 (some force distribution ``W`` within capacity exists) and the weight of the parts ``S`` added
@@ -36,8 +36,6 @@ increment carried down to it greedily), then what lies under all the new parts, 
 upward around an overloaded joint; one program over ``R`` each time. The full analysis runs only
 where none of this works, and then first with every stud weakened to :data:`PROOF_SLACK` of its
 capacity, so that the distribution it proves leaves the increments after it room on every stud.
-Measured on the three ModelNet shapes whose prefixes the budget left unproven before (a chair, a
-night stand, a dresser of 1,017 to 4,832 parts): every prefix proven.
 """
 
 from __future__ import annotations
@@ -48,7 +46,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy import sparse
 
-from voxforge.bricks.order_graph import OrderGraph
+from voxforge.bricks.order.graph import OrderGraph
 from voxforge.bricks.physics.compression import CompressionPass, compression_pass
 from voxforge.bricks.physics.contacts import (
     GROUND,
@@ -229,9 +227,9 @@ class PrefixStability:
     def _solve_under(
         self, keep: np.ndarray, below: np.ndarray, known: _Loads
     ) -> tuple[_Loads | None, np.ndarray | None]:
-        """One program of :meth:`_resolve` over the parts ``below`` (measured on ModelNet
-        shapes, one program over them all proved more steps in the same time than programs
-        around the greedy pass's failures): the distribution, or None and the (n,) bool parts
+        """One program of :meth:`_resolve` over the parts ``below`` (one program over them all
+        proves more steps in the same time than programs around each of the greedy pass's
+        failures): the distribution, or None and the (n,) bool parts
         of the overloaded interfaces (None when the solve did not finish)."""
         left = self.budget_s - self.full_s
         if left <= 0:

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from voxforge.bricks.catalogue import catalogue
-from voxforge.bricks.order import (
+from voxforge.bricks.order.checks import PROOF_SLACK, PrefixStability, sub_model
+from voxforge.bricks.order.graph import anchored_parts, order_graph
+from voxforge.bricks.order.planner import (
     PREFIX_WORDS,
     OrderConfig,
     _pre_attach,
@@ -17,8 +19,6 @@ from voxforge.bricks.order import (
     plan_units,
     rotation_of_quarter,
 )
-from voxforge.bricks.order_check import PROOF_SLACK, PrefixStability, sub_model
-from voxforge.bricks.order_graph import anchored_parts, order_graph
 from voxforge.bricks.physics.stability import PhysicsConfig, analyze_stability
 from voxforge.core.brickmodel import BrickModel, Placement
 from voxforge.core.errors import ConfigError, GeometryError

@@ -1,6 +1,6 @@
 """A build plan: the order in which a brick model's parts go on, step by step.
 
-The plan is plain data shared by the build-order search (``bricks/order.py``), the LDraw writer
+The plan is plain data shared by the build-order search (``bricks/order/planner.py``), the LDraw writer
 (``0 STEP`` / ``0 ROTSTEP`` / sub-assembly ``0 FILE`` sections) and the instruction renderer.
 Parts are always named by their index into ``BrickModel.placements`` of the *whole* model, so a
 sub-assembly is a set of the model's own parts, not a copy.
