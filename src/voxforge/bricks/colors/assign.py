@@ -58,14 +58,17 @@ class ColorConfig(BaseModel):
             The CLI string ``auto|K|single:CODE`` parses straight into this field.
         metric: ``oklab`` (default) or ``ciede2000`` for every nearest-colour decision.
             ``oklab`` is Euclidean Oklab with lightness weighted down
-            (:data:`OKLAB_LIGHTNESS_SCALE`), so shaded texture and scan colours keep their hue
-            (a mustard-yellow banana is Yellow). It is the default because CIEDE2000 is built
-            for small differences: across the large gaps between LEGO colours its blue-region
-            hue term sends saturated blue (30, 30, 200) to Black instead of Blue.
+            (:data:`~voxforge.bricks.colors.match.OKLAB_LIGHTNESS_SCALE`), so shaded texture and
+            scan colours keep their hue (a mustard-yellow banana is Yellow). It is the default
+            because CIEDE2000 is built for small differences: across the large gaps between LEGO
+            colours its blue-region hue term sends saturated blue (30, 30, 200) to Black instead
+            of Blue.
         dither: 3-D error diffusion over the visible surface cells.
-        palette: LDraw codes to use instead of :func:`solid_palette`.
-        inventory: the user's parts (file or dict, see :func:`load_inventory`); only colours they
-            own (quantity > 0) are used.
+        palette: LDraw codes to use instead of
+            :func:`~voxforge.bricks.colors.palette.solid_palette`.
+        inventory: the user's parts (file or dict, see
+            :func:`~voxforge.bricks.colors.inventory.load_inventory`); only colours they own
+            (quantity > 0) are used.
         interior_color: ``"nearest"`` (hidden filled cells are matched like the rest; the
             voxelizer copies the nearest surface colour into them) or an LDraw code for all hidden
             cells (e.g. a cheap colour the user has plenty of).
@@ -134,8 +137,9 @@ class ColorConfig(BaseModel):
 
 
 def resolve_palette(config: ColorConfig) -> list[int]:
-    """The codes assignment may use: the user palette (or :func:`solid_palette`), restricted to
-    the colours of the inventory when one is given. Raises ConfigError when nothing is left."""
+    """The codes assignment may use: the user palette (or
+    :func:`~voxforge.bricks.colors.palette.solid_palette`), restricted to the colours of the
+    inventory when one is given. Raises ConfigError when nothing is left."""
     table = load_colors()
     codes = list(dict.fromkeys(config.palette)) if config.palette else solid_palette()
     if config.inventory is not None:

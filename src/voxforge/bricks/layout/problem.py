@@ -163,7 +163,8 @@ def build_problem(
     table: PartTable | None = None,
     live: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> LayerProblem:
-    """Enumerate the candidates of one layer (see :func:`layer_candidates` for array contracts).
+    """Enumerate the candidates of one layer (see
+    :func:`~voxforge.bricks.layout.kernels.layer_candidates` for array contracts).
 
     ``live`` is ``(live_p, live_b)``, (nx, ny) bool each; None counts every cell as live.
     """

@@ -18,14 +18,14 @@ Verdict = Literal["STABLE", "UNSTABLE", "FLOATING", "UNKNOWN"]
 
 @dataclass
 class StabilityReport:
-    """Outcome of :func:`analyze_stability`.
+    """Outcome of :func:`~voxforge.bricks.physics.stability.analyze_stability`.
 
     Attributes:
         stable: True only for verdict ``STABLE``.
         verdict: ``STABLE``, ``UNSTABLE``, ``FLOATING`` or ``UNKNOWN`` (the solver ran out of
             time or failed; ``status`` says which).
-        margin: ``1 - max_stress`` (see the module docstring); ``-inf`` when floating, ``nan``
-            when unknown.
+        margin: ``1 - max_stress`` (see :mod:`voxforge.bricks.physics.stability`); ``-inf`` when
+            floating, ``nan`` when unknown.
         max_stress: largest contact stress (tension / capacity); ``inf`` when floating, ``nan``
             when unknown.
         stress: (n,) float64 per-part stress, ``inf`` for floating parts, ``nan`` for supported

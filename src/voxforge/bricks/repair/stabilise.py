@@ -207,20 +207,19 @@ def stabilise(
 
     Up to ``rounds`` times the weakest parts and their stud neighbours are re-laid with another
     seed, the other orientation preference and a stronger bonding reward; a re-lay is kept only if
-    the physics margin grows and the model stays one piece (the first that does not help ends
-    the re-lays; skipped when the stress is far over capacity). Then, up to ``support_rounds``
-    times, columns (2x2 where they fit) go down to the part below or the ground, and the model
-    is checked again: under the weakest hanging parts, each at the bottom cell farthest from
-    where the part rests, one under every separate overloaded spot, then up to
-    ``props_per_round`` in all (one more per unit of stress over capacity; see
-    :func:`place_props`). A round that lowers neither the largest stress nor the total excess
-    comes out again, and the next stands one column per overloaded spot where the report's
-    dual prices say a support takes the most overload off (:func:`priced_columns`), then the
-    guesses again; two such rounds in a row end the loop (the overload sits where no column
-    helps). A model that stands but under ``target_margin`` goes through the same rounds, its
-    spots the interfaces over ``1 - target_margin`` of capacity. Stops at the deadline; a model
-    left under the target margin gets a plain note saying so. Returns the last report (None when
-    the physics gave up).
+    the physics margin grows and the model stays one piece (the first that does not help ends the
+    re-lays; skipped when the stress is far over capacity). Then, up to ``support_rounds`` times,
+    columns (2x2 where they fit) go down to the part below or the ground, and the model is checked
+    again: under the weakest hanging parts, each at the bottom cell farthest from where the part
+    rests, one under every separate overloaded spot, then up to ``props_per_round`` in all (one more
+    per unit of stress over capacity; see :func:`~voxforge.bricks.repair.supports.place_props`). A
+    round that lowers neither the largest stress nor the total excess comes out again, and the next
+    stands one column per overloaded spot where the report's dual prices say a support takes the
+    most overload off (:func:`~voxforge.bricks.repair.supports.priced_columns`), then the guesses
+    again; two such rounds in a row end the loop (the overload sits where no column helps). A model
+    that stands but under ``target_margin`` goes through the same rounds, its spots the interfaces
+    over ``1 - target_margin`` of capacity. Stops at the deadline; a model left under the target
+    margin gets a plain note saying so. Returns the last report (None when the physics gave up).
 
     The prices are not the first choice: their columns are just enough, which leaves the stress
     near capacity, where the analysis of the next model takes its slowest path, while the
