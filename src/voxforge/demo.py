@@ -22,7 +22,8 @@ def _demo_config():
 
 
 def main(argv: list[str] | None = None) -> int:
-    from voxforge.cli import guarded, progress_bar
+    from voxforge.cli.app import guarded
+    from voxforge.cli.progress import progress_bar
     from voxforge.pipelines.brickify import run_brickify
 
     config = _demo_config()

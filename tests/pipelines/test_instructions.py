@@ -5,10 +5,10 @@ import typer
 from typer.testing import CliRunner
 
 from voxforge.bricks.ldraw import read_ldraw, write_mpd
+from voxforge.cli.instructions import instructions
 from voxforge.core.brickmodel import BrickModel, Placement
 from voxforge.core.errors import GeometryError, InputFormatError
 from voxforge.instructions.booklet import InstructionsConfig
-from voxforge.instructions.commands import instructions
 from voxforge.pipelines.instructions import run_instructions
 
 

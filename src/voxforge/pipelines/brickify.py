@@ -23,6 +23,7 @@ from voxforge.core.outputs import OutputDir
 from voxforge.core.progress import Progress, ProgressCallback
 from voxforge.instructions.booklet import InstructionsConfig
 from voxforge.pipelines.common import InputConfig, Timer, check_single_units, jsonable, prepare_grid
+from voxforge.pipelines.options import BRICKIFY_OPTIONS, check_choices
 from voxforge.scan import CleanConfig
 from voxforge.voxel import VoxelizeConfig
 
@@ -109,6 +110,11 @@ class BrickifyConfig(BaseModel):
     @model_validator(mode="after")
     def _one_unit_knob(self) -> BrickifyConfig:
         check_single_units(self.input, self.clean)
+        return self
+
+    @model_validator(mode="after")
+    def _known_choices(self) -> BrickifyConfig:
+        check_choices(self, BRICKIFY_OPTIONS)  # an unknown layout strategy fails before any reading
         return self
 
 

@@ -4,14 +4,17 @@ A runner is a module-level function ``run(input_path, out_dir, config, progress)
 spec can be pickled to a worker process (or, later, a distributed engine) by reference. Adding a
 pipeline is one :class:`PipelineSpec` in :func:`default_pipelines`.
 
-The web page's shortcuts map onto the pipeline config (brickify):
+A job's options are the pipeline config's fields (nested: ``{"layout": {"strategy": "optimal"}}``)
+and the flat shortcuts of the web page, which are the options marked ``shortcut`` in
+:mod:`voxforge.pipelines.options` (the declarations the CLI's flags come from, so a shortcut means
+what its flag means):
 
 =============  ======================  ============================================
 shortcut       config field            meaning
 =============  ======================  ============================================
 width_studs    ``voxel.width_studs``   longest horizontal side in studs
-colors (int)   ``colors.mode``         at most K colours (``"auto"`` also passes)
-hollow (int)   ``voxel.hollow``        shell K studs thick; 0 means solid (None)
+colors         ``colors.mode``         ``"auto"``, at most K colours, ``"single:CODE"``
+hollow         ``voxel.hollow``        shell K cells thick; 0 or false: solid; true: 2 cells
 =============  ======================  ============================================
 
 Top-level brickify options pass as they are: ``classify`` (off unless asked), ``meshes``
@@ -33,6 +36,7 @@ from pydantic import BaseModel, ValidationError
 from voxforge.core.errors import ConfigError, SizeLimitError, UnsupportedInputError
 from voxforge.core.progress import ProgressCallback
 from voxforge.core.registry import Registry
+from voxforge.pipelines.options import BRICKIFY_OPTIONS, UserOption, shortcuts
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +51,6 @@ INPUT_KINDS = {
 
 
 @dataclass(frozen=True)
-class Shortcut:
-    """A flat option of the web page mapped onto a nested config field."""
-
-    path: str
-    convert: Callable[[Any], Any] = lambda v: v
-
-
-@dataclass(frozen=True)
 class PipelineSpec:
     """One pipeline as the service offers it.
 
@@ -63,7 +59,7 @@ class PipelineSpec:
         options: the pipeline's pydantic config (``extra="forbid"``).
         run: module-level runner ``run(input_path, out_dir, config, progress)``.
         inputs: accepted input kinds, keys of :data:`INPUT_KINDS`.
-        shortcuts: flat option name -> nested config field.
+        shortcuts: flat option name -> the option (its config field and conversion).
         description: one line for ``GET /v1/pipelines``.
     """
 
@@ -71,7 +67,7 @@ class PipelineSpec:
     options: type[BaseModel]
     run: Runner
     inputs: frozenset[str]
-    shortcuts: dict[str, Shortcut] = field(default_factory=dict)
+    shortcuts: dict[str, UserOption] = field(default_factory=dict)
     description: str = ""
 
     def build_options(self, params: dict[str, Any]) -> BaseModel:
@@ -124,41 +120,40 @@ def describe_input(detected: str) -> str:
 
 
 def expand_shortcuts(
-    params: dict[str, Any], shortcuts: dict[str, Shortcut]
+    params: dict[str, Any], shortcuts: dict[str, UserOption]
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Nested config data from flat shortcuts, and config path -> the name the caller used.
 
     Raises:
-        ConfigError: a shortcut and its nested field given together.
+        ConfigError: a shortcut and its nested field given together, or a value outside the
+            shortcut's choices.
     """
     data: dict[str, Any] = {k: v for k, v in params.items() if k not in shortcuts}
     spelled: dict[str, str] = {}
-    for name, sc in shortcuts.items():
+    for name, option in shortcuts.items():
         if name not in params:
             continue
-        *parents, leaf = sc.path.split(".")
-        node = data
-        for p in parents:
-            child = node.setdefault(p, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"{p}: expected an object of options, found {type(child).__name__}")
-            node = child
-        if leaf in node:
-            raise ConfigError(f"{name} and {sc.path} both given; use one")
-        node[leaf] = sc.convert(params[name])
-        spelled[sc.path] = name
+        option.check(params[name], spelled=name)
+        value = option.convert(params[name]) if option.convert else params[name]
+        for path in option.paths:
+            *parents, leaf = path.split(".")
+            node = data
+            for p in parents:
+                child = node.setdefault(p, {})
+                if not isinstance(child, dict):
+                    raise ConfigError(
+                        f"{p}: expected an object of options, found {type(child).__name__}"
+                    )
+                node = child
+            if leaf in node:
+                raise ConfigError(f"{name} and {path} both given; use one")
+            node[leaf] = value
+            spelled[path] = name
     return data, spelled
 
 
-def _hollow(value: Any) -> Any:
-    return None if value == 0 and not isinstance(value, bool) else value
-
-
-BRICKIFY_SHORTCUTS = {
-    "width_studs": Shortcut("voxel.width_studs"),
-    "colors": Shortcut("colors.mode"),
-    "hollow": Shortcut("voxel.hollow", _hollow),
-}
+BRICKIFY_SHORTCUTS = shortcuts(BRICKIFY_OPTIONS)
+"""The brickify options the web page sends flat: ``width_studs``, ``colors``, ``hollow``."""
 
 
 def run_reconstruct_upload(

@@ -11,8 +11,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from voxforge.cli import data as data_commands
+from voxforge.cli import evaluate as recon_commands
 from voxforge.core.errors import ConfigError
-from voxforge.nn import recon_commands
 from voxforge.nn.metrics import surface_points
 from voxforge.nn.reconstruct.eval import evaluate_reconstruction
 from voxforge.nn.reconstruct.renderset import view_target
@@ -103,7 +104,7 @@ def cli(monkeypatch: pytest.MonkeyPatch, tiny_npz: Path) -> typer.Typer:
     monkeypatch.setattr(recon_commands, "_load_reconstructor", lambda kind, weights: Oracle(vox, sel))
     app = typer.Typer()
     app.command("reconstruction")(recon_commands.evaluate_reconstruction_cmd)
-    app.command("render-set")(recon_commands.render_set_cmd)
+    app.command("render-set")(data_commands.render_set_cmd)
     return app
 
 

@@ -9,7 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 from voxforge.bricks.ldraw import read_ldraw_plan, write_mpd
-from voxforge.bricks.order_commands import order
+from voxforge.cli.order import order
 from voxforge.core.brickmodel import BrickModel, Placement
 
 app = typer.Typer()

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voxforge.cli import Terminated, exit_cleanly_on_signals
+from voxforge.cli.app import Terminated, exit_cleanly_on_signals
 from voxforge.core.outputs import OutputDir
 
 POSIX = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
@@ -55,7 +55,7 @@ def test_sigterm_mid_run_removes_the_staging_folder(tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(Path(__file__).parents[1] / "src"), env.get("PYTHONPATH", "")]
+        [str(Path(__file__).parents[2] / "src"), env.get("PYTHONPATH", "")]
     )
     args = ["brickify", str(tmp_path / "box.npy"), "-o", str(out), "--width-studs", "10"]
     proc = subprocess.Popen(

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from voxforge.nn.recon_train_commands import ship_reconstruction_cmd, train_reconstruction_cmd
+from voxforge.cli.train import ship_reconstruction_cmd, train_reconstruction_cmd
 
 app = typer.Typer()
 app.command("train")(train_reconstruction_cmd)

@@ -162,7 +162,7 @@ def test_bad_pick_point_is_one_line(tmp_path, cube_stl):
 
 
 def test_margin_text_handles_unknown_verdicts():
-    from voxforge.cli import _margin_text
+    from voxforge.cli.report import margin_text as _margin_text
 
     assert _margin_text(0.4213) == "margin 0.42"
     assert _margin_text(None) == "margin not determined"
@@ -170,7 +170,7 @@ def test_margin_text_handles_unknown_verdicts():
 
 
 def test_problem_lines_warn_with_the_first_problems():
-    from voxforge.cli import problem_lines
+    from voxforge.cli.report import problem_lines
 
     assert problem_lines([]) == []
     problems = [{"step": k, "reason": f"the build so far is UNSTABLE ({k})"} for k in (4, 5, 6, 7)]

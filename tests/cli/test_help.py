@@ -13,7 +13,7 @@ from voxforge.cli import EXIT_CODES, app
 from voxforge.core import errors
 
 runner = CliRunner()
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def help_text(*command: str) -> str:

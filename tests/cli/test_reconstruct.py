@@ -12,7 +12,7 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from voxforge.nn.recon_use_commands import reconstruct
+from voxforge.cli.reconstruct import reconstruct
 
 app = typer.Typer()
 app.command("reconstruct")(reconstruct)

@@ -4,7 +4,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from voxforge.service.commands import serve, users_app
+from voxforge.cli.serve import serve, users_app
 
 
 @pytest.fixture
