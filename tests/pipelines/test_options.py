@@ -46,7 +46,7 @@ def test_every_option_lands_on_a_config_field_with_the_same_choices(config, opti
 
 
 def test_strategy_choices_are_the_registered_strategies():
-    from voxforge.bricks.layout import LAYOUT_STRATEGIES
+    from voxforge.bricks.layout.strategies import LAYOUT_STRATEGIES
 
     assert list(po.STRATEGY.allowed()) == LAYOUT_STRATEGIES.names()
     assert {"greedy", "optimal", "highs"} <= set(po.STRATEGY.allowed())
