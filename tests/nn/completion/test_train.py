@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
-from voxforge.nn.completion.ship import schedule_text, ship_completion
-from voxforge.nn.completion.train import load_completion_config, train_completion
+from voxforge.core.errors import ConfigError
+from voxforge.nn.completion.ship import init_text, schedule_text, ship_completion
+from voxforge.nn.completion.train import initial_model, load_completion_config, train_completion
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -18,14 +20,37 @@ def test_the_shipped_recipe_runs_a_fixed_number_of_steps() -> None:
     assert not Path(cfg.data.path).is_absolute()
 
 
-def _tiny(shared_data: Path, tmp_path: Path, out: str):
+def test_the_shipped_recipe_starts_where_its_first_stage_ends() -> None:
+    cfg = load_completion_config(ROOT / "configs/completion/unet.yaml")
+    first = load_completion_config(ROOT / "configs/completion/unet-stage1.yaml")
+    assert first.init is None and first.schedule == "steps" and first.max_minutes is None
+    assert cfg.init == f"{first.output_dir}/{first.name}/best.pt"
+    assert first.widths == cfg.widths and first.data.cache != cfg.data.cache
+
+
+def _tiny(shared_data: Path, tmp_path: Path, out: str, **extra):
     over = {
         "data": {"path": str(shared_data / "modelnet10_vox30_train.npz"),
                  "cache": str(tmp_path / "set.npz"), "limit_objects": 12, "scans_per_object": 1},
         "widths": [4, 8], "steps": 4, "batch_size": 2, "validate_every": 2, "val_samples": 2,
-        "output_dir": str(tmp_path / out),
+        "output_dir": str(tmp_path / out), "init": None, **extra,
     }  # fmt: skip
     return train_completion(load_completion_config(ROOT / "configs/completion/unet.yaml", over))
+
+
+def test_a_second_stage_starts_from_the_first_stages_weights(tmp_path, shared_data) -> None:
+    a = _tiny(shared_data, tmp_path, "a")
+    ckpt = str(a.run_dir / "best.pt")
+    cfg = load_completion_config(ROOT / "configs/completion/unet.yaml", {"widths": [4, 8], "init": ckpt})
+    start = initial_model(cfg).state_dict()
+    wa = torch.load(ckpt, weights_only=False)["model"]
+    assert all(torch.equal(start[k], wa[k]) for k in wa)
+    b = _tiny(shared_data, tmp_path, "b", init=ckpt)
+    assert torch.load(b.run_dir / "best.pt", weights_only=False)["meta"]["init"] == ckpt
+    with pytest.raises(ConfigError, match="widths"):
+        initial_model(load_completion_config(ROOT / "configs/completion/unet.yaml",
+                                             {"widths": [4, 16], "init": ckpt}))  # fmt: skip
+    assert "earlier stage" in init_text({"init": ckpt}) and "random" in init_text({})
 
 
 def test_two_runs_from_the_seed_give_the_same_weights(tmp_path, shared_data) -> None:

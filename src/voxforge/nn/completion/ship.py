@@ -67,7 +67,10 @@ def ship_completion(
     return info
 
 
-_RECIPE_KEYS = ("schedule", "steps", "max_minutes", "batch_size", "lr", "threads", "val_samples")
+_RECIPE_KEYS = (
+    "schedule", "steps", "max_minutes", "batch_size", "lr", "warmup_steps", "threads", "val_samples",
+    "init",
+)  # fmt: skip
 
 
 def _steps_run(curve: str) -> int | None:
@@ -96,6 +99,16 @@ def schedule_text(t: dict[str, Any]) -> str:
         f"{t.get('batch_size')} scans (`schedule: steps`, no wall-clock stop), "
         f"{t.get('threads')} torch thread(s): the same command and config give the same weights "
         "on the same torch build and thread count."
+    )
+
+
+def init_text(t: dict[str, Any]) -> str:
+    """How the card describes where the weights started (a random start or an earlier stage)."""
+    if not t.get("init"):
+        return "The weights start from a seeded random initialisation."
+    return (
+        f"The weights start from `{t['init']}`, the checkpoint of an earlier stage (its own recipe "
+        "in `configs/completion/`), so the learning rate warms up and decays a second time."
     )
 
 
@@ -223,7 +236,8 @@ Reproduce: `voxforge evaluate completion --data {d["path"]} --split val --json`.
 
 ## Training
 {t["trained_on"]}; seed {t["seed"]}; checkpoint of step {info["checkpoint_step"]} of
-{t.get("steps_run")} (best IoU at 0.4 on {n_sel} of the validation scans). {schedule_text(t)}
+{t.get("steps_run")} (best IoU at 0.4 on {n_sel} of the validation scans). {init_text(t)}
+{schedule_text(t)}
 Command:
 
     {t["command"]}

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch.nn import functional as F
 
 from voxforge.core.config import dump_config, load_config
+from voxforge.core.errors import ConfigError
 from voxforge.core.progress import ProgressCallback, null_progress
 from voxforge.nn.completion.dataset import CompletionDataConfig, CompletionSet, load_or_build
 from voxforge.nn.completion.model import CompletionUNet, count_params
@@ -63,6 +64,11 @@ class CompletionTrainConfig(BaseModel):
         None, ge=1, description="Validate on this many validation scans (evenly spread; all: None)."
     )
     threads: int = Field(1, ge=1, description="torch threads (the CPU is shared).")
+    init: str | None = Field(
+        None,
+        description="Start from these weights (a run's ``best.pt`` or a shipped ``.safetensors`` "
+        "stem) instead of a random initialisation: a second stage over an earlier run.",
+    )
     seed: int = 0
     output_dir: str = "runs/completion"
 
@@ -143,6 +149,27 @@ def _rate(config: CompletionTrainConfig, step: int, elapsed: float) -> float:
     return lr_factor(step, config.steps, config.warmup_steps, config.min_lr_ratio)
 
 
+def initial_model(config: CompletionTrainConfig) -> CompletionUNet:
+    """A seeded fresh U-Net of ``config.widths``, or the weights of ``config.init``.
+
+    Raises:
+        ConfigError: ``init`` is missing, not a completion model, or of other widths.
+    """
+    model = CompletionUNet(tuple(config.widths))
+    if config.init is None:
+        return model
+    from voxforge.nn.completion.infer import load_checkpoint, load_completer
+
+    path = Path(config.init)
+    start = load_checkpoint(path) if path.suffix == ".pt" else load_completer(path)
+    if tuple(start.model.widths) != tuple(config.widths):
+        raise ConfigError(
+            f"init {path}: widths {list(start.model.widths)} differ from the config's {config.widths}"
+        )
+    model.load_state_dict(start.model.state_dict())
+    return model
+
+
 def train_completion(
     config: CompletionTrainConfig, progress: ProgressCallback | None = None
 ) -> CompletionTrainResult:
@@ -161,14 +188,15 @@ def train_completion(
     if config.val_samples is not None and config.val_samples < len(val_idx):
         val_idx = val_idx[np.linspace(0, len(val_idx) - 1, config.val_samples).round().astype(int)]
     log.info("%d training and %d validation scans", len(train_idx), len(val_idx))
-    model = CompletionUNet(tuple(config.widths))
+    model = initial_model(config)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     best: dict[str, float] = {}
     best_step, step, losses = 0, 0, []
     order = rng.permutation(train_idx)
     pos = 0
     t_train = time.perf_counter()
-    meta = {"widths": list(config.widths), "params": count_params(model), "name": config.name}
+    meta = {"widths": list(config.widths), "params": count_params(model), "name": config.name,
+            "init": config.init}  # fmt: skip
     while step < config.steps:
         if pos + config.batch_size > len(order):
             order, pos = rng.permutation(train_idx), 0
