@@ -29,7 +29,7 @@ def test_complete_writes_grid_mesh_preview_and_summary(tmp_path, box_ply) -> Non
     r = runner.invoke(app, ["complete", str(box_ply), "-o", str(out), "--method", "symmetry",
                             "--no-clean", "-q"])  # fmt: skip
     assert r.exit_code == 0, r.output
-    assert "(one-sided)" in r.output
+    assert "(one-sided)" in r.output, r.output
     for name in ("completed.npz", "completed.ply", "preview.png", "summary.json", "manifest.json"):
         assert (out / name).is_file(), name
     s = json.loads((out / "summary.json").read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -20,12 +21,15 @@ def test_the_shipped_recipe_runs_a_fixed_number_of_steps() -> None:
     assert not Path(cfg.data.path).is_absolute()
 
 
-def test_the_shipped_recipe_starts_where_its_first_stage_ends() -> None:
-    cfg = load_completion_config(ROOT / "configs/completion/unet.yaml")
-    first = load_completion_config(ROOT / "configs/completion/unet-stage1.yaml")
-    assert first.init is None and first.schedule == "steps" and first.max_minutes is None
-    assert cfg.init == f"{first.output_dir}/{first.name}/best.pt"
-    assert first.widths == cfg.widths and first.data.cache != cfg.data.cache
+def test_each_stage_of_the_shipped_recipe_starts_where_the_one_before_ends() -> None:
+    names = ["unet-stage1.yaml", "unet-stage2.yaml", "unet.yaml"]
+    stages = [load_completion_config(ROOT / "configs/completion" / n) for n in names]
+    assert stages[0].init is None
+    for before, after in itertools.pairwise(stages):
+        assert after.init == f"{before.output_dir}/{before.name}/best.pt"
+        assert after.widths == before.widths and after.max_minutes is None
+    assert len({s.name for s in stages}) == 3 and stages[-1].name == "completion-unet"
+    assert stages[0].data.cache != stages[1].data.cache
 
 
 def _tiny(shared_data: Path, tmp_path: Path, out: str, **extra):
