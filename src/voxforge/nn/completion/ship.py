@@ -108,7 +108,7 @@ def init_text(t: dict[str, Any]) -> str:
         return "The weights start from a seeded random initialisation."
     return (
         f"The weights start from `{t['init']}`, the checkpoint of an earlier stage (its own recipe "
-        "in `configs/completion/`), so the learning rate warms up and decays a second time."
+        "in `configs/completion/`), so the learning rate warms up and decays again."
     )
 
 
