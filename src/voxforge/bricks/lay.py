@@ -380,7 +380,7 @@ def lay_bricks(
     conn["notes"] = list(rlog.notes)
     if limited:
         conn["notes"].append(TIME_LIMIT_NOTE.format(stages=", ".join(limited)))
-        log.warning(TIME_LIMIT_NOTE.format(stages=", ".join(limited)))
+        log.info(conn["notes"][-1])
     added = int(state.added.sum())
     report = LayoutReport(
         strategy=cfg.strategy,
