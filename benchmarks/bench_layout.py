@@ -60,7 +60,7 @@ def run(strategy: str, shapes, budget: float, physics) -> dict:
     times, phys_times, per_cell, ok, kinds, added, seams, ones = [], [], [], [], [], [], [], []
     for _, grid in shapes:
         t = time.perf_counter()
-        model, rep = lay_bricks(grid, None, LayoutConfig(strategy=strategy, time_budget=budget))
+        model, rep = lay_bricks(grid, None, LayoutConfig(strategy=strategy, solver_work=budget))
         times.append(time.perf_counter() - t)
         if physics is not None:
             t = time.perf_counter()

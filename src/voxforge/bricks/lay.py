@@ -6,11 +6,16 @@ every position where its cells allow its height and share one colour is a candid
 part count, bonding to the parts below, seams on seams and the course's orientation preference
 (which alternates per brick course, so joints are staggered). A strategy from
 :data:`~voxforge.bricks.layout.strategies.LAYOUT_STRATEGIES` picks an exact cover: ``greedy``
-(cheapest per cell first, milliseconds), ``optimal`` (CP-SAT, the time budget split over layers,
-greedy where it times out) or ``highs`` (HiGHS MILP). Repair passes then join components and
-support floating ones (:mod:`voxforge.bricks.repair`), an optional physics callable drives
-re-lays of weak regions, and finishing passes may swap exposed parts for slopes and tiles
-(:mod:`voxforge.bricks.layout.finishing`).
+(cheapest per cell first, milliseconds), ``optimal`` (CP-SAT, a deterministic work budget split
+over layers, greedy where it finds nothing better) or ``highs`` (HiGHS MILP). Repair passes then
+join components and support floating ones (:mod:`voxforge.bricks.repair`), an optional physics
+callable drives re-lays of weak regions, and finishing passes may swap exposed parts for slopes
+and tiles (:mod:`voxforge.bricks.layout.finishing`).
+
+Every stage's work is bounded by counts (solver work, bridging tries, repair rounds), so the model
+is a function of the grid, the colours, the config and the seed. The wall clock is only a safety
+cap (:class:`~voxforge.bricks.cap.TimeCap`): when it stops a stage, the report's ``time_limited``
+names the stage and the notes say the result depends on the machine's speed.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from voxforge.bricks import catalogue as catalogue_module
+from voxforge.bricks.cap import TIME_LIMIT_NOTE, TimeCap
 from voxforge.bricks.connectivity import connectivity_report
 from voxforge.bricks.layout.finishing import finish_slopes, finish_tiles
 from voxforge.bricks.layout.problem import LayerWeights, PartTable, part_table
@@ -53,13 +59,18 @@ class LayoutConfig(BaseModel, extra="forbid"):
             fill a course), ``plates`` (plates only), ``mixed`` (bricks or plates at any level,
             the strategy's costs choose).
         seed: tie-break seed; the same seed gives the same placements.
-        time_budget: seconds for the whole layout (the optimisers split it over layers; repairs
-            stop trying to bridge when it is spent).
+        time_budget: wall-clock safety cap, seconds, on the layout and the bridging repair; the
+            work itself is bounded by ``solver_work`` and the repair's tries, so the cap stops only
+            a run far slower than a typical machine (then ``time_limited`` says so).
+        solver_work: work for ``optimal`` / ``highs`` over the whole layout, split over the
+            layers by cell count: CP-SAT deterministic seconds (about wall seconds on one quiet
+            core), and :data:`~voxforge.bricks.layout.exact.HIGHS_NODES_PER_WORK` HiGHS nodes
+            per unit.
         finish_slopes / finish_tiles: run the finishing passes (shape unchanged).
         repair: bridge components and add supports so the model is one grounded piece.
         max_repair_rounds: stability re-lay rounds before supports are added.
-        stability_budget: seconds the stability repair may take after the layout (each round
-            is one physics check; on a large unstable model one check takes seconds).
+        stability_budget: wall-clock safety cap, seconds, on the stability repair (its rounds
+            bound the work; one round is one physics check, seconds on a large model).
         support_color: LDraw colour of added support cells (71 = light bluish grey).
         match_support_color: give each column of added parts the colour of its surroundings
             where its parts exist in it (:func:`~voxforge.bricks.repair.colors.match_support_colors`).
@@ -72,12 +83,13 @@ class LayoutConfig(BaseModel, extra="forbid"):
     strategy: str = "greedy"
     parts: Literal["bricks", "plates", "mixed"] = "bricks"
     seed: int = 0
-    time_budget: float = Field(10.0, gt=0)
+    time_budget: float = Field(300.0, gt=0)
+    solver_work: float = Field(8.0, gt=0)
     finish_slopes: bool = False
     finish_tiles: bool = False
     repair: bool = True
     max_repair_rounds: int = Field(3, ge=0)
-    stability_budget: float = Field(60.0, gt=0)
+    stability_budget: float = Field(600.0, gt=0)
     support_color: int = 71
     match_support_color: bool = True
     default_color: int = 71
@@ -123,6 +135,9 @@ class LayoutReport:
             support colour.
         recoloured_cells: cells given a neighbour's colour so that one plate joins two pieces
             (``model.meta["recoloured_cells"]`` lists them).
+        time_limited: stages (``layout``, ``connect``, ``stability``, ``physics``) the wall-clock
+            cap stopped before their work limits did: the model then depends on the machine's
+            speed. Empty (and left out of :meth:`as_dict`) when the result is reproducible.
     """
 
     strategy: str
@@ -143,6 +158,14 @@ class LayoutReport:
     support_recolored: int = 0
     margin_reached: bool | None = None
     recoloured_cells: int = 0
+    time_limited: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a dict; ``time_limited`` only when a cap stopped some stage."""
+        out = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        if not self.time_limited:
+            del out["time_limited"]
+        return out
 
 
 def _part_colors() -> Any:
@@ -245,12 +268,13 @@ def _parts_in(state: LayoutState, cells: np.ndarray) -> int:
     return len(np.unique(lab[lab >= 0]))
 
 
-def _lay_all(state: LayoutState, cfg: LayoutConfig, deadline: float, report: Any) -> None:
-    """Lay every level bottom-up with the configured strategy (budget shared by cell count)."""
+def _lay_all(state: LayoutState, cfg: LayoutConfig, cap: TimeCap, report: Any) -> None:
+    """Lay every level bottom-up with the configured strategy (``solver_work`` shared by cell
+    count)."""
     solver = LAYOUT_STRATEGIES[cfg.strategy]
     weights = cfg.weights()
     nz = state.shape[2]
-    remaining = int(state.filled.sum())
+    total = max(int(state.filled.sum()), 1)
     for z in range(nz):
         hb = state.free_hbits(z, cfg.parts)
         n = int(np.count_nonzero(hb))
@@ -259,11 +283,8 @@ def _lay_all(state: LayoutState, cfg: LayoutConfig, deadline: float, report: Any
         course = z if cfg.parts == "plates" else z // 3
         pref = (course + cfg.seed) % 2
         prob = state.problem(z, hb, weights, pref, cfg.seed)
-        left = max(0.0, deadline - time.perf_counter())
-        cells_here = int(state.filled[:, :, z].sum())
-        budget = left * min(1.0, cells_here / max(remaining, 1))
-        remaining -= cells_here
-        state.lay(prob, solver, budget)
+        work = cfg.solver_work * int(state.filled[:, :, z].sum()) / total
+        state.lay(prob, solver, work, cap)
         report("layout", (z + 1) / nz)
 
 
@@ -300,7 +321,7 @@ def lay_bricks(
     cfg = config or LayoutConfig()
     LAYOUT_STRATEGIES[cfg.strategy]  # unknown names fail before any work
     t0 = time.perf_counter()
-    deadline = t0 + cfg.time_budget
+    cap = TimeCap(cfg.time_budget)
     prog = Progress(progress, {"layout": 6.0, "connect": 2.0, "stability": 2.0, "finish": 0.5})
     filled, code = _targets(grid, colors, cfg)
     n_input = int(filled.sum())
@@ -312,16 +333,17 @@ def lay_bricks(
     if cfg.repair:
         join_cells(state, rlog, cfg.support_color)
 
-    _lay_all(state, cfg, t0 + 0.8 * cfg.time_budget, prog)
+    _lay_all(state, cfg, cap, prog)
     timings["layout"] = time.perf_counter() - t0
 
     t = time.perf_counter()
     if cfg.repair:
-        connect(state, rlog, cfg.seed, cfg.support_color, deadline, cfg.parts == "plates")
+        connect(state, rlog, cfg.seed, cfg.support_color, cap, cfg.parts == "plates")
     prog("connect", 1.0)
     timings["connect"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    stability_cap = TimeCap(cfg.stability_budget)
     if stability is not None:
         stabilise(
             state,
@@ -332,7 +354,7 @@ def lay_bricks(
             support_color=cfg.support_color,
             pitch=grid.pitch,
             origin=grid.origin,
-            deadline=time.perf_counter() + cfg.stability_budget,
+            cap=stability_cap,
             plates_only=cfg.parts == "plates",
             target_margin=target_margin,
         )
@@ -354,7 +376,11 @@ def lay_bricks(
     timings["finish"] = time.perf_counter() - t
 
     conn = connectivity_report(model).as_dict()
+    limited = cap.hit + [s for s in stability_cap.hit if s not in cap.hit]
     conn["notes"] = list(rlog.notes)
+    if limited:
+        conn["notes"].append(TIME_LIMIT_NOTE.format(stages=", ".join(limited)))
+        log.info(conn["notes"][-1])
     added = int(state.added.sum())
     report = LayoutReport(
         strategy=cfg.strategy,
@@ -375,6 +401,7 @@ def lay_bricks(
         support_recolored=recolored,
         margin_reached=rlog.margin_reached,
         recoloured_cells=len(rlog.recoloured),
+        time_limited=limited,
     )
     timings["total"] = time.perf_counter() - t0
     model.meta["layout"] = report

@@ -125,6 +125,8 @@ def brickify(
         f"({' x '.join(str(c) for c in size['cm'])} cm), {s['mass_g']} g"
     )
     typer.echo(f"physics: {physics_text(stab)}")
+    if (s.get("layout") or {}).get("time_limited"):
+        typer.echo(f"warning: {s['layout']['connectivity']['notes'][-1]}", err=True)
     if s.get("completion"):
         c = s["completion"]
         done = f"added {c.get('added_cells', 0):,} cells" if c["applied"] else "not applied"

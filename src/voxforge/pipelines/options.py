@@ -168,8 +168,11 @@ SEED = _opt(
     show_default="0",
 )  # fmt: skip
 TIME_BUDGET = _opt(
-    "time_budget", "layout.time_budget", float, "Layout time budget, seconds.", minimum=0.1,
-    show_default="10",
+    "time_budget", "layout.time_budget", float,
+    "Wall-clock safety cap on the layout and its repairs, seconds; the work is bounded by counts, "
+    "so the same input and seed give the same model unless this cap stops it (then summary.json "
+    "and a warning say so).",
+    minimum=0.1, show_default="300",
 )  # fmt: skip
 UP = _opt(
     "up", "input.up", str, "Up axis of a mesh: y or z.", choices=("y", "z"),

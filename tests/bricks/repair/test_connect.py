@@ -7,6 +7,7 @@ import logging
 import numpy as np
 from scipy import ndimage
 
+from voxforge.bricks.cap import no_cap
 from voxforge.bricks.connectivity import components, connectivity_report
 from voxforge.bricks.lay import LayoutConfig, lay_bricks
 from voxforge.bricks.layout.problem import part_table
@@ -61,7 +62,7 @@ def test_bridge_joins_two_stacked_towers_side_by_side():
     state.add(np.array(rows, np.int64))
     assert state.connectivity().n_components == 2
     log = RepairLog()
-    conn = bridge_components(state, log, seed=0, deadline=float("inf"))
+    conn = bridge_components(state, log, seed=0, cap=no_cap())
     assert conn.n_components == 1 and conn.n_floating == 0
     assert log.bridged_layers
     assert (state.labels >= 0).sum() == occ.sum()
@@ -82,7 +83,7 @@ def test_bridge_replaces_a_brick_by_plates_where_only_a_stagger_joins():
     state.add(np.array(rows, np.int64))
     assert state.connectivity().n_components == 2
     log = RepairLog()
-    conn = bridge_components(state, log, seed=0, deadline=float("inf"))
+    conn = bridge_components(state, log, seed=0, cap=no_cap())
     assert conn.n_components == 1 and conn.n_floating == 0
     assert (state.labels >= 0).sum() == occ.sum()
 

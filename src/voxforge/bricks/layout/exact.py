@@ -3,16 +3,19 @@
 Both solve the same exact-cover model as the greedy strategy scores: one 0/1 variable per
 candidate placement, every cell of the layer covered exactly once, minimise the summed layer cost
 (fewer parts, more bonding to the layer below, fewer seams on seams). The greedy cover is the
-starting hint and the fallback when a solver finds nothing within its slice of the time budget.
+starting hint and the fallback when a solver finds nothing better within its slice of the work
+(deterministic limits, so the cover depends on the problem, the work and the seed only).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 from scipy import sparse
 
+from voxforge.bricks.cap import TimeCap
 from voxforge.bricks.layout.problem import LayerProblem
 
 log = logging.getLogger(__name__)
@@ -46,12 +49,23 @@ def cover_matrix(problem: LayerProblem) -> tuple[sparse.csr_matrix, np.ndarray]:
     return mat, cell_flat
 
 
-def solve_cpsat(problem: LayerProblem, budget_s: float, num_workers: int = 2) -> np.ndarray:
-    """CP-SAT exact cover of one layer; the greedy cover when no solution is found in ``budget_s``."""
+def solve_cpsat(
+    problem: LayerProblem, work: float, cap: TimeCap | None = None, num_workers: int = 2
+) -> np.ndarray:
+    """CP-SAT exact cover of one layer within ``work`` deterministic seconds; the greedy cover
+    when it finds nothing better.
+
+    The search is CP-SAT's interleaved one (deterministic for any ``num_workers``) stopped by
+    ``max_deterministic_time``, so the cover depends on the problem, ``work`` and the seed only;
+    the wall clock stops it only at ``cap`` (then ``cap.hit`` records ``layout``).
+    """
     from ortools.sat.python import cp_model
 
     greedy = problem.greedy()
-    if budget_s <= 1e-3 or len(greedy) <= 1:
+    wall = math.inf if cap is None else cap.left()
+    if work <= 1e-3 or len(greedy) <= 1 or wall <= 0.0:
+        if wall <= 0.0 and cap is not None:
+            cap.stopped("layout")
         return greedy
     mat, _ = cover_matrix(problem)
     m = len(problem.cx)
@@ -67,12 +81,17 @@ def solve_cpsat(problem: LayerProblem, budget_s: float, num_workers: int = 2) ->
     for i in range(m):
         model.AddHint(x[i], bool(hinted[i]))
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = float(budget_s)
+    solver.parameters.max_deterministic_time = float(work)
+    if math.isfinite(wall):
+        solver.parameters.max_time_in_seconds = float(wall)
     solver.parameters.num_workers = num_workers
+    solver.parameters.interleave_search = True
     solver.parameters.random_seed = int(problem.seed) % (2**31)
     status = solver.Solve(model)
+    if status != cp_model.OPTIMAL and cap is not None and solver.wall_time >= 0.99 * wall:
+        cap.stopped("layout")
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        log.debug("CP-SAT found no cover of layer z=%d in %.3f s; using greedy", problem.z, budget_s)
+        log.debug("CP-SAT found no cover of layer z=%d in %.3f units; using greedy", problem.z, work)
         return greedy
     chosen = np.flatnonzero([solver.BooleanValue(v) for v in x]).astype(np.int64)
     if coef[chosen].sum() > coef[greedy].sum():
@@ -80,24 +99,43 @@ def solve_cpsat(problem: LayerProblem, budget_s: float, num_workers: int = 2) ->
     return chosen
 
 
-def solve_highs(problem: LayerProblem, budget_s: float) -> np.ndarray:
-    """HiGHS MILP (``scipy.optimize.milp``) exact cover; greedy when it finds nothing in time."""
+HIGHS_NODES_PER_WORK = 1000
+"""Branch-and-bound nodes HiGHS may explore per unit of work (scipy's ``milp`` offers a node
+limit, not a deterministic time)."""
+
+
+def solve_highs(problem: LayerProblem, work: float, cap: TimeCap | None = None) -> np.ndarray:
+    """HiGHS MILP (``scipy.optimize.milp``) exact cover within ``work`` x
+    :data:`HIGHS_NODES_PER_WORK` nodes; greedy when it finds nothing better.
+
+    The wall clock stops it only at ``cap`` (then ``cap.hit`` records ``layout``)."""
     from scipy.optimize import Bounds, LinearConstraint, milp
 
     greedy = problem.greedy()
-    if budget_s <= 1e-3 or len(greedy) <= 1:
+    wall = math.inf if cap is None else cap.left()
+    if work <= 1e-3 or len(greedy) <= 1 or wall <= 0.0:
+        if wall <= 0.0 and cap is not None:
+            cap.stopped("layout")
         return greedy
     mat, _ = cover_matrix(problem)
     cost = problem.layer_cost()
+    options: dict[str, float | int | bool] = {
+        "node_limit": max(1, int(work * HIGHS_NODES_PER_WORK)),
+        "disp": False,
+    }
+    if math.isfinite(wall):
+        options["time_limit"] = float(wall)
     res = milp(
         cost,
         constraints=LinearConstraint(mat, lb=1.0, ub=1.0),
         integrality=np.ones(len(cost)),
         bounds=Bounds(0.0, 1.0),
-        options={"time_limit": float(budget_s), "disp": False},
+        options=options,
     )
+    if res.status == 1 and "time" in str(res.message).lower() and cap is not None:
+        cap.stopped("layout")
     if res.x is None:
-        log.debug("HiGHS found no cover of layer z=%d in %.3f s; using greedy", problem.z, budget_s)
+        log.debug("HiGHS found no cover of layer z=%d in %.3f units; using greedy", problem.z, work)
         return greedy
     chosen = np.flatnonzero(res.x > 0.5).astype(np.int64)
     if cost[chosen].sum() > cost[greedy].sum() + 1e-9 or not (mat @ (res.x > 0.5) == 1).all():

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from voxforge.bricks.cap import TimeCap
 from voxforge.bricks.layout.problem import LayerProblem
 
 
-def solve_greedy(problem: LayerProblem, budget_s: float) -> np.ndarray:
-    """Cheapest-per-cell first with one step of look-ahead; ignores the time budget (milliseconds)."""
+def solve_greedy(problem: LayerProblem, work: float, cap: TimeCap | None = None) -> np.ndarray:
+    """Cheapest-per-cell first with one step of look-ahead; ignores the work and the cap
+    (milliseconds)."""
     return problem.greedy()

@@ -1,6 +1,6 @@
 """Layer problems: one plate level of the lattice, its candidate placements and their costs.
 
-A strategy (:mod:`voxforge.bricks.layout.strategies`) is a function ``solve(problem, budget_s) ->
+A strategy (:mod:`voxforge.bricks.layout.strategies`) is a function ``solve(problem, work, cap) ->
 chosen`` that picks an exact cover of one layer problem out of its candidate placements;
 ``chosen`` is an (s,) int64 index array into the problem's candidates. The optimising strategies
 fall back to :meth:`LayerProblem.greedy` when their solver runs out of time.
@@ -186,5 +186,7 @@ def build_problem(
     return LayerProblem(z, hbits, color, cx, cy, fp, cost, dead, table.fps, seed)
 
 
-LayerSolver = Callable[[LayerProblem, float], np.ndarray]
-"""``solve(problem, budget_s) -> chosen``: (s,) int64 candidate indices forming an exact cover."""
+LayerSolver = Callable[..., np.ndarray]
+"""``solve(problem, work, cap=None) -> chosen``: (s,) int64 candidate indices forming an exact
+cover, found within ``work`` deterministic units (CP-SAT deterministic seconds) and stopped by the
+wall clock only at the :class:`~voxforge.bricks.cap.TimeCap` ``cap``."""

@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage, sparse
 from scipy.sparse import csgraph
 
+from voxforge.bricks.cap import TimeCap
 from voxforge.bricks.connectivity import StudContacts, contacts_from_labels
 from voxforge.bricks.layout.kernels import BRICK_BIT, PLATE_BIT
 from voxforge.bricks.layout.problem import (
@@ -223,11 +224,13 @@ class LayoutState:
         rows[:, COLOR] = self.code[cx, cy, problem.z]
         return self.add(rows)
 
-    def lay(self, problem: LayerProblem, solver: LayerSolver, budget_s: float) -> np.ndarray:
-        """Solve one layer problem with ``solver`` and place the result."""
+    def lay(
+        self, problem: LayerProblem, solver: LayerSolver, work: float, cap: TimeCap | None = None
+    ) -> np.ndarray:
+        """Solve one layer problem with ``solver`` within ``work`` (and ``cap``); place the result."""
         if len(problem.cx) == 0:
             return np.zeros(0, dtype=np.int64)
-        return self.place(problem, solver(problem, budget_s))
+        return self.place(problem, solver(problem, work, cap))
 
     def above_labels(self, z: int, hbits: np.ndarray, grid: np.ndarray) -> np.ndarray:
         """(nx, ny) int32 value of ``grid`` just above a part of the height given by ``hbits``."""

@@ -1,7 +1,7 @@
 """The layout-strategy registry: ``greedy``, ``optimal`` (CP-SAT) and ``highs`` (MILP).
 
 Each strategy is a :data:`~voxforge.bricks.layout.problem.LayerSolver`: ``solve(problem,
-budget_s) -> chosen``, an exact cover of one layer problem. Every strategy is registered here, so
+work, cap) -> chosen``, an exact cover of one layer problem. Every strategy is registered here, so
 importing :data:`LAYOUT_STRATEGIES` gives all of them.
 """
 

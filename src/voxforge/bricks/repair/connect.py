@@ -15,13 +15,13 @@ the shortest paths of new cells between them.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import numpy as np
 from scipy import ndimage, sparse
 from scipy.sparse import csgraph
 
+from voxforge.bricks.cap import TimeCap
 from voxforge.bricks.layout.problem import LayerWeights
 from voxforge.bricks.layout.state import SX, SY, Connectivity, H, LayoutState, X, Y, Z
 from voxforge.bricks.repair.log import RepairLog
@@ -277,17 +277,21 @@ def bridge_components(
     state: LayoutState,
     log_: RepairLog,
     seed: int,
-    deadline: float,
+    cap: TimeCap,
     max_tries: int = 60,
     plates_only: bool = False,
 ) -> Connectivity:
-    """Join side-by-side components by re-laying the layers where they touch (kept if it helps)."""
+    """Join side-by-side components by re-laying the layers where they touch (kept if it helps).
+
+    The work is bounded by ``max_tries`` re-lays (and four or five times as many forced bridges);
+    ``cap`` only stops a run that takes far longer than that should.
+    """
     conn = state.connectivity()
     tries = 0
-    while conn.n_components > 1 and tries < max_tries and time.perf_counter() < deadline:
+    while conn.n_components > 1 and tries < max_tries and not cap.expired("connect"):
         improved = False
         for z in _bridge_levels(state, conn):
-            if tries >= max_tries or time.perf_counter() >= deadline:
+            if tries >= max_tries or cap.expired("connect"):
                 break
             tries += 1
             # every part crossing the touching level: its cells may be re-laid with other heights
@@ -308,11 +312,11 @@ def bridge_components(
     # targeted: a 1x2 plate across one side contact, for each contact until one helps; then the
     # same with plates only, since a brick beside the contact spans the levels a stagger needs
     for plates in (plates_only,) if plates_only else (False, True):
-        conn, tries = _forced_bridges(state, log_, conn, seed, deadline, tries, max_tries, plates)
+        conn, tries = _forced_bridges(state, log_, conn, seed, cap, tries, max_tries, plates)
     if conn.n_components > 1:
         # last: contacts between colours; the joining plate takes the bigger piece's colour
         conn, tries = _forced_bridges(
-            state, log_, conn, seed, deadline, tries, max_tries, True, recolour=True
+            state, log_, conn, seed, cap, tries, max_tries, True, recolour=True
         )
     return conn
 
@@ -322,7 +326,7 @@ def _forced_bridges(
     log_: RepairLog,
     conn: Connectivity,
     seed: int,
-    deadline: float,
+    cap: TimeCap,
     tries: int,
     max_tries: int,
     plates_only: bool,
@@ -334,11 +338,11 @@ def _forced_bridges(
     takes the bigger piece's colour, so that one plate spans both (one cell of another colour
     beats a model in two pieces)."""
     limit = (5 if recolour else 4) * max_tries
-    while conn.n_components > 1 and tries < limit and time.perf_counter() < deadline:
+    while conn.n_components > 1 and tries < limit and not cap.expired("connect"):
         improved = False
         sizes = np.bincount(conn.comp[conn.comp >= 0])
         for pair in _touching_pairs(state, conn, same_colour=not recolour)[:max_tries]:
-            if time.perf_counter() >= deadline:
+            if cap.expired("connect"):
                 break
             tries += 1
             x, y, z, axis = (int(v) for v in pair[:4])
@@ -373,17 +377,15 @@ def connect(
     log_: RepairLog,
     seed: int,
     support_color: int,
-    deadline: float,
+    cap: TimeCap,
     plates_only: bool = False,
 ) -> Connectivity:
     """Bridge side-by-side components, then support whatever still floats; says why if it fails."""
-    conn = bridge_components(state, log_, seed, deadline, plates_only=plates_only)
+    conn = bridge_components(state, log_, seed, cap, plates_only=plates_only)
     if conn.n_floating:
         conn = add_supports(state, log_, support_color, plates_only=plates_only)
         if conn.n_components > 1:
-            conn = bridge_components(
-                state, log_, seed + 101, deadline + 1.0, max_tries=20, plates_only=plates_only
-            )
+            conn = bridge_components(state, log_, seed + 101, cap, max_tries=20, plates_only=plates_only)
     if conn.n_floating:
         log_.notes.append(f"{conn.n_floating} parts still float after bridging and supports")
     elif conn.n_components > 1:

@@ -12,13 +12,13 @@ ends short of the margin the log says so in plain words (``notes``, ``margin_rea
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from voxforge.bricks.cap import TimeCap
 from voxforge.bricks.layout.problem import LayerWeights
 from voxforge.bricks.layout.state import LayoutState
 from voxforge.bricks.physics.lp import STRESS_TOLERANCE
@@ -37,14 +37,25 @@ def _neighbours(state: LayoutState, rows: np.ndarray) -> np.ndarray:
 
 
 def _check(
-    stability: StabilityFn, state: LayoutState, pitch: np.ndarray, origin: np.ndarray, log_: RepairLog
+    stability: StabilityFn,
+    state: LayoutState,
+    pitch: np.ndarray,
+    origin: np.ndarray,
+    log_: RepairLog,
+    cap: TimeCap,
 ) -> StabilityReport | None:
-    """The physics report of the current state; None (with a note) when the analysis gives up."""
+    """The physics report of the current state; None (with a note) when the analysis gives up.
+
+    A report whose solver ran out of its wall-clock limit is recorded in ``cap.hit`` as
+    ``physics``: what the repair does next depends on the machine's speed."""
     try:
-        return stability(state.model(pitch, origin))
+        report = stability(state.model(pitch, origin))
     except SizeLimitError as err:
         log_.notes.append(f"stability not checked: {err}")
         return None
+    if report.verdict == "UNKNOWN" and report.status == "time limit":
+        cap.stopped("physics")
+    return report
 
 
 def _margin(report: StabilityReport) -> float:
@@ -58,10 +69,10 @@ def _reached(report: StabilityReport, target: float) -> bool:
     return bool(report.stable) and _margin(report) >= target - STRESS_TOLERANCE
 
 
-def _settled(report: StabilityReport | None, deadline: float, target: float = 0.0) -> bool:
+def _settled(report: StabilityReport | None, cap: TimeCap, target: float = 0.0) -> bool:
     """Stop the loop: no report, stands with the target margin, undecided (the solver gave up),
-    or out of time."""
-    if report is None or _reached(report, target) or time.perf_counter() >= deadline:
+    or past the wall-clock cap (recorded in ``cap.hit``)."""
+    if report is None or _reached(report, target) or cap.expired("stability"):
         return True
     return report.verdict == "UNKNOWN"
 
@@ -195,7 +206,7 @@ def stabilise(
     support_color: int,
     pitch: np.ndarray,
     origin: np.ndarray,
-    deadline: float,
+    cap: TimeCap,
     plates_only: bool = False,
     support_rounds: int = 12,
     props_per_round: int = 1,
@@ -218,18 +229,19 @@ def stabilise(
     most overload off (:func:`~voxforge.bricks.repair.supports.priced_columns`), then the guesses
     again; two such rounds in a row end the loop (the overload sits where no column helps). A model
     that stands but under ``target_margin`` goes through the same rounds, its spots the interfaces
-    over ``1 - target_margin`` of capacity. Stops at the deadline; a model left under the target
+    over ``1 - target_margin`` of capacity. The rounds bound the work; ``cap`` only stops a run that
+    takes far longer than they should (recorded in ``cap.hit``). A model left under the target
     margin gets a plain note saying so. Returns the last report (None when the physics gave up).
 
     The prices are not the first choice: their columns are just enough, which leaves the stress
     near capacity, where the analysis of the next model takes its slowest path, while the
     guesses overshoot; over many shapes the prices save hardly any checks or parts.
     """
-    report = _check(stability, state, pitch, origin, log_)
+    report = _check(stability, state, pitch, origin, log_, cap)
     weights = LayerWeights(bond_w=60.0, seam_w=20.0)
     target = float(target_margin)
     for r in range(rounds):
-        if _settled(report, deadline, target) or _margin(report) < RELAY_MIN_MARGIN:
+        if _settled(report, cap, target) or _margin(report) < RELAY_MIN_MARGIN:
             break
         log_.rounds = r + 1
         weak = _weak_rows(state, report)
@@ -247,7 +259,7 @@ def stabilise(
             # a model that stands is not worth many more parts: props are cheaper
             restore(state, new, old_rows)
             break
-        after = _check(stability, state, pitch, origin, log_)
+        after = _check(stability, state, pitch, origin, log_, cap)
         if after is None or not _better(after, report):
             restore(state, new, old_rows)
             break  # a re-lay that does not help says the shape, not the bond, is the problem
@@ -257,7 +269,7 @@ def stabilise(
     misses = 0
     use_prices = False
     for _ in range(support_rounds):
-        if _settled(report, deadline, target):
+        if _settled(report, cap, target):
             break
         snap = _Snapshot.of(state, log_)
         n0 = len(log_.support_columns)
@@ -274,7 +286,7 @@ def stabilise(
         if len(log_.support_columns) == n0:
             log_.notes.append("the weakest parts have nothing under them to stand a support on")
             break
-        after = _check(stability, state, pitch, origin, log_)
+        after = _check(stability, state, pitch, origin, log_, cap)
         progress = _progress(report, after, target)
         if after is not None and report.stable and not after.stable:
             progress = -math.inf  # a prop never makes a standing model fall: the check says no
