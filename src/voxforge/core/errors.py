@@ -48,3 +48,10 @@ class ConfigError(VoxforgeError):
 
     exit_code = 5
     http_status = 422
+
+
+class PromptError(VoxforgeError):
+    """A text prompt is unusable: empty, too long, not in a script the text encoder reads."""
+
+    exit_code = 2
+    http_status = 422

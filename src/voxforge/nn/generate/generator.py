@@ -1,0 +1,213 @@
+"""Text to 32³ shape: sentence embedding -> latent denoiser (DDIM, guided) -> VAE decoder.
+
+:class:`TextToShape` holds the trained networks and the latent normalisation; ``generate`` reads
+the prompt (:mod:`voxforge.nn.generate.prompts`), draws ``variations`` latents from seeded noise and
+decodes each to an occupancy probability grid. ``guidance`` is the classifier-free guidance scale:
+1 samples the conditional model as trained, higher values follow the prompt more closely at the
+cost of variety, 0 ignores the prompt.
+
+Weights live in ``models/<name>.safetensors`` with a JSON sidecar (architecture, latent statistics,
+threshold, training and metrics) and a model card ``models/<name>.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from voxforge.core.errors import ConfigError, GeometryError
+from voxforge.nn.encoders.text import TextEncoder, load_text_encoder
+from voxforge.nn.generate.models import LatentDenoiser, VoxelVAE, cosine_alpha_bar
+from voxforge.nn.generate.prompts import PromptReading, read_prompt
+
+DEFAULT_MODEL = "generator-text"
+MAX_VARIATIONS = 16
+
+
+@dataclass
+class Generation:
+    """Shapes made for one prompt.
+
+    Attributes:
+        reading: how the prompt was read (class, note).
+        probability: (N, 32, 32, 32) float32 occupancy probabilities, one per variation.
+        occupancy: (N, 32, 32, 32) bool, at the threshold, specks removed.
+        seconds: wall time of the whole call.
+    """
+
+    reading: PromptReading
+    probability: np.ndarray
+    occupancy: np.ndarray
+    seconds: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class TextToShape:
+    """The trained generator; build with :func:`load_generator`."""
+
+    def __init__(
+        self,
+        vae: VoxelVAE,
+        denoiser: LatentDenoiser,
+        latent_mean: np.ndarray,
+        latent_std: np.ndarray,
+        info: dict[str, Any],
+        encoder: TextEncoder | None = None,
+    ) -> None:
+        self.vae, self.denoiser = vae.eval(), denoiser.eval()
+        self.mean = torch.from_numpy(np.asarray(latent_mean, np.float32))
+        self.std = torch.from_numpy(np.asarray(latent_std, np.float32))
+        self.info = info
+        self.threshold = float(info.get("threshold", 0.5))
+        self._encoder = encoder
+
+    @property
+    def encoder(self) -> TextEncoder:
+        if self._encoder is None:
+            self._encoder = load_text_encoder(str(self.info.get("text_encoder", "minilm-l6")))
+        return self._encoder
+
+    def generate(
+        self,
+        prompt: str,
+        variations: int = 4,
+        seed: int = 0,
+        guidance: float = 2.0,
+        steps: int = 40,
+    ) -> Generation:
+        """Make ``variations`` shapes for ``prompt`` (seeded, so the same call gives the same shapes).
+
+        Raises:
+            PromptError: empty, overlong or non-Latin prompt.
+            ConfigError: variations, guidance or steps out of range.
+        """
+        import time
+
+        t0 = time.perf_counter()
+        if not 1 <= variations <= MAX_VARIATIONS:
+            raise ConfigError(f"variations must be 1..{MAX_VARIATIONS}, got {variations}")
+        if not 0.0 <= guidance <= 20.0:
+            raise ConfigError(f"guidance must be in 0..20, got {guidance}")
+        if not 2 <= steps <= 1000:
+            raise ConfigError(f"steps must be 2..1000, got {steps}")
+        reading = read_prompt(prompt, self.encoder)
+        emb = torch.from_numpy(self.encoder.encode([reading.condition]))
+        prob = self.sample(emb.expand(variations, -1), seed, guidance, steps)
+        occ = np.stack([clean_occupancy(p, self.threshold) for p in prob])
+        return Generation(reading, prob, occ, time.perf_counter() - t0)
+
+    @torch.no_grad()
+    def sample(self, text: torch.Tensor, seed: int, guidance: float, steps: int) -> np.ndarray:
+        """(N, D) sentence embeddings -> (N, 32, 32, 32) float32 probabilities (DDIM, eta 0)."""
+        z = self.sample_latents(text, seed, guidance, steps)
+        return torch.sigmoid(self.vae.decode(z)).numpy()
+
+    @torch.no_grad()
+    def sample_latents(self, text: torch.Tensor, seed: int, guidance: float, steps: int) -> torch.Tensor:
+        """(N, D) sentence embeddings -> (N, latent) VAE latents."""
+        gen = torch.Generator().manual_seed(int(seed))
+        n = text.shape[0]
+        x = torch.randn(n, self.denoiser.latent, generator=gen)
+        ts = torch.linspace(1.0, 0.0, steps + 1)
+        for i in range(steps):
+            t, t_next = ts[i], ts[i + 1]
+            tt = torch.full((n,), float(t))
+            eps_c = self.denoiser(x, tt, text)
+            if guidance != 1.0:
+                eps_u = self.denoiser(x, tt, None)
+                eps = eps_u + guidance * (eps_c - eps_u)
+            else:
+                eps = eps_c
+            ab, ab_next = cosine_alpha_bar(t), cosine_alpha_bar(t_next) if i < steps - 1 else torch.tensor(1.0)
+            x0 = ((x - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(-6.0, 6.0)
+            x = ab_next.sqrt() * x0 + (1 - ab_next).sqrt() * eps
+        return x * self.std + self.mean
+
+
+def clean_occupancy(prob: np.ndarray, threshold: float) -> np.ndarray:
+    """Occupancy at ``threshold`` without specks: parts under 5 % of the largest part are dropped.
+
+    Raises:
+        GeometryError: nothing reaches the threshold.
+    """
+    occ = prob >= threshold
+    if not occ.any():
+        raise GeometryError(f"the generator made an empty shape (highest occupancy {float(prob.max()):.2f})")
+    lab, n = ndimage.label(occ, structure=np.ones((3, 3, 3), bool))
+    if n > 1:
+        sizes = np.bincount(lab.ravel())[1:]
+        keep = np.flatnonzero(sizes >= 0.05 * sizes.max()) + 1
+        occ = np.isin(lab, keep)
+    return occ
+
+
+# ------------------------------------------------------------------------------------ weights
+
+
+def models_dir() -> Path:
+    from voxforge.nn.inference import models_dir as shipped
+
+    return shipped()
+
+
+def _paths(name: str | Path) -> tuple[Path, Path]:
+    p = Path(name)
+    if p.suffix in (".safetensors", ".json"):
+        p = p.with_suffix("")
+    if not p.parent.parts or str(p.parent) == ".":
+        if not p.with_suffix(".safetensors").exists():
+            p = models_dir() / p.name
+    return p.with_suffix(".safetensors"), p.with_suffix(".json")
+
+
+def save_generator(
+    stem: str | Path,
+    vae: VoxelVAE,
+    denoiser: LatentDenoiser,
+    latent_mean: np.ndarray,
+    latent_std: np.ndarray,
+    info: dict[str, Any],
+) -> Path:
+    """Write ``stem.safetensors`` (float16 weights) and ``stem.json`` (config, statistics, metrics)."""
+    from safetensors.torch import save_file
+
+    tensors = {f"vae.{k}": v for k, v in vae.state_dict().items()}
+    tensors.update({f"prior.{k}": v for k, v in denoiser.state_dict().items()})
+    tensors = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in tensors.items()}
+    tensors["latent_mean"] = torch.from_numpy(np.asarray(latent_mean, np.float32))
+    tensors["latent_std"] = torch.from_numpy(np.asarray(latent_std, np.float32))
+    st, js = Path(str(stem) + ".safetensors"), Path(str(stem) + ".json")
+    save_file(tensors, str(st))
+    js.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return st
+
+
+def load_generator(name: str | Path = DEFAULT_MODEL, encoder: TextEncoder | None = None) -> TextToShape:
+    """Load shipped (by name) or local (by path) generator weights.
+
+    Raises:
+        ConfigError: the weights or their sidecar are missing or do not fit the architecture.
+    """
+    from safetensors.torch import load_file
+
+    st, js = _paths(name)
+    if not st.is_file() or not js.is_file():
+        raise ConfigError(f"generator weights {st} (and {js.name}) not found; train them with "
+                          "voxforge train generator or pass --weights")
+    info = json.loads(js.read_text(encoding="utf-8"))
+    arch = info["architecture"]
+    vae = VoxelVAE(arch["latent"], arch["width"])
+    den = LatentDenoiser(arch["latent"], arch["text_dim"], arch["prior_width"], arch["prior_blocks"])
+    tensors = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(st)).items()}
+    try:
+        vae.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("vae.")})
+        den.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("prior.")})
+    except RuntimeError as err:
+        raise ConfigError(f"{st}: weights do not fit the architecture in {js.name} ({str(err).splitlines()[0]})") from None
+    return TextToShape(vae, den, tensors["latent_mean"].numpy(), tensors["latent_std"].numpy(), info, encoder)
