@@ -39,8 +39,11 @@ class GenerateConfig(BaseModel):
     variations: int = Field(4, ge=1, le=16, description="Different shapes made for the prompt.")
     seed: int = Field(0, ge=0, description="Seed of the variations (same seed, same shapes).")
     guidance: float = Field(
-        2.0, ge=0.0, le=20.0, description="Classifier-free guidance: higher follows the prompt "
-        "more closely with less variety; 1 samples the model as trained, 0 ignores the prompt."
+        2.0,
+        ge=0.0,
+        le=20.0,
+        description="Classifier-free guidance: higher follows the prompt "
+        "more closely with less variety; 1 samples the model as trained, 0 ignores the prompt.",
     )
     steps: int = Field(40, ge=2, le=1000, description="Denoising steps (DDIM).")
     output: Literal["voxels", "mesh", "points"] = Field(
@@ -48,8 +51,12 @@ class GenerateConfig(BaseModel):
         description="'mesh': smoothed surface of the occupancy; 'voxels': the surface of the "
         "filled cells as they are; 'points': the smoothed surface plus surface points (PLY).",
     )
-    threshold: float | None = Field(None, gt=0.0, lt=1.0, description="Occupancy of a filled cell; default: the model's.")
-    height_cm: float = Field(20.0, gt=0.0, le=100_000.0, description="Height the meshes are scaled to, cm.")
+    threshold: float | None = Field(
+        None, gt=0.0, lt=1.0, description="Occupancy of a filled cell; default: the model's."
+    )
+    height_cm: float = Field(
+        20.0, gt=0.0, le=100_000.0, description="Height the meshes are scaled to, cm."
+    )
     weights: Path | None = Field(None, description="Generator weights; default: the shipped model.")
     preview_size: int = Field(256, ge=64, le=4096, description="Height of each preview.png, pixels.")
     brickify: bool = Field(False, description="Build each variation in bricks (vK/bricks/).")
@@ -125,7 +132,13 @@ def _grid(occ: np.ndarray, height_cm: float, prompt: str) -> VoxelGrid:
     pitch = height_cm / 100.0 / float(z[-1] - z[0] + 1)
     s = occ.shape[0]
     origin = np.array([-s / 2 * pitch, -s / 2 * pitch, -float(z[0]) * pitch])
-    meta = {"source": "generate", "units": "m", "scale": "assumed", "height_cm": height_cm, "prompt": prompt}
+    meta = {
+        "source": "generate",
+        "units": "m",
+        "scale": "assumed",
+        "height_cm": height_cm,
+        "prompt": prompt,
+    }
     return VoxelGrid(occupancy=occ.astype(bool), pitch=np.full(3, pitch), origin=origin, meta=meta)
 
 
@@ -142,10 +155,16 @@ def write_variation(
         verts, faces = occupancy_surface(occ.astype(np.float32), 0.5)
         smooth = 0
     else:
-        verts, faces = occupancy_surface(np.where(occ, np.maximum(prob, threshold), np.minimum(prob, threshold * 0.99)), threshold)
+        verts, faces = occupancy_surface(
+            np.where(occ, np.maximum(prob, threshold), np.minimum(prob, threshold * 0.99)), threshold
+        )
         smooth = 10
     mesh = _mesh((verts + 0.5) * s * pitch + origin, faces, smooth)
-    for ext, what in (("obj", "Wavefront OBJ, y-up, metres"), ("stl", "binary STL, z-up, millimetres"), ("glb", "binary glTF, y-up, metres")):
+    for ext, what in (
+        ("obj", "Wavefront OBJ, y-up, metres"),
+        ("stl", "binary STL, z-up, millimetres"),
+        ("glb", "binary glTF, y-up, metres"),
+    ):
         od.path(f"{name}/model.{ext}").write_bytes(export_mesh(mesh.tm, ext))
         od.add(f"{name}/model.{ext}", f"generated surface, {what}")
     if config.output == "points":
@@ -199,7 +218,9 @@ def brickify_variation(
     bricks = config.bricks
     if "voxel" not in bricks.model_fields_set:
         width = budget_width_studs(grid, config.stud_budget)
-        bricks = bricks.model_copy(update={"voxel": bricks.voxel.model_copy(update={"scale": "fit", "width_studs": width})})
+        bricks = bricks.model_copy(
+            update={"voxel": bricks.voxel.model_copy(update={"scale": "fit", "width_studs": width})}
+        )
     if bricks.title is None:
         bricks = bricks.model_copy(update={"title": str(grid.meta.get("prompt") or name)[:60]})
     with tempfile.TemporaryDirectory(prefix="voxforge-gen-") as tmp:

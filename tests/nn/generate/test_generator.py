@@ -27,8 +27,14 @@ def test_bad_requests_raise_clear_errors(tiny_generator):
 
 
 def test_weights_round_trip(tiny_generator, hash_encoder, tmp_path):
-    save_generator(tmp_path / "g", tiny_generator.vae, tiny_generator.denoiser, tiny_generator.mean.numpy(),
-                   tiny_generator.std.numpy(), tiny_generator.info)
+    save_generator(
+        tmp_path / "g",
+        tiny_generator.vae,
+        tiny_generator.denoiser,
+        tiny_generator.mean.numpy(),
+        tiny_generator.std.numpy(),
+        tiny_generator.info,
+    )
     again = load_generator(tmp_path / "g", encoder=hash_encoder)
     a = tiny_generator.generate("a desk", variations=2, seed=3, steps=4).probability
     b = again.generate("a desk", variations=2, seed=3, steps=4).probability

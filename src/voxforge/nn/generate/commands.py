@@ -1,4 +1,4 @@
-"""CLI commands of the text-to-shape generator: ``generate``, ``evaluate generation``, ``train generator``.
+"""CLI commands of text to shape: ``generate``, ``evaluate generation``, ``train generator``.
 
 Thin: parse flags into configs, call the library, print where the results are. ``voxforge.cli``
 registers them; imports happen inside the commands so importing this module stays cheap.
@@ -15,21 +15,44 @@ import typer
 def generate_cmd(
     prompt: Annotated[str, typer.Argument(help='What to make, e.g. "a low wide sofa".')],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (written atomically).")],
-    variations: Annotated[int | None, typer.Option("--variations", "-n", help="Different shapes to make (1-16).", show_default="4")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed (same seed, same shapes).", show_default="0")] = None,
+    variations: Annotated[
+        int | None,
+        typer.Option("--variations", "-n", help="Different shapes to make (1-16).", show_default="4"),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed (same seed, same shapes).", show_default="0")
+    ] = None,
     guidance: Annotated[
         float | None,
-        typer.Option("--guidance", help="Higher follows the prompt more closely, lower gives more variety.", show_default="2"),
+        typer.Option(
+            "--guidance",
+            help="Higher follows the prompt more closely, lower gives more variety.",
+            show_default="2",
+        ),
     ] = None,
-    as_: Annotated[str | None, typer.Option("--as", help="mesh (smooth, default) | voxels (blocky) | points (+ PLY points).")] = None,
-    brickify: Annotated[bool, typer.Option("--brickify", help="Build each variation in bricks (vK/bricks/).")] = False,
-    stud_budget: Annotated[int | None, typer.Option("--stud-budget", help="Longest side of each brick model, studs.", min=1, show_default="32")] = None,
-    height_cm: Annotated[float | None, typer.Option("--height-cm", help="Height of the meshes, cm.", show_default="20")] = None,
-    weights: Annotated[Path | None, typer.Option("--weights", help="Generator weights (.safetensors stem).")] = None,
+    as_: Annotated[
+        str | None,
+        typer.Option("--as", help="mesh (smooth, default) | voxels (blocky) | points (+ PLY points)."),
+    ] = None,
+    brickify: Annotated[
+        bool, typer.Option("--brickify", help="Build each variation in bricks (vK/bricks/).")
+    ] = False,
+    stud_budget: Annotated[
+        int | None,
+        typer.Option(
+            "--stud-budget", help="Longest side of each brick model, studs.", min=1, show_default="32"
+        ),
+    ] = None,
+    height_cm: Annotated[
+        float | None, typer.Option("--height-cm", help="Height of the meshes, cm.", show_default="20")
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option("--weights", help="Generator weights (.safetensors stem).")
+    ] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML config (flags win).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Make 3D models (and LEGO models with --brickify) from a sentence: OBJ, STL, GLB, voxels, previews."""
+    """Make 3D models (LEGO models with --brickify) from a sentence: OBJ, STL, GLB, voxels, previews."""
     from voxforge.cli import guarded, progress_bar
 
     def run() -> None:
@@ -48,7 +71,9 @@ def generate_cmd(
         ):
             if value is not None:
                 flags[key] = value
-        cfg = load_config(GenerateConfig, config, flags) if config else build_config(GenerateConfig, flags)
+        cfg = (
+            load_config(GenerateConfig, config, flags) if config else build_config(GenerateConfig, flags)
+        )
         with progress_bar(not quiet) as cb:
             s = run_generate(prompt, output, cfg, progress=cb)
         if s["note"]:
@@ -62,17 +87,27 @@ def generate_cmd(
             b = v.get("bricks")
             if b:
                 studs = "x".join(str(x) for x in (b.get("size") or {}).get("studs", []))
-                typer.echo(f"  {v['folder']}bricks/: {b['parts']} parts, {studs} studs, {b['stability']}")
+                typer.echo(
+                    f"  {v['folder']}bricks/: {b['parts']} parts, {studs} studs, {b['stability']}"
+                )
 
     guarded(run)
 
 
 def evaluate_generation_cmd(
-    data: Annotated[Path, typer.Option("--data", help="The shared voxel set npz.")] = Path("../shared/data/modelnet10_vox30_train.npz"),
+    data: Annotated[Path, typer.Option("--data", help="The shared voxel set npz.")] = Path(
+        "../shared/data/modelnet10_vox30_train.npz"
+    ),
     weights: Annotated[str | None, typer.Option("--weights", help="Generator weights (stem).")] = None,
-    classifier: Annotated[str, typer.Option("--classifier", help="Shipped classifier that judges the class.")] = "classifier-voxel",
-    variations: Annotated[int, typer.Option("--variations", help="Shapes per prompt.", min=2, max=16)] = 4,
-    per_class: Annotated[int, typer.Option("--per-class", help="Held-back class prompts per class.", min=1)] = 6,
+    classifier: Annotated[
+        str, typer.Option("--classifier", help="Shipped classifier that judges the class.")
+    ] = "classifier-voxel",
+    variations: Annotated[
+        int, typer.Option("--variations", help="Shapes per prompt.", min=2, max=16)
+    ] = 4,
+    per_class: Annotated[
+        int, typer.Option("--per-class", help="Held-back class prompts per class.", min=1)
+    ] = 6,
     guidance: Annotated[float, typer.Option("--guidance", help="Guidance scale.")] = 2.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of prompts and variations.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
@@ -95,16 +130,32 @@ def evaluate_generation_cmd(
             raise InputFormatError(f"{data}: no such voxel set")
         gen = load_generator(weights or DEFAULT_MODEL)
         split = gen.info.get("training", {}).get("split", {})
-        cfg = GenerateTrainConfig(data=str(data), val_fraction=split.get("val_fraction", 0.15), split_seed=split.get("split_seed", 0))
+        cfg = GenerateTrainConfig(
+            data=str(data),
+            val_fraction=split.get("val_fraction", 0.15),
+            split_seed=split.get("split_seed", 0),
+        )
         with progress_bar(not quiet and not as_json) as cb:
             report = evaluate_generation(
-                gen, captioned_set(cfg), load_classifier(classifier), variations=variations,
-                per_class=per_class, seed=seed, guidance=guidance, progress=cb,
+                gen,
+                captioned_set(cfg),
+                load_classifier(classifier),
+                variations=variations,
+                per_class=per_class,
+                seed=seed,
+                guidance=guidance,
+                progress=cb,
             )
         if as_json:
             typer.echo(json.dumps(report, indent=2))
             return
-        keys = ("class_agreement", "attribute_adherence", "diversity_iou_distance", "diversity_iou_distance_aligned", "novelty_nearest_train_iou")
+        keys = (
+            "class_agreement",
+            "attribute_adherence",
+            "diversity_iou_distance",
+            "diversity_iou_distance_aligned",
+            "novelty_nearest_train_iou",
+        )
         typer.echo(f"{'metric':34s} {'generator':>10s} {'retrieval':>10s}")
         for k in keys:
             typer.echo(f"{k:34s} {report['generator'][k]:10.4f} {report['retrieval'][k]:10.4f}")
@@ -114,18 +165,26 @@ def evaluate_generation_cmd(
 
 
 def train_generator_cmd(
-    config: Annotated[Path | None, typer.Option("--config", help="YAML config (configs/generation/text.yaml).")] = None,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Weights stem to write (.safetensors + .json).")] = Path("models/generator-text"),
-    work: Annotated[Path, typer.Option("--work", help="Folder for checkpoints and cached latents.")] = Path("runs/generator-text"),
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML config (configs/generation/text.yaml).")
+    ] = None,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Weights stem to write (.safetensors + .json).")
+    ] = Path("models/generator-text"),
+    work: Annotated[
+        Path, typer.Option("--work", help="Folder for checkpoints and cached latents.")
+    ] = Path("runs/generator-text"),
 ) -> None:
-    """Train the text-to-shape generator (voxel VAE, then the text-conditioned latent denoiser) on CPU."""
+    """Train the text-to-shape generator (voxel VAE, then the text-conditioned latent denoiser)."""
     from voxforge.cli import guarded
 
     def run() -> None:
         from voxforge.core.config import build_config, load_config
         from voxforge.nn.generate.train import GenerateTrainConfig, train_generator
 
-        cfg = load_config(GenerateTrainConfig, config) if config else build_config(GenerateTrainConfig, {})
+        cfg = (
+            load_config(GenerateTrainConfig, config) if config else build_config(GenerateTrainConfig, {})
+        )
         path = train_generator(cfg, output, work)
         typer.echo(f"wrote {path} and {path.with_suffix('.json')}")
 

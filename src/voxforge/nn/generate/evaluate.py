@@ -13,9 +13,9 @@ nearest to the prompt in the sentence encoder's space (one distinct shape per va
 - diversity: mean pairwise IoU distance (1 - IoU) among the variations of one prompt, as they
   come and after the best of the 8 z-quarter-turn / mirror alignments (so a turned copy of the
   same shape does not count as a different one);
-- novelty: each generated shape's best IoU to any training shape over the 8 alignments (1.0 is a
-  copy of a training shape);
-- timing: wall seconds per generated shape (prompt encoding, sampling, decoding).
+- novelty: each generated shape's best IoU to any training shape of the prompt's class over the 8
+  alignments (1.0 is a copy of a training shape);
+- timing: wall and CPU seconds per generated shape (prompt encoding, sampling, decoding).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from voxforge.core.progress import ProgressCallback, null_progress
 from voxforge.nn.generate.captions import (
     ATTRIBUTES,
     CLASS_WORDS,
-    PHRASES,
     TEMPLATES,
     WORDS,
     ShapeMeasures,
@@ -39,7 +38,7 @@ from voxforge.nn.generate.captions import (
     measure_shape,
     render_template,
 )
-from voxforge.nn.generate.generator import TextToShape, clean_occupancy
+from voxforge.nn.generate.generator import TextToShape
 from voxforge.nn.generate.train import CaptionedSet, caption_table, dihedral
 
 
@@ -106,7 +105,9 @@ def nearest_training_iou(shapes: np.ndarray, train: np.ndarray, chunk: int = 256
     t_count = t.sum(1)
     best = np.zeros(len(shapes), np.float32)
     for k in range(8):
-        q = torch.from_numpy(np.ascontiguousarray(dihedral(shapes, k)).reshape(len(shapes), -1).astype(np.float32))
+        q = torch.from_numpy(
+            np.ascontiguousarray(dihedral(shapes, k)).reshape(len(shapes), -1).astype(np.float32)
+        )
         q_count = q.sum(1)
         for s in range(0, len(t), chunk):
             inter = q @ t[s : s + chunk].T
@@ -127,21 +128,27 @@ def evaluate_generation(
     guidance: float = 2.0,
     steps: int = 40,
     retrieval_captions: int = 4,
+    retrieval: Retrieval | None = None,
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
-    """The report described in the module docstring (plain JSON-ready dict)."""
+    """The report described in the module docstring (plain JSON-ready dict).
+
+    ``retrieval`` defaults to ``retrieval_captions`` training captions per training shape.
+    """
     progress = progress or null_progress
     enc = gen.encoder
-    texts, owner = caption_table(data, retrieval_captions, seed + 7)
-    retrieval = Retrieval(enc.encode(texts), owner, data.voxels)
+    if retrieval is None:
+        texts, owner = caption_table(data, retrieval_captions, seed + 7)
+        retrieval = Retrieval(enc.encode(texts), owner, data.voxels)
     methods = ("generator", "retrieval")
 
-    def make(prompt: str, s: int) -> tuple[dict[str, np.ndarray], float]:
-        t0 = time.perf_counter()
+    def make(prompt: str, s: int) -> tuple[dict[str, np.ndarray], tuple[float, float]]:
+        t0, c0 = time.perf_counter(), time.process_time()
         g = gen.generate(prompt, variations, s, guidance, steps)
-        dt = time.perf_counter() - t0
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
         q = enc.encode([g.reading.condition])[0]
-        return {"generator": g.occupancy, "retrieval": retrieval.retrieve(q, variations)}, dt / variations
+        out = {"generator": g.occupancy, "retrieval": retrieval.retrieve(q, variations)}
+        return out, (dt / variations, dc / variations)
 
     # class agreement, diversity, novelty
     prompts = class_prompts(per_class, seed)
@@ -159,10 +166,16 @@ def evaluate_generation(
             div[f"{m}_aligned"].append(pairwise_distance(out[m], aligned=True))
         labels += [cls] * variations
     report: dict[str, Any] = {
-        "prompts": {"class": len(prompts), "variations": variations, "guidance": guidance, "steps": steps, "seed": seed},
+        "prompts": {
+            "class": len(prompts),
+            "variations": variations,
+            "guidance": guidance,
+            "steps": steps,
+            "seed": seed,
+        },
         "threads": torch.get_num_threads(),
     }
-    train_grids = data.voxels[data.train] > 0
+    train_labels = np.array([data.classes[int(c)] for c in data.labels[data.train]])
     for m in methods:
         grids = np.concatenate(shapes[m])
         pred = classifier.predict_proba(grids.astype(np.uint8), views=4).argmax(1)
@@ -170,7 +183,12 @@ def evaluate_generation(
         ok = np.array([a == b for a, b in zip(names, labels, strict=True)])
         per = {c: round(float(ok[np.array(labels) == c].mean()), 4) for c in CLASS_WORDS}
         progress("novelty", 0.0)
-        near = nearest_training_iou(grids, train_grids)
+        near = np.zeros(len(grids), np.float32)
+        for c in CLASS_WORDS:  # the nearest training shape of the prompt's class
+            rows = np.array(labels) == c
+            pool = data.voxels[data.train[train_labels == c]] > 0
+            if rows.any() and len(pool):
+                near[rows] = nearest_training_iou(grids[rows], pool)
         report[m] = {
             "class_agreement": round(float(ok.mean()), 4),
             "class_agreement_per_class": per,
@@ -179,15 +197,21 @@ def evaluate_generation(
             "novelty_nearest_train_iou": round(float(near.mean()), 4),
             "novelty_share_above_0.9": round(float((near > 0.9).mean()), 4),
         }
-    report["generator"]["seconds_per_shape"] = round(float(np.mean(seconds)), 4)
+    report["generator"]["seconds_per_shape"] = round(float(np.mean([w for w, _ in seconds])), 4)
+    report["generator"]["cpu_seconds_per_shape"] = round(float(np.mean([c for _, c in seconds])), 4)
     report["attributes"] = attribute_adherence(make, data, seed, progress)
     for m in methods:
         report[m]["attribute_adherence"] = report["attributes"][m]["adherence"]
     return report
 
 
-def attribute_adherence(make: Any, data: CaptionedSet, seed: int, progress: ProgressCallback) -> dict[str, Any]:
-    """Share of (class, attribute) pairs whose high-word shapes measure higher than low-word ones."""
+def attribute_adherence(
+    make: Any, data: CaptionedSet, seed: int, progress: ProgressCallback, phrasings: int = 2
+) -> dict[str, Any]:
+    """Share of (class, attribute) pairs whose high-word shapes measure higher than low-word ones.
+
+    Each word is asked for in ``phrasings`` held-back sentences; the means pool their shapes.
+    """
     rng = np.random.default_rng(seed + 11)
     rows: dict[str, list[dict[str, Any]]] = {"generator": [], "retrieval": []}
     pairs = [(c, a) for c in CLASS_WORDS for a in ATTRIBUTES]
@@ -197,29 +221,46 @@ def attribute_adherence(make: Any, data: CaptionedSet, seed: int, progress: Prog
         support = _support(data, cls, hi_word, lo_word)
         if min(support) < 10:
             continue
-        hi_prompt = attribute_prompt(cls, hi_word, rng)
-        lo_prompt = attribute_prompt(cls, lo_word, rng)
-        hi, _ = make(hi_prompt, seed + 1000 + i)
-        lo, _ = make(lo_prompt, seed + 2000 + i)
+        hi_prompts = [attribute_prompt(cls, hi_word, rng) for _ in range(phrasings)]
+        lo_prompts = [attribute_prompt(cls, lo_word, rng) for _ in range(phrasings)]
+        # the same seeds for both words: the shapes differ by the prompt, not by the noise
+        hi = [make(p, seed + 1000 * (k + 1) + i)[0] for k, p in enumerate(hi_prompts)]
+        lo = [make(p, seed + 1000 * (k + 1) + i)[0] for k, p in enumerate(lo_prompts)]
+        hi_prompt, lo_prompt = " | ".join(hi_prompts), " | ".join(lo_prompts)
         for m in rows:
-            vh = [x.value(attr) for x in map(_measure, hi[m]) if x is not None]
-            vl = [x.value(attr) for x in map(_measure, lo[m]) if x is not None]
+            vh = [x.value(attr) for h in hi for x in map(_measure, h[m]) if x is not None]
+            vl = [x.value(attr) for h in lo for x in map(_measure, h[m]) if x is not None]
             ok = bool(vh and vl and np.mean(vh) > np.mean(vl))
-            rows[m].append({"class": cls, "attribute": attr, "high": hi_prompt, "low": lo_prompt,
-                            "high_mean": round(float(np.mean(vh)), 4) if vh else None,
-                            "low_mean": round(float(np.mean(vl)), 4) if vl else None, "ordered": ok})
+            rows[m].append(
+                {
+                    "class": cls,
+                    "attribute": attr,
+                    "high": hi_prompt,
+                    "low": lo_prompt,
+                    "high_mean": round(float(np.mean(vh)), 4) if vh else None,
+                    "low_mean": round(float(np.mean(vl)), 4) if vl else None,
+                    "ordered": ok,
+                }
+            )
     out: dict[str, Any] = {}
     for m, r in rows.items():
-        by_attr = {a: round(float(np.mean([x["ordered"] for x in r if x["attribute"] == a])), 4)
-                   for a in ATTRIBUTES if any(x["attribute"] == a for x in r)}
-        out[m] = {"adherence": round(float(np.mean([x["ordered"] for x in r])), 4) if r else None,
-                  "pairs": len(r), "per_attribute": by_attr, "rows": r}
+        by_attr = {
+            a: round(float(np.mean([x["ordered"] for x in r if x["attribute"] == a])), 4)
+            for a in ATTRIBUTES
+            if any(x["attribute"] == a for x in r)
+        }
+        out[m] = {
+            "adherence": round(float(np.mean([x["ordered"] for x in r])), 4) if r else None,
+            "pairs": len(r),
+            "per_attribute": by_attr,
+            "rows": r,
+        }
     return out
 
 
 def _support(data: CaptionedSet, cls: str, hi: str, lo: str) -> tuple[int, int]:
     idx = [i for i in data.train if data.attributes[int(i)].cls == cls]
-    return (sum(hi in data.attributes[int(i)].words for i in idx), sum(lo in data.attributes[int(i)].words for i in idx))
-
-
-__all__ = ["PHRASES", "evaluate_generation", "nearest_training_iou", "pairwise_distance"]
+    return (
+        sum(hi in data.attributes[int(i)].words for i in idx),
+        sum(lo in data.attributes[int(i)].words for i in idx),
+    )

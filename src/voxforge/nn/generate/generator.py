@@ -124,7 +124,10 @@ class TextToShape:
                 eps = eps_u + guidance * (eps_c - eps_u)
             else:
                 eps = eps_c
-            ab, ab_next = cosine_alpha_bar(t), cosine_alpha_bar(t_next) if i < steps - 1 else torch.tensor(1.0)
+            ab, ab_next = (
+                cosine_alpha_bar(t),
+                cosine_alpha_bar(t_next) if i < steps - 1 else torch.tensor(1.0),
+            )
             x0 = ((x - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(-6.0, 6.0)
             x = ab_next.sqrt() * x0 + (1 - ab_next).sqrt() * eps
         return x * self.std + self.mean
@@ -138,7 +141,9 @@ def clean_occupancy(prob: np.ndarray, threshold: float) -> np.ndarray:
     """
     occ = prob >= threshold
     if not occ.any():
-        raise GeometryError(f"the generator made an empty shape (highest occupancy {float(prob.max()):.2f})")
+        raise GeometryError(
+            f"the generator made an empty shape (highest occupancy {float(prob.max()):.2f})"
+        )
     lab, n = ndimage.label(occ, structure=np.ones((3, 3, 3), bool))
     if n > 1:
         sizes = np.bincount(lab.ravel())[1:]
@@ -198,8 +203,10 @@ def load_generator(name: str | Path = DEFAULT_MODEL, encoder: TextEncoder | None
 
     st, js = _paths(name)
     if not st.is_file() or not js.is_file():
-        raise ConfigError(f"generator weights {st} (and {js.name}) not found; train them with "
-                          "voxforge train generator or pass --weights")
+        raise ConfigError(
+            f"generator weights {st} (and {js.name}) not found; train them with "
+            "voxforge train generator or pass --weights"
+        )
     info = json.loads(js.read_text(encoding="utf-8"))
     arch = info["architecture"]
     vae = VoxelVAE(arch["latent"], arch["width"])
@@ -209,5 +216,9 @@ def load_generator(name: str | Path = DEFAULT_MODEL, encoder: TextEncoder | None
         vae.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("vae.")})
         den.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("prior.")})
     except RuntimeError as err:
-        raise ConfigError(f"{st}: weights do not fit the architecture in {js.name} ({str(err).splitlines()[0]})") from None
-    return TextToShape(vae, den, tensors["latent_mean"].numpy(), tensors["latent_std"].numpy(), info, encoder)
+        raise ConfigError(
+            f"{st}: weights do not fit the architecture in {js.name} ({str(err).splitlines()[0]})"
+        ) from None
+    return TextToShape(
+        vae, den, tensors["latent_mean"].numpy(), tensors["latent_std"].numpy(), info, encoder
+    )

@@ -54,7 +54,10 @@ def check_prompt(prompt: str) -> str:
     """The prompt with whitespace collapsed; raises :class:`PromptError` for unusable text."""
     text = " ".join(str(prompt).split())
     if not text:
-        raise PromptError(f"the prompt is empty; describe an object, e.g. 'a low wide sofa' (it makes: {known_classes()})")
+        raise PromptError(
+            "the prompt is empty; describe an object, e.g. 'a low wide sofa' "
+            f"(it makes: {known_classes()})"
+        )
     if len(text) > MAX_PROMPT_CHARS:
         raise PromptError(
             f"the prompt has {len(text):,} characters, at most {MAX_PROMPT_CHARS} are read; "
@@ -62,7 +65,9 @@ def check_prompt(prompt: str) -> str:
         )
     letters = [ch for ch in text if ch.isalpha()]
     if not letters:
-        raise PromptError(f"the prompt has no words; describe an object in English (it makes: {known_classes()})")
+        raise PromptError(
+            f"the prompt has no words; describe an object in English (it makes: {known_classes()})"
+        )
     latin = sum(1 for ch in letters if "LATIN" in unicodedata.name(ch, ""))
     if latin / len(letters) < 0.5:
         raise PromptError(

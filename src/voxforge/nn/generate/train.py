@@ -34,7 +34,9 @@ class GenerateTrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     data: str = Field("../shared/data/modelnet10_vox30_train.npz", description="Shared voxel set (npz).")
-    val_fraction: float = Field(0.15, gt=0, lt=1, description="Held-back share per class (the classifier's).")
+    val_fraction: float = Field(
+        0.15, gt=0, lt=1, description="Held-back share per class (the classifier's)."
+    )
     split_seed: int = Field(0, description="Seed of the stratified split (the classifier's).")
     seed: int = Field(0, description="Seed of initialisation, batches and captions.")
     latent: int = Field(64, ge=8, le=512, description="Latent size of the VAE.")
@@ -45,10 +47,13 @@ class GenerateTrainConfig(BaseModel):
     kl_weight: float = Field(0.05, ge=0, description="Weight of the KL term against the summed BCE.")
     pos_weight: float = Field(2.0, gt=0, description="BCE weight of filled cells (they are ~6 %).")
     captions_per_shape: int = Field(24, ge=1, description="Training sentences embedded per shape.")
+    latent_copies: int = Field(
+        2, ge=1, le=8, description="Dihedral copies of each shape whose latents train the denoiser."
+    )
     text_encoder: str = Field("minilm-l6", description="Name in the text encoder registry.")
     prior_width: int = Field(256, ge=32)
     prior_blocks: int = Field(3, ge=1)
-    prior_steps: int = Field(5000, ge=1, description="Optimiser steps of the denoiser.")
+    prior_steps: int = Field(3000, ge=1, description="Optimiser steps of the denoiser.")
     prior_batch: int = Field(128, ge=1)
     prior_lr: float = Field(1e-3, gt=0)
     cond_drop: float = Field(0.1, ge=0, lt=1, description="Share of steps trained without a sentence.")
@@ -111,10 +116,17 @@ def train_vae(cfg: GenerateTrainConfig, data: CaptionedSet, out: Path) -> VoxelV
         order = rng.permutation(data.train)
         for b in range(0, len(order), cfg.vae_batch):
             idx = order[b : b + cfg.vae_batch]
-            x = np.stack([dihedral(data.voxels[i], int(k)) for i, k in zip(idx, rng.integers(0, 8, len(idx)), strict=True)])
+            x = np.stack(
+                [
+                    dihedral(data.voxels[i], int(k))
+                    for i, k in zip(idx, rng.integers(0, 8, len(idx)), strict=True)
+                ]
+            )
             xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
             logits, mu, logvar = model(xt)
-            rec = torch.nn.functional.binary_cross_entropy_with_logits(logits, xt, pos_weight=pos_w, reduction="sum")
+            rec = torch.nn.functional.binary_cross_entropy_with_logits(
+                logits, xt, pos_weight=pos_w, reduction="sum"
+            )
             kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
             loss = (rec + cfg.kl_weight * kl) / len(idx)
             opt.zero_grad()
@@ -123,8 +135,13 @@ def train_vae(cfg: GenerateTrainConfig, data: CaptionedSet, out: Path) -> VoxelV
             sched.step()
             total, n = total + float(loss.detach()) * len(idx), n + len(idx)
         iou = vae_iou(model, val_x)
-        log.info("vae epoch %d loss %.1f val IoU %.3f (%.0f s)", epoch + 1, total / n, iou, time.time() - t0)
-        print(f"vae epoch {epoch + 1} loss {total / n:.1f} val_iou {iou:.3f} {time.time() - t0:.0f}s", flush=True)
+        log.info(
+            "vae epoch %d loss %.1f val IoU %.3f (%.0f s)", epoch + 1, total / n, iou, time.time() - t0
+        )
+        print(
+            f"vae epoch {epoch + 1} loss {total / n:.1f} val_iou {iou:.3f} {time.time() - t0:.0f}s",
+            flush=True,
+        )
         torch.save({"state": model.state_dict(), "epoch": epoch + 1, "val_iou": iou}, out)
     return model
 
@@ -144,7 +161,10 @@ def vae_iou(model: VoxelVAE, x: torch.Tensor, threshold: float = 0.5) -> float:
 def encode_latents(model: VoxelVAE, voxels: np.ndarray, batch: int = 64) -> np.ndarray:
     """(N, 32, 32, 32) grids -> (N, latent) float32 latent means."""
     model.eval()
-    out = [model.encode(torch.from_numpy(voxels[i : i + batch].astype(np.float32)))[0] for i in range(0, len(voxels), batch)]
+    out = [
+        model.encode(torch.from_numpy(voxels[i : i + batch].astype(np.float32)))[0]
+        for i in range(0, len(voxels), batch)
+    ]
     return torch.cat(out).numpy()
 
 
@@ -168,14 +188,16 @@ def train_prior(
 ) -> LatentDenoiser:
     """Train the denoiser on (normalised latent of a shape copy, one of its captions) pairs.
 
-    ``latents`` is (N, 8, latent): every shape's 8 dihedral copies, normalised; ``text_emb`` (M, D)
+    ``latents`` is (N, copies, latent): every shape's dihedral copies, normalised; ``text_emb`` (M, D)
     the caption embeddings and ``owner`` (M,) the shape of each caption.
     """
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed + 1)
     model = LatentDenoiser(latents.shape[-1], text_emb.shape[1], cfg.prior_width, cfg.prior_blocks)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.prior_lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.prior_lr, total_steps=cfg.prior_steps, pct_start=0.02)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, cfg.prior_lr, total_steps=cfg.prior_steps, pct_start=0.02
+    )
     lat = torch.from_numpy(latents.astype(np.float32))
     emb = torch.from_numpy(text_emb.astype(np.float32))
     own = torch.from_numpy(owner)
@@ -205,9 +227,12 @@ def train_prior(
     return model
 
 
-def dihedral_latents(model: VoxelVAE, voxels: np.ndarray) -> np.ndarray:
-    """(N, 32, 32, 32) grids -> (N, 8, latent): latent means of each grid's 8 dihedral copies."""
-    return np.stack([encode_latents(model, np.ascontiguousarray(dihedral(voxels, k))) for k in range(8)], axis=1)
+def dihedral_latents(model: VoxelVAE, voxels: np.ndarray, copies: int = 8) -> np.ndarray:
+    """(N, 32, 32, 32) grids -> (N, copies, latent): latent means of the first ``copies`` of each
+    grid's 8 dihedral copies (identity, quarter turns, then mirrored)."""
+    return np.stack(
+        [encode_latents(model, np.ascontiguousarray(dihedral(voxels, k))) for k in range(copies)], axis=1
+    )
 
 
 def best_threshold(model: VoxelVAE, voxels: np.ndarray) -> tuple[float, float]:
@@ -261,7 +286,7 @@ def train_generator(cfg: GenerateTrainConfig, stem: Path, work: Path) -> Path:
     if lat_file.is_file():
         lat = np.load(lat_file)["latents"]
     else:
-        lat = dihedral_latents(vae, data.voxels[data.train])
+        lat = dihedral_latents(vae, data.voxels[data.train], cfg.latent_copies)
         np.savez(lat_file, latents=lat)
     mean, std = lat.reshape(-1, lat.shape[-1]).mean(0), lat.reshape(-1, lat.shape[-1]).std(0) + 1e-6
     row = {int(i): r for r, i in enumerate(data.train)}
@@ -283,10 +308,10 @@ def train_generator(cfg: GenerateTrainConfig, stem: Path, work: Path) -> Path:
             "split": {
                 "val_fraction": cfg.val_fraction,
                 "split_seed": cfg.split_seed,
-                "train": int(len(data.train)),
-                "val": int(len(data.val)),
+                "train": len(data.train),
+                "val": len(data.val),
             },
-            "captions": int(len(owner)),
+            "captions": len(owner),
         },
     }
     return save_generator(stem, vae, denoiser, mean, std, info)
