@@ -155,18 +155,14 @@ def clean_occupancy(prob: np.ndarray, threshold: float) -> np.ndarray:
 # ------------------------------------------------------------------------------------ weights
 
 
-def models_dir() -> Path:
-    from voxforge.nn.inference import models_dir as shipped
-
-    return shipped()
-
-
 def _paths(name: str | Path) -> tuple[Path, Path]:
     p = Path(name)
     if p.suffix in (".safetensors", ".json"):
         p = p.with_suffix("")
     if not p.parent.parts or str(p.parent) == ".":
         if not p.with_suffix(".safetensors").exists():
+            from voxforge.nn.weights import models_dir
+
             p = models_dir() / p.name
     return p.with_suffix(".safetensors"), p.with_suffix(".json")
 

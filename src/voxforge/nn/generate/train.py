@@ -77,7 +77,7 @@ def captioned_set(cfg: GenerateTrainConfig) -> CaptionedSet:
 
     Terciles are taken over the training part only, so held-back shapes never shape the words.
     """
-    from voxforge.nn.data import load_voxel_set, stratified_split
+    from voxforge.nn.datasets import load_voxel_set, stratified_split
 
     d = load_voxel_set(cfg.data)
     train, val = stratified_split(d.labels, cfg.val_fraction, cfg.split_seed)
