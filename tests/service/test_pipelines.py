@@ -115,3 +115,16 @@ def test_unpack_images_counts_the_bytes_it_writes(tmp_path):
         info = z.getinfo("a.png")
         _copy_capped(z, info, tmp_path / "one.png", 1 << 20, "big.zip", 4 << 20)
     assert (tmp_path / "one.png").stat().st_size <= 1 << 20
+
+
+def test_generate_pipeline_takes_a_prompt_and_refuses_bad_ones():
+    from voxforge.core.errors import PromptError
+
+    spec = default_pipelines()["generate"]
+    assert spec.inputs == frozenset({"text"})
+    cfg = spec.build_options({"prompt": "a low wide sofa", "variations": 2})
+    assert cfg.prompt == "a low wide sofa" and cfg.variations == 2
+    with pytest.raises(PromptError, match="it makes: bathtub"):
+        spec.build_options({"prompt": "x" * 10_000})
+    with pytest.raises(ConfigError, match="variations"):
+        spec.build_options({"prompt": "a bed", "variations": 99})

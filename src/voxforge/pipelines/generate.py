@@ -5,7 +5,8 @@
 grid, with the probabilities), ``model.obj`` / ``model.stl`` / ``model.glb`` (the surface),
 ``model.ply`` (surface points, with ``output: points``), ``preview.png`` and, with ``brickify``,
 ``bricks/`` (the full brick engine output: model.mpd, parts lists, booklets). The top folder holds
-``variations.png`` (every variation side by side to choose from), ``summary.json`` (how the prompt
+``variations.png`` (every variation side by side to choose from; also as ``preview.png``),
+``model.glb`` (variation 1, for a viewer that shows one model), ``summary.json`` (how the prompt
 was read, the note for an unknown object, timings) and ``config.yaml``. Everything goes through
 :class:`~voxforge.core.outputs.OutputDir`, so nothing appears when a step fails.
 """
@@ -14,12 +15,13 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from voxforge.core.config import dump_config
 from voxforge.core.outputs import OutputDir
@@ -62,6 +64,29 @@ class GenerateConfig(BaseModel):
     brickify: bool = Field(False, description="Build each variation in bricks (vK/bricks/).")
     stud_budget: int = Field(32, ge=1, le=1000, description="Longest side of each brick model, studs.")
     bricks: BrickifyConfig = Field(default_factory=BrickifyConfig, description="Brick engine options.")
+
+
+class GenerateJobConfig(GenerateConfig):
+    """The generate job as the service takes it: the options plus the prompt (a JSON body)."""
+
+    prompt: str = Field(..., description='What to make, e.g. "a low wide sofa".')
+
+    @field_validator("prompt")
+    @classmethod
+    def _usable(cls, v: str) -> str:
+        from voxforge.nn.generate.prompts import check_prompt
+
+        return check_prompt(v)  # PromptError (422) names the classes it makes
+
+
+def run_generate_job(
+    input_path: Path | None,
+    out_dir: str | Path,
+    config: GenerateJobConfig,
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Service adapter: the prompt comes in the options, there is no uploaded file."""
+    return run_generate(config.prompt, out_dir, config, progress)
 
 
 def run_generate(
@@ -112,6 +137,10 @@ def run_generate(
                 summary["variations"].append(info)
             _save_png(od.path("variations.png"), _side_by_side(panels))
             od.add("variations.png", "every variation side by side (three-quarter view), v1 first")
+            shutil.copyfile(od.path("variations.png"), od.path("preview.png"))
+            od.add("preview.png", "every variation side by side (the job's picture)")
+            shutil.copyfile(od.path("v1/model.glb"), od.path("model.glb"))
+            od.add("model.glb", "variation 1's surface (the job's 3D view), binary glTF")
         if config.brickify:
             bp = prog.sub("bricks")
             with timer("bricks"):

@@ -215,7 +215,7 @@ def _copy_capped(
 
 
 def default_pipelines() -> Registry[PipelineSpec]:
-    """Every pipeline this installation has: brickify, classify, and reconstruct when present."""
+    """Every pipeline this installation has: brickify, classify, generate, reconstruct when present."""
     from voxforge.pipelines.brickify import BrickifyConfig, run_brickify
     from voxforge.pipelines.classify import ClassifyConfig, run_classify
 
@@ -245,6 +245,19 @@ def default_pipelines() -> Registry[PipelineSpec]:
     spec = _reconstruct_spec()
     if spec is not None:
         reg.register("reconstruct", spec)
+    from voxforge.pipelines.generate import GenerateJobConfig, run_generate_job
+
+    reg.register(
+        "generate",
+        PipelineSpec(
+            "generate",
+            GenerateJobConfig,
+            run_generate_job,
+            frozenset({"text"}),
+            {},
+            "3D models (and LEGO models with brickify) from a sentence, several to choose from",
+        ),
+    )
     return reg
 
 
