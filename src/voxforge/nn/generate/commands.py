@@ -121,10 +121,10 @@ def evaluate_generation_cmd(
         import json
 
         from voxforge.core.errors import InputFormatError
+        from voxforge.nn.classify.inference import load_classifier
         from voxforge.nn.generate.evaluate import evaluate_generation
         from voxforge.nn.generate.generator import DEFAULT_MODEL, load_generator
         from voxforge.nn.generate.train import GenerateTrainConfig, captioned_set
-        from voxforge.nn.classify.inference import load_classifier
 
         if not data.is_file():
             raise InputFormatError(f"{data}: no such voxel set")
