@@ -49,6 +49,8 @@ def test_clean_occupancy_drops_specks_and_refuses_empty():
     p[30, 30, 30] = 0.9
     occ = clean_occupancy(p, 0.5)
     assert occ.sum() == 1000 and not occ[30, 30, 30]
+    faint = np.where(p > 0, 0.4, 0.0).astype(np.float32)
+    assert clean_occupancy(faint, 0.5).sum() == 1000
     with pytest.raises(GeometryError, match="empty"):
         clean_occupancy(np.zeros((32, 32, 32), np.float32), 0.5)
 

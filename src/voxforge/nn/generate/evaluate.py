@@ -38,7 +38,7 @@ from voxforge.nn.generate.captions import (
     measure_shape,
     render_template,
 )
-from voxforge.nn.generate.generator import TextToShape
+from voxforge.nn.generate.generator import DEFAULT_GUIDANCE, TextToShape
 from voxforge.nn.generate.train import CaptionedSet, caption_table, dihedral
 
 
@@ -125,7 +125,7 @@ def evaluate_generation(
     variations: int = 4,
     per_class: int = 6,
     seed: int = 0,
-    guidance: float = 2.0,
+    guidance: float = DEFAULT_GUIDANCE,
     steps: int = 40,
     retrieval_captions: int = 4,
     retrieval: Retrieval | None = None,
