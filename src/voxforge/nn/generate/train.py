@@ -44,6 +44,8 @@ class GenerateTrainConfig(BaseModel):
     vae_epochs: int = Field(8, ge=1)
     vae_batch: int = Field(32, ge=1)
     vae_lr: float = Field(1e-3, gt=0)
+    vae_finetune_epochs: int = Field(0, ge=0, description="Epochs of a second, low-LR VAE phase.")
+    vae_finetune_lr: float = Field(3e-4, gt=0, description="Starting LR of that phase (cosine to 0).")
     kl_weight: float = Field(0.05, ge=0, description="Weight of the KL term against the summed BCE.")
     pos_weight: float = Field(2.0, gt=0, description="BCE weight of filled cells (they are ~6 %).")
     captions_per_shape: int = Field(24, ge=1, description="Training sentences embedded per shape.")
@@ -100,17 +102,30 @@ def dihedral(vox: np.ndarray, k: int) -> np.ndarray:
     return np.flip(out, axis=-3) if k >= 4 else out
 
 
-def train_vae(cfg: GenerateTrainConfig, data: CaptionedSet, out: Path) -> VoxelVAE:
-    """Train the VAE on the training shapes (random dihedral copies); checkpoint to ``out``."""
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    model = VoxelVAE(cfg.latent, cfg.width)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.vae_lr)
-    steps = cfg.vae_epochs * int(np.ceil(len(data.train) / cfg.vae_batch))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.vae_lr, total_steps=steps, pct_start=0.05)
+def train_vae(
+    cfg: GenerateTrainConfig, data: CaptionedSet, out: Path, model: VoxelVAE | None = None
+) -> VoxelVAE:
+    """Train the VAE on the training shapes (random dihedral copies); checkpoint to ``out``.
+
+    Without ``model``: the main phase (``vae_epochs``, one-cycle schedule from scratch). With
+    ``model``: the fine-tuning phase (``vae_finetune_epochs`` at ``vae_finetune_lr``, cosine decay).
+    """
+    main = model is None
+    epochs, lr = (cfg.vae_epochs, cfg.vae_lr) if main else (cfg.vae_finetune_epochs, cfg.vae_finetune_lr)
+    first = 0 if main else cfg.vae_epochs
+    torch.manual_seed(cfg.seed + first)
+    rng = np.random.default_rng(cfg.seed + first)
+    model = VoxelVAE(cfg.latent, cfg.width) if model is None else model
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    steps = epochs * int(np.ceil(len(data.train) / cfg.vae_batch))
+    sched: torch.optim.lr_scheduler.LRScheduler = (
+        torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.05)
+        if main
+        else torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    )
     pos_w = torch.tensor(cfg.pos_weight)
     val_x = torch.from_numpy(data.voxels[data.val[:: max(1, len(data.val) // 128)]].astype(np.float32))
-    for epoch in range(cfg.vae_epochs):
+    for epoch in range(first, first + epochs):
         model.train()
         t0, total, n = time.time(), 0.0, 0
         order = rng.permutation(data.train)
@@ -219,7 +234,7 @@ def train_prior(
         loss.backward()
         opt.step()
         sched.step()
-        run = 0.99 * run + 0.01 * float(loss) if step else float(loss)
+        run = 0.99 * run + 0.01 * float(loss.detach()) if step else float(loss.detach())
         if (step + 1) % 500 == 0:
             print(f"prior step {step + 1} loss {run:.4f} {time.time() - t0:.0f}s", flush=True)
             torch.save({"state": model.state_dict(), "step": step + 1}, out)
@@ -270,9 +285,12 @@ def train_generator(cfg: GenerateTrainConfig, stem: Path, work: Path) -> Path:
     vae = VoxelVAE(cfg.latent, cfg.width)
     state = torch.load(vae_ckpt) if vae_ckpt.is_file() else None
     if state is None or state["epoch"] < cfg.vae_epochs:
-        vae = train_vae(cfg, data, vae_ckpt)
+        vae, done = train_vae(cfg, data, vae_ckpt), cfg.vae_epochs
     else:
         vae.load_state_dict(state["state"])
+        done = int(state["epoch"])
+    if done < cfg.vae_epochs + cfg.vae_finetune_epochs:
+        vae = train_vae(cfg, data, vae_ckpt, model=vae)
     vae.eval()
     caps = work / "captions.npz"
     if caps.is_file():
