@@ -44,18 +44,18 @@ class GenerateTrainConfig(BaseModel):
     vae_epochs: int = Field(8, ge=1)
     vae_batch: int = Field(32, ge=1)
     vae_lr: float = Field(1e-3, gt=0)
-    vae_finetune_epochs: int = Field(0, ge=0, description="Epochs of a second, low-LR VAE phase.")
+    vae_finetune_epochs: int = Field(6, ge=0, description="Epochs of a second, low-LR VAE phase.")
     vae_finetune_lr: float = Field(3e-4, gt=0, description="Starting LR of that phase (cosine to 0).")
     kl_weight: float = Field(0.05, ge=0, description="Weight of the KL term against the summed BCE.")
     pos_weight: float = Field(2.0, gt=0, description="BCE weight of filled cells (they are ~6 %).")
     captions_per_shape: int = Field(24, ge=1, description="Training sentences embedded per shape.")
     latent_copies: int = Field(
-        2, ge=1, le=8, description="Dihedral copies of each shape whose latents train the denoiser."
+        8, ge=1, le=8, description="Dihedral copies of each shape whose latents train the denoiser."
     )
     text_encoder: str = Field("minilm-l6", description="Name in the text encoder registry.")
     prior_width: int = Field(256, ge=32)
     prior_blocks: int = Field(3, ge=1)
-    prior_steps: int = Field(3000, ge=1, description="Optimiser steps of the denoiser.")
+    prior_steps: int = Field(9000, ge=1, description="Optimiser steps of the denoiser.")
     prior_batch: int = Field(128, ge=1)
     prior_lr: float = Field(1e-3, gt=0)
     cond_drop: float = Field(0.1, ge=0, lt=1, description="Share of steps trained without a sentence.")
