@@ -41,7 +41,7 @@ class GenerateConfig(BaseModel):
     variations: int = Field(4, ge=1, le=16, description="Different shapes made for the prompt.")
     seed: int = Field(0, ge=0, description="Seed of the variations (same seed, same shapes).")
     guidance: float = Field(
-        5.0,
+        3.5,
         ge=0.0,
         le=20.0,
         description="Classifier-free guidance: higher follows the prompt "

@@ -27,7 +27,7 @@ def generate_cmd(
         typer.Option(
             "--guidance",
             help="Higher follows the prompt more closely, lower gives more variety.",
-            show_default="5",
+            show_default="3.5",
         ),
     ] = None,
     as_: Annotated[
@@ -108,7 +108,7 @@ def evaluate_generation_cmd(
     per_class: Annotated[
         int, typer.Option("--per-class", help="Held-back class prompts per class.", min=1)
     ] = 6,
-    guidance: Annotated[float, typer.Option("--guidance", help="Guidance scale.")] = 5.0,
+    guidance: Annotated[float, typer.Option("--guidance", help="Guidance scale.")] = 3.5,
     seed: Annotated[int, typer.Option("--seed", help="Seed of prompts and variations.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,

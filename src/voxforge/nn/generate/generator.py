@@ -27,7 +27,7 @@ from voxforge.nn.generate.models import LatentDenoiser, VoxelVAE, cosine_alpha_b
 from voxforge.nn.generate.prompts import PromptReading, read_prompt
 
 DEFAULT_MODEL = "generator-text"
-DEFAULT_GUIDANCE = 5.0
+DEFAULT_GUIDANCE = 3.5
 """Guidance scale of the shipped model (chosen on training phrasings, see its model card)."""
 MAX_VARIATIONS = 16
 
