@@ -12,6 +12,7 @@ from voxforge.cli import (
     brickify,
     classify,
     complete,
+    generate,
     info,
     instructions,
     order,
@@ -40,6 +41,9 @@ app.command("classify")(classify.classify)
 app.command("order")(order.order)
 app.command("instructions")(instructions.instructions)
 app.command("reconstruct", epilog=EXIT_EPILOG)(reconstruct.reconstruct)
+app.command("generate", epilog=EXIT_EPILOG)(generate.generate_cmd)
+evaluate_app.command("generation")(generate.evaluate_generation_cmd)
+train_app.command("generator")(generate.train_generator_cmd)
 app.command("scene")(scene.scene)
 app.command("serve")(serve.serve)
 app.add_typer(serve.users_app, name="users")

@@ -1,7 +1,7 @@
-"""CLI commands of text to shape: ``generate``, ``evaluate generation``, ``train generator``.
+"""``voxforge generate PROMPT -o OUT``, ``voxforge evaluate generation``, ``voxforge train generator``.
 
-Thin: parse flags into configs, call the library, print where the results are. ``voxforge.cli``
-registers them; imports happen inside the commands so importing this module stays cheap.
+Thin: parse flags into configs, call :mod:`voxforge.nn.generate` / :mod:`voxforge.pipelines.generate`,
+print where the results are; the library is imported inside the commands so ``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from voxforge.cli.app import guarded
+from voxforge.cli.progress import progress_bar
 
 
 def generate_cmd(
@@ -53,7 +56,6 @@ def generate_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Make 3D models (LEGO models with --brickify) from a sentence: OBJ, STL, GLB, voxels, previews."""
-    from voxforge.cli import guarded, progress_bar
 
     def run() -> None:
         from voxforge.core.config import build_config, load_config
@@ -115,7 +117,6 @@ def evaluate_generation_cmd(
 ) -> None:
     """Class agreement, attribute adherence, diversity, novelty and timing of text-to-shape, beside
     the nearest-caption retrieval baseline, on held-back prompt phrasings."""
-    from voxforge.cli import guarded, progress_bar
 
     def run() -> None:
         import json
@@ -176,7 +177,6 @@ def train_generator_cmd(
     ] = Path("runs/generator-text"),
 ) -> None:
     """Train the text-to-shape generator (voxel VAE, then the text-conditioned latent denoiser)."""
-    from voxforge.cli import guarded
 
     def run() -> None:
         from voxforge.core.config import build_config, load_config
