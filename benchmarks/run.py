@@ -10,7 +10,8 @@ A benchmark is a ``benchmarks/bench_*.py`` script with a ``figures(argv) -> dict
 builds its own seeded inputs (or reads ``../shared/data``), prints what it measures and returns
 the figures. A script may declare ``RUNS`` (result name -> arguments, for scripts with several
 modes), ``QUICK`` (result name -> the arguments of a shorter run) and ``TARGETS`` (result name
--> {figure key: the target an issue set}). NAME selects result names by substring.
+-> {figure key: the target an issue set}). NAME selects result names: exact names, else
+substrings.
 
 Each benchmark runs in its own process (numba caches, threads and memory do not carry over). Its
 results file records the commit (and whether the tree had uncommitted changes), the machine (CPU,
@@ -192,7 +193,7 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     if args.docs:
         sys.path.insert(0, str(HERE))
-        from docs import write_docs
+        from report import write_docs
 
         print(f"wrote {write_docs().relative_to(ROOT)}")
         return 0
@@ -202,7 +203,9 @@ def main(argv: list[str]) -> int:
             quick = "" if quick_args is None else f"  (--quick: {' '.join(quick_args) or 'same'})"
             print(f"{name:24} {script.name} {' '.join(run_args)}{quick}")
         return 0
-    names = [n for n in cat if not args.names or any(a in n for a in args.names)]
+    names = [n for n in cat if not args.names or n in args.names]
+    if not names or len(names) < len(args.names):
+        names = [n for n in cat if not args.names or any(a in n for a in args.names)]
     if not names:
         ap.error(f"no benchmark matches {args.names}; see --list")
     failed = [n for n in names if run_one(n, args.quick) != 0]
