@@ -251,9 +251,7 @@ def render(results: list[dict[str, Any]], catalogue: dict[str, str] | None = Non
     measured = {r["name"] for r in results}
     missing = {n: c for n, c in (catalogue or {}).items() if n not in measured}
     if missing:
-        rows = "\n".join(
-            f"- `{n}`: `python benchmarks/run.py {n}` runs `{c}`" for n, c in missing.items()
-        )
+        rows = "\n".join(f"- `{n}` (`{c}`)" for n, c in missing.items())
         parts.append(
             "## Not measured\n\nThese benchmarks have no results file; "
             f"`python benchmarks/run.py NAME` measures one:\n\n{rows}\n"
