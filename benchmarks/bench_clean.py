@@ -124,7 +124,7 @@ def figures(argv: list[str] | None = None) -> dict:
         "config": config.model_dump(),
     }
     print(json.dumps(result, indent=2))
-    return result
+    return {k: v for k, v in result.items() if k not in ("config", "machine", "cpus")}
 
 
 def main() -> None:
