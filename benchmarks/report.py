@@ -170,14 +170,16 @@ class _Page:
 def measured_by(result: dict[str, Any]) -> str:
     """One sentence: commit, machine, load average, date, command, wall time."""
     commit = result["commit"]
-    short = (commit.get("hash") or "unknown")[:10]
+    which = f"`{(commit.get('hash') or 'unknown')[:10]}`"
+    if commit.get("subject"):  # the subject finds the commit again after a rebase
+        which += f' ("{fmt(commit["subject"])}")'
     dirty = " plus uncommitted changes" if commit.get("dirty") else ""
     m = result["machine"]
     libs = ", ".join(f"{k} {m[k]}" for k in ("numpy", "numba", "torch") if m.get(k))
     load = "/".join(fmt(v) for v in m["load_average"])
     quick = " (the shorter `--quick` run)" if result.get("quick") else ""
     return (
-        f"Measured at commit `{short}`{dirty} on {result['date'].replace('T', ' ').rstrip('Z')} UTC: "
+        f"Measured at commit {which}{dirty} on {result['date'].replace('T', ' ').rstrip('Z')} UTC: "
         f"{m['cpu']}, {m['cores']} cores, {fmt(m['ram_gb'])} GB RAM, Python {m['python']}, {libs}; "
         f"load average {load} (1/5/15 min) at the start. Command: `{result['command']}`{quick}, "
         f"{fmt(result['wall_s'])} s wall in all."

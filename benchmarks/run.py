@@ -80,7 +80,8 @@ def catalogue() -> dict[str, tuple[Path, list[str], list[str] | None]]:
 
 
 def git_commit() -> dict[str, Any]:
-    """The checked-out commit and whether tracked files differ from it."""
+    """The checked-out commit (hash and subject, which survives a rebase that changes the hash)
+    and whether tracked files under ``src/`` or ``benchmarks/`` differ from it."""
 
     def git(*args: str) -> str:
         return subprocess.run(
@@ -88,7 +89,11 @@ def git_commit() -> dict[str, Any]:
         ).stdout.strip()
 
     dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "src", "benchmarks"))
-    return {"hash": git("rev-parse", "HEAD") or None, "dirty": dirty}
+    return {
+        "hash": git("rev-parse", "HEAD") or None,
+        "subject": git("log", "-1", "--format=%s", "HEAD")[:120] or None,
+        "dirty": dirty,
+    }
 
 
 def machine() -> dict[str, Any]:
