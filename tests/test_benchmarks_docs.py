@@ -96,3 +96,24 @@ def test_no_results_means_no_sections():
     page = report.render([], {"demo": "python benchmarks/bench_demo.py"})
     assert "## Targets" not in page and "Measured at" not in page
     assert "- `demo` (`python benchmarks/bench_demo.py`)" in page
+
+
+def test_every_benchmark_script_returns_its_figures():
+    """Each ``bench_*.py`` defines ``figures(argv)``, which ``run.py`` calls (read with ast: no
+    benchmark is imported or run)."""
+    import ast
+
+    for path in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        tree = ast.parse(path.read_text())
+        names = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+        assert "figures" in names, f"{path.name} has no figures(argv) function"
+        assert [a.arg for a in names["figures"].args.args] == ["argv"], path.name
+    spec = importlib.util.spec_from_file_location("voxforge_bench_run", ROOT / "benchmarks" / "run.py")
+    assert spec is not None and spec.loader is not None
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    catalogue = run.catalogue()
+    assert {"pipeline", "pipeline_capture", "instructions_big", "voxelize"} <= set(catalogue)
+    assert {s.name for s, _, _ in catalogue.values()} == {
+        p.name for p in (ROOT / "benchmarks").glob("bench_*.py")
+    }
