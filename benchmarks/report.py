@@ -229,13 +229,17 @@ def _flatten_all(value: Any, path: str = "") -> dict[str, Any]:
 
 def targets_table(results: list[dict[str, Any]]) -> str:
     """Every figure an issue set a target for, with what its results file holds."""
-    lines = ["| benchmark | figure | measured | target |", "| --- | --- | --- | --- |"]
+    lines = [
+        "| benchmark | figure | measured | target | load average at the start |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for result in results:
         flat = _flatten_all(result["figures"])
         for key, target in (result.get("targets") or {}).items():
             found = _lookup(flat, key)
             measured = "; ".join(fmt(v) if k == key else f"{k}: {fmt(v)}" for k, v in found) or "–"
-            lines.append(f"| `{result['name']}` | {key} | {measured} | {target} |")
+            load = fmt(result["machine"]["load_average"][0])
+            lines.append(f"| `{result['name']}` | {key} | {measured} | {target} | {load} |")
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
@@ -245,9 +249,9 @@ def render(results: list[dict[str, Any]], catalogue: dict[str, str] | None = Non
     table = targets_table(results)
     if table:
         parts.append(
-            "## Targets\n\nThe figures an issue set a target for, from the sections below.\n\n"
-            + table
-            + "\n"
+            "## Targets\n\nThe figures an issue set a target for, from the sections below. Targets "
+            "are for a 2-core machine doing nothing else; a load average above the core count means "
+            "other work shared the cores, and wall times are upper bounds.\n\n" + table + "\n"
         )
     parts += [section(r) for r in results]
     measured = {r["name"] for r in results}
