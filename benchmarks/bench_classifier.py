@@ -49,6 +49,12 @@ def bench(name: str, threads: int, latency_shapes: int) -> dict:
 
 
 QUICK = {"classifier": ["--latency-shapes", "16"]}
+TARGETS = {
+    "classifier": {
+        "results.views_12.accuracy": ">= 0.93 for the voxel model (#26)",
+        "results.ms_per_shape_views_12": "< 10 ms for the voxel model",
+    }
+}
 
 
 def figures(argv: list[str] | None = None) -> dict:

@@ -67,6 +67,12 @@ def bench(kind: str, voxels: np.ndarray, views: int, threads: int) -> dict:
 
 
 QUICK = {"reconstruction": ["--objects", "12"]}
+TARGETS = {
+    "reconstruction": {
+        "results.single_view_iou.0.4": ">= 0.60 image, >= 0.50 sketch (#22)",
+        "results.fused_5_views_iou.0.4": ">= 0.65 image (#22)",
+    }
+}
 
 
 def figures(argv: list[str] | None = None) -> dict:

@@ -5,6 +5,7 @@ Usage::
     python benchmarks/run.py [NAME ...] [--quick]   # run benchmarks, write their results files
     python benchmarks/run.py --list                 # the benchmark names and what they run
     python benchmarks/run.py --docs                 # regenerate docs/benchmarks.md from results/
+    python benchmarks/run.py --targets --docs       # the scripts' current TARGETS into results/
 
 A benchmark is a ``benchmarks/bench_*.py`` script with a ``figures(argv) -> dict`` function: it
 builds its own seeded inputs (or reads ``../shared/data``), prints what it measures and returns
@@ -51,32 +52,46 @@ def load_module(path: Path) -> ModuleType:
     return module
 
 
-def _static_runs(path: Path) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """``RUNS`` and ``QUICK`` of a script without importing it (they are plain literals)."""
+def _literals(path: Path) -> dict[str, Any]:
+    """The script's ``RUNS``, ``QUICK`` and ``TARGETS`` without importing it (plain literals)."""
     import ast
 
-    runs: dict[str, list[str]] = {}
-    quick: dict[str, list[str]] = {}
-    tree = ast.parse(path.read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign | ast.AnnAssign):
+    found: dict[str, Any] = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names = [t.id for t in targets if isinstance(t, ast.Name)]
-            if "RUNS" in names and node.value is not None:
-                runs = ast.literal_eval(node.value)
-            if "QUICK" in names and node.value is not None:
-                quick = ast.literal_eval(node.value)
-    return runs or {path.stem.removeprefix("bench_"): []}, quick
+            for t in targets:
+                if isinstance(t, ast.Name) and t.id in ("RUNS", "QUICK", "TARGETS"):
+                    found[t.id] = ast.literal_eval(node.value)
+    return found
 
 
 def catalogue() -> dict[str, tuple[Path, list[str], list[str] | None]]:
     """Result name -> (script, arguments, quick arguments or None)."""
     out: dict[str, tuple[Path, list[str], list[str] | None]] = {}
     for script in sorted(HERE.glob("bench_*.py")):
-        runs, quick = _static_runs(script)
+        found = _literals(script)
+        runs = found.get("RUNS") or {script.stem.removeprefix("bench_"): []}
         for name, args in runs.items():
-            out[name] = (script, list(args), quick.get(name))
+            out[name] = (script, list(args), found.get("QUICK", {}).get(name))
     return out
+
+
+def refresh_targets() -> list[str]:
+    """Copy each script's current ``TARGETS`` into its results files (targets are the issues'
+    words, not measurements, so they change without a rerun); returns the files changed."""
+    changed = []
+    for path in sorted(RESULTS.glob("*.json")):
+        record = json.loads(path.read_text())
+        script = HERE / record["script"]
+        targets = (
+            _literals(script).get("TARGETS", {}).get(record["name"], {}) if script.is_file() else {}
+        )
+        if targets != record.get("targets"):
+            record["targets"] = targets
+            path.write_text(json.dumps(record, indent=1, default=str) + "\n")
+            changed.append(path.name)
+    return changed
 
 
 def git_commit() -> dict[str, Any]:
@@ -195,7 +210,14 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--quick", action="store_true", help="use each benchmark's QUICK arguments")
     ap.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     ap.add_argument("--docs", action="store_true", help="regenerate docs/benchmarks.md and exit")
+    ap.add_argument(
+        "--targets", action="store_true", help="copy the scripts' TARGETS into the results files"
+    )
     args = ap.parse_args(argv)
+    if args.targets:
+        print("updated:", ", ".join(refresh_targets()) or "none")
+        if not args.docs:
+            return 0
     if args.docs:
         sys.path.insert(0, str(HERE))
         from report import write_docs
