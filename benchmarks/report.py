@@ -116,7 +116,24 @@ class _Page:
                 self.walk(v, f"{prefix}{key}")
 
     def record_table(self, path: str, records: list[tuple[str | None, dict[str, Any]]]) -> None:
-        """A table with one row per record; nested dicts become dotted columns."""
+        """Tables with one row per record, nested dicts as dotted columns. A list that mixes
+        kinds of record (its first field a kind name shared by runs of records, as
+        ``{"bench": "match_colors", ...}``) gives one table per kind."""
+        first = [next(iter(r), None) for _, r in records]
+        kinds = [r.get(first[0]) if first[0] is not None else None for _, r in records]
+        runs: list[list[tuple[str | None, dict[str, Any]]]] = []
+        for rec, kind, prev in zip(records, kinds, [None, *kinds[:-1]], strict=True):
+            if runs and kind == prev:
+                runs[-1].append(rec)
+            else:
+                runs.append([rec])
+        same_first = len(set(first)) == 1 and all(isinstance(k, str) for k in kinds)
+        if not same_first or len(runs) * 2 > len(records):
+            runs = [records]
+        for run in runs:
+            self._one_table(path, run)
+
+    def _one_table(self, path: str, records: list[tuple[str | None, dict[str, Any]]]) -> None:
         flats = [(name, _flat(r)) for name, r in records]
         columns: list[str] = []
         for _, f in flats:
