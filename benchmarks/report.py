@@ -189,7 +189,8 @@ def measured_by(result: dict[str, Any]) -> str:
     commit = result["commit"]
     which = f"`{(commit.get('hash') or 'unknown')[:10]}`"
     if commit.get("subject"):  # the subject finds the commit again after a rebase
-        which += f' ("{fmt(commit["subject"])}")'
+        subject = fmt(commit["subject"])
+        which += f' ("{subject if len(subject) <= 72 else subject[:71] + "…"}")'
     dirty = " plus uncommitted changes" if commit.get("dirty") else ""
     m = result["machine"]
     libs = ", ".join(f"{k} {m[k]}" for k in ("numpy", "numba", "torch") if m.get(k))
