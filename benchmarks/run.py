@@ -5,7 +5,7 @@ Usage::
     python benchmarks/run.py [NAME ...] [--quick]   # run benchmarks, write their results files
     python benchmarks/run.py --list                 # the benchmark names and what they run
     python benchmarks/run.py --docs                 # regenerate docs/benchmarks.md from results/
-    python benchmarks/run.py --targets --docs       # the scripts' current TARGETS into results/
+    python benchmarks/run.py --meta --docs          # the scripts' TARGETS and docstrings into results/
 
 A benchmark is a ``benchmarks/bench_*.py`` script with a ``figures(argv) -> dict`` function: it
 builds its own seeded inputs (or reads ``../shared/data``), prints what it measures and returns
@@ -77,18 +77,26 @@ def catalogue() -> dict[str, tuple[Path, list[str], list[str] | None]]:
     return out
 
 
-def refresh_targets() -> list[str]:
-    """Copy each script's current ``TARGETS`` into its results files (targets are the issues'
-    words, not measurements, so they change without a rerun); returns the files changed."""
+def refresh_meta() -> list[str]:
+    """Copy each script's current ``TARGETS``, title and description into its results files
+    (the issues' words and the docstring, not measurements, so they change without a rerun);
+    returns the files changed."""
+    import ast
+
     changed = []
     for path in sorted(RESULTS.glob("*.json")):
         record = json.loads(path.read_text())
         script = HERE / record["script"]
-        targets = (
-            _literals(script).get("TARGETS", {}).get(record["name"], {}) if script.is_file() else {}
-        )
-        if targets != record.get("targets"):
-            record["targets"] = targets
+        if not script.is_file():
+            continue
+        title, about = describe(ast.get_docstring(ast.parse(script.read_text())), script.stem)
+        meta = {
+            "title": title,
+            "about": about,
+            "targets": _literals(script).get("TARGETS", {}).get(record["name"], {}),
+        }
+        if any(record.get(k) != v for k, v in meta.items()):
+            record.update(meta)
             path.write_text(json.dumps(record, indent=1, default=str) + "\n")
             changed.append(path.name)
     return changed
@@ -178,15 +186,28 @@ def run_one(name: str, quick: bool) -> int:
     return 0
 
 
+def describe(doc: str | None, fallback: str) -> tuple[str, str]:
+    """(title, about) from a script's docstring: its first line, and the paragraphs after it up
+    to the first that ends a sentence (usage lines and code blocks left out)."""
+    title, _, rest = (doc or fallback).strip().partition("\n")
+    about: list[str] = []
+    for para in rest.strip().split("\n\n"):
+        text = " ".join(line.strip() for line in para.splitlines()).strip()
+        if not text or text.lower().startswith(("usage", "run:", "run ")) or para.startswith("    "):
+            continue
+        about.append(text)
+        if text.endswith(".") or len(about) == 3:
+            break
+    return title.strip().rstrip("."), " ".join(about)
+
+
 def child(script: Path, out: Path, argv: list[str]) -> None:
     """In the child process: import the script, call ``figures(argv)``, write the figures."""
     module = load_module(script)
     figures = module.figures(argv)
-    doc = (module.__doc__ or script.stem).strip()
-    title, _, rest = doc.partition("\n")
-    about = rest.strip().split("\n\n")[0].replace("\n", " ").strip()
+    title, about = describe(module.__doc__, script.stem)
     payload = {
-        "title": title.strip().rstrip("."),
+        "title": title,
         "about": about,
         "targets": getattr(module, "TARGETS", {}),
         "figures": figures,
@@ -211,11 +232,13 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     ap.add_argument("--docs", action="store_true", help="regenerate docs/benchmarks.md and exit")
     ap.add_argument(
-        "--targets", action="store_true", help="copy the scripts' TARGETS into the results files"
+        "--meta",
+        action="store_true",
+        help="copy the scripts' TARGETS, titles and descriptions into the results files",
     )
     args = ap.parse_args(argv)
-    if args.targets:
-        print("updated:", ", ".join(refresh_targets()) or "none")
+    if args.meta:
+        print("updated:", ", ".join(refresh_meta()) or "none")
         if not args.docs:
             return 0
     if args.docs:
