@@ -11,6 +11,7 @@ page lists it under "Not measured" with the command that measures it.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -220,16 +221,24 @@ def section(result: dict[str, Any]) -> str:
 
 
 def _lookup(flat: dict[str, Any], key: str) -> list[tuple[str, Any]]:
-    """Figures a target key names: the key itself, or ``parent.column`` in each row below parent."""
+    """Figures a target key names: the key itself, or ``parent.column`` in each row below
+    ``parent`` (rows of a list, ``parent[i]``, or of a dict of records, ``parent.row``)."""
     if key in flat:
         return [(key, flat[key])]
-    head, _, column = key.rpartition(".")
     out = []
     for path, value in flat.items():
-        if path.endswith(f".{column}") and path.startswith(f"{head}." if head else ""):
-            middle = path[len(head) + 1 if head else 0 : -len(column) - 1]
-            if middle and "." not in middle.replace("].", "]"):
-                out.append((middle, value))
+        row = re.fullmatch(r"(.*)\[(\d+)\]\.(.*)", path)
+        if row and (f"{row[1]}.{row[3]}" if row[1] else row[3]) == key:
+            prefix = f"{row[1]}[{row[2]}]."
+            names = [v for k, v in flat.items() if k.startswith(prefix) and isinstance(v, str)]
+            out.append((names[0] if names else f"[{row[2]}]", value))
+            continue
+        dots = [i for i, c in enumerate(path) if c == "."]
+        for a, b in zip([-1, *dots], dots, strict=False):
+            name = path[a + 1 : b]
+            if path[: max(a, 0)] + (path[b:] if a >= 0 else path[b + 1 :]) == key and name:
+                out.append((name, value))
+                break
     return out
 
 

@@ -104,14 +104,24 @@ def refresh_meta() -> list[str]:
 
 def git_commit() -> dict[str, Any]:
     """The checked-out commit (hash and subject, which survives a rebase that changes the hash)
-    and whether tracked files under ``src/`` or ``benchmarks/`` differ from it."""
+    and whether tracked files under ``src/`` or ``benchmarks/`` (results aside) differ from it."""
 
     def git(*args: str) -> str:
         return subprocess.run(
             ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False
         ).stdout.strip()
 
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "src", "benchmarks"))
+    dirty = bool(
+        git(
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            "src",
+            "benchmarks",
+            ":!benchmarks/results",
+        )
+    )
     return {
         "hash": git("rev-parse", "HEAD") or None,
         "subject": git("log", "-1", "--format=%s", "HEAD")[:120] or None,
