@@ -41,8 +41,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
+# Every benchmark (results in benchmarks/results/), then docs/benchmarks.md from the results.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --docs
 
 # Rebuild the web page bundle (src/voxforge/service/web/, committed) from web/ with npm.
 web:

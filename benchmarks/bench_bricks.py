@@ -106,7 +106,18 @@ def teapot() -> dict | None:
     }
 
 
-def main() -> None:
+QUICK = {"bricks": ["--per-class", "2", "--big", "2", "--no-teapot"]}
+TARGETS = {
+    "bricks": {
+        "summary_32_studs.buildable (stable + connected + grounded)": ">= 99%",
+        "summary_32_studs.shapes up to 20k cells under 2 s": "100%",
+        "shapes_64_studs.total_s": "< 20 s",
+    }
+}
+
+
+def figures(argv: list[str] | None = None) -> dict:
+    """Run the benchmark with command-line ``argv``; print the figures and return them."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-class", type=int, default=10)
     ap.add_argument("--big", type=int, default=4, help="shapes also built at 64 studs")
@@ -117,7 +128,7 @@ def main() -> None:
         help="instead of --big: this many shapes per class at 64 studs (their own draw, seed 1)",
     )
     ap.add_argument("--no-teapot", action="store_true", help="skip the whole-pipeline teapot run")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     ds = load_voxel_dataset(DATA / "modelnet10_vox30_train.npz")
     picks = sample(ds.labels, args.per_class)
     empty = [i for i in picks if not ds.voxels[i].any()]  # a few training grids hold nothing
@@ -190,6 +201,22 @@ def main() -> None:
             f"connected {tp['connected']}; stages {tp['timings_s']}"
         )
     print(json.dumps({"bench": "bricks", "rows": rows, "big": big, "teapot": tp}))
+    keep = ("cells", "parts", "buildable", "layout_s", "physics_s", "total_s")
+    return {
+        "shapes_32_studs": n,
+        "per_class": args.per_class,
+        "empty_grids_skipped": len(empty),
+        "summary_32_studs": table,
+        "not_buildable": ", ".join(bad) or "none",
+        "shapes_64_studs": [
+            {"shape": f"{r['class']}#{r['index']}", **{k: r[k] for k in keep}} for r in big
+        ],
+        "teapot": tp,
+    }
+
+
+def main() -> None:
+    figures()
 
 
 if __name__ == "__main__":

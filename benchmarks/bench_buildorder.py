@@ -88,10 +88,14 @@ def run_one(vox: np.ndarray, studs: int = 32) -> dict:
     }
 
 
-def main() -> None:
+QUICK = {"buildorder": ["--per-class", "1"]}
+
+
+def figures(argv: list[str] | None = None) -> dict:
+    """Run the benchmark with command-line ``argv``; print the figures and return them."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-class", type=int, default=4)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     ds = load_voxel_dataset(DATA / "modelnet10_vox30_train.npz")
     picks = sample(ds.labels, args.per_class)
     rows = []
@@ -143,6 +147,11 @@ def main() -> None:
     for name, value in table.items():
         print(f"| {name} | {value} |")
     print(json.dumps({"bench": "buildorder", "rows": rows}))
+    return {"shapes": n, "per_class": args.per_class, "seed": SEED, "summary": table}
+
+
+def main() -> None:
+    figures()
 
 
 if __name__ == "__main__":

@@ -48,11 +48,21 @@ def bench(name: str, threads: int, latency_shapes: int) -> dict:
     return out
 
 
-def main() -> None:
+QUICK = {"classifier": ["--latency-shapes", "16"]}
+TARGETS = {
+    "classifier": {
+        "results.views_12.accuracy": ">= 0.93 for the voxel model (#26)",
+        "results.ms_per_shape_views_12": "< 10 ms for the voxel model",
+    }
+}
+
+
+def figures(argv: list[str] | None = None) -> dict:
+    """Run the benchmark with command-line ``argv``; print the figures and return them."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--latency-shapes", type=int, default=64)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     results = [
@@ -60,7 +70,13 @@ def main() -> None:
         for n in CONFIGS
         if (models_dir() / f"{n}.safetensors").is_file()
     ]
-    print(json.dumps({"threads": args.threads, "cpu": platform.machine(), "results": results}, indent=2))
+    out = {"threads": args.threads, "cpu": platform.machine(), "results": results}
+    print(json.dumps(out, indent=2))
+    return out
+
+
+def main() -> None:
+    figures()
 
 
 if __name__ == "__main__":

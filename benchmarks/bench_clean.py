@@ -70,14 +70,18 @@ def _recorder(marks: list[tuple[str, float]]):
     return record
 
 
-def main() -> None:
+QUICK = {"clean": ["--repeat", "1"]}
+
+
+def figures(argv: list[str] | None = None) -> dict:
+    """Run the benchmark with command-line ``argv``; print the figures and return them."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--voxel", type=float, default=0.002, help="CleanConfig.voxel_size, metres")
     parser.add_argument("--k", type=int, default=16, help="CleanConfig.outlier_k")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     cloud, true_size = make_scene(args.points, args.seed)
     config = CleanConfig(voxel_size=args.voxel, outlier_k=args.k)
@@ -120,6 +124,11 @@ def main() -> None:
         "config": config.model_dump(),
     }
     print(json.dumps(result, indent=2))
+    return {k: v for k, v in result.items() if k not in ("config", "machine", "cpus")}
+
+
+def main() -> None:
+    figures()
 
 
 if __name__ == "__main__":

@@ -180,7 +180,11 @@ def bench_shading(rng: np.random.Generator) -> list[dict]:
     return rows
 
 
-def main(argv: list[str]) -> int:
+QUICK = {"colors": ["--n", "200000", "--parts", "5000"]}
+
+
+def figures(argv: list[str] | None = None) -> dict:
+    """Run the benchmark with command-line ``argv``; print the figures and return them."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--radius", type=int, default=32)
@@ -202,8 +206,8 @@ def main(argv: list[str]) -> int:
             if k not in ("bench", "metric", "mode", "n", "cells", "parts", "seconds")
         )
         print(f"| {r['bench']} | {case} | {size} | {r['seconds']} | {notes} |")
-    return 0
+    return {"cases": results}
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    figures(sys.argv[1:])

@@ -71,11 +71,16 @@ def time_layouts(root: Path, repeats: int) -> dict[str, dict[str, float]]:
     return out
 
 
-def main() -> None:
+QUICK = {"fuse": ["--repeats", "1"]}
+TARGETS = {"fuse": {"load_fuse_s_median": "< 5 s (#19)", "layouts.load_fuse_s_median": "< 5 s (#19)"}}
+
+
+def figures(argv: list[str] | None = None) -> dict:
+    """Run the benchmark with command-line ``argv``; print the figures and return them."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=70)
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "capture"
         sim_s = make_capture(folder, args.frames)
@@ -112,6 +117,11 @@ def main() -> None:
         "python": platform.python_version(),
     }
     print(json.dumps(result, indent=2))
+    return result
+
+
+def main() -> None:
+    figures()
 
 
 if __name__ == "__main__":

@@ -142,14 +142,31 @@ def big_booklet(n_parts: int = 5000) -> dict:
     }
 
 
-def main(argv: list[str]) -> None:
+RUNS = {"instructions": [], "instructions_big": ["--big-only"]}
+TARGETS = {
+    "instructions": {
+        "booklet_500_parts.wall_s": "< 30 s",
+        "booklet_5000_parts.pictures_s": "< 30 s (#18)",
+        "booklet_5000_parts.files_mb.instructions.pdf": "< 25 MB (#18)",
+    },
+    "instructions_big": {
+        "booklet_5000_parts.pictures_s": "< 30 s (#18)",
+        "booklet_5000_parts.files_mb.instructions.pdf": "< 25 MB (#18)",
+    },
+}
+
+
+def figures(argv: list[str] | None = None) -> dict:
+    """Run the benchmark with command-line ``argv``; print the figures and return them."""
+    argv = sys.argv[1:] if argv is None else argv
     result: dict = {"threads": numba.get_num_threads()}
     if "--big-only" not in argv:
         result["step_images_1024px"] = [step_images(n) for n in (250, 500, 1000)]
         result["booklet_500_parts"] = booklet(500)
     result["booklet_5000_parts"] = big_booklet(5000)
     print(json.dumps(result, indent=2))
+    return result
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    figures()

@@ -43,11 +43,15 @@ def make_cloud(n: int, seed: int = 0) -> PointCloud:
     )
 
 
-def main() -> None:
+QUICK = {"io": ["--repeat", "2"]}
+
+
+def figures(argv: list[str] | None = None) -> dict:
+    """Run the benchmark with command-line ``argv``; print the figures and return them."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=5)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     n, rep = args.points, args.repeat
     cloud = make_cloud(n)
     colour_only = PointCloud(xyz=cloud.xyz, rgb=cloud.rgb)
@@ -87,6 +91,11 @@ def main() -> None:
             "read_s": round(best_of(lambda: load_voxels(path), 2), 4),
         }
     print(json.dumps(results, indent=2))
+    return results
+
+
+def main() -> None:
+    figures()
 
 
 if __name__ == "__main__":

@@ -95,7 +95,11 @@ def run(strategy: str, shapes, budget: float, physics) -> dict:
     return res
 
 
-def main() -> None:
+QUICK = {"layout": ["--n", "10", "--optimal-n", "3"]}
+
+
+def figures(argv: list[str] | None = None) -> dict:
+    """Run the benchmark with command-line ``argv``; print the figures and return them."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=50)
     ap.add_argument("--studs", type=int, default=32)
@@ -103,7 +107,7 @@ def main() -> None:
     ap.add_argument("--optimal-budget", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--physics", action="store_true", help="also time bricks.physics per shape")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     shapes = sample_shapes(args.n, args.studs, args.seed)
     lay_bricks(VoxelGrid(np.ones((2, 2, 3), bool)), None)  # compile the numba kernels first
     cells = [int(g.count) for _, g in shapes]
@@ -120,6 +124,11 @@ def main() -> None:
         out["greedy_on_optimal_subset"] = run("greedy", sub, 10.0, None)
         out["optimal"] = run("optimal", sub, args.optimal_budget, None)
     print(json.dumps(out, indent=2))
+    return out
+
+
+def main() -> None:
+    figures()
 
 
 if __name__ == "__main__":

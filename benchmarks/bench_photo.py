@@ -90,5 +90,16 @@ def main(n: int = 30) -> dict:
     }
 
 
+QUICK = {"photo": ["10"]}
+
+
+def figures(argv: list[str] | None = None) -> dict:
+    """Run on ``argv[0]`` photos (30 by default); print the figures and return them."""
+    argv = sys.argv[1:] if argv is None else argv
+    result = main(int(argv[0]) if argv else 30)
+    print(json.dumps(result, indent=2))
+    return result
+
+
 if __name__ == "__main__":
-    print(json.dumps(main(int(sys.argv[1]) if len(sys.argv) > 1 else 30), indent=2))
+    figures()

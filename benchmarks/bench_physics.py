@@ -122,7 +122,11 @@ def timed(model: BrickModel, cfg: PhysicsConfig) -> tuple[StabilityReport, float
     return rep, time.perf_counter() - t0, time.process_time() - c0
 
 
-def main(argv: list[str] | None = None) -> None:
+QUICK = {"physics": ["--sizes", "32", "--modelnet", "3"]}
+
+
+def figures(argv: list[str] | None = None) -> dict:
+    """Run the benchmark with command-line ``argv``; print the figures and return them."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[32, 64])
     ap.add_argument("--shapes", nargs="+", default=["hollow_box", "hollow_pyramid", "pyramid", "box"])
@@ -174,7 +178,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.reference:
             line += f" {r['ref_verdict']} | {r['ref_max_stress']} | {r['ref_time_s']} |"
         print(line)
+    return {"models": rows}
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    figures(sys.argv[1:])

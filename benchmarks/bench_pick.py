@@ -43,13 +43,18 @@ def _cm(box: np.ndarray) -> list[float]:
     return np.round(np.ptp(box, axis=0) * 100).tolist()
 
 
-def main() -> None:
+QUICK = {"pick": ["--scenes", "10"]}
+TARGETS = {"pick": {"rate": ">= 0.95 (#19)"}}
+
+
+def figures(argv: list[str] | None = None) -> dict:
+    """Run the benchmark with command-line ``argv``; print the figures and return them."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenes", type=int, default=40)
     ap.add_argument("--seed", type=int, default=1000)
     ap.add_argument("--modelnet", type=Path, default=None, help="ModelNet10 voxel npz (shapes)")
     ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     grids = None
     path = args.modelnet or (DEFAULT_MODELNET if DEFAULT_MODELNET.exists() else None)
     if path is not None:
@@ -109,7 +114,7 @@ def main() -> None:
     }
     if args.json:
         print(json.dumps(result | {"rows": rows}, indent=2))
-        return
+        return result
     print(
         f"right object in {right}/{len(rows)} simulated cluttered scenes ({100 * result['rate']:.1f}%), "
         f"ModelNet shapes: {'yes' if grids is not None else 'no'}"
@@ -124,6 +129,11 @@ def main() -> None:
     print(f"load average {result['load_average_1min']} (wall times are upper bounds under load)")
     for r in result["misses"]:
         print(f"  miss seed {r['seed']} ({r['setting']}, uneven {r['uneven_m']} m): {r['note']}")
+    return result
+
+
+def main() -> None:
+    figures()
 
 
 if __name__ == "__main__":

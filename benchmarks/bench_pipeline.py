@@ -81,15 +81,37 @@ def run(path: Path) -> dict[str, float]:
     }
 
 
-def main() -> None:
+RUNS = {
+    "pipeline": [],
+    "pipeline_brickify": ["--brickify"],
+    "pipeline_teapot": ["--teapot"],
+    "pipeline_capture": ["--capture"],
+}
+TARGETS = {
+    "pipeline": {"median_total_s": "< 2 s"},
+    "pipeline_brickify": {"grid30_no_instructions.wall_s": "< 1.5 s (#18)"},
+    "pipeline_teapot": {
+        "grid30_no_instructions.wall_s": "< 1.5 s (#18)",
+        "teapot_64_studs.wall_s": "< 90 s (#18)",
+        "teapot_64_studs.total_mb": "< 60 MB (#18)",
+    },
+    "pipeline_capture": {"capture_70_frames.wall_s": "< 60 s (#19)"},
+}
+
+
+def figures(argv: list[str] | None = None) -> dict:
+    """Run the benchmark with command-line ``argv``; print the figures and return them."""
     import sys
 
-    if "--capture" in sys.argv:
-        print(json.dumps(capture_target(), indent=2, default=str))
-        return
-    if "--brickify" in sys.argv or "--teapot" in sys.argv:
-        print(json.dumps(brickify_targets("--teapot" in sys.argv), indent=2, default=str))
-        return
+    argv = sys.argv[1:] if argv is None else argv
+    if "--capture" in argv:
+        result = capture_target()
+        print(json.dumps(result, indent=2, default=str))
+        return result
+    if "--brickify" in argv or "--teapot" in argv:
+        result = brickify_targets("--teapot" in argv)
+        print(json.dumps(result, indent=2, default=str))
+        return result
     with tempfile.TemporaryDirectory() as tmp:
         small = Path(tmp) / "small.ply"
         save_points(scene(20_000, seed=1), small)
@@ -110,18 +132,15 @@ def main() -> None:
         f"peak RSS {peak_mb:.0f} MB; object {best['object_points']} points -> "
         f"{best['cells']} cells, {best['studs']} studs"
     )
-    print(
-        json.dumps(
-            {
-                "bench": "pipeline_1M",
-                "median_total_s": median_total,
-                "best": best,
-                "warmup_s": warmup,
-                "peak_rss_mb": peak_mb,
-            },
-            default=str,
-        )
-    )
+    result = {
+        "bench": "pipeline_1M",
+        "median_total_s": median_total,
+        "best": best,
+        "warmup_s": warmup,
+        "peak_rss_mb": peak_mb,
+    }
+    print(json.dumps(result, default=str))
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,6 +249,10 @@ def capture_target() -> dict:
                 "cpus": os.cpu_count(),
             }
         }
+
+
+def main() -> None:
+    figures()
 
 
 if __name__ == "__main__":

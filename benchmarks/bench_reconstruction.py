@@ -66,12 +66,22 @@ def bench(kind: str, voxels: np.ndarray, views: int, threads: int) -> dict:
     }
 
 
-def main() -> None:
+QUICK = {"reconstruction": ["--objects", "12"]}
+TARGETS = {
+    "reconstruction": {
+        "results.single_view_iou.0.4": ">= 0.60 image, >= 0.50 sketch (#22)",
+        "results.fused_5_views_iou.0.4": ">= 0.65 image (#22)",
+    }
+}
+
+
+def figures(argv: list[str] | None = None) -> dict:
+    """Run the benchmark with command-line ``argv``; print the figures and return them."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--objects", type=int, default=60)
     ap.add_argument("--views", type=int, default=5)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     with np.load(DATA) as z:
         vox, labels = z["voxels"], z["labels"]
@@ -79,7 +89,13 @@ def main() -> None:
     pick = np.random.default_rng(0).permutation(val)[: args.objects]
     pick = pick[vox[pick].reshape(len(pick), -1).any(axis=1)]
     out = [bench(kind, vox[pick], args.views, args.threads) for kind in ("image", "sketch")]
-    print(json.dumps({"cpu": platform.processor() or platform.machine(), "results": out}, indent=2))
+    result = {"cpu": platform.processor() or platform.machine(), "results": out}
+    print(json.dumps(result, indent=2))
+    return result
+
+
+def main() -> None:
+    figures()
 
 
 if __name__ == "__main__":

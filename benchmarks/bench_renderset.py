@@ -100,12 +100,13 @@ def check_fusion_frame(val: RenderSet) -> dict:
     return {"nearest": round(nearest, 4), "bilinear_t0.5": round(bilinear, 4)}
 
 
-def main() -> None:
+def figures(argv: list[str] | None = None) -> dict:
+    """Run the benchmark with command-line ``argv``; print the figures and return them."""
     parser = argparse.ArgumentParser(description=__doc__)
     default = os.environ.get("VOXFORGE_RENDERSET", str(REPO / "out" / "renderset"))
     parser.add_argument("--renderset", type=Path, default=Path(default))
     parser.add_argument("--speed-objects", type=int, default=60)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     result = {"speed": speed(args.speed_objects)}
     t0 = time.perf_counter()
     folder = build_render_set(DATA, args.renderset, RenderSetConfig())
@@ -115,6 +116,11 @@ def main() -> None:
     result["fusion_ceiling_iou"] = check_fusion_frame(val)
     result["baselines"] = baselines(val, train)
     print(json.dumps(result, indent=2))
+    return result
+
+
+def main() -> None:
+    figures()
 
 
 if __name__ == "__main__":

@@ -67,11 +67,15 @@ def run_one(job: str, path: Path, out: Path) -> None:
         run_brickify(path, out, build_config(BrickifyConfig, overrides))
 
 
-def main() -> None:
+QUICK = {"robustness": ["--cropped", "5"]}
+
+
+def figures(argv: list[str] | None = None) -> dict:
+    """Run the benchmark with command-line ``argv``; print the figures and return them."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--job", choices=["voxelize", "brickify"], default="voxelize")
     parser.add_argument("--cropped", type=int, default=20)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     counts: Counter[str] = Counter()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -91,6 +95,11 @@ def main() -> None:
     total = sum(counts.values())
     print(f"{args.job}: {total} inputs: {counts['ok']} ok, {counts['refused']} refused, "
           f"{counts['internal']} internal errors")  # fmt: skip
+    return {"job": args.job, "inputs": total, **{k: counts[k] for k in ("ok", "refused", "internal")}}
+
+
+def main() -> None:
+    figures()
 
 
 if __name__ == "__main__":

@@ -430,25 +430,35 @@ def soak(seconds: float, clients: int, workers: int) -> dict:
     }
 
 
-def main() -> None:
+QUICK = {"service": ["--clients", "5", "--jobs", "1"]}
+TARGETS = {"service": {"poll_ms_p95": "< 100 ms (#20)", "lost": "0 (#20)"}}
+
+
+def figures(argv: list[str] | None = None) -> dict:
+    """Run the benchmark with command-line ``argv``; print the figures and return them."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--jobs", type=int, default=2, help="Jobs per client, one after another.")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--poll", type=float, default=0.2, help="Seconds between status polls.")
     ap.add_argument("--soak", default=None, help="Soak for this long (10m, 120s): see the docstring.")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.soak:
         result = soak(parse_duration(args.soak), args.clients, args.workers)
         print(json.dumps(result, indent=2))
         bad = ("lost", "duplicated", "orphan_processes", "leftover_temp_bytes")
         if any(result[k] for k in bad):
             raise SystemExit("soak: " + ", ".join(f"{k}={result[k]}" for k in bad))
-        return
+        return result
     result = run(args.clients, args.jobs, args.workers, args.poll)
     print(json.dumps(result, indent=2))
     if result["lost"] or result["failed"] or result["rejected"]:
         raise SystemExit("some jobs were lost, failed or rejected")
+    return result
+
+
+def main() -> None:
+    figures()
 
 
 if __name__ == "__main__":

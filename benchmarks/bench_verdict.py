@@ -99,14 +99,18 @@ def run_one(path: Path, studs: int, safety: float | None) -> dict[str, Any]:
     }
 
 
-def main() -> None:
+QUICK = {"verdict": ["--modelnet", "2", "--no-capture"]}
+
+
+def figures(argv: list[str] | None = None) -> dict:
+    """Run the benchmark with command-line ``argv``; print the figures and return them."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--studs", type=int, default=32)
     ap.add_argument("--modelnet", type=int, default=6, help="ModelNet10 grids to add (seed 0)")
     ap.add_argument("--safety-margin", type=float, default=None)
     ap.add_argument("--only", default=None, help="run only inputs whose name contains this")
     ap.add_argument("--no-capture", action="store_true", help="skip the simulated phone capture")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     rows = []
     print("| input | parts | physics | margin | pieces | prefixes stand | held | buildable | s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -126,6 +130,11 @@ def main() -> None:
             flush=True,
         )
     print(json.dumps({"bench": "verdict", "rows": rows}, default=str))
+    return {"studs": args.studs, "inputs": rows}
+
+
+def main() -> None:
+    figures()
 
 
 if __name__ == "__main__":

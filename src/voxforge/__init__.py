@@ -21,6 +21,7 @@ Importing :mod:`voxforge` is cheap: the functions and core types above are impor
 
 from __future__ import annotations
 
+import types
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,23 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
+
+class _CallableInstructions(types.ModuleType):
+    """The ``voxforge.instructions`` sub-package, callable as :func:`voxforge.api.instructions`.
+
+    Python binds a sub-package to its parent's attribute of the same name once it is imported,
+    so the package itself is made callable rather than letting the function and the package
+    take turns. The package's ``__init__`` is a docstring, so importing it here costs nothing.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from voxforge.api import instructions as write_instructions
+
+        return write_instructions(*args, **kwargs)
+
+
+import_module("voxforge.instructions").__class__ = _CallableInstructions
+
 _LAZY = {
     "load": "voxforge.api",
     "voxelize": "voxforge.api",
@@ -69,8 +87,6 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     """Import the public functions and core types on first use (keeps ``import voxforge`` cheap)."""
-    if name == "instructions":  # the sub-package, callable as voxforge.api.instructions
-        return import_module("voxforge.instructions")
     if name in _LAZY:
         value = getattr(import_module(_LAZY[name]), name)
         globals()[name] = value

@@ -15,9 +15,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from voxforge.core.color import linear_to_srgb, srgb_to_linear
 from voxforge.core.errors import ConfigError, GeometryError
 from voxforge.core.mesh import Mesh
-from voxforge.voxel.color import linear_to_srgb, srgb_to_linear
 
 
 class SurfaceSamples(NamedTuple):

@@ -149,7 +149,6 @@ def _mesh_samples(
     """Colour samples of a mesh, ``samples_per_cell`` per unit area measured in cell faces."""
     if not mesh.has_colors:
         return np.zeros((0, 3)), None, {"samples": 0}
-    # mesh is a later stage than voxel; import here so the voxel package never needs it to load.
     from voxforge.mesh.sample import sample_surface
 
     axis_scale = frame.scale / frame.pitch
