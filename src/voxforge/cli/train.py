@@ -78,20 +78,44 @@ def calibrate_classifier_cmd(
     model: Annotated[str, typer.Option("--model", help="Shipped model name or path.")] = (
         "classifier-voxel"
     ),
-    score: Annotated[str, typer.Option("--score", help="energy or max_probability.")] = "energy",
+    score: Annotated[
+        str, typer.Option("--score", help="energy, max_probability or outlier.")
+    ] = "energy",
     max_unknown: Annotated[
         float, typer.Option("--max-unknown", help="Largest share of held-out shapes called unknown.")
     ] = 0.02,
+    outliers: Annotated[
+        Path | None,
+        typer.Option("--outliers", help="Folder of non-furniture meshes for the outlier head."),
+    ] = None,
 ) -> None:
     """Fit temperature and "unknown shape" threshold on held-out shapes; store them in the JSON."""
     from voxforge.nn.classify.evaluate import calibrate_classifier
 
-    c = calibrate_classifier(data, model, score=score, max_unknown_rate=max_unknown)
+    c = calibrate_classifier(
+        data, model, score=score, max_unknown_rate=max_unknown, outlier_meshes=outliers
+    )
     typer.echo(
         f"{model}: temperature {c['temperature']:.4f}, unknown when {c['score']} passes "
         f"{c['threshold']:.4f} ({c['unknown_rate']:.1%} of {c['fitted_on']}); "
         f"NLL {c['nll_before']} -> {c['nll_after']}"
     )
+
+
+@train_app.command("ensemble-classifier")
+@command
+def ensemble_classifier_cmd(
+    member: Annotated[list[str], typer.Option("--member", help="Shipped voxel model (2 or more).")],
+    data: Annotated[Path, typer.Option("--data", help="The npz the members were trained on.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Weights stem, e.g. models/classifier-voxel")],
+    views: Annotated[int, typer.Option("--views", help="Voting views.")] = 4,
+) -> None:
+    """Combine voxel classifiers trained on one split into an ensemble (mean calibrated log-probs)."""
+    from voxforge.nn.classify.export import ship_ensemble
+
+    info = ship_ensemble(member, out, data_path=data, views=views)
+    temps = ", ".join(f"{m['name']} T={m['temperature']}" for m in info["members"])
+    typer.echo(f"wrote {out}.safetensors/.json ({temps}); calibrate it next")
 
 
 @train_app.command("reconstruction")

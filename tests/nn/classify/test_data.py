@@ -11,6 +11,7 @@ import pytest
 from voxforge.core.errors import InputFormatError
 from voxforge.nn.classify.data import (
     Augment,
+    affine_grids,
     download_modelnet,
     points_from_voxels,
     rotate_z,
@@ -64,6 +65,22 @@ def test_augment_is_seeded_and_keeps_shape() -> None:
     # rotations about z and mirrors keep each point's distance from the z axis and its height
     assert np.allclose(np.hypot(p[..., 0], p[..., 1]), np.hypot(pts[..., 0], pts[..., 1]), atol=1e-6)
     assert np.allclose(p[..., 2], pts[..., 2])
+
+
+def test_affine_grids_identity_scaling_and_tilt() -> None:
+    vox = np.zeros((2, 32, 32, 32), np.uint8)
+    vox[:, 10:22, 12:20, 4:28] = 1  # a 12 x 8 x 24 box
+    assert np.array_equal(affine_grids(vox, np.tile(np.eye(3), (2, 1, 1))), vox)
+    half_x = affine_grids(vox, np.diag([0.5, 1.0, 1.0])[None].repeat(2, 0))
+    nz = np.argwhere(half_x[0])
+    assert (nz.max(0) - nz.min(0) + 1).tolist() == [6, 8, 24]
+    tilted = Augment(rotations=1, mirror=False, shift=0, tilt=10.0).voxels(
+        vox, np.random.default_rng(3)
+    )
+    assert tilted.shape == vox.shape and not np.array_equal(tilted, vox)
+    # a small tilt keeps most of the object in place
+    inter = np.logical_and(tilted, vox).sum((1, 2, 3)) / vox.sum((1, 2, 3))
+    assert (inter > 0.6).all()
 
 
 def test_points_from_voxels_in_unit_ball() -> None:

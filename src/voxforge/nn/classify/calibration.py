@@ -7,7 +7,9 @@ held-out shapes so that at most ``max_unknown_rate`` of them are called unknown:
 
 * ``energy``: the free energy ``-T * logsumexp(logits / T)`` (Liu et al. 2020); higher = less
   familiar, unknown when it is above the threshold;
-* ``max_probability``: the calibrated top probability; unknown when it is below the threshold.
+* ``max_probability``: the calibrated top probability; unknown when it is below the threshold;
+* ``outlier``: the score of a logistic outlier head on the network's pooled features
+  (:mod:`voxforge.nn.outliers`); unknown when it is above the threshold.
 
 Both live in the model's JSON sidecar under ``calibration`` so every caller (``voxforge
 classify``, brickify's summary, the service) applies the same rule.
@@ -21,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from voxforge.core.errors import ConfigError
+from voxforge.nn.outliers import OutlierHead
 
-SCORES = ("energy", "max_probability")
+SCORES = ("energy", "max_probability", "outlier")
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -67,34 +70,51 @@ class OpenSetRule:
 
     Attributes:
         temperature: logits are divided by this before the softmax.
-        score: ``"energy"`` or ``"max_probability"``.
-        threshold: energy above it, or top probability below it, means unknown.
+        score: ``"energy"``, ``"max_probability"`` or ``"outlier"``.
+        threshold: energy or outlier score above it, or top probability below it, means unknown.
+        head: the outlier head (score ``"outlier"`` only).
     """
 
     temperature: float = 1.0
     score: str = "energy"
     threshold: float = float("inf")
+    head: OutlierHead | None = None
 
     def __post_init__(self) -> None:
         if self.score not in SCORES:
             raise ConfigError(f"unknown open-set score {self.score!r}; use one of {SCORES}")
         if not self.temperature > 0:
             raise ConfigError(f"temperature must be positive, got {self.temperature}")
+        if (self.score == "outlier") != (self.head is not None):
+            raise ConfigError("the 'outlier' score needs an outlier head, and only it takes one")
 
-    def scores(self, logits: np.ndarray) -> np.ndarray:
-        """(N,) the rule's score (energy, or calibrated top probability)."""
+    @property
+    def needs_features(self) -> bool:
+        """The score reads the network's pooled features, not only its logits."""
+        return self.head is not None
+
+    def scores(self, logits: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
+        """(N,) the rule's score (energy, calibrated top probability, or outlier score)."""
+        if self.head is not None:
+            if features is None:
+                raise ConfigError("the 'outlier' open-set score needs the network's features")
+            return self.head.score(features)
         if self.score == "energy":
             return energy(logits, self.temperature)
         return softmax(logits, self.temperature).max(axis=1)
 
-    def is_unknown(self, logits: np.ndarray) -> np.ndarray:
+    def is_unknown(self, logits: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
         """(N,) bool: the inputs the rule answers "unknown shape"."""
-        s = self.scores(logits)
-        return s > self.threshold if self.score == "energy" else s < self.threshold
+        s = self.scores(logits, features)
+        return s < self.threshold if self.score == "max_probability" else s > self.threshold
 
     def to_dict(self) -> dict[str, Any]:
         """Full-precision values: a rounded threshold could move the boundary shape across it."""
-        return {"temperature": self.temperature, "score": self.score, "threshold": self.threshold}
+        out: dict[str, Any] = {"temperature": self.temperature, "score": self.score,
+                               "threshold": self.threshold}  # fmt: skip
+        if self.head is not None:
+            out["head"] = self.head.to_dict()
+        return out
 
     @classmethod
     def from_info(cls, info: dict[str, Any]) -> OpenSetRule | None:
@@ -102,7 +122,8 @@ class OpenSetRule:
         cal = info.get("calibration")
         if not cal:
             return None
-        return cls(float(cal["temperature"]), str(cal["score"]), float(cal["threshold"]))
+        head = OutlierHead.from_dict(cal["head"]) if cal.get("head") else None
+        return cls(float(cal["temperature"]), str(cal["score"]), float(cal["threshold"]), head)
 
 
 def fit_open_set(
@@ -111,20 +132,23 @@ def fit_open_set(
     *,
     score: str = "energy",
     max_unknown_rate: float = 0.02,
+    head: OutlierHead | None = None,
+    features: np.ndarray | None = None,
 ) -> OpenSetRule:
     """Fit the temperature, then the loosest-safe threshold on the same held-out shapes.
 
     The threshold is the score of the ``floor(max_unknown_rate * N)``-th least familiar shape,
-    so strictly fewer than that many validation shapes fall on the unknown side.
+    so strictly fewer than that many validation shapes fall on the unknown side. The
+    ``outlier`` score takes the fitted ``head`` and the held-out shapes' ``features``.
     """
     if not 0.0 <= max_unknown_rate < 1.0:
         raise ConfigError(f"max_unknown_rate must be in [0, 1), got {max_unknown_rate}")
     t = fit_temperature(logits, labels)
-    rule = OpenSetRule(t, score)
-    s = rule.scores(logits)
+    rule = OpenSetRule(t, score, head=head if score == "outlier" else None)
+    s = rule.scores(logits, features)
     k = int(np.floor(max_unknown_rate * len(s)))
-    if score == "energy":
-        thr = float(np.sort(s)[::-1][k])  # unknown: strictly above the (k+1)-th highest
-    else:
+    if score == "max_probability":
         thr = float(np.sort(s)[k])  # unknown: strictly below the (k+1)-th lowest
-    return OpenSetRule(t, score, thr)
+    else:
+        thr = float(np.sort(s)[::-1][k])  # unknown: strictly above the (k+1)-th highest
+    return OpenSetRule(t, score, thr, rule.head)

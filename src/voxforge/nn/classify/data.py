@@ -99,6 +99,22 @@ def shift_grids(voxels: np.ndarray, shifts: np.ndarray) -> np.ndarray:
     return out
 
 
+def affine_grids(voxels: np.ndarray, mats: np.ndarray) -> np.ndarray:
+    """Apply (N, 3, 3) linear maps about the grid centre to (N, s, s, s) grids (nearest neighbour).
+
+    Each output cell takes the source cell at ``inv(mats[k]) @ (cell - centre) + centre``; cells
+    mapping outside the grid are empty.
+    """
+    n, s = voxels.shape[0], voxels.shape[1]
+    c = (s - 1) / 2.0
+    cells = np.stack(np.meshgrid(*[np.arange(s)] * 3, indexing="ij"), -1).reshape(-1, 3) - c
+    src = np.rint(np.einsum("nij,pj->npi", np.linalg.inv(mats), cells) + c).astype(np.int64)
+    ok = ((src >= 0) & (src < s)).all(-1)
+    idx = np.where(ok, (src[..., 0] * s + src[..., 1]) * s + src[..., 2], s**3)
+    flat = np.concatenate([voxels.reshape(n, -1), np.zeros((n, 1), voxels.dtype)], axis=1)
+    return np.take_along_axis(flat, idx, axis=1).reshape(voxels.shape)
+
+
 @dataclass(frozen=True)
 class Augment:
     """Random training augmentation of voxel grids or point clouds.
@@ -107,11 +123,16 @@ class Augment:
         rotations: number of equal steps about z to draw from (12 = 30°; 1 = none).
         mirror: flip x with probability 1/2.
         shift: largest shift in cells along each axis (points: shift * 2 / 32 units).
+        scale: anisotropic scaling, each axis by a factor drawn from [1 - scale, 1 + scale]
+            (per sample; 0 = none).
+        tilt: largest tilt in degrees about a random horizontal axis (per sample; 0 = none).
     """
 
     rotations: int = 12
     mirror: bool = True
     shift: int = 2
+    scale: float = 0.0
+    tilt: float = 0.0
 
     def voxels(self, vox: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """(N, s, s, s) uint8 -> augmented copy; one rotation drawn per batch for speed."""
@@ -124,9 +145,23 @@ class Augment:
             if flip.any():
                 out = out.copy()
                 out[flip] = out[flip, ::-1]
+        if self.scale > 0 or self.tilt > 0:
+            out = affine_grids(out, self.affine(len(out), rng))
         if self.shift > 0:
             out = shift_grids(out, rng.integers(-self.shift, self.shift + 1, size=(len(out), 3)))
         return out
+
+    def affine(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """(n, 3, 3) random tilt-then-anisotropic-scale matrices (identity when both are 0)."""
+        f = rng.uniform(1 - self.scale, 1 + self.scale, size=(n, 3))
+        axis_angle = rng.uniform(0, 2 * np.pi, n)
+        axis = np.stack([np.cos(axis_angle), np.sin(axis_angle), np.zeros(n)], 1)
+        t = np.deg2rad(rng.uniform(-self.tilt, self.tilt, n))
+        k = np.zeros((n, 3, 3))
+        k[:, 0, 2], k[:, 1, 2] = axis[:, 1], -axis[:, 0]
+        k[:, 2, 0], k[:, 2, 1] = -axis[:, 1], axis[:, 0]
+        rot = np.eye(3) + np.sin(t)[:, None, None] * k + (1 - np.cos(t))[:, None, None] * (k @ k)
+        return f[:, :, None] * rot
 
     def points(self, pts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """(N, P, 3) float32 -> rotated (per sample, same steps as the grids), mirrored, shifted."""

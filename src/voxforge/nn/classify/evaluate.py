@@ -29,6 +29,7 @@ from voxforge.nn.classify.grouping import (
 )
 from voxforge.nn.classify.inference import Classifier, load_classifier
 from voxforge.nn.datasets import GRID, ClassifierData, load_voxel_set, stratified_split
+from voxforge.nn.classify.outliers import OUTLIER_C, OutlierHead
 
 log = logging.getLogger(__name__)
 
@@ -172,11 +173,19 @@ def evaluate_grouped(
     views = clf.views if views is None else views
     logits = np.zeros((len(data), len(clf.classes)), np.float32)
     x = data.voxels[need] if clf.input_kind == "voxels" else points_from_voxels(data.voxels[need], 1024)
+    rule = clf.rule
+    feats: np.ndarray | None = None
     step = 64
     for s in range(0, len(need), step):
-        logits[need[s : s + step]] = clf.predict_logits(x[s : s + step], views=views)
+        idx = need[s : s + step]
+        if rule is not None and rule.needs_features:
+            logits[idx], f = clf.predict_logits_features(x[s : s + step], views=views)
+            if feats is None:
+                feats = np.zeros((len(data), f.shape[1]), np.float32)
+            feats[idx] = f
+        else:
+            logits[idx] = clf.predict_logits(x[s : s + step], views=views)
         report("predict", min(1.0, (s + step) / len(need)))
-    rule = clf.rule
     pred = logits.argmax(1)
     m = classification_metrics(data.labels[val], pred[val], clf.classes)
     leaked = None
@@ -193,7 +202,8 @@ def evaluate_grouped(
         "val_seen_by_model": leaked,
     }
     if rule is not None:
-        m["unknown_rate"] = round(float(rule.is_unknown(logits[val]).mean()), 4)
+        fv = None if feats is None else feats[val]
+        m["unknown_rate"] = round(float(rule.is_unknown(logits[val], fv).mean()), 4)
     if unseen is not None and len(unseen):
         ok = pred[unseen] == data.labels[unseen]
         est = bootstrap_accuracy(ok, groups[unseen])
@@ -205,7 +215,8 @@ def evaluate_grouped(
             "support": {k: v["support"] for k, v in um["per_class"].items()},
         }
         if rule is not None:
-            m["unseen"]["unknown_rate"] = round(float(rule.is_unknown(logits[unseen]).mean()), 4)
+            fu = None if feats is None else feats[unseen]
+            m["unseen"]["unknown_rate"] = round(float(rule.is_unknown(logits[unseen], fu).mean()), 4)
     m.update(model=str(clf.info.get("name", model)), data=str(data_path), views=int(views))
     return m
 
@@ -218,6 +229,9 @@ def calibrate_classifier(
     max_unknown_rate: float = 0.02,
     views: int | None = None,
     group_iou: float = GROUP_IOU,
+    outlier_meshes: str | Path | None = None,
+    synthetic_outliers: int = 1000,
+    outlier_c: float = OUTLIER_C,
     write: bool = True,
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
@@ -227,6 +241,11 @@ def calibrate_classifier(
     trained on (:func:`heldout_unseen`), so the probabilities are calibrated for objects the model
     never saw. Returns the ``calibration`` block written under the sidecar's ``calibration`` key
     (temperature, score, threshold, fitting shapes, NLL before and after, unknown rate).
+
+    The ``outlier`` score first fits an outlier head (:mod:`voxforge.nn.outliers`) on the
+    features of the model's training shapes against ``synthetic_outliers`` synthetic blobs and
+    the meshes under ``outlier_meshes`` (when given); the threshold then comes from the held-out
+    shapes as for the other scores.
 
     Raises:
         ConfigError: the sidecar records no training split that matches ``data_path``.
@@ -246,12 +265,18 @@ def calibrate_classifier(
         )
     views = clf.views if views is None else views
     x = data.voxels[fit] if clf.input_kind == "voxels" else points_from_voxels(data.voxels[fit], 1024)
-    logits = np.concatenate(
-        [clf.predict_logits(x[s : s + 64], views=views) for s in range(0, len(fit), 64)]
-    )
+    logits, feats = clf.predict_logits_features(x, views=views, batch_size=64)
     report("predict", 1.0)
     y = data.labels[fit]
-    rule = fit_open_set(logits, y, score=score, max_unknown_rate=max_unknown_rate)
+    head, extra = None, {}
+    if score == "outlier":
+        train = model_train_indices(clf.info, data.labels, groups)
+        assert train is not None  # heldout_unseen found the split
+        head, extra = _outlier_head(clf, data.voxels[train], views, outlier_meshes,
+                                    synthetic_outliers, outlier_c)  # fmt: skip
+    rule = fit_open_set(
+        logits, y, score=score, max_unknown_rate=max_unknown_rate, head=head, features=feats
+    )
     block = {
         **rule.to_dict(),
         "views": int(views),
@@ -260,7 +285,8 @@ def calibrate_classifier(
         "max_unknown_rate": max_unknown_rate,
         "nll_before": round(nll(logits, y, 1.0), 4),
         "nll_after": round(nll(logits, y, rule.temperature), 4),
-        "unknown_rate": round(float(rule.is_unknown(logits).mean()), 4),
+        "unknown_rate": round(float(rule.is_unknown(logits, feats).mean()), 4),
+        **extra,
     }
     if write:
         js = _sidecar(model)
@@ -270,6 +296,33 @@ def calibrate_classifier(
         tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         tmp.replace(js)
     return block
+
+
+def _outlier_head(
+    clf: Classifier,
+    inliers: np.ndarray,
+    views: int,
+    meshes: str | Path | None,
+    synthetic: int,
+    c: float,
+) -> tuple[OutlierHead, dict[str, Any]]:
+    """The outlier head of ``clf`` (inliers: its training grids) and what it was fitted on."""
+    from voxforge.nn.outliers import fit_outlier_head, mesh_folder_grids, synthetic_outliers
+
+    if clf.input_kind != "voxels":
+        raise ConfigError("the 'outlier' score is implemented for voxel classifiers only")
+    sets = [synthetic_outliers(synthetic, seed=0)] if synthetic > 0 else []
+    if meshes is not None:
+        sets.append(mesh_folder_grids(meshes))
+    if not sets:
+        raise ConfigError("the 'outlier' score needs synthetic outliers or an outlier mesh folder")
+    feat = lambda g: clf.predict_logits_features(g, views=views, batch_size=64)[1]  # noqa: E731
+    head = fit_outlier_head(feat(inliers), [feat(g) for g in sets], c=c)
+    fitted = {"inliers": f"{len(inliers)} training shapes of the model", "synthetic_blobs": synthetic,
+              "meshes": None if meshes is None else {"folder": Path(meshes).name,
+                                                     "count": len(sets[-1])},
+              "c": c}  # fmt: skip
+    return head, {"outlier_head_fitted_on": fitted}
 
 
 def _sidecar(model: str | Path) -> Path:

@@ -78,6 +78,33 @@ class Classifier:
             return np.zeros((0, len(self.classes)), np.float32)
         return np.concatenate(out).astype(np.float32)
 
+    @torch.no_grad()
+    def predict_logits_features(
+        self, x: np.ndarray, *, views: int | None = None, batch_size: int = 32
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(N, C) logits and (N, D) pooled penultimate features, each averaged over ``views``.
+
+        One forward pass gives both: the logits equal :meth:`predict_logits`'s, the features
+        feed the open-set rule's outlier head.
+        """
+        views = self.views if views is None else max(1, int(views))
+        x = np.asarray(x)
+        self.model.eval()
+        logits, feats = [], []
+        for start in range(0, len(x), batch_size):
+            chunk = x[start : start + batch_size]
+            t = torch.from_numpy(_views(chunk, views, self.input_kind))
+            if self.input_kind == "voxels":
+                t = t.unsqueeze(1)
+            f = self.model.forward_features(t).float()  # type: ignore[operator]
+            lg = self.model.head(f).float()  # type: ignore[operator]
+            logits.append(lg.reshape(views, len(chunk), -1).mean(0).numpy())
+            feats.append(f.reshape(views, len(chunk), -1).mean(0).numpy())
+        if not logits:
+            dim = int(getattr(self.model, "feature_dim", 0))
+            return np.zeros((0, len(self.classes)), np.float32), np.zeros((0, dim), np.float32)
+        return np.concatenate(logits), np.concatenate(feats)
+
     def predict_proba(
         self, x: np.ndarray, *, views: int | None = None, batch_size: int = 32
     ) -> np.ndarray:
@@ -349,12 +376,16 @@ def classify_object(
     rule = clf.rule
     if rule is None:
         return Classification(source, clf.top_k(x[None], k=k, views=views)[0], name)
-    logits = clf.predict_logits(x[None], views=views)
+    feats = None
+    if rule.needs_features:
+        logits, feats = clf.predict_logits_features(x[None], views=views)
+    else:
+        logits = clf.predict_logits(x[None], views=views)
     prob = softmax(logits, rule.temperature)[0]
     order = np.argsort(-prob, kind="stable")[:k]
     top = [(clf.classes[j], float(prob[j])) for j in order]
-    score = float(rule.scores(logits)[0])
-    unknown = bool(rule.is_unknown(logits)[0])
+    score = float(rule.scores(logits, feats)[0])
+    unknown = bool(rule.is_unknown(logits, feats)[0])
     detail = {"score": rule.score, "value": round(score, 4), "threshold": round(rule.threshold, 4)}
     return Classification(source, top, name, unknown, detail)
 

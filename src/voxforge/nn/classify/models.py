@@ -270,3 +270,70 @@ def pointnet(
     dropout: float = 0.3,
 ) -> nn.Module:
     return PointNet(num_classes, num_points, tuple(widths), hidden, dropout)
+
+
+# --------------------------------------------------------------------------- ensembles
+
+
+class VoxEnsemble(nn.Module):
+    """Several voxel networks answering together: the mean of their calibrated log-probabilities.
+
+    Member ``m`` contributes ``log_softmax(logits_m / temperatures[m])``; the output is their mean
+    (a log-probability up to a constant, used as logits downstream). The features are the members'
+    pooled features side by side, and ``head`` maps them back to the output, so the open-set
+    outlier head sees every member's view of the input.
+
+    Args:
+        members: per member ``{"architecture": name, "arch_args": {...}}`` (registered voxel models).
+        temperatures: per member, fitted on held-out shapes (1.0 each when omitted).
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        members: list[dict[str, Any]] | None = None,
+        temperatures: list[float] | None = None,
+    ) -> None:
+        super().__init__()
+        specs = list(members or [])
+        if len(specs) < 2:
+            raise ConfigError(f"an ensemble needs at least 2 members, got {len(specs)}")
+        temps = list(temperatures) if temperatures is not None else [1.0] * len(specs)
+        if len(temps) != len(specs) or min(temps) <= 0:
+            raise ConfigError(f"need one positive temperature per member, got {temps}")
+        nets = []
+        for spec in specs:
+            if MODELS[spec["architecture"]].input_kind != "voxels":
+                raise ConfigError(f"ensemble members must be voxel models, got {spec['architecture']}")
+            nets.append(create_model(spec["architecture"], num_classes=num_classes, **spec["arch_args"]))
+        self.members = nn.ModuleList(nets)
+        self.register_buffer("inv_temperature", torch.tensor([1.0 / t for t in temps]))
+        self.dims = [int(n.feature_dim) for n in nets]  # type: ignore[arg-type]
+        self.feature_dim = sum(self.dims)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 32, 32, 32) -> (B, sum of the members' feature dims)."""
+        return torch.cat([m.forward_features(x) for m in self.members], dim=1)  # type: ignore[operator]
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """Features -> mean calibrated log-probability over the members."""
+        parts = torch.split(features, self.dims, dim=1)
+        logp = [
+            torch.log_softmax(m.head(f) * self.inv_temperature[i], dim=1)  # type: ignore[operator]
+            for i, (m, f) in enumerate(zip(self.members, parts, strict=True))
+        ]
+        return torch.stack(logp).mean(0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(x))
+
+
+@register_model(
+    "voxensemble", input_kind="voxels", description="mean calibrated log-probability of voxel nets"
+)
+def voxensemble(
+    num_classes: int = 10,
+    members: list[dict[str, Any]] | None = None,
+    temperatures: list[float] | None = None,
+) -> nn.Module:
+    return VoxEnsemble(num_classes, members, temperatures)

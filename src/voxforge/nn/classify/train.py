@@ -72,6 +72,10 @@ class AugmentConfig(BaseModel):
     rotations: int = Field(12, ge=1, le=360, description="Rotation steps about z (12 = 30°).")
     mirror: bool = Field(True, description="Random x mirror.")
     shift: int = Field(2, ge=0, le=6, description="Largest random shift, cells.")
+    scale: float = Field(
+        0.0, ge=0.0, lt=0.5, description="Anisotropic scaling: per-axis factor in [1-scale, 1+scale]."
+    )
+    tilt: float = Field(0.0, ge=0.0, le=30.0, description="Largest tilt off vertical, degrees.")
 
 
 class ClassifierTrainConfig(BaseModel):
@@ -191,7 +195,8 @@ def train_one_epoch(
     model.train()
     rng = np.random.default_rng([config.seed, epoch])
     torch.manual_seed(config.seed * 100_003 + epoch)
-    aug = Augment(config.augment.rotations, config.augment.mirror, config.augment.shift)
+    a = config.augment
+    aug = Augment(a.rotations, a.mirror, a.shift, a.scale, a.tilt)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     report = progress or null_progress
     n_batches = max(1, len(data) // config.batch_size) if len(data) >= config.batch_size else 1

@@ -1,0 +1,61 @@
+"""The outlier-exposure "unknown shape" head and its synthetic outliers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voxforge.core.errors import ConfigError
+from voxforge.nn.calibration import OpenSetRule, fit_open_set
+from voxforge.nn.outliers import OutlierHead, fit_outlier_head, mesh_folder_grids, synthetic_outliers
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_synthetic_outliers_are_seeded_and_in_the_input_contract() -> None:
+    a = synthetic_outliers(3, seed=4, resolution=24)
+    b = synthetic_outliers(3, seed=4, resolution=24)
+    assert a.shape == (3, 32, 32, 32) and a.dtype == np.uint8 and np.array_equal(a, b)
+    for g in a:
+        nz = np.argwhere(g)
+        assert (nz.max(0) - nz.min(0) + 1).max() == 24  # longest side spans 24 cells
+    assert not np.array_equal(a, synthetic_outliers(3, seed=5, resolution=24))
+
+
+def test_head_separates_outliers_and_the_rule_keeps_heldout_under_two_percent() -> None:
+    rng = np.random.default_rng(0)
+    inl = rng.normal(0, 1, (400, 8))
+    out = rng.normal(0, 1, (200, 8)) + np.array([3.0, -3.0, 0, 0, 0, 0, 0, 0])
+    head = fit_outlier_head(inl, [out])
+    assert head.score(out).mean() > head.score(inl).mean() + 3
+    held = rng.normal(0, 1, (300, 8))
+    logits = rng.normal(0, 1, (300, 4))
+    labels = logits.argmax(1)
+    rule = fit_open_set(logits, labels, score="outlier", head=head, features=held)
+    assert rule.is_unknown(logits, held).mean() <= 0.02
+    fresh = rng.normal(0, 1, (50, 8)) + np.array([3.0, -3.0, 0, 0, 0, 0, 0, 0])
+    assert rule.is_unknown(np.zeros((50, 4)), fresh).mean() > 0.9
+    again = OpenSetRule.from_info({"calibration": json.loads(json.dumps(rule.to_dict()))})
+    assert again is not None and again.needs_features
+    assert np.array_equal(again.is_unknown(logits, held), rule.is_unknown(logits, held))
+
+
+def test_outlier_rule_errors_are_config_errors(tmp_path: Path) -> None:
+    head = OutlierHead(np.zeros(2), np.ones(2), np.ones(2), 0.0)
+    with pytest.raises(ConfigError, match="needs an outlier head"):
+        OpenSetRule(1.0, "outlier", 0.0)
+    with pytest.raises(ConfigError, match="only it takes one"):
+        OpenSetRule(1.0, "energy", 0.0, head)
+    with pytest.raises(ConfigError, match="features"):
+        OpenSetRule(1.0, "outlier", 0.0, head).is_unknown(np.zeros((1, 3)))
+    with pytest.raises(ConfigError, match=r"\(N, 2\)"):
+        head.score(np.zeros((1, 3)))
+    with pytest.raises(ConfigError, match="at least one outlier set"):
+        fit_outlier_head(np.zeros((3, 2)), [])
+    with pytest.raises(ConfigError, match="no mesh file"):
+        mesh_folder_grids(tmp_path)
+    with pytest.raises(ConfigError, match="no such folder"):
+        mesh_folder_grids(tmp_path / "missing")
