@@ -15,7 +15,13 @@ from voxforge.nn.classify.models import (
     model_entry,
 )
 
-SMALL = {"voxnet": {}, "voxresnet": {"widths": (4, 8, 8)}, "pointnet": {"widths": (16, 32)}}
+_TINY = {"architecture": "voxresnet", "arch_args": {"widths": (4, 8, 8), "dropout": 0.0}}
+SMALL = {
+    "voxnet": {},
+    "voxresnet": {"widths": (4, 8, 8)},
+    "pointnet": {"widths": (16, 32)},
+    "voxensemble": {"members": [_TINY, _TINY]},
+}
 
 
 def _batch(kind: str, n: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -31,9 +37,9 @@ def _batch(kind: str, n: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Te
     return x, y
 
 
-def test_registry_lists_the_three_models() -> None:
-    assert list_models() == ["pointnet", "voxnet", "voxresnet"]
-    assert list_models("vox*") == ["voxnet", "voxresnet"]
+def test_registry_lists_the_models() -> None:
+    assert list_models() == ["pointnet", "voxensemble", "voxnet", "voxresnet"]
+    assert list_models("voxn*") == ["voxnet"]
     assert model_entry("pointnet").input_kind == "points"
 
 
@@ -68,7 +74,8 @@ def test_shapes_finite_and_gradients_reach_every_parameter(name: str) -> None:
 @pytest.mark.parametrize("name", list_models())
 def test_overfits_one_batch(name: str) -> None:
     torch.manual_seed(0)
-    model = create_model(name, num_classes=3, dropout=0.0, **SMALL[name])
+    no_dropout = {} if name == "voxensemble" else {"dropout": 0.0}
+    model = create_model(name, num_classes=3, **no_dropout, **SMALL[name])
     x, y = _batch(model.input_kind, n=4)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(25):
@@ -80,6 +87,25 @@ def test_overfits_one_batch(name: str) -> None:
     # judged in training mode: batch-norm running statistics lag after 25 steps
     assert (logits.argmax(1) == y).all()
     assert float(loss.detach()) < 0.2
+
+
+def test_ensemble_averages_calibrated_member_log_probabilities() -> None:
+    torch.manual_seed(0)
+    ens = create_model("voxensemble", num_classes=3, temperatures=[0.5, 2.0], **SMALL["voxensemble"])
+    ens.eval()
+    x, _ = _batch("voxels")
+    with torch.no_grad():
+        a, b = (m(x) for m in ens.members)
+        want = (torch.log_softmax(a / 0.5, 1) + torch.log_softmax(b / 2.0, 1)) / 2
+        assert torch.allclose(ens(x), want, atol=1e-6)
+        f = ens.forward_features(x)
+        assert f.shape == (4, ens.feature_dim) and torch.allclose(ens.head(f), want, atol=1e-6)
+    with pytest.raises(ConfigError, match="at least 2 members"):
+        create_model("voxensemble", members=[_TINY])
+    with pytest.raises(ConfigError, match="one positive temperature"):
+        create_model("voxensemble", members=[_TINY, _TINY], temperatures=[1.0])
+    with pytest.raises(ConfigError, match="voxel models"):
+        create_model("voxensemble", members=[_TINY, {"architecture": "pointnet", "arch_args": {}}])
 
 
 def test_farthest_point_sampling_picks_the_extremes() -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from voxforge.core.errors import ConfigError, UnsupportedInputError
+from voxforge.nn.classify.grouping import GROUP_IOU
 from voxforge.nn.classify.inference import Classifier, save_classifier
 from voxforge.nn.classify.models import create_model
 from voxforge.nn.datasets import GRID
@@ -329,11 +330,28 @@ def _open_set_section(info: dict[str, Any]) -> str:
     return f"""## Calibration and unknown shapes
 Temperature scaling and the unknown-shape threshold (`voxforge train calibrate-classifier`) are
 fitted on {c["fitted_on"]}, with {c["views"]} views: temperature {c["temperature"]:.4f} (NLL
-{c["nll_before"]} -> {c["nll_after"]}); the answer is `unknown` when the calibrated
-{c["score"].replace("_", " ")} is below {c["threshold"]:.4f}, which {c["unknown_rate"]:.1%} of those
-shapes are (at most {c["max_unknown_rate"]:.0%} by construction).{_unknown_rates(info)}{table}
+{c["nll_before"]} -> {c["nll_after"]}); the answer is `unknown` when {_rule_text(c)}, which
+{c["unknown_rate"]:.1%} of those shapes are (at most {c["max_unknown_rate"]:.0%} by
+construction).{_unknown_rates(info)}{table}
 
 """
+
+
+def _rule_text(c: dict[str, Any]) -> str:
+    """How the card states the unknown-shape rule of a ``calibration`` block."""
+    if c["score"] == "max_probability":
+        return f"the calibrated max probability is below {c['threshold']:.4f}"
+    if c["score"] == "energy":
+        return f"the energy score is above {c['threshold']:.4f}"
+    f = c.get("outlier_head_fitted_on", {})
+    meshes = f.get("meshes") or {}
+    extra = f" and {meshes['count']} meshes from `{meshes['folder']}`" if meshes else ""
+    return (
+        f"the outlier head's score is above {c['threshold']:.4f} (a logistic regression on the "
+        f"network's pooled features, C = {f.get('c')}, fitted by outlier exposure: "
+        f"{f.get('inliers', 'the training shapes')} against {f.get('synthetic_blobs')} synthetic "
+        f"rounded blobs{extra}; `voxforge.nn.outliers`)"
+    )
 
 
 def _recheck(lat: dict[str, Any]) -> str:
@@ -355,6 +373,12 @@ def _limitations(info: dict[str, Any]) -> str:
         "Objects must be upright (z up); yaw is free. Desk/table and night_stand/dresser are the "
         "usual confusions."
     )
+    if info.get("calibration", {}).get("score") == "outlier":
+        return (
+            "Furniture-only classes. The unknown-shape rule knows non-furniture only from the "
+            "synthetic blobs and meshes it was fitted on: a compact object that looks like a piece "
+            "of furniture at 32³ (see the table above) can still get a furniture class. " + base
+        )
     if info.get("calibration"):
         return (
             "Furniture-only classes. The unknown-shape rule only catches inputs the network itself is "
@@ -365,3 +389,67 @@ def _limitations(info: dict[str, Any]) -> str:
         "Furniture-only classes: anything else still gets probabilities over these 10 (the CLI flags "
         "a top probability under 50 %). " + base
     )
+
+
+def ship_ensemble(
+    members: list[str | Path],
+    stem: str | Path,
+    *,
+    data_path: str | Path,
+    views: int = 4,
+    group_iou: float = GROUP_IOU,
+) -> dict[str, Any]:
+    """Combine shipped voxel classifiers into one ``voxensemble`` model at ``stem``.
+
+    Every member must record the same training split of ``data_path`` in its JSON, so the shapes
+    held out from one are held out from all. Each member's temperature is fitted on those held-out
+    shapes none of whose near-duplicates the members trained on (as ``calibrate-classifier``
+    does); the ensemble averages the members' calibrated log-probabilities. The JSON keeps the
+    members' training records and the shared split; calibrate the ensemble afterwards for its
+    own temperature and unknown-shape rule.
+
+    Raises:
+        ConfigError: fewer than 2 members, members of other kinds, classes or training splits.
+    """
+    from voxforge.nn.calibration import fit_temperature
+    from voxforge.nn.data import load_voxel_set
+    from voxforge.nn.evaluate import heldout_unseen
+    from voxforge.nn.grouping import group_shapes
+    from voxforge.nn.inference import load_classifier
+
+    if len(members) < 2:
+        raise ConfigError(f"an ensemble needs at least 2 members, got {len(members)}")
+    clfs = [load_classifier(m) for m in members]
+    first = clfs[0]
+    split = first.info.get("training", {}).get("split")
+    for m, c in zip(members, clfs, strict=True):
+        if c.input_kind != "voxels" or c.classes != first.classes:
+            raise ConfigError(f"{m}: ensemble members must be voxel models with the same classes")
+        if c.info.get("training", {}).get("split") != split or not split:
+            raise ConfigError(f"{m}: ensemble members must record the same training split")
+    data = load_voxel_set(data_path)
+    groups = group_shapes(data.voxels, data.labels, group_iou)
+    held = heldout_unseen(first.info, data.labels, groups)
+    if held is None or len(held) < 20:
+        raise ConfigError(f"{members[0]}: its training split does not match {data_path}")
+    temps = [
+        fit_temperature(c.predict_logits(data.voxels[held], views=views), data.labels[held])
+        for c in clfs
+    ]
+    specs = [{"architecture": c.info["architecture"], "arch_args": c.info["arch_args"]} for c in clfs]
+    model = create_model("voxensemble", num_classes=len(first.classes), members=specs,
+                         temperatures=temps)  # fmt: skip
+    for net, c in zip(model.members, clfs, strict=True):  # type: ignore[arg-type]
+        net.load_state_dict(c.model.state_dict())
+    info = {
+        "params": sum(int(p.numel()) for p in model.parameters()),
+        "members": [{"name": c.info.get("name"), "temperature": round(t, 4),
+                     "training": c.info.get("training")} for c, t in zip(clfs, temps, strict=True)],
+        "training": {"split": split, "data": first.info["training"].get("data")},
+        "ensemble_temperatures_fitted_on": f"{len(held)} held-out shapes, {views} views",
+    }  # fmt: skip
+    st, js = save_classifier(model, stem, classes=first.classes, input_kind="voxels", extra=info)
+    out = json.loads(js.read_text(encoding="utf-8"))
+    out.update(voting_views=views, size_bytes=st.stat().st_size)
+    js.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    return out
