@@ -74,9 +74,7 @@ def test_affine_grids_identity_scaling_and_tilt() -> None:
     half_x = affine_grids(vox, np.diag([0.5, 1.0, 1.0])[None].repeat(2, 0))
     nz = np.argwhere(half_x[0])
     assert (nz.max(0) - nz.min(0) + 1).tolist() == [6, 8, 24]
-    tilted = Augment(rotations=1, mirror=False, shift=0, tilt=10.0).voxels(
-        vox, np.random.default_rng(3)
-    )
+    tilted = Augment(rotations=1, mirror=False, shift=0, tilt=10.0).voxels(vox, np.random.default_rng(3))
     assert tilted.shape == vox.shape and not np.array_equal(tilted, vox)
     # a small tilt keeps most of the object in place
     inter = np.logical_and(tilted, vox).sum((1, 2, 3)) / vox.sum((1, 2, 3))

@@ -236,6 +236,31 @@ def test_calibrated_model_answers_unknown_by_its_rule(models_env: Path, tmp_path
     assert np.allclose(clf.predict_proba(x, views=2), expected, atol=1e-5)
 
 
+def test_outlier_rule_reads_the_features_in_classify_object(models_env: Path, tmp_path: Path) -> None:
+    import shutil
+
+    for ext in (".json", ".safetensors"):
+        shutil.copy(models_env / f"tiny-voxel{ext}", tmp_path / f"out{ext}")
+    js = tmp_path / "out.json"
+    clf = load_classifier(js)
+    grid = VoxelGrid(np.ones((6, 5, 9), bool), pitch=0.01)
+    feats = clf.predict_logits_features(object_to_grid(grid)[None], views=2)[1]
+    dim = feats.shape[1]
+    w = np.zeros(dim)
+    w[int(np.argmax(np.abs(feats[0])))] = 1.0  # the score is one standardised feature
+    for bias, unknown in ((5.0, True), (-5.0, False)):
+        head = {"mean": [0.0] * dim, "scale": [1.0] * dim, "weight": w.tolist(), "bias": bias}
+        info = json.loads(js.read_text())
+        info["calibration"] = {"temperature": 1.0, "score": "outlier", "threshold": 0.0, "head": head}
+        js.write_text(json.dumps(info))
+        res = classify_object(grid, load_classifier(js), k=2, views=2).to_dict()
+        expected = float(np.abs(feats[0]).max()) + bias
+        assert res["unknown"] is unknown and res["open_set"]["score"] == "outlier"
+        assert res["open_set"]["value"] == pytest.approx(expected, abs=1e-3)
+    logits, _ = clf.predict_logits_features(object_to_grid(grid)[None], views=2)
+    assert np.allclose(logits, clf.predict_logits(object_to_grid(grid)[None], views=2), atol=1e-5)
+
+
 def test_shipped_model_calls_non_furniture_unknown(shared_data: Path) -> None:
     from voxforge.nn.classify.inference import classify_file
 

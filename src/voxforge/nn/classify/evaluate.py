@@ -445,7 +445,10 @@ def _misclassified_png(
 
 
 def cam_layer(model: nn.Module) -> nn.Module:
-    """The layer whose activations Grad-CAM weighs: the last convolutional stage."""
+    """The layer whose activations Grad-CAM weighs: the last convolutional stage (an ensemble's:
+    its first member's, weighed by the ensemble's output)."""
+    if hasattr(model, "members"):
+        return cam_layer(model.members[0])  # type: ignore[index]
     if hasattr(model, "body"):
         return model.body  # VoxResNet
     if hasattr(model, "features"):
