@@ -221,9 +221,6 @@ def model_card(info: dict[str, Any]) -> str:
         f"| {c} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['support']} |"
         for c, r in v["per_class"].items()
     )
-    import yaml
-
-    cfg_yaml = yaml.safe_dump(tr["config"], sort_keys=False).strip()
     return f"""# {info["name"]}
 
 A {info["architecture"]} shape classifier for the 10 ModelNet10 classes ({", ".join(info["labels"])}),
@@ -244,8 +241,7 @@ Prediction averages the {"logits" if info.get("calibration") else "softmax"} ove
 Shared ModelNet10 training split (`{tr["data"]}`, binvox 30³ padded to 32³; Princeton ModelNet,
 academic use). Stratified validation split: {tr["split"]["val_fraction"]:.0%} per class, seed
 {tr["split"]["split_seed"]} ({tr["split"]["train"]} train / {tr["split"]["val"]} validation shapes).
-The checkpoint (epoch {info["checkpoint_epoch"]} of {tr["epochs_run"]}) was chosen on validation
-accuracy; the official ModelNet10 test split was not used for anything.
+{_selection_text(info)}; the official ModelNet10 test split was not used for anything.
 
 ## Validation metrics (validation split, not the test set)
 | voting views | accuracy | macro F1 |
@@ -266,19 +262,48 @@ Best of 3 runs over {lat.get("shapes", "the first 64")} validation shapes, measu
 shipped (`voxforge train ship-classifier`); `benchmarks/bench_classifier.py` re-measures.{_recheck(lat)}
 
 ## Training
-Trained on: {tr["trained_on"]}. Seed {tr["seed"]}. Command:
-
-    {tr["command"]}
-
-Resolved config:
-
-```yaml
-{cfg_yaml}
-```
+{_training_section(info)}
 
 {_grouped_section(info)}{_open_set_section(info)}## Limitations
 {_limitations(info)}
 """
+
+
+def _selection_text(info: dict[str, Any]) -> str:
+    if info.get("members"):
+        return (
+            "Each member's weights are its last epoch (members: see Training), the same split for "
+            "all members"
+        )
+    tr = info["training"]
+    return (
+        f"The checkpoint (epoch {info['checkpoint_epoch']} of {tr['epochs_run']}) was chosen on "
+        "validation accuracy"
+    )
+
+
+def _training_section(info: dict[str, Any]) -> str:
+    """How the weights were trained: the run's command and config, or each ensemble member's."""
+    import yaml
+
+    def one(tr: dict[str, Any]) -> str:
+        cfg_yaml = yaml.safe_dump(tr["config"], sort_keys=False).strip()
+        return (
+            f"Trained on: {tr['trained_on']}. Seed {tr['seed']}. Command:\n\n    {tr['command']}"
+            f"\n\nResolved config:\n\n```yaml\n{cfg_yaml}\n```"
+        )
+
+    members = info.get("members")
+    if not members:
+        return one(info["training"])
+    parts = [
+        f"An ensemble of {len(members)} networks (`voxforge train ensemble-classifier`): the output "
+        "is the mean of the members' log-probabilities, each member's logits divided by its own "
+        f"temperature ({info.get('ensemble_temperatures_fitted_on', 'held-out shapes')})."
+    ]
+    for m in members:
+        parts.append(f"### Member {m['name']} (temperature {m['temperature']})\n{one(m['training'])}")
+    return "\n\n".join(parts)
 
 
 def _grouped_section(info: dict[str, Any]) -> str:
