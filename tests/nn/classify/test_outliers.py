@@ -9,8 +9,13 @@ import numpy as np
 import pytest
 
 from voxforge.core.errors import ConfigError
-from voxforge.nn.calibration import OpenSetRule, fit_open_set
-from voxforge.nn.outliers import OutlierHead, fit_outlier_head, mesh_folder_grids, synthetic_outliers
+from voxforge.nn.classify.calibration import OpenSetRule, fit_open_set
+from voxforge.nn.classify.outliers import (
+    OutlierHead,
+    fit_outlier_head,
+    mesh_folder_grids,
+    synthetic_outliers,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ held-out shapes so that at most ``max_unknown_rate`` of them are called unknown:
   familiar, unknown when it is above the threshold;
 * ``max_probability``: the calibrated top probability; unknown when it is below the threshold;
 * ``outlier``: the score of a logistic outlier head on the network's pooled features
-  (:mod:`voxforge.nn.outliers`); unknown when it is above the threshold.
+  (:mod:`voxforge.nn.classify.outliers`); unknown when it is above the threshold.
 
 Both live in the model's JSON sidecar under ``calibration`` so every caller (``voxforge
 classify``, brickify's summary, the service) applies the same rule.
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from voxforge.core.errors import ConfigError
-from voxforge.nn.outliers import OutlierHead
+from voxforge.nn.classify.outliers import OutlierHead
 
 SCORES = ("energy", "max_probability", "outlier")
 

@@ -28,8 +28,8 @@ from voxforge.nn.classify.grouping import (
     unseen_subset,
 )
 from voxforge.nn.classify.inference import Classifier, load_classifier
-from voxforge.nn.datasets import GRID, ClassifierData, load_voxel_set, stratified_split
 from voxforge.nn.classify.outliers import OUTLIER_C, OutlierHead
+from voxforge.nn.datasets import GRID, ClassifierData, load_voxel_set, stratified_split
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ def calibrate_classifier(
     never saw. Returns the ``calibration`` block written under the sidecar's ``calibration`` key
     (temperature, score, threshold, fitting shapes, NLL before and after, unknown rate).
 
-    The ``outlier`` score first fits an outlier head (:mod:`voxforge.nn.outliers`) on the
+    The ``outlier`` score first fits an outlier head (:mod:`voxforge.nn.classify.outliers`) on the
     features of the model's training shapes against ``synthetic_outliers`` synthetic blobs and
     the meshes under ``outlier_meshes`` (when given); the threshold then comes from the held-out
     shapes as for the other scores.
@@ -307,7 +307,7 @@ def _outlier_head(
     c: float,
 ) -> tuple[OutlierHead, dict[str, Any]]:
     """The outlier head of ``clf`` (inliers: its training grids) and what it was fitted on."""
-    from voxforge.nn.outliers import fit_outlier_head, mesh_folder_grids, synthetic_outliers
+    from voxforge.nn.classify.outliers import fit_outlier_head, mesh_folder_grids, synthetic_outliers
 
     if clf.input_kind != "voxels":
         raise ConfigError("the 'outlier' score is implemented for voxel classifiers only")

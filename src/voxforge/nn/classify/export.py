@@ -375,7 +375,7 @@ def _rule_text(c: dict[str, Any]) -> str:
         f"the outlier head's score is above {c['threshold']:.4f} (a logistic regression on the "
         f"network's pooled features, C = {f.get('c')}, fitted by outlier exposure: "
         f"{f.get('inliers', 'the training shapes')} against {f.get('synthetic_blobs')} synthetic "
-        f"rounded blobs{extra}; `voxforge.nn.outliers`)"
+        f"rounded blobs{extra}; `voxforge.nn.classify.outliers`)"
     )
 
 
@@ -436,11 +436,11 @@ def ship_ensemble(
     Raises:
         ConfigError: fewer than 2 members, members of other kinds, classes or training splits.
     """
-    from voxforge.nn.calibration import fit_temperature
-    from voxforge.nn.data import load_voxel_set
-    from voxforge.nn.evaluate import heldout_unseen
-    from voxforge.nn.grouping import group_shapes
-    from voxforge.nn.inference import load_classifier
+    from voxforge.nn.classify.calibration import fit_temperature
+    from voxforge.nn.classify.evaluate import heldout_unseen
+    from voxforge.nn.classify.grouping import group_shapes
+    from voxforge.nn.classify.inference import load_classifier
+    from voxforge.nn.datasets import load_voxel_set
 
     if len(members) < 2:
         raise ConfigError(f"an ensemble needs at least 2 members, got {len(members)}")

@@ -13,7 +13,7 @@ outliers
 
 Inliers and outliers weigh the same in the loss, and the two outlier sources weigh the same
 within the outliers. The fitted head is a few hundred numbers (feature mean and scale, weights,
-bias) stored in the model's JSON next to the threshold (:mod:`voxforge.nn.calibration`).
+bias) stored in the model's JSON next to the threshold (:mod:`voxforge.nn.classify.calibration`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def synthetic_outliers(n: int, seed: int = 0, resolution: int = 48) -> np.ndarra
     half box), orientation and exponent (0.8-2.5: from slightly pointed to rounded, never a sharp
     box), sampled on a ``resolution``³ grid and put on the classifier's lattice.
     """
-    from voxforge.nn.inference import voxelgrid_to_input
+    from voxforge.nn.classify.inference import voxelgrid_to_input
 
     rng = np.random.default_rng(seed)
     axis = np.linspace(-1.0, 1.0, resolution)
@@ -63,7 +63,7 @@ def mesh_folder_grids(folder: str | Path) -> np.ndarray:
         ConfigError: no such folder, or no mesh in it that loads.
     """
     from voxforge.io import load_any
-    from voxforge.nn.inference import object_to_grid
+    from voxforge.nn.classify.inference import object_to_grid
 
     root = Path(folder)
     if not root.is_dir():
