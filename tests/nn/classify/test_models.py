@@ -100,6 +100,9 @@ def test_ensemble_averages_calibrated_member_log_probabilities() -> None:
         assert torch.allclose(ens(x), want, atol=1e-6)
         f = ens.forward_features(x)
         assert f.shape == (4, ens.feature_dim) and torch.allclose(ens.head(f), want, atol=1e-6)
+    saved = {"architecture": "voxresnet", "arch_args": dict(ens.members[0].arch_args)}
+    assert saved["arch_args"]["num_classes"] == 3  # as a shipped JSON records it
+    assert create_model("voxensemble", num_classes=3, members=[saved, saved]).feature_dim == 32
     with pytest.raises(ConfigError, match="at least 2 members"):
         create_model("voxensemble", members=[_TINY])
     with pytest.raises(ConfigError, match="one positive temperature"):

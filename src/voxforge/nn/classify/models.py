@@ -305,7 +305,8 @@ class VoxEnsemble(nn.Module):
         for spec in specs:
             if MODELS[spec["architecture"]].input_kind != "voxels":
                 raise ConfigError(f"ensemble members must be voxel models, got {spec['architecture']}")
-            nets.append(create_model(spec["architecture"], num_classes=num_classes, **spec["arch_args"]))
+            args = {**spec["arch_args"], "num_classes": num_classes}  # saved args carry it too
+            nets.append(create_model(spec["architecture"], **args))
         self.members = nn.ModuleList(nets)
         self.register_buffer("inv_temperature", torch.tensor([1.0 / t for t in temps]))
         self.dims = [int(n.feature_dim) for n in nets]  # type: ignore[arg-type]
