@@ -288,3 +288,12 @@ def test_cli_evaluate_grouped_refuses_a_set_without_a_validation_group(
     args += ["--grouped", "-q"]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 5 and "nothing to validate on" in r.output and r.output.count("\n") == 1
+
+
+def test_cli_ensemble_refuses_members_without_a_shared_split(models_env: Path, tiny_npz: Path) -> None:
+    base = ["train", "ensemble-classifier", "--data", str(tiny_npz), "-o", str(models_env / "ens")]
+    one = CliRunner().invoke(app, [*base, "--member", "tiny-voxel"])
+    assert one.exit_code != 0 and "at least 2 members" in one.output
+    two = CliRunner().invoke(app, [*base, "--member", "tiny-voxel", "--member", "tiny-voxel"])
+    assert two.exit_code != 0 and "same training split" in two.output
+    assert two.output.count("\n") == 1 and not (models_env / "ens.json").exists()
