@@ -1,0 +1,218 @@
+"""Feature cache of a render set: frozen-encoder features of every view, computed once.
+
+The decoders of :mod:`voxforge.nn.recon_pretrained` train on these cached features instead of
+images, so a training step costs only the decoder. For every shard ``shard_NNNN.npz`` of a render
+set (:mod:`voxforge.nn.renderset`) and every input kind (``image``: the renders, ``sketch``: the
+line drawings) the cache holds ``<out>/<kind>_NNNN.npz`` with, per view:
+
+- ``mid`` (N, C1, h1, w1), ``top`` (N, C2, h2, w2), ``pooled`` (N, C3) float16 features
+  (:class:`voxforge.nn.encoders.image.ImageFeatures`);
+- ``object_index`` (N,) int64, ``view`` (N,) int64 (the view's number within its object),
+  ``azimuth`` (N,) float32 degrees, ``labels`` (N,) int64.
+
+``max_views`` keeps only the first views of each object (sketches need fewer). A shard already
+cached with the same encoder and settings is kept, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from voxforge.core.errors import InputFormatError
+from voxforge.core.outputs import atomic_write_bytes
+from voxforge.core.progress import ProgressCallback, null_progress
+
+log = logging.getLogger(__name__)
+
+FEATURE_KEYS: tuple[str, ...] = ("mid", "top", "pooled")
+
+
+def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def encode_batches(encoder: torch.nn.Module, images: np.ndarray, batch: int = 64) -> dict[str, np.ndarray]:
+    """Features of (N, S, S, 3) or (N, S, S) uint8 images as float16 arrays keyed like FEATURE_KEYS."""
+    from voxforge.nn.recon_models import images_to_tensor
+
+    out: dict[str, list[np.ndarray]] = {k: [] for k in FEATURE_KEYS}
+    with torch.inference_mode():
+        for s in range(0, len(images), batch):
+            x = images_to_tensor(images[s : s + batch]).contiguous(memory_format=torch.channels_last)
+            f = encoder(x)
+            for k in FEATURE_KEYS:
+                out[k].append(getattr(f, k).float().numpy().astype(np.float16))
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def _views_within_object(object_index: np.ndarray) -> np.ndarray:
+    """0, 1, ... numbering of the views of each object (views of an object are contiguous)."""
+    start = np.r_[0, np.flatnonzero(np.diff(object_index)) + 1]
+    first = np.repeat(start, np.diff(np.r_[start, len(object_index)]))
+    return np.arange(len(object_index)) - first
+
+
+def cache_shard(
+    shard: Path, out: Path, kind: str, encoder: torch.nn.Module, max_views: int | None, stamp: str
+) -> int:
+    """Encode one shard's views of ``kind`` into ``out``; returns the number of views encoded."""
+    with np.load(shard, allow_pickle=False) as z:
+        obj = z["object_index"]
+        view = _views_within_object(obj)
+        keep = view < max_views if max_views else np.ones(len(obj), bool)
+        pixels = z["images" if kind == "image" else "sketches"][keep]
+        meta = {"object_index": obj[keep], "view": view[keep], "azimuth": z["azimuth"][keep],
+                "labels": z["labels"][keep]}  # fmt: skip
+    feats = encode_batches(encoder, pixels)
+    _save(out, {**feats, **meta, "stamp": np.asarray(stamp)})
+    return len(pixels)
+
+
+def _cached(path: Path, stamp: str) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return str(z["stamp"]) == stamp
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def build_feature_cache(
+    render_set: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    encoder_name: str = "efficientnet-lite0",
+    kinds: Sequence[str] = ("image", "sketch"),
+    max_views: dict[str, int] | None = None,
+    wait_s: float = 0.0,
+    progress: ProgressCallback | None = None,
+) -> Path:
+    """Cache the features of every shard of ``render_set`` for each of ``kinds``.
+
+    Args:
+        render_set: a render set folder (shards may still be appearing: see ``wait_s``).
+        out_dir: the cache folder (created).
+        encoder_name: a registered image encoder.
+        kinds: ``image`` and/or ``sketch``, cached in this order.
+        max_views: per kind, keep only the first views of each object.
+        wait_s: while the render set has no ``index.json``, wait up to this long for the next
+            shard to appear (so caching runs beside rendering).
+        progress: ``callback("features", fraction of shards)``.
+
+    Raises:
+        InputFormatError: no shard appears.
+    """
+    from voxforge.nn.encoders.image import load_image_encoder
+
+    root, out = Path(render_set), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report = progress or null_progress
+    encoder = load_image_encoder(encoder_name).to(memory_format=torch.channels_last)
+    limits = max_views or {}
+    done_views, t0 = 0, time.perf_counter()
+    for kind in kinds:
+        stamp = json.dumps({"encoder": encoder_name, "kind": kind, "max_views": limits.get(kind)})
+        n = 0
+        while True:
+            shard = root / f"shard_{n:04d}.npz"
+            finished = (root / "index.json").is_file()
+            if not shard.is_file():
+                if finished or not _await(shard, root, wait_s):
+                    break
+            target = out / f"{kind}_{n:04d}.npz"
+            if not _cached(target, stamp):
+                done_views += cache_shard(shard, target, kind, encoder, limits.get(kind), stamp)
+                rate = done_views / max(time.perf_counter() - t0, 1e-9)
+                log.info("features %s shard %d: %.1f images/s", kind, n, rate)
+            n += 1
+            report("features", n / max(len(list(root.glob("shard_*.npz"))), 1))
+        if n == 0:
+            raise InputFormatError(f"{root}: no render set shards (shard_0000.npz)")
+    return out
+
+
+def _await(shard: Path, root: Path, wait_s: float) -> bool:
+    """Wait for ``shard`` to be complete (the next one exists, or the index is written)."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if shard.is_file() or (root / "index.json").is_file():
+            return shard.is_file()
+        time.sleep(5.0)
+    return False
+
+
+@dataclass
+class FeatureSet:
+    """Cached features of one split and kind, in memory (float16), one row per view.
+
+    Attributes:
+        mid, top, pooled: feature arrays (N, ...).
+        object_index, view, labels: (N,) int64; azimuth (N,) float32 degrees.
+        objects: (M,) object ids of the split; grids (M, 32, 32, 32) bool in the data file's
+            frame; object_row (N,) row of each view's object in grids.
+        classes: class names.
+    """
+
+    mid: np.ndarray
+    top: np.ndarray
+    pooled: np.ndarray
+    object_index: np.ndarray
+    view: np.ndarray
+    azimuth: np.ndarray
+    labels: np.ndarray
+    objects: np.ndarray
+    grids: np.ndarray
+    object_row: np.ndarray
+    classes: list[str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def load_feature_set(render_set: str | os.PathLike[str], cache: str | os.PathLike[str], kind: str,
+                     split: str, *, partial: bool = False) -> FeatureSet | None:  # fmt: skip
+    """Load the cached ``kind`` features of the ``split`` objects (render set's index.json split).
+
+    ``partial``: load the shards cached so far (None when there is none yet) instead of raising
+    InputFormatError when the cache is incomplete.
+    """
+    from voxforge.nn.data import GRID
+
+    root, folder = Path(render_set), Path(cache)
+    index_path = root / "index.json"
+    if not index_path.is_file():
+        raise InputFormatError(f"{root}: not a finished render set (no index.json)")
+    index = json.loads(index_path.read_text())
+    wanted = np.asarray(index["split"][split], dtype=np.int64)
+    parts: dict[str, list[np.ndarray]] = {}
+    files = sorted(folder.glob(f"{kind}_*.npz"))
+    if partial and not files:
+        return None
+    if len(files) != len(index["shards"]) and not partial:
+        raise InputFormatError(f"{folder}: {len(files)} {kind} feature files, render set has {len(index['shards'])} shards")
+    for path in files:
+        with np.load(path, allow_pickle=False) as z:
+            keep = np.isin(z["object_index"], wanted)
+            for key in (*FEATURE_KEYS, "object_index", "view", "azimuth", "labels"):
+                parts.setdefault(key, []).append(z[key][keep])
+    arrays = {k: np.concatenate(v) for k, v in parts.items()}
+    with np.load(root / "objects.npz", allow_pickle=False) as z:
+        packed = z["voxels"][wanted]
+    grids = np.unpackbits(packed, axis=1, count=GRID**3).astype(bool).reshape(-1, GRID, GRID, GRID)
+    return FeatureSet(**arrays, objects=wanted, grids=grids,
+                      object_row=np.searchsorted(wanted, arrays["object_index"]),
+                      classes=list(index["classes"]))  # fmt: skip

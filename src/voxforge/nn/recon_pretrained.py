@@ -1,0 +1,281 @@
+"""Image/sketch -> 32³ voxels on a frozen pretrained encoder: a small decoder and Pix2Vox fusion.
+
+The encoder (:mod:`voxforge.nn.encoders.image`, EfficientNet-Lite0 by default) is frozen, so the
+decoder trains on cached features (:mod:`voxforge.nn.recon_features`). The decoder
+(:class:`VoxelDecoder`) reduces the stride-16 and stride-32 maps with 2D convolutions, joins them
+with the pooled head vector, lifts the result through one linear layer to a 4³ seed (a global
+layer: the network learns which image axis becomes which grid axis) and grows it to 32³ with 3D
+transposed convolutions. Each view gives two volumes in its own yaw frame (the contract of
+:mod:`voxforge.nn.renderset`): occupancy logits and a per-voxel fusion score.
+
+Several views fuse like Pix2Vox's context-aware fusion: every view's occupancy and score are
+turned into the first view's yaw frame (by the azimuth differences), the scores go through a
+softmax over the views at every voxel and weight the occupancies. Training draws two views of an
+object per sample and scores both the single views and their fusion, so the score head learns
+which view saw which part.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from voxforge.core.errors import ConfigError
+
+VOXELS = 32
+ARCH = "featvox"
+"""Architecture name of the decoder in a model's JSON sidecar."""
+
+
+class VoxelDecoder(nn.Module):
+    """Multi-scale encoder features -> (occupancy logits, fusion scores), each (B, 32, 32, 32).
+
+    Args:
+        channels: (mid, top, pooled) channels of the encoder features.
+        mid_size: side of the ``mid`` map (its reduction to the ``top`` side is a strided conv).
+        reduce: channels of each reduced 2D map.
+        pooled_width: width of the pooled vector's projection.
+        seed_channels: channels of the 4³ seed volume.
+        widths: channels at 8³, 16³, 32³.
+        dropout: on the joined vector, in training.
+    """
+
+    def __init__(
+        self,
+        channels: tuple[int, int, int] = (112, 320, 1280),
+        mid_size: int = 8,
+        reduce: int = 64,
+        pooled_width: int = 256,
+        seed_channels: int = 32,
+        widths: tuple[int, int, int] = (32, 16, 8),
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        c_mid, c_top, c_pool = channels
+        top_size = mid_size // 2
+        self.arch_args: dict[str, Any] = {
+            "channels": list(channels), "mid_size": mid_size, "reduce": reduce,
+            "pooled_width": pooled_width, "seed_channels": seed_channels, "widths": list(widths),
+            "dropout": dropout,
+        }  # fmt: skip
+        self.mid = nn.Sequential(nn.Conv2d(c_mid, reduce, 3, 2, 1), nn.BatchNorm2d(reduce), nn.ReLU(inplace=True))
+        self.top = nn.Sequential(nn.Conv2d(c_top, reduce, 1), nn.BatchNorm2d(reduce), nn.ReLU(inplace=True))
+        self.pooled = nn.Sequential(nn.Linear(c_pool, pooled_width), nn.ReLU(inplace=True))
+        joined = 2 * reduce * top_size * top_size + pooled_width
+        self.seed_channels = seed_channels
+        self.drop = nn.Dropout(dropout)
+        self.lift = nn.Linear(joined, seed_channels * 4**3)
+        layers: list[nn.Module] = []
+        cin = seed_channels
+        for w in widths:
+            layers += [nn.ConvTranspose3d(cin, w, 4, 2, 1, bias=False), nn.BatchNorm3d(w), nn.ReLU(inplace=True)]
+            cin = w
+        self.grow = nn.Sequential(*layers)
+        self.out = nn.Conv3d(cin, 2, 1)
+
+    def forward(self, mid: torch.Tensor, top: torch.Tensor, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a = self.mid(mid).flatten(1)
+        b = self.top(top).flatten(1)
+        c = self.pooled(pooled)
+        z = self.drop(torch.cat([a, b, c], dim=1))
+        v = F.relu(self.lift(z)).view(-1, self.seed_channels, 4, 4, 4)
+        o = self.out(self.grow(v))
+        return o[:, 0], o[:, 1]
+
+
+def rotate_volumes(volumes: torch.Tensor, angle_deg: torch.Tensor) -> torch.Tensor:
+    """(B, C, s, s, s) volumes turned about z by ``angle_deg`` (B,) degrees, trilinear in x and y,
+    zero outside: the convention of :func:`voxforge.nn.renderset.rotate_probabilities` (output cell
+    ``(x, y)`` samples the source at ``(cos x + sin y, -sin x + cos y)`` about the centre), and
+    differentiable."""
+    t = torch.deg2rad(angle_deg.to(volumes.dtype))
+    cos, sin = torch.cos(t), torch.sin(t)
+    zero, one = torch.zeros_like(t), torch.ones_like(t)
+    # affine_grid coordinates are (w, h, d) = (z, y, x) of the grid
+    theta = torch.stack([
+        torch.stack([one, zero, zero, zero], -1),
+        torch.stack([zero, cos, -sin, zero], -1),
+        torch.stack([zero, sin, cos, zero], -1),
+    ], 1)  # fmt: skip
+    grid = F.affine_grid(theta, list(volumes.shape), align_corners=True)
+    return F.grid_sample(volumes, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+
+
+def fuse_views(probs: torch.Tensor, scores: torch.Tensor, azimuths: torch.Tensor) -> torch.Tensor:
+    """Pix2Vox fusion of K views of one object: (K, s, s, s) probabilities and scores, (K,)
+    azimuths (degrees) -> (s, s, s) probabilities in the first view's frame."""
+    rel = azimuths - azimuths[:1]
+    p = rotate_volumes(probs[:, None], rel)[:, 0]
+    s = rotate_volumes(scores[:, None], rel)[:, 0]
+    inside = rotate_volumes(torch.ones_like(probs[:, None]), rel)[:, 0] > 0.5
+    s = s.masked_fill(~inside, -1e4)  # a voxel a view's grid does not cover takes no weight
+    w = torch.softmax(s, dim=0)
+    return (w * p).sum(dim=0)
+
+
+def dice_bce(logits: torch.Tensor | None, target: torch.Tensor, probs: torch.Tensor | None = None,
+             dice: float = 1.0) -> torch.Tensor:  # fmt: skip
+    """Binary cross-entropy plus ``dice`` times the soft Dice loss, averaged over the batch."""
+    if probs is None:
+        assert logits is not None
+        bce = F.binary_cross_entropy_with_logits(logits, target)
+        probs = torch.sigmoid(logits)
+    else:
+        bce = F.binary_cross_entropy(probs.clamp(1e-6, 1 - 1e-6), target)
+    dims = tuple(range(1, target.ndim))
+    inter = (probs * target).sum(dims)
+    d = 1.0 - (2 * inter + 1.0) / (probs.sum(dims) + target.sum(dims) + 1.0)
+    return bce + dice * d.mean()
+
+
+def batch_iou(probs: np.ndarray, target: np.ndarray, threshold: float = 0.4) -> np.ndarray:
+    """(B,) IoU of (B, s, s, s) probabilities at ``threshold`` against bool targets."""
+    pred = probs >= threshold
+    inter = (pred & target).reshape(len(pred), -1).sum(1)
+    union = (pred | target).reshape(len(pred), -1).sum(1)
+    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+
+def check_decoder_args(args: dict[str, Any]) -> dict[str, Any]:
+    """The decoder's keyword arguments, or ConfigError naming the unknown one."""
+    allowed = {"channels", "mid_size", "reduce", "pooled_width", "seed_channels", "widths", "dropout"}
+    bad = sorted(set(args) - allowed)
+    if bad:
+        raise ConfigError(f"unknown decoder argument(s) {bad}; known: {sorted(allowed)}")
+    return args
+
+
+def param_count(model: nn.Module) -> int:
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+# --------------------------------------------------------------------------- inference
+
+
+class FeatVoxNet(nn.Module):
+    """Frozen encoder + decoder: (B, 3, S, S) images in [0, 1] -> (logits, scores) (B, 32, 32, 32)."""
+
+    def __init__(self, encoder: nn.Module, decoder: VoxelDecoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.encoder(images.contiguous(memory_format=torch.channels_last))
+        return self.decoder(f.mid, f.top, f.pooled)
+
+
+class FeatVoxReconstructor:
+    """``predict(images, azimuths)`` of the pretrained-encoder voxel model (the API of
+    :class:`voxforge.nn.reconstruct.Reconstructor`).
+
+    Args:
+        net: encoder + decoder.
+        kind: ``"image"`` or ``"sketch"`` (what the inputs are; one decoder serves both).
+        info: the JSON sidecar.
+        threshold: occupancy level of the marching-cubes mesh.
+        device: torch device.
+    """
+
+    def __init__(self, net: FeatVoxNet, kind: str = "image", info: dict[str, Any] | None = None,
+                 threshold: float = 0.4, device: str = "cpu") -> None:  # fmt: skip
+        self.net = net.to(device).eval()
+        self.kind = kind
+        self.info = info or {}
+        self.threshold = threshold
+        self.device = device
+
+    @torch.inference_mode()
+    def volumes(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-view (K, 32, 32, 32) probabilities and fusion scores, each in its own yaw frame."""
+        from voxforge.core.errors import InputFormatError
+        from voxforge.nn.recon_models import images_to_tensor
+        from voxforge.nn.reconstruct import _check_image
+
+        if not isinstance(images, (list, tuple)) or not images:
+            raise InputFormatError("predict needs a non-empty list of images")
+        batch = np.stack([_check_image(img, i) for i, img in enumerate(images)])
+        logits, scores = self.net(images_to_tensor(batch).to(self.device))
+        return torch.sigmoid(logits).float().cpu().numpy(), scores.float().cpu().numpy()
+
+    @torch.inference_mode()
+    def predict(self, images: list[np.ndarray], azimuths: list[float] | None = None) -> Any:
+        """Reconstruct one object from K preprocessed views (first view's yaw frame); the mesh is
+        the marching-cubes surface of the fused probabilities at the threshold."""
+        from voxforge.nn.reconstruct import Reconstruction, resolve_azimuths
+        from voxforge.pipelines.reconstruct import occupancy_surface
+
+        probs, scores = self.volumes(images)
+        az = resolve_azimuths(len(probs), azimuths)
+        if len(probs) == 1:
+            occ = probs[0]
+        else:
+            occ = fuse_views(torch.from_numpy(probs), torch.from_numpy(scores),
+                             torch.from_numpy(az.astype(np.float32))).numpy()  # fmt: skip
+        verts = faces = points = None
+        if (occ >= self.threshold).any():
+            v, f = occupancy_surface(occ, self.threshold)
+            verts, faces = v.astype(np.float32), np.asarray(f, np.int64)
+            points = verts[:: max(1, len(verts) // 1024)][:1024]
+        return Reconstruction(occ.astype(np.float32), points, verts, faces, self.kind,
+                              tuple(float(a) for a in az))  # fmt: skip
+
+
+def save_featvox(decoder: VoxelDecoder, stem: str | Path, *, encoder: str, kind: str,
+                 extra: dict[str, Any] | None = None) -> tuple[Path, Path]:  # fmt: skip
+    """Write ``<stem>.safetensors`` (the decoder only, float16; the encoder's weights come from
+    its package) and ``<stem>.json`` (architecture, encoder, input contract, metrics)."""
+    from safetensors.torch import save_file
+
+    from voxforge.core.outputs import atomic_write_bytes
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()).contiguous()
+               for k, v in decoder.state_dict().items()}  # fmt: skip
+    st = stem.with_suffix(".safetensors")
+    tmp = st.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata={"arch": ARCH, "kind": kind, "encoder": encoder})
+    tmp.replace(st)
+    info = {
+        "name": stem.name, "architecture": ARCH, "arch_args": decoder.arch_args, "encoder": encoder,
+        "kind": kind, "frame": "view", "weights_dtype": "float16",
+        "input": {"shape": [None, 128, 128, 3], "dtype": "uint8",
+                  "content": "object centred on a plain light background, or a dark line drawing on white"},
+        "output": {"occupancy": [VOXELS] * 3, "axes": "x, y, z (z up)",
+                   "frame": "first view's yaw frame (object turned about z by minus the azimuth)",
+                   "fusion": "Pix2Vox: per-view volumes turned into the first view's frame, "
+                   "softmax of per-voxel scores over the views",
+                   "mesh": "marching cubes of the fused probabilities at the threshold"},
+        **(extra or {}),
+    }  # fmt: skip
+    js = stem.with_suffix(".json")
+    atomic_write_bytes(js, (json.dumps(info, indent=2) + "\n").encode("utf-8"))
+    return st, js
+
+
+def load_featvox(info: dict[str, Any], weights: Path, kind: str, device: str = "cpu") -> FeatVoxReconstructor:
+    """The reconstructor of a ``featvox`` sidecar ``info`` and its decoder ``weights``.
+
+    Raises:
+        ConfigError: weights that do not fit, or the encoder's weights package is missing.
+    """
+    from safetensors.torch import load_file
+
+    from voxforge.nn.encoders.image import load_image_encoder
+
+    decoder = VoxelDecoder(**check_decoder_args(dict(info.get("arch_args", {}))))
+    try:
+        state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(weights)).items()}
+        decoder.load_state_dict(state)
+    except (RuntimeError, OSError) as err:
+        raise ConfigError(f"{weights}: weights do not fit {ARCH} ({str(err).splitlines()[0]})") from None
+    encoder = load_image_encoder(str(info.get("encoder", "efficientnet-lite0")))
+    return FeatVoxReconstructor(FeatVoxNet(encoder, decoder), kind, info,
+                                float(info.get("threshold", 0.4)), device)  # fmt: skip

