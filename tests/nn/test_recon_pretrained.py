@@ -34,7 +34,7 @@ def test_fusion_weights_follow_the_scores() -> None:
 
 
 def test_decoder_shapes_and_unknown_argument() -> None:
-    m = VoxelDecoder(reduce=8, pooled_width=16, seed_channels=4, widths=(4, 4, 4))
+    m = VoxelDecoder(reduce=8, pooled_width=16, seed_channels=4, widths=(4, 4))
     logits, scores = m(torch.randn(2, 112, 8, 8), torch.randn(2, 320, 4, 4), torch.randn(2, 1280))
     assert logits.shape == scores.shape == (2, 32, 32, 32)
     from voxforge.nn.recon_pretrained import check_decoder_args
@@ -53,7 +53,7 @@ def tiny_run(tiny_npz: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     feats = build_feature_cache(rs, root / "feats", max_views={"sketch": 1})
     cfg = FeatVoxConfig(render_set=rs, features=feats, output_dir=root / "runs", max_steps=3,
                         batch_objects=2, eval_every_minutes=100, warmup_minutes=0,
-                        decoder={"reduce": 8, "pooled_width": 16, "seed_channels": 4, "widths": [4, 4, 4]})  # fmt: skip
+                        decoder={"reduce": 8, "pooled_width": 16, "seed_channels": 4, "widths": [4, 4]})  # fmt: skip
     return rs, train_featvox(cfg)
 
 

@@ -11,7 +11,8 @@ line drawings) the cache holds ``<out>/<kind>_NNNN.npz`` with, per view:
   ``azimuth`` (N,) float32 degrees, ``labels`` (N,) int64.
 
 ``max_views`` keeps only the first views of each object (sketches need fewer). A shard already
-cached with the same encoder and settings is kept, so an interrupted run resumes.
+cached with the same encoder and at least the views asked for is kept (so an interrupted run
+resumes; such a shard may hold more views per object than a later run asks for).
 """
 
 from __future__ import annotations
@@ -82,13 +83,18 @@ def cache_shard(
 
 
 def _cached(path: Path, stamp: str) -> bool:
+    """The file exists with the same encoder and kind and at least the views asked for."""
     if not path.is_file():
         return False
     try:
         with np.load(path, allow_pickle=False) as z:
-            return str(z["stamp"]) == stamp
+            have = json.loads(str(z["stamp"]))
     except (OSError, ValueError, KeyError):
         return False
+    want = json.loads(stamp)
+    same = all(have.get(k) == want.get(k) for k in ("encoder", "kind"))
+    views_ok = have.get("max_views") is None or (want.get("max_views") or 1e9) <= have["max_views"]
+    return same and bool(views_ok)
 
 
 def build_feature_cache(
@@ -184,35 +190,58 @@ class FeatureSet:
 
 
 def load_feature_set(render_set: str | os.PathLike[str], cache: str | os.PathLike[str], kind: str,
-                     split: str, *, partial: bool = False) -> FeatureSet | None:  # fmt: skip
+                     split: str, *, partial: bool = False,
+                     data_npz: str | os.PathLike[str] | None = None) -> FeatureSet | None:  # fmt: skip
     """Load the cached ``kind`` features of the ``split`` objects (render set's index.json split).
 
     ``partial``: load the shards cached so far (None when there is none yet) instead of raising
-    InputFormatError when the cache is incomplete.
+    InputFormatError when the cache is incomplete; while the render set has no index.json yet,
+    the split and grids come from ``data_npz``.
     """
     from voxforge.nn.data import GRID
 
     root, folder = Path(render_set), Path(cache)
     index_path = root / "index.json"
-    if not index_path.is_file():
-        raise InputFormatError(f"{root}: not a finished render set (no index.json)")
-    index = json.loads(index_path.read_text())
-    wanted = np.asarray(index["split"][split], dtype=np.int64)
-    parts: dict[str, list[np.ndarray]] = {}
     files = sorted(folder.glob(f"{kind}_*.npz"))
     if partial and not files:
         return None
-    if len(files) != len(index["shards"]) and not partial:
-        raise InputFormatError(f"{folder}: {len(files)} {kind} feature files, render set has {len(index['shards'])} shards")
+    if index_path.is_file():
+        index = json.loads(index_path.read_text())
+        wanted = np.asarray(index["split"][split], dtype=np.int64)
+        if len(files) != len(index["shards"]) and not partial:
+            raise InputFormatError(
+                f"{folder}: {len(files)} {kind} feature files, render set has {len(index['shards'])} shards"
+            )
+        with np.load(root / "objects.npz", allow_pickle=False) as z:
+            packed = z["voxels"]
+        classes = list(index["classes"])
+    elif partial and data_npz is not None:
+        wanted, packed, classes = _split_from_data(data_npz, split)
+    else:
+        raise InputFormatError(f"{root}: not a finished render set (no index.json)")
+    parts: dict[str, list[np.ndarray]] = {}
     for path in files:
         with np.load(path, allow_pickle=False) as z:
             keep = np.isin(z["object_index"], wanted)
             for key in (*FEATURE_KEYS, "object_index", "view", "azimuth", "labels"):
                 parts.setdefault(key, []).append(z[key][keep])
     arrays = {k: np.concatenate(v) for k, v in parts.items()}
-    with np.load(root / "objects.npz", allow_pickle=False) as z:
-        packed = z["voxels"][wanted]
+    packed = packed[wanted]
     grids = np.unpackbits(packed, axis=1, count=GRID**3).astype(bool).reshape(-1, GRID, GRID, GRID)
     return FeatureSet(**arrays, objects=wanted, grids=grids,
                       object_row=np.searchsorted(wanted, arrays["object_index"]),
-                      classes=list(index["classes"]))  # fmt: skip
+                      classes=classes)  # fmt: skip
+
+
+def _split_from_data(data_npz: str | os.PathLike[str], split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The render set's object split and packed grids, recomputed from its data file (the
+    classifier's stratified split, 15 %, seed 0), for a render set still being built."""
+    from voxforge.io import load_voxel_dataset
+    from voxforge.nn.data import GRID, pad_to_grid, stratified_split
+
+    ds = load_voxel_dataset(data_npz)
+    grids = pad_to_grid(ds.voxels, GRID, name=str(data_npz)).astype(bool)
+    filled = grids.reshape(len(grids), -1).any(axis=1)
+    train, val = stratified_split(ds.labels.astype(np.int64), 0.15, 0)
+    ids = np.sort(train if split == "train" else val)
+    return ids[filled[ids]], np.packbits(grids.reshape(len(grids), -1), axis=1), list(ds.classes)

@@ -42,7 +42,8 @@ class VoxelDecoder(nn.Module):
         reduce: channels of each reduced 2D map.
         pooled_width: width of the pooled vector's projection.
         seed_channels: channels of the 4³ seed volume.
-        widths: channels at 8³, 16³, 32³.
+        widths: channels at 8³, 16³ (the last transposed convolution doubles to 32³ and gives the
+            two output volumes directly: nothing else runs at 32³, the costly size on a CPU).
         dropout: on the joined vector, in training.
     """
 
@@ -53,7 +54,7 @@ class VoxelDecoder(nn.Module):
         reduce: int = 64,
         pooled_width: int = 256,
         seed_channels: int = 32,
-        widths: tuple[int, int, int] = (32, 16, 8),
+        widths: tuple[int, ...] = (32, 16),
         dropout: float = 0.2,
     ) -> None:
         super().__init__()
@@ -77,7 +78,7 @@ class VoxelDecoder(nn.Module):
             layers += [nn.ConvTranspose3d(cin, w, 4, 2, 1, bias=False), nn.BatchNorm3d(w), nn.ReLU(inplace=True)]
             cin = w
         self.grow = nn.Sequential(*layers)
-        self.out = nn.Conv3d(cin, 2, 1)
+        self.out = nn.ConvTranspose3d(cin, 2, 4, 2, 1)  # the last doubling gives the two volumes
 
     def forward(self, mid: torch.Tensor, top: torch.Tensor, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         a = self.mid(mid).flatten(1)

@@ -44,6 +44,7 @@ class FeatVoxConfig(BaseModel):
 
     name: str = "reconstruction-featvox"
     render_set: Path = Path("runs/renderset")
+    data: Path | None = None
     features: Path = Path("runs/features/efficientnet-lite0")
     encoder: str = "efficientnet-lite0"
     kinds: list[str] = Field(default_factory=lambda: ["image", "sketch"])
@@ -99,7 +100,7 @@ class _Pool:
 def _load_pool(cfg: FeatVoxConfig, split: str) -> _Pool | None:
     sets: dict[str, FeatureSet] = {}
     for kind in cfg.kinds:
-        fs = load_feature_set(cfg.render_set, cfg.features, kind, split, partial=True)
+        fs = load_feature_set(cfg.render_set, cfg.features, kind, split, partial=True, data_npz=cfg.data)
         if fs is not None and len(fs):
             sets[kind] = fs
     return _Pool(sets) if sets else None
@@ -155,6 +156,27 @@ def validate(model: VoxelDecoder, pool: _Pool, threshold: float = 0.4) -> dict[s
         probs = predict_pool(model, pool, idx)
         result[name] = float(batch_iou(probs, pool.targets(idx), threshold).mean())
         result[f"{name}_views"] = len(idx)
+    return result
+
+
+def nearest_feature_baseline(train: _Pool, val: _Pool, threshold: float = 0.4) -> dict[str, float]:
+    """Single-view IoU of retrieval: each validation view (the first of each object) takes the
+    target of the training view of the same kind whose pooled encoder feature is closest (cosine),
+    per kind. Both targets are viewer-centred, so the retrieved grid needs no turning."""
+    result = {}
+    for k, name in enumerate(val.kinds):
+        if name not in train.kinds:
+            continue
+        tk = train.kinds.index(name)
+        ti = np.flatnonzero(train.kind == tk)
+        vi = np.flatnonzero((val.kind == k) & (val.view == 0))
+        a = train.feats["pooled"][ti].astype(np.float32)
+        a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-9
+        q = val.feats["pooled"][vi].astype(np.float32)
+        q /= np.linalg.norm(q, axis=1, keepdims=True) + 1e-9
+        best = ti[np.argmax(q @ a.T, axis=1)]
+        pred = train.targets(best).astype(np.float32)
+        result[name] = float(batch_iou(pred, val.targets(vi), threshold).mean())
     return result
 
 
