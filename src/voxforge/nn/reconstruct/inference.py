@@ -369,7 +369,7 @@ def load_reconstructor(
     try:
         info = json.loads(js.read_text(encoding="utf-8"))
         if info.get("architecture") == "featvox":  # pretrained encoder + voxel decoder
-            from voxforge.nn.recon_pretrained import load_featvox
+            from voxforge.nn.reconstruct.featvox import load_featvox
 
             return load_featvox(info, st, kind, device)  # type: ignore[return-value]
         model = create_recon_model(info["architecture"], **info["arch_args"])

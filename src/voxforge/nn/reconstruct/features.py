@@ -1,9 +1,9 @@
 """Feature cache of a render set: frozen-encoder features of every view, computed once.
 
-The decoders of :mod:`voxforge.nn.recon_pretrained` train on these cached features instead of
+The decoders of :mod:`voxforge.nn.reconstruct.featvox` train on these cached features instead of
 images, so a training step costs only the decoder. For every shard ``shard_NNNN.npz`` of a render
-set (:mod:`voxforge.nn.renderset`) and every input kind (``image``: the renders, ``sketch``: the
-line drawings) the cache holds ``<out>/<kind>_NNNN.npz`` with, per view:
+set (:mod:`voxforge.nn.reconstruct.renderset`) and every input kind (``image``: the renders,
+``sketch``: the line drawings) the cache holds ``<out>/<kind>_NNNN.npz`` with, per view:
 
 - ``mid`` (N, C1, h1, w1), ``top`` (N, C2, h2, w2), ``pooled`` (N, C3) float16 features
   (:class:`voxforge.nn.encoders.image.ImageFeatures`);
@@ -45,9 +45,11 @@ def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def encode_batches(encoder: torch.nn.Module, images: np.ndarray, batch: int = 64) -> dict[str, np.ndarray]:
+def encode_batches(
+    encoder: torch.nn.Module, images: np.ndarray, batch: int = 64
+) -> dict[str, np.ndarray]:
     """Features of (N, S, S, 3) or (N, S, S) uint8 images as float16 arrays keyed like FEATURE_KEYS."""
-    from voxforge.nn.recon_models import images_to_tensor
+    from voxforge.nn.reconstruct.models import images_to_tensor
 
     out: dict[str, list[np.ndarray]] = {k: [] for k in FEATURE_KEYS}
     with torch.inference_mode():
@@ -198,7 +200,7 @@ def load_feature_set(render_set: str | os.PathLike[str], cache: str | os.PathLik
     InputFormatError when the cache is incomplete; while the render set has no index.json yet,
     the split and grids come from ``data_npz``.
     """
-    from voxforge.nn.data import GRID
+    from voxforge.nn.datasets import GRID
 
     root, folder = Path(render_set), Path(cache)
     index_path = root / "index.json"
@@ -210,7 +212,8 @@ def load_feature_set(render_set: str | os.PathLike[str], cache: str | os.PathLik
         wanted = np.asarray(index["split"][split], dtype=np.int64)
         if len(files) != len(index["shards"]) and not partial:
             raise InputFormatError(
-                f"{folder}: {len(files)} {kind} feature files, render set has {len(index['shards'])} shards"
+                f"{folder}: {len(files)} {kind} feature files, "
+                f"render set has {len(index['shards'])} shards"
             )
         with np.load(root / "objects.npz", allow_pickle=False) as z:
             packed = z["voxels"]
@@ -233,11 +236,13 @@ def load_feature_set(render_set: str | os.PathLike[str], cache: str | os.PathLik
                       classes=classes)  # fmt: skip
 
 
-def _split_from_data(data_npz: str | os.PathLike[str], split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _split_from_data(
+    data_npz: str | os.PathLike[str], split: str
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The render set's object split and packed grids, recomputed from its data file (the
     classifier's stratified split, 15 %, seed 0), for a render set still being built."""
     from voxforge.io import load_voxel_dataset
-    from voxforge.nn.data import GRID, pad_to_grid, stratified_split
+    from voxforge.nn.datasets import GRID, pad_to_grid, stratified_split
 
     ds = load_voxel_dataset(data_npz)
     grids = pad_to_grid(ds.voxels, GRID, name=str(data_npz)).astype(bool)

