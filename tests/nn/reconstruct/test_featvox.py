@@ -87,3 +87,38 @@ def test_train_export_load_and_predict_end_to_end(tiny_run: tuple[Path, Path], t
     assert 0.0 <= float(two.occupancy.min()) and float(two.occupancy.max()) <= 1.0
     with pytest.raises(InputFormatError, match="128x128"):
         rec.predict([np.zeros((64, 64, 3), np.uint8)])
+
+
+def test_familiarity_flags_features_far_from_every_class() -> None:
+    from voxforge.nn.reconstruct.featvox import Familiarity
+
+    cent = np.eye(3, 8, dtype=np.float32)
+    fam = Familiarity(cent, 0.8, ["a", "b", "c"])
+    near = fam.check(np.array([[0.0, 2.0, 0.1, 0, 0, 0, 0, 0]], np.float32))
+    assert near["familiar"] and near["nearest"] == "b"
+    far = fam.check(np.array([[0, 0, 0, 1.0, 1.0, 0, 0, 0]], np.float32))
+    assert not far["familiar"] and far["similarity"] < 0.8
+
+
+def test_exported_familiarity_reaches_the_reconstruction(
+    tiny_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from voxforge.nn.reconstruct.featvox_train import (
+        FeatVoxConfig,
+        _load_pool,
+        export_featvox,
+        fit_familiarity,
+    )
+    from voxforge.nn.reconstruct.inference import load_reconstructor
+
+    rs, run = tiny_run
+    cfg = FeatVoxConfig(render_set=rs, features=rs.parent / "feats")
+    train, val = _load_pool(cfg, "train"), _load_pool(cfg, "val")
+    fam = fit_familiarity(train, val, quantile=0.0)
+    export_featvox(run, tmp_path / "tiny", kind="sketch", familiarity=fam, classes=train.classes)
+    rec = load_reconstructor("sketch", weights=tmp_path / "tiny")
+    with np.load(rs / "shard_0000.npz") as z:
+        sketch = z["sketches"][0]
+    known = rec.predict([sketch]).familiarity
+    assert set(known) == {"familiar", "similarity", "nearest", "threshold"}
+    assert known["nearest"] in train.classes

@@ -18,6 +18,7 @@ which view saw which part.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -202,10 +203,12 @@ class FeatVoxReconstructor:
         self.info = info or {}
         self.threshold = threshold
         self.device = device
+        self.familiar: Familiarity | None = None
 
     @torch.inference_mode()
-    def volumes(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Per-view (K, 32, 32, 32) probabilities and fusion scores, each in its own yaw frame."""
+    def volumes(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-view (K, 32, 32, 32) probabilities and fusion scores, each in its own yaw frame,
+        and the (K, D) pooled encoder features."""
         from voxforge.core.errors import InputFormatError
         from voxforge.nn.reconstruct.inference import _check_image
         from voxforge.nn.reconstruct.models import images_to_tensor
@@ -213,8 +216,11 @@ class FeatVoxReconstructor:
         if not isinstance(images, (list, tuple)) or not images:
             raise InputFormatError("predict needs a non-empty list of images")
         batch = np.stack([_check_image(img, i) for i, img in enumerate(images)])
-        logits, scores = self.net(images_to_tensor(batch).to(self.device))
-        return torch.sigmoid(logits).float().cpu().numpy(), scores.float().cpu().numpy()
+        x = images_to_tensor(batch).to(self.device).contiguous(memory_format=torch.channels_last)
+        f = self.net.encoder(x)
+        logits, scores = self.net.decoder(f.mid, f.top, f.pooled)
+        pooled = f.pooled.float().cpu().numpy()
+        return torch.sigmoid(logits).float().cpu().numpy(), scores.float().cpu().numpy(), pooled
 
     @torch.inference_mode()
     def predict(self, images: list[np.ndarray], azimuths: list[float] | None = None) -> Any:
@@ -223,7 +229,7 @@ class FeatVoxReconstructor:
         from voxforge.nn.reconstruct.inference import Reconstruction, resolve_azimuths
         from voxforge.pipelines.reconstruct import occupancy_surface
 
-        probs, scores = self.volumes(images)
+        probs, scores, pooled = self.volumes(images)
         az = resolve_azimuths(len(probs), azimuths)
         if len(probs) == 1:
             occ = probs[0]
@@ -235,12 +241,47 @@ class FeatVoxReconstructor:
             v, f = occupancy_surface(occ, self.threshold)
             verts, faces = v.astype(np.float32), np.asarray(f, np.int64)
             points = verts[:: max(1, len(verts) // 1024)][:1024]
+        known = self.familiar.check(pooled) if self.familiar is not None else None
         return Reconstruction(occ.astype(np.float32), points, verts, faces, self.kind,
-                              tuple(float(a) for a in az))  # fmt: skip
+                              tuple(float(a) for a in az), familiarity=known)  # fmt: skip
+
+
+_FAMILIAR = "familiarity."
+"""Prefix of the familiarity tensors in a featvox weights file (not decoder weights)."""
+
+
+@dataclass
+class Familiarity:
+    """Does an input look like the training classes? Cosine similarity of the encoder's pooled
+    feature to per-class centroids of the training views; below ``threshold`` (a low quantile
+    of the validation views' similarities) the input is unfamiliar.
+
+    Attributes:
+        centroids: (C, D) L2-normalised class centroids.
+        threshold: similarity below which an input is reported as unfamiliar.
+        classes: C class names.
+    """
+
+    centroids: np.ndarray
+    threshold: float
+    classes: list[str]
+
+    def check(self, pooled: np.ndarray) -> dict[str, Any]:
+        """(K, D) pooled features of the views -> ``familiar``, ``similarity`` (the views' mean
+        best similarity), ``nearest`` class name (by the summed similarities)."""
+        q = np.asarray(pooled, np.float32)
+        q = q / (np.linalg.norm(q, axis=1, keepdims=True) + 1e-9)
+        sim = q @ self.centroids.T
+        best = float(sim.max(axis=1).mean())
+        c = int(sim.sum(axis=0).argmax())
+        name = self.classes[c] if c < len(self.classes) else str(c)
+        return {"familiar": best >= self.threshold, "similarity": round(best, 4), "nearest": name,
+                "threshold": round(self.threshold, 4)}  # fmt: skip
 
 
 def save_featvox(decoder: VoxelDecoder, stem: str | Path, *, encoder: str, kind: str,
-                 extra: dict[str, Any] | None = None) -> tuple[Path, Path]:  # fmt: skip
+                 extra: dict[str, Any] | None = None,
+                 familiarity: Familiarity | None = None) -> tuple[Path, Path]:  # fmt: skip
     """Write ``<stem>.safetensors`` (the decoder only, float16; the encoder's weights come from
     its package) and ``<stem>.json`` (architecture, encoder, input contract, metrics)."""
     from safetensors.torch import save_file
@@ -251,6 +292,11 @@ def save_featvox(decoder: VoxelDecoder, stem: str | Path, *, encoder: str, kind:
     stem.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()).contiguous()
                for k, v in decoder.state_dict().items()}  # fmt: skip
+    if familiarity is not None:
+        tensors[_FAMILIAR + "centroids"] = torch.from_numpy(familiarity.centroids).contiguous()
+        tensors[_FAMILIAR + "threshold"] = torch.tensor([familiarity.threshold], dtype=torch.float32)
+        extra = {**(extra or {}), "classes": familiarity.classes,
+                 "familiarity_threshold": familiarity.threshold}  # fmt: skip
     st = stem.with_suffix(".safetensors")
     tmp = st.with_suffix(".tmp")
     save_file(tensors, str(tmp), metadata={"arch": ARCH, "kind": kind, "encoder": encoder})
@@ -289,9 +335,17 @@ def load_featvox(
         state = {
             k: v.float() if v.is_floating_point() else v for k, v in load_file(str(weights)).items()
         }
+        known = {
+            k[len(_FAMILIAR) :]: state.pop(k).numpy() for k in list(state) if k.startswith(_FAMILIAR)
+        }
         decoder.load_state_dict(state)
     except (RuntimeError, OSError) as err:
         raise ConfigError(f"{weights}: weights do not fit {ARCH} ({str(err).splitlines()[0]})") from None
     encoder = load_image_encoder(str(info.get("encoder", "efficientnet-lite0")))
-    return FeatVoxReconstructor(FeatVoxNet(encoder, decoder), kind, info,
-                                float(info.get("threshold", 0.4)), device)  # fmt: skip
+    rec = FeatVoxReconstructor(FeatVoxNet(encoder, decoder), kind, info,
+                               float(info.get("threshold", 0.4)), device)  # fmt: skip
+    if known:
+        rec.familiar = Familiarity(
+            known["centroids"], float(known["threshold"]), list(info.get("classes", []))
+        )
+    return rec

@@ -239,10 +239,17 @@ def train_featvox(cfg: FeatVoxConfig) -> Path:
 
 
 def export_featvox(
-    run: Path, stem: Path, *, kind: str, extra: dict[str, Any] | None = None
+    run: Path,
+    stem: Path,
+    *,
+    kind: str,
+    extra: dict[str, Any] | None = None,
+    familiarity: dict[str, np.ndarray] | None = None,
+    classes: list[str] | None = None,
 ) -> tuple[Path, Path]:
-    """Write the best checkpoint of ``run`` as a shipped model (``<stem>.safetensors`` + ``.json``)."""
-    from voxforge.nn.reconstruct.featvox import save_featvox
+    """Write the best checkpoint of ``run`` as a shipped model (``<stem>.safetensors`` + ``.json``),
+    with the :func:`fit_familiarity` result when given."""
+    from voxforge.nn.reconstruct.featvox import Familiarity, save_featvox
 
     ckpt = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
     decoder = VoxelDecoder(**ckpt["args"])
@@ -252,7 +259,12 @@ def export_featvox(
             "params_decoder": param_count(decoder), "validation_at_checkpoint": ckpt["val"],
             "training": {k: cfg[k] for k in ("seed", "lr", "batch_objects", "max_minutes", "kinds")},
             **(extra or {})}  # fmt: skip
-    return save_featvox(decoder, stem, encoder=cfg["encoder"], kind=kind, extra=info)
+    known = None
+    if familiarity is not None:
+        known = Familiarity(
+            familiarity["centroids"], float(familiarity["threshold"]), list(classes or [])
+        )
+    return save_featvox(decoder, stem, encoder=cfg["encoder"], kind=kind, extra=info, familiarity=known)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -270,3 +282,18 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def fit_familiarity(train: _Pool, val: _Pool, quantile: float = 0.02) -> dict[str, np.ndarray]:
+    """Class centroids of the L2-normalised pooled features of the training views (all kinds) and
+    the familiarity threshold: the ``quantile`` of the validation views' best cosine similarity
+    to a centroid (so about that share of known-class validation views falls below it)."""
+    a = train.feats["pooled"].astype(np.float32)
+    a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-9
+    n = len(train.classes)
+    cent = np.stack([a[train.labels == c].mean(axis=0) for c in range(n)])
+    cent /= np.linalg.norm(cent, axis=1, keepdims=True) + 1e-9
+    q = val.feats["pooled"].astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True) + 1e-9
+    best = (q @ cent.T).max(axis=1)
+    return {"centroids": cent.astype(np.float32), "threshold": np.float32(np.quantile(best, quantile))}

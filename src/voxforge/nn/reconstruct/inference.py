@@ -63,6 +63,8 @@ class Reconstruction:
         azimuths: (K,) degrees used for the views (given, or assumed; see the module doc). An
             object-frame network without given azimuths reports its own estimates relative to
             the first view (the first is 0).
+        familiarity: models that know their training classes: ``familiar`` (False: "this does
+            not look like any of the shapes the model knows"), ``similarity``, ``nearest`` class.
     """
 
     occupancy: np.ndarray
@@ -71,6 +73,7 @@ class Reconstruction:
     mesh_faces: np.ndarray | None
     kind: str
     azimuths: tuple[float, ...] = ()
+    familiarity: dict[str, Any] | None = None
 
     def voxels(self, threshold: float = 0.4) -> np.ndarray:
         """(32, 32, 32) bool occupancy at ``threshold`` (0.4 is the validation-chosen default)."""
