@@ -250,3 +250,23 @@ def _split_from_data(
     train, val = stratified_split(ds.labels.astype(np.int64), 0.15, 0)
     ids = np.sort(train if split == "train" else val)
     return ids[filled[ids]], np.packbits(grids.reshape(len(grids), -1), axis=1), list(ds.classes)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m voxforge.nn.reconstruct.features RENDER_SET OUT [IMAGE_VIEWS SKETCH_VIEWS]``:
+    cache the features of a render set with one torch thread (default 4 image and 3 sketch views
+    per object)."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(1)
+    views = {
+        "image": int(args[2]) if len(args) > 2 else 4,
+        "sketch": int(args[3]) if len(args) > 3 else 3,
+    }
+    print(build_feature_cache(args[0], args[1], max_views=views))
+
+
+if __name__ == "__main__":
+    main()

@@ -346,6 +346,6 @@ def load_featvox(
                                float(info.get("threshold", 0.4)), device)  # fmt: skip
     if known:
         rec.familiar = Familiarity(
-            known["centroids"], float(known["threshold"]), list(info.get("classes", []))
+            known["centroids"], float(known["threshold"].reshape(-1)[0]), list(info.get("classes", []))
         )
     return rec
