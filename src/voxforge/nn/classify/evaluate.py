@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,7 @@ def evaluate_classifier(
     p = np.concatenate(prob)
     pred = p.argmax(1)
     metrics = classification_metrics(data.labels, pred, clf.classes)
-    metrics.update(model=str(clf.info.get("name", model)), data=str(data_path), views=int(views))
+    metrics.update(model=str(clf.info.get("name", model)), data=_shown(data_path), views=int(views))
     if report_dir is not None:
         write_report(report_dir, clf, data, p, metrics, progress=report)
     return metrics
@@ -217,8 +218,17 @@ def evaluate_grouped(
         if rule is not None:
             fu = None if feats is None else feats[unseen]
             m["unseen"]["unknown_rate"] = round(float(rule.is_unknown(logits[unseen], fu).mean()), 4)
-    m.update(model=str(clf.info.get("name", model)), data=str(data_path), views=int(views))
+    m.update(model=str(clf.info.get("name", model)), data=_shown(data_path), views=int(views))
     return m
+
+
+def _shown(path: str | Path) -> str:
+    """The data path as results record it: relative to the working directory, so that a report
+    or a model file names no folder of one machine."""
+    try:
+        return os.path.relpath(Path(path).resolve())
+    except ValueError:  # another drive (Windows)
+        return Path(path).name
 
 
 def calibrate_classifier(
