@@ -263,7 +263,9 @@ def _refuse(label: str) -> UnsupportedInputError:
     )
 
 
-def read_capture_dir(path: Path, name: str, *, capture_reader: CaptureReader | None = None) -> PointCloud:
+def read_capture_dir(
+    path: Path, name: str, *, capture_reader: CaptureReader | None = None
+) -> PointCloud:
     """A capture folder in any layout through ``capture_reader``; a folder in none is refused by
     name, and so is any capture when no reader is given."""
     with open_capture(path, name) as cap:
