@@ -1,4 +1,4 @@
-"""scan.capture: captures opened through io and fused in scan; a zip's folder lives until fusion is done."""
+"""scan.capture: captures opened through io and fused in scan; a zip lives until fusion ends."""
 
 from __future__ import annotations
 
