@@ -3,7 +3,7 @@
 The capture is generated with the phone LiDAR simulator into a temporary folder (not timed) and
 written in each app's layout: 3D Scanner App (colour JPEG on every third frame, as the app keeps),
 Stray Scanner (depth PNGs + rgb.mp4 + odometry.csv), Record3D (.r3d zip, LZFSE depth). Only
-reading and fusing is timed (``voxforge.io.captures.load_capture``: decoding, back-projection,
+reading and fusing is timed (``voxforge.scan.capture.load_capture``: decoding, back-projection,
 colour lookup, voxel merge). Target: under 5 s per layout on 2 cores. The TSDF mesh path
 (``load_capture_mesh``, 4 mm) is timed once on the full-colour ARKit folder, for reference.
 Prints one JSON object.
@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from voxforge.io import captures
-from voxforge.io.arkit import load_capture, load_capture_mesh, write_capture
+from voxforge.io.arkit import write_capture
 from voxforge.io.record3d import write_r3d
 from voxforge.io.stray import write_stray
+from voxforge.scan.capture import load_capture, load_capture_mesh
 from voxforge.scan.examples import make_mug_scene
 from voxforge.scan.sim import orbit_poses, simulate_capture
 
@@ -58,7 +58,7 @@ def time_layouts(root: Path, repeats: int) -> dict[str, dict[str, float]]:
         times, cpu = [], []
         for _ in range(repeats):
             t0, c0 = time.perf_counter(), time.process_time()
-            cloud = captures.load_capture(root / name)
+            cloud = load_capture(root / name)
             times.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
         out[cloud.meta["format"]] = {

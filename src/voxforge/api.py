@@ -79,9 +79,9 @@ def load(path: PathLike, *, up: str | None = None, units: str | None = None) -> 
         >>> type(cloud).__name__, len(cloud)
         ('PointCloud', 500)
     """
-    from voxforge.io import load_any
+    from voxforge.scan.capture import load_input
 
-    return load_any(path, up=up, units=units)
+    return load_input(path, up=up, units=units)
 
 
 def voxelize(

@@ -22,9 +22,11 @@ def no_reading(monkeypatch):
 
     import voxforge.io
     import voxforge.pipelines.common
+    import voxforge.scan.capture
 
     monkeypatch.setattr(voxforge.pipelines.common, "read_input", read)
     monkeypatch.setattr(voxforge.io, "load_any", read)
+    monkeypatch.setattr(voxforge.scan.capture, "load_input", read)
 
 
 @pytest.mark.parametrize(

@@ -14,17 +14,18 @@ import trimesh
 
 from voxforge.core.errors import ConfigError, InputFormatError
 from voxforge.core.mesh import Mesh
-from voxforge.io.arkit import (
-    is_capture,
-    load_capture,
-    load_capture_mesh,
-    read_frames,
-    write_capture,
-)
+from voxforge.core.pointcloud import PointCloud
+from voxforge.io.arkit import is_capture, open_scanner_app, read_frames, write_capture
+from voxforge.scan.capture import fuse_capture, load_capture_mesh
 from voxforge.scan.fuse import fuse_frames
 from voxforge.scan.sim import simulate_capture
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def load_capture(path: Path, **options) -> PointCloud:
+    """The ARKit reader's frames fused by scan (io reads, scan fuses)."""
+    return fuse_capture(open_scanner_app(Path(path)), str(path), **options)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,7 @@ def test_load_capture_equals_fusing_the_frames(capture, frames):
     np.testing.assert_array_equal(cloud.xyz, direct.xyz)  # geometry is lossless on disk
     diff = np.abs(cloud.rgb - direct.rgb)  # JPEG: small everywhere, larger only at silhouettes
     assert diff.mean() < 0.01 and np.percentile(diff, 99) < 0.06
-    assert cloud.meta["format"] == "arkit" and cloud.meta["source"] == str(capture)
+    assert cloud.meta["format"] == "3d-scanner-app" and cloud.meta["source"] == str(capture)
     assert cloud.meta["frames"] == 3
     # the box (centred at the origin, 10 cm tall, z-up) is recovered in the z-up frame
     z = cloud.xyz[:, 2]
@@ -254,7 +255,7 @@ def test_sample_ply_and_mesh_match_the_capture():
 
 def test_sample_scan_as_tsdf_mesh_keeps_inside_and_outside_colours_apart():
     mesh = load_capture_mesh(REPO / "examples" / "mug_scan")
-    assert mesh.meta["format"] == "arkit" and mesh.meta["frames"] == 14
+    assert mesh.meta["format"] == "3d-scanner-app" and mesh.meta["frames"] == 14
     v = mesh.vertices
     rgb = mesh.tm.visual.vertex_colors[:, :3].astype(int)
     radius = np.hypot(v[:, 0], v[:, 1])

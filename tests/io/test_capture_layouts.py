@@ -20,11 +20,12 @@ import trimesh
 
 from voxforge.core.errors import InputFormatError, UnsupportedInputError
 from voxforge.core.mesh import Mesh
-from voxforge.io import load_points, sniff
+from voxforge.io import sniff
 from voxforge.io.arkit import write_capture
 from voxforge.io.captures import load_app_mesh, open_capture
 from voxforge.io.record3d import write_r3d
 from voxforge.io.stray import write_stray
+from voxforge.scan.capture import load_input_points as load_points
 from voxforge.scan.sim import SimConfig, simulate_capture
 
 BOX = (0.2, 0.15, 0.1)

@@ -20,6 +20,7 @@ from voxforge.io.limits import (
     read_limits,
     use_limits,
 )
+from voxforge.scan.capture import fuse_capture
 
 MIB = 1 << 20
 
@@ -140,7 +141,7 @@ def test_capture_zip_bomb_is_refused_and_leaves_no_temp_folder(tmp_path: Path) -
     try:
         with use_limits(ReadLimits(max_unzipped_bytes=4 * MIB)):
             with pytest.raises(SizeLimitError, match="4,194,304"):
-                load_points(path)
+                load_points(path, capture_reader=fuse_capture)
     finally:
         tempfile.tempdir = before
     assert list(tmp.iterdir()) == []

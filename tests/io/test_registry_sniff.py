@@ -13,6 +13,7 @@ from voxforge.core import PointCloud, UnsupportedInputError, VoxelGrid
 from voxforge.io import available_formats, load_any, load_mesh, load_points, save_points, sniff
 from voxforge.io.formats import EXTENSIONS, FORMATS
 from voxforge.io.pcd import encode_pcd
+from voxforge.scan.capture import fuse_capture
 
 CLOUD = PointCloud(
     xyz=np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0]]), rgb=np.array([[1, 0, 0], [0, 1, 0]])
@@ -133,7 +134,7 @@ def fake_arkit(monkeypatch):
     """Stand in for the capture layouts: a capture is a folder holding ``capture.txt`` with its
     frame count, and fusing gives one point per frame."""
     import voxforge.io.captures as captures
-    import voxforge.scan.fuse as fuse
+    import voxforge.scan.capture as fuse
 
     calls: list[Path] = []
 
@@ -160,7 +161,7 @@ def fake_arkit(monkeypatch):
 def test_capture_folder_dispatch(tmp_path, fake_arkit):
     (tmp_path / "cap").mkdir()
     (tmp_path / "cap" / "capture.txt").write_text("4")
-    cloud = load_points(tmp_path / "cap")
+    cloud = load_points(tmp_path / "cap", capture_reader=fuse_capture)
     assert len(cloud) == 4 and fake_arkit == [tmp_path / "cap"]
     assert cloud.meta["format"] == "fake" and cloud.meta["units"] == "m"
     assert cloud.meta["capture"]["frames"] == 4
@@ -177,7 +178,7 @@ def test_zipped_capture_is_unpacked(tmp_path, fake_arkit):
     z = tmp_path / "cap.zip"
     with zipfile.ZipFile(z, "w") as w:
         w.writestr("mycapture/capture.txt", "5")
-    cloud = load_points(z)
+    cloud = load_points(z, capture_reader=fuse_capture)
     assert len(cloud) == 5 and fake_arkit[0].name == "mycapture"
     assert not fake_arkit[0].exists()  # the temporary folder is gone
 
@@ -189,8 +190,31 @@ def test_zip_with_escaping_member_is_refused(tmp_path, fake_arkit):
     with zipfile.ZipFile(z, "w") as w:
         w.writestr("../outside.txt", "x")
     with pytest.raises(InputFormatError, match="points outside the archive"):
-        load_points(z)
+        load_points(z, capture_reader=fuse_capture)
     assert not (tmp_path / "outside.txt").exists()
+
+
+def test_io_reads_a_capture_only_through_a_capture_reader(tmp_path, fake_arkit):
+    (tmp_path / "cap").mkdir()
+    (tmp_path / "cap" / "capture.txt").write_text("3")
+    assert sniff(tmp_path / "cap") == "capture"
+    with pytest.raises(UnsupportedInputError, match=r"is a phone capture; voxforge\.io reads"):
+        load_points(tmp_path / "cap")
+    z = tmp_path / "cap.zip"
+    with zipfile.ZipFile(z, "w") as w:
+        w.writestr("mycapture/capture.txt", "3")
+    with pytest.raises(UnsupportedInputError, match="is a phone capture"):
+        load_any(z)
+    assert fake_arkit == [tmp_path / "cap"]  # the zip was refused before unpacking
+    seen = []
+
+    def reader(cap, name):
+        seen.append((cap.layout, cap.root.is_dir(), name))
+        return PointCloud(np.zeros((3, 3)))
+
+    assert len(load_points(z, capture_reader=reader)) == 3
+    assert seen == [("fake", True, str(z))]  # unpacked while the reader runs
+    assert not fake_arkit[-1].exists()  # and removed after
 
 
 def test_voxel_grid_through_load_any(tmp_path):

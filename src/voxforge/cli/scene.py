@@ -70,7 +70,7 @@ def scene(
 
     from voxforge.core.errors import ConfigError
     from voxforge.core.pointcloud import PointCloud
-    from voxforge.io import load_any
+    from voxforge.scan.capture import load_input
     from voxforge.scan.clean import CleanConfig, segment_scene
     from voxforge.scan.scene_plot import count_text, draw_scene
 
@@ -81,7 +81,7 @@ def scene(
 
     if not output.parent.exists():
         raise ConfigError(f"{output.parent}: folder does not exist")
-    cloud = load_any(input, units=units)
+    cloud = load_input(input, units=units)
     if not isinstance(cloud, PointCloud):
         raise ConfigError(
             f"{input}: `voxforge scene` needs a scan (point cloud or capture), "

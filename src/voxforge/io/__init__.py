@@ -2,9 +2,11 @@
 
 Entry points (all accept a path, or bytes with a ``filename`` hint, and return z-up metres):
 
-* :func:`load_points` -> :class:`~voxforge.core.PointCloud` (PLY, PCD, LAS/LAZ, XYZ/TXT/CSV,
-  phone captures: 3D Scanner App, Stray Scanner and Record3D folders, zips and ``.r3d`` files,
-  fused; :mod:`voxforge.io.captures` opens them frame by frame)
+* :func:`load_points` -> :class:`~voxforge.core.PointCloud` (PLY, PCD, LAS/LAZ, XYZ/TXT/CSV)
+* phone captures (3D Scanner App, Stray Scanner and Record3D folders, zips and ``.r3d`` files):
+  :mod:`voxforge.io.captures` recognises them and opens their frames; io never fuses them, so
+  the loaders take them only with a ``capture_reader`` (:mod:`voxforge.scan.capture` passes its
+  fusion; ``voxforge.load`` reads captures that way)
 * :func:`load_mesh` -> :class:`~voxforge.core.Mesh` (OBJ+MTL, STL, OFF, PLY, GLB/glTF, 3MF,
   USD/USDZ)
 * :func:`load_voxels` -> :class:`~voxforge.core.VoxelGrid` (voxforge npz, npy, binvox, vox)

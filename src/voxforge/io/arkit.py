@@ -28,10 +28,10 @@ their frame number, so zero padding and prefixes may vary)::
 * Every frame's depth map must have the same size, and every pose's rotation must be a rotation;
   the error names the file that breaks this.
 
-:func:`load_capture` fuses the frames into one coloured point cloud (see
-:func:`voxforge.scan.fuse.fuse_frames`), :func:`load_capture_mesh` into a coloured mesh by TSDF
-fusion (:func:`voxforge.scan.fuse.fuse_tsdf`), both in voxforge's **z-up** frame: ARKit
-``(x, y, z)`` becomes ``(x, -z, y)``. Other apps' layouts (Stray Scanner, Record3D) are read by
+:class:`ScannerAppFrames` reads the frames lazily (:func:`open_scanner_app` wraps them in a
+:class:`~voxforge.io.captures.Capture`); io never fuses them: :mod:`voxforge.scan.capture`
+merges them into a point cloud or a TSDF mesh in voxforge's **z-up** frame (ARKit
+``(x, y, z)`` becomes ``(x, -z, y)``). Other apps' layouts (Stray Scanner, Record3D) are read by
 :mod:`voxforge.io.stray` and :mod:`voxforge.io.record3d`; :mod:`voxforge.io.captures` chooses.
 """
 
@@ -49,9 +49,6 @@ import cv2
 import numpy as np
 
 from voxforge.core.errors import ConfigError, InputFormatError
-from voxforge.core.mesh import Mesh
-from voxforge.core.pointcloud import PointCloud
-from voxforge.core.progress import ProgressCallback
 
 log = logging.getLogger(__name__)
 
@@ -224,76 +221,6 @@ def open_scanner_app(folder: Path):
         time_span_s=times[-1] - times[0] if len(times) == 2 else None,
         app_meshes=app_meshes(folder),
     )
-
-
-def load_capture(
-    path: str | Path,
-    *,
-    min_confidence: int = 1,
-    voxel_size: float = 0.005,
-    max_depth: float = 5.0,
-    normals: bool = True,
-    progress: ProgressCallback | None = None,
-) -> PointCloud:
-    """Read a 3D Scanner App / ARKit capture folder and fuse it into one coloured z-up point cloud
-    (metres).
-
-    Args:
-        path: the capture folder (layout in the module docstring).
-        min_confidence: keep depth pixels whose ARKit confidence is at least this (0, 1 or 2).
-        voxel_size: edge of the merge grid in metres; points and colours are averaged per cell.
-        max_depth: ignore depth beyond this many metres (far returns are noisy).
-        normals: estimate normals from the depth maps, oriented towards the cameras.
-        progress: ``callback("fuse", fraction)``.
-
-    Raises:
-        InputFormatError: no frames, a frame without depth or pose, a malformed file, depth maps
-            of different sizes, a pose that is not a rotation; the message names the file.
-    """
-    from voxforge.scan.fuse import fuse_frames
-
-    folder = Path(path)
-    frames = ScannerAppFrames(_frame_groups(folder))
-    cloud = fuse_frames(
-        frames,
-        min_confidence=min_confidence,
-        voxel_size=voxel_size,
-        max_depth=max_depth,
-        normals=normals,
-        progress=progress,
-    )
-    cloud.meta.update({"source": str(folder), "format": "arkit"})
-    return cloud
-
-
-def load_capture_mesh(
-    path: str | Path,
-    *,
-    voxel_size: float = 0.004,
-    truncation: float | None = None,
-    min_confidence: int = 1,
-    max_depth: float = 5.0,
-    progress: ProgressCallback | None = None,
-) -> Mesh:
-    """Read a capture folder and fuse it into a coloured z-up triangle mesh (metres) by TSDF
-    integration and marching cubes (see :func:`voxforge.scan.fuse.fuse_tsdf`).
-
-    Frames are re-read from disk for each pass rather than held in memory, so long captures with
-    full-size colour images fit.
-    """
-    from voxforge.scan.fuse import fuse_tsdf
-
-    folder = Path(path)
-    mesh = fuse_tsdf(
-        ScannerAppFrames(_frame_groups(folder)),
-        voxel_size=voxel_size,
-        truncation=truncation,
-        min_confidence=min_confidence,
-        max_depth=max_depth,
-        progress=progress,
-    )
-    mesh.meta.update({"source": str(folder), "format": "arkit"})
-    return mesh
 
 
 class LazyFrames(Sequence[CaptureFrame]):

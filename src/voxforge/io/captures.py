@@ -14,10 +14,12 @@ sequences in ARKit's conventions:
 
 :func:`open_capture` recognises the layout of a folder, a zip of one, or an ``.r3d`` file (a zip
 is unpacked into a temporary folder, refusing absolute or ``..`` member paths and absurd sizes,
-and removed when the ``with`` block ends) and gives a :class:`Capture`; :func:`load_capture`
-fuses one into a z-up point cloud whose ``meta["capture"]`` says what was recognised (app,
-frames, colour frames, depth size, time span, the app's own meshes). docs/formats.md lists each
-layout's facts.
+and removed when the ``with`` block ends) and gives a :class:`Capture`: its lazy frames and
+:meth:`Capture.summary` (app, frames, colour frames, depth size, time span, the app's own
+meshes). io never fuses frames: :mod:`voxforge.scan.capture` opens a capture here and fuses it
+into a z-up point cloud or mesh, and passes its reader to :func:`voxforge.io.load_any` as
+``capture_reader`` (without one, a capture is recognised by :func:`voxforge.io.sniff` but
+refused by the loaders). docs/formats.md lists each layout's facts.
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ from voxforge.core.errors import (
 )
 from voxforge.core.mesh import Mesh
 from voxforge.core.pointcloud import PointCloud
-from voxforge.core.progress import ProgressCallback
 from voxforge.io._base import FormatSpec, Source
 from voxforge.io.heads import zip_problem
 from voxforge.io.limits import extract_zip_capped, read_limits
@@ -152,10 +153,17 @@ def open_capture(path: str | Path, name: str | None = None) -> Iterator[Capture]
     if p.is_dir():
         yield _open_dir(p, label)
         return
+    with _open_source(Source.from_input(p, label)) as cap:
+        yield cap
+
+
+@contextmanager
+def _open_source(src: Source) -> Iterator[Capture]:
+    """Unpack a zip or ``.r3d`` into a temporary folder, open it, remove it when the block ends."""
     with tempfile.TemporaryDirectory(prefix="voxforge-capture-") as tmp:
-        unpack_zip(Source.from_input(p, label), Path(tmp))
-        with _named_inside(tmp, label):
-            yield _open_dir(Path(tmp), label)
+        unpack_zip(src, Path(tmp))
+        with _named_inside(tmp, src.name):
+            yield _open_dir(Path(tmp), src.name)
 
 
 @contextmanager
@@ -213,41 +221,6 @@ def _safe_members(src: Source, z: zipfile.ZipFile, max_bytes: int) -> list[zipfi
     return members
 
 
-def load_capture(
-    path: str | Path,
-    *,
-    name: str | None = None,
-    min_confidence: int = 1,
-    voxel_size: float = 0.005,
-    max_depth: float = 5.0,
-    normals: bool = True,
-    progress: ProgressCallback | None = None,
-) -> PointCloud:
-    """Open a capture in any layout and fuse it into one z-up point cloud in metres.
-
-    Options as :func:`voxforge.scan.fuse.fuse_frames`. ``meta["format"]`` is the layout name and
-    ``meta["capture"]`` the :meth:`Capture.summary`.
-    """
-    from voxforge.scan.fuse import fuse_frames
-
-    label = name or str(path)
-    with open_capture(path, label) as cap:
-        cloud = _guard(
-            label,
-            lambda: fuse_frames(
-                cap.frames,
-                min_confidence=min_confidence,
-                voxel_size=voxel_size,
-                max_depth=max_depth,
-                normals=normals,
-                progress=progress,
-            ),
-        )
-        summary = cap.summary()
-    cloud.meta.update({"source": label, "format": summary["layout"], "capture": summary})
-    return cloud
-
-
 def load_app_mesh(path: str | Path, *, name: str | None = None) -> Mesh:
     """The app's own mesh from a capture export (``textured_output.obj`` before ``export.obj``),
     read as the app writes it: ARKit's y-up world in metres, turned z-up like the frames.
@@ -276,35 +249,38 @@ def load_app_mesh(path: str | Path, *, name: str | None = None) -> Mesh:
     return mesh
 
 
-def _guard(label: str, run: Callable[[], Any]) -> Any:
-    """Run a reader; errors that are not voxforge errors become one line naming the capture."""
-    try:
-        return run()
-    except VoxforgeError:
-        raise
-    except Exception as e:
-        raise UnsupportedInputError(
-            f"{label}: capture could not be read ({type(e).__name__}: {e})"
-        ) from None
+CaptureReader = Callable[[Capture, str], PointCloud]
+"""Turns an opened capture (and the name its errors use) into a point cloud.
+
+io reads frames and never fuses them: :func:`voxforge.scan.capture.fuse_capture` is the reader
+the layers above pass to :func:`voxforge.io.load_any` (``capture_reader=``)."""
 
 
-def load_capture_dir(path: Path, name: str, **options: Any) -> PointCloud:
-    """Read a capture folder in any layout; a folder in none is refused by name."""
-    return load_capture(path, name=name, **options)
+def _refuse(label: str) -> UnsupportedInputError:
+    return UnsupportedInputError(
+        f"{label}: is a phone capture; voxforge.io reads its frames (io.captures.open_capture) and "
+        "voxforge.scan fuses them (voxforge.load or voxforge.scan.capture.load_capture)"
+    )
 
 
-def read_capture_zip(src: Source, **options: Any) -> PointCloud:
-    """Read a zipped capture folder or an ``.r3d`` file."""
-    from voxforge.scan.fuse import fuse_frames
+def read_capture_dir(
+    path: Path, name: str, *, capture_reader: CaptureReader | None = None
+) -> PointCloud:
+    """A capture folder in any layout through ``capture_reader``; a folder in none is refused by
+    name, and so is any capture when no reader is given."""
+    with open_capture(path, name) as cap:
+        if capture_reader is None:
+            raise _refuse(name)
+        return capture_reader(cap, name)
 
-    with tempfile.TemporaryDirectory(prefix="voxforge-capture-") as tmp:
-        unpack_zip(src, Path(tmp))
-        with _named_inside(tmp, src.name):
-            cap = _open_dir(Path(tmp), src.name)
-            cloud = _guard(src.name, lambda: fuse_frames(cap.frames, **options))
-            summary = cap.summary()
-    cloud.meta.update({"source": src.name, "format": summary["layout"], "capture": summary})
-    return cloud
+
+def read_capture_zip(src: Source, *, capture_reader: CaptureReader | None = None) -> PointCloud:
+    """A zipped capture folder or an ``.r3d`` file through ``capture_reader``; the unpacked
+    files live until the reader returns."""
+    if capture_reader is None:
+        raise _refuse(src.name)
+    with _open_source(src) as cap:
+        return capture_reader(cap, src.name)
 
 
 FORMATS = (

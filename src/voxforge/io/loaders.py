@@ -45,7 +45,11 @@ FORMAT_WORD = {"gltf": "glTF", "vox": "MagicaVoxel", "binvox": "binvox", "captur
 
 
 def load_points(
-    source: PathOrBytes, *, units: str | None = None, filename: str | None = None
+    source: PathOrBytes,
+    *,
+    units: str | None = None,
+    filename: str | None = None,
+    capture_reader: captures.CaptureReader | None = None,
 ) -> PointCloud:
     """Read a point cloud (PLY, PCD, LAS/LAZ, XYZ/TXT/CSV, a phone capture folder, zip or .r3d).
 
@@ -53,12 +57,16 @@ def load_points(
         source: path, or the file's bytes (then ``filename`` names it and hints the format).
         units: unit of the file's coordinates (``"m"``, ``"cm"``, ``"mm"``, ``"in"``, ...);
             default metres, or what a LAS header says.
+        capture_reader: turns an opened phone capture into a point cloud
+            (:func:`voxforge.scan.capture.fuse_capture`); without one a capture is refused,
+            since io reads frames and ``scan`` fuses them.
 
     Returns:
         A validated :class:`PointCloud`, z-up metres; ``meta`` has source, format, units,
         units_guessed, up. A PLY with faces gives its vertices.
     """
-    obj = _load(source, "points", filename, {"units": units})
+    options = {"units": units, "capture_reader": capture_reader}
+    obj = _load(source, "points", filename, options)
     assert isinstance(obj, PointCloud)
     return obj
 
@@ -103,9 +111,14 @@ def load_any(
     up: str | None = None,
     units: str | None = None,
     filename: str | None = None,
+    capture_reader: captures.CaptureReader | None = None,
 ) -> PointCloud | Mesh | VoxelGrid:
-    """Read whatever the input holds: a PLY with faces is a mesh, without faces a point cloud."""
-    return _load(source, "any", filename, {"up": up, "units": units})
+    """Read whatever the input holds: a PLY with faces is a mesh, without faces a point cloud.
+
+    A phone capture goes through ``capture_reader`` as in :func:`load_points`.
+    """
+    options = {"up": up, "units": units, "capture_reader": capture_reader}
+    return _load(source, "any", filename, options)
 
 
 def sniff(source: PathOrBytes, *, filename: str | None = None) -> str:
@@ -137,7 +150,8 @@ def _load(source: PathOrBytes, kind: str, filename: str | None, options: dict[st
     if src.path is not None and src.path.is_dir():
         if kind not in ("points", "any"):
             raise InputFormatError(f"{src.name}: is a directory, expected a file")
-        cloud = captures.load_capture_dir(src.path, src.name)
+        reader = options.get("capture_reader")
+        cloud = captures.read_capture_dir(src.path, src.name, capture_reader=reader)
         return _finish_points(src, cloud, "capture", None, options.get("units"))
     if not src.size:
         raise InputFormatError(f"{src.name}: file is empty")
@@ -208,6 +222,8 @@ def _options_for(fmt: str, kind: str, options: dict[str, Any]) -> dict[str, Any]
         return {k: options[k] for k in ("up", "units") if k in options}
     if kind == "voxels":
         return {k: options[k] for k in ("up", "pitch") if k in options}
+    if fmt == "capture" and "capture_reader" in options:
+        return {"capture_reader": options["capture_reader"]}
     if fmt == "las" and "units" in options:
         return {"units": options["units"]}
     return {}

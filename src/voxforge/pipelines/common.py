@@ -84,13 +84,13 @@ class _Span:
 
 def read_input(path: str | Path, config: InputConfig) -> Loaded:
     """Read any supported input (scan, mesh, voxel grid, capture folder) into a core type."""
-    from voxforge.io import load_any
+    from voxforge.scan.capture import load_input
 
     if config.use_app_mesh:
         from voxforge.io.captures import load_app_mesh
 
         return load_app_mesh(path)
-    return load_any(path, up=config.up, units=config.units)
+    return load_input(path, up=config.up, units=config.units)
 
 
 def describe(obj: Loaded) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 ``clean_scan`` runs the whole clean-up (down-sample, outliers, table plane, clustering); the
 stage functions are exported for callers that need one step. The simulated phone scanner and
-depth-frame fusion live in ``voxforge.scan.sim`` and ``voxforge.scan.fuse``.
+depth-frame fusion live in ``voxforge.scan.sim`` and ``voxforge.scan.fuse``; phone captures are
+opened through io and fused into a cloud or mesh by ``voxforge.scan.capture``.
 """
 
 from voxforge.scan.clean import (

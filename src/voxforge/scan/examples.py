@@ -5,7 +5,7 @@ LiDAR simulator.
 checkout's ``examples/`` folder by default:
 
 * ``mug_scan/``: the ARKit-style capture folder (14 views from above the table),
-* ``mug_scan.ply``: that capture fused by :func:`voxforge.io.arkit.load_capture` (z-up metres,
+* ``mug_scan.ply``: that capture fused by :func:`voxforge.scan.capture.load_capture` (z-up metres,
   binary PLY written by :func:`voxforge.io.save_points`),
 * ``mug.glb``: the mug alone as a coloured mesh, y-up as glTF requires (metres).
 
@@ -26,8 +26,9 @@ from trimesh import boolean, creation
 
 from voxforge.core.mesh import Mesh
 from voxforge.io import save_points
-from voxforge.io.arkit import load_capture, write_capture
+from voxforge.io.arkit import write_capture
 from voxforge.io.meshes import export_mesh
+from voxforge.scan.capture import load_capture
 from voxforge.scan.sim import SimConfig, orbit_poses, simulate_capture
 
 log = logging.getLogger(__name__)

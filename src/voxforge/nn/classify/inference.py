@@ -393,10 +393,11 @@ def classify_object(
 def classify_file(
     path: str | Path, model: str | Path = "classifier-voxel", *, k: int = 3, views: int | None = None
 ) -> Classification:
-    """Read anything :func:`voxforge.io.load_any` reads and classify it (top ``k``)."""
-    from voxforge.io import load_any
+    """Read anything :func:`voxforge.scan.capture.load_input` reads (captures fused) and classify
+    it (top ``k``)."""
+    from voxforge.scan.capture import load_input
 
-    obj = load_any(path)
+    obj = load_input(path)
     result = classify_object(obj, load_classifier(model), k=k, views=views)
     result.source = str(path)
     return result

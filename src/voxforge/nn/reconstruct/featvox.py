@@ -226,8 +226,8 @@ class FeatVoxReconstructor:
     def predict(self, images: list[np.ndarray], azimuths: list[float] | None = None) -> Any:
         """Reconstruct one object from K preprocessed views (first view's yaw frame); the mesh is
         the marching-cubes surface of the fused probabilities at the threshold."""
+        from voxforge.mesh.occupancy import occupancy_surface
         from voxforge.nn.reconstruct.inference import Reconstruction, resolve_azimuths
-        from voxforge.pipelines.reconstruct import occupancy_surface
 
         probs, scores, pooled = self.volumes(images)
         az = resolve_azimuths(len(probs), azimuths)
