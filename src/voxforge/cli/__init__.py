@@ -24,6 +24,7 @@ from voxforge.cli import (
 from voxforge.cli.app import EXIT_CODES, EXIT_EPILOG, app
 from voxforge.cli.data import data_app
 from voxforge.cli.evaluate import evaluate_app
+from voxforge.cli.mesh import mesh_app
 from voxforge.cli.train import train_app
 
 __all__ = ["EXIT_CODES", "app", "main"]
@@ -37,6 +38,7 @@ app.command("complete")(complete.complete_cmd)
 app.add_typer(train_app, name="train")
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(data_app, name="data")
+app.add_typer(mesh_app, name="mesh")
 app.command("classify")(classify.classify)
 app.command("order")(order.order)
 app.command("instructions")(instructions.instructions)

@@ -1,0 +1,127 @@
+"""Mesh studio: ``mesh check --fix`` on the shared robustness meshes, and a LOD chain's time.
+
+``check`` runs :func:`voxforge.mesh.repair.repair_mesh` on every mesh of
+``shared/data/meshes/robustness/*/`` and counts how many are watertight and manifold before and
+after the repair, and how many the repair left worse by the report (it must be none: a worse
+result is replaced by the input), and how many are still watertight and manifold when the
+repaired mesh is written as PLY and read back (the reader merges coincident vertices). ``lod`` subdivides ``spot.obj`` to about 100k triangles and
+times :func:`voxforge.mesh.lod.build_lod` to 50000, 10000, 2000 and 500 faces, error measurement
+included (best of ``--repeat``), and reports each level's Hausdorff and Chamfer error as a
+fraction of the bounding diagonal.
+
+    python benchmarks/bench_mesh.py check
+    python benchmarks/bench_mesh.py lod [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes"
+
+RUNS = {"mesh_check": ["check"], "mesh_lod": ["lod"]}
+QUICK = {"mesh_check": ["check", "--every", "4"], "mesh_lod": ["lod", "--repeat", "1"]}
+TARGETS = {
+    "mesh_check": {"fixed_fraction": ">= 0.90 watertight and manifold after --fix", "worse": "0"},
+    "mesh_lod": {"chain_s": "< 3 s for a 100k-triangle mesh on 2 cores"},
+}
+
+
+def check_figures(every: int) -> dict:
+    from voxforge.io import load_mesh
+    from voxforge.mesh.check import check_mesh
+    from voxforge.mesh.repair import repair_mesh
+
+    files = sorted((DATA / "robustness").glob("*/*.stl"))[::every]
+    per_class: dict[str, list[int]] = {}
+    from voxforge.io.meshes import export_mesh
+
+    before_ok = after_ok = reread_ok = worse = kept = 0
+    failures = []
+    t0 = time.perf_counter()
+    for path in files:
+        mesh = load_mesh(path)
+        before = check_mesh(mesh)
+        result = repair_mesh(mesh)
+        good = result.after.watertight and result.after.manifold
+        before_ok += before.watertight and before.manifold
+        after_ok += good
+        worse += result.after.worse_than(before)
+        kept += result.kept_input
+        again = check_mesh(load_mesh(export_mesh(result.mesh.tm, "ply"), filename="m.ply"))
+        reread_ok += again.watertight and again.manifold
+        stats = per_class.setdefault(path.parent.name, [0, 0])
+        stats[0] += good
+        stats[1] += 1
+        if not good:
+            failures.append(f"{path.parent.name}/{path.name}")
+    seconds = time.perf_counter() - t0
+    figures = {
+        "meshes": len(files),
+        "watertight_manifold_before": before_ok,
+        "watertight_manifold_after": after_ok,
+        "fixed_fraction": round(after_ok / max(len(files), 1), 4),
+        "watertight_manifold_after_ply_reread": reread_ok,
+        "worse": worse,
+        "kept_input": kept,
+        "per_class": {k: f"{a}/{n}" for k, (a, n) in sorted(per_class.items())},
+        "not_fixed": failures,
+        "seconds": round(seconds, 2),
+    }
+    for key, value in figures.items():
+        print(f"{key}: {value}")
+    return figures
+
+
+def lod_figures(repeat: int) -> dict:
+    from voxforge.core.mesh import Mesh
+    from voxforge.io import load_mesh
+    from voxforge.mesh.lod import build_lod
+
+    tm = load_mesh(DATA / "spot.obj").tm
+    while len(tm.faces) < 90_000:
+        tm = tm.subdivide()
+    mesh = Mesh(tm=tm)
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        chain = build_lod(mesh, faces=[50_000, 10_000, 2_000, 500])
+        times.append(time.perf_counter() - t)
+    figures = {
+        "faces": len(tm.faces),
+        "chain_s": round(min(times), 3),
+        "levels": [
+            {
+                "faces": lv.faces,
+                "hausdorff": round(lv.hausdorff, 5),
+                "chamfer": round(lv.chamfer, 6),
+                "decimate_s": lv.seconds,
+            }
+            for _, lv in chain
+        ],
+    }
+    for key, value in figures.items():
+        print(f"{key}: {value}")
+    return figures
+
+
+def figures(argv: list[str] | None = None) -> dict:
+    """Run the benchmark with command-line ``argv``; print the figures and return them."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("mode", choices=["check", "lod"])
+    ap.add_argument("--every", type=int, default=1, help="Use every n-th robustness mesh.")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args(argv)
+    if args.mode == "check":
+        return check_figures(args.every)
+    return lod_figures(args.repeat)
+
+
+def main() -> None:
+    figures()
+
+
+if __name__ == "__main__":
+    main()
