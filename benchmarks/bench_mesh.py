@@ -4,8 +4,10 @@
 ``shared/data/meshes/robustness/*/`` and counts how many are watertight and manifold before and
 after the repair, and how many the repair left worse by the report (it must be none: a worse
 result is replaced by the input), and how many are still watertight and manifold when the
-repaired mesh is written as PLY and read back (the reader merges coincident vertices). ``lod`` subdivides ``spot.obj`` to about 100k triangles and
-times :func:`voxforge.mesh.lod.build_lod` to 50000, 10000, 2000 and 500 faces, error measurement
+repaired mesh is written as PLY and read back (the reader merges coincident vertices).
+
+``lod`` subdivides ``spot.obj`` to about 100k triangles and times
+:func:`voxforge.mesh.lod.build_lod` to 50000, 10000, 2000 and 500 faces, error measurement
 included (best of ``--repeat``), and reports each level's Hausdorff and Chamfer error as a
 fraction of the bounding diagonal.
 

@@ -70,7 +70,8 @@ def lod_cmd(
     input: Input,
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (written atomically).")],
     levels: Annotated[
-        int | None, typer.Option("--levels", help="Levels including level 0; each a quarter of the last.")
+        int | None,
+        typer.Option("--levels", help="Levels incl. level 0; each a quarter of the last."),
     ] = None,
     faces: Annotated[
         str | None, typer.Option("--faces", help="Face counts below level 0, e.g. 50000,10000,2000,500.")
@@ -82,9 +83,7 @@ def lod_cmd(
     """Build a LOD chain by quadric decimation; one mesh per level and lod.json with the errors."""
     from voxforge.pipelines.mesh import run_lod
 
-    outcome = run_lod(
-        input, output, levels=levels, faces=_faces(faces), fmt=fmt, units=units, seed=seed
-    )
+    outcome = run_lod(input, output, levels=levels, faces=_faces(faces), fmt=fmt, units=units, seed=seed)
     for lv in outcome.levels:
         typer.echo(
             f"lod{lv.level}: {lv.faces} faces, Hausdorff {lv.hausdorff:.4f}, "

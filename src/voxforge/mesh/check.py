@@ -159,9 +159,7 @@ def check_mesh(mesh: Mesh | trimesh.Trimesh, *, units: str | None = None) -> Mes
     diagonal = float(np.linalg.norm(hi - lo))
     warnings = []
     if diagonal < MIN_DIAGONAL_M or diagonal > MAX_DIAGONAL_M:
-        warnings.append(
-            f"bounding diagonal {diagonal:.3g} m is implausible; check the units (--units)"
-        )
+        warnings.append(f"bounding diagonal {diagonal:.3g} m is implausible; check the units (--units)")
     if n_comp > 1 and small:
         warnings.append(f"{small} small component(s) (stray fragments)")
     uv = getattr(mesh.visual, "uv", None) if mesh.visual is not None else None
@@ -252,7 +250,7 @@ def _components(f: np.ndarray, n_vertices: int) -> tuple[int, np.ndarray]:
     a = f.ravel()
     b = np.roll(f, 1, axis=1).ravel()
     graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(n_vertices, n_vertices))
-    n, labels = connected_components(graph, directed=False)
+    _, labels = connected_components(graph, directed=False)
     face_label = labels[f[:, 0]]
     sizes = np.bincount(face_label)
     sizes = sizes[sizes > 0]
@@ -269,7 +267,7 @@ def _holes(v: np.ndarray, edges: np.ndarray, is_boundary: np.ndarray) -> list[di
     _, labels = connected_components(graph, directed=False)
     loop = labels[b[:, 0]]
     lengths = np.linalg.norm(v[b[:, 0]] - v[b[:, 1]], axis=1)
-    ids, inv = np.unique(loop, return_inverse=True)
+    _, inv = np.unique(loop, return_inverse=True)
     n_edges = np.bincount(inv)
     perim = np.bincount(inv, weights=lengths)
     order = np.argsort(-perim)

@@ -63,7 +63,7 @@ def repair_mesh(mesh: Mesh) -> RepairResult:
             mesh,
             before,
             before,
-            changes + ["the repaired mesh was worse by the report; kept the input unchanged"],
+            [*changes, "the repaired mesh was worse by the report; kept the input unchanged"],
             kept_input=True,
         )
     return RepairResult(out, before, after, changes)

@@ -70,7 +70,8 @@ def run_check(
     fmt: str = "glb",
     units: str | None = None,
 ) -> CheckOutcome:
-    """Check ``path``; with ``fix``, repair it and write ``mesh.<fmt>`` and ``report.json`` to ``output``."""
+    """Check ``path``; with ``fix``, repair it and write ``mesh.<fmt>`` and ``report.json``
+    into the folder ``output``."""
     if fix and output is None:
         raise ConfigError("--fix needs -o OUT (the folder for the repaired mesh)")
     fmt = _format(fmt)
