@@ -125,5 +125,5 @@ def run_lod(
             od.path(name).write_bytes(export_mesh(m.tm, fmt))
             od.add(name, f"level {lv.level}: {lv.faces} faces")
         od.path("lod.json").write_text(json.dumps(outcome.to_dict(), indent=2))
-        od.add("lod.json", "face counts and Hausdorff/Chamfer error per level (fraction of diagonal)")
+        od.add("lod.json", "faces, Hausdorff/Chamfer error (of the diagonal), silhouette IoU per level")
     return outcome
