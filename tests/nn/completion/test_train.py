@@ -22,13 +22,13 @@ def test_the_shipped_recipe_runs_a_fixed_number_of_steps() -> None:
 
 
 def test_each_stage_of_the_shipped_recipe_starts_where_the_one_before_ends() -> None:
-    names = ["unet-stage1.yaml", "unet-stage2.yaml", "unet.yaml"]
+    names = ["unet-stage1.yaml", "unet-stage2.yaml", "unet-stage3.yaml", "unet.yaml"]
     stages = [load_completion_config(ROOT / "configs/completion" / n) for n in names]
     assert stages[0].init is None
     for before, after in itertools.pairwise(stages):
         assert after.init == f"{before.output_dir}/{before.name}/best.pt"
         assert after.widths == before.widths and after.max_minutes is None
-    assert len({s.name for s in stages}) == 3 and stages[-1].name == "completion-unet"
+    assert len({s.name for s in stages}) == len(names) and stages[-1].name == "completion-unet"
     assert stages[0].data.cache != stages[1].data.cache
 
 
