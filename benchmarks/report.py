@@ -254,11 +254,19 @@ def _flatten_all(value: Any, path: str = "") -> dict[str, Any]:
     return out
 
 
+def _when(result: dict[str, Any]) -> str:
+    """Short commit hash and date of a results file, and ``--quick`` for the shorter run."""
+    commit = (result["commit"].get("hash") or "unknown")[:10]
+    date = result["date"].replace("T", " ")[:16]
+    quick = ", `--quick`" if result.get("quick") else ""
+    return f"`{commit}`, {date}{quick}"
+
+
 def targets_table(results: list[dict[str, Any]]) -> str:
     """Every figure an issue set a target for, with what its results file holds."""
     lines = [
-        "| benchmark | figure | measured | target | load average at the start |",
-        "| --- | --- | --- | --- | --- |",
+        "| benchmark | figure | measured | target | load average at the start | commit, date (UTC) |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for result in results:
         flat = _flatten_all(result["figures"])
@@ -266,7 +274,9 @@ def targets_table(results: list[dict[str, Any]]) -> str:
             found = _lookup(flat, key)
             measured = "; ".join(fmt(v) if k == key else f"{k}: {fmt(v)}" for k, v in found) or "–"
             load = fmt(result["machine"]["load_average"][0])
-            lines.append(f"| `{result['name']}` | {key} | {measured} | {target} | {load} |")
+            lines.append(
+                f"| `{result['name']}` | {key} | {measured} | {target} | {load} | {_when(result)} |"
+            )
     return "\n".join(lines) if len(lines) > 2 else ""
 
 

@@ -85,7 +85,7 @@ def test_a_section_shows_figures_targets_and_who_measured_them():
     assert "|  | median_s (target < 1 s) | n |" in page
     assert "| b | 0.75 | 4 |" in page
     assert "| chair#1 | yes |" in page and "| sofa#2 | no |" in page
-    assert "| `demo` | total_s | 1.235 | < 2 s (#18) | 3.5 |" in page
+    assert "| `demo` | total_s | 1.235 | < 2 s (#18) | 3.5 | `aaaaaaaaaa`, 2026-12-07 02:00 |" in page
     assert "| `demo` | cases.median_s | a: 0.5; b: 0.75 | < 1 s | 3.5 |" in page
     assert "- `other` (`python benchmarks/bench_other.py`)" in page
     assert "- `demo`" not in page
