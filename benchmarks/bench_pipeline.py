@@ -87,6 +87,26 @@ RUNS = {
     "pipeline_teapot": ["--teapot"],
     "pipeline_capture": ["--capture"],
 }
+ABOUT = {
+    "pipeline_brickify": """Brickify of a 30³ voxel file without booklets
+
+    ``brickify --instructions none`` of a 30^3 voxel file (a ModelNet10 dresser from the shared
+    data), the best of three runs after a warm-up run: wall and CPU seconds, stage times and the
+    size of each output file. Target: under 1.5 s on 2 cores (#18).""",
+    "pipeline_teapot": """Brickify of the teapot at 64 studs with every booklet
+
+    The 30^3 voxel file of ``pipeline_brickify`` (best of three after a warm-up run), then the Utah
+    teapot mesh (``../shared/data/meshes/teapot.obj``) brickified at 64 studs with every booklet,
+    once: wall and CPU seconds (CPU sums all threads), stage and booklet times, the size of each
+    output file. Targets (#18): under 90 s, the output folder under 60 MB.""",
+    "pipeline_capture": """Brickify of a 70-frame capture folder at 32 studs with every booklet
+
+    A 70-frame 3D Scanner App capture (simulated: the sample mug on its table, orbits at three
+    heights, colour on every third frame as the app keeps it) brickified at 32 studs with every
+    booklet, as ``voxforge brickify CAPTURE -o OUT --width-studs 32`` does: wall and CPU
+    seconds, stage and booklet times, parts, the load average before and after. Target: under
+    60 s on 2 cores (#19).""",
+}
 TARGETS = {
     "pipeline": {"median_total_s": "< 2 s"},
     "pipeline_brickify": {"grid30_no_instructions.wall_s": "< 1.5 s (#18)"},

@@ -10,9 +10,10 @@ Usage::
 A benchmark is a ``benchmarks/bench_*.py`` script with a ``figures(argv) -> dict`` function: it
 builds its own seeded inputs (or reads ``../shared/data``), prints what it measures and returns
 the figures. A script may declare ``RUNS`` (result name -> arguments, for scripts with several
-modes), ``QUICK`` (result name -> the arguments of a shorter run) and ``TARGETS`` (result name
--> {figure key: the target an issue set}). NAME selects result names: exact names, else
-substrings.
+modes), ``QUICK`` (result name -> the arguments of a shorter run), ``TARGETS`` (result name
+-> {figure key: the target an issue set}) and ``ABOUT`` (result name -> a title line and a
+description, for a run that measures other things than the docstring says). NAME selects
+result names: exact names, else substrings.
 
 Each benchmark runs in its own process (numba caches, threads and memory do not carry over). Its
 results file records the commit (and whether the tree had uncommitted changes), the machine (CPU,
@@ -53,7 +54,8 @@ def load_module(path: Path) -> ModuleType:
 
 
 def _literals(path: Path) -> dict[str, Any]:
-    """The script's ``RUNS``, ``QUICK`` and ``TARGETS`` without importing it (plain literals)."""
+    """The script's ``RUNS``, ``QUICK``, ``TARGETS`` and ``ABOUT`` without importing it (plain
+    literals)."""
     import ast
 
     found: dict[str, Any] = {}
@@ -61,7 +63,7 @@ def _literals(path: Path) -> dict[str, Any]:
         if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for t in targets:
-                if isinstance(t, ast.Name) and t.id in ("RUNS", "QUICK", "TARGETS"):
+                if isinstance(t, ast.Name) and t.id in ("RUNS", "QUICK", "TARGETS", "ABOUT"):
                     found[t.id] = ast.literal_eval(node.value)
     return found
 
@@ -81,15 +83,13 @@ def refresh_meta() -> list[str]:
     """Copy each script's current ``TARGETS``, title and description into its results files
     (the issues' words and the docstring, not measurements, so they change without a rerun);
     returns the files changed."""
-    import ast
-
     changed = []
     for path in sorted(RESULTS.glob("*.json")):
         record = json.loads(path.read_text())
         script = HERE / record["script"]
         if not script.is_file():
             continue
-        title, about = describe(ast.get_docstring(ast.parse(script.read_text())), script.stem)
+        title, about = description(script, record["name"])
         meta = {
             "title": title,
             "about": about,
@@ -100,6 +100,17 @@ def refresh_meta() -> list[str]:
             path.write_text(json.dumps(record, indent=1, default=str) + "\n")
             changed.append(path.name)
     return changed
+
+
+def description(script: Path, name: str) -> tuple[str, str]:
+    """(title, about) of result ``name``: its entry in the script's ``ABOUT``, else the
+    script's docstring."""
+    import ast
+
+    text = _literals(script).get("ABOUT", {}).get(name)
+    if text is None:
+        text = ast.get_docstring(ast.parse(script.read_text()))
+    return describe(text, script.stem)
 
 
 def git_commit() -> dict[str, Any]:
@@ -185,8 +196,7 @@ def run_one(name: str, quick: bool) -> int:
             print(f"\n{name}: FAILED (exit {proc.returncode}); no results file written\n")
             return proc.returncode or 1
         child = json.loads(out.read_text())
-    record["title"] = child["title"]
-    record["about"] = child["about"]
+    record["title"], record["about"] = description(script, name)
     record["targets"] = child["targets"].get(name, {})
     record["figures"] = child["figures"]
     RESULTS.mkdir(exist_ok=True)

@@ -117,3 +117,21 @@ def test_every_benchmark_script_returns_its_figures():
     assert {s.name for s, _, _ in catalogue.values()} == {
         p.name for p in (ROOT / "benchmarks").glob("bench_*.py")
     }
+
+
+def test_a_run_with_its_own_about_gets_its_own_title(tmp_path):
+    spec = importlib.util.spec_from_file_location("voxforge_bench_run2", ROOT / "benchmarks" / "run.py")
+    assert spec is not None and spec.loader is not None
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    script = tmp_path / "bench_demo.py"
+    script.write_text(
+        '"""Benchmark: the plain run.\n\nWhat the plain run measures."""\n'
+        'RUNS = {"demo": [], "demo_big": ["--big"]}\n'
+        'ABOUT = {"demo_big": """The big run\n\n    What the big run measures."""}\n'
+    )
+    assert run.description(script, "demo") == (
+        "Benchmark: the plain run",
+        "What the plain run measures.",
+    )
+    assert run.description(script, "demo_big") == ("The big run", "What the big run measures.")
