@@ -18,9 +18,22 @@ from voxforge.core.outputs import OutputDir
 POSIX = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 
 
+@pytest.fixture
+def heeded(request):
+    """The signal under test is not ignored: a shell that starts a job in the background makes
+    it ignore SIGINT, and ignored signals stay ignored (``test_ignored_signal_stays_ignored``)."""
+    sig = request.param
+    old = signal.getsignal(sig)
+    if old is signal.SIG_IGN:
+        signal.signal(sig, signal.default_int_handler)
+    yield sig
+    signal.signal(sig, old)
+
+
 @POSIX
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_unwinds_through_output_dir(tmp_path, sig):
+@pytest.mark.parametrize("heeded", [signal.SIGTERM, signal.SIGINT], indirect=True)
+def test_signal_unwinds_through_output_dir(tmp_path, heeded):
+    sig = heeded
     before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     with pytest.raises(Terminated) as info, exit_cleanly_on_signals():
         with OutputDir(tmp_path / "out") as od:
