@@ -73,3 +73,16 @@ def test_capture_mesh_is_fused_in_scan(capture):
     mesh = load_capture_mesh(capture, voxel_size=0.01)
     assert len(mesh.faces) > 0 and mesh.meta["format"] == "3d-scanner-app"
     assert mesh.meta["capture"]["frames"] == 3
+
+
+def test_a_zipped_capture_warns_about_its_own_files_not_the_temporary_folder(capture, tmp_path, caplog):
+    folder = tmp_path / "scan"
+    folder.mkdir()
+    for p in capture.iterdir():
+        (folder / p.name).write_bytes(p.read_bytes())
+    (folder / "depth_00099.png").write_bytes((capture / "depth_00000.png").read_bytes())  # no JSON
+    with caplog.at_level("WARNING"):
+        load_capture(_zip(folder, tmp_path / "scan.zip"))
+    orphans = [r.getMessage() for r in caplog.records if "no frame JSON" in r.getMessage()]
+    assert len(orphans) == 1 and "1 depth maps" in orphans[0]
+    assert orphans[0].startswith(f"{tmp_path / 'scan.zip'}/scan: ")  # the member, not /tmp/...

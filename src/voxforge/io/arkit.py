@@ -179,7 +179,7 @@ def is_capture(path: str | Path) -> bool:
     if not p.is_dir():
         return False
     try:
-        groups = _scan_folder(p)
+        groups = _scan_folder(p, warn=False)  # a probe: the reader warns when it opens the frames
     except (InputFormatError, OSError):
         return False
     return any(g.depth is not None for g in groups)
@@ -425,8 +425,9 @@ def _candidate_files(folder: Path) -> Iterator[tuple[Path, str]]:
                     yield q, p.name
 
 
-def _scan_folder(folder: Path) -> list[_FrameFiles]:
-    """Group the folder's files by frame number; frames are those with a JSON."""
+def _scan_folder(folder: Path, warn: bool = True) -> list[_FrameFiles]:
+    """Group the folder's files by frame number; frames are those with a JSON. ``warn`` names
+    depth maps without a frame JSON (they are skipped)."""
     found: dict[str, dict[int, Path]] = {"meta": {}, "depth": {}, "confidence": {}, "rgb": {}}
     for p, parent in _candidate_files(folder):
         kind = _kind(p, parent)
@@ -450,7 +451,7 @@ def _scan_folder(folder: Path) -> list[_FrameFiles]:
         for n, meta in sorted(found["meta"].items())
     ]
     orphans = sorted(set(found["depth"]) - set(found["meta"]))
-    if orphans:
+    if orphans and warn:
         log.warning("%s: %d depth maps have no frame JSON and are skipped", folder, len(orphans))
     return groups
 

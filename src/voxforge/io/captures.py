@@ -25,6 +25,7 @@ refused by the loaders). docs/formats.md lists each layout's facts.
 from __future__ import annotations
 
 import io
+import logging
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -168,8 +169,18 @@ def _open_source(src: Source) -> Iterator[Capture]:
 
 @contextmanager
 def _named_inside(tmp: str, label: str) -> Iterator[None]:
-    """Errors about unpacked files name them inside the archive (``scan.r3d/rgbd/3.depth``),
-    not by the temporary folder they were unpacked into."""
+    """Errors and warnings about unpacked files name them inside the archive
+    (``scan.r3d/rgbd/3.depth``), not by the temporary folder they were unpacked into."""
+
+    def rename(record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if tmp in text:
+            record.msg, record.args = text.replace(tmp, label), ()
+        return True
+
+    readers = [logging.getLogger(f"voxforge.io.{m}") for m in ("arkit", "stray", "record3d", "captures")]
+    for logger in readers:
+        logger.addFilter(rename)
     try:
         yield
     except VoxforgeError as e:
@@ -177,6 +188,9 @@ def _named_inside(tmp: str, label: str) -> Iterator[None]:
         if tmp not in text:
             raise
         raise type(e)(text.replace(tmp, label)) from None
+    finally:
+        for logger in readers:
+            logger.removeFilter(rename)
 
 
 def _open_dir(folder: Path, label: str) -> Capture:
