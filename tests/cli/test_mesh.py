@@ -90,3 +90,58 @@ def test_bad_input_one_line_and_no_output(
         assert len(lines) == 1 and lines[0].startswith("voxforge: error:") and needle in lines[0]
         assert not out.exists()
         assert not list(tmp_path.glob(".out.tmp-*"))
+
+
+def write_ply_cloud(path: Path, n: int = 4000) -> Path:
+    rng = np.random.default_rng(1)
+    d = rng.normal(size=(n, 3))
+    xyz = d / np.linalg.norm(d, axis=1, keepdims=True) * 0.04
+    lines = [
+        "ply",
+        "format ascii 1.0",
+        f"element vertex {n}",
+        "property float x",
+        "property float y",
+        "property float z",
+        "end_header",
+    ]
+    lines += [f"{x:.6f} {y:.6f} {z:.6f}" for x, y, z in xyz]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_make_from_a_cloud(tmp_path: Path) -> None:
+    src = write_ply_cloud(tmp_path / "cloud.ply")
+    out = tmp_path / "made"
+    res = runner.invoke(
+        mesh_app, ["make", str(src), "-o", str(out), "--resolution", "32", "--format", "glb,stl"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "verdict: ok" in res.output
+    assert {"mesh.glb", "mesh.stl", "preview.png", "report.json"} <= {p.name for p in out.iterdir()}
+    stl = trimesh.load(out / "mesh.stl")
+    assert stl.is_watertight and stl.volume > 0
+    assert json.loads((out / "report.json").read_text())["report"]["watertight"] is True
+
+
+def test_edit_and_print_check(tmp_path: Path) -> None:
+    src = write_obj(tmp_path / "box.obj", trimesh.creation.box(extents=(0.1, 0.1, 0.1)))
+    out = tmp_path / "edited"
+    res = runner.invoke(
+        mesh_app, ["edit", str(src), "-o", str(out), "--size", "30mm", "--rotate", "x30", "--center"]
+    )
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(mesh_app, ["check", str(out / "mesh.glb"), "--print", "--json", "--strict"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output)["print"]
+    assert report["printable"] and report["verdict"] == "printable with supports"
+    assert report["volume_cm3"] == pytest.approx(27.0, rel=1e-3)
+
+
+def test_strict_fails_on_defects_and_bad_options(tmp_path: Path) -> None:
+    src = write_obj(tmp_path / "holed.obj", holed_cube())
+    res = runner.invoke(mesh_app, ["check", str(src), "--strict"])
+    assert res.exit_code == 1
+    assert runner.invoke(mesh_app, ["check", str(src)]).exit_code == 0
+    res = runner.invoke(mesh_app, ["edit", str(src), "-o", str(tmp_path / "e"), "--size", "3 parsecs"])
+    assert res.exit_code == 5 and not (tmp_path / "e").exists()

@@ -1,4 +1,4 @@
-"""``voxforge mesh ...``: quality check and repair, and levels of detail, of triangle meshes.
+"""``voxforge mesh ...``: make, edit, check (repair, print checks) and levels of detail of meshes.
 
 Thin commands over :mod:`voxforge.pipelines.mesh`.
 """
@@ -7,16 +7,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel
 
 from voxforge.cli.app import EXIT_EPILOG, command
 
-mesh_app = typer.Typer(help="Check, repair and simplify triangle meshes.", no_args_is_help=True)
+mesh_app = typer.Typer(
+    help="Make, edit, check, repair and simplify triangle meshes.", no_args_is_help=True
+)
 
 Input = Annotated[Path, typer.Argument(help="A mesh file (OBJ, STL, PLY, OFF, GLB/glTF, 3MF, USD).")]
 Format = Annotated[str, typer.Option("--format", help="Output format: glb, obj, ply, stl or off.")]
+Formats = Annotated[
+    str, typer.Option("--format", help="Output format(s), comma-separated: glb, obj, ply, stl, off.")
+]
+Output = Annotated[Path, typer.Option("-o", "--output", help="Output folder (written atomically).")]
 Units = Annotated[
     str | None, typer.Option("--units", help="Units of the input (mm, cm, m, in); default: guessed.")
 ]
@@ -35,13 +42,33 @@ def check_cmd(
     ] = None,
     fmt: Format = "glb",
     units: Units = None,
+    for_print: Annotated[
+        bool,
+        typer.Option("--print", help="Also check for 3D printing: walls, overhangs, volume, verdict."),
+    ] = False,
+    nozzle: Annotated[float, typer.Option("--nozzle", help="Nozzle width, mm (--print).")] = 0.4,
+    layer: Annotated[float, typer.Option("--layer", help="Layer height, mm (--print).")] = 0.2,
+    overhang: Annotated[
+        float, typer.Option("--overhang", help="Largest unsupported overhang, degrees (--print).")
+    ] = 45.0,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Exit 1 when the (repaired) mesh has defects or is not printable."
+        ),
+    ] = False,
 ) -> None:
     """Report watertightness, manifoldness, winding, defects, holes, scale and UVs of a mesh."""
+    from voxforge.mesh.printcheck import PrintConfig
     from voxforge.pipelines.mesh import run_check
 
-    outcome = run_check(input, fix=fix, output=output, fmt=fmt, units=units)
+    printing = (
+        PrintConfig(nozzle_mm=nozzle, layer_mm=layer, max_overhang_deg=overhang) if for_print else None
+    )
+    outcome = run_check(input, fix=fix, output=output, fmt=fmt, units=units, printing=printing)
     if as_json:
         typer.echo(json.dumps(outcome.to_dict(), indent=2))
+        _strict_exit(strict, outcome.defective)
         return
     typer.echo(outcome.report.summary())
     if outcome.repair is not None:
@@ -51,6 +78,15 @@ def check_cmd(
         typer.echo("after repair:")
         typer.echo("  " + outcome.repair.after.summary().replace("\n", "\n  "))
         typer.echo(f"wrote {outcome.output}/ (mesh.{fmt}, report.json)")
+    if outcome.printing is not None:
+        typer.echo(outcome.printing.summary())
+    _strict_exit(strict, outcome.defective)
+
+
+def _strict_exit(strict: bool, defective: bool) -> None:
+    if strict and defective:
+        typer.echo("strict: the mesh has defects", err=True)
+        raise typer.Exit(1)
 
 
 def _faces(value: str | None) -> list[int] | None:
@@ -92,3 +128,132 @@ def lod_cmd(
             f"silhouette IoU {lv.silhouette_iou:.3f} (worst of 8 views)"
         )
     typer.echo(f"wrote {outcome.output}/ (lod0..lod{len(outcome.levels) - 1}.{fmt}, lod.json)")
+
+
+def _config(cls: type[BaseModel], **values: Any) -> Any:
+    """``cls(**values)``, with a validation failure as one :class:`ConfigError` line."""
+    from pydantic import ValidationError
+
+    from voxforge.core.config import format_validation_error
+    from voxforge.core.errors import ConfigError
+
+    try:
+        return cls(**values)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err)) from None
+
+
+def _split(value: str) -> list[str]:
+    return [x.strip() for x in value.split(",") if x.strip()]
+
+
+@mesh_app.command("make", epilog=EXIT_EPILOG)
+@command
+def make_cmd(
+    input: Annotated[
+        Path,
+        typer.Argument(help="A scan/point cloud, phone capture folder, voxel grid or mesh."),
+    ],
+    output: Output,
+    fmt: Formats = "glb",
+    units: Units = None,
+    method: Annotated[
+        str,
+        typer.Option("--method", help="Meshes: auto (keep/repair/remesh), repair or remesh."),
+    ] = "auto",
+    resolution: Annotated[
+        int, typer.Option("--resolution", help="Grid cells along the longest side (remeshing).")
+    ] = 128,
+    smooth: Annotated[
+        float, typer.Option("--smooth", help="Gaussian smoothing of the occupancy, cells.")
+    ] = 0.8,
+    taubin: Annotated[int, typer.Option("--taubin", help="Taubin smoothing iterations.")] = 10,
+    max_faces: Annotated[
+        int | None, typer.Option("--max-faces", help="Decimate to at most this many faces.")
+    ] = 200_000,
+    texture: Annotated[
+        bool,
+        typer.Option("--texture", help="Also bake the colours into a UV atlas (mesh_textured.glb)."),
+    ] = False,
+) -> None:
+    """Turn any input into a clean, watertight, outward mesh with vertex colours."""
+    from voxforge.mesh.make import MakeConfig
+    from voxforge.pipelines.mesh import run_make
+
+    config = _config(
+        MakeConfig,
+        method=method,
+        resolution=resolution,
+        smooth_sigma=smooth,
+        taubin_iterations=taubin,
+        max_faces=max_faces,
+    )
+    outcome = run_make(input, output, config=config, formats=_split(fmt), units=units, texture=texture)
+    r = outcome.result
+    typer.echo(f"method: {r.method}")
+    for step in r.steps:
+        typer.echo(f"  - {step}")
+    typer.echo(r.report.summary())
+    typer.echo(f"wrote {outcome.output}/ ({', '.join(outcome.files)}, preview.png, report.json)")
+
+
+@mesh_app.command("edit", epilog=EXIT_EPILOG)
+@command
+def edit_cmd(
+    input: Input,
+    output: Output,
+    fmt: Formats = "glb",
+    units: Units = None,
+    size: Annotated[
+        str | None, typer.Option("--size", help="Longest side, e.g. 120mm, 12cm, 0.3m.")
+    ] = None,
+    scale: Annotated[float | None, typer.Option("--scale", help="Uniform scale factor.")] = None,
+    rotate: Annotated[
+        list[str] | None, typer.Option("--rotate", help="Rotation like x90 or z-45 (repeatable).")
+    ] = None,
+    center: Annotated[
+        bool, typer.Option("--center", help="Centre on the origin with the base at z=0.")
+    ] = False,
+    mirror: Annotated[str | None, typer.Option("--mirror", help="Mirror across x, y or z.")] = None,
+    palette: Annotated[
+        str | None, typer.Option("--palette", help="Recolour with these hex colours, comma-separated.")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Shuffle the palette assignment (a variation).")
+    ] = None,
+    variations: Annotated[
+        int, typer.Option("--variations", help="Write this many seeded palette variations.")
+    ] = 1,
+    base_color: Annotated[
+        str | None, typer.Option("--base-color", help="PBR base colour (hex).")
+    ] = None,
+    metallic: Annotated[float | None, typer.Option("--metallic", help="PBR metallic, 0..1.")] = None,
+    roughness: Annotated[float | None, typer.Option("--roughness", help="PBR roughness, 0..1.")] = None,
+    opacity: Annotated[float | None, typer.Option("--opacity", help="Opacity, 0..1.")] = None,
+) -> None:
+    """Scale, rotate, centre, mirror, recolour a mesh and set its PBR material."""
+    from voxforge.mesh.edit import EditConfig
+    from voxforge.pipelines.mesh import run_edit
+
+    config = _config(
+        EditConfig,
+        size=size,
+        scale=scale,
+        rotate=rotate or [],
+        center=center,
+        mirror=mirror,
+        palette=_split(palette) if palette else None,
+        seed=seed,
+        base_color=base_color,
+        metallic=metallic,
+        roughness=roughness,
+        opacity=opacity,
+    )
+    outcome = run_edit(input, output, config, formats=_split(fmt), units=units, variations=variations)
+    for change in outcome.changes or ["no changes"]:
+        typer.echo(f"  - {change}")
+    size_mm = " x ".join(
+        f"{(hi - lo) * 1000:.4g}" for lo, hi in zip(*outcome.report.bounds, strict=True)
+    )
+    typer.echo(f"size: {size_mm} mm")
+    typer.echo(f"wrote {outcome.output}/ ({', '.join(outcome.files)}, preview.png, report.json)")

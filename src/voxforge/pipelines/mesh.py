@@ -1,6 +1,7 @@
-"""The mesh pipelines: quality check (with an optional repair) and a LOD chain, written atomically.
+"""The mesh pipelines: make, edit, quality check (with an optional repair and print checks) and a
+LOD chain, written atomically.
 
-Both read any mesh :func:`~voxforge.io.load_mesh` reads, refuse geometry that cannot be measured
+They read any mesh :func:`~voxforge.io.load_mesh` reads, refuse geometry that cannot be measured
 (no faces, NaN vertices, absurd size) with a :class:`~voxforge.core.errors.GeometryError`, and
 write their files through :class:`~voxforge.core.outputs.OutputDir`, so a failure leaves nothing.
 """
@@ -17,7 +18,10 @@ import numpy as np
 from voxforge.core.errors import ConfigError, GeometryError
 from voxforge.core.mesh import Mesh
 from voxforge.mesh.check import MeshReport, check_mesh
+from voxforge.mesh.edit import EditConfig, Material, edit_mesh, material_of
 from voxforge.mesh.lod import LodLevel, build_lod
+from voxforge.mesh.make import MakeConfig, MakeResult, make_mesh
+from voxforge.mesh.printcheck import PrintConfig, PrintReport, print_report
 from voxforge.mesh.repair import RepairResult, repair_mesh
 
 MESH_FORMATS = ("glb", "obj", "ply", "stl", "off")
@@ -40,11 +44,44 @@ def load_checked_mesh(path: str | Path, *, units: str | None = None) -> Mesh:
     return mesh
 
 
+def mesh_formats() -> tuple[str, ...]:
+    """Formats the mesh commands write: the exporters' list when :mod:`voxforge.io.mesh_export` is
+    installed, else :data:`MESH_FORMATS`."""
+    try:
+        from voxforge.io.mesh_export import export_formats
+    except ImportError:
+        return MESH_FORMATS
+    return tuple(export_formats())
+
+
 def _format(fmt: str) -> str:
     fmt = fmt.lower().lstrip(".")
-    if fmt not in MESH_FORMATS:
-        raise ConfigError(f"unknown mesh format {fmt!r}; choose one of {', '.join(MESH_FORMATS)}")
+    formats = mesh_formats()
+    if fmt not in formats:
+        raise ConfigError(f"unknown mesh format {fmt!r}; choose one of {', '.join(formats)}")
     return fmt
+
+
+def write_mesh(path: Path, mesh: Mesh, fmt: str, material: Material | None = None) -> Path:
+    """Write ``mesh`` as ``fmt`` through :func:`voxforge.io.mesh_export.export_mesh` when it is
+    installed (every format, materials), else through trimesh's writers (the GLB gets the
+    material's PBR factors)."""
+    try:
+        from voxforge.io.mesh_export import export_mesh as export
+    except ImportError:
+        export = None
+    if export is not None:
+        kwargs = {} if material is None else {"material": material}
+        return Path(export(mesh, path, format=fmt, **kwargs))
+    from voxforge.io.meshes import export_mesh
+
+    data = export_mesh(mesh.tm, fmt)
+    if material is not None and fmt == "glb":
+        from voxforge.mesh.edit import glb_with_material
+
+        data = glb_with_material(data, material)
+    path.write_bytes(data)
+    return path
 
 
 @dataclass
@@ -54,11 +91,20 @@ class CheckOutcome:
     report: MeshReport
     repair: RepairResult | None = None
     output: Path | None = None
+    printing: PrintReport | None = None
+
+    @property
+    def defective(self) -> bool:
+        """The (repaired, when repaired) mesh has defects, or is not printable when checked for it."""
+        final = self.repair.after if self.repair is not None else self.report
+        return not final.ok or (self.printing is not None and not self.printing.printable)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"report": self.report.to_dict()}
         if self.repair is not None:
             d["repair"] = self.repair.to_dict()
+        if self.printing is not None:
+            d["print"] = self.printing.to_dict()
         return d
 
 
@@ -69,23 +115,25 @@ def run_check(
     output: str | Path | None = None,
     fmt: str = "glb",
     units: str | None = None,
+    printing: PrintConfig | None = None,
 ) -> CheckOutcome:
-    """Check ``path``; with ``fix``, repair it and write ``mesh.<fmt>`` and ``report.json``
-    into the folder ``output``."""
+    """Check ``path``; with ``printing``, also for 3D printing (of the repaired mesh when fixing);
+    with ``fix``, repair it and write ``mesh.<fmt>`` and ``report.json`` into the folder ``output``."""
     if fix and output is None:
         raise ConfigError("--fix needs -o OUT (the folder for the repaired mesh)")
     fmt = _format(fmt)
     mesh = load_checked_mesh(path, units=units)
     report = check_mesh(mesh)
     if not fix:
-        return CheckOutcome(report)
+        return CheckOutcome(report, printing=None if printing is None else print_report(mesh, printing))
     from voxforge.core.outputs import OutputDir
-    from voxforge.io.meshes import export_mesh
 
     result = repair_mesh(mesh)
     outcome = CheckOutcome(report, result, Path(output))  # type: ignore[arg-type]
+    if printing is not None:
+        outcome.printing = print_report(result.mesh, printing)
     with OutputDir(output, extra={"command": "mesh check --fix", "input": str(path)}) as od:  # type: ignore[arg-type]
-        od.path(f"mesh.{fmt}").write_bytes(export_mesh(result.mesh.tm, fmt))
+        write_mesh(od.path(f"mesh.{fmt}"), result.mesh, fmt)
         od.add(f"mesh.{fmt}", "repaired mesh" if not result.kept_input else "input mesh (unchanged)")
         od.path("report.json").write_text(json.dumps(outcome.to_dict(), indent=2))
         od.add("report.json", "quality report before and after the repair, and the changes")
@@ -113,7 +161,6 @@ def run_lod(
 ) -> LodOutcome:
     """Write ``lod<i>.<fmt>`` per level and ``lod.json`` (face counts and errors) to ``output``."""
     from voxforge.core.outputs import OutputDir
-    from voxforge.io.meshes import export_mesh
 
     fmt = _format(fmt)
     mesh = load_checked_mesh(path, units=units)
@@ -122,8 +169,123 @@ def run_lod(
     with OutputDir(output, extra={"command": "mesh lod", "input": str(path)}) as od:
         for m, lv in chain:
             name = f"lod{lv.level}.{fmt}"
-            od.path(name).write_bytes(export_mesh(m.tm, fmt))
+            write_mesh(od.path(name), m, fmt)
             od.add(name, f"level {lv.level}: {lv.faces} faces")
         od.path("lod.json").write_text(json.dumps(outcome.to_dict(), indent=2))
         od.add("lod.json", "faces, Hausdorff/Chamfer error (of the diagonal), silhouette IoU per level")
+    return outcome
+
+
+def read_any(path: str | Path, *, units: str | None = None, up: str | None = None) -> Any:
+    """Read any input (scan, capture, mesh, voxel grid); point clouds are cleaned up like the
+    voxelize pipeline does (outliers, table plane, the object isolated)."""
+    from voxforge.pipelines.common import InputConfig, clean_if_scan, read_input
+    from voxforge.scan import CleanConfig
+
+    config = InputConfig(units=units, up=up)  # type: ignore[arg-type]
+    obj, _ = clean_if_scan(read_input(path, config), config, CleanConfig())
+    return obj
+
+
+@dataclass
+class MakeOutcome:
+    result: MakeResult
+    output: Path
+    files: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.result.to_dict() | {"files": self.files}
+
+
+def run_make(
+    path: str | Path,
+    output: str | Path,
+    *,
+    config: MakeConfig | None = None,
+    formats: list[str] | None = None,
+    units: str | None = None,
+    texture: bool = False,
+) -> MakeOutcome:
+    """Make a clean mesh of any input; write ``mesh.<fmt>`` per format, ``report.json`` and
+    ``preview.png`` (and with ``texture`` a UV-atlas textured ``mesh_textured.glb``)."""
+    from voxforge.core.outputs import OutputDir
+    from voxforge.mesh.preview import preview_png
+
+    fmts = [_format(f) for f in (formats or ["glb"])]
+    result = make_mesh(read_any(path, units=units), config)
+    files = []
+    with OutputDir(output, extra={"command": "mesh make", "input": str(path)}) as od:
+        for fmt in fmts:
+            write_mesh(od.path(f"mesh.{fmt}"), result.mesh, fmt)
+            od.add(f"mesh.{fmt}", f"clean watertight mesh ({result.report.faces} faces)")
+            files.append(f"mesh.{fmt}")
+        if texture:
+            from voxforge.mesh.texture import bake_vertex_colors
+
+            baked = bake_vertex_colors(result.mesh)
+            write_mesh(od.path("mesh_textured.glb"), baked, "glb")
+            od.add("mesh_textured.glb", "the mesh with its colours baked into a UV texture atlas")
+            files.append("mesh_textured.glb")
+        od.path("preview.png").write_bytes(preview_png(result.mesh.tm))
+        od.add("preview.png", "a shaded view of the mesh")
+        outcome = MakeOutcome(result, Path(output), files)
+        od.path("report.json").write_text(json.dumps(outcome.to_dict(), indent=2))
+        od.add("report.json", "how the mesh was made and its quality report")
+    return outcome
+
+
+@dataclass
+class EditOutcome:
+    changes: list[str]
+    material: Material | None
+    report: MeshReport
+    output: Path
+    files: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "changes": self.changes,
+            "material": None if self.material is None else self.material.to_dict(),
+            "report": self.report.to_dict(),
+            "files": self.files,
+        }
+
+
+def run_edit(
+    path: str | Path,
+    output: str | Path,
+    config: EditConfig,
+    *,
+    formats: list[str] | None = None,
+    units: str | None = None,
+    variations: int = 1,
+) -> EditOutcome:
+    """Edit a mesh and write ``mesh.<fmt>`` (or ``mesh_<seed>.<fmt>`` per seeded variation),
+    ``report.json`` and ``preview.png``."""
+    from voxforge.core.outputs import OutputDir
+    from voxforge.mesh.preview import preview_png
+
+    if variations > 1 and not config.palette:
+        raise ConfigError("--variations needs --palette (variations shuffle the palette)")
+    if not 1 <= variations <= 32:
+        raise ConfigError(f"--variations must be between 1 and 32, got {variations}")
+    fmts = [_format(f) for f in (formats or ["glb"])]
+    mesh = load_checked_mesh(path, units=units)
+    material = material_of(config)
+    seeds = [config.seed] if variations == 1 else [(config.seed or 0) + i for i in range(variations)]
+    edited = [edit_mesh(mesh, config.model_copy(update={"seed": s})) for s in seeds]
+    changes = edited[0][1] + ([f"material: {material.to_dict()}"] if material else [])
+    files: list[str] = []
+    with OutputDir(output, extra={"command": "mesh edit", "input": str(path)}) as od:
+        for (m, _), s in zip(edited, seeds, strict=True):
+            stem = "mesh" if variations == 1 else f"mesh_{s}"
+            for fmt in fmts:
+                write_mesh(od.path(f"{stem}.{fmt}"), m, fmt, material)
+                od.add(f"{stem}.{fmt}", "edited mesh" + (f" (seed {s})" if variations > 1 else ""))
+                files.append(f"{stem}.{fmt}")
+        od.path("preview.png").write_bytes(preview_png(edited[0][0].tm))
+        od.add("preview.png", "a shaded view of the (first) edited mesh")
+        outcome = EditOutcome(changes, material, check_mesh(edited[0][0]), Path(output), files)
+        od.path("report.json").write_text(json.dumps(outcome.to_dict(), indent=2))
+        od.add("report.json", "the changes, the material and the quality report")
     return outcome

@@ -1,0 +1,271 @@
+"""Any input to a clean, watertight, outward-oriented triangle mesh with vertex colours.
+
+:func:`make_mesh` takes what :func:`voxforge.load` reads:
+
+- a **mesh** that :func:`~voxforge.mesh.check.check_mesh` already finds clean is kept as it is
+  (``method="auto"``); otherwise :func:`~voxforge.mesh.repair.repair_mesh` runs and its result is
+  kept when it is clean; otherwise (or with ``method="remesh"``) the mesh is remeshed like a
+  point cloud;
+- a **point cloud** (or a fused phone capture) and a remeshed mesh are voxelized onto a cubic
+  grid (:func:`voxforge.voxel.voxelize` with hole closing and enclosed fill), so the occupancy is
+  closed by construction;
+- a **voxel grid** is used as it is.
+
+The occupancy is smoothed with a Gaussian (``smooth_sigma`` cells) and its 0.5 level surface
+extracted with marching cubes on a padded grid, which closes every surface; fragments below
+``min_component_fraction`` of the faces are dropped; Taubin smoothing (a shrink step and an
+inflate step per iteration, so the volume stays) removes the staircase; ``max_faces`` decimates
+by quadrics when the decimated mesh stays watertight. Vertex colours come from the nearest
+coloured cell of the grid (the input's colours binned per cell).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import trimesh
+from pydantic import BaseModel, ConfigDict, Field
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+from voxforge.core.errors import GeometryError
+from voxforge.core.mesh import Mesh
+from voxforge.core.pointcloud import PointCloud
+from voxforge.core.voxelgrid import VoxelGrid
+from voxforge.mesh.check import MeshReport, check_mesh
+
+
+class MakeConfig(BaseModel):
+    """Options of :func:`make_mesh`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["auto", "remesh", "repair"] = Field(
+        "auto",
+        description="For mesh inputs: 'auto' keeps a clean mesh, repairs a broken one and remeshes "
+        "what repair cannot close; 'repair' never remeshes; 'remesh' always does.",
+    )
+    resolution: int = Field(
+        128, ge=16, le=512, description="Cells along the longest side of the remeshing grid."
+    )
+    close_iterations: int = Field(
+        2, ge=0, le=16, description="Closing steps that seal holes of scans and open meshes."
+    )
+    smooth_sigma: float = Field(
+        0.8, ge=0.0, le=4.0, description="Gaussian smoothing of the occupancy, in cells."
+    )
+    taubin_iterations: int = Field(
+        10, ge=0, le=200, description="Taubin smoothing iterations (volume-preserving)."
+    )
+    min_component_fraction: float = Field(
+        0.01, ge=0.0, lt=1.0, description="Drop surface fragments with fewer than this share of faces."
+    )
+    max_faces: int | None = Field(
+        200_000, ge=100, description="Decimate to at most this many faces (None: keep all)."
+    )
+    seed: int = Field(0, ge=0, description="Seed of the voxelizer's surface sampling (colours).")
+
+
+@dataclass
+class MakeResult:
+    """The mesh, how it was made, and its quality report."""
+
+    mesh: Mesh
+    method: str
+    report: MeshReport
+    steps: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "steps": self.steps, "report": self.report.to_dict()}
+
+
+def make_mesh(obj: Mesh | PointCloud | VoxelGrid, config: MakeConfig | None = None) -> MakeResult:
+    """Turn ``obj`` into a clean, watertight, outward triangle mesh (see the module docstring)."""
+    config = config or MakeConfig()
+    steps: list[str] = []
+    if isinstance(obj, Mesh):
+        name = str(obj.meta.get("source", "mesh"))
+        obj.validate(name)
+        if config.method != "remesh":
+            kept = _keep_or_repair(obj, steps)
+            if kept is not None:
+                return _result(kept, "repair" if len(steps) > 1 else "kept", steps)
+            if config.method == "repair":
+                raise GeometryError(f"{name}: repair cannot make it watertight; use --method remesh")
+        grid = _voxelize(obj, config)
+        data = None if grid.meta.get("fill") == "solid" else _surface_points(obj, config.seed)
+    elif isinstance(obj, PointCloud):
+        obj.validate(str(obj.meta.get("source", "point cloud")))
+        grid = _voxelize(obj, config)
+        data = obj.xyz
+    elif isinstance(obj, VoxelGrid):
+        if obj.count == 0:
+            raise GeometryError("voxel grid has no filled cells")
+        grid, data = obj, None
+    else:
+        raise GeometryError(f"cannot make a mesh from a {type(obj).__name__}")
+    steps.append(f"occupancy grid {'x'.join(map(str, grid.shape))} ({grid.count} filled cells)")
+    mesh = grid_to_mesh(grid, config, steps, data)
+    mesh.meta.update({k: v for k, v in getattr(obj, "meta", {}).items() if k in ("source", "format")})
+    return _result(mesh, "marching cubes", steps)
+
+
+def _result(mesh: Mesh, method: str, steps: list[str]) -> MakeResult:
+    report = check_mesh(mesh)
+    if not (report.watertight and report.manifold and report.outward):
+        raise GeometryError(
+            f"the made mesh is not closed and outward ({report.defects()} defects); "
+            "try a higher --resolution"
+        )
+    return MakeResult(mesh, method, report, steps)
+
+
+def _keep_or_repair(mesh: Mesh, steps: list[str]) -> Mesh | None:
+    """The mesh when it is clean, its repair when that is clean, else None."""
+    from voxforge.mesh.repair import repair_mesh
+
+    report = check_mesh(mesh)
+    if report.ok:
+        steps.append("input mesh is already clean; kept")
+        return mesh
+    steps.append(f"input mesh has {report.defects()} defect(s)")
+    result = repair_mesh(mesh)
+    if result.after.ok and not result.kept_input:
+        steps.extend(f"repair: {c}" for c in result.changes)
+        out = result.mesh
+        if mesh.has_colors and not out.has_colors:
+            out.tm.visual = trimesh.visual.ColorVisuals(
+                out.tm, vertex_colors=transfer_colors(mesh, out.tm.vertices)
+            )
+            steps.append("vertex colours sampled from the input surface")
+        return out
+    steps.append("repair does not close it; remeshing")
+    return None
+
+
+def _voxelize(obj: Mesh | PointCloud, config: MakeConfig) -> VoxelGrid:
+    from voxforge.voxel import VoxelizeConfig, voxelize
+
+    vconf = VoxelizeConfig(
+        lattice="cubic",
+        resolution=config.resolution,
+        margin=1,
+        fill="auto",
+        close_iterations=config.close_iterations,
+        cell_rule="center",
+        max_cells=(config.resolution + 2) ** 3,
+        seed=config.seed,
+    )
+    return voxelize(obj, vconf)
+
+
+def grid_to_mesh(
+    grid: VoxelGrid,
+    config: MakeConfig | None = None,
+    steps: list[str] | None = None,
+    data: np.ndarray | None = None,
+) -> Mesh:
+    """Smoothed-occupancy marching cubes, fragment removal, a fit to the ``data`` points (when
+    given), Taubin smoothing, decimation, colours."""
+    from voxforge.mesh.occupancy import grid_surface
+
+    config = config or MakeConfig()
+    steps = steps if steps is not None else []
+    occ = grid.occupancy.astype(np.float32)
+    if config.smooth_sigma > 0:
+        occ = ndimage.gaussian_filter(np.pad(occ, 2), config.smooth_sigma)[2:-2, 2:-2, 2:-2]
+    if occ.max() <= 0.5:
+        raise GeometryError(
+            "the object is thinner than the smoothing; lower --smooth or raise --resolution"
+        )
+    v, f = grid_surface(occ, 0.5, grid.pitch, grid.origin)
+    tm = trimesh.Trimesh(v, f, process=True)
+    steps.append(f"marching cubes: {len(tm.faces)} faces")
+    tm = _drop_fragments(tm, config.min_component_fraction, steps)
+    if data is not None and len(data):
+        _fit_to_points(tm, np.asarray(data, dtype=np.float64), 1.5 * float(grid.pitch.max()), steps)
+    if config.taubin_iterations:
+        trimesh.smoothing.filter_taubin(tm, lamb=0.5, nu=0.53, iterations=config.taubin_iterations)
+        steps.append(f"Taubin smoothing: {config.taubin_iterations} iterations")
+    if config.max_faces is not None and len(tm.faces) > config.max_faces:
+        tm = _decimate(tm, config.max_faces, steps)
+    if grid.colors is not None:
+        tm.visual = trimesh.visual.ColorVisuals(tm, vertex_colors=vertex_colors(grid, tm.vertices))
+        steps.append("vertex colours from the input")
+    return Mesh(tm=tm, meta={"units": "m", "made_from": grid.meta.get("source_kind", "voxels")})
+
+
+def _surface_points(mesh: Mesh, seed: int) -> np.ndarray:
+    pts, _ = trimesh.sample.sample_surface(mesh.tm, 100_000, seed=seed)
+    return np.asarray(pts)
+
+
+def _fit_to_points(tm: trimesh.Trimesh, data: np.ndarray, limit: float, steps: list[str]) -> None:
+    """Move each vertex along its normal onto the data: by the signed distance to the mean of its
+    8 nearest data points, at most ``limit``. The occupancy of a cloud's cells (and of the cells
+    its points splat into) lies about a cell outside the points; this puts the surface on them."""
+    k = min(8, len(data))
+    _, idx = cKDTree(data).query(np.asarray(tm.vertices), k=k)
+    centre = data[idx.reshape(len(tm.vertices), k)].mean(axis=1)
+    normals = np.asarray(tm.vertex_normals)
+    offset = np.clip(np.einsum("ij,ij->i", np.asarray(tm.vertices) - centre, normals), -limit, limit)
+    tm.vertices = np.asarray(tm.vertices) - normals * offset[:, None]
+    steps.append(f"fitted to the input points (median move {np.median(np.abs(offset)) * 1000:.3g} mm)")
+
+
+def _drop_fragments(tm: trimesh.Trimesh, fraction: float, steps: list[str]) -> trimesh.Trimesh:
+    parts = tm.split(only_watertight=False)
+    if len(parts) <= 1:
+        return tm
+    keep = [p for p in parts if len(p.faces) >= fraction * len(tm.faces)]
+    keep = keep or [max(parts, key=lambda p: len(p.faces))]
+    if len(keep) < len(parts):
+        steps.append(f"dropped {len(parts) - len(keep)} small fragment(s)")
+    return trimesh.util.concatenate(keep) if len(keep) > 1 else keep[0]
+
+
+def _decimate(tm: trimesh.Trimesh, target: int, steps: list[str]) -> trimesh.Trimesh:
+    """Quadric decimation to ``target`` faces, kept only when it stays watertight and outward."""
+    import fast_simplification
+
+    v, f = fast_simplification.simplify(
+        np.asarray(tm.vertices), np.asarray(tm.faces, dtype=np.int64), target_count=target
+    )
+    out = trimesh.Trimesh(v, f, process=True)
+    rep = check_mesh(out)
+    if rep.watertight and rep.manifold and rep.outward and rep.degenerate_faces == 0:
+        steps.append(f"decimated to {len(out.faces)} faces")
+        return out
+    steps.append(f"decimation to {target} faces would open the mesh; kept {len(tm.faces)} faces")
+    return tm
+
+
+def transfer_colors(
+    source: Mesh, vertices: np.ndarray, samples: int = 200_000, seed: int = 0
+) -> np.ndarray:
+    """(n, 4) uint8 RGBA: per vertex, the mean colour of the 4 nearest surface samples of ``source``
+    (vertex colours, face colours or texture, as :func:`~voxforge.mesh.sample.sample_surface` reads)."""
+    from voxforge.mesh.sample import sample_surface
+
+    s = sample_surface(source, samples, seed=seed)
+    assert s.rgb is not None
+    _, nearest = cKDTree(s.points).query(np.asarray(vertices), k=4)
+    return _rgba(s.rgb[nearest].mean(axis=1))
+
+
+def _rgba(rgb: np.ndarray) -> np.ndarray:
+    rgba = np.empty((len(rgb), 4), dtype=np.uint8)
+    rgba[:, :3] = np.clip(np.round(np.asarray(rgb) * 255.0), 0, 255).astype(np.uint8)
+    rgba[:, 3] = 255
+    return rgba
+
+
+def vertex_colors(grid: VoxelGrid, vertices: np.ndarray) -> np.ndarray:
+    """(n, 4) uint8 RGBA: the colour of the nearest filled cell of ``grid`` per vertex."""
+    assert grid.colors is not None
+    idx = np.argwhere(grid.occupancy)
+    centres = grid.origin + (idx + 0.5) * grid.pitch
+    _, nearest = cKDTree(centres).query(np.asarray(vertices), k=1)
+    return _rgba(grid.colors[tuple(idx[nearest].T)])
