@@ -135,7 +135,9 @@ def test_edit_and_print_check(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     report = json.loads(res.output)["print"]
     assert report["printable"] and report["verdict"] == "printable with supports"
-    assert report["volume_cm3"] == pytest.approx(27.0, rel=1e-3)
+    side_mm = 30.0 / (np.cos(np.pi / 6) + np.sin(np.pi / 6))  # the rotated diagonal spans 30 mm
+    assert report["volume_cm3"] == pytest.approx((side_mm / 10) ** 3, rel=1e-3)
+    assert max(report["size_mm"]) == pytest.approx(30.0)
 
 
 def test_strict_fails_on_defects_and_bad_options(tmp_path: Path) -> None:
