@@ -66,6 +66,15 @@ def test_lod(tmp_path: Path) -> None:
     for lv in report["levels"]:
         glb = trimesh.load(out / f"lod{lv['level']}.glb", force="mesh")
         assert len(glb.faces) == lv["faces"]
+        assert 0.0 < lv["ssim"] <= lv["ssim_mean"] <= 1.0
+    data = (out / "lod_chain.glb").read_bytes()
+    doc = json.loads(data[20 : 20 + int.from_bytes(data[12:16], "little")])
+    root = doc["nodes"][doc["scenes"][0]["nodes"][0]]
+    assert "MSFT_lod" in doc["extensionsUsed"] and len(root["extensions"]["MSFT_lod"]["ids"]) == 2
+    scene = trimesh.load(out / "lod_chain.glb")
+    assert sorted(len(g.faces) for g in scene.geometry.values()) == sorted(
+        lv["faces"] for lv in report["levels"]
+    )
 
 
 @pytest.mark.parametrize(

@@ -31,12 +31,14 @@ def test_chain_on_a_sphere() -> None:
     assert all(len(m.faces) == lv.faces for m, lv in chain)
     assert levels[0].silhouette_iou == 1.0
     assert 0.9 < levels[2].silhouette_iou <= levels[2].silhouette_iou_mean < 1.0
+    assert levels[0].ssim == 1.0 and 0.8 < levels[2].ssim <= levels[2].ssim_mean < 1.0
 
 
 def test_silhouette_sees_a_coarse_level() -> None:
     sphere = Mesh(trimesh.creation.icosphere(subdivisions=4))
     chain = build_lod(sphere, faces=[8], samples=2000, views=4)
     assert chain[1][1].silhouette_iou < 0.9
+    assert chain[1][1].ssim < 0.9
 
 
 def test_error_sees_a_missing_part() -> None:

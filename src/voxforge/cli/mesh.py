@@ -115,17 +115,23 @@ def lod_cmd(
     fmt: Format = "glb",
     units: Units = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the error-measuring samples.")] = 0,
+    chain: Annotated[
+        bool,
+        typer.Option("--chain/--no-chain", help="GLB: also write lod_chain.glb (all levels, MSFT_lod)."),
+    ] = True,
 ) -> None:
     """Build a LOD chain by quadric decimation; one mesh per level and lod.json with the errors
-    (Hausdorff, Chamfer, silhouette IoU over 8 views)."""
+    (Hausdorff, Chamfer, silhouette IoU and SSIM over 8 views)."""
     from voxforge.pipelines.mesh import run_lod
 
-    outcome = run_lod(input, output, levels=levels, faces=_faces(faces), fmt=fmt, units=units, seed=seed)
+    outcome = run_lod(
+        input, output, levels=levels, faces=_faces(faces), fmt=fmt, units=units, seed=seed, chain=chain
+    )
     for lv in outcome.levels:
         typer.echo(
             f"lod{lv.level}: {lv.faces} faces, Hausdorff {lv.hausdorff:.4f}, "
             f"Chamfer {lv.chamfer:.5f} (of the diagonal), "
-            f"silhouette IoU {lv.silhouette_iou:.3f} (worst of 8 views)"
+            f"silhouette IoU {lv.silhouette_iou:.3f}, SSIM {lv.ssim:.3f} (worst of 8 views)"
         )
     typer.echo(f"wrote {outcome.output}/ (lod0..lod{len(outcome.levels) - 1}.{fmt}, lod.json)")
 

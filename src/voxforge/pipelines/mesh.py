@@ -158,21 +158,31 @@ def run_lod(
     fmt: str = "glb",
     units: str | None = None,
     seed: int = 0,
+    chain: bool = True,
 ) -> LodOutcome:
-    """Write ``lod<i>.<fmt>`` per level and ``lod.json`` (face counts and errors) to ``output``."""
+    """Write ``lod<i>.<fmt>`` per level and ``lod.json`` (face counts and errors) to ``output``;
+    with ``chain`` and GLB also ``lod_chain.glb``, every level in one file (``MSFT_lod``)."""
     from voxforge.core.outputs import OutputDir
 
     fmt = _format(fmt)
     mesh = load_checked_mesh(path, units=units)
-    chain = build_lod(mesh, levels=levels, faces=faces, seed=seed)
-    outcome = LodOutcome([lv for _, lv in chain], Path(output))
+    chain_meshes = build_lod(mesh, levels=levels, faces=faces, seed=seed)
+    outcome = LodOutcome([lv for _, lv in chain_meshes], Path(output))
     with OutputDir(output, extra={"command": "mesh lod", "input": str(path)}) as od:
-        for m, lv in chain:
+        for m, lv in chain_meshes:
             name = f"lod{lv.level}.{fmt}"
             write_mesh(od.path(name), m, fmt)
             od.add(name, f"level {lv.level}: {lv.faces} faces")
+        if chain and fmt == "glb":
+            from voxforge.mesh.lod import lod_glb
+
+            od.path("lod_chain.glb").write_bytes(lod_glb([m for m, _ in chain_meshes]))
+            od.add("lod_chain.glb", "every level in one GLB (MSFT_lod extension)")
         od.path("lod.json").write_text(json.dumps(outcome.to_dict(), indent=2))
-        od.add("lod.json", "faces, Hausdorff/Chamfer error (of the diagonal), silhouette IoU per level")
+        od.add(
+            "lod.json",
+            "faces, Hausdorff/Chamfer error (of the diagonal), silhouette IoU and SSIM per level",
+        )
     return outcome
 
 
