@@ -417,3 +417,24 @@ def test_classify_job_through_the_api(client, alice, box_stl):
     data = client.get(done["artifacts"][0]["url"], headers=alice).json()
     assert len(data["top"]) == 2 and data["source"] == "box.stl"
     assert json.dumps(data)  # JSON-safe
+
+
+def test_mesh_job_through_the_api(client, alice, box_stl):
+    params = {
+        "pipeline": "mesh",
+        "input": {"units": "m"},  # STL means millimetres unless told
+        "make": {"method": "remesh", "resolution": 24},
+        "levels": 3,
+    }
+    r = submit(client, alice, params, box_stl)
+    assert r.status_code in (200, 201, 202), r.text
+    done = wait_for(client, alice, r.json()["id"], timeout=120)
+    assert done["status"] == "succeeded", done["error"]
+    names = {a["name"] for a in done["artifacts"]}
+    assert {"mesh.glb", "mesh.stl", "lod0.glb", "lod2.glb", "lod_chain.glb", "report.json"} <= names
+    url = next(a["url"] for a in done["artifacts"] if a["name"] == "report.json")
+    report = client.get(url, headers=alice).json()
+    assert report["check"]["watertight"] and report["print"]["printable"], report["print"]
+    assert [lv["level"] for lv in report["lod"]] == [0, 1, 2]
+    bad = submit(client, alice, {"pipeline": "mesh", "levels": 0}, box_stl)
+    assert bad.status_code == 422 and "levels" in bad.text

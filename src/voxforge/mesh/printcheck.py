@@ -8,7 +8,9 @@
   of samples thinner than the nozzle. A wall under one nozzle width cannot be extruded.
 - **overhangs**: faces whose downward normal leans more than ``max_overhang_deg`` from vertical
   (support needed), except faces within one layer of the bed; their area and share.
-- **self-intersections**: triangles MeshFix (``pymeshfix``) finds crossing others.
+- **self-intersections**: triangles MeshFix (``pymeshfix``) finds crossing others. They are a
+  warning, not a failure: slicers union overlapping shells, and MeshFix also flags touching
+  sliver triangles (marching-cubes output near grid corners).
 - **volume** (cm³) and the size (mm).
 
 The verdict is ``printable``, ``printable with supports`` or ``not printable`` with the reasons.
@@ -55,6 +57,7 @@ class PrintReport:
     manifold: bool
     verdict: str
     reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     nozzle_mm: float = 0.4
     layer_mm: float = 0.2
 
@@ -82,6 +85,7 @@ class PrintReport:
             + ("n/a" if self.self_intersecting_faces is None else str(self.self_intersecting_faces)),
             f"print verdict: {self.verdict}" + (f" ({'; '.join(self.reasons)})" if self.reasons else ""),
         ]
+        lines += [f"print warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
 
@@ -105,8 +109,7 @@ def print_report(mesh: Mesh, config: PrintConfig | None = None) -> PrintReport:
         reasons.append(
             f"walls down to {min_wall:.3g} mm, thinner than the {config.nozzle_mm:g} mm nozzle"
         )
-    if inter:
-        reasons.append(f"{inter} self-intersecting faces")
+    warnings = [f"{inter} self-intersecting faces (check in the slicer)"] if inter else []
     verdict = "not printable" if reasons else ("printable with supports" if supports else "printable")
     return PrintReport(
         size_mm=[round(float(e) * 1000.0, 4) for e in np.ptp(tm.vertices, axis=0)],
@@ -121,6 +124,7 @@ def print_report(mesh: Mesh, config: PrintConfig | None = None) -> PrintReport:
         manifold=topo.manifold,
         verdict=verdict,
         reasons=reasons,
+        warnings=warnings,
         nozzle_mm=config.nozzle_mm,
         layer_mm=config.layer_mm,
     )

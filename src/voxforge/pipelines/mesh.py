@@ -14,15 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from voxforge.core.errors import ConfigError, GeometryError
 from voxforge.core.mesh import Mesh
+from voxforge.core.progress import ProgressCallback
 from voxforge.mesh.check import MeshReport, check_mesh
 from voxforge.mesh.edit import EditConfig, Material, edit_mesh, material_of
 from voxforge.mesh.lod import LodLevel, build_lod
 from voxforge.mesh.make import MakeConfig, MakeResult, make_mesh
 from voxforge.mesh.printcheck import PrintConfig, PrintReport, print_report
 from voxforge.mesh.repair import RepairResult, repair_mesh
+from voxforge.pipelines.common import InputConfig
 
 MESH_FORMATS = ("glb", "obj", "ply", "stl", "off")
 ABSURD_DIAGONAL_M = (1e-9, 1e7)
@@ -189,7 +192,7 @@ def run_lod(
 def read_any(path: str | Path, *, units: str | None = None, up: str | None = None) -> Any:
     """Read any input (scan, capture, mesh, voxel grid); point clouds are cleaned up like the
     voxelize pipeline does (outliers, table plane, the object isolated)."""
-    from voxforge.pipelines.common import InputConfig, clean_if_scan, read_input
+    from voxforge.pipelines.common import clean_if_scan, read_input
     from voxforge.scan import CleanConfig
 
     config = InputConfig(units=units, up=up)  # type: ignore[arg-type]
@@ -299,3 +302,74 @@ def run_edit(
         od.path("report.json").write_text(json.dumps(outcome.to_dict(), indent=2))
         od.add("report.json", "the changes, the material and the quality report")
     return outcome
+
+
+MESH_JOB_STAGES = {"read": 1, "make": 4, "lod": 4, "check": 2, "write": 1}
+
+
+class MeshJobConfig(BaseModel):
+    """The service's ``mesh`` pipeline: make, LOD chain, checks and exports in one job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: InputConfig = Field(default_factory=InputConfig)
+    make: MakeConfig = Field(default_factory=lambda: MakeConfig(resolution=96, max_faces=100_000))
+    levels: int = Field(
+        4, ge=1, le=8, description="LOD levels incl. level 0, each a quarter of the last."
+    )
+    faces: list[int] | None = Field(None, description="Explicit face counts below level 0.")
+    print: PrintConfig = Field(default_factory=PrintConfig)
+    formats: list[str] = Field(
+        default_factory=lambda: ["glb", "stl", "obj"], description="Formats of the made mesh."
+    )
+
+
+def run_mesh_job(
+    input_path: str | Path,
+    out_dir: str | Path,
+    config: MeshJobConfig | None = None,
+    progress: ProgressCallback | None = None,
+) -> MakeOutcome:
+    """Make a clean mesh of any input, build its LOD chain and check it (also for printing); write
+    ``mesh.<fmt>`` per format, ``lod<i>.glb`` per level, ``lod_chain.glb`` (``MSFT_lod``),
+    ``preview.png`` and ``report.json`` (``{"make", "check", "print", "lod"}``) atomically."""
+    from voxforge.core.outputs import OutputDir
+    from voxforge.core.progress import Progress
+    from voxforge.mesh.lod import lod_glb
+    from voxforge.mesh.preview import preview_png
+
+    config = config or MeshJobConfig()
+    prog = Progress(progress, MESH_JOB_STAGES)
+    fmts = [_format(f) for f in config.formats]
+    prog("read", 0.0)
+    obj = read_any(input_path, units=config.input.units, up=config.input.up)
+    prog("make", 0.0)
+    result = make_mesh(obj, config.make)
+    prog("lod", 0.0)
+    chain = build_lod(result.mesh, levels=config.levels, faces=config.faces, seed=config.make.seed)
+    prog("check", 0.0)
+    printing = print_report(result.mesh, config.print)
+    report = {
+        "make": {"method": result.method, "steps": result.steps},
+        "check": result.report.to_dict(),
+        "print": printing.to_dict(),
+        "lod": [lv.to_dict() for _, lv in chain],
+    }
+    prog("write", 0.0)
+    files = []
+    with OutputDir(out_dir, extra={"job": "mesh", "input": Path(input_path).name}) as od:
+        for fmt in fmts:
+            write_mesh(od.path(f"mesh.{fmt}"), result.mesh, fmt)
+            od.add(f"mesh.{fmt}", f"clean watertight mesh ({result.report.faces} faces)")
+            files.append(f"mesh.{fmt}")
+        for m, lv in chain:
+            write_mesh(od.path(f"lod{lv.level}.glb"), m, "glb")
+            od.add(f"lod{lv.level}.glb", f"level of detail {lv.level}: {lv.faces} faces")
+        od.path("lod_chain.glb").write_bytes(lod_glb([m for m, _ in chain]))
+        od.add("lod_chain.glb", "every level in one GLB (MSFT_lod extension)")
+        od.path("preview.png").write_bytes(preview_png(result.mesh.tm))
+        od.add("preview.png", "a shaded view of the mesh")
+        od.path("report.json").write_text(json.dumps(report, indent=2))
+        od.add("report.json", "how the mesh was made, its quality and print checks, LOD errors")
+    prog("write", 1.0)
+    return MakeOutcome(result, Path(out_dir), files)

@@ -215,7 +215,8 @@ def _copy_capped(
 
 
 def default_pipelines() -> Registry[PipelineSpec]:
-    """Every pipeline this installation has: brickify, classify, generate, reconstruct when present."""
+    """Every pipeline this installation has: brickify, classify, mesh, generate, reconstruct when
+    present."""
     from voxforge.pipelines.brickify import BrickifyConfig, run_brickify
     from voxforge.pipelines.classify import ClassifyConfig, run_classify
 
@@ -240,6 +241,19 @@ def default_pipelines() -> Registry[PipelineSpec]:
             frozenset({"model"}),
             {},
             "name the object (ModelNet10 classes) with the shipped classifier",
+        ),
+    )
+    from voxforge.pipelines.mesh import MeshJobConfig, run_mesh_job
+
+    reg.register(
+        "mesh",
+        PipelineSpec(
+            "mesh",
+            MeshJobConfig,
+            run_mesh_job,
+            frozenset({"model"}),
+            {},
+            "a clean watertight mesh with levels of detail, quality and print checks, exports",
         ),
     )
     spec = _reconstruct_spec()
