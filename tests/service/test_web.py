@@ -531,3 +531,35 @@ def test_result_page_on_a_phone(
         assert recorder.errors == []
     finally:
         ctx.close()
+
+
+@pytest.mark.slow
+def test_mesh_job_shows_levels_and_quality(
+    browser: Any, server: LiveServer, artifacts_dir: Path
+) -> None:
+    """A mesh job of the mug: the viewer gets a level-of-detail slider and the quality table, and
+    moving the slider shows another level without errors."""
+    params = {"pipeline": "mesh", "make": {"resolution": 48}, "levels": 3}
+    job_id = submit_mug(server, params)
+    ctx = browser.new_context(viewport={"width": 1360, "height": 900})
+    ctx.add_init_script(f"localStorage.setItem('voxforge.apiKey', {json.dumps(server.key)})")
+    try:
+        recorder = Recorder()
+        page = open_page(ctx, server, recorder, f"/#job={job_id}")
+        page.wait_for_selector("#result[data-ready=true]", timeout=120_000)
+        page.wait_for_selector("#lod-table tr[data-level]", timeout=30_000)
+        report = httpx.get(
+            f"{server.base}/v1/jobs/{job_id}/artifacts/report.json", headers=server.auth
+        ).json()
+        rows = page.locator("#lod-table tr[data-level]")
+        assert rows.count() == len(report["lod"]) == 3
+        assert f"{report['lod'][2]['faces']:,}" in rows.nth(2).inner_text()
+        assert report["print"]["verdict"] in page.inner_text("#lod-table caption")
+        if page.is_visible("#lod-control"):  # WebGL in this Chromium
+            page.fill("#lod-slider", "2")
+            page.wait_for_selector("#lod-table tr.current[data-level='2']")
+            assert page.inner_text("#lod-label").startswith("Level 2")
+        page.screenshot(path=artifacts_dir / "09_mesh_levels.png")
+        assert recorder.errors == []
+    finally:
+        ctx.close()

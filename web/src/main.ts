@@ -69,6 +69,9 @@ const STAGES: Record<string, string> = {
   layout: "Laying the bricks",
   physics: "Checking that it stands",
   instructions: "Drawing the building steps",
+  make: "Making a clean mesh",
+  lod: "Building the levels of detail",
+  check: "Checking the mesh",
   write: "Writing the files",
   done: "Done",
 };
@@ -83,6 +86,11 @@ const DOWNLOADS: [string, string, string][] = [
   ["model.glb", "3D model (GLB)", "glTF binary with colours"],
   ["model.obj", "3D model (OBJ)", "Wavefront OBJ"],
   ["model.stl", "3D model (STL)", "For 3D printing"],
+  ["mesh.glb", "Clean mesh (GLB)", "watertight, with vertex colours"],
+  ["mesh.stl", "Clean mesh (STL)", "millimetres, for 3D printing"],
+  ["mesh.obj", "Clean mesh (OBJ)", "Wavefront OBJ"],
+  ["lod_chain.glb", "Levels of detail (GLB)", "every level in one file (MSFT_lod)"],
+  ["report.json", "Mesh quality report", "JSON: checks, print verdict, LOD errors"],
   ["instructions.html", "Instructions (web page)", "HTML"],
   ["preview.png", "Preview picture", "PNG"],
 ];
@@ -558,7 +566,7 @@ async function finish(job: Job, signal: AbortSignal): Promise<void> {
   ui.result.dataset.jobId = job.id;
   renderDownloads(job.artifacts);
   await Promise.all([
-    showModel(byName, signal),
+    showModel(byName, signal).then(() => showLevels(byName, signal)),
     showSteps(byName, signal),
     showFacts(byName, signal),
   ]);
@@ -595,7 +603,7 @@ function blobUrl(name: string): Promise<string> {
 
 async function showModel(byName: Map<string, Artifact>, signal: AbortSignal): Promise<void> {
   const card = byId("viewer-card");
-  const glb = byName.get("model.glb");
+  const glb = byName.get("model.glb") ?? byName.get("lod0.glb");
   card.hidden = !glb && !byName.has("preview.png");
   if (card.hidden) return;
   ui.viewerBox.dataset.state = "loading";
@@ -626,6 +634,74 @@ async function showModel(byName: Map<string, Artifact>, signal: AbortSignal): Pr
     ui.viewerBox.append(img);
   }
   ui.viewerBox.dataset.state = "fallback";
+}
+
+/** One level of a mesh job's `report.json` (`voxforge.mesh.lod.LodLevel`). */
+interface LodLevel {
+  level: number;
+  faces: number;
+  hausdorff: number;
+  silhouette_iou: number | null;
+  ssim: number | null;
+}
+
+/** What the page shows of a mesh job's `report.json`. */
+interface MeshReport {
+  check: { watertight: boolean; manifold: boolean; faces: number; volume: number | null };
+  print: { verdict: string; reasons: string[]; min_wall_mm: number | null; overhang_fraction: number };
+  lod: LodLevel[];
+}
+
+const lossPercent = (x: number | null): string => (x === null ? "–" : `${(100 * (1 - x)).toFixed(1)}%`);
+
+/** A mesh job: a slider through its levels of detail in the viewer, and the quality report. */
+async function showLevels(byName: Map<string, Artifact>, signal: AbortSignal): Promise<void> {
+  const control = byId("lod-control");
+  const table = byId("lod-table");
+  const artifact = byName.get("report.json");
+  control.hidden = table.hidden = true;
+  if (!artifact || !byName.has("lod0.glb")) return;
+  const report = await jsonArtifact<MeshReport>(artifact, signal);
+  if (signal.aborted) return;
+  const head = el("tr", {}, ...["Level", "Faces", "Hausdorff", "1 − IoU", "1 − SSIM"].map((t) => el("th", {}, t)));
+  const rows = report.lod.map((lv) =>
+    el(
+      "tr",
+      { "data-level": String(lv.level) },
+      el("td", {}, String(lv.level)),
+      el("td", {}, lv.faces.toLocaleString()),
+      el("td", {}, `${(100 * lv.hausdorff).toFixed(2)}%`),
+      el("td", {}, lossPercent(lv.silhouette_iou)),
+      el("td", {}, lossPercent(lv.ssim)),
+    ),
+  );
+  const c = report.check;
+  const p = report.print;
+  const caption = el(
+    "caption",
+    {},
+    `${c.watertight && c.manifold ? "Watertight and manifold" : "Not watertight"} · ` +
+      `print: ${p.verdict}${p.reasons.length ? ` (${p.reasons.join("; ")})` : ""}`,
+  );
+  table.replaceChildren(caption, head, ...rows);
+  table.hidden = false;
+  const slider = byId<HTMLInputElement>("lod-slider");
+  const label = byId("lod-label");
+  slider.max = String(report.lod.length - 1);
+  slider.value = "0";
+  const describeLevel = (i: number): string => `Level ${i} · ${report.lod[i].faces.toLocaleString()} faces`;
+  label.textContent = describeLevel(0);
+  slider.oninput = async () => {
+    const i = Number(slider.value);
+    label.textContent = describeLevel(i);
+    for (const row of rows) row.classList.toggle("current", row.dataset.level === String(i));
+    if (!viewer || !byName.has(`lod${i}.glb`)) return;
+    const url = await blobUrl(`lod${i}.glb`);
+    const bytes = await (await fetch(url)).arrayBuffer();
+    if (slider.value === String(i)) await viewer.show(bytes, true);
+  };
+  rows[0]?.classList.add("current");
+  control.hidden = !viewer;
 }
 
 async function showSteps(byName: Map<string, Artifact>, signal: AbortSignal): Promise<void> {

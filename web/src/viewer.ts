@@ -106,8 +106,11 @@ export class ModelViewer {
     this.resize();
   }
 
-  /** Show a GLB (bytes); replaces the model shown before. Resolves once the first frame is drawn. */
-  async show(bytes: ArrayBuffer): Promise<void> {
+  /**
+   * Show a GLB (bytes); replaces the model shown before. Resolves once the first frame is drawn.
+   * With `keepView` the camera stays where it is (another level of detail of the same model).
+   */
+  async show(bytes: ArrayBuffer, keepView = false): Promise<void> {
     const gltf = await new Promise<GLTF>((resolve, reject) => this.loader.parse(bytes, "", resolve, reject));
     this.clear();
     const root = gltf.scene;
@@ -120,8 +123,15 @@ export class ModelViewer {
     });
     this.scene.add(root);
     this.model = root;
+    const view = keepView && this.home ? { position: this.camera.position.clone(), target: this.controls.target.clone() } : null;
     this.frameModel(root);
     this.resetView();
+    if (view) {
+      this.camera.position.copy(view.position);
+      this.controls.target.copy(view.target);
+      this.controls.update();
+      this.requestRender();
+    }
     await new Promise<void>((resolve) => requestAnimationFrame(() => resolve()));
   }
 
