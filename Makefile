@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-ldraw test-web test-all lint bench setup web serve clean
+.PHONY: demo test test-slow test-ldraw test-web test-all lint bench setup web serve clean blender-addon test-blender
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,10 @@ test-ldraw: $(STAMP)
 test-web: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow tests/service/test_web.py
 
+# The Blender add-on in Debian's Blender, headless (skips when Blender is not installed).
+test-blender: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow tests/blender
+
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ''
 
@@ -49,6 +53,11 @@ bench: $(STAMP)
 # Rebuild the web page bundle (src/voxforge/service/web/, committed) from web/ with npm.
 web:
 	cd web && npm ci --no-audit --no-fund && npm run build
+
+# The installable Blender add-on (Edit > Preferences > Add-ons > Install...).
+blender-addon:
+	mkdir -p dist && rm -f dist/voxforge_blender.zip
+	cd blender_addon && $(PY) -m zipfile -c ../dist/voxforge_blender.zip voxforge_blender
 
 serve: $(STAMP)
 	$(BIN)/voxforge serve

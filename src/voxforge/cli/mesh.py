@@ -263,3 +263,25 @@ def edit_cmd(
     )
     typer.echo(f"size: {size_mm} mm")
     typer.echo(f"wrote {outcome.output}/ ({', '.join(outcome.files)}, preview.png, report.json)")
+
+
+@mesh_app.command("parts", epilog=EXIT_EPILOG)
+@command
+def parts_cmd(
+    model: Annotated[
+        Path, typer.Argument(help="An LDraw model (model.mpd of voxforge brickify) or its folder.")
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The GLB to write.")],
+) -> None:
+    """Write a brick model as a GLB with one object per part and LEGO colours as materials."""
+    from voxforge.core.errors import UnsupportedInputError
+    from voxforge.mesh.parts import parts_glb
+
+    mpd = model / "model.mpd" if model.is_dir() else model
+    if not mpd.is_file():
+        raise UnsupportedInputError(f"{model}: no LDraw model (model.mpd) there")
+    data = parts_glb(mpd)
+    tmp = output.with_name(output.name + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(output)
+    typer.echo(f"wrote {output} ({len(data):,} bytes)")
