@@ -11,9 +11,10 @@ from voxforge.core.mesh import Mesh
 from voxforge.core.pointcloud import PointCloud
 from voxforge.core.voxelgrid import VoxelGrid
 from voxforge.mesh.check import check_mesh
-from voxforge.mesh.make import MakeConfig, make_mesh
+from voxforge.mesh.make import MakeConfig
 from voxforge.mesh.sample import sample_surface
 from voxforge.mesh.texture import bake_vertex_colors
+from voxforge.pipelines.mesh import make_mesh
 
 SMALL = MakeConfig(resolution=40)
 

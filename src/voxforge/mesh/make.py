@@ -1,22 +1,13 @@
-"""Any input to a clean, watertight, outward-oriented triangle mesh with vertex colours.
+"""The surface of an occupancy grid as a clean, watertight, outward mesh with vertex colours.
 
-:func:`make_mesh` takes what :func:`voxforge.load` reads:
-
-- a **mesh** that :func:`~voxforge.mesh.check.check_mesh` already finds clean is kept as it is
-  (``method="auto"``); otherwise :func:`~voxforge.mesh.repair.repair_mesh` runs and its result is
-  kept when it is clean; otherwise (or with ``method="remesh"``) the mesh is remeshed like a
-  point cloud;
-- a **point cloud** (or a fused phone capture) and a remeshed mesh are voxelized onto a cubic
-  grid (:func:`voxforge.voxel.voxelize` with hole closing and enclosed fill), so the occupancy is
-  closed by construction;
-- a **voxel grid** is used as it is.
-
-The occupancy is smoothed with a Gaussian (``smooth_sigma`` cells) and its 0.5 level surface
-extracted with marching cubes on a padded grid, which closes every surface; fragments below
-``min_component_fraction`` of the faces are dropped; Taubin smoothing (a shrink step and an
-inflate step per iteration, so the volume stays) removes the staircase; ``max_faces`` decimates
-by quadrics when the decimated mesh stays watertight. Vertex colours come from the nearest
-coloured cell of the grid (the input's colours binned per cell).
+:func:`grid_to_mesh` smooths the occupancy with a Gaussian (``smooth_sigma`` cells) and extracts
+its 0.5 level surface with marching cubes on a padded grid, which closes every surface; drops
+fragments below ``min_component_fraction`` of the faces; moves the surface onto the input's
+points when given (a cloud's occupied cells lie about a cell outside its points); removes the
+staircase with Taubin smoothing (a shrink step and an inflate step per iteration, so the volume
+stays); decimates by quadrics to ``max_faces`` when the result stays watertight; and colours
+each vertex from the nearest coloured cell. :func:`voxforge.pipelines.mesh.make_mesh` decides
+whether an input is kept, repaired or remeshed and builds the grid (the voxel stage).
 """
 
 from __future__ import annotations
@@ -32,7 +23,6 @@ from scipy.spatial import cKDTree
 
 from voxforge.core.errors import GeometryError
 from voxforge.core.mesh import Mesh
-from voxforge.core.pointcloud import PointCloud
 from voxforge.core.voxelgrid import VoxelGrid
 from voxforge.mesh.check import MeshReport, check_mesh
 
@@ -81,86 +71,6 @@ class MakeResult:
         return {"method": self.method, "steps": self.steps, "report": self.report.to_dict()}
 
 
-def make_mesh(obj: Mesh | PointCloud | VoxelGrid, config: MakeConfig | None = None) -> MakeResult:
-    """Turn ``obj`` into a clean, watertight, outward triangle mesh (see the module docstring)."""
-    config = config or MakeConfig()
-    steps: list[str] = []
-    if isinstance(obj, Mesh):
-        name = str(obj.meta.get("source", "mesh"))
-        obj.validate(name)
-        if config.method != "remesh":
-            kept = _keep_or_repair(obj, steps)
-            if kept is not None:
-                return _result(kept, "repair" if len(steps) > 1 else "kept", steps)
-            if config.method == "repair":
-                raise GeometryError(f"{name}: repair cannot make it watertight; use --method remesh")
-        grid = _voxelize(obj, config)
-        data = None if grid.meta.get("fill") == "solid" else _surface_points(obj, config.seed)
-    elif isinstance(obj, PointCloud):
-        obj.validate(str(obj.meta.get("source", "point cloud")))
-        grid = _voxelize(obj, config)
-        data = obj.xyz
-    elif isinstance(obj, VoxelGrid):
-        if obj.count == 0:
-            raise GeometryError("voxel grid has no filled cells")
-        grid, data = obj, None
-    else:
-        raise GeometryError(f"cannot make a mesh from a {type(obj).__name__}")
-    steps.append(f"occupancy grid {'x'.join(map(str, grid.shape))} ({grid.count} filled cells)")
-    mesh = grid_to_mesh(grid, config, steps, data)
-    mesh.meta.update({k: v for k, v in getattr(obj, "meta", {}).items() if k in ("source", "format")})
-    return _result(mesh, "marching cubes", steps)
-
-
-def _result(mesh: Mesh, method: str, steps: list[str]) -> MakeResult:
-    report = check_mesh(mesh)
-    if not (report.watertight and report.manifold and report.outward):
-        raise GeometryError(
-            f"the made mesh is not closed and outward ({report.defects()} defects); "
-            "try a higher --resolution"
-        )
-    return MakeResult(mesh, method, report, steps)
-
-
-def _keep_or_repair(mesh: Mesh, steps: list[str]) -> Mesh | None:
-    """The mesh when it is clean, its repair when that is clean, else None."""
-    from voxforge.mesh.repair import repair_mesh
-
-    report = check_mesh(mesh)
-    if report.ok:
-        steps.append("input mesh is already clean; kept")
-        return mesh
-    steps.append(f"input mesh has {report.defects()} defect(s)")
-    result = repair_mesh(mesh)
-    if result.after.ok and not result.kept_input:
-        steps.extend(f"repair: {c}" for c in result.changes)
-        out = result.mesh
-        if mesh.has_colors and not out.has_colors:
-            out.tm.visual = trimesh.visual.ColorVisuals(
-                out.tm, vertex_colors=transfer_colors(mesh, out.tm.vertices)
-            )
-            steps.append("vertex colours sampled from the input surface")
-        return out
-    steps.append("repair does not close it; remeshing")
-    return None
-
-
-def _voxelize(obj: Mesh | PointCloud, config: MakeConfig) -> VoxelGrid:
-    from voxforge.voxel import VoxelizeConfig, voxelize
-
-    vconf = VoxelizeConfig(
-        lattice="cubic",
-        resolution=config.resolution,
-        margin=1,
-        fill="auto",
-        close_iterations=config.close_iterations,
-        cell_rule="center",
-        max_cells=(config.resolution + 2) ** 3,
-        seed=config.seed,
-    )
-    return voxelize(obj, vconf)
-
-
 def grid_to_mesh(
     grid: VoxelGrid,
     config: MakeConfig | None = None,
@@ -197,7 +107,8 @@ def grid_to_mesh(
     return Mesh(tm=tm, meta={"units": "m", "made_from": grid.meta.get("source_kind", "voxels")})
 
 
-def _surface_points(mesh: Mesh, seed: int) -> np.ndarray:
+def surface_points(mesh: Mesh, seed: int) -> np.ndarray:
+    """100 000 area-uniform samples of the surface of ``mesh`` (the points a remesh fits to)."""
     pts, _ = trimesh.sample.sample_surface(mesh.tm, 100_000, seed=seed)
     return np.asarray(pts)
 

@@ -14,15 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import trimesh
 from pydantic import BaseModel, ConfigDict, Field
 
 from voxforge.core.errors import ConfigError, GeometryError
 from voxforge.core.mesh import Mesh
+from voxforge.core.pointcloud import PointCloud
 from voxforge.core.progress import ProgressCallback
+from voxforge.core.voxelgrid import VoxelGrid
 from voxforge.mesh.check import MeshReport, check_mesh
 from voxforge.mesh.edit import EditConfig, Material, edit_mesh, material_of
 from voxforge.mesh.lod import LodLevel, build_lod
-from voxforge.mesh.make import MakeConfig, MakeResult, make_mesh
+from voxforge.mesh.make import MakeConfig, MakeResult, grid_to_mesh, surface_points, transfer_colors
 from voxforge.mesh.printcheck import PrintConfig, PrintReport, print_report
 from voxforge.mesh.repair import RepairResult, repair_mesh
 from voxforge.pipelines.common import InputConfig
@@ -187,6 +190,97 @@ def run_lod(
             "faces, Hausdorff/Chamfer error (of the diagonal), silhouette IoU and SSIM per level",
         )
     return outcome
+
+
+def make_mesh(obj: Mesh | PointCloud | VoxelGrid, config: MakeConfig | None = None) -> MakeResult:
+    """Turn any input into a clean, watertight, outward triangle mesh.
+
+    A mesh that :func:`~voxforge.mesh.check.check_mesh` finds clean is kept (``method="auto"``);
+    otherwise :func:`~voxforge.mesh.repair.repair_mesh` runs and its result is kept when it is
+    clean (colours sampled from the input surface); otherwise (or with ``method="remesh"``) it is
+    remeshed. Point clouds (and remeshed meshes) are voxelized onto a cubic grid with hole
+    closing and enclosed fill, so the occupancy is closed; a voxel grid is used as it is; the
+    grid's surface comes from :func:`~voxforge.mesh.make.grid_to_mesh`.
+
+    Raises:
+        GeometryError: empty input, or a result that is not closed and outward.
+    """
+    config = config or MakeConfig()
+    steps: list[str] = []
+    if isinstance(obj, Mesh):
+        name = str(obj.meta.get("source", "mesh"))
+        obj.validate(name)
+        if config.method != "remesh":
+            kept = _keep_or_repair(obj, steps)
+            if kept is not None:
+                return _result(kept, "repair" if len(steps) > 1 else "kept", steps)
+            if config.method == "repair":
+                raise GeometryError(f"{name}: repair cannot make it watertight; use --method remesh")
+        grid = _voxelize(obj, config)
+        data = None if grid.meta.get("fill") == "solid" else surface_points(obj, config.seed)
+    elif isinstance(obj, PointCloud):
+        obj.validate(str(obj.meta.get("source", "point cloud")))
+        grid = _voxelize(obj, config)
+        data = obj.xyz
+    elif isinstance(obj, VoxelGrid):
+        if obj.count == 0:
+            raise GeometryError("voxel grid has no filled cells")
+        grid, data = obj, None
+    else:
+        raise GeometryError(f"cannot make a mesh from a {type(obj).__name__}")
+    steps.append(f"occupancy grid {'x'.join(map(str, grid.shape))} ({grid.count} filled cells)")
+    mesh = grid_to_mesh(grid, config, steps, data)
+    mesh.meta.update({k: v for k, v in getattr(obj, "meta", {}).items() if k in ("source", "format")})
+    return _result(mesh, "marching cubes", steps)
+
+
+def _result(mesh: Mesh, method: str, steps: list[str]) -> MakeResult:
+    report = check_mesh(mesh)
+    if not (report.watertight and report.manifold and report.outward):
+        raise GeometryError(
+            f"the made mesh is not closed and outward ({report.defects()} defects); "
+            "try a higher --resolution"
+        )
+    return MakeResult(mesh, method, report, steps)
+
+
+def _keep_or_repair(mesh: Mesh, steps: list[str]) -> Mesh | None:
+    """The mesh when it is clean, its repair when that is clean, else None."""
+    from voxforge.mesh.repair import repair_mesh
+
+    report = check_mesh(mesh)
+    if report.ok:
+        steps.append("input mesh is already clean; kept")
+        return mesh
+    steps.append(f"input mesh has {report.defects()} defect(s)")
+    result = repair_mesh(mesh)
+    if result.after.ok and not result.kept_input:
+        steps.extend(f"repair: {c}" for c in result.changes)
+        out = result.mesh
+        if mesh.has_colors and not out.has_colors:
+            out.tm.visual = trimesh.visual.ColorVisuals(
+                out.tm, vertex_colors=transfer_colors(mesh, out.tm.vertices)
+            )
+            steps.append("vertex colours sampled from the input surface")
+        return out
+    steps.append("repair does not close it; remeshing")
+    return None
+
+
+def _voxelize(obj: Mesh | PointCloud, config: MakeConfig) -> VoxelGrid:
+    from voxforge.voxel import VoxelizeConfig, voxelize
+
+    vconf = VoxelizeConfig(
+        lattice="cubic",
+        resolution=config.resolution,
+        margin=1,
+        fill="auto",
+        close_iterations=config.close_iterations,
+        cell_rule="center",
+        max_cells=(config.resolution + 2) ** 3,
+        seed=config.seed,
+    )
+    return voxelize(obj, vconf)
 
 
 def read_any(path: str | Path, *, units: str | None = None, up: str | None = None) -> Any:
