@@ -76,9 +76,11 @@ def grid_to_mesh(
     config: MakeConfig | None = None,
     steps: list[str] | None = None,
     data: np.ndarray | None = None,
+    colors: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Mesh:
     """Smoothed-occupancy marching cubes, fragment removal, a fit to the ``data`` points (when
-    given), Taubin smoothing, decimation, colours."""
+    given), Taubin smoothing, decimation, colours: from ``colors`` (points and their sRGB) when
+    given, else from the grid's cells."""
     from voxforge.mesh.occupancy import grid_surface
 
     config = config or MakeConfig()
@@ -101,28 +103,53 @@ def grid_to_mesh(
         steps.append(f"Taubin smoothing: {config.taubin_iterations} iterations")
     if config.max_faces is not None and len(tm.faces) > config.max_faces:
         tm = _decimate(tm, config.max_faces, steps)
-    if grid.colors is not None:
+    if colors is not None and len(colors[0]):
+        tm.visual = trimesh.visual.ColorVisuals(
+            tm, vertex_colors=point_colors(*colors, tm, 0.5 * float(grid.pitch.max()))
+        )
+        steps.append("vertex colours from the input points")
+    elif grid.colors is not None:
         tm.visual = trimesh.visual.ColorVisuals(tm, vertex_colors=vertex_colors(grid, tm.vertices))
         steps.append("vertex colours from the input")
     return Mesh(tm=tm, meta={"units": "m", "made_from": grid.meta.get("source_kind", "voxels")})
 
 
-def surface_points(mesh: Mesh, seed: int) -> np.ndarray:
-    """100 000 area-uniform samples of the surface of ``mesh`` (the points a remesh fits to)."""
-    pts, _ = trimesh.sample.sample_surface(mesh.tm, 100_000, seed=seed)
-    return np.asarray(pts)
+def surface_points(mesh: Mesh, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """200 000 area-uniform samples of the surface of ``mesh`` and their colours (or None): the
+    points a remesh fits to and takes its colours from."""
+    from voxforge.mesh.sample import sample_surface
+
+    s = sample_surface(mesh, 200_000, seed=seed)
+    return s.points, s.rgb
+
+
+def point_colors(
+    points: np.ndarray, rgb: np.ndarray, tm: trimesh.Trimesh, scale: float, k: int = 16
+) -> np.ndarray:
+    """(n, 4) uint8 RGBA: per vertex, the mean colour of its ``k`` nearest coloured points,
+    weighted by a Gaussian (width ``scale``) of their offset along the vertex normal, so a thin
+    wall's far side (a mug's white inside behind its red outside) does not bleed through."""
+    k = min(k, len(points))
+    v = np.asarray(tm.vertices)
+    _, idx = cKDTree(points).query(v, k=k)
+    idx = idx.reshape(len(v), k)
+    along = np.einsum("nkj,nj->nk", points[idx] - v[:, None, :], np.asarray(tm.vertex_normals))
+    w = np.exp(-((along / max(scale, 1e-12)) ** 2)) + 1e-9
+    mixed = np.einsum("nk,nkc->nc", w, np.asarray(rgb, dtype=np.float64)[idx]) / w.sum(axis=1)[:, None]
+    return _rgba(mixed)
 
 
 def _fit_to_points(tm: trimesh.Trimesh, data: np.ndarray, limit: float, steps: list[str]) -> None:
     """Move each vertex along its normal onto the data: by the signed distance to the mean of its
-    8 nearest data points, at most ``limit``. The occupancy of a cloud's cells (and of the cells
+    16 nearest data points, at most ``limit``. The occupancy of a cloud's cells (and of the cells
     its points splat into) lies about a cell outside the points; this puts the surface on them."""
-    k = min(8, len(data))
-    _, idx = cKDTree(data).query(np.asarray(tm.vertices), k=k)
-    centre = data[idx.reshape(len(tm.vertices), k)].mean(axis=1)
+    k = min(16, len(data))
+    v = np.asarray(tm.vertices)
+    _, idx = cKDTree(data).query(v, k=k)
+    centre = data[idx.reshape(len(v), k)].mean(axis=1)
     normals = np.asarray(tm.vertex_normals)
-    offset = np.clip(np.einsum("ij,ij->i", np.asarray(tm.vertices) - centre, normals), -limit, limit)
-    tm.vertices = np.asarray(tm.vertices) - normals * offset[:, None]
+    offset = np.clip(np.einsum("ij,ij->i", v - centre, normals), -limit, limit)
+    tm.vertices = v - normals * offset[:, None]
     steps.append(f"fitted to the input points (median move {np.median(np.abs(offset)) * 1000:.3g} mm)")
 
 

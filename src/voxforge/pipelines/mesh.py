@@ -217,19 +217,22 @@ def make_mesh(obj: Mesh | PointCloud | VoxelGrid, config: MakeConfig | None = No
             if config.method == "repair":
                 raise GeometryError(f"{name}: repair cannot make it watertight; use --method remesh")
         grid = _voxelize(obj, config)
-        data = None if grid.meta.get("fill") == "solid" else surface_points(obj, config.seed)
+        pts, rgb = surface_points(obj, config.seed)
+        data = None if grid.meta.get("fill") == "solid" else pts
+        colors = None if rgb is None else (pts, rgb)
     elif isinstance(obj, PointCloud):
         obj.validate(str(obj.meta.get("source", "point cloud")))
         grid = _voxelize(obj, config)
         data = obj.xyz
+        colors = None if obj.rgb is None else (obj.xyz, obj.rgb)
     elif isinstance(obj, VoxelGrid):
         if obj.count == 0:
             raise GeometryError("voxel grid has no filled cells")
-        grid, data = obj, None
+        grid, data, colors = obj, None, None
     else:
         raise GeometryError(f"cannot make a mesh from a {type(obj).__name__}")
     steps.append(f"occupancy grid {'x'.join(map(str, grid.shape))} ({grid.count} filled cells)")
-    mesh = grid_to_mesh(grid, config, steps, data)
+    mesh = grid_to_mesh(grid, config, steps, data, colors)
     mesh.meta.update({k: v for k, v in getattr(obj, "meta", {}).items() if k in ("source", "format")})
     return _result(mesh, "marching cubes", steps)
 
