@@ -21,7 +21,11 @@ mesh_app = typer.Typer(
 Input = Annotated[Path, typer.Argument(help="A mesh file (OBJ, STL, PLY, OFF, GLB/glTF, 3MF, USD).")]
 Format = Annotated[str, typer.Option("--format", help="Output format: glb, obj, ply, stl or off.")]
 Formats = Annotated[
-    str, typer.Option("--format", help="Output format(s), comma-separated: glb, obj, ply, stl, off.")
+    str,
+    typer.Option(
+        "--format",
+        help="Output format(s), comma-separated, e.g. glb,stl,obj (every format the exporters write).",
+    ),
 ]
 Output = Annotated[Path, typer.Option("-o", "--output", help="Output folder (written atomically).")]
 Units = Annotated[

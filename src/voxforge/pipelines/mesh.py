@@ -57,7 +57,7 @@ def mesh_formats() -> tuple[str, ...]:
         from voxforge.io.mesh_export import export_formats
     except ImportError:
         return MESH_FORMATS
-    return tuple(export_formats())
+    return tuple(row["name"] if isinstance(row, dict) else str(row) for row in export_formats())
 
 
 def _format(fmt: str) -> str:
@@ -73,12 +73,13 @@ def write_mesh(path: Path, mesh: Mesh, fmt: str, material: Material | None = Non
     installed (every format, materials), else through trimesh's writers (the GLB gets the
     material's PBR factors)."""
     try:
+        from voxforge.io.mesh_export import PbrMaterial
         from voxforge.io.mesh_export import export_mesh as export
     except ImportError:
         export = None
     if export is not None:
-        kwargs = {} if material is None else {"material": material}
-        return Path(export(mesh, path, format=fmt, **kwargs))
+        pbr = None if material is None else PbrMaterial(**material.to_dict())
+        return Path(export(mesh, path, format=fmt, material=pbr))
     from voxforge.io.meshes import export_mesh
 
     data = export_mesh(mesh.tm, fmt)
