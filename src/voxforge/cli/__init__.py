@@ -25,6 +25,7 @@ from voxforge.cli.app import EXIT_CODES, EXIT_EPILOG, app
 from voxforge.cli.data import data_app
 from voxforge.cli.evaluate import evaluate_app
 from voxforge.cli.mesh import mesh_app
+from voxforge.cli.mesh_export import register as register_mesh_export
 from voxforge.cli.train import train_app
 
 __all__ = ["EXIT_CODES", "app", "main"]
@@ -39,6 +40,7 @@ app.add_typer(train_app, name="train")
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(data_app, name="data")
 app.add_typer(mesh_app, name="mesh")
+register_mesh_export(mesh_app)
 app.command("classify")(classify.classify)
 app.command("order")(order.order)
 app.command("instructions")(instructions.instructions)

@@ -171,15 +171,58 @@ _NO_FACES = {
 }
 
 
+def _gltf_colours(tm: trimesh.Trimesh) -> trimesh.Trimesh:
+    """Colours of one glTF primitive as sRGB vertex or face colours (glTF's are linear).
+
+    ``COLOR_0`` without a material arrives as trimesh vertex colours (8-bit linear); with a
+    material that has no texture image trimesh keeps it as a vertex attribute (8- or 16-bit), or,
+    without ``COLOR_0``, the material's base colour factor colours every face."""
+    from voxforge.core.color import linear_to_srgb
+
+    visual = tm.visual
+    kind = getattr(visual, "kind", None)
+    if kind == "vertex":
+        tm.visual.vertex_colors = _convert_rgb(tm.visual.vertex_colors, linear_to_srgb)
+        return tm
+    if kind != "texture" or getattr(visual, "uv", None) is not None:
+        return tm
+    image = getattr(visual.material, "baseColorTexture", None) or getattr(visual.material, "image", None)
+    if image is not None:
+        return tm
+    colors = visual.vertex_attributes.get("color") if hasattr(visual, "vertex_attributes") else None
+    if colors is not None and len(colors) == len(tm.vertices):
+        rgba = np.asarray(colors, dtype=np.float64)
+        if rgba.shape[1] == 3:
+            rgba = np.hstack([rgba, np.ones((len(rgba), 1))])
+        if np.asarray(colors).dtype == np.uint16:
+            rgba /= 65535.0
+        elif np.asarray(colors).dtype == np.uint8:
+            rgba /= 255.0
+        rgba[:, :3] = linear_to_srgb(np.clip(rgba[:, :3], 0.0, 1.0), np.float64)
+        out = np.rint(np.clip(rgba, 0.0, 1.0) * 255.0).astype(np.uint8)
+        tm.visual = trimesh.visual.ColorVisuals(tm, vertex_colors=out)
+        return tm
+    factor = getattr(visual.material, "baseColorFactor", None)
+    if factor is not None:
+        rgb = linear_to_srgb(np.asarray(factor[:3], dtype=np.float64) / 255.0, np.float64)
+        rgba = np.append(np.rint(rgb * 255.0), factor[3]).astype(np.uint8)
+        tm.visual = trimesh.visual.ColorVisuals(tm, face_colors=np.tile(rgba, (len(tm.faces), 1)))
+    return tm
+
+
 def _flatten(src: Source, loaded: Any, file_type: str = "") -> trimesh.Trimesh:
     if isinstance(loaded, trimesh.Scene):
+        if file_type in ("gltf", "glb"):
+            for g in loaded.geometry.values():
+                if isinstance(g, trimesh.Trimesh):
+                    _gltf_colours(g)
         parts = [g for g in loaded.dump() if isinstance(g, trimesh.Trimesh) and len(g.faces)]
         if not parts:
             what = _NO_FACES.get(file_type, "scene holds no triangle geometry (no faces)")
             raise GeometryError(f"{src.name}: {what}")
         return parts[0] if len(parts) == 1 else trimesh.util.concatenate(parts)
     if isinstance(loaded, trimesh.Trimesh):
-        return loaded
+        return _gltf_colours(loaded) if file_type in ("gltf", "glb") else loaded
     found = "points" if isinstance(loaded, trimesh.PointCloud) else type(loaded).__name__
     raise GeometryError(f"{src.name}: has no faces (holds {found} only)")
 
@@ -198,10 +241,6 @@ def read_trimesh_mesh(
     Mesh(tm=tm).validate(src.name)
     with np.errstate(invalid="ignore", over="ignore"):  # huge finite values overflow when merging
         tm.process(validate=False)
-    if file_type in ("gltf", "glb") and tm.visual.kind == "vertex":
-        from voxforge.core.color import linear_to_srgb
-
-        tm.visual.vertex_colors = _convert_rgb(tm.visual.vertex_colors, linear_to_srgb)
     file_units, guessed = _file_units(src, file_type, tm, units)
     file_up = up or DEFAULT_UP.get(file_type, "z")
     up_note = None
