@@ -142,7 +142,10 @@ def _arkit_rules(path: Path) -> list[str]:
             errors.append(f"member {i.filename} is not a type AR Quick Look reads")
         if i.compress_type != zipfile.ZIP_STORED:
             errors.append(f"member {i.filename} is compressed")
-    stage = Usd.Stage.Open(str(path))
+    try:
+        stage = Usd.Stage.Open(str(path))
+    except Exception:  # reported by the validators' run
+        return errors
     for prim in stage.Traverse():
         if prim.IsA(UsdShade.Shader):
             sid = UsdShade.Shader(prim).GetIdAttr().Get()
@@ -165,9 +168,14 @@ def check_usd(path: str | Path, *, arkit: bool = False) -> ClientReport | None:
         from pxr import Usd, UsdValidation
     except ImportError:
         return None
-    stage = Usd.Stage.Open(str(path))
+    name = "usdchecker --arkit (usd-core validators)" if arkit else "usdchecker (usd-core validators)"
+    try:
+        stage = Usd.Stage.Open(str(path))
+    except Exception as e:  # pxr raises Tf errors for unreadable layers and packages
+        lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+        return ClientReport(name, False, [f"stage does not open: {lines[0][:200] if lines else e}"])
     if stage is None:
-        return ClientReport("usdchecker (usd-core validators)", False, ["stage does not open"])
+        return ClientReport(name, False, ["stage does not open"])
     registry = UsdValidation.ValidationRegistry()
     metadata = [
         m
@@ -186,7 +194,6 @@ def check_usd(path: str | Path, *, arkit: bool = False) -> ClientReport | None:
             warnings.append(e.GetErrorAsString())
     if arkit and path.suffix.lower() == ".usdz":
         errors += _arkit_rules(path)
-    name = "usdchecker --arkit (usd-core validators)" if arkit else "usdchecker (usd-core validators)"
     return ClientReport(name, not errors, errors, warnings)
 
 
@@ -311,3 +318,114 @@ def blender_import(paths: list[str | Path]) -> dict[str, ClientReport] | None:
                 "blender", True, vertices=d["vertices"], faces=d["faces"], bounds=np.array(d["bounds"])
             )
     return reports
+
+
+# --- one exported file against every client that reads it -----------------------------------
+
+Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+"""z-up (x, y, z) -> Y-up (x, z, -y), as the Y-up writers turn it."""
+BOUNDS_RTOL = 1e-4
+"""Bounds agree when every corner is within this fraction of the bounding diagonal."""
+
+
+@dataclass
+class Expected:
+    """What a client should find in a written file: triangles and z-up bounds in metres."""
+
+    faces: int
+    bounds_m: np.ndarray  # (2, 3)
+    units_scale: float  # metres per file unit for OBJ/STL/PLY/3MF
+    proper_faces: int  # triangles with three distinct vertex indices (all 3MF may hold)
+    blender_faces: int  # proper triangles without repeats of the same vertex set (Blender's mesh)
+    blender_stl_faces: int  # the same after merging coincident corners (Blender's STL importer)
+
+    @classmethod
+    def of(cls, vertices: np.ndarray, faces: np.ndarray, units_scale: float) -> Expected:
+        f = np.asarray(faces)
+        pts = (np.asarray(vertices, dtype=np.float64) / units_scale).astype(np.float32)
+        _, merged = np.unique(pts, axis=0, return_inverse=True)
+        v = np.asarray(vertices, dtype=np.float64)[np.unique(f)]
+        return cls(
+            faces=len(f),
+            bounds_m=np.array([v.min(axis=0), v.max(axis=0)]),
+            units_scale=units_scale,
+            proper_faces=int(_proper(f).sum()),
+            blender_faces=_distinct_sets(f),
+            blender_stl_faces=_distinct_sets(merged.ravel()[f]),
+        )
+
+
+def _proper(f: np.ndarray) -> np.ndarray:
+    return (f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])
+
+
+def _distinct_sets(f: np.ndarray) -> int:
+    """Triangles with three distinct corners, counting each corner set once."""
+    f = f[_proper(f)]
+    return len(np.unique(np.sort(f, axis=1), axis=0))
+
+
+def _corners(b: np.ndarray) -> np.ndarray:
+    return np.array([b.min(axis=0), b.max(axis=0)])
+
+
+def _expected_bounds(exp: Expected, suffix: str, client: str) -> np.ndarray:
+    """The bounds ``client`` reports for a ``suffix`` file (its frame and units)."""
+    scaled = suffix in (".obj", ".stl", ".ply", ".3mf")
+    b = exp.bounds_m / (exp.units_scale if scaled else 1.0)
+    if client == "assimp" and suffix in (".obj", ".glb", ".gltf", ".fbx"):
+        return _corners(b @ Y_UP.T)
+    return b
+
+
+def _judge(report: ClientReport, exp: Expected, suffix: str) -> ClientReport:
+    if not report.ok or report.bounds is None:
+        return report
+    faces = exp.faces
+    if report.client == "blender" and suffix == ".obj":  # its OBJ importer keeps repeated sets
+        faces = exp.proper_faces
+    elif report.client == "blender" or suffix == ".fbx":  # Blender wrote the FBX
+        faces = exp.blender_stl_faces if suffix == ".stl" else exp.blender_faces
+    elif suffix == ".3mf":
+        faces = exp.proper_faces
+    if report.faces != faces:
+        report.ok = False
+        report.errors.append(f"{report.faces} triangles, expected {faces}")
+    want = _expected_bounds(exp, suffix, report.client)
+    tol = BOUNDS_RTOL * float(np.linalg.norm(want[1] - want[0])) + 1e-6
+    if np.abs(report.bounds - want).max() > tol:
+        report.ok = False
+        report.errors.append(
+            f"bounds {np.round(report.bounds, 5).tolist()}, expected {np.round(want, 5).tolist()}"
+        )
+    return report
+
+
+def verify_exports(files: dict[str, Expected]) -> dict[str, list[ClientReport]]:
+    """Every installed client's report on each written file (one Blender run for all of them).
+
+    glTF: the Khronos validator (no errors); USD: usdchecker (``--arkit`` for USDZ); OBJ, STL, PLY,
+    glTF, FBX: Blender's re-import; OBJ, STL, PLY, glTF, 3MF, FBX: assimp's. Re-imports pass when
+    the triangle count and the bounds match. Blender's importers other than OBJ drop degenerate
+    triangles and repeats of one vertex set (its STL importer after merging coincident corners),
+    and Blender writes the FBX, so those counts are expected there; 3MF holds no triangle that
+    repeats a vertex."""
+    out: dict[str, list[ClientReport]] = {f: [] for f in files}
+    blender = blender_import(list(files)) or {}
+    for f, exp in files.items():
+        suffix = Path(f).suffix.lower()
+        if suffix in (".glb", ".gltf"):
+            r = validate_gltf(f)
+            if r is not None:
+                out[f].append(r)
+        if suffix in (".usd", ".usda", ".usdc", ".usdz"):
+            r = check_usd(f, arkit=suffix == ".usdz")
+            if r is not None:
+                out[f].append(r)
+        if f in blender:
+            out[f].append(_judge(blender[f], exp, suffix))
+        if suffix in (".obj", ".stl", ".ply", ".glb", ".gltf", ".3mf", ".fbx"):
+            r = assimp_info(f)
+            if r is not None:
+                out[f].append(_judge(r, exp, suffix))
+    return out

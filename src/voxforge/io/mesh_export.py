@@ -928,6 +928,21 @@ def export_mesh(
     return path
 
 
+SURFACE_FORMATS = ("glb", "gltf", "usd", "usda", "usdz", "fbx")
+"""Formats for looking at: brick models go out as their visible surface only."""
+LEGO_ABS = PbrMaterial(name="lego_abs", roughness=0.35)
+"""The material of every part colour: glossy dielectric ABS plastic."""
+
+
+def brick_model_export_mesh(model: Any, *, surface: bool) -> trimesh.Trimesh:
+    """The brick model as one trimesh with each part's LEGO colour as its faces' colour."""
+    from voxforge.bricks.colors.palette import load_colors
+    from voxforge.bricks.geometry import brick_model_trimesh
+
+    palette = {code: c.srgb for code, c in load_colors().items()}
+    return brick_model_trimesh(model, palette, cull_hidden=surface)
+
+
 def export_brick_model(
     model: Any,
     path: str | Path,
@@ -943,17 +958,13 @@ def export_brick_model(
     and studs other parts cover; the printing/CAD formats keep every part whole. The material's
     metallic/roughness apply to every colour (default: ABS plastic, roughness 0.35).
     """
-    from voxforge.bricks.colors.palette import load_colors
-    from voxforge.bricks.geometry import brick_model_trimesh
-
     if not len(getattr(model, "placements", ())):
         raise GeometryError(f"{Path(path).name}: the brick model has no parts; nothing to export")
     spec = _format_for(Path(path), format)
     if surface is None:
-        surface = spec.name in ("glb", "gltf", "usd", "usda", "usdz", "fbx")
-    palette = {code: c.srgb for code, c in load_colors().items()}
-    tm = brick_model_trimesh(model, palette, cull_hidden=surface)
-    mat = material or PbrMaterial(name="lego_abs", roughness=0.35)
+        surface = spec.name in SURFACE_FORMATS
+    tm = brick_model_export_mesh(model, surface=surface)
+    mat = material or LEGO_ABS
     return export_mesh(tm, path, format=format, units=units, material=mat)
 
 
@@ -961,6 +972,7 @@ __all__ = [
     "EXPORT_FORMATS",
     "ExportFormat",
     "PbrMaterial",
+    "brick_model_export_mesh",
     "export_brick_model",
     "export_formats",
     "export_mesh",
