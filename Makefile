@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-ldraw test-web test-all lint bench setup web serve clean blender-addon test-blender
+.PHONY: demo test test-slow test-ldraw test-web test-exports gltf-validator test-all lint bench setup web serve clean blender-addon test-blender
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,18 @@ test-web: $(STAMP)
 # The Blender add-on in Debian's Blender, headless (skips when Blender is not installed).
 test-blender: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow tests/blender
+
+# The Khronos glTF validator (npm), in .ci/node where the export tests look for it.
+gltf-validator: .ci/node/node_modules/gltf-validator/package.json
+
+.ci/node/node_modules/gltf-validator/package.json:
+	npm install --prefix .ci/node --no-audit --no-fund gltf-validator@2.0.0-dev.3.10
+
+# Every export format checked by its real client: the glTF validator (node), usdchecker's
+# validators (usd-core), Blender and assimp re-imports (each skipped when it is not installed).
+test-exports: $(STAMP)
+	-command -v npm >/dev/null 2>&1 && $(MAKE) gltf-validator
+	$(BIN)/python -m pytest -q -m exports tests/io/test_export_clients.py
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ''

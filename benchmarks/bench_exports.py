@@ -4,7 +4,7 @@ format for a 100k-triangle mesh.
 Validation: every format of :func:`voxforge.io.mesh_export.export_mesh` (OBJ, STL, PLY, GLB,
 glTF, 3MF, USD, USDA, USDZ, FBX) for the shared meshes (teapot, spot, fuze, Duck, featuretype), every
 ``--every``-th robustness mesh, and brick models (spot and teapot brickified at 10 studs, and a
-hand-made one) through :func:`~voxforge.io.mesh_export.export_brick_model`; each file is checked by
+hand-made one) through :func:`~voxforge.bricks.export.export_brick_model`; each file is checked by
 every client installed (:func:`voxforge.io.export_checks.verify_exports`: the Khronos glTF
 validator, usdchecker's validators with ``--arkit`` for USDZ, Blender and assimp re-imports with
 the same triangle count and bounds). A file passes when every client that reads it passes; the
@@ -64,17 +64,11 @@ def _sources(every: int) -> list[tuple[str, object]]:
 
 
 def validate(every: int) -> dict:
+    from voxforge.bricks.export import SURFACE_FORMATS, brick_model_export_mesh, export_brick_model
     from voxforge.core.brickmodel import BrickModel
     from voxforge.io._base import UNIT_SCALES
     from voxforge.io.export_checks import Expected, verify_exports
-    from voxforge.io.mesh_export import (
-        EXPORT_FORMATS,
-        SURFACE_FORMATS,
-        brick_model_export_mesh,
-        export_brick_model,
-        export_mesh,
-        fbx_tool,
-    )
+    from voxforge.io.mesh_export import EXPORT_FORMATS, export_mesh, fbx_tool
 
     suffixes = [f.suffixes[0] for f in EXPORT_FORMATS if f.name != "fbx" or fbx_tool()]
     files = passed = 0

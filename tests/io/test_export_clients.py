@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import trimesh
 
+from voxforge.bricks.export import SURFACE_FORMATS, brick_model_export_mesh, export_brick_model
 from voxforge.core.brickmodel import BrickModel, Placement
 from voxforge.core.mesh import Mesh
 from voxforge.io import load_mesh
@@ -25,14 +26,7 @@ from voxforge.io.export_checks import (
     validate_gltf,
     verify_exports,
 )
-from voxforge.io.mesh_export import (
-    EXPORT_FORMATS,
-    SURFACE_FORMATS,
-    brick_model_export_mesh,
-    export_brick_model,
-    export_mesh,
-    fbx_tool,
-)
+from voxforge.io.mesh_export import EXPORT_FORMATS, export_mesh, fbx_tool
 
 pytestmark = [pytest.mark.slow, pytest.mark.exports]
 

@@ -21,7 +21,6 @@ from voxforge.core.mesh import Mesh
 from voxforge.io import load_mesh
 from voxforge.io.mesh_export import (
     PbrMaterial,
-    export_brick_model,
     export_formats,
     export_mesh,
     parse_rgb,
@@ -184,6 +183,7 @@ def test_textured_mesh_keeps_texture_in_glb_and_obj(tmp_path: Path, shared_data:
 
 def test_brick_model_in_lego_colours(tmp_path: Path) -> None:
     from voxforge.bricks.colors.palette import load_colors
+    from voxforge.bricks.export import export_brick_model
 
     red = np.rint(np.array(load_colors()[4].srgb) * 255)
     back = load_mesh(export_brick_model(bricks(), tmp_path / "lego.glb"))

@@ -70,7 +70,7 @@ def export_cmd(
     from pydantic import ValidationError
 
     from voxforge.core.errors import ConfigError
-    from voxforge.io.mesh_export import PbrMaterial, export_brick_model, export_mesh, parse_rgb
+    from voxforge.io.mesh_export import PbrMaterial, export_mesh, parse_rgb
 
     values: dict[str, Any] = {"metallic": metallic, "opacity": opacity}
     if roughness is not None:
@@ -84,6 +84,7 @@ def export_cmd(
         err = e.errors()[0]
         raise ConfigError(f"--{err['loc'][0]}: {err['msg']}") from None
     if ldraw is not None:
+        from voxforge.bricks.export import export_brick_model
         from voxforge.bricks.ldraw import read_ldraw
 
         model = read_ldraw(ldraw, steps=False)

@@ -859,7 +859,7 @@ def export_formats() -> list[dict[str, str]]:
     ]
 
 
-def _format_for(path: Path, fmt: str | None) -> ExportFormat:
+def format_for(path: Path, fmt: str | None) -> ExportFormat:
     if fmt is not None:
         key = fmt.lower().lstrip(".")
         for f in EXPORT_FORMATS:
@@ -890,7 +890,7 @@ def export_mesh(
     written path; an OBJ's ``.mtl`` (and texture) lands beside it.
     """
     path = Path(path)
-    spec = _format_for(path, format)
+    spec = format_for(path, format)
     if format is not None and path.suffix.lower() not in spec.suffixes:
         path = path.with_name(path.name + spec.suffixes[0])
     tm = _check(mesh, path.name)
@@ -928,55 +928,14 @@ def export_mesh(
     return path
 
 
-SURFACE_FORMATS = ("glb", "gltf", "usd", "usda", "usdz", "fbx")
-"""Formats for looking at: brick models go out as their visible surface only."""
-LEGO_ABS = PbrMaterial(name="lego_abs", roughness=0.35)
-"""The material of every part colour: glossy dielectric ABS plastic."""
-
-
-def brick_model_export_mesh(model: Any, *, surface: bool) -> trimesh.Trimesh:
-    """The brick model as one trimesh with each part's LEGO colour as its faces' colour."""
-    from voxforge.bricks.colors.palette import load_colors
-    from voxforge.bricks.geometry import brick_model_trimesh
-
-    palette = {code: c.srgb for code, c in load_colors().items()}
-    return brick_model_trimesh(model, palette, cull_hidden=surface)
-
-
-def export_brick_model(
-    model: Any,
-    path: str | Path,
-    *,
-    format: str | None = None,
-    units: str = "mm",
-    surface: bool | None = None,
-    material: PbrMaterial | None = None,
-) -> Path:
-    """Write a :class:`~voxforge.core.BrickModel` as one mesh with each part in its LEGO colour.
-
-    ``surface`` (default: True for the viewing formats glTF, USD and FBX) leaves out the faces
-    and studs other parts cover; the printing/CAD formats keep every part whole. The material's
-    metallic/roughness apply to every colour (default: ABS plastic, roughness 0.35).
-    """
-    if not len(getattr(model, "placements", ())):
-        raise GeometryError(f"{Path(path).name}: the brick model has no parts; nothing to export")
-    spec = _format_for(Path(path), format)
-    if surface is None:
-        surface = spec.name in SURFACE_FORMATS
-    tm = brick_model_export_mesh(model, surface=surface)
-    mat = material or LEGO_ABS
-    return export_mesh(tm, path, format=format, units=units, material=mat)
-
-
 __all__ = [
     "EXPORT_FORMATS",
     "ExportFormat",
     "PbrMaterial",
-    "brick_model_export_mesh",
-    "export_brick_model",
     "export_formats",
     "export_mesh",
     "fbx_tool",
+    "format_for",
     "linear_to_srgb",
     "parse_rgb",
 ]
