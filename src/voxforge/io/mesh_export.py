@@ -251,6 +251,12 @@ def _write_obj(p: _Prepared, dest: Path, mat: PbrMaterial) -> None:
     mtl_name, tex_name = f"{stem}.mtl", f"{stem}_texture.png"
     obj = [f"# {GENERATOR}\n", f"mtllib {mtl_name}\n"]
     mtl = [f"# {GENERATOR}\n\n"]
+    groups = None
+    if p.face_rgba is not None:
+        # a material per colour for DCC programs, and the same colours on the vertices for
+        # readers that merge an OBJ's materials (trimesh); the face order is kept
+        groups = p.face_groups()
+        p = p.with_vertex_colors()
     if p.vertex_rgba is not None:
         rows = np.hstack([p.vertices, p.vertex_rgba[:, :3] / 255.0])
         obj.append(_fmt_rows("v %.7g %.7g %.7g %.4f %.4f %.4f\n", rows))
@@ -265,8 +271,8 @@ def _write_obj(p: _Prepared, dest: Path, mat: PbrMaterial) -> None:
         mtl.append(_mtl_entry("material0", (1.0, 1.0, 1.0), mat, tex_name))
         obj.append("usemtl material0\n")
         obj.append(_fmt_rows("f %d/%d %d/%d %d/%d\n", np.repeat(faces, 2, axis=1)))
-    elif p.face_rgba is not None:
-        for i, (rgba, idx) in enumerate(p.face_groups()):
+    elif groups is not None:
+        for i, (rgba, idx) in enumerate(groups):
             name = f"color{i}_{bytes(rgba[:3]).hex()}"
             mtl.append(_mtl_entry(name, tuple(rgba[:3] / 255.0), mat))
             obj.append(f"usemtl {name}\n")

@@ -210,18 +210,39 @@ def _gltf_colours(tm: trimesh.Trimesh) -> trimesh.Trimesh:
     return tm
 
 
+def _obj_colours(tm: trimesh.Trimesh) -> trimesh.Trimesh:
+    """An OBJ with materials but no texture coordinates and ``v x y z r g b`` lines: trimesh keeps
+    the materials' visual and the colours as a vertex attribute; make them the vertex colours."""
+    visual = tm.visual
+    colors = tm.vertex_attributes.get("color")
+    if getattr(visual, "kind", None) != "texture" or getattr(visual, "uv", None) is not None:
+        return tm
+    if colors is None or len(colors) != len(tm.vertices):
+        return tm
+    rgba = np.asarray(colors, dtype=np.float64)
+    if rgba.max() <= 1.0:
+        rgba = rgba * 255.0
+    if rgba.shape[1] == 3:
+        rgba = np.hstack([rgba, np.full((len(rgba), 1), 255.0)])
+    tm.visual = trimesh.visual.ColorVisuals(tm, vertex_colors=np.rint(rgba).astype(np.uint8))
+    return tm
+
+
 def _flatten(src: Source, loaded: Any, file_type: str = "") -> trimesh.Trimesh:
     if isinstance(loaded, trimesh.Scene):
-        if file_type in ("gltf", "glb"):
-            for g in loaded.geometry.values():
-                if isinstance(g, trimesh.Trimesh):
-                    _gltf_colours(g)
+        for g in loaded.geometry.values():
+            if isinstance(g, trimesh.Trimesh) and file_type in ("gltf", "glb"):
+                _gltf_colours(g)
+            elif isinstance(g, trimesh.Trimesh) and file_type == "obj":
+                _obj_colours(g)
         parts = [g for g in loaded.dump() if isinstance(g, trimesh.Trimesh) and len(g.faces)]
         if not parts:
             what = _NO_FACES.get(file_type, "scene holds no triangle geometry (no faces)")
             raise GeometryError(f"{src.name}: {what}")
         return parts[0] if len(parts) == 1 else trimesh.util.concatenate(parts)
     if isinstance(loaded, trimesh.Trimesh):
+        if file_type == "obj":
+            return _obj_colours(loaded)
         return _gltf_colours(loaded) if file_type in ("gltf", "glb") else loaded
     found = "points" if isinstance(loaded, trimesh.PointCloud) else type(loaded).__name__
     raise GeometryError(f"{src.name}: has no faces (holds {found} only)")
