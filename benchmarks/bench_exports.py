@@ -1,5 +1,4 @@
-"""Exports: the fraction of exported files their real clients accept, and the time to write each
-format for a 100k-triangle mesh.
+"""Exports: the fraction of exports their real clients accept, and the write time of each format.
 
 Validation: every format of :func:`voxforge.io.mesh_export.export_mesh` (OBJ, STL, PLY, GLB,
 glTF, 3MF, USD, USDA, USDZ, FBX) for the shared meshes (teapot, spot, fuze, Duck, featuretype), every
@@ -10,8 +9,8 @@ validator, usdchecker's validators with ``--arkit`` for USDZ, Blender and assimp
 the same triangle count and bounds). A file passes when every client that reads it passes; the
 clients found are listed with the figures.
 
-Timing: ``teapot.obj`` subdivided to 101,120 triangles with vertex colours, each format written
-(best of ``--repeat``; FBX includes starting Blender).
+Timing, for a 100k-triangle mesh: ``teapot.obj`` subdivided to 101,120 triangles with vertex
+colours, each format written (best of ``--repeat``; FBX includes starting Blender).
 
     python benchmarks/bench_exports.py [--every 4] [--repeat 3]
 """

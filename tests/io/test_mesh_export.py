@@ -177,8 +177,13 @@ def test_textured_mesh_keeps_texture_in_glb_and_obj(tmp_path: Path, shared_data:
     assert (tmp_path / "duck_texture.png").exists() and "map_Kd duck_texture.png" in (
         tmp_path / "duck.mtl"
     ).read_text()
-    usd = load_mesh(export_mesh(duck, tmp_path / "duck.usdz"))
-    assert usd.tm.visual.kind in ("vertex", "face")  # texture sampled to vertex colours
+    usdz = export_mesh(duck, tmp_path / "duck.usdz")
+    with zipfile.ZipFile(usdz) as z:
+        assert z.namelist() == ["duck.usdc", "duck_texture.png"]
+    usd = load_mesh(usdz)  # our reader samples the UsdUVTexture per face
+    assert usd.tm.visual.kind == "face" and len(np.unique(usd.tm.visual.face_colors, axis=0)) > 20
+    ply = load_mesh(export_mesh(duck, tmp_path / "duck.ply"))
+    assert ply.tm.visual.kind == "vertex"  # texture sampled to vertex colours
 
 
 def test_brick_model_in_lego_colours(tmp_path: Path) -> None:

@@ -17,9 +17,11 @@ GLB/glTF  Y          metres (the spec)        PBR metallic-roughness material, v
                                               texture and UVs
 3MF       Z          ``units`` (in the file)  colours: a base material per face colour, or a
                                               per-vertex colour group
-USD(A/C)  Y          ``units`` (metersPerUnit)  ``UsdPreviewSurface`` materials, displayColor
+USD(A/C)  Y          ``units`` (metersPerUnit)  ``UsdPreviewSurface`` materials, displayColor,
+                                              a texture (PNG beside the layer)
 USDZ      Y          ``units`` (metersPerUnit)  as USD, packaged for AR Quick Look (usdc root
-                                              layer first, 64-byte aligned, uncompressed)
+                                              layer first, then the texture; 64-byte aligned,
+                                              uncompressed)
 FBX       Y          centimetres (in the file)  materials and vertex colours, written by Blender
                                               (or assimp) run headless from a GLB
 ========  =========  =======================  ===================================================
@@ -246,6 +248,10 @@ def _mtl_entry(name: str, rgb: tuple[float, ...], mat: PbrMaterial, texture: str
     return "\n".join(lines) + "\n\n"
 
 
+def _save_png(image: Any, path: Path) -> None:
+    image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB").save(path, format="PNG")
+
+
 def _write_obj(p: _Prepared, dest: Path, mat: PbrMaterial) -> None:
     stem = dest.stem
     mtl_name, tex_name = f"{stem}.mtl", f"{stem}_texture.png"
@@ -265,9 +271,7 @@ def _write_obj(p: _Prepared, dest: Path, mat: PbrMaterial) -> None:
     faces = p.faces + 1
     if p.uv is not None:
         obj.append(_fmt_rows("vt %.7g %.7g\n", p.uv))
-        p.image.convert("RGBA" if p.image.mode in ("RGBA", "LA", "P") else "RGB").save(
-            dest.with_name(tex_name)
-        )
+        _save_png(p.image, dest.with_name(tex_name))
         mtl.append(_mtl_entry("material0", (1.0, 1.0, 1.0), mat, tex_name))
         obj.append("usemtl material0\n")
         obj.append(_fmt_rows("f %d/%d %d/%d %d/%d\n", np.repeat(faces, 2, axis=1)))
@@ -600,13 +604,38 @@ def _pxr() -> Any:
     return Sdf, Usd, UsdGeom, UsdShade, UsdUtils, Vt
 
 
-def _usd_material(stage: Any, path: str, mat: PbrMaterial, rgb: np.ndarray | None, primvar: bool) -> Any:
+def _usd_material(
+    stage: Any,
+    path: str,
+    mat: PbrMaterial,
+    rgb: np.ndarray | None,
+    primvar: bool,
+    texture: str | None = None,
+) -> Any:
+    """A ``UsdPreviewSurface`` material: constant colour, ``displayColor`` through a primvar
+    reader, or ``texture`` (a file beside the layer) sampled at the ``st`` primvar."""
     Sdf, _, _, UsdShade, _, _ = _pxr()
     material = UsdShade.Material.Define(stage, path)
     shader = UsdShade.Shader.Define(stage, f"{path}/PreviewSurface")
     shader.CreateIdAttr("UsdPreviewSurface")
     diffuse = shader.CreateInput("diffuseColor", Sdf.ValueTypeNames.Color3f)
-    if primvar:
+    if texture is not None:
+        st = UsdShade.Shader.Define(stage, f"{path}/TexCoords")
+        st.CreateIdAttr("UsdPrimvarReader_float2")
+        st.CreateInput("varname", Sdf.ValueTypeNames.String).Set("st")
+        tex = UsdShade.Shader.Define(stage, f"{path}/BaseColor")
+        tex.CreateIdAttr("UsdUVTexture")
+        tex.CreateInput("file", Sdf.ValueTypeNames.Asset).Set(f"./{texture}")
+        tex.CreateInput("sourceColorSpace", Sdf.ValueTypeNames.Token).Set("sRGB")
+        tex.CreateInput("wrapS", Sdf.ValueTypeNames.Token).Set("repeat")
+        tex.CreateInput("wrapT", Sdf.ValueTypeNames.Token).Set("repeat")
+        tex.CreateInput("st", Sdf.ValueTypeNames.Float2).ConnectToSource(
+            st.ConnectableAPI(), "result", UsdShade.AttributeType.Output, Sdf.ValueTypeNames.Float2
+        )
+        diffuse.ConnectToSource(
+            tex.ConnectableAPI(), "rgb", UsdShade.AttributeType.Output, Sdf.ValueTypeNames.Float3
+        )
+    elif primvar:
         reader = UsdShade.Shader.Define(stage, f"{path}/DisplayColor")
         reader.CreateIdAttr("UsdPrimvarReader_float3")
         reader.CreateInput("varname", Sdf.ValueTypeNames.String).Set("displayColor")
@@ -624,9 +653,12 @@ def _usd_material(stage: Any, path: str, mat: PbrMaterial, rgb: np.ndarray | Non
     return material
 
 
-def _usd_stage(p: _Prepared, path: Path, mat: PbrMaterial, meters_per_unit: float) -> None:
-    """Author one USD layer at ``path`` (its suffix picks usda or usdc)."""
-    _, Usd, UsdGeom, UsdShade, _, Vt = _pxr()
+def _usd_stage(
+    p: _Prepared, path: Path, mat: PbrMaterial, meters_per_unit: float, texture_stem: str
+) -> None:
+    """Author one USD layer at ``path`` (its suffix picks usda or usdc); a texture goes beside it
+    as ``<texture_stem>_texture.png``."""
+    Sdf, Usd, UsdGeom, UsdShade, _, Vt = _pxr()
     stage = Usd.Stage.CreateNew(str(path))
     UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.y)
     UsdGeom.SetStageMetersPerUnit(stage, float(meters_per_unit))
@@ -643,7 +675,15 @@ def _usd_stage(p: _Prepared, path: Path, mat: PbrMaterial, meters_per_unit: floa
     mesh.CreateOrientationAttr(UsdGeom.Tokens.rightHanded)
     UsdShade.MaterialBindingAPI.Apply(mesh.GetPrim())
     binding = UsdShade.MaterialBindingAPI(mesh.GetPrim())
-    if p.vertex_rgba is not None:
+    if p.uv is not None:
+        name = f"{texture_stem}_texture.png"
+        _save_png(p.image, path.with_name(name))
+        st = UsdGeom.PrimvarsAPI(mesh).CreatePrimvar(
+            "st", Sdf.ValueTypeNames.TexCoord2fArray, UsdGeom.Tokens.vertex
+        )
+        st.Set(Vt.Vec2fArray.FromNumpy(p.uv.astype(np.float32)))
+        binding.Bind(_usd_material(stage, "/Root/Materials/Texture", mat, None, False, texture=name))
+    elif p.vertex_rgba is not None:
         dc = mesh.CreateDisplayColorPrimvar(UsdGeom.Tokens.vertex)
         dc.Set(Vt.Vec3fArray.FromNumpy(_linear(p.vertex_rgba[:, :3]).astype(np.float32)))
         binding.Bind(_usd_material(stage, "/Root/Materials/VertexColor", mat, None, primvar=True))
@@ -673,14 +713,16 @@ def _usd_stage(p: _Prepared, path: Path, mat: PbrMaterial, meters_per_unit: floa
 
 def _write_usd(p: _Prepared, dest: Path, mat: PbrMaterial, mpu: float) -> None:
     suffix = dest.suffix.lower()
-    layer = dest.with_name("layer" + (".usdc" if suffix in (".usd", ".usdz") else suffix))
-    _usd_stage(p, layer, mat, mpu)
+    layer = dest.with_name(dest.stem + (".usdc" if suffix in (".usd", ".usdz") else suffix))
+    _usd_stage(p, layer, mat, mpu, dest.stem)
     if suffix == ".usdz":
         _, _, _, _, UsdUtils, _ = _pxr()
         staging = dest.with_name("package.usdz")
         if not UsdUtils.CreateNewARKitUsdzPackage(str(layer), str(staging)):
             raise GeometryError(f"{dest.name}: USD could not package the USDZ")
-        layer.unlink()
+        for used in dest.parent.iterdir():  # the package holds the layer and its texture
+            if used != staging:
+                used.unlink()
         staging.rename(dest)
     else:
         layer.rename(dest)
@@ -823,7 +865,7 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = (
         (".usd", ".usdc"),
         "y",
         "--units (metersPerUnit)",
-        "UsdPreviewSurface materials, displayColor",
+        "UsdPreviewSurface materials, displayColor, texture",
         "usdchecker validators",
     ),
     ExportFormat(
@@ -908,9 +950,7 @@ def export_mesh(
         scale = 1.0
     else:
         scale = 1.0 / UNIT_SCALES[unit]
-    prepared = _prepare(
-        tm, up=spec.up, scale=scale, keep_texture=spec.name in ("obj", "glb", "gltf", "fbx")
-    )
+    prepared = _prepare(tm, up=spec.up, scale=scale, keep_texture=spec.name not in ("stl", "ply", "3mf"))
     if not path.parent.exists():
         raise ConfigError(f"{path}: the folder {path.parent} does not exist")
     writers: dict[str, Callable[[_Prepared, Path, PbrMaterial], None]] = {

@@ -64,7 +64,9 @@ def read_usd(src: Source, *, up: str | None = None, units: str | None = None, **
     suffix = ".usdz" if data[:2] == b"PK" else ".usdc" if data.startswith(USDC_MAGIC) else ".usda"
     with tempfile.TemporaryDirectory(prefix="voxforge-usd-") as tmp:
         # a file on disk is opened in place, so textures beside it resolve
-        path = src.path if src.path is not None and src.path.suffix.lower() == suffix else None
+        # (a .usd file holds either encoding; USD picks the right one from its content)
+        in_place = (suffix, ".usd") if suffix != ".usdz" else (suffix,)
+        path = src.path if src.path is not None and src.path.suffix.lower() in in_place else None
         if path is None:
             path = Path(tmp) / f"stage{suffix}"
             path.write_bytes(data)
