@@ -112,16 +112,18 @@ def test_no_instructions_means_no_build_order_no_classifier_one_mesh(tmp_path):
             "voxel": {"width_studs": 6},
             "instructions": {"formats": []},
             "build_order": True,
-            "meshes": "stl, obj",
+            "meshes": "stl, obj, usdz, 3mf",
         }
     )
-    assert cfg.plans and cfg.meshes == ["obj", "stl"]
+    assert cfg.plans and cfg.meshes == ["obj", "stl", "3mf", "usdz"]
     result = run_brickify(tmp_path / "box.npy", tmp_path / "p", cfg)
     assert result.summary["instructions"]["steps"] >= 1
-    assert {"model.obj", "model.stl"} <= {p.name for p in (tmp_path / "p").iterdir()}
+    assert {"model.obj", "model.stl", "model.3mf", "model.usdz"} <= {
+        p.name for p in (tmp_path / "p").iterdir()
+    }
     assert BrickifyConfig.model_validate({"meshes": "none"}).meshes == []
     with pytest.raises(ValueError):
-        BrickifyConfig.model_validate({"meshes": "ply"})
+        BrickifyConfig.model_validate({"meshes": "dwg"})
 
 
 def test_brickify_single_colour_and_plates(house_obj, tmp_path):

@@ -31,10 +31,17 @@ MESH_OUTPUTS = {
     "glb": "glTF binary, y-up, metres, colours; the visible surface only",
     "obj": "Wavefront OBJ, y-up, metres",
     "stl": "binary STL, z-up, millimetres",
+    "ply": "binary PLY, z-up, millimetres, vertex colours",
+    "gltf": "glTF with its buffer embedded, y-up, metres, a material per colour",
+    "3mf": "3MF, z-up, millimetres, a base material per colour",
+    "usda": "USD text, y-up, millimetres, a UsdPreviewSurface per colour",
+    "usdz": "USDZ for AR Quick Look, y-up, millimetres, a UsdPreviewSurface per colour",
+    "fbx": "FBX (Blender or assimp), y-up, centimetres, a material per colour",
 }
-"""The brick model as meshes, each in its format's own up axis and unit (see ``export_mesh``)."""
+"""The brick model as meshes, each in its format's own up axis and unit (see ``export_mesh``;
+glb, obj and stl through ``io.meshes``, the others through ``bricks.export``)."""
 
-MeshFormat = Literal["glb", "obj", "stl"]
+MeshFormat = Literal["glb", "obj", "stl", "ply", "gltf", "3mf", "usda", "usdz", "fbx"]
 
 
 class BrickifyConfig(BaseModel):
@@ -76,7 +83,8 @@ class BrickifyConfig(BaseModel):
     )
     meshes: list[MeshFormat] = Field(
         default_factory=lambda: ["glb"],
-        description="Brick-model meshes to write: any of glb, obj, stl (model.EXT); [] or 'none' "
+        description="Brick-model meshes to write: any of glb, obj, stl, ply, gltf, 3mf, usda, usdz, "
+        "fbx (model.EXT); [] or 'none' "
         "writes none. A comma-separated string is accepted.",
     )
     build_order: bool | None = Field(
@@ -519,6 +527,12 @@ def write_brick_outputs(
         for ext in getattr(config, "meshes", MESH_OUTPUTS):
             # the glTF file is for looking at: its surface only (faces and studs other parts
             # cover left out, a fraction of the bytes); OBJ and STL keep every part whole
+            if ext not in ("glb", "obj", "stl"):
+                from voxforge.bricks.export import export_brick_model
+
+                export_brick_model(model, od.path(f"model.{ext}"))
+                od.add(f"model.{ext}", f"brick model geometry with studs ({MESH_OUTPUTS[ext]})")
+                continue
             surface = ext == "glb"
             if surface not in meshes:
                 meshes[surface] = brick_model_trimesh(model, palette, cull_hidden=surface)

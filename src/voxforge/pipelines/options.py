@@ -220,7 +220,10 @@ INSTRUCTIONS = _opt(
     "instructions", "instructions.formats", str,
     "Building instructions to write: any of pdf,html,steps, or none.", show_default="pdf,html,steps",
 )  # fmt: skip
-MESHES = _opt("meshes", "meshes", str, "Brick-model meshes: any of glb,obj,stl (default glb), or none.")
+MESHES = _opt(
+    "meshes", "meshes", str,
+    "Brick-model meshes: any of glb,obj,stl,ply,gltf,3mf,usda,usdz,fbx (default glb), or none.",
+)  # fmt: skip
 BUILD_ORDER = _opt(
     "build_order", "build_order", bool,
     "Plan a build order for model.mpd (default: only with instructions).",
