@@ -291,3 +291,13 @@ def test_cli_mesh_export(tmp_path: Path) -> None:
     assert res.exit_code == 5 and "cannot export" in res.output
     help_text = runner.invoke(app, ["mesh", "export", "--help"]).output
     assert "usdz" in help_text and "fbx" in help_text
+
+
+def test_material_names_are_escaped(tmp_path: Path) -> None:
+    import xml.dom.minidom
+
+    mat = PbrMaterial(name='red "<glossy> & smooth"')
+    with zipfile.ZipFile(export_mesh(_sphere(None), tmp_path / "m.3mf", material=mat)) as z:
+        xml.dom.minidom.parseString(z.read("3D/3dmodel.model"))  # well-formed
+    export_mesh(_sphere(None), tmp_path / "m.obj", material=mat)
+    assert "newmtl red___glossy____smooth_" in (tmp_path / "m.mtl").read_text()

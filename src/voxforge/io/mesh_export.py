@@ -38,6 +38,7 @@ import base64
 import io
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -47,6 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 import numpy as np
 import trimesh
@@ -283,8 +285,9 @@ def _write_obj(p: _Prepared, dest: Path, mat: PbrMaterial) -> None:
             obj.append(_fmt_rows("f %d %d %d\n", faces[idx]))
     else:
         rgb = (1.0, 1.0, 1.0) if p.vertex_rgba is not None else mat.base_color
-        mtl.append(_mtl_entry(mat.name.replace(" ", "_") or "material0", rgb, mat))
-        obj.append(f"usemtl {mat.name.replace(' ', '_') or 'material0'}\n")
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", mat.name) or "material0"
+        mtl.append(_mtl_entry(name, rgb, mat))
+        obj.append(f"usemtl {name}\n")
         obj.append(_fmt_rows("f %d %d %d\n", faces))
     dest.with_name(mtl_name).write_text("".join(mtl))
     dest.write_text("".join(obj))
@@ -562,7 +565,7 @@ def _write_3mf(p: _Prepared, dest: Path, mat: PbrMaterial, unit: str) -> None:
             [*np.rint(np.asarray(mat.base_color) * 255), round(mat.opacity * 255)], dtype=np.uint8
         )
         res.append(
-            f'<basematerials id="1"><base name="{mat.name}" '
+            f'<basematerials id="1"><base name={quoteattr(mat.name)} '
             f'displaycolor="{_hex([rgba])[0]}"/></basematerials>'
         )
     verts = _fmt_rows('<vertex x="%.7g" y="%.7g" z="%.7g"/>', p.vertices)
