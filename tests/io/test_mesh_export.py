@@ -26,7 +26,7 @@ from voxforge.io.mesh_export import (
     parse_rgb,
 )
 
-ROUND_TRIP = ["obj", "stl", "ply", "glb", "gltf", "3mf", "usd", "usda", "usdz"]
+ROUND_TRIP = ["obj", "stl", "ply", "glb", "gltf", "3mf", "usd", "usda", "usdz", "off"]
 
 
 def _sphere(colors: str | None = "vertex") -> Mesh:
@@ -60,7 +60,7 @@ def bricks() -> BrickModel:
 def test_round_trip_same_size_and_faces(tmp_path: Path, ext: str) -> None:
     mesh = _sphere()
     path = export_mesh(mesh, tmp_path / f"m.{ext}", units="cm")
-    units = "cm" if ext in ("obj", "stl", "ply") else None  # formats without a unit in the file
+    units = "cm" if ext in ("obj", "stl", "ply", "off") else None  # formats without a unit in the file
     back = load_mesh(path, units=units, up="y" if ext == "obj" else None)
     assert len(back.faces) == len(mesh.faces)
     np.testing.assert_allclose(back.bounds, mesh.bounds, atol=1e-6)
@@ -262,7 +262,7 @@ def test_fbx_without_tools_says_what_to_install(tmp_path: Path, monkeypatch: pyt
 
 def test_formats_table_and_colour_parsing() -> None:
     names = [f["name"] for f in export_formats()]
-    assert names == ["obj", "stl", "ply", "glb", "gltf", "3mf", "usd", "usda", "usdz", "fbx"]
+    assert names == ["obj", "stl", "ply", "glb", "gltf", "3mf", "usd", "usda", "usdz", "fbx", "off"]
     assert parse_rgb("#ff0000") == (1.0, 0.0, 0.0) and parse_rgb("0,0,255") == (0.0, 0.0, 1.0)
     with pytest.raises(ConfigError):
         parse_rgb("red")

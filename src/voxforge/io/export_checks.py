@@ -15,7 +15,7 @@ time.
   first, only usdc/usda/png/jpg members, a single layer, UsdPreviewSurface shaders only).
 * Blender (Debian's ``blender``, background mode) re-imports OBJ, STL, PLY, glTF and FBX and reports
   vertices, faces and world bounds in Blender's z-up metres; assimp (``assimp info -r``) does the same
-  for every format it reads, in the file's own axes and units.
+  for every format it reads (OFF too), in the file's own axes and units.
 """
 
 from __future__ import annotations
@@ -371,7 +371,7 @@ def _corners(b: np.ndarray) -> np.ndarray:
 
 def _expected_bounds(exp: Expected, suffix: str, client: str) -> np.ndarray:
     """The bounds ``client`` reports for a ``suffix`` file (its frame and units)."""
-    scaled = suffix in (".obj", ".stl", ".ply", ".3mf")
+    scaled = suffix in (".obj", ".stl", ".ply", ".3mf", ".off")
     b = exp.bounds_m / (exp.units_scale if scaled else 1.0)
     if client == "assimp" and suffix in (".obj", ".glb", ".gltf", ".fbx"):
         return _corners(b @ Y_UP.T)
@@ -405,7 +405,7 @@ def verify_exports(files: dict[str, Expected]) -> dict[str, list[ClientReport]]:
     """Every installed client's report on each written file (one Blender run for all of them).
 
     glTF: the Khronos validator (no errors); USD: usdchecker (``--arkit`` for USDZ); OBJ, STL, PLY,
-    glTF, FBX: Blender's re-import; OBJ, STL, PLY, glTF, 3MF, FBX: assimp's. Re-imports pass when
+    glTF, FBX: Blender's re-import; OBJ, STL, PLY, glTF, 3MF, FBX, OFF: assimp's. Re-imports pass when
     the triangle count and the bounds match. Blender's importers other than OBJ drop degenerate
     triangles and repeats of one vertex set (its STL importer after merging coincident corners),
     and Blender writes the FBX, so those counts are expected there; 3MF holds no triangle that
@@ -424,7 +424,7 @@ def verify_exports(files: dict[str, Expected]) -> dict[str, list[ClientReport]]:
                 out[f].append(r)
         if f in blender:
             out[f].append(_judge(blender[f], exp, suffix))
-        if suffix in (".obj", ".stl", ".ply", ".glb", ".gltf", ".3mf", ".fbx"):
+        if suffix in (".obj", ".stl", ".ply", ".glb", ".gltf", ".3mf", ".fbx", ".off"):
             r = assimp_info(f)
             if r is not None:
                 out[f].append(_judge(r, exp, suffix))

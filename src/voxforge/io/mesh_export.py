@@ -24,6 +24,7 @@ USDZ      Y          ``units`` (metersPerUnit)  as USD, packaged for AR Quick Lo
                                               uncompressed)
 FBX       Y          centimetres (in the file)  materials and vertex colours, written by Blender
                                               (or assimp) run headless from a GLB
+OFF       Z          ``units`` (no unit tag)  RGBA per face when coloured (ModelNet's format)
 ========  =========  =======================  ===================================================
 
 Colours in core meshes are sRGB; glTF, USD and FBX colours are linear light by their specs and are
@@ -329,6 +330,20 @@ def _write_ply(p: _Prepared, dest: Path, mat: PbrMaterial) -> None:
         fh.write(("\n".join(header) + "\n").encode("ascii"))
         fh.write(verts.tobytes())
         fh.write(faces.tobytes())
+
+
+def _write_off(p: _Prepared, dest: Path, mat: PbrMaterial) -> None:
+    """Object File Format (ModelNet's): vertices and triangles, with RGBA per face when coloured."""
+    if p.vertex_rgba is not None and p.face_rgba is None:
+        corners = p.vertex_rgba[p.faces].astype(np.float64)
+        p = _Prepared(p.vertices, p.faces, face_rgba=np.rint(corners.mean(axis=1)).astype(np.uint8))
+    out = [f"OFF\n# {GENERATOR}\n{len(p.vertices)} {len(p.faces)} 0\n"]
+    out.append(_fmt_rows("%.7g %.7g %.7g\n", p.vertices))
+    if p.face_rgba is not None:
+        out.append(_fmt_rows("3 %d %d %d %d %d %d %d\n", np.hstack([p.faces, p.face_rgba])))
+    else:
+        out.append(_fmt_rows("3 %d %d %d\n", p.faces))
+    dest.write_text("".join(out))
 
 
 # --- glTF 2.0 (GLB and .gltf) ----------------------------------------------------------------
@@ -891,6 +906,9 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = (
         "Blender, assimp",
         needs="blender or assimp",
     ),
+    ExportFormat(
+        "off", (".off",), "z", "--units (numbers only)", "RGBA per face when coloured", "assimp"
+    ),
 )
 
 
@@ -953,7 +971,9 @@ def export_mesh(
         scale = 1.0
     else:
         scale = 1.0 / UNIT_SCALES[unit]
-    prepared = _prepare(tm, up=spec.up, scale=scale, keep_texture=spec.name not in ("stl", "ply", "3mf"))
+    prepared = _prepare(
+        tm, up=spec.up, scale=scale, keep_texture=spec.name not in ("stl", "ply", "3mf", "off")
+    )
     if not path.parent.exists():
         raise ConfigError(f"{path}: the folder {path.parent} does not exist")
     writers: dict[str, Callable[[_Prepared, Path, PbrMaterial], None]] = {
@@ -967,6 +987,7 @@ def export_mesh(
         "usda": lambda p, o, m: _write_usd(p, o, m, UNIT_SCALES[unit]),
         "usdz": lambda p, o, m: _write_usd(p, o, m, UNIT_SCALES[unit]),
         "fbx": _write_fbx,
+        "off": _write_off,
     }
     out = _AtomicFiles(path)
     try:
