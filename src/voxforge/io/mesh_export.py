@@ -5,27 +5,20 @@ program reads, with its colours and a PBR material where the format has them.
 temporary file beside the target, then a rename; an OBJ's MTL and texture move with it). Each format
 follows its own conventions, so that other programs see the mesh upright and at its real size:
 
-========  =========  =======================  ===================================================
-format    up axis    units                    carries
-========  =========  =======================  ===================================================
-OBJ+MTL   Y          ``units`` (no unit tag)  vertex colours (``v x y z r g b``), one MTL material
-                                              per face colour or the PBR material (``Pr``/``Pm``)
-STL       Z          ``units`` (mm default)   geometry only (binary)
-PLY       Z          ``units`` (no unit tag)  vertex colours (binary, uchar RGBA)
-GLB/glTF  Y          metres (the spec)        PBR metallic-roughness material, vertex colours
-                                              (``COLOR_0``, linear), one material per face colour,
-                                              texture and UVs
-3MF       Z          ``units`` (in the file)  colours: a base material per face colour, or a
-                                              per-vertex colour group
-USD(A/C)  Y          ``units`` (metersPerUnit)  ``UsdPreviewSurface`` materials, displayColor,
-                                              a texture (PNG beside the layer)
-USDZ      Y          ``units`` (metersPerUnit)  as USD, packaged for AR Quick Look (usdc root
-                                              layer first, then the texture; 64-byte aligned,
-                                              uncompressed)
-FBX       Y          centimetres (in the file)  materials and vertex colours, written by Blender
-                                              (or assimp) run headless from a GLB
-OFF       Z          ``units`` (no unit tag)  RGBA per face when coloured (ModelNet's format)
-========  =========  =======================  ===================================================
+* OBJ+MTL: Y-up, ``units`` (no unit tag); vertex colours (``v x y z r g b``), one MTL material
+  per face colour or the PBR material (``Pr``/``Pm``), UVs and the texture.
+* STL: Z-up, ``units`` (millimetres by default); binary geometry.
+* PLY: Z-up, ``units`` (no unit tag); binary, vertex colours (uchar RGBA).
+* GLB/glTF: Y-up, metres (the spec); PBR metallic-roughness material, ``COLOR_0`` (linear), one
+  material per face colour, UVs and the texture.
+* 3MF: Z-up, ``units`` (in the file); a base material per face colour, or a per-vertex colour group.
+* USD/USDA/USDC: Y-up, ``units`` as ``metersPerUnit``; ``UsdPreviewSurface`` materials,
+  ``displayColor``, a texture (PNG beside the layer).
+* USDZ: as USD, packaged for AR Quick Look (the usdc root layer first, then the texture;
+  64-byte aligned, uncompressed).
+* FBX: Y-up, centimetres (in the file); materials and vertex colours, written by Blender (or
+  assimp) run headless from a GLB.
+* OFF: Z-up, ``units`` (no unit tag); RGBA per face when coloured (ModelNet's format).
 
 Colours in core meshes are sRGB; glTF, USD and FBX colours are linear light by their specs and are
 converted. A mesh with more than :data:`MAX_FACE_MATERIALS` distinct face colours is written with
@@ -55,7 +48,7 @@ import numpy as np
 import trimesh
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from voxforge.core.color import linear_to_srgb, srgb_to_linear
+from voxforge.core.color import srgb_to_linear
 from voxforge.core.errors import ConfigError, GeometryError, UnsupportedInputError
 from voxforge.core.mesh import Mesh
 from voxforge.io._base import UNIT_SCALES, Y_UP_TO_Z_UP, normalize_units
@@ -1006,6 +999,5 @@ __all__ = [
     "export_mesh",
     "fbx_tool",
     "format_for",
-    "linear_to_srgb",
     "parse_rgb",
 ]
