@@ -9,6 +9,7 @@ Each module holds one command or one command group; this table registers them in
 from __future__ import annotations
 
 from voxforge.cli import (
+    batch,
     brickify,
     classify,
     complete,
@@ -49,6 +50,7 @@ app.command("generate", epilog=EXIT_EPILOG)(generate.generate_cmd)
 evaluate_app.command("generation")(generate.evaluate_generation_cmd)
 train_app.command("generator")(generate.train_generator_cmd)
 app.command("scene")(scene.scene)
+app.command("batch", epilog=EXIT_EPILOG)(batch.batch)
 app.command("serve")(serve.serve)
 app.add_typer(serve.users_app, name="users")
 app.add_typer(serve.admin_app, name="admin")

@@ -36,6 +36,15 @@ def serve(
         int | None, typer.Option("--workers", help="Worker processes running jobs.", min=1)
     ] = None,
     keep_days: KeepDaysOpt = None,
+    runner: Annotated[
+        str | None,
+        typer.Option("--runner", help="Where jobs run: process (default), thread or ray."),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="With --runner ray: auto, HOST:PORT or ray://HOST:PORT "
+                     "(default: a local Ray with --workers CPUs)."),  # fmt: skip
+    ] = None,
     api_docs: Annotated[
         bool,
         typer.Option("--api-docs", help="Serve /docs and /redoc (they load JavaScript from a CDN)."),
@@ -52,6 +61,8 @@ def serve(
         database_url=database_url,
         workers=workers,
         keep_days=keep_days,
+        runner=runner,
+        ray_address=ray_address,
         api_docs=api_docs or None,
     )
     app = create_app(settings)

@@ -103,7 +103,13 @@ class State:
         self.jobs = JobService(
             self.db,
             self.storage,
-            runner or make_runner(settings.runner, settings.workers),
+            runner
+            or make_runner(
+                settings.runner,
+                settings.workers,
+                ray_address=settings.ray_address,
+                max_attempts=settings.max_attempts,
+            ),
             pipelines,
             settings.max_attempts,
             settings.read_limits,

@@ -479,8 +479,15 @@ class ProcessPoolRunner:
             w.events.close()
 
 
-def make_runner(kind: str, workers: int) -> JobRunner:
-    """The runner named in the settings: ``process`` or ``thread``."""
+def make_runner(
+    kind: str, workers: int, *, ray_address: str | None = None, max_attempts: int = 2
+) -> JobRunner:
+    """The runner named in the settings: ``process``, ``thread`` or ``ray`` (Ray tasks on a
+    local Ray, or the cluster at ``ray_address``)."""
+    if kind == "ray":
+        from voxforge.service.ray_runner import RayRunner
+
+        return RayRunner(workers, ray_address, max_attempts)
     return ProcessPoolRunner(workers) if kind == "process" else ThreadRunner(workers)
 
 

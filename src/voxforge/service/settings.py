@@ -31,6 +31,7 @@ ENV: dict[str, tuple[str, float]] = {
     "requests_per_minute": ("VOXFORGE_REQUESTS_PER_MINUTE", 1),
     "workers": ("VOXFORGE_WORKERS", 1),
     "runner": ("VOXFORGE_RUNNER", 1),
+    "ray_address": ("VOXFORGE_RAY_ADDRESS", 1),
     "max_array_bytes": ("VOXFORGE_MAX_ARRAY_MB", MIB),
     "max_unzipped_bytes": ("VOXFORGE_MAX_UNZIPPED_MB", MIB),
     "max_cells": ("VOXFORGE_MAX_CELLS", 1),
@@ -62,10 +63,15 @@ class ServiceSettings(BaseModel):
         1200, gt=0, description="Authenticated requests per key per minute (polls, downloads)."
     )
     workers: int = Field(2, ge=1, le=64, description="Worker processes running jobs.")
-    runner: Literal["process", "thread"] = Field(
+    runner: Literal["process", "thread", "ray"] = Field(
         "process",
         description="'process': a pool of worker processes; 'thread': jobs in threads of the "
-        "server process (tests, debugging).",
+        "server process (tests, debugging); 'ray': Ray tasks (pip install 'voxforge[ray]').",
+    )
+    ray_address: str | None = Field(
+        None,
+        description="With runner 'ray': the cluster to join (auto, HOST:PORT, ray://HOST:PORT); "
+        "None starts a local Ray with 'workers' CPUs.",
     )
     max_attempts: int = Field(
         2,
