@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+REPO = Path(__file__).resolve().parents[2]
 
 FAST = ["instructions=none", "meshes=none"]
 """``--set`` values that keep a brickify item to its model and lists (no booklets, no GLB)."""
@@ -36,3 +41,19 @@ def empty_grid(tmp_path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, np.zeros((4, 4, 4), np.uint8))
     return path
+
+
+@contextmanager
+def workers_import_tests() -> Iterator[None]:
+    """Put ``tests/`` (pytest imports ``batch.test_ray`` from there) and the repository on
+    ``PYTHONPATH`` while a local Ray starts: its worker processes inherit it and can import the
+    test modules that define test tasks."""
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "tests"), str(REPO), old) if p)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old

@@ -8,6 +8,7 @@ running. Ray is an optional dependency (``pip install 'voxforge[ray]'``).
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -66,7 +67,11 @@ def init_ray(address: str | None, workers: int | None) -> Any:
         "logging_level": "warning",
     }
     if address is None:
-        os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray's default, said without a warning
+        # Ray turns token authentication on for a new local cluster and says so on stderr; the
+        # token (~/.ray/auth_token) stays on, only the notice is dropped.
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+            logging.ERROR
+        )
         kwargs.update(
             num_cpus=workers or os.cpu_count() or 1,
             object_store_memory=OBJECT_STORE_BYTES,

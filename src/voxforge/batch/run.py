@@ -194,15 +194,15 @@ class RayExecutor:
     def _result(self, ray: Any, ref: Any, task: Task) -> dict[str, Any]:
         try:
             return ray.get(ref)
+        except ray.exceptions.RayTaskError as err:  # Ray could not run it (an unpicklable task)
+            cause = err.cause if err.cause is not None else err
+            error = f"Ray could not run the task ({type(cause).__name__}: {_first_line(cause)})"
+            kind = type(cause).__name__
         except Exception as err:  # the worker or node died more than max_retries times
             kind = type(err).__name__
-            return {
-                "name": task.name,
-                "status": "failed",
-                "error": f"its worker died {self.max_retries + 1} times ({kind}); not retried again",
-                "error_type": kind,
-                "finished": _now(),
-            }
+            error = f"its worker died {self.max_retries + 1} times ({kind}); not retried again"
+        return {"name": task.name, "status": "failed", "error": error, "error_type": kind,
+                "finished": _now()}  # fmt: skip
 
 
 def _largest_node_memory(ray: Any) -> int:
