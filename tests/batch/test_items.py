@@ -45,8 +45,12 @@ def test_batch_options_reach_every_item_and_manifest_columns_win(brickify, boxes
     assert second.config.voxel.width_studs == 12 and second.config.voxel.hollow == 3
     assert second.config.layout.strategy == "highs" and second.config.classify is True
     assert second.config.layout.parts == "plates"
-    assert second.options == {"width_studs": "12", "hollow": "3", "layout.strategy": "highs",
-                              "classify": "true"}  # fmt: skip
+    assert second.options == {
+        "width_studs": "12",
+        "hollow": "3",
+        "layout.strategy": "highs",
+        "classify": "true",
+    }
     assert second.source == f"{manifest}:3"
 
 
@@ -116,7 +120,7 @@ def test_text_values_follow_the_option_type():
     assert parse_text_value(po.WIDTH_STUDS, "24") == 24
     assert parse_text_value(po.HOLLOW, "true") is True
     assert parse_text_value(None, "0.5") == 0.5 and parse_text_value(None, "pdf,html") == "pdf,html"
-    with pytest.raises(ConfigError, match="classify: expected true or false"):
+    with pytest.raises(ConfigError, match=r"classify: expected true or false"):
         parse_text_value(po.CLASSIFY, "maybe")
-    with pytest.raises(ConfigError, match="unknown|must be one of"):
+    with pytest.raises(ConfigError, match=r"unknown|must be one of"):
         get_pipeline("sculpt")

@@ -24,7 +24,9 @@ def ray_session():
         yield r
 
 
-def test_ray_batch_of_three_on_two_workers_matches_the_local_run(ray_session, boxes, empty_grid, tmp_path):
+def test_ray_batch_of_three_on_two_workers_matches_the_local_run(
+    ray_session, boxes, empty_grid, tmp_path
+):
     pipeline = get_pipeline("brickify")
     base = option_overrides(pipeline, parse_set([*FAST, "width_studs=6"]), text=True)
     items = expand_items(pipeline, [*boxes, empty_grid], base)
@@ -53,8 +55,9 @@ def test_a_worker_that_dies_is_retried_then_failed_alone(ray_session, boxes, tmp
 
     pipeline = get_pipeline("brickify")
     items = expand_items(pipeline, boxes[:1])
-    crash = Task("crash", _die, boxes[0], tmp_path / "out" / "crash", items[0].config,
-                 tmp_path / "out" / ".marks")  # fmt: skip
+    crash = Task(
+        "crash", _die, boxes[0], tmp_path / "out" / "crash", items[0].config, tmp_path / "out" / ".marks"
+    )
     records = []
     RayExecutor(workers=2, max_retries=1).run([crash], records.append)
     assert records[0]["status"] == "failed", records

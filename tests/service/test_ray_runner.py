@@ -49,8 +49,13 @@ def test_ray_runner_runs_jobs_reports_progress_and_retries_a_dead_worker(ray_ses
         events = read_events(c, key, ok["id"])
         # progress reported inside the Ray worker reached the database, in order
         assert [e["data"]["progress"] for e in events if e["event"] == "progress"] == [
-            0.0, 0.2, 0.4, 0.6, 0.8, 1.0,
-        ]  # fmt: skip
+            0.0,
+            0.2,
+            0.4,
+            0.6,
+            0.8,
+            1.0,
+        ]
         assert [e["event"] for e in events][:2] == ["queued", "running"]
         failed = wait_for(c, key, bad["id"], timeout=120)
         assert failed["status"] == "failed" and failed["error"] == "echo: asked to fail"

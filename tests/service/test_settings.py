@@ -36,7 +36,7 @@ def test_defaults_and_explicit_database_url():
     [
         ({"VOXFORGE_MAX_UPLOAD_MB": "lots"}, "VOXFORGE_MAX_UPLOAD_MB='lots': expected a number"),
         ({"VOXFORGE_WORKERS": "0"}, "workers: Input should be greater than or equal to 1"),
-        ({"VOXFORGE_RUNNER": "celery"}, "runner: Input should be 'process' or 'thread'"),
+        ({"VOXFORGE_RUNNER": "celery"}, "runner: Input should be 'process', 'thread' or 'ray'"),
     ],
 )
 def test_bad_values_name_the_variable_or_field(env, expect):

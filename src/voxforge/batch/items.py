@@ -292,9 +292,7 @@ def expand_items(
             used[name] += 1
             name = f"{name}-{used[name]}"
         used.setdefault(name, 1)
-        items.append(
-            BatchItem(name, raw.input, item, {**raw.options, **_prompt(raw)}, raw.source)
-        )
+        items.append(BatchItem(name, raw.input, item, {**raw.options, **_prompt(raw)}, raw.source))
     return items
 
 

@@ -86,7 +86,7 @@ def run_reconstruct_item(
     from voxforge.pipelines.reconstruct import run_reconstruct
 
     result = run_reconstruct([_need(input_path)], out_dir, config, progress)
-    out: dict[str, Any] = {"cells": int(result.grid.count), "faces": int(len(result.mesh.tm.faces))}
+    out: dict[str, Any] = {"cells": int(result.grid.count), "faces": len(result.mesh.tm.faces)}
     bricks = result.summary.get("bricks")
     if isinstance(bricks, dict) and "parts" in bricks:
         out["parts"] = bricks["parts"]
@@ -127,8 +127,9 @@ def run_mesh_item(
     path = _need(input_path)
     progress(config.action, 0.0)
     if config.action == "lod":
-        lod = run_lod(path, out_dir, levels=config.levels, fmt=config.format, units=config.units,
-                      seed=config.seed)  # fmt: skip
+        lod = run_lod(
+            path, out_dir, levels=config.levels, fmt=config.format, units=config.units, seed=config.seed
+        )
         progress("lod", 1.0)
         return {"levels": len(lod.levels), "faces": [lv.faces for lv in lod.levels]}
     outcome = run_check(path, fix=True, output=out_dir, fmt=config.format, units=config.units)

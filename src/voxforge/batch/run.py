@@ -35,9 +35,10 @@ REPORT_NAME = "batch.jsonl"
 Status = Literal["succeeded", "failed", "skipped"]
 
 MIB = 1 << 20
-BASE_MEMORY = 400 * MIB
-"""What a worker holds before its input: Python, numpy, numba kernels, the part catalogue."""
-BYTES_PER_CELL = 2048
+BASE_MEMORY = 500 * MIB
+"""What a worker holds before its input: Python, numpy, numba kernels, the part catalogue (a
+worker brickifying 16-24 stud ModelNet shapes with booklets peaks at 370-680 MB)."""
+BYTES_PER_CELL = 4096
 """Peak bytes per cell of the bounding grid (layout candidates, physics, pictures)."""
 BYTES_PER_INPUT_BYTE = 8
 """Peak bytes per byte of the input file (a mesh or cloud expanded in memory)."""
@@ -107,7 +108,7 @@ def run_task(task: Task, progress: Callable[[str, float], None] | None = None) -
     """Run one item; never raises for the item's own failure. Returns its record."""
     where = _where()
     task.marks.mkdir(parents=True, exist_ok=True)
-    mark = task.marks / f"{task.name}.{uuid.uuid4().hex[:8]}"
+    mark = task.marks / f"{task.name}.{time.time_ns():020d}{uuid.uuid4().hex[:6]}"  # sorts by time
     mark.write_text(json.dumps(where))
     started, t0 = _now(), time.perf_counter()
     record: dict[str, Any] = {"name": task.name, "started": started, **where}
@@ -117,11 +118,17 @@ def run_task(task: Task, progress: Callable[[str, float], None] | None = None) -
     except VoxforgeError as err:
         record.update(status="failed", error=_first_line(err), error_type=type(err).__name__)
     except MemoryError:
-        record.update(status="failed", error="out of memory; give it a smaller width_studs",
-                      error_type="MemoryError")  # fmt: skip
+        record.update(
+            status="failed",
+            error="out of memory; give it a smaller width_studs",
+            error_type="MemoryError",
+        )
     except Exception as err:  # a bug in a pipeline: this item fails, the batch goes on
-        record.update(status="failed", error=f"internal error ({type(err).__name__}: "
-                      f"{_first_line(err)})", error_type=type(err).__name__)  # fmt: skip
+        record.update(
+            status="failed",
+            error=f"internal error ({type(err).__name__}: {_first_line(err)})",
+            error_type=type(err).__name__,
+        )
     record.update(
         seconds=round(time.perf_counter() - t0, 3), finished=_now(), peak_rss_mb=_peak_rss_mb()
     )
@@ -201,8 +208,13 @@ class RayExecutor:
         except Exception as err:  # the worker or node died more than max_retries times
             kind = type(err).__name__
             error = f"its worker died {self.max_retries + 1} times ({kind}); not retried again"
-        return {"name": task.name, "status": "failed", "error": error, "error_type": kind,
-                "finished": _now()}  # fmt: skip
+        return {
+            "name": task.name,
+            "status": "failed",
+            "error": error,
+            "error_type": kind,
+            "finished": _now(),
+        }
 
 
 def _largest_node_memory(ray: Any) -> int:
@@ -300,12 +312,25 @@ def run_batch(
         tasks = []
         for item in items:
             if resume and finished(out, item.name):
-                done({"name": item.name, "status": "skipped", "error": None,
-                      "note": "finished in an earlier run"})  # fmt: skip
+                done(
+                    {
+                        "name": item.name,
+                        "status": "skipped",
+                        "error": None,
+                        "note": "finished in an earlier run",
+                    }
+                )
                 continue
             tasks.append(
-                Task(item.name, pipeline.run, item.input, out / item.name, item.config, marks,
-                     estimate_memory(pipeline, item))  # fmt: skip
+                Task(
+                    item.name,
+                    pipeline.run,
+                    item.input,
+                    out / item.name,
+                    item.config,
+                    marks,
+                    estimate_memory(pipeline, item),
+                )
             )
         try:
             executor.run(tasks, done)
@@ -350,4 +375,3 @@ def read_report(out: Path) -> list[dict[str, Any]]:
             rec = json.loads(line)
             last[rec["name"]] = rec
     return list(last.values())
-

@@ -15,11 +15,13 @@ from voxforge.cli.app import command
 from voxforge.cli.options import ConfigOpt, QuietOpt
 from voxforge.core.errors import ConfigError, VoxforgeError
 
-
 OutOpt = Annotated[
     Path,
-    typer.Option("-o", "--output", help="Batch folder: OUT/<item>/ per item (each written "
-                 "atomically) and OUT/batch.jsonl."),  # fmt: skip
+    typer.Option(
+        "-o",
+        "--output",
+        help="Batch folder: OUT/<item>/ per item (each written atomically) and OUT/batch.jsonl.",
+    ),
 ]
 
 
@@ -39,8 +41,11 @@ def batch(
     ] = "brickify",
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", help="Option for every item: KEY=VALUE (width_studs=24, "
-                     "layout.strategy=optimal); repeatable; manifest columns win."),  # fmt: skip
+        typer.Option(
+            "--set",
+            help="Option for every item: KEY=VALUE (width_studs=24, "
+            "layout.strategy=optimal); repeatable; manifest columns win.",
+        ),
     ] = None,
     width_studs: Annotated[
         int | None, typer.Option("--width-studs", help="Longest side in studs, every item.", min=1)
@@ -54,7 +59,9 @@ def batch(
     ] = None,
     address: Annotated[
         str | None,
-        typer.Option("--address", help="Join a running Ray cluster: auto, HOST:PORT or ray://HOST:PORT."),
+        typer.Option(
+            "--address", help="Join a running Ray cluster: auto, HOST:PORT or ray://HOST:PORT."
+        ),
     ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Skip items whose folder is complete; append to the report.")
@@ -101,7 +108,9 @@ def batch(
     typer.echo(f"wrote {output}/ ({output}/batch.jsonl)")
     if result.failed:
         n = len(result.failed)
-        raise BatchFailed(f"{n} of {len(result.records)} items failed; their errors are in {output}/batch.jsonl")
+        raise BatchFailed(
+            f"{n} of {len(result.records)} items failed; their errors are in {output}/batch.jsonl"
+        )
 
 
 def _base_config(path: Path | None) -> dict[str, Any]:

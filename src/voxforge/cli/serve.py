@@ -42,8 +42,11 @@ def serve(
     ] = None,
     ray_address: Annotated[
         str | None,
-        typer.Option("--ray-address", help="With --runner ray: auto, HOST:PORT or ray://HOST:PORT "
-                     "(default: a local Ray with --workers CPUs)."),  # fmt: skip
+        typer.Option(
+            "--ray-address",
+            help="With --runner ray: auto, HOST:PORT or ray://HOST:PORT "
+            "(default: a local Ray with --workers CPUs).",
+        ),
     ] = None,
     api_docs: Annotated[
         bool,

@@ -75,8 +75,9 @@ class RayRunner:
         self._ray = init_ray(self.address, self.workers)
         self._report = report
         self._queue = Queue(actor_options={"num_cpus": 0})
-        self._remote = ray.remote(num_cpus=1, max_retries=self.max_attempts - 1,
-                                  retry_exceptions=False)(run_job_task)  # fmt: skip
+        self._remote = ray.remote(num_cpus=1, max_retries=self.max_attempts - 1, retry_exceptions=False)(
+            run_job_task
+        )
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="voxforge-ray-runner", daemon=True)
         self._thread.start()
