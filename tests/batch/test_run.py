@@ -105,3 +105,25 @@ def test_cli_refuses_bad_options_before_running(boxes, tmp_path):
     )
     assert res.exit_code == 5 and "is not empty and holds no batch.jsonl" in res.output
     assert not out.exists()
+
+
+def test_mesh_batch_runs_the_service_mesh_job_with_each_items_options(tmp_path):
+    import trimesh
+
+    (tmp_path / "in").mkdir()
+    trimesh.creation.box(extents=[0.06, 0.04, 0.04]).export(tmp_path / "in" / "box.stl")
+    trimesh.creation.icosphere(2, radius=0.03).export(tmp_path / "in" / "ball.stl")
+    manifest = tmp_path / "jobs.jsonl"
+    manifest.write_text(
+        '{"input": "in/box.stl", "levels": 1}\n{"input": "in/ball.stl", "formats": ["glb", "stl"]}\n'
+    )
+    pipeline = get_pipeline("mesh")
+    base = option_overrides(pipeline, parse_set(["levels=2", "formats=[glb]"]), text=True)
+    items = expand_items(pipeline, [manifest], base)
+    result = run_batch(pipeline, items, tmp_path / "out", LocalExecutor())
+    assert [r["status"] for r in result.records] == ["succeeded", "succeeded"]
+    box, ball = (tmp_path / "out" / "box"), (tmp_path / "out" / "ball")
+    assert {p.name for p in box.glob("*.glb")} == {"mesh.glb", "lod0.glb", "lod_chain.glb"}
+    assert (ball / "mesh.stl").is_file() and (ball / "lod1.glb").is_file()
+    report = json.loads((ball / "report.json").read_text())
+    assert result.records[1]["counts"]["faces"] == report["check"]["faces"] == 320

@@ -9,7 +9,7 @@ batch's ``--set`` / flag values, the item's own manifest columns. An option key 
 option of :mod:`voxforge.pipelines.options` (``width_studs``, ``hollow``, ``strategy`` ...), a
 dotted config path (``layout.strategy``) or a top-level config field (``classify``, ``meshes``).
 Text values (CSV cells, ``--set`` values) are read as the flat option's type, else as YAML
-scalars (``12`` -> 12, ``true`` -> True).
+scalars or flow lists (``12`` -> 12, ``true`` -> True, ``[glb, stl]`` -> a list).
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ class _Raw:
 
 
 def parse_text_value(option: UserOption | None, text: str) -> Any:
-    """A text value (CSV cell, ``--set`` value) as the option's type, else as a YAML scalar."""
+    """A text value (CSV cell, ``--set`` value) as the option's type, else as a YAML scalar or
+    flow list."""
     text = text.strip()
     if option is not None and option.type is bool:
         low = text.lower()
@@ -94,7 +95,7 @@ def parse_text_value(option: UserOption | None, text: str) -> Any:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
-    return value if isinstance(value, (str, int, float, bool)) or value is None else text
+    return value if isinstance(value, (str, int, float, bool, list)) or value is None else text
 
 
 def option_overrides(

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from voxforge.core.errors import ConfigError
 from voxforge.core.progress import ProgressCallback
 from voxforge.pipelines.options import BRICKIFY_OPTIONS, VOXELIZE_OPTIONS, UserOption
 
 ItemRunner = Callable[[Path | None, Path, Any, ProgressCallback], dict[str, Any]]
-InputKind = Literal["model", "image", "prompt", "mesh"]
+InputKind = Literal["model", "image", "prompt"]
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,8 @@ class BatchPipeline:
         config: the pipeline's pydantic config (``extra="forbid"``): every item's options are
             validated into it before anything runs.
         run: the module-level runner.
-        input: what an item's input is: a model file (scan, mesh, voxels, capture), an image, a
-            mesh, or a text prompt (``prompt`` column, or a ``.txt`` file holding it).
+        input: what an item's input is: a model file (scan, mesh, voxels, capture), an image,
+            or a text prompt (``prompt`` column, or a ``.txt`` file holding it).
         options: the flat user options (``width_studs`` ...) items may name besides config
             fields; declared once in :mod:`voxforge.pipelines.options`.
         grid: whether the job makes a voxel grid from ``voxel.width_studs`` (the memory estimate
@@ -104,39 +104,15 @@ def run_generate_item(
     return {"variations": len(variations) if isinstance(variations, list) else None}
 
 
-class MeshBatchConfig(BaseModel):
-    """The mesh job of a batch: a checked and repaired mesh (``check``) or a LOD chain (``lod``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    action: Literal["check", "lod"] = Field(
-        "check", description="'check': repair into mesh.<format> + report.json; 'lod': lod<i>.<format>."
-    )
-    format: str = Field("glb", description="Mesh format written: glb, obj, stl, ply.")
-    units: Literal["m", "cm", "mm", "in"] | None = Field(None, description="Input units.")
-    levels: int | None = Field(None, ge=1, le=8, description="LOD levels (lod).")
-    seed: int = Field(0, description="Random seed (lod's error samples).")
-
-
 def run_mesh_item(
     input_path: Path | None, out_dir: Path, config: Any, progress: ProgressCallback
 ) -> dict[str, Any]:
-    """``mesh check --fix`` or ``mesh lod`` through :mod:`voxforge.pipelines.mesh`; counts: faces."""
-    from voxforge.pipelines.mesh import run_check, run_lod
+    """The service's mesh job (``run_mesh_job``: make, LOD chain, checks, exports); counts: the
+    made mesh's faces and how it was made."""
+    from voxforge.pipelines.mesh import run_mesh_job
 
-    path = _need(input_path)
-    progress(config.action, 0.0)
-    if config.action == "lod":
-        lod = run_lod(
-            path, out_dir, levels=config.levels, fmt=config.format, units=config.units, seed=config.seed
-        )
-        progress("lod", 1.0)
-        return {"levels": len(lod.levels), "faces": [lv.faces for lv in lod.levels]}
-    outcome = run_check(path, fix=True, output=out_dir, fmt=config.format, units=config.units)
-    progress("check", 1.0)
-    mesh = outcome.repair.mesh if outcome.repair is not None else None
-    faces = len(mesh.tm.faces) if mesh is not None else outcome.report.faces
-    return {"faces": int(faces), "defects_before": len(outcome.report.defects())}
+    outcome = run_mesh_job(_need(input_path), out_dir, config, progress)
+    return {"faces": int(outcome.result.report.faces), "method": outcome.result.method}
 
 
 def _need(path: Path | None) -> Path:
@@ -149,6 +125,7 @@ def batch_pipelines() -> dict[str, BatchPipeline]:
     """Every pipeline ``voxforge batch --pipeline`` accepts, by name (configs imported lazily)."""
     from voxforge.pipelines.brickify import BrickifyConfig
     from voxforge.pipelines.generate import GenerateJobConfig
+    from voxforge.pipelines.mesh import MeshJobConfig
     from voxforge.pipelines.reconstruct import ReconstructConfig
     from voxforge.pipelines.voxelize import VoxelizeJobConfig
 
@@ -161,7 +138,7 @@ def batch_pipelines() -> dict[str, BatchPipeline]:
         ),
         "reconstruct": BatchPipeline("reconstruct", ReconstructConfig, run_reconstruct_item, "image"),
         "generate": BatchPipeline("generate", GenerateJobConfig, run_generate_item, "prompt"),
-        "mesh": BatchPipeline("mesh", MeshBatchConfig, run_mesh_item, "mesh"),
+        "mesh": BatchPipeline("mesh", MeshJobConfig, run_mesh_item, "model"),
     }
 
 
