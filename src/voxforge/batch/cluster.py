@@ -81,11 +81,32 @@ def init_ray(address: str | None, workers: int | None) -> Any:
     else:
         kwargs.pop("include_dashboard")
         kwargs["address"] = address
+    handlers = _signal_handlers()
     try:
         ray.init(**kwargs)
     except ConnectionError as err:
         raise VoxforgeError(f"cannot reach the Ray cluster at {address}: {err}") from None
+    finally:
+        _restore(handlers)  # Ray's own SIGTERM handler would exit at once, skipping clean-ups
     return ray
+
+
+def _signal_handlers() -> dict[int, Any]:
+    """SIGTERM's and SIGINT's handlers now (none outside the main thread: they cannot change)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _restore(handlers: dict[int, Any]) -> None:
+    import signal
+
+    for sig, handler in handlers.items():
+        if handler is not None and signal.getsignal(sig) is not handler:
+            signal.signal(sig, handler)
 
 
 @contextmanager
