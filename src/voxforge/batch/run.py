@@ -35,9 +35,10 @@ REPORT_NAME = "batch.jsonl"
 Status = Literal["succeeded", "failed", "skipped"]
 
 MIB = 1 << 20
-BASE_MEMORY = 500 * MIB
-"""What a worker holds before its input: Python, numpy, numba kernels, the part catalogue (a
-worker brickifying 16-24 stud ModelNet shapes with booklets peaks at 370-680 MB)."""
+BASE_MEMORY = 1 << 30
+"""What a long-lived worker holds besides its input's grid: Python, numpy, numba kernels, the
+part catalogue, renderer and PDF buffers (Ray workers that brickified 40 16-stud ModelNet10
+shapes with booklets each peaked at 0.9-1.0 GB resident)."""
 BYTES_PER_CELL = 4096
 """Peak bytes per cell of the bounding grid (layout candidates, physics, pictures)."""
 BYTES_PER_INPUT_BYTE = 8
