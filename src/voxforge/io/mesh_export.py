@@ -123,6 +123,7 @@ class _Prepared:
     uv: np.ndarray | None = None  # (n, 2) float64
     image: Any = None  # PIL image of a textured mesh
     notes: list[str] = field(default_factory=list)
+    normals: np.ndarray | None = None  # (n, 3) float64 unit vertex normals the mesh carries
 
     def face_groups(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """``[(rgba (4,) uint8, face indices)]`` per distinct face colour, in first-seen order."""
@@ -141,7 +142,10 @@ class _Prepared:
         uniq, inv = np.unique(pair.ravel(), return_inverse=True)
         verts = self.vertices[uniq >> 32]
         rgba = (uniq & 0xFFFFFFFF).astype(np.uint32).view(np.uint8).reshape(-1, 4)
-        return _Prepared(verts, inv.reshape(-1, 3), vertex_rgba=rgba.copy(), notes=self.notes)
+        normals = None if self.normals is None else self.normals[uniq >> 32]
+        return _Prepared(
+            verts, inv.reshape(-1, 3), vertex_rgba=rgba.copy(), notes=self.notes, normals=normals
+        )
 
 
 def _check(mesh: Mesh | trimesh.Trimesh, name: str) -> trimesh.Trimesh:
@@ -160,11 +164,21 @@ def _check(mesh: Mesh | trimesh.Trimesh, name: str) -> trimesh.Trimesh:
 
 
 def _prepare(tm: trimesh.Trimesh, *, up: str, scale: float, keep_texture: bool) -> _Prepared:
-    """Vertices rotated to ``up`` ('y' or 'z') and multiplied by ``scale``; colours sorted out."""
+    """Vertices rotated to ``up`` ('y' or 'z') and multiplied by ``scale``; colours sorted out;
+    the vertex normals the mesh carries (trimesh's ``vertex_normals`` when set or cached, as
+    trimesh's own writers decide) rotated with the vertices."""
     v = np.asarray(tm.vertices, dtype=np.float64)
+    normals = None
+    if "vertex_normals" in tm._cache.cache:
+        n = np.asarray(tm.vertex_normals, dtype=np.float64)
+        if n.shape == v.shape and np.isfinite(n).all():
+            length = np.linalg.norm(n, axis=1, keepdims=True)
+            normals = np.divide(n, length, out=np.zeros_like(n), where=length > 0)
+            normals[length[:, 0] == 0] = (0.0, 0.0, 1.0)
     if up == "y":
         v = v @ Y_UP_TO_Z_UP[:3, :3]  # the inverse rotation: z-up -> y-up
-    p = _Prepared(v * scale, np.asarray(tm.faces, dtype=np.int64))
+        normals = None if normals is None else normals @ Y_UP_TO_Z_UP[:3, :3]
+    p = _Prepared(v * scale, np.asarray(tm.faces, dtype=np.int64), normals=normals)
     visual = tm.visual
     kind = getattr(visual, "kind", None)
     if kind == "texture":
@@ -264,25 +278,33 @@ def _write_obj(p: _Prepared, dest: Path, mat: PbrMaterial) -> None:
         obj.append(_fmt_rows("v %.7g %.7g %.7g %.4f %.4f %.4f\n", rows))
     else:
         obj.append(_fmt_rows("v %.7g %.7g %.7g\n", p.vertices))
+    if p.normals is not None:  # vn k pairs with v k
+        obj.append(_fmt_rows("vn %.6f %.6f %.6f\n", p.normals))
     faces = p.faces + 1
+    corner = "%d//%d" if p.normals is not None else "%d"
     if p.uv is not None:
         obj.append(_fmt_rows("vt %.7g %.7g\n", p.uv))
         _save_png(p.image, dest.with_name(tex_name))
         mtl.append(_mtl_entry("material0", (1.0, 1.0, 1.0), mat, tex_name))
         obj.append("usemtl material0\n")
-        obj.append(_fmt_rows("f %d/%d %d/%d %d/%d\n", np.repeat(faces, 2, axis=1)))
-    elif groups is not None:
-        for i, (rgba, idx) in enumerate(groups):
-            name = f"color{i}_{bytes(rgba[:3]).hex()}"
-            mtl.append(_mtl_entry(name, tuple(rgba[:3] / 255.0), mat))
-            obj.append(f"usemtl {name}\n")
-            obj.append(_fmt_rows("f %d %d %d\n", faces[idx]))
+        k = 3 if p.normals is not None else 2
+        corner_uv = "%d/%d/%d" if p.normals is not None else "%d/%d"
+        obj.append(_fmt_rows(f"f {corner_uv} {corner_uv} {corner_uv}\n", np.repeat(faces, k, axis=1)))
     else:
-        rgb = (1.0, 1.0, 1.0) if p.vertex_rgba is not None else mat.base_color
-        name = re.sub(r"[^A-Za-z0-9_.-]", "_", mat.name) or "material0"
-        mtl.append(_mtl_entry(name, rgb, mat))
-        obj.append(f"usemtl {name}\n")
-        obj.append(_fmt_rows("f %d %d %d\n", faces))
+        k = 2 if p.normals is not None else 1
+        row = f"f {corner} {corner} {corner}\n"
+        if groups is not None:
+            for i, (rgba, idx) in enumerate(groups):
+                name = f"color{i}_{bytes(rgba[:3]).hex()}"
+                mtl.append(_mtl_entry(name, tuple(rgba[:3] / 255.0), mat))
+                obj.append(f"usemtl {name}\n")
+                obj.append(_fmt_rows(row, np.repeat(faces[idx], k, axis=1)))
+        else:
+            rgb = (1.0, 1.0, 1.0) if p.vertex_rgba is not None else mat.base_color
+            name = re.sub(r"[^A-Za-z0-9_.-]", "_", mat.name) or "material0"
+            mtl.append(_mtl_entry(name, rgb, mat))
+            obj.append(f"usemtl {name}\n")
+            obj.append(_fmt_rows(row, np.repeat(faces, k, axis=1)))
     dest.with_name(mtl_name).write_text("".join(mtl))
     dest.write_text("".join(obj))
 
@@ -309,12 +331,17 @@ def _write_ply(p: _Prepared, dest: Path, mat: PbrMaterial) -> None:
     header = ["ply", "format binary_little_endian 1.0", f"comment {GENERATOR}"]
     header += [f"element vertex {n}", "property float x", "property float y", "property float z"]
     vfields = [("xyz", "<f4", 3)]
+    if p.normals is not None:
+        header += ["property float nx", "property float ny", "property float nz"]
+        vfields.append(("n", "<f4", 3))
     if p.vertex_rgba is not None:
         header += [f"property uchar {c}" for c in ("red", "green", "blue", "alpha")]
         vfields.append(("rgba", "u1", 4))
     header += [f"element face {m}", "property list uchar int vertex_indices", "end_header"]
     verts = np.zeros(n, dtype=vfields)
     verts["xyz"] = p.vertices
+    if p.normals is not None:
+        verts["n"] = p.normals
     if p.vertex_rgba is not None:
         verts["rgba"] = p.vertex_rgba
     faces = np.zeros(m, dtype=[("k", "u1"), ("v", "<i4", 3)])
@@ -444,6 +471,12 @@ def _smooth_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
     return vn.astype(np.float32)
 
 
+def _unit32(n: np.ndarray) -> np.ndarray:
+    """Unit vectors as float32, renormalized after the cast (glTF asks for unit length)."""
+    out = np.asarray(n, dtype=np.float32)
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
 def _gltf_asset(p: _Prepared, mat: PbrMaterial) -> tuple[dict[str, Any], bytes]:
     """The glTF document and its binary buffer (positions in metres, Y-up)."""
     g = _GltfBuilder()
@@ -459,11 +492,13 @@ def _gltf_asset(p: _Prepared, mat: PbrMaterial) -> tuple[dict[str, Any], bytes]:
             None if p.uv is None else p.uv[used],
             p.image,
             p.notes,
+            None if p.normals is None else p.normals[used],
         )
     pos = p.vertices.astype(np.float32)
+    normals = _smooth_normals(p.vertices, p.faces) if p.normals is None else _unit32(p.normals)
     attrs = {
         "POSITION": g.accessor(pos, "VEC3", target=34962, bounds=True),
-        "NORMAL": g.accessor(_smooth_normals(p.vertices, p.faces), "VEC3", target=34962),
+        "NORMAL": g.accessor(normals, "VEC3", target=34962),
     }
     if p.vertex_rgba is not None:
         rgb = _linear(p.vertex_rgba[:, :3])

@@ -1,14 +1,21 @@
 """Levels of detail by quadric decimation, each with its measured geometric and rendered error.
 
-:func:`build_lod` decimates level 0 to each target face count with ``fast-simplification``
-(Garland-Heckbert quadrics) and measures every level against level 0 from seeded surface
-samples: the symmetric Hausdorff distance and the Chamfer distance (mean of both directions'
+:func:`build_lod` welds level 0's coincident vertices (UV and normal seams split a surface into
+pieces the decimator would tear apart) and decimates the welded surface to each target face
+count with ``fast-simplification`` (Garland-Heckbert quadrics; :func:`decimate` runs it at a
+low aggressiveness, which keeps the shape better, and repeats it until the count is met). Each
+level gets vertex normals transferred from level 0 (:func:`transfer_normals`: the mean of the
+nearest level-0 normals that face the same way), stored as the level's trimesh
+``vertex_normals``, which the exporters write (glTF ``NORMAL``, OBJ ``vn``, PLY ``nx ny nz``):
+a coarse level then shades like the smooth original, as production LOD tools ship it. Every
+level is measured against level 0 from seeded surface samples: the symmetric Hausdorff distance and the Chamfer distance (mean of both directions'
 mean nearest-sample distances), both as a fraction of level 0's bounding diagonal. With
 ``views`` it also rasterizes each level with the project's renderer from that many cameras
 around level 0 (azimuths evenly spread, elevations alternating +25 and -25 degrees) and
 reports the silhouette IoU with level 0: the worst view (``silhouette_iou``) and the mean
 (``silhouette_iou_mean``), and the structural similarity (SSIM, ``skimage.metrics``) of the
-grey smooth-shaded renders from the same cameras: worst view (``ssim``) and mean (``ssim_mean``).
+grey smooth-shaded renders from the same cameras, each level lit with the vertex normals it
+ships: worst view (``ssim``) and mean (``ssim_mean``).
 :func:`lod_glb` writes the chain into one GLB with the ``MSFT_lod`` extension.
 """
 
@@ -26,6 +33,12 @@ from voxforge.core.mesh import Mesh
 
 ERROR_SAMPLES = 20_000
 SILHOUETTE_PX = 160
+DECIMATE_AGG = 4.0
+"""fast-simplification's aggressiveness for the first passes (its default 7 loses more shape)."""
+DECIMATE_PASSES = 3
+"""Passes at :data:`DECIMATE_AGG` before a last pass at the default aggressiveness."""
+NORMAL_NEIGHBOURS = 8
+"""Level-0 vertices whose normals :func:`transfer_normals` averages per vertex."""
 
 
 @dataclass
@@ -69,30 +82,46 @@ def build_lod(
     seed: int = 0,
     samples: int = ERROR_SAMPLES,
     views: int = 8,
+    normals: bool = True,
 ) -> list[tuple[Mesh, LodLevel]]:
-    """Level 0 (``mesh``) then one decimated mesh per target, each with its :class:`LodLevel`."""
-    import time
+    """Level 0 (``mesh``) then one decimated mesh per target, each with its :class:`LodLevel`.
 
-    import fast_simplification
+    With ``normals`` (the default) each level carries normals transferred from level 0;
+    without, its own smooth normals (what a viewer computes from the coarse faces)."""
+    import time
 
     mesh.validate()
     v0 = np.asarray(mesh.vertices, dtype=np.float64)
     f0 = np.asarray(mesh.faces, dtype=np.int64)
+    n0 = shipped_normals(mesh.tm)
     diag = float(np.linalg.norm(np.ptp(v0, axis=0))) or 1.0
     ref = _samples(mesh.tm, samples, seed)
     ref_tree = cKDTree(ref)
     cameras = _cameras(v0, views)
     ref_masks = [_silhouette(v0, f0, cam) for cam in cameras]
-    ref_shaded = [_shaded(v0, f0, cam) for cam in cameras]
+    ref_shaded = [_shaded(v0, f0, cam, n0) for cam in cameras]
     one = 1.0 if cameras else None
     out = [(mesh, LodLevel(0, len(f0), len(v0), len(f0), 0.0, 0.0, 0.0, one, one, one, one))]
-    for i, target in enumerate(level_targets(len(f0), levels, faces), start=1):
+    targets = level_targets(len(f0), levels, faces)
+    t = time.perf_counter()
+    vw, fw = weld(v0, f0) if targets else (v0, f0)
+    normal_tree = cKDTree(v0) if normals and targets else None
+    shared = time.perf_counter() - t  # the weld and the tree count toward the first level
+    for i, target in enumerate(targets, start=1):
         t = time.perf_counter()
-        v, f = fast_simplification.simplify(v0, f0, target_count=target)
-        seconds = time.perf_counter() - t
+        v, f = decimate(vw, fw, target)
+        vn = (
+            transfer_normals(v0, n0, v, f, tree=normal_tree)
+            if normal_tree is not None
+            else _area_normals(v, f)
+        )
+        seconds = time.perf_counter() - t + (shared if i == 1 else 0.0)
         tm = trimesh.Trimesh(v, f, process=False)
+        tm.vertex_normals = vn  # kept in trimesh's cache; the exporters write it
         ious = [_iou(m, _silhouette(v, f, cam)) for m, cam in zip(ref_masks, cameras, strict=True)]
-        ssims = [_ssim(g, _shaded(v, f, cam)) for g, cam in zip(ref_shaded, cameras, strict=True)]
+        ssims = [
+            _ssim(g, _shaded(v, f, cam, vn)) for g, cam in zip(ref_shaded, cameras, strict=True)
+        ]
         pts = _samples(tm, samples, seed + i)
         d_ab = cKDTree(pts).query(ref)[0]
         d_ba = ref_tree.query(pts)[0]
@@ -110,6 +139,85 @@ def build_lod(
             ssim_mean=float(np.mean(ssims)) if ssims else None,
         )
         out.append((Mesh(tm=tm, meta=dict(mesh.meta)), level))
+    return out
+
+
+def weld(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coincident vertices merged (by position alone) and unreferenced ones dropped."""
+    tm = trimesh.Trimesh(vertices, faces, process=False)
+    tm.merge_vertices()
+    tm.remove_unreferenced_vertices()
+    return np.asarray(tm.vertices, dtype=np.float64), np.asarray(tm.faces, dtype=np.int64)
+
+
+def decimate(vertices: np.ndarray, faces: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``target`` faces by quadric decimation: up to :data:`DECIMATE_PASSES` passes at
+    :data:`DECIMATE_AGG` (a gentle schedule that may stop short of the count), then one at the
+    library's default aggressiveness if the count is still above ``target``."""
+    import fast_simplification
+
+    v, f = vertices, faces
+    for _ in range(DECIMATE_PASSES):
+        v, f = fast_simplification.simplify(v, f, target_count=target, agg=DECIMATE_AGG)
+        if len(f) <= target:
+            return v, f
+    return fast_simplification.simplify(v, f, target_count=target)
+
+
+def shipped_normals(tm: trimesh.Trimesh) -> np.ndarray:
+    """(n, 3) unit vertex normals an export of ``tm`` carries: the ones set on it (trimesh's
+    cached ``vertex_normals``), else the area-weighted face normals a writer computes. Reads
+    without caching anything on ``tm``."""
+    v = np.asarray(tm.vertices, dtype=np.float64)
+    if "vertex_normals" in tm._cache.cache:
+        n = np.asarray(tm.vertex_normals, dtype=np.float64)
+        if n.shape == v.shape and np.isfinite(n).all():
+            return _unit(n)
+    return _area_normals(v, np.asarray(tm.faces, dtype=np.int64))
+
+
+def transfer_normals(
+    ref_vertices: np.ndarray,
+    ref_normals: np.ndarray,
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    *,
+    k: int = NORMAL_NEIGHBOURS,
+    tree: cKDTree | None = None,
+) -> np.ndarray:
+    """(n, 3) unit normals for ``vertices`` taken from the reference surface: the inverse-distance
+    weighted mean of the normals of the ``k`` nearest reference vertices, leaving out those that
+    face away from the coarse surface there (the other side of a thin part); a vertex with none
+    left keeps its own area-weighted normal."""
+    own = _area_normals(vertices, faces)
+    tree = cKDTree(ref_vertices) if tree is None else tree
+    k = min(k, len(ref_vertices))
+    dist, idx = tree.query(vertices, k=k)
+    dist, idx = dist.reshape(len(vertices), k), idx.reshape(len(vertices), k)
+    near = np.asarray(ref_normals, dtype=np.float64)[idx]  # (n, k, 3)
+    weight = (np.einsum("nkj,nj->nk", near, own) > 0.0) / np.maximum(dist, 1e-12)
+    n = np.einsum("nk,nkj->nj", weight, near)
+    length = np.linalg.norm(n, axis=1)
+    good = length > 1e-9
+    out = own.copy()
+    out[good] = n[good] / length[good, None]
+    return out
+
+
+def _area_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Area-weighted vertex normals (unit; +z where a vertex has no area around it)."""
+    tri = np.asarray(vertices, dtype=np.float64)[faces]
+    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    vn = np.zeros((len(vertices), 3))
+    for c in range(3):
+        np.add.at(vn, faces[:, c], fn)
+    return _unit(vn)
+
+
+def _unit(n: np.ndarray) -> np.ndarray:
+    length = np.linalg.norm(n, axis=1, keepdims=True)
+    out = np.divide(n, length, out=np.zeros_like(n), where=length > 0)
+    out[length[:, 0] == 0] = (0.0, 0.0, 1.0)
     return out
 
 
@@ -141,15 +249,14 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
-def _shaded(vertices: np.ndarray, faces: np.ndarray, camera: Any) -> np.ndarray:
+def _shaded(vertices: np.ndarray, faces: np.ndarray, camera: Any, normals: np.ndarray) -> np.ndarray:
     """(H, W) grey levels in [0, 255] of a smooth-shaded render, as glTF viewers show a mesh with
-    vertex normals: the area-weighted vertex normals interpolated per pixel (screen-space
+    vertex normals: ``normals`` (the ones the level ships) interpolated per pixel (screen-space
     barycentrics, exact for the orthographic framing cameras) and lit by a headlight (ambient
     0.25 plus 0.75 times the absolute cosine), white background."""
     from voxforge.render.raster import project, rasterize
 
-    tm = trimesh.Trimesh(vertices, faces, process=False)
-    normals = np.asarray(tm.vertex_normals)
+    normals = np.asarray(normals, dtype=np.float64)
     tri = rasterize(vertices, faces, camera, cull_backfaces=False).triangle
     out = np.full(tri.shape, 255.0)
     ys, xs = np.nonzero(tri >= 0)
@@ -180,34 +287,87 @@ def _ssim(a: np.ndarray, b: np.ndarray) -> float:
 def lod_glb(meshes: list[Mesh], coverage: list[float] | None = None) -> bytes:
     """One GLB holding every level: level 0 is the scene's node, and its ``MSFT_lod`` extension
     lists the nodes of the coarser levels (with ``MSFT_screencoverage`` in its extras, the
-    screen share below which each next level shows). Y-up with linear vertex colours, as
-    :func:`voxforge.io.meshes.export_mesh` writes a single GLB."""
+    screen share below which each next level shows). Each level is the glTF asset that
+    :func:`voxforge.io.mesh_export.export_mesh` writes for it alone (Y-up, linear colours, its
+    own vertex normals as ``NORMAL``), merged into one buffer."""
     import json
     import struct
 
-    from voxforge.io.meshes import export_mesh
-
-    scene = trimesh.Scene()
+    doc: dict[str, Any] = {
+        "asset": {"version": "2.0", "generator": "voxforge"},
+        "scene": 0,
+        "scenes": [{"nodes": [0]}],
+        "nodes": [],
+    }
+    blob = bytearray()
     for i, m in enumerate(meshes):
-        single = export_mesh(m.tm, "glb")  # Y-up, linear colours
-        part = trimesh.load(
-            trimesh.util.wrap_as_stream(single), file_type="glb", force="mesh", process=False
-        )
-        scene.add_geometry(part, node_name=f"lod{i}", geom_name=f"lod{i}")
-    data = scene.export(file_type="glb")
-    n = struct.unpack_from("<I", data, 12)[0]
-    doc = json.loads(data[20 : 20 + n])
-    rest = data[20 + n :]
-    names = [node.get("name") for node in doc["nodes"]]
-    ids = [names.index(f"lod{i}") for i in range(len(meshes))]
-    doc["scenes"][doc.get("scene", 0)]["nodes"] = [ids[0]]
+        part, data = _single_glb(m)
+        _merge_gltf(doc, blob, part, data, f"lod{i}")
+    ids = list(range(len(meshes)))
     if len(ids) > 1:
         cov = coverage or [0.5 / 4**i for i in range(len(ids))]
-        root = doc["nodes"][ids[0]]
+        root = doc["nodes"][0]
         root.setdefault("extensions", {})["MSFT_lod"] = {"ids": ids[1:]}
         root.setdefault("extras", {})["MSFT_screencoverage"] = cov[: len(ids)]
-        doc["extensionsUsed"] = sorted(set(doc.get("extensionsUsed", [])) | {"MSFT_lod"})
+        doc["extensionsUsed"] = ["MSFT_lod"]
+    blob += b"\0" * (-len(blob) % 4)
+    doc["buffers"] = [{"byteLength": len(blob)}]
     text = json.dumps(doc, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 4)
-    body = struct.pack("<II", len(text), 0x4E4F534A) + text + rest
+    body = struct.pack("<II", len(text), 0x4E4F534A) + text
+    body += struct.pack("<II", len(blob), 0x004E4942) + bytes(blob)
     return b"glTF" + struct.pack("<II", 2, 12 + len(body)) + body
+
+
+def _single_glb(mesh: Mesh) -> tuple[dict[str, Any], bytes]:
+    """The JSON and binary chunk of ``mesh`` written alone as GLB by the mesh exporter."""
+    import json
+    import struct
+    import tempfile
+    from pathlib import Path
+
+    from voxforge.io.mesh_export import export_mesh
+
+    with tempfile.TemporaryDirectory(prefix="voxforge-lod-") as tmp:
+        data = export_mesh(mesh, Path(tmp) / "level.glb").read_bytes()
+    n = struct.unpack_from("<I", data, 12)[0]
+    m = struct.unpack_from("<I", data, 20 + n)[0]
+    return json.loads(data[20 : 20 + n]), data[28 + n : 28 + n + m]
+
+
+def _merge_gltf(doc: dict[str, Any], blob: bytearray, part: dict[str, Any], data: bytes, name: str) -> None:
+    """Append ``part``'s (one node, one mesh) arrays to ``doc`` and its buffer to ``blob``,
+    shifting every index it holds; the node is named ``name``."""
+    keys = ("accessors", "bufferViews", "materials", "meshes", "images", "samplers", "textures")
+    base = {k: len(doc.get(k, [])) for k in keys}
+    blob += b"\0" * (-len(blob) % 8)
+    offset = len(blob)
+    blob += data
+    for bv in part.get("bufferViews", []):
+        bv["byteOffset"] = bv.get("byteOffset", 0) + offset
+    for acc in part.get("accessors", []):
+        acc["bufferView"] += base["bufferViews"]
+    for img in part.get("images", []):
+        img["bufferView"] += base["bufferViews"]
+    for tex in part.get("textures", []):
+        tex["source"] += base["images"]
+        if "sampler" in tex:
+            tex["sampler"] += base["samplers"]
+    for mat in part.get("materials", []):
+        ref = mat.get("pbrMetallicRoughness", {}).get("baseColorTexture")
+        if ref is not None:
+            ref["index"] += base["textures"]
+    for mesh in part.get("meshes", []):
+        mesh["name"] = name
+        for prim in mesh["primitives"]:
+            prim["attributes"] = {k: a + base["accessors"] for k, a in prim["attributes"].items()}
+            prim["indices"] += base["accessors"]
+            if "material" in prim:
+                prim["material"] += base["materials"]
+    for k in keys:
+        if part.get(k):
+            doc.setdefault(k, []).extend(part[k])
+    node = dict(part["nodes"][part["scenes"][part.get("scene", 0)]["nodes"][0]])
+    node["mesh"] += base["meshes"]
+    node["name"] = name
+    doc["nodes"].append(node)
