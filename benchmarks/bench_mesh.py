@@ -8,11 +8,16 @@ repaired mesh is written as PLY and read back (the reader merges coincident vert
 
 ``lod`` subdivides ``spot.obj`` to about 100k triangles and builds the chain with
 :func:`voxforge.mesh.lod.build_lod` to 50000, 10000, 2000 and 500 faces (best of ``--repeat``):
-``chain_s`` is the decimation alone (the chain build), ``chain_measured_s`` the whole call with
-the error measurement and the 8-view renders. Per level it reports the Hausdorff and Chamfer
-error as a fraction of the bounding diagonal, and the rendered difference from level 0 over 8
-views with the project's rasterizer: 1 - silhouette IoU and 1 - SSIM of the smooth-shaded grey
-renders (160 px), worst view and mean. The issue's target: both within 0.10 at every level.
+``chain_s`` is the chain build (the weld, the decimations and the normal transfer),
+``chain_measured_s`` the whole call with the error measurement and the 8-view renders. Per level
+it reports the Hausdorff and Chamfer error as a fraction of the bounding diagonal, and the
+rendered difference from level 0 over 8 views with the project's rasterizer: 1 - silhouette IoU
+and 1 - SSIM of the smooth-shaded grey renders (160 px; each level lit with the vertex normals
+it ships), worst view and mean. The issue's target: both within 0.10 at every level, at 160 px.
+For a level that misses it, ``ssim_diff_at_coverage`` is a separate figure: the same 1 - SSIM
+(worst view) with both renders at the size the level is shown at, the side of a square covering
+the level's largest ``MSFT_screencoverage`` share (:func:`voxforge.mesh.lod.screen_coverage`)
+of a 1920 x 1080 screen.
 
     python benchmarks/bench_mesh.py check
     python benchmarks/bench_mesh.py lod [--repeat 3]
@@ -25,6 +30,21 @@ import time
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes"
+
+SCREEN_PX = 1920 * 1080
+ABOUT = {
+    "mesh_lod": "Mesh studio: a LOD chain's build time and its geometric and rendered error\n\n"
+    "``lod`` subdivides ``spot.obj`` to 93,696 triangles and builds the chain with "
+    ":func:`voxforge.mesh.lod.build_lod` to 50000, 10000, 2000 and 500 faces: level 0's "
+    "seams welded, quadric decimation (fast-simplification at aggressiveness 4, repeated "
+    "until the count is met), level-0 normals transferred to every level. ``chain_s`` is "
+    "that build; per level the Hausdorff and Chamfer error (fraction of the diagonal) and "
+    "1 - silhouette IoU and 1 - SSIM of grey smooth-shaded 160 px renders over 8 views "
+    "(each level lit with the normals it ships), worst view and mean. "
+    "``ssim_diff_at_coverage`` (only for levels that miss the target) is the same 1 - SSIM "
+    "with both renders at the size the level is shown at: a square covering its largest "
+    "``MSFT_screencoverage`` share of a 1920 x 1080 screen; it is not the target figure.",
+}
 
 RUNS = {"mesh_check": ["check"], "mesh_lod": ["lod"]}
 QUICK = {"mesh_check": ["check", "--every", "4"], "mesh_lod": ["lod", "--repeat", "1"]}
@@ -100,6 +120,7 @@ def lod_figures(repeat: int) -> dict:
         times.append(time.perf_counter() - t)
         decimate.append(sum(lv.seconds for _, lv in chain))
     levels = [lv for _, lv in chain]
+    at_coverage = coverage_ssim_diffs(chain)
     figures = {
         "faces": len(tm.faces),
         "chain_s": round(min(decimate), 3),
@@ -114,6 +135,7 @@ def lod_figures(repeat: int) -> dict:
                 "silhouette_diff_mean": round(1.0 - (lv.silhouette_iou_mean or 0.0), 4),
                 "ssim_diff_max": round(1.0 - (lv.ssim or 0.0), 4),
                 "ssim_diff_mean": round(1.0 - (lv.ssim_mean or 0.0), 4),
+                **at_coverage.get(lv.level, {}),
             }
             for lv in levels
         ],
@@ -126,6 +148,29 @@ def lod_figures(repeat: int) -> dict:
     for key, value in figures.items():
         print(f"{key}: {value}")
     return figures
+
+
+def coverage_ssim_diffs(chain: list) -> dict[int, dict]:
+    """Level -> its render size in pixels and 1 - SSIM (worst of 8 views) at that size, for the
+    levels that miss the 0.10 target at 160 px."""
+    import numpy as np
+
+    from voxforge.mesh import lod
+
+    coverage = lod.screen_coverage(len(chain))
+    level0 = chain[0][0]
+    out = {}
+    for mesh, lv in chain[1:]:
+        if 1.0 - (lv.ssim or 0.0) <= 0.10 and 1.0 - (lv.silhouette_iou or 0.0) <= 0.10:
+            continue
+        px = round(float(np.sqrt(coverage[lv.level - 1] * SCREEN_PX)))
+        diffs = []
+        for cam in lod._cameras(np.asarray(level0.vertices), 8, px):
+            ref = lod._shaded(level0.vertices, level0.faces, cam, lod.shipped_normals(level0.tm))
+            img = lod._shaded(mesh.vertices, mesh.faces, cam, lod.shipped_normals(mesh.tm))
+            diffs.append(1.0 - lod._ssim(ref, img))
+        out[lv.level] = {"coverage_px": px, "ssim_diff_at_coverage": round(max(diffs), 4)}
+    return out
 
 
 def figures(argv: list[str] | None = None) -> dict:

@@ -7,15 +7,16 @@ low aggressiveness, which keeps the shape better, and repeats it until the count
 level gets vertex normals transferred from level 0 (:func:`transfer_normals`: the mean of the
 nearest level-0 normals that face the same way), stored as the level's trimesh
 ``vertex_normals``, which the exporters write (glTF ``NORMAL``, OBJ ``vn``, PLY ``nx ny nz``):
-a coarse level then shades like the smooth original, as production LOD tools ship it. Every
-level is measured against level 0 from seeded surface samples: the symmetric Hausdorff distance and the Chamfer distance (mean of both directions'
-mean nearest-sample distances), both as a fraction of level 0's bounding diagonal. With
-``views`` it also rasterizes each level with the project's renderer from that many cameras
-around level 0 (azimuths evenly spread, elevations alternating +25 and -25 degrees) and
-reports the silhouette IoU with level 0: the worst view (``silhouette_iou``) and the mean
-(``silhouette_iou_mean``), and the structural similarity (SSIM, ``skimage.metrics``) of the
-grey smooth-shaded renders from the same cameras, each level lit with the vertex normals it
-ships: worst view (``ssim``) and mean (``ssim_mean``).
+a coarse level then shades like the smooth original, as production LOD tools ship it.
+
+Every level is measured against level 0 from seeded surface samples: the symmetric Hausdorff
+distance and the Chamfer distance (mean of both directions' mean nearest-sample distances), both
+as a fraction of level 0's bounding diagonal. With ``views`` it also rasterizes each level with
+the project's renderer from that many cameras around level 0 (azimuths evenly spread, elevations
+alternating +25 and -25 degrees) and reports the silhouette IoU with level 0: the worst view
+(``silhouette_iou``) and the mean (``silhouette_iou_mean``), and the structural similarity
+(SSIM, ``skimage.metrics``) of the grey smooth-shaded renders from the same cameras, each level
+lit with the vertex normals it ships: worst view (``ssim``) and mean (``ssim_mean``).
 :func:`lod_glb` writes the chain into one GLB with the ``MSFT_lod`` extension.
 """
 
@@ -119,9 +120,7 @@ def build_lod(
         tm = trimesh.Trimesh(v, f, process=False)
         tm.vertex_normals = vn  # kept in trimesh's cache; the exporters write it
         ious = [_iou(m, _silhouette(v, f, cam)) for m, cam in zip(ref_masks, cameras, strict=True)]
-        ssims = [
-            _ssim(g, _shaded(v, f, cam, vn)) for g, cam in zip(ref_shaded, cameras, strict=True)
-        ]
+        ssims = [_ssim(g, _shaded(v, f, cam, vn)) for g, cam in zip(ref_shaded, cameras, strict=True)]
         pts = _samples(tm, samples, seed + i)
         d_ab = cKDTree(pts).query(ref)[0]
         d_ba = ref_tree.query(pts)[0]
@@ -227,12 +226,18 @@ def _samples(tm: trimesh.Trimesh, n: int, seed: int) -> np.ndarray:
     return np.concatenate([np.asarray(pts), np.asarray(tm.vertices)])
 
 
-def _cameras(vertices: np.ndarray, views: int) -> list[Any]:
-    """``views`` framing cameras around the level-0 vertices."""
+def screen_coverage(levels: int) -> list[float]:
+    """The default ``MSFT_screencoverage`` of a chain: level ``i`` shows while the model covers
+    less than ``0.5 / 4**(i-1)`` of the screen (a quarter of the area per level, as the faces)."""
+    return [0.5 / 4**i for i in range(levels)]
+
+
+def _cameras(vertices: np.ndarray, views: int, px: int = SILHOUETTE_PX) -> list[Any]:
+    """``views`` framing cameras (``px`` square) around the level-0 vertices."""
     from voxforge.render.camera import framing_camera
 
     return [
-        framing_camera(vertices, SILHOUETTE_PX, 360.0 * k / views, 25.0 if k % 2 == 0 else -25.0)
+        framing_camera(vertices, px, 360.0 * k / views, 25.0 if k % 2 == 0 else -25.0)
         for k in range(views)
     ]
 
@@ -305,7 +310,7 @@ def lod_glb(meshes: list[Mesh], coverage: list[float] | None = None) -> bytes:
         _merge_gltf(doc, blob, part, data, f"lod{i}")
     ids = list(range(len(meshes)))
     if len(ids) > 1:
-        cov = coverage or [0.5 / 4**i for i in range(len(ids))]
+        cov = coverage or screen_coverage(len(ids))
         root = doc["nodes"][0]
         root.setdefault("extensions", {})["MSFT_lod"] = {"ids": ids[1:]}
         root.setdefault("extras", {})["MSFT_screencoverage"] = cov[: len(ids)]
@@ -335,7 +340,9 @@ def _single_glb(mesh: Mesh) -> tuple[dict[str, Any], bytes]:
     return json.loads(data[20 : 20 + n]), data[28 + n : 28 + n + m]
 
 
-def _merge_gltf(doc: dict[str, Any], blob: bytearray, part: dict[str, Any], data: bytes, name: str) -> None:
+def _merge_gltf(
+    doc: dict[str, Any], blob: bytearray, part: dict[str, Any], data: bytes, name: str
+) -> None:
     """Append ``part``'s (one node, one mesh) arrays to ``doc`` and its buffer to ``blob``,
     shifting every index it holds; the node is named ``name``."""
     keys = ("accessors", "bufferViews", "materials", "meshes", "images", "samplers", "textures")
