@@ -20,6 +20,10 @@ follows its own conventions, so that other programs see the mesh upright and at 
   assimp) run headless from a GLB.
 * OFF: Z-up, ``units`` (no unit tag); RGBA per face when coloured (ModelNet's format).
 
+Vertex normals the mesh carries (trimesh's ``vertex_normals`` when set or cached, such as a LOD
+level's normals transferred from level 0) go out as glTF ``NORMAL``, OBJ ``vn`` and PLY
+``nx ny nz``; without them glTF gets area-weighted smooth normals and OBJ and PLY none.
+
 Colours in core meshes are sRGB; glTF, USD and FBX colours are linear light by their specs and are
 converted. A mesh with more than :data:`MAX_FACE_MATERIALS` distinct face colours is written with
 vertex colours instead of a material per colour. Bad input (no faces, NaN vertices, an unknown
