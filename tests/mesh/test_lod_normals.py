@@ -11,7 +11,7 @@ import pytest
 import trimesh
 
 from voxforge.core.mesh import Mesh
-from voxforge.io.export_checks import validate_gltf
+from voxforge.io.export_checks import check_usd, validate_gltf
 from voxforge.io.mesh_export import export_mesh
 from voxforge.mesh.lod import build_lod, decimate, lod_glb, transfer_normals, weld
 
@@ -96,3 +96,19 @@ def test_exports_carry_the_transferred_normals(tmp_path: Path) -> None:
         if report is None:
             pytest.skip("gltf-validator not installed (make gltf-validator)")
         assert report.ok, report.errors
+
+
+def test_usd_carries_the_transferred_normals(tmp_path: Path) -> None:
+    pytest.importorskip("pxr")
+    from pxr import Usd, UsdGeom
+
+    mesh = build_lod(_sphere(), faces=[300], samples=2000, views=0)[1][0]
+    y_up = np.asarray(mesh.tm.vertex_normals)[:, [0, 2, 1]] * (1.0, 1.0, -1.0)
+    path = export_mesh(mesh, tmp_path / "lod1.usda")
+    stage = Usd.Stage.Open(str(path))  # held: the prim is valid while its stage lives
+    prim = UsdGeom.Mesh(stage.GetPrimAtPath("/Root/Mesh"))
+    assert prim.GetNormalsInterpolation() == UsdGeom.Tokens.vertex
+    assert np.allclose(np.asarray(prim.GetNormalsAttr().Get()), y_up, atol=1e-5)
+    usdz = export_mesh(mesh, tmp_path / "lod1.usdz")
+    report = check_usd(usdz, arkit=True)
+    assert report is None or report.ok, report.errors

@@ -21,8 +21,9 @@ follows its own conventions, so that other programs see the mesh upright and at 
 * OFF: Z-up, ``units`` (no unit tag); RGBA per face when coloured (ModelNet's format).
 
 Vertex normals the mesh carries (trimesh's ``vertex_normals`` when set or cached, such as a LOD
-level's normals transferred from level 0) go out as glTF ``NORMAL``, OBJ ``vn`` and PLY
-``nx ny nz``; without them glTF gets area-weighted smooth normals and OBJ and PLY none.
+level's normals transferred from level 0) go out as glTF ``NORMAL``, OBJ ``vn``, PLY
+``nx ny nz`` and USD ``normals``; without them glTF gets area-weighted smooth normals and the
+others none.
 
 Colours in core meshes are sRGB; glTF, USD and FBX colours are linear light by their specs and are
 converted. A mesh with more than :data:`MAX_FACE_MATERIALS` distinct face colours is written with
@@ -723,6 +724,9 @@ def _usd_stage(
     mesh.CreateExtentAttr(Vt.Vec3fArray.FromNumpy(np.stack([pts.min(axis=0), pts.max(axis=0)])))
     mesh.CreateSubdivisionSchemeAttr(UsdGeom.Tokens.none)
     mesh.CreateOrientationAttr(UsdGeom.Tokens.rightHanded)
+    if p.normals is not None:
+        mesh.CreateNormalsAttr(Vt.Vec3fArray.FromNumpy(p.normals.astype(np.float32)))
+        mesh.SetNormalsInterpolation(UsdGeom.Tokens.vertex)
     UsdShade.MaterialBindingAPI.Apply(mesh.GetPrim())
     binding = UsdShade.MaterialBindingAPI(mesh.GetPrim())
     if p.uv is not None:
