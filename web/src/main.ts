@@ -153,6 +153,8 @@ const ui = {
   verdictWeak: byId("verdict-weak"),
   verdictPreview: byId<HTMLImageElement>("verdict-preview"),
   verdictZoom: byId<HTMLAnchorElement>("verdict-zoom"),
+  variationsCard: byId("variations-card"),
+  variations: byId("variations"),
   viewerBox: byId("viewer"),
   viewerNote: byId("viewer-note"),
   resetView: byId<HTMLButtonElement>("reset-view"),
@@ -223,8 +225,10 @@ function pipeline(): string {
 }
 
 function source(): "file" | "text" {
+  const info = PIPELINES[pipeline()];
+  if (info.text && !info.file) return "text";
   const checked = ui.form.querySelector<HTMLInputElement>('input[name="source"]:checked');
-  return checked?.value === "text" && PIPELINES[pipeline()].text ? "text" : "file";
+  return checked?.value === "text" && info.text ? "text" : "file";
 }
 
 function updateForm(): void {
@@ -486,6 +490,7 @@ function resetResult(): void {
   jsonArtifacts.clear();
   viewer?.clear();
   ui.result.hidden = true;
+  delete ui.result.dataset.ready;
   ui.verdict.hidden = true;
   delete ui.verdict.dataset.buildable;
   ui.verdictReasons.replaceChildren();
@@ -495,6 +500,8 @@ function resetResult(): void {
   ui.verdictZoom.removeAttribute("href");
   ui.verdictPreview.removeAttribute("src");
   ui.facts.replaceChildren();
+  ui.variationsCard.hidden = true;
+  ui.variations.replaceChildren();
   ui.downloads.replaceChildren();
   ui.moreList.replaceChildren();
   ui.jobError.hidden = true;
@@ -566,6 +573,7 @@ async function finish(job: Job, signal: AbortSignal): Promise<void> {
   ui.result.dataset.jobId = job.id;
   renderDownloads(job.artifacts);
   await Promise.all([
+    showVariations(job, byName),
     showModel(byName, signal).then(() => showLevels(byName, signal)),
     showSteps(byName, signal),
     showFacts(byName, signal),
@@ -702,6 +710,53 @@ async function showLevels(byName: Map<string, Artifact>, signal: AbortSignal): P
   };
   rows[0]?.classList.add("current");
   control.hidden = !viewer;
+}
+
+// ---------------------------------------------------------------- variations of a sentence
+
+/** A generate job's shapes (`v1/`, `v2/`, …) side by side; the chosen one goes on to bricks. */
+async function showVariations(job: Job, byName: Map<string, Artifact>): Promise<void> {
+  const numbers = [...byName.keys()]
+    .map((name) => /^v(\d+)\/preview\.png$/.exec(name)?.[1])
+    .filter((k): k is string => k !== undefined && byName.has(`v${k}/voxels.npz`))
+    .map(Number)
+    .sort((a, b) => a - b);
+  ui.variationsCard.hidden = numbers.length === 0;
+  const items = await Promise.all(
+    numbers.map(async (k) => {
+      const img = el("img", { alt: `Variation ${k}`, class: "variation-image" });
+      try {
+        img.src = await blobUrl(`v${k}/preview.png`);
+      } catch {
+        img.alt = `Variation ${k} (preview not available)`;
+      }
+      const build = el("button", { type: "button", class: "button small", "data-variation": String(k) }, "Build this one");
+      build.addEventListener("click", () => void buildVariation(job, k, build));
+      return el("li", { "data-variation": String(k) }, el("figure", {}, img, el("figcaption", {}, `Variation ${k}`)), build);
+    }),
+  );
+  ui.variations.replaceChildren(...items);
+}
+
+/** Start a brickify job from one variation's grid (`vK/voxels.npz`) and follow it. */
+async function buildVariation(job: Job, k: number, button: HTMLButtonElement): Promise<void> {
+  button.disabled = true;
+  button.textContent = "Starting…";
+  try {
+    const blob = await api.blob(artifactUrl(`v${k}/voxels.npz`));
+    const file = new File([blob], `variation-${k}.npz`, { type: "application/octet-stream" });
+    const width = Number(ui.width.value);
+    const params = { pipeline: "brickify", width_studs: Number.isInteger(width) && width >= 4 ? width : 24 };
+    const started = await api.createFileJob(file, params);
+    rememberTitle(started.id, `${jobTitle(job)} · variation ${k}`);
+    openJob(started);
+    void refreshJobs();
+  } catch (error) {
+    ui.jobError.textContent = `Variation ${k} could not be sent to bricks: ${describe(error)}`;
+    ui.jobError.hidden = false;
+    button.disabled = false;
+    button.textContent = "Build this one";
+  }
 }
 
 async function showSteps(byName: Map<string, Artifact>, signal: AbortSignal): Promise<void> {

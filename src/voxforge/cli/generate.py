@@ -33,6 +33,22 @@ def generate_cmd(
             show_default="3.5",
         ),
     ] = None,
+    image: Annotated[
+        Path | None,
+        typer.Option(
+            "--image",
+            help="A photo of one object: the shapes start from its reconstruction and follow "
+            "the prompt.",
+        ),
+    ] = None,
+    image_strength: Annotated[
+        float | None,
+        typer.Option(
+            "--image-strength",
+            help="With --image: lower keeps more of the picture, 1 ignores it.",
+            show_default="0.6",
+        ),
+    ] = None,
     as_: Annotated[
         str | None,
         typer.Option("--as", help="mesh (smooth, default) | voxels (blocky) | points (+ PLY points)."),
@@ -66,6 +82,7 @@ def generate_cmd(
             ("variations", variations),
             ("seed", seed),
             ("guidance", guidance),
+            ("image_strength", image_strength),
             ("output", as_),
             ("stud_budget", stud_budget),
             ("height_cm", height_cm),
@@ -77,7 +94,7 @@ def generate_cmd(
             load_config(GenerateConfig, config, flags) if config else build_config(GenerateConfig, flags)
         )
         with progress_bar(not quiet) as cb:
-            s = run_generate(prompt, output, cfg, progress=cb)
+            s = run_generate(prompt, output, cfg, progress=cb, image=image)
         if s["note"]:
             typer.echo(f"note: {s['note']}", err=True)
         typer.echo(
@@ -112,6 +129,14 @@ def evaluate_generation_cmd(
     ] = 6,
     guidance: Annotated[float, typer.Option("--guidance", help="Guidance scale.")] = 3.5,
     seed: Annotated[int, typer.Option("--seed", help="Seed of prompts and variations.")] = 0,
+    phrasings: Annotated[
+        str,
+        typer.Option(
+            "--phrasings",
+            help="'eval': held-back templates and words (the reported numbers); 'train': the "
+            "training phrasings (validation, for choosing checkpoints and guidance).",
+        ),
+    ] = "eval",
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -121,7 +146,7 @@ def evaluate_generation_cmd(
     def run() -> None:
         import json
 
-        from voxforge.core.errors import InputFormatError
+        from voxforge.core.errors import ConfigError, InputFormatError
         from voxforge.nn.classify.inference import load_classifier
         from voxforge.nn.generate.evaluate import evaluate_generation
         from voxforge.nn.generate.generator import DEFAULT_MODEL, load_generator
@@ -129,6 +154,8 @@ def evaluate_generation_cmd(
 
         if not data.is_file():
             raise InputFormatError(f"{data}: no such voxel set")
+        if phrasings not in ("eval", "train"):
+            raise ConfigError(f"--phrasings must be 'eval' or 'train', got {phrasings!r}")
         gen = load_generator(weights or DEFAULT_MODEL)
         split = gen.info.get("training", {}).get("split", {})
         cfg = GenerateTrainConfig(
@@ -146,6 +173,7 @@ def evaluate_generation_cmd(
                 seed=seed,
                 guidance=guidance,
                 progress=cb,
+                phrasings=phrasings,  # type: ignore[arg-type]
             )
         if as_json:
             typer.echo(json.dumps(report, indent=2))

@@ -48,6 +48,13 @@ class GenerateConfig(BaseModel):
         "more closely with less variety; 1 samples the model as trained, 0 ignores the prompt.",
     )
     steps: int = Field(40, ge=2, le=1000, description="Denoising steps (DDIM).")
+    image_strength: float = Field(
+        0.6,
+        gt=0.0,
+        le=1.0,
+        description="With an image: share of the denoising run from the picture's shape "
+        "(lower keeps more of the picture, 1 ignores it).",
+    )
     output: Literal["voxels", "mesh", "points"] = Field(
         "mesh",
         description="'mesh': smoothed surface of the occupancy; 'voxels': the surface of the "
@@ -95,12 +102,17 @@ def run_generate(
     config: GenerateConfig | None = None,
     progress: ProgressCallback | None = None,
     generator: Any = None,
+    image: Path | str | bytes | None = None,
 ) -> dict[str, Any]:
     """Generate ``config.variations`` models for ``prompt`` into ``out_dir``; returns the summary.
+
+    With ``image`` (a photo of one object) the shapes start from the picture's reconstruction and
+    follow the prompt (:mod:`voxforge.nn.generate.hybrid`).
 
     Raises:
         PromptError: unusable prompt (empty, overlong, another script).
         ConfigError: missing weights, options out of range.
+        InputFormatError, UnsupportedInputError, SizeLimitError, GeometryError: an unusable image.
     """
     from voxforge.nn.generate.generator import DEFAULT_MODEL, load_generator
     from voxforge.nn.generate.prompts import check_prompt
@@ -112,10 +124,23 @@ def run_generate(
     timer = Timer()
     with timer("generate"):
         prog("generate")
+        picture = None
+        if image is not None:  # a bad picture fails before any model loads
+            from voxforge.nn.generate.hybrid import generate_with_picture, picture_shape
+
+            picture = picture_shape(image)
         gen = generator or load_generator(config.weights or DEFAULT_MODEL)
         if config.threshold is not None:
             gen.threshold = config.threshold
-        result = gen.generate(prompt, config.variations, config.seed, config.guidance, config.steps)
+        if picture is None:
+            result = gen.generate(prompt, config.variations, config.seed, config.guidance, config.steps)
+        else:
+            result = generate_with_picture(
+                gen, prompt, picture, config.variations, config.seed, config.guidance,
+                config.steps, config.image_strength,
+            )  # fmt: skip
+            result.info["image"] = str(image) if isinstance(image, str | Path) else "upload"
+            result.info["image_cut_out"] = picture.method
     summary: dict[str, Any] = {
         "job": "generate",
         "prompt": result.reading.prompt,
@@ -127,6 +152,8 @@ def run_generate(
         "model": str(gen.info.get("name", DEFAULT_MODEL)),
         "variations": [],
     }
+    if result.info:
+        summary["image"] = result.info
     with OutputDir(out_dir, extra={"job": "generate"}) as od:
         with timer("write"):
             prog("write")

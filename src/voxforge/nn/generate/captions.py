@@ -223,6 +223,13 @@ def shape_attributes(
 
 def caption(attrs: ShapeAttributes, rng: np.random.Generator, split: Split = "train") -> str:
     """One random sentence for a shape: a class word, 0-3 of its attributes, a template."""
+    return caption_with_words(attrs, rng, split)[0]
+
+
+def caption_with_words(
+    attrs: ShapeAttributes, rng: np.random.Generator, split: Split = "train"
+) -> tuple[str, list[str]]:
+    """:func:`caption` and the attribute words ("tall", "open", ...) the sentence asks for."""
     cls_word = str(rng.choice(CLASS_WORDS[attrs.cls]))
     adjectives = [w for w in attrs.words if w in WORDS[split]]
     phrases = [w for w in attrs.words if w in ("open", "solid")]
@@ -233,10 +240,20 @@ def caption(attrs: ShapeAttributes, rng: np.random.Generator, split: Split = "tr
     rng.shuffle(chosen)
     adj_words = [str(rng.choice(WORDS[split][w])) for w in chosen]
     ph = ""
+    said = list(chosen)
     if phrases and rng.random() < 0.5:
         p = str(rng.choice(phrases))
         ph = " " + str(rng.choice(PHRASES[split][p])).format(n=NUMBER_WORDS.get(attrs.legs, ""))
-    return render_template(str(rng.choice(TEMPLATES[split])), cls_word, adj_words, ph)
+        said.append("open" if p == "legs" else p)
+    return render_template(str(rng.choice(TEMPLATES[split])), cls_word, adj_words, ph), said
+
+
+def attribute_token(words: list[str]) -> np.ndarray:
+    """(len(ATTRIBUTES),) float32: +1 for a high word ("tall"), -1 for a low one ("low"), else 0."""
+    out = np.zeros(len(ATTRIBUTES), np.float32)
+    for k, (hi, lo) in enumerate(ATTRIBUTES.values()):
+        out[k] = (hi in words) - (lo in words)
+    return out
 
 
 def render_template(template: str, cls_word: str, adj_words: list[str], phrase: str = "") -> str:

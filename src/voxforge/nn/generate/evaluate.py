@@ -34,6 +34,7 @@ from voxforge.nn.generate.captions import (
     TEMPLATES,
     WORDS,
     ShapeMeasures,
+    Split,
     attribute_prompt,
     measure_shape,
     render_template,
@@ -62,14 +63,15 @@ class Retrieval:
         return self.voxels[seen] > 0
 
 
-def class_prompts(per_class: int, seed: int) -> list[tuple[str, str]]:
-    """(class, prompt) pairs from the held-back templates: class words, half with one adjective."""
+def class_prompts(per_class: int, seed: int, split: Split = "eval") -> list[tuple[str, str]]:
+    """(class, prompt) pairs from the ``split`` templates: class words, half with one adjective."""
     rng = np.random.default_rng(seed)
     out = []
+    templates, words_of = TEMPLATES[split], WORDS[split]
     for cls, words in CLASS_WORDS.items():
         for k in range(per_class):
-            template = TEMPLATES["eval"][k % len(TEMPLATES["eval"])]
-            adj = [str(rng.choice(WORDS["eval"][str(rng.choice(list(WORDS["eval"])))]))] if k % 2 else []
+            template = templates[k % len(templates)] if split == "eval" else str(rng.choice(templates))
+            adj = [str(rng.choice(words_of[str(rng.choice(list(words_of)))]))] if k % 2 else []
             out.append((cls, render_template(template, words[k % len(words)], adj)))
     return out
 
@@ -130,10 +132,13 @@ def evaluate_generation(
     retrieval_captions: int = 4,
     retrieval: Retrieval | None = None,
     progress: ProgressCallback | None = None,
+    phrasings: Split = "eval",
 ) -> dict[str, Any]:
     """The report described in the module docstring (plain JSON-ready dict).
 
     ``retrieval`` defaults to ``retrieval_captions`` training captions per training shape.
+    ``phrasings="train"`` builds the prompts from the training phrasings instead: the validation
+    protocol that chooses checkpoints and the guidance, so the held-back phrasings stay unseen.
     """
     progress = progress or null_progress
     enc = gen.encoder
@@ -151,7 +156,7 @@ def evaluate_generation(
         return out, (dt / variations, dc / variations)
 
     # class agreement, diversity, novelty
-    prompts = class_prompts(per_class, seed)
+    prompts = class_prompts(per_class, seed, phrasings)
     shapes: dict[str, list[np.ndarray]] = {m: [] for m in methods}
     labels: list[str] = []
     div: dict[str, list[float]] = {f"{m}{a}": [] for m in methods for a in ("", "_aligned")}
@@ -172,6 +177,7 @@ def evaluate_generation(
             "guidance": guidance,
             "steps": steps,
             "seed": seed,
+            "phrasings": phrasings,
         },
         "threads": torch.get_num_threads(),
     }
@@ -199,14 +205,19 @@ def evaluate_generation(
         }
     report["generator"]["seconds_per_shape"] = round(float(np.mean([w for w, _ in seconds])), 4)
     report["generator"]["cpu_seconds_per_shape"] = round(float(np.mean([c for _, c in seconds])), 4)
-    report["attributes"] = attribute_adherence(make, data, seed, progress)
+    report["attributes"] = attribute_adherence(make, data, seed, progress, split=phrasings)
     for m in methods:
         report[m]["attribute_adherence"] = report["attributes"][m]["adherence"]
     return report
 
 
 def attribute_adherence(
-    make: Any, data: CaptionedSet, seed: int, progress: ProgressCallback, phrasings: int = 2
+    make: Any,
+    data: CaptionedSet,
+    seed: int,
+    progress: ProgressCallback,
+    phrasings: int = 2,
+    split: Split = "eval",
 ) -> dict[str, Any]:
     """Share of (class, attribute) pairs whose high-word shapes measure higher than low-word ones.
 
@@ -221,8 +232,8 @@ def attribute_adherence(
         support = _support(data, cls, hi_word, lo_word)
         if min(support) < 10:
             continue
-        hi_prompts = [attribute_prompt(cls, hi_word, rng) for _ in range(phrasings)]
-        lo_prompts = [attribute_prompt(cls, lo_word, rng) for _ in range(phrasings)]
+        hi_prompts = [attribute_prompt(cls, hi_word, rng, split) for _ in range(phrasings)]
+        lo_prompts = [attribute_prompt(cls, lo_word, rng, split) for _ in range(phrasings)]
         # the same seeds for both words: the shapes differ by the prompt, not by the noise
         hi = [make(p, seed + 1000 * (k + 1) + i)[0] for k, p in enumerate(hi_prompts)]
         lo = [make(p, seed + 1000 * (k + 1) + i)[0] for k, p in enumerate(lo_prompts)]

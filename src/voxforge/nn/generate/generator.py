@@ -23,7 +23,14 @@ from scipy import ndimage
 
 from voxforge.core.errors import ConfigError, GeometryError
 from voxforge.nn.encoders.text import TextEncoder, load_text_encoder
-from voxforge.nn.generate.models import LatentDenoiser, VoxelVAE, cosine_alpha_bar
+from voxforge.nn.generate.captions import ATTRIBUTES
+from voxforge.nn.generate.models import (
+    AttributeHead,
+    LatentDenoiser,
+    VoxelVAE,
+    condition,
+    cosine_alpha_bar,
+)
 from voxforge.nn.generate.prompts import PromptReading, read_prompt
 
 DEFAULT_MODEL = "generator-text"
@@ -62,8 +69,11 @@ class TextToShape:
         latent_std: np.ndarray,
         info: dict[str, Any],
         encoder: TextEncoder | None = None,
+        head: AttributeHead | None = None,
     ) -> None:
         self.vae, self.denoiser = vae.eval(), denoiser.eval()
+        self.head = head.eval() if head is not None else None
+        self.classes: list[str] = list(info.get("classes", []))
         self.mean = torch.from_numpy(np.asarray(latent_mean, np.float32))
         self.std = torch.from_numpy(np.asarray(latent_std, np.float32))
         self.info = info
@@ -101,24 +111,69 @@ class TextToShape:
         if not 2 <= steps <= 1000:
             raise ConfigError(f"steps must be 2..1000, got {steps}")
         reading = read_prompt(prompt, encoder)
-        emb = torch.from_numpy(encoder.encode([reading.condition]))
-        prob = self.sample(emb.expand(variations, -1), seed, guidance, steps)
+        cond = self.condition(reading)
+        prob = self.sample(cond.expand(variations, -1), seed, guidance, steps)
         occ = np.stack([clean_occupancy(p, self.threshold) for p in prob])
         return Generation(reading, prob, occ, time.perf_counter() - t0)
 
     @torch.no_grad()
-    def sample(self, text: torch.Tensor, seed: int, guidance: float, steps: int) -> np.ndarray:
-        """(N, D) sentence embeddings -> (N, 32, 32, 32) float32 probabilities (DDIM, eta 0)."""
-        z = self.sample_latents(text, seed, guidance, steps)
+    def condition(self, reading: PromptReading) -> torch.Tensor:
+        """(1, D) what the denoiser reads for a prompt: its sentence embedding and, for a model
+        trained with ``conditioning: sentence+class+attributes``, the class one-hot and the attribute
+        head's token beside it."""
+        emb = torch.from_numpy(self.encoder.encode([reading.condition]))
+        if self.head is None:
+            return emb
+        cls = torch.tensor([self.classes.index(reading.cls)])
+        return condition(emb, cls, self.head.token(emb), len(self.classes))
+
+    @torch.no_grad()
+    def sample(
+        self,
+        text: torch.Tensor,
+        seed: int,
+        guidance: float,
+        steps: int,
+        start: torch.Tensor | None = None,
+        strength: float = 1.0,
+    ) -> np.ndarray:
+        """(N, D) conditions (:meth:`condition`) -> (N, 32, 32, 32) float32 probabilities (DDIM)."""
+        z = self.sample_latents(text, seed, guidance, steps, start, strength)
         return torch.sigmoid(self.vae.decode(z)).numpy()
 
     @torch.no_grad()
-    def sample_latents(self, text: torch.Tensor, seed: int, guidance: float, steps: int) -> torch.Tensor:
-        """(N, D) sentence embeddings -> (N, latent) VAE latents."""
+    def encode(self, occupancy: np.ndarray) -> torch.Tensor:
+        """(N, 32, 32, 32) occupancy (or probabilities) -> (N, latent) VAE latent means."""
+        x = torch.from_numpy(np.ascontiguousarray(occupancy, dtype=np.float32))
+        return self.vae.encode(x)[0]
+
+    @torch.no_grad()
+    def sample_latents(
+        self,
+        text: torch.Tensor,
+        seed: int,
+        guidance: float,
+        steps: int,
+        start: torch.Tensor | None = None,
+        strength: float = 1.0,
+    ) -> torch.Tensor:
+        """(N, D) conditions (:meth:`condition`) -> (N, latent) VAE latents.
+
+        With ``start`` ((N, latent) VAE latents, e.g. of a reconstructed picture) the chain begins
+        at step ``strength`` (0..1) from that latent noised to that step, not from pure noise: low
+        strength keeps the start's shape, 1 forgets it (SDEdit).
+        """
         gen = torch.Generator().manual_seed(int(seed))
         n = text.shape[0]
         x = torch.randn(n, self.denoiser.latent, generator=gen)
-        ts = torch.linspace(1.0, 0.0, steps + 1)
+        t_start = 1.0
+        if start is not None:
+            t_start = float(min(max(strength, 0.0), 1.0))
+            ab0 = cosine_alpha_bar(torch.tensor(t_start))
+            x0 = (start.float() - self.mean) / self.std
+            x = ab0.sqrt() * x0 + (1 - ab0).sqrt() * x
+            steps = max(1, round(steps * t_start))
+        ts = torch.linspace(t_start, 0.0, steps + 1)
         for i in range(steps):
             t, t_next = ts[i], ts[i + 1]
             tt = torch.full((n,), float(t))
@@ -184,12 +239,15 @@ def save_generator(
     latent_mean: np.ndarray,
     latent_std: np.ndarray,
     info: dict[str, Any],
+    head: AttributeHead | None = None,
 ) -> Path:
     """Write ``stem.safetensors`` (float16 weights) and ``stem.json`` (config, statistics, metrics)."""
     from safetensors.torch import save_file
 
     tensors = {f"vae.{k}": v for k, v in vae.state_dict().items()}
     tensors.update({f"prior.{k}": v for k, v in denoiser.state_dict().items()})
+    if head is not None:
+        tensors.update({f"head.{k}": v for k, v in head.state_dict().items()})
     tensors = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in tensors.items()}
     tensors["latent_mean"] = torch.from_numpy(np.asarray(latent_mean, np.float32))
     tensors["latent_std"] = torch.from_numpy(np.asarray(latent_std, np.float32))
@@ -218,13 +276,19 @@ def load_generator(name: str | Path = DEFAULT_MODEL, encoder: TextEncoder | None
     vae = VoxelVAE(arch["latent"], arch["width"])
     den = LatentDenoiser(arch["latent"], arch["text_dim"], arch["prior_width"], arch["prior_blocks"])
     tensors = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(st)).items()}
+    head = None
+    if info.get("conditioning", "sentence") != "sentence":
+        extra = len(info["classes"]) + len(ATTRIBUTES)
+        head = AttributeHead(arch["text_dim"] - extra, len(ATTRIBUTES))
     try:
         vae.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("vae.")})
         den.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("prior.")})
+        if head is not None:
+            head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head.")})
     except RuntimeError as err:
         raise ConfigError(
             f"{st}: weights do not fit the architecture in {js.name} ({str(err).splitlines()[0]})"
         ) from None
     return TextToShape(
-        vae, den, tensors["latent_mean"].numpy(), tensors["latent_std"].numpy(), info, encoder
+        vae, den, tensors["latent_mean"].numpy(), tensors["latent_std"].numpy(), info, encoder, head
     )

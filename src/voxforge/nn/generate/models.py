@@ -101,3 +101,37 @@ def cosine_alpha_bar(t: torch.Tensor) -> torch.Tensor:
     """Cumulative signal share at step t in [0, 1] (the cosine schedule)."""
     s = 0.008
     return torch.cos((t + s) / (1 + s) * math.pi / 2).clamp(min=1e-5) ** 2
+
+
+class AttributeHead(nn.Module):
+    """Sentence embedding -> for each attribute of ``ATTRIBUTES`` the logits of (low, unsaid, high).
+
+    Trained on the training captions (whose words are known), it turns any sentence into the
+    attribute token the denoiser is conditioned on beside the sentence itself; held-back words
+    ("towering", "spindly") reach it only through the sentence encoder.
+    """
+
+    def __init__(self, text_dim: int = 384, attributes: int = 5) -> None:
+        super().__init__()
+        self.attributes = attributes
+        self.net = nn.Sequential(nn.Linear(text_dim, 256), nn.SiLU(), nn.Linear(256, 3 * attributes))
+
+    def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        """(N, text_dim) -> (N, attributes, 3) logits."""
+        return self.net(emb).view(-1, self.attributes, 3)
+
+    @torch.no_grad()
+    def token(self, emb: torch.Tensor) -> torch.Tensor:
+        """(N, text_dim) -> (N, attributes) in [-1, 1]: P(high word) - P(low word)."""
+        p = torch.softmax(self(emb), dim=-1)
+        return p[..., 2] - p[..., 0]
+
+
+def condition(emb: torch.Tensor, cls: torch.Tensor, token: torch.Tensor, classes: int) -> torch.Tensor:
+    """The denoiser's conditioning: sentence embedding, class one-hot, attribute token, side by side.
+
+    ``emb`` (N, D), ``cls`` (N,) class indices, ``token`` (N, attributes)
+    -> (N, D + classes + attributes).
+    """
+    onehot = nn.functional.one_hot(cls.long(), classes).float()
+    return torch.cat([emb.float(), onehot, token.float()], dim=1)

@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -18,12 +19,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from voxforge.nn.generate.captions import (
     ShapeAttributes,
-    caption,
+    attribute_token,
+    caption_with_words,
     class_terciles,
     measure_shape,
     shape_attributes,
 )
-from voxforge.nn.generate.models import LatentDenoiser, VoxelVAE, cosine_alpha_bar
+from voxforge.nn.generate.models import (
+    AttributeHead,
+    LatentDenoiser,
+    VoxelVAE,
+    condition,
+    cosine_alpha_bar,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +67,12 @@ class GenerateTrainConfig(BaseModel):
     prior_batch: int = Field(128, ge=1)
     prior_lr: float = Field(1e-3, gt=0)
     cond_drop: float = Field(0.1, ge=0, lt=1, description="Share of steps trained without a sentence.")
+    conditioning: Literal["sentence", "sentence+class+attributes"] = Field(
+        "sentence",
+        description="What the denoiser reads: the sentence embedding alone, or beside it the "
+        "prompt's class (one-hot) and the attribute token of the attribute head.",
+    )
+    head_steps: int = Field(3000, ge=1, description="Optimiser steps of the attribute head.")
     threads: int = Field(1, ge=1, description="torch CPU threads.")
 
 
@@ -185,13 +199,50 @@ def encode_latents(model: VoxelVAE, voxels: np.ndarray, batch: int = 64) -> np.n
 
 def caption_table(data: CaptionedSet, per_shape: int, seed: int) -> tuple[list[str], np.ndarray]:
     """``per_shape`` training captions of every training shape: (sentences, (M,) shape index)."""
+    texts, owner, _ = caption_words_table(data, per_shape, seed)
+    return texts, owner
+
+
+def caption_words_table(
+    data: CaptionedSet, per_shape: int, seed: int
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """:func:`caption_table` plus each sentence's attribute token ((M, attributes), +1/-1/0)."""
     rng = np.random.default_rng(seed)
-    texts, owner = [], []
+    texts, owner, tokens = [], [], []
     for i in data.train:
         for _ in range(per_shape):
-            texts.append(caption(data.attributes[int(i)], rng, "train"))
+            text, words = caption_with_words(data.attributes[int(i)], rng, "train")
+            texts.append(text)
             owner.append(int(i))
-    return texts, np.asarray(owner, dtype=np.int64)
+            tokens.append(attribute_token(words))
+    return texts, np.asarray(owner, dtype=np.int64), np.stack(tokens)
+
+
+def train_attribute_head(
+    cfg: GenerateTrainConfig, emb: np.ndarray, tokens: np.ndarray
+) -> tuple[AttributeHead, float]:
+    """Fit the attribute head on (caption embedding, said attribute words); returns it and its
+    accuracy on the last 5 % of the captions (held out of its training)."""
+    torch.manual_seed(cfg.seed + 3)
+    rng = np.random.default_rng(cfg.seed + 3)
+    x = torch.from_numpy(emb.astype(np.float32))
+    y = torch.from_numpy(tokens.astype(np.int64) + 1)  # 0 low, 1 unsaid, 2 high
+    order = torch.from_numpy(rng.permutation(len(x)))
+    cut = int(0.95 * len(x))
+    fit, held = order[:cut], order[cut:]
+    head = AttributeHead(x.shape[1], tokens.shape[1])
+    opt = torch.optim.AdamW(head.parameters(), lr=2e-3, weight_decay=1e-4)
+    for _ in range(cfg.head_steps):
+        pick = fit[torch.from_numpy(rng.integers(0, len(fit), 256))]
+        loss = torch.nn.functional.cross_entropy(head(x[pick]).reshape(-1, 3), y[pick].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    head.eval()
+    with torch.no_grad():
+        acc = float((head(x[held]).argmax(-1) == y[held]).float().mean())
+    print(f"attribute head held-out caption accuracy {acc:.4f}", flush=True)
+    return head, acc
 
 
 def train_prior(
@@ -238,6 +289,10 @@ def train_prior(
         if (step + 1) % 500 == 0:
             print(f"prior step {step + 1} loss {run:.4f} {time.time() - t0:.0f}s", flush=True)
             torch.save({"state": model.state_dict(), "step": step + 1}, out)
+            if (step + 1) % 2500 == 0:
+                torch.save(
+                    {"state": model.state_dict(), "step": step + 1}, out.with_suffix(f".{step + 1}.pt")
+                )
     torch.save({"state": model.state_dict(), "step": cfg.prior_steps}, out)
     return model
 
@@ -306,13 +361,22 @@ def train_generator(cfg: GenerateTrainConfig, stem: Path, work: Path) -> Path:
         vae = train_vae(cfg, data, vae_ckpt, model=vae)
     vae.eval()
     caps = work / "captions.npz"
+    texts, owner, tokens = caption_words_table(data, cfg.captions_per_shape, cfg.seed)
     if caps.is_file():
         z = np.load(caps)
-        emb, owner = z["emb"].astype(np.float32), z["owner"]
+        if list(z["texts"]) != texts:
+            raise ValueError(f"{caps} holds other captions than this config makes; remove it")
+        emb = z["emb"].astype(np.float32)
     else:
-        texts, owner = caption_table(data, cfg.captions_per_shape, cfg.seed)
         emb = load_text_encoder(cfg.text_encoder).encode(texts)
         np.savez(caps, emb=emb.astype(np.float16), owner=owner, texts=np.array(texts))
+    head, head_acc = None, None
+    cond = emb
+    if cfg.conditioning != "sentence":
+        head, head_acc = train_attribute_head(cfg, emb, tokens)
+        e = torch.from_numpy(emb)
+        cls = torch.from_numpy(data.labels[owner])
+        cond = condition(e, cls, head.token(e), len(data.classes)).numpy()
     lat_file = work / "latents.npz"
     if lat_file.is_file():
         lat = np.load(lat_file)["latents"]
@@ -322,12 +386,13 @@ def train_generator(cfg: GenerateTrainConfig, stem: Path, work: Path) -> Path:
     mean, std = lat.reshape(-1, lat.shape[-1]).mean(0), lat.reshape(-1, lat.shape[-1]).std(0) + 1e-6
     row = {int(i): r for r, i in enumerate(data.train)}
     own_rows = np.array([row[int(i)] for i in owner], dtype=np.int64)
-    denoiser = train_prior(cfg, (lat - mean) / std, emb, own_rows, work / "prior.pt")
+    denoiser = train_prior(cfg, (lat - mean) / std, cond, own_rows, work / "prior.pt")
     threshold, val_iou = best_threshold(vae, data.voxels[data.val])
     info = {
         "name": stem.name,
         "task": "text-to-shape",
-        "architecture": architecture(cfg, emb.shape[1]),
+        "architecture": architecture(cfg, cond.shape[1]),
+        "conditioning": cfg.conditioning,
         "text_encoder": cfg.text_encoder,
         "threshold": threshold,
         "classes": data.classes,
@@ -345,4 +410,6 @@ def train_generator(cfg: GenerateTrainConfig, stem: Path, work: Path) -> Path:
             "captions": len(owner),
         },
     }
-    return save_generator(stem, vae, denoiser, mean, std, info)
+    if head_acc is not None:
+        info["attribute_head_caption_accuracy"] = round(head_acc, 4)
+    return save_generator(stem, vae, denoiser, mean, std, info, head)
