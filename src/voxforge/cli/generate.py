@@ -30,7 +30,7 @@ def generate_cmd(
         typer.Option(
             "--guidance",
             help="Higher follows the prompt more closely, lower gives more variety.",
-            show_default="3.5",
+            show_default="the model's",
         ),
     ] = None,
     image: Annotated[
@@ -127,7 +127,10 @@ def evaluate_generation_cmd(
     per_class: Annotated[
         int, typer.Option("--per-class", help="Held-back class prompts per class.", min=1)
     ] = 6,
-    guidance: Annotated[float, typer.Option("--guidance", help="Guidance scale.")] = 3.5,
+    guidance: Annotated[
+        float | None,
+        typer.Option("--guidance", help="Guidance scale.", show_default="the model's"),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of prompts and variations.")] = 0,
     phrasings: Annotated[
         str,

@@ -40,12 +40,13 @@ class GenerateConfig(BaseModel):
 
     variations: int = Field(4, ge=1, le=16, description="Different shapes made for the prompt.")
     seed: int = Field(0, ge=0, description="Seed of the variations (same seed, same shapes).")
-    guidance: float = Field(
-        3.5,
+    guidance: float | None = Field(
+        None,
         ge=0.0,
         le=20.0,
         description="Classifier-free guidance: higher follows the prompt "
-        "more closely with less variety; 1 samples the model as trained, 0 ignores the prompt.",
+        "more closely with less variety; 1 samples the model as trained, 0 ignores the prompt; "
+        "default: the model's own (its card says how it was chosen).",
     )
     steps: int = Field(40, ge=2, le=1000, description="Denoising steps (DDIM).")
     image_strength: float = Field(
@@ -148,7 +149,7 @@ def run_generate(
         "class_named_in_prompt": result.reading.named,
         "note": result.reading.note,
         "seed": config.seed,
-        "guidance": config.guidance,
+        "guidance": gen.resolve_guidance(config.guidance),
         "model": str(gen.info.get("name", DEFAULT_MODEL)),
         "variations": [],
     }

@@ -66,3 +66,59 @@ def test_diversity_and_novelty_measures():
     other[0:4, 0:4, 0:30] = True
     near = nearest_training_iou(np.stack([turned, other]), np.stack([g]))
     assert near[0] == pytest.approx(1.0) and near[1] < 0.1
+
+
+def test_class_and_attribute_token_conditioning_round_trips(hash_encoder, tmp_path):
+    """A model conditioned on sentence + class one-hot + attribute token: the token follows the
+    prompt's class and the head, and the weights (head included) load back."""
+    import torch
+
+    from voxforge.nn.generate.captions import ATTRIBUTES, CLASS_WORDS
+    from voxforge.nn.generate.generator import TextToShape
+    from voxforge.nn.generate.models import AttributeHead, LatentDenoiser, VoxelVAE
+    from voxforge.nn.generate.prompts import read_prompt
+
+    classes = list(CLASS_WORDS)
+    dim = hash_encoder.dim + len(classes) + len(ATTRIBUTES)
+    torch.manual_seed(0)
+    vae, den = VoxelVAE(8, 4), LatentDenoiser(8, dim, 32, 1)
+    head = AttributeHead(hash_encoder.dim, len(ATTRIBUTES))
+    arch = {"latent": 8, "width": 4, "text_dim": dim, "prior_width": 32, "prior_blocks": 1}
+    info = {
+        "name": "tiny-tokens",
+        "threshold": 0.5,
+        "architecture": arch,
+        "conditioning": "sentence+class+attributes",
+        "classes": classes,
+    }
+    gen = TextToShape(vae, den, np.zeros(8), np.ones(8), info, hash_encoder, head)
+    cond = gen.condition(read_prompt("a tall sofa", hash_encoder))
+    assert cond.shape == (1, dim)
+    onehot = cond[0, hash_encoder.dim : hash_encoder.dim + len(classes)]
+    assert onehot.argmax().item() == classes.index("sofa") and onehot.sum().item() == 1.0
+    assert torch.all(cond[0, -len(ATTRIBUTES) :].abs() <= 1.0)
+    save_generator(tmp_path / "t", vae, den, np.zeros(8), np.ones(8), info, head)
+    again = load_generator(tmp_path / "t", encoder=hash_encoder)
+    assert again.head is not None
+    a = gen.generate("a tall sofa", variations=2, seed=1, steps=4).probability
+    b = again.generate("a tall sofa", variations=2, seed=1, steps=4).probability
+    np.testing.assert_allclose(a, b, atol=0.02)
+
+
+def test_caption_words_name_what_the_sentence_says():
+    from voxforge.nn.generate.captions import (
+        ShapeAttributes,
+        attribute_token,
+        caption,
+        caption_with_words,
+    )
+
+    attrs = ShapeAttributes("table", ["tall", "thin", "open"], legs=4)
+    for seed in range(20):
+        text, words = caption_with_words(attrs, np.random.default_rng(seed))
+        assert text == caption(attrs, np.random.default_rng(seed))
+        assert set(words) <= {"tall", "thin", "open"}
+        token = attribute_token(words)
+        assert token[0] == (1.0 if "tall" in words else 0.0)
+        assert token[3] == (-1.0 if "thin" in words else 0.0)
+        assert token[4] == (1.0 if "open" in words else 0.0)

@@ -39,7 +39,7 @@ from voxforge.nn.generate.captions import (
     measure_shape,
     render_template,
 )
-from voxforge.nn.generate.generator import DEFAULT_GUIDANCE, TextToShape
+from voxforge.nn.generate.generator import TextToShape
 from voxforge.nn.generate.train import CaptionedSet, caption_table, dihedral
 
 
@@ -127,7 +127,7 @@ def evaluate_generation(
     variations: int = 4,
     per_class: int = 6,
     seed: int = 0,
-    guidance: float = DEFAULT_GUIDANCE,
+    guidance: float | None = None,
     steps: int = 40,
     retrieval_captions: int = 4,
     retrieval: Retrieval | None = None,
@@ -141,6 +141,7 @@ def evaluate_generation(
     protocol that chooses checkpoints and the guidance, so the held-back phrasings stay unseen.
     """
     progress = progress or null_progress
+    guidance = gen.resolve_guidance(guidance)
     enc = gen.encoder
     if retrieval is None:
         texts, owner = caption_table(data, retrieval_captions, seed + 7)

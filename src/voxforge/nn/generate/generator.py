@@ -35,7 +35,8 @@ from voxforge.nn.generate.prompts import PromptReading, read_prompt
 
 DEFAULT_MODEL = "generator-text"
 DEFAULT_GUIDANCE = 3.5
-"""Guidance scale of the shipped model (chosen on training phrasings, see its model card)."""
+"""Guidance scale of a model whose sidecar names none (the shipped one names its own, chosen on
+training phrasings; see its model card)."""
 MAX_VARIATIONS = 16
 
 
@@ -91,7 +92,7 @@ class TextToShape:
         prompt: str,
         variations: int = 4,
         seed: int = 0,
-        guidance: float = DEFAULT_GUIDANCE,
+        guidance: float | None = None,
         steps: int = 40,
     ) -> Generation:
         """Make ``variations`` shapes for ``prompt`` (seeded, so the same call gives the same shapes).
@@ -106,8 +107,7 @@ class TextToShape:
         t0 = time.perf_counter()
         if not 1 <= variations <= MAX_VARIATIONS:
             raise ConfigError(f"variations must be 1..{MAX_VARIATIONS}, got {variations}")
-        if not 0.0 <= guidance <= 20.0:
-            raise ConfigError(f"guidance must be in 0..20, got {guidance}")
+        guidance = self.resolve_guidance(guidance)
         if not 2 <= steps <= 1000:
             raise ConfigError(f"steps must be 2..1000, got {steps}")
         reading = read_prompt(prompt, encoder)
@@ -115,6 +115,13 @@ class TextToShape:
         prob = self.sample(cond.expand(variations, -1), seed, guidance, steps)
         occ = np.stack([clean_occupancy(p, self.threshold) for p in prob])
         return Generation(reading, prob, occ, time.perf_counter() - t0)
+
+    def resolve_guidance(self, guidance: float | None) -> float:
+        """``guidance``, or the model's own (its sidecar's ``guidance``) when None; checked."""
+        g = float(self.info.get("guidance", DEFAULT_GUIDANCE)) if guidance is None else float(guidance)
+        if not 0.0 <= g <= 20.0:
+            raise ConfigError(f"guidance must be in 0..20, got {g}")
+        return g
 
     @torch.no_grad()
     def condition(self, reading: PromptReading) -> torch.Tensor:

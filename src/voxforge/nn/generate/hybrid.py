@@ -23,7 +23,6 @@ import numpy as np
 from voxforge.core.errors import ConfigError, GeometryError
 from voxforge.nn.generate.captions import CLASS_WORDS
 from voxforge.nn.generate.generator import (
-    DEFAULT_GUIDANCE,
     MAX_VARIATIONS,
     Generation,
     TextToShape,
@@ -99,7 +98,7 @@ def generate_with_picture(
     picture: PictureShape,
     variations: int = 4,
     seed: int = 0,
-    guidance: float = DEFAULT_GUIDANCE,
+    guidance: float | None = None,
     steps: int = 40,
     strength: float = DEFAULT_STRENGTH,
     classifier: Any = None,
@@ -113,8 +112,7 @@ def generate_with_picture(
         raise ConfigError(f"variations must be 1..{MAX_VARIATIONS}, got {variations}")
     if not 0.0 < strength <= 1.0:
         raise ConfigError(f"image strength must be in (0, 1], got {strength}")
-    if not 0.0 <= guidance <= 20.0:
-        raise ConfigError(f"guidance must be in 0..20, got {guidance}")
+    guidance = gen.resolve_guidance(guidance)
     reading = read_with_picture(prompt, picture, classifier)
     gen.encoder  # noqa: B018 - load the sentence encoder outside the timed part
     t0 = time.perf_counter()
