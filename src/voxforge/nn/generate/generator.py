@@ -117,8 +117,9 @@ class TextToShape:
         return Generation(reading, prob, occ, time.perf_counter() - t0)
 
     def resolve_guidance(self, guidance: float | None) -> float:
-        """``guidance``, or the model's own (its sidecar's ``guidance``) when None; checked."""
-        g = float(self.info.get("guidance", DEFAULT_GUIDANCE)) if guidance is None else float(guidance)
+        """``guidance``, or the model's own (its sidecar's ``recommended_guidance``) when None."""
+        own = self.info.get("recommended_guidance", DEFAULT_GUIDANCE)
+        g = float(own) if guidance is None else float(guidance)
         if not 0.0 <= g <= 20.0:
             raise ConfigError(f"guidance must be in 0..20, got {g}")
         return g
