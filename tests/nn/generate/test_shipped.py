@@ -38,3 +38,40 @@ def test_shipped_generator_follows_tall_and_low(shipped):
     low = shipped.generate("a low table", variations=6, seed=1).occupancy
     ratio = [np.mean([measure_shape(g).height_ratio for g in s]) for s in (tall, low)]
     assert ratio[0] > ratio[1]
+
+
+def test_shipped_generator_with_a_picture_stays_near_it_and_follows_the_text(shipped, shared_data):
+    """A rendered photo of a held-back table: the shapes made from it and the sentence are closer
+    to its reconstruction than text-only shapes, and "tall" still comes out taller than "low"."""
+    import io
+
+    from PIL import Image
+
+    from voxforge.nn.generate.hybrid import generate_with_picture, picture_shape
+    from voxforge.nn.generate.train import GenerateTrainConfig, captioned_set, dihedral
+    from voxforge.nn.reconstruct.renderset import render_views
+
+    data = captioned_set(GenerateTrainConfig(data=str(shared_data / "modelnet10_vox30_train.npz")))
+    table = next(int(i) for i in data.val if data.classes[int(data.labels[i])] == "table")
+    photo = render_views(data.voxels[table], np.random.default_rng(table), 1, size=256).images[0]
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, format="PNG")
+    pic = picture_shape(buf.getvalue())
+
+    def near(shapes: np.ndarray) -> float:
+        return float(
+            np.mean(
+                [
+                    max((pic.occupancy & dihedral(s, k)).sum() / (pic.occupancy | dihedral(s, k)).sum()
+                        for k in range(8))
+                    for s in shapes
+                ]
+            )
+        )  # fmt: skip
+
+    tall = generate_with_picture(shipped, "a tall table", pic, 4, seed=7).occupancy
+    low = generate_with_picture(shipped, "a low table", pic, 4, seed=7).occupancy
+    text_only = shipped.generate("a tall table", 4, seed=7).occupancy
+    assert near(tall) > near(text_only)
+    ratio = [np.mean([measure_shape(g).height_ratio for g in s]) for s in (tall, low)]
+    assert ratio[0] > ratio[1]
