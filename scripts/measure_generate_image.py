@@ -6,7 +6,8 @@ then for "a tall X" and "a low X" the generator makes 4 variations from the pict
 text alone. Reported: mean IoU (best of the 8 z-quarter-turn / mirror alignments) of the shapes to
 the picture's reconstruction, with and without the picture; the share of pictures whose "tall"
 shapes are taller (height over the longer side) than their "low" shapes; the voxel classifier's
-agreement with the class of the picture's shapes. Prints one JSON object.
+agreement with the class of the picture's shapes. Photos the cut-out refuses are counted apart.
+Prints one JSON object.
 
     PYTHONPATH=src python scripts/measure_generate_image.py \
         --data ../shared/data/modelnet10_vox30_train.npz
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from voxforge.core.errors import VoxforgeError
 from voxforge.nn.classify.inference import load_classifier
 from voxforge.nn.generate.captions import measure_shape
 from voxforge.nn.generate.generator import load_generator
@@ -51,14 +53,18 @@ def main() -> None:
     rec, clf = load_reconstructor("image"), load_classifier("classifier-voxel")
     data = captioned_set(GenerateTrainConfig(data=args.data))
     rng = np.random.default_rng(args.seed)
-    rows = []
+    rows, refused = [], []
     for cls in CLASSES:
         pool = [int(i) for i in data.val if data.classes[int(data.labels[i])] == cls]
         for i in rng.choice(pool, args.per_class, replace=False):
             views = render_views(data.voxels[i], np.random.default_rng(int(i)), 1, size=256)
             buf = io.BytesIO()
             Image.fromarray(views.images[0]).save(buf, format="PNG")
-            pic = picture_shape(buf.getvalue(), rec)
+            try:
+                pic = picture_shape(buf.getvalue(), rec)
+            except VoxforgeError as err:  # the photo cut-out found no object: counted, skipped
+                refused.append({"class": cls, "shape": int(i), "error": str(err)})
+                continue
             word = cls.replace("_", " ")
             text = gen.generate(f"a tall {word}", 4, 7).occupancy
             hi = generate_with_picture(gen, f"a tall {word}", pic, 4, 7, strength=args.strength)
@@ -83,6 +89,7 @@ def main() -> None:
     closer = float(np.mean([r["iou_with_picture"] > r["iou_text_only"] for r in rows]))
     report = {
         "pictures": len(rows),
+        "refused": refused,
         "strength": args.strength,
         "guidance": gen.resolve_guidance(None),
         "mean": mean,
