@@ -19,7 +19,13 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import (
+    FileResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,6 +37,7 @@ from voxforge.service import auth
 from voxforge.service.db import TERMINAL, Database
 from voxforge.service.gc import check_quota, folder_bytes
 from voxforge.service.jobs import JobRunner, JobService, make_runner
+from voxforge.service.objects import make_object_store
 from voxforge.service.pipelines import (
     PipelineSpec,
     check_grid_cap,
@@ -41,6 +48,7 @@ from voxforge.service.pipelines import (
 )
 from voxforge.service.schemas import Health, JobEventPublic, JobPublic, PipelinePublic
 from voxforge.service.settings import ServiceSettings
+from voxforge.service.shared import make_shared
 from voxforge.service.storage import (
     MAX_FIELD_BYTES,
     Storage,
@@ -98,7 +106,11 @@ class State:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(settings.db_url, settings.db_timeout_s)
         self.db.create_all()
-        self.storage = Storage(settings.data_dir)
+        self.objects = make_object_store(
+            settings.s3_bucket, settings.s3_endpoint_url, settings.s3_prefix, settings.s3_region
+        )
+        self.storage = Storage(settings.data_dir, self.objects)
+        self.shared = make_shared(settings.redis_url, settings.server_ttl_s)
         self.pipelines = pipelines
         self.jobs = JobService(
             self.db,
@@ -114,10 +126,11 @@ class State:
             settings.max_attempts,
             settings.read_limits,
             settings.reconcile_s,
+            self.shared,
         )
-        self.requests = auth.RateLimiter(settings.requests_per_minute)
-        self.submissions = auth.RateLimiter(settings.jobs_per_minute)
-        self.anonymous = auth.RateLimiter(settings.anonymous_requests_per_minute)
+        self.requests = self.shared.limiter("requests", settings.requests_per_minute)
+        self.submissions = self.shared.limiter("jobs", settings.jobs_per_minute)
+        self.anonymous = self.shared.limiter("anonymous", settings.anonymous_requests_per_minute)
         self.streams: dict[int, int] = {}
         self.streams_lock = threading.Lock()
 
@@ -142,6 +155,7 @@ def create_app(
         finally:
             retention.cancel()
             state.jobs.stop()
+            state.shared.close()
             state.db.dispose()
 
     # /docs and /redoc load their JavaScript from a CDN onto the origin whose page keeps the API
@@ -317,7 +331,9 @@ def _add_routes(app: FastAPI, state: State) -> None:
     @app.get(
         "/healthz",
         tags=["service"],
-        responses={503: {"description": "Database or data folder not writable"}},
+        responses={
+            503: {"description": "Database, data folder, Redis or object store not usable"}
+        },
     )
     def healthz() -> Health:
         """``ok`` when the database and the data folder can be written; 503 otherwise."""
@@ -328,6 +344,9 @@ def _add_routes(app: FastAPI, state: State) -> None:
             raise StorageUnavailableError(
                 "the database cannot be written (locked, read-only or down)"
             ) from None
+        state.shared.heartbeat()
+        if state.objects is not None:
+            state.objects.check()
         return Health(status="ok", version=__version__, pipelines=state.pipelines.names())
 
     @app.get("/v1/pipelines", tags=["jobs"])
@@ -439,11 +458,13 @@ def _add_routes(app: FastAPI, state: State) -> None:
         response_class=FileResponse,
         responses={404: {"description": "No such job or artifact"}},
     )
-    def get_artifact(name: str, job: OwnedJob) -> FileResponse:
+    def get_artifact(name: str, job: OwnedJob) -> Response:
         """Download one output; ``name`` as the job's ``artifacts`` list it (one ``/`` at most)."""
         art = next((a for a in job.artifacts if a.name == name), None)
         if art is None:
             raise HTTPException(404, f"job {job.id} has no artifact {name!r}")
+        if state.objects is not None:
+            return _object_artifact(state, job.id, name, art.media_type)
         try:
             path = state.storage.artifact_path(job.id, name)
         except UnsupportedInputError:
@@ -451,6 +472,22 @@ def _add_routes(app: FastAPI, state: State) -> None:
         if not path.is_file():
             raise HTTPException(404, f"artifact {name!r} of job {job.id} is missing on disk")
         return FileResponse(path, media_type=art.media_type, filename=Path(name).name)
+
+
+def _object_artifact(state: State, job_id: str, name: str, media_type: str) -> Response:
+    """An artifact from the object store: streamed through, or a redirect to a presigned URL."""
+    filename = Path(name).name
+    key = f"jobs/{job_id}/output/{name}"
+    if state.settings.s3_presign:
+        return RedirectResponse(state.objects.presigned_url(key, filename), 307)
+    body = state.storage.open_artifact(job_id, name)
+    if body is None:
+        raise HTTPException(404, f"artifact {name!r} of job {job_id} is missing in object storage")
+    headers = {
+        "Content-Length": str(body.size),
+        "Content-Disposition": f'attachment; filename="{filename}"',
+    }
+    return StreamingResponse(body.chunks, media_type=media_type, headers=headers)
 
 
 async def _receive_job(

@@ -107,7 +107,7 @@ def collect(
                 report.bytes_freed += size
                 report.inputs_removed.append(job_id)
                 if not dry_run:
-                    shutil.rmtree(storage.input_dir(job_id), ignore_errors=True)
+                    storage.remove_input(job_id)
     jobs_root = storage.root / "jobs"
     for d in jobs_root.iterdir() if jobs_root.is_dir() else ():
         if not d.is_dir() or d.name in known:

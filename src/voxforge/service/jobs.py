@@ -581,8 +581,12 @@ class JobService:
         max_attempts: int = 2,
         limits: ReadLimits | None = None,
         reconcile_s: float = 2.0,
+        shared: Any = None,
     ) -> None:
+        from voxforge.service.shared import LocalShared
+
         self.db, self.storage, self.runner, self.pipelines = db, storage, runner, pipelines
+        self.shared = shared or LocalShared()
         self.max_attempts = max_attempts
         self.limits = limits or ReadLimits()
         self.reconcile_s = reconcile_s
@@ -590,7 +594,8 @@ class JobService:
         self._unstored_lock = threading.Lock()
         self._stopping = threading.Event()
         self._reconciler: threading.Thread | None = None
-        self.notifier = EventNotifier()
+        self.notifier: EventNotifier = self.shared.notifier
+        self.shared.on_cancel(self.runner.cancel)  # a DELETE answered by another server
 
     def start(self) -> None:
         """Sweep leftovers of dead workers, start the runner, requeue what an earlier server left
@@ -628,6 +633,8 @@ class JobService:
                 job.attempts = max(job.attempts - 1, 0)
                 msg = "the server was shut down while the job was running; it starts again"
                 s.add(EventRow(job_id=job.id, kind="queued", status="queued", message=msg))
+        for job_id in job_ids:
+            self.shared.release(job_id)  # another live server adopts it
 
     # ---- reconciler
 
@@ -668,22 +675,58 @@ class JobService:
         held = self.runner.held()
         with self._unstored_lock:
             held |= {ev.job_id for ev in self._unstored}
-        failed = []
+        failed: list[str] = []
+        adopted: list[Job] = []
         with self.db.session() as s:
             for job in s.scalars(select(Job).where(Job.status == "running")):
                 if job.id in held:
+                    continue
+                claim = self.shared.claim(job.id)
+                if claim == "adopted":  # its server died: like a restart of that server
+                    if self._requeue_or_fail(s, job, "its server stopped"):
+                        adopted.append(job)
+                    else:
+                        failed.append(job.id)
+                    continue
+                if claim == "other":
                     continue
                 self.storage.clear_scratch(job.id)
                 self._fail(job, "the worker running the job is gone; submit it again")
                 s.add(self._failed_event(job))
                 failed.append(job.id)
+            if self.shared.distributed:
+                for job in s.scalars(select(Job).where(Job.status == "queued")):
+                    if job.id not in held and self.shared.claim(job.id) == "adopted":
+                        adopted.append(job)
         for job_id in failed:
+            self.shared.release(job_id)
             self.notifier.notify(job_id)
+        for job in adopted:
+            log.info("adopting job %s of a server that stopped", job.id)
+            self.notifier.notify(job.id)
+            self._resubmit(job)
         return failed
+
+    def _requeue_or_fail(self, s: Any, job: Job, why: str) -> bool:
+        """Put a job whose server stopped back in the queue, or fail it past ``max_attempts``
+        (True when requeued)."""
+        self.storage.clear_partial(job.id)
+        if job.attempts < self.max_attempts:
+            job.status, job.stage, job.progress = "queued", None, 0.0
+            msg = (
+                f"{why} while the job was running; started again "
+                f"(attempt {job.attempts + 1} of {self.max_attempts})"
+            )
+            s.add(EventRow(job_id=job.id, kind="queued", status="queued", message=msg))
+            return True
+        self._fail(job, f"{why} while the job was running, {job.attempts} times; not started again")
+        s.add(self._failed_event(job))
+        return False
 
     def _reconcile_loop(self) -> None:
         while not self._stopping.wait(self.reconcile_s):
             try:
+                self.shared.heartbeat()
                 self.reconcile()
             except Exception:  # the database is still away; try again next round
                 log.warning("reconciler: database unavailable", exc_info=True)
@@ -702,6 +745,8 @@ class JobService:
         input_name: str | None,
     ) -> Job:
         """Record a queued job (its input already stored) and hand it to the runner."""
+        self.storage.publish_input(job_id)
+        self.shared.claim(job_id)
         with self.db.session() as s:
             job = Job(
                 id=job_id,
@@ -765,13 +810,16 @@ class JobService:
             return rows, exists
 
     def delete(self, job_id: str) -> None:
-        """Stop the job if it is queued or running, then remove its rows and files."""
+        """Stop the job if it is queued or running (here or on another server), then remove its
+        rows and files."""
         self.runner.cancel(job_id)
+        self.shared.cancel(job_id)
         with self.db.session() as s:
             s.execute(delete(EventRow).where(EventRow.job_id == job_id))
             s.execute(delete(ArtifactRow).where(ArtifactRow.job_id == job_id))
             s.execute(delete(Job).where(Job.id == job_id))
         self.notifier.notify(job_id)  # its streams end
+        self.shared.release(job_id)
         self.storage.delete_job(job_id)
 
     # ---- runner events
@@ -781,6 +829,8 @@ class JobService:
         wake the job's event streams."""
         if ev.kind in TERMINAL:  # before the job shows as finished: a killed worker leaves
             self.storage.clear_scratch(ev.job_id)  # its tmp/ and .output.tmp-* behind
+        if ev.kind == "succeeded" and self.storage.objects is not None:
+            ev = self._publish(ev)
         with self.db.session() as s:
             job = s.get(Job, ev.job_id)
             if job is None or job.status in TERMINAL:
@@ -789,8 +839,25 @@ class JobService:
                 gone = False
                 self._apply(s, job, ev)
         self.notifier.notify(ev.job_id)
+        if ev.kind in TERMINAL:
+            self.shared.release(ev.job_id)
         if gone and ev.kind in TERMINAL:
             self.storage.delete_job(ev.job_id)  # a deleted job's worker may have written files
+
+    def _publish(self, ev: RunnerEvent) -> RunnerEvent:
+        """Copy a succeeded job's outputs to the object store; a failed event when that fails
+        (a job no other server could serve is not a success)."""
+        try:
+            outputs = self.storage.read_manifest(ev.job_id)
+        except VoxforgeError:
+            return ev  # _apply fails the job, naming the manifest
+        except OSError:
+            return ev
+        try:
+            self.storage.publish_outputs(ev.job_id, outputs)
+        except (VoxforgeError, OSError) as err:
+            return RunnerEvent(ev.job_id, "failed", error=f"outputs not stored: {_first_line(err)}")
+        return ev
 
     def _apply(self, s: Any, job: Job, ev: RunnerEvent) -> None:
         message = None
@@ -866,24 +933,19 @@ class JobService:
         done: dict[str, list[str]] = {"requeued": [], "failed": [], "submitted": []}
         with self.db.session() as s:
             for job in s.scalars(select(Job).where(Job.status == "running")):
-                self.storage.clear_partial(job.id)
-                if job.attempts < self.max_attempts:
-                    job.status, job.stage, job.progress = "queued", None, 0.0
-                    msg = (
-                        f"the server stopped while the job was running; started again "
-                        f"(attempt {job.attempts + 1} of {self.max_attempts})"
-                    )
-                    s.add(EventRow(job_id=job.id, kind="queued", status="queued", message=msg))
+                if self.shared.claim(job.id) == "other":  # a live server runs it
+                    continue
+                if self._requeue_or_fail(s, job, "the server stopped"):
                     done["requeued"].append(job.id)
                 else:
-                    self._fail(
-                        job,
-                        f"the server stopped while the job was running, {job.attempts} times; "
-                        "not started again",
-                    )
-                    s.add(self._failed_event(job))
                     done["failed"].append(job.id)
-            queued = list(s.scalars(select(Job).where(Job.status == "queued").order_by(Job.created_at)))
+            queued = [
+                job
+                for job in s.scalars(select(Job).where(Job.status == "queued").order_by(Job.created_at))
+                if self.shared.claim(job.id) != "other"
+            ]
+        for job_id in done["failed"]:
+            self.shared.release(job_id)
         for job in queued:
             self._resubmit(job)
             done["submitted"].append(job.id)
@@ -896,5 +958,10 @@ class JobService:
             config = spec.build_options(job.options)
         except VoxforgeError as err:
             self.report_event(RunnerEvent(job.id, "failed", error=f"cannot restart: {err}"))
+            return
+        try:
+            self.storage.fetch_input(job.id)
+        except (VoxforgeError, OSError) as err:
+            self.report_event(RunnerEvent(job.id, "failed", error=f"input not found: {_first_line(err)}"))
             return
         self.runner.submit(self._spec(job.id, spec, config))

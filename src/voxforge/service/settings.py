@@ -4,7 +4,9 @@
 ``VOXFORGE_MAX_UPLOAD_MB``, ``VOXFORGE_JOBS_PER_MINUTE``, ``VOXFORGE_REQUESTS_PER_MINUTE``,
 ``VOXFORGE_WORKERS``, ``VOXFORGE_RUNNER`` and the input caps ``VOXFORGE_MAX_ARRAY_MB``,
 ``VOXFORGE_MAX_UNZIPPED_MB``, ``VOXFORGE_MAX_CELLS``, ``VOXFORGE_MAX_POINTS``, the disk policy
-``VOXFORGE_QUOTA_MB``, ``VOXFORGE_KEEP_DAYS``, ``VOXFORGE_KEEP_INPUTS_DAYS``; flags given
+``VOXFORGE_QUOTA_MB``, ``VOXFORGE_KEEP_DAYS``, ``VOXFORGE_KEEP_INPUTS_DAYS``, the shared state of
+several server processes ``VOXFORGE_REDIS_URL``, ``VOXFORGE_S3_BUCKET``, ``VOXFORGE_S3_ENDPOINT_URL``,
+``VOXFORGE_S3_PREFIX``, ``VOXFORGE_S3_REGION``, ``VOXFORGE_S3_PRESIGN``; flags given
 explicitly (not None) win. A plain pydantic model instead of pydantic-settings keeps the
 dependency list as it is.
 """
@@ -39,6 +41,12 @@ ENV: dict[str, tuple[str, float]] = {
     "quota_bytes_per_key": ("VOXFORGE_QUOTA_MB", MIB),
     "keep_days": ("VOXFORGE_KEEP_DAYS", 1),
     "keep_inputs_days": ("VOXFORGE_KEEP_INPUTS_DAYS", 1),
+    "redis_url": ("VOXFORGE_REDIS_URL", 1),
+    "s3_bucket": ("VOXFORGE_S3_BUCKET", 1),
+    "s3_endpoint_url": ("VOXFORGE_S3_ENDPOINT_URL", 1),
+    "s3_prefix": ("VOXFORGE_S3_PREFIX", 1),
+    "s3_region": ("VOXFORGE_S3_REGION", 1),
+    "s3_presign": ("VOXFORGE_S3_PRESIGN", 1),
 }
 
 
@@ -135,6 +143,35 @@ class ServiceSettings(BaseModel):
     )
     gc_interval_s: float = Field(
         3600, gt=0, description="How often the server applies the retention policy."
+    )
+
+    redis_url: str | None = Field(
+        None,
+        description="redis://HOST:PORT/DB shared by several server processes: rate limits, event "
+        "wake-ups, cancellation, job ownership (voxforge.service.shared); None keeps them in "
+        "this process.",
+    )
+    server_ttl_s: float = Field(
+        15,
+        gt=0,
+        le=600,
+        description="With Redis: a server silent this long is taken for dead and its jobs are "
+        "adopted by the others (refreshed every reconcile_s).",
+    )
+    s3_bucket: str | None = Field(
+        None,
+        description="Bucket of an S3-compatible store for job inputs and outputs (credentials from "
+        "the AWS_* variables); None keeps files in the data folder only.",
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="S3 endpoint (MinIO, Ceph...); None: AWS for the configured region."
+    )
+    s3_prefix: str = Field("", description="Key prefix inside the bucket, e.g. 'voxforge/'.")
+    s3_region: str | None = Field(None, description="S3 region; None: boto3's default.")
+    s3_presign: bool = Field(
+        False,
+        description="Answer downloads with a redirect to a 5-minute presigned URL instead of "
+        "streaming the object through the server.",
     )
 
     @property

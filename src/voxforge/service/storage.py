@@ -48,10 +48,12 @@ class StorageUnavailableError(VoxforgeError):
 
 
 class Storage:
-    """Where each job's input and outputs live under ``root``."""
+    """Where each job's input and outputs live under ``root``, and, with ``objects`` (an
+    :class:`~voxforge.service.objects.ObjectStore`), the copies every server reads from."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, objects: Any = None) -> None:
         self.root = Path(root).resolve()
+        self.objects = objects
         (self.root / "jobs").mkdir(parents=True, exist_ok=True)
 
     def job_dir(self, job_id: str) -> Path:
@@ -141,6 +143,43 @@ class Storage:
 
     def delete_job(self, job_id: str) -> None:
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        if self.objects is not None:
+            self.objects.delete_prefix(f"jobs/{job_id}/")
+
+    # ---- object storage (a no-op without ``objects``)
+
+    def publish_input(self, job_id: str) -> None:
+        """Copy the job's upload to the object store (another server may have to run the job)."""
+        path = self.input_path(job_id)
+        if self.objects is not None and path is not None:
+            self.objects.put_file(f"jobs/{job_id}/input/{path.name}", path)
+
+    def fetch_input(self, job_id: str) -> None:
+        """Bring the job's upload from the object store when this server's folder lacks it."""
+        if self.objects is None or self.input_path(job_id) is not None:
+            return
+        for name in self.objects.list(f"jobs/{job_id}/input/"):
+            self.objects.get_file(name, self.input_dir(job_id) / PurePosixPath(name).name)
+
+    def remove_input(self, job_id: str) -> None:
+        """Remove the job's upload here and from the object store."""
+        shutil.rmtree(self.input_dir(job_id), ignore_errors=True)
+        if self.objects is not None:
+            self.objects.delete_prefix(f"jobs/{job_id}/input/")
+
+    def publish_outputs(self, job_id: str, outputs: list[dict[str, Any]]) -> None:
+        """Copy a finished job's outputs and ``manifest.json`` to the object store."""
+        if self.objects is None:
+            return
+        for o in [*outputs, {"name": MANIFEST_NAME, "media_type": "application/json"}]:
+            path = self.artifact_path(job_id, o["name"])
+            self.objects.put_file(f"jobs/{job_id}/output/{o['name']}", path, o.get("media_type"))
+
+    def open_artifact(self, job_id: str, name: str) -> Any:
+        """The artifact's :class:`~voxforge.service.objects.ObjectBody` from the object store,
+        or None when missing."""
+        check_artifact_name(name)
+        return self.objects.open(f"jobs/{job_id}/output/{name}")
 
 
 def check_artifact_name(name: str) -> None:
