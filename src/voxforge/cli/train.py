@@ -3,6 +3,7 @@ ship a run as weights with a model card."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,39 @@ from voxforge.cli.progress import progress_bar
 
 train_app = typer.Typer(help="Train neural networks.", no_args_is_help=True)
 
+Nodes = Annotated[
+    int, typer.Option("--nodes", help="Machines of a distributed run (torchrun, DDP).", min=1)
+]
+ProcsPerNode = Annotated[
+    int,
+    typer.Option(
+        "--procs-per-node", help="Training processes on this machine (one per GPU, or CPU).", min=1
+    ),
+]
+NodeRank = Annotated[int, typer.Option("--node-rank", help="This machine's index (0 = master).")]
+MasterAddr = Annotated[
+    str, typer.Option("--master-addr", help="Address of node 0, where the processes meet.")
+]
+MasterPort = Annotated[int, typer.Option("--master-port", help="Port on node 0.")]
+
+
+def _torchrun(args: list[str], nodes: int, procs: int, rank: int, addr: str, port: int) -> bool:
+    """Start this command again under torchrun when several processes are asked for (and this
+    is not already one of them); True when it ran (its exit status is raised as typer.Exit)."""
+    import subprocess
+
+    from voxforge.nn.training import torchrun_command, under_torchrun
+
+    if nodes * procs <= 1 or under_torchrun():
+        return False
+    cmd = torchrun_command(
+        args, nodes=nodes, procs_per_node=procs, node_rank=rank, master_addr=addr, master_port=port
+    )
+    code = subprocess.call(cmd)
+    if code:
+        raise typer.Exit(code)
+    return True
+
 
 @train_app.command("classifier")
 @command
@@ -21,13 +55,33 @@ def train_classifier_cmd(
     device: Annotated[str | None, typer.Option("--device", help="cpu or cuda")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from <run>/last.pt.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    nodes: Nodes = 1,
+    procs_per_node: ProcsPerNode = 1,
+    node_rank: NodeRank = 0,
+    master_addr: MasterAddr = "127.0.0.1",
+    master_port: MasterPort = 29500,
 ) -> None:
-    """Train a shape classifier from a YAML config; runs go to <output_dir>/<name>/."""
+    """Train a shape classifier from a YAML config; runs go to <output_dir>/<name>/.
+
+    With --nodes/--procs-per-node the run is data-parallel through torchrun (gloo on CPU, nccl on
+    CUDA): the config's batch_size is the global batch, split evenly over the processes.
+    """
     from voxforge.nn.classify.train import load_train_config, train_classifier
+    from voxforge.nn.training import Dist, check_global_batch
 
     cfg = load_train_config(config, {"device": device} if device else None)
-    with progress_bar(not quiet) as cb:
+    check_global_batch(cfg.batch_size, Dist(0, nodes * procs_per_node))
+    args = ["train", "classifier", "--config", str(config)]
+    args += ["--device", device] if device else []
+    args += ["--resume"] if resume else []
+    args += ["--quiet"] if quiet else []
+    if _torchrun(args, nodes, procs_per_node, node_rank, master_addr, master_port):
+        return
+    main = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 alone reports
+    with progress_bar(not quiet and main) as cb:
         result = train_classifier(cfg, resume=resume, progress=cb)
+    if not main:
+        return
     b = result.best
     typer.echo(
         f"best epoch {result.best_epoch}/{result.epochs_run}: val acc {b.get('val_acc', 0):.4f}, "

@@ -111,10 +111,21 @@ class VoxNet(nn.Module):
         return self.head(self.forward_features(x))
 
 
-def _conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+def _norm(kind: str, channels: int) -> nn.Module:
+    """``batch``: BatchNorm3d; ``group``: GroupNorm with up to 8 groups (per sample, so a batch
+    split over several training processes normalises exactly as the whole batch would)."""
+    if kind == "group":
+        groups = next(g for g in (8, 4, 2, 1) if channels % g == 0)
+        return nn.GroupNorm(groups, channels)
+    if kind != "batch":
+        raise ConfigError(f"norm must be 'batch' or 'group', got {kind!r}")
+    return nn.BatchNorm3d(channels)
+
+
+def _conv_bn(cin: int, cout: int, stride: int = 1, norm: str = "batch") -> nn.Sequential:
     return nn.Sequential(
         nn.Conv3d(cin, cout, 3, stride=stride, padding=1, bias=False),
-        nn.BatchNorm3d(cout),
+        _norm(norm, cout),
         nn.ReLU(inplace=True),
     )
 
@@ -122,12 +133,12 @@ def _conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 class ResBlock3d(nn.Module):
     """Two 3³ conv + BN layers with an identity shortcut (He et al. 2016), channels kept."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, norm: str = "batch") -> None:
         super().__init__()
         self.conv1 = nn.Conv3d(channels, channels, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm3d(channels)
+        self.bn1 = _norm(norm, channels)
         self.conv2 = nn.Conv3d(channels, channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm3d(channels)
+        self.bn2 = _norm(norm, channels)
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -147,6 +158,8 @@ class VoxResNet(nn.Module):
         widths: channels after the first, second and third stride-2 stage.
         blocks: residual blocks per stage at 8³ and 4³.
         dropout: before the classifier layer.
+        norm: ``batch`` (BatchNorm) or ``group`` (GroupNorm: independent of how a batch is split
+            across distributed training processes).
     """
 
     def __init__(
@@ -155,15 +168,16 @@ class VoxResNet(nn.Module):
         widths: tuple[int, int, int] = (16, 32, 64),
         blocks: tuple[int, int] = (1, 1),
         dropout: float = 0.3,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
         if len(widths) != 3 or len(blocks) != 2 or min(widths) < 1 or min(blocks) < 0:
             raise ConfigError(f"VoxResNet needs 3 widths and 2 block counts, got {widths}, {blocks}")
         w1, w2, w3 = widths
-        layers: list[nn.Module] = [_conv_bn(1, w1, 2), _conv_bn(w1, w2, 2)]  # 32 -> 16 -> 8
-        layers += [ResBlock3d(w2) for _ in range(blocks[0])]
-        layers.append(_conv_bn(w2, w3, 2))  # 8 -> 4
-        layers += [ResBlock3d(w3) for _ in range(blocks[1])]
+        layers: list[nn.Module] = [_conv_bn(1, w1, 2, norm), _conv_bn(w1, w2, 2, norm)]  # 32->16->8
+        layers += [ResBlock3d(w2, norm) for _ in range(blocks[0])]
+        layers.append(_conv_bn(w2, w3, 2, norm))  # 8 -> 4
+        layers += [ResBlock3d(w3, norm) for _ in range(blocks[1])]
         self.body = nn.Sequential(*layers)
         self.feature_dim = 2 * w3
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.feature_dim, num_classes))
@@ -257,8 +271,9 @@ def voxresnet(
     widths: tuple[int, int, int] | list[int] = (16, 32, 64),
     blocks: tuple[int, int] | list[int] = (1, 1),
     dropout: float = 0.3,
+    norm: str = "batch",
 ) -> nn.Module:
-    return VoxResNet(num_classes, tuple(widths), tuple(blocks), dropout)  # type: ignore[arg-type]
+    return VoxResNet(num_classes, tuple(widths), tuple(blocks), dropout, norm)  # type: ignore[arg-type]
 
 
 @register_model("pointnet", input_kind="points", description="small PointNet, FPS 512, 0.06M params")

@@ -7,6 +7,9 @@ epoch, for ``resume``), ``epoch_NNN.pt`` every ``checkpoint_every`` epochs and `
 costs ``vote_views`` times more and is logged every ``vote_every`` epochs). Early stopping
 watches validation loss.
 Everything is seeded: the split, each epoch's shuffle and augmentation (seed + epoch), dropout.
+Under ``torchrun`` (``voxforge train classifier --procs-per-node M``) every process draws the
+same global batch, takes its share (:func:`voxforge.nn.training.shard`) and DistributedDataParallel
+averages the gradients; rank 0 writes the run folder.
 """
 
 from __future__ import annotations
@@ -30,11 +33,18 @@ from voxforge.nn.classify.data import Augment, iterate_batches, points_from_voxe
 from voxforge.nn.classify.models import MODELS, count_parameters, create_model
 from voxforge.nn.datasets import ClassifierData, load_voxel_set, stratified_split
 from voxforge.nn.training import (
+    Dist,
+    all_sum,
     append_csv,
+    check_global_batch,
+    finish_distributed,
+    init_distributed,
     lr_factor,
     resume_checkpoint,
     save_checkpoint,
     setup_torch,
+    shard,
+    wrap_model,
 )
 
 log = logging.getLogger(__name__)
@@ -190,8 +200,14 @@ def train_one_epoch(
     config: ClassifierTrainConfig,
     epoch: int,
     progress: ProgressCallback | None = None,
+    dist: Dist | None = None,
 ) -> dict[str, float]:
-    """One pass over ``data`` with augmentation; returns mean loss and accuracy."""
+    """One pass over ``data`` with augmentation; returns mean loss and accuracy.
+
+    With ``dist``, each global batch is augmented whole (the same random draws as one process)
+    and this process trains on its share; the counters are summed over the processes.
+    """
+    dist = dist or Dist()
     model.train()
     rng = np.random.default_rng([config.seed, epoch])
     torch.manual_seed(config.seed * 100_003 + epoch)
@@ -208,8 +224,11 @@ def train_one_epoch(
             x = torch.from_numpy(aug.points(data.points[idx], rng))
         else:
             x = torch.from_numpy(aug.voxels(data.voxels[idx], rng)).float().unsqueeze(1)
-        x = x.to(config.device)
-        y = torch.from_numpy(data.labels[idx]).to(config.device)
+        y = torch.from_numpy(data.labels[idx])
+        if dist.enabled:
+            part = torch.from_numpy(shard(np.arange(len(idx)), dist))
+            x, y = x[part], y[part]
+        x, y = x.to(config.device), y.to(config.device)
         logits = model(x)
         loss = loss_fn(logits, y)
         optimizer.zero_grad(set_to_none=True)
@@ -217,10 +236,11 @@ def train_one_epoch(
         nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         scheduler.step()
-        total_loss += float(loss.detach()) * len(idx)
+        total_loss += float(loss.detach()) * len(y)
         correct += int((logits.argmax(1) == y).sum())
-        seen += len(idx)
+        seen += len(y)
         report("train", (b + 1) / n_batches)
+    total_loss, correct, seen = all_sum([total_loss, correct, seen], dist, config.device)
     return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1)}
 
 
@@ -312,11 +332,24 @@ def train_classifier(
         progress: ``callback(stage, fraction)``; stage is ``"epoch i/n"``.
 
     Raises:
-        ConfigError: CUDA requested but absent, or ``resume`` without a checkpoint.
+        ConfigError: CUDA requested but absent, ``resume`` without a checkpoint, or a batch that
+            does not split evenly over the distributed processes.
     """
+    dist = init_distributed(config.device)
+    try:
+        return _train(config, resume, progress, dist)
+    finally:
+        finish_distributed(dist)
+
+
+def _train(
+    config: ClassifierTrainConfig, resume: bool, progress: ProgressCallback | None, dist: Dist
+) -> TrainResult:
+    per_process = check_global_batch(config.batch_size, dist)
     setup_torch(config.device, config.num_threads, config.seed)
     run = config.run_dir
-    run.mkdir(parents=True, exist_ok=True)
+    if dist.main:
+        run.mkdir(parents=True, exist_ok=True)
     prep = prepare_data(config)
     classes = prep.train.classes
     model = create_model(config.model, num_classes=len(classes), **config.model_args).to(config.device)
@@ -331,25 +364,30 @@ def train_classifier(
     if resume:
         resume_checkpoint(run, config.device, model, optimizer, scheduler, state)
         log.info("resumed %s at epoch %d", run, state["epoch"])
-    (run / "config.yaml").write_text(dump_config(config), encoding="utf-8")
+    trained = wrap_model(model, dist, config.device)  # after resume: DDP broadcasts rank 0's
     meta = {"arch": config.model, "arch_args": model.arch_args, "classes": classes,
-            "input_kind": prep.input_kind, "params": count_parameters(model)}  # fmt: skip
-    writer = _tensorboard(run)
-    report = progress or null_progress
+            "input_kind": prep.input_kind, "params": count_parameters(model),
+            "world_size": dist.world_size, "per_process_batch": per_process}  # fmt: skip
+    writer = None
+    if dist.main:
+        (run / "config.yaml").write_text(dump_config(config), encoding="utf-8")
+        writer = _tensorboard(run)
+    report = (progress or null_progress) if dist.main else null_progress
     t0, stopped = time.perf_counter(), False
     for epoch in range(int(state["epoch"]) + 1, config.epochs + 1):
         te = time.perf_counter()
         stage = f"epoch {epoch}/{config.epochs}"
         tr = train_one_epoch(
-            model, prep.train, prep.input_kind, optimizer, scheduler, config, epoch,
-            progress=lambda _s, f, stage=stage: report(stage, f),
+            trained, prep.train, prep.input_kind, optimizer, scheduler, config, epoch,
+            progress=lambda _s, f, stage=stage: report(stage, f), dist=dist,
         )  # fmt: skip
         vote = epoch % config.vote_every == 0 or epoch == config.epochs
         va = validate(model, prep.val, prep.input_kind, config, vote=vote)
         row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": tr["loss"],
                "train_acc": tr["acc"], "val_loss": va["loss"], "val_acc": va["acc"],
                "val_acc_vote": va["acc_vote"], "seconds": time.perf_counter() - te}  # fmt: skip
-        append_csv(run / "metrics.csv", row)
+        if dist.main:
+            append_csv(run / "metrics.csv", row)
         if writer is not None:
             for k, v in row.items():
                 if k != "epoch":
@@ -359,14 +397,16 @@ def train_classifier(
         score = (va["acc"], -va["loss"])
         if score > (state["best_acc"], -state["best_loss"]):
             state.update(best_acc=va["acc"], best_loss=va["loss"], best_epoch=epoch, best=row)
-            save_checkpoint(run / "best.pt", model, optimizer, scheduler, state, meta, epoch)
+            if dist.main:
+                save_checkpoint(run / "best.pt", model, optimizer, scheduler, state, meta, epoch)
         if va["loss"] < state["min_val_loss"] - 1e-4:
             state.update(min_val_loss=va["loss"], bad_epochs=0)
         else:
             state["bad_epochs"] += 1
         state["epoch"] = epoch
-        save_checkpoint(run / "last.pt", model, optimizer, scheduler, state, meta, epoch)
-        if epoch % config.checkpoint_every == 0:
+        if dist.main:
+            save_checkpoint(run / "last.pt", model, optimizer, scheduler, state, meta, epoch)
+        if dist.main and epoch % config.checkpoint_every == 0:
             save_checkpoint(
                 run / f"epoch_{epoch:03d}.pt", model, optimizer, scheduler, state, meta, epoch
             )
