@@ -212,3 +212,21 @@ def wait_running(client, key, job_id: str, timeout: float = 10) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def test_a_starting_server_leaves_the_scratch_of_jobs_live_servers_run(tmp_path, redis_url):
+    from voxforge.service.shared import RedisShared
+    from voxforge.service.storage import Storage
+
+    a, b = RedisShared(redis_url), RedisShared(redis_url)
+    try:
+        storage = Storage(tmp_path / "shared-folder")
+        for job in ("j1", "j2"):
+            storage.scratch_dir(job).mkdir(parents=True)
+        assert a.claim("j1") == "adopted"
+        assert b.held_elsewhere("j1") and not a.held_elsewhere("j1")
+        assert storage.sweep(b.held_elsewhere) == 1  # b starts: only j2's leftovers go
+        assert storage.scratch_dir("j1").is_dir() and not storage.scratch_dir("j2").exists()
+    finally:
+        a.close()
+        b.close()

@@ -600,7 +600,7 @@ class JobService:
     def start(self) -> None:
         """Sweep leftovers of dead workers, start the runner, requeue what an earlier server left
         queued or running, and start the reconciler."""
-        self.storage.sweep()
+        self.storage.sweep(self.shared.held_elsewhere)
         self.runner.start(self.report_event)
         self.recover()
         self._stopping.clear()

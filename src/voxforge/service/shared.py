@@ -54,6 +54,8 @@ class Shared(Protocol):
 
     def claim(self, job_id: str) -> Claim: ...
 
+    def held_elsewhere(self, job_id: str) -> bool: ...
+
     def release(self, job_id: str) -> None: ...
 
     def cancel(self, job_id: str) -> None: ...
@@ -79,6 +81,9 @@ class LocalShared:
 
     def claim(self, job_id: str) -> Claim:
         return "mine"
+
+    def held_elsewhere(self, job_id: str) -> bool:
+        return False
 
     def release(self, job_id: str) -> None:
         pass
@@ -199,6 +204,13 @@ class RedisShared:
             )
         )
         return ("other", "mine", "adopted")[code]  # type: ignore[return-value]
+
+    def held_elsewhere(self, job_id: str) -> bool:
+        """Whether another live server owns ``job_id`` (nothing changes)."""
+        owner = self.client.get(f"{self.prefix}:owner:{job_id}")
+        if owner is None or owner.decode() == self.server_id:
+            return False
+        return bool(self.client.exists(self._server_key(owner.decode())))
 
     def release(self, job_id: str) -> None:
         self._release(keys=[f"{self.prefix}:owner:{job_id}"], args=[self.server_id])

@@ -19,7 +19,7 @@ import re
 import shutil
 import threading
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -78,15 +78,23 @@ class Storage:
             if p.name == SCRATCH or p.name.startswith(PARTIAL_PREFIXES):
                 shutil.rmtree(p, ignore_errors=True)
 
-    def sweep(self) -> int:
-        """Clear every job's scratch and partial outputs (server start: no worker runs yet)."""
+    def sweep(self, busy: Callable[[str], bool] = lambda _job_id: False) -> int:
+        """Clear every job's scratch and partial outputs (server start: no worker of this server
+        runs yet), except in the folders of jobs ``busy`` names (run by another live server on a
+        shared data folder)."""
         jobs = self.root / "jobs"
         count = 0
         for d in jobs.iterdir() if jobs.is_dir() else ():
-            for p in d.iterdir() if d.is_dir() else ():
-                if p.name == SCRATCH or p.name.startswith(PARTIAL_PREFIXES):
-                    shutil.rmtree(p, ignore_errors=True)
-                    count += 1
+            leftovers = [
+                p
+                for p in (d.iterdir() if d.is_dir() else ())
+                if p.name == SCRATCH or p.name.startswith(PARTIAL_PREFIXES)
+            ]
+            if leftovers and busy(d.name):
+                continue
+            for p in leftovers:
+                shutil.rmtree(p, ignore_errors=True)
+                count += 1
         return count
 
     def check_writable(self) -> None:
