@@ -89,6 +89,7 @@ def test_object_store_round_trip_on_an_s3_server(tmp_path, s3):
 
 def test_an_unreachable_store_is_a_503_error(tmp_path, monkeypatch):
     from voxforge.service.objects import ObjectStoreError
+
     pytest.importorskip("boto3")
     for k, v in S3_ENV.items():
         monkeypatch.setenv(k, v)

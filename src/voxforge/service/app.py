@@ -331,9 +331,7 @@ def _add_routes(app: FastAPI, state: State) -> None:
     @app.get(
         "/healthz",
         tags=["service"],
-        responses={
-            503: {"description": "Database, data folder, Redis or object store not usable"}
-        },
+        responses={503: {"description": "Database, data folder, Redis or object store not usable"}},
     )
     def healthz() -> Health:
         """``ok`` when the database and the data folder can be written; 503 otherwise."""

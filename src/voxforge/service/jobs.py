@@ -962,6 +962,8 @@ class JobService:
         try:
             self.storage.fetch_input(job.id)
         except (VoxforgeError, OSError) as err:
-            self.report_event(RunnerEvent(job.id, "failed", error=f"input not found: {_first_line(err)}"))
+            self.report_event(
+                RunnerEvent(job.id, "failed", error=f"input not found: {_first_line(err)}")
+            )
             return
         self.runner.submit(self._spec(job.id, spec, config))

@@ -153,7 +153,9 @@ class _errors:
 
 
 def _message(what: str, err: Exception) -> str:
-    code = getattr(err, "response", {}).get("Error", {}).get("Code") if hasattr(err, "response") else None
+    code = (
+        getattr(err, "response", {}).get("Error", {}).get("Code") if hasattr(err, "response") else None
+    )
     return f"object storage: {what} failed ({code or type(err).__name__}); try again later"
 
 

@@ -1,0 +1,278 @@
+"""The service scaled out: 2 ``voxforge serve`` processes sharing PostgreSQL, Redis and S3, 20 clients.
+
+Started here: a throw-away PostgreSQL cluster (Debian's binaries; a SQLite file when they are
+missing, and the figures say which), ``redis-server`` and moto's S3 server on free ports, then two
+``voxforge serve`` processes, each with its own data folder (as on two machines) and the
+``--runner`` given (default ``process`` with one worker each). ``--clients`` threads, each with its
+own API key, submit ``--jobs`` brickify jobs (a 6 x 4 x 4 cm box at 8 studs) one after another
+to one server and poll ``GET /v1/jobs/{id}`` on the *other* every ``--poll`` seconds until the job
+is terminal, then download its ``model.mpd`` through the other server (from the bucket).
+Reported: jobs submitted / succeeded / failed / lost (never terminal), downloads that failed or
+differ from the bytes the manifest lists, wall time, throughput, status-poll latency (p50, p95,
+max in ms), submit latency, and how the jobs split over the two servers' workers.
+
+Usage: ``.venv/bin/python benchmarks/bench_scaleout.py [--clients 20] [--jobs 2] [--runner process]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # tests.service.scaleout: the Redis and S3 server helpers
+sys.path.insert(0, str(HERE))
+
+from bench_service import box_stl, free_port  # noqa: E402
+
+RUNS = {"service_scaleout": []}
+QUICK = {"service_scaleout": ["--clients", "4", "--jobs", "1"]}
+TARGETS = {"service_scaleout": {"poll_ms_p95": "< 100 ms (#25)", "lost": "0 (#25)"}}
+BUCKET = "voxforge-bench"
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[str | None]:
+    """A throw-away PostgreSQL cluster on a Unix socket (as .ci/postgres starts one); None
+    without Debian's binaries or the psycopg driver."""
+    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        bins = []
+    if not bins:
+        yield None
+        return
+    pg = bins[-1]
+    as_user: list[str] = []
+    folder = Path(tempfile.mkdtemp(prefix="voxforge-pg-"))  # its own folder: chowned below
+    if os.getuid() == 0:  # initdb refuses root: the cluster belongs to an unprivileged user
+        user = (
+            "postgres"
+            if subprocess.run(["id", "postgres"], capture_output=True).returncode == 0
+            else "nobody"
+        )
+        shutil.chown(folder, user)
+        as_user = ["runuser", "-u", user, "--"]
+    data, port = folder / "data", free_port()
+    run = lambda *a: subprocess.run([*as_user, *a], check=True, capture_output=True)  # noqa: E731
+    run(str(pg / "initdb"), "-D", str(data), "-A", "trust", "-U", "voxforge")
+    run(str(pg / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w", "-o",
+        f"-k {folder} -c listen_addresses='' -p {port} -c max_connections=200", "start")  # fmt: skip
+    try:
+        run(str(pg / "createdb"), "-h", str(folder), "-p", str(port), "-U", "voxforge", "bench")
+        yield f"postgresql+psycopg://voxforge@/bench?host={folder}&port={port}"
+    finally:
+        subprocess.run([*as_user, str(pg / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)  # fmt: skip
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class Serve:
+    """One ``voxforge serve`` process on a free port."""
+
+    def __init__(self, env: dict[str, str], data: Path, runner: str, workers: int) -> None:
+        self.port = free_port()
+        cmd = [sys.executable, "-m", "voxforge", "serve", "--port", str(self.port)]
+        cmd += ["--data-dir", str(data), "--workers", str(workers)]
+        self.env = {**env, "VOXFORGE_RUNNER": runner}
+        self.log = open(data.parent / f"serve-{self.port}.log", "wb")
+        self.proc = subprocess.Popen(cmd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self) -> None:
+        import httpx
+
+        end = time.monotonic() + 180
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"voxforge serve exited with {self.proc.returncode}")
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit("voxforge serve did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def client(
+    submit_to: str, poll_at: str, key: str, n_jobs: int, poll: float, stl: bytes, out: dict
+) -> None:
+    """Submit to one server, poll and download through the other; record latencies."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {key}"}
+    params = json.dumps({"pipeline": "brickify", "width_studs": 8, "preview_size": 128,
+                         "classify": False})  # fmt: skip
+    with (
+        httpx.Client(base_url=submit_to, headers=headers, timeout=60) as a,
+        httpx.Client(base_url=poll_at, headers=headers, timeout=60) as b,
+    ):
+        for _ in range(n_jobs):
+            t0 = time.perf_counter()
+            r = a.post("/v1/jobs", files={"file": ("box.stl", stl)}, data={"params": params})
+            out["submit_ms"].append((time.perf_counter() - t0) * 1000)
+            if r.status_code != 202:
+                out["rejected"].append(r.status_code)
+                continue
+            job_id = r.json()["id"]
+            out["ids"].append(job_id)
+            deadline = time.monotonic() + 600
+            job: dict = {}
+            while time.monotonic() < deadline:
+                t0 = time.perf_counter()
+                job = b.get(f"/v1/jobs/{job_id}").json()
+                out["poll_ms"].append((time.perf_counter() - t0) * 1000)
+                if job["status"] in ("succeeded", "failed"):
+                    out[job["status"]].append(job_id)
+                    break
+                time.sleep(poll)
+            if job.get("status") != "succeeded":
+                continue
+            art = next(x for x in job["artifacts"] if x["name"] == "model.mpd")
+            got = b.get(f"/v1/jobs/{job_id}/artifacts/model.mpd")
+            if got.status_code == 200 and len(got.content) == art["size"]:
+                out["downloads"].append((job_id, hashlib.sha256(got.content).hexdigest()))
+            else:
+                out["downloads_bad"].append(job_id)
+
+
+def run(clients: int, jobs: int, runner: str, workers: int, poll: float) -> dict:
+    from tests.service.scaleout import S3_ENV, moto_s3, redis_server
+
+    from voxforge.service.auth import create_user
+    from voxforge.service.db import Database
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        with (
+            postgres() as pg_url,
+            redis_server(tmp / "redis") as redis_url,
+            moto_s3(BUCKET) as s3_url,
+        ):
+            db_url = pg_url or f"sqlite:///{tmp / 'shared.db'}"
+            db = Database(db_url)
+            db.create_all()
+            keys = [create_user(db, f"client{i}")[1] for i in range(clients + 1)]
+            db.dispose()
+            env = {
+                **os.environ,
+                **S3_ENV,
+                "OMP_NUM_THREADS": "1",
+                "VOXFORGE_DATABASE_URL": db_url,
+                "VOXFORGE_REDIS_URL": redis_url,
+                "VOXFORGE_S3_BUCKET": BUCKET,
+                "VOXFORGE_S3_ENDPOINT_URL": s3_url,
+                "VOXFORGE_JOBS_PER_MINUTE": "1000",
+                "VOXFORGE_REQUESTS_PER_MINUTE": "100000",
+            }
+            servers = []
+            for name in ("a", "b"):
+                (tmp / name).mkdir()
+                servers.append(Serve(env, tmp / name, runner, workers))
+            try:
+                for s in servers:
+                    s.wait_ready()
+                stl = box_stl()
+                fields = ("submit_ms", "poll_ms", "ids", "succeeded", "failed", "rejected",
+                          "downloads", "downloads_bad")  # fmt: skip
+                # one job per worker first: worker start-up (imports, numba) is not timed
+                warm: dict = {k: [] for k in fields}
+                for i, s in enumerate(servers):
+                    client(s.base, servers[1 - i].base, keys[-1], workers, 0.05, stl, warm)
+                results = [{k: [] for k in (*fields, "downloads_ok")} for _ in range(clients)]
+                pairs = [(servers[i % 2].base, servers[1 - i % 2].base) for i in range(clients)]
+                threads = [
+                    threading.Thread(
+                        target=client, args=(*pairs[i], keys[i], jobs, poll, stl, results[i])
+                    )
+                    for i in range(clients)
+                ]
+                t0 = time.perf_counter()
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                wall = time.perf_counter() - t0
+                ran_on = {name: len(list((tmp / name / "jobs").glob("*/input"))) for name in ("a", "b")}
+                for r in results:  # the bytes served from the bucket are the worker's file
+                    for job_id, sha in r["downloads"]:
+                        local = next(tmp.glob(f"[ab]/jobs/{job_id}/output/model.mpd"))
+                        same = hashlib.sha256(local.read_bytes()).hexdigest() == sha
+                        r["downloads_ok" if same else "downloads_bad"].append(job_id)
+            finally:
+                for s in servers:
+                    s.stop()
+
+    merged = {k: [v for r in results for v in r[k]] for k in results[0]}
+    polls, submits = np.asarray(merged["poll_ms"]), np.asarray(merged["submit_ms"])
+    submitted = len(merged["ids"])
+    terminal = len(merged["succeeded"]) + len(merged["failed"])
+    return {
+        "servers": 2,
+        "runner": runner,
+        "workers_per_server": workers,
+        "database": "postgresql" if pg_url else "sqlite",
+        "shared_state": "redis-server",
+        "object_store": "moto S3 server",
+        "clients": clients,
+        "jobs_per_client": jobs,
+        "submitted": submitted,
+        "succeeded": len(merged["succeeded"]),
+        "failed": len(merged["failed"]),
+        "rejected": len(merged["rejected"]),
+        "lost": submitted - terminal,
+        "downloads_ok": len(merged["downloads_ok"]),
+        "downloads_bad": len(merged["downloads_bad"]),
+        "jobs_run_on_a_b": [ran_on["a"] - workers, ran_on["b"] - workers],  # less the warm-up
+        "wall_s": round(wall, 2),
+        "throughput_jobs_per_s": round(len(merged["succeeded"]) / wall, 3),
+        "polls": int(polls.size),
+        "poll_ms_p50": round(float(np.percentile(polls, 50)), 1),
+        "poll_ms_p95": round(float(np.percentile(polls, 95)), 1),
+        "poll_ms_max": round(float(polls.max()), 1),
+        "submit_ms_p50": round(float(np.percentile(submits, 50)), 1),
+        "submit_ms_p95": round(float(np.percentile(submits, 95)), 1),
+    }
+
+
+def figures(argv: list[str] | None = None) -> dict:
+    """Run the benchmark with command-line ``argv``; print the figures and return them."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--jobs", type=int, default=2, help="Jobs per client, one after another.")
+    ap.add_argument("--runner", default="process", help="process, thread (or ray, when installed).")
+    ap.add_argument("--workers", type=int, default=1, help="Workers per server.")
+    ap.add_argument("--poll", type=float, default=0.2, help="Seconds between status polls.")
+    args = ap.parse_args(argv)
+    result = run(args.clients, args.jobs, args.runner, args.workers, args.poll)
+    print(json.dumps(result, indent=2))
+    if result["lost"] or result["failed"] or result["rejected"] or result["downloads_bad"]:
+        raise SystemExit("some jobs were lost, failed or rejected, or a download was wrong")
+    return result
+
+
+if __name__ == "__main__":
+    figures()
