@@ -6,10 +6,12 @@ missing, and the figures say which), ``redis-server`` and moto's S3 server on fr
 ``--runner`` given (default ``process`` with one worker each). ``--clients`` threads, each with its
 own API key, submit ``--jobs`` brickify jobs (a 6 x 4 x 4 cm box at 8 studs) one after another
 to one server and poll ``GET /v1/jobs/{id}`` on the *other* every ``--poll`` seconds until the job
-is terminal, then download its ``model.mpd`` through the other server (from the bucket).
+is terminal, then download its ``model.mpd`` through the other server (from the bucket) and
+compare it with the file the worker wrote.
 Reported: jobs submitted / succeeded / failed / lost (never terminal), downloads that failed or
 differ from the bytes the manifest lists, wall time, throughput, status-poll latency (p50, p95,
-max in ms), submit latency, and how the jobs split over the two servers' workers.
+max in ms), submit latency, how the jobs split over the two servers' workers, and the rows of
+the events table per job (the database's write load per job).
 
 Usage: ``.venv/bin/python benchmarks/bench_scaleout.py [--clients 20] [--jobs 2] [--runner process]``
 """
@@ -159,6 +161,29 @@ def client(
                 out["downloads_bad"].append(job_id)
 
 
+def merged_ids(results: list[dict]) -> list[str]:
+    return [i for r in results for i in r["ids"]]
+
+
+def events_per_job(db_url: str, ids: list[str]) -> list[int]:
+    """Rows of the events table each job wrote (what the database stores per job)."""
+    from sqlalchemy import func, select
+
+    from voxforge.service.db import Database, EventRow
+
+    db = Database(db_url)
+    try:
+        with db.session() as s:
+            rows = s.execute(
+                select(EventRow.job_id, func.count())
+                .where(EventRow.job_id.in_(ids))
+                .group_by(EventRow.job_id)
+            ).all()
+    finally:
+        db.dispose()
+    return [int(n) for _, n in rows]
+
+
 def run(clients: int, jobs: int, runner: str, workers: int, poll: float) -> dict:
     from tests.service.scaleout import S3_ENV, moto_s3, redis_server
 
@@ -217,6 +242,7 @@ def run(clients: int, jobs: int, runner: str, workers: int, poll: float) -> dict
                     t.join()
                 wall = time.perf_counter() - t0
                 ran_on = {name: len(list((tmp / name / "jobs").glob("*/input"))) for name in ("a", "b")}
+                events = events_per_job(db_url, merged_ids(results))
                 for r in results:  # the bytes served from the bucket are the worker's file
                     for job_id, sha in r["downloads"]:
                         local = next(tmp.glob(f"[ab]/jobs/{job_id}/output/model.mpd"))
@@ -247,6 +273,8 @@ def run(clients: int, jobs: int, runner: str, workers: int, poll: float) -> dict
         "downloads_ok": len(merged["downloads_ok"]),
         "downloads_bad": len(merged["downloads_bad"]),
         "jobs_run_on_a_b": [ran_on["a"] - workers, ran_on["b"] - workers],  # less the warm-up
+        "event_rows_per_job_median": float(np.median(events)) if events else None,
+        "event_rows_per_job_max": max(events) if events else None,
         "wall_s": round(wall, 2),
         "throughput_jobs_per_s": round(len(merged["succeeded"]) / wall, 3),
         "polls": int(polls.size),
