@@ -11,7 +11,8 @@ compare it with the file the worker wrote.
 Reported: jobs submitted / succeeded / failed / lost (never terminal), downloads that failed or
 differ from the bytes the manifest lists, wall time, throughput, status-poll latency (p50, p95,
 max in ms), submit latency, how the jobs split over the two servers' workers, and the rows of
-the events table per job (the database's write load per job).
+the events table per job (the database's write load per job); then the Redis round trips one
+client makes per second (rate-limit steps, event publishes) and Redis's memory.
 
 Usage: ``.venv/bin/python benchmarks/bench_scaleout.py [--clients 20] [--jobs 2] [--runner process]``
 """
@@ -161,6 +162,29 @@ def client(
                 out["downloads_bad"].append(job_id)
 
 
+def redis_round_trips(url: str, n: int = 3000) -> dict:
+    """Rate-limit steps and event publishes per second from one client, one after another (the
+    round trips a server makes per request and per stored event)."""
+    from voxforge.service.shared import RedisShared
+
+    shared = RedisShared(url)
+    try:
+        limiter = shared.limiter("bench", 1e9)
+        t0 = time.perf_counter()
+        for i in range(n):
+            limiter.take(i % 100)
+        takes = n / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for i in range(n):
+            shared.publish("e", f"job{i % 50}")
+        publishes = n / (time.perf_counter() - t0)
+        memory = shared.client.info("memory")["used_memory"]
+    finally:
+        shared.close()
+    return {"rate_limit_steps_per_s": round(takes), "publishes_per_s": round(publishes),
+            "used_memory_mb": round(memory / 2**20, 1)}  # fmt: skip
+
+
 def merged_ids(results: list[dict]) -> list[str]:
     return [i for r in results for i in r["ids"]]
 
@@ -251,6 +275,7 @@ def run(clients: int, jobs: int, runner: str, workers: int, poll: float) -> dict
             finally:
                 for s in servers:
                     s.stop()
+            redis_ops = redis_round_trips(redis_url)
 
     merged = {k: [v for r in results for v in r[k]] for k in results[0]}
     polls, submits = np.asarray(merged["poll_ms"]), np.asarray(merged["submit_ms"])
@@ -278,11 +303,13 @@ def run(clients: int, jobs: int, runner: str, workers: int, poll: float) -> dict
         "wall_s": round(wall, 2),
         "throughput_jobs_per_s": round(len(merged["succeeded"]) / wall, 3),
         "polls": int(polls.size),
+        "polls_per_s": round(polls.size / wall, 1),
         "poll_ms_p50": round(float(np.percentile(polls, 50)), 1),
         "poll_ms_p95": round(float(np.percentile(polls, 95)), 1),
         "poll_ms_max": round(float(polls.max()), 1),
         "submit_ms_p50": round(float(np.percentile(submits, 50)), 1),
         "submit_ms_p95": round(float(np.percentile(submits, 95)), 1),
+        "redis_one_client": redis_ops,
     }
 
 
