@@ -231,3 +231,27 @@ def test_a_starting_server_leaves_the_scratch_of_jobs_live_servers_run(tmp_path,
     finally:
         a.close()
         b.close()
+
+
+def test_presigned_downloads_redirect_to_the_bucket(tmp_path, box_stl, s3):
+    with running_app(tmp_path / "d", s3_presign=True, **s3) as c:
+        key = add_key(c, "alice")
+        job = wait_for(c, key, submit(c, key, {"pipeline": "echo"}, box_stl).json()["id"])
+        r = c.get(f"/v1/jobs/{job['id']}/artifacts/echo.json", headers=key, follow_redirects=False)
+        assert r.status_code == 307
+        assert r.headers["location"].startswith(s3["s3_endpoint_url"])
+        got = httpx.get(r.headers["location"])
+        local = tmp_path / "d" / "jobs" / job["id"] / "output" / "echo.json"
+        assert got.status_code == 200 and got.content == local.read_bytes()
+        assert c.get("/healthz").status_code == 200
+
+
+def test_an_unreachable_redis_is_one_clear_error(tmp_path):
+    pytest.importorskip("redis")
+    from voxforge.service.shared import SharedStateUnavailableError
+
+    with (
+        pytest.raises(SharedStateUnavailableError, match=r"the shared state \(Redis\) is unavailable"),
+        running_app(tmp_path / "d", redis_url=f"redis://127.0.0.1:{free_port()}/0"),
+    ):
+        pass
