@@ -23,9 +23,10 @@ COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
 RUN pip install ".[postgres,scaleout,ray]"
 COPY models ./models
-RUN useradd --create-home --uid 1000 voxforge && mkdir /data && chown voxforge /data
+RUN useradd --uid 1000 --home-dir /srv/voxforge --create-home voxforge \
+    && mkdir /data && chown voxforge /data
 USER voxforge
-WORKDIR /home/voxforge
+WORKDIR /srv/voxforge
 
 FROM base AS server
 ENV VOXFORGE_DATA_DIR=/data
