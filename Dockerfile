@@ -13,7 +13,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     OMP_NUM_THREADS=1 \
     VOXFORGE_MODELS=/opt/voxforge/models
-# OpenCV and Open3D-style wheels need libGL/glib at import; libgomp for torch/numba threads.
+# Shared libraries some wheels load (libGL, glib, OpenMP); curl for the health check.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 libgomp1 curl \
     && rm -rf /var/lib/apt/lists/*
