@@ -255,3 +255,19 @@ def test_an_unreachable_redis_is_one_clear_error(tmp_path):
         running_app(tmp_path / "d", redis_url=f"redis://127.0.0.1:{free_port()}/0"),
     ):
         pass
+
+
+def test_requests_get_503_while_redis_is_down(tmp_path):
+    pytest.importorskip("redis")
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    server = redis_server(tmp_path / "redis")
+    url = server.__enter__()
+    with running_app(tmp_path / "d", redis_url=url) as c:
+        key = add_key(c, "alice")
+        assert c.get("/v1/jobs", headers=key).status_code == 200
+        server.__exit__(None, None, None)  # Redis stops under the running server
+        r = c.get("/v1/jobs", headers=key)
+        assert r.status_code == 503
+        assert r.json()["detail"].startswith("the shared state (Redis) is unavailable")
+        assert c.get("/healthz").status_code == 503

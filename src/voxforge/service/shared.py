@@ -17,10 +17,11 @@ it; this server does now) or ``"other"`` (a live server holds it).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal, Protocol
 
 from voxforge.core.errors import VoxforgeError
@@ -197,23 +198,26 @@ class RedisShared:
         return RedisRateLimiter(self.client, f"{self.prefix}:rate:{name}", per_minute)
 
     def claim(self, job_id: str) -> Claim:
-        code = int(
-            self._claim(
-                keys=[f"{self.prefix}:owner:{job_id}"],
-                args=[self.server_id, f"{self.prefix}:server:"],
+        with _unavailable():
+            code = int(
+                self._claim(
+                    keys=[f"{self.prefix}:owner:{job_id}"],
+                    args=[self.server_id, f"{self.prefix}:server:"],
+                )
             )
-        )
         return ("other", "mine", "adopted")[code]  # type: ignore[return-value]
 
     def held_elsewhere(self, job_id: str) -> bool:
         """Whether another live server owns ``job_id`` (nothing changes)."""
-        owner = self.client.get(f"{self.prefix}:owner:{job_id}")
-        if owner is None or owner.decode() == self.server_id:
-            return False
-        return bool(self.client.exists(self._server_key(owner.decode())))
+        with _unavailable():
+            owner = self.client.get(f"{self.prefix}:owner:{job_id}")
+            if owner is None or owner.decode() == self.server_id:
+                return False
+            return bool(self.client.exists(self._server_key(owner.decode())))
 
     def release(self, job_id: str) -> None:
-        self._release(keys=[f"{self.prefix}:owner:{job_id}"], args=[self.server_id])
+        with _unavailable():
+            self._release(keys=[f"{self.prefix}:owner:{job_id}"], args=[self.server_id])
 
     def cancel(self, job_id: str) -> None:
         self.publish("c", job_id)
@@ -223,12 +227,8 @@ class RedisShared:
 
     def heartbeat(self) -> None:
         """Mark this server alive for ``ttl_s`` (the reconciler calls it every round)."""
-        import redis
-
-        try:
+        with _unavailable():
             self.client.set(self._server_key(self.server_id), "1", px=self.ttl_ms)
-        except redis.RedisError as err:
-            raise SharedStateUnavailableError(_redis_down(err)) from None
 
     def publish(self, kind: str, job_id: str) -> None:
         import redis
@@ -279,6 +279,17 @@ class RedisShared:
         except Exception:
             pass
         self.client.close()
+
+
+@contextlib.contextmanager
+def _unavailable() -> Iterator[None]:
+    """Redis errors -> :class:`SharedStateUnavailableError` (a 503 with one line)."""
+    import redis
+
+    try:
+        yield
+    except redis.RedisError as err:
+        raise SharedStateUnavailableError(_redis_down(err)) from None
 
 
 def _redis_down(err: Exception) -> str:

@@ -14,6 +14,7 @@ a 2 GB scan never sits in memory and a body past the cap is refused as soon as i
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -31,6 +32,8 @@ from voxforge.core.errors import (
     VoxforgeError,
 )
 from voxforge.core.outputs import MANIFEST_NAME
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 MAX_FIELD_BYTES = 256 * 1024
@@ -152,7 +155,10 @@ class Storage:
     def delete_job(self, job_id: str) -> None:
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
         if self.objects is not None:
-            self.objects.delete_prefix(f"jobs/{job_id}/")
+            try:
+                self.objects.delete_prefix(f"jobs/{job_id}/")
+            except VoxforgeError:  # the row is gone: left objects are garbage, not an error here
+                log.warning("objects of job %s not deleted", job_id, exc_info=True)
 
     # ---- object storage (a no-op without ``objects``)
 
