@@ -1,18 +1,19 @@
 """The service scaled out: 2 ``voxforge serve`` processes sharing PostgreSQL, Redis and S3, 20 clients.
 
-Started here: a throw-away PostgreSQL cluster (Debian's binaries; a SQLite file when they are
-missing, and the figures say which), ``redis-server`` and moto's S3 server on free ports, then two
-``voxforge serve`` processes, each with its own data folder (as on two machines) and the
-``--runner`` given (default ``process`` with one worker each). ``--clients`` threads, each with its
-own API key, submit ``--jobs`` brickify jobs (a 6 x 4 x 4 cm box at 8 studs) one after another
-to one server and poll ``GET /v1/jobs/{id}`` on the *other* every ``--poll`` seconds until the job
-is terminal, then download its ``model.mpd`` through the other server (from the bucket) and
-compare it with the file the worker wrote.
-Reported: jobs submitted / succeeded / failed / lost (never terminal), downloads that failed or
-differ from the bytes the manifest lists, wall time, throughput, status-poll latency (p50, p95,
-max in ms), submit latency, how the jobs split over the two servers' workers, and the rows of
-the events table per job (the database's write load per job); then the Redis round trips one
-client makes per second (rate-limit steps, event publishes) and Redis's memory.
+First, for comparison under the same machine load, one ``voxforge serve`` with its defaults
+(SQLite, local folder, twice the workers): ``one_server``. Then ``two_servers``: a throw-away
+PostgreSQL cluster (Debian's binaries; a SQLite file when they are missing, and the figures say
+which), ``redis-server`` and moto's S3 server on free ports, and two ``voxforge serve``
+processes, each with its own data folder (as on two machines) and the ``--runner`` given
+(default ``process``, one worker each). ``--clients`` threads, each with its own API key, submit
+``--jobs`` brickify jobs (a 6 x 4 x 4 cm box at 8 studs) one after another to one server and poll
+``GET /v1/jobs/{id}`` on the *other* every ``--poll`` seconds until the job is terminal, then
+download its ``model.mpd`` through the other server (from the bucket) and compare it with the
+file the worker wrote. Reported for each: jobs submitted / succeeded / failed / lost (never
+terminal), downloads that failed or differ, wall time, throughput, status-poll latency (p50, p95,
+max in ms), submit latency, jobs per server, and the rows of the events table per job (the
+database's write load per job); for the shared set-up also the Redis round trips one client
+makes per second (rate-limit steps, event publishes) and Redis's memory.
 
 Usage: ``.venv/bin/python benchmarks/bench_scaleout.py [--clients 20] [--jobs 2] [--runner process]``
 """
@@ -43,15 +44,20 @@ from bench_service import box_stl, free_port  # noqa: E402
 
 RUNS = {"service_scaleout": []}
 QUICK = {"service_scaleout": ["--clients", "4", "--jobs", "1"]}
-TARGETS = {"service_scaleout": {"poll_ms_p95": "< 100 ms (#25)", "lost": "0 (#25)"}}
+TARGETS = {
+    "service_scaleout": {
+        "two_servers.poll_ms_p95": "< 100 ms (#25)",
+        "two_servers.lost": "0 (#25)",
+    }
+}
 BUCKET = "voxforge-bench"
 
 
 @contextlib.contextmanager
-def postgres() -> Iterator[str | None]:
+def postgres(wanted: bool = True) -> Iterator[str | None]:
     """A throw-away PostgreSQL cluster on a Unix socket (as .ci/postgres starts one); None
-    without Debian's binaries or the psycopg driver."""
-    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    when not ``wanted`` or without Debian's binaries or the psycopg driver."""
+    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin")) if wanted else []
     try:
         import psycopg  # noqa: F401
     except ImportError:
@@ -208,88 +214,65 @@ def events_per_job(db_url: str, ids: list[str]) -> list[int]:
     return [int(n) for _, n in rows]
 
 
-def run(clients: int, jobs: int, runner: str, workers: int, poll: float) -> dict:
-    from tests.service.scaleout import S3_ENV, moto_s3, redis_server
+FIELDS = ("submit_ms", "poll_ms", "ids", "succeeded", "failed", "rejected", "downloads",
+          "downloads_bad", "downloads_ok")  # fmt: skip
 
+
+def measure(
+    tmp: Path, env: dict, names: list[str], db_url: str, args: argparse.Namespace, workers: int
+) -> dict:
+    """Start ``voxforge serve`` in folders ``tmp/<name>``, run the clients (submitting to one
+    server, polling and downloading through the next), stop the servers; the figures."""
     from voxforge.service.auth import create_user
     from voxforge.service.db import Database
 
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        with (
-            postgres() as pg_url,
-            redis_server(tmp / "redis") as redis_url,
-            moto_s3(BUCKET) as s3_url,
-        ):
-            db_url = pg_url or f"sqlite:///{tmp / 'shared.db'}"
-            db = Database(db_url)
-            db.create_all()
-            keys = [create_user(db, f"client{i}")[1] for i in range(clients + 1)]
-            db.dispose()
-            env = {
-                **os.environ,
-                **S3_ENV,
-                "OMP_NUM_THREADS": "1",
-                "VOXFORGE_DATABASE_URL": db_url,
-                "VOXFORGE_REDIS_URL": redis_url,
-                "VOXFORGE_S3_BUCKET": BUCKET,
-                "VOXFORGE_S3_ENDPOINT_URL": s3_url,
-                "VOXFORGE_JOBS_PER_MINUTE": "1000",
-                "VOXFORGE_REQUESTS_PER_MINUTE": "100000",
-            }
-            servers = []
-            for name in ("a", "b"):
-                (tmp / name).mkdir()
-                servers.append(Serve(env, tmp / name, runner, workers))
-            try:
-                for s in servers:
-                    s.wait_ready()
-                stl = box_stl()
-                fields = ("submit_ms", "poll_ms", "ids", "succeeded", "failed", "rejected",
-                          "downloads", "downloads_bad")  # fmt: skip
-                # one job per worker first: worker start-up (imports, numba) is not timed
-                warm: dict = {k: [] for k in fields}
-                for i, s in enumerate(servers):
-                    client(s.base, servers[1 - i].base, keys[-1], workers, 0.05, stl, warm)
-                results = [{k: [] for k in (*fields, "downloads_ok")} for _ in range(clients)]
-                pairs = [(servers[i % 2].base, servers[1 - i % 2].base) for i in range(clients)]
-                threads = [
-                    threading.Thread(
-                        target=client, args=(*pairs[i], keys[i], jobs, poll, stl, results[i])
-                    )
-                    for i in range(clients)
-                ]
-                t0 = time.perf_counter()
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join()
-                wall = time.perf_counter() - t0
-                ran_on = {name: len(list((tmp / name / "jobs").glob("*/input"))) for name in ("a", "b")}
-                events = events_per_job(db_url, merged_ids(results))
-                for r in results:  # the bytes served from the bucket are the worker's file
-                    for job_id, sha in r["downloads"]:
-                        local = next(tmp.glob(f"[ab]/jobs/{job_id}/output/model.mpd"))
-                        same = hashlib.sha256(local.read_bytes()).hexdigest() == sha
-                        r["downloads_ok" if same else "downloads_bad"].append(job_id)
-            finally:
-                for s in servers:
-                    s.stop()
-            redis_ops = redis_round_trips(redis_url)
-
-    merged = {k: [v for r in results for v in r[k]] for k in results[0]}
+    for name in names:
+        (tmp / name).mkdir()
+    db = Database(db_url)
+    db.create_all()
+    keys = [create_user(db, f"client{i}")[1] for i in range(args.clients + 1)]
+    db.dispose()
+    servers = [Serve(env, tmp / name, args.runner, workers) for name in names]
+    n = len(servers)
+    try:
+        for s in servers:
+            s.wait_ready()
+        stl = box_stl()
+        # one job per worker first: worker start-up (imports, numba) is not timed
+        warm: dict = {k: [] for k in FIELDS}
+        for i, s in enumerate(servers):
+            client(s.base, servers[(i + 1) % n].base, keys[-1], workers, 0.05, stl, warm)
+        results = [{k: [] for k in FIELDS} for _ in range(args.clients)]
+        pairs = [(servers[i % n].base, servers[(i + 1) % n].base) for i in range(args.clients)]
+        threads = [
+            threading.Thread(
+                target=client, args=(*pairs[i], keys[i], args.jobs, args.poll, stl, results[i])
+            )
+            for i in range(args.clients)
+        ]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t0
+        ran_on = [len(list((tmp / name / "jobs").glob("*/input"))) - workers for name in names]
+        events = events_per_job(db_url, merged_ids(results))
+        for r in results:  # the bytes served (from the bucket) are the file the worker wrote
+            for job_id, sha in r["downloads"]:
+                local = next(tmp.glob(f"*/jobs/{job_id}/output/model.mpd"))
+                same = hashlib.sha256(local.read_bytes()).hexdigest() == sha
+                r["downloads_ok" if same else "downloads_bad"].append(job_id)
+    finally:
+        for s in servers:
+            s.stop()
+    merged = {k: [v for r in results for v in r[k]] for k in FIELDS}
     polls, submits = np.asarray(merged["poll_ms"]), np.asarray(merged["submit_ms"])
     submitted = len(merged["ids"])
     terminal = len(merged["succeeded"]) + len(merged["failed"])
     return {
-        "servers": 2,
-        "runner": runner,
+        "servers": n,
         "workers_per_server": workers,
-        "database": "postgresql" if pg_url else "sqlite",
-        "shared_state": "redis-server",
-        "object_store": "moto S3 server",
-        "clients": clients,
-        "jobs_per_client": jobs,
         "submitted": submitted,
         "succeeded": len(merged["succeeded"]),
         "failed": len(merged["failed"]),
@@ -297,7 +280,7 @@ def run(clients: int, jobs: int, runner: str, workers: int, poll: float) -> dict
         "lost": submitted - terminal,
         "downloads_ok": len(merged["downloads_ok"]),
         "downloads_bad": len(merged["downloads_bad"]),
-        "jobs_run_on_a_b": [ran_on["a"] - workers, ran_on["b"] - workers],  # less the warm-up
+        "jobs_per_server": ran_on,  # less the warm-up
         "event_rows_per_job_median": float(np.median(events)) if events else None,
         "event_rows_per_job_max": max(events) if events else None,
         "wall_s": round(wall, 2),
@@ -309,8 +292,49 @@ def run(clients: int, jobs: int, runner: str, workers: int, poll: float) -> dict
         "poll_ms_max": round(float(polls.max()), 1),
         "submit_ms_p50": round(float(np.percentile(submits, 50)), 1),
         "submit_ms_p95": round(float(np.percentile(submits, 95)), 1),
-        "redis_one_client": redis_ops,
     }
+
+
+def run(args: argparse.Namespace) -> dict:
+    from tests.service.scaleout import S3_ENV, moto_s3, redis_server
+
+    base_env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "VOXFORGE_JOBS_PER_MINUTE": "1000",
+        "VOXFORGE_REQUESTS_PER_MINUTE": "100000",
+    }
+    out: dict = {"runner": args.runner, "clients": args.clients, "jobs_per_client": args.jobs}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name) / "one"
+        tmp.mkdir()
+        if not args.no_baseline:  # the same load on one server with its defaults, first
+            db_url = f"sqlite:///{tmp / 'a' / 'voxforge.db'}"
+            out["one_server"] = measure(tmp, base_env, ["a"], db_url, args, args.workers * 2)
+            out["one_server"]["database"] = "sqlite"
+        tmp = Path(tmp_name) / "two"
+        tmp.mkdir()
+        with (
+            postgres(args.database == "postgresql") as pg_url,
+            redis_server(tmp / "redis") as redis_url,
+            moto_s3(BUCKET) as s3_url,
+        ):
+            db_url = pg_url or f"sqlite:///{tmp / 'shared.db'}"
+            env = {
+                **base_env,
+                **S3_ENV,
+                "VOXFORGE_DATABASE_URL": db_url,
+                "VOXFORGE_REDIS_URL": redis_url,
+                "VOXFORGE_S3_BUCKET": BUCKET,
+                "VOXFORGE_S3_ENDPOINT_URL": s3_url,
+            }
+            two = measure(tmp, env, ["a", "b"], db_url, args, args.workers)
+            two["database"] = "postgresql" if pg_url else "sqlite"
+            two["shared_state"] = "redis-server"
+            two["object_store"] = "moto S3 server"
+            two["redis_one_client"] = redis_round_trips(redis_url)
+            out["two_servers"] = two
+    return out
 
 
 def figures(argv: list[str] | None = None) -> dict:
@@ -321,11 +345,18 @@ def figures(argv: list[str] | None = None) -> dict:
     ap.add_argument("--runner", default="process", help="process, thread (or ray, when installed).")
     ap.add_argument("--workers", type=int, default=1, help="Workers per server.")
     ap.add_argument("--poll", type=float, default=0.2, help="Seconds between status polls.")
+    ap.add_argument(
+        "--database", default="postgresql", choices=["postgresql", "sqlite"],
+        help="What the two servers share (PostgreSQL falls back to SQLite when not installed).",
+    )  # fmt: skip
+    ap.add_argument("--no-baseline", action="store_true", help="Skip the one-server run.")
     args = ap.parse_args(argv)
-    result = run(args.clients, args.jobs, args.runner, args.workers, args.poll)
+    result = run(args)
     print(json.dumps(result, indent=2))
-    if result["lost"] or result["failed"] or result["rejected"] or result["downloads_bad"]:
-        raise SystemExit("some jobs were lost, failed or rejected, or a download was wrong")
+    for part in ("one_server", "two_servers"):
+        r = result.get(part)
+        if r and (r["lost"] or r["failed"] or r["rejected"] or r["downloads_bad"]):
+            raise SystemExit(f"{part}: jobs lost, failed or rejected, or a download was wrong")
     return result
 
 

@@ -165,9 +165,10 @@ class Database:
 
 def make_engine(url: str, timeout_s: float = 30.0) -> Engine:
     """An engine; SQLite gets WAL, a busy timeout of ``timeout_s`` and foreign keys switched on."""
+    # One connection per request thread (AnyIO runs up to 40): no thread waits for the pool, and
+    # no burst of polls opens and closes overflow connections (a PostgreSQL backend each).
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
-    # One connection per request thread (AnyIO runs up to 40): no thread waits for the pool.
+        return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": timeout_s},
