@@ -20,7 +20,7 @@ import pytest
 from voxforge.service.objects import ObjectStore
 
 from .conftest import add_key, read_events, running_app, submit, wait_for
-from .helpers import StartOnlyRunner
+from .helpers import HoldRunner, StartOnlyRunner
 from .scaleout import S3_ENV, free_port, moto_s3, redis_server
 
 BUCKET = "voxforge-test"
@@ -271,3 +271,33 @@ def test_requests_get_503_while_redis_is_down(tmp_path):
         assert r.status_code == 503
         assert r.json()["detail"].startswith("the shared state (Redis) is unavailable")
         assert c.get("/healthz").status_code == 503
+
+
+def test_the_stream_cap_of_a_key_holds_across_servers(tmp_path, box_stl, redis_url, database_url):
+    shared = {"redis_url": redis_url, "database_url": database_url, "max_streams_per_key": 2}
+    with (
+        running_app(tmp_path / "a", runner=HoldRunner(), **shared) as a,
+        running_app(tmp_path / "b", runner=HoldRunner(), **shared) as b,
+    ):
+        key = add_key(a, "alice")
+        job_id = submit(a, key, {"pipeline": "echo"}, box_stl).json()["id"]
+        url = f"/v1/jobs/{job_id}/events"
+        with a.stream("GET", url, headers=key) as s1, b.stream("GET", url, headers=key) as s2:
+            assert s1.status_code == s2.status_code == 200
+            third = a.get(url, headers=key)  # A holds one stream of the key, B the other
+            assert third.status_code == 429 and "2 event streams" in third.json()["detail"]
+            b.delete(f"/v1/jobs/{job_id}", headers=key)  # ends both streams (through Redis)
+            assert "event: queued" in list(s1.iter_lines())
+            assert "event: queued" in list(s2.iter_lines())
+        end = time.monotonic() + 5  # ended streams give their slots back
+        while a.app.state.voxforge.streams or b.app.state.voxforge.streams:
+            assert time.monotonic() < end, "streams still counted"
+            time.sleep(0.05)
+        job_id = submit(a, key, {"pipeline": "echo"}, box_stl).json()["id"]
+        url = f"/v1/jobs/{job_id}/events"
+        with b.stream("GET", url, headers=key) as s3, b.stream("GET", url, headers=key) as s4:
+            assert s3.status_code == s4.status_code == 200
+            assert a.get(url, headers=key).status_code == 429
+            b.delete(f"/v1/jobs/{job_id}", headers=key)
+            assert "event: queued" in list(s3.iter_lines())
+            assert "event: queued" in list(s4.iter_lines())

@@ -446,6 +446,18 @@ def _add_routes(app: FastAPI, state: State) -> None:
                     {"Retry-After": "5"},
                 )
             state.streams[user_id] = state.streams.get(user_id, 0) + 1
+        try:
+            opened = state.shared.open_stream(user_id, state.settings.max_streams_per_key)
+        except BaseException:
+            _uncount(state, user_id)
+            raise
+        if not opened:  # the other servers hold the rest of the key's streams
+            _uncount(state, user_id)
+            raise HTTPException(
+                429,
+                f"this key has {state.settings.max_streams_per_key} event streams open; close one first",
+                {"Retry-After": "5"},
+            )
         stream = _counted(state, user_id, _event_stream(request, state, job.id, after))
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
@@ -581,12 +593,20 @@ async def _counted(state: State, user_id: int, stream: AsyncIterator[str]) -> As
         async for item in stream:
             yield item
     finally:
-        with state.streams_lock:
-            left = state.streams.get(user_id, 1) - 1
-            if left > 0:
-                state.streams[user_id] = left
-            else:
-                state.streams.pop(user_id, None)
+        try:
+            state.shared.close_stream(user_id)
+        except VoxforgeError:  # Redis is away: its count of this server goes with our liveness
+            log.warning("could not uncount an event stream of key %s", user_id)
+        _uncount(state, user_id)
+
+
+def _uncount(state: State, user_id: int) -> None:
+    with state.streams_lock:
+        left = state.streams.get(user_id, 1) - 1
+        if left > 0:
+            state.streams[user_id] = left
+        else:
+            state.streams.pop(user_id, None)
 
 
 async def _event_stream(request: Request, state: State, job_id: str, after: int) -> AsyncIterator[str]:

@@ -5,7 +5,8 @@ Two implementations of one small interface (:class:`LocalShared`, :class:`RedisS
 * :class:`LocalShared` (the embedded default): token buckets and the event notifier live in this
   process, and this process owns every job in the database.
 * :class:`RedisShared` (``VOXFORGE_REDIS_URL``): the token buckets are Redis hashes updated by one
-  Lua script (the same limit holds across every server process behind a balancer); a stored event
+  Lua script (the same limit holds across every server process behind a balancer), and so is the
+  count of a key's open event streams (one field per live server); a stored event
   or a ``DELETE`` is published on one channel, and every server wakes the job's streams or stops
   the job if its runner holds it; each job has an owner (the server that handed it to its runner)
   and each server a liveness key refreshed by its reconciler, so a server adopts the queued and
@@ -59,6 +60,10 @@ class Shared(Protocol):
 
     def release(self, job_id: str) -> None: ...
 
+    def open_stream(self, key: object, cap: int) -> bool: ...
+
+    def close_stream(self, key: object) -> None: ...
+
     def cancel(self, job_id: str) -> None: ...
 
     def on_cancel(self, callback: Callable[[str], Any]) -> None: ...
@@ -87,6 +92,12 @@ class LocalShared:
         return False
 
     def release(self, job_id: str) -> None:
+        pass
+
+    def open_stream(self, key: object, cap: int) -> bool:
+        return True  # the server counts its own streams
+
+    def close_stream(self, key: object) -> None:
         pass
 
     def cancel(self, job_id: str) -> None:
@@ -129,6 +140,24 @@ redis.call('SET', KEYS[1], ARGV[1])
 return 2
 """
 """0: a live server owns the job; 1: this server does; 2: adopted (no owner, or a dead one)."""
+
+OPEN_STREAM = """
+local h = redis.call('HGETALL', KEYS[1])
+local total = 0
+for i = 1, #h, 2 do
+  if redis.call('EXISTS', ARGV[3] .. h[i]) == 1 then total = total + tonumber(h[i + 1])
+  else redis.call('HDEL', KEYS[1], h[i]) end
+end
+if total >= tonumber(ARGV[2]) then return 0 end
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+return 1
+"""
+"""Open streams of a key, one hash field per server; the fields of dead servers are dropped."""
+
+CLOSE_STREAM = """
+if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+"""
 
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -184,6 +213,8 @@ class RedisShared:
         self.channel = f"{prefix}:signals"
         self._claim = self.client.register_script(CLAIM)
         self._release = self.client.register_script(RELEASE)
+        self._open_stream = self.client.register_script(OPEN_STREAM)
+        self._close_stream = self.client.register_script(CLOSE_STREAM)
         self._cancel_callbacks: list[Callable[[str], Any]] = []
         self.notifier = RedisNotifier(self)
         self._stop = threading.Event()
@@ -218,6 +249,20 @@ class RedisShared:
     def release(self, job_id: str) -> None:
         with _unavailable():
             self._release(keys=[f"{self.prefix}:owner:{job_id}"], args=[self.server_id])
+
+    def open_stream(self, key: object, cap: int) -> bool:
+        """Count one more event stream of API key ``key`` unless all servers hold ``cap``."""
+        with _unavailable():
+            return bool(
+                self._open_stream(
+                    keys=[f"{self.prefix}:streams:{key}"],
+                    args=[self.server_id, cap, f"{self.prefix}:server:"],
+                )
+            )
+
+    def close_stream(self, key: object) -> None:
+        with _unavailable():
+            self._close_stream(keys=[f"{self.prefix}:streams:{key}"], args=[self.server_id])
 
     def cancel(self, job_id: str) -> None:
         self.publish("c", job_id)
