@@ -182,9 +182,19 @@ def train_reconstruction_cmd(
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from <run>/last.pt.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    nodes: Nodes = 1,
+    procs_per_node: ProcsPerNode = 1,
+    node_rank: NodeRank = 0,
+    master_addr: MasterAddr = "127.0.0.1",
+    master_port: MasterPort = 29500,
 ) -> None:
-    """Train an image or sketch -> 3D network from a YAML config; runs go to <output_dir>/<name>/."""
+    """Train an image or sketch -> 3D network from a YAML config; runs go to <output_dir>/<name>/.
+
+    With --nodes/--procs-per-node the run is data-parallel through torchrun (the config's
+    batch_size is the global batch, split evenly over the processes).
+    """
     from voxforge.nn.reconstruct.train import load_recon_config, train_reconstruction
+    from voxforge.nn.training import Dist, check_global_batch
 
     overrides: dict[str, object] = {}
     if device:
@@ -192,8 +202,19 @@ def train_reconstruction_cmd(
     if minutes is not None:
         overrides["max_minutes"] = minutes
     cfg = load_recon_config(config, overrides)
-    with progress_bar(not quiet) as cb:
+    check_global_batch(cfg.batch_size, Dist(0, nodes * procs_per_node))
+    args = ["train", "reconstruction", "--config", str(config)]
+    args += ["--device", device] if device else []
+    args += ["--minutes", str(minutes)] if minutes is not None else []
+    args += ["--resume"] if resume else []
+    args += ["--quiet"] if quiet else []
+    if _torchrun(args, nodes, procs_per_node, node_rank, master_addr, master_port):
+        return
+    main = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 alone reports
+    with progress_bar(not quiet and main) as cb:
         result = train_reconstruction(cfg, resume=resume, progress=cb)
+    if not main:
+        return
     b = result.best
     iou = b.get(f"iou_{result.threshold}", 0.0)
     typer.echo(

@@ -149,14 +149,19 @@ def shard(index: np.ndarray, ctx: Dist) -> np.ndarray:
     return index[ctx.rank * n // ctx.world_size : (ctx.rank + 1) * n // ctx.world_size]
 
 
-def wrap_model(model: nn.Module, ctx: Dist, device: str) -> nn.Module:
-    """``model`` in DistributedDataParallel when the run is distributed, else unchanged."""
+def wrap_model(
+    model: nn.Module, ctx: Dist, device: str, *, find_unused_parameters: bool = False
+) -> nn.Module:
+    """``model`` in DistributedDataParallel when the run is distributed, else unchanged.
+
+    ``find_unused_parameters``: for models whose heads are not all used in every step.
+    """
     if not ctx.enabled:
         return model
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [ctx.local_rank] if device == "cuda" else None
-    return DistributedDataParallel(model, device_ids=ids)
+    return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused_parameters)
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -175,14 +180,24 @@ def all_sum(values: list[float], ctx: Dist, device: str = "cpu") -> list[float]:
     return [float(v) for v in t.cpu()]
 
 
+def all_max(value: float, ctx: Dist, device: str = "cpu") -> float:
+    """The largest ``value`` over all processes (a decision every process takes alike)."""
+    if not ctx.enabled:
+        return value
+    import torch.distributed as dist
+
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return float(t.item())
+
+
 def finish_distributed(ctx: Dist) -> None:
-    """Wait for every process, then leave the process group."""
+    """Leave the process group (rank 0 may still be writing; torchrun waits for it)."""
     if not ctx.enabled:
         return
     import torch.distributed as dist
 
     if dist.is_initialized():
-        dist.barrier()
         dist.destroy_process_group()
 
 

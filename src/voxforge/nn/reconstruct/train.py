@@ -19,6 +19,10 @@ single-view mean IoU (the best of the thresholds 0.3/0.4/0.5, recorded with it).
 ``samples_per_epoch`` random training views so a CPU run validates and checkpoints often; a
 ``max_minutes`` budget ends a run early (the schedule is planned for ``epochs``).
 Everything is seeded: each epoch's views and augmentation draw from ``(seed, epoch)``.
+Under ``torchrun`` (``voxforge train reconstruction --procs-per-node M``) every process draws the
+same global batch, trains on its share (:func:`voxforge.nn.training.shard`) and the gradients are
+averaged; the time budget is the slowest process's, so all stop together; rank 0 writes the run
+and fits the surface heads.
 """
 
 from __future__ import annotations
@@ -52,11 +56,20 @@ from voxforge.nn.reconstruct.losses import (
 )
 from voxforge.nn.reconstruct.models import RECON_MODELS, VOXELS, create_recon_model, images_to_tensor
 from voxforge.nn.training import (
+    Dist,
+    all_max,
+    all_sum,
     append_csv,
+    check_global_batch,
+    finish_distributed,
+    init_distributed,
     lr_factor,
     resume_checkpoint,
     save_checkpoint,
     setup_torch,
+    shard,
+    unwrap,
+    wrap_model,
 )
 from voxforge.nn.weights import read_safetensors
 
@@ -277,7 +290,7 @@ def surface_loss(
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Weighted Chamfer-L2 of the point and mesh heads against ``target`` surface points, plus the
     mesh regularisers; returns the total and the unweighted terms."""
-    faces = model.mesh_faces
+    faces = unwrap(model).mesh_faces
     terms = {
         "pts": chamfer_distance(points, target)[0],
         "mesh": chamfer_distance(mesh, target)[0],
@@ -512,11 +525,23 @@ def train_reconstruction(
         ConfigError: CUDA requested but absent, ``resume`` without a checkpoint, bad ``init_from``.
         InputFormatError: the render set is missing or unfinished.
     """
+    dist = init_distributed(config.device)
+    try:
+        return _train(config, resume, progress, dist)
+    finally:
+        finish_distributed(dist)
+
+
+def _train(
+    config: ReconTrainConfig, resume: bool, progress: ProgressCallback | None, dist: Dist
+) -> ReconTrainResult:
     from voxforge.nn.reconstruct.renderset import load_render_set
 
+    per_process = check_global_batch(config.batch_size, dist)
     setup_torch(config.device, config.num_threads, config.seed)
     run = config.run_dir
-    run.mkdir(parents=True, exist_ok=True)
+    if dist.main:
+        run.mkdir(parents=True, exist_ok=True)
     train_set = _limit(load_render_set(config.data.path, "train"), config.data.limit_objects)
     val_set = _limit(load_render_set(config.data.path, "val"), config.data.limit_objects)
     val_idx = validation_views(val_set, config.data.val_views)
@@ -538,32 +563,41 @@ def train_reconstruction(
                              "threshold": 0.4, "seconds": 0.0}  # fmt: skip
     if resume:
         resume_checkpoint(run, config.device, model, optimizer, scheduler, state)
-    (run / "config.yaml").write_text(dump_config(config), encoding="utf-8")
+    # the heads a step leaves out (surfaces fitted afterwards) get no gradient: DDP must know
+    trained = wrap_model(model, dist, config.device, find_unused_parameters=True)
+    if dist.main:
+        (run / "config.yaml").write_text(dump_config(config), encoding="utf-8")
     meta = {"arch": config.model, "arch_args": model.arch_args, "kind": config.kind,
-            "frame": config.frame, "classes": train_set.classes}  # fmt: skip
-    report = progress or null_progress
+            "frame": config.frame, "classes": train_set.classes,
+            "world_size": dist.world_size, "per_process_batch": per_process}  # fmt: skip
+    report = (progress or null_progress) if dist.main else null_progress
     t0 = time.perf_counter() - float(state["seconds"])
     clock.start = t0
     for epoch in range(int(state["epoch"]) + 1, config.epochs + 1):
         te = time.perf_counter()
         stage = f"epoch {epoch}/{config.epochs}"
-        tr = train_one_epoch(model, train_set, optimizer, scheduler, config, epoch,
-                             lambda _s, f, stage=stage: report(stage, f), clock)  # fmt: skip
+        tr = train_one_epoch(trained, train_set, optimizer, scheduler, config, epoch,
+                             lambda _s, f, stage=stage: report(stage, f), clock, dist)  # fmt: skip
         va = validate(model, val_set, val_idx, config)
         thr, iou = max(((t, va[f"iou_{t}"]) for t in THRESHOLDS), key=lambda p: p[1])
         row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **tr, **va,
                "seconds": time.perf_counter() - te}  # fmt: skip
-        append_csv(run / "metrics.csv", row)
+        if dist.main:
+            append_csv(run / "metrics.csv", row)
         log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items()})
         state.update(epoch=epoch, seconds=time.perf_counter() - t0)
         if iou > state["best_iou"]:
             state.update(best_iou=iou, best_epoch=epoch, best=row, threshold=thr)
-            save_checkpoint(run / "best.pt", model, optimizer, scheduler, state, meta, epoch)
-        save_checkpoint(run / "last.pt", model, optimizer, scheduler, state, meta, epoch)
+            if dist.main:
+                save_checkpoint(run / "best.pt", model, optimizer, scheduler, state, meta, epoch)
+        if dist.main:
+            save_checkpoint(run / "last.pt", model, optimizer, scheduler, state, meta, epoch)
+        clock.sync(dist)
         if clock.fraction() >= 1.0:
             log.info("time budget of %.1f min reached after epoch %d", config.max_minutes, epoch)
             break
-    if config.surface_epochs > 0 and not config.joint_surfaces and (run / "best.pt").is_file():
+    surfaces = config.surface_epochs > 0 and not config.joint_surfaces
+    if dist.main and surfaces and (run / "best.pt").is_file():
         best = torch.load(run / "best.pt", map_location=config.device, weights_only=False)
         model.load_state_dict(best["model"])
         surf = fit_surface_heads(model, train_set, config, progress=report)
@@ -587,9 +621,15 @@ def train_one_epoch(
     epoch: int,
     progress: ProgressCallback | None = None,
     clock: _Clock | None = None,
+    dist: Dist | None = None,
 ) -> dict[str, float]:
     """``samples_per_epoch`` random training views in batches; mean loss terms (``train_*``).
-    Ends early when ``clock`` says the run's time budget is spent."""
+    Ends early when ``clock`` says the run's time budget is spent.
+
+    With ``dist``, every process builds the same global batch (same views, augmentation and
+    surface points) and trains on its share; the loss terms are averaged over the processes.
+    """
+    dist = dist or Dist()
     model.train()
     rng = np.random.default_rng([config.seed, epoch])
     g = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
@@ -600,6 +640,12 @@ def train_one_epoch(
     for b in range(n_batches):
         idx = np.sort(rng.choice(len(rs), size=min(config.batch_size, len(rs)), replace=False))
         batch = make_batch(rs, idx, config, g, train=True)
+        if dist.enabled:
+            part = torch.from_numpy(shard(np.arange(len(idx)), dist)).to(batch.images.device)
+            batch = Batch(batch.images[part], batch.targets[part], batch.points[part],
+                          None if batch.azimuth is None else batch.azimuth[part])  # fmt: skip
+        if clock is not None:
+            clock.sync(dist)  # the schedule and the budget: one time for every process
         loss, terms = batch_loss(model, batch, config.loss, config.joint_surfaces)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -615,6 +661,10 @@ def train_one_epoch(
         if clock is not None and clock.fraction() >= 1.0:
             n_batches = b + 1
             break
+    if dist.enabled:
+        keys = sorted(sums)
+        sums = dict(zip(keys, all_sum([sums[k] for k in keys], dist, config.device), strict=True))
+        sums = {k: v / dist.world_size for k, v in sums.items()}
     return {f"train_{k}": v / n_batches for k, v in sums.items()}
 
 
@@ -624,9 +674,19 @@ class _Clock:
 
     start: float
     budget: float
+    agreed: float | None = None
 
     def fraction(self) -> float:
+        """The budget spent; in a distributed run the value :meth:`sync` last agreed on."""
+        if self.agreed is not None:
+            return self.agreed
         return (time.perf_counter() - self.start) / self.budget
+
+    def sync(self, dist: Dist) -> None:
+        """Agree on the largest fraction over the processes (no-op when not distributed)."""
+        if dist.enabled:
+            self.agreed = None
+            self.agreed = all_max(self.fraction(), dist)
 
 
 def _limit(rs: Any, n_objects: int | None) -> Any:
