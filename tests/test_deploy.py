@@ -88,7 +88,7 @@ def test_dockerfile_has_a_server_and_a_worker_image_with_the_same_environment() 
 
 
 def test_compose_runs_servers_workers_and_the_shared_services() -> None:
-    from voxforge.service.settings import ENV
+    from voxforge.service.settings import ENV, ServiceSettings
 
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     services = compose["services"]
@@ -97,8 +97,8 @@ def test_compose_runs_servers_workers_and_the_shared_services() -> None:
     assert services["worker"]["build"]["target"] == "worker"
     env = services["server"]["environment"]
     known = {var for var, _ in ENV.values()}
-    # the Ray runner's address setting arrives with the Ray runner (voxforge.service.ray_runner)
-    assert set(k for k in env if k.startswith("VOXFORGE_")) - known <= {"VOXFORGE_RAY_ADDRESS"}
+    assert set(k for k in env if k.startswith("VOXFORGE_")) <= known
+    ServiceSettings.from_env({k: v for k, v in env.items() if k.startswith("VOXFORGE_")})
     for var, host in [
         ("VOXFORGE_DATABASE_URL", "postgres"),
         ("VOXFORGE_REDIS_URL", "redis"),
