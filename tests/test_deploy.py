@@ -103,9 +103,11 @@ def test_compose_runs_servers_workers_and_the_shared_services() -> None:
         ("VOXFORGE_DATABASE_URL", "postgres"),
         ("VOXFORGE_REDIS_URL", "redis"),
         ("VOXFORGE_S3_ENDPOINT_URL", "minio"),
-        ("VOXFORGE_RAY_ADDRESS", "ray-head"),
     ]:
         assert re.search(rf"(//|@|^){host}:", env[var]), (var, env[var])
+    assert env["VOXFORGE_RAY_ADDRESS"] == "auto"  # the server container joins the cluster first
+    assert "ray start --address=ray-head:6379" in services["server"]["command"][-1]
+    assert "voxforge serve" in services["server"]["command"][-1]
     assert env["VOXFORGE_DATABASE_URL"].startswith("postgresql+psycopg://")
     assert services["postgres"]["environment"]["POSTGRES_DB"] in env["VOXFORGE_DATABASE_URL"]
     assert env["AWS_ACCESS_KEY_ID"] == services["minio"]["environment"]["MINIO_ROOT_USER"]
