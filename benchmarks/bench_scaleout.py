@@ -5,7 +5,9 @@ First, for comparison under the same machine load, one ``voxforge serve`` with i
 PostgreSQL cluster (Debian's binaries; a SQLite file when they are missing, and the figures say
 which), ``redis-server`` and moto's S3 server on free ports, and two ``voxforge serve``
 processes, each with its own data folder (as on two machines) and the ``--runner`` given
-(default ``process``, one worker each). ``--clients`` threads, each with its own API key, submit
+(default ``process``, one worker each; ``ray``: both servers drive one Ray cluster of a head and
+a second node started here with ``ray start``, one CPU each, and so does the one server).
+``--clients`` threads, each with its own API key, submit
 ``--jobs`` brickify jobs (a 6 x 4 x 4 cm box at 8 studs) one after another to one server and poll
 ``GET /v1/jobs/{id}`` on the *other* every ``--poll`` seconds until the job is terminal, then
 download its ``model.mpd`` through the other server (from the bucket) and compare it with the
@@ -42,13 +44,29 @@ sys.path.insert(0, str(HERE))
 
 from bench_service import box_stl, free_port  # noqa: E402
 
-RUNS = {"service_scaleout": []}
-QUICK = {"service_scaleout": ["--clients", "4", "--jobs", "1"]}
+RUNS = {"service_scaleout": ["--runner", "ray"], "service_scaleout_process": []}
+QUICK = {
+    "service_scaleout": ["--runner", "ray", "--clients", "4", "--jobs", "1"],
+    "service_scaleout_process": ["--clients", "4", "--jobs", "1"],
+}
 TARGETS = {
     "service_scaleout": {
         "two_servers.poll_ms_p95": "< 100 ms (#25)",
         "two_servers.lost": "0 (#25)",
-    }
+    },
+    "service_scaleout_process": {
+        "two_servers.poll_ms_p95": "< 100 ms (#25)",
+        "two_servers.lost": "0 (#25)",
+    },
+}
+ABOUT = {
+    "service_scaleout_process": "The service scaled out with the process runner: 2 servers "
+    "sharing PostgreSQL, Redis and S3, 20 clients\n\n"
+    "As `service_scaleout`, but each `voxforge serve` runs its jobs in its own worker process "
+    "(`--runner process`, one worker per server; the one-server comparison has two) instead of "
+    "as Ray tasks: one server with its defaults first, then two sharing a throw-away "
+    "PostgreSQL, `redis-server` and moto's S3 server; clients submit to one server and poll and "
+    "download through the other."
 }
 BUCKET = "voxforge-bench"
 
@@ -218,6 +236,23 @@ FIELDS = ("submit_ms", "poll_ms", "ids", "succeeded", "failed", "rejected", "dow
           "downloads_bad", "downloads_ok")  # fmt: skip
 
 
+@contextlib.contextmanager
+def ray_cluster(args: argparse.Namespace) -> Iterator[dict[str, str]]:
+    """With ``--runner ray``: a Ray head and a second node on this machine (``ray start``), one
+    CPU each (the two workers of the process runner); the environment that makes the servers
+    its drivers. Nothing otherwise."""
+    if args.runner != "ray":
+        yield {}
+        return
+    from voxforge.batch.cluster import LocalCluster
+
+    cluster = LocalCluster(cpus=(1, 1)).start()
+    try:
+        yield {**cluster.driver_env(), "VOXFORGE_RAY_ADDRESS": cluster.address}
+    finally:
+        cluster.stop()
+
+
 def measure(
     tmp: Path, env: dict, names: list[str], db_url: str, args: argparse.Namespace, workers: int
 ) -> dict:
@@ -305,7 +340,8 @@ def run(args: argparse.Namespace) -> dict:
         "VOXFORGE_REQUESTS_PER_MINUTE": "100000",
     }
     out: dict = {"runner": args.runner, "clients": args.clients, "jobs_per_client": args.jobs}
-    with tempfile.TemporaryDirectory() as tmp_name:
+    with tempfile.TemporaryDirectory() as tmp_name, ray_cluster(args) as ray_env:
+        base_env.update(ray_env)
         tmp = Path(tmp_name) / "one"
         tmp.mkdir()
         if not args.no_baseline:  # the same load on one server with its defaults, first
