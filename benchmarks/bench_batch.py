@@ -11,7 +11,7 @@ itself is measured with trivial tasks (a task that returns at once): ``--trivial
 each executor after a warm-up, wall / tasks. The machine is shared, so the load average is
 recorded before and after.
 
-Usage: ``python benchmarks/bench_batch.py [--shapes 40] [--width 16] [--trivial 500]``
+Usage: ``python benchmarks/bench_batch.py [--shapes 100] [--width 16] [--trivial 500]``
 
 ``--cluster`` runs the node-loss check instead: a head and a second node on this machine
 (``ray start --head`` / ``ray start --address``, 1 CPU each, a custom resource each), a batch of
@@ -286,7 +286,7 @@ def figures(argv: list[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     if args.cluster:
         return cluster(args.shapes or 24)
-    return throughput(args.shapes or 40, args.width, args.trivial)
+    return throughput(args.shapes or 100, args.width, args.trivial)
 
 
 if __name__ == "__main__":
