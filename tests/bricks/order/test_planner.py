@@ -12,6 +12,7 @@ from voxforge.bricks.order.planner import (
     PREFIX_WORDS,
     OrderConfig,
     _pre_attach,
+    _rooted_pieces,
     _sub_assembly,
     _table_phases,
     cluster_wave,
@@ -507,3 +508,76 @@ def test_a_part_is_not_pre_attached_where_a_part_over_it_is_already_built() -> N
     # with the column first it goes on with it, listed before it
     steps = [[0, 1, 4], [2], [3, 6, 7]]
     assert not _pre_attach(g, steps, [False] * 3, loose).any() and steps[0] == [0, 1, 5, 4]
+
+
+def _held_and_pre_attached() -> BrickModel:
+    """22 parts cut down from ModelNet table #3390 at 16 studs: the group hanging from the beam
+    on top leaves four parts that no phase reaches whichever way up it is built; three of them
+    go on with a part they hold on to, one is held by hand."""
+    rows = [
+        ("3001", 0, 0, 0, 0),
+        ("3020", 4, 0, 2, 0),
+        ("3710", 4, 1, 12, 0),
+        ("3034", 5, 4, 13, 1),
+        ("3710", 4, 1, 13, 0),
+        ("3460", 6, 1, 14, 1),
+        ("3023", 5, 11, 14, 1),
+        ("3023", 7, 1, 14, 0),
+        ("3004", 8, 0, 15, 1),
+        ("3004", 3, 0, 15, 1),
+        ("3004", 3, 0, 18, 1),
+        ("3004", 8, 0, 18, 1),
+        ("3007", 2, 0, 21, 0),
+        ("3004", 2, 0, 3, 1),
+        ("3004", 7, 0, 3, 1),
+        ("3003", 5, 0, 6, 0),
+        ("3021", 7, 0, 6, 0),
+        ("3021", 2, 0, 6, 0),
+        ("3003", 5, 0, 9, 0),
+        ("3023", 4, 0, 5, 0),
+        ("3023", 4, 0, 3, 1),
+        ("3023", 4, 0, 4, 1),
+    ]
+    return _model([_place(k, x, y, z, rotation=r) for k, x, y, z, r in rows])
+
+
+def test_pre_attached_parts_stay_in_the_plan_when_others_are_held() -> None:
+    # the held part joins the first phase, so the steps are made again: the parts pre-attached
+    # to the first steps must be attached to the new ones, not left out of every step
+    m = _held_and_pre_attached()
+    plan = plan_build(m, OrderConfig(physics=False))
+    counts = np.zeros(len(m), dtype=np.int64)
+    for step in plan.steps:
+        np.add.at(counts, list(step.parts), 1)
+    assert counts.tolist() == [1] * len(m)
+    (sub,) = plan.submodels
+    inner = [i for s in sub.steps for i in s.parts]
+    assert sorted(inner) == sorted(sub.parts) and len(set(inner)) == len(inner)
+    held = [p["reason"] for p in plan.info["problems"] if "hang inside it" in p["reason"]]
+    assert len(held) == 1 and "sub1: 1 parts hang" in held[0]
+
+
+@pytest.mark.timeout(30)
+def test_a_piece_resting_on_nothing_joins_the_piece_it_touches() -> None:
+    # the lower brick's piece rests on nothing outside it: it joins the upper one's, and the
+    # label it leaves empty needs nothing (it once kept the loop from ending)
+    m = _model([_place("3003", 0, 0, 0), _place("3003", 0, 0, 3)])
+    g = order_graph(m)
+    piece = _rooted_pieces(g, np.arange(2), np.arange(2), np.array([1, 0]))
+    assert piece.tolist() == [0, 0]
+
+
+def test_every_part_of_modelnet_table_3390_is_in_one_step(shared_data) -> None:
+    from voxforge.bricks.lay import LayoutConfig, lay_bricks
+    from voxforge.core.voxelgrid import VoxelGrid
+    from voxforge.io import load_voxel_dataset
+    from voxforge.voxel import VoxelizeConfig
+    from voxforge.voxel.resample import resample_grid
+
+    ds = load_voxel_dataset(shared_data / "modelnet10_vox30_train.npz")
+    vox = ds.voxels[3390].astype(bool)
+    grid = resample_grid(VoxelGrid(vox, pitch=1.0 / 30), VoxelizeConfig(width_studs=16))
+    model, _ = lay_bricks(grid, np.where(grid.occupancy, 71, -1).astype(np.int32), LayoutConfig())
+    plan = plan_build(model, OrderConfig(physics=False))
+    assert (plan.step_of(len(model)) >= 0).all()
+    assert plan.info["prefixes_connected"] and plan.info["press_from_above"]

@@ -231,7 +231,7 @@ def _rooted_pieces(
     outside = (local[g.stud_lo] < 0) & (local[g.stud_hi] >= 0)
     rests[local[g.stud_hi[outside]]] = True
     while True:
-        ok = np.zeros(int(comp.max()) + 1, dtype=bool)
+        ok = np.bincount(comp) == 0  # a label emptied by a join below needs nothing
         ok[comp[rests]] = True
         cross = comp[a] != comp[b]
         ok[comp[b[cross]]] = True
@@ -589,11 +589,18 @@ def _table_steps(
         return step_parts, turned
 
     step_parts, turned = steps_of(np.zeros(g.n, dtype=bool))
-    if loose.any():
-        loose = _pre_attach(g, step_parts, turned, loose)
-        if loose.any():
-            step_parts, turned = steps_of(loose)
-    return step_parts, turned, loose
+    if not loose.any():
+        return step_parts, turned, loose
+    held = _pre_attach(g, step_parts, turned, loose)
+    while held.any():
+        # The held parts join the first phase, so the steps are made again; the pre-attached
+        # parts are attached again to those steps, and any that no longer find a host are held too.
+        step_parts, turned = steps_of(held)
+        again = _pre_attach(g, step_parts, turned, loose & ~held)
+        if not again.any():
+            break
+        held |= again
+    return step_parts, turned, held
 
 
 def _pre_attach(
