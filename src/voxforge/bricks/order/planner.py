@@ -571,8 +571,9 @@ def _table_steps(
     """([parts of each step], [whether each step builds it turned over], (n,) bool parts left to
     hold by hand) of the sub-assembly ``keep`` built on the table starting upright or (``flip``)
     upside down: the phases of :func:`_table_phases`, each cut into steps, then the parts no phase
-    reaches pre-attached (:func:`_pre_attach`); what is still loose goes into the first phase
-    where it belongs."""
+    reaches pre-attached (:func:`_pre_attach`); what is still loose (held by hand) goes into the
+    first phase where it belongs, the steps are made again, and the pre-attached parts are attached
+    to the new steps (those that find no host there are held too), so every part is in one step."""
     phases, loose = _table_phases(g, keep, flip)
     frames = (g, _flipped(g))
 
