@@ -89,6 +89,7 @@ def samples() -> dict[str, bytes]:
         "r3d": _r3d(),
         "zip": _capture_zip("app"),
         "stray.zip": _capture_zip("stray"),
+        "plyseq.zip": ply_sequence_zip(),
         "usda": USDA,
     }
 
@@ -153,6 +154,22 @@ def _capture_zip(layout: str) -> bytes:
                 if p.is_file():
                     z.write(p, f"scan/{p.relative_to(root)}")
         return buf.getvalue()
+
+
+def ply_sequence_frames() -> dict[str, bytes]:
+    """A two-frame Record3D PLY sequence (``0.ply``, ``1.ply``: coloured binary point clouds)."""
+    return {f"{i}.ply": encode_ply(cloud(n=12, seed=i)) for i in range(2)}
+
+
+def ply_sequence_zip() -> bytes:
+    """The two-frame PLY sequence zipped in one top-level folder, as phones share it."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in ply_sequence_frames().items():
+            z.writestr(f"seq/{name}", data)
+    return buf.getvalue()
 
 
 def _r3d() -> bytes:

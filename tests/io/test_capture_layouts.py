@@ -343,3 +343,94 @@ def test_cli_info_names_the_app_and_voxelize_uses_the_app_mesh(tmp_path, frames)
     plain = write_capture(frames[:2], tmp_path / "plain")
     res = runner.invoke(app, ["voxelize", str(plain), "-o", str(tmp_path / "o2"), "--use-app-mesh"])
     assert res.exit_code != 0 and "holds no mesh of the app's own" in res.output
+
+
+def ply_sequence(frames, folder: Path, *, pad: int = 0, colored: bool = True) -> Path:
+    """A Record3D PLY sequence: each frame's points in the recording's y-up world, sRGB colours."""
+    from voxforge.core.color import linear_to_srgb
+    from voxforge.core.pointcloud import PointCloud
+    from voxforge.io.record3d import write_ply_sequence
+    from voxforge.scan.fuse import ARKIT_TO_ZUP, frame_points
+
+    clouds = []
+    for f in frames:
+        pts = frame_points(f)
+        rgb = linear_to_srgb(pts.rgb) if colored and pts.rgb is not None else None
+        clouds.append(PointCloud(xyz=pts.xyz @ ARKIT_TO_ZUP, rgb=rgb))  # z-up -> y-up
+    return write_ply_sequence(clouds, folder, pad=pad)
+
+
+@pytest.mark.parametrize("pad", [0, 5])
+def test_record3d_ply_sequence(tmp_path, frames, pad):
+    folder = ply_sequence(frames, tmp_path / "seq", pad=pad)
+    (folder / ".DS_Store").write_bytes(b"\0\1")
+    (folder / "notes.txt").write_text("not a frame")
+    assert sniff(folder) == "capture"
+    cloud = load_points(folder)
+    check_box(cloud)
+    cap = cloud.meta["capture"]
+    assert cap["app"] == "Record3D" and cap["layout"] == "record3d-ply"
+    assert cap["frames"] == 6 and cap["color_frames"] == 6
+    assert cap["depth_size"] is None and cap["time_span_s"] is None
+    # the recording's metadata beside the frames gives the time span
+    (folder / "metadata.json").write_text(json.dumps({"fps": 60}))
+    with open_capture(folder) as c:
+        assert c.summary()["time_span_s"] == pytest.approx(5 / 60, abs=1e-3)
+
+
+def test_record3d_ply_sequence_zip_and_frame_order(tmp_path, frames):
+    folder = ply_sequence(frames[:3], tmp_path / "seq")
+    (folder / "1.ply").rename(folder / "10.ply")  # frame numbers sort as numbers, not text
+    z = tmp_path / "seq.zip"
+    with zipfile.ZipFile(z, "w") as w:
+        for p in sorted(folder.iterdir()):
+            w.write(p, f"Record3D_export/{p.name}")
+    with open_capture(z) as cap:
+        assert [p.name for p in cap.frames.files] == ["0.ply", "2.ply", "10.ply"]
+        assert cap.summary()["frames"] == 3
+    assert load_points(z).meta["capture"]["layout"] == "record3d-ply"
+
+
+def test_uncoloured_ply_sequence(tmp_path, frames):
+    cloud = load_points(ply_sequence(frames, tmp_path / "seq", colored=False))
+    check_box(cloud, colored=False)
+    assert cloud.rgb is None and cloud.meta["capture"]["color_frames"] == 0
+
+
+def test_numbered_meshes_are_no_ply_sequence(tmp_path):
+    folder = tmp_path / "meshes"
+    folder.mkdir()
+    for i in range(2):
+        (folder / f"part{i}.ply").write_bytes(trimesh.creation.box().export(file_type="ply"))
+    with pytest.raises(UnsupportedInputError, match="not a phone capture"):
+        load_points(folder)
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("truncated", "vertices ("),
+        ("header cut", "no 'end_header' line"),
+        ("garbage", "not a PLY file"),
+        ("faces", "a PLY sequence frame is a point cloud"),
+        ("no xyz", "no vertex element with x, y, z"),
+    ],
+)
+def test_bad_ply_frame_names_the_file(tmp_path, frames, case, message):
+    folder = ply_sequence(frames[:3], tmp_path / "seq")
+    bad = folder / "2.ply"
+    raw = bad.read_bytes()
+    if case == "truncated":
+        bad.write_bytes(raw[: len(raw) // 2])
+    elif case == "header cut":
+        bad.write_bytes(raw[:40])
+    elif case == "garbage":
+        bad.write_bytes(b"\x89PNG" + raw[4:])
+    elif case == "faces":
+        bad.write_bytes(trimesh.creation.box().export(file_type="ply"))
+    elif case == "no xyz":
+        bad.write_bytes(raw.replace(b"property float x\n", b"property float u\n", 1))
+    with pytest.raises(InputFormatError) as err:
+        load_points(folder)
+    text = str(err.value)
+    assert str(bad) in text and message in text and "\n" not in text, text

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from io_samples import filename, samples
+from io_samples import filename, ply_sequence_frames, samples
 
 from voxforge.core import Mesh, PointCloud, VoxelGrid, VoxforgeError
 from voxforge.io.lzf import lzf_compress, lzf_decompress
@@ -82,6 +82,35 @@ def test_byte_flips(key, data):
 def test_magic_then_random_bytes(key, tail):
     raw = SAMPLES[key]
     check(raw[:16] + tail, filename(key))
+
+
+@FUZZ
+@given(data=st.data())
+def test_ply_sequence_frame_damage_names_the_frame(data):
+    """A truncated or corrupted frame of a PLY sequence folder is refused naming that file."""
+    import tempfile
+    from pathlib import Path
+
+    frames = ply_sequence_frames()
+    raw = bytearray(frames["1.ply"])
+    if data.draw(st.booleans()):
+        raw = raw[: data.draw(st.integers(0, len(raw) - 1))]
+    else:
+        for _ in range(data.draw(st.integers(1, 4))):
+            raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "seq"
+        folder.mkdir()
+        (folder / "0.ply").write_bytes(frames["0.ply"])
+        (folder / "1.ply").write_bytes(bytes(raw))
+        try:
+            obj = load_any(folder)
+        except VoxforgeError as e:
+            text = str(e)
+            assert str(folder) in text and "\n" not in text, text
+            assert not any(leak in text for leak in LEAKS), text
+            return
+        assert isinstance(obj, PointCloud) and len(obj) > 0 and np.isfinite(obj.xyz).all()
 
 
 @FUZZ

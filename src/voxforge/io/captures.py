@@ -1,8 +1,9 @@
 """Phone capture layouts (folders, zips, ``.r3d`` files): recognise the app, open its frames.
 
-A capture is a set of depth frames with poses, as a phone scanning app exports them. Four
-layouts are read, each by its own module, all into :class:`~voxforge.io.arkit.CaptureFrame`
-sequences in ARKit's conventions:
+A capture is a set of frames, as a phone scanning app exports them: depth maps with poses, or
+per-frame point clouds in one world space. Five layouts are read, each by its own module, into
+:class:`~voxforge.io.arkit.CaptureFrame` sequences in ARKit's conventions (depth frames) or
+:class:`~voxforge.io.record3d.PointFrame` sequences (point frames):
 
 ===================  ==========================================================================
 ``3d-scanner-app``   3D Scanner App "All Data" export (:mod:`voxforge.io.arkit`)
@@ -10,6 +11,8 @@ sequences in ARKit's conventions:
 ``stray-dataset``    the Stray toolkit's dataset folder: Open3D ``camera_intrinsics.json`` and
                      ``scene/trajectory.log`` (:mod:`voxforge.io.stray`)
 ``record3d``         Record3D ``.r3d`` file or its unpacked folder (:mod:`voxforge.io.record3d`)
+``record3d-ply``     Record3D PLY sequence: a folder of numbered per-frame ``.ply`` point clouds
+                     (:mod:`voxforge.io.record3d`; point frames)
 ===================  ==========================================================================
 
 :func:`open_capture` recognises the layout of a folder, a zip of one, or an ``.r3d`` file (a zip
@@ -59,11 +62,14 @@ class Capture:
         app: the app whose layout was recognised (``"3D Scanner App"``, ...).
         layout: the layout's short name (``"3d-scanner-app"``, ``"stray-scanner"``, ``"record3d"``).
         root: the folder the frames were found in.
-        frames: the frames, each read from disk when indexed (a ``Sequence[CaptureFrame]``).
-        color_frames: how many frames have an image of their own.
-        depth_size: (width, height) of the depth maps.
+        frames: the frames, each read from disk when indexed (a ``Sequence[CaptureFrame]``, or
+            ``Sequence[PointFrame]`` when ``frame_kind`` is ``"points"``).
+        color_frames: how many frames have an image (point frames: colours) of their own.
+        depth_size: (width, height) of the depth maps; None for point frames.
         time_span_s: seconds between the first and last frame, or None when the app keeps no times.
         app_meshes: the app's own meshes in the export, best first.
+        frame_kind: ``"depth"`` (depth maps with poses) or ``"points"`` (point clouds in one
+            world space).
     """
 
     app: str
@@ -71,9 +77,10 @@ class Capture:
     root: Path
     frames: Any
     color_frames: int
-    depth_size: tuple[int, int]
+    depth_size: tuple[int, int] | None
     time_span_s: float | None = None
     app_meshes: list[Path] = field(default_factory=list)
+    frame_kind: str = "depth"
 
     def summary(self) -> dict[str, Any]:
         """JSON-safe description for ``voxforge info`` and ``meta["capture"]``."""
@@ -82,7 +89,9 @@ class Capture:
             "layout": self.layout,
             "frames": len(self.frames),
             "color_frames": self.color_frames,
-            "depth_size": f"{self.depth_size[0]}x{self.depth_size[1]}",
+            "depth_size": None
+            if self.depth_size is None
+            else f"{self.depth_size[0]}x{self.depth_size[1]}",
             "time_span_s": None if self.time_span_s is None else round(self.time_span_s, 3),
             "app_meshes": [p.name for p in self.app_meshes],
         }
@@ -98,6 +107,7 @@ def _layouts() -> list[tuple[str, Detector, Opener]]:
 
     return [
         ("record3d", record3d.is_record3d, record3d.open_record3d),
+        ("record3d-ply", record3d.is_record3d_ply, record3d.open_record3d_ply),
         ("stray-scanner", stray.is_stray, stray.open_stray),
         ("stray-dataset", stray.is_stray_dataset, stray.open_stray_dataset),
         ("3d-scanner-app", arkit.is_capture, arkit.open_scanner_app),
@@ -197,8 +207,9 @@ def _open_dir(folder: Path, label: str) -> Capture:
     found = _find_layout(folder)
     if found is None:
         raise UnsupportedInputError(
-            f"{label}: is a folder but not a phone capture (3D Scanner App, Stray Scanner or "
-            "Record3D layout); expected a point cloud, mesh or voxel file, or a capture folder"
+            f"{label}: is a folder but not a phone capture (3D Scanner App, Stray Scanner, "
+            "Record3D or Record3D PLY sequence layout); expected a point cloud, mesh or voxel "
+            "file, or a capture folder"
         )
     _, root, opener = found
     return opener(root)
@@ -302,8 +313,8 @@ FORMATS = (
         name="capture",
         kinds=("points",),
         extensions=CAPTURE_FILE_SUFFIXES,
-        description="phone capture: 3D Scanner App / Stray Scanner / Record3D folder, a .zip of "
-        "one, or a Record3D .r3d",
+        description="phone capture: 3D Scanner App / Stray Scanner / Record3D folder or PLY "
+        "sequence, a .zip of one, or a Record3D .r3d",
         readers={"points": read_capture_zip},
         sniff=None,  # zips are told apart by member names in formats.sniff_source
     ),

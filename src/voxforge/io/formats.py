@@ -37,7 +37,9 @@ def sniff_zip(src: Source) -> str:
     try:
         with src.stream() as stream, zipfile.ZipFile(stream) as z:
             names = z.namelist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError):
+    except (
+        zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError
+    ):  # fmt: skip
         by_ext = {".zip": "capture", ".r3d": "capture", ".npz": "npz", ".usdz": "usd"}
         return by_ext.get(src.suffix, "zip")
     if meshes.sniff_3mf_names(names):

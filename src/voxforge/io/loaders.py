@@ -132,8 +132,8 @@ def sniff(source: PathOrBytes, *, filename: str | None = None) -> str:
         if captures.is_capture_dir(src.path):
             return "capture"
         raise UnsupportedInputError(
-            f"{src.name}: is a folder but not a phone capture (3D Scanner App, Stray Scanner or "
-            "Record3D layout)"
+            f"{src.name}: is a folder but not a phone capture (3D Scanner App, Stray Scanner, "
+            "Record3D or Record3D PLY sequence layout)"
         )
     fmt = sniff_source(src) or format_for_extension(src)
     if fmt is None:

@@ -1,4 +1,4 @@
-"""Record3D captures: the ``.r3d`` file (a zip) or its unpacked folder.
+"""Record3D captures: the ``.r3d`` file (a zip) or its unpacked folder, and PLY sequences.
 
 Layout (Record3D's "Export > .r3d")::
 
@@ -16,11 +16,28 @@ Layout (Record3D's "Export > .r3d")::
 LZFSE is decoded with the ``lzfse`` package from PyPI. Depth is turned into the uint16
 millimetres of :class:`~voxforge.io.arkit.CaptureFrame` (0.5 mm rounding, far beyond 65.5 m
 dropped).
+
+Layout of Record3D's "Export > PLY sequence" (a folder, or a zip of one)::
+
+    sequence/
+      0.ply, 1.ply, ...   one point cloud per frame, numbered (any common prefix, any zero
+                          padding): ``element vertex`` with float x, y, z in metres and uchar
+                          red, green, blue (optional nx, ny, nz); no faces. Every frame in the one
+                          world space of the recording, ARKit's y-up axes, so the frames line up
+                          without poses.
+      metadata(.json)     optional, from the same recording: its "fps" or "frameTimestamps"
+                          give the time span (the PLY files carry no times)
+
+The frames are :class:`PointFrame` s (points, not depth maps); :mod:`voxforge.scan.capture`
+merges them per voxel (:func:`voxforge.scan.fuse.fuse_point_frames`).
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +45,8 @@ import cv2
 import numpy as np
 
 from voxforge.core.errors import InputFormatError, UnsupportedInputError
+from voxforge.core.pointcloud import PointCloud
+from voxforge.io._base import Source
 from voxforge.io.arkit import (
     CaptureFrame,
     LazyFrames,
@@ -231,3 +250,166 @@ def write_r3d(frames: list[CaptureFrame], path: Path, *, fps: float = 60.0) -> P
                 )
                 z.writestr(f"rgbd/{i}.jpg", buf.tobytes())
     return path
+
+
+# --- PLY sequences -------------------------------------------------------------------------------
+
+PLY_FRAME = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)\.ply$", re.IGNORECASE)
+_HEAD_BYTES = 64 << 10
+"""Bytes read from each frame to check its header when the sequence is opened."""
+
+
+@dataclass
+class PointFrame:
+    """One frame of a PLY sequence: its points in the recording's y-up world, metres.
+
+    Attributes:
+        xyz: (n, 3) float64 positions (ARKit axes: +y up).
+        rgb: (n, 3) float32 sRGB colours in 0..1, or None when the file has no colours.
+        normals: (n, 3) float32 normals (ARKit axes), or None when the file has none.
+    """
+
+    xyz: np.ndarray
+    rgb: np.ndarray | None = None
+    normals: np.ndarray | None = None
+
+
+def ply_sequence_files(folder: Path) -> list[Path]:
+    """The numbered ``.ply`` files of a folder in frame order; empty unless every numbered
+    ``.ply`` shares one name prefix."""
+    found: dict[str, list[tuple[int, Path]]] = {}
+    for p in folder.iterdir():
+        m = PLY_FRAME.match(p.name)
+        if m and p.is_file() and not p.name.startswith("."):
+            found.setdefault(m["prefix"], []).append((int(m["number"]), p))
+    if len(found) != 1:
+        return []
+    frames = sorted(next(iter(found.values())))
+    numbers = [n for n, _ in frames]
+    if len(set(numbers)) != len(numbers):
+        return []  # 1.ply beside 01.ply: not one numbering
+    return [p for _, p in frames]
+
+
+def is_record3d_ply(folder: Path) -> bool:
+    """A folder of numbered ``.ply`` point clouds (the first one's header declares no faces)."""
+    files = ply_sequence_files(folder)
+    if not files:
+        return False
+    from voxforge.io.ply import sniff_ply
+
+    with files[0].open("rb") as f:
+        head = f.read(_HEAD_BYTES)
+    return sniff_ply(head, len(head)) and _header(files[0], head).face_count == 0
+
+
+def _header(path: Path, head: bytes):
+    from voxforge.io.ply import parse_header
+
+    return parse_header(Source(name=str(path), path=path), head)
+
+
+class PlyFrames(Sequence[PointFrame]):
+    """The frames of a PLY sequence, each file read when indexed; headers checked on opening."""
+
+    def __init__(self, files: list[Path]) -> None:
+        if not files:
+            raise InputFormatError("PLY sequence: no numbered .ply files")
+        self.files = files
+        self.color_frames = 0
+        self.points = 0
+        for path in files:
+            header = self._check_header(path)
+            vertex = header.element("vertex")
+            names = {p.name for p in vertex.properties} if vertex else set()
+            self.color_frames += {"red", "green", "blue"} <= names or {"r", "g", "b"} <= names
+            self.points += vertex.count if vertex else 0
+
+    @staticmethod
+    def _check_header(path: Path):
+        header = _header(path, _head(path))
+        if header.face_count:
+            raise InputFormatError(
+                f"{path}: declares {header.face_count} faces; a PLY sequence frame is a point cloud"
+            )
+        vertex = header.element("vertex")
+        if vertex is None or not {"x", "y", "z"} <= {p.name for p in vertex.properties}:
+            raise InputFormatError(f"{path}: PLY frame has no vertex element with x, y, z")
+        return header
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self.files) <= i < len(self.files):
+            raise IndexError(i)
+        from voxforge.io.ply import read_ply_points
+
+        path = self.files[i]
+        cloud = read_ply_points(Source(name=str(path), path=path))
+        if not np.isfinite(cloud.xyz).all():
+            keep = np.isfinite(cloud.xyz).all(axis=1)  # NaN marks pixels without a return
+            cloud = cloud.select(keep)
+        return PointFrame(xyz=cloud.xyz, rgb=cloud.rgb, normals=cloud.normals)
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as f:
+            return f.read(_HEAD_BYTES)
+    except OSError as e:
+        raise InputFormatError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def sequence_time_span(folder: Path, frames: int) -> float | None:
+    """Seconds from the first to the last frame from a Record3D ``metadata``/``metadata.json``
+    beside the frames (its ``frameTimestamps``, else ``fps``); None without one."""
+    for name in (METADATA, "metadata.json"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise InputFormatError(f"{path}: not valid JSON metadata ({type(e).__name__})") from None
+        if not isinstance(meta, dict):
+            raise InputFormatError(f"{path}: expected a JSON object")
+        times, fps = meta.get("frameTimestamps"), meta.get("fps")
+        try:
+            if isinstance(times, list) and len(times) >= frames > 0:
+                return float(times[frames - 1]) - float(times[0])
+            if isinstance(fps, int | float) and not isinstance(fps, bool) and fps > 0:
+                return (frames - 1) / float(fps)
+        except (TypeError, ValueError):
+            raise InputFormatError(f"{path}: 'frameTimestamps' is not numeric") from None
+    return None
+
+
+def open_record3d_ply(folder: Path):
+    """A :class:`~voxforge.io.captures.Capture` of a Record3D PLY sequence folder."""
+    from voxforge.io.captures import Capture
+
+    frames = PlyFrames(ply_sequence_files(folder))
+    return Capture(
+        app="Record3D",
+        layout="record3d-ply",
+        root=folder,
+        frames=frames,
+        color_frames=frames.color_frames,
+        depth_size=None,
+        time_span_s=sequence_time_span(folder, len(frames)),
+        frame_kind="points",
+    )
+
+
+def write_ply_sequence(clouds: list[PointCloud], folder: Path, *, pad: int = 0) -> Path:
+    """Write y-up point clouds as a PLY sequence folder (``0.ply``, ``1.ply``, ...; numbers
+    zero-padded to ``pad`` digits), in the layout above (for tests and tools)."""
+    from voxforge.io.ply import encode_ply
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, cloud in enumerate(clouds):
+        (folder / f"{i:0{pad}d}.ply").write_bytes(encode_ply(cloud))
+    return folder

@@ -22,7 +22,7 @@ from voxforge.core.progress import ProgressCallback
 from voxforge.core.voxelgrid import VoxelGrid
 from voxforge.io import load_any, load_points
 from voxforge.io.captures import Capture, open_capture
-from voxforge.scan.fuse import fuse_frames, fuse_tsdf
+from voxforge.scan.fuse import fuse_frames, fuse_point_frames, fuse_tsdf
 
 
 def fuse_capture(
@@ -37,21 +37,31 @@ def fuse_capture(
 ) -> PointCloud:
     """Fuse an opened capture's frames into one z-up point cloud in metres.
 
-    Options as :func:`voxforge.scan.fuse.fuse_frames`. ``meta["format"]`` is the layout name and
-    ``meta["capture"]`` the :meth:`~voxforge.io.captures.Capture.summary`; ``name`` labels the
-    source and any error that is not a voxforge error.
+    Options as :func:`voxforge.scan.fuse.fuse_frames`; point frames (a PLY sequence) are merged
+    by :func:`voxforge.scan.fuse.fuse_point_frames`, which has no confidence or depth to filter.
+    ``meta["format"]`` is the layout name and ``meta["capture"]`` the
+    :meth:`~voxforge.io.captures.Capture.summary`; ``name`` labels the source and any error that
+    is not a voxforge error.
     """
-    cloud = _guard(
-        name,
-        lambda: fuse_frames(
-            capture.frames,
-            min_confidence=min_confidence,
-            voxel_size=voxel_size,
-            max_depth=max_depth,
-            normals=normals,
-            progress=progress,
-        ),
-    )
+    if capture.frame_kind == "points":
+        cloud = _guard(
+            name,
+            lambda: fuse_point_frames(
+                capture.frames, voxel_size=voxel_size, normals=normals, progress=progress
+            ),
+        )
+    else:
+        cloud = _guard(
+            name,
+            lambda: fuse_frames(
+                capture.frames,
+                min_confidence=min_confidence,
+                voxel_size=voxel_size,
+                max_depth=max_depth,
+                normals=normals,
+                progress=progress,
+            ),
+        )
     summary = capture.summary()
     cloud.meta.update({"source": name, "format": summary["layout"], "capture": summary})
     return cloud
@@ -104,6 +114,11 @@ def load_capture_mesh(
     """
     label = name or str(path)
     with open_capture(path, label) as cap:
+        if cap.frame_kind != "depth":
+            raise UnsupportedInputError(
+                f"{label}: a {cap.app} {cap.layout} export holds point clouds, not depth maps, so "
+                "it cannot be TSDF-fused into a mesh; read it as points"
+            )
         mesh = _guard(
             label,
             lambda: fuse_tsdf(

@@ -26,6 +26,7 @@ from voxforge.core.mesh import Mesh
 from voxforge.core.pointcloud import PointCloud
 from voxforge.core.progress import ProgressCallback, null_progress
 from voxforge.io.arkit import CaptureFrame
+from voxforge.io.record3d import PointFrame
 from voxforge.scan.scene import CAMERA_POSES_KEY, camera_poses_zup
 
 ARKIT_TO_ZUP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -501,6 +502,67 @@ def fuse_frames(
         "units": "m",
         # the object picker scores candidates by how the cameras saw them
         CAMERA_POSES_KEY: camera_poses_zup(poses),
+    }
+    return PointCloud(xyz=xyz, rgb=rgb, normals=nrm, meta=meta)
+
+
+def fuse_point_frames(
+    frames: Iterable[PointFrame],
+    *,
+    voxel_size: float = 0.005,
+    normals: bool = True,
+    progress: ProgressCallback | None = None,
+    total: int | None = None,
+) -> PointCloud:
+    """Merge per-frame point clouds that share one y-up world (a Record3D PLY sequence) into one
+    z-up cloud in metres, positions and linear-RGB colours averaged per voxel.
+
+    Frames without colours leave their points uncoloured; those points take the nearest coloured
+    point's colour. Normals are averaged where every frame has them (``normals``), else omitted:
+    point frames carry no camera to orient estimated ones.
+
+    Raises:
+        ConfigError: a bad ``voxel_size``. GeometryError: no frames, or no points in them.
+    """
+    if not voxel_size > 0:
+        raise ConfigError(f"voxel_size must be positive, got {voxel_size}")
+    report = progress or null_progress
+    if total is None and hasattr(frames, "__len__"):
+        total = len(frames)  # type: ignore[arg-type]
+    merger = VoxelMerger(voxel_size, channels=7)  # linear RGB x weight, weight, normal sums
+    n_frames = colored = with_normals = 0
+    for frame in frames:
+        xyz = rotate(frame.xyz, ARKIT_TO_ZUP)
+        extra = np.zeros((len(xyz), 7))
+        if frame.rgb is not None:
+            extra[:, :3] = srgb_to_linear(np.asarray(frame.rgb, dtype=np.float32))
+            extra[:, 3] = 1.0
+            colored += 1
+        if frame.normals is not None:
+            extra[:, 4:] = rotate(frame.normals, ARKIT_TO_ZUP)
+            with_normals += 1
+        merger.add(xyz, extra)
+        n_frames += 1
+        if total:
+            report("fuse", min(n_frames / total, 1.0))
+    if n_frames == 0:
+        raise GeometryError("no frames to fuse")
+    xyz, extra, counts = merger.result()
+    if len(xyz) == 0:
+        raise GeometryError(f"the {n_frames} frames hold no points")
+    rgb = _merged_colors(xyz, extra[:, :3], extra[:, 3]) if colored else None
+    nrm = None
+    if normals and with_normals == n_frames:
+        nsum = extra[:, 4:7]
+        nrm = nsum / np.maximum(np.linalg.norm(nsum, axis=1, keepdims=True), 1e-300)
+    meta = {
+        "frames": n_frames,
+        "color_frames": colored,
+        "voxel_size": voxel_size,
+        "depth_samples": merger.points_in,
+        "max_samples_per_point": int(counts.max()),
+        "up_axis": "z (converted from ARKit y-up)",
+        "units": "m",
     }
     return PointCloud(xyz=xyz, rgb=rgb, normals=nrm, meta=meta)
 
