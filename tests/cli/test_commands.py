@@ -14,6 +14,7 @@ import trimesh
 from typer.testing import CliRunner
 
 from voxforge.cli import app
+from voxforge.core import PointCloud
 
 runner = CliRunner()
 
@@ -131,6 +132,22 @@ def test_info_on_voxel_grid(tmp_path):
     r = run("info", str(tmp_path / "g.npz"), "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["filled"] == 24
+
+
+def test_info_names_a_record3d_ply_sequence(tmp_path):
+    from voxforge.io.ply import encode_ply
+
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):  # three frames of a 10 cm cube in Record3D's y-up world
+        cloud = PointCloud(xyz=rng.uniform(-0.05, 0.05, (200, 3)), rgb=rng.random((200, 3)))
+        (folder / f"{i:05d}.ply").write_bytes(encode_ply(cloud))
+    (folder / "metadata.json").write_text(json.dumps({"fps": 30}))
+    r = run("info", str(folder))
+    assert r.exit_code == 0, r.output
+    for line in ("layout: record3d-ply", "app: Record3D", "frames: 3", "time_span_s: 0.067"):
+        assert line in r.output, r.output
 
 
 def test_pick_point_chooses_another_object_of_the_real_tabletop(shared_data, tmp_path):
