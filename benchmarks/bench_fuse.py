@@ -2,10 +2,11 @@
 
 The capture is generated with the phone LiDAR simulator into a temporary folder (not timed) and
 written in each app's layout: 3D Scanner App (colour JPEG on every third frame, as the app keeps),
-Stray Scanner (depth PNGs + rgb.mp4 + odometry.csv), Record3D (.r3d zip, LZFSE depth). Only
-reading and fusing is timed (``voxforge.scan.capture.load_capture``: decoding, back-projection,
-colour lookup, voxel merge). Target: under 5 s per layout on 2 cores. The TSDF mesh path
-(``load_capture_mesh``, 4 mm) is timed once on the full-colour ARKit folder, for reference.
+Stray Scanner (depth PNGs + rgb.mp4 + odometry.csv), Record3D (.r3d zip, LZFSE depth) and a
+Record3D PLY sequence (one coloured point cloud per frame). Only reading and fusing is timed
+(``voxforge.scan.capture.load_capture``: decoding, back-projection, colour lookup, voxel merge).
+Target: under 5 s per layout on 2 cores. The TSDF mesh path (``load_capture_mesh``, 4 mm) is
+timed once on the full-colour ARKit folder, for reference.
 Prints one JSON object.
 
     .venv/bin/python benchmarks/bench_fuse.py [--frames 70] [--repeats 3]
@@ -25,10 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from voxforge.io.arkit import write_capture
-from voxforge.io.record3d import write_r3d
+from voxforge.io.record3d import write_ply_sequence, write_r3d
 from voxforge.io.stray import write_stray
 from voxforge.scan.capture import load_capture, load_capture_mesh
 from voxforge.scan.examples import make_mug_scene
+from voxforge.scan.fuse import frames_as_point_clouds
 from voxforge.scan.sim import orbit_poses, simulate_capture
 
 
@@ -47,6 +49,7 @@ def make_capture(folder: Path, n_frames: int, seed: int = 0) -> float:
     write_capture(frames, folder.parent / "scanner-app", color_every=3)
     write_stray(frames, folder.parent / "stray")
     write_r3d(frames, folder.parent / "capture.r3d")
+    write_ply_sequence(frames_as_point_clouds(frames), folder.parent / "ply-sequence", pad=5)
     return time.perf_counter() - t0
 
 
@@ -54,7 +57,7 @@ def time_layouts(root: Path, repeats: int) -> dict[str, dict[str, float]]:
     """Best and median wall seconds (and best CPU seconds of this process, which a shared machine
     does not inflate) to read and fuse each layout, with its point count."""
     out = {}
-    for name in ("scanner-app", "stray", "capture.r3d"):
+    for name in ("scanner-app", "stray", "capture.r3d", "ply-sequence"):
         times, cpu = [], []
         for _ in range(repeats):
             t0, c0 = time.perf_counter(), time.process_time()

@@ -347,16 +347,13 @@ def test_cli_info_names_the_app_and_voxelize_uses_the_app_mesh(tmp_path, frames)
 
 def ply_sequence(frames, folder: Path, *, pad: int = 0, colored: bool = True) -> Path:
     """A Record3D PLY sequence: each frame's points in the recording's y-up world, sRGB colours."""
-    from voxforge.core.color import linear_to_srgb
     from voxforge.core.pointcloud import PointCloud
     from voxforge.io.record3d import write_ply_sequence
-    from voxforge.scan.fuse import ARKIT_TO_ZUP, frame_points
+    from voxforge.scan.fuse import frames_as_point_clouds
 
-    clouds = []
-    for f in frames:
-        pts = frame_points(f)
-        rgb = linear_to_srgb(pts.rgb) if colored and pts.rgb is not None else None
-        clouds.append(PointCloud(xyz=pts.xyz @ ARKIT_TO_ZUP, rgb=rgb))  # z-up -> y-up
+    clouds = frames_as_point_clouds(frames)
+    if not colored:
+        clouds = [PointCloud(xyz=c.xyz) for c in clouds]
     return write_ply_sequence(clouds, folder, pad=pad)
 
 

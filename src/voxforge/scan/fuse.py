@@ -567,6 +567,19 @@ def fuse_point_frames(
     return PointCloud(xyz=xyz, rgb=rgb, normals=nrm, meta=meta)
 
 
+def frames_as_point_clouds(
+    frames: Iterable[CaptureFrame], *, min_confidence: int = 1
+) -> list[PointCloud]:
+    """Each depth frame's points in ARKit's y-up world with sRGB colours: what a Record3D PLY
+    sequence export holds per frame (:func:`voxforge.io.record3d.write_ply_sequence` writes them)."""
+    out = []
+    for frame in frames:
+        pts = frame_points(frame, min_confidence=min_confidence)
+        rgb = None if pts.rgb is None else linear_to_srgb(pts.rgb)
+        out.append(PointCloud(xyz=pts.xyz @ ARKIT_TO_ZUP, rgb=rgb))  # z-up back to y-up
+    return out
+
+
 def _merged_colors(xyz: np.ndarray, weighted: np.ndarray, weight: np.ndarray) -> np.ndarray | None:
     """(m, 3) float32 sRGB per merged point: its weighted mean colour, or for points that no image
     covered, the colour of the nearest point that one did. None when no point has a colour."""
