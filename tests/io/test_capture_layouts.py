@@ -409,19 +409,20 @@ def test_numbered_meshes_are_no_ply_sequence(tmp_path):
         ("truncated", "vertices ("),
         ("header cut", "no 'end_header' line"),
         ("garbage", "not a PLY file"),
+        ("first frame garbage", "not a PLY file"),
         ("faces", "a PLY sequence frame is a point cloud"),
         ("no xyz", "no vertex element with x, y, z"),
     ],
 )
 def test_bad_ply_frame_names_the_file(tmp_path, frames, case, message):
     folder = ply_sequence(frames[:3], tmp_path / "seq")
-    bad = folder / "2.ply"
+    bad = folder / ("0.ply" if case.startswith("first") else "2.ply")
     raw = bad.read_bytes()
     if case == "truncated":
         bad.write_bytes(raw[: len(raw) // 2])
     elif case == "header cut":
         bad.write_bytes(raw[:40])
-    elif case == "garbage":
+    elif case.endswith("garbage"):
         bad.write_bytes(b"\x89PNG" + raw[4:])
     elif case == "faces":
         bad.write_bytes(trimesh.creation.box().export(file_type="ply"))

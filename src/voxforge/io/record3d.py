@@ -292,15 +292,15 @@ def ply_sequence_files(folder: Path) -> list[Path]:
 
 
 def is_record3d_ply(folder: Path) -> bool:
-    """A folder of numbered ``.ply`` point clouds (the first one's header declares no faces)."""
+    """A folder of numbered ``.ply`` files, the first not declaring faces (numbered meshes are no
+    sequence); a first file too damaged to tell is taken as a frame, for the reader to name."""
     files = ply_sequence_files(folder)
     if not files:
         return False
-    from voxforge.io.ply import sniff_ply
-
-    with files[0].open("rb") as f:
-        head = f.read(_HEAD_BYTES)
-    return sniff_ply(head, len(head)) and _header(files[0], head).face_count == 0
+    try:
+        return _header(files[0], _head(files[0])).face_count == 0
+    except InputFormatError:
+        return True
 
 
 def _header(path: Path, head: bytes):
