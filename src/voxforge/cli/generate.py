@@ -206,17 +206,32 @@ def train_generator_cmd(
     work: Annotated[
         Path, typer.Option("--work", help="Folder for checkpoints and cached latents.")
     ] = Path("runs/generator-text"),
+    head_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--head-from",
+            help="Retrain only the attribute head on this config's captions into the generator at "
+            "this stem (its VAE and denoiser are kept); seconds instead of the whole run.",
+        ),
+    ] = None,
 ) -> None:
     """Train the text-to-shape generator (voxel VAE, then the text-conditioned latent denoiser)."""
 
     def run() -> None:
         from voxforge.core.config import build_config, load_config
-        from voxforge.nn.generate.train import GenerateTrainConfig, train_generator
+        from voxforge.nn.generate.train import (
+            GenerateTrainConfig,
+            retrain_attribute_head,
+            train_generator,
+        )
 
         cfg = (
             load_config(GenerateTrainConfig, config) if config else build_config(GenerateTrainConfig, {})
         )
-        path = train_generator(cfg, output, work)
+        if head_from is not None:
+            path = retrain_attribute_head(cfg, head_from, output, work)
+        else:
+            path = train_generator(cfg, output, work)
         typer.echo(f"wrote {path} and {path.with_suffix('.json')}")
 
     guarded(run)

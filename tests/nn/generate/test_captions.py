@@ -7,6 +7,7 @@ from voxforge.nn.generate.captions import (
     WORDS,
     caption,
     class_terciles,
+    held_back_leaks,
     measure_shape,
     shape_attributes,
 )
@@ -55,6 +56,17 @@ def test_train_and_eval_phrasings_are_disjoint():
         assert not set(WORDS["train"][w]) & set(WORDS["eval"][w])
     for p in PHRASES["train"]:
         assert not set(PHRASES["train"][p]) & set(PHRASES["eval"][p])
+
+
+def test_no_training_phrasing_holds_a_held_back_word(monkeypatch):
+    assert held_back_leaks() == []
+    thick = {**WORDS["train"], "thick": (*WORDS["train"]["thick"], "massive-looking")}
+    monkeypatch.setitem(WORDS, "train", thick)
+    assert held_back_leaks() == ["'massive-looking' holds the held-back 'massive'"]
+    monkeypatch.setitem(WORDS, "train", {**thick, "thick": WORDS["train"]["thick"][:-1]})
+    solid = (*PHRASES["train"]["solid"], "resting with a closed base")
+    monkeypatch.setitem(PHRASES, "train", {**PHRASES["train"], "solid": solid})
+    assert any("'with a closed base'" in leak for leak in held_back_leaks())
 
 
 def test_captions_name_the_class_and_only_earned_words():

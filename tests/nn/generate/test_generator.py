@@ -122,3 +122,90 @@ def test_caption_words_name_what_the_sentence_says():
         assert token[0] == (1.0 if "tall" in words else 0.0)
         assert token[3] == (-1.0 if "thin" in words else 0.0)
         assert token[4] == (1.0 if "open" in words else 0.0)
+
+
+def test_retrain_attribute_head_keeps_vae_and_denoiser(hash_encoder, tmp_path, monkeypatch):
+    """A head-only retraining (with embedding noise) writes a new head beside the base generator's
+    unchanged VAE and denoiser, records its config, and refuses a cache of other captions."""
+    import json
+
+    import pytest
+    import torch
+    from safetensors.torch import load_file
+
+    import voxforge.nn.encoders.text as text_encoders
+    from voxforge.nn.generate.captions import ATTRIBUTES, CLASS_WORDS
+    from voxforge.nn.generate.models import AttributeHead, LatentDenoiser, VoxelVAE
+    from voxforge.nn.generate.train import GenerateTrainConfig, retrain_attribute_head
+
+    classes = list(CLASS_WORDS)
+    rng = np.random.default_rng(0)
+    vox = np.zeros((60, 30, 30, 30), np.uint8)
+    for i in range(60):
+        x, y, z = rng.integers(4, 26, 3)
+        vox[i, :x, :y, :z] = 1
+    data = tmp_path / "set.npz"
+    np.savez(data, voxels=vox, labels=np.arange(60) % 10, classes=np.array(classes))
+    monkeypatch.setattr(text_encoders, "load_text_encoder", lambda name: hash_encoder)
+    dim = hash_encoder.dim + len(classes) + len(ATTRIBUTES)
+    torch.manual_seed(0)
+    head0 = AttributeHead(hash_encoder.dim, len(ATTRIBUTES))
+    arch = {"latent": 8, "width": 4, "text_dim": dim, "prior_width": 32, "prior_blocks": 1}
+    info = {"name": "base", "threshold": 0.5, "architecture": arch, "classes": classes}
+    info |= {"conditioning": "sentence+class+attributes", "training": {"config": {"seed": 0}}}
+    base = tmp_path / "base"
+    save_generator(
+        base, VoxelVAE(8, 4), LatentDenoiser(8, dim, 32, 1), np.zeros(8), np.ones(8), info, head0
+    )
+    cfg = GenerateTrainConfig(data=str(data), captions_per_shape=4, head_steps=100, head_noise=0.02)
+    retrain_attribute_head(cfg, base, tmp_path / "new", tmp_path / "work")
+    old, new = load_file(str(base) + ".safetensors"), load_file(str(tmp_path / "new") + ".safetensors")
+    assert old.keys() == new.keys()
+    assert all(torch.equal(old[k], new[k]) for k in old if not k.startswith("head."))
+    assert any(not torch.equal(old[k], new[k]) for k in old if k.startswith("head."))
+    meta = json.loads((tmp_path / "new.json").read_text())
+    assert meta["training"]["config"]["head_noise"] == 0.02
+    assert meta["training"]["captions"] == 4 * 50  # 4 per training shape, 50 of 60 in training
+    assert load_generator(tmp_path / "new", encoder=hash_encoder).head is not None
+    other = cfg.model_copy(update={"seed": 5})
+    with pytest.raises(ConfigError, match="other captions"):
+        retrain_attribute_head(other, base, tmp_path / "new2", tmp_path / "work")
+
+
+def test_attribute_guidance_pushes_along_the_attribute_token(hash_encoder):
+    """``attribute_guidance`` in the sidecar adds the direction of the attribute token: it changes
+    the samples of a model whose denoiser reads the token, and only of such a model."""
+    import torch
+
+    from voxforge.nn.generate.captions import ATTRIBUTES, CLASS_WORDS
+    from voxforge.nn.generate.generator import TextToShape
+    from voxforge.nn.generate.models import AttributeHead, LatentDenoiser, VoxelVAE
+    from voxforge.nn.generate.prompts import read_prompt
+
+    classes = list(CLASS_WORDS)
+    dim = hash_encoder.dim + len(classes) + len(ATTRIBUTES)
+    torch.manual_seed(0)
+    vae, den, head = VoxelVAE(8, 4), LatentDenoiser(8, dim, 32, 1), AttributeHead(hash_encoder.dim)
+    arch = {"latent": 8, "width": 4, "text_dim": dim, "prior_width": 32, "prior_blocks": 1}
+    info = {"name": "t", "threshold": 0.5, "architecture": arch, "classes": classes}
+    info["conditioning"] = "sentence+class+attributes"
+
+    def latents(scale: float, denoiser: LatentDenoiser) -> torch.Tensor:
+        gen = TextToShape(
+            vae,
+            denoiser,
+            np.zeros(8),
+            np.ones(8),
+            {**info, "attribute_guidance": scale},
+            hash_encoder,
+            head,
+        )
+        cond = gen.condition(read_prompt("a tall sofa", hash_encoder)).expand(2, -1)
+        return gen.sample_latents(cond, seed=1, guidance=3.0, steps=4)
+
+    assert not torch.allclose(latents(0.0, den), latents(2.0, den))
+    blind = LatentDenoiser(8, dim, 32, 1)
+    blind.load_state_dict(den.state_dict())
+    with torch.no_grad():
+        blind.text[0].weight[:, -len(ATTRIBUTES) :] = 0.0  # reads no token
+    torch.testing.assert_close(latents(0.0, blind), latents(2.0, blind))

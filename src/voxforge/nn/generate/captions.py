@@ -61,8 +61,34 @@ WORDS: dict[Split, dict[str, tuple[str, ...]]] = {
         "narrow": ("narrow", "slim", "skinny"),
         "long": ("long", "elongated", "stretched"),
         "square": ("square", "compact", "boxy"),
-        "thick": ("thick", "chunky", "bulky", "heavy"),
-        "thin": ("thin", "slender", "delicate", "light"),
+        "thick": (
+            "thick",
+            "chunky",
+            "bulky",
+            "heavy",
+            "stout",
+            "sturdy",
+            "heavyset",
+            "thickset",
+            "beefy",
+            "weighty",
+            "solidly built",
+            "heavy-duty",
+        ),
+        "thin": (
+            "thin",
+            "slender",
+            "delicate",
+            "light",
+            "wiry",
+            "lightweight",
+            "airy",
+            "dainty",
+            "thin-framed",
+            "lean",
+            "frail",
+            "skeletal",
+        ),
     },
     "eval": {
         "tall": ("towering", "very tall", "lofty"),
@@ -75,12 +101,35 @@ WORDS: dict[Split, dict[str, tuple[str, ...]]] = {
         "thin": ("spindly", "fine"),
     },
 }
-"""Adjectives for each attribute word, disjoint between training and evaluation."""
+"""Adjectives for each attribute word, disjoint between training and evaluation (no training
+phrase contains a held-back word: see :func:`held_back_leaks`)."""
 
 PHRASES: dict[Split, dict[str, tuple[str, ...]]] = {
     "train": {
-        "open": ("on legs", "open underneath", "raised off the floor"),
-        "solid": ("with a solid base", "solid underneath", "closed at the bottom"),
+        "open": (
+            "on legs",
+            "open underneath",
+            "raised off the floor",
+            "open beneath",
+            "elevated on legs",
+            "with a gap beneath it",
+            "with room underneath",
+            "standing on feet",
+            "with an open underside",
+            "hollow underneath",
+        ),
+        "solid": (
+            "with a solid base",
+            "solid underneath",
+            "closed at the bottom",
+            "with a boxy base",
+            "planted on the floor",
+            "with a filled-in base",
+            "enclosed at the bottom",
+            "solid all the way down",
+            "with a plinth",
+            "boxed in down to the floor",
+        ),
         "legs": ("with {n} legs", "on {n} legs", "standing on {n} legs"),
     },
     "eval": {
@@ -118,6 +167,29 @@ TEMPLATES: dict[Split, tuple[str, ...]] = {
 }
 """Sentence frames: ``{adj}`` adjectives before the noun, ``{adjc}`` the same joined by "and",
 ``{cls}`` the class word, ``{ph}`` an optional trailing phrase (base, legs)."""
+
+
+def held_back_leaks() -> list[str]:
+    """Training phrasings that contain a held-back word or phrase (the evaluation needs none).
+
+    A held-back entry of one word ("massive", "spindly") must not appear as a word of any training
+    adjective, phrase or template; a longer one ("very tall", "with a closed base") not as a part
+    of one.
+    """
+    train = [a for ws in WORDS["train"].values() for a in ws]
+    train += [p for ps in PHRASES["train"].values() for p in ps] + list(TEMPLATES["train"])
+    held = [a for ws in WORDS["eval"].values() for a in ws]
+    held += [p for ps in PHRASES["eval"].values() for p in ps]
+    leaks = []
+    for h in held:
+        words = re.findall(r"[a-z{}]+", h)
+        for t in train:
+            if (len(words) == 1 and words[0] in re.findall(r"[a-z{}]+", t)) or (
+                len(words) > 1 and re.search(rf"\b{re.escape(h)}\b", t)
+            ):
+                leaks.append(f"{t!r} holds the held-back {h!r}")
+    return leaks
+
 
 NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
 

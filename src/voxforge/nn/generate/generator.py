@@ -170,9 +170,16 @@ class TextToShape:
         With ``start`` ((N, latent) VAE latents, e.g. of a reconstructed picture) the chain begins
         at step ``strength`` (0..1) from that latent noised to that step, not from pure noise: low
         strength keeps the start's shape, 1 forgets it (SDEdit).
+
+        A model with an attribute head whose sidecar sets ``attribute_guidance`` (a > 0) adds
+        a * (eps(condition) - eps(condition with the attribute token zeroed)) at every step: a
+        second classifier-free direction that pushes toward the attributes the prompt asks for.
         """
         gen = torch.Generator().manual_seed(int(seed))
         n = text.shape[0]
+        attr_scale = float(self.info.get("attribute_guidance", 0.0)) if self.head is not None else 0.0
+        plain = text.clone()
+        plain[:, -len(ATTRIBUTES) :] = 0.0  # the same condition with no attribute asked for
         x = torch.randn(n, self.denoiser.latent, generator=gen)
         t_start = 1.0
         if start is not None:
@@ -191,6 +198,8 @@ class TextToShape:
                 eps = eps_u + guidance * (eps_c - eps_u)
             else:
                 eps = eps_c
+            if attr_scale > 0.0:
+                eps = eps + attr_scale * (eps_c - self.denoiser(x, tt, plain))
             ab, ab_next = (
                 cosine_alpha_bar(t),
                 cosine_alpha_bar(t_next) if i < steps - 1 else torch.tensor(1.0),

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from voxforge.core.errors import ConfigError
 from voxforge.nn.generate.captions import (
     ShapeAttributes,
     attribute_token,
@@ -73,6 +74,13 @@ class GenerateTrainConfig(BaseModel):
         "prompt's class (one-hot) and the attribute token of the attribute head.",
     )
     head_steps: int = Field(3000, ge=1, description="Optimiser steps of the attribute head.")
+    head_noise: float = Field(
+        0.0,
+        ge=0,
+        description="Std of Gaussian noise added to each unit-length caption embedding (per "
+        "dimension) while the attribute head trains, so sentences near a training caption in the "
+        "encoder's space get its attribute words too.",
+    )
     threads: int = Field(1, ge=1, description="torch CPU threads.")
 
 
@@ -234,7 +242,10 @@ def train_attribute_head(
     opt = torch.optim.AdamW(head.parameters(), lr=2e-3, weight_decay=1e-4)
     for _ in range(cfg.head_steps):
         pick = fit[torch.from_numpy(rng.integers(0, len(fit), 256))]
-        loss = torch.nn.functional.cross_entropy(head(x[pick]).reshape(-1, 3), y[pick].reshape(-1))
+        xb = x[pick]
+        if cfg.head_noise > 0:
+            xb = xb + cfg.head_noise * torch.randn_like(xb)
+        loss = torch.nn.functional.cross_entropy(head(xb).reshape(-1, 3), y[pick].reshape(-1))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -337,13 +348,66 @@ def architecture(cfg: GenerateTrainConfig, text_dim: int) -> dict[str, int]:
     }
 
 
+def caption_embeddings(
+    cfg: GenerateTrainConfig, data: CaptionedSet, work: Path
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """The training captions, their shapes, attribute tokens and sentence embeddings (M, D).
+
+    The embeddings are cached in ``work/captions.npz``; a cache made from other captions (another
+    vocabulary or seed) raises ConfigError rather than being used.
+    """
+    from voxforge.nn.encoders.text import load_text_encoder
+
+    caps = work / "captions.npz"
+    texts, owner, tokens = caption_words_table(data, cfg.captions_per_shape, cfg.seed)
+    if caps.is_file():
+        z = np.load(caps)
+        if list(z["texts"]) != texts:
+            raise ConfigError(f"{caps} holds other captions than this config makes; remove it")
+        emb = z["emb"].astype(np.float32)
+    else:
+        emb = load_text_encoder(cfg.text_encoder).encode(texts)
+        np.savez(caps, emb=emb.astype(np.float16), owner=owner, texts=np.array(texts))
+    return texts, owner, tokens, emb
+
+
+def retrain_attribute_head(cfg: GenerateTrainConfig, base: Path, stem: Path, work: Path) -> Path:
+    """Train a new attribute head on this config's captions into the generator at ``base``.
+
+    The VAE and the denoiser of ``base`` are kept as they are: the denoiser reads the head's token
+    (+1 / 0 / -1 on training captions whichever head made it), so a head trained on a richer
+    vocabulary or with embedding noise changes what held-back words map to, not what the denoiser
+    was trained on. Writes ``stem.safetensors`` / ``stem.json``.
+    """
+    from voxforge.nn.generate.generator import load_generator, save_generator
+
+    torch.set_num_threads(cfg.threads)
+    work.mkdir(parents=True, exist_ok=True)
+    gen = load_generator(base)
+    if gen.head is None:
+        raise ConfigError(f"{base} is a sentence-only generator; it has no attribute head to retrain")
+    data = captioned_set(cfg)
+    texts, _, tokens, emb = caption_embeddings(cfg, data, work)
+    head, acc = train_attribute_head(cfg, emb, tokens)
+    info = dict(gen.info)
+    info["training"] = dict(info.get("training", {}))
+    old = dict(info["training"].get("config", {}))
+    info["training"]["config"] = {**old, **cfg.model_dump(mode="json", include=_HEAD_FIELDS)}
+    info["training"]["captions"] = len(texts)
+    info["attribute_head_caption_accuracy"] = round(acc, 4)
+    return save_generator(stem, gen.vae, gen.denoiser, gen.mean.numpy(), gen.std.numpy(), info, head)
+
+
+_HEAD_FIELDS = {"captions_per_shape", "seed", "head_steps", "head_noise", "text_encoder"}
+"""Config fields a head-only retraining changes (the rest describe the kept VAE and denoiser)."""
+
+
 def train_generator(cfg: GenerateTrainConfig, stem: Path, work: Path) -> Path:
     """Run both stages and write ``stem.safetensors`` / ``stem.json``; checkpoints go to ``work``.
 
     A stage whose checkpoint in ``work`` is complete is not run again, so an interrupted run
     resumes at the stage it stopped in.
     """
-    from voxforge.nn.encoders.text import load_text_encoder
     from voxforge.nn.generate.generator import save_generator
 
     torch.set_num_threads(cfg.threads)
@@ -360,16 +424,7 @@ def train_generator(cfg: GenerateTrainConfig, stem: Path, work: Path) -> Path:
     if done < cfg.vae_epochs + cfg.vae_finetune_epochs:
         vae = train_vae(cfg, data, vae_ckpt, model=vae)
     vae.eval()
-    caps = work / "captions.npz"
-    texts, owner, tokens = caption_words_table(data, cfg.captions_per_shape, cfg.seed)
-    if caps.is_file():
-        z = np.load(caps)
-        if list(z["texts"]) != texts:
-            raise ValueError(f"{caps} holds other captions than this config makes; remove it")
-        emb = z["emb"].astype(np.float32)
-    else:
-        emb = load_text_encoder(cfg.text_encoder).encode(texts)
-        np.savez(caps, emb=emb.astype(np.float16), owner=owner, texts=np.array(texts))
+    _, owner, tokens, emb = caption_embeddings(cfg, data, work)
     head, head_acc = None, None
     cond = emb
     if cfg.conditioning != "sentence":
