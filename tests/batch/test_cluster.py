@@ -17,9 +17,9 @@ def test_a_killed_node_loses_no_item_and_only_its_items_rerun(shared_data):
     spec = importlib.util.spec_from_file_location("bench_batch", BENCH)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    f = bench.cluster(12)
+    f = bench.cluster(24)
     assert f["exit_code"] == 0, f["stderr_tail"]
-    assert f["items"] == f["succeeded"] == f["folders_complete"] == 12 and f["lost"] == 0
+    assert f["items"] == f["succeeded"] == f["folders_complete"] == 24 and f["lost"] == 0
     assert f["rerun"] >= 1  # the item in flight on the killed node ran again
     assert f["rerun_first_on_killed_node"] == f["rerun"] and f["rerun_first_on_head"] == 0
     assert f["ran_on_killed_node"] >= 2
