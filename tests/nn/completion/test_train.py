@@ -22,7 +22,7 @@ def test_the_shipped_recipe_runs_a_fixed_number_of_steps() -> None:
 
 
 def test_each_stage_of_the_shipped_recipe_starts_where_the_one_before_ends() -> None:
-    names = [*(f"unet-stage{i}.yaml" for i in range(1, 7)), "unet.yaml"]
+    names = [*(f"unet-stage{i}.yaml" for i in range(1, 8)), "unet.yaml"]
     stages = [load_completion_config(ROOT / "configs/completion" / n) for n in names]
     assert stages[0].init is None
     for before, after in itertools.pairwise(stages):
