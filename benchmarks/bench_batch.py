@@ -163,7 +163,9 @@ def throughput(shapes: int, width: int, n_trivial: int) -> dict[str, Any]:
                 "exit_code": code,
                 "succeeded": len(ok),
                 "failed": len(recs) - len(ok),
-                "failed_errors": sorted({r["error"] for r in recs if r["status"] == "failed"}),
+                "failed_errors": sorted(
+                    {r["error"].replace(f"{tmp}/", "") for r in recs if r["status"] == "failed"}
+                ),
                 "shapes_per_min": round(len(recs) / wall * 60, 2),
                 "item_s_sum": round(busy, 1),
                 "item_s_median": round(float(np.median([r["seconds"] for r in ok])), 2) if ok else None,
