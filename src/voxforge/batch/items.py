@@ -9,7 +9,7 @@ batch's ``--set`` / flag values, the item's own manifest columns. An option key 
 option of :mod:`voxforge.pipelines.options` (``width_studs``, ``hollow``, ``strategy`` ...), a
 dotted config path (``layout.strategy``) or a top-level config field (``classify``, ``meshes``).
 Text values (CSV cells, ``--set`` values) are read as the flat option's type, else as YAML
-scalars or flow lists (``12`` -> 12, ``true`` -> True, ``[glb, stl]`` -> a list).
+scalars or flow lists (``12`` reads as 12, ``true`` as True, ``[glb, stl]`` as a list).
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ ARKIT_SHADER_IDS = (
 
 
 def _arkit_rules(path: Path) -> list[str]:
-    """AR Quick Look's package rules for a .usdz (the old ``usdchecker --arkit`` checks)."""
+    """AR Quick Look's package rules for a .usdz (what ``usdchecker --arkit`` checks)."""
     from pxr import Usd, UsdShade
 
     errors = []

@@ -355,7 +355,7 @@ def _open_set_section(info: dict[str, Any]) -> str:
     return f"""## Calibration and unknown shapes
 Temperature scaling and the unknown-shape threshold (`voxforge train calibrate-classifier`) are
 fitted on {c["fitted_on"]}, with {c["views"]} views: temperature {c["temperature"]:.4f} (NLL
-{c["nll_before"]} -> {c["nll_after"]}); the answer is `unknown` when {_rule_text(c)}, which
+{c["nll_before"]} unscaled, {c["nll_after"]} scaled); the answer is `unknown` when {_rule_text(c)}, which
 {c["unknown_rate"]:.1%} of those shapes are (at most {c["max_unknown_rate"]:.0%} by
 construction).{_unknown_rates(info)}{table}{chr(10) * 2 + c["selection"] if c.get("selection") else ""}
 

@@ -174,9 +174,9 @@ class VoxResNet(nn.Module):
         if len(widths) != 3 or len(blocks) != 2 or min(widths) < 1 or min(blocks) < 0:
             raise ConfigError(f"VoxResNet needs 3 widths and 2 block counts, got {widths}, {blocks}")
         w1, w2, w3 = widths
-        layers: list[nn.Module] = [_conv_bn(1, w1, 2, norm), _conv_bn(w1, w2, 2, norm)]  # 32->16->8
+        layers: list[nn.Module] = [_conv_bn(1, w1, 2, norm), _conv_bn(w1, w2, 2, norm)]  # 32³ to 8³
         layers += [ResBlock3d(w2, norm) for _ in range(blocks[0])]
-        layers.append(_conv_bn(w2, w3, 2, norm))  # 8 -> 4
+        layers.append(_conv_bn(w2, w3, 2, norm))  # 8³ to 4³
         layers += [ResBlock3d(w3, norm) for _ in range(blocks[1])]
         self.body = nn.Sequential(*layers)
         self.feature_dim = 2 * w3
