@@ -222,14 +222,14 @@ def brickify(
         (True, 1, 64)
     """
     from voxforge.bricks.bom import bill_of_materials
-    from voxforge.bricks.colors.assign import assign_colors
-    from voxforge.bricks.lay import lay_bricks
-    from voxforge.bricks.physics.stability import analyze_stability
+    from voxforge.core.progress import Progress
     from voxforge.pipelines.brickify import (
+        STAGES,
         BrickifyConfig,
         build_summary,
-        check_part_budget,
+        check_grid_caps,
         judge_model,
+        lay_and_check,
     )
     from voxforge.pipelines.common import Timer, clean_if_scan, describe, read_input, to_grid
 
@@ -242,31 +242,8 @@ def brickify(
         obj, clean_report = clean_if_scan(obj, cfg.input, cfg.clean)
     with timer("voxelize"):
         grid = to_grid(obj, cfg.voxel)
-    if grid.count > cfg.max_filled_cells:
-        from voxforge.core.errors import SizeLimitError
-
-        raise SizeLimitError(
-            f"{grid.count:,} filled cells is over the brick-layout cap of "
-            f"{cfg.max_filled_cells:,}; use a smaller width_studs or hollow"
-        )
-    with timer("colors"):
-        codes = assign_colors(grid, cfg.colors)
-    checked: dict[tuple, Any] = {}
-
-    def stability(model: BrickModel) -> Any:
-        key = tuple(model.placements)
-        if key not in checked:
-            checked.clear()
-            checked[key] = analyze_stability(model, cfg.physics)
-        return checked[key]
-
-    with timer("layout"):
-        model, report = lay_bricks(
-            grid, codes, cfg.layout, stability=stability, target_margin=cfg.physics.safety_margin
-        )
-    check_part_budget(cfg.max_parts, len(model.placements), grid, estimated=False)
-    with timer("physics"):
-        stab = stability(model)
+    check_grid_caps(grid, cfg)
+    model, report, stab = lay_and_check(grid, cfg, Progress(None, STAGES), timer)
     summary = build_summary(model, grid, report, stab, info, clean_report, timer)
     verdict = judge_model(model, stab, summary, None, cfg.physics.safety_margin)
     return Bricks(model, grid, verdict, bill_of_materials(model), summary, cfg, stab)

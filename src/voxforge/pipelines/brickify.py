@@ -166,10 +166,6 @@ def run_brickify(
     ``config.instructions.formats`` asks for (``instructions.pdf``, ``instructions.html``,
     ``steps/`` + ``instructions.json``).
     """
-    from voxforge.bricks.colors.assign import assign_colors
-    from voxforge.bricks.lay import lay_bricks
-    from voxforge.bricks.physics.stability import analyze_stability
-
     config = config or BrickifyConfig()
     prog = Progress(progress, STAGES)
     timer = Timer()
@@ -178,46 +174,12 @@ def run_brickify(
     grid, source_info, clean_report = prepare_grid(
         input_path, config.input, config.clean, config.voxel, prog, timer, config.complete
     )
-    if grid.count > config.max_filled_cells:
-        raise SizeLimitError(
-            f"{grid.count:,} filled cells is over the brick-layout cap of "
-            f"{config.max_filled_cells:,}; use a smaller --width-studs or --hollow"
-        )
-    check_part_budget(config.max_parts, grid.count // CELLS_PER_PART_ESTIMATE, grid, estimated=True)
+    check_grid_caps(grid, config)
     classification = None
     if config.classify:
         with timer("classify"):
             classification = classify_grid(grid)
-    prog("colors", 0.0)
-    with timer("colors"):
-        codes = assign_colors(grid, config.colors)
-
-    checked: dict[tuple, Any] = {}
-
-    def stability(model: BrickModel) -> Any:
-        # The layout's repair loop checks the model it returns; remember that verdict so the
-        # final check does not solve the same LP twice.
-        key = tuple(model.placements)
-        if key not in checked:
-            checked.clear()
-            checked[key] = analyze_stability(model, config.physics)
-        return checked[key]
-
-    prog("layout", 0.0)
-    with timer("layout"):
-        model, layout_report = lay_bricks(
-            grid,
-            codes,
-            config.layout,
-            stability=stability,
-            progress=prog.sub("layout"),
-            target_margin=config.physics.safety_margin,
-        )
-    check_part_budget(config.max_parts, len(model.placements), grid, estimated=False)
-    prog("physics", 0.0)
-    with timer("physics"):
-        stab = stability(model)
-    prog("physics", 1.0)
+    model, layout_report, stab = lay_and_check(grid, config, prog, timer)
     plan = scene = None
     if config.plans:
         prog("plan", 0.0)
@@ -249,6 +211,66 @@ def run_brickify(
             weak=outlined_parts(model, verdict),
         )
     return BrickifyResult(model=model, out_dir=Path(out_dir), summary=summary)
+
+
+def check_grid_caps(grid: Any, config: BrickifyConfig) -> None:
+    """Refuse a grid over the layout's cell cap or, by its estimated part count, the part budget,
+    before any layout work starts.
+
+    Raises:
+        SizeLimitError: naming the cap and what to change.
+    """
+    if grid.count > config.max_filled_cells:
+        raise SizeLimitError(
+            f"{grid.count:,} filled cells is over the brick-layout cap of "
+            f"{config.max_filled_cells:,}; use a smaller --width-studs or --hollow"
+        )
+    check_part_budget(config.max_parts, grid.count // CELLS_PER_PART_ESTIMATE, grid, estimated=True)
+
+
+def lay_and_check(
+    grid: Any, config: BrickifyConfig, prog: Progress, timer: Timer
+) -> tuple[BrickModel, Any, Any]:
+    """(model, layout report, stability analysis): LEGO colours, the layout with its stability
+    repair, the part budget on the laid model and the final physics check of ``grid``.
+
+    The steps every brick job shares (the ``brickify`` job and :func:`voxforge.api.brickify`),
+    timed under ``timer`` and reported to ``prog`` as the stages colors, layout and physics.
+    """
+    from voxforge.bricks.colors.assign import assign_colors
+    from voxforge.bricks.lay import lay_bricks
+    from voxforge.bricks.physics.stability import analyze_stability
+
+    prog("colors", 0.0)
+    with timer("colors"):
+        codes = assign_colors(grid, config.colors)
+    checked: dict[tuple, Any] = {}
+
+    def stability(model: BrickModel) -> Any:
+        # The layout's repair loop checks the model it returns; remember that verdict so the
+        # final check does not solve the same LP twice.
+        key = tuple(model.placements)
+        if key not in checked:
+            checked.clear()
+            checked[key] = analyze_stability(model, config.physics)
+        return checked[key]
+
+    prog("layout", 0.0)
+    with timer("layout"):
+        model, layout_report = lay_bricks(
+            grid,
+            codes,
+            config.layout,
+            stability=stability,
+            progress=prog.sub("layout"),
+            target_margin=config.physics.safety_margin,
+        )
+    check_part_budget(config.max_parts, len(model.placements), grid, estimated=False)
+    prog("physics", 0.0)
+    with timer("physics"):
+        stab = stability(model)
+    prog("physics", 1.0)
+    return model, layout_report, stab
 
 
 CELLS_PER_PART_ESTIMATE = 24
