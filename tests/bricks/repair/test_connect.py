@@ -13,6 +13,7 @@ from voxforge.bricks.lay import LayoutConfig, lay_bricks
 from voxforge.bricks.layout.problem import part_table
 from voxforge.bricks.repair.connect import bridge_components, join_shape
 from voxforge.bricks.repair.log import RepairLog
+from voxforge.bricks.repair.supports import join_standing
 from voxforge.core.voxelgrid import VoxelGrid
 
 from ..fakes import layout_state
@@ -131,3 +132,38 @@ def test_two_pieces_side_by_side_on_the_ground_become_one():
     conn = connectivity_report(model)
     assert conn.connected and conn.grounded and rep.added_cells > 0
     assert not (occ & ~model.occupancy()).any()
+
+
+def sofa_on_runners() -> np.ndarray:
+    """A body on four one-plate feet, each over a one-plate runner 7 studs long with an empty
+    plate between them: the runners must be cut into two plates side by side, which hold
+    nothing together, so only a column across the gap under the far foot joins the far plate."""
+    occ = np.zeros((7, 4, 9), bool)
+    occ[:, :, 3:] = True
+    for y in (0, 3):
+        occ[:, y, 0] = True
+        for x in (0, 6):
+            occ[x, y, 2] = True
+    return occ
+
+
+def test_pieces_standing_apart_are_joined_across_a_gap():
+    model, rep = lay_bricks(VoxelGrid(sofa_on_runners()), None)
+    conn = connectivity_report(model)
+    assert conn.n_components == 1 and conn.grounded
+    # the joins are new support cells in the gap under the body (which starts at plate 3)
+    cols = model.meta["support_columns"]
+    assert cols and all(z1 <= 3 for _, _, _, z1 in cols)
+
+
+def test_gaps_longer_than_the_limit_stay_open():
+    occ = np.zeros((2, 2, 12), bool)
+    occ[:, :, 0:3] = True  # a 2x2 brick on the ground
+    occ[:, :, 9:12] = True  # another 6 plates over it
+    state = layout_state(occ)
+    b22 = state.table.index("3003")
+    state.add(np.array([(0, 0, 0, 2, 2, 3, b22, 4), (0, 0, 9, 2, 2, 3, b22, 4)], np.int64))
+    assert join_standing(state, RepairLog(), 71, max_plates=5).n_components == 2
+    conn = join_standing(state, RepairLog(), 71, max_plates=6)
+    assert conn.n_components == 1
+    assert (state.labels[:, :, 3:9] >= 0).all()  # the gap filled, 2x2 wide

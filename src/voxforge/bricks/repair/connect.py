@@ -34,7 +34,7 @@ from voxforge.bricks.repair.relay import (
     vertical_runs,
     widen_columns,
 )
-from voxforge.bricks.repair.supports import add_supports
+from voxforge.bricks.repair.supports import add_supports, join_standing
 
 BRIDGE_WEIGHTS = LayerWeights(part_cost=100.0, bond_w=80.0, bond_cap=3.0, seam_w=40.0, orient_w=0.0)
 """Re-lay costs for bridging: touching several components beats part count."""
@@ -380,12 +380,15 @@ def connect(
     cap: TimeCap,
     plates_only: bool = False,
 ) -> Connectivity:
-    """Bridge side-by-side components, then support whatever still floats; says why if it fails."""
+    """Bridge side-by-side components, support whatever still floats, then join pieces standing
+    apart by columns across the gaps between them; says why if it fails."""
     conn = bridge_components(state, log_, seed, cap, plates_only=plates_only)
     if conn.n_floating:
         conn = add_supports(state, log_, support_color, plates_only=plates_only)
         if conn.n_components > 1:
             conn = bridge_components(state, log_, seed + 101, cap, max_tries=20, plates_only=plates_only)
+    if not conn.n_floating and conn.n_components > 1:
+        conn = join_standing(state, log_, support_color, plates_only=plates_only)
     if conn.n_floating:
         log_.notes.append(f"{conn.n_floating} parts still float after bridging and supports")
     elif conn.n_components > 1:

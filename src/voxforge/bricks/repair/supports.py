@@ -127,6 +127,52 @@ def add_supports(
     return conn
 
 
+MAX_JOIN_PLATES = 12
+"""Longest column, in plates, that :func:`join_standing` puts between two pieces (four bricks):
+a longer one would stand out from the shape as a pillar of its own."""
+
+
+def join_standing(
+    state: LayoutState,
+    log_: RepairLog,
+    support_color: int,
+    plates_only: bool = False,
+    max_plates: int = MAX_JOIN_PLATES,
+    max_rounds: int = 16,
+) -> Connectivity:
+    """Join pieces that each stand on the ground by a column across the gap between them.
+
+    A piece can stand apart though its cells touch the rest (two plates side by side in one
+    layer, such as a thin runner cut into a 1x4 and a 1x3, hold nothing together), or it lies
+    under another piece with empty cells between them. The shortest vertical gap between the
+    bottom of one piece and a part of another piece directly under it is filled with a column
+    (:func:`lay_supports`), one column per round while the number of pieces falls; gaps over
+    ``max_plates`` are left (the verdict then names the separate pieces).
+    """
+    conn = state.connectivity()
+    for _ in range(max_rounds):
+        if conn.n_components < 2:
+            break
+        x, y, z, g = _hanging_cells(state, conn.comp.copy())
+        if len(x) == 0:
+            break
+        hit, under = _landings(state, x, y, z)
+        length = z - 1 - hit
+        ok = (hit >= 0) & (length <= max_plates)
+        ok[ok] &= conn.comp[under[ok]] != g[ok]
+        if not ok.any():
+            break
+        i = np.flatnonzero(ok)[np.lexsort((z[ok], y[ok], x[ok], length[ok]))[0]]
+        before = conn.n_components
+        lay_supports(
+            state, log_, [(int(x[i]), int(y[i]), int(hit[i]) + 1, int(z[i]))], support_color, plates_only
+        )
+        conn = state.connectivity()
+        if conn.n_components >= before:
+            break
+    return conn
+
+
 def _tip_distance(state: LayoutState, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     """(k,) float64 stud distance of each hanging bottom cell from the nearest held cell of its part.
 
