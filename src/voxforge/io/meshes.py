@@ -229,6 +229,11 @@ def _obj_colours(tm: trimesh.Trimesh) -> trimesh.Trimesh:
 
 
 def _flatten(src: Source, loaded: Any, file_type: str = "") -> trimesh.Trimesh:
+    if file_type == "3mf":
+        from voxforge.io.threemf_colors import apply_face_colors
+
+        geoms = loaded.geometry.values() if isinstance(loaded, trimesh.Scene) else [loaded]
+        apply_face_colors([g for g in geoms if isinstance(g, trimesh.Trimesh)], src.data())
     if isinstance(loaded, trimesh.Scene):
         for g in loaded.geometry.values():
             if isinstance(g, trimesh.Trimesh) and file_type in ("gltf", "glb"):
