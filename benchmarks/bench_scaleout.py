@@ -42,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests.service.scaleout: the Redis and S3 server helpers
 sys.path.insert(0, str(HERE))
 
-from bench_service import box_stl, free_port  # noqa: E402
+from bench_service import box_stl, free_port, submit_and_poll  # noqa: E402
 
 RUNS = {"service_scaleout": ["--runner", "ray"], "service_scaleout_process": []}
 QUICK = {
@@ -151,33 +151,15 @@ def client(
     import httpx
 
     headers = {"Authorization": f"Bearer {key}"}
-    params = json.dumps({"pipeline": "brickify", "width_studs": 8, "preview_size": 128,
-                         "classify": False})  # fmt: skip
     with (
         httpx.Client(base_url=submit_to, headers=headers, timeout=60) as a,
         httpx.Client(base_url=poll_at, headers=headers, timeout=60) as b,
     ):
         for _ in range(n_jobs):
-            t0 = time.perf_counter()
-            r = a.post("/v1/jobs", files={"file": ("box.stl", stl)}, data={"params": params})
-            out["submit_ms"].append((time.perf_counter() - t0) * 1000)
-            if r.status_code != 202:
-                out["rejected"].append(r.status_code)
+            job = submit_and_poll(a, b, stl, poll, out)
+            if job is None or job.get("status") != "succeeded":
                 continue
-            job_id = r.json()["id"]
-            out["ids"].append(job_id)
-            deadline = time.monotonic() + 600
-            job: dict = {}
-            while time.monotonic() < deadline:
-                t0 = time.perf_counter()
-                job = b.get(f"/v1/jobs/{job_id}").json()
-                out["poll_ms"].append((time.perf_counter() - t0) * 1000)
-                if job["status"] in ("succeeded", "failed"):
-                    out[job["status"]].append(job_id)
-                    break
-                time.sleep(poll)
-            if job.get("status") != "succeeded":
-                continue
+            job_id = job["id"]
             art = next(x for x in job["artifacts"] if x["name"] == "model.mpd")
             got = b.get(f"/v1/jobs/{job_id}/artifacts/model.mpd")
             if got.status_code == 200 and len(got.content) == art["size"]:

@@ -49,33 +49,44 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+JOB_PARAMS = json.dumps(
+    {"pipeline": "brickify", "width_studs": 8, "preview_size": 128, "classify": False}
+)
+"""A small brickify job: an 8-stud box, a small preview, no classifier."""
+
+
+def submit_and_poll(submit: Any, poll_at: Any, stl: bytes, poll: float, out: dict) -> dict | None:
+    """Submit one job through the client ``submit``, poll it through ``poll_at`` to its end and
+    record the latencies and outcome in ``out``; the final job, or None when it was refused."""
+    t0 = time.perf_counter()
+    r = submit.post("/v1/jobs", files={"file": ("box.stl", stl)}, data={"params": JOB_PARAMS})
+    out["submit_ms"].append((time.perf_counter() - t0) * 1000)
+    if r.status_code != 202:
+        out["rejected"].append(r.status_code)
+        return None
+    job_id = r.json()["id"]
+    out["ids"].append(job_id)
+    deadline = time.monotonic() + 600
+    job: dict = {}
+    while time.monotonic() < deadline:
+        t0 = time.perf_counter()
+        job = poll_at.get(f"/v1/jobs/{job_id}").json()
+        out["poll_ms"].append((time.perf_counter() - t0) * 1000)
+        if job["status"] in ("succeeded", "failed"):
+            out[job["status"]].append(job_id)
+            break
+        time.sleep(poll)
+    return job
+
+
 def client_loop(base: str, key: str, n_jobs: int, poll: float, stl: bytes, out: dict) -> None:
     """Submit ``n_jobs`` jobs one after another, polling each to the end; record latencies."""
     import httpx
 
     headers = {"Authorization": f"Bearer {key}"}
-    params = json.dumps(
-        {"pipeline": "brickify", "width_studs": 8, "preview_size": 128, "classify": False}
-    )
     with httpx.Client(base_url=base, headers=headers, timeout=60) as c:
         for _ in range(n_jobs):
-            t0 = time.perf_counter()
-            r = c.post("/v1/jobs", files={"file": ("box.stl", stl)}, data={"params": params})
-            out["submit_ms"].append((time.perf_counter() - t0) * 1000)
-            if r.status_code != 202:
-                out["rejected"].append(r.status_code)
-                continue
-            job_id = r.json()["id"]
-            out["ids"].append(job_id)
-            deadline = time.monotonic() + 600
-            while time.monotonic() < deadline:
-                t0 = time.perf_counter()
-                job = c.get(f"/v1/jobs/{job_id}").json()
-                out["poll_ms"].append((time.perf_counter() - t0) * 1000)
-                if job["status"] in ("succeeded", "failed"):
-                    out[job["status"]].append(job_id)
-                    break
-                time.sleep(poll)
+            submit_and_poll(c, c, stl, poll, out)
 
 
 def run(clients: int, jobs: int, workers: int, poll: float, runner: str = "process") -> dict:
