@@ -168,8 +168,8 @@ def coverage_ssim_diffs(chain: list) -> dict[int, dict]:
         px = round(float(np.sqrt(coverage[lv.level - 1] * SCREEN_PX)))
         diffs = []
         for cam in lod._cameras(np.asarray(level0.vertices), 8, px):
-            ref = lod._shaded(level0.vertices, level0.faces, cam, lod.shipped_normals(level0.tm))
-            img = lod._shaded(mesh.vertices, mesh.faces, cam, lod.shipped_normals(mesh.tm))
+            ref = lod._shaded(*lod.shading(level0.tm), cam)
+            img = lod._shaded(*lod.shading(mesh.tm), cam)
             diffs.append(1.0 - lod._ssim(ref, img))
         out[lv.level] = {"coverage_px": px, "ssim_diff_at_coverage": round(max(diffs), 4)}
     return out

@@ -129,6 +129,7 @@ class _Prepared:
     image: Any = None  # PIL image of a textured mesh
     notes: list[str] = field(default_factory=list)
     normals: np.ndarray | None = None  # (n, 3) float64 unit vertex normals the mesh carries
+    normal_image: Any = None  # PIL image: a tangent-space normal map at ``uv`` (baked LOD)
 
     def face_groups(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """``[(rgba (4,) uint8, face indices)]`` per distinct face colour, in first-seen order."""
@@ -191,8 +192,14 @@ def _prepare(tm: trimesh.Trimesh, *, up: str, scale: float, keep_texture: bool) 
         image = getattr(getattr(visual, "material", None), "image", None)
         if image is None:
             image = getattr(getattr(visual, "material", None), "baseColorTexture", None)
+        bump = getattr(getattr(visual, "material", None), "normalTexture", None)
+        if keep_texture and uv is not None and len(uv) == len(v) and normals is not None:
+            p.normal_image = bump  # a normal map is read in the frame of the shipped normals
         if keep_texture and uv is not None and image is not None and len(uv) == len(v):
             p.uv, p.image = np.asarray(uv, dtype=np.float64), image
+            return p
+        if p.normal_image is not None:  # a normal-mapped mesh without a colour texture
+            p.uv = np.asarray(uv, dtype=np.float64)
             return p
         try:
             p.vertex_rgba = np.asarray(visual.to_color().vertex_colors, dtype=np.uint8)
@@ -247,7 +254,13 @@ def _fmt_rows(fmt: str, rows: np.ndarray) -> str:
     return (fmt * len(rows)) % tuple(rows.ravel().tolist())
 
 
-def _mtl_entry(name: str, rgb: tuple[float, ...], mat: PbrMaterial, texture: str | None = None) -> str:
+def _mtl_entry(
+    name: str,
+    rgb: tuple[float, ...],
+    mat: PbrMaterial,
+    texture: str | None = None,
+    normal_map: str | None = None,
+) -> str:
     lines = [
         f"newmtl {name}",
         "Ka 0 0 0",
@@ -260,6 +273,8 @@ def _mtl_entry(name: str, rgb: tuple[float, ...], mat: PbrMaterial, texture: str
     ]
     if texture:
         lines.append(f"map_Kd {texture}")
+    if normal_map:  # the PBR extension's key, and the one Blender's importer reads as normals
+        lines += [f"norm {normal_map}", f"map_Bump {normal_map}"]
     return "\n".join(lines) + "\n\n"
 
 
@@ -269,7 +284,7 @@ def _save_png(image: Any, path: Path) -> None:
 
 def _write_obj(p: _Prepared, dest: Path, mat: PbrMaterial) -> None:
     stem = dest.stem
-    mtl_name, tex_name = f"{stem}.mtl", f"{stem}_texture.png"
+    mtl_name, tex_name, normal_name = f"{stem}.mtl", f"{stem}_texture.png", f"{stem}_normal.png"
     obj = [f"# {GENERATOR}\n", f"mtllib {mtl_name}\n"]
     mtl = [f"# {GENERATOR}\n\n"]
     groups = None
@@ -289,8 +304,20 @@ def _write_obj(p: _Prepared, dest: Path, mat: PbrMaterial) -> None:
     corner = "%d//%d" if p.normals is not None else "%d"
     if p.uv is not None:
         obj.append(_fmt_rows("vt %.7g %.7g\n", p.uv))
-        _save_png(p.image, dest.with_name(tex_name))
-        mtl.append(_mtl_entry("material0", (1.0, 1.0, 1.0), mat, tex_name))
+        if p.image is not None:
+            _save_png(p.image, dest.with_name(tex_name))
+        if p.normal_image is not None:
+            _save_png(p.normal_image, dest.with_name(normal_name))
+        textured = p.image is not None
+        mtl.append(
+            _mtl_entry(
+                "material0",
+                (1.0, 1.0, 1.0) if textured else mat.base_color,
+                mat,
+                tex_name if textured else None,
+                normal_name if p.normal_image is not None else None,
+            )
+        )
         obj.append("usemtl material0\n")
         k = 3 if p.normals is not None else 2
         corner_uv = "%d/%d/%d" if p.normals is not None else "%d/%d"
@@ -431,7 +458,11 @@ class _GltfBuilder:
         return len(self.doc["accessors"]) - 1
 
     def material(
-        self, mat: PbrMaterial, rgb: np.ndarray | None = None, texture: int | None = None
+        self,
+        mat: PbrMaterial,
+        rgb: np.ndarray | None = None,
+        texture: int | None = None,
+        normal_texture: int | None = None,
     ) -> int:
         lin = _linear(np.asarray(mat.base_color if rgb is None else rgb))
         pbr: dict[str, Any] = {
@@ -442,6 +473,8 @@ class _GltfBuilder:
         if texture is not None:
             pbr["baseColorTexture"] = {"index": texture}
         m: dict[str, Any] = {"name": mat.name, "pbrMetallicRoughness": pbr}
+        if normal_texture is not None:
+            m["normalTexture"] = {"index": normal_texture}
         if mat.opacity < 1.0:
             m["alphaMode"] = "BLEND"
         self.doc["materials"].append(m)
@@ -453,7 +486,8 @@ class _GltfBuilder:
         self.doc.setdefault("images", []).append(
             {"bufferView": self.view(buf.getvalue()), "mimeType": "image/png"}
         )
-        self.doc.setdefault("samplers", []).append({"magFilter": 9729, "minFilter": 9987})
+        if not self.doc.get("samplers"):
+            self.doc["samplers"] = [{"magFilter": 9729, "minFilter": 9987}]
         self.doc.setdefault("textures", []).append({"source": len(self.doc["images"]) - 1, "sampler": 0})
         return len(self.doc["textures"]) - 1
 
@@ -498,6 +532,7 @@ def _gltf_asset(p: _Prepared, mat: PbrMaterial) -> tuple[dict[str, Any], bytes]:
             p.image,
             p.notes,
             None if p.normals is None else p.normals[used],
+            p.normal_image,
         )
     pos = p.vertices.astype(np.float32)
     normals = _smooth_normals(p.vertices, p.faces) if p.normals is None else _unit32(p.normals)
@@ -512,19 +547,27 @@ def _gltf_asset(p: _Prepared, mat: PbrMaterial) -> tuple[dict[str, Any], bytes]:
             np.rint(rgba * 65535.0).astype(np.uint16), "VEC4", target=34962, normalized=True
         )
     prims = []
+    bump = None
     if p.uv is not None:
         uv = p.uv.astype(np.float32).copy()
         uv[:, 1] = 1.0 - uv[:, 1]  # glTF's UV origin is the image's top left
         attrs["TEXCOORD_0"] = g.accessor(uv, "VEC2", target=34962)
+        if p.normal_image is not None:  # the tangent frame the map was baked in
+            from voxforge.core.tangents import vertex_tangents
+
+            tangents = vertex_tangents(p.vertices, p.faces, uv.astype(np.float64), normals)
+            attrs["TANGENT"] = g.accessor(tangents.astype(np.float32), "VEC4", target=34962)
+            bump = g.texture(p.normal_image)
+    if p.uv is not None and p.image is not None:
         tex = g.texture(p.image)
-        prims.append((p.faces, g.material(mat, np.ones(3), tex)))
+        prims.append((p.faces, g.material(mat, np.ones(3), tex, bump)))
     elif p.face_rgba is not None:
         for i, (rgba, idx) in enumerate(p.face_groups()):
             named = mat.model_copy(update={"name": f"color{i}_{bytes(rgba[:3]).hex()}"})
             prims.append((p.faces[idx], g.material(named, rgba[:3])))
     else:
         white = np.ones(3) if p.vertex_rgba is not None and mat.base_color == (0.8, 0.8, 0.8) else None
-        prims.append((p.faces, g.material(mat, white)))
+        prims.append((p.faces, g.material(mat, white, normal_texture=bump)))
     primitives = []
     for faces, material in prims:
         indices = g.accessor(faces.astype(np.uint32).ravel(), "SCALAR", target=34963)
@@ -662,18 +705,34 @@ def _usd_material(
     rgb: np.ndarray | None,
     primvar: bool,
     texture: str | None = None,
+    normal_map: str | None = None,
 ) -> Any:
     """A ``UsdPreviewSurface`` material: constant colour, ``displayColor`` through a primvar
-    reader, or ``texture`` (a file beside the layer) sampled at the ``st`` primvar."""
+    reader, or ``texture`` (a file beside the layer) sampled at the ``st`` primvar; with
+    ``normal_map`` (a tangent-space normal map beside the layer) also its ``normal`` input."""
     Sdf, _, _, UsdShade, _, _ = _pxr()
     material = UsdShade.Material.Define(stage, path)
     shader = UsdShade.Shader.Define(stage, f"{path}/PreviewSurface")
     shader.CreateIdAttr("UsdPreviewSurface")
     diffuse = shader.CreateInput("diffuseColor", Sdf.ValueTypeNames.Color3f)
-    if texture is not None:
+    if texture is not None or normal_map is not None:
         st = UsdShade.Shader.Define(stage, f"{path}/TexCoords")
         st.CreateIdAttr("UsdPrimvarReader_float2")
         st.CreateInput("varname", Sdf.ValueTypeNames.String).Set("st")
+    if normal_map is not None:
+        bump = UsdShade.Shader.Define(stage, f"{path}/Normal")
+        bump.CreateIdAttr("UsdUVTexture")
+        bump.CreateInput("file", Sdf.ValueTypeNames.Asset).Set(f"./{normal_map}")
+        bump.CreateInput("sourceColorSpace", Sdf.ValueTypeNames.Token).Set("raw")
+        bump.CreateInput("scale", Sdf.ValueTypeNames.Float4).Set((2.0, 2.0, 2.0, 1.0))
+        bump.CreateInput("bias", Sdf.ValueTypeNames.Float4).Set((-1.0, -1.0, -1.0, 0.0))
+        bump.CreateInput("st", Sdf.ValueTypeNames.Float2).ConnectToSource(
+            st.ConnectableAPI(), "result", UsdShade.AttributeType.Output, Sdf.ValueTypeNames.Float2
+        )
+        shader.CreateInput("normal", Sdf.ValueTypeNames.Normal3f).ConnectToSource(
+            bump.ConnectableAPI(), "rgb", UsdShade.AttributeType.Output, Sdf.ValueTypeNames.Float3
+        )
+    if texture is not None:
         tex = UsdShade.Shader.Define(stage, f"{path}/BaseColor")
         tex.CreateIdAttr("UsdUVTexture")
         tex.CreateInput("file", Sdf.ValueTypeNames.Asset).Set(f"./{texture}")
@@ -730,13 +789,22 @@ def _usd_stage(
     UsdShade.MaterialBindingAPI.Apply(mesh.GetPrim())
     binding = UsdShade.MaterialBindingAPI(mesh.GetPrim())
     if p.uv is not None:
-        name = f"{texture_stem}_texture.png"
-        _save_png(p.image, path.with_name(name))
+        name = normal = None
+        if p.image is not None:
+            name = f"{texture_stem}_texture.png"
+            _save_png(p.image, path.with_name(name))
+        if p.normal_image is not None:
+            normal = f"{texture_stem}_normal.png"
+            _save_png(p.normal_image, path.with_name(normal))
         st = UsdGeom.PrimvarsAPI(mesh).CreatePrimvar(
             "st", Sdf.ValueTypeNames.TexCoord2fArray, UsdGeom.Tokens.vertex
         )
         st.Set(Vt.Vec2fArray.FromNumpy(p.uv.astype(np.float32)))
-        binding.Bind(_usd_material(stage, "/Root/Materials/Texture", mat, None, False, texture=name))
+        binding.Bind(
+            _usd_material(
+                stage, "/Root/Materials/Texture", mat, None, False, texture=name, normal_map=normal
+            )
+        )
     elif p.vertex_rgba is not None:
         dc = mesh.CreateDisplayColorPrimvar(UsdGeom.Tokens.vertex)
         dc.Set(Vt.Vec3fArray.FromNumpy(_linear(p.vertex_rgba[:, :3]).astype(np.float32)))

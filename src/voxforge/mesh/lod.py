@@ -38,8 +38,15 @@ DECIMATE_AGG = 4.0
 """fast-simplification's aggressiveness for the first passes (its default 7 loses more shape)."""
 DECIMATE_PASSES = 3
 """Passes at :data:`DECIMATE_AGG` before a last pass at the default aggressiveness."""
+DECIMATE_DIAGONAL = 5.0
+"""The bounding diagonal a surface is scaled to before decimation: fast-simplification's
+collapse thresholds are absolute squared distances, so without it the result depends on the
+units the mesh is in (the value was chosen on the shared meshes' 500- and 2000-face levels)."""
 NORMAL_NEIGHBOURS = 8
 """Level-0 vertices whose normals :func:`transfer_normals` averages per vertex."""
+NORMAL_MAP_MAX_FACES = 4096
+"""Levels with at most this many faces get a normal map baked from level 0 (their triangles are
+large enough on screen that vertex normals lose level 0's shading)."""
 
 
 @dataclass
@@ -57,6 +64,7 @@ class LodLevel:
     silhouette_iou_mean: float | None = None
     ssim: float | None = None
     ssim_mean: float | None = None
+    normal_map_px: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,12 +92,19 @@ def build_lod(
     samples: int = ERROR_SAMPLES,
     views: int = 8,
     normals: bool = True,
+    normal_maps: int = NORMAL_MAP_MAX_FACES,
 ) -> list[tuple[Mesh, LodLevel]]:
     """Level 0 (``mesh``) then one decimated mesh per target, each with its :class:`LodLevel`.
 
     With ``normals`` (the default) each level carries normals transferred from level 0;
-    without, its own smooth normals (what a viewer computes from the coarse faces)."""
+    without, its own smooth normals (what a viewer computes from the coarse faces). With
+    ``normals``, a level of at most ``normal_maps`` faces (0: none) also gets a tangent-space
+    normal map baked from level 0 (:func:`voxforge.mesh.normalmap.bake_normal_map`, side
+    :func:`normal_map_px`), carried as the mesh's UVs and its PBR material's normal texture;
+    the renders that measure it are shaded with that map."""
     import time
+
+    from voxforge.mesh import normalmap
 
     mesh.validate()
     v0 = np.asarray(mesh.vertices, dtype=np.float64)
@@ -100,7 +115,8 @@ def build_lod(
     ref_tree = cKDTree(ref)
     cameras = _cameras(v0, views)
     ref_masks = [_silhouette(v0, f0, cam) for cam in cameras]
-    ref_shaded = [_shaded(v0, f0, cam, n0) for cam in cameras]
+    look0 = shading(mesh.tm)
+    ref_shaded = [_shaded(*look0, cam) for cam in cameras]
     one = 1.0 if cameras else None
     out = [(mesh, LodLevel(0, len(f0), len(v0), len(f0), 0.0, 0.0, 0.0, one, one, one, one))]
     targets = level_targets(len(f0), levels, faces)
@@ -108,6 +124,7 @@ def build_lod(
     vw, fw = weld(v0, f0) if targets else (v0, f0)
     normal_tree = cKDTree(v0) if normals and targets else None
     shared = time.perf_counter() - t  # the weld and the tree count toward the first level
+    reference: normalmap.ReferenceSurface | None = None
     for i, target in enumerate(targets, start=1):
         t = time.perf_counter()
         v, f = decimate(vw, fw, target)
@@ -116,11 +133,19 @@ def build_lod(
             if normal_tree is not None
             else _area_normals(v, f)
         )
+        px = 0
+        if normal_tree is not None and len(f) <= normal_maps:
+            if reference is None:  # built once, counted toward the first baked level
+                reference = normalmap.ReferenceSurface(v0, f0, n0)
+            px = normal_map_px(len(f))
+            tm = _mapped_mesh(normalmap.bake_normal_map(v, f, vn, reference, size=px))
+        else:
+            tm = trimesh.Trimesh(v, f, process=False)
+            tm.vertex_normals = vn  # kept in trimesh's cache; the exporters write it
         seconds = time.perf_counter() - t + (shared if i == 1 else 0.0)
-        tm = trimesh.Trimesh(v, f, process=False)
-        tm.vertex_normals = vn  # kept in trimesh's cache; the exporters write it
+        look = shading(tm)
         ious = [_iou(m, _silhouette(v, f, cam)) for m, cam in zip(ref_masks, cameras, strict=True)]
-        ssims = [_ssim(g, _shaded(v, f, cam, vn)) for g, cam in zip(ref_shaded, cameras, strict=True)]
+        ssims = [_ssim(g, _shaded(*look, cam)) for g, cam in zip(ref_shaded, cameras, strict=True)]
         pts = _samples(tm, samples, seed + i)
         d_ab = cKDTree(pts).query(ref)[0]
         d_ba = ref_tree.query(pts)[0]
@@ -136,6 +161,7 @@ def build_lod(
             silhouette_iou_mean=float(np.mean(ious)) if ious else None,
             ssim=min(ssims) if ssims else None,
             ssim_mean=float(np.mean(ssims)) if ssims else None,
+            normal_map_px=px,
         )
         out.append((Mesh(tm=tm, meta=dict(mesh.meta)), level))
     return out
@@ -149,17 +175,89 @@ def weld(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.asarray(tm.vertices, dtype=np.float64), np.asarray(tm.faces, dtype=np.int64)
 
 
+def normal_map_px(faces: int) -> int:
+    """Side of a level's normal map: the power of two at or above ``8 * sqrt(faces)``, 64 to
+    1024 (about 130 texels per triangle; 256 for 500 faces, 512 for 2000)."""
+    side = 8.0 * float(np.sqrt(max(faces, 1)))
+    return int(min(max(2 ** int(np.ceil(np.log2(side))), 64), 1024))
+
+
+def _mapped_mesh(baked: Any) -> trimesh.Trimesh:
+    """A trimesh of a :class:`~voxforge.mesh.normalmap.NormalMapped` level: its normals set,
+    its UVs (trimesh's convention, origin at the image's bottom left) and a PBR material whose
+    normal texture is the baked map (the exporters write it: glTF ``normalTexture``)."""
+    from PIL import Image
+
+    uv = baked.uv.copy()
+    uv[:, 1] = 1.0 - uv[:, 1]
+    material = trimesh.visual.material.PBRMaterial(
+        name="lod", normalTexture=Image.fromarray(baked.image, "RGB")
+    )
+    tm = trimesh.Trimesh(
+        baked.vertices,
+        baked.faces,
+        visual=trimesh.visual.TextureVisuals(uv=uv, material=material),
+        process=False,
+    )
+    tm.vertex_normals = baked.normals
+    return tm
+
+
+def normal_map_of(tm: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(glTF uv (n, 2), image (H, W, 3) uint8)`` of a mesh whose material carries a normal
+    texture and whose UVs cover its vertices, else None."""
+    visual = tm.visual
+    image = getattr(getattr(visual, "material", None), "normalTexture", None)
+    uv = getattr(visual, "uv", None)
+    if image is None or uv is None or len(uv) != len(tm.vertices):
+        return None
+    st = np.asarray(uv, dtype=np.float64).copy()
+    st[:, 1] = 1.0 - st[:, 1]
+    return st, np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def shading(tm: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+    """``(vertices, faces, normals, normal map or None)`` as an export of ``tm`` shades: the
+    normals it ships and, with a normal texture, ``(uv, tangents, image)`` with the glTF
+    tangents the writer computes (:func:`voxforge.core.tangents.vertex_tangents`)."""
+    from voxforge.core.tangents import vertex_tangents
+
+    v = np.asarray(tm.vertices, dtype=np.float64)
+    f = np.asarray(tm.faces, dtype=np.int64)
+    n = shipped_normals(tm)
+    mapped = normal_map_of(tm)
+    if mapped is None:
+        return v, f, n, None
+    uv, image = mapped
+    return v, f, n, (uv, vertex_tangents(v, f, uv, n), image)
+
+
 def decimate(vertices: np.ndarray, faces: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
     """At most ``target`` faces by quadric decimation: up to :data:`DECIMATE_PASSES` passes at
     :data:`DECIMATE_AGG` (a gentle schedule that may stop short of the count), then one at the
-    library's default aggressiveness if the count is still above ``target``."""
+    library's default aggressiveness if the count is still above ``target``. A surface the
+    decimator cannot reduce further (a pass removes nothing: sliver triangles of CAD meshes)
+    is returned above the target; the level's ``faces`` then says so. The surface is
+    decimated scaled to :data:`DECIMATE_DIAGONAL` and scaled back."""
+    centre = np.asarray(vertices, dtype=np.float64).mean(axis=0)
+    scale = DECIMATE_DIAGONAL / (float(np.linalg.norm(np.ptp(vertices, axis=0))) or 1.0)
+    v, f = _decimate_scaled((np.asarray(vertices, dtype=np.float64) - centre) * scale, faces, target)
+    return v / scale + centre, f
+
+
+def _decimate_scaled(
+    vertices: np.ndarray, faces: np.ndarray, target: int
+) -> tuple[np.ndarray, np.ndarray]:
     import fast_simplification
 
     v, f = vertices, faces
     for _ in range(DECIMATE_PASSES):
+        before = len(f)
         v, f = fast_simplification.simplify(v, f, target_count=target, agg=DECIMATE_AGG)
-        if len(f) <= target:
-            return v, f
+        if len(f) <= target or len(f) == before:  # met, or stuck: every collapse left would
+            break  # flip or degenerate a triangle, and more passes only cost time
+    if len(f) <= target or len(f) == before:
+        return v, f
     return fast_simplification.simplify(v, f, target_count=target)
 
 
@@ -254,11 +352,19 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
-def _shaded(vertices: np.ndarray, faces: np.ndarray, camera: Any, normals: np.ndarray) -> np.ndarray:
+def _shaded(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    normals: np.ndarray,
+    normal_map: Any,
+    camera: Any,
+) -> np.ndarray:
     """(H, W) grey levels in [0, 255] of a smooth-shaded render, as glTF viewers show a mesh with
     vertex normals: ``normals`` (the ones the level ships) interpolated per pixel (screen-space
-    barycentrics, exact for the orthographic framing cameras) and lit by a headlight (ambient
-    0.25 plus 0.75 times the absolute cosine), white background."""
+    barycentrics, exact for the orthographic framing cameras), or with ``normal_map`` (``(uv,
+    tangents, image)``, see :func:`shading`) the normal map's normal in the interpolated
+    tangent frame (bilinear texture lookup), lit by a headlight (ambient 0.25 plus 0.75 times
+    the absolute cosine), white background."""
     from voxforge.render.raster import project, rasterize
 
     normals = np.asarray(normals, dtype=np.float64)
@@ -276,8 +382,15 @@ def _shaded(vertices: np.ndarray, faces: np.ndarray, camera: Any, normals: np.nd
     b1 = np.clip((d[:, 0] * e2[:, 1] - d[:, 1] * e2[:, 0]) / den, 0.0, 1.0)
     b2 = np.clip((e1[:, 0] * d[:, 1] - e1[:, 1] * d[:, 0]) / den, 0.0, 1.0)
     b0 = np.clip(1.0 - b1 - b2, 0.0, 1.0)
-    n = np.einsum("kc,kcj->kj", np.stack([b0, b1, b2], axis=1), normals[np.asarray(faces)[t]])
-    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+    bary = np.stack([b0, b1, b2], axis=1)
+    if normal_map is not None:
+        from voxforge.mesh.normalmap import shade_normals
+
+        bary /= np.maximum(bary.sum(axis=1, keepdims=True), 1e-12)
+        n = shade_normals(faces, t, bary, normals, *normal_map)
+    else:
+        n = np.einsum("kc,kcj->kj", bary, normals[np.asarray(faces)[t]])
+        n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
     view_dir = camera.rotation[2]  # the view's z axis, toward the camera
     out[ys, xs] = 255.0 * (0.25 + 0.75 * np.abs(n @ view_dir)) * 0.7
     return out
@@ -361,9 +474,12 @@ def _merge_gltf(
         if "sampler" in tex:
             tex["sampler"] += base["samplers"]
     for mat in part.get("materials", []):
-        ref = mat.get("pbrMetallicRoughness", {}).get("baseColorTexture")
-        if ref is not None:
-            ref["index"] += base["textures"]
+        for ref in (
+            mat.get("pbrMetallicRoughness", {}).get("baseColorTexture"),
+            mat.get("normalTexture"),
+        ):
+            if ref is not None:
+                ref["index"] += base["textures"]
     for mesh in part.get("meshes", []):
         mesh["name"] = name
         for prim in mesh["primitives"]:
