@@ -75,6 +75,20 @@ def test_lod(tmp_path: Path) -> None:
     assert sorted(len(g.faces) for g in scene.geometry.values()) == sorted(
         lv["faces"] for lv in report["levels"]
     )
+    assert [lv["normal_map_px"] for lv in report["levels"]] == [0, 256, 128]
+    assert all("normalTexture" in m for m in doc["materials"][1:])
+
+
+def test_lod_normal_maps_off_and_max_error(tmp_path: Path) -> None:
+    src = write_obj(tmp_path / "sphere.obj", trimesh.creation.icosphere(subdivisions=3))
+    out = tmp_path / "lod"
+    args = ["lod", str(src), "-o", str(out), "--faces", "8", "--normal-maps", "0", "--max-error", "0.1"]
+    res = runner.invoke(mesh_app, args)
+    assert res.exit_code == 0, res.output
+    assert "lod1: 8 faces" in res.output and "above --max-error 0.1" in res.output
+    assert "1 of 2 levels above --max-error 0.1" in res.output
+    report = json.loads((out / "lod.json").read_text())
+    assert report["levels"][1]["normal_map_px"] == 0
 
 
 @pytest.mark.parametrize(

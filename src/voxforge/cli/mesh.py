@@ -123,20 +123,53 @@ def lod_cmd(
         bool,
         typer.Option("--chain/--no-chain", help="GLB: also write lod_chain.glb (all levels, MSFT_lod)."),
     ] = True,
+    normal_maps: Annotated[
+        int,
+        typer.Option(
+            "--normal-maps",
+            min=0,
+            help="Levels of at most this many faces get a normal map baked from level 0 (0: none).",
+        ),
+    ] = 4096,
+    max_error: Annotated[
+        float | None,
+        typer.Option(
+            "--max-error",
+            min=0.0,
+            help="Name the levels whose rendered difference (1 - IoU or 1 - SSIM) is above this.",
+        ),
+    ] = None,
 ) -> None:
     """Build a LOD chain by quadric decimation; one mesh per level and lod.json with the errors
-    (Hausdorff, Chamfer, silhouette IoU and SSIM over 8 views)."""
+    (Hausdorff, Chamfer, silhouette IoU and SSIM over 8 views). Coarse levels carry a normal
+    map baked from level 0 (glTF, OBJ, USD, FBX)."""
     from voxforge.pipelines.mesh import run_lod
 
     outcome = run_lod(
-        input, output, levels=levels, faces=_faces(faces), fmt=fmt, units=units, seed=seed, chain=chain
+        input,
+        output,
+        levels=levels,
+        faces=_faces(faces),
+        fmt=fmt,
+        units=units,
+        seed=seed,
+        chain=chain,
+        normal_maps=normal_maps,
     )
+    above = 0
     for lv in outcome.levels:
+        diff = max(1.0 - lv.silhouette_iou, 1.0 - lv.ssim)
+        over = max_error is not None and diff > max_error
+        above += over
         typer.echo(
             f"lod{lv.level}: {lv.faces} faces, Hausdorff {lv.hausdorff:.4f}, "
             f"Chamfer {lv.chamfer:.5f} (of the diagonal), "
             f"silhouette IoU {lv.silhouette_iou:.3f}, SSIM {lv.ssim:.3f} (worst of 8 views)"
+            + (f", normal map {lv.normal_map_px} px" if lv.normal_map_px else "")
+            + (f"; rendered difference {diff:.3f} is above --max-error {max_error}" if over else "")
         )
+    if max_error is not None:
+        typer.echo(f"{above} of {len(outcome.levels)} levels above --max-error {max_error}")
     typer.echo(f"wrote {outcome.output}/ (lod0..lod{len(outcome.levels) - 1}.{fmt}, lod.json)")
 
 

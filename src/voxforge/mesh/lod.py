@@ -2,12 +2,18 @@
 
 :func:`build_lod` welds level 0's coincident vertices (UV and normal seams split a surface into
 pieces the decimator would tear apart) and decimates the welded surface to each target face
-count with ``fast-simplification`` (Garland-Heckbert quadrics; :func:`decimate` runs it at a
-low aggressiveness, which keeps the shape better, and repeats it until the count is met). Each
-level gets vertex normals transferred from level 0 (:func:`transfer_normals`: the mean of the
-nearest level-0 normals that face the same way), stored as the level's trimesh
-``vertex_normals``, which the exporters write (glTF ``NORMAL``, OBJ ``vn``, PLY ``nx ny nz``):
-a coarse level then shades like the smooth original, as production LOD tools ship it.
+count with ``fast-simplification`` (Garland-Heckbert quadrics; :func:`decimate` runs it on the
+surface scaled to a fixed size, at a low aggressiveness, which keeps the shape better, and
+repeats it until the count is met). Each level gets vertex normals transferred from level 0
+(:func:`transfer_normals`: the mean of the nearest level-0 normals that face the same way),
+stored as the level's trimesh ``vertex_normals``, which the exporters write (glTF ``NORMAL``,
+OBJ ``vn``, PLY ``nx ny nz``): a coarse level then shades like the smooth original, as
+production LOD tools ship it. Vertex normals cannot carry the detail between a coarse level's
+vertices, so the levels of at most :data:`NORMAL_MAP_MAX_FACES` faces also get a tangent-space
+normal map baked from level 0 (:mod:`voxforge.mesh.normalmap`), the way game engines' low LODs
+keep their shading: the level's vertices are split at its UV chart seams and its trimesh visual
+holds the UVs and a PBR material whose ``normalTexture`` is the map (glTF ``normalTexture`` and
+``TANGENT``, OBJ ``norm``, USD ``normal``).
 
 Every level is measured against level 0 from seeded surface samples: the symmetric Hausdorff
 distance and the Chamfer distance (mean of both directions' mean nearest-sample distances), both
@@ -16,7 +22,8 @@ the project's renderer from that many cameras around level 0 (azimuths evenly sp
 alternating +25 and -25 degrees) and reports the silhouette IoU with level 0: the worst view
 (``silhouette_iou``) and the mean (``silhouette_iou_mean``), and the structural similarity
 (SSIM, ``skimage.metrics``) of the grey smooth-shaded renders from the same cameras, each level
-lit with the vertex normals it ships: worst view (``ssim``) and mean (``ssim_mean``).
+lit with the vertex normals and the normal map it ships (:func:`shading` reads them from the
+level's mesh as an exporter does): worst view (``ssim``) and mean (``ssim_mean``).
 :func:`lod_glb` writes the chain into one GLB with the ``MSFT_lod`` extension.
 """
 

@@ -24,7 +24,7 @@ from voxforge.core.progress import ProgressCallback
 from voxforge.core.voxelgrid import VoxelGrid
 from voxforge.mesh.check import MeshReport, check_mesh
 from voxforge.mesh.edit import EditConfig, Material, edit_mesh, material_of
-from voxforge.mesh.lod import LodLevel, build_lod
+from voxforge.mesh.lod import NORMAL_MAP_MAX_FACES, LodLevel, build_lod
 from voxforge.mesh.make import MakeConfig, MakeResult, grid_to_mesh, surface_points, transfer_colors
 from voxforge.mesh.printcheck import PrintConfig, PrintReport, print_report
 from voxforge.mesh.repair import RepairResult, repair_mesh
@@ -166,14 +166,17 @@ def run_lod(
     units: str | None = None,
     seed: int = 0,
     chain: bool = True,
+    normal_maps: int = NORMAL_MAP_MAX_FACES,
 ) -> LodOutcome:
     """Write ``lod<i>.<fmt>`` per level and ``lod.json`` (face counts and errors) to ``output``;
-    with ``chain`` and GLB also ``lod_chain.glb``, every level in one file (``MSFT_lod``)."""
+    with ``chain`` and GLB also ``lod_chain.glb``, every level in one file (``MSFT_lod``).
+    Levels of at most ``normal_maps`` faces carry a normal map baked from level 0 (in the
+    formats that have them; see :func:`voxforge.mesh.lod.build_lod`)."""
     from voxforge.core.outputs import OutputDir
 
     fmt = _format(fmt)
     mesh = load_checked_mesh(path, units=units)
-    chain_meshes = build_lod(mesh, levels=levels, faces=faces, seed=seed)
+    chain_meshes = build_lod(mesh, levels=levels, faces=faces, seed=seed, normal_maps=normal_maps)
     outcome = LodOutcome([lv for _, lv in chain_meshes], Path(output))
     with OutputDir(output, extra={"command": "mesh lod", "input": str(path)}) as od:
         for m, lv in chain_meshes:
