@@ -13,10 +13,11 @@ maps baked onto the levels of at most 4096 faces), ``chain_measured_s`` the whol
 error measurement and the 8-view renders. Per level it reports the Hausdorff and Chamfer error
 as a fraction of the bounding diagonal, and the rendered difference from level 0 over 8 views
 with the project's rasterizer: 1 - silhouette IoU and 1 - SSIM of the smooth-shaded grey
-renders (160 px; each level lit with the vertex normals and the normal map it ships), worst
-view and mean. ``ssim_diff_max_glb`` is the same worst-view 1 - SSIM with the level read back
-from the GLB that ``export_mesh`` writes for it (what a glTF viewer gets). The issue's target:
-both within 0.10 at every level, at 160 px.
+renders (160 px; each level lit with the vertex normals and the normal map it ships, the map
+read trilinearly from its mipmaps as the glTF sampler asks), worst view and mean.
+``ssim_diff_max_glb`` is the same worst-view 1 - SSIM with the level read back from the GLB
+that ``export_mesh`` writes for it (what a glTF viewer gets). The issue's target: both within
+0.10 at every level, at 160 px.
 For a level that misses it, ``ssim_diff_at_coverage`` is a separate figure: the same 1 - SSIM
 (worst view) with both renders at the size the level is shown at, the side of a square covering
 the level's largest ``MSFT_screencoverage`` share (:func:`voxforge.mesh.lod.screen_coverage`)
@@ -45,7 +46,8 @@ ABOUT = {
     "most 4096 faces (512 px for 2000 faces, 256 px for 500). ``chain_s`` is that build; per "
     "level the Hausdorff and Chamfer error (fraction of the diagonal) and 1 - silhouette IoU "
     "and 1 - SSIM of grey smooth-shaded 160 px renders over 8 views (each level lit with the "
-    "normals and the normal map it ships), worst view and mean; ``ssim_diff_max_glb`` is the "
+    "normals and the normal map it ships, the map read trilinearly from its mipmaps), worst "
+    "view and mean; ``ssim_diff_max_glb`` is the "
     "worst-view 1 - SSIM of the level read back from its exported GLB. "
     "``ssim_diff_at_coverage`` (only for levels that miss the target) is the same 1 - SSIM "
     "with both renders at the size the level is shown at: a square covering its largest "

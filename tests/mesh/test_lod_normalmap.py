@@ -20,7 +20,14 @@ from voxforge.io.export_checks import check_usd, validate_gltf
 from voxforge.io.mesh_export import export_mesh
 from voxforge.mesh import lod
 from voxforge.mesh.lod import build_lod, lod_glb, normal_map_px
-from voxforge.mesh.normalmap import ReferenceSurface, bake_normal_map, shade_normals
+from voxforge.mesh.normalmap import (
+    ReferenceSurface,
+    bake_normal_map,
+    mip_chain,
+    sample_bilinear,
+    sample_trilinear,
+    shade_normals,
+)
 
 
 def _rippled(subdivisions: int = 4) -> trimesh.Trimesh:
@@ -50,6 +57,19 @@ def test_tangents_follow_u_with_gltf_handedness() -> None:
 
 def test_normal_map_side_grows_with_faces() -> None:
     assert [normal_map_px(n) for n in (4, 500, 2000, 10**6)] == [64, 256, 512, 1024]
+
+
+def test_trilinear_sampling_follows_the_footprint() -> None:
+    """One texel per pixel reads the map itself; a pixel covering the whole map reads its mean
+    (a checkerboard: grey), as a GPU's mipmapped sampler does."""
+    board = (np.indices((8, 8)).sum(axis=0) % 2 * 255.0)[:, :, None].repeat(3, axis=2)
+    mips = mip_chain(board)
+    assert [m.shape[0] for m in mips] == [8, 4, 2, 1] and np.allclose(mips[1], 127.5)
+    uv = np.random.default_rng(1).random((50, 2))
+    assert np.allclose(sample_trilinear(mips, uv, np.ones(50)), sample_bilinear(board, uv))
+    assert np.allclose(sample_trilinear(mips, uv, np.full(50, 8.0)), 127.5)
+    half = sample_trilinear(mips, uv, np.full(50, 2**0.5))  # halfway to the grey mipmap
+    assert np.allclose(half, 0.5 * sample_bilinear(board, uv) + 0.5 * 127.5)
 
 
 def test_bake_recovers_the_detailed_normals() -> None:

@@ -370,8 +370,8 @@ def _shaded(
     vertex normals: ``normals`` (the ones the level ships) interpolated per pixel (screen-space
     barycentrics, exact for the orthographic framing cameras), or with ``normal_map`` (``(uv,
     tangents, image)``, see :func:`shading`) the normal map's normal in the interpolated
-    tangent frame (bilinear texture lookup), lit by a headlight (ambient 0.25 plus 0.75 times
-    the absolute cosine), white background."""
+    tangent frame (trilinear lookup in its mipmaps, as the glTF sampler asks), lit by a
+    headlight (ambient 0.25 plus 0.75 times the absolute cosine), white background."""
     from voxforge.render.raster import project, rasterize
 
     normals = np.asarray(normals, dtype=np.float64)
@@ -394,13 +394,37 @@ def _shaded(
         from voxforge.mesh.normalmap import shade_normals
 
         bary /= np.maximum(bary.sum(axis=1, keepdims=True), 1e-12)
-        n = shade_normals(faces, t, bary, normals, *normal_map)
+        n = shade_normals(
+            faces, t, bary, normals, *normal_map, _texels_per_pixel(p, normal_map, faces, t)
+        )
     else:
         n = np.einsum("kc,kcj->kj", bary, normals[np.asarray(faces)[t]])
         n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
     view_dir = camera.rotation[2]  # the view's z axis, toward the camera
     out[ys, xs] = 255.0 * (0.25 + 0.75 * np.abs(n @ view_dir)) * 0.7
     return out
+
+
+def _texels_per_pixel(
+    screen: np.ndarray, normal_map: Any, faces: np.ndarray, tri: np.ndarray
+) -> np.ndarray:
+    """(k,) the footprint of each pixel in level-0 texels of the normal map, from its triangle's
+    screen-to-UV map (constant per triangle under the orthographic cameras): the longer of the
+    UV steps one pixel right and one pixel down (OpenGL's mipmap level rule)."""
+    uv, _, image = normal_map
+    st = uv[np.asarray(faces)[tri]]  # (k, 3, 2)
+    e = np.stack([screen[:, 1] - screen[:, 0], screen[:, 2] - screen[:, 0]], axis=2)  # (k, 2, 2)
+    u = np.stack([st[:, 1] - st[:, 0], st[:, 2] - st[:, 0]], axis=2)
+    det = e[:, 0, 0] * e[:, 1, 1] - e[:, 0, 1] * e[:, 1, 0]
+    det = np.where(np.abs(det) < 1e-12, 1e-12, det)
+    inv = (
+        np.stack([[e[:, 1, 1], -e[:, 0, 1]], [-e[:, 1, 0], e[:, 0, 0]]]).transpose(2, 0, 1)
+        / det[:, None, None]
+    )
+    jac = (
+        np.einsum("kij,kjl->kil", u, inv) * np.array(image.shape[1::-1], dtype=np.float64)[None, :, None]
+    )
+    return np.maximum(np.linalg.norm(jac[:, :, 0], axis=1), np.linalg.norm(jac[:, :, 1], axis=1))
 
 
 def _ssim(a: np.ndarray, b: np.ndarray) -> float:

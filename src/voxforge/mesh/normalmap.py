@@ -257,6 +257,33 @@ def sample_bilinear(image: np.ndarray, uv: np.ndarray) -> np.ndarray:
     return top * (1 - fy) + bottom * fy
 
 
+def mip_chain(image: np.ndarray) -> list[np.ndarray]:
+    """``image`` (H, W, C) and its mipmaps down to one texel: each the 2 x 2 box mean of the one
+    before (an odd last row or column dropped), as a GPU's generated mipmaps."""
+    levels = [np.asarray(image, np.float64)]
+    while min(levels[-1].shape[:2]) > 1:
+        a = levels[-1]
+        a = a[: a.shape[0] // 2 * 2, : a.shape[1] // 2 * 2]
+        levels.append(0.25 * (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2]))
+    return levels
+
+
+def sample_trilinear(mips: list[np.ndarray], uv: np.ndarray, texels_per_pixel: np.ndarray) -> np.ndarray:
+    """(k, C) texels at glTF ``uv`` with ``LINEAR_MIPMAP_LINEAR`` filtering (the sampler the
+    glTF writer sets): bilinear in the two mipmaps around ``log2(texels_per_pixel)`` (the
+    pixel's footprint in level-0 texels), blended linearly."""
+    lod = np.clip(np.log2(np.maximum(texels_per_pixel, 1e-12)), 0.0, len(mips) - 1.0)
+    lo = np.floor(lod).astype(np.int64)
+    frac = (lod - lo)[:, None]
+    out = np.zeros((len(uv), mips[0].shape[2]))
+    for level in np.unique(lo):
+        sel = lo == level
+        a = sample_bilinear(mips[level], uv[sel])
+        b = sample_bilinear(mips[min(level + 1, len(mips) - 1)], uv[sel])
+        out[sel] = a * (1.0 - frac[sel]) + b * frac[sel]
+    return out
+
+
 def shade_normals(
     faces: np.ndarray,
     tri: np.ndarray,
@@ -265,12 +292,18 @@ def shade_normals(
     uv: np.ndarray,
     tangents: np.ndarray,
     image: np.ndarray,
+    texels_per_pixel: np.ndarray | None = None,
 ) -> np.ndarray:
     """(k, 3) unit shading normals of surface samples (triangle ``tri``, barycentrics ``bary``)
-    of a normal-mapped mesh, as a glTF viewer computes them."""
+    of a normal-mapped mesh, as a glTF viewer computes them: the map read bilinearly, or with
+    each sample's ``texels_per_pixel`` (its screen footprint) trilinearly from its mipmaps."""
     f = np.asarray(faces, np.int64)
     t, b, n = _frames(f, tri, bary, normals, tangents)
     st = np.einsum("kc,kcj->kj", bary, uv[f[tri]])
-    c = sample_bilinear(image, st) / 255.0 * 2.0 - 1.0
+    if texels_per_pixel is None:
+        texels = sample_bilinear(image, st)
+    else:
+        texels = sample_trilinear(mip_chain(image), st, texels_per_pixel)
+    c = texels / 255.0 * 2.0 - 1.0
     out = c[:, 0:1] * t + c[:, 1:2] * b + c[:, 2:3] * n
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
