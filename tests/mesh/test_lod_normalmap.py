@@ -166,3 +166,14 @@ def test_obj_and_usdz_carry_the_normal_map(tmp_path: Path) -> None:
     assert names[0].endswith(".usdc") and "lod1_normal.png" in names
     report = check_usd(usdz, arkit=True)
     assert report is None or report.ok, report.errors
+
+
+def test_a_mesh_the_decimator_cannot_reduce_stops_early(shared_data: Path) -> None:
+    """The machined part's sliver triangles stop the decimator well above 500 faces: the level
+    says so, and the coarser target reuses that result instead of running the passes again."""
+    from voxforge.io import load_mesh
+
+    chain = build_lod(load_mesh(shared_data / "meshes" / "featuretype.STL"), faces=[500, 100], views=0)
+    (_, a), (_, b) = chain[1], chain[2]
+    assert a.faces == b.faces > 1000 and a.target_faces == 500 and b.target_faces == 100
+    assert b.seconds < 0.5 * a.seconds + 0.05

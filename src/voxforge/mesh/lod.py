@@ -45,6 +45,9 @@ DECIMATE_AGG = 4.0
 """fast-simplification's aggressiveness for the first passes (its default 7 loses more shape)."""
 DECIMATE_PASSES = 3
 """Passes at :data:`DECIMATE_AGG` before a last pass at the default aggressiveness."""
+DECIMATE_STUCK = 0.1
+"""A pass that removes less than this share of the faces above the target ends the decimation
+(the decimator refuses the collapses left; more passes would only cost time)."""
 DECIMATE_DIAGONAL = 5.0
 """The bounding diagonal a surface is scaled to before decimation: fast-simplification's
 collapse thresholds are absolute squared distances, so without it the result depends on the
@@ -132,23 +135,28 @@ def build_lod(
     normal_tree = cKDTree(v0) if normals and targets else None
     shared = time.perf_counter() - t  # the weld and the tree count toward the first level
     reference: normalmap.ReferenceSurface | None = None
+    stuck: tuple[np.ndarray, np.ndarray, trimesh.Trimesh, int] | None = None
     for i, target in enumerate(targets, start=1):
         t = time.perf_counter()
-        v, f = decimate(vw, fw, target)
-        vn = (
-            transfer_normals(v0, n0, v, f, tree=normal_tree)
-            if normal_tree is not None
-            else _area_normals(v, f)
-        )
-        px = 0
-        if normal_tree is not None and len(f) <= normal_maps:
-            if reference is None:  # built once, counted toward the first baked level
-                reference = normalmap.ReferenceSurface(v0, f0, n0)
-            px = normal_map_px(len(f))
-            tm = _mapped_mesh(normalmap.bake_normal_map(v, f, vn, reference, size=px))
+        if stuck is not None:  # the decimator stopped above the last target: so it does here
+            v, f, tm, px = stuck
         else:
-            tm = trimesh.Trimesh(v, f, process=False)
-            tm.vertex_normals = vn  # kept in trimesh's cache; the exporters write it
+            v, f = decimate(vw, fw, target)
+            vn = (
+                transfer_normals(v0, n0, v, f, tree=normal_tree)
+                if normal_tree is not None
+                else _area_normals(v, f)
+            )
+            px = 0
+            if normal_tree is not None and len(f) <= normal_maps:
+                if reference is None:  # built once, counted toward the first baked level
+                    reference = normalmap.ReferenceSurface(v0, f0, n0)
+                px = normal_map_px(len(f))
+                tm = _mapped_mesh(normalmap.bake_normal_map(v, f, vn, reference, size=px))
+            else:
+                tm = trimesh.Trimesh(v, f, process=False)
+                tm.vertex_normals = vn  # kept in trimesh's cache; the exporters write it
+            stuck = (v, f, tm, px) if len(f) > target * 1.1 else None
         seconds = time.perf_counter() - t + (shared if i == 1 else 0.0)
         look = shading(tm)
         ious = [_iou(m, _silhouette(v, f, cam)) for m, cam in zip(ref_masks, cameras, strict=True)]
@@ -159,7 +167,7 @@ def build_lod(
         level = LodLevel(
             level=i,
             faces=len(f),
-            vertices=len(v),
+            vertices=len(tm.vertices),  # as shipped: split at the normal map's UV seams
             target_faces=target,
             hausdorff=float(max(d_ab.max(), d_ba.max()) / diag),
             chamfer=float(0.5 * (d_ab.mean() + d_ba.mean()) / diag),
@@ -243,8 +251,9 @@ def decimate(vertices: np.ndarray, faces: np.ndarray, target: int) -> tuple[np.n
     """At most ``target`` faces by quadric decimation: up to :data:`DECIMATE_PASSES` passes at
     :data:`DECIMATE_AGG` (a gentle schedule that may stop short of the count), then one at the
     library's default aggressiveness if the count is still above ``target``. A surface the
-    decimator cannot reduce further (a pass removes nothing: sliver triangles of CAD meshes)
-    is returned above the target; the level's ``faces`` then says so. The surface is
+    decimator cannot reduce much further (a pass removes less than :data:`DECIMATE_STUCK` of
+    the excess: sliver triangles of CAD meshes) is returned above the target; the level's
+    ``faces`` then says so. The surface is
     decimated scaled to :data:`DECIMATE_DIAGONAL` and scaled back."""
     centre = np.asarray(vertices, dtype=np.float64).mean(axis=0)
     scale = DECIMATE_DIAGONAL / (float(np.linalg.norm(np.ptp(vertices, axis=0))) or 1.0)
@@ -258,14 +267,13 @@ def _decimate_scaled(
     import fast_simplification
 
     v, f = vertices, faces
-    for _ in range(DECIMATE_PASSES):
+    for k in range(DECIMATE_PASSES + 1):  # the last pass at the library's default
         before = len(f)
-        v, f = fast_simplification.simplify(v, f, target_count=target, agg=DECIMATE_AGG)
-        if len(f) <= target or len(f) == before:  # met, or stuck: every collapse left would
-            break  # flip or degenerate a triangle, and more passes only cost time
-    if len(f) <= target or len(f) == before:
-        return v, f
-    return fast_simplification.simplify(v, f, target_count=target)
+        kwargs = {"agg": DECIMATE_AGG} if k < DECIMATE_PASSES else {}
+        v, f = fast_simplification.simplify(v, f, target_count=target, **kwargs)
+        if len(f) <= target or before - len(f) < DECIMATE_STUCK * (before - target):
+            break  # met, or stuck: nearly every collapse left would flip or degenerate a face
+    return v, f
 
 
 def shipped_normals(tm: trimesh.Trimesh) -> np.ndarray:
