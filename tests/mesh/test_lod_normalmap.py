@@ -177,3 +177,33 @@ def test_a_mesh_the_decimator_cannot_reduce_stops_early(shared_data: Path) -> No
     (_, a), (_, b) = chain[1], chain[2]
     assert a.faces == b.faces > 1000 and a.target_faces == 500 and b.target_faces == 100
     assert b.seconds < 0.5 * a.seconds + 0.05
+
+
+def test_levels_keep_level_0_colours(tmp_path: Path) -> None:
+    """A sphere red above and blue below: the vertex-normal level gets vertex colours, the
+    normal-mapped level a base colour texture baked on the same UVs; both red up and blue down,
+    and the GLB carries the texture next to the normal map."""
+    from voxforge.mesh.sample import surface_colors
+
+    sphere = _rippled()
+    up = np.asarray(sphere.vertices)[:, 2] > 0
+    rgba = np.where(up[:, None], [[200, 20, 20, 255]], [[20, 20, 200, 255]]).astype(np.uint8)
+    sphere.visual = trimesh.visual.ColorVisuals(sphere, vertex_colors=rgba)
+    chain = build_lod(Mesh(sphere), faces=[1000, 150], samples=2000, views=0, normal_maps=500)
+    (plain, a), (mapped, b) = chain[1], chain[2]
+    assert a.normal_map_px == 0 and b.normal_map_px == 128
+    z = np.asarray(plain.vertices)[:, 2]
+    colours = np.asarray(plain.tm.visual.vertex_colors)[:, :3].astype(int)
+    assert (colours[z > 0.2, 0] > 150).all() and (colours[z < -0.2, 2] > 150).all()
+    rng = np.random.default_rng(2)
+    face = rng.integers(0, len(mapped.faces), 2000)
+    bary = rng.dirichlet(np.ones(3), 2000)
+    pos = np.einsum("kc,kcj->kj", bary, np.asarray(mapped.vertices)[np.asarray(mapped.faces)[face]])
+    rgb = surface_colors(mapped, face, bary)
+    assert rgb is not None
+    assert (rgb[pos[:, 2] > 0.2, 0] > 0.6).all() and (rgb[pos[:, 2] < -0.2, 2] > 0.6).all()
+    path = export_mesh(mapped, tmp_path / "lod2.glb")
+    material = _glb_json(path.read_bytes())["materials"][0]
+    assert "baseColorTexture" in material["pbrMetallicRoughness"] and "normalTexture" in material
+    report = validate_gltf(path)
+    assert report is None or report.ok, report.errors

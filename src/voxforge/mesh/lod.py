@@ -13,7 +13,9 @@ vertices, so the levels of at most :data:`NORMAL_MAP_MAX_FACES` faces also get a
 normal map baked from level 0 (:mod:`voxforge.mesh.normalmap`), the way game engines' low LODs
 keep their shading: the level's vertices are split at its UV chart seams and its trimesh visual
 holds the UVs and a PBR material whose ``normalTexture`` is the map (glTF ``normalTexture`` and
-``TANGENT``, OBJ ``norm``, USD ``normal``).
+``TANGENT``, OBJ ``norm``, USD ``normal``). A level keeps the colours level 0 shows (vertex or
+face colours, or a texture): read where each vertex's baking ray meets level 0, as vertex
+colours, or on a normal-mapped level baked into a base colour texture on the map's UVs.
 
 Every level is measured against level 0 from seeded surface samples: the symmetric Hausdorff
 distance and the Chamfer distance (mean of both directions' mean nearest-sample distances), both
@@ -135,6 +137,7 @@ def build_lod(
     normal_tree = cKDTree(v0) if normals and targets else None
     shared = time.perf_counter() - t  # the weld and the tree count toward the first level
     reference: normalmap.ReferenceSurface | None = None
+    colored = normal_tree is not None and _has_colors(mesh)
     stuck: tuple[np.ndarray, np.ndarray, trimesh.Trimesh, int] | None = None
     for i, target in enumerate(targets, start=1):
         t = time.perf_counter()
@@ -148,13 +151,16 @@ def build_lod(
                 else _area_normals(v, f)
             )
             px = 0
-            if normal_tree is not None and len(f) <= normal_maps:
-                if reference is None:  # built once, counted toward the first baked level
-                    reference = normalmap.ReferenceSurface(v0, f0, n0)
+            baked = normal_tree is not None and len(f) <= normal_maps
+            if reference is None and (baked or colored):  # built once, counted toward this level
+                reference = normalmap.ReferenceSurface(v0, f0, n0, mesh if colored else None)
+            if baked:
+                assert reference is not None
                 px = normal_map_px(len(f))
                 tm = _mapped_mesh(normalmap.bake_normal_map(v, f, vn, reference, size=px))
             else:
-                tm = trimesh.Trimesh(v, f, process=False)
+                rgb = _vertex_colors(reference, v, vn) if colored else None
+                tm = trimesh.Trimesh(v, f, vertex_colors=rgb, process=False)
                 tm.vertex_normals = vn  # kept in trimesh's cache; the exporters write it
             stuck = (v, f, tm, px) if len(f) > target * 1.1 else None
         seconds = time.perf_counter() - t + (shared if i == 1 else 0.0)
@@ -197,16 +203,40 @@ def normal_map_px(faces: int) -> int:
     return int(min(max(2 ** int(np.ceil(np.log2(side))), 64), 1024))
 
 
+def _has_colors(mesh: Mesh) -> bool:
+    """Whether level 0 shows colours (vertex, face or texture) that the levels should keep."""
+    from voxforge.mesh.sample import surface_colors
+
+    return surface_colors(mesh, np.zeros(1, np.int64), np.full((1, 3), 1.0 / 3.0)) is not None
+
+
+def _vertex_colors(reference: Any, vertices: np.ndarray, normals: np.ndarray) -> np.ndarray | None:
+    """(n, 4) uint8 sRGB vertex colours of a level: the colour level 0 shows where each
+    vertex's baking ray meets it (:meth:`~voxforge.mesh.normalmap.ReferenceSurface.locate`)."""
+    from voxforge.mesh.normalmap import BAKE_CAGE
+
+    where = reference.locate(vertices, normals, BAKE_CAGE * reference.diagonal)
+    rgb = reference.colors_at(*where)
+    if rgb is None:
+        return None
+    out = np.full((len(vertices), 4), 255, np.uint8)
+    out[:, :3] = np.clip(np.rint(rgb * 255.0), 0, 255)
+    return out
+
+
 def _mapped_mesh(baked: Any) -> trimesh.Trimesh:
     """A trimesh of a :class:`~voxforge.mesh.normalmap.NormalMapped` level: its normals set,
     its UVs (trimesh's convention, origin at the image's bottom left) and a PBR material whose
-    normal texture is the baked map (the exporters write it: glTF ``normalTexture``)."""
+    normal texture is the baked map, and base colour texture the baked colours if any (the
+    exporters write them: glTF ``normalTexture`` and ``baseColorTexture``)."""
     from PIL import Image
 
     uv = baked.uv.copy()
     uv[:, 1] = 1.0 - uv[:, 1]
     material = trimesh.visual.material.PBRMaterial(
-        name="lod", normalTexture=Image.fromarray(baked.image, "RGB")
+        name="lod",
+        normalTexture=Image.fromarray(baked.image, "RGB"),
+        baseColorTexture=None if baked.colors is None else Image.fromarray(baked.colors, "RGB"),
     )
     tm = trimesh.Trimesh(
         baked.vertices,

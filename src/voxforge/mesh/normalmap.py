@@ -25,6 +25,7 @@ from numba import njit
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from voxforge.core.mesh import Mesh
 from voxforge.core.tangents import vertex_tangents
 
 NORMAL_MAP_PX = 512
@@ -39,7 +40,8 @@ BAKE_CAGE = 0.02
 class NormalMapped:
     """A coarse mesh with its baked normal map: vertices split at chart seams, per-vertex unit
     normals, glTF UVs in [0, 1], glTF tangents ``(n, 4)`` and an ``(H, W, 3)`` uint8 image (RGB
-    = tangent-space normal * 0.5 + 0.5)."""
+    = tangent-space normal * 0.5 + 0.5); with a coloured level 0 also ``colors``, an ``(H, W,
+    3)`` uint8 sRGB base colour texture baked the same way."""
 
     vertices: np.ndarray
     faces: np.ndarray
@@ -47,6 +49,7 @@ class NormalMapped:
     uv: np.ndarray
     tangents: np.ndarray
     image: np.ndarray
+    colors: np.ndarray | None = None
 
 
 def unwrap(
@@ -129,20 +132,30 @@ def _uv_raster(
 
 
 class ReferenceSurface:
-    """Level 0 as a bake source: ``normals_at`` gives its interpolated vertex normal where a
-    baking ray hits it. The ray of a point starts ``cage`` out along the coarse normal and runs
+    """Level 0 as a bake source: :meth:`locate` finds where a baking ray meets it, and
+    :meth:`normals_at` and :meth:`colors_at` read its interpolated vertex normal and the colour
+    it shows there. The ray of a point starts ``cage`` out along the coarse normal and runs
     inward for ``2 * cage`` (the cage of a baker), so it meets the level-0 surface that a viewer
     sees from outside near the point. Uses embree (``embreex``) when installed, else trimesh's
-    intersector."""
+    intersector. ``mesh`` (level 0 with its colours: vertex, face or texture) is the colour
+    source; without it there are no colours."""
 
-    def __init__(self, vertices: np.ndarray, faces: np.ndarray, normals: np.ndarray) -> None:
+    def __init__(
+        self,
+        vertices: np.ndarray,
+        faces: np.ndarray,
+        normals: np.ndarray,
+        mesh: Mesh | None = None,
+    ) -> None:
         self.vertices = np.asarray(vertices, np.float64)
         self.faces = np.asarray(faces, np.int64)
         self.normals = np.asarray(normals, np.float64)
+        self.mesh = mesh
+        self._covered: tuple[np.ndarray | None] | None = None
         tri = self.vertices[self.faces]
         self.face_normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
         self.diagonal = float(np.linalg.norm(np.ptp(self.vertices, axis=0))) or 1.0
-        self._tree: cKDTree | None = None
+        self._tree: tuple[cKDTree, np.ndarray] | None = None
         self._shift = self.vertices.min(axis=0)
         try:
             from embreex import rtcore_scene
@@ -184,20 +197,44 @@ class ReferenceSurface:
         )
         return prim, bary
 
-    def normals_at(self, points: np.ndarray, directions: np.ndarray, cage: float) -> np.ndarray:
-        """(k, 3) unit level-0 normals for coarse surface ``points`` with unit normals
-        ``directions``; a point whose ray misses, or first meets a face turned away, takes the
-        normal of its nearest level-0 vertex."""
+    def locate(
+        self, points: np.ndarray, directions: np.ndarray, cage: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(face (k,), barycentrics (k, 3))`` on level 0 for coarse surface ``points`` with
+        unit normals ``directions``: where the point's ray meets level 0, or for a ray that
+        misses or first meets a face turned away, the nearest level-0 vertex (as a corner of
+        one of its faces)."""
         prim, bary = self._cast(points + cage * directions, -directions, 2.0 * cage)
         good = prim >= 0
         good[good] &= np.einsum("ij,ij->i", self.face_normals[prim[good]], directions[good]) > 0
-        out = np.empty_like(points)
-        b = np.clip(bary[good], 0.0, 1.0)
-        out[good] = np.einsum("kc,kcj->kj", b, self.normals[self.faces[prim[good]]])
+        face = np.where(good, prim, 0)
+        bary = np.clip(np.where(good[:, None], bary, 0.0), 0.0, 1.0)
         if not good.all():
             if self._tree is None:
-                self._tree = cKDTree(self.vertices)
-            out[~good] = self.normals[self._tree.query(points[~good])[1]]
+                corner = np.full(len(self.vertices), -1, np.int64)
+                corner[self.faces.ravel()[::-1]] = np.arange(self.faces.size)[::-1]
+                used = np.flatnonzero(corner >= 0)
+                self._tree = (cKDTree(self.vertices[used]), corner[used])
+            tree, corners = self._tree
+            c = corners[tree.query(points[~good])[1]]  # face * 3 + corner
+            face[~good] = c // 3
+            bary[~good] = np.eye(3)[c % 3]
+        return face, bary
+
+    def colors_at(self, face: np.ndarray, bary: np.ndarray) -> np.ndarray | None:
+        """(k, 3) float sRGB in [0, 1] that level 0 shows at ``(face, bary)``, or None."""
+        if self.mesh is None:
+            return None
+        from voxforge.mesh.sample import surface_colors, texture_coverage
+
+        if self._covered is None:  # found once: every level's lookups share it
+            self._covered = (texture_coverage(self.mesh),)
+        rgb = surface_colors(self.mesh, face, bary, self._covered[0])
+        return None if rgb is None else np.asarray(rgb, np.float64)
+
+    def normals_at(self, face: np.ndarray, bary: np.ndarray, directions: np.ndarray) -> np.ndarray:
+        """(k, 3) unit level-0 normals at ``(face, bary)`` (``directions`` where they vanish)."""
+        out = np.einsum("kc,kcj->kj", bary, self.normals[self.faces[face]])
         length = np.linalg.norm(out, axis=1, keepdims=True)
         bad = length[:, 0] < 1e-12
         out[bad], length[bad] = directions[bad], 1.0
@@ -214,7 +251,8 @@ def bake_normal_map(
     cage: float = BAKE_CAGE,
 ) -> NormalMapped:
     """Unwrap the coarse mesh (``vertices``, ``faces``, unit vertex ``normals``) and bake the
-    reference mesh's normals into a ``size`` square tangent-space normal map."""
+    reference mesh's normals into a ``size`` square tangent-space normal map, and its colours
+    (when it has them) into a base colour texture on the same UVs."""
     v = np.asarray(vertices, np.float64)
     vmap, f, uv = unwrap(v, faces, size)
     v, n = v[vmap], np.asarray(normals, np.float64)[vmap]
@@ -222,24 +260,38 @@ def bake_normal_map(
     texel, tri, bary = _uv_raster(f, uv, size)
     image = np.zeros((size * size, 3))
     image[:] = (0.0, 0.0, 1.0)
+    colors = None
     if len(texel):
         pos = np.einsum("kc,kcj->kj", bary, v[f[tri]])
         t, b, nn = _frames(f, tri, bary, n, tangents)
-        target = reference.normals_at(pos, nn, cage * reference.diagonal)
+        where = reference.locate(pos, nn, cage * reference.diagonal)
+        target = reference.normals_at(*where, nn)
         frame = np.stack([t, b, nn], axis=2)  # columns: the shading frame per texel
         coef = np.linalg.solve(frame, target[:, :, None])[:, :, 0]
         coef /= np.maximum(np.linalg.norm(coef, axis=1, keepdims=True), 1e-12)
         image[texel] = coef
+        rgb = reference.colors_at(*where)
+        if rgb is not None:
+            colors = np.zeros((size * size, 3))
+            colors[texel] = rgb
     covered = np.zeros(size * size, bool)
     covered[texel] = True
-    grid = image.reshape(size, size, 3)
-    if covered.any() and not covered.all():  # gutters: nearest chart texel
+    normal_map = np.clip(np.rint((_gutters(image, covered, size) * 0.5 + 0.5) * 255.0), 0, 255)
+    if colors is not None:
+        colors = np.clip(np.rint(_gutters(colors, covered, size) * 255.0), 0, 255).astype(np.uint8)
+    return NormalMapped(v, f, n, uv, tangents, normal_map.astype(np.uint8), colors)
+
+
+def _gutters(values: np.ndarray, covered: np.ndarray, size: int) -> np.ndarray:
+    """(size, size, C) image of per-texel ``values`` (size*size, C), the texels outside the
+    charts filled from the nearest chart texel (so filtering and mipmaps do not bleed)."""
+    grid = values.reshape(size, size, -1)
+    if covered.any() and not covered.all():
         near = ndimage.distance_transform_edt(
             ~covered.reshape(size, size), return_distances=False, return_indices=True
         )
         grid = grid[near[0], near[1]]
-    rgb = np.clip(np.rint((grid * 0.5 + 0.5) * 255.0), 0, 255).astype(np.uint8)
-    return NormalMapped(v, f, n, uv, tangents, rgb)
+    return grid
 
 
 def sample_bilinear(image: np.ndarray, uv: np.ndarray) -> np.ndarray:

@@ -93,13 +93,20 @@ def _sample_count(area: float, count: int | None, spacing: float | None) -> int:
     return int(count)
 
 
-def surface_colors(mesh: Mesh, face_index: np.ndarray, barycentric: np.ndarray) -> np.ndarray | None:
+def surface_colors(
+    mesh: Mesh,
+    face_index: np.ndarray,
+    barycentric: np.ndarray,
+    covered: np.ndarray | None = None,
+) -> np.ndarray | None:
     """(n, 3) float32 sRGB colour at points given by face and barycentric coordinates, or None.
 
     Args:
         mesh: the mesh whose ``tm.visual`` holds the colours.
         face_index: (n,) int faces.
         barycentric: (n, 3) float weights of the face's corners.
+        covered: a textured mesh's :func:`texture_coverage`, for callers that look up many
+            batches (else the texels of the faces looked up are found each call).
     """
     visual = mesh.tm.visual
     kind = getattr(visual, "kind", None)
@@ -113,12 +120,27 @@ def surface_colors(mesh: Mesh, face_index: np.ndarray, barycentric: np.ndarray) 
         fc = np.asarray(visual.face_colors, dtype=np.float32)[:, :3] / 255.0
         return fc[face_index]
     if kind == "texture":
-        return _texture_colors(visual, np.asarray(mesh.faces), face_index, barycentric)
+        return _texture_colors(visual, np.asarray(mesh.faces), face_index, barycentric, covered)
     return None
 
 
+def texture_coverage(mesh: Mesh) -> np.ndarray | None:
+    """(h, w) bool: the texels of a textured mesh's image that its UV triangles touch
+    (:func:`uv_coverage` of every face), or None for a mesh without a texture image and UVs."""
+    visual = mesh.tm.visual
+    image = _material_image(getattr(visual, "material", None))
+    uv = getattr(visual, "uv", None)
+    if getattr(visual, "kind", None) != "texture" or image is None or uv is None or len(uv) == 0:
+        return None
+    return uv_coverage(np.asarray(uv, dtype=np.float64)[np.asarray(mesh.faces)], image.shape[:2])
+
+
 def _texture_colors(
-    visual: Any, all_faces: np.ndarray, face_index: np.ndarray, barycentric: np.ndarray
+    visual: Any,
+    all_faces: np.ndarray,
+    face_index: np.ndarray,
+    barycentric: np.ndarray,
+    covered: np.ndarray | None = None,
 ) -> np.ndarray:
     """Texture lookup through UVs, times the material factor; flat main colour without UVs/image."""
     material = getattr(visual, "material", None)
@@ -130,7 +152,8 @@ def _texture_colors(
         return np.broadcast_to(flat, (n, 3)).astype(np.float32)
     uv = np.asarray(uv, dtype=np.float64)
     uv_at = np.einsum("ni,nij->nj", barycentric, uv[all_faces[face_index]])
-    covered = uv_coverage(uv[all_faces[np.unique(face_index)]], image.shape[:2])
+    if covered is None:
+        covered = uv_coverage(uv[all_faces[np.unique(face_index)]], image.shape[:2])
     lin = bilinear_linear(image, uv_at, covered)
     factor = _color_factor(material)
     return linear_to_srgb(lin * factor)
