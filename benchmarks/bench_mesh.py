@@ -8,8 +8,9 @@ repaired mesh is written as PLY and read back (the reader merges coincident vert
 
 ``lod`` subdivides ``spot.obj`` to about 100k triangles and builds the chain with
 :func:`voxforge.mesh.lod.build_lod` to 50000, 10000, 2000 and 500 faces (best of ``--repeat``):
-``chain_s`` is the chain build (the weld, the decimations, the normal transfer and the normal
-maps baked onto the levels of at most 4096 faces), ``chain_measured_s`` the whole call with the
+``chain_s`` is the chain build (the weld, the decimations, the normal transfer, the normal
+maps baked onto the levels of at most 4096 faces and spot's texture colours carried onto every
+level), ``chain_measured_s`` the whole call with the
 error measurement and the 8-view renders. Per level it reports the Hausdorff and Chamfer error
 as a fraction of the bounding diagonal, and the rendered difference from level 0 over 8 views
 with the project's rasterizer: 1 - silhouette IoU and 1 - SSIM of the smooth-shaded grey
@@ -43,7 +44,9 @@ ABOUT = {
     "seams welded, quadric decimation (fast-simplification at aggressiveness 4 on the surface "
     "scaled to a diagonal of 5, repeated until the count is met), level-0 normals transferred "
     "to every level, and a tangent-space normal map baked from level 0 onto the levels of at "
-    "most 4096 faces (512 px for 2000 faces, 256 px for 500). ``chain_s`` is that build; per "
+    "most 4096 faces (512 px for 2000 faces, 256 px for 500), spot's texture colours carried "
+    "onto every level (vertex colours, or a base colour texture beside the normal map). "
+    "``chain_s`` is that build; per "
     "level the Hausdorff and Chamfer error (fraction of the diagonal) and 1 - silhouette IoU "
     "and 1 - SSIM of grey smooth-shaded 160 px renders over 8 views (each level lit with the "
     "normals and the normal map it ships, the map read trilinearly from its mipmaps), worst "
