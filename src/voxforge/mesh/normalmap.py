@@ -93,18 +93,19 @@ def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
-def _uv_raster_kernel(p: np.ndarray, size: int, tri: np.ndarray, bary: np.ndarray) -> None:
-    """Fill ``tri`` (size*size,) with the triangle whose UV footprint ``p`` (m, 3, 2; texel
-    units) holds each texel centre and ``bary`` (size*size, 3) with its barycentrics."""
+def _uv_raster_kernel(p: np.ndarray, height: int, width: int, tri: np.ndarray, bary: np.ndarray) -> None:
+    """Fill ``tri`` (height*width,) with the triangle whose footprint ``p`` (m, 3, 2; texel
+    units, x along a row) holds each texel centre and ``bary`` (height*width, 3) with its
+    barycentrics."""
     for k in range(p.shape[0]):
         ax, ay, bx, by, cx, cy = p[k, 0, 0], p[k, 0, 1], p[k, 1, 0], p[k, 1, 1], p[k, 2, 0], p[k, 2, 1]
         den = (by - cy) * (ax - cx) + (cx - bx) * (ay - cy)
         if abs(den) < 1e-12:
             continue
         x0 = max(int(np.floor(min(ax, bx, cx) - 0.5)), 0)
-        x1 = min(int(np.ceil(max(ax, bx, cx) - 0.5)), size - 1)
+        x1 = min(int(np.ceil(max(ax, bx, cx) - 0.5)), width - 1)
         y0 = max(int(np.floor(min(ay, by, cy) - 0.5)), 0)
-        y1 = min(int(np.ceil(max(ay, by, cy) - 0.5)), size - 1)
+        y1 = min(int(np.ceil(max(ay, by, cy) - 0.5)), height - 1)
         for y in range(y0, y1 + 1):
             gy = y + 0.5
             for x in range(x0, x1 + 1):
@@ -113,7 +114,7 @@ def _uv_raster_kernel(p: np.ndarray, size: int, tri: np.ndarray, bary: np.ndarra
                 l1 = ((cy - ay) * (gx - cx) + (ax - cx) * (gy - cy)) / den
                 l2 = 1.0 - l0 - l1
                 if l0 >= -1e-9 and l1 >= -1e-9 and l2 >= -1e-9:
-                    i = y * size + x
+                    i = y * width + x
                     tri[i] = k
                     bary[i, 0], bary[i, 1], bary[i, 2] = l0, l1, l2
 
@@ -126,7 +127,7 @@ def _uv_raster(
     p = np.ascontiguousarray(uv[faces] * size, dtype=np.float64)  # x = u, y = v (row)
     tri = np.full(size * size, -1, np.int64)
     bary = np.zeros((size * size, 3))
-    _uv_raster_kernel(p, size, tri, bary)
+    _uv_raster_kernel(p, size, size, tri, bary)
     texel = np.flatnonzero(tri >= 0)
     return texel, tri[texel], bary[texel]
 
@@ -225,10 +226,10 @@ class ReferenceSurface:
         """(k, 3) float sRGB in [0, 1] that level 0 shows at ``(face, bary)``, or None."""
         if self.mesh is None:
             return None
-        from voxforge.mesh.sample import surface_colors, texture_coverage
+        from voxforge.mesh.sample import surface_colors
 
         if self._covered is None:  # found once: every level's lookups share it
-            self._covered = (texture_coverage(self.mesh),)
+            self._covered = (_texture_coverage(self.mesh),)
         rgb = surface_colors(self.mesh, face, bary, self._covered[0])
         return None if rgb is None else np.asarray(rgb, np.float64)
 
@@ -239,6 +240,30 @@ class ReferenceSurface:
         bad = length[:, 0] < 1e-12
         out[bad], length[bad] = directions[bad], 1.0
         return out / length
+
+
+def _texture_coverage(mesh: Mesh) -> np.ndarray | None:
+    """(h, w) bool: the texels of a textured mesh's image whose centres lie in one of its UV
+    triangles, each wrapped into one period as lookups wrap (the rule and the wrapping of
+    :func:`voxforge.mesh.sample.uv_coverage`, rasterized at compiled speed), or None without a
+    texture."""
+    from voxforge.mesh.sample import texture_and_uv
+
+    found = texture_and_uv(mesh)
+    if found is None:
+        return None
+    image, uv = found
+    h, w = image.shape[:2]
+    tri = uv[np.asarray(mesh.faces)]
+    if len(tri) == 0 or (np.ptp(tri, axis=1) >= 1.0).any():
+        return np.ones((h, w), dtype=bool)  # a tiled texture: some face spans all of it
+    tri = tri - np.floor(tri.min(axis=1, keepdims=True))
+    p = np.stack([tri[..., 0] * w, (1.0 - tri[..., 1]) * h], axis=-1)
+    over_u, over_v = p[..., 0].max(axis=1) > w, p[..., 1].min(axis=1) < 0
+    copies = [p, p[over_u] - (w, 0), p[over_v] + (0, h), p[over_u & over_v] + (-w, h)]
+    ids = np.full(h * w, -1, np.int64)
+    _uv_raster_kernel(np.ascontiguousarray(np.concatenate(copies)), h, w, ids, np.zeros((h * w, 3)))
+    return (ids >= 0).reshape(h, w)
 
 
 def bake_normal_map(

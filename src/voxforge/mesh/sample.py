@@ -105,8 +105,8 @@ def surface_colors(
         mesh: the mesh whose ``tm.visual`` holds the colours.
         face_index: (n,) int faces.
         barycentric: (n, 3) float weights of the face's corners.
-        covered: a textured mesh's :func:`texture_coverage`, for callers that look up many
-            batches (else the texels of the faces looked up are found each call).
+        covered: a textured mesh's chart texels (:func:`uv_coverage` of all its faces), for
+            callers that look up many batches (else those of the faces looked up, each call).
     """
     visual = mesh.tm.visual
     kind = getattr(visual, "kind", None)
@@ -124,15 +124,15 @@ def surface_colors(
     return None
 
 
-def texture_coverage(mesh: Mesh) -> np.ndarray | None:
-    """(h, w) bool: the texels of a textured mesh's image that its UV triangles touch
-    (:func:`uv_coverage` of every face), or None for a mesh without a texture image and UVs."""
+def texture_and_uv(mesh: Mesh) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(image (h, w, 3) uint8 sRGB, uv (n, 2))`` of a textured mesh, or None for a mesh
+    without a texture image and UVs."""
     visual = mesh.tm.visual
     image = _material_image(getattr(visual, "material", None))
     uv = getattr(visual, "uv", None)
     if getattr(visual, "kind", None) != "texture" or image is None or uv is None or len(uv) == 0:
         return None
-    return uv_coverage(np.asarray(uv, dtype=np.float64)[np.asarray(mesh.faces)], image.shape[:2])
+    return image, np.asarray(uv, dtype=np.float64)
 
 
 def _texture_colors(
