@@ -3,7 +3,7 @@
 For a seeded, class-stratified sample of ModelNet10 shapes (4 per class, 40 in all, from
 ``../shared/data``), each 30^3 grid is resampled onto the LEGO lattice at 32 studs and laid out
 as in ``bench_bricks.py`` (default layout, stability repair on), then ordered with
-:func:`voxforge.bricks.order.planner.plan_build` (default config: a 20 s physics budget). Reported:
+:func:`voxforge.bricks.order.planner.plan_build` (default config: a physics budget of 80,000 parts in programs). Reported:
 the share of shapes whose every prefix is stud-connected to the ground, whose every part is
 pressed on from above, whose every prefix is proven to stand (and the share where the physics
 budget left some prefixes unchecked), among all shapes and among the buildable ones (the whole
@@ -32,8 +32,8 @@ from voxforge.io import load_voxel_dataset
 from voxforge.voxel import VoxelizeConfig
 from voxforge.voxel.resample import resample_grid
 
-BUDGET_S = OrderConfig().physics_budget_s
-"""Seconds of stability programs per shape (the library default)."""
+BUDGET = OrderConfig().physics_budget
+"""Parts in the stability programs per shape, summed (the library default)."""
 
 
 def _steps_per_file(text: str) -> dict[str, int]:
@@ -55,7 +55,7 @@ def run_one(vox: np.ndarray, studs: int = 32) -> dict:
     model, _ = lay_bricks(grid, codes, LayoutConfig(), stability=analyze_stability)
     conn = connectivity_report(model)
     t0 = time.perf_counter()
-    plan = plan_build(model, OrderConfig(physics_budget_s=BUDGET_S))
+    plan = plan_build(model, OrderConfig(physics_budget=BUDGET))
     dt = time.perf_counter() - t0
     info, s = plan.info, plan.summary()
     last = len(plan.steps)

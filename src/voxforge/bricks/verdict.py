@@ -8,7 +8,7 @@ A model is **buildable** only when all of these hold:
 * it **stands with room to spare**: the physics finds a force distribution in which the most
   loaded stud uses at most ``1 - safety_margin`` of its clutch (see ``margin`` below);
 * when a build order was planned, **every step stands**: the model built up to any step stands
-  on its own (checked by the build-order search; a step left unchecked for lack of time is not
+  on its own (checked by the build-order search; a step left unchecked for lack of budget is not
   known to stand), and
 * **nothing must be held by hand**: no step leaves a part hanging without a stud path to the
   ground or a sub-assembly that does not hold together on the table.
@@ -254,9 +254,14 @@ def judge(
         short.append(f"{held} steps need parts held by hand")
     unchecked = list((plan_info or {}).get("unchecked_steps") or [])
     if unchecked and not unstable:
+        why = (
+            "the check hit its time cap on this machine"
+            if (plan_info or {}).get("physics_time_limited")
+            else "the check used its whole work budget"
+        )
         reasons.append(
-            f"{len(unchecked)} steps of the build order were not checked for stability (the "
-            "check ran out of time), so it is not known that every step stands"
+            f"{len(unchecked)} steps of the build order were not checked for stability ({why}), "
+            "so it is not known that every step stands"
         )
         short.append(f"{len(unchecked)} steps not checked")
     buildable = not reasons and physics == "STABLE" and pieces == 1 and grounded

@@ -203,7 +203,7 @@ def test_fast_prefix_check_agrees_with_the_full_analysis() -> None:
         m = _dropped(100 + seed, n=16, size=5)
         plan = plan_build(m, OrderConfig(physics=False, min_parts=1, target_parts=2, max_parts=3))
         step_of = plan.step_of(len(m))
-        checker = PrefixStability(m, cfg, budget_s=60.0)
+        checker = PrefixStability(m, cfg, time_cap_s=60.0)
         for i in range(len(plan.steps)):
             keep = step_of <= i
             got = checker.verdict(keep, step_of == i)
@@ -230,7 +230,7 @@ def test_friction_increment_counts_the_capacity_already_used(first: int, then: i
     # each half alone holds (stress ~0.4-0.5); the increment may only use what the first half
     # leaves of the stud's capacity, so 10 + 10 is proven without a program and 13 + 13 is not
     m, base = _cantilever(first + then)
-    checker = PrefixStability(m, PhysicsConfig(), budget_s=60.0)
+    checker = PrefixStability(m, PhysicsConfig(), time_cap_s=60.0)
     n = len(m)
     keep = np.arange(n) < base + first
     assert checker.verdict(keep, keep.copy()) == "STABLE"
@@ -311,7 +311,7 @@ def test_full_analysis_first_tries_weakened_studs_and_keeps_their_slack():
     assert PROOF_SLACK < 0.85  # the second case must not fit the weakened studs
     for k, programs in ((10, 1), (23, 2)):
         m, _ = _cantilever(k)
-        checker = PrefixStability(m, PhysicsConfig(), budget_s=60.0)
+        checker = PrefixStability(m, PhysicsConfig(), time_cap_s=60.0)
         keep = np.ones(len(m), dtype=bool)
         assert checker.verdict(keep, keep.copy()) == "STABLE"
         assert checker.n_full == programs
@@ -325,10 +325,10 @@ def test_weakened_studs_are_skipped_while_the_build_is_near_capacity():
     # next prefix (24 bricks, ~0.93) then goes straight to full capacity: one program, not two
     m, _ = _cantilever(24)
     n = len(m)
-    checker = PrefixStability(m, PhysicsConfig(), budget_s=60.0)
+    checker = PrefixStability(m, PhysicsConfig(), time_cap_s=60.0)
     assert checker.verdict(np.arange(n) < n - 1) == "STABLE" and checker.n_full == 2
     assert checker.verdict(np.ones(n, dtype=bool)) == "STABLE" and checker.n_full == 3
-    fresh = PrefixStability(m, PhysicsConfig(), budget_s=60.0)
+    fresh = PrefixStability(m, PhysicsConfig(), time_cap_s=60.0)
     assert fresh.verdict(np.ones(n, dtype=bool)) == "STABLE" and fresh.n_full == 2
 
 
@@ -357,7 +357,7 @@ def test_kept_forces_hold_every_proven_prefix() -> None:
         m = _dropped(200 + seed, n=20, size=5)
         plan = plan_build(m, OrderConfig(physics=False, min_parts=1, target_parts=2, max_parts=3))
         step_of = plan.step_of(len(m))
-        checker = PrefixStability(m, PhysicsConfig(exact_below=0), budget_s=60.0)
+        checker = PrefixStability(m, PhysicsConfig(exact_below=0), time_cap_s=60.0)
         for i in range(len(plan.steps)):
             keep = step_of <= i
             if checker.verdict(keep, step_of == i) == "STABLE":
@@ -372,7 +372,7 @@ def test_re_solve_spreads_tension_that_increments_piled_onto_a_joint() -> None:
     # without a full analysis, with the stress the full analysis finds
     m, base = _cantilever(10)
     n = len(m)
-    checker = PrefixStability(m, PhysicsConfig(), budget_s=60.0)
+    checker = PrefixStability(m, PhysicsConfig(), time_cap_s=60.0)
     keep = np.arange(n) < base + 5
     assert checker.verdict(keep, keep.copy()) == "STABLE"
     stud = np.flatnonzero((checker._iface.upper == 1) & (checker._iface.lower == 0))
@@ -581,3 +581,21 @@ def test_every_part_of_modelnet_table_3390_is_in_one_step(shared_data) -> None:
     plan = plan_build(model, OrderConfig(physics=False))
     assert (plan.step_of(len(model)) >= 0).all()
     assert plan.info["prefixes_connected"] and plan.info["press_from_above"]
+
+
+def test_program_budget_is_a_count_and_the_time_cap_is_reported() -> None:
+    # 13 + 13 needs programs (see above). With a budget of parts the verdicts do not depend on
+    # the machine: the same parts run out the same budget anywhere; a time cap says it stopped.
+    m, base = _cantilever(26)
+    n = len(m)
+    everything = np.ones(n, dtype=bool)
+    roomy = PrefixStability(m, PhysicsConfig())
+    assert roomy.verdict(everything, everything.copy()) == "UNSTABLE"
+    assert 0 < roomy.work <= 2 * n and not roomy.time_limited
+    spent = PrefixStability(m, PhysicsConfig(), budget=roomy.work - 1)
+    spent.verdict(everything, everything.copy())
+    assert spent.work >= spent.budget and not spent.time_limited
+    assert spent.verdict(everything, everything.copy()) is None and spent.exhausted
+    capped = PrefixStability(m, PhysicsConfig(), time_cap_s=0.0)
+    assert capped.verdict(everything, everything.copy()) is None
+    assert capped.work == 0 and capped.time_limited

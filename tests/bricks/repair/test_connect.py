@@ -148,7 +148,7 @@ def sofa_on_runners() -> np.ndarray:
 
 
 def test_pieces_standing_apart_are_joined_across_a_gap():
-    model, rep = lay_bricks(VoxelGrid(sofa_on_runners()), None)
+    model, _ = lay_bricks(VoxelGrid(sofa_on_runners()), None)
     conn = connectivity_report(model)
     assert conn.n_components == 1 and conn.grounded
     # the joins are new support cells in the gap under the body (which starts at plate 3)

@@ -90,23 +90,30 @@ class PrefixStability:
     Attributes:
         model: the whole model (ground at z = 0).
         config: physics settings; with ``precheck`` False every prefix gets the full analysis.
-        budget_s: seconds the full analyses may take together; past it a prefix whose
-            compression pass fails is left unchecked (verdict ``None``).
+        budget: parts the stability programs (full analyses and local re-solves) may hold,
+            summed over the programs; past it a prefix whose compression pass fails is left
+            unchecked (verdict ``None``). A count, not seconds, so that the same model gets the
+            same verdicts on a fast or a busy machine.
+        time_cap_s: seconds the programs may take together: a safety cap that stops a run far
+            slower than the budget implies (``time_limited`` then says so).
         n_fast, n_incremental, n_full: prefixes decided by the compression pass over the whole
             prefix, by the increment over the last proven prefix, and by the full analysis.
         n_resolved: increments (counted in ``n_incremental``) proven by solving the forces
             under the new parts again (:meth:`_resolve`).
         full_s: seconds spent in programs (full analyses and re-solves).
+        work: parts held by the programs run so far, summed (what ``budget`` bounds).
     """
 
     model: BrickModel
     config: PhysicsConfig
-    budget_s: float = 30.0
+    budget: int = 80_000
+    time_cap_s: float = 180.0
     n_fast: int = 0
     n_incremental: int = 0
     n_full: int = 0
     n_resolved: int = 0
     full_s: float = 0.0
+    work: int = 0
     _cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -130,7 +137,19 @@ class PrefixStability:
     def exhausted(self) -> bool:
         """The budget is spent and the last prefix was not proven: the increment has nothing to
         build on and only the (cheap, but rarely successful there) whole-prefix pass is left."""
-        return self._proven is None and self.full_s >= self.budget_s
+        return self._proven is None and self._spent()
+
+    @property
+    def time_limited(self) -> bool:
+        """The time cap, not the work budget, stopped the programs (the result depends on the
+        machine's speed)."""
+        return self.full_s >= self.time_cap_s and self.work < self.budget
+
+    def _spent(self) -> bool:
+        return self.work >= self.budget or self.full_s >= self.time_cap_s
+
+    def _seconds_left(self) -> float:
+        return 0.0 if self._spent() else self.time_cap_s - self.full_s
 
     def _rows(self, keep: np.ndarray) -> np.ndarray:
         """(p,) bool interfaces inside the prefix ``keep`` (the ground always is)."""
@@ -231,7 +250,7 @@ class PrefixStability:
         proves more steps in the same time than programs around each of the greedy pass's
         failures): the distribution, or None and the (n,) bool parts
         of the overloaded interfaces (None when the solve did not finish)."""
-        left = self.budget_s - self.full_s
+        left = self._seconds_left()
         if left <= 0:
             return None, None
         iface = self._iface
@@ -261,6 +280,7 @@ class PrefixStability:
             return None, None
         finally:
             self.full_s += time.perf_counter() - t0
+            self.work += int(below.sum())
         bad = sol.stress > 1.0 + STRESS_TOLERANCE
         if bad.any():
             over = np.zeros(len(keep), dtype=bool)
@@ -319,7 +339,7 @@ class PrefixStability:
                 self.n_fast += 1
                 self._loads = loads
                 return "STABLE"
-        if self.full_s >= self.budget_s:
+        if self._spent():
             return None
         sub = sub_model(self.model, keep)
         # First with studs weakened to PROOF_SLACK of their capacity: a distribution found so
@@ -344,7 +364,7 @@ class PrefixStability:
     def _analyse(self, sub: BrickModel, update: dict[str, float]) -> StabilityReport | None:
         """The full analysis of the prefix model ``sub`` with ``update`` to the physics
         settings, within what is left of the budget (None when nothing is)."""
-        left = self.budget_s - self.full_s
+        left = self._seconds_left()
         if left <= 0:
             return None
         t0 = time.perf_counter()
@@ -353,6 +373,7 @@ class PrefixStability:
         )
         report = analyze_stability(sub, cfg)
         self.full_s += time.perf_counter() - t0
+        self.work += len(sub)
         self.n_full += 1
         return report
 

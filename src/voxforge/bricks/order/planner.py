@@ -77,9 +77,14 @@ class OrderConfig(BaseModel, extra="forbid"):
         physics: check that every step prefix stands (the compression pass, then the linear
             program where that fails).
         physics_config: settings of the stability analysis.
-        physics_budget_s: seconds the stability programs of prefixes (full analyses and local
-            re-solves) may take together; past it, prefixes the greedy passes cannot prove are
-            reported unchecked (``benchmarks/bench_buildorder.py`` counts them at the default budget).
+        physics_budget: parts the stability programs of prefixes (full analyses and local
+            re-solves) may hold, summed over the programs; past it, prefixes the greedy passes
+            cannot prove are reported unchecked (``benchmarks/bench_buildorder.py`` counts them).
+            A count, so that a model's verdict does not depend on the machine or its load: the
+            default takes about 20-45 s of programs on a busy 2-core machine, and the models of
+            the verdict benchmark (teapot at 64 studs, the Kinect scene at 32) need under it.
+        physics_time_cap_s: a safety cap on the seconds of those programs; a plan it stops says
+            so (``info["physics_time_limited"]``).
         view_hints: add ``rotation`` hints to steps the default view cannot see.
     """
 
@@ -90,7 +95,8 @@ class OrderConfig(BaseModel, extra="forbid"):
     sub_max_parts: int = Field(150, ge=2, le=100_000)
     physics: bool = True
     physics_config: PhysicsConfig = Field(default_factory=lambda: PhysicsConfig(time_limit_s=10.0))
-    physics_budget_s: float = Field(20.0, ge=0)
+    physics_budget: int = Field(80_000, ge=0)
+    physics_time_cap_s: float = Field(180.0, ge=0)
     view_hints: bool = True
 
     @model_validator(mode="after")
@@ -818,7 +824,7 @@ def _check_plan(
     unchecked: list[int] = []
     checker = None
     if cfg.physics:
-        checker = PrefixStability(model, cfg.physics_config, cfg.physics_budget_s)
+        checker = PrefixStability(model, cfg.physics_config, cfg.physics_budget, cfg.physics_time_cap_s)
         stable = True
         for i in range(len(plan.steps)):
             if checker.exhausted:  # no proof to build on and no time for the program
@@ -840,6 +846,9 @@ def _check_plan(
         "prefixes_stable": stable,
         "press_from_above": len(pressed) == 0,
         "physics_checks": checker.n_full if checker else 0,
+        "physics_work": checker.work if checker else 0,
+        "physics_s": round(checker.full_s, 3) if checker else 0.0,
+        "physics_time_limited": bool(checker and checker.time_limited),
         "compression_checks": checker.n_fast if checker else 0,
         "incremental_checks": checker.n_incremental if checker else 0,
         "resolved_checks": checker.n_resolved if checker else 0,
