@@ -3,7 +3,8 @@
 For a seeded, class-stratified sample of ModelNet10 shapes (4 per class, 40 in all, from
 ``../shared/data``), each 30^3 grid is resampled onto the LEGO lattice at 32 studs and laid out
 as in ``bench_bricks.py`` (default layout, stability repair on), then ordered with
-:func:`voxforge.bricks.order.planner.plan_build` (default config: a physics budget of 80,000 parts in programs). Reported:
+:func:`voxforge.bricks.order.planner.plan_build` (default config: a physics budget of 80,000
+parts in programs). Reported:
 the share of shapes whose every prefix is stud-connected to the ground, whose every part is
 pressed on from above, whose every prefix is proven to stand (and the share where the physics
 budget left some prefixes unchecked), among all shapes and among the buildable ones (the whole

@@ -301,3 +301,25 @@ def test_material_names_are_escaped(tmp_path: Path) -> None:
         xml.dom.minidom.parseString(z.read("3D/3dmodel.model"))  # well-formed
     export_mesh(_sphere(None), tmp_path / "m.obj", material=mat)
     assert "newmtl red___glossy____smooth_" in (tmp_path / "m.mtl").read_text()
+
+
+@pytest.mark.parametrize("ext", ["obj", "ply", "off", "stl"])
+def test_small_parts_read_back_at_their_size(tmp_path, ext):
+    # numbers under 10 would be guessed as metres; the units tag the writer puts in the header
+    # says millimetres (a 4 x 6 x 2 mm part must not come back 4 x 6 x 2 m)
+    part = trimesh.creation.box((0.004, 0.006, 0.002))
+    back = load_mesh(export_mesh(Mesh(part), tmp_path / f"part.{ext}", units="mm"))
+    assert np.allclose(np.sort(back.extent), [0.002, 0.004, 0.006], atol=1e-6)
+    big = load_mesh(export_mesh(Mesh(part), tmp_path / f"inches.{ext}", units="in"))
+    assert np.allclose(np.sort(big.extent), [0.002, 0.004, 0.006], atol=1e-6)
+
+
+def test_declared_unit_reads_comments_only():
+    from voxforge.io._base import declared_unit
+
+    assert declared_unit(b"# voxforge\n# units: cm\nv 0 0 0\n") == "cm"
+    assert declared_unit(b"ply\nformat ascii 1.0\ncomment units=millimeters\n") == "mm"
+    assert declared_unit(b"solid part units: in", stl=True) == "in"
+    assert declared_unit(b"v 0 0 0 units: cm\n") is None  # geometry lines are never read
+    assert declared_unit(b"# units: furlongs\n") is None
+    assert declared_unit(b"x" * 80 + b"units: cm", stl=True) is None  # past the STL header

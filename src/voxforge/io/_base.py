@@ -68,6 +68,36 @@ def normalize_units(units: str | None) -> str | None:
     return key
 
 
+UNIT_WORD = re.compile(rb"\bunits?\s*[:=]\s*([A-Za-z]+)", re.I)
+"""``units: mm`` (or ``unit=cm``) inside a header comment."""
+
+
+def unit_tag(unit: str) -> str:
+    """The tag that :func:`declared_unit` reads back: ``units: mm``."""
+    return f"units: {unit}"
+
+
+def declared_unit(head: bytes, *, stl: bool = False) -> str | None:
+    """The unit a file's header declares with a ``units: <name>`` tag (:func:`unit_tag`),
+    canonical; None when there is none or it names no known unit.
+
+    Only comments are read: OBJ and OFF ``#`` lines and PLY ``comment`` lines among the first
+    64, or (``stl``) the free text of an STL's 80-byte header, never geometry.
+    """
+    lines = [head[:80]] if stl else [ln.strip() for ln in head.splitlines()[:64]]
+    for line in lines:
+        if not stl and not line.startswith((b"#", b"comment")):
+            continue
+        m = UNIT_WORD.search(line)
+        if m is None:
+            continue
+        try:
+            return normalize_units(m.group(1).decode("ascii"))
+        except ConfigError:
+            continue
+    return None
+
+
 def normalize_up(up: str | None) -> str | None:
     """``"y"``, ``"z"`` or None; anything else raises ConfigError."""
     if up is None:

@@ -5,10 +5,10 @@ program reads, with its colours and a PBR material where the format has them.
 temporary file beside the target, then a rename; an OBJ's MTL and texture move with it). Each format
 follows its own conventions, so that other programs see the mesh upright and at its real size:
 
-* OBJ+MTL: Y-up, ``units`` (no unit tag); vertex colours (``v x y z r g b``), one MTL material
-  per face colour or the PBR material (``Pr``/``Pm``), UVs and the texture.
-* STL: Z-up, ``units`` (millimetres by default); binary geometry.
-* PLY: Z-up, ``units`` (no unit tag); binary, vertex colours (uchar RGBA).
+* OBJ+MTL: Y-up, ``units`` (a ``# units: mm`` comment); vertex colours (``v x y z r g b``), one
+  MTL material per face colour or the PBR material (``Pr``/``Pm``), UVs and the texture.
+* STL: Z-up, ``units`` (millimetres by default, named in the 80-byte header); binary geometry.
+* PLY: Z-up, ``units`` (a ``comment units: mm`` line); binary, vertex colours (uchar RGBA).
 * GLB/glTF: Y-up, metres (the spec); PBR metallic-roughness material, ``COLOR_0`` (linear), one
   material per face colour, UVs and the texture.
 * 3MF: Z-up, ``units`` (in the file); a base material per face colour, or a per-vertex colour group.
@@ -18,7 +18,7 @@ follows its own conventions, so that other programs see the mesh upright and at 
   64-byte aligned, uncompressed).
 * FBX: Y-up, centimetres (in the file); materials and vertex colours, written by Blender (or
   assimp) run headless from a GLB.
-* OFF: Z-up, ``units`` (no unit tag); RGBA per face when coloured (ModelNet's format).
+* OFF: Z-up, ``units`` (a ``# units: mm`` comment); RGBA per face when coloured (ModelNet's format).
 
 Vertex normals the mesh carries (trimesh's ``vertex_normals`` when set or cached, such as a LOD
 level's normals transferred from level 0) go out as glTF ``NORMAL``, OBJ ``vn``, PLY
@@ -56,7 +56,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from voxforge.core.color import srgb_to_linear
 from voxforge.core.errors import ConfigError, GeometryError, UnsupportedInputError
 from voxforge.core.mesh import Mesh
-from voxforge.io._base import UNIT_SCALES, Y_UP_TO_Z_UP, normalize_units
+from voxforge.io._base import UNIT_SCALES, Y_UP_TO_Z_UP, normalize_units, unit_tag
 
 MAX_FACE_MATERIALS = 256
 """Above this many distinct face colours, colours go out as vertex colours, not materials."""
@@ -282,10 +282,10 @@ def _save_png(image: Any, path: Path) -> None:
     image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB").save(path, format="PNG")
 
 
-def _write_obj(p: _Prepared, dest: Path, mat: PbrMaterial) -> None:
+def _write_obj(p: _Prepared, dest: Path, mat: PbrMaterial, unit: str = "m") -> None:
     stem = dest.stem
     mtl_name, tex_name, normal_name = f"{stem}.mtl", f"{stem}_texture.png", f"{stem}_normal.png"
-    obj = [f"# {GENERATOR}\n", f"mtllib {mtl_name}\n"]
+    obj = [f"# {GENERATOR}\n", f"# {unit_tag(unit)}\n", f"mtllib {mtl_name}\n"]
     mtl = [f"# {GENERATOR}\n\n"]
     groups = None
     if p.face_rgba is not None:
@@ -344,23 +344,24 @@ def _write_obj(p: _Prepared, dest: Path, mat: PbrMaterial) -> None:
 # --- STL, PLY --------------------------------------------------------------------------------
 
 
-def _write_stl(p: _Prepared, dest: Path, mat: PbrMaterial) -> None:
+def _write_stl(p: _Prepared, dest: Path, mat: PbrMaterial, unit: str = "mm") -> None:
     tri = p.vertices[p.faces].astype(np.float32)  # (m, 3, 3)
     normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     length = np.linalg.norm(normals, axis=1, keepdims=True)
     normals = np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
     rec = np.zeros(len(tri), dtype=[("n", "<f4", 3), ("v", "<f4", (3, 3)), ("a", "<u2")])
     rec["n"], rec["v"] = normals, tri
-    header = f"{GENERATOR} binary STL".encode().ljust(80, b" ")
+    header = f"{GENERATOR} binary STL, {unit_tag(unit)}".encode().ljust(80, b" ")
     with open(dest, "wb") as fh:
         fh.write(header + struct.pack("<I", len(tri)))
         fh.write(rec.tobytes())
 
 
-def _write_ply(p: _Prepared, dest: Path, mat: PbrMaterial) -> None:
+def _write_ply(p: _Prepared, dest: Path, mat: PbrMaterial, unit: str = "m") -> None:
     p = p.with_vertex_colors()
     n, m = len(p.vertices), len(p.faces)
     header = ["ply", "format binary_little_endian 1.0", f"comment {GENERATOR}"]
+    header.append(f"comment {unit_tag(unit)}")
     header += [f"element vertex {n}", "property float x", "property float y", "property float z"]
     vfields = [("xyz", "<f4", 3)]
     if p.normals is not None:
@@ -384,12 +385,12 @@ def _write_ply(p: _Prepared, dest: Path, mat: PbrMaterial) -> None:
         fh.write(faces.tobytes())
 
 
-def _write_off(p: _Prepared, dest: Path, mat: PbrMaterial) -> None:
+def _write_off(p: _Prepared, dest: Path, mat: PbrMaterial, unit: str = "m") -> None:
     """Object File Format (ModelNet's): vertices and triangles, with RGBA per face when coloured."""
     if p.vertex_rgba is not None and p.face_rgba is None:
         corners = p.vertex_rgba[p.faces].astype(np.float64)
         p = _Prepared(p.vertices, p.faces, face_rgba=np.rint(corners.mean(axis=1)).astype(np.uint8))
-    out = [f"OFF\n# {GENERATOR}\n{len(p.vertices)} {len(p.faces)} 0\n"]
+    out = [f"OFF\n# {GENERATOR}\n# {unit_tag(unit)}\n{len(p.vertices)} {len(p.faces)} 0\n"]
     out.append(_fmt_rows("%.7g %.7g %.7g\n", p.vertices))
     if p.face_rgba is not None:
         out.append(_fmt_rows("3 %d %d %d %d %d %d %d\n", np.hstack([p.faces, p.face_rgba])))
@@ -938,7 +939,7 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = (
         "obj",
         (".obj",),
         "y",
-        "--units (no unit in the file)",
+        "--units (a units comment voxforge reads back)",
         "MTL materials (one per face colour, PBR Pr/Pm), vertex colours, texture",
         "Blender, assimp",
     ),
@@ -946,7 +947,7 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = (
         "stl",
         (".stl",),
         "z",
-        "--units (mm by default; no unit in the file)",
+        "--units (mm by default; named in the header)",
         "geometry (binary)",
         "Blender, assimp",
     ),
@@ -954,7 +955,7 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = (
         "ply",
         (".ply",),
         "z",
-        "--units (no unit in the file)",
+        "--units (a units comment voxforge reads back)",
         "vertex colours (binary)",
         "Blender, assimp",
     ),
@@ -1011,7 +1012,12 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = (
         needs="blender or assimp",
     ),
     ExportFormat(
-        "off", (".off",), "z", "--units (numbers only)", "RGBA per face when coloured", "assimp"
+        "off",
+        (".off",),
+        "z",
+        "--units (a units comment voxforge reads back)",
+        "RGBA per face when coloured",
+        "assimp",
     ),
 )
 
@@ -1081,9 +1087,9 @@ def export_mesh(
     if not path.parent.exists():
         raise ConfigError(f"{path}: the folder {path.parent} does not exist")
     writers: dict[str, Callable[[_Prepared, Path, PbrMaterial], None]] = {
-        "obj": _write_obj,
-        "stl": _write_stl,
-        "ply": _write_ply,
+        "obj": lambda p, o, m: _write_obj(p, o, m, unit),
+        "stl": lambda p, o, m: _write_stl(p, o, m, unit),
+        "ply": lambda p, o, m: _write_ply(p, o, m, unit),
         "glb": _write_glb,
         "gltf": _write_gltf,
         "3mf": lambda p, o, m: _write_3mf(p, o, m, unit),
@@ -1091,7 +1097,7 @@ def export_mesh(
         "usda": lambda p, o, m: _write_usd(p, o, m, UNIT_SCALES[unit]),
         "usdz": lambda p, o, m: _write_usd(p, o, m, UNIT_SCALES[unit]),
         "fbx": _write_fbx,
-        "off": _write_off,
+        "off": lambda p, o, m: _write_off(p, o, m, unit),
     }
     out = _AtomicFiles(path)
     try:

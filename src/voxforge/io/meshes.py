@@ -38,6 +38,7 @@ from voxforge.io._base import (
     Y_UP_TO_Z_UP,
     FormatSpec,
     Source,
+    declared_unit,
     normalize_units,
     normalize_up,
     text_head,
@@ -389,6 +390,10 @@ def _file_units(src: Source, file_type: str, tm: trimesh.Trimesh, units: str | N
         return "m", False
     if file_type == "3mf":
         return _threemf_unit(src.data()), False
+    if file_type in ("obj", "ply", "off", "stl"):
+        tagged = declared_unit(src.data()[:HEAD_BYTES], stl=file_type == "stl")
+        if tagged is not None:
+            return tagged, False
     if file_type == "stl":
         return "mm", True
     extent = float(np.max(tm.extents)) if len(tm.vertices) else 0.0

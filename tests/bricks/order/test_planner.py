@@ -586,7 +586,7 @@ def test_every_part_of_modelnet_table_3390_is_in_one_step(shared_data) -> None:
 def test_program_budget_is_a_count_and_the_time_cap_is_reported() -> None:
     # 13 + 13 needs programs (see above). With a budget of parts the verdicts do not depend on
     # the machine: the same parts run out the same budget anywhere; a time cap says it stopped.
-    m, base = _cantilever(26)
+    m, _ = _cantilever(26)
     n = len(m)
     everything = np.ones(n, dtype=bool)
     roomy = PrefixStability(m, PhysicsConfig())
