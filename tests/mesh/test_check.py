@@ -31,6 +31,19 @@ def test_clean_cube_is_ok() -> None:
     assert r.to_dict()["ok"] is True
 
 
+def test_uv_seams_do_not_open_the_surface() -> None:
+    # a textured export repeats vertices at one position along UV seams (every face its own
+    # corners here): the surface is still closed, and the vertex list keeps its length
+    box = cube()
+    split = trimesh.Trimesh(
+        box.vertices[box.faces].reshape(-1, 3), np.arange(36).reshape(-1, 3), process=False
+    )
+    r = check_mesh(Mesh(split))
+    assert r.watertight and r.manifold and r.outward and r.components == 1
+    assert (r.vertices, r.boundary_edges, r.holes) == (36, 0, [])
+    assert r.volume == pytest.approx(1e-3)
+
+
 def test_hole_is_found_with_its_size() -> None:
     r = check_mesh(with_faces(cube().faces[1:]))
     assert not r.watertight and r.manifold

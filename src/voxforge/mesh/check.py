@@ -134,6 +134,11 @@ def check_mesh(mesh: Mesh | trimesh.Trimesh, *, units: str | None = None) -> Mes
     if f.min() < 0 or f.max() >= len(v):
         raise GeometryError("mesh has faces that index missing vertices")
 
+    # Topology is that of the surface, not of the vertex list: UV and normal seams repeat a
+    # vertex at one position (every textured glTF does), so vertices at one position are one.
+    n_listed = len(v)
+    v, weld = np.unique(v, axis=0, return_inverse=True)
+    f = weld.ravel()[f]
     degenerate = _degenerate(v, f)
     duplicate = _duplicate_faces(f)
     keep = ~degenerate
@@ -164,7 +169,7 @@ def check_mesh(mesh: Mesh | trimesh.Trimesh, *, units: str | None = None) -> Mes
         warnings.append(f"{small} small component(s) (stray fragments)")
     uv = getattr(mesh.visual, "uv", None) if mesh.visual is not None else None
     return MeshReport(
-        vertices=len(v),
+        vertices=n_listed,
         faces=len(f),
         watertight=watertight,
         boundary_edges=boundary,
@@ -183,7 +188,7 @@ def check_mesh(mesh: Mesh | trimesh.Trimesh, *, units: str | None = None) -> Mes
         area=float(tm.area),
         volume=volume,
         units=units or meta.get("units"),
-        has_uv=uv is not None and len(uv) == len(v),
+        has_uv=uv is not None and len(uv) == n_listed,
         warnings=warnings,
     )
 
