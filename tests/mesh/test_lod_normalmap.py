@@ -27,6 +27,7 @@ from voxforge.mesh.normalmap import (
     sample_bilinear,
     sample_trilinear,
     shade_normals,
+    unwrap,
 )
 
 
@@ -207,3 +208,12 @@ def test_levels_keep_level_0_colours(tmp_path: Path) -> None:
     assert "baseColorTexture" in material["pbrMetallicRoughness"] and "normalTexture" in material
     report = validate_gltf(path)
     assert report is None or report.ok, report.errors
+
+
+@pytest.mark.parametrize("size_m", [6e-5, 1.0, 300.0])
+def test_unwrap_works_at_any_size(size_m: float) -> None:
+    # xatlas's tolerances are absolute: a 0.06 mm ball (a 0.03 "mm" STL) came back with NaN UVs
+    ball = trimesh.creation.icosphere(1, radius=size_m / 2)
+    vmap, faces, uv = unwrap(ball.vertices, ball.faces, 128)
+    assert np.isfinite(uv).all() and uv.min() >= 0.0 and uv.max() <= 1.0
+    assert len(faces) == len(ball.faces) and vmap.max() < len(ball.vertices)

@@ -59,8 +59,12 @@ def unwrap(
     vertex to its input vertex, ``uv`` is in [0, 1] (glTF convention)."""
     import xatlas
 
+    # xatlas's tolerances are absolute: a part a few hundredths of a millimetre across (in
+    # metres) comes back with NaN UVs, so unwrap it at unit size (UVs do not depend on scale)
+    v = np.asarray(vertices, np.float64)
+    v = (v - v.min(axis=0)) / max(float(np.ptp(v, axis=0).max()), 1e-30)
     atlas = xatlas.Atlas()
-    atlas.add_mesh(np.asarray(vertices, np.float32), np.asarray(faces, np.uint32))
+    atlas.add_mesh(v.astype(np.float32), np.asarray(faces, np.uint32))
     pack = xatlas.PackOptions()
     pack.resolution = size
     pack.padding = NORMAL_MAP_PADDING
