@@ -21,6 +21,7 @@ SMALL = {
     "voxresnet": {"widths": (4, 8, 8)},
     "pointnet": {"widths": (16, 32)},
     "voxensemble": {"members": [_TINY, _TINY]},
+    "mvlite": {"render_size": 32, "hidden": 32},
 }
 
 
@@ -38,7 +39,7 @@ def _batch(kind: str, n: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Te
 
 
 def test_registry_lists_the_models() -> None:
-    assert list_models() == ["pointnet", "voxensemble", "voxnet", "voxresnet"]
+    assert list_models() == ["mvlite", "pointnet", "voxensemble", "voxnet", "voxresnet"]
     assert list_models("voxn*") == ["voxnet"]
     assert model_entry("pointnet").input_kind == "points"
 

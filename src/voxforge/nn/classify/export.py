@@ -333,7 +333,7 @@ trained on: **accuracy {u["accuracy"]:.4f}, 95% interval {u["ci95"][0]:.4f}-{u["
 | class | recall, grouped split (leaky) | recall, never-seen objects | never-seen support |
 | --- | --- | --- | --- |
 {rows}
-{"".join(chr(10) + g[k] + chr(10) for k in ("selection", "retrained") if g.get(k))}
+{"".join(chr(10) + g[k] + chr(10) for k in ("selection", "retrained", "multiview") if g.get(k))}
 """
 
 

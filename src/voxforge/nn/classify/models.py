@@ -353,3 +353,6 @@ def voxensemble(
     temperatures: list[float] | None = None,
 ) -> nn.Module:
     return VoxEnsemble(num_classes, members, temperatures)
+
+
+from voxforge.nn.classify import multiview as _multiview  # noqa: E402,F401  (registers "mvlite")
