@@ -61,6 +61,19 @@ def test_near_duplicates_never_span_train_and_validation() -> None:
         assert not np.isin(groups[f], groups[np.setdiff1d(np.arange(len(lab)), f)]).any()
 
 
+def test_grouped_folds_keep_groups_above_max_share_in_training() -> None:
+    labels = np.array([0] * 10 + [1] * 4)
+    groups = np.array([0] * 7 + [1, 2, 3] + [4, 5, 6, 7])  # group 0: 7 of class 0's 10 shapes
+    every = grouped_folds(labels, groups, k=2, seed=0)
+    assert np.array_equal(np.sort(np.concatenate(every)), np.arange(14))
+    small = grouped_folds(labels, groups, k=2, seed=0, max_share=0.5)
+    held = np.sort(np.concatenate(small))
+    assert np.array_equal(held, np.arange(7, 14))  # the 7-shape group is never held out
+    assert sorted(len(f) for f in small) == [3, 4]
+    with pytest.raises(ConfigError, match="max_share"):
+        grouped_folds(labels, groups, max_share=0.0)
+
+
 def test_group_shapes_never_links_across_classes() -> None:
     g = _box((2, 2, 2), (10, 10, 10))
     groups = group_shapes(np.stack([g, g, g]), np.array([0, 0, 1]))

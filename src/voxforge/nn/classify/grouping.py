@@ -109,14 +109,27 @@ def grouped_split(
     return train_idx.astype(np.int64), val_idx.astype(np.int64)
 
 
-def grouped_folds(labels: np.ndarray, groups: np.ndarray, k: int = 5, seed: int = 0) -> list[np.ndarray]:
-    """``k`` disjoint validation index sets covering every shape, whole groups each, per class.
+def grouped_folds(
+    labels: np.ndarray,
+    groups: np.ndarray,
+    k: int = 5,
+    seed: int = 0,
+    *,
+    max_share: float | None = None,
+) -> list[np.ndarray]:
+    """``k`` disjoint validation index sets of whole groups, per class.
 
     Per class, groups are shuffled (seeded) and dealt largest first to the fold with the fewest
-    shapes of that class so far, so folds stay balanced in class counts.
+    shapes of that class so far, so folds stay balanced in class counts. With ``max_share``, a
+    group holding more than that share of its class is never held out (it stays in every fold's
+    training, as :func:`grouped_split` keeps groups larger than its quota): one giant look-alike
+    group (most of ModelNet's dressers) would otherwise leave a fold with next to no training
+    shapes of its class. Without it the folds cover every shape.
     """
     if k < 2:
         raise ConfigError(f"k must be at least 2, got {k}")
+    if max_share is not None and not 0.0 < max_share <= 1.0:
+        raise ConfigError(f"max_share must be in (0, 1], got {max_share}")
     labels, groups = np.asarray(labels), np.asarray(groups)
     rng = np.random.default_rng(seed)
     folds: list[list[np.ndarray]] = [[] for _ in range(k)]
@@ -127,6 +140,8 @@ def grouped_folds(labels: np.ndarray, groups: np.ndarray, k: int = 5, seed: int 
         sizes = np.array([np.sum(groups[members] == g) for g in gids])
         load = np.zeros(k, np.int64)
         for j in np.argsort(-sizes, kind="stable"):
+            if max_share is not None and sizes[j] > max_share * len(members):
+                continue
             f = int(np.argmin(load))
             folds[f].append(members[groups[members] == gids[j]])
             load[f] += sizes[j]

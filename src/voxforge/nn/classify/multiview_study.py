@@ -10,7 +10,8 @@ protocol of :mod:`voxforge.nn.classify.grouping` is affordable:
   training part (with a group-bootstrap 95 % interval);
 - ``grouped``: the class-stratified split of whole groups (``grouped_split``);
 - ``kfold``: ``folds``-fold cross-validation over whole groups (``grouped_folds``), mean and
-  standard deviation over the folds;
+  standard deviation over the folds; ``kfold_small_groups`` the same with groups larger than a
+  fold's share of their class kept in training (``max_share = 1 / folds``);
 - ``open_set``: for the outlier-exposure "unknown" rule (:mod:`voxforge.nn.classify.outliers`),
   how many of the outlier meshes under ``--outliers`` a head fitted without them rejects
   (5-fold over the meshes; inliers the random split's training shapes, outliers 1000 synthetic
@@ -140,14 +141,17 @@ def run_study(
     pred = logits(fit(gtr), gva).argmax(1)
     out["grouped"] = {**bootstrap_accuracy(pred == y[gva], groups[gva]).to_dict(),
                       "recall": _recall(pred, y[gva], classes)}  # fmt: skip
-    accs, pred = [], np.zeros(len(y), np.int64)
-    for f in grouped_folds(y, groups, folds, seed=0):
-        p = logits(fit(np.setdiff1d(np.arange(len(y)), f)), f).argmax(1)
-        pred[f] = p
-        accs.append(float((p == y[f]).mean()))
-    out["kfold"] = {"folds": folds, "mean": round(float(np.mean(accs)), 4),
-                    "std": round(float(np.std(accs)), 4), "per_fold": [round(a, 4) for a in accs],
-                    "recall": _recall(pred, y, classes)}  # fmt: skip
+    for key, share in (("kfold", None), ("kfold_small_groups", 1.0 / folds)):
+        accs, pred = [], np.full(len(y), -1, np.int64)
+        for f in grouped_folds(y, groups, folds, seed=0, max_share=share):
+            p = logits(fit(np.setdiff1d(np.arange(len(y)), f)), f).argmax(1)
+            pred[f] = p
+            accs.append(float((p == y[f]).mean()))
+        held = pred >= 0
+        out[key] = {"folds": folds, "max_share": share, "samples": int(held.sum()),
+                    "mean": round(float(np.mean(accs)), 4), "std": round(float(np.std(accs)), 4),
+                    "per_fold": [round(a, 4) for a in accs],
+                    "recall": _recall(pred[held], y[held], classes)}  # fmt: skip
     if ensemble_with:
         other = load_classifier(ensemble_with)
         lo = other.predict_logits(data.voxels[never], views=views, batch_size=64)
