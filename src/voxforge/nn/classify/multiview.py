@@ -76,7 +76,10 @@ def render_grids(
     inside = 1.0 - F.max_pool3d(1.0 - F.pad(occ, (1,) * 6, value=0.0)[:, None], 3, 1)[:, 0]
     surface = (occ > 0) & (inside < 0.5)  # occupied with an empty 26-neighbour
     blur = F.avg_pool3d(F.pad(occ[:, None], (1,) * 6), 3, 1)[:, 0]
-    gx, gy, gz = torch.gradient(blur, dim=(1, 2, 3))
+    edge = F.pad(blur[:, None], (1,) * 6, mode="replicate")[:, 0]  # central differences
+    gx = (edge[:, 2:, 1:-1, 1:-1] - edge[:, :-2, 1:-1, 1:-1]) / 2
+    gy = (edge[:, 1:-1, 2:, 1:-1] - edge[:, 1:-1, :-2, 1:-1]) / 2
+    gz = (edge[:, 1:-1, 1:-1, 2:] - edge[:, 1:-1, 1:-1, :-2]) / 2
     idx = surface.nonzero()  # (K, 4): batch, x, y, z
     sel = (idx[:, 0], idx[:, 1], idx[:, 2], idx[:, 3])
     normal = -torch.stack([gx[sel], gy[sel], gz[sel]], -1)
@@ -111,7 +114,8 @@ class MultiViewLite(nn.Module):
     """Render ``views`` yaws -> frozen image encoder -> view-averaged features -> head.
 
     The encoder is held outside the module's parameters and state dict (it is loaded from its
-    package, frozen, and never stored with the head).
+    package, frozen, and never stored with the head). The whole module traces to ONNX from opset
+    18 (the z-buffer's scatter with a min reduction) once the encoder is loaded.
 
     Args:
         encoder: registered image encoder name.
