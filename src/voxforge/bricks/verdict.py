@@ -241,7 +241,7 @@ def judge(
             f"safety margin of {safety_margin:.0%} allows (weak spot outlined in red in preview.png)"
         )
         short.append(f"stands with too little to spare ({grip_text(margin)})")
-    steps_stand, unstable, held = _plan_checks(plan_info)
+    steps_stand, unstable, held = plan_checks(plan_info)
     if unstable:
         first = ", ".join(str(s) for s in unstable[:3]) + (" ..." if len(unstable) > 3 else "")
         reasons.append(
@@ -288,7 +288,7 @@ def _over_text(margin: float | None) -> str:
     return f"the most loaded stud would need {_percent(1.0 - margin)} of its clutch"
 
 
-def _plan_checks(info: dict[str, Any] | None) -> tuple[bool | None, list[int], int]:
+def plan_checks(info: dict[str, Any] | None) -> tuple[bool | None, list[int], int]:
     """(every step stands or None, 1-based steps that do not stand, problems needing a hand)."""
     if not info:
         return None, [], 0

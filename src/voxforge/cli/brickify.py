@@ -125,6 +125,12 @@ def brickify(
         f"({' x '.join(str(c) for c in size['cm'])} cm), {s['mass_g']} g"
     )
     typer.echo(f"physics: {physics_text(stab)}")
+    if s.get("left_out"):
+        lo = s["left_out"]
+        typer.echo(
+            f"left out {lo['parts']} parts ({lo['cells']} cells) that only a hand could hold in "
+            "place; every other part is pressed on (summary.json: left_out)"
+        )
     if (s.get("layout") or {}).get("time_limited"):
         typer.echo(f"warning: {s['layout']['connectivity']['notes'][-1]}", err=True)
     if s.get("completion"):

@@ -535,8 +535,9 @@ def _table_build(g: OrderGraph, keep: np.ndarray) -> tuple[OrderGraph, np.ndarra
 
 def _sub_assembly(
     model: BrickModel, g: OrderGraph, parts: np.ndarray, name: str, cfg: OrderConfig
-) -> tuple[SubAssembly, list[str]]:
-    """A sub-assembly of ``parts`` built on the table, and what is wrong with it.
+) -> tuple[SubAssembly, list[dict[str, Any]]]:
+    """A sub-assembly of ``parts`` built on the table, and what is wrong with it (problems with
+    their ``reason`` and the ``parts`` they name).
 
     Built upright when every part then joins the parts on the table through stud contacts going
     up; otherwise upside down when that works better (the underside of a flat-topped overhang).
@@ -559,14 +560,17 @@ def _sub_assembly(
     rotations = [views[int(t)] for t in turned]
     steps = [BuildStep(tuple(p), rotation=r) for p, r in zip(step_parts, rotations, strict=True)]
     order = [i for p in step_parts for i in p]
-    problems: list[str] = []
+    problems: list[dict[str, Any]] = []
     if loose.any():
         first = model.placements[int(np.flatnonzero(loose)[0])]
         problems.append(
-            f"sub-assembly {name}: {int(loose.sum())} parts hang inside it even "
-            f"{'upside down' if flip else 'upright'} (first: part {first.part} at stud "
-            f"{first.x}, {first.y}, plate {first.z}); they must be held until the parts above "
-            "them are on"
+            {
+                "reason": f"sub-assembly {name}: {int(loose.sum())} parts hang inside it even "
+                f"{'upside down' if flip else 'upright'} (first: part {first.part} at stud "
+                f"{first.x}, {first.y}, plate {first.z}); they must be held until the parts "
+                "above them are on",
+                "parts": [int(i) for i in np.flatnonzero(loose)],
+            }
         )
     return SubAssembly(name, tuple(order), tuple(steps), upside_down=flip), problems
 
@@ -760,7 +764,7 @@ def plan_build(
     for parts, is_sub in raw:
         if is_sub:
             sub, bad = _sub_assembly(model, g, parts, f"sub{len(submodels) + 1}", cfg)
-            problems += [{"step": len(steps) + 1, "submodel": sub.name, "reason": r} for r in bad]
+            problems += [{"step": len(steps) + 1, "submodel": sub.name, **b} for b in bad]
             submodels.append(sub)
             steps.append(BuildStep(sub.parts, submodel=len(submodels) - 1))
         else:
