@@ -73,11 +73,11 @@ def evaluate_classifier_cmd(
         typer.echo(f"wrote {report}/ (metrics.json, confusion.png, misclassified.png, saliency.html)")
 
 
-def _load_reconstructor(kind: str, weights: Path | None) -> Any:
+def _load_reconstructor(kind: str, weights: Path | None, device: str = "auto") -> Any:
     """The shipped (or ``weights``) reconstructor of ``kind``; a seam the tests replace."""
     from voxforge.nn.reconstruct.inference import load_reconstructor
 
-    return load_reconstructor(kind, weights=weights)  # type: ignore[arg-type]
+    return load_reconstructor(kind, weights=weights, device=device)  # type: ignore[arg-type]
 
 
 @evaluate_app.command("reconstruction")
@@ -93,6 +93,9 @@ def evaluate_reconstruction_cmd(
         Path | None,
         typer.Option("--baselines", help="Render set folder: also score both baselines."),
     ] = None,
+    device: Annotated[
+        str, typer.Option("--device", help="auto | cpu | cuda | mps (auto: CUDA, MPS, CPU).")
+    ] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -106,7 +109,7 @@ def evaluate_reconstruction_cmd(
         raise ConfigError(f"--views must be 1..24, got {views}")
     if not data.is_file():
         raise ConfigError(f"--data {data}: no such file")
-    model = _load_reconstructor("sketch" if sketch else "image", weights)
+    model = _load_reconstructor("sketch" if sketch else "image", weights, device)
     base = baselines_from_render_set(baselines, sketch=sketch) if baselines else None
     with progress_bar(not quiet and not as_json) as cb:
         m = evaluate_reconstruction(

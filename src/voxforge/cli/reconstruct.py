@@ -60,7 +60,9 @@ def reconstruct(
     weights: Annotated[
         Path | None, typer.Option("--weights", help="Network weights (.safetensors/.json stem).")
     ] = None,
-    device: Annotated[str | None, typer.Option("--device", help="cpu or cuda")] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="auto | cpu | cuda | mps (auto: CUDA, then MPS, then CPU).")
+    ] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML config (flags win).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:

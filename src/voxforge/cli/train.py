@@ -176,7 +176,9 @@ def ensemble_classifier_cmd(
 @command
 def train_reconstruction_cmd(
     config: Annotated[Path, typer.Option("--config", help="configs/reconstruction/<kind>.yaml")],
-    device: Annotated[str | None, typer.Option("--device", help="cpu or cuda")] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="auto | cpu | cuda | mps (auto: CUDA, MPS, CPU).")
+    ] = None,
     minutes: Annotated[
         float | None, typer.Option("--minutes", help="Wall-time budget (overrides max_minutes).")
     ] = None,

@@ -87,7 +87,12 @@ class ReconstructConfig(BaseModel):
         "around the object in equal steps.",
     )
     weights: Path | None = Field(None, description="Network weights; default: the shipped model.")
-    device: str = Field("cpu", description="Torch device of the network.")
+    device: str = Field(
+        "auto",
+        pattern=r"^(auto|cpu|cuda|mps|cuda:\d+)$",
+        description="Torch device of the network: auto (CUDA, then Apple's MPS, then the CPU), "
+        "cpu, cuda or mps.",
+    )
     smooth_iterations: int = Field(
         10, ge=0, le=200, description="Taubin smoothing steps of the voxel mesh (volume-preserving)."
     )

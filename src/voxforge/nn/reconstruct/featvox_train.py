@@ -63,6 +63,9 @@ class FeatVoxConfig(BaseModel):
     threshold: float = Field(0.4, gt=0, lt=1)
     seed: int = Field(0, ge=0)
     num_threads: int = Field(1, ge=1)
+    device: str = Field(
+        "cpu", description="auto (CUDA, then Apple's MPS, then the CPU), cpu, cuda or mps."
+    )
     output_dir: Path = Path("runs/reconstruction")
 
 
@@ -91,8 +94,10 @@ class _Pool:
     def __len__(self) -> int:
         return len(self.azimuth)
 
-    def tensors(self, idx: np.ndarray) -> list[torch.Tensor]:
-        return [torch.from_numpy(self.feats[k][idx].astype(np.float32)) for k in FEATURE_KEYS]
+    def tensors(self, idx: np.ndarray, device: str = "cpu") -> list[torch.Tensor]:
+        return [
+            torch.from_numpy(self.feats[k][idx].astype(np.float32)).to(device) for k in FEATURE_KEYS
+        ]
 
     def targets(self, idx: np.ndarray) -> np.ndarray:
         return view_targets(self.grids[self.row[idx]], self.azimuth[idx])
@@ -124,11 +129,11 @@ def _step(model: VoxelDecoder, pool: _Pool, rng: np.random.Generator, cfg: FeatV
     pairs = np.array([rng.choice(pool.groups[g], size=2, replace=False) for g in pick])
     idx = pairs.T.reshape(-1)  # first views, then second views
     b = cfg.batch_objects
-    target = torch.from_numpy(pool.targets(idx)).float()
-    logits, scores = model(*pool.tensors(idx))
+    target = torch.from_numpy(pool.targets(idx)).float().to(cfg.device)
+    logits, scores = model(*pool.tensors(idx, cfg.device))
     loss = dice_bce(logits, target, dice=cfg.dice)
     if cfg.fused_weight > 0:
-        az = torch.from_numpy(pool.azimuth[idx])
+        az = torch.from_numpy(pool.azimuth[idx]).to(cfg.device)
         rel = az[b:] - az[:b]
         probs = torch.sigmoid(logits)
         second = rotate_volumes(torch.stack([probs[b:], scores[b:]], 1), rel)
@@ -144,10 +149,11 @@ def _step(model: VoxelDecoder, pool: _Pool, rng: np.random.Generator, cfg: FeatV
 def predict_pool(model: VoxelDecoder, pool: _Pool, idx: np.ndarray, batch: int = 64) -> np.ndarray:
     """(N, 32, 32, 32) float32 single-view probabilities of the pool's rows ``idx``."""
     model.eval()
+    device = str(next(model.parameters()).device)
     out = []
     for s in range(0, len(idx), batch):
-        logits, _ = model(*pool.tensors(idx[s : s + batch]))
-        out.append(torch.sigmoid(logits).numpy())
+        logits, _ = model(*pool.tensors(idx[s : s + batch], device))
+        out.append(torch.sigmoid(logits).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 32, 32, 32), np.float32)
 
 
@@ -188,6 +194,9 @@ def train_featvox(cfg: FeatVoxConfig) -> Path:
     for kind in cfg.kinds:
         if kind not in ("image", "sketch"):
             raise ConfigError(f"kinds must be image and/or sketch, got {kind!r}")
+    from voxforge.nn.device import resolve_device
+
+    cfg = cfg.model_copy(update={"device": resolve_device(cfg.device)})
     torch.set_num_threads(cfg.num_threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -200,6 +209,7 @@ def train_featvox(cfg: FeatVoxConfig) -> Path:
         model.load_state_dict(
             torch.load(cfg.init_from, map_location="cpu", weights_only=False)["decoder"]
         )
+    model.to(cfg.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     train, val = _load_pool(cfg, "train"), _load_pool(cfg, "val")
     if train is None or val is None:
@@ -224,7 +234,8 @@ def train_featvox(cfg: FeatVoxConfig) -> Path:
                 key = scores.get("image", next(iter(scores.values())))
                 if key > best:
                     best = key
-                    torch.save({"decoder": model.state_dict(), "args": model.arch_args, "step": step,
+                    state = {k: v.cpu() for k, v in model.state_dict().items()}
+                    torch.save({"decoder": state, "args": model.arch_args, "step": step,
                                 "val": scores, "config": cfg.model_dump(mode="json")},
                                run / "best.pt")  # fmt: skip
                 losses = []
@@ -275,15 +286,22 @@ def export_featvox(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m voxforge.nn.reconstruct.featvox_train CONFIG [max_minutes]``: train one run."""
-    import sys
+    """``python -m voxforge.nn.reconstruct.featvox_train CONFIG [MAX_MINUTES] [--device D]``:
+    train one run (``--device`` auto, cpu, cuda or mps overrides the config's)."""
+    import argparse
 
     from voxforge.core.config import load_config
 
-    args = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(prog="voxforge.nn.reconstruct.featvox_train")
+    ap.add_argument("config")
+    ap.add_argument("max_minutes", nargs="?", type=float)
+    ap.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    overrides = {"max_minutes": float(args[1])} if len(args) > 1 else {}
-    run = train_featvox(load_config(FeatVoxConfig, args[0], overrides))
+    overrides: dict[str, Any] = {} if a.max_minutes is None else {"max_minutes": a.max_minutes}
+    if a.device:
+        overrides["device"] = a.device
+    run = train_featvox(load_config(FeatVoxConfig, a.config, overrides))
     print(run)
 
 

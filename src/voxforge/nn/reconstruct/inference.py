@@ -349,15 +349,19 @@ def save_reconstructor(
 
 
 def load_reconstructor(
-    kind: Kind = "image", weights: Path | None = None, device: str = "cpu"
+    kind: Kind = "image", weights: Path | None = None, device: str | None = "auto"
 ) -> Reconstructor:
     """Load the shipped image or sketch network (``models/reconstruction-<kind>.*``) or ``weights``
-    (a ``.safetensors`` or ``.json`` path, or the stem of both).
+    (a ``.safetensors`` or ``.json`` path, or the stem of both) on ``device`` (``auto``, ``cpu``,
+    ``cuda``, ``mps``; :func:`voxforge.nn.device.resolve_device`).
 
     Raises:
-        ConfigError: unknown kind, missing files (naming them and how to train), or weights that
-            do not fit the declared architecture.
+        ConfigError: unknown kind or device, missing files (naming them and how to train), or
+            weights that do not fit the declared architecture.
     """
+    from voxforge.nn.device import resolve_device
+
+    device = resolve_device(device)
     if kind not in KINDS:
         raise ConfigError(f"reconstructor kind must be one of {KINDS}, got {kind!r}")
     stem = weights_stem(kind) if weights is None else Path(weights)

@@ -161,7 +161,9 @@ class ReconTrainConfig(BaseModel):
     )
     seed: int = Field(0, ge=0)
     num_threads: int = Field(2, ge=1, le=256)
-    device: Literal["cpu", "cuda"] = "cpu"
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "cpu", description="auto (CUDA, then Apple's MPS, then the CPU), cpu, cuda or mps."
+    )
     output_dir: str = Field("runs/reconstruction", description="Runs go to <output_dir>/<name>/.")
     surface_views: int = Field(3000, ge=2, description="Views whose latents fit the surface heads.")
     surface_epochs: int = Field(6, ge=0, description="Epochs of the surface heads (0: skip).")
@@ -525,6 +527,9 @@ def train_reconstruction(
         ConfigError: CUDA requested but absent, ``resume`` without a checkpoint, bad ``init_from``.
         InputFormatError: the render set is missing or unfinished.
     """
+    from voxforge.nn.device import resolve_device
+
+    config = config.model_copy(update={"device": resolve_device(config.device)})
     dist = init_distributed(config.device)
     try:
         return _train(config, resume, progress, dist)

