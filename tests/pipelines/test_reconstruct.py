@@ -39,6 +39,7 @@ class FakeReconstruction:
     mesh_faces: np.ndarray | None
     kind: str = "image"
     azimuths: tuple[float, ...] = (0.0,)
+    familiarity: dict[str, Any] | None = None
 
 
 @dataclass
@@ -260,3 +261,70 @@ def test_random_network_runs_end_to_end(tmp_path: Path) -> None:
     assert res.summary["inputs"][0]["path"] == "image 1"
     assert res.grid.count == pytest.approx(0.1 * 32**3, rel=0.01)
     assert trimesh.load(tmp_path / "out" / "model.stl").is_watertight
+
+
+def two_colour_png(tmp_path: Path) -> Path:
+    """A block on white, its left half red and its right half blue (as the camera sees it)."""
+    img = np.full((240, 320, 3), 255, np.uint8)
+    img[60:200, 100:160] = (200, 30, 30)
+    img[60:200, 160:220] = (30, 40, 200)
+    path = tmp_path / "two.png"
+    Image.fromarray(img).save(path)
+    return path
+
+
+def test_photo_colours_reach_the_mesh_the_grid_and_the_bricks(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    cfg = ReconstructConfig(brickify=True, height_cm=8.0)
+    res = run_reconstruct([two_colour_png(tmp_path)], out, cfg, reconstructor=BoxReconstructor())
+    tm = trimesh.load(out / "model.ply")
+    vc = np.asarray(tm.visual.vertex_colors)[:, :3].astype(int)
+    v = np.asarray(tm.vertices)
+    cy = 0.5 * (v[:, 1].min() + v[:, 1].max())
+    left, right = v[:, 1] < cy - 0.01, v[:, 1] > cy + 0.01  # screen right is +y
+    assert (vc[left, 0] > vc[left, 2] + 80).mean() > 0.9  # red on the camera's left
+    assert (vc[right, 2] > vc[right, 0] + 80).mean() > 0.9  # blue on its right
+    grid = load_voxels(out / "voxels.npz")
+    assert grid.colors is not None and grid.colors[grid.occupancy].max() > 0.5
+    s = res.summary
+    assert s["colours"]["seen_cells"] > 0 and "x" in s["colours"]["symmetry_planes"]
+    bricks = json.loads((out / "bricks" / "summary.json").read_text())
+    names = " ".join(c["name"].lower() for c in bricks["colors"])
+    assert "red" in names and "blue" in names, names
+
+
+def test_colours_off_and_sketches_stay_plain(tmp_path: Path) -> None:
+    cfg = ReconstructConfig(colours=False)
+    res = run_reconstruct([two_colour_png(tmp_path)], tmp_path / "a", cfg, reconstructor=BoxReconstructor())
+    assert "colours" not in res.summary and res.grid.colors is None
+
+
+@dataclass
+class UnsureReconstructor(BoxReconstructor):
+    """The box, from a model with a calibration that knows it does not know this input."""
+
+    info: dict[str, Any] = field(
+        default_factory=lambda: {
+            "name": "unsure",
+            "calibration": {"temperature": 2.0, "line": [0.5, 0.1], "threshold": 0.4, "mae": 0.1,
+                            "fitted_on": "test"},
+        }
+    )  # fmt: skip
+
+    def predict(self, images: list[np.ndarray], azimuths: list[float] | None = None) -> Any:
+        rec = super().predict(images, azimuths)
+        rec.familiarity = {"familiar": False, "similarity": 0.3, "nearest": "toilet"}
+        return rec
+
+
+def test_calibrated_confidence_and_unfamiliar_warning(tmp_path: Path) -> None:
+    res = run_reconstruct([photo_png(tmp_path)], tmp_path / "o", reconstructor=UnsureReconstructor())
+    s = res.summary
+    assert s["warning"] == (
+        "this does not look like any of the shapes the model knows (nearest: toilet)"
+    )
+    assert "expected IoU" in s["confidence_meaning"]
+    # the box double is 0.95 inside, 0.02 outside: raw certainty ~0.95; calibrated line 0.5 x + 0.1
+    assert 0.1 <= s["confidence"] <= 0.6
+    plain = run_reconstruct([photo_png(tmp_path)], tmp_path / "p", reconstructor=BoxReconstructor())
+    assert "warning" not in plain.summary and plain.summary["confidence"] > 0.9

@@ -108,6 +108,9 @@ def reconstruct(
         f"{s['mesh']['faces']:,} faces, {size} cm (height assumed {cfg.height_cm:g} cm; "
         "set --height-cm)"
     )
+    if "warning" in s:
+        typer.echo(f"warning: {s['warning']}")
+    typer.echo(f"confidence {s['confidence']:.2f} ({s['confidence_meaning']})")
     if "bricks" in s:
         b = s["bricks"]
         studs = "x".join(str(v) for v in (b.get("size") or {}).get("studs", []))

@@ -11,6 +11,11 @@ fused over the views in the first view's yaw frame, and the prediction becomes:
   GLB carry the voxel mesh, since points have no faces);
 * ``mesh``: the network's deformed icosphere.
 
+Colours (``colours``, photos only): the photos' colours are projected onto the side of the grid
+each camera saw and mirrored to the hidden side where the shape is symmetric
+(:mod:`voxforge.nn.reconstruct.colour`); the mesh carries them as vertex colours and the grid as
+cell colours, which the brick engine's colour step uses.
+
 Scale: a photo carries none, so the 3D model is scaled to ``height_cm`` (default 20 cm) tall; the
 summary says so. Bricks follow a stud budget instead (``stud_budget``, 32 studs on the longest
 side, height included) unless the height was given or ``bricks.voxel`` sizes them, so an
@@ -92,6 +97,11 @@ class ReconstructConfig(BaseModel):
         pattern=r"^(auto|cpu|cuda|mps|cuda:\d+)$",
         description="Torch device of the network: auto (CUDA, then Apple's MPS, then the CPU), "
         "cpu, cuda or mps.",
+    )
+    colours: bool = Field(
+        True,
+        description="Carry the photos' colours onto the visible side of the model (mirrored to "
+        "the hidden side where the shape is symmetric): vertex colours, grid colours for bricks.",
     )
     smooth_iterations: int = Field(
         10, ge=0, le=200, description="Taubin smoothing steps of the voxel mesh (volume-preserving)."
@@ -211,7 +221,10 @@ def run_reconstruct(
     prog("geometry", 0.0)
     with timer("geometry"):
         geo = build_geometry(rec, config)
+        coloured = _colour(geo, prepared, rec, config)
     summary = build_summary(sources, prepared, rec, geo, config, model, timer)
+    if coloured is not None:
+        summary["colours"] = coloured
     prog("write", 0.0)
     with timer("write"), OutputDir(out_dir, extra={"job": "reconstruct"}) as od:
         write_outputs(od, geo, prepared, sources, config)
@@ -289,6 +302,33 @@ def build_geometry(rec: Any, config: ReconstructConfig) -> Geometry:
         mesh = _trimesh(to_world(verts), faces, smooth=config.smooth_iterations)
         source = "marching cubes on the occupancy probabilities"
     return Geometry(grid, mesh, points, prob, pitch, source)
+
+
+def _colour(
+    geo: Geometry, prepared: list[PreparedImage], rec: Any, config: ReconstructConfig
+) -> dict[str, Any] | None:
+    """Colour the grid and the mesh's vertices from the photos (in place); None for sketches or
+    when ``colours`` is off (:mod:`voxforge.nn.reconstruct.colour`)."""
+    if not config.colours or config.kind == "sketch":
+        return None
+    from scipy import ndimage
+
+    from voxforge.nn.reconstruct.colour import project_colours
+
+    occ = geo.grid.occupancy
+    azimuths = list(getattr(rec, "azimuths", ()) or []) or None
+    if azimuths is not None and len(azimuths) != len(prepared):
+        azimuths = None
+    sc = project_colours(occ, [p.image for p in prepared], [p.mask for p in prepared], azimuths)
+    geo.grid.colors = sc.colors
+    cell = np.floor((np.asarray(geo.mesh.tm.vertices) - geo.grid.origin) / geo.pitch_m).astype(int)
+    cell = np.clip(cell, 0, np.array(occ.shape) - 1)
+    near = ndimage.distance_transform_edt(~occ, return_distances=False, return_indices=True)
+    src = near[:, cell[:, 0], cell[:, 1], cell[:, 2]]
+    rgb = sc.colors[src[0], src[1], src[2]]
+    rgba = np.concatenate([np.rint(rgb * 255.0), np.full((len(rgb), 1), 255.0)], axis=1)
+    geo.mesh.tm.visual.vertex_colors = rgba.astype(np.uint8)
+    return sc.report()
 
 
 def _trimesh(vertices: np.ndarray, faces: np.ndarray, smooth: int) -> Mesh:
@@ -369,13 +409,17 @@ three-quarter view."""
 
 
 def preview_image(mesh: Mesh, height: int = 512) -> np.ndarray:
-    """(H, 2H, 3) uint8: the mesh flat-shaded from :data:`PREVIEW_VIEWS`, side by side."""
+    """(H, 2H, 3) uint8: the mesh flat-shaded from :data:`PREVIEW_VIEWS`, side by side, in its
+    vertex colours when it has them."""
     from voxforge.render.camera import framing_camera
     from voxforge.render.raster import RenderOptions, render_mesh
 
     v = np.asarray(mesh.vertices, np.float64)
     f = np.asarray(mesh.faces, np.int64)
     rgb = np.broadcast_to(np.array([0.62, 0.68, 0.78], np.float32), (len(f), 3))
+    if mesh.tm.visual.kind == "vertex":  # the photo's colours (sRGB), one per face
+        vc = np.asarray(mesh.tm.visual.vertex_colors, np.float32)[:, :3] / 255.0
+        rgb = vc[f].mean(axis=1)
     panels = []
     for az, el in PREVIEW_VIEWS:
         cam = framing_camera(v, height, az, el, 0.06, perspective=True)
@@ -464,13 +508,43 @@ def build_summary(
             "watertight": bool(tm.is_watertight),
             "extent_cm": [round(float(e) * 100, 2) for e in tm.extents],
         },
-        "confidence": round(float(_confidence(geo.probability)), 4),
     }
+    summary.update(_confidence_report(geo.probability, info, config.kind, rec))
     if tm.is_watertight:
         summary["mesh"]["volume_cm3"] = round(float(tm.volume) * 1e6, 2)
     if geo.points is not None:
         summary["points"] = len(geo.points)
     return summary
+
+
+UNFAMILIAR = "this does not look like any of the shapes the model knows (nearest: {nearest})"
+
+
+def _confidence_report(
+    prob: np.ndarray, info: dict[str, Any], kind: str, rec: Any
+) -> dict[str, Any]:
+    """``confidence`` (calibrated: the expected IoU with the true shape, when the model's sidecar
+    has a ``calibration``; else the raw mean certainty), what it means, and the model's
+    familiarity verdict with a ``warning`` for inputs unlike its training classes."""
+    from voxforge.nn.reconstruct.calibration import confidence
+
+    cal = info.get("calibration_sketch" if kind == "sketch" else "calibration")
+    out: dict[str, Any] = {}
+    if cal:
+        out["confidence"] = round(confidence(prob, cal), 4)
+        out["confidence_meaning"] = (
+            f"expected IoU with the true shape, calibrated on {cal.get('fitted_on', 'validation')}"
+            f" (mean |confidence - IoU| there {cal.get('mae')})"
+        )
+    else:
+        out["confidence"] = round(float(_confidence(prob)), 4)
+        out["confidence_meaning"] = "mean certainty of the cells (uncalibrated)"
+    fam = getattr(rec, "familiarity", None)
+    if fam:
+        out["familiarity"] = dict(fam)
+        if not fam.get("familiar", True):
+            out["warning"] = UNFAMILIAR.format(nearest=fam.get("nearest", "?"))
+    return out
 
 
 def _confidence(prob: np.ndarray) -> float:
