@@ -295,7 +295,9 @@ def test_photo_colours_reach_the_mesh_the_grid_and_the_bricks(tmp_path: Path) ->
 
 def test_colours_off_and_sketches_stay_plain(tmp_path: Path) -> None:
     cfg = ReconstructConfig(colours=False)
-    res = run_reconstruct([two_colour_png(tmp_path)], tmp_path / "a", cfg, reconstructor=BoxReconstructor())
+    res = run_reconstruct(
+        [two_colour_png(tmp_path)], tmp_path / "a", cfg, reconstructor=BoxReconstructor()
+    )
     assert "colours" not in res.summary and res.grid.colors is None
 
 

@@ -61,7 +61,8 @@ def reconstruct(
         Path | None, typer.Option("--weights", help="Network weights (.safetensors/.json stem).")
     ] = None,
     device: Annotated[
-        str | None, typer.Option("--device", help="auto | cpu | cuda | mps (auto: CUDA, then MPS, then CPU).")
+        str | None,
+        typer.Option("--device", help="auto | cpu | cuda | mps (auto: CUDA, then MPS, then CPU)."),
     ] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML config (flags win).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,

@@ -520,9 +520,7 @@ def build_summary(
 UNFAMILIAR = "this does not look like any of the shapes the model knows (nearest: {nearest})"
 
 
-def _confidence_report(
-    prob: np.ndarray, info: dict[str, Any], kind: str, rec: Any
-) -> dict[str, Any]:
+def _confidence_report(prob: np.ndarray, info: dict[str, Any], kind: str, rec: Any) -> dict[str, Any]:
     """``confidence`` (calibrated: the expected IoU with the true shape, when the model's sidecar
     has a ``calibration``; else the raw mean certainty), what it means, and the model's
     familiarity verdict with a ``warning`` for inputs unlike its training classes."""

@@ -18,7 +18,9 @@ def _box() -> np.ndarray:
     return occ
 
 
-def _render(occ: np.ndarray, azimuth: float = 0.0, elevation: float = 20.0) -> tuple[np.ndarray, np.ndarray]:
+def _render(
+    occ: np.ndarray, azimuth: float = 0.0, elevation: float = 20.0
+) -> tuple[np.ndarray, np.ndarray]:
     """The box rendered like a photo of it: left half (y < 0) red, right half blue, top yellow."""
     from voxforge.mesh.occupancy import occupancy_surface
     from voxforge.render.camera import framing_camera
@@ -92,7 +94,9 @@ def test_mirror_cells_about_the_occupied_box() -> None:
 
 def test_bad_inputs_are_named() -> None:
     with pytest.raises(GeometryError):
-        project_colours(np.zeros((N, N, N), bool), [np.zeros((4, 4, 3), np.uint8)], [np.ones((4, 4), bool)])
+        project_colours(
+            np.zeros((N, N, N), bool), [np.zeros((4, 4, 3), np.uint8)], [np.ones((4, 4), bool)]
+        )
     with pytest.raises(InputFormatError, match="one mask per image"):
         project_colours(_box(), [np.zeros((4, 4, 3), np.uint8)], [])
     with pytest.raises(InputFormatError, match="no object pixels"):

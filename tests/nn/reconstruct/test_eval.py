@@ -101,7 +101,9 @@ def test_bad_arguments(tiny_npz: Path) -> None:
 def cli(monkeypatch: pytest.MonkeyPatch, tiny_npz: Path) -> typer.Typer:
     vox = np.load(tiny_npz)["voxels"]
     sel = sorted(np.random.default_rng(0).choice(len(vox), size=2, replace=False).tolist())
-    monkeypatch.setattr(recon_commands, "_load_reconstructor", lambda kind, weights, device: Oracle(vox, sel))
+    monkeypatch.setattr(
+        recon_commands, "_load_reconstructor", lambda kind, weights, device: Oracle(vox, sel)
+    )
     app = typer.Typer()
     app.command("reconstruction")(recon_commands.evaluate_reconstruction_cmd)
     app.command("render-set")(data_commands.render_set_cmd)

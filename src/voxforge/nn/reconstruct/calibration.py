@@ -7,8 +7,8 @@ sidecar under ``calibration``:
 1. Temperature scaling of the voxel probabilities: ``q = sigmoid(logit(p) / T)`` with ``T``
    minimising the voxels' binary cross-entropy against the true grids.
 2. The expected IoU of the thresholded grid ``S = {p >= t}`` under those probabilities (each
-   voxel independent), ``sum_{S} q / (|S| + sum_{not S} q)``, mapped onto the IoU measured on the same views
-   by a least-squares line (clipped to [0, 1]).
+   voxel independent), ``sum_{S} q / (|S| + sum_{not S} q)``, mapped onto the IoU measured on
+   the same views by a least-squares line (clipped to [0, 1]).
 
 The result is the reconstruction's ``confidence``: on validation views its mean equals the mean
 IoU, and :func:`fit_confidence` reports how far single predictions are from their IoU.

@@ -19,7 +19,6 @@ one was seen; every other cell takes the colour of the nearest coloured cell
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any

@@ -95,9 +95,7 @@ class _Pool:
         return len(self.azimuth)
 
     def tensors(self, idx: np.ndarray, device: str = "cpu") -> list[torch.Tensor]:
-        return [
-            torch.from_numpy(self.feats[k][idx].astype(np.float32)).to(device) for k in FEATURE_KEYS
-        ]
+        return [torch.from_numpy(self.feats[k][idx].astype(np.float32)).to(device) for k in FEATURE_KEYS]
 
     def targets(self, idx: np.ndarray) -> np.ndarray:
         return view_targets(self.grids[self.row[idx]], self.azimuth[idx])
