@@ -105,6 +105,19 @@ def test_familiarity_flags_features_far_from_every_class() -> None:
     assert not far["familiar"] and far["similarity"] < 0.8
 
 
+def test_familiarity_subspace_residual_decides_when_present() -> None:
+    """Features off the training subspace are unfamiliar even when a centroid is close."""
+    from voxforge.nn.reconstruct.featvox import Familiarity
+
+    cent = np.eye(3, 8, dtype=np.float32)
+    basis = np.eye(3, 8, dtype=np.float32)  # the training features span the first 3 axes
+    fam = Familiarity(cent, 0.1, ["a", "b", "c"], np.zeros(8, np.float32), basis, 0.3)
+    inside = fam.check(np.array([[0.2, 1.0, 0.1, 0, 0, 0, 0, 0]], np.float32))
+    assert inside["familiar"] and inside["residual"] < 0.3 and inside["nearest"] == "b"
+    off = fam.check(np.array([[0.0, 1.0, 0.0, 0.9, 0, 0, 0, 0]], np.float32))
+    assert off["similarity"] > 0.1 and not off["familiar"] and off["residual"] > 0.3
+
+
 def test_exported_familiarity_reaches_the_reconstruction(
     tiny_run: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -125,5 +138,8 @@ def test_exported_familiarity_reaches_the_reconstruction(
     with np.load(rs / "shard_0000.npz") as z:
         sketch = z["sketches"][0]
     known = rec.predict([sketch]).familiarity
-    assert set(known) == {"familiar", "similarity", "nearest", "threshold"}
+    assert set(known) == {"familiar", "similarity", "nearest", "threshold", "residual",
+                          "residual_threshold"}  # fmt: skip
     assert known["nearest"] in train.classes
+    # quantile 0: every validation view is within the residual threshold, the exported one too
+    assert known["residual"] <= known["residual_threshold"] + 1e-3

@@ -252,31 +252,59 @@ _FAMILIAR = "familiarity."
 
 @dataclass
 class Familiarity:
-    """Does an input look like the training classes? Cosine similarity of the encoder's pooled
-    feature to per-class centroids of the training views; below ``threshold`` (a low quantile
-    of the validation views' similarities) the input is unfamiliar.
+    """Does an input look like the training classes?
+
+    The encoder's pooled feature (L2-normalised) is compared with the training views' features
+    in two ways: its distance to their principal subspace (the residual after projecting onto the
+    first principal components: features of shapes unlike any training view leave that
+    subspace) and its cosine similarity to per-class centroids (which names the nearest class).
+    An input is unfamiliar when the residual is above ``residual_threshold``, or, for a model
+    without the subspace, when the best similarity is below ``threshold``; both thresholds are a
+    low quantile of the validation views.
 
     Attributes:
         centroids: (C, D) L2-normalised class centroids.
-        threshold: similarity below which an input is reported as unfamiliar.
+        threshold: similarity below which a model without the subspace calls an input unfamiliar.
         classes: C class names.
+        mean, basis: (D,) mean and (k, D) orthonormal principal directions of the training
+            features, or None.
+        residual_threshold: residual above which an input is unfamiliar (with ``basis``).
     """
 
     centroids: np.ndarray
     threshold: float
     classes: list[str]
+    mean: np.ndarray | None = None
+    basis: np.ndarray | None = None
+    residual_threshold: float | None = None
+
+    def residuals(self, pooled: np.ndarray) -> np.ndarray:
+        """(K,) distances of the L2-normalised features to the training subspace."""
+        assert self.mean is not None and self.basis is not None
+        q = _unit(pooled) - self.mean
+        return np.linalg.norm(q - (q @ self.basis.T) @ self.basis, axis=1)
 
     def check(self, pooled: np.ndarray) -> dict[str, Any]:
         """(K, D) pooled features of the views -> ``familiar``, ``similarity`` (the views' mean
-        best similarity), ``nearest`` class name (by the summed similarities)."""
-        q = np.asarray(pooled, np.float32)
-        q = q / (np.linalg.norm(q, axis=1, keepdims=True) + 1e-9)
+        best similarity), ``nearest`` class name (by the summed similarities), and with the
+        subspace ``residual`` (the views' mean) and its ``residual_threshold``."""
+        q = _unit(pooled)
         sim = q @ self.centroids.T
         best = float(sim.max(axis=1).mean())
         c = int(sim.sum(axis=0).argmax())
         name = self.classes[c] if c < len(self.classes) else str(c)
-        return {"familiar": best >= self.threshold, "similarity": round(best, 4), "nearest": name,
-                "threshold": round(self.threshold, 4)}  # fmt: skip
+        out: dict[str, Any] = {"familiar": best >= self.threshold, "similarity": round(best, 4),
+                               "nearest": name, "threshold": round(self.threshold, 4)}  # fmt: skip
+        if self.basis is not None and self.residual_threshold is not None:
+            res = float(self.residuals(pooled).mean())
+            out.update(familiar=res <= self.residual_threshold, residual=round(res, 4),
+                       residual_threshold=round(self.residual_threshold, 4))  # fmt: skip
+        return out
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    q = np.asarray(x, np.float32)
+    return q / (np.linalg.norm(q, axis=1, keepdims=True) + 1e-9)
 
 
 def save_featvox(decoder: VoxelDecoder, stem: str | Path, *, encoder: str, kind: str,
@@ -295,6 +323,12 @@ def save_featvox(decoder: VoxelDecoder, stem: str | Path, *, encoder: str, kind:
     if familiarity is not None:
         tensors[_FAMILIAR + "centroids"] = torch.from_numpy(familiarity.centroids).contiguous()
         tensors[_FAMILIAR + "threshold"] = torch.tensor([familiarity.threshold], dtype=torch.float32)
+        if familiarity.basis is not None and familiarity.mean is not None:
+            tensors[_FAMILIAR + "mean"] = torch.from_numpy(familiarity.mean.astype(np.float32))
+            tensors[_FAMILIAR + "basis"] = torch.from_numpy(familiarity.basis.astype(np.float32))
+            tensors[_FAMILIAR + "residual_threshold"] = torch.tensor(
+                [float(familiarity.residual_threshold or 0.0)], dtype=torch.float32
+            )
         extra = {**(extra or {}), "classes": familiarity.classes,
                  "familiarity_threshold": familiarity.threshold}  # fmt: skip
     st = stem.with_suffix(".safetensors")
@@ -346,6 +380,11 @@ def load_featvox(
                                float(info.get("threshold", 0.4)), device)  # fmt: skip
     if known:
         rec.familiar = Familiarity(
-            known["centroids"], float(known["threshold"].reshape(-1)[0]), list(info.get("classes", []))
+            known["centroids"],
+            float(known["threshold"].reshape(-1)[0]),
+            list(info.get("classes", [])),
+            known.get("mean"),
+            known.get("basis"),
+            float(known["residual_threshold"].reshape(-1)[0]) if "residual_threshold" in known else None,
         )
     return rec

@@ -278,7 +278,12 @@ def export_featvox(
     known = None
     if familiarity is not None:
         known = Familiarity(
-            familiarity["centroids"], float(familiarity["threshold"]), list(classes or [])
+            familiarity["centroids"],
+            float(familiarity["threshold"]),
+            list(classes or []),
+            familiarity.get("mean"),
+            familiarity.get("basis"),
+            float(familiarity["residual_threshold"]) if "residual_threshold" in familiarity else None,
         )
     return save_featvox(decoder, stem, encoder=cfg["encoder"], kind=kind, extra=info, familiarity=known)
 
@@ -307,10 +312,14 @@ if __name__ == "__main__":
     main()
 
 
-def fit_familiarity(train: _Pool, val: _Pool, quantile: float = 0.02) -> dict[str, np.ndarray]:
-    """Class centroids of the L2-normalised pooled features of the training views (all kinds) and
-    the familiarity threshold: the ``quantile`` of the validation views' best cosine similarity
-    to a centroid (so about that share of known-class validation views falls below it)."""
+def fit_familiarity(
+    train: _Pool, val: _Pool, quantile: float = 0.02, components: int = 32, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """The familiarity check of :class:`voxforge.nn.reconstruct.featvox.Familiarity` from the
+    L2-normalised pooled features of the training views (all kinds): class centroids, the
+    mean and first ``components`` principal directions (of a seeded 8,000-view sample), and both
+    thresholds at the ``quantile`` of the validation views (so about that share of known-class
+    validation views is called unfamiliar)."""
     a = train.feats["pooled"].astype(np.float32)
     a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-9
     n = len(train.classes)
@@ -319,4 +328,12 @@ def fit_familiarity(train: _Pool, val: _Pool, quantile: float = 0.02) -> dict[st
     q = val.feats["pooled"].astype(np.float32)
     q /= np.linalg.norm(q, axis=1, keepdims=True) + 1e-9
     best = (q @ cent.T).max(axis=1)
-    return {"centroids": cent.astype(np.float32), "threshold": np.float32(np.quantile(best, quantile))}
+    mean = a.mean(axis=0)
+    rng = np.random.default_rng(seed)
+    sample = a[rng.choice(len(a), size=min(8000, len(a)), replace=False)] - mean
+    basis = np.linalg.svd(sample, full_matrices=False)[2][:components]
+    d = q - mean
+    residual = np.linalg.norm(d - (d @ basis.T) @ basis, axis=1)
+    return {"centroids": cent.astype(np.float32), "threshold": np.float32(np.quantile(best, quantile)),
+            "mean": mean.astype(np.float32), "basis": basis.astype(np.float32),
+            "residual_threshold": np.float32(np.quantile(residual, 1.0 - quantile))}  # fmt: skip
