@@ -347,6 +347,7 @@ def reconstruct(
     height_cm: float = 20.0,
     azimuths: list[float] | None = None,
     threshold: float = 0.4,
+    device: str = "auto",
 ) -> Reconstructed:
     """Predict a 3D model of one object from photos or sketches of it (the shipped networks).
 
@@ -357,6 +358,7 @@ def reconstruct(
         height_cm: the real height the model is scaled to (a picture carries no scale).
         azimuths: each view's camera azimuth in degrees; default: estimated or assumed.
         threshold: occupancy probability of a filled cell.
+        device: ``auto`` (CUDA, then Apple's MPS, then the CPU), ``cpu``, ``cuda`` or ``mps``.
 
     Returns:
         :class:`Reconstructed`: mesh, grid, probabilities and azimuths.
@@ -385,7 +387,7 @@ def reconstruct(
     prepared = [
         prepare_image(img, sketch=kind == "sketch", max_pixels=cfg.max_pixels).image for img in images
     ]
-    rec = load_reconstructor(cfg.kind).predict(prepared, cfg.azimuths)
+    rec = load_reconstructor(cfg.kind, device=device).predict(prepared, cfg.azimuths)
     geo = build_geometry(rec, cfg)
     return Reconstructed(geo.mesh, geo.grid, geo.probability, tuple(rec.azimuths))
 
