@@ -157,7 +157,7 @@ def collect_predictions(
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m voxforge.nn.reconstruct.calibration STEM VALIDATION_NPZ [--objects N]
-    [--seed S] [--sketch]``: fit the calibration of a shipped model on validation objects and
+    [--seed S] [--sketch] [--about TEXT]``: fit the calibration of a shipped model on validation objects and
     write it into its JSON sidecar (``calibration``, or ``calibration_sketch`` with --sketch)."""
     import argparse
     import json
@@ -174,13 +174,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--objects", type=int, default=200)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--sketch", action="store_true")
+    ap.add_argument("--about", help="What the data file holds (for fitted_on), default its name.")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     kind = "sketch" if a.sketch else "image"
     rec = load_reconstructor(kind, a.stem, "cpu")  # type: ignore[arg-type]
     probs, targets = collect_predictions(rec, str(a.data), objects=a.objects, seed=a.seed,
                                          sketch=a.sketch)  # fmt: skip
-    where = f"{len(probs)} validation objects of {a.data.name}, one {kind} view each, seed {a.seed}"
+    where = f"{len(probs)} objects of {a.about or a.data.name}, one {kind} view each, seed {a.seed}"
     cal = fit_confidence(probs, targets, float(rec.info.get("threshold", 0.4)), where)
     js = a.stem.with_suffix(".json")
     info = json.loads(js.read_text(encoding="utf-8"))
