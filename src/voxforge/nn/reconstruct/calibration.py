@@ -157,8 +157,9 @@ def collect_predictions(
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m voxforge.nn.reconstruct.calibration STEM VALIDATION_NPZ [--objects N]
-    [--seed S] [--sketch] [--about TEXT]``: fit the calibration of a shipped model on validation objects and
-    write it into its JSON sidecar (``calibration``, or ``calibration_sketch`` with --sketch)."""
+    [--seed S] [--sketch] [--about TEXT]``: fit the calibration of a shipped model on
+    validation objects and write it into its JSON sidecar (``calibration``, or
+    ``calibration_sketch`` with --sketch)."""
     import argparse
     import json
     from pathlib import Path

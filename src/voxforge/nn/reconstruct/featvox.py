@@ -198,8 +198,15 @@ class FeatVoxReconstructor:
             average the two predictions, the mirrored one flipped back (twice the encoder cost).
     """
 
-    def __init__(self, net: FeatVoxNet, kind: str = "image", info: dict[str, Any] | None = None,
-                 threshold: float = 0.4, device: str = "cpu", flip_tta: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        net: FeatVoxNet,
+        kind: str = "image",
+        info: dict[str, Any] | None = None,
+        threshold: float = 0.4,
+        device: str = "cpu",
+        flip_tta: bool = False,
+    ) -> None:
         self.net = net.to(device).eval()
         self.kind = kind
         self.info = info or {}
