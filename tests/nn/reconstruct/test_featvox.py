@@ -162,3 +162,28 @@ def test_flip_tta_is_mirror_equivariant() -> None:
     assert np.allclose(a, b[:, ::-1], atol=1e-5)
     rec.flip_tta = False
     assert not np.allclose(a, rec.volumes([img])[0][0], atol=1e-4)
+
+
+def test_a_sidecar_can_share_another_sidecars_weights(
+    tiny_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """``weights_file`` in a sketch sidecar loads the image sidecar's decoder (shipped once)."""
+    from voxforge.nn.reconstruct.featvox_train import export_featvox
+    from voxforge.nn.reconstruct.inference import load_reconstructor
+
+    _, run = tiny_run
+    st, js = export_featvox(run, tmp_path / "recon-image", kind="image")
+    info = json.loads(js.read_text())
+    (tmp_path / "recon-sketch.json").write_text(
+        json.dumps({**info, "kind": "sketch", "weights_file": st.name})
+    )
+    rec = load_reconstructor("sketch", weights=tmp_path / "recon-sketch")
+    ref = load_reconstructor("image", weights=tmp_path / "recon-image")
+    assert rec.kind == "sketch"
+    for a, b in zip(
+        rec.net.decoder.state_dict().values(), ref.net.decoder.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b)
+    (tmp_path / "recon-bad.json").write_text(json.dumps({**info, "weights_file": "../x.safetensors"}))
+    with pytest.raises(ConfigError, match="not found"):
+        load_reconstructor("sketch", weights=tmp_path / "recon-bad")

@@ -348,6 +348,19 @@ def save_reconstructor(
     return st, js
 
 
+def _weights_file(stem: Path) -> Path:
+    """``<stem>.safetensors``, or the file its sidecar's ``weights_file`` names in the same folder
+    (one decoder shipped once serves both the image and the sketch sidecars)."""
+    js = stem.with_suffix(".json")
+    try:
+        name = json.loads(js.read_text(encoding="utf-8")).get("weights_file") if js.is_file() else None
+    except (json.JSONDecodeError, OSError, AttributeError):
+        name = None
+    if isinstance(name, str) and name and Path(name).name == name:
+        return stem.parent / name
+    return stem.with_suffix(".safetensors")
+
+
 def load_reconstructor(
     kind: Kind = "image", weights: Path | None = None, device: str | None = "auto"
 ) -> Reconstructor:
@@ -367,7 +380,7 @@ def load_reconstructor(
     stem = weights_stem(kind) if weights is None else Path(weights)
     if stem.suffix in (".json", ".safetensors"):
         stem = stem.with_suffix("")
-    js, st = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
+    js, st = stem.with_suffix(".json"), _weights_file(stem)
     if not js.is_file() or not st.is_file():
         raise ConfigError(
             f"reconstruction model {stem.name!r} not found ({js} and {st}); train one with "
