@@ -47,8 +47,9 @@ def test_featvox_onnx_matches_torch(featvox: object, tmp_path: Path) -> None:
 def test_shipped_reconnet_onnx_matches_torch(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     from voxforge.nn.reconstruct.inference import load_reconstructor
+    from voxforge.nn.weights import models_dir
 
-    rec = load_reconstructor("image", device="cpu")
+    rec = load_reconstructor("image", models_dir() / "reconstruction-reconnet-image", device="cpu")
     path = ex.export_onnx(rec, tmp_path / "reconnet.onnx")
     check = ex.check_onnx(rec, path, ex.example_images(2, seed=2).numpy())
     assert check["max_abs_diff_occupancy"] < 1e-4 and check["max_abs_diff_azimuth"] < 1e-4, check
