@@ -187,3 +187,23 @@ def test_a_sidecar_can_share_another_sidecars_weights(
     (tmp_path / "recon-bad.json").write_text(json.dumps({**info, "weights_file": "../x.safetensors"}))
     with pytest.raises(ConfigError, match="not found"):
         load_reconstructor("sketch", weights=tmp_path / "recon-bad")
+
+
+def test_ship_writes_a_loadable_model_with_its_curve(
+    tiny_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import yaml
+
+    from voxforge.nn.reconstruct.featvox_train import main
+    from voxforge.nn.reconstruct.inference import load_reconstructor
+
+    rs, run = tiny_run
+    cfg = {"name": run.name, "render_set": str(rs), "features": str(rs.parent / "feats"),
+           "output_dir": str(run.parent), "decoder": {"reduce": 8, "pooled_width": 16,
+           "seed_channels": 4, "widths": [4, 4]}}  # fmt: skip
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    main([str(tmp_path / "c.yaml"), "--ship", str(tmp_path / "shipped")])
+    info = json.loads((tmp_path / "shipped.json").read_text())
+    assert info["flip_tta"] is True and info["learning_curve"][-1]["step"] == 3
+    rec = load_reconstructor("image", weights=tmp_path / "shipped")
+    assert rec.flip_tta and rec.familiar is not None and rec.familiar.basis is not None

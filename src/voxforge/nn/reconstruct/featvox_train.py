@@ -288,9 +288,31 @@ def export_featvox(
     return save_featvox(decoder, stem, encoder=cfg["encoder"], kind=kind, extra=info, familiarity=known)
 
 
+def ship_featvox(
+    cfg: FeatVoxConfig, stem: Path, *, kind: str = "image", flip_tta: bool = True
+) -> tuple[Path, Path]:
+    """Export the best checkpoint of ``cfg``'s run as a shipped model at ``stem`` with the
+    familiarity check fitted on its cached features, its validation learning curve and
+    ``flip_tta`` (calibrate the confidence afterwards: ``voxforge.nn.reconstruct.calibration``)."""
+    run = cfg.output_dir / cfg.name
+    train, val = _load_pool(cfg, "train"), _load_pool(cfg, "val")
+    if train is None or val is None:
+        raise ConfigError(f"{cfg.features}: no cached features to fit the familiarity check on")
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line]
+    curve = [{"step": r["step"], "minutes": r["minutes"],
+              **{f"{k}_iou": round(float(r["val"][k]), 4) for k in cfg.kinds if k in r["val"]}}
+             for r in rows]  # fmt: skip
+    extra = {"training_config": cfg.model_dump(mode="json"), "learning_curve": curve,
+             "flip_tta": flip_tta}  # fmt: skip
+    return export_featvox(run, stem, kind=kind, extra=extra,
+                          familiarity=fit_familiarity(train, val), classes=train.classes)  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m voxforge.nn.reconstruct.featvox_train CONFIG [MAX_MINUTES] [--device D]``:
-    train one run (``--device`` auto, cpu, cuda or mps overrides the config's)."""
+    train one run (``--device`` auto, cpu, cuda or mps overrides the config's);
+    ``... CONFIG --ship STEM [--kind image|sketch]``: export the run's best checkpoint instead
+    (:func:`ship_featvox`)."""
     import argparse
 
     from voxforge.core.config import load_config
@@ -299,13 +321,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("config")
     ap.add_argument("max_minutes", nargs="?", type=float)
     ap.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    ap.add_argument("--ship", type=Path, help="Export the best checkpoint to this stem.")
+    ap.add_argument("--kind", choices=("image", "sketch"), default="image")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     overrides: dict[str, Any] = {} if a.max_minutes is None else {"max_minutes": a.max_minutes}
     if a.device:
         overrides["device"] = a.device
-    run = train_featvox(load_config(FeatVoxConfig, a.config, overrides))
-    print(run)
+    cfg = load_config(FeatVoxConfig, a.config, overrides)
+    if a.ship is not None:
+        print(ship_featvox(cfg, a.ship, kind=a.kind))
+        return
+    print(train_featvox(cfg))
 
 
 if __name__ == "__main__":
