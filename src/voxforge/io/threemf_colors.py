@@ -38,7 +38,7 @@ def parse_color(text: str) -> np.ndarray | None:
 
 
 def _groups(root: ET.Element) -> dict[str, np.ndarray]:
-    """Property group id -> (k, 4) uint8 colours (rows of a malformed colour are grey)."""
+    """Property group id to its (k, 4) uint8 colours (a malformed colour reads grey)."""
     groups: dict[str, np.ndarray] = {}
     for el in root.iter():
         kind = _local(el.tag)
