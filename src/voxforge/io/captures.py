@@ -46,7 +46,7 @@ from voxforge.core.errors import (
 from voxforge.core.mesh import Mesh
 from voxforge.core.pointcloud import PointCloud
 from voxforge.io._base import FormatSpec, Source
-from voxforge.io.heads import zip_problem
+from voxforge.io.heads import ZIP_ERRORS, zip_problem
 from voxforge.io.limits import extract_zip_capped, read_limits
 
 MAX_UNZIPPED_BYTES = 8 << 30
@@ -228,7 +228,7 @@ def unpack_zip(src: Source, dest: Path) -> None:
             extract_zip_capped(z, dest, _safe_members(src, z, cap), cap, src.name)
     except VoxforgeError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as e:
+    except ZIP_ERRORS as e:
         raise src.error(f"cannot unpack the capture: the file {zip_problem(e)}") from None
     except Exception as e:  # disk errors, zlib errors from corrupt members and the like
         raise src.error(f"cannot unpack zip ({type(e).__name__}: {e})") from None

@@ -14,6 +14,7 @@ from typing import Any
 from voxforge.core.registry import Registry
 from voxforge.io import binvox, captures, las, meshes, pcd, ply, usd, vox, voxels, xyz
 from voxforge.io._base import HEAD_BYTES, FormatSpec, Source
+from voxforge.io.heads import ZIP_ERRORS
 
 MODULES = (ply, pcd, las, xyz, meshes, usd, voxels, binvox, vox, captures)
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -37,9 +38,7 @@ def sniff_zip(src: Source) -> str:
     try:
         with src.stream() as stream, zipfile.ZipFile(stream) as z:
             names = z.namelist()
-    except (
-        zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError
-    ):  # fmt: skip
+    except (*ZIP_ERRORS, OSError, ValueError):
         by_ext = {".zip": "capture", ".r3d": "capture", ".npz": "npz", ".usdz": "usd"}
         return by_ext.get(src.suffix, "zip")
     if meshes.sniff_3mf_names(names):

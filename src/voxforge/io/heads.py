@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import struct
+import zipfile
 from collections.abc import Callable
 
 from voxforge.io._base import text_head
@@ -185,8 +186,20 @@ def article(name: str) -> str:
     return "an" if name[0] in "AEFHILMNORSX" else "a"
 
 
+ZIP_UNREADABLE: tuple[type[BaseException], ...] = (NotImplementedError,)
+"""What :mod:`zipfile` raises for an archive it cannot unpack (a compression method or zip
+version it lacks): not a stub, an error of the file."""
+ZIP_ERRORS: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    EOFError,
+    *ZIP_UNREADABLE,
+)
+"""Everything :mod:`zipfile` raises for a broken or unreadable archive (:func:`zip_problem` words it)."""
+
+
 def zip_problem(error: BaseException) -> str:
     """A broken zip archive (3MF, npz, capture) in our words."""
-    if isinstance(error, NotImplementedError):
+    if isinstance(error, ZIP_UNREADABLE):
         return "uses a zip feature voxforge cannot unpack (compression or version)"
     return "is not a complete zip archive (cut off or corrupt)"
