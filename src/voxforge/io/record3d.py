@@ -78,14 +78,20 @@ def _lzfse_decompress(data: bytes, where: Path) -> bytes:
         raise InputFormatError(f"{where}: LZFSE data does not decompress ({e})") from None
 
 
-def read_metadata(path: Path) -> dict[str, Any]:
-    """The checked ``metadata`` JSON: sizes, intrinsics (3, 3), poses (n, 4, 4), times."""
+def _json_object(path: Path) -> dict[str, Any]:
+    """A metadata file's JSON object; one line naming the file when it is not one."""
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputFormatError(f"{path}: not valid JSON metadata ({type(e).__name__})") from None
     if not isinstance(meta, dict):
         raise InputFormatError(f"{path}: expected a JSON object")
+    return meta
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The checked ``metadata`` JSON: sizes, intrinsics (3, 3), poses (n, 4, 4), times."""
+    meta = _json_object(path)
     try:
         w, h, dw, dh = (int(meta[k]) for k in ("w", "h", "dw", "dh"))
         k = np.asarray(meta["K"], dtype=np.float64)
@@ -370,12 +376,7 @@ def sequence_time_span(folder: Path, frames: int) -> float | None:
         path = folder / name
         if not path.is_file():
             continue
-        try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise InputFormatError(f"{path}: not valid JSON metadata ({type(e).__name__})") from None
-        if not isinstance(meta, dict):
-            raise InputFormatError(f"{path}: expected a JSON object")
+        meta = _json_object(path)
         times, fps = meta.get("frameTimestamps"), meta.get("fps")
         try:
             if isinstance(times, list) and len(times) >= frames > 0:

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from voxforge.core.errors import ConfigError
+from voxforge.core.errors import ConfigError, UnsupportedInputError
 
 
 def models_dir() -> Path:
@@ -62,3 +62,18 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     return {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
+
+
+def coremltools_module() -> Any:
+    """The ``coremltools`` module for Core ML exports (it converts anywhere it installs; running
+    the converted model needs macOS).
+
+    Raises:
+        UnsupportedInputError: coremltools is not installed.
+    """
+    try:
+        import coremltools
+    except ImportError:
+        msg = "Core ML export needs coremltools: pip install coremltools"
+        raise UnsupportedInputError(msg) from None
+    return coremltools

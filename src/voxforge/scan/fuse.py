@@ -485,11 +485,7 @@ def fuse_frames(
             f"no depth pixel in {n_frames} frames passed the filters "
             f"(min_confidence={min_confidence}, max_depth={max_depth} m)"
         )
-    rgb = _merged_colors(xyz, extra[:, :3], extra[:, 3]) if colored_frames else None
-    nrm = None
-    if normals:
-        nsum = extra[:, 4:7]
-        nrm = nsum / np.maximum(np.linalg.norm(nsum, axis=1, keepdims=True), 1e-300)
+    rgb, nrm = _colors_and_normals(xyz, extra, colored_frames > 0, normals)
     meta = {
         "frames": n_frames,
         "color_frames": colored_frames,
@@ -504,6 +500,18 @@ def fuse_frames(
         CAMERA_POSES_KEY: camera_poses_zup(poses),
     }
     return PointCloud(xyz=xyz, rgb=rgb, normals=nrm, meta=meta)
+
+
+def _colors_and_normals(
+    xyz: np.ndarray, extra: np.ndarray, colored: bool, normals: bool
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(colours or None, unit normals or None) of merged points from the merger's summed extra
+    columns (weighted linear RGB, weight, normal sum)."""
+    rgb = _merged_colors(xyz, extra[:, :3], extra[:, 3]) if colored else None
+    if not normals:
+        return rgb, None
+    nsum = extra[:, 4:7]
+    return rgb, nsum / np.maximum(np.linalg.norm(nsum, axis=1, keepdims=True), 1e-300)
 
 
 def fuse_point_frames(
@@ -550,11 +558,7 @@ def fuse_point_frames(
     xyz, extra, counts = merger.result()
     if len(xyz) == 0:
         raise GeometryError(f"the {n_frames} frames hold no points")
-    rgb = _merged_colors(xyz, extra[:, :3], extra[:, 3]) if colored else None
-    nrm = None
-    if normals and with_normals == n_frames:
-        nsum = extra[:, 4:7]
-        nrm = nsum / np.maximum(np.linalg.norm(nsum, axis=1, keepdims=True), 1e-300)
+    rgb, nrm = _colors_and_normals(xyz, extra, colored > 0, normals and with_normals == n_frames)
     meta = {
         "frames": n_frames,
         "color_frames": colored,

@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from voxforge.core.errors import ConfigError, UnsupportedInputError
+from voxforge.core.errors import ConfigError
 from voxforge.nn.classify.grouping import GROUP_IOU
 from voxforge.nn.classify.inference import Classifier, save_classifier
 from voxforge.nn.classify.models import create_model
 from voxforge.nn.datasets import GRID
+from voxforge.nn.weights import coremltools_module
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +95,7 @@ def export_coreml(clf: Classifier, path: str | Path) -> Path:
     Raises:
         UnsupportedInputError: coremltools is not installed.
     """
-    try:
-        import coremltools as ct
-    except ImportError:
-        raise UnsupportedInputError(
-            "Core ML export needs coremltools: pip install coremltools"
-        ) from None
+    ct = coremltools_module()
     clf.model.eval()
     x = example_input(clf, batch=1)
     traced = torch.jit.trace(clf.model, x)

@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from voxforge.core.errors import ConfigError, UnsupportedInputError
+from voxforge.core.errors import ConfigError
+from voxforge.nn.weights import coremltools_module
 
 log = logging.getLogger(__name__)
 
@@ -130,12 +131,7 @@ def export_coreml(reconstructor: Any, path: str | Path) -> Path:
     Raises:
         UnsupportedInputError: coremltools is not installed.
     """
-    try:
-        import coremltools as ct
-    except ImportError:
-        raise UnsupportedInputError(
-            "Core ML export needs coremltools: pip install coremltools"
-        ) from None
+    ct = coremltools_module()
     net = ExportNet(reconstructor).cpu()
     x = example_images(batch=1)
     with torch.no_grad():
