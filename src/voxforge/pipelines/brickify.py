@@ -195,9 +195,9 @@ def run_brickify(
     left_out = None
     if plan is not None and config.leave_out_held and held_parts(plan):
         with timer("leave_out"):
-            model, stab, left_out = leave_out_held_parts(model, stab, plan, config)
-        if left_out is not None:
-            plan, scene = plan_with_views(model, config.instructions, prog.sub("plan"))
+            model, stab, kept_plan, left_out = leave_out_held_parts(model, stab, plan, config)
+        if left_out is not None:  # the kept model's plan is made: only its views are left
+            plan, scene = plan_with_views(model, config.instructions, prog.sub("plan"), kept_plan)
     prog("plan", 1.0)
 
     title = config.title or input_path.stem
@@ -301,9 +301,10 @@ def held_parts(plan: Any) -> list[int]:
 
 def leave_out_held_parts(
     model: BrickModel, stab: Any, plan: Any, config: BrickifyConfig
-) -> tuple[BrickModel, Any, dict[str, Any] | None]:
-    """(model, stability, what was left out or None): the model without the parts only a hand
-    could hold, when that model is no worse.
+) -> tuple[BrickModel, Any, Any, dict[str, Any] | None]:
+    """(model, stability, build plan, what was left out or None): the model without the parts
+    only a hand could hold, when that model is no worse; its plan is made with the view hints
+    :func:`plan_with_views` asks for, so that it can go on from there.
 
     A part that hangs inside a sub-assembly whichever way up it is built (under a part, with
     a gap over an earlier one) cannot be pressed on; the builder would hold it until the parts
@@ -327,7 +328,8 @@ def leave_out_held_parts(
     pieces = connectivity_report(model).n_components
     margin = min(float(getattr(stab, "margin", 0.0) or 0.0), config.physics.safety_margin)
     _, unstable, held = plan_checks(plan.info)
-    best: tuple[BrickModel, Any] | None = None
+    best: tuple[BrickModel, Any, Any] | None = None
+    rendered = bool(config.instructions.formats) and config.instructions.renders_views
     left: list[Any] = []
     current, current_plan = model, plan
     for _ in range(LEAVE_OUT_ROUNDS):
@@ -349,16 +351,16 @@ def leave_out_held_parts(
             break
         if conn.n_components > pieces or not conn.grounded:
             break
-        cand_plan = plan_for(cand, None, view_hints=False)
+        cand_plan = plan_for(cand, None, view_hints=not rendered)
         _, cand_unstable, cand_held = plan_checks(cand_plan.info)
         if cand_held >= held or len(cand_unstable) > len(unstable):
             break
         left += out
-        best, held, unstable = (cand, cand_stab), cand_held, cand_unstable
+        best, held, unstable = (cand, cand_stab, cand_plan), cand_held, cand_unstable
         current, current_plan = cand, cand_plan
     if best is None:
-        return model, stab, None
-    kept, kept_stab = best
+        return model, stab, plan, None
+    kept, kept_stab, kept_plan = best
     summary = {
         "parts": len(left),
         "cells": total - cells(kept),
@@ -366,7 +368,7 @@ def leave_out_held_parts(
         "at": [[int(p.x), int(p.y), int(p.z)] for p in left],
         "reason": "parts that only a hand could hold in place while the parts above them go on",
     }
-    return kept, kept_stab, summary
+    return kept, kept_stab, kept_plan, summary
 
 
 CELLS_PER_PART_ESTIMATE = 24
@@ -420,11 +422,15 @@ def completion_summary(grid: Any, model: BrickModel) -> dict[str, Any]:
 
 
 def plan_with_views(
-    model: BrickModel, config: InstructionsConfig, progress: ProgressCallback | None = None
+    model: BrickModel,
+    config: InstructionsConfig,
+    progress: ProgressCallback | None = None,
+    plan: Any = None,
 ) -> tuple[Any, Any]:
     """The build plan of ``model`` and, when booklets are wanted, the step renderer, with turned
     views chosen for steps whose new parts the default view hides (so ``model.mpd`` carries the
-    same ``ROTSTEP`` hints the booklet shows)."""
+    same ``ROTSTEP`` hints the booklet shows). ``plan``: the model's plan, already searched with
+    heightmap view hints exactly when the views are not rendered (the search is skipped)."""
     from voxforge.instructions.booklet import make_scene
     from voxforge.instructions.steps import choose_views
     from voxforge.pipelines.instructions import plan_for
@@ -432,7 +438,8 @@ def plan_with_views(
     report = progress or (lambda stage, f: None)
     booklet = bool(config.formats) and len(model.placements) > 0
     rendered = booklet and config.renders_views
-    plan = plan_for(model, lambda stage, f: report("plan", 0.8 * f), view_hints=not rendered)
+    if plan is None:
+        plan = plan_for(model, lambda stage, f: report("plan", 0.8 * f), view_hints=not rendered)
     scene = None
     if booklet:
         scene = make_scene(model, config)
