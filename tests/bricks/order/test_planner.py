@@ -599,3 +599,51 @@ def test_program_budget_is_a_count_and_the_time_cap_is_reported() -> None:
     capped = PrefixStability(m, PhysicsConfig(), time_cap_s=0.0)
     assert capped.verdict(everything, everything.copy()) is None
     assert capped.work == 0 and capped.time_limited
+
+
+def _canopy() -> BrickModel:
+    """A 1x2 pillar with two 1x8 plates meeting over it, each on one stud of it, a column of two
+    1x1 bricks hanging under each plate's far end, and a 1x4 plate on top joining the two plates.
+    The canopy balances on the pillar only once the joining plate is on."""
+    ps = [_place("3004", 7, 0, 3 * i) for i in range(3)]
+    ps += [_place("3460", 0, 0, 9), _place("3460", 8, 0, 9)]
+    for x in (0, 15):
+        ps += [_place("3005", x, 0, 6), _place("3005", x, 0, 3)]
+    ps += [_place("3710", 6, 0, 10)]
+    return _model(ps)
+
+
+def test_pieces_that_stand_only_together_are_joined_into_one_sub_assembly() -> None:
+    # studs weakened so that one half of the canopy tips the pillar: the half-built prefix fails
+    physics = PhysicsConfig(friction_capacity_n=0.02, time_limit_s=10.0)
+    m = _canopy()
+    assert analyze_stability(m, physics).verdict == "STABLE"
+    cfg = dict(physics_config=physics, sub_max_parts=4, sub_min_parts=2)
+    kept = plan_build(m, OrderConfig(max_joins=0, **cfg))
+    assert kept.info["prefixes_stable"] is False and len(kept.submodels) == 2
+    plan = plan_build(m, OrderConfig(**cfg))
+    assert plan.info["prefixes_stable"] is True and plan.info["problems"] == []
+    assert plan.info["joined_sub_assemblies"] == 1
+    (sub,) = plan.submodels
+    assert sorted(sub.parts) == list(range(3, 10))  # both halves and the plate joining them
+    assert plan.info["prefixes_connected"] and plan.info["press_from_above"]
+
+
+def test_modelnet_table_3626_stands_at_every_step(shared_data) -> None:
+    """ModelNet table #3626 at 32 studs: a hanging group is cut into two sub-assemblies, and the
+    build with only the first on does not stand; joined, every prefix stands."""
+    from voxforge.bricks.lay import LayoutConfig, lay_bricks
+    from voxforge.core.voxelgrid import VoxelGrid
+    from voxforge.io import load_voxel_dataset
+    from voxforge.voxel import VoxelizeConfig
+    from voxforge.voxel.resample import resample_grid
+
+    ds = load_voxel_dataset(shared_data / "modelnet10_vox30_train.npz")
+    vox = ds.voxels[3626].astype(bool)
+    grid = resample_grid(VoxelGrid(vox, pitch=1.0 / 30), VoxelizeConfig(width_studs=32))
+    codes = np.where(grid.occupancy, 71, -1).astype(np.int32)
+    model, _ = lay_bricks(grid, codes, LayoutConfig(), stability=analyze_stability)
+    assert plan_build(model, OrderConfig(max_joins=0)).info["prefixes_stable"] is False
+    plan = plan_build(model)
+    assert plan.info["prefixes_stable"] is True and plan.info["joined_sub_assemblies"] >= 1
+    assert plan.info["problems"] == []

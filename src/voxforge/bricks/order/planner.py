@@ -26,6 +26,10 @@ How the order is made (lattice units, z up; relations from :mod:`voxforge.bricks
    connection to the ground, press-from-above and (optionally) stability, within a time
    budget for the linear programs; whatever fails is named in ``BuildPlan.info["problems"]``
    with the step and the reason, and prefixes left unchecked in ``info["unchecked_steps"]``.
+   Where a prefix does not stand because a sub-assembly went on alone (pieces of one large
+   hanging group that only stand together), that sub-assembly is joined to the steps after it
+   up to the first prefix that stands again, and the plan is checked again; a join is kept
+   only when fewer prefixes fail (:func:`_join_after_unstable`).
 5. *Views.* A step whose new parts the default view (from the lattice's -x, -y corner, 30
    degrees up) mostly cannot see gets a ``rotation`` hint: the quarter turn that shows most.
 """
@@ -43,10 +47,15 @@ from pydantic import BaseModel, Field, model_validator
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from voxforge.bricks.order.checks import PrefixStability, prefix_connected, press_violations
+from voxforge.bricks.order.checks import (
+    PrefixStability,
+    prefix_connected,
+    press_violations,
+    sub_model,
+)
 from voxforge.bricks.order.graph import OrderGraph, order_graph, reach_up
 from voxforge.bricks.order.plan import BuildPlan, BuildStep, SubAssembly
-from voxforge.bricks.physics.stability import PhysicsConfig
+from voxforge.bricks.physics.stability import PhysicsConfig, analyze_stability
 from voxforge.core.brickmodel import BrickModel
 from voxforge.core.errors import ConfigError, GeometryError
 from voxforge.core.progress import ProgressCallback, null_progress
@@ -86,6 +95,9 @@ class OrderConfig(BaseModel, extra="forbid"):
         physics_time_cap_s: a safety cap on the seconds of those programs; a plan it stops says
             so (``info["physics_time_limited"]``).
         view_hints: add ``rotation`` hints to steps the default view cannot see.
+        max_joins: times a sub-assembly step whose prefix does not stand may be joined to the
+            steps after it (:func:`_join_after_unstable`); 0 keeps the plan as checked.
+        join_window: steps after the failing one searched for a prefix that stands again.
     """
 
     target_parts: int = Field(6, ge=1, le=100)
@@ -98,6 +110,8 @@ class OrderConfig(BaseModel, extra="forbid"):
     physics_budget: int = Field(80_000, ge=0)
     physics_time_cap_s: float = Field(180.0, ge=0)
     view_hints: bool = True
+    max_joins: int = Field(4, ge=0, le=100)
+    join_window: int = Field(6, ge=1, le=100)
 
     @model_validator(mode="after")
     def _bounds(self) -> OrderConfig:
@@ -758,6 +772,41 @@ def plan_build(
     raw = _steps_of_waves(g, waves, cfg)
     report("order", 0.2)
 
+    plan, problems = _assemble(model, g, raw, cfg)
+    report("order", 0.3)
+    info = _check_plan(model, g, plan, unit, cfg, problems, report)
+    for _ in range(cfg.max_joins):
+        joined = _join_after_unstable(model, g, raw, info, cfg)
+        if joined is None:
+            break
+        raw2, piece = joined
+        unit2 = unit.copy()
+        unit2[piece] = unit[piece].min()  # one unit: the press-from-above check sees one piece
+        plan2, problems2 = _assemble(model, g, raw2, cfg)
+        info2 = _check_plan(model, g, plan2, unit2, cfg, problems2, null_progress)
+        if not _fewer_unstable(info2, info):
+            break
+        raw, unit, plan, info = raw2, unit2, plan2, info2
+        info["joined_sub_assemblies"] = info.get("joined_sub_assemblies", 0) + 1
+    info.setdefault("joined_sub_assemblies", 0)
+    if cfg.view_hints:
+        info["view_hints"] = "heightmap"  # a renderer may replace them (choose_views)
+    info["seconds"] = round(time.perf_counter() - t0, 3)
+    report("order", 1.0)
+    log.info(
+        "build order: %d steps, %d sub-assemblies, %.2f s",
+        len(plan.steps),
+        len(plan.submodels),
+        info["seconds"],
+    )
+    return BuildPlan(plan.steps, plan.submodels, info)
+
+
+def _assemble(
+    model: BrickModel, g: OrderGraph, raw: list[tuple[np.ndarray, bool]], cfg: OrderConfig
+) -> tuple[BuildPlan, list[dict[str, Any]]]:
+    """The plan of the ``raw`` steps [(parts, is a sub-assembly)] (sub-assemblies built on the
+    table, view hints added) and the problems of its sub-assemblies."""
     problems: list[dict[str, Any]] = []
     submodels: list[SubAssembly] = []
     steps: list[BuildStep] = []
@@ -774,16 +823,90 @@ def plan_build(
         steps = [BuildStep(s.parts, s.submodel, h) for s, h in zip(steps, hints, strict=True)]
     plan = BuildPlan(tuple(steps), tuple(submodels))
     plan.validate(g.n)
-    report("order", 0.3)
-    info = _check_plan(model, g, plan, unit, cfg, problems, report)
-    if cfg.view_hints:
-        info["view_hints"] = "heightmap"  # a renderer may replace them (choose_views)
-    info["seconds"] = round(time.perf_counter() - t0, 3)
-    report("order", 1.0)
-    log.info(
-        "build order: %d steps, %d sub-assemblies, %.2f s", len(steps), len(submodels), info["seconds"]
+    return plan, problems
+
+
+def _unstable_steps(info: dict[str, Any]) -> list[int]:
+    """0-based steps whose prefix was found not to stand (not the unchecked ones)."""
+    fails = [p for p in info["problems"] if p["reason"].startswith("the build so far")]
+    return sorted({p["step"] - 1 for p in fails if p.get("step")})
+
+
+def _fewer_unstable(new: dict[str, Any], old: dict[str, Any]) -> bool:
+    """Whether the plan checked as ``new`` is better: fewer prefixes that do not stand, none left
+    unchecked that were checked, every prefix still connected and pressed from above where it
+    was, and no more parts to hold by hand."""
+    held = [sum(len(p.get("parts", ())) for p in i["problems"] if "submodel" in p) for i in (new, old)]
+    return (
+        len(_unstable_steps(new)) < len(_unstable_steps(old))
+        and len(new["unchecked_steps"]) <= len(old["unchecked_steps"])
+        and held[0] <= held[1]
+        and new["prefixes_connected"] >= old["prefixes_connected"]
+        and new["press_from_above"] >= old["press_from_above"]
     )
-    return BuildPlan(plan.steps, plan.submodels, info)
+
+
+def _join_after_unstable(
+    model: BrickModel,
+    g: OrderGraph,
+    raw: list[tuple[np.ndarray, bool]],
+    info: dict[str, Any],
+    cfg: OrderConfig,
+) -> tuple[list[tuple[np.ndarray, bool]], np.ndarray] | None:
+    """``raw`` with the first step whose prefix does not stand joined to the steps after it, and
+    the (k,) parts of the joined sub-assembly.
+
+    Pieces of a large hanging group are attached one after another (:func:`plan_units` cuts
+    them), and the first piece alone can hang on too few studs: the prefix with the next piece on
+    stands again. The sub-assemblies from the failing step up to the first later prefix that
+    stands (at most ``cfg.join_window`` steps on) then become one sub-assembly, with the
+    main-model parts of those steps that join them by studs; the other main-model parts of
+    those steps go into a step of their own, after the joined piece or before it, whichever the
+    *below* relation allows. None when nothing can be joined.
+    """
+    bad = _unstable_steps(info)
+    if not bad or info["unchecked_steps"]:
+        return None
+    i = bad[0]
+    if not raw[i][1]:
+        return None
+    step_of = np.full(g.n, -1, dtype=np.int64)
+    for k, (parts, _) in enumerate(raw):
+        step_of[parts] = k
+    j = _next_standing(model, step_of, i, min(i + cfg.join_window, len(raw) - 1), cfg)
+    if j is None:
+        return None
+    window = (step_of >= i) & (step_of <= j)
+    subs = np.zeros(g.n, dtype=bool)
+    for k in range(i, j + 1):
+        if raw[k][1]:
+            subs[raw[k][0]] = True
+    on = window[g.stud_lo] & window[g.stud_hi]
+    studs = (np.ones(int(on.sum()), dtype=bool), (g.stud_lo[on], g.stud_hi[on]))
+    _, comp = csgraph.connected_components(sparse.coo_matrix(studs, shape=(g.n, g.n)), directed=False)
+    joined = window & np.isin(comp, comp[subs])
+    rest = window & ~joined
+    if not rest.any():
+        middle = [(np.flatnonzero(joined), True)]
+    else:
+        rest_below = (rest[g.below_lo] & joined[g.below_hi]).any()
+        joined_below = (joined[g.below_lo] & rest[g.below_hi]).any()
+        if rest_below and joined_below:
+            return None
+        pair = [(np.flatnonzero(joined), True), (np.flatnonzero(rest), False)]
+        middle = pair[::-1] if rest_below else pair
+    return raw[:i] + middle + raw[j + 1 :], np.flatnonzero(joined)
+
+
+def _next_standing(
+    model: BrickModel, step_of: np.ndarray, i: int, last: int, cfg: OrderConfig
+) -> int | None:
+    """The first step after ``i`` (up to ``last``) whose prefix the full analysis finds standing."""
+    for k in range(i + 1, last + 1):
+        keep = (step_of >= 0) & (step_of <= k)
+        if analyze_stability(sub_model(model, keep), cfg.physics_config).stable:
+            return k
+    return None
 
 
 def _check_plan(
