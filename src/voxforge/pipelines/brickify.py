@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from voxforge.bricks.colors.assign import ColorConfig
 from voxforge.bricks.lay import LayoutConfig
 from voxforge.bricks.physics.stability import PhysicsConfig
+from voxforge.bricks.repair.leave_out import held_parts
 from voxforge.bricks.verdict import DEFAULT_SAFETY_MARGIN
 from voxforge.core.brickmodel import BrickModel
 from voxforge.core.config import dump_config
@@ -288,87 +289,23 @@ def lay_and_check(
     return model, layout_report, stab
 
 
-LEAVE_OUT_SHARE = 0.02
-"""At most this share of a model's cells is left out to spare parts held by hand."""
-LEAVE_OUT_ROUNDS = 3
-"""Rounds of leaving out held parts (a part left out can leave another hanging)."""
-
-
-def held_parts(plan: Any) -> list[int]:
-    """Parts the build order can only place by holding them (the problems that name parts)."""
-    return sorted({int(i) for p in plan.info.get("problems") or [] for i in p.get("parts") or []})
-
-
 def leave_out_held_parts(
     model: BrickModel, stab: Any, plan: Any, config: BrickifyConfig
 ) -> tuple[BrickModel, Any, Any, dict[str, Any] | None]:
     """(model, stability, build plan, what was left out or None): the model without the parts
-    only a hand could hold, when that model is no worse; its plan is made with the view hints
-    :func:`plan_with_views` asks for, so that it can go on from there.
-
-    A part that hangs inside a sub-assembly whichever way up it is built (under a part, with
-    a gap over an earlier one) cannot be pressed on; the builder would hold it until the parts
-    above are on. Leaving such parts out (usually 1x1 and 1x2 plates on an underside) costs a
-    few cells of the shape and gives a model every step of which is placed by a press. The
-    result is kept only when it stands at the safety margin (or the margin it had), is in no
-    more pieces, has fewer held parts and no more steps that do not stand, and left out at most
-    :data:`LEAVE_OUT_SHARE` of the cells; each round is checked with the physics and a new
-    build order.
-    """
-    from voxforge.bricks.connectivity import connectivity_report
-    from voxforge.bricks.physics.stability import analyze_stability
-    from voxforge.bricks.verdict import plan_checks
+    only a hand could hold, when that model is no worse
+    (:func:`voxforge.bricks.repair.leave_out.leave_out_held`); its plan is made with the view
+    hints :func:`plan_with_views` asks for, so that it can go on from there."""
+    from voxforge.bricks.repair.leave_out import leave_out_held
     from voxforge.pipelines.instructions import plan_for
 
-    def cells(m: BrickModel) -> int:
-        a = m.arrays()
-        return int((a["sx"] * a["sy"] * a["h"]).sum())
-
-    total = cells(model)
-    pieces = connectivity_report(model).n_components
-    margin = min(float(getattr(stab, "margin", 0.0) or 0.0), config.physics.safety_margin)
-    _, unstable, held = plan_checks(plan.info)
-    best: tuple[BrickModel, Any, Any] | None = None
     rendered = bool(config.instructions.formats) and config.instructions.renders_views
-    left: list[Any] = []
-    current, current_plan = model, plan
-    for _ in range(LEAVE_OUT_ROUNDS):
-        drop = set(held_parts(current_plan))
-        if not drop:
-            break
-        out = [p for i, p in enumerate(current.placements) if i in drop]
-        cand = BrickModel(
-            [p for i, p in enumerate(current.placements) if i not in drop],
-            current.shape,
-            current.pitch,
-            current.origin,
-        )
-        if not len(cand) or total - cells(cand) > LEAVE_OUT_SHARE * total:
-            break
-        cand_stab = analyze_stability(cand, config.physics)
-        conn = connectivity_report(cand)
-        if cand_stab.verdict != "STABLE" or float(cand_stab.margin) < margin:
-            break
-        if conn.n_components > pieces or not conn.grounded:
-            break
-        cand_plan = plan_for(cand, None, view_hints=not rendered)
-        _, cand_unstable, cand_held = plan_checks(cand_plan.info)
-        if cand_held >= held or len(cand_unstable) > len(unstable):
-            break
-        left += out
-        best, held, unstable = (cand, cand_stab, cand_plan), cand_held, cand_unstable
-        current, current_plan = cand, cand_plan
-    if best is None:
+    kept = leave_out_held(
+        model, stab, plan, config.physics, lambda m: plan_for(m, None, view_hints=not rendered)
+    )
+    if kept is None:
         return model, stab, plan, None
-    kept, kept_stab, kept_plan = best
-    summary = {
-        "parts": len(left),
-        "cells": total - cells(kept),
-        "by_part": dict(sorted(Counter(p.part for p in left).items())),
-        "at": [[int(p.x), int(p.y), int(p.z)] for p in left],
-        "reason": "parts that only a hand could hold in place while the parts above them go on",
-    }
-    return kept, kept_stab, kept_plan, summary
+    return kept.model, kept.stability, kept.plan, kept.summary
 
 
 CELLS_PER_PART_ESTIMATE = 24

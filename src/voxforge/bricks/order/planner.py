@@ -56,6 +56,7 @@ from voxforge.bricks.order.checks import (
 from voxforge.bricks.order.graph import OrderGraph, order_graph, reach_up
 from voxforge.bricks.order.plan import BuildPlan, BuildStep, SubAssembly
 from voxforge.bricks.physics.stability import PhysicsConfig, analyze_stability
+from voxforge.bricks.verdict import plan_checks
 from voxforge.core.brickmodel import BrickModel
 from voxforge.core.errors import ConfigError, GeometryError
 from voxforge.core.progress import ProgressCallback, null_progress
@@ -826,21 +827,16 @@ def _assemble(
     return plan, problems
 
 
-def _unstable_steps(info: dict[str, Any]) -> list[int]:
-    """0-based steps whose prefix was found not to stand (not the unchecked ones)."""
-    fails = [p for p in info["problems"] if p["reason"].startswith("the build so far")]
-    return sorted({p["step"] - 1 for p in fails if p.get("step")})
-
-
 def _fewer_unstable(new: dict[str, Any], old: dict[str, Any]) -> bool:
     """Whether the plan checked as ``new`` is better: fewer prefixes that do not stand, none left
     unchecked that were checked, every prefix still connected and pressed from above where it
-    was, and no more parts to hold by hand."""
-    held = [sum(len(p.get("parts", ())) for p in i["problems"] if "submodel" in p) for i in (new, old)]
+    was, and no more problems that need a hand."""
+    _, new_bad, new_held = plan_checks(new)
+    _, old_bad, old_held = plan_checks(old)
     return (
-        len(_unstable_steps(new)) < len(_unstable_steps(old))
+        len(new_bad) < len(old_bad)
         and len(new["unchecked_steps"]) <= len(old["unchecked_steps"])
-        and held[0] <= held[1]
+        and new_held <= old_held
         and new["prefixes_connected"] >= old["prefixes_connected"]
         and new["press_from_above"] >= old["press_from_above"]
     )
@@ -864,10 +860,10 @@ def _join_after_unstable(
     those steps go into a step of their own, after the joined piece or before it, whichever the
     *below* relation allows. None when nothing can be joined.
     """
-    bad = _unstable_steps(info)
+    _, bad, _ = plan_checks(info)
     if not bad or info["unchecked_steps"]:
         return None
-    i = bad[0]
+    i = bad[0] - 1
     if not raw[i][1]:
         return None
     step_of = np.full(g.n, -1, dtype=np.int64)
