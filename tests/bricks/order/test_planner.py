@@ -627,6 +627,16 @@ def test_pieces_that_stand_only_together_are_joined_into_one_sub_assembly() -> N
     (sub,) = plan.submodels
     assert sorted(sub.parts) == list(range(3, 10))  # both halves and the plate joining them
     assert plan.info["prefixes_connected"] and plan.info["press_from_above"]
+    # the search and the second check count against the same budget as the first check
+    assert kept.info["physics_work"] < plan.info["physics_work"] <= OrderConfig().physics_budget
+
+
+def test_joins_stop_when_the_physics_budget_is_spent() -> None:
+    physics = PhysicsConfig(friction_capacity_n=0.02, time_limit_s=10.0)
+    cfg = dict(physics_config=physics, sub_max_parts=4, sub_min_parts=2)
+    first = plan_build(_canopy(), OrderConfig(max_joins=0, **cfg)).info["physics_work"]
+    plan = plan_build(_canopy(), OrderConfig(physics_budget=first, **cfg))
+    assert plan.info["joined_sub_assemblies"] == 0 and plan.info["prefixes_stable"] is False
 
 
 def test_modelnet_table_3626_stands_at_every_step(shared_data) -> None:

@@ -776,19 +776,8 @@ def plan_build(
     plan, problems = _assemble(model, g, raw, cfg)
     report("order", 0.3)
     info = _check_plan(model, g, plan, unit, cfg, problems, report)
-    for _ in range(cfg.max_joins):
-        joined = _join_after_unstable(model, g, raw, info, cfg)
-        if joined is None:
-            break
-        raw2, piece = joined
-        unit2 = unit.copy()
-        unit2[piece] = unit[piece].min()  # one unit: the press-from-above check sees one piece
-        plan2, problems2 = _assemble(model, g, raw2, cfg)
-        info2 = _check_plan(model, g, plan2, unit2, cfg, problems2, null_progress)
-        if not _fewer_unstable(info2, info):
-            break
-        raw, unit, plan, info = raw2, unit2, plan2, info2
-        info["joined_sub_assemblies"] = info.get("joined_sub_assemblies", 0) + 1
+    if cfg.physics and cfg.max_joins:
+        plan, info = _join_unstable(model, g, raw, unit, plan, info, cfg)
     info.setdefault("joined_sub_assemblies", 0)
     if cfg.view_hints:
         info["view_hints"] = "heightmap"  # a renderer may replace them (choose_views)
@@ -801,6 +790,54 @@ def plan_build(
         info["seconds"],
     )
     return BuildPlan(plan.steps, plan.submodels, info)
+
+
+def _join_unstable(
+    model: BrickModel,
+    g: OrderGraph,
+    raw: list[tuple[np.ndarray, bool]],
+    unit: np.ndarray,
+    plan: BuildPlan,
+    info: dict[str, Any],
+    cfg: OrderConfig,
+) -> tuple[BuildPlan, dict[str, Any]]:
+    """The plan with sub-assembly steps whose prefix does not stand joined to the steps after
+    them (:func:`_join_after_unstable`), each join checked again and kept only when the plan
+    gets better (:func:`_fewer_unstable`). The searches and checks share what is left of the
+    first check's physics budget and time cap, so a model costs no more programs than one check
+    may; ``info`` reports the work of all of them."""
+    work, seconds = int(info["physics_work"]), float(info["physics_s"])
+    joins = 0
+    for _ in range(cfg.max_joins):
+        left = cfg.model_copy(
+            update={
+                "physics_budget": max(cfg.physics_budget - work, 0),
+                "physics_time_cap_s": max(cfg.physics_time_cap_s - seconds, 0.0),
+            }
+        )
+        joined, spent = _join_after_unstable(model, g, raw, info, left)
+        work, seconds = work + spent[0], seconds + spent[1]
+        if joined is None:
+            break
+        raw2, piece = joined
+        unit2 = unit.copy()
+        unit2[piece] = unit[piece].min()  # one unit: the press-from-above check sees one piece
+        plan2, problems2 = _assemble(model, g, raw2, cfg)
+        left = left.model_copy(
+            update={
+                "physics_budget": max(cfg.physics_budget - work, 0),
+                "physics_time_cap_s": max(cfg.physics_time_cap_s - seconds, 0.0),
+            }
+        )
+        info2 = _check_plan(model, g, plan2, unit2, left, problems2, null_progress)
+        work, seconds = work + info2["physics_work"], seconds + info2["physics_s"]
+        if not _fewer_unstable(info2, info):
+            break
+        raw, unit, plan, info = raw2, unit2, plan2, info2
+        joins += 1
+    info = {**info, "joined_sub_assemblies": joins, "physics_work": work}
+    info["physics_s"] = round(seconds, 3)
+    return plan, info
 
 
 def _assemble(
@@ -848,9 +885,10 @@ def _join_after_unstable(
     raw: list[tuple[np.ndarray, bool]],
     info: dict[str, Any],
     cfg: OrderConfig,
-) -> tuple[list[tuple[np.ndarray, bool]], np.ndarray] | None:
-    """``raw`` with the first step whose prefix does not stand joined to the steps after it, and
-    the (k,) parts of the joined sub-assembly.
+) -> tuple[tuple[list[tuple[np.ndarray, bool]], np.ndarray] | None, tuple[int, float]]:
+    """(``raw`` with the first step whose prefix does not stand joined to the steps after it,
+    and the (k,) parts of the joined sub-assembly; or None), and the (parts, seconds) of the
+    stability programs the search ran.
 
     Pieces of a large hanging group are attached one after another (:func:`plan_units` cuts
     them), and the first piece alone can hang on too few studs: the prefix with the next piece on
@@ -860,18 +898,19 @@ def _join_after_unstable(
     those steps go into a step of their own, after the joined piece or before it, whichever the
     *below* relation allows. None when nothing can be joined.
     """
+    none: tuple[int, float] = (0, 0.0)
     _, bad, _ = plan_checks(info)
     if not bad or info["unchecked_steps"]:
-        return None
+        return None, none
     i = bad[0] - 1
     if not raw[i][1]:
-        return None
+        return None, none
     step_of = np.full(g.n, -1, dtype=np.int64)
     for k, (parts, _) in enumerate(raw):
         step_of[parts] = k
-    j = _next_standing(model, step_of, i, min(i + cfg.join_window, len(raw) - 1), cfg)
+    j, spent = _next_standing(model, step_of, i, min(i + cfg.join_window, len(raw) - 1), cfg)
     if j is None:
-        return None
+        return None, spent
     window = (step_of >= i) & (step_of <= j)
     subs = np.zeros(g.n, dtype=bool)
     for k in range(i, j + 1):
@@ -888,21 +927,28 @@ def _join_after_unstable(
         rest_below = (rest[g.below_lo] & joined[g.below_hi]).any()
         joined_below = (joined[g.below_lo] & rest[g.below_hi]).any()
         if rest_below and joined_below:
-            return None
+            return None, spent
         pair = [(np.flatnonzero(joined), True), (np.flatnonzero(rest), False)]
         middle = pair[::-1] if rest_below else pair
-    return raw[:i] + middle + raw[j + 1 :], np.flatnonzero(joined)
+    return (raw[:i] + middle + raw[j + 1 :], np.flatnonzero(joined)), spent
 
 
 def _next_standing(
     model: BrickModel, step_of: np.ndarray, i: int, last: int, cfg: OrderConfig
-) -> int | None:
-    """The first step after ``i`` (up to ``last``) whose prefix the full analysis finds standing."""
+) -> tuple[int | None, tuple[int, float]]:
+    """The first step after ``i`` (up to ``last``) whose prefix the full analysis finds standing
+    (None when none does or the budget runs out first), and the (parts, seconds) analysed."""
+    work, seconds = 0, 0.0
     for k in range(i + 1, last + 1):
         keep = (step_of >= 0) & (step_of <= k)
-        if analyze_stability(sub_model(model, keep), cfg.physics_config).stable:
-            return k
-    return None
+        if work >= cfg.physics_budget or seconds >= cfg.physics_time_cap_s:
+            break
+        t0 = time.perf_counter()
+        stands = analyze_stability(sub_model(model, keep), cfg.physics_config).stable
+        work, seconds = work + int(keep.sum()), seconds + time.perf_counter() - t0
+        if stands:
+            return k, (work, seconds)
+    return None, (work, seconds)
 
 
 def _check_plan(
