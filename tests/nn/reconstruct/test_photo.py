@@ -84,6 +84,32 @@ def test_grabcut_finds_the_object_in_a_cluttered_jpeg(chair_rgba: np.ndarray, se
     assert iou(mask, truth) >= 0.85
 
 
+def test_object_coloured_like_the_wall_is_found_against_the_floor() -> None:
+    # a room: a wall above, a floor below; the object stands on the floor in the wall's colour, so
+    # its colour is common on the border (colour rarity misses it) but not at its own height
+    h, w = 240, 320
+    img = np.empty((h, w, 3), np.uint8)
+    img[: h // 2] = (200, 170, 120)
+    img[h // 2 :] = (90, 110, 100)
+    truth = np.zeros((h, w), bool)
+    truth[140:220, 120:200] = True
+    img[truth] = (200, 170, 120)
+    img = np.clip(img + np.random.default_rng(0).normal(0, 3, img.shape), 0, 255).astype(np.uint8)
+    assert iou(photo.saliency_guess(img), truth) < 0.2
+    assert iou(photo.row_contrast_guess(img), truth) > 0.8
+
+
+def test_large_holes_in_a_grabcut_cut_out_stay_open() -> None:
+    frame = np.zeros((100, 100), bool)
+    frame[10:90, 10:90] = True
+    frame[30:70, 30:70] = False  # the floor seen through a chair's frame: 1600 of 6400 pixels
+    frame[15, 15] = False  # a speck
+    assert photo.fill_holes(frame)[10:90, 10:90].all()
+    kept = photo.fill_holes(frame, keep_share=0.01)
+    assert kept[15, 15] and not kept[30:70, 30:70].any()
+    assert kept.sum() == frame.sum() + 1
+
+
 def test_prepared_photo_is_centred_and_framed_like_the_render_set(chair_rgba: np.ndarray) -> None:
     img, truth = photo.synthetic_photo(chair_rgba, np.random.default_rng(0))
     p = prepare_image(jpeg(img))

@@ -10,7 +10,8 @@ and pencil lines of any width. :func:`prepare_image` closes that gap:
    decoding; EXIF orientation applied; 16-bit, greyscale, palette and alpha images normalised);
 2. cut the object out: the alpha channel when the image has one, a colour-distance threshold when
    the background is plain (renders, product shots), else OpenCV GrabCut initialised from a
-   border-colour saliency guess (colours rare on the image border are probably object);
+   saliency guess: colours rare on the image border, or unlike the border at the same height
+   (a room's wall and floor change colour with height, not across), are probably object;
 3. crop to the object's box, centre it, scale it to the render set's framing and composite it on
    the render set's background.
 
@@ -55,6 +56,10 @@ WORK_SIDE = 768
 
 GRABCUT_SIDE = 256
 """Longest side GrabCut runs at (its cost grows with the pixel count times iterations)."""
+
+GRABCUT_OPEN_HOLES = 0.01
+"""Holes in a GrabCut cut-out larger than this share of the object stay open: GrabCut judged
+them background by colour (floor between legs), unlike a plain-background threshold's specks."""
 
 FILL = 0.84
 """Share of the output side the object's longer bounding-box side spans: the render set frames
@@ -425,7 +430,7 @@ def _grabcut_mask(rgb: np.ndarray, name: str, seed: int) -> np.ndarray:
     f = min(1.0, GRABCUT_SIDE / max(h, w))
     small = cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
     sh, sw = small.shape[:2]
-    guess = saliency_guess(small)
+    guess = saliency_guess(small) | row_contrast_guess(small)
     if guess.sum() < MIN_OBJECT_SHARE * sh * sw:
         raise GeometryError(
             f"{name}: no object found (nothing stands out from the background); "
@@ -445,7 +450,7 @@ def _grabcut_mask(rgb: np.ndarray, name: str, seed: int) -> np.ndarray:
         gc[ring] = cv2.GC_BGD
         obj = _pick_object(_run_grabcut(bgr, gc, seed))
     full = cv2.resize(obj.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) >= 0.5
-    return fill_holes(full)
+    return fill_holes(full, keep_share=GRABCUT_OPEN_HOLES)
 
 
 def _run_grabcut(bgr: np.ndarray, gc: np.ndarray, seed: int, iterations: int = 4) -> np.ndarray:
@@ -477,6 +482,40 @@ def saliency_guess(rgb: np.ndarray, bins: int = 16) -> np.ndarray:
     )
     guess = (rare > 0.6).astype(np.uint8)
     guess = cv2.morphologyEx(guess, cv2.MORPH_OPEN, _disk(max(1, min(rgb.shape[:2]) // 60)))
+    return guess > 0
+
+
+def row_contrast_guess(rgb: np.ndarray, band: float = 0.05, strip: float = 0.04) -> np.ndarray:
+    """(H, W) bool: pixels unlike the image's left and right borders at about the same height.
+
+    A room seen in a photo changes with height (wall, skirting, floor; light falling off), much
+    less across, so the border strips at a pixel's own rows are its best background sample. A
+    pixel whose CIELAB colour lies farther from every such sample than the background's own
+    spread is probably object. This finds objects whose colours do occur on the border, only at
+    other heights (a brown chair in a room with a brown wall), where :func:`saliency_guess`
+    sees nothing rare.
+
+    Args:
+        rgb: (H, W, 3) uint8.
+        band: height of a row band, a share of the image height; samples come from the band and
+            one band above and below.
+        strip: width of each border strip, a share of the image width.
+    """
+    h, w = rgb.shape[:2]
+    lab = cv2.cvtColor(np.ascontiguousarray(rgb[..., ::-1]), cv2.COLOR_BGR2LAB).astype(np.float32)
+    lab = cv2.GaussianBlur(lab, (0, 0), max(1.0, min(h, w) / 160))
+    s = max(2, round(w * strip))
+    sides = np.concatenate([lab[:, :s], lab[:, -s:]], axis=1)
+    r = max(2, round(h * band))
+    dist = np.empty((h, w), dtype=np.float32)
+    for y0 in range(0, h, r):
+        samples = sides[max(0, y0 - r) : min(h, y0 + 2 * r)].reshape(-1, 3)[::3]
+        px = lab[y0 : y0 + r].reshape(-1, 3)
+        d2 = ((px[:, None, :] - samples[None, :, :]) ** 2).sum(axis=2).min(axis=1)
+        dist[y0 : y0 + r] = np.sqrt(d2).reshape(-1, w)
+    spread = float(np.percentile(dist[:, :s], 95))  # how far the border is from itself
+    guess = (dist > max(12.0, 2.5 * spread)).astype(np.uint8)
+    guess = cv2.morphologyEx(guess, cv2.MORPH_OPEN, _disk(max(1, min(h, w) // 60)))
     return guess > 0
 
 
@@ -549,13 +588,24 @@ def _colour_overlap(rgb: np.ndarray, mask: np.ndarray, bins: int = 8) -> float:
     return float(np.minimum(a, b).sum())
 
 
-def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """(H, W) bool with every region the mask encloses filled (flood fill of the outside)."""
+def fill_holes(mask: np.ndarray, keep_share: float | None = None) -> np.ndarray:
+    """(H, W) bool with the regions the mask encloses filled (flood fill of the outside).
+
+    ``keep_share``: holes larger than this share of the filled object's area stay open (the
+    floor seen between a chair's legs and rungs is background, a speck inside the seat is not).
+    """
     h, w = mask.shape
     padded = np.zeros((h + 2, w + 2), dtype=np.uint8)
     padded[1:-1, 1:-1] = mask
     cv2.floodFill(padded, np.zeros((h + 4, w + 4), dtype=np.uint8), (0, 0), 2)
-    return padded[1:-1, 1:-1] != 2
+    filled = padded[1:-1, 1:-1] != 2
+    if keep_share is None:
+        return filled
+    holes = (filled & ~mask).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(holes, connectivity=4)
+    big = np.zeros(n, dtype=bool)
+    big[1:] = stats[1:, cv2.CC_STAT_AREA] > keep_share * float(filled.sum())
+    return filled & ~big[labels]
 
 
 def _disk(r: int) -> np.ndarray:
