@@ -118,6 +118,39 @@ def test_outputs_load_back_at_the_asked_height(tmp_path: Path) -> None:
     assert inputs.shape == (512, 256, 3)
 
 
+@dataclass
+class VoxelOnlyReconstructor(BoxReconstructor):
+    """The box double without point or mesh heads (like the featvox decoder)."""
+
+    def predict(self, images: list[np.ndarray], azimuths: list[float] | None = None) -> Any:
+        out = super().predict(images, azimuths)
+        return FakeReconstruction(out.occupancy, None, None, None, out.kind, out.azimuths)
+
+
+def test_points_without_a_point_head_lie_on_the_voxel_surface(tmp_path: Path) -> None:
+    res = run_reconstruct(
+        [photo_png(tmp_path)],
+        tmp_path / "p",
+        ReconstructConfig(output="points"),
+        reconstructor=VoxelOnlyReconstructor(),
+    )
+    cloud = trimesh.load(tmp_path / "p" / "model.ply")
+    assert isinstance(cloud, trimesh.PointCloud) and len(cloud.vertices) == 1024
+    assert res.points is not None
+    dist = np.abs(trimesh.proximity.signed_distance(res.mesh.tm, res.points))
+    assert dist.max() < 1e-6  # on the marching-cubes surface the mesh files carry
+    assert np.ptp(res.points[:, 2]) == pytest.approx(0.20, abs=0.02)  # the 20 cm box's height
+    source = json.loads((tmp_path / "p" / "summary.json").read_text())["mesh"]["source"]
+    assert "sampled" in source and "no point head" in source
+    with pytest.raises(ConfigError, match="no mesh head"):
+        run_reconstruct(
+            [photo_png(tmp_path)],
+            tmp_path / "m",
+            ReconstructConfig(output="mesh"),
+            reconstructor=VoxelOnlyReconstructor(),
+        )
+
+
 def test_points_and_mesh_heads(tmp_path: Path) -> None:
     src = [photo_png(tmp_path)]
     pts = run_reconstruct(

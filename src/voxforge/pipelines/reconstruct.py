@@ -7,8 +7,9 @@ fused over the views in the first view's yaw frame, and the prediction becomes:
 
 * ``voxels`` (default): a smooth, watertight mesh by marching cubes on the probabilities at the
   threshold (Taubin-smoothed, which keeps the volume), and the thresholded grid;
-* ``points``: the network's surface points (``model.ply`` is then a point cloud; the OBJ, STL and
-  GLB carry the voxel mesh, since points have no faces);
+* ``points``: the network's surface points, or points sampled on the marching-cubes surface when
+  the model has no point head (``model.ply`` is then a point cloud; the OBJ, STL and GLB carry
+  the voxel mesh, since points have no faces);
 * ``mesh``: the network's deformed icosphere.
 
 Colours (``colours``, photos only): the photos' colours are projected onto the side of the grid
@@ -68,6 +69,11 @@ MAX_INPUTS = 24
 SCALE_NOTE = "a photo carries no scale: the model is scaled to height_cm (--height-cm) tall"
 
 
+SURFACE_POINTS = 1024
+"""Points sampled on the marching-cubes surface for ``--as points`` when the model has no point
+head (as many as the point heads give)."""
+
+
 class ReconstructConfig(BaseModel):
     """Everything the reconstruct job needs; loadable from YAML (CLI flags win)."""
 
@@ -79,7 +85,8 @@ class ReconstructConfig(BaseModel):
     output: Literal["voxels", "points", "mesh"] = Field(
         "voxels",
         description="Which network head makes the model: 'voxels' (marching cubes on the "
-        "occupancy, watertight), 'points' (surface points), 'mesh' (deformed icosphere).",
+        "occupancy, watertight), 'points' (surface points: the point head's, else sampled on "
+        "the marching-cubes surface), 'mesh' (deformed icosphere).",
     )
     threshold: float = Field(0.4, gt=0.0, lt=1.0, description="Occupancy probability of a filled cell.")
     height_cm: float = Field(
@@ -288,9 +295,7 @@ def build_geometry(rec: Any, config: ReconstructConfig) -> Geometry:
         return (np.asarray(unit, np.float64) + 0.5) * GRID * pitch + origin
 
     points = None
-    if config.output == "points":
-        if getattr(rec, "points", None) is None:
-            raise ConfigError("this model has no point head; use --as voxels")
+    if config.output == "points" and getattr(rec, "points", None) is not None:
         points = to_world(rec.points)
     if config.output == "mesh":
         if getattr(rec, "mesh_vertices", None) is None or getattr(rec, "mesh_faces", None) is None:
@@ -301,6 +306,9 @@ def build_geometry(rec: Any, config: ReconstructConfig) -> Geometry:
         verts, faces = occupancy_surface(prob, config.threshold)
         mesh = _trimesh(to_world(verts), faces, smooth=config.smooth_iterations)
         source = "marching cubes on the occupancy probabilities"
+    if config.output == "points" and points is None:  # no point head: points on that surface
+        points = np.asarray(mesh.tm.sample(SURFACE_POINTS, seed=0), dtype=np.float64)
+        source += f", {SURFACE_POINTS} points sampled on it (the model has no point head)"
     return Geometry(grid, mesh, points, prob, pitch, source)
 
 
