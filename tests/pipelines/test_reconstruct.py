@@ -151,6 +151,34 @@ def test_points_without_a_point_head_lie_on_the_voxel_surface(tmp_path: Path) ->
         )
 
 
+@dataclass
+class FloatingSeatReconstructor(BoxReconstructor):
+    """A seat predicted over its stem with a gap of low (0.25) probability between them."""
+
+    def predict(self, images: list[np.ndarray], azimuths: list[float] | None = None) -> Any:
+        p = np.full((GRID, GRID, GRID), 0.01, np.float32)
+        p[8:24, 8:24, 18:22] = 0.9
+        p[14:18, 14:18, 2:15] = 0.9
+        p[14:18, 14:18, 15:18] = 0.25
+        return FakeReconstruction(p, None, None, None, self.kind, (0.0,))
+
+
+@pytest.mark.parametrize("one_piece", [True, False])
+def test_a_floating_seat_is_joined_to_its_stem(tmp_path: Path, one_piece: bool) -> None:
+    res = run_reconstruct(
+        [photo_png(tmp_path)],
+        tmp_path / "o",
+        ReconstructConfig(one_piece=one_piece, colours=False),
+        reconstructor=FloatingSeatReconstructor(),
+    )
+    bodies = len(res.mesh.tm.split(only_watertight=False))
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    if one_piece:
+        assert bodies == 1 and summary["pieces"] == {"predicted": 2, "joined": 1, "path_cells": 3}
+    else:
+        assert bodies == 2 and "pieces" not in summary
+
+
 def test_points_and_mesh_heads(tmp_path: Path) -> None:
     src = [photo_png(tmp_path)]
     pts = run_reconstruct(

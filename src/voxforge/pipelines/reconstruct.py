@@ -57,6 +57,7 @@ from voxforge.nn.reconstruct.photo import MAX_PIXELS, PreparedImage
 from voxforge.pipelines.brickify import BrickifyConfig
 from voxforge.pipelines.common import Timer, jsonable
 from voxforge.voxel import VoxelizeConfig
+from voxforge.voxel.connect import JoinReport, join_pieces
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,12 @@ class ReconstructConfig(BaseModel):
         True,
         description="Carry the photos' colours onto the visible side of the model (mirrored to "
         "the hidden side where the shape is symmetric): vertex colours, grid colours for bricks.",
+    )
+    one_piece: bool = Field(
+        True,
+        description="Join the pieces of the prediction to the largest along its most probable "
+        "cells (a seat the network left floating over its legs); pieces no path above "
+        "probability 0.1 reaches stay apart.",
     )
     smooth_iterations: int = Field(
         10, ge=0, le=200, description="Taubin smoothing steps of the voxel mesh (volume-preserving)."
@@ -264,6 +271,7 @@ class Geometry:
     probability: np.ndarray
     pitch_m: float
     mesh_source: str
+    joined: JoinReport | None = None
 
 
 def build_geometry(rec: Any, config: ReconstructConfig) -> Geometry:
@@ -274,12 +282,15 @@ def build_geometry(rec: Any, config: ReconstructConfig) -> Geometry:
     prob = np.asarray(rec.occupancy, dtype=np.float32)
     if prob.shape != (GRID, GRID, GRID) or not np.isfinite(prob).all():
         raise GeometryError(f"the network returned an occupancy of shape {prob.shape} (or NaN)")
-    occ = prob >= config.threshold
-    if not occ.any():
+    if not (prob >= config.threshold).any():
         raise GeometryError(
             f"the model found no object (highest occupancy {float(prob.max()):.2f} is below the "
             f"threshold {config.threshold}); try a clearer image or a lower --threshold"
         )
+    joined = None
+    if config.one_piece:
+        prob, joined = join_pieces(prob, config.threshold)
+    occ = prob >= config.threshold
     z = np.flatnonzero(occ.any(axis=(0, 1)))
     pitch = config.height_cm / 100.0 / float(z[-1] - z[0] + 1)
     origin = np.array([-GRID / 2 * pitch, -GRID / 2 * pitch, -float(z[0]) * pitch])
@@ -309,7 +320,7 @@ def build_geometry(rec: Any, config: ReconstructConfig) -> Geometry:
     if config.output == "points" and points is None:  # no point head: points on that surface
         points = np.asarray(mesh.tm.sample(SURFACE_POINTS, seed=0), dtype=np.float64)
         source += f", {SURFACE_POINTS} points sampled on it (the model has no point head)"
-    return Geometry(grid, mesh, points, prob, pitch, source)
+    return Geometry(grid, mesh, points, prob, pitch, source, joined)
 
 
 def _colour(
@@ -517,7 +528,11 @@ def build_summary(
             "extent_cm": [round(float(e) * 100, 2) for e in tm.extents],
         },
     }
-    summary.update(_confidence_report(geo.probability, info, config.kind, rec))
+    if geo.joined is not None:
+        j = geo.joined
+        summary["pieces"] = {"predicted": j.pieces, "joined": j.joined, "path_cells": j.cells}
+    raw = np.asarray(rec.occupancy, dtype=np.float32)  # calibrated on the network's own output
+    summary.update(_confidence_report(raw, info, config.kind, rec))
     if tm.is_watertight:
         summary["mesh"]["volume_cm3"] = round(float(tm.volume) * 1e6, 2)
     if geo.points is not None:
