@@ -174,7 +174,8 @@ def test_a_floating_seat_is_joined_to_its_stem(tmp_path: Path, one_piece: bool) 
     bodies = len(res.mesh.tm.split(only_watertight=False))
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     if one_piece:
-        assert bodies == 1 and summary["pieces"] == {"predicted": 2, "joined": 1, "path_cells": 3}
+        assert bodies == 1 and summary["pieces"]["predicted"] == 2
+        assert summary["pieces"]["joined"] == 1 and summary["pieces"]["path_cells"] >= 3
     else:
         assert bodies == 2 and "pieces" not in summary
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from voxforge.voxel.connect import RAISE, join_pieces
+from voxforge.voxel.connect import CORE, RAISE, join_pieces
 
 
 def _two_blocks(gap_prob: float) -> np.ndarray:
@@ -26,10 +26,13 @@ def test_a_floating_seat_is_joined_to_its_stem_through_the_gap() -> None:
     assert _pieces(p) == 2
     out, rep = join_pieces(p, 0.4)
     assert _pieces(out) == 1
-    assert rep.pieces == 2 and rep.joined == 1 and rep.cells == 3 and rep.lowest is not None
+    assert rep.pieces == 2 and rep.joined == 1 and rep.lowest == 0.25
     raised = out != p
-    assert raised.sum() == 3 and raised[14:18, 14:18, 15:18].all(axis=2).any()
-    assert np.allclose(out[raised], 0.4 + RAISE)
+    assert rep.cells == raised.sum() and 3 < raised.sum() <= 3 * 16
+    assert not raised[:, :, :15].any() and not raised[:, :, 18:].any()  # only in the gap
+    core = out == CORE
+    assert core[14:18, 14:18, 15:18].all(axis=2).sum() == 1  # one column of the gap: the path
+    assert np.allclose(out[raised & ~core], 0.4 + RAISE)
     assert ((out >= 0.4) | ~(p >= 0.4)).all()  # nothing that was occupied is lost
 
 

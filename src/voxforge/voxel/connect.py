@@ -6,8 +6,9 @@ seat floating above its legs, which no printer, viewer or brick builder wants. A
 one piece. :func:`join_pieces` keeps the prediction and adds, for each smaller piece, the
 shortest face-connected path of cells to the largest piece through the most probable cells
 there are: the highest probability level ``t`` at which the two are connected, down to
-``floor``, decides which cells may carry the path. The path's cells are raised to just above the
-threshold, so the grid and the marching-cubes surface of the probabilities both show it. Pieces
+``floor``, decides which cells may carry the path. The path's cells, and their neighbours at that
+level, are raised above the threshold, so the grid and the marching-cubes surface of the
+probabilities both show a strut. Pieces
 that no path above ``floor`` reaches stay as they are (the network saw nothing between them).
 """
 
@@ -20,9 +21,12 @@ from scipy import ndimage
 
 _SIX = ndimage.generate_binary_structure(3, 1)
 
+CORE = 0.9
+"""Probability a path cell is raised to: marching cubes then runs between the path and its
+neighbours, a strut about two cells thick rather than a thread along the path's centre line."""
 RAISE = 0.05
-"""How far above the threshold a path cell's probability is raised (marching cubes then passes
-through the path's neighbours, not along its centre line)."""
+"""How far above the threshold the path's face neighbours (at the path's probability level) are
+raised: they widen the strut where the network saw something."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ def join_pieces(
     order = np.argsort(-sizes, kind="stable") + 1
     out = p.copy()
     main = labels == order[0]
-    levels = np.arange(threshold - step, floor - 1e-9, -step)
+    levels = np.round(np.arange(threshold - step, floor - 1e-9, -step), 6)
     joined, cells, lowest = 0, 0, None
     for piece_label in order[1:]:
         piece = labels == piece_label
@@ -69,8 +73,12 @@ def join_pieces(
             if not np.isin(ids, comp[main]).any():
                 continue
             path = _shortest_path(piece, main, allowed)
-            new = path & (out < threshold)
-            out[new] = threshold + RAISE
+            # a strut, not a thread: the path's cells well above the threshold, its face
+            # neighbours at that level just above it
+            ring = ndimage.binary_dilation(path, structure=_SIX) & allowed & ~path
+            new = (path | ring) & (out < threshold)
+            out[ring] = np.maximum(out[ring], threshold + RAISE)
+            out[path] = np.maximum(out[path], CORE)
             cells += int(new.sum())
             main = _grown(main | path | piece, out >= threshold)
             joined += 1
