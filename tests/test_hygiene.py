@@ -27,8 +27,10 @@ def test_needs_nothing():
 
 
 def run_sample(folder: Path, data: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """pytest over SAMPLE_TESTS with the repository's conftest and markers, data at ``data``."""
-    shutil.copy(REPO / "tests" / "conftest.py", folder / "conftest.py")
+    """pytest over SAMPLE_TESTS with the repository's conftest (and the data paths it reads) and
+    markers, data at ``data``."""
+    for name in ("conftest.py", "data_paths.py"):
+        shutil.copy(REPO / "tests" / name, folder / name)
     markers = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     lines = "\n".join(f"    {m}" for m in markers["markers"])
     (folder / "pytest.ini").write_text(f"[pytest]\naddopts = -ra --strict-markers\nmarkers =\n{lines}\n")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA
+from data_paths import SHARED_DATA
 from voxforge.core.errors import VoxforgeError
 from voxforge.pipelines.voxelize import VoxelizeJobConfig, run_voxelize
 
