@@ -807,15 +807,19 @@ def _join_unstable(
     first check's physics budget and time cap, so a model costs no more programs than one check
     may; ``info`` reports the work of all of them."""
     work, seconds = int(info["physics_work"]), float(info["physics_s"])
-    joins = 0
-    for _ in range(cfg.max_joins):
-        left = cfg.model_copy(
+
+    def left() -> OrderConfig:  # the settings with what is left of the budget and the cap
+        budget = max(cfg.physics_budget - work, 0)
+        return cfg.model_copy(
             update={
-                "physics_budget": max(cfg.physics_budget - work, 0),
+                "physics_budget": budget,
                 "physics_time_cap_s": max(cfg.physics_time_cap_s - seconds, 0.0),
             }
         )
-        joined, spent = _join_after_unstable(model, g, raw, info, left)
+
+    joins = 0
+    for _ in range(cfg.max_joins):
+        joined, spent = _join_after_unstable(model, g, raw, info, left())
         work, seconds = work + spent[0], seconds + spent[1]
         if joined is None:
             break
@@ -823,13 +827,7 @@ def _join_unstable(
         unit2 = unit.copy()
         unit2[piece] = unit[piece].min()  # one unit: the press-from-above check sees one piece
         plan2, problems2 = _assemble(model, g, raw2, cfg)
-        left = left.model_copy(
-            update={
-                "physics_budget": max(cfg.physics_budget - work, 0),
-                "physics_time_cap_s": max(cfg.physics_time_cap_s - seconds, 0.0),
-            }
-        )
-        info2 = _check_plan(model, g, plan2, unit2, left, problems2, null_progress)
+        info2 = _check_plan(model, g, plan2, unit2, left(), problems2, null_progress)
         work, seconds = work + info2["physics_work"], seconds + info2["physics_s"]
         if not _fewer_unstable(info2, info):
             break
