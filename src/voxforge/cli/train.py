@@ -142,13 +142,21 @@ def calibrate_classifier_cmd(
         Path | None,
         typer.Option("--outliers", help="Folder of non-furniture meshes for the outlier head."),
     ] = None,
+    synthetic_kinds: Annotated[
+        str,
+        typer.Option(
+            "--synthetic-kinds",
+            help="Synthetic outliers for the outlier head, comma-separated: blobs, animals, "
+            "handles, tall, machined.",
+        ),
+    ] = "blobs",
 ) -> None:
     """Fit temperature and "unknown shape" threshold on held-out shapes; store them in the JSON."""
     from voxforge.nn.classify.evaluate import calibrate_classifier
 
-    c = calibrate_classifier(
-        data, model, score=score, max_unknown_rate=max_unknown, outlier_meshes=outliers
-    )
+    kinds = tuple(k.strip() for k in synthetic_kinds.split(",") if k.strip())
+    c = calibrate_classifier(data, model, score=score, max_unknown_rate=max_unknown,
+                             outlier_meshes=outliers, synthetic_kinds=kinds)  # fmt: skip
     typer.echo(
         f"{model}: temperature {c['temperature']:.4f}, unknown when {c['score']} passes "
         f"{c['threshold']:.4f} ({c['unknown_rate']:.1%} of {c['fitted_on']}); "

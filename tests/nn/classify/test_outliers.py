@@ -64,3 +64,35 @@ def test_outlier_rule_errors_are_config_errors(tmp_path: Path) -> None:
         mesh_folder_grids(tmp_path)
     with pytest.raises(ConfigError, match="no such folder"):
         mesh_folder_grids(tmp_path / "missing")
+
+
+def test_every_synthetic_kind_is_seeded_upright_and_in_the_input_contract() -> None:
+    from voxforge.nn.classify.outliers import ALL_KINDS
+
+    for kind in ALL_KINDS:
+        a = synthetic_outliers(2, seed=3, resolution=24, kinds=(kind,))
+        assert a.shape == (2, 32, 32, 32) and a.dtype == np.uint8, kind
+        assert np.array_equal(a, synthetic_outliers(2, seed=3, resolution=24, kinds=(kind,)))
+        assert all(g.sum() > 0 for g in a)
+    tall = synthetic_outliers(4, seed=0, resolution=32, kinds=("tall",))
+    for g in tall:  # tall and thin: z spans the 24 cells, x and y far fewer
+        nz = np.argwhere(g)
+        ext = nz.max(0) - nz.min(0) + 1
+        assert ext[2] == 24 and max(ext[0], ext[1]) <= 12
+    mixed = synthetic_outliers(4, seed=0, resolution=24, kinds=("blobs", "machined"))
+    assert np.array_equal(mixed[0], synthetic_outliers(1, seed=0, resolution=24)[0])  # dealt in turn
+    with pytest.raises(ConfigError, match="unknown synthetic outlier kinds"):
+        synthetic_outliers(1, kinds=("chairs",))
+
+
+def test_held_out_rejections_count_only_meshes_outside_the_fit() -> None:
+    from voxforge.nn.classify.outlier_study import held_out_rejections
+
+    rng = np.random.default_rng(0)
+    inl, held = rng.normal(0, 1, (300, 6)), rng.normal(0, 1, (200, 6))
+    shift = np.array([4.0, 0, 0, 0, 0, 0])
+    syn = rng.normal(0, 1, (100, 6)) + shift
+    far = rng.normal(0, 1, (10, 6)) + shift  # like the synthetic outliers: found
+    near = rng.normal(0, 1, (10, 6))  # like the inliers: missed
+    total, hit = held_out_rejections(inl, held, syn, np.concatenate([far, near]), c=0.1, folds=5)
+    assert total == sum(hit) and sum(hit[:10]) >= 9 and sum(hit[10:]) <= 2

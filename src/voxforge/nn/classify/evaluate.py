@@ -29,7 +29,7 @@ from voxforge.nn.classify.grouping import (
     unseen_subset,
 )
 from voxforge.nn.classify.inference import Classifier, load_classifier
-from voxforge.nn.classify.outliers import OUTLIER_C, OutlierHead
+from voxforge.nn.classify.outliers import OUTLIER_C, SYNTHETIC_KINDS, OutlierHead
 from voxforge.nn.datasets import GRID, ClassifierData, load_voxel_set, stratified_split
 
 log = logging.getLogger(__name__)
@@ -242,6 +242,7 @@ def calibrate_classifier(
     outlier_meshes: str | Path | None = None,
     synthetic_outliers: int = 1000,
     outlier_c: float = OUTLIER_C,
+    synthetic_kinds: tuple[str, ...] = SYNTHETIC_KINDS,
     write: bool = True,
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
@@ -253,7 +254,8 @@ def calibrate_classifier(
     (temperature, score, threshold, fitting shapes, NLL before and after, unknown rate).
 
     The ``outlier`` score first fits an outlier head (:mod:`voxforge.nn.classify.outliers`) on the
-    features of the model's training shapes against ``synthetic_outliers`` synthetic blobs and
+    features of the model's training shapes against ``synthetic_outliers`` synthetic shapes of
+    ``synthetic_kinds`` and
     the meshes under ``outlier_meshes`` (when given); the threshold then comes from the held-out
     shapes as for the other scores.
 
@@ -283,7 +285,7 @@ def calibrate_classifier(
         train = model_train_indices(clf.info, data.labels, groups)
         assert train is not None  # heldout_unseen found the split
         head, extra = _outlier_head(clf, data.voxels[train], views, outlier_meshes,
-                                    synthetic_outliers, outlier_c)  # fmt: skip
+                                    synthetic_outliers, outlier_c, synthetic_kinds)  # fmt: skip
     rule = fit_open_set(
         logits, y, score=score, max_unknown_rate=max_unknown_rate, head=head, features=feats
     )
@@ -315,13 +317,14 @@ def _outlier_head(
     meshes: str | Path | None,
     synthetic: int,
     c: float,
+    kinds: tuple[str, ...] = SYNTHETIC_KINDS,
 ) -> tuple[OutlierHead, dict[str, Any]]:
     """The outlier head of ``clf`` (inliers: its training grids) and what it was fitted on."""
     from voxforge.nn.classify.outliers import fit_outlier_head, mesh_folder_grids, synthetic_outliers
 
     if clf.input_kind != "voxels":
         raise ConfigError("the 'outlier' score is implemented for voxel classifiers only")
-    sets = [synthetic_outliers(synthetic, seed=0)] if synthetic > 0 else []
+    sets = [synthetic_outliers(synthetic, seed=0, kinds=kinds)] if synthetic > 0 else []
     if meshes is not None:
         sets.append(mesh_folder_grids(meshes))
     if not sets:
@@ -329,6 +332,7 @@ def _outlier_head(
     feat = lambda g: clf.predict_logits_features(g, views=views, batch_size=64)[1]  # noqa: E731
     head = fit_outlier_head(feat(inliers), [feat(g) for g in sets], c=c)
     fitted = {"inliers": f"{len(inliers)} training shapes of the model", "synthetic_blobs": synthetic,
+              **({"synthetic_kinds": list(kinds)} if tuple(kinds) != ("blobs",) else {}),
               "meshes": None if meshes is None else {"folder": Path(meshes).name,
                                                      "count": len(sets[-1])},
               "c": c}  # fmt: skip

@@ -367,11 +367,13 @@ def _rule_text(c: dict[str, Any]) -> str:
     f = c.get("outlier_head_fitted_on", {})
     meshes = f.get("meshes") or {}
     extra = f" and {meshes['count']} meshes from `{meshes['folder']}`" if meshes else ""
+    kinds = f.get("synthetic_kinds")
+    what = f"shapes ({', '.join(kinds)})" if kinds else "rounded blobs"
     return (
         f"the outlier head's score is above {c['threshold']:.4f} (a logistic regression on the "
         f"network's pooled features, C = {f.get('c')}, fitted by outlier exposure: "
         f"{f.get('inliers', 'the training shapes')} against {f.get('synthetic_blobs')} synthetic "
-        f"rounded blobs{extra}; `voxforge.nn.classify.outliers`)"
+        f"{what}{extra}; `voxforge.nn.classify.outliers`)"
     )
 
 

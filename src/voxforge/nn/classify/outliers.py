@@ -30,30 +30,174 @@ OUTLIER_C = 0.1
 """Inverse L2 strength of the logistic regression (sklearn's ``C`` convention)."""
 
 
-def synthetic_outliers(n: int, seed: int = 0, resolution: int = 48) -> np.ndarray:
-    """(n, 32, 32, 32) uint8 classifier inputs of random rounded blobs (deterministic in ``seed``).
+SYNTHETIC_KINDS = ("blobs",)
+"""Default kinds of synthetic outliers (see :func:`synthetic_outliers`)."""
+ALL_KINDS = ("blobs", "animals", "handles", "tall", "machined")
 
-    Each blob is the union of 1-4 superquadrics with random centre, semi-axes (0.1-0.6 of the
-    half box), orientation and exponent (0.8-2.5: from slightly pointed to rounded, never a sharp
-    box), sampled on a ``resolution``³ grid and put on the classifier's lattice.
+
+def synthetic_outliers(
+    n: int, seed: int = 0, resolution: int = 48, kinds: tuple[str, ...] | list[str] = SYNTHETIC_KINDS
+) -> np.ndarray:
+    """(n, 32, 32, 32) uint8 classifier inputs of random non-furniture (deterministic in ``seed``).
+
+    The ``n`` shapes are dealt in turn over ``kinds``, each sampled on a ``resolution``³ grid
+    ([-1, 1]³, z up) and put on the classifier's lattice:
+
+    * ``blobs``: the union of 1-4 superquadrics with random centre, semi-axes (0.1-0.6 of the
+      half box), orientation and exponent (0.8-2.5: slightly pointed to rounded, never a box);
+    * ``animals``: a horizontal ellipsoid body with a head, optionally a neck, 0, 2 or 4 legs
+      and a tail, turned about z (quadrupeds, birds, fish);
+    * ``handles``: a rounded body (ellipsoid or cylinder) with 1-2 tori or bent tubes at its
+      side or top, and sometimes a spout (mugs, jugs, kettles, bags);
+    * ``tall``: a solid of revolution 3-8 times as tall as wide with a random smooth profile
+      (bottles, vases, figurines);
+    * ``machined``: a block or cylinder with 1-4 round holes, steps and slots cut out
+      (brackets, flanges, fixtures).
+
+    Raises:
+        ConfigError: an unknown kind.
     """
     from voxforge.nn.classify.inference import voxelgrid_to_input
 
+    bad = [k for k in kinds if k not in _MAKERS]
+    if bad or not kinds:
+        raise ConfigError(f"unknown synthetic outlier kinds {bad}; known: {', '.join(ALL_KINDS)}")
     rng = np.random.default_rng(seed)
     axis = np.linspace(-1.0, 1.0, resolution)
     cells = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1)
     out: list[np.ndarray] = []
     while len(out) < n:
-        occ = np.zeros((resolution,) * 3, bool)
-        for _ in range(int(rng.integers(1, 5))):
-            centre = rng.uniform(-0.5, 0.5, 3)
-            semi = rng.uniform(0.1, 0.6, 3)
-            power = 2.0 / rng.uniform(0.8, 2.5)
-            rot = np.linalg.qr(rng.normal(size=(3, 3)))[0]
-            occ |= (np.abs((cells - centre) @ rot / semi) ** power).sum(-1) <= 1.0
+        occ = _MAKERS[kinds[len(out) % len(kinds)]](cells, rng)
         if occ.sum() >= 50:
-            out.append(voxelgrid_to_input(occ, 1.0, name="blob"))
+            out.append(voxelgrid_to_input(occ, 1.0, name="synthetic outlier"))
     return np.stack(out) if out else np.zeros((0, 32, 32, 32), np.uint8)
+
+
+def _rotation(rng: np.random.Generator) -> np.ndarray:
+    return np.linalg.qr(rng.normal(size=(3, 3)))[0]
+
+
+def _yaw(rng: np.random.Generator) -> np.ndarray:
+    a = rng.uniform(0, 2 * np.pi)
+    return np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
+
+
+def _ellipsoid(cells: np.ndarray, centre: np.ndarray, semi: np.ndarray, rot: np.ndarray | None = None,
+               power: float = 2.0) -> np.ndarray:  # fmt: skip
+    d = cells - centre
+    if rot is not None:
+        d = d @ rot
+    return (np.abs(d / semi) ** power).sum(-1) <= 1.0
+
+
+def _capsule(cells: np.ndarray, a: np.ndarray, b: np.ndarray, radius: float) -> np.ndarray:
+    """Cells within ``radius`` of the segment a-b."""
+    ab = b - a
+    t = np.clip(((cells - a) @ ab) / max(float(ab @ ab), 1e-9), 0.0, 1.0)
+    return np.linalg.norm(cells - (a + t[..., None] * ab), axis=-1) <= radius
+
+
+def _torus(cells: np.ndarray, centre: np.ndarray, rot: np.ndarray, major: float, minor: float,
+           arc: float = 2 * np.pi) -> np.ndarray:  # fmt: skip
+    d = (cells - centre) @ rot
+    ring = np.hypot(d[..., 0], d[..., 1])
+    ang = np.arctan2(d[..., 1], d[..., 0]) % (2 * np.pi)
+    return (np.hypot(ring - major, d[..., 2]) <= minor) & (ang <= arc)
+
+
+def _blob(cells: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    occ = np.zeros(cells.shape[:3], bool)
+    for _ in range(int(rng.integers(1, 5))):  # draws in this order: centre, semi-axes, power, turn
+        centre, semi = rng.uniform(-0.5, 0.5, 3), rng.uniform(0.1, 0.6, 3)
+        power = 2.0 / rng.uniform(0.8, 2.5)
+        occ |= _ellipsoid(cells, centre, semi, _rotation(rng), power)
+    return occ
+
+
+def _animal(cells: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    yaw = _yaw(rng)
+    c = cells @ yaw  # the animal's own frame: body along x
+    length, girth = rng.uniform(0.45, 0.8), rng.uniform(0.15, 0.35)
+    legs = int(rng.choice([0, 2, 4]))
+    leg_len = rng.uniform(0.2, 0.6) if legs else 0.0
+    body_z = -0.9 + leg_len + girth
+    occ = _ellipsoid(
+        c, np.array([0.0, 0.0, body_z]), np.array([length, girth, girth * rng.uniform(0.8, 1.2)])
+    )
+    neck = rng.uniform(0.0, 0.4)
+    head_c = np.array([length * 0.9 + rng.uniform(0.0, 0.15), 0.0, body_z + girth * 0.5 + neck])
+    head_r = girth * rng.uniform(0.5, 0.9)
+    if neck > 0.1:
+        occ |= _capsule(c, np.array([length * 0.7, 0.0, body_z]), head_c, girth * rng.uniform(0.25, 0.5))
+    occ |= _ellipsoid(c, head_c, np.array([head_r * rng.uniform(1.0, 1.8), head_r, head_r]))
+    radius = rng.uniform(0.04, 0.1)
+    xs = [length * 0.6, -length * 0.6] if legs == 4 else [0.0]
+    for x in xs[: max(1, legs // 2)] if legs else []:
+        for y in (-girth * 0.6, girth * 0.6):
+            occ |= _capsule(c, np.array([x, y, body_z]), np.array([x, y, -0.95]), radius)
+    if rng.random() < 0.7:
+        tail_end = np.array([-length - rng.uniform(0.1, 0.4), 0.0, body_z + rng.uniform(-0.3, 0.4)])
+        occ |= _capsule(c, np.array([-length * 0.8, 0.0, body_z]), tail_end, rng.uniform(0.02, 0.08))
+    return occ
+
+
+def _handles(cells: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    c = cells @ _yaw(rng)
+    w, h = rng.uniform(0.35, 0.7), rng.uniform(0.3, 0.8)
+    if rng.random() < 0.5:
+        occ = _ellipsoid(c, np.zeros(3), np.array([w, w * rng.uniform(0.7, 1.0), h]))
+    else:
+        occ = (np.hypot(c[..., 0], c[..., 1]) <= w) & (np.abs(c[..., 2]) <= h)
+    for _ in range(int(rng.integers(1, 3))):
+        major, minor = rng.uniform(0.2, 0.45), rng.uniform(0.06, 0.12)
+        if rng.random() < 0.6:  # a side handle: a ring standing in the x-z plane
+            rot = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+            centre = np.array([w + major * 0.5, 0.0, rng.uniform(-0.3, 0.3) * h])
+        else:  # a top handle: a ring standing over the body
+            rot = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]]) @ _yaw(rng)
+            centre = np.array([0.0, 0.0, h])
+        occ |= _torus(c, centre, rot, major, minor, rng.uniform(np.pi, 2 * np.pi))
+    if rng.random() < 0.5:
+        occ |= _capsule(c, np.array([-w * 0.7, 0.0, 0.0]),
+                        np.array([-w - rng.uniform(0.2, 0.5), 0.0, h * rng.uniform(0.3, 1.0)]),
+                        rng.uniform(0.04, 0.1))  # fmt: skip
+    return occ
+
+
+def _tall(cells: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    height = 0.95
+    width = height * 2 / rng.uniform(3.0, 8.0)
+    knots = rng.uniform(0.3, 1.0, int(rng.integers(3, 7))) * width
+    z = cells[..., 2]
+    profile = np.interp(z, np.linspace(-height, height, len(knots)), knots)
+    occ = (np.hypot(cells[..., 0], cells[..., 1]) <= profile) & (np.abs(z) <= height)
+    if rng.random() < 0.3:  # a tilted figure rather than a turned one
+        occ |= _ellipsoid(cells, np.array([0.0, 0.0, height - width]), np.full(3, width * 1.2))
+    return occ
+
+
+def _machined(cells: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    c = cells @ _rotation(rng) if rng.random() < 0.3 else cells @ _yaw(rng)
+    half = rng.uniform(0.2, 0.9, 3)
+    if rng.random() < 0.3:
+        occ = (np.hypot(c[..., 0], c[..., 1]) <= half[0]) & (np.abs(c[..., 2]) <= half[2])
+    else:
+        occ = np.all(np.abs(c) <= half, -1)
+    for _ in range(int(rng.integers(1, 5))):
+        ax = int(rng.integers(0, 3))
+        others = [a for a in range(3) if a != ax]
+        centre = rng.uniform(-0.7, 0.7, 2) * half[others]
+        r = rng.uniform(0.08, 0.45) * half[others].min()
+        occ &= np.hypot(c[..., others[0]] - centre[0], c[..., others[1]] - centre[1]) > r
+    for _ in range(int(rng.integers(0, 3))):  # steps and slots
+        lo = rng.uniform(-1.0, 0.6, 3) * half
+        hi = lo + rng.uniform(0.2, 1.0, 3) * half
+        occ &= ~np.all((c >= lo) & (c <= hi), -1)
+    return occ
+
+
+_MAKERS = {"blobs": _blob, "animals": _animal, "handles": _handles, "tall": _tall,
+           "machined": _machined}  # fmt: skip
 
 
 def mesh_folder_grids(folder: str | Path) -> np.ndarray:

@@ -30,6 +30,7 @@ from voxforge.core.config import dump_config, load_config
 from voxforge.core.errors import ConfigError
 from voxforge.core.progress import ProgressCallback, null_progress
 from voxforge.nn.classify.data import Augment, iterate_batches, points_from_voxels, voting_views
+from voxforge.nn.classify.distill import kd_loss, load_teacher
 from voxforge.nn.classify.models import MODELS, count_parameters, create_model
 from voxforge.nn.datasets import ClassifierData, load_voxel_set, stratified_split
 from voxforge.nn.training import (
@@ -88,6 +89,16 @@ class AugmentConfig(BaseModel):
     tilt: float = Field(0.0, ge=0.0, le=30.0, description="Largest tilt off vertical, degrees.")
 
 
+class DistillConfig(BaseModel):
+    """Knowledge distillation from a cross-fitted teacher (:mod:`voxforge.nn.classify.distill`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    teacher: str = Field(..., description="Teacher file (python -m voxforge.nn.classify.distill).")
+    weight: float = Field(0.5, ge=0.0, le=1.0, description="Share of the KL term in the loss.")
+    temperature: float = Field(2.0, gt=0.0, le=20.0, description="Softening of both distributions.")
+
+
 class ClassifierTrainConfig(BaseModel):
     """Everything a classifier training run needs; loaded from ``configs/classifier/*.yaml``."""
 
@@ -96,6 +107,10 @@ class ClassifierTrainConfig(BaseModel):
     name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="Run name.")
     model: str = Field("voxresnet", description="Registered model name (voxforge.nn.classify.models).")
     model_args: dict[str, Any] = Field(default_factory=dict, description="Model overrides.")
+    init_from: str | None = Field(
+        None, description="Start from a shipped model's weights (name or path; same architecture)."
+    )
+    distill: DistillConfig | None = Field(None, description="Add a distillation term to the loss.")
     data: DataConfig = Field(default_factory=DataConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     epochs: int = Field(60, ge=1, le=10_000)
@@ -154,6 +169,8 @@ class Prepared:
     train: ClassifierData
     val: ClassifierData
     input_kind: str
+    train_index: np.ndarray | None = None
+    """Indices of the training shapes in the data file (a ``limit`` keeps its first samples)."""
 
 
 def prepare_data(config: ClassifierTrainConfig) -> Prepared:
@@ -177,7 +194,7 @@ def prepare_data(config: ClassifierTrainConfig) -> Prepared:
             )
     else:
         tr, va = stratified_split(data.labels, config.data.val_fraction, config.data.split_seed)
-    return Prepared(data.subset(tr), data.subset(va), kind)
+    return Prepared(data.subset(tr), data.subset(va), kind, tr)
 
 
 def to_tensor(data: ClassifierData, index: np.ndarray, kind: str, device: str) -> torch.Tensor:
@@ -201,8 +218,12 @@ def train_one_epoch(
     epoch: int,
     progress: ProgressCallback | None = None,
     dist: Dist | None = None,
+    teacher: np.ndarray | None = None,
 ) -> dict[str, float]:
     """One pass over ``data`` with augmentation; returns mean loss and accuracy.
+
+    With ``teacher`` ((N, C) log-probabilities aligned with ``data``) and ``config.distill``,
+    the loss is :func:`voxforge.nn.classify.distill.kd_loss`.
 
     With ``dist``, each global batch is augmented whole (the same random draws as one process)
     and this process trains on its share; the counters are summed over the processes.
@@ -225,12 +246,19 @@ def train_one_epoch(
         else:
             x = torch.from_numpy(aug.voxels(data.voxels[idx], rng)).float().unsqueeze(1)
         y = torch.from_numpy(data.labels[idx])
+        t = None if teacher is None else torch.from_numpy(teacher[idx])
         if dist.enabled:
             part = torch.from_numpy(shard(np.arange(len(idx)), dist))
             x, y = x[part], y[part]
+            t = None if t is None else t[part]
         x, y = x.to(config.device), y.to(config.device)
         logits = model(x)
-        loss = loss_fn(logits, y)
+        if t is not None and config.distill is not None:
+            loss = kd_loss(logits, y, t.to(config.device), weight=config.distill.weight,
+                           temperature=config.distill.temperature,
+                           label_smoothing=config.label_smoothing)  # fmt: skip
+        else:
+            loss = loss_fn(logits, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -352,7 +380,15 @@ def _train(
         run.mkdir(parents=True, exist_ok=True)
     prep = prepare_data(config)
     classes = prep.train.classes
-    model = create_model(config.model, num_classes=len(classes), **config.model_args).to(config.device)
+    model = create_model(config.model, num_classes=len(classes), **config.model_args)
+    if config.init_from is not None:
+        _load_initial(model, config.init_from)
+    model = model.to(config.device)
+    teacher = None
+    if config.distill is not None:
+        assert prep.train_index is not None
+        data_labels = load_voxel_set(config.data.path).labels
+        teacher = load_teacher(config.distill.teacher, data_labels, prep.train_index)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     per_epoch = max(1, len(prep.train) // config.batch_size)
     total, warm = per_epoch * config.epochs, round(per_epoch * config.warmup_epochs)
@@ -379,7 +415,7 @@ def _train(
         stage = f"epoch {epoch}/{config.epochs}"
         tr = train_one_epoch(
             trained, prep.train, prep.input_kind, optimizer, scheduler, config, epoch,
-            progress=lambda _s, f, stage=stage: report(stage, f), dist=dist,
+            progress=lambda _s, f, stage=stage: report(stage, f), dist=dist, teacher=teacher,
         )  # fmt: skip
         vote = epoch % config.vote_every == 0 or epoch == config.epochs
         va = validate(model, prep.val, prep.input_kind, config, vote=vote)
@@ -420,6 +456,22 @@ def _train(
         writer.close()
     return TrainResult(run, int(state["best_epoch"]), dict(state["best"]), int(state["epoch"]),
                        stopped, time.perf_counter() - t0)  # fmt: skip
+
+
+def _load_initial(model: nn.Module, name: str) -> None:
+    """Copy a shipped classifier's weights into ``model`` (fine-tuning).
+
+    Raises:
+        ConfigError: the shipped model has another architecture or other weight shapes.
+    """
+    from voxforge.nn.classify.inference import load_classifier
+
+    try:
+        model.load_state_dict(load_classifier(name).model.state_dict())
+    except RuntimeError as err:
+        raise ConfigError(
+            f"init_from {name!r}: weights do not fit this model ({str(err).splitlines()[0]})"
+        ) from None
 
 
 def _tensorboard(run: Path) -> Any:
