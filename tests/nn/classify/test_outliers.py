@@ -96,3 +96,13 @@ def test_held_out_rejections_count_only_meshes_outside_the_fit() -> None:
     near = rng.normal(0, 1, (10, 6))  # like the inliers: missed
     total, hit = held_out_rejections(inl, held, syn, np.concatenate([far, near]), c=0.1, folds=5)
     assert total == sum(hit) and sum(hit[:10]) >= 9 and sum(hit[10:]) <= 2
+
+
+def test_card_names_the_synthetic_kinds_of_the_outlier_head() -> None:
+    from voxforge.nn.classify.export import _rule_text
+
+    c = {"score": "outlier", "threshold": 1.5,
+         "outlier_head_fitted_on": {"c": 0.1, "synthetic_blobs": 1000, "meshes": None}}  # fmt: skip
+    assert "1000 synthetic rounded blobs" in _rule_text(c)
+    c["outlier_head_fitted_on"]["synthetic_kinds"] = ["blobs", "tall"]
+    assert "1000 synthetic shapes (blobs, tall)" in _rule_text(c)

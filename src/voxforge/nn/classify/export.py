@@ -302,6 +302,10 @@ def _training_section(info: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
+_NOTES = ("selection", "retrained", "multiview", "distilled")
+"""Free-text paragraphs under ``grouped_validation`` that the card prints after the table."""
+
+
 def _grouped_section(info: dict[str, Any]) -> str:
     """The card's unseen-object estimate (``grouped_validation`` in the JSON), or nothing."""
     g = info.get("grouped_validation")
@@ -329,7 +333,7 @@ trained on: **accuracy {u["accuracy"]:.4f}, 95% interval {u["ci95"][0]:.4f}-{u["
 | class | recall, grouped split (leaky) | recall, never-seen objects | never-seen support |
 | --- | --- | --- | --- |
 {rows}
-{"".join(chr(10) + g[k] + chr(10) for k in ("selection", "retrained", "multiview") if g.get(k))}
+{"".join(chr(10) + g[k] + chr(10) for k in _NOTES if g.get(k))}
 """
 
 
