@@ -280,6 +280,23 @@ def test_shipped_model_calls_non_furniture_unknown(shared_data: Path) -> None:
     assert not known.unknown and known.label == "chair"
 
 
+def test_shipped_card_open_set_table_is_what_classify_answers(shared_data: Path) -> None:
+    """Every row of the card's non-furniture table (``open_set_check``) is what ``voxforge
+    classify`` answers for that mesh today: label, top class, probability and outlier score."""
+    from voxforge.nn.classify.inference import classify_file
+
+    info = json.loads((REPO / "models" / "classifier-voxel.json").read_text())
+    checks = info.get("open_set_check") or {}
+    if "calibration" not in info or not checks:
+        pytest.skip("classifier-voxel carries no calibrated open-set table in this checkout")
+    for name, row in checks.items():
+        res = classify_file(shared_data / "meshes" / name, REPO / "models" / "classifier-voxel.json")
+        assert res.label == row["label"] and res.top[0][0] == row["top"], name
+        assert res.top[0][1] == pytest.approx(row["probability"], abs=2e-3), name
+        assert res.open_set is not None
+        assert res.open_set["value"] == pytest.approx(row["score"], abs=2e-3), name
+
+
 def test_cli_evaluate_grouped_refuses_a_set_without_a_validation_group(
     models_env: Path, tiny_npz: Path
 ) -> None:
