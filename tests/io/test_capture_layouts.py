@@ -432,3 +432,37 @@ def test_bad_ply_frame_names_the_file(tmp_path, frames, case, message):
         load_points(folder)
     text = str(err.value)
     assert str(bad) in text and message in text and "\n" not in text, text
+
+
+def test_real_capture_folders_without_depth_name_the_app_and_what_is_missing(shared_data):
+    from voxforge.core.errors import UnsupportedInputError
+
+    for folder, app in (
+        ("stray_odometry-hameed", "a Stray Scanner capture with its poses (odometry.csv)"),
+        ("straytoolkit_annotation-fixture", "a Stray dataset with its intrinsics and poses"),
+    ):
+        path = shared_data / "captures" / folder
+        with pytest.raises(UnsupportedInputError) as err:
+            load_points(path)
+        text = str(err.value)
+        assert text.startswith(f"{path}: {app}") and "no depth frames" in text, text
+        assert "\n" not in text
+
+
+def test_exports_that_lost_their_depth_frames_say_so(tmp_path, frames):
+    from voxforge.core.errors import UnsupportedInputError
+
+    scan = scanner_app_export(frames, tmp_path / "scan")
+    for p in scan.glob("depth_*.png"):
+        p.unlink()
+    r3d = tmp_path / "r3d"
+    r3d.mkdir()
+    (r3d / "metadata").write_text("{}")
+    cases = {
+        scan: "a 3D Scanner App export with its frame poses",
+        r3d: "a Record3D export with its metadata",
+    }
+    for folder, words in cases.items():
+        for read in (sniff, load_points):
+            with pytest.raises(UnsupportedInputError, match=words):
+                read(folder)

@@ -185,6 +185,17 @@ def is_capture(path: str | Path) -> bool:
     return any(g.depth is not None for g in groups)
 
 
+def has_poses_only(path: str | Path) -> bool:
+    """True for a folder with frame JSONs (poses) but no depth map for any of them: an export
+    without its depth frames."""
+    p = Path(path)
+    try:
+        groups = _scan_folder(p, warn=False) if p.is_dir() else []
+    except (InputFormatError, OSError):
+        return False
+    return bool(groups) and all(g.depth is None for g in groups)
+
+
 def app_meshes(folder: str | Path) -> list[Path]:
     """The app's own meshes beside the frames (``textured_output.obj``, ``export.obj``, ...),
     best first: the app's names in :data:`APP_MESH_NAMES` order, then other un-numbered meshes."""

@@ -206,13 +206,47 @@ def _named_inside(tmp: str, label: str) -> Iterator[None]:
 def _open_dir(folder: Path, label: str) -> Capture:
     found = _find_layout(folder)
     if found is None:
-        raise UnsupportedInputError(
-            f"{label}: is a folder but not a phone capture (3D Scanner App, Stray Scanner, "
-            "Record3D or Record3D PLY sequence layout); expected a point cloud, mesh or voxel "
-            "file, or a capture folder"
-        )
+        raise not_a_capture(folder, label)
     _, root, opener = found
     return opener(root)
+
+
+def not_a_capture(folder: Path, label: str) -> UnsupportedInputError:
+    """The error for a folder in no capture layout; it names the app when the folder is a capture
+    that lost its depth frames (poses and intrinsics only), so the user knows what to copy."""
+    for root in _roots(folder):
+        partial = _without_depth(root)
+        if partial is not None:
+            return UnsupportedInputError(
+                f"{label}: {partial}, but no depth frames; voxforge fuses the depth frames, so "
+                "give the whole capture folder as the app exported it (or the app's point "
+                "cloud or mesh)"
+            )
+    return UnsupportedInputError(
+        f"{label}: is a folder but not a phone capture (3D Scanner App, Stray Scanner, "
+        "Record3D or Record3D PLY sequence layout); expected a point cloud, mesh or voxel "
+        "file, or a capture folder"
+    )
+
+
+def _without_depth(root: Path) -> str | None:
+    """What capture ``root`` looks like when it has an app's pose files but not its depth
+    frames, or None."""
+    from voxforge.io import arkit, record3d, stray
+
+    if (root / stray.ODOMETRY).is_file() and not (root / "depth").is_dir():
+        return "a Stray Scanner capture with its poses (odometry.csv)"
+    if (
+        (root / stray.INTRINSICS_JSON).is_file()
+        and (root / stray.TRAJECTORY).is_file()
+        and not (root / "depth").is_dir()
+    ):
+        return "a Stray dataset with its intrinsics and poses (scene/trajectory.log)"
+    if (root / record3d.METADATA).is_file() and not (root / "rgbd").is_dir():
+        return "a Record3D export with its metadata"
+    if arkit.has_poses_only(root):
+        return "a 3D Scanner App export with its frame poses (frame_*.json)"
+    return None
 
 
 def unpack_zip(src: Source, dest: Path) -> None:

@@ -131,10 +131,7 @@ def sniff(source: PathOrBytes, *, filename: str | None = None) -> str:
     if src.path is not None and src.path.is_dir():
         if captures.is_capture_dir(src.path):
             return "capture"
-        raise UnsupportedInputError(
-            f"{src.name}: is a folder but not a phone capture (3D Scanner App, Stray Scanner, "
-            "Record3D or Record3D PLY sequence layout)"
-        )
+        raise captures.not_a_capture(src.path, src.name)
     fmt = sniff_source(src) or format_for_extension(src)
     if fmt is None:
         raise _unknown(src)
