@@ -341,3 +341,13 @@ def test_cut_out_carton_keeps_its_sides(shared_data):
     assert np.round(cloud.extent, 2).tolist() == [0.15, 0.25, 0.18]
     assert out.extent == pytest.approx(cloud.extent, abs=0.02)
     assert report.n_out > 0.65 * len(cloud)
+
+
+def test_a_survey_too_sparse_for_clean_up_is_refused_with_its_spacing() -> None:
+    # a 20 x 20 grid of points 0.5 m apart: a terrain sample, not an object scan
+    g = np.stack(np.meshgrid(np.arange(20), np.arange(20), indexing="ij"), -1).reshape(-1, 2) * 0.5
+    cloud = PointCloud(xyz=np.c_[g, np.zeros(len(g))].astype(np.float64))
+    with pytest.raises(GeometryError) as err:
+        clean_scan(cloud)
+    text = str(err.value)
+    assert "lie 0.5 m apart" in text and "--no-clean" in text and "\n" not in text

@@ -312,6 +312,17 @@ def remove_isolated(
     return cloud.select(total >= bar)
 
 
+def _median_spacing(cloud: PointCloud, sample: int = 2000) -> float:
+    """Median distance from a point to its nearest neighbour (on a seeded sample of points)."""
+    from scipy.spatial import cKDTree
+
+    if len(cloud) < 2:
+        return float("nan")
+    pick = np.random.default_rng(0).choice(len(cloud), min(sample, len(cloud)), replace=False)
+    d = cKDTree(cloud.xyz).query(cloud.xyz[pick], k=2)[0][:, 1]
+    return float(np.median(d))
+
+
 def _voxel_keys(xyz: np.ndarray, voxel_size: float) -> np.ndarray:
     """(n,) int64 cell key of each point; points share a key exactly when they share a cell."""
     cells = np.floor((xyz - xyz.min(axis=0)) / voxel_size).astype(np.int64)
@@ -534,6 +545,7 @@ def _segment(cloud: PointCloud, config: CleanConfig, prog: Progress) -> Scene:
         work = timed("downsample", lambda: voxel_downsample(work, config.voxel_size))
         report.counts["downsample"] = len(work)
     if config.isolated_cell is not None:
+        before = work
         work = timed(
             "isolated",
             lambda: remove_isolated(
@@ -542,9 +554,11 @@ def _segment(cloud: PointCloud, config: CleanConfig, prog: Progress) -> Scene:
         )
         report.counts["isolated"] = len(work)
         if len(work) == 0:
+            spacing = _median_spacing(before)
             raise GeometryError(
-                f"every point of {name} is isolated at {config.isolated_cell} m; the cloud is too "
-                "sparse for clean-up (use --no-clean or a coarser isolated_cell)"
+                f"every point of {name} is isolated at {config.isolated_cell} m (its points lie "
+                f"{spacing:.3g} m apart, median): too sparse for the clean-up of an object scan, "
+                "as a terrain or building survey is; use --no-clean (or a coarser isolated_cell)"
             )
     supports: list[Support] = []
     removed = np.zeros((0, 3))
