@@ -21,6 +21,8 @@ import csv
 import math
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -199,6 +201,17 @@ def finish_distributed(ctx: Dist) -> None:
 
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+@contextmanager
+def distributed(device: str) -> Iterator[Dist]:
+    """This process's place in a data-parallel run (:func:`init_distributed`) for the length of
+    the block, and the process group left when it ends, also on an error."""
+    ctx = init_distributed(device)
+    try:
+        yield ctx
+    finally:
+        finish_distributed(ctx)
 
 
 def under_torchrun(environ: dict[str, str] | None = None) -> bool:

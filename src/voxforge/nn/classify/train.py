@@ -38,8 +38,7 @@ from voxforge.nn.training import (
     all_sum,
     append_csv,
     check_global_batch,
-    finish_distributed,
-    init_distributed,
+    distributed,
     lr_factor,
     resume_checkpoint,
     save_checkpoint,
@@ -363,11 +362,8 @@ def train_classifier(
         ConfigError: CUDA requested but absent, ``resume`` without a checkpoint, or a batch that
             does not split evenly over the distributed processes.
     """
-    dist = init_distributed(config.device)
-    try:
+    with distributed(config.device) as dist:
         return _train(config, resume, progress, dist)
-    finally:
-        finish_distributed(dist)
 
 
 def _train(

@@ -61,8 +61,7 @@ from voxforge.nn.training import (
     all_sum,
     append_csv,
     check_global_batch,
-    finish_distributed,
-    init_distributed,
+    distributed,
     lr_factor,
     resume_checkpoint,
     save_checkpoint,
@@ -530,11 +529,8 @@ def train_reconstruction(
     from voxforge.nn.device import resolve_device
 
     config = config.model_copy(update={"device": resolve_device(config.device)})
-    dist = init_distributed(config.device)
-    try:
+    with distributed(config.device) as dist:
         return _train(config, resume, progress, dist)
-    finally:
-        finish_distributed(dist)
 
 
 def _train(
