@@ -207,3 +207,100 @@ def test_ship_writes_a_loadable_model_with_its_curve(
     assert info["flip_tta"] is True and info["learning_curve"][-1]["step"] == 3
     rec = load_reconstructor("image", weights=tmp_path / "shipped")
     assert rec.flip_tta and rec.familiar is not None and rec.familiar.basis is not None
+
+
+def test_encoder_tail_starts_as_the_pretrained_encoder_and_ships_its_blocks(tmp_path: Path) -> None:
+    """The tail reproduces the frozen encoder's top and pooled from its mid map; tuned blocks
+    saved under ``encoder.`` keys replace the encoder's at load, and a wrong shape is refused."""
+    from voxforge.nn.encoders.image import load_image_encoder
+    from voxforge.nn.reconstruct.featvox import EncoderTail, load_encoder_blocks, save_featvox
+    from voxforge.nn.reconstruct.inference import load_reconstructor
+
+    enc = load_image_encoder()
+    x = torch.rand(2, 3, 128, 128)
+    with torch.no_grad():
+        f = enc(x)
+        tail = EncoderTail(enc)
+        top, pooled = tail(f.mid)
+        assert torch.allclose(top, f.top, atol=1e-4) and torch.allclose(pooled, f.pooled, atol=1e-4)
+        state = tail.encoder_state()
+        assert set(state) <= set(enc.net.state_dict()) and "_conv_head.weight" in state
+        tail.head.weight.mul_(0.5)  # a "fine-tuned" head
+        want = tail(f.mid)[1]
+    dec = VoxelDecoder(reduce=8, pooled_width=16, seed_channels=4, widths=(4, 4))
+    save_featvox(dec, tmp_path / "tuned", encoder="efficientnet-lite0", kind="image",
+                 encoder_state=tail.encoder_state())  # fmt: skip
+    info = json.loads((tmp_path / "tuned.json").read_text())
+    assert "_conv_head" in info["encoder_finetuned"] and "_blocks.11" in info["encoder_finetuned"]
+    rec = load_reconstructor("image", weights=tmp_path / "tuned")
+    with torch.no_grad():
+        got = rec.net.encoder(x).pooled
+    assert torch.allclose(got, want, atol=2e-2 * float(want.abs().max()))  # float16 weights
+    assert not torch.allclose(got, f.pooled, atol=1e-3)
+    with pytest.raises(RuntimeError, match="does not fit"):
+        load_encoder_blocks(enc, {"_conv_head.weight": torch.zeros(3, 3)})
+
+
+def test_finetuned_tail_and_three_view_fusion_train_and_ship(
+    tiny_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A run with the encoder tail and three views per object starts from a shipped model's
+    weights, changes the tail, and ships a model whose encoder carries the tuned blocks."""
+    from safetensors.torch import load_file
+
+    from voxforge.nn.reconstruct.featvox_train import (
+        FeatVoxConfig,
+        build_model,
+        ship_featvox,
+        train_featvox,
+    )
+    from voxforge.nn.reconstruct.inference import load_reconstructor
+
+    rs, run = tiny_run
+    dec_args = {"reduce": 8, "pooled_width": 16, "seed_channels": 4, "widths": [4, 4]}
+    base = FeatVoxConfig(render_set=rs, features=rs.parent / "feats", output_dir=run.parent,
+                         name=run.name, decoder=dec_args)  # fmt: skip
+    ship_featvox(base, tmp_path / "start")
+    cfg = base.model_copy(update={"name": "tuned", "init_from": tmp_path / "start.safetensors",
+                                  "finetune_encoder": True, "views_per_object": 3, "max_steps": 2,
+                                  "batch_objects": 2, "eval_every_minutes": 100,
+                                  "warmup_minutes": 0})  # fmt: skip
+    start = build_model(cfg)
+    ref = load_file(str(tmp_path / "start.safetensors"))
+    assert torch.equal(start.decoder.lift.weight.half(), ref["lift.weight"])
+    out = train_featvox(cfg)
+    ckpt = torch.load(out / "best.pt", weights_only=False)
+    assert ckpt["tail"] and set(ckpt["tail"]) == set(start.tail.encoder_state())
+    before = start.tail.encoder_state()["_conv_head.weight"]
+    assert not torch.equal(ckpt["tail"]["_conv_head.weight"], before)  # the tail trained
+    st, _ = ship_featvox(cfg, tmp_path / "tuned")
+    tuned = load_file(str(st))
+    assert any(k.startswith("encoder._blocks.15.") for k in tuned)
+    rec = load_reconstructor("image", weights=tmp_path / "tuned")
+    assert rec.familiar is not None
+    with np.load(rs / "shard_0000.npz") as z:
+        images, az = list(z["images"][:2]), z["azimuth"][:2].tolist()
+    assert rec.predict(images, az).occupancy.shape == (32, 32, 32)
+    with pytest.raises(ConfigError, match="no such checkpoint"):
+        build_model(cfg.model_copy(update={"init_from": tmp_path / "missing.pt"}))
+
+
+def test_widening_a_decoder_keeps_its_volumes() -> None:
+    """A narrow decoder's weights in a decoder with wider 3D layers give the same outputs."""
+    from voxforge.nn.reconstruct.featvox_train import widen_state
+
+    torch.manual_seed(0)
+    small = VoxelDecoder(reduce=8, pooled_width=16, seed_channels=4, widths=(4, 2)).eval()
+    for m in small.modules():  # non-trivial batch-norm statistics
+        if isinstance(m, torch.nn.BatchNorm3d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    big = VoxelDecoder(reduce=8, pooled_width=16, seed_channels=4, widths=(6, 5)).eval()
+    big.load_state_dict(widen_state(small.state_dict(), big))
+    x = (torch.randn(2, 112, 8, 8), torch.randn(2, 320, 4, 4), torch.randn(2, 1280))
+    with torch.no_grad():
+        for a, b in zip(small(*x), big(*x), strict=True):
+            assert torch.allclose(a, b, atol=1e-5)
+    assert torch.equal(widen_state(small.state_dict(), small)["out.weight"], small.out.weight)
+    with pytest.raises(KeyError, match="does not fit"):
+        widen_state(big.state_dict(), small)

@@ -8,6 +8,11 @@ layer: the network learns which image axis becomes which grid axis) and grows it
 transposed convolutions. Each view gives two volumes in its own yaw frame (the contract of
 :mod:`voxforge.nn.reconstruct.renderset`): occupancy logits and a per-voxel fusion score.
 
+The last encoder blocks (everything after the cached ``mid`` map: :class:`EncoderTail`) may be
+fine-tuned together with the decoder; they start from the pretrained weights (batch norms folded
+in, so their statistics stay fixed), train on the cached ``mid`` maps, and ship in the decoder's
+weights file under ``encoder.`` keys, which replace those blocks of the frozen encoder at load.
+
 Several views fuse like Pix2Vox's context-aware fusion: every view's occupancy and score are
 turned into the first view's yaw frame (by the azimuth differences), the scores go through a
 softmax over the views at every voxel and weight the occupancies. Training draws two views of an
@@ -99,6 +104,65 @@ class VoxelDecoder(nn.Module):
         v = F.relu(self.lift(z)).view(-1, self.seed_channels, 4, 4, 4)
         o = self.out(self.grow(v))
         return o[:, 0], o[:, 1]
+
+
+class EncoderTail(nn.Module):
+    """The encoder blocks after the ``mid`` map and its head, trainable: ``mid`` -> (top, pooled).
+
+    Built from a loaded (batch-norm folded) EfficientNet-Lite0 encoder, so it starts as the
+    pretrained network; its parameter names are the encoder's (:meth:`encoder_state`).
+    """
+
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        import copy
+
+        from voxforge.nn.encoders.image import _LITE0_MID_BLOCK
+
+        net = getattr(encoder, "net", encoder)
+        if not hasattr(net, "_blocks") or not hasattr(net, "_conv_head"):
+            raise ConfigError("fine-tuning the encoder's last blocks needs an EfficientNet encoder")
+        self.first = _LITE0_MID_BLOCK + 1
+        self.blocks = nn.ModuleList(copy.deepcopy(list(net._blocks)[self.first :]))
+        self.head = copy.deepcopy(net._conv_head)
+        self.head_bn = copy.deepcopy(net._bn1)
+        for p in self.parameters():
+            p.requires_grad_(True)
+
+    def forward(self, mid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = mid
+        for block in self.blocks:
+            x = block(x)
+        return x, F.relu6(self.head_bn(self.head(x))).mean(dim=(2, 3))
+
+    def encoder_state(self) -> dict[str, torch.Tensor]:
+        """The tail's tensors keyed as in the encoder network's state dict."""
+        out = {}
+        for k, v in self.state_dict().items():
+            part, rest = k.split(".", 1)
+            if part == "blocks":
+                i, rest = rest.split(".", 1)
+                out[f"_blocks.{int(i) + self.first}.{rest}"] = v
+            else:
+                out[("_conv_head." if part == "head" else "_bn1.") + rest] = v
+        return out
+
+
+class CachedFeatureHead(nn.Module):
+    """Decoder on cached features, with an optional trainable :class:`EncoderTail` that recomputes
+    ``top`` and ``pooled`` from the cached ``mid`` map (the cached ones are then ignored)."""
+
+    def __init__(self, decoder: VoxelDecoder, tail: EncoderTail | None = None) -> None:
+        super().__init__()
+        self.decoder = decoder
+        self.tail = tail
+
+    def forward(
+        self, mid: torch.Tensor, top: torch.Tensor, pooled: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.tail is not None:
+            top, pooled = self.tail(mid)
+        return self.decoder(mid, top, pooled)
 
 
 def rotate_volumes(volumes: torch.Tensor, angle_deg: torch.Tensor) -> torch.Tensor:
@@ -265,6 +329,8 @@ class FeatVoxReconstructor:
 
 _FAMILIAR = "familiarity."
 """Prefix of the familiarity tensors in a featvox weights file (not decoder weights)."""
+_ENCODER = "encoder."
+"""Prefix of fine-tuned encoder tensors in a featvox weights file (they replace the package's)."""
 
 
 @dataclass
@@ -326,9 +392,11 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 def save_featvox(decoder: VoxelDecoder, stem: str | Path, *, encoder: str, kind: str,
                  extra: dict[str, Any] | None = None,
-                 familiarity: Familiarity | None = None) -> tuple[Path, Path]:  # fmt: skip
-    """Write ``<stem>.safetensors`` (the decoder only, float16; the encoder's weights come from
-    its package) and ``<stem>.json`` (architecture, encoder, input contract, metrics)."""
+                 familiarity: Familiarity | None = None,
+                 encoder_state: dict[str, torch.Tensor] | None = None) -> tuple[Path, Path]:  # fmt: skip
+    """Write ``<stem>.safetensors`` (the decoder, float16, and the fine-tuned encoder blocks
+    ``encoder_state`` under ``encoder.`` keys when given; the rest of the encoder comes from its
+    package) and ``<stem>.json`` (architecture, encoder, input contract, metrics)."""
     from safetensors.torch import save_file
 
     from voxforge.core.outputs import atomic_write_bytes
@@ -337,6 +405,12 @@ def save_featvox(decoder: VoxelDecoder, stem: str | Path, *, encoder: str, kind:
     stem.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()).contiguous()
                for k, v in decoder.state_dict().items()}  # fmt: skip
+    for k, v in (encoder_state or {}).items():
+        tensors[_ENCODER + k] = v.detach().cpu().half().contiguous()
+    if encoder_state:
+        parts = {".".join(k.split(".")[:2]) if k.startswith("_blocks") else k.split(".")[0]
+                 for k in encoder_state}  # fmt: skip
+        extra = {**(extra or {}), "encoder_finetuned": sorted(parts)}
     if familiarity is not None:
         tensors[_FAMILIAR + "centroids"] = torch.from_numpy(familiarity.centroids).contiguous()
         tensors[_FAMILIAR + "threshold"] = torch.tensor([familiarity.threshold], dtype=torch.float32)
@@ -369,6 +443,19 @@ def save_featvox(decoder: VoxelDecoder, stem: str | Path, *, encoder: str, kind:
     return st, js
 
 
+def load_encoder_blocks(encoder: nn.Module, tuned: dict[str, torch.Tensor]) -> None:
+    """Replace tensors of the (folded) encoder network by the fine-tuned ``tuned`` ones
+    (RuntimeError when a key is not the network's or a shape differs)."""
+    net = getattr(encoder, "net", encoder)
+    own = net.state_dict()
+    bad = [k for k in tuned if k not in own or own[k].shape != tuned[k].shape]
+    if bad:
+        raise RuntimeError(f"encoder tensor {bad[0]} does not fit the encoder")
+    with torch.no_grad():
+        for k, v in tuned.items():
+            own[k].copy_(v.float())
+
+
 def load_featvox(
     info: dict[str, Any], weights: Path, kind: str, device: str = "cpu"
 ) -> FeatVoxReconstructor:
@@ -389,10 +476,13 @@ def load_featvox(
         known = {
             k[len(_FAMILIAR) :]: state.pop(k).numpy() for k in list(state) if k.startswith(_FAMILIAR)
         }
+        tuned = {k[len(_ENCODER) :]: state.pop(k) for k in list(state) if k.startswith(_ENCODER)}
         decoder.load_state_dict(state)
+        encoder = load_image_encoder(str(info.get("encoder", "efficientnet-lite0")))
+        if tuned:
+            load_encoder_blocks(encoder, tuned)
     except (RuntimeError, OSError) as err:
         raise ConfigError(f"{weights}: weights do not fit {ARCH} ({str(err).splitlines()[0]})") from None
-    encoder = load_image_encoder(str(info.get("encoder", "efficientnet-lite0")))
     rec = FeatVoxReconstructor(FeatVoxNet(encoder, decoder), kind, info,
                                float(info.get("threshold", 0.4)), device,
                                bool(info.get("flip_tta", False)))  # fmt: skip

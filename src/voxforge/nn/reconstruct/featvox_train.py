@@ -1,8 +1,11 @@
 """Train the voxel decoder of :mod:`voxforge.nn.reconstruct.featvox` on cached encoder features.
 
-Every step draws ``batch_objects`` (object, input kind) groups of the train split, two views of
-each, and minimises BCE + Dice of both single views (each in its own yaw frame) plus BCE + Dice
-of their Pix2Vox fusion in the first view's frame (which trains the score head). The learning
+Every step draws ``batch_objects`` (object, input kind) groups of the train split,
+``views_per_object`` views of each, and minimises BCE + Dice of every single view (each in its own
+yaw frame) plus BCE + Dice of their Pix2Vox fusion in the first view's frame (which trains the
+score head). With ``finetune_encoder`` the encoder's blocks after the cached ``mid`` map train
+too (:class:`~voxforge.nn.reconstruct.featvox.EncoderTail`, at ``encoder_lr_ratio`` times the
+learning rate); ``init_from`` starts from a checkpoint or a shipped model's weights. The learning
 rate follows a cosine over the wall-time budget; every ``eval_every_minutes`` the decoder is
 scored on the first view of every validation object (the render set's object split: never the
 test set) and the best checkpoint is kept. The feature cache may still be growing when training
@@ -25,6 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from voxforge.core.errors import ConfigError
 from voxforge.nn.reconstruct.features import FEATURE_KEYS, FeatureSet, load_feature_set
 from voxforge.nn.reconstruct.featvox import (
+    CachedFeatureHead,
+    EncoderTail,
     VoxelDecoder,
     batch_iou,
     check_decoder_args,
@@ -49,7 +54,12 @@ class FeatVoxConfig(BaseModel):
     encoder: str = "efficientnet-lite0"
     kinds: list[str] = Field(default_factory=lambda: ["image", "sketch"])
     decoder: dict[str, Any] = Field(default_factory=dict)
-    init_from: Path | None = None
+    init_from: Path | None = Field(
+        None, description="best.pt of a run, or a shipped model's .safetensors, to start from."
+    )
+    finetune_encoder: bool = False
+    encoder_lr_ratio: float = Field(0.1, gt=0)
+    views_per_object: int = Field(2, ge=2)
     batch_objects: int = Field(16, ge=1)
     lr: float = Field(2e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
@@ -120,31 +130,39 @@ def _lr_factor(cfg: FeatVoxConfig, elapsed_min: float, step: int) -> float:
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
 
 
-def _step(model: VoxelDecoder, pool: _Pool, rng: np.random.Generator, cfg: FeatVoxConfig) -> float:
+def _step(model: CachedFeatureHead, pool: _Pool, rng: np.random.Generator, cfg: FeatVoxConfig):
+    """The loss of one batch: every view alone plus the fusion of each object's views."""
+    k = cfg.views_per_object
     pick = rng.choice(
         len(pool.groups), size=cfg.batch_objects, replace=len(pool.groups) < cfg.batch_objects
     )
-    pairs = np.array([rng.choice(pool.groups[g], size=2, replace=False) for g in pick])
-    idx = pairs.T.reshape(-1)  # first views, then second views
+    views = [rng.choice(pool.groups[g], size=k, replace=len(pool.groups[g]) < k) for g in pick]
+    idx = np.array(views).T.reshape(-1)  # first views, then second views, ...
     b = cfg.batch_objects
     target = torch.from_numpy(pool.targets(idx)).float().to(cfg.device)
     logits, scores = model(*pool.tensors(idx, cfg.device))
     loss = dice_bce(logits, target, dice=cfg.dice)
     if cfg.fused_weight > 0:
-        az = torch.from_numpy(pool.azimuth[idx]).to(cfg.device)
-        rel = az[b:] - az[:b]
-        probs = torch.sigmoid(logits)
-        second = rotate_volumes(torch.stack([probs[b:], scores[b:]], 1), rel)
-        inside = rotate_volumes(torch.ones_like(probs[b:, None]), rel)[:, 0] > 0.5
-        s2 = second[:, 1].masked_fill(~inside, -1e4)
-        w = torch.softmax(torch.stack([scores[:b], s2]), dim=0)
-        fused = w[0] * probs[:b] + w[1] * second[:, 0]
+        az = torch.from_numpy(pool.azimuth[idx]).to(cfg.device).view(k, b)
+        probs = torch.sigmoid(logits).view(k, b, *logits.shape[1:])
+        sc = scores.view(k, b, *scores.shape[1:])
+        ps, ss = [probs[0]], [sc[0]]
+        for j in range(1, k):
+            rel = az[j] - az[0]
+            turned = rotate_volumes(torch.stack([probs[j], sc[j]], 1), rel)
+            inside = rotate_volumes(torch.ones_like(probs[j, :, None]), rel)[:, 0] > 0.5
+            ps.append(turned[:, 0])
+            ss.append(turned[:, 1].masked_fill(~inside, -1e4))
+        w = torch.softmax(torch.stack(ss), dim=0)
+        fused = (w * torch.stack(ps)).sum(dim=0)
         loss = loss + cfg.fused_weight * dice_bce(None, target[:b], probs=fused, dice=cfg.dice)
     return loss
 
 
 @torch.inference_mode()
-def predict_pool(model: VoxelDecoder, pool: _Pool, idx: np.ndarray, batch: int = 64) -> np.ndarray:
+def predict_pool(
+    model: CachedFeatureHead | VoxelDecoder, pool: _Pool, idx: np.ndarray, batch: int = 64
+) -> np.ndarray:
     """(N, 32, 32, 32) float32 single-view probabilities of the pool's rows ``idx``."""
     model.eval()
     device = str(next(model.parameters()).device)
@@ -155,7 +173,9 @@ def predict_pool(model: VoxelDecoder, pool: _Pool, idx: np.ndarray, batch: int =
     return np.concatenate(out) if out else np.zeros((0, 32, 32, 32), np.float32)
 
 
-def validate(model: VoxelDecoder, pool: _Pool, threshold: float = 0.4) -> dict[str, float]:
+def validate(
+    model: CachedFeatureHead | VoxelDecoder, pool: _Pool, threshold: float = 0.4
+) -> dict[str, float]:
     """Single-view IoU on the first view of every validation object, per kind."""
     result = {}
     for k, name in enumerate(pool.kinds):
@@ -200,20 +220,21 @@ def train_featvox(cfg: FeatVoxConfig) -> Path:
     rng = np.random.default_rng(cfg.seed)
     run = cfg.output_dir / cfg.name
     run.mkdir(parents=True, exist_ok=True)
-    model = VoxelDecoder(**check_decoder_args(dict(cfg.decoder)))
-    if cfg.init_from is not None:
-        if not cfg.init_from.is_file():
-            raise ConfigError(f"init_from {cfg.init_from}: no such checkpoint")
-        model.load_state_dict(
-            torch.load(cfg.init_from, map_location="cpu", weights_only=False)["decoder"]
-        )
+    model = build_model(cfg)
     model.to(cfg.device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    groups = [{"params": list(model.decoder.parameters()), "ratio": 1.0}]
+    if model.tail is not None:
+        groups.append({"params": list(model.tail.parameters()), "ratio": cfg.encoder_lr_ratio})
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     train, val = _load_pool(cfg, "train"), _load_pool(cfg, "val")
     if train is None or val is None:
         raise ConfigError(f"{cfg.features}: no cached features yet (voxforge.nn.reconstruct.features)")
     log.info(
-        "decoder %d parameters; %d train views, %d val views", param_count(model), len(train), len(val)
+        "decoder %d parameters (%d trainable in all); %d train views, %d val views",
+        param_count(model.decoder),
+        param_count(model),
+        len(train),
+        len(val),
     )
     t0 = time.perf_counter()
     next_eval = cfg.eval_every_minutes
@@ -232,8 +253,12 @@ def train_featvox(cfg: FeatVoxConfig) -> Path:
                 key = scores.get("image", next(iter(scores.values())))
                 if key > best:
                     best = key
-                    state = {k: v.cpu() for k, v in model.state_dict().items()}
-                    torch.save({"decoder": state, "args": model.arch_args, "step": step,
+                    state = {k: v.cpu() for k, v in model.decoder.state_dict().items()}
+                    tail = None if model.tail is None else {
+                        k: v.cpu() for k, v in model.tail.encoder_state().items()
+                    }  # fmt: skip
+                    torch.save({"decoder": state, "tail": tail, "args": model.decoder.arch_args,
+                                "step": step,
                                 "val": scores, "config": cfg.model_dump(mode="json")},
                                run / "best.pt")  # fmt: skip
                 losses = []
@@ -242,7 +267,7 @@ def train_featvox(cfg: FeatVoxConfig) -> Path:
                     break
                 train, val = _load_pool(cfg, "train") or train, _load_pool(cfg, "val") or val
             for g in opt.param_groups:
-                g["lr"] = cfg.lr * _lr_factor(cfg, elapsed, step)
+                g["lr"] = cfg.lr * g["ratio"] * _lr_factor(cfg, elapsed, step)
             model.train()
             loss = _step(model, train, rng, cfg)
             opt.zero_grad(set_to_none=True)
@@ -252,6 +277,68 @@ def train_featvox(cfg: FeatVoxConfig) -> Path:
             losses.append(float(loss.detach()))
             step += 1
     return run
+
+
+def widen_state(small: dict[str, torch.Tensor], decoder: VoxelDecoder) -> dict[str, torch.Tensor]:
+    """``small``, a decoder state with narrower 3D ``widths``, fitted into ``decoder``'s shapes so
+    that the wider decoder computes the same volumes: every old tensor fills the leading slice,
+    new channels keep their fresh initialisation, and the weights from new channels into the next
+    transposed convolution are zero (Net2Net-style widening; new channels then learn from there).
+    A state of the same shapes comes back unchanged; any other mismatch raises KeyError."""
+    own = decoder.state_dict()
+    out = {}
+    for k, big in own.items():
+        if k not in small:
+            raise KeyError(f"{k} missing")
+        old = small[k]
+        if old.shape == big.shape:
+            out[k] = old
+            continue
+        if old.ndim != big.ndim or any(a > b for a, b in zip(old.shape, big.shape, strict=True)):
+            raise KeyError(f"{k}: shape {tuple(old.shape)} does not fit {tuple(big.shape)}")
+        new = big.clone()
+        if k.endswith("weight") and new.ndim == 5:  # ConvTranspose3d (in, out, k, k, k)
+            new[old.shape[0] :] = 0.0
+        new[tuple(slice(0, n) for n in old.shape)] = old
+        out[k] = new
+    return out
+
+
+def build_model(cfg: FeatVoxConfig) -> CachedFeatureHead:
+    """The decoder (and the encoder tail with ``finetune_encoder``), from ``init_from`` when set:
+    a run's ``best.pt`` or a shipped model's ``.safetensors`` (its ``encoder.`` tensors, if any,
+    start the tail)."""
+    decoder = VoxelDecoder(**check_decoder_args(dict(cfg.decoder)))
+    tail = None
+    if cfg.finetune_encoder:
+        from voxforge.nn.encoders.image import load_image_encoder
+
+        tail = EncoderTail(load_image_encoder(cfg.encoder))
+    if cfg.init_from is None:
+        return CachedFeatureHead(decoder, tail)
+    if not cfg.init_from.is_file():
+        raise ConfigError(f"init_from {cfg.init_from}: no such checkpoint")
+    if cfg.init_from.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = {k: v.float() for k, v in load_file(str(cfg.init_from)).items()}
+        tuned = {k[8:]: v for k, v in state.items() if k.startswith("encoder.")}
+        dec = {k: v for k, v in state.items() if not k.startswith(("encoder.", "familiarity."))}
+    else:
+        ckpt = torch.load(cfg.init_from, map_location="cpu", weights_only=False)
+        dec, tuned = ckpt["decoder"], ckpt.get("tail") or {}
+    try:
+        decoder.load_state_dict(widen_state(dec, decoder))
+        if tail is not None and tuned:
+            own = tail.encoder_state()
+            with torch.no_grad():
+                for k, v in tuned.items():
+                    own[k].copy_(v)
+    except (RuntimeError, KeyError) as err:
+        raise ConfigError(
+            f"init_from {cfg.init_from}: does not fit ({str(err).splitlines()[0]})"
+        ) from None
+    return CachedFeatureHead(decoder, tail)
 
 
 def export_featvox(
@@ -285,7 +372,8 @@ def export_featvox(
             familiarity.get("basis"),
             float(familiarity["residual_threshold"]) if "residual_threshold" in familiarity else None,
         )
-    return save_featvox(decoder, stem, encoder=cfg["encoder"], kind=kind, extra=info, familiarity=known)
+    return save_featvox(decoder, stem, encoder=cfg["encoder"], kind=kind, extra=info,
+                        familiarity=known, encoder_state=ckpt.get("tail"))  # fmt: skip
 
 
 def ship_featvox(
@@ -298,6 +386,12 @@ def ship_featvox(
     train, val = _load_pool(cfg, "train"), _load_pool(cfg, "val")
     if train is None or val is None:
         raise ConfigError(f"{cfg.features}: no cached features to fit the familiarity check on")
+    ckpt = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
+    if ckpt.get("tail"):  # the familiarity check sees the fine-tuned encoder's pooled features
+        tail = build_model(cfg.model_copy(update={"init_from": run / "best.pt"})).tail
+        assert tail is not None
+        for pool in (train, val):
+            pool.feats["pooled"] = tail_pooled(tail, pool)
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line]
     curve = [{"step": r["step"], "minutes": r["minutes"],
               **{f"{k}_iou": round(float(r["val"][k]), 4) for k in cfg.kinds if k in r["val"]}}
@@ -306,6 +400,17 @@ def ship_featvox(
              "flip_tta": flip_tta}  # fmt: skip
     return export_featvox(run, stem, kind=kind, extra=extra,
                           familiarity=fit_familiarity(train, val), classes=train.classes)  # fmt: skip
+
+
+@torch.inference_mode()
+def tail_pooled(tail: EncoderTail, pool: _Pool, batch: int = 256) -> np.ndarray:
+    """(N, C) float16 pooled features of every view of ``pool`` through the fine-tuned tail."""
+    tail.eval()
+    out = []
+    for s in range(0, len(pool), batch):
+        mid = torch.from_numpy(pool.feats["mid"][s : s + batch].astype(np.float32))
+        out.append(tail(mid)[1].numpy().astype(np.float16))
+    return np.concatenate(out)
 
 
 def main(argv: list[str] | None = None) -> None:
