@@ -440,10 +440,6 @@ def main(argv: list[str] | None = None) -> None:
     print(train_featvox(cfg))
 
 
-if __name__ == "__main__":
-    main()
-
-
 def fit_familiarity(
     train: _Pool, val: _Pool, quantile: float = 0.02, components: int = 32, seed: int = 0
 ) -> dict[str, np.ndarray]:
@@ -469,3 +465,7 @@ def fit_familiarity(
     return {"centroids": cent.astype(np.float32), "threshold": np.float32(np.quantile(best, quantile)),
             "mean": mean.astype(np.float32), "basis": basis.astype(np.float32),
             "residual_threshold": np.float32(np.quantile(residual, 1.0 - quantile))}  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
