@@ -511,7 +511,10 @@ def row_contrast_guess(rgb: np.ndarray, band: float = 0.05, strip: float = 0.04)
     for y0 in range(0, h, r):
         samples = sides[max(0, y0 - r) : min(h, y0 + 2 * r)].reshape(-1, 3)[::3]
         px = lab[y0 : y0 + r].reshape(-1, 3)
-        d2 = ((px[:, None, :] - samples[None, :, :]) ** 2).sum(axis=2).min(axis=1)
+        # |p - q|^2 = |p|^2 + |q|^2 - 2 p.q: one matrix product instead of a (pixels, samples,
+        # 3) difference array
+        d2 = (px * px).sum(1)[:, None] + (samples * samples).sum(1)[None, :] - 2.0 * px @ samples.T
+        d2 = np.maximum(d2.min(axis=1), 0.0)
         dist[y0 : y0 + r] = np.sqrt(d2).reshape(-1, w)
     spread = float(np.percentile(dist[:, :s], 95))  # how far the border is from itself
     guess = (dist > max(12.0, 2.5 * spread)).astype(np.uint8)
