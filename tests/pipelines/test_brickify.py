@@ -244,6 +244,23 @@ def test_part_budget_refuses_with_a_width_that_fits_and_force_builds(tmp_path):
     assert len(run_brickify(tmp_path / "slab.npy", tmp_path / "o", forced).model) > 30
 
 
+def test_a_default_width_over_the_part_budget_builds_narrower_and_says_so(tmp_path):
+    # a tall post: at the default 32 studs wide it stands 4 x 32 studs high, far over 300 parts
+    np.save(tmp_path / "post.npy", np.ones((4, 4, 16), np.uint8))
+    base = {"instructions": {"formats": "none"}, "classify": False, "max_parts": 300}
+    res = run_brickify(tmp_path / "post.npy", tmp_path / "o", BrickifyConfig.model_validate(base))
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    width = s["size"]["studs"][0]
+    assert len(res.model) <= 300 and width < 32
+    assert s["input"]["width_note"].startswith(f"built {width} studs wide: at the default width")
+    assert f"width_studs: {width}" in (tmp_path / "o" / "config.yaml").read_text()
+    # a width the user chose is kept: refused, as before
+    chosen = BrickifyConfig.model_validate({**base, "voxel": {"width_studs": 32}})
+    with pytest.raises(SizeLimitError, match="over the part budget of 300"):
+        run_brickify(tmp_path / "post.npy", tmp_path / "p", chosen)
+    assert not (tmp_path / "p").exists()
+
+
 @pytest.mark.parametrize("safety", [0.2, 0.0])
 def test_the_verdict_holds_a_weak_arm_to_the_safety_margin_and_outlines_its_weak_spot(tmp_path, safety):
     """A 36-stud arm on a 2x2 post stands with 13% of its most loaded stud's clutch to spare:

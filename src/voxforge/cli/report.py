@@ -75,9 +75,11 @@ def pick_lines(clean: dict[str, Any] | None) -> list[str]:
 
 
 def echo_input_notes(info: dict[str, Any]) -> None:
-    """The reader's guesses a user may want to override (``up axis: z (guessed ...)``)."""
-    if info.get("up_note"):
-        typer.echo(info["up_note"])
+    """The reader's guesses a user may want to override (``up axis: z (guessed ...)``), and a
+    width chosen to fit the part budget."""
+    for key in ("up_note", "width_note"):
+        if info.get(key):
+            typer.echo(info[key])
 
 
 def steps_text(summary: dict[str, Any]) -> str:

@@ -182,12 +182,34 @@ def run_brickify(
     grid, source_info, clean_report = prepare_grid(
         input_path, config.input, config.clean, config.voxel, prog, timer, config.complete
     )
-    check_grid_caps(grid, config)
-    classification = None
-    if config.classify:
-        with timer("classify"):
-            classification = classify_grid(grid)
-    model, layout_report, stab = lay_and_check(grid, config, prog, timer)
+
+    def classify_and_lay(grid: Any, config: BrickifyConfig) -> tuple[Any, ...]:
+        check_grid_caps(grid, config)
+        classification = None
+        if config.classify:
+            with timer("classify"):
+                classification = classify_grid(grid)
+        return classification, *lay_and_check(grid, config, prog, timer)
+
+    try:
+        classification, model, layout_report, stab = classify_and_lay(grid, config)
+    except PartBudgetError as e:
+        if not fits_width_by_default(config):
+            raise
+        # The width is the default, not the user's: build the widest model that fits (a tall
+        # bottle at 32 studs wide would stand 290 plates high) and say so.
+        config = config.model_copy(
+            update={"voxel": config.voxel.model_copy(update={"width_studs": e.fits_width})}
+        )
+        grid, source_info, clean_report = prepare_grid(
+            input_path, config.input, config.clean, config.voxel, prog, timer, config.complete
+        )
+        classification, model, layout_report, stab = classify_and_lay(grid, config)
+        source_info["width_note"] = (
+            f"built {e.fits_width} studs wide: at the default width the model would take "
+            f"{e.what}, over the part budget of {config.max_parts:,}; --width-studs chooses the "
+            "width, --force builds it anyway"
+        )
     plan = scene = None
     if config.plans:
         prog("plan", 0.0)
@@ -313,11 +335,33 @@ CELLS_PER_PART_ESTIMATE = 24
 overestimates the part count (the budget is checked again on the laid model)."""
 
 
+class PartBudgetError(SizeLimitError):
+    """A model over the part budget; ``fits_width`` is a width in studs that should fit (parts
+    grow with the square of the width, about) and ``what`` the count that was over."""
+
+    def __init__(self, message: str, fits_width: int, what: str) -> None:
+        super().__init__(message)
+        self.fits_width = fits_width
+        self.what = what
+
+
+def fits_width_by_default(config: BrickifyConfig) -> bool:
+    """Whether a model over the part budget may be built narrower instead of refused: the width
+    is the default one (no ``width_studs`` chosen), fitted on the LEGO lattice."""
+    v = config.voxel
+    return (
+        config.max_parts is not None
+        and v.scale == "fit"
+        and v.lattice == "lego"
+        and "width_studs" not in v.model_fields_set
+    )
+
+
 def check_part_budget(budget: int | None, parts: int, grid: Any, *, estimated: bool) -> None:
     """Refuse a model over the part budget, naming a width that fits and ``--force``.
 
     Raises:
-        SizeLimitError: ``parts`` is over ``budget`` (None: no budget).
+        PartBudgetError: ``parts`` is over ``budget`` (None: no budget).
     """
     if budget is None or parts <= budget:
         return
@@ -326,9 +370,11 @@ def check_part_budget(budget: int | None, parts: int, grid: Any, *, estimated: b
     )
     width = max(int(grid.shape[0]), int(grid.shape[1]))
     smaller = max(1, int(width * (budget / parts) ** 0.5))
-    raise SizeLimitError(
+    raise PartBudgetError(
         f"the model would take {what}, over the part budget of {budget:,} (max_parts); "
-        f"use --width-studs {smaller} or less, or --force to build it anyway"
+        f"use --width-studs {smaller} or less, or --force to build it anyway",
+        smaller,
+        what,
     )
 
 
