@@ -247,10 +247,15 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(a.threads)
     res = run_study(a.data, a.cache, size=a.size, yaws=a.yaws, views=a.views, mirror=a.mirror,
                     hidden=a.hidden, folds=a.folds, epochs=a.epochs, outliers=a.outliers)  # fmt: skip
+    print_report(res, a.out)
+
+
+def print_report(res: dict, out: str | None) -> None:
+    """Print a study's results as JSON, and write them to ``out`` too when given."""
     text = json.dumps(res, indent=2)
     print(text)
-    if a.out:
-        Path(a.out).write_text(text + "\n", encoding="utf-8")
+    if out:
+        Path(out).write_text(text + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

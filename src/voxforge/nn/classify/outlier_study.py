@@ -16,7 +16,6 @@ Usage: ``python -m voxforge.nn.classify.outlier_study --model classifier-voxel
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -124,10 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     res = run_study(a.data, a.model, a.meshes, synthetic=a.synthetic)
-    text = json.dumps(res, indent=2)
-    print(text)
-    if a.out:
-        Path(a.out).write_text(text + "\n", encoding="utf-8")
+    from voxforge.nn.classify.multiview_study import print_report
+
+    print_report(res, a.out)
 
 
 if __name__ == "__main__":
