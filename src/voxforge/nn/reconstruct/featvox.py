@@ -5,8 +5,14 @@ decoder trains on cached features (:mod:`voxforge.nn.reconstruct.features`). The
 (:class:`VoxelDecoder`) reduces the stride-16 and stride-32 maps with 2D convolutions, joins them
 with the pooled head vector, lifts the result through one linear layer to a 4³ seed (a global
 layer: the network learns which image axis becomes which grid axis) and grows it to 32³ with 3D
-transposed convolutions. Each view gives two volumes in its own yaw frame (the contract of
-:mod:`voxforge.nn.reconstruct.renderset`): occupancy logits and a per-voxel fusion score.
+transposed convolutions. With ``spatial`` channels set, a second path keeps the 8x8 map: the
+``mid`` map and the ``top`` map (upsampled) go through a 1x1 convolution to ``spatial * 8``
+channels that are read as an 8³ volume of ``spatial`` channels (the channels become depth, the
+2D-to-3D lift of 3D-R2N2-like decoders), oriented in the view frame (image rows -> z, top row
+highest; columns -> +y; depth -> x, nearest the camera highest), refined by one 3D convolution
+and joined to the 8³ stage of the seed path. Each view gives two volumes in its own yaw frame
+(the contract of :mod:`voxforge.nn.reconstruct.renderset`): occupancy logits and a per-voxel
+fusion score.
 
 The last encoder blocks (everything after the cached ``mid`` map: :class:`EncoderTail`) may be
 fine-tuned together with the decoder; they start from the pretrained weights (batch norms folded
@@ -51,6 +57,7 @@ class VoxelDecoder(nn.Module):
         widths: channels at 8³, 16³ (the last transposed convolution doubles to 32³ and gives the
             two output volumes directly: nothing else runs at 32³, the costly size on a CPU).
         dropout: on the joined vector, in training.
+        spatial: channels of the 8³ volume lifted from the 8x8 maps (0: no such path).
     """
 
     def __init__(
@@ -62,6 +69,7 @@ class VoxelDecoder(nn.Module):
         seed_channels: int = 32,
         widths: tuple[int, ...] = (32, 16),
         dropout: float = 0.2,
+        spatial: int = 0,
     ) -> None:
         super().__init__()
         c_mid, c_top, c_pool = channels
@@ -71,6 +79,10 @@ class VoxelDecoder(nn.Module):
             "pooled_width": pooled_width, "seed_channels": seed_channels, "widths": list(widths),
             "dropout": dropout,
         }  # fmt: skip
+        if spatial:  # absent from the arch args of decoders without the path
+            self.arch_args["spatial"] = spatial
+        self.spatial_channels = spatial
+        self.depth = mid_size
         self.mid = nn.Sequential(
             nn.Conv2d(c_mid, reduce, 3, 2, 1), nn.BatchNorm2d(reduce), nn.ReLU(inplace=True)
         )
@@ -82,15 +94,28 @@ class VoxelDecoder(nn.Module):
         self.seed_channels = seed_channels
         self.drop = nn.Dropout(dropout)
         self.lift = nn.Linear(joined, seed_channels * 4**3)
+        self.lift2d: nn.Module | None = None
+        self.lift3d: nn.Module | None = None
+        if spatial:
+            self.lift2d = nn.Sequential(
+                nn.Conv2d(c_mid + c_top, spatial * mid_size, 1, bias=False),
+                nn.BatchNorm2d(spatial * mid_size),
+                nn.ReLU(inplace=True),
+            )
+            self.lift3d = nn.Sequential(
+                nn.Conv3d(spatial, spatial, 3, 1, 1, bias=False),
+                nn.BatchNorm3d(spatial),
+                nn.ReLU(inplace=True),
+            )
         layers: list[nn.Module] = []
         cin = seed_channels
-        for w in widths:
+        for i, w in enumerate(widths):
             layers += [
                 nn.ConvTranspose3d(cin, w, 4, 2, 1, bias=False),
                 nn.BatchNorm3d(w),
                 nn.ReLU(inplace=True),
             ]
-            cin = w
+            cin = w + (spatial if i == 0 else 0)  # the lifted volume joins the 8³ stage
         self.grow = nn.Sequential(*layers)
         self.out = nn.ConvTranspose3d(cin, 2, 4, 2, 1)  # the last doubling gives the two volumes
 
@@ -102,8 +127,27 @@ class VoxelDecoder(nn.Module):
         c = self.pooled(pooled)
         z = self.drop(torch.cat([a, b, c], dim=1))
         v = F.relu(self.lift(z)).view(-1, self.seed_channels, 4, 4, 4)
-        o = self.out(self.grow(v))
+        if self.lift2d is None or self.lift3d is None:
+            return self._split(self.out(self.grow(v)))
+        v = self.grow[:3](v)  # the seed path at 8³
+        v = torch.cat([v, self.lift3d(self.lift_volume(mid, top))], dim=1)
+        return self._split(self.out(self.grow[3:](v)))
+
+    @staticmethod
+    def _split(o: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return o[:, 0], o[:, 1]
+
+    def lift_volume(self, mid: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
+        """(B, spatial, d, d, d) volume in the view frame (axes x, y, z) from the d x d ``mid``
+        map and the upsampled ``top`` map: channel block ``k`` of the 1x1 convolution is depth
+        ``k`` from the camera (grid x = d-1-k), image column ``c`` is grid y = c, image row ``r``
+        is grid z = d-1-r."""
+        assert self.lift2d is not None
+        d = self.depth
+        up = F.interpolate(top, size=mid.shape[-2:], mode="nearest")
+        f = self.lift2d(torch.cat([mid, up], dim=1))  # (B, spatial*d, rows, cols)
+        v = f.view(f.shape[0], self.spatial_channels, d, d, d)  # (B, C, depth, row, col)
+        return v.permute(0, 1, 2, 4, 3).flip(2, 4)  # (B, C, x, y, z)
 
 
 class EncoderTail(nn.Module):
@@ -221,7 +265,8 @@ def batch_iou(probs: np.ndarray, target: np.ndarray, threshold: float = 0.4) -> 
 
 def check_decoder_args(args: dict[str, Any]) -> dict[str, Any]:
     """The decoder's keyword arguments, or ConfigError naming the unknown one."""
-    allowed = {"channels", "mid_size", "reduce", "pooled_width", "seed_channels", "widths", "dropout"}
+    allowed = {"channels", "mid_size", "reduce", "pooled_width", "seed_channels", "widths", "dropout",
+               "spatial"}  # fmt: skip
     bad = sorted(set(args) - allowed)
     if bad:
         raise ConfigError(f"unknown decoder argument(s) {bad}; known: {sorted(allowed)}")

@@ -284,10 +284,15 @@ def widen_state(small: dict[str, torch.Tensor], decoder: VoxelDecoder) -> dict[s
     that the wider decoder computes the same volumes: every old tensor fills the leading slice,
     new channels keep their fresh initialisation, and the weights from new channels into the next
     transposed convolution are zero (Net2Net-style widening; new channels then learn from there).
-    A state of the same shapes comes back unchanged; any other mismatch raises KeyError."""
+    The 8x8 lift path (``lift2d``, ``lift3d``), absent from a decoder without it, keeps its fresh
+    initialisation and joins through zero weights the same way. A state of the same shapes comes
+    back unchanged; any other mismatch raises KeyError."""
     own = decoder.state_dict()
     out = {}
     for k, big in own.items():
+        if k not in small and k.startswith(("lift2d.", "lift3d.")):
+            out[k] = big
+            continue
         if k not in small:
             raise KeyError(f"{k} missing")
         old = small[k]
