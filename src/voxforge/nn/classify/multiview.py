@@ -187,21 +187,12 @@ def make_head(dim: int, num_classes: int, hidden: int, dropout: float) -> nn.Seq
     )
 
 
-@register_model(
+mvlite = register_model(
     "mvlite",
     input_kind="voxels",
     description="multi-view renders, frozen EfficientNet-Lite0 features, trained head",
-)
-def mvlite(
-    num_classes: int = 10,
-    encoder: str = "efficientnet-lite0",
-    views: int = 1,
-    render_size: int = RENDER_SIZE,
-    elevation: float = ELEVATION,
-    hidden: int = 0,
-    dropout: float = 0.0,
-) -> nn.Module:
-    return MultiViewLite(num_classes, encoder, views, render_size, elevation, hidden, dropout)
+)(MultiViewLite)
+"""The registry's ``mvlite`` builds :class:`MultiViewLite` with its own arguments and defaults."""
 
 
 @torch.no_grad()
