@@ -91,9 +91,9 @@ def out_of_fold_logits(
 
 def log_softmax_np(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Row-wise log-softmax of ``logits / temperature`` (float32)."""
-    z = np.asarray(logits, np.float64) / temperature
-    z = z - z.max(1, keepdims=True)
-    return (z - np.log(np.exp(z).sum(1, keepdims=True))).astype(np.float32)
+    from scipy.special import log_softmax
+
+    return log_softmax(np.asarray(logits, np.float64) / temperature, axis=1).astype(np.float32)
 
 
 def kd_loss(
@@ -124,13 +124,15 @@ def save_teacher(
     path: str | Path, log_probs: np.ndarray, labels: np.ndarray, meta: dict[str, Any]
 ) -> Path:
     """Write the (N, C) teacher log-probabilities (NaN rows: no teacher) with labels and metadata."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, log_probs=np.asarray(log_probs, np.float32), labels=np.asarray(labels, np.int64),
+    import io
+
+    from voxforge.core.outputs import atomic_write_bytes
+
+    buf = io.BytesIO()
+    np.savez(buf, log_probs=np.asarray(log_probs, np.float32), labels=np.asarray(labels, np.int64),
              meta=np.array(json.dumps(meta)))  # fmt: skip
-    tmp.replace(path)
-    return path
+    atomic_write_bytes(path, buf.getvalue())
+    return Path(path)
 
 
 def load_teacher(path: str | Path, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
