@@ -195,7 +195,8 @@ def open_set_check(
 ) -> dict[str, Any]:
     """Held-out outlier meshes rejected by outlier heads on ``clf``'s features, alone and joined
     with the cached multi-view features (``yaws``: the cached indices of the ``views`` cameras)."""
-    from voxforge.nn.classify.outliers import fit_outlier_head, mesh_folder_grids, synthetic_outliers
+    from voxforge.nn.classify.outlier_study import held_out_rejections
+    from voxforge.nn.classify.outliers import mesh_folder_grids, synthetic_outliers
     from voxforge.nn.encoders.image import load_image_encoder
 
     meshes, blobs = mesh_folder_grids(outliers), synthetic_outliers(1000, seed=0)
@@ -213,19 +214,13 @@ def open_set_check(
                       "meshes": vox(meshes)}}  # fmt: skip
     mvs = {"inl": cached(train), "held": cached(held), "blobs": mv(blobs), "meshes": mv(meshes)}
     sets["voxel+multiview"] = {k: np.concatenate([v, mvs[k]], 1) for k, v in sets["voxel"].items()}
-    parts = np.array_split(np.random.default_rng(seed).permutation(len(meshes)), folds)
     out: dict[str, Any] = {"meshes": len(meshes), "folder": Path(outliers).name}
     for name, s in sets.items():
-        rejected = {}
-        for c in cs:
-            n = 0
-            for part in parts:
-                keep = np.setdiff1d(np.arange(len(meshes)), part)
-                head = fit_outlier_head(s["inl"], [s["blobs"], s["meshes"][keep]], c=c)
-                threshold = np.quantile(head.score(s["held"]), 0.98)
-                n += int((head.score(s["meshes"][part]) > threshold).sum())
-            rejected[str(c)] = n
-        out[name] = rejected
+        out[name] = {
+            str(c): held_out_rejections(s["inl"], s["held"], s["blobs"], s["meshes"], c=c,
+                                        folds=folds, seed=seed)[0]
+            for c in cs
+        }  # fmt: skip
     return out
 
 
