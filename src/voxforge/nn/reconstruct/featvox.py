@@ -229,13 +229,16 @@ def rotate_volumes(volumes: torch.Tensor, angle_deg: torch.Tensor) -> torch.Tens
 
 
 def fuse_views(probs: torch.Tensor, scores: torch.Tensor, azimuths: torch.Tensor) -> torch.Tensor:
-    """Pix2Vox fusion of K views of one object: (K, s, s, s) probabilities and scores, (K,)
-    azimuths (degrees) -> (s, s, s) probabilities in the first view's frame."""
-    rel = azimuths - azimuths[:1]
-    p = rotate_volumes(probs[:, None], rel)[:, 0]
-    s = rotate_volumes(scores[:, None], rel)[:, 0]
-    inside = rotate_volumes(torch.ones_like(probs[:, None]), rel)[:, 0] > 0.5
-    s = s.masked_fill(~inside, -1e4)  # a voxel a view's grid does not cover takes no weight
+    """Pix2Vox fusion of K views: (K, [B,] s, s, s) probabilities and scores, (K, [B]) azimuths
+    (degrees) -> ([B,] s, s, s) probabilities in the first view's frame (of each of B objects)."""
+    shape = probs.shape
+    rel = (azimuths - azimuths[:1]).reshape(-1)
+    flat = torch.stack([probs.reshape(-1, *shape[-3:]), scores.reshape(-1, *shape[-3:])], 1)
+    turned = rotate_volumes(flat, rel)
+    inside = rotate_volumes(torch.ones_like(flat[:, :1]), rel)[:, 0] > 0.5
+    p = turned[:, 0].reshape(shape)
+    # a voxel a view's grid does not cover takes no weight
+    s = turned[:, 1].masked_fill(~inside, -1e4).reshape(shape)
     w = torch.softmax(s, dim=0)
     return (w * p).sum(dim=0)
 

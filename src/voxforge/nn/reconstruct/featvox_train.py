@@ -34,8 +34,8 @@ from voxforge.nn.reconstruct.featvox import (
     batch_iou,
     check_decoder_args,
     dice_bce,
+    fuse_views,
     param_count,
-    rotate_volumes,
 )
 from voxforge.nn.reconstruct.renderset import view_targets
 
@@ -145,16 +145,7 @@ def _step(model: CachedFeatureHead, pool: _Pool, rng: np.random.Generator, cfg: 
     if cfg.fused_weight > 0:
         az = torch.from_numpy(pool.azimuth[idx]).to(cfg.device).view(k, b)
         probs = torch.sigmoid(logits).view(k, b, *logits.shape[1:])
-        sc = scores.view(k, b, *scores.shape[1:])
-        ps, ss = [probs[0]], [sc[0]]
-        for j in range(1, k):
-            rel = az[j] - az[0]
-            turned = rotate_volumes(torch.stack([probs[j], sc[j]], 1), rel)
-            inside = rotate_volumes(torch.ones_like(probs[j, :, None]), rel)[:, 0] > 0.5
-            ps.append(turned[:, 0])
-            ss.append(turned[:, 1].masked_fill(~inside, -1e4))
-        w = torch.softmax(torch.stack(ss), dim=0)
-        fused = (w * torch.stack(ps)).sum(dim=0)
+        fused = fuse_views(probs, scores.view(k, b, *scores.shape[1:]), az)
         loss = loss + cfg.fused_weight * dice_bce(None, target[:b], probs=fused, dice=cfg.dice)
     return loss
 
