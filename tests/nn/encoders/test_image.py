@@ -42,3 +42,21 @@ def test_features_have_the_registered_shapes_and_folding_keeps_them() -> None:
         assert torch.allclose(a, b, atol=1e-3, rtol=1e-3)
     assert not any(p.requires_grad for p in enc.parameters())
     assert np.isfinite(f.pooled.numpy()).all() and float(f.pooled.std()) > 0
+
+
+def test_work_size_resizes_before_the_network() -> None:
+    """A work size gives the features of the picture enlarged to it (ImageNet scale)."""
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 128, 128)
+    big = load_image_encoder(work_size=224)
+    plain = load_image_encoder()
+    with torch.inference_mode():
+        f = big(x)
+        ref = plain(torch.nn.functional.interpolate(x, size=(224, 224), mode="bilinear"))
+        same = big(torch.nn.functional.interpolate(x, size=(224, 224), mode="bilinear"))
+    assert f.mid.shape == (2, 112, 14, 14) and f.top.shape == (2, 320, 7, 7)
+    assert torch.allclose(f.pooled, ref.pooled, atol=1e-5)
+    assert torch.allclose(same.pooled, ref.pooled, atol=1e-5)  # already at the size: untouched
+    assert not torch.allclose(f.pooled, plain(x).pooled, atol=1e-2)
+    with pytest.raises(ConfigError, match="work size"):
+        load_image_encoder(work_size=8)

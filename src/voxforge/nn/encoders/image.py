@@ -214,13 +214,19 @@ register_image_encoder(
 class FrozenImageEncoder(nn.Module):
     """A registered encoder with its pretrained weights, in eval mode, gradients off.
 
-    ``forward`` takes (B, 3, S, S) float images in [0, 1] and normalises them itself.
+    ``forward`` takes (B, 3, S, S) float images in [0, 1] and normalises them itself. With
+    ``work_size`` the images are first resized (bilinear) to that side: ImageNet weights see
+    objects at the scale of their 224 px training crops, so a small picture enlarged to it gives
+    more telling features than the same picture at its own size.
     """
 
-    def __init__(self, name: str = "efficientnet-lite0") -> None:
+    def __init__(self, name: str = "efficientnet-lite0", work_size: int | None = None) -> None:
         super().__init__()
         entry = IMAGE_ENCODERS[name]
         self.entry = entry
+        if work_size is not None and not 32 <= int(work_size) <= 1024:
+            raise ConfigError(f"image encoder {name}: work size {work_size} is not 32-1024 pixels")
+        self.work_size = int(work_size) if work_size else None
         self.net = entry.builder()
         state = torch.load(entry.weights(), map_location="cpu", weights_only=True)
         own = self.net.state_dict()
@@ -246,12 +252,18 @@ class FrozenImageEncoder(nn.Module):
         return self
 
     def forward(self, images: torch.Tensor) -> ImageFeatures:
+        if self.work_size is not None and images.shape[-1] != self.work_size:
+            size = (self.work_size, self.work_size)
+            images = F.interpolate(images, size=size, mode="bilinear", align_corners=False)
         return self.net((images - self.mean) / self.std)
 
 
-def load_image_encoder(name: str = "efficientnet-lite0") -> FrozenImageEncoder:
-    """The frozen pretrained encoder ``name`` (ConfigError naming the package if weights are missing)."""
-    return FrozenImageEncoder(name)
+def load_image_encoder(
+    name: str = "efficientnet-lite0", work_size: int | None = None
+) -> FrozenImageEncoder:
+    """The frozen pretrained encoder ``name``, resizing its inputs to ``work_size`` when given
+    (ConfigError naming the package if weights are missing)."""
+    return FrozenImageEncoder(name, work_size)
 
 
 def imagenet_top(encoder: FrozenImageEncoder, images: np.ndarray) -> np.ndarray:

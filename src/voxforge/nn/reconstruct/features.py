@@ -94,7 +94,7 @@ def _cached(path: Path, stamp: str) -> bool:
     except (OSError, ValueError, KeyError):
         return False
     want = json.loads(stamp)
-    same = all(have.get(k) == want.get(k) for k in ("encoder", "kind"))
+    same = all(have.get(k) == want.get(k) for k in ("encoder", "kind", "work_size"))
     views_ok = have.get("max_views") is None or (want.get("max_views") or 1e9) <= have["max_views"]
     return same and bool(views_ok)
 
@@ -104,6 +104,7 @@ def build_feature_cache(
     out_dir: str | os.PathLike[str],
     *,
     encoder_name: str = "efficientnet-lite0",
+    work_size: int | None = None,
     kinds: Sequence[str] = ("image", "sketch"),
     max_views: dict[str, int] | None = None,
     wait_s: float = 0.0,
@@ -115,6 +116,7 @@ def build_feature_cache(
         render_set: a render set folder (shards may still be appearing: see ``wait_s``).
         out_dir: the cache folder (created).
         encoder_name: a registered image encoder.
+        work_size: resize the pictures to this side before the encoder (None: their own size).
         kinds: ``image`` and/or ``sketch``, cached in this order.
         max_views: per kind, keep only the first views of each object.
         wait_s: while the render set has no ``index.json``, wait up to this long for the next
@@ -129,11 +131,12 @@ def build_feature_cache(
     root, out = Path(render_set), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = progress or null_progress
-    encoder = load_image_encoder(encoder_name).to(memory_format=torch.channels_last)
+    encoder = load_image_encoder(encoder_name, work_size).to(memory_format=torch.channels_last)
     limits = max_views or {}
     done_views, t0 = 0, time.perf_counter()
     for kind in kinds:
-        stamp = json.dumps({"encoder": encoder_name, "kind": kind, "max_views": limits.get(kind)})
+        stamp = json.dumps({"encoder": encoder_name, "kind": kind, "max_views": limits.get(kind),
+                            "work_size": work_size})  # fmt: skip
         n = 0
         while True:
             shard = root / f"shard_{n:04d}.npz"
@@ -253,19 +256,24 @@ def _split_from_data(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m voxforge.nn.reconstruct.features RENDER_SET OUT [IMAGE_VIEWS SKETCH_VIEWS]``:
-    cache the features of a render set with one torch thread (default 4 image and 3 sketch views
-    per object)."""
-    import sys
+    """``python -m voxforge.nn.reconstruct.features RENDER_SET OUT [IMAGE_VIEWS SKETCH_VIEWS]
+    [--work-size PX] [--kinds image sketch]``: cache the features of a render set with one torch
+    thread (default 4 image and 3 sketch views per object, the encoder at the pictures' own size)."""
+    import argparse
 
-    args = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(prog="python -m voxforge.nn.reconstruct.features")
+    ap.add_argument("render_set")
+    ap.add_argument("out")
+    ap.add_argument("image_views", nargs="?", type=int, default=4)
+    ap.add_argument("sketch_views", nargs="?", type=int, default=3)
+    ap.add_argument("--work-size", type=int, default=None, help="resize pictures to this side first")
+    ap.add_argument("--kinds", nargs="+", default=["image", "sketch"], choices=["image", "sketch"])
+    args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
-    views = {
-        "image": int(args[2]) if len(args) > 2 else 4,
-        "sketch": int(args[3]) if len(args) > 3 else 3,
-    }
-    print(build_feature_cache(args[0], args[1], max_views=views))
+    views = {"image": args.image_views, "sketch": args.sketch_views}
+    print(build_feature_cache(args.render_set, args.out, max_views=views, kinds=args.kinds,
+                              work_size=args.work_size))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -192,6 +192,30 @@ class EncoderTail(nn.Module):
         return out
 
 
+class VoxelRefiner(nn.Module):
+    """Pix2Vox-A's refiner: a small 3D U-Net that corrects a (fused) probability volume with the
+    shape priors it learns, as a residual on the logits.
+
+    The network is :class:`voxforge.nn.completion.model.CompletionUNet` on one input channel; its
+    output layer starts at zero, so an untrained refiner returns its input. It works on the
+    final volume (one view, or the views fused), so one refiner serves any number of views.
+    """
+
+    def __init__(self, widths: tuple[int, ...] = (8, 24, 48, 96)) -> None:
+        super().__init__()
+        from voxforge.nn.completion.model import CompletionUNet
+
+        self.arch_args: dict[str, Any] = {"widths": list(widths)}
+        self.unet = CompletionUNet(tuple(widths), in_channels=1)
+        nn.init.zeros_(self.unet.head.weight)
+        nn.init.zeros_(self.unet.head.bias)
+
+    def forward(self, probs: torch.Tensor) -> torch.Tensor:
+        """(B, R, R, R) probabilities -> (B, R, R, R) refined occupancy logits."""
+        p = probs.clamp(1e-4, 1.0 - 1e-4)
+        return torch.logit(p) + self.unet(p[:, None])
+
+
 class CachedFeatureHead(nn.Module):
     """Decoder on cached features, with an optional trainable :class:`EncoderTail` that recomputes
     ``top`` and ``pooled`` from the cached ``mid`` map (the cached ones are then ignored)."""
@@ -326,6 +350,7 @@ class FeatVoxReconstructor:
         self.device = device
         self.flip_tta = flip_tta
         self.familiar: Familiarity | None = None
+        self.refiner: VoxelRefiner | None = None
 
     @torch.inference_mode()
     def volumes(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -352,6 +377,13 @@ class FeatVoxReconstructor:
         return probs.float().cpu().numpy(), scores.float().cpu().numpy(), pooled
 
     @torch.inference_mode()
+    def refine(self, occupancy: np.ndarray) -> np.ndarray:
+        """The refiner's (32, 32, 32) probabilities for one (fused) probability volume."""
+        assert self.refiner is not None
+        x = torch.from_numpy(np.ascontiguousarray(occupancy, np.float32))[None].to(self.device)
+        return torch.sigmoid(self.refiner.eval()(x))[0].float().cpu().numpy()
+
+    @torch.inference_mode()
     def predict(self, images: list[np.ndarray], azimuths: list[float] | None = None) -> Any:
         """Reconstruct one object from K preprocessed views (first view's yaw frame); the mesh is
         the marching-cubes surface of the fused probabilities at the threshold."""
@@ -365,6 +397,8 @@ class FeatVoxReconstructor:
         else:
             occ = fuse_views(torch.from_numpy(probs), torch.from_numpy(scores),
                              torch.from_numpy(az.astype(np.float32))).numpy()  # fmt: skip
+        if self.refiner is not None:
+            occ = self.refine(occ)
         verts = faces = points = None
         if (occ >= self.threshold).any():
             v, f = occupancy_surface(occ, self.threshold)
@@ -379,6 +413,8 @@ _FAMILIAR = "familiarity."
 """Prefix of the familiarity tensors in a featvox weights file (not decoder weights)."""
 _ENCODER = "encoder."
 """Prefix of fine-tuned encoder tensors in a featvox weights file (they replace the package's)."""
+_REFINER = "refiner."
+"""Prefix of the refiner's tensors in a featvox weights file (:class:`VoxelRefiner`)."""
 
 
 @dataclass
@@ -441,10 +477,12 @@ def _unit(x: np.ndarray) -> np.ndarray:
 def save_featvox(decoder: VoxelDecoder, stem: str | Path, *, encoder: str, kind: str,
                  extra: dict[str, Any] | None = None,
                  familiarity: Familiarity | None = None,
-                 encoder_state: dict[str, torch.Tensor] | None = None) -> tuple[Path, Path]:  # fmt: skip
-    """Write ``<stem>.safetensors`` (the decoder, float16, and the fine-tuned encoder blocks
-    ``encoder_state`` under ``encoder.`` keys when given; the rest of the encoder comes from its
-    package) and ``<stem>.json`` (architecture, encoder, input contract, metrics)."""
+                 encoder_state: dict[str, torch.Tensor] | None = None,
+                 refiner: VoxelRefiner | None = None) -> tuple[Path, Path]:  # fmt: skip
+    """Write ``<stem>.safetensors`` (the decoder, float16, the fine-tuned encoder blocks
+    ``encoder_state`` under ``encoder.`` keys and the ``refiner`` under ``refiner.`` keys when
+    given; the rest of the encoder comes from its package) and ``<stem>.json`` (architecture,
+    encoder, input contract, metrics)."""
     from safetensors.torch import save_file
 
     from voxforge.core.outputs import atomic_write_bytes
@@ -459,6 +497,11 @@ def save_featvox(decoder: VoxelDecoder, stem: str | Path, *, encoder: str, kind:
         parts = {".".join(k.split(".")[:2]) if k.startswith("_blocks") else k.split(".")[0]
                  for k in encoder_state}  # fmt: skip
         extra = {**(extra or {}), "encoder_finetuned": sorted(parts)}
+    if refiner is not None:
+        for k, v in refiner.state_dict().items():
+            t = v.detach().cpu()
+            tensors[_REFINER + k] = (t.half() if t.is_floating_point() else t).contiguous()
+        extra = {**(extra or {}), "refiner_args": refiner.arch_args}
     if familiarity is not None:
         tensors[_FAMILIAR + "centroids"] = torch.from_numpy(familiarity.centroids).contiguous()
         tensors[_FAMILIAR + "threshold"] = torch.tensor([familiarity.threshold], dtype=torch.float32)
@@ -525,8 +568,16 @@ def load_featvox(
             k[len(_FAMILIAR) :]: state.pop(k).numpy() for k in list(state) if k.startswith(_FAMILIAR)
         }
         tuned = {k[len(_ENCODER) :]: state.pop(k) for k in list(state) if k.startswith(_ENCODER)}
+        refined = {k[len(_REFINER) :]: state.pop(k) for k in list(state) if k.startswith(_REFINER)}
         decoder.load_state_dict(state)
-        encoder = load_image_encoder(str(info.get("encoder", "efficientnet-lite0")))
+        refiner = None
+        if refined:
+            widths = tuple(info.get("refiner_args", {}).get("widths", (8, 24, 48, 96)))
+            refiner = VoxelRefiner(widths)
+            refiner.load_state_dict(refined)
+        size = info.get("encoder_size")
+        encoder = load_image_encoder(str(info.get("encoder", "efficientnet-lite0")),
+                                     int(size) if size else None)  # fmt: skip
         if tuned:
             load_encoder_blocks(encoder, tuned)
     except (RuntimeError, OSError) as err:
@@ -534,6 +585,7 @@ def load_featvox(
     rec = FeatVoxReconstructor(FeatVoxNet(encoder, decoder), kind, info,
                                float(info.get("threshold", 0.4)), device,
                                bool(info.get("flip_tta", False)))  # fmt: skip
+    rec.refiner = None if refiner is None else refiner.to(device).eval()
     if known:
         rec.familiar = Familiarity(
             known["centroids"],

@@ -52,6 +52,9 @@ class FeatVoxConfig(BaseModel):
     data: Path | None = None
     features: Path = Path("runs/features/efficientnet-lite0")
     encoder: str = "efficientnet-lite0"
+    encoder_size: int | None = Field(
+        None, ge=32, le=1024, description="side the encoder resized the pictures to (the cache's)."
+    )
     kinds: list[str] = Field(default_factory=lambda: ["image", "sketch"])
     decoder: dict[str, Any] = Field(default_factory=dict)
     init_from: Path | None = Field(
@@ -309,7 +312,7 @@ def build_model(cfg: FeatVoxConfig) -> CachedFeatureHead:
     if cfg.finetune_encoder:
         from voxforge.nn.encoders.image import load_image_encoder
 
-        tail = EncoderTail(load_image_encoder(cfg.encoder))
+        tail = EncoderTail(load_image_encoder(cfg.encoder, cfg.encoder_size))
     if cfg.init_from is None:
         return CachedFeatureHead(decoder, tail)
     if not cfg.init_from.is_file():
@@ -345,9 +348,11 @@ def export_featvox(
     extra: dict[str, Any] | None = None,
     familiarity: dict[str, np.ndarray] | None = None,
     classes: list[str] | None = None,
+    refiner_run: Path | None = None,
 ) -> tuple[Path, Path]:
     """Write the best checkpoint of ``run`` as a shipped model (``<stem>.safetensors`` + ``.json``),
-    with the :func:`fit_familiarity` result when given."""
+    with the :func:`fit_familiarity` result and the best refiner of ``refiner_run``
+    (:mod:`voxforge.nn.reconstruct.refine`) when given."""
     from voxforge.nn.reconstruct.featvox import Familiarity, save_featvox
 
     ckpt = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
@@ -368,16 +373,31 @@ def export_featvox(
             familiarity.get("basis"),
             float(familiarity["residual_threshold"]) if "residual_threshold" in familiarity else None,
         )
+    if cfg.get("encoder_size"):
+        info["encoder_size"] = cfg["encoder_size"]
+    refiner = None
+    if refiner_run is not None:
+        from voxforge.nn.reconstruct.refine import load_refiner
+
+        refiner, row = load_refiner(refiner_run)
+        info["refiner_checkpoint"] = {"step": row["step"], "validation": row["val"],
+                                      "config": row["config"]}  # fmt: skip
     return save_featvox(decoder, stem, encoder=cfg["encoder"], kind=kind, extra=info,
-                        familiarity=known, encoder_state=ckpt.get("tail"))  # fmt: skip
+                        familiarity=known, encoder_state=ckpt.get("tail"), refiner=refiner)  # fmt: skip
 
 
 def ship_featvox(
-    cfg: FeatVoxConfig, stem: Path, *, kind: str = "image", flip_tta: bool = True
+    cfg: FeatVoxConfig,
+    stem: Path,
+    *,
+    kind: str = "image",
+    flip_tta: bool = True,
+    refiner_run: Path | None = None,
 ) -> tuple[Path, Path]:
     """Export the best checkpoint of ``cfg``'s run as a shipped model at ``stem`` with the
-    familiarity check fitted on its cached features, its validation learning curve and
-    ``flip_tta`` (calibrate the confidence afterwards: ``voxforge.nn.reconstruct.calibration``)."""
+    familiarity check fitted on its cached features, its validation learning curve,
+    ``flip_tta`` and the refiner of ``refiner_run`` when given (calibrate the confidence
+    afterwards: ``voxforge.nn.reconstruct.calibration``)."""
     run = cfg.output_dir / cfg.name
     train, val = _load_pool(cfg, "train"), _load_pool(cfg, "val")
     if train is None or val is None:
@@ -394,8 +414,8 @@ def ship_featvox(
              for r in rows]  # fmt: skip
     extra = {"training_config": cfg.model_dump(mode="json"), "learning_curve": curve,
              "flip_tta": flip_tta}  # fmt: skip
-    return export_featvox(run, stem, kind=kind, extra=extra,
-                          familiarity=fit_familiarity(train, val), classes=train.classes)  # fmt: skip
+    return export_featvox(run, stem, kind=kind, extra=extra, familiarity=fit_familiarity(train, val),
+                          classes=train.classes, refiner_run=refiner_run)  # fmt: skip
 
 
 @torch.inference_mode()
