@@ -123,7 +123,9 @@ def _load_pool(cfg: FeatVoxConfig, split: str) -> _Pool | None:
     return _Pool(sets) if sets else None
 
 
-def _lr_factor(cfg: FeatVoxConfig, elapsed_min: float, step: int) -> float:
+def _lr_factor(cfg: Any, elapsed_min: float, step: int) -> float:
+    """Learning-rate factor of a run config with ``max_steps``, ``max_minutes``,
+    ``warmup_minutes`` and ``min_lr_ratio``: linear warm-up, then cosine over steps or minutes."""
     if cfg.max_steps is not None:
         frac = step / cfg.max_steps
     else:
@@ -133,15 +135,18 @@ def _lr_factor(cfg: FeatVoxConfig, elapsed_min: float, step: int) -> float:
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
 
 
+def sample_views(pool: _Pool, rng: np.random.Generator, objects: int, k: int) -> np.ndarray:
+    """k * ``objects`` view rows of random (object, kind) groups, k distinct views each where the
+    group has them: the first views of all objects, then the second views, ..."""
+    pick = rng.choice(len(pool.groups), size=objects, replace=len(pool.groups) < objects)
+    views = [rng.choice(pool.groups[g], size=k, replace=len(pool.groups[g]) < k) for g in pick]
+    return np.array(views).T.reshape(-1)
+
+
 def _step(model: CachedFeatureHead, pool: _Pool, rng: np.random.Generator, cfg: FeatVoxConfig):
     """The loss of one batch: every view alone plus the fusion of each object's views."""
-    k = cfg.views_per_object
-    pick = rng.choice(
-        len(pool.groups), size=cfg.batch_objects, replace=len(pool.groups) < cfg.batch_objects
-    )
-    views = [rng.choice(pool.groups[g], size=k, replace=len(pool.groups[g]) < k) for g in pick]
-    idx = np.array(views).T.reshape(-1)  # first views, then second views, ...
-    b = cfg.batch_objects
+    k, b = cfg.views_per_object, cfg.batch_objects
+    idx = sample_views(pool, rng, b, k)
     target = torch.from_numpy(pool.targets(idx)).float().to(cfg.device)
     logits, scores = model(*pool.tensors(idx, cfg.device))
     loss = dice_bce(logits, target, dice=cfg.dice)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,13 @@ from voxforge.nn.reconstruct.featvox import (
     fuse_views,
     param_count,
 )
-from voxforge.nn.reconstruct.featvox_train import FeatVoxConfig, _load_pool, _Pool
+from voxforge.nn.reconstruct.featvox_train import (
+    FeatVoxConfig,
+    _load_pool,
+    _lr_factor,
+    _Pool,
+    sample_views,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +100,6 @@ def decoded(decoder: VoxelDecoder, pool: _Pool, idx: np.ndarray, k: int, device:
     return fuse_views(probs.view(k, b, *probs.shape[1:]), scores.view(k, b, *scores.shape[1:]), az)
 
 
-def _batch(pool: _Pool, rng: np.random.Generator, b: int, k: int) -> np.ndarray:
-    """k*b view rows of b random objects (k distinct views each where the object has them)."""
-    pick = rng.choice(len(pool.groups), size=b, replace=len(pool.groups) < b)
-    views = [rng.choice(pool.groups[g], size=k, replace=len(pool.groups[g]) < k) for g in pick]
-    return np.array(views).T.reshape(-1)
-
-
 def validate_refiner(
     decoder: VoxelDecoder, refiner: VoxelRefiner, pool: _Pool, cfg: RefinerConfig
 ) -> dict[str, float]:
@@ -140,13 +138,6 @@ def validate_refiner(
                     batch_iou(np.concatenate(raw), target, cfg.threshold).mean()
                 )
     return out
-
-
-def _lr_factor(cfg: RefinerConfig, elapsed_min: float, step: int) -> float:
-    frac = step / cfg.max_steps if cfg.max_steps is not None else elapsed_min / cfg.max_minutes
-    if elapsed_min < cfg.warmup_minutes:
-        return max(elapsed_min / max(cfg.warmup_minutes, 1e-9), 0.02)
-    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
 
 
 def _score(val: dict[str, float]) -> float:
@@ -200,7 +191,7 @@ def train_refiner(cfg: RefinerConfig) -> Path:
                 g["lr"] = cfg.lr * _lr_factor(cfg, elapsed, step)
             refiner.train()
             k = int(rng.integers(1, cfg.max_views + 1))
-            idx = _batch(train, rng, cfg.batch_objects, k)
+            idx = sample_views(train, rng, cfg.batch_objects, k)
             target = torch.from_numpy(train.targets(idx[: cfg.batch_objects])).float().to(cfg.device)
             inputs = decoded(decoder, train, idx, k, cfg.device)
             loss = dice_bce(refiner(inputs), target, dice=cfg.dice)
