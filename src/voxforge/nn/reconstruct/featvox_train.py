@@ -42,10 +42,32 @@ from voxforge.nn.reconstruct.renderset import view_targets
 log = logging.getLogger(__name__)
 
 
-class FeatVoxConfig(BaseModel):
-    """A decoder training run (``configs/reconstruction/featvox.yaml``)."""
+class RunSchedule(BaseModel):
+    """What the featvox trainers share: batch, optimiser, wall-clock or step schedule, loss,
+    threshold, seed and where runs go."""
 
     model_config = ConfigDict(extra="forbid")
+
+    batch_objects: int = Field(16, ge=1)
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    warmup_minutes: float = Field(1.0, ge=0)
+    min_lr_ratio: float = Field(0.05, ge=0, le=1)
+    max_minutes: float = Field(40.0, gt=0)
+    max_steps: int | None = Field(None, ge=1)
+    eval_every_minutes: float = Field(4.0, gt=0)
+    dice: float = Field(1.0, ge=0)
+    threshold: float = Field(0.4, gt=0, lt=1)
+    seed: int = Field(0, ge=0)
+    num_threads: int = Field(1, ge=1)
+    device: str = Field(
+        "cpu", description="auto (CUDA, then Apple's MPS, then the CPU), cpu, cuda or mps."
+    )
+    output_dir: Path = Path("runs/reconstruction")
+
+
+class FeatVoxConfig(RunSchedule):
+    """A decoder training run (``configs/reconstruction/featvox.yaml``)."""
 
     name: str = "reconstruction-featvox"
     render_set: Path = Path("runs/renderset")
@@ -63,23 +85,7 @@ class FeatVoxConfig(BaseModel):
     finetune_encoder: bool = False
     encoder_lr_ratio: float = Field(0.1, gt=0)
     views_per_object: int = Field(2, ge=2)
-    batch_objects: int = Field(16, ge=1)
-    lr: float = Field(2e-3, gt=0)
-    weight_decay: float = Field(1e-4, ge=0)
-    warmup_minutes: float = Field(1.0, ge=0)
-    min_lr_ratio: float = Field(0.05, ge=0, le=1)
-    max_minutes: float = Field(40.0, gt=0)
-    max_steps: int | None = Field(None, ge=1)
-    eval_every_minutes: float = Field(4.0, gt=0)
     fused_weight: float = Field(1.0, ge=0)
-    dice: float = Field(1.0, ge=0)
-    threshold: float = Field(0.4, gt=0, lt=1)
-    seed: int = Field(0, ge=0)
-    num_threads: int = Field(1, ge=1)
-    device: str = Field(
-        "cpu", description="auto (CUDA, then Apple's MPS, then the CPU), cpu, cuda or mps."
-    )
-    output_dir: Path = Path("runs/reconstruction")
 
 
 class _Pool:
@@ -123,9 +129,8 @@ def _load_pool(cfg: FeatVoxConfig, split: str) -> _Pool | None:
     return _Pool(sets) if sets else None
 
 
-def _lr_factor(cfg: Any, elapsed_min: float, step: int) -> float:
-    """Learning-rate factor of a run config with ``max_steps``, ``max_minutes``,
-    ``warmup_minutes`` and ``min_lr_ratio``: linear warm-up, then cosine over steps or minutes."""
+def _lr_factor(cfg: RunSchedule, elapsed_min: float, step: int) -> float:
+    """Linear warm-up, then a cosine over ``max_steps`` (or ``max_minutes`` of wall clock)."""
     if cfg.max_steps is not None:
         frac = step / cfg.max_steps
     else:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from voxforge.core.errors import ConfigError
 from voxforge.nn.reconstruct.featvox import (
@@ -35,6 +35,7 @@ from voxforge.nn.reconstruct.featvox import (
 )
 from voxforge.nn.reconstruct.featvox_train import (
     FeatVoxConfig,
+    RunSchedule,
     _load_pool,
     _lr_factor,
     _Pool,
@@ -44,32 +45,20 @@ from voxforge.nn.reconstruct.featvox_train import (
 log = logging.getLogger(__name__)
 
 
-class RefinerConfig(BaseModel):
+class RefinerConfig(RunSchedule):
     """A refiner training run over a finished featvox run's decoder."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = "reconstruction-featvox-refiner"
     decoder_config: Path = Field(description="the featvox run's YAML config (its best.pt is used)")
     widths: list[int] = Field(default_factory=lambda: [8, 24, 48, 96])
     init_from: Path | None = Field(None, description="a refiner run's best.pt to start from")
     max_views: int = Field(5, ge=1)
-    batch_objects: int = Field(12, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-4, ge=0)
-    warmup_minutes: float = Field(1.0, ge=0)
-    min_lr_ratio: float = Field(0.05, ge=0, le=1)
-    max_minutes: float = Field(30.0, gt=0)
-    max_steps: int | None = Field(None, ge=1)
-    eval_every_minutes: float = Field(5.0, gt=0)
     fused_views: int = Field(5, ge=2)
     fused_objects: int = Field(150, ge=1)
-    dice: float = Field(1.0, ge=0)
-    threshold: float = Field(0.4, gt=0, lt=1)
-    seed: int = Field(0, ge=0)
-    num_threads: int = Field(1, ge=1)
-    device: str = "cpu"
-    output_dir: Path = Path("runs/reconstruction")
+    batch_objects: int = Field(12, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    max_minutes: float = Field(30.0, gt=0)
+    eval_every_minutes: float = Field(5.0, gt=0)
 
 
 def load_decoder(decoder_cfg: FeatVoxConfig) -> VoxelDecoder:
