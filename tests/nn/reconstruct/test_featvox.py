@@ -135,15 +135,15 @@ def test_exported_familiarity_reaches_the_reconstruction(
 ) -> None:
     from voxforge.nn.reconstruct.featvox_train import (
         FeatVoxConfig,
-        _load_pool,
         export_featvox,
         fit_familiarity,
+        load_pool,
     )
     from voxforge.nn.reconstruct.inference import load_reconstructor
 
     rs, run = tiny_run
     cfg = FeatVoxConfig(render_set=rs, features=rs.parent / "feats")
-    train, val = _load_pool(cfg, "train"), _load_pool(cfg, "val")
+    train, val = load_pool(cfg, "train"), load_pool(cfg, "val")
     fam = fit_familiarity(train, val, quantile=0.0)
     export_featvox(run, tmp_path / "tiny", kind="sketch", familiarity=fam, classes=train.classes)
     rec = load_reconstructor("sketch", weights=tmp_path / "tiny")

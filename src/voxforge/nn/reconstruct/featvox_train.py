@@ -88,7 +88,7 @@ class FeatVoxConfig(RunSchedule):
     fused_weight: float = Field(1.0, ge=0)
 
 
-class _Pool:
+class ViewPool:
     """Cached features of one split, all kinds, with (object, kind) groups for pair sampling."""
 
     def __init__(self, sets: dict[str, FeatureSet]) -> None:
@@ -120,16 +120,18 @@ class _Pool:
         return view_targets(self.grids[self.row[idx]], self.azimuth[idx])
 
 
-def _load_pool(cfg: FeatVoxConfig, split: str) -> _Pool | None:
+def load_pool(cfg: FeatVoxConfig, split: str) -> ViewPool | None:
+    """The cached features of ``cfg``'s kinds for the ``split`` objects (the shards cached so far;
+    None when there is none)."""
     sets: dict[str, FeatureSet] = {}
     for kind in cfg.kinds:
         fs = load_feature_set(cfg.render_set, cfg.features, kind, split, partial=True, data_npz=cfg.data)
         if fs is not None and len(fs):
             sets[kind] = fs
-    return _Pool(sets) if sets else None
+    return ViewPool(sets) if sets else None
 
 
-def _lr_factor(cfg: RunSchedule, elapsed_min: float, step: int) -> float:
+def lr_factor(cfg: RunSchedule, elapsed_min: float, step: int) -> float:
     """Linear warm-up, then a cosine over ``max_steps`` (or ``max_minutes`` of wall clock)."""
     if cfg.max_steps is not None:
         frac = step / cfg.max_steps
@@ -140,7 +142,7 @@ def _lr_factor(cfg: RunSchedule, elapsed_min: float, step: int) -> float:
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
 
 
-def sample_views(pool: _Pool, rng: np.random.Generator, objects: int, k: int) -> np.ndarray:
+def sample_views(pool: ViewPool, rng: np.random.Generator, objects: int, k: int) -> np.ndarray:
     """k * ``objects`` view rows of random (object, kind) groups, k distinct views each where the
     group has them: the first views of all objects, then the second views, ..."""
     pick = rng.choice(len(pool.groups), size=objects, replace=len(pool.groups) < objects)
@@ -148,7 +150,7 @@ def sample_views(pool: _Pool, rng: np.random.Generator, objects: int, k: int) ->
     return np.array(views).T.reshape(-1)
 
 
-def _step(model: CachedFeatureHead, pool: _Pool, rng: np.random.Generator, cfg: FeatVoxConfig):
+def _step(model: CachedFeatureHead, pool: ViewPool, rng: np.random.Generator, cfg: FeatVoxConfig):
     """The loss of one batch: every view alone plus the fusion of each object's views."""
     k, b = cfg.views_per_object, cfg.batch_objects
     idx = sample_views(pool, rng, b, k)
@@ -165,7 +167,7 @@ def _step(model: CachedFeatureHead, pool: _Pool, rng: np.random.Generator, cfg: 
 
 @torch.inference_mode()
 def predict_pool(
-    model: CachedFeatureHead | VoxelDecoder, pool: _Pool, idx: np.ndarray, batch: int = 64
+    model: CachedFeatureHead | VoxelDecoder, pool: ViewPool, idx: np.ndarray, batch: int = 64
 ) -> np.ndarray:
     """(N, 32, 32, 32) float32 single-view probabilities of the pool's rows ``idx``."""
     model.eval()
@@ -178,7 +180,7 @@ def predict_pool(
 
 
 def validate(
-    model: CachedFeatureHead | VoxelDecoder, pool: _Pool, threshold: float = 0.4
+    model: CachedFeatureHead | VoxelDecoder, pool: ViewPool, threshold: float = 0.4
 ) -> dict[str, float]:
     """Single-view IoU on the first view of every validation object, per kind."""
     result = {}
@@ -190,7 +192,7 @@ def validate(
     return result
 
 
-def nearest_feature_baseline(train: _Pool, val: _Pool, threshold: float = 0.4) -> dict[str, float]:
+def nearest_feature_baseline(train: ViewPool, val: ViewPool, threshold: float = 0.4) -> dict[str, float]:
     """Single-view IoU of retrieval: each validation view (the first of each object) takes the
     target of the training view of the same kind whose pooled encoder feature is closest (cosine),
     per kind. Both targets are viewer-centred, so the retrieved grid needs no turning."""
@@ -230,7 +232,7 @@ def train_featvox(cfg: FeatVoxConfig) -> Path:
     if model.tail is not None:
         groups.append({"params": list(model.tail.parameters()), "ratio": cfg.encoder_lr_ratio})
     opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    train, val = _load_pool(cfg, "train"), _load_pool(cfg, "val")
+    train, val = load_pool(cfg, "train"), load_pool(cfg, "val")
     if train is None or val is None:
         raise ConfigError(f"{cfg.features}: no cached features yet (voxforge.nn.reconstruct.features)")
     log.info(
@@ -269,9 +271,9 @@ def train_featvox(cfg: FeatVoxConfig) -> Path:
                 next_eval = elapsed + cfg.eval_every_minutes
                 if done:
                     break
-                train, val = _load_pool(cfg, "train") or train, _load_pool(cfg, "val") or val
+                train, val = load_pool(cfg, "train") or train, load_pool(cfg, "val") or val
             for g in opt.param_groups:
-                g["lr"] = cfg.lr * g["ratio"] * _lr_factor(cfg, elapsed, step)
+                g["lr"] = cfg.lr * g["ratio"] * lr_factor(cfg, elapsed, step)
             model.train()
             loss = _step(model, train, rng, cfg)
             opt.zero_grad(set_to_none=True)
@@ -409,7 +411,7 @@ def ship_featvox(
     ``flip_tta`` and the refiner of ``refiner_run`` when given (calibrate the confidence
     afterwards: ``voxforge.nn.reconstruct.calibration``)."""
     run = cfg.output_dir / cfg.name
-    train, val = _load_pool(cfg, "train"), _load_pool(cfg, "val")
+    train, val = load_pool(cfg, "train"), load_pool(cfg, "val")
     if train is None or val is None:
         raise ConfigError(f"{cfg.features}: no cached features to fit the familiarity check on")
     ckpt = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
@@ -429,7 +431,7 @@ def ship_featvox(
 
 
 @torch.inference_mode()
-def tail_pooled(tail: EncoderTail, pool: _Pool, batch: int = 256) -> np.ndarray:
+def tail_pooled(tail: EncoderTail, pool: ViewPool, batch: int = 256) -> np.ndarray:
     """(N, C) float16 pooled features of every view of ``pool`` through the fine-tuned tail."""
     tail.eval()
     out = []
@@ -467,7 +469,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def fit_familiarity(
-    train: _Pool, val: _Pool, quantile: float = 0.02, components: int = 32, seed: int = 0
+    train: ViewPool, val: ViewPool, quantile: float = 0.02, components: int = 32, seed: int = 0
 ) -> dict[str, np.ndarray]:
     """The familiarity check of :class:`voxforge.nn.reconstruct.featvox.Familiarity` from the
     L2-normalised pooled features of the training views (all kinds): class centroids, the

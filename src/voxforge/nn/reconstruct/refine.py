@@ -36,9 +36,9 @@ from voxforge.nn.reconstruct.featvox import (
 from voxforge.nn.reconstruct.featvox_train import (
     FeatVoxConfig,
     RunSchedule,
-    _load_pool,
-    _lr_factor,
-    _Pool,
+    ViewPool,
+    load_pool,
+    lr_factor,
     sample_views,
 )
 
@@ -77,7 +77,7 @@ def load_decoder(decoder_cfg: FeatVoxConfig) -> VoxelDecoder:
 
 
 @torch.no_grad()
-def decoded(decoder: VoxelDecoder, pool: _Pool, idx: np.ndarray, k: int, device: str) -> torch.Tensor:
+def decoded(decoder: VoxelDecoder, pool: ViewPool, idx: np.ndarray, k: int, device: str) -> torch.Tensor:
     """(B, 32, 32, 32) probabilities of B objects from ``idx`` (k*B rows: first views, then second
     views, ...): the first views alone for k = 1, else the k views fused in the first view's frame."""
     logits, scores = decoder(*pool.tensors(idx, device))
@@ -90,7 +90,7 @@ def decoded(decoder: VoxelDecoder, pool: _Pool, idx: np.ndarray, k: int, device:
 
 
 def validate_refiner(
-    decoder: VoxelDecoder, refiner: VoxelRefiner, pool: _Pool, cfg: RefinerConfig
+    decoder: VoxelDecoder, refiner: VoxelRefiner, pool: ViewPool, cfg: RefinerConfig
 ) -> dict[str, float]:
     """Single-view IoU per kind (first views), refined and raw, and the image IoU of
     ``fused_views`` views fused on the first ``fused_objects`` image objects."""
@@ -148,7 +148,7 @@ def train_refiner(cfg: RefinerConfig) -> Path:
             raise ConfigError(f"init_from {cfg.init_from}: no such checkpoint")
         refiner.load_state_dict(torch.load(cfg.init_from, map_location="cpu")["refiner"])
     refiner.to(cfg.device)
-    train, val = _load_pool(dcfg, "train"), _load_pool(dcfg, "val")
+    train, val = load_pool(dcfg, "train"), load_pool(dcfg, "val")
     if train is None or val is None:
         raise ConfigError(f"{dcfg.features}: no cached features (voxforge.nn.reconstruct.features)")
     opt = torch.optim.AdamW(refiner.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -177,7 +177,7 @@ def train_refiner(cfg: RefinerConfig) -> Path:
                 if done:
                     break
             for g in opt.param_groups:
-                g["lr"] = cfg.lr * _lr_factor(cfg, elapsed, step)
+                g["lr"] = cfg.lr * lr_factor(cfg, elapsed, step)
             refiner.train()
             k = int(rng.integers(1, cfg.max_views + 1))
             idx = sample_views(train, rng, cfg.batch_objects, k)
