@@ -285,6 +285,32 @@ def test_reconciler_fails_a_running_job_no_worker_holds(tmp_path: Path, box_stl:
         assert job["status"] == "failed" and "worker" in job["error"]
 
 
+def test_reconciler_leaves_a_job_that_starts_while_it_looks(tmp_path: Path, box_stl: bytes) -> None:
+    """A job that the runner picks up and marks running while the reconciler reads is not failed
+    as orphaned (the race two servers with a fast reconciler hit now and then)."""
+    data = tmp_path / "d"
+    with running_app(data, runner=HoldRunner(), reconcile_s=100) as c:
+        key = add_key(c, "alice")
+        job_id = submit(c, key, {"pipeline": "echo"}, box_stl).json()["id"]
+        service: JobService = c.app.state.voxforge.jobs  # type: ignore[attr-defined]
+        holds: set[str] = set()
+
+        def held() -> set[str]:
+            """The runner's answer, taken just before the job starts: the job then starts."""
+            before = set(holds)
+            if not holds:
+                holds.add(job_id)
+                with service.db.session() as s:
+                    s.get(Job, job_id).status = "running"  # type: ignore[union-attr]
+                    s.add(EventRow(job_id=job_id, kind="running", status="running"))
+            return before
+
+        service.runner.held = held  # type: ignore[attr-defined]
+        assert service.reconcile() == []
+        assert c.get(f"/v1/jobs/{job_id}", headers=key).json()["status"] == "running"
+        assert service.reconcile() == []  # held now, still left alone
+
+
 # ---------------------------------------------------------------- workers and restarts
 
 

@@ -672,14 +672,19 @@ class JobService:
         self._retry_unstored()
         if not hasattr(self.runner, "held"):  # a runner that cannot say what it holds
             return []
-        held = self.runner.held()
-        with self._unstored_lock:
-            held |= {ev.job_id for ev in self._unstored}
+        # The running jobs are read before the runner is asked what it holds: a job that turns
+        # running after a snapshot of ``held`` would otherwise look orphaned. A job that finishes
+        # in between has its terminal event stored before the runner lets it go, so the second
+        # read below (a new transaction) no longer finds it running.
+        with self.db.session() as s:
+            running = set(s.scalars(select(Job.id).where(Job.status == "running")))
+        held = self._held()
+        suspects = running - held
         failed: list[str] = []
         adopted: list[Job] = []
         with self.db.session() as s:
-            for job in s.scalars(select(Job).where(Job.status == "running")):
-                if job.id in held:
+            for job in s.scalars(select(Job).where(Job.id.in_(suspects), Job.status == "running")):
+                if job.id in self._held():
                     continue
                 claim = self.shared.claim(job.id)
                 if claim == "adopted":  # its server died: like a restart of that server
@@ -695,6 +700,7 @@ class JobService:
                 s.add(self._failed_event(job))
                 failed.append(job.id)
             if self.shared.distributed:
+                held = self._held()
                 for job in s.scalars(select(Job).where(Job.status == "queued")):
                     if job.id not in held and self.shared.claim(job.id) == "adopted":
                         adopted.append(job)
@@ -706,6 +712,13 @@ class JobService:
             self.notifier.notify(job.id)
             self._resubmit(job)
         return failed
+
+    def _held(self) -> set[str]:
+        """Ids the runner holds, with those whose terminal event waits to be stored."""
+        held = set(self.runner.held())
+        with self._unstored_lock:
+            held |= {ev.job_id for ev in self._unstored}
+        return held
 
     def _requeue_or_fail(self, s: Any, job: Job, why: str) -> bool:
         """Put a job whose server stopped back in the queue, or fail it past ``max_attempts``
