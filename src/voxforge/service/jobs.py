@@ -675,7 +675,7 @@ class JobService:
         # The running jobs are read before the runner is asked what it holds: a job that turns
         # running after a snapshot of ``held`` would otherwise look orphaned. A job that finishes
         # in between has its terminal event stored before the runner lets it go, so the second
-        # read below (a new transaction) no longer finds it running.
+        # read below (a new transaction) finds it finished.
         with self.db.session() as s:
             running = set(s.scalars(select(Job.id).where(Job.status == "running")))
         held = self._held()
