@@ -135,7 +135,7 @@ def photo_check(per_class: int, weights: Path | None, out: Path | None = None) -
     confusions: dict[str, int] = {}
     for r in rows:
         if r["label"] != r["truth"]:
-            key = f"{r['truth']}->{r['label']}"
+            key = f"{r['truth']} as {r['label']}"
             confusions[key] = confusions.get(key, 0) + 1
     return {
         "photos": len(rows),
