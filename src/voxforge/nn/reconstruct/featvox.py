@@ -29,6 +29,7 @@ which view saw which part.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,7 +202,7 @@ class VoxelRefiner(nn.Module):
     final volume (one view, or the views fused), so one refiner serves any number of views.
     """
 
-    def __init__(self, widths: tuple[int, ...] = (8, 24, 48, 96)) -> None:
+    def __init__(self, widths: Sequence[int] = (8, 24, 48, 96)) -> None:
         super().__init__()
         from voxforge.nn.completion.model import CompletionUNet
 
@@ -572,8 +573,7 @@ def load_featvox(
         decoder.load_state_dict(state)
         refiner = None
         if refined:
-            widths = tuple(info.get("refiner_args", {}).get("widths", (8, 24, 48, 96)))
-            refiner = VoxelRefiner(widths)
+            refiner = VoxelRefiner(**info.get("refiner_args", {}))
             refiner.load_state_dict(refined)
         size = info.get("encoder_size")
         encoder = load_image_encoder(str(info.get("encoder", "efficientnet-lite0")),

@@ -158,11 +158,19 @@ def _step(model: CachedFeatureHead, pool: ViewPool, rng: np.random.Generator, cf
     logits, scores = model(*pool.tensors(idx, cfg.device))
     loss = dice_bce(logits, target, dice=cfg.dice)
     if cfg.fused_weight > 0:
-        az = torch.from_numpy(pool.azimuth[idx]).to(cfg.device).view(k, b)
-        probs = torch.sigmoid(logits).view(k, b, *logits.shape[1:])
-        fused = fuse_views(probs, scores.view(k, b, *scores.shape[1:]), az)
+        fused = fuse_rows(torch.sigmoid(logits), scores, pool, idx, k)
         loss = loss + cfg.fused_weight * dice_bce(None, target[:b], probs=fused, dice=cfg.dice)
     return loss
+
+
+def fuse_rows(
+    probs: torch.Tensor, scores: torch.Tensor, pool: ViewPool, idx: np.ndarray, k: int
+) -> torch.Tensor:
+    """(B, 32, 32, 32) fusion of the k views of B objects laid out as :func:`sample_views` gives
+    them (k*B rows: first views, then second views, ...), in each object's first view's frame."""
+    b = len(idx) // k
+    az = torch.from_numpy(pool.azimuth[idx]).to(probs.device).view(k, b)
+    return fuse_views(probs.view(k, b, *probs.shape[1:]), scores.view(k, b, *scores.shape[1:]), az)
 
 
 @torch.inference_mode()

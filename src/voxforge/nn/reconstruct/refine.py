@@ -30,13 +30,13 @@ from voxforge.nn.reconstruct.featvox import (
     VoxelRefiner,
     batch_iou,
     dice_bce,
-    fuse_views,
     param_count,
 )
 from voxforge.nn.reconstruct.featvox_train import (
     FeatVoxConfig,
     RunSchedule,
     ViewPool,
+    fuse_rows,
     load_pool,
     lr_factor,
     sample_views,
@@ -82,11 +82,7 @@ def decoded(decoder: VoxelDecoder, pool: ViewPool, idx: np.ndarray, k: int, devi
     views, ...): the first views alone for k = 1, else the k views fused in the first view's frame."""
     logits, scores = decoder(*pool.tensors(idx, device))
     probs = torch.sigmoid(logits)
-    if k == 1:
-        return probs
-    b = len(idx) // k
-    az = torch.from_numpy(pool.azimuth[idx]).to(device).view(k, b)
-    return fuse_views(probs.view(k, b, *probs.shape[1:]), scores.view(k, b, *scores.shape[1:]), az)
+    return probs if k == 1 else fuse_rows(probs, scores, pool, idx, k)
 
 
 def validate_refiner(
@@ -142,7 +138,7 @@ def train_refiner(cfg: RefinerConfig) -> Path:
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     decoder = load_decoder(dcfg).to(cfg.device)
-    refiner = VoxelRefiner(tuple(cfg.widths))
+    refiner = VoxelRefiner(cfg.widths)
     if cfg.init_from is not None:
         if not cfg.init_from.is_file():
             raise ConfigError(f"init_from {cfg.init_from}: no such checkpoint")
@@ -196,7 +192,7 @@ def train_refiner(cfg: RefinerConfig) -> Path:
 def load_refiner(run: Path) -> tuple[VoxelRefiner, dict[str, Any]]:
     """The best refiner of a run folder and its checkpoint's validation row."""
     ckpt = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
-    refiner = VoxelRefiner(tuple(ckpt["args"]["widths"]))
+    refiner = VoxelRefiner(**ckpt["args"])
     refiner.load_state_dict(ckpt["refiner"])
     return refiner.eval(), {"step": ckpt["step"], "val": ckpt["val"], "config": ckpt["config"]}
 
