@@ -158,18 +158,17 @@ def _step(model: CachedFeatureHead, pool: ViewPool, rng: np.random.Generator, cf
     logits, scores = model(*pool.tensors(idx, cfg.device))
     loss = dice_bce(logits, target, dice=cfg.dice)
     if cfg.fused_weight > 0:
-        fused = fuse_rows(torch.sigmoid(logits), scores, pool, idx, k)
+        fused = fuse_rows(torch.sigmoid(logits), scores, pool.azimuth[idx], k)
         loss = loss + cfg.fused_weight * dice_bce(None, target[:b], probs=fused, dice=cfg.dice)
     return loss
 
 
-def fuse_rows(
-    probs: torch.Tensor, scores: torch.Tensor, pool: ViewPool, idx: np.ndarray, k: int
-) -> torch.Tensor:
+def fuse_rows(probs: torch.Tensor, scores: torch.Tensor, azimuths: np.ndarray, k: int) -> torch.Tensor:
     """(B, 32, 32, 32) fusion of the k views of B objects laid out as :func:`sample_views` gives
-    them (k*B rows: first views, then second views, ...), in each object's first view's frame."""
-    b = len(idx) // k
-    az = torch.from_numpy(pool.azimuth[idx]).to(probs.device).view(k, b)
+    them (k*B rows: first views, then second views, ...; ``azimuths`` the rows' degrees), in each
+    object's first view's frame."""
+    b = len(azimuths) // k
+    az = torch.from_numpy(np.asarray(azimuths, np.float32)).to(probs.device).view(k, b)
     return fuse_views(probs.view(k, b, *probs.shape[1:]), scores.view(k, b, *scores.shape[1:]), az)
 
 
@@ -479,17 +478,30 @@ def main(argv: list[str] | None = None) -> None:
 def fit_familiarity(
     train: ViewPool, val: ViewPool, quantile: float = 0.02, components: int = 32, seed: int = 0
 ) -> dict[str, np.ndarray]:
+    """:func:`familiarity_from_features` of the pools' cached pooled features."""
+    return familiarity_from_features(train.feats["pooled"], train.labels, len(train.classes),
+                                     val.feats["pooled"], quantile, components, seed)  # fmt: skip
+
+
+def familiarity_from_features(
+    train_pooled: np.ndarray,
+    train_labels: np.ndarray,
+    num_classes: int,
+    val_pooled: np.ndarray,
+    quantile: float = 0.02,
+    components: int = 32,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
     """The familiarity check of :class:`voxforge.nn.reconstruct.featvox.Familiarity` from the
     L2-normalised pooled features of the training views (all kinds): class centroids, the
     mean and first ``components`` principal directions (of a seeded 8,000-view sample), and both
     thresholds at the ``quantile`` of the validation views (so about that share of known-class
     validation views is called unfamiliar)."""
-    a = train.feats["pooled"].astype(np.float32)
+    a = train_pooled.astype(np.float32)
     a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-9
-    n = len(train.classes)
-    cent = np.stack([a[train.labels == c].mean(axis=0) for c in range(n)])
+    cent = np.stack([a[train_labels == c].mean(axis=0) for c in range(num_classes)])
     cent /= np.linalg.norm(cent, axis=1, keepdims=True) + 1e-9
-    q = val.feats["pooled"].astype(np.float32)
+    q = val_pooled.astype(np.float32)
     q /= np.linalg.norm(q, axis=1, keepdims=True) + 1e-9
     best = (q @ cent.T).max(axis=1)
     mean = a.mean(axis=0)

@@ -82,7 +82,7 @@ def decoded(decoder: VoxelDecoder, pool: ViewPool, idx: np.ndarray, k: int, devi
     views, ...): the first views alone for k = 1, else the k views fused in the first view's frame."""
     logits, scores = decoder(*pool.tensors(idx, device))
     probs = torch.sigmoid(logits)
-    return probs if k == 1 else fuse_rows(probs, scores, pool, idx, k)
+    return probs if k == 1 else fuse_rows(probs, scores, pool.azimuth[idx], k)
 
 
 def validate_refiner(
