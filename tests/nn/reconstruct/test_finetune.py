@@ -64,7 +64,7 @@ def test_finetune_trains_the_encoder_and_ships_a_model_that_loads(
     rows = [json.loads(line) for line in (e2e / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [0, 2]
     assert {"image", "sketch", "image_views"} <= set(rows[0]["val"])
-    st, js = ship_finetune(cfg, tmp_path / "tuned")
+    _, js = ship_finetune(cfg, tmp_path / "tuned")
     info = json.loads(js.read_text())
     assert info["encoder_finetuning"] == "end to end" and "familiarity_threshold" in info
     assert "_conv_stem" in info["encoder_finetuned"]  # the whole encoder, not only its tail
