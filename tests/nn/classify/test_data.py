@@ -12,6 +12,7 @@ from voxforge.core.errors import InputFormatError
 from voxforge.nn.classify.data import (
     Augment,
     affine_grids,
+    cutmix_voxels,
     download_modelnet,
     points_from_voxels,
     rotate_z,
@@ -79,6 +80,29 @@ def test_affine_grids_identity_scaling_and_tilt() -> None:
     # a small tilt keeps most of the object in place
     inter = np.logical_and(tilted, vox).sum((1, 2, 3)) / vox.sum((1, 2, 3))
     assert (inter > 0.6).all()
+
+
+def test_cutmix_pastes_a_box_of_the_partner_and_weights_by_occupied_cells() -> None:
+    rng = np.random.default_rng(3)
+    vox = (rng.random((6, 16, 16, 16)) < 0.3).astype(np.uint8)
+    vox[0] = 0  # an empty grid: it is all partner, or all its own when the box is empty too
+    out, partner, own = cutmix_voxels(vox, np.random.default_rng(5))
+    assert sorted(partner) == list(range(6)) and out.shape == vox.shape and out.dtype == vox.dtype
+    for i in range(6):
+        changed = out[i] != vox[i]
+        from_partner = out[i] == vox[partner[i]]
+        assert from_partner[changed].all()  # every changed cell is the partner's
+        if partner[i] == i or not changed.any() or not out[i].any():
+            continue
+        box = np.argwhere(changed)
+        lo, hi = box.min(0), box.max(0) + 1
+        inside = np.zeros_like(changed)
+        inside[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] = True
+        kept = int(vox[i][~inside].sum())
+        assert own[i] == pytest.approx(kept / max(int(out[i].sum()), 1), abs=0.05)
+    assert 0.0 <= own.min() and own.max() <= 1.0 and own.min() < 0.9
+    again = cutmix_voxels(vox, np.random.default_rng(5))
+    assert all(np.array_equal(a, b) for a, b in zip(again, (out, partner, own), strict=True))
 
 
 def test_points_from_voxels_in_unit_ball() -> None:

@@ -83,6 +83,14 @@ def test_tiny_run_writes_checkpoints_logs_and_resumes(tmp_path: Path, tiny_npz: 
     assert ckpt["epoch"] == 3 and ckpt["meta"]["classes"] == ["box", "plate", "pole"]
 
 
+def test_cutmix_trains_and_changes_the_run(tmp_path: Path, tiny_npz: Path) -> None:
+    plain = train_classifier(_tiny_config(tmp_path / "a", tiny_npz, epochs=1, warmup_epochs=0))
+    mixed = train_classifier(_tiny_config(tmp_path / "b", tiny_npz, epochs=1, warmup_epochs=0,
+                                          augment={"cutmix": 1.0}))  # fmt: skip
+    rows = [next(csv.DictReader((r.run_dir / "metrics.csv").open())) for r in (plain, mixed)]
+    assert float(rows[0]["train_loss"]) != pytest.approx(float(rows[1]["train_loss"]), abs=1e-6)
+
+
 def test_early_stopping(tmp_path: Path, tiny_npz: Path) -> None:
     cfg = _tiny_config(tmp_path, tiny_npz, epochs=6, lr=1e-9, early_stopping_patience=1)
     res = train_classifier(cfg)

@@ -180,6 +180,32 @@ class Augment:
         return out.astype(np.float32)
 
 
+def cutmix_voxels(
+    vox: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CutMix on (N, s, s, s) grids: each grid gets a random box of another grid of the batch.
+
+    The box's volume share is uniform in (0, 1) (CutMix's Beta(1, 1)), its sides in proportion to
+    the grid's and its place uniform. Returns the mixed grids, each one's partner row and its
+    label weight: the share of the mixed grid's occupied cells that are its own (occupied cells,
+    not box volume, because most of a furniture grid is empty space; the box's volume share of an
+    empty mixed grid).
+    """
+    n, s = len(vox), vox.shape[1]
+    partner = rng.permutation(n)
+    side = np.clip(np.rint(s * rng.uniform(0, 1, n) ** (1 / 3)), 1, s).astype(int)
+    lo = (rng.uniform(0, 1, (n, 3)) * (s - side[:, None] + 1)).astype(int)
+    out = vox.copy()
+    own = np.ones(n)
+    for i in range(n):
+        box = tuple(slice(a, a + side[i]) for a in lo[i])
+        out[(i, *box)] = vox[(partner[i], *box)]
+        kept = int(vox[i].sum()) - int(vox[(i, *box)].sum())
+        total = int(out[i].sum())
+        own[i] = kept / total if total else 1.0 - (side[i] / s) ** 3
+    return out, partner, own.astype(np.float32)
+
+
 def voting_views(voxels: np.ndarray, views: int) -> np.ndarray:
     """(N, s, s, s) -> (views, N, s, s, s): the grids rotated by 360°/views steps about z."""
     return np.stack([rotate_z(voxels, 360.0 * k / views) for k in range(views)])

@@ -29,7 +29,13 @@ from torch import nn
 from voxforge.core.config import dump_config, load_config
 from voxforge.core.errors import ConfigError
 from voxforge.core.progress import ProgressCallback, null_progress
-from voxforge.nn.classify.data import Augment, iterate_batches, points_from_voxels, voting_views
+from voxforge.nn.classify.data import (
+    Augment,
+    cutmix_voxels,
+    iterate_batches,
+    points_from_voxels,
+    voting_views,
+)
 from voxforge.nn.classify.distill import kd_loss, load_teacher
 from voxforge.nn.classify.models import MODELS, count_parameters, create_model
 from voxforge.nn.datasets import ClassifierData, load_voxel_set, stratified_split
@@ -86,6 +92,9 @@ class AugmentConfig(BaseModel):
         0.0, ge=0.0, lt=0.5, description="Anisotropic scaling: per-axis factor in [1-scale, 1+scale]."
     )
     tilt: float = Field(0.0, ge=0.0, le=30.0, description="Largest tilt off vertical, degrees.")
+    cutmix: float = Field(
+        0.0, ge=0.0, le=1.0, description="Share of voxel batches mixed by CutMix (cutmix_voxels)."
+    )
 
 
 class DistillConfig(BaseModel):
@@ -239,23 +248,37 @@ def train_one_epoch(
     total_loss, correct, seen = 0.0, 0, 0
     batches = iterate_batches(len(data), config.batch_size, rng, drop_last=True)
     for b, idx in enumerate(batches):
+        mix: tuple[torch.Tensor, torch.Tensor] | None = None
         if kind == "points":
             assert data.points is not None
             x = torch.from_numpy(aug.points(data.points[idx], rng))
         else:
-            x = torch.from_numpy(aug.voxels(data.voxels[idx], rng)).float().unsqueeze(1)
+            vox = aug.voxels(data.voxels[idx], rng)
+            if a.cutmix > 0 and rng.random() < a.cutmix:
+                vox, partner, own = cutmix_voxels(vox, rng)
+                mix = (torch.from_numpy(data.labels[idx][partner]), torch.from_numpy(own))
+            x = torch.from_numpy(vox).float().unsqueeze(1)
         y = torch.from_numpy(data.labels[idx])
         t = None if teacher is None else torch.from_numpy(teacher[idx])
         if dist.enabled:
             part = torch.from_numpy(shard(np.arange(len(idx)), dist))
             x, y = x[part], y[part]
             t = None if t is None else t[part]
+            mix = None if mix is None else (mix[0][part], mix[1][part])
         x, y = x.to(config.device), y.to(config.device)
         logits = model(x)
         if t is not None and config.distill is not None:
             loss = kd_loss(logits, y, t.to(config.device), weight=config.distill.weight,
                            temperature=config.distill.temperature,
                            label_smoothing=config.label_smoothing)  # fmt: skip
+        elif mix is not None:
+            y2, own = mix[0].to(config.device), mix[1].to(config.device)
+            ce = nn.functional.cross_entropy
+            s = config.label_smoothing
+            per = own * ce(logits, y, reduction="none", label_smoothing=s) + (1 - own) * ce(
+                logits, y2, reduction="none", label_smoothing=s
+            )
+            loss = per.mean()
         else:
             loss = loss_fn(logits, y)
         optimizer.zero_grad(set_to_none=True)
