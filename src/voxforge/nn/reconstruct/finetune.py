@@ -259,7 +259,8 @@ def pooled_features(net: FeatVoxNet, pics: PictureSet, batch: int = 64) -> tuple
     for k in range(len(pics.kinds)):
         for s in range(0, len(rows), batch):
             r = rows[s : s + batch]
-            feats.append(net.encoder(pics.pictures(r, np.full(len(r), k))).pooled.float().numpy())
+            x = pics.pictures(r, np.full(len(r), k)).contiguous(memory_format=torch.channels_last)
+            feats.append(net.encoder(x).pooled.float().numpy())
             labels.append(pics.views.labels[r])
     return np.concatenate(feats), np.concatenate(labels)
 
