@@ -302,7 +302,7 @@ def _training_section(info: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
-_NOTES = ("selection", "retrained", "multiview", "distilled", "seeds")
+_NOTES = ("selection", "retrained", "multiview", "distilled", "seeds", "recipes")
 """Free-text paragraphs under ``grouped_validation`` that the card prints after the table."""
 
 
