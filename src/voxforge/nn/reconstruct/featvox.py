@@ -1,7 +1,9 @@
-"""Image/sketch -> 32³ voxels on a frozen pretrained encoder: a small decoder and Pix2Vox fusion.
+"""Image/sketch -> 32³ voxels on a pretrained encoder: a small decoder and Pix2Vox fusion.
 
-The encoder (:mod:`voxforge.nn.encoders.image`, EfficientNet-Lite0 by default) is frozen, so the
-decoder trains on cached features (:mod:`voxforge.nn.reconstruct.features`). The decoder
+The encoder (:mod:`voxforge.nn.encoders.image`, EfficientNet-Lite0 by default) is frozen while the
+decoder trains on cached features (:mod:`voxforge.nn.reconstruct.features`); a model may then be
+fine-tuned end to end (:mod:`voxforge.nn.reconstruct.finetune`), its encoder tensors stored under
+``encoder.`` keys. The decoder
 (:class:`VoxelDecoder`) reduces the stride-16 and stride-32 maps with 2D convolutions, joins them
 with the pooled head vector, lifts the result through one linear layer to a 4³ seed (a global
 layer: the network learns which image axis becomes which grid axis) and grows it to 32³ with 3D
