@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,18 @@ def lr_factor(cfg: RunSchedule, elapsed_min: float, step: int) -> float:
     if elapsed_min < cfg.warmup_minutes:
         return max(elapsed_min / max(cfg.warmup_minutes, 1e-9), 0.02)
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
+
+
+def optimiser_step(
+    opt: torch.optim.Optimizer, loss: torch.Tensor, params: Any, clip: float = 2.0
+) -> float:
+    """Back-propagate ``loss``, clip the gradients of ``params`` to norm ``clip`` and step
+    ``opt``; returns the loss value (the step every featvox trainer takes)."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, clip)
+    opt.step()
+    return float(loss.detach())
 
 
 def sample_views(pool: ViewPool, rng: np.random.Generator, objects: int, k: int) -> np.ndarray:
@@ -282,12 +295,7 @@ def train_featvox(cfg: FeatVoxConfig) -> Path:
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * g["ratio"] * lr_factor(cfg, elapsed, step)
             model.train()
-            loss = _step(model, train, rng, cfg)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
-            opt.step()
-            losses.append(float(loss.detach()))
+            losses.append(optimiser_step(opt, _step(model, train, rng, cfg), model.parameters()))
             step += 1
     return run
 
@@ -427,10 +435,7 @@ def ship_featvox(
         assert tail is not None
         for pool in (train, val):
             pool.feats["pooled"] = tail_pooled(tail, pool)
-    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line]
-    curve = [{"step": r["step"], "minutes": r["minutes"],
-              **{f"{k}_iou": round(float(r["val"][k]), 4) for k in cfg.kinds if k in r["val"]}}
-             for r in rows]  # fmt: skip
+    curve = learning_curve(run, cfg.kinds)
     extra = {"training_config": cfg.model_dump(mode="json"), "learning_curve": curve,
              "flip_tta": flip_tta}  # fmt: skip
     return export_featvox(run, stem, kind=kind, extra=extra, familiarity=fit_familiarity(train, val),
@@ -448,16 +453,24 @@ def tail_pooled(tail: EncoderTail, pool: ViewPool, batch: int = 256) -> np.ndarr
     return np.concatenate(out)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """``python -m voxforge.nn.reconstruct.featvox_train CONFIG [MAX_MINUTES] [--device D]``:
-    train one run (``--device`` auto, cpu, cuda or mps overrides the config's);
-    ``... CONFIG --ship STEM [--kind image|sketch]``: export the run's best checkpoint instead
-    (:func:`ship_featvox`)."""
+def learning_curve(run: Path, kinds: list[str]) -> list[dict[str, Any]]:
+    """Step, minutes and validation IoU per kind of every row of a run's ``log.jsonl``."""
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line]
+    return [{"step": r["step"], "minutes": r["minutes"],
+             **{f"{k}_iou": round(float(r["val"][k]), 4) for k in kinds if k in r["val"]}}
+            for r in rows]  # fmt: skip
+
+
+def trainer_cli(prog: str, config_type: type[RunSchedule], train: Callable[[Any], Path],
+                ship: Callable[..., tuple[Path, Path]], argv: list[str] | None) -> None:  # fmt: skip
+    """The command line of the featvox trainers: ``CONFIG [MAX_MINUTES] [--device D]`` trains
+    (``--device`` auto, cpu, cuda or mps overrides the config's); ``CONFIG --ship STEM [--kind
+    image|sketch]`` exports the run's best checkpoint instead."""
     import argparse
 
     from voxforge.core.config import load_config
 
-    ap = argparse.ArgumentParser(prog="voxforge.nn.reconstruct.featvox_train")
+    ap = argparse.ArgumentParser(prog=prog)
     ap.add_argument("config")
     ap.add_argument("max_minutes", nargs="?", type=float)
     ap.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
@@ -468,11 +481,16 @@ def main(argv: list[str] | None = None) -> None:
     overrides: dict[str, Any] = {} if a.max_minutes is None else {"max_minutes": a.max_minutes}
     if a.device:
         overrides["device"] = a.device
-    cfg = load_config(FeatVoxConfig, a.config, overrides)
-    if a.ship is not None:
-        print(ship_featvox(cfg, a.ship, kind=a.kind))
-        return
-    print(train_featvox(cfg))
+    cfg = load_config(config_type, a.config, overrides)
+    print(ship(cfg, a.ship, kind=a.kind) if a.ship is not None else train(cfg))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m voxforge.nn.reconstruct.featvox_train CONFIG [MAX_MINUTES] [--device D]``:
+    train one run; ``... CONFIG --ship STEM [--kind image|sketch]``: export the run's best
+    checkpoint instead (:func:`ship_featvox`)."""
+    prog = "voxforge.nn.reconstruct.featvox_train"
+    trainer_cli(prog, FeatVoxConfig, train_featvox, ship_featvox, argv)
 
 
 def fit_familiarity(

@@ -39,7 +39,10 @@ from voxforge.nn.reconstruct.featvox_train import (
     export_featvox,
     familiarity_from_features,
     fuse_rows,
+    learning_curve,
     lr_factor,
+    optimiser_step,
+    trainer_cli,
 )
 from voxforge.nn.reconstruct.renderset import RenderSet, load_render_set
 
@@ -240,12 +243,7 @@ def train_finetune(cfg: FinetuneConfig) -> Path:
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * g["ratio"] * lr_factor(cfg, elapsed, step)
             net.train()
-            loss = _step(net, train, rng, cfg)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 2.0)
-            opt.step()
-            losses.append(float(loss.detach()))
+            losses.append(optimiser_step(opt, _step(net, train, rng, cfg), net.parameters()))
             step += 1
     return run
 
@@ -285,10 +283,7 @@ def ship_finetune(cfg: FinetuneConfig, stem: Path, *, kind: str = "image",
     val = PictureSet(load_render_set(cfg.render_set, "val"), cfg.kinds)
     (a, labels), (q, _) = pooled_features(net, train), pooled_features(net, val)
     known = familiarity_from_features(a, labels, len(train.views.classes), q)
-    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line]
-    curve = [{"step": r["step"], "minutes": r["minutes"],
-              **{f"{k}_iou": round(float(r["val"][k]), 4) for k in cfg.kinds if k in r["val"]}}
-             for r in rows]  # fmt: skip
+    curve = learning_curve(run, cfg.kinds)
     extra = {"training_config": cfg.model_dump(mode="json"), "learning_curve": curve,
              "flip_tta": flip_tta, "encoder_finetuning": "end to end"}  # fmt: skip
     return export_featvox(run, stem, kind=kind, extra=extra, familiarity=known,
@@ -298,26 +293,7 @@ def ship_finetune(cfg: FinetuneConfig, stem: Path, *, kind: str = "image",
 def main(argv: list[str] | None = None) -> None:
     """``python -m voxforge.nn.reconstruct.finetune CONFIG [MAX_MINUTES] [--device D]``: train;
     ``... CONFIG --ship STEM [--kind image|sketch]``: export the run's best checkpoint."""
-    import argparse
-
-    from voxforge.core.config import load_config
-
-    ap = argparse.ArgumentParser(prog="voxforge.nn.reconstruct.finetune")
-    ap.add_argument("config")
-    ap.add_argument("max_minutes", nargs="?", type=float)
-    ap.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
-    ap.add_argument("--ship", type=Path, help="Export the best checkpoint to this stem.")
-    ap.add_argument("--kind", choices=KINDS, default="image")
-    a = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    overrides: dict[str, Any] = {} if a.max_minutes is None else {"max_minutes": a.max_minutes}
-    if a.device:
-        overrides["device"] = a.device
-    cfg = load_config(FinetuneConfig, a.config, overrides)
-    if a.ship is not None:
-        print(ship_finetune(cfg, a.ship, kind=a.kind))
-        return
-    print(train_finetune(cfg))
+    trainer_cli("voxforge.nn.reconstruct.finetune", FinetuneConfig, train_finetune, ship_finetune, argv)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from voxforge.nn.reconstruct.featvox_train import (
     fuse_rows,
     load_pool,
     lr_factor,
+    optimiser_step,
     sample_views,
 )
 
@@ -180,11 +181,7 @@ def train_refiner(cfg: RefinerConfig) -> Path:
             target = torch.from_numpy(train.targets(idx[: cfg.batch_objects])).float().to(cfg.device)
             inputs = decoded(decoder, train, idx, k, cfg.device)
             loss = dice_bce(refiner(inputs), target, dice=cfg.dice)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(refiner.parameters(), 2.0)
-            opt.step()
-            losses.append(float(loss.detach()))
+            losses.append(optimiser_step(opt, loss, refiner.parameters()))
             step += 1
     return run
 
