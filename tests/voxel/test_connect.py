@@ -36,11 +36,34 @@ def test_a_floating_seat_is_joined_to_its_stem_through_the_gap() -> None:
     assert ((out >= 0.4) | ~(p >= 0.4)).all()  # nothing that was occupied is lost
 
 
-def test_pieces_with_nothing_probable_between_stay_apart() -> None:
+def test_pieces_with_nothing_probable_between_stay_apart_without_bridge() -> None:
+    p = _two_blocks(0.05)
+    out, rep = join_pieces(p, 0.4, floor=0.1, bridge=False)
+    assert rep.joined == 0 and rep.bridged == 0 and rep.cells == 0 and _pieces(out) == 2
+    assert np.array_equal(out, p)
+
+
+def test_a_leg_with_nothing_probable_above_it_gets_a_straight_strut() -> None:
     p = _two_blocks(0.05)
     out, rep = join_pieces(p, 0.4, floor=0.1)
-    assert rep.joined == 0 and rep.cells == 0 and _pieces(out) == 2
-    assert np.array_equal(out, p)
+    assert rep.joined == 0 and rep.bridged == 1 and rep.lowest is None and _pieces(out) == 1
+    raised = out != p
+    assert rep.cells == raised.sum() == 3  # the 3-cell gap, one cell thick
+    cells = np.argwhere(raised)
+    assert len(np.unique(cells[:, :2], axis=0)) == 1 and set(cells[:, 2]) == {15, 16, 17}
+    assert np.allclose(out[raised], CORE)
+
+
+def test_specks_no_probable_path_reaches_are_dropped_not_bridged() -> None:
+    p = _two_blocks(0.9)
+    p[28, 2, 2] = 0.8  # a stray cell in a corner
+    p[2, 28, 28:30] = 0.7  # and a stray pair
+    out, rep = join_pieces(p, 0.4)
+    assert rep.pieces == 3 and rep.dropped == 2 and rep.bridged == 0 and _pieces(out) == 1
+    assert out[28, 2, 2] < 0.4 and (out[2, 28, 28:30] < 0.4).all()
+    kept = np.ones(p.shape, bool)
+    kept[28, 2, 2] = kept[2, 28, 28:30] = False
+    assert np.array_equal(out[kept], p[kept])
 
 
 def test_the_path_runs_through_the_more_probable_corridor() -> None:

@@ -115,7 +115,8 @@ class ReconstructConfig(BaseModel):
         True,
         description="Join the pieces of the prediction to the largest along its most probable "
         "cells (a seat the network left floating over its legs); pieces no path above "
-        "probability 0.1 reaches stay apart.",
+        "probability 0.1 reaches get a one-cell strut along the shortest path, specks of 1-2 "
+        "cells are dropped.",
     )
     smooth_iterations: int = Field(
         10, ge=0, le=200, description="Taubin smoothing steps of the voxel mesh (volume-preserving)."
@@ -530,7 +531,8 @@ def build_summary(
     }
     if geo.joined is not None:
         j = geo.joined
-        summary["pieces"] = {"predicted": j.pieces, "joined": j.joined, "path_cells": j.cells}
+        summary["pieces"] = {"predicted": j.pieces, "joined": j.joined, "bridged": j.bridged,
+                             "dropped": j.dropped, "path_cells": j.cells}  # fmt: skip
     raw = np.asarray(rec.occupancy, dtype=np.float32)  # calibrated on the network's own output
     summary.update(_confidence_report(raw, info, config.kind, rec))
     if tm.is_watertight:

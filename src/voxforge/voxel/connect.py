@@ -8,8 +8,14 @@ shortest face-connected path of cells to the largest piece through the most prob
 there are: the highest probability level ``t`` at which the two are connected, down to
 ``floor``, decides which cells may carry the path. The path's cells, and their neighbours at that
 level, are raised above the threshold, so the grid and the marching-cubes surface of the
-probabilities both show a strut. Pieces
-that no path above ``floor`` reaches stay as they are (the network saw nothing between them).
+probabilities both show a strut.
+
+A piece that no path above ``floor`` reaches (the network saw nothing between: chair legs
+predicted a few cells below their seat) is bridged with ``bridge``: the shortest face-connected
+path through any cells, only the path raised, a strut one cell thick (a leg straight under the
+seat gets a straight one). A piece of fewer than ``speck`` cells that no probable path reaches is
+dropped instead (below the threshold): a stray cell or two is noise, not a part worth a strut
+across the grid.
 """
 
 from __future__ import annotations
@@ -31,18 +37,27 @@ raised: they widen the strut where the network saw something."""
 
 @dataclass(frozen=True)
 class JoinReport:
-    """What :func:`join_pieces` did: ``pieces`` before, ``joined`` of them joined to the largest,
-    ``cells`` raised to carry the paths, ``lowest`` probability level a path needed (None when
-    nothing was joined)."""
+    """What :func:`join_pieces` did: ``pieces`` before, ``joined`` of them joined to the largest
+    through probable cells, ``cells`` raised to carry all paths, ``lowest`` probability level a
+    probable path needed (None when none was joined that way), ``bridged`` pieces joined through
+    unseen cells and ``dropped`` specks."""
 
     pieces: int
     joined: int
     cells: int
     lowest: float | None
+    bridged: int = 0
+    dropped: int = 0
 
 
 def join_pieces(
-    prob: np.ndarray, threshold: float, floor: float = 0.1, step: float = 0.025
+    prob: np.ndarray,
+    threshold: float,
+    floor: float = 0.1,
+    step: float = 0.025,
+    *,
+    bridge: bool = True,
+    speck: int = 3,
 ) -> tuple[np.ndarray, JoinReport]:
     """(probabilities with the joining paths raised above ``threshold``, report).
 
@@ -51,6 +66,9 @@ def join_pieces(
         threshold: a cell is occupied at ``prob >= threshold``.
         floor: the lowest probability a path may run through.
         step: probability levels tried between ``threshold`` and ``floor``.
+        bridge: join the pieces no path above ``floor`` reaches through any cells (else they
+            stay apart).
+        speck: with ``bridge``, such pieces of fewer cells are dropped instead.
     """
     p = np.asarray(prob, dtype=np.float32)
     labels, n = ndimage.label(p >= threshold, structure=_SIX)
@@ -62,10 +80,12 @@ def join_pieces(
     main = labels == order[0]
     levels = np.round(np.arange(threshold - step, floor - 1e-9, -step), 6)
     joined, cells, lowest = 0, 0, None
+    unreached = []
     for piece_label in order[1:]:
         piece = labels == piece_label
         if main[piece].any():  # an earlier path ran through it
             continue
+        unreached.append(piece)
         for t in levels:
             allowed = (out >= t) | main | piece
             comp, _ = ndimage.label(allowed, structure=_SIX)
@@ -83,8 +103,22 @@ def join_pieces(
             main = _grown(main | path | piece, out >= threshold)
             joined += 1
             lowest = float(t) if lowest is None else min(lowest, float(t))
+            unreached.pop()
             break
-    return out, JoinReport(n, joined, cells, lowest)
+    bridged = dropped = 0
+    for piece in unreached if bridge else []:
+        if main[piece].any():  # a later probable path ran through it
+            continue
+        if int(piece.sum()) < speck:
+            out[piece] = np.minimum(out[piece], np.nextafter(np.float32(threshold), np.float32(0)))
+            dropped += 1
+            continue
+        path = _shortest_path(piece, main, np.ones_like(piece))
+        cells += int((path & (out < threshold)).sum())
+        out[path] = np.maximum(out[path], CORE)
+        main = _grown(main | path | piece, out >= threshold)
+        bridged += 1
+    return out, JoinReport(n, joined, cells, lowest, bridged, dropped)
 
 
 def _grown(seed: np.ndarray, occupied: np.ndarray) -> np.ndarray:
