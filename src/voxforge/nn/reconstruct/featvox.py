@@ -1,4 +1,4 @@
-"""Image/sketch -> 32³ voxels on a pretrained encoder: a small decoder and Pix2Vox fusion.
+"""Image or sketch to 32³ voxels on a pretrained encoder: a small decoder and Pix2Vox fusion.
 
 The encoder (:mod:`voxforge.nn.encoders.image`, EfficientNet-Lite0 by default) is frozen while the
 decoder trains on cached features (:mod:`voxforge.nn.reconstruct.features`); a model may then be
