@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voxforge.core.errors import InputFormatError
+from voxforge.core.errors import ConfigError, InputFormatError
 from voxforge.nn.classify.data import (
     Augment,
     affine_grids,
     cutmix_voxels,
     download_modelnet,
     points_from_voxels,
+    remeshed_grids,
     rotate_z,
     rotation_index,
     shift_grids,
@@ -103,6 +104,47 @@ def test_cutmix_pastes_a_box_of_the_partner_and_weights_by_occupied_cells() -> N
     assert 0.0 <= own.min() and own.max() <= 1.0 and own.min() < 0.9
     again = cutmix_voxels(vox, np.random.default_rng(5))
     assert all(np.array_equal(a, b) for a, b in zip(again, (out, partner, own), strict=True))
+
+
+def test_posed_voxels_bins_point_where_the_object_faces() -> None:
+    vox = np.zeros((40, 32, 32, 32), np.uint8)
+    vox[:, 10:22, 14:18, 4:8] = 1  # a bar along x ...
+    vox[:, 19:22, 12:20, 4:12] = 1  # ... with its head (the front) at +x
+    aug = Augment(rotations=12, mirror=True, shift=0)
+    out, bins = aug.posed_voxels(vox, np.random.default_rng(2))
+    assert out.shape == vox.shape and bins.dtype == np.int64 and set(bins) <= set(range(12))
+    c = (32 - 1) / 2
+    for grid, b in zip(out, bins, strict=True):
+        head = np.argwhere(grid[:, :, 9:12]).mean(0)[:2] - c  # only the head is that tall
+        angle = np.degrees(np.arctan2(head[1], head[0])) % 360
+        assert min(abs(angle - 30 * b), 360 - abs(angle - 30 * b)) < 12
+    assert len(set(bins)) > 6  # one rotation per grid, not per batch
+    again = aug.posed_voxels(vox, np.random.default_rng(2))
+    assert np.array_equal(again[0], out) and np.array_equal(again[1], bins)
+    with pytest.raises(ConfigError, match="even number"):
+        Augment(rotations=5, mirror=True).posed_voxels(vox, np.random.default_rng(0))
+
+
+def test_remeshed_grids_are_the_input_path_at_random_yaws() -> None:
+    vox = np.zeros((3, 32, 32, 32), np.uint8)
+    vox[0, 4:28, 14:18, 4:8] = 1  # a bar along x, 24 cells long: the input path's scale
+    vox[1, 8:24, 8:24, 4:20] = 1  # a block
+    out = remeshed_grids(vox, 3, seed=1)
+    assert out.shape == (3, 3, 32, 32, 32) and out.dtype == np.uint8
+    assert np.array_equal(out[2], np.zeros((3, 32, 32, 32), np.uint8))  # empty stays empty
+    yaws = np.random.default_rng([1, 0]).uniform(0.0, 360.0, 3)
+    for grid, yaw in zip(out[0], yaws, strict=True):
+        xy = np.argwhere(grid)[:, :2].astype(float)
+        xy -= xy.mean(0)
+        axis = np.linalg.eigh(xy.T @ xy)[1][:, -1]  # the bar's long direction, up to sign
+        angle = np.degrees(np.arctan2(axis[1], axis[0])) % 180
+        assert min(abs(angle - yaw % 180), 180 - abs(angle - yaw % 180)) < 6
+    # thicker than the binvox bar (the voxelizer marks every cell the surface touches) and solid
+    assert out[1].sum(axis=(1, 2, 3)).min() >= vox[1].sum()
+    assert np.array_equal(remeshed_grids(vox, 3, seed=1), out)
+    assert not np.array_equal(remeshed_grids(vox, 3, seed=2), out)
+    with pytest.raises(ConfigError, match="copies"):
+        remeshed_grids(vox, 0)
 
 
 def test_points_from_voxels_in_unit_ball() -> None:

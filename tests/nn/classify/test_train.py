@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -91,6 +92,51 @@ def test_cutmix_trains_and_changes_the_run(tmp_path: Path, tiny_npz: Path) -> No
     assert float(rows[0]["train_loss"]) != pytest.approx(float(rows[1]["train_loss"]), abs=1e-6)
 
 
+def test_orientation_task_trains_resumes_and_ships_a_plain_model(tmp_path: Path, tiny_npz: Path) -> None:
+    over = {"epochs": 1, "warmup_epochs": 0, "orientation": 1.0, "augment": {"rotations": 4}}
+    plain = train_classifier(_tiny_config(tmp_path / "a", tiny_npz, **{**over, "orientation": 0.0}))
+    posed = train_classifier(_tiny_config(tmp_path / "b", tiny_npz, **over))
+    rows = [next(csv.DictReader((r.run_dir / "metrics.csv").open())) for r in (plain, posed)]
+    assert float(rows[1]["train_loss"]) > float(rows[0]["train_loss"])  # the pose term adds to it
+    ckpt = torch.load(posed.run_dir / "last.pt", weights_only=False)
+    assert ckpt["state"]["orientation_head"]["weight"].shape == (4, 16)  # 4 bins x pooled features
+    plain_keys = torch.load(plain.run_dir / "last.pt", weights_only=False)["model"].keys()
+    assert ckpt["model"].keys() == plain_keys  # the head is not part of the model
+    more = train_classifier(_tiny_config(tmp_path / "b", tiny_npz, **{**over, "epochs": 2}), resume=True)
+    assert more.epochs_run == 2
+    with pytest.raises(ValueError, match="even number"):  # pydantic's ValidationError
+        _tiny_config(tmp_path, tiny_npz, **{**over, "augment": {"rotations": 3}})
+    with pytest.raises(ConfigError, match="voxel model"):
+        train_classifier(_tiny_config(tmp_path / "c", tiny_npz, **over, model="pointnet",
+                                      model_args={}))  # fmt: skip
+
+
+def test_remeshed_copies_train_and_are_kept_for_reruns(
+    tmp_path: Path, tiny_npz: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    over = {"epochs": 1, "warmup_epochs": 0}
+    plain = train_classifier(_tiny_config(tmp_path, tiny_npz, name="plain", **over))
+    aug = {"remeshed": 1.0, "remeshed_copies": 2}
+    swapped = train_classifier(_tiny_config(tmp_path, tiny_npz, augment=aug, **over))
+    rows = [next(csv.DictReader((r.run_dir / "metrics.csv").open())) for r in (plain, swapped)]
+    assert float(rows[0]["train_loss"]) != pytest.approx(float(rows[1]["train_loss"]), abs=1e-6)
+    kept = swapped.run_dir / "remeshed.npz"
+    with np.load(kept) as z:
+        assert tuple(z["shape"])[1:] == (2, 32, 32, 32)
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise AssertionError("remeshed again")
+
+    monkeypatch.setattr("voxforge.nn.classify.train.remeshed_grids", refuse)
+    again = train_classifier(_tiny_config(tmp_path, tiny_npz, augment=aug, **over))  # reads the file
+    rows_b = list(csv.DictReader((again.run_dir / "metrics.csv").open()))
+    assert rows_b[-1]["train_loss"] == rows[1]["train_loss"]
+    with pytest.raises(AssertionError, match="remeshed again"):  # other copies: made anew
+        train_classifier(_tiny_config(tmp_path, tiny_npz, augment={**aug, "remeshed_copies": 3}, **over))
+    with pytest.raises(ValueError, match="do not combine"):
+        _tiny_config(tmp_path, tiny_npz, augment=aug, orientation=0.5)
+
+
 def test_early_stopping(tmp_path: Path, tiny_npz: Path) -> None:
     cfg = _tiny_config(tmp_path, tiny_npz, epochs=6, lr=1e-9, early_stopping_patience=1)
     res = train_classifier(cfg)
@@ -159,8 +205,6 @@ def test_cli_ship_classifier_writes_card_and_keeps_provenance(tmp_path: Path, ti
 
 
 def test_grouped_split_keeps_near_duplicates_out_of_training(tmp_path: Path, tiny_npz: Path) -> None:
-    import numpy as np
-
     from voxforge.nn.classify.grouping import aligned_iou
     from voxforge.nn.classify.train import prepare_data
 
