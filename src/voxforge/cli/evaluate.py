@@ -34,6 +34,14 @@ def evaluate_classifier_cmd(
             "side) and on the shapes the model never saw a near-duplicate of.",
         ),
     ] = False,
+    remeshed: Annotated[
+        int,
+        typer.Option(
+            "--remeshed",
+            help="With --grouped: also score the never-seen shapes as meshes arrive, each "
+            "voxelized from its surface at N random yaws.",
+        ),
+    ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Accuracy, per-class precision/recall/F1 and the confusion matrix of a classifier."""
@@ -46,9 +54,11 @@ def evaluate_classifier_cmd(
         raise ConfigError(f"--views must be 1..36, got {views}")
     if grouped and report is not None:
         raise ConfigError("--report is not available with --grouped")
+    if not 0 <= remeshed <= 64 or (remeshed and not grouped):
+        raise ConfigError(f"--remeshed must be 0..64 and needs --grouped, got {remeshed}")
     with progress_bar(not quiet and not as_json) as cb:
         if grouped:
-            m = evaluate_grouped(data, model, views=views, progress=cb)
+            m = evaluate_grouped(data, model, views=views, remeshed=remeshed, progress=cb)
         else:
             m = evaluate_classifier(data, model, views=views, report_dir=report, progress=cb)
     if as_json:
@@ -66,6 +76,10 @@ def evaluate_classifier_cmd(
         u = m["unseen"]
         typer.echo(f"  never-seen objects: accuracy {u['accuracy']:.4f} (95% CI {u['ci95'][0]:.4f}"
                    f"-{u['ci95'][1]:.4f}) over {u['samples']} shapes")  # fmt: skip
+        if "remeshed" in u:
+            r = u["remeshed"]
+            typer.echo(f"  the same as meshes at {r['copies']} yaws: accuracy {r['accuracy']:.4f} "
+                       f"(95% CI {r['ci95'][0]:.4f}-{r['ci95'][1]:.4f})")  # fmt: skip
     for name, r in m["per_class"].items():
         typer.echo(f"  {name:<12} P {r['precision']:.3f}  R {r['recall']:.3f}  F1 {r['f1']:.3f}"
                    f"  n={r['support']}")  # fmt: skip

@@ -1,0 +1,50 @@
+"""voxforge.nn.classify.evaluate: the never-seen shapes scored as remeshed inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from voxforge.cli import app
+from voxforge.nn.classify.evaluate import _remeshed_estimate
+from voxforge.nn.datasets import ClassifierData
+
+
+class _AxisClassifier:
+    """Says "along x" when a grid is longer in x than in y: right for a bar along x only while
+    its yaw keeps it within 45° of the x axis."""
+
+    classes = ("along_x", "along_y")
+    input_kind = "voxels"
+    rule = None
+
+    def predict_logits(self, x: np.ndarray, *, views: int | None = None) -> np.ndarray:
+        ext = [np.ptp(np.argwhere(g)[:, :2], axis=0) for g in x]
+        return np.array([[1.0, 0.0] if e[0] > e[1] else [0.0, 1.0] for e in ext], np.float32)
+
+
+def test_remeshed_estimate_scores_each_shape_by_its_copies_at_random_yaws() -> None:
+    vox = np.zeros((2, 32, 32, 32), np.uint8)
+    vox[:, 4:28, 14:18, 4:8] = 1  # two bars along x
+    data = ClassifierData(vox, np.array([0, 0]), ["along_x", "along_y"])
+    copies = 8
+    out = _remeshed_estimate(_AxisClassifier(), data, np.array([0, 1]), np.array([0, 1]), copies, 1,
+                             lambda *_: None)  # fmt: skip
+    expected = []
+    for i in (0, 1):  # remeshed_grids draws shape i's yaws from default_rng([0, i])
+        yaw = np.random.default_rng([0, i]).uniform(0.0, 360.0, copies)
+        expected.append(np.mean(np.abs(np.cos(np.deg2rad(yaw))) > np.cos(np.deg2rad(45))))
+    assert out["copies"] == copies and out["samples"] == 2
+    assert out["accuracy"] == round(float(np.mean(expected)), 4)
+    assert 0.0 < out["accuracy"] < 1.0  # some yaws turn the bar past 45°
+    assert out["recall"] == {"along_x": out["accuracy"]}
+    assert out["ci95"][0] <= out["accuracy"] <= out["ci95"][1]
+
+
+def test_cli_remeshed_needs_grouped(tmp_path: Path) -> None:
+    data = tmp_path / "d.npz"
+    data.write_bytes(b"")
+    r = CliRunner().invoke(app, ["evaluate", "classifier", "--data", str(data), "--remeshed", "4"])
+    assert r.exit_code != 0 and "needs --grouped" in r.output and r.output.count("\n") == 1
