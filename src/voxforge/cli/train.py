@@ -150,16 +150,29 @@ def calibrate_classifier_cmd(
             "handles, tall, machined.",
         ),
     ] = "blobs",
+    remeshed: Annotated[
+        int,
+        typer.Option(
+            "--remeshed",
+            help="Also hold the shapes out as meshes arrive (voxelized from their surface at N "
+            "random yaws): each form keeps under --max-unknown.",
+        ),
+    ] = 0,
 ) -> None:
     """Fit temperature and "unknown shape" threshold on held-out shapes; store them in the JSON."""
+    from voxforge.core.errors import ConfigError
     from voxforge.nn.classify.evaluate import calibrate_classifier
 
+    if not 0 <= remeshed <= 64:
+        raise ConfigError(f"--remeshed must be 0..64, got {remeshed}")
     kinds = tuple(k.strip() for k in synthetic_kinds.split(",") if k.strip())
     c = calibrate_classifier(data, model, score=score, max_unknown_rate=max_unknown,
-                             outlier_meshes=outliers, synthetic_kinds=kinds)  # fmt: skip
+                             outlier_meshes=outliers, synthetic_kinds=kinds,
+                             remeshed=remeshed)  # fmt: skip
+    meshes = f", {c['unknown_rate_remeshed']:.1%} as meshes" if remeshed else ""
     typer.echo(
         f"{model}: temperature {c['temperature']:.4f}, unknown when {c['score']} passes "
-        f"{c['threshold']:.4f} ({c['unknown_rate']:.1%} of {c['fitted_on']}); "
+        f"{c['threshold']:.4f} ({c['unknown_rate']:.1%} of {c['fitted_on']}{meshes}); "
         f"NLL {c['nll_before']} -> {c['nll_after']}"
     )
 

@@ -54,3 +54,18 @@ def test_energy_matches_its_definition_and_rules_validate() -> None:
         OpenSetRule(1.0, "entropy", 0.0)
     with pytest.raises(ConfigError):
         fit_open_set(logits, np.array([0]), max_unknown_rate=1.5)
+
+
+def test_parts_keep_each_source_under_the_unknown_rate() -> None:
+    grids, y = _overconfident(n=500, seed=2)
+    meshes, y2 = _overconfident(n=500, seed=3)
+    meshes = meshes * 0.5  # the same classifier, less sure of the second source's shapes
+    logits, labels = np.concatenate([grids, meshes]), np.concatenate([y, y2])
+    parts = np.repeat([0, 1], 500)
+    pooled = fit_open_set(logits, labels, score="energy", max_unknown_rate=0.02)
+    assert pooled.is_unknown(meshes).mean() > 0.02  # one threshold for both: the meshes pay
+    split = fit_open_set(logits, labels, score="energy", max_unknown_rate=0.02, parts=parts)
+    assert split.is_unknown(meshes).mean() <= 0.02 and split.is_unknown(grids).mean() <= 0.02
+    assert split.temperature == pooled.temperature  # fitted on every shape either way
+    low = fit_open_set(logits, labels, score="max_probability", max_unknown_rate=0.02, parts=parts)
+    assert low.is_unknown(meshes).mean() <= 0.02 and low.is_unknown(grids).mean() <= 0.02

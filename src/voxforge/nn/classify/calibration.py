@@ -134,21 +134,30 @@ def fit_open_set(
     max_unknown_rate: float = 0.02,
     head: OutlierHead | None = None,
     features: np.ndarray | None = None,
+    parts: np.ndarray | None = None,
 ) -> OpenSetRule:
     """Fit the temperature, then the loosest-safe threshold on the same held-out shapes.
 
     The threshold is the score of the ``floor(max_unknown_rate * N)``-th least familiar shape,
     so strictly fewer than that many validation shapes fall on the unknown side. The
-    ``outlier`` score takes the fitted ``head`` and the held-out shapes' ``features``.
+    ``outlier`` score takes the fitted ``head`` and the held-out shapes' ``features``. With
+    ``parts`` ((N,) ints naming where each shape comes from, e.g. the binvox grids and the same
+    objects voxelized from meshes), the temperature is fitted on all of them and the threshold
+    is the loosest of the parts' own, so that each part keeps under ``max_unknown_rate``.
     """
     if not 0.0 <= max_unknown_rate < 1.0:
         raise ConfigError(f"max_unknown_rate must be in [0, 1), got {max_unknown_rate}")
     t = fit_temperature(logits, labels)
     rule = OpenSetRule(t, score, head=head if score == "outlier" else None)
     s = rule.scores(logits, features)
-    k = int(np.floor(max_unknown_rate * len(s)))
-    if score == "max_probability":
-        thr = float(np.sort(s)[k])  # unknown: strictly below the (k+1)-th lowest
-    else:
-        thr = float(np.sort(s)[::-1][k])  # unknown: strictly above the (k+1)-th highest
+    part = np.zeros(len(s), np.int64) if parts is None else np.asarray(parts)
+    thresholds = []
+    for value in np.unique(part):
+        own = s[part == value]
+        k = int(np.floor(max_unknown_rate * len(own)))
+        if score == "max_probability":
+            thresholds.append(float(np.sort(own)[k]))  # unknown: strictly below the (k+1)-th lowest
+        else:
+            thresholds.append(float(np.sort(own)[::-1][k]))  # unknown: above the (k+1)-th highest
+    thr = min(thresholds) if score == "max_probability" else max(thresholds)
     return OpenSetRule(t, score, thr, rule.head)

@@ -284,6 +284,7 @@ def calibrate_classifier(
     synthetic_outliers: int = 1000,
     outlier_c: float = OUTLIER_C,
     synthetic_kinds: tuple[str, ...] = SYNTHETIC_KINDS,
+    remeshed: int = 0,
     write: bool = True,
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
@@ -299,6 +300,12 @@ def calibrate_classifier(
     ``synthetic_kinds`` and
     the meshes under ``outlier_meshes`` (when given); the threshold then comes from the held-out
     shapes as for the other scores.
+
+    With ``remeshed`` copies the held-out shapes also come as meshes arrive (each voxelized from
+    its surface at ``remeshed`` random yaws, :func:`voxforge.nn.classify.data.remeshed_grids`):
+    the temperature is fitted on both, the threshold keeps each under ``max_unknown_rate``, and
+    the outlier head's inliers gain one remeshed copy of every training shape, so that a mesh's
+    voxelization (thicker than a binvox grid) is not itself what the head learns to reject.
 
     Raises:
         ConfigError: the sidecar records no training split that matches ``data_path``.
@@ -321,26 +328,48 @@ def calibrate_classifier(
     logits, feats = clf.predict_logits_features(x, views=views, batch_size=64)
     report("predict", 1.0)
     y = data.labels[fit]
+    parts = np.zeros(len(fit), np.int64)
+    if remeshed > 0:
+        if clf.input_kind != "voxels":
+            raise ConfigError("remeshed calibration is implemented for voxel classifiers only")
+        grids = remeshed_grids(data.voxels[fit], remeshed, 0, lambda _s, f: report("remesh", f))
+        more = clf.predict_logits_features(grids.reshape(-1, *grids.shape[2:]), views=views,
+                                           batch_size=64)  # fmt: skip
+        logits, feats = np.concatenate([logits, more[0]]), np.concatenate([feats, more[1]])
+        y, parts = (
+            np.concatenate([y, np.repeat(y, remeshed)]),
+            np.repeat([0, 1], [len(fit), len(y) * remeshed]),
+        )
     head, extra = None, {}
     if score == "outlier":
         train = model_train_indices(clf.info, data.labels, groups)
         assert train is not None  # heldout_unseen found the split
-        head, extra = _outlier_head(clf, data.voxels[train], views, outlier_meshes,
+        inliers = data.voxels[train]
+        if remeshed > 0:
+            inliers = np.concatenate([inliers, remeshed_grids(inliers, 1, 0)[:, 0]])
+        head, extra = _outlier_head(clf, inliers, views, outlier_meshes,
                                     synthetic_outliers, outlier_c, synthetic_kinds)  # fmt: skip
-    rule = fit_open_set(
-        logits, y, score=score, max_unknown_rate=max_unknown_rate, head=head, features=feats
-    )
+        if remeshed > 0:
+            fitted = extra["outlier_head_fitted_on"]
+            fitted["inliers"] = f"{len(train)} training shapes of the model and a remeshed copy of each"
+    rule = fit_open_set(logits, y, score=score, max_unknown_rate=max_unknown_rate, head=head,
+                        features=feats, parts=parts)  # fmt: skip
+    unknown = rule.is_unknown(logits, feats)
     block = {
         **rule.to_dict(),
         "views": int(views),
         "fitted_on": f"{len(fit)} validation shapes with no near-duplicate (voxel IoU >= "
-        f"{group_iou}) in the model's training split",
+        f"{group_iou}) in the model's training split"
+        + (f", and the same as meshes at {remeshed} yaws each" if remeshed else ""),
         "max_unknown_rate": max_unknown_rate,
         "nll_before": round(nll(logits, y, 1.0), 4),
         "nll_after": round(nll(logits, y, rule.temperature), 4),
-        "unknown_rate": round(float(rule.is_unknown(logits, feats).mean()), 4),
+        "unknown_rate": round(float(unknown[parts == 0].mean()), 4),
         **extra,
     }
+    if remeshed > 0:
+        block["remeshed"] = remeshed
+        block["unknown_rate_remeshed"] = round(float(unknown[parts == 1].mean()), 4)
     if write:
         js = _sidecar(model)
         info = json.loads(js.read_text(encoding="utf-8"))
