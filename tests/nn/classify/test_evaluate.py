@@ -11,6 +11,8 @@ from voxforge.cli import app
 from voxforge.nn.classify.evaluate import _remeshed_estimate, calibrate_classifier
 from voxforge.nn.datasets import ClassifierData
 
+from .conftest import split_model
+
 
 class _AxisClassifier:
     """Says "along x" when a grid is longer in x than in y: right for a bar along x only while
@@ -50,37 +52,14 @@ def test_cli_remeshed_needs_grouped(tmp_path: Path) -> None:
     assert r.exit_code != 0 and "needs --grouped" in r.output and r.output.count("\n") == 1
 
 
-def _distinct_set(path: Path, n_per_class: int = 20) -> None:
-    """Boxes of three proportions, every one of its own size and place: no near-duplicates."""
-    rng = np.random.default_rng(0)
-    vox = np.zeros((3 * n_per_class, 30, 30, 30), np.uint8)
-    labels = np.repeat(np.arange(3), n_per_class)
-    for i, k in enumerate(labels):
-        side = rng.integers(3, 8, size=3)
-        side[2] = [side[2], 2, 12][k]  # cube-ish, slab, pole
-        lo = rng.integers(2, 28 - 2 * side)
-        vox[i, lo[0] : lo[0] + 2 * side[0], lo[1] : lo[1] + 2 * side[1], lo[2] : lo[2] + 2 * side[2]] = 1
-    np.savez_compressed(path, voxels=vox, labels=labels, classes=np.array(["cube", "slab", "pole"]))
-
-
-def test_calibration_with_remeshed_shapes_keeps_meshes_under_the_rate(tmp_path: Path) -> None:
+def test_calibration_with_remeshed_shapes_keeps_meshes_under_the_rate(
+    tmp_path: Path, distinct_npz: Path
+) -> None:
     import json
 
-    import torch
-
-    from voxforge.nn.classify.inference import save_classifier
-    from voxforge.nn.classify.models import create_model
-
-    data = tmp_path / "set.npz"
-    _distinct_set(data)
-    torch.manual_seed(0)
-    net = create_model("voxresnet", num_classes=3, widths=(4, 8, 8), blocks=(1, 1))
-    stem = tmp_path / "tiny"
-    split = {"train": 36, "val": 24, "val_fraction": 0.4, "split_seed": 0}
-    save_classifier(net, stem, classes=["cube", "slab", "pole"], input_kind="voxels",
-                    extra={"training": {"split": split}})  # fmt: skip
-    block = calibrate_classifier(data, stem.with_suffix(".json"), score="outlier", remeshed=2,
-                                 synthetic_outliers=12, max_unknown_rate=0.1)  # fmt: skip
+    stem = split_model(tmp_path / "tiny")
+    block = calibrate_classifier(distinct_npz, stem.with_suffix(".json"), score="outlier",
+                                 remeshed=2, synthetic_outliers=12, max_unknown_rate=0.1)  # fmt: skip
     assert block["remeshed"] == 2 and "as meshes at 2 yaws" in block["fitted_on"]
     assert block["unknown_rate"] <= 0.1 and block["unknown_rate_remeshed"] <= 0.1
     assert "remeshed copy" in block["outlier_head_fitted_on"]["inliers"]

@@ -21,7 +21,7 @@ from voxforge.core.errors import ConfigError
 from voxforge.nn.classify.grouping import GROUP_IOU
 from voxforge.nn.classify.inference import Classifier, save_classifier
 from voxforge.nn.classify.models import create_model
-from voxforge.nn.datasets import GRID
+from voxforge.nn.datasets import GRID, ClassifierData
 from voxforge.nn.weights import coremltools_module
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,33 @@ def ship_provenance(
     return cmd, trained_on or kept.get("trained_on") or "CPU"
 
 
+def validation_and_latency(
+    clf: Classifier, val: ClassifierData, latency_shapes: int = 64
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The card's validation block (1, 4 and 12 views) and latency block for ``clf`` on ``val``.
+
+    Latency is measured with ``torch.get_num_threads()`` threads, one shape per call, best of 3
+    runs (other jobs on the machine only ever slow it down).
+    """
+    import platform
+
+    from voxforge.nn.classify.evaluate import measure_latency, validation_report
+
+    report = validation_report(clf, val)
+    x = val.voxels if clf.input_kind == "voxels" else val.points
+    assert x is not None
+    n = min(latency_shapes, len(x))
+    lat: dict[str, Any] = {
+        f"views_{v}_ms_per_shape": round(measure_latency(clf, x[:n], views=v, repeats=3), 2)
+        for v in (1, 4, 12)
+    }
+    lat["views_12_batched32_ms_per_shape"] = round(
+        measure_latency(clf, x[:n], views=12, batch_size=32, repeats=3), 2
+    )
+    lat.update(threads=torch.get_num_threads(), shapes=n, cpu=platform.processor() or platform.machine())
+    return report, lat
+
+
 def ship_classifier(
     run_dir: str | Path,
     stem: str | Path,
@@ -157,11 +184,9 @@ def ship_classifier(
         The JSON sidecar's content.
     """
     import json
-    import platform
 
     import yaml
 
-    from voxforge.nn.classify.evaluate import measure_latency, validation_report
     from voxforge.nn.classify.inference import load_classifier
     from voxforge.nn.classify.train import ClassifierTrainConfig, prepare_data
 
@@ -170,20 +195,7 @@ def ship_classifier(
     prep = prepare_data(cfg)
     st, js = export_checkpoint(run / "best.pt", stem)
     clf = load_classifier(js)
-    val = validation_report(clf, prep.val)
-    x = prep.val.voxels if clf.input_kind == "voxels" else prep.val.points
-    assert x is not None
-    n = min(latency_shapes, len(x))
-    lat = {
-        f"views_{v}_ms_per_shape": round(measure_latency(clf, x[:n], views=v, repeats=3), 2)
-        for v in (1, 4, 12)
-    }
-    lat["views_12_batched32_ms_per_shape"] = round(
-        measure_latency(clf, x[:n], views=12, batch_size=32, repeats=3), 2
-    )
-    lat["threads"] = torch.get_num_threads()
-    lat["shapes"] = n
-    lat["cpu"] = platform.processor() or platform.machine()
+    val, lat = validation_and_latency(clf, prep.val, latency_shapes)
     rows = (run / "metrics.csv").read_text().splitlines()
     info = json.loads(js.read_text())
     info.update(
@@ -442,7 +454,7 @@ def ship_ensemble(
     from voxforge.nn.classify.evaluate import heldout_unseen
     from voxforge.nn.classify.grouping import group_shapes
     from voxforge.nn.classify.inference import load_classifier
-    from voxforge.nn.datasets import load_voxel_set
+    from voxforge.nn.datasets import load_voxel_set, stratified_split
 
     if len(members) < 2:
         raise ConfigError(f"an ensemble needs at least 2 members, got {len(members)}")
@@ -476,7 +488,11 @@ def ship_ensemble(
         "ensemble_temperatures_fitted_on": f"{len(held)} held-out shapes, {views} views",
     }  # fmt: skip
     st, js = save_classifier(model, stem, classes=first.classes, input_kind="voxels", extra=info)
+    val_index = stratified_split(data.labels, float(split["val_fraction"]), int(split["split_seed"]))[1]
+    validation, latency = validation_and_latency(load_classifier(js), data.subset(val_index))
     out = json.loads(js.read_text(encoding="utf-8"))
-    out.update(voting_views=views, size_bytes=st.stat().st_size)
+    out.update(voting_views=views, size_bytes=st.stat().st_size, validation=validation,
+               latency=latency)  # fmt: skip
     js.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    Path(stem).with_suffix(".md").write_text(model_card(out), encoding="utf-8")
     return out
