@@ -267,7 +267,8 @@ Per class with 12 views:
 (1 view), {lat["views_4_ms_per_shape"]} ms (4 views), {lat["views_12_ms_per_shape"]} ms (12 views);
 {lat["views_12_batched32_ms_per_shape"]} ms per shape with 12 views in batches of 32.
 Best of 3 runs over {lat.get("shapes", "the first 64")} validation shapes, measured when the model was
-shipped (`voxforge train ship-classifier`); `benchmarks/bench_classifier.py` re-measures.{_recheck(lat)}
+shipped (`voxforge train ship-classifier` or `ensemble-classifier`); `benchmarks/bench_classifier.py`
+re-measures.{_recheck(lat)}
 
 ## Training
 {_training_section(info)}
@@ -280,8 +281,9 @@ shipped (`voxforge train ship-classifier`); `benchmarks/bench_classifier.py` re-
 def _selection_text(info: dict[str, Any]) -> str:
     if info.get("members"):
         return (
-            "Each member's weights are its last epoch (members: see Training), the same split for "
-            "all members"
+            "Each member is a shipped classifier whose checkpoint was chosen on validation accuracy "
+            "(`voxforge train ship-classifier` ships a run's best.pt; members: see Training), the "
+            "same split for all members"
         )
     tr = info["training"]
     return (
@@ -314,7 +316,7 @@ def _training_section(info: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
-_NOTES = ("selection", "retrained", "multiview", "distilled", "seeds", "recipes")
+_NOTES = ("members", "selection", "retrained", "multiview", "distilled", "seeds", "recipes")
 """Free-text paragraphs under ``grouped_validation`` that the card prints after the table."""
 
 
@@ -340,13 +342,26 @@ validation shapes were in its training data or had a near-duplicate there: its a
 {g["accuracy"]:.4f} (macro F1 {g["macro_f1"]:.4f}, {g["views"]} views), is leaky. The honest
 estimate uses the {u["samples"]} shapes of its own validation split none of whose near-duplicates it
 trained on: **accuracy {u["accuracy"]:.4f}, 95% interval {u["ci95"][0]:.4f}-{u["ci95"][1]:.4f}**
-(bootstrap over groups), macro F1 {u["macro_f1"]:.4f}.
+(bootstrap over groups), macro F1 {u["macro_f1"]:.4f}.{_remeshed_text(u)}
 
 | class | recall, grouped split (leaky) | recall, never-seen objects | never-seen support |
 | --- | --- | --- | --- |
 {rows}
 {"".join(chr(10) + g[k] + chr(10) for k in _NOTES if g.get(k))}
 """
+
+
+def _remeshed_text(u: dict[str, Any]) -> str:
+    """The never-seen estimate as meshes arrive (``evaluate --grouped --remeshed N``), or nothing."""
+    r = u.get("remeshed")
+    if not r:
+        return ""
+    return (
+        f" The same shapes as meshes and scans reach the classifier (`--remeshed {r['copies']}`: "
+        f"each voxelized from its smooth surface at {r['copies']} random yaws, scored by the share "
+        f"of its copies named right): **accuracy {r['accuracy']:.4f}, 95% interval "
+        f"{r['ci95'][0]:.4f}-{r['ci95'][1]:.4f}**, {r.get('unknown_rate', 0):.1%} called unknown."
+    )
 
 
 def _open_set_section(info: dict[str, Any]) -> str:
@@ -368,10 +383,16 @@ def _open_set_section(info: dict[str, Any]) -> str:
 Temperature scaling and the unknown-shape threshold (`voxforge train calibrate-classifier`) are
 fitted on {c["fitted_on"]}, with {c["views"]} views: temperature {c["temperature"]:.4f} (NLL
 {c["nll_before"]} unscaled, {c["nll_after"]} scaled); the answer is `unknown` when {_rule_text(c)}, which
-{c["unknown_rate"]:.1%} of those shapes are (at most {c["max_unknown_rate"]:.0%} by
+{c["unknown_rate"]:.1%} of those shapes are{_as_meshes(c)} (at most {c["max_unknown_rate"]:.0%} by
 construction).{_unknown_rates(info)}{table}{chr(10) * 2 + c["selection"] if c.get("selection") else ""}
 
 """
+
+
+def _as_meshes(c: dict[str, Any]) -> str:
+    if "unknown_rate_remeshed" not in c:
+        return ""
+    return f" as binvox grids and {c['unknown_rate_remeshed']:.1%} given as meshes, each form"
 
 
 def _rule_text(c: dict[str, Any]) -> str:
