@@ -334,7 +334,10 @@ def train_one_epoch(
             loss = loss + config.orientation * nn.functional.cross_entropy(orient_head(feats), pose)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        params = list(model.parameters())
+        if orient_head is not None:
+            params += list(orient_head.parameters())
+        nn.utils.clip_grad_norm_(params, config.grad_clip)
         optimizer.step()
         scheduler.step()
         total_loss += float(loss.detach()) * len(y)
