@@ -245,7 +245,12 @@ def _remeshed_estimate(
     grids = remeshed_grids(data.voxels[shapes], copies, 0, lambda _s, f: report("remesh", f))
     flat = grids.reshape(-1, *grids.shape[2:])
     x = flat if clf.input_kind == "voxels" else points_from_voxels(flat, 1024)
-    logits = clf.predict_logits(x, views=views)
+    rule = clf.rule
+    feats = None
+    if rule is not None and rule.needs_features:
+        logits, feats = clf.predict_logits_features(x, views=views)
+    else:
+        logits = clf.predict_logits(x, views=views)
     pred = logits.argmax(1).reshape(len(shapes), copies)
     truth = data.labels[shapes]
     share = (pred == truth[:, None]).mean(1)
@@ -256,9 +261,7 @@ def _remeshed_estimate(
         for c, name in enumerate(clf.classes)
         if (truth == c).any()
     }
-    rule = clf.rule
     if rule is not None:
-        feats = clf.predict_logits_features(x, views=views)[1] if rule.needs_features else None
         out["unknown_rate"] = round(float(rule.is_unknown(logits, feats).mean()), 4)
     return out
 
@@ -336,10 +339,8 @@ def calibrate_classifier(
         more = clf.predict_logits_features(grids.reshape(-1, *grids.shape[2:]), views=views,
                                            batch_size=64)  # fmt: skip
         logits, feats = np.concatenate([logits, more[0]]), np.concatenate([feats, more[1]])
-        y, parts = (
-            np.concatenate([y, np.repeat(y, remeshed)]),
-            np.repeat([0, 1], [len(fit), len(y) * remeshed]),
-        )
+        parts = np.repeat([0, 1], [len(fit), len(fit) * remeshed])
+        y = np.concatenate([y, np.repeat(y, remeshed)])  # copies follow their shape
     head, extra = None, {}
     if score == "outlier":
         train = model_train_indices(clf.info, data.labels, groups)
