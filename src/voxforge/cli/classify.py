@@ -38,7 +38,7 @@ def classify(
         o = result.open_set
         typer.echo(
             f"unknown shape: not one of the model's classes ({o['score'].replace('_', ' ')} "
-            f"{o['value']:.2f} {'above' if o['score'] == 'energy' else 'below'} the threshold "
+            f"{o['value']:.2f} {'below' if o['score'] == 'max_probability' else 'above'} the threshold "
             f"{o['threshold']:.2f}); closest classes:"
         )
     for name, p in result.top:

@@ -236,6 +236,35 @@ def test_calibrated_model_answers_unknown_by_its_rule(models_env: Path, tmp_path
     assert np.allclose(clf.predict_proba(x, views=2), expected, atol=1e-5)
 
 
+def test_cli_states_the_unknown_rule_the_right_way_round(models_env: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import trimesh
+
+    for ext in (".json", ".safetensors"):
+        shutil.copy(models_env / f"tiny-voxel{ext}", tmp_path / f"rule{ext}")
+    js = tmp_path / "rule.json"
+    box = tmp_path / "box.stl"
+    trimesh.creation.box((0.3, 0.2, 0.4)).export(box)
+    dim = (
+        load_classifier(js)
+        .predict_logits_features(np.zeros((1, 32, 32, 32), np.uint8), views=1)[1]
+        .shape[1]
+    )
+    head = {"mean": [0.0] * dim, "scale": [1.0] * dim, "weight": [0.0] * dim, "bias": 5.0}
+    rules = {  # each always says unknown: the score is on the unknown side of its threshold
+        "outlier": ({"head": head, "threshold": 0.0}, "outlier 5.00 above the threshold 0.00"),
+        "max_probability": ({"threshold": 1.01}, "below the threshold 1.01"),
+        "energy": ({"threshold": -1e9}, "above the threshold"),
+    }
+    for score, (extra, said) in rules.items():
+        info = json.loads(js.read_text())
+        info["calibration"] = {"temperature": 1.0, "score": score, **extra}
+        js.write_text(json.dumps(info))
+        r = CliRunner().invoke(app, ["classify", str(box), "--model", str(js)])
+        assert r.exit_code == 0 and "unknown shape" in r.output and said in r.output, (score, r.output)
+
+
 def test_outlier_rule_reads_the_features_in_classify_object(models_env: Path, tmp_path: Path) -> None:
     import shutil
 
