@@ -8,6 +8,13 @@ in batches of 32 (12 views); best of 3 runs.
 Targets (voxel model): >= 93 % validation accuracy with voting, < 10 ms per shape with voting
 on 2 cores.
 
+For the shipped voxel model also (``never_seen``): the grouped protocol's estimate on the
+validation shapes it never saw a near-duplicate of, as binvox grids and as meshes arrive (each
+voxelized from its smooth surface at 6 random yaws, ``evaluate classifier --grouped --remeshed
+6``), with how many of them each form calls unknown, and which of the five shared non-furniture
+meshes (``shared/data/meshes``) it calls unknown. Issue 26 asks for 93 % on unseen objects and 4
+of the 5 meshes unknown with at most 2 % of validation shapes unknown.
+
 Usage: ``.venv/bin/python benchmarks/bench_classifier.py [--threads 2] [--latency-shapes 64]``
 """
 
@@ -48,11 +55,35 @@ def bench(name: str, threads: int, latency_shapes: int) -> dict:
     return out
 
 
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+MESHES = ("teapot.obj", "spot.obj", "Duck.glb", "fuze.obj", "featuretype.STL")
+
+
+def never_seen(name: str = "classifier-voxel", copies: int = 6) -> dict:
+    """The grouped-protocol estimate as grids and as meshes, and the shared meshes' answers."""
+    from voxforge.nn.classify.evaluate import evaluate_grouped
+    from voxforge.nn.classify.inference import classify_file
+
+    g = evaluate_grouped(SHARED / "modelnet10_vox30_train.npz", name, remeshed=copies)
+    u = g["unseen"]
+    answers = {m: classify_file(SHARED / "meshes" / m, name).label for m in MESHES}
+    return {
+        "shapes": u["samples"],
+        "grids": {"accuracy": u["accuracy"], "ci95": u["ci95"], "unknown_rate": u.get("unknown_rate")},
+        "meshes": {"accuracy": u["remeshed"]["accuracy"], "ci95": u["remeshed"]["ci95"],
+                   "unknown_rate": u["remeshed"].get("unknown_rate"), "yaws": copies},
+        "shared_meshes_unknown": sum(a == "unknown" for a in answers.values()),
+        "shared_mesh_answers": answers,
+    }  # fmt: skip
+
+
 QUICK = {"classifier": ["--latency-shapes", "16"]}
 TARGETS = {
     "classifier": {
         "results.views_12.accuracy": ">= 0.93 for the voxel model (#26)",
         "results.ms_per_shape_views_12": "< 10 ms for the voxel model",
+        "never_seen.grids.accuracy": ">= 0.93 (#26)",
+        "never_seen.shared_meshes_unknown": ">= 4 of 5 (#26)",
     }
 }
 
@@ -71,6 +102,8 @@ def figures(argv: list[str] | None = None) -> dict:
         if (models_dir() / f"{n}.safetensors").is_file()
     ]
     out = {"threads": args.threads, "cpu": platform.machine(), "results": results}
+    if (models_dir() / "classifier-voxel.safetensors").is_file() and SHARED.is_dir():
+        out["never_seen"] = never_seen()
     print(json.dumps(out, indent=2))
     return out
 
