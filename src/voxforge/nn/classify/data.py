@@ -145,11 +145,7 @@ class Augment:
             if flip.any():
                 out = out.copy()
                 out[flip] = out[flip, ::-1]
-        if self.scale > 0 or self.tilt > 0:
-            out = affine_grids(out, self.affine(len(out), rng))
-        if self.shift > 0:
-            out = shift_grids(out, rng.integers(-self.shift, self.shift + 1, size=(len(out), 3)))
-        return out
+        return self._affine_and_shift(out, rng)
 
     def posed_voxels(self, vox: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Augment like :meth:`voxels` with a rotation drawn per grid; also return each grid's
@@ -175,11 +171,15 @@ class Augment:
             flip = rng.random(len(out)) < 0.5
             out[flip] = out[flip, ::-1]
             bins = np.where(flip, (r // 2 - steps) % r, steps)
+        return self._affine_and_shift(out, rng), bins
+
+    def _affine_and_shift(self, out: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The augmentations after the turn and the mirror: tilt and scaling, then the shift."""
         if self.scale > 0 or self.tilt > 0:
             out = affine_grids(out, self.affine(len(out), rng))
         if self.shift > 0:
             out = shift_grids(out, rng.integers(-self.shift, self.shift + 1, size=(len(out), 3)))
-        return out, bins
+        return out
 
     def affine(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """(n, 3, 3) random tilt-then-anisotropic-scale matrices (identity when both are 0)."""
