@@ -42,6 +42,14 @@ def evaluate_classifier_cmd(
             "voxelized from its surface at N random yaws.",
         ),
     ] = 0,
+    scanned: Annotated[
+        int,
+        typer.Option(
+            "--scanned",
+            help="With --grouped: also score the never-seen shapes as N simulated one-sided "
+            "phone scans each.",
+        ),
+    ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Accuracy, per-class precision/recall/F1 and the confusion matrix of a classifier."""
@@ -56,9 +64,12 @@ def evaluate_classifier_cmd(
         raise ConfigError("--report is not available with --grouped")
     if not 0 <= remeshed <= 64 or (remeshed and not grouped):
         raise ConfigError(f"--remeshed must be 0..64 and needs --grouped, got {remeshed}")
+    if not 0 <= scanned <= 64 or (scanned and not grouped):
+        raise ConfigError(f"--scanned must be 0..64 and needs --grouped, got {scanned}")
     with progress_bar(not quiet and not as_json) as cb:
         if grouped:
-            m = evaluate_grouped(data, model, views=views, remeshed=remeshed, progress=cb)
+            m = evaluate_grouped(data, model, views=views, remeshed=remeshed, scanned=scanned,
+                                 progress=cb)  # fmt: skip
         else:
             m = evaluate_classifier(data, model, views=views, report_dir=report, progress=cb)
     if as_json:
@@ -80,6 +91,11 @@ def evaluate_classifier_cmd(
             r = u["remeshed"]
             typer.echo(f"  the same as meshes at {r['copies']} yaws: accuracy {r['accuracy']:.4f} "
                        f"(95% CI {r['ci95'][0]:.4f}-{r['ci95'][1]:.4f})")  # fmt: skip
+        if "scanned" in u:
+            r = u["scanned"]
+            lo, hi = r["ci95"]
+            typer.echo(f"  the same as {r['copies']} one-sided scans each: accuracy "
+                       f"{r['accuracy']:.4f} (95% CI {lo:.4f}-{hi:.4f})")  # fmt: skip
     for name, r in m["per_class"].items():
         typer.echo(f"  {name:<12} P {r['precision']:.3f}  R {r['recall']:.3f}  F1 {r['f1']:.3f}"
                    f"  n={r['support']}")  # fmt: skip

@@ -158,6 +158,14 @@ def calibrate_classifier_cmd(
             "random yaws): each form keeps under --max-unknown.",
         ),
     ] = 0,
+    scanned: Annotated[
+        int,
+        typer.Option(
+            "--scanned",
+            help="Also hold the shapes out as N simulated one-sided phone scans each: each form "
+            "keeps under --max-unknown.",
+        ),
+    ] = 0,
 ) -> None:
     """Fit temperature and "unknown shape" threshold on held-out shapes; store them in the JSON."""
     from voxforge.core.errors import ConfigError
@@ -165,11 +173,14 @@ def calibrate_classifier_cmd(
 
     if not 0 <= remeshed <= 64:
         raise ConfigError(f"--remeshed must be 0..64, got {remeshed}")
+    if not 0 <= scanned <= 64:
+        raise ConfigError(f"--scanned must be 0..64, got {scanned}")
     kinds = tuple(k.strip() for k in synthetic_kinds.split(",") if k.strip())
     c = calibrate_classifier(data, model, score=score, max_unknown_rate=max_unknown,
                              outlier_meshes=outliers, synthetic_kinds=kinds,
-                             remeshed=remeshed)  # fmt: skip
+                             remeshed=remeshed, scanned=scanned)  # fmt: skip
     meshes = f", {c['unknown_rate_remeshed']:.1%} as meshes" if remeshed else ""
+    meshes += f", {c['unknown_rate_scanned']:.1%} as scans" if scanned else ""
     typer.echo(
         f"{model}: temperature {c['temperature']:.4f}, unknown when {c['score']} passes "
         f"{c['threshold']:.4f} ({c['unknown_rate']:.1%} of {c['fitted_on']}{meshes}); "

@@ -18,6 +18,7 @@ from voxforge.nn.classify.data import (
     remeshed_grids,
     rotate_z,
     rotation_index,
+    scanned_grids,
     shift_grids,
     voting_views,
     voxelize_modelnet,
@@ -145,6 +146,30 @@ def test_remeshed_grids_are_the_input_path_at_random_yaws() -> None:
     assert not np.array_equal(remeshed_grids(vox, 3, seed=2), out)
     with pytest.raises(ConfigError, match="copies"):
         remeshed_grids(vox, 0)
+
+
+def test_scanned_grids_see_one_side_of_the_object() -> None:
+    vox = np.zeros((2, 32, 32, 32), np.uint8)
+    vox[0, 8:24, 8:24, 8:24] = 1  # a solid block
+    out = scanned_grids(vox, 4, seed=3)
+    assert out.shape == (2, 4, 32, 32, 32) and out.dtype == np.uint8
+    assert not out[1].any()  # empty stays empty
+    solid = remeshed_grids(vox[:1], 1, seed=3)[0, 0]
+    for grid in out[0]:
+        occ = grid.astype(bool)
+        lo, hi = np.argwhere(occ).min(0), np.argwhere(occ).max(0) + 1
+        box = occ[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+        # a shell of the faces the cameras saw, not the solid block a whole mesh gives
+        assert 0 < occ.sum() < 0.6 * solid.sum()
+        # the bottom and the far side were never seen: the box's lowest layer is mostly empty
+        # (the cameras sit 0-45 degrees above the horizon) and its centre is hollow
+        assert box[:, :, 0].mean() < 0.5
+        c = np.array(box.shape) // 2
+        assert not box[c[0], c[1], c[2]]
+    assert np.array_equal(scanned_grids(vox, 4, seed=3), out)
+    assert not np.array_equal(scanned_grids(vox, 4, seed=4), out)
+    with pytest.raises(ConfigError, match="copies"):
+        scanned_grids(vox, 0)
 
 
 def test_points_from_voxels_in_unit_ball() -> None:

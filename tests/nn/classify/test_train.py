@@ -137,6 +137,24 @@ def test_remeshed_copies_train_and_are_kept_for_reruns(
         _tiny_config(tmp_path, tiny_npz, augment=aug, orientation=0.5)
 
 
+def test_scanned_copies_train_beside_remeshed_ones(tmp_path: Path, tiny_npz: Path) -> None:
+    over = {"epochs": 1, "warmup_epochs": 0}
+    alone = {"remeshed": 0.5, "remeshed_copies": 1}
+    remeshed = train_classifier(_tiny_config(tmp_path, tiny_npz, name="r", augment=alone, **over))
+    both = {"remeshed": 0.5, "remeshed_copies": 1, "scanned": 0.5, "scanned_copies": 2}
+    mixed = train_classifier(_tiny_config(tmp_path, tiny_npz, name="m", augment=both, **over))
+    with np.load(mixed.run_dir / "scanned.npz") as z:
+        assert tuple(z["shape"])[1:] == (2, 32, 32, 32)
+    assert (mixed.run_dir / "remeshed.npz").is_file()
+    assert not (remeshed.run_dir / "scanned.npz").exists()
+    rows = [next(csv.DictReader((r.run_dir / "metrics.csv").open())) for r in (remeshed, mixed)]
+    assert float(rows[0]["train_loss"]) != pytest.approx(float(rows[1]["train_loss"]), abs=1e-6)
+    with pytest.raises(ValueError, match="must not exceed 1"):
+        _tiny_config(tmp_path, tiny_npz, augment={"remeshed": 0.6, "scanned": 0.6})
+    with pytest.raises(ValueError, match="do not combine"):
+        _tiny_config(tmp_path, tiny_npz, augment={"scanned": 0.5}, orientation=0.5)
+
+
 def test_early_stopping(tmp_path: Path, tiny_npz: Path) -> None:
     cfg = _tiny_config(tmp_path, tiny_npz, epochs=6, lr=1e-9, early_stopping_patience=1)
     res = train_classifier(cfg)

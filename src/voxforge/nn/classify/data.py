@@ -26,12 +26,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from voxforge.core.errors import ConfigError, GeometryError, InputFormatError, VoxforgeError
 from voxforge.core.progress import ProgressCallback, null_progress
 from voxforge.nn.datasets import GRID, ClassifierData
+
+if TYPE_CHECKING:
+    from voxforge.nn.completion.sim import ScanSimConfig
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +275,59 @@ def remeshed_grids(
                 turned = v @ np.array([[c, -si, 0.0], [si, c, 0.0], [0.0, 0.0, 1.0]]).T
                 out[i, k] = mesh_to_grid(Mesh(trimesh.Trimesh(turned, f, process=False)), s)
         report("remesh", (i + 1) / n)
+    return out
+
+
+SCAN_POINTS_PER_CELL = 4
+"""Points drawn in each cell a simulated scan hits: enough that no cell of the classifier's
+lattice (about 1.25 source cells wide) falls between two points of a hit surface."""
+
+
+def scanned_grids(
+    voxels: np.ndarray,
+    copies: int,
+    seed: int = 0,
+    progress: ProgressCallback | None = None,
+    sim: ScanSimConfig | None = None,
+) -> np.ndarray:
+    """(N, copies, s, s, s) uint8: each grid as a one-sided phone scan of it arrives.
+
+    A phone scan sees the side of an object the user walked past, not the back or the
+    underside, and :func:`object_to_grid` frames what was seen: the visible shell, with the
+    depth a one-sided view leaves out, is scaled so that its own longest side spans the object
+    cells. Here each copy is a simulated scan of the grid
+    (:func:`voxforge.nn.completion.sim.simulate_scan`: one to three cameras within
+    ``sim.spread_deg`` of each other, depth noise, drop-outs), ``SCAN_POINTS_PER_CELL`` random
+    points in every cell it hit, turned about z by a random yaw and voxelized like a user's
+    point cloud. Object ``i`` draws from ``default_rng([seed, i])``.
+    Empty grids, and the rare scan that sees nothing, are copied as they are.
+    """
+    from voxforge.core.pointcloud import PointCloud
+    from voxforge.nn.completion.sim import one_side_views, simulate_scan
+
+    if copies < 1:
+        raise ConfigError(f"scanned copies must be >= 1, got {copies}")
+    report = progress or null_progress
+    n, s = len(voxels), voxels.shape[1]
+    out = np.repeat(np.asarray(voxels, np.uint8)[:, None], copies, axis=1)
+    centre = np.full(3, s / 2.0)
+    for i in range(n):
+        occ = np.asarray(voxels[i], dtype=bool)
+        if occ.any():
+            rng = np.random.default_rng([seed, i])
+            for k in range(copies):
+                az, el = one_side_views(rng, int(rng.integers(1, 4)), sim)
+                hit = simulate_scan(occ, az, el, seed=int(rng.integers(2**31)), config=sim).partial
+                cells = np.argwhere(hit).astype(np.float64)
+                if len(cells) == 0:
+                    continue
+                jitter = rng.uniform(0.0, 1.0, (len(cells), SCAN_POINTS_PER_CELL, 3))
+                pts = (cells[:, None] + jitter).reshape(-1, 3) - centre
+                yaw = rng.uniform(0.0, 2 * np.pi)
+                c, si = np.cos(yaw), np.sin(yaw)
+                pts = pts @ np.array([[c, -si, 0.0], [si, c, 0.0], [0.0, 0.0, 1.0]]).T
+                out[i, k] = mesh_to_grid(PointCloud(pts), s)
+        report("scan", (i + 1) / n)
     return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from torch import nn
 
 from voxforge.core.errors import ConfigError, GeometryError, InputFormatError
 from voxforge.core.progress import ProgressCallback, null_progress
-from voxforge.nn.classify.data import points_from_voxels, remeshed_grids
+from voxforge.nn.classify.data import points_from_voxels, remeshed_grids, scanned_grids
 from voxforge.nn.classify.grouping import (
     GROUP_IOU,
     bootstrap_accuracy,
@@ -146,6 +147,7 @@ def evaluate_grouped(
     val_fraction: float = 0.15,
     split_seed: int = 0,
     remeshed: int = 0,
+    scanned: int = 0,
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Metrics of ``model`` under the grouped protocol (:mod:`voxforge.nn.classify.grouping`).
@@ -157,10 +159,12 @@ def evaluate_grouped(
     of (the grouped validation for a model trained on the grouped split; otherwise the unseen
     part of the model's own validation split).
 
-    With ``remeshed`` copies, ``unseen`` also holds ``remeshed``: the same shapes as meshes and
-    scans reach the classifier, each one's smooth surface voxelized at ``remeshed`` random yaws
+    With ``remeshed`` copies, ``unseen`` also holds ``remeshed``: the same shapes as whole meshes
+    reach the classifier, each one's smooth surface voxelized at ``remeshed`` random yaws
     (:func:`voxforge.nn.classify.data.remeshed_grids`, seed 0), scored per shape as the share of
-    its copies named right, with a group-bootstrap interval.
+    its copies named right, with a group-bootstrap interval. With ``scanned`` copies, ``scanned``
+    holds the same for simulated one-sided phone scans
+    (:func:`voxforge.nn.classify.data.scanned_grids`, seed 0).
     """
     report = progress or null_progress
     data = load_voxel_set(data_path)
@@ -225,14 +229,19 @@ def evaluate_grouped(
             fu = None if feats is None else feats[unseen]
             m["unseen"]["unknown_rate"] = round(float(rule.is_unknown(logits[unseen], fu).mean()), 4)
         if remeshed > 0:
-            m["unseen"]["remeshed"] = _remeshed_estimate(
-                clf, data, unseen, groups, remeshed, views, report
+            m["unseen"]["remeshed"] = _form_estimate(
+                remeshed_grids, clf, data, unseen, groups, remeshed, views, report
+            )
+        if scanned > 0:
+            m["unseen"]["scanned"] = _form_estimate(
+                scanned_grids, clf, data, unseen, groups, scanned, views, report
             )
     m.update(model=str(clf.info.get("name", model)), data=_shown(data_path), views=int(views))
     return m
 
 
-def _remeshed_estimate(
+def _form_estimate(
+    make: Callable[..., np.ndarray],
     clf: Classifier,
     data: ClassifierData,
     shapes: np.ndarray,
@@ -241,8 +250,9 @@ def _remeshed_estimate(
     views: int,
     report: ProgressCallback,
 ) -> dict[str, Any]:
-    """Accuracy on ``shapes`` given as remeshed grids at ``copies`` random yaws (see above)."""
-    grids = remeshed_grids(data.voxels[shapes], copies, 0, lambda _s, f: report("remesh", f))
+    """Accuracy on ``shapes`` given as ``make`` (``remeshed_grids`` or ``scanned_grids``) gives
+    them, ``copies`` each (see above)."""
+    grids = make(data.voxels[shapes], copies, 0, lambda _s, f: report(make.__name__, f))
     flat = grids.reshape(-1, *grids.shape[2:])
     x = flat if clf.input_kind == "voxels" else points_from_voxels(flat, 1024)
     rule = clf.rule
@@ -288,6 +298,7 @@ def calibrate_classifier(
     outlier_c: float = OUTLIER_C,
     synthetic_kinds: tuple[str, ...] = SYNTHETIC_KINDS,
     remeshed: int = 0,
+    scanned: int = 0,
     write: bool = True,
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
@@ -309,6 +320,8 @@ def calibrate_classifier(
     the temperature is fitted on both, the threshold keeps each under ``max_unknown_rate``, and
     the outlier head's inliers gain one remeshed copy of every training shape, so that a mesh's
     voxelization (thicker than a binvox grid) is not itself what the head learns to reject.
+    ``scanned`` does the same with simulated one-sided phone scans
+    (:func:`voxforge.nn.classify.data.scanned_grids`).
 
     Raises:
         ConfigError: the sidecar records no training split that matches ``data_path``.
@@ -331,28 +344,31 @@ def calibrate_classifier(
     logits, feats = clf.predict_logits_features(x, views=views, batch_size=64)
     report("predict", 1.0)
     y = data.labels[fit]
+    asked = (("remeshed", remeshed_grids, remeshed), ("scanned", scanned_grids, scanned))
+    forms = [(name, make, n) for name, make, n in asked if n > 0]
+    if forms and clf.input_kind != "voxels":
+        raise ConfigError("remeshed and scanned calibration are for voxel classifiers only")
     parts = np.zeros(len(fit), np.int64)
-    if remeshed > 0:
-        if clf.input_kind != "voxels":
-            raise ConfigError("remeshed calibration is implemented for voxel classifiers only")
-        grids = remeshed_grids(data.voxels[fit], remeshed, 0, lambda _s, f: report("remesh", f))
+    base_y = y
+    for part, (name, make, n) in enumerate(forms, start=1):
+        grids = make(data.voxels[fit], n, 0, lambda _s, f, name=name: report(name, f))
         more = clf.predict_logits_features(grids.reshape(-1, *grids.shape[2:]), views=views,
                                            batch_size=64)  # fmt: skip
         logits, feats = np.concatenate([logits, more[0]]), np.concatenate([feats, more[1]])
-        parts = np.repeat([0, 1], [len(fit), len(fit) * remeshed])
-        y = np.concatenate([y, np.repeat(y, remeshed)])  # copies follow their shape
+        parts = np.concatenate([parts, np.full(len(fit) * n, part)])
+        y = np.concatenate([y, np.repeat(base_y, n)])  # copies follow their shape
     head, extra = None, {}
     if score == "outlier":
         train = model_train_indices(clf.info, data.labels, groups)
         assert train is not None  # heldout_unseen found the split
         inliers = data.voxels[train]
-        if remeshed > 0:
-            inliers = np.concatenate([inliers, remeshed_grids(inliers, 1, 0)[:, 0]])
+        inliers = np.concatenate([inliers, *(make(inliers, 1, 0)[:, 0] for _, make, _ in forms)])
         head, extra = _outlier_head(clf, inliers, views, outlier_meshes,
                                     synthetic_outliers, outlier_c, synthetic_kinds)  # fmt: skip
-        if remeshed > 0:
+        if forms:
+            copies = " and ".join(f"a {name} copy" for name, _, _ in forms)
             fitted = extra["outlier_head_fitted_on"]
-            fitted["inliers"] = f"{len(train)} training shapes of the model and a remeshed copy of each"
+            fitted["inliers"] = f"{len(train)} training shapes of the model and {copies} of each"
     rule = fit_open_set(logits, y, score=score, max_unknown_rate=max_unknown_rate, head=head,
                         features=feats, parts=parts)  # fmt: skip
     unknown = rule.is_unknown(logits, feats)
@@ -361,16 +377,17 @@ def calibrate_classifier(
         "views": int(views),
         "fitted_on": f"{len(fit)} validation shapes with no near-duplicate (voxel IoU >= "
         f"{group_iou}) in the model's training split"
-        + (f", and the same as meshes at {remeshed} yaws each" if remeshed else ""),
+        + (f", and the same as meshes at {remeshed} yaws each" if remeshed else "")
+        + (f", and as {scanned} simulated one-sided scans each" if scanned else ""),
         "max_unknown_rate": max_unknown_rate,
         "nll_before": round(nll(logits, y, 1.0), 4),
         "nll_after": round(nll(logits, y, rule.temperature), 4),
         "unknown_rate": round(float(unknown[parts == 0].mean()), 4),
         **extra,
     }
-    if remeshed > 0:
-        block["remeshed"] = remeshed
-        block["unknown_rate_remeshed"] = round(float(unknown[parts == 1].mean()), 4)
+    for part, (name, _, n) in enumerate(forms, start=1):
+        block[name] = n
+        block[f"unknown_rate_{name}"] = round(float(unknown[parts == part].mean()), 4)
     if write:
         js = _sidecar(model)
         info = json.loads(js.read_text(encoding="utf-8"))

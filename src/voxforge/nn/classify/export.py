@@ -352,16 +352,26 @@ trained on: **accuracy {u["accuracy"]:.4f}, 95% interval {u["ci95"][0]:.4f}-{u["
 
 
 def _remeshed_text(u: dict[str, Any]) -> str:
-    """The never-seen estimate as meshes arrive (``evaluate --grouped --remeshed N``), or nothing."""
+    """The never-seen estimate as meshes and scans arrive (``evaluate --grouped --remeshed N
+    --scanned M``), or nothing."""
+    text = ""
     r = u.get("remeshed")
-    if not r:
-        return ""
-    return (
-        f" The same shapes as meshes and scans reach the classifier (`--remeshed {r['copies']}`: "
-        f"each voxelized from its smooth surface at {r['copies']} random yaws, scored by the share "
-        f"of its copies named right): **accuracy {r['accuracy']:.4f}, 95% interval "
-        f"{r['ci95'][0]:.4f}-{r['ci95'][1]:.4f}**, {r.get('unknown_rate', 0):.1%} called unknown."
-    )
+    if r:
+        text += (
+            f" The same shapes as meshes reach the classifier (`--remeshed {r['copies']}`: "
+            f"each voxelized from its smooth surface at {r['copies']} random yaws, scored by the "
+            f"share of its copies named right): **accuracy {r['accuracy']:.4f}, 95% interval "
+            f"{r['ci95'][0]:.4f}-{r['ci95'][1]:.4f}**, {r.get('unknown_rate', 0):.1%} called unknown."
+        )
+    r = u.get("scanned")
+    if r:
+        text += (
+            f" As one-sided phone scans (`--scanned {r['copies']}`: {r['copies']} simulated scans "
+            f"of each from one to three cameras on one side, the points voxelized at a random "
+            f"yaw): **accuracy {r['accuracy']:.4f}, 95% interval {r['ci95'][0]:.4f}-"
+            f"{r['ci95'][1]:.4f}**, {r.get('unknown_rate', 0):.1%} called unknown."
+        )
+    return text
 
 
 def _open_set_section(info: dict[str, Any]) -> str:
@@ -390,9 +400,12 @@ construction).{_unknown_rates(info)}{table}{chr(10) * 2 + c["selection"] if c.ge
 
 
 def _as_meshes(c: dict[str, Any]) -> str:
-    if "unknown_rate_remeshed" not in c:
+    forms = [f"{c[f'unknown_rate_{k}']:.1%} given as {name}"
+             for k, name in (("remeshed", "meshes"), ("scanned", "one-sided scans"))
+             if f"unknown_rate_{k}" in c]  # fmt: skip
+    if not forms:
         return ""
-    return f" as binvox grids and {c['unknown_rate_remeshed']:.1%} given as meshes, each form"
+    return f" as binvox grids and {' and '.join(forms)}, each form"
 
 
 def _rule_text(c: dict[str, Any]) -> str:

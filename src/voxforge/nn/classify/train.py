@@ -36,6 +36,7 @@ from voxforge.nn.classify.data import (
     iterate_batches,
     points_from_voxels,
     remeshed_grids,
+    scanned_grids,
     voting_views,
 )
 from voxforge.nn.classify.distill import kd_loss, load_teacher
@@ -105,6 +106,20 @@ class AugmentConfig(BaseModel):
         "random yaw, as meshes and scans arrive (remeshed_grids).",
     )
     remeshed_copies: int = Field(4, ge=1, le=64, description="Remeshed copies (yaws) per grid.")
+    scanned: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of training grids replaced by a simulated one-sided scan of them, as "
+        "phone scans arrive (scanned_grids); drawn among the grids not remeshed.",
+    )
+    scanned_copies: int = Field(4, ge=1, le=64, description="Scanned copies per grid.")
+
+    @model_validator(mode="after")
+    def _shares(self) -> AugmentConfig:
+        if self.remeshed + self.scanned > 1.0:
+            raise ValueError("remeshed + scanned must not exceed 1 (they are shares of the grids)")
+        return self
 
 
 class DistillConfig(BaseModel):
@@ -170,8 +185,10 @@ class ClassifierTrainConfig(BaseModel):
     def _check(self) -> ClassifierTrainConfig:
         if self.warmup_epochs >= self.epochs:
             raise ValueError(f"warmup_epochs {self.warmup_epochs} must be below epochs {self.epochs}")
-        if self.orientation > 0 and self.augment.remeshed > 0:
-            raise ValueError("orientation and remeshed do not combine (a remeshed copy's yaw is free)")
+        if self.orientation > 0 and (self.augment.remeshed > 0 or self.augment.scanned > 0):
+            raise ValueError(
+                "orientation and remeshed or scanned copies do not combine (a copy's yaw is free)"
+            )
         r = self.augment.rotations
         if self.orientation > 0 and (r < 2 or (self.augment.mirror and r % 2)):
             raise ValueError(
@@ -205,6 +222,8 @@ class Prepared:
     """Indices of the training shapes in the data file (a ``limit`` keeps its first samples)."""
     remeshed: np.ndarray | None = None
     """(N_train, copies, 32, 32, 32) remeshed copies of the training grids, or None."""
+    scanned: np.ndarray | None = None
+    """(N_train, copies, 32, 32, 32) simulated one-sided scans of the training grids, or None."""
 
 
 def prepare_data(config: ClassifierTrainConfig) -> Prepared:
@@ -255,6 +274,7 @@ def train_one_epoch(
     teacher: np.ndarray | None = None,
     orient_head: nn.Module | None = None,
     remeshed: np.ndarray | None = None,
+    scanned: np.ndarray | None = None,
 ) -> dict[str, float]:
     """One pass over ``data`` with augmentation; returns mean loss and accuracy.
 
@@ -266,7 +286,8 @@ def train_one_epoch(
     its orientation bin (:meth:`voxforge.nn.classify.data.Augment.posed_voxels`).
 
     With ``remeshed`` ((N, copies, ...) aligned with ``data``), ``augment.remeshed`` of the grids
-    are swapped for one of their remeshed copies before the other augmentations.
+    are swapped for one of their remeshed copies before the other augmentations; with
+    ``scanned``, ``augment.scanned`` of them (drawn among the rest) for a simulated scan.
 
     With ``dist``, each global batch is augmented whole (the same random draws as one process)
     and this process trains on its share; the counters are summed over the processes.
@@ -294,6 +315,12 @@ def train_one_epoch(
                 swap = rng.random(len(idx)) < a.remeshed
                 copy = rng.integers(remeshed.shape[1], size=len(idx))
                 vox = np.where(swap[:, None, None, None], remeshed[idx, copy], vox)
+            if scanned is not None and a.scanned > 0:
+                taken = rng.random(len(idx)) < a.scanned / max(1.0 - a.remeshed, 1e-9)
+                if remeshed is not None and a.remeshed > 0:
+                    taken &= ~swap
+                copy = rng.integers(scanned.shape[1], size=len(idx))
+                vox = np.where(taken[:, None, None, None], scanned[idx, copy], vox)
             if orient_head is not None:
                 vox, bins = aug.posed_voxels(vox, rng)
                 pose = torch.from_numpy(bins).to(config.device)
@@ -452,8 +479,11 @@ def _train(
     if dist.main:
         run.mkdir(parents=True, exist_ok=True)
     prep = prepare_data(config)
+    keep = run if dist.main else None
     if config.augment.remeshed > 0 and prep.input_kind == "voxels":
-        prep.remeshed = _remeshed(config, prep.train, run if dist.main else None, progress)
+        prep.remeshed = _form_copies("remeshed", config, prep.train, keep, progress)
+    if config.augment.scanned > 0 and prep.input_kind == "voxels":
+        prep.scanned = _form_copies("scanned", config, prep.train, keep, progress)
     classes = prep.train.classes
     model = create_model(config.model, num_classes=len(classes), **config.model_args)
     if config.init_from is not None:
@@ -495,7 +525,7 @@ def _train(
         tr = train_one_epoch(
             trained, prep.train, prep.input_kind, optimizer, scheduler, config, epoch,
             progress=lambda _s, f, stage=stage: report(stage, f), dist=dist, teacher=teacher,
-            orient_head=orient_head, remeshed=prep.remeshed,
+            orient_head=orient_head, remeshed=prep.remeshed, scanned=prep.scanned,
         )  # fmt: skip
         if orient_head is not None:
             head_state = orient_head.state_dict()
@@ -541,28 +571,31 @@ def _train(
                        stopped, time.perf_counter() - t0)  # fmt: skip
 
 
-def _remeshed(
+def _form_copies(
+    form: str,
     config: ClassifierTrainConfig,
     train: ClassifierData,
     run: Path | None,
     progress: ProgressCallback | None,
 ) -> np.ndarray:
-    """The training grids' remeshed copies (:func:`remeshed_grids`), kept in the run folder.
+    """The training grids' copies as real inputs reach the classifier, kept in the run folder:
+    ``form`` ``remeshed`` (:func:`remeshed_grids`) or ``scanned`` (:func:`scanned_grids`).
 
-    Making them takes about 13 ms a copy on one core, so ``remeshed.npz`` (bit-packed, with a
+    Making them takes 13-20 ms a copy on one core, so ``<form>.npz`` (bit-packed, with a
     fingerprint of the grids, copies and seed) lets ``resume`` and reruns skip it.
     """
-    copies = config.augment.remeshed_copies
+    copies = getattr(config.augment, f"{form}_copies")
     digest = hashlib.sha1(np.ascontiguousarray(train.voxels).tobytes())
     digest.update(f"{copies}:{config.seed}".encode())
     key = digest.hexdigest()
-    path = None if run is None else run / "remeshed.npz"
+    path = None if run is None else run / f"{form}.npz"
     if path is not None and path.is_file():
         with np.load(path) as z:
             if str(z["key"]) == key:
                 return np.unpackbits(z["bits"], count=int(z["count"])).reshape(z["shape"])
     report = progress or null_progress
-    grids = remeshed_grids(train.voxels, copies, config.seed, lambda _s, f: report("remesh", f))
+    make = {"remeshed": remeshed_grids, "scanned": scanned_grids}[form]
+    grids = make(train.voxels, copies, config.seed, lambda _s, f: report(form, f))
     if path is not None:
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, bits=np.packbits(grids), count=grids.size, shape=grids.shape, key=key)
