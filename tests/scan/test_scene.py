@@ -244,3 +244,49 @@ def test_pick_summary_warns_on_tiny_huge_and_close_picks():
     assert "barely ahead of #2" in w
     # A pick the user asked for by number is not second-guessed for being close.
     assert pick_summary(close, close[1], "pick", views, 0.05)["warnings"] == []
+
+
+def _chair_capture(views: int = 7, span_deg: float = 120.0) -> tuple[PointCloud, np.ndarray]:
+    """A 90 cm chair (seat, back, four 4 cm legs) on a floor, scanned by the phone simulator
+    from 1.6 m along a third of an orbit, as a person walking past one side would: the fused
+    cloud and the chair's box."""
+    import trimesh
+
+    from voxforge.core.mesh import Mesh
+    from voxforge.scan.fuse import ARKIT_TO_ZUP, fuse_frames
+    from voxforge.scan.scene import camera_poses_zup
+    from voxforge.scan.sim import SimConfig, look_at, orbit_poses, simulate_capture
+    from voxforge.scan.sim_scenes import floor_mesh, grid_shape
+
+    grid = np.zeros((24, 24, 36), bool)  # 2.5 cm cells
+    grid[2:22, 2:22, 16:18] = True  # seat
+    grid[2:22, 2:4, 18:36] = True  # back
+    for x, y in ((2, 2), (20, 2), (2, 20), (20, 20)):
+        grid[x : x + 2, y : y + 2, 0:16] = True  # legs
+    chair = grid_shape(grid, 0.9)
+    floor = floor_mesh(2.5, 0.0, np.random.default_rng(0))
+    scene = Mesh(tm=trimesh.util.concatenate([floor, chair]), meta={"units": "m", "up": "z"})
+    centre = chair.bounds.mean(axis=0)
+    total = round(views * 360.0 / span_deg)
+    eyes = [p[:3, 3] for p in orbit_poses(centre, 1.6, 30.0, total, start_deg=200.0)[:views]]
+    poses = [look_at(eye, ARKIT_TO_ZUP.T @ centre) for eye in eyes]
+    frames = simulate_capture(scene, poses=poses, seed=0, config=SimConfig(rgb_width=64, rgb_height=48))
+    cloud = fuse_frames(frames, voxel_size=0.005, normals=False)
+    cloud.meta["camera_poses"] = camera_poses_zup(f.pose for f in frames)
+    return cloud, np.asarray(chair.bounds)
+
+
+def test_a_chair_scanned_from_across_the_room_is_picked_whole():
+    cloud, box = _chair_capture()
+    out, report = clean_scan(cloud)
+    size = np.ptp(out.xyz, axis=0)
+    full = np.ptp(box, axis=0)
+    # The link radius follows the scan's point spacing (points 5-10 mm apart at 1.6 m), so the
+    # legs, seat and back stay one object (the floor band takes the legs' feet).
+    assert 0.01 < report.link_radius <= 0.03
+    assert size.max() > 0.9 * full.max() and size[2] > 0.85 * full[2]
+    # A fixed 1 cm link, the right size for a mug scanned from 40 cm, breaks the chair up: the
+    # pick is one piece of it (the back), a fraction of the chair's box.
+    _, fixed = clean_scan(cloud, CleanConfig(cluster_radius=0.01))
+    piece = np.prod(fixed.pick["chosen"]["size_cm"]) / 100**3
+    assert fixed.link_radius == 0.01 and piece < 0.5 * np.prod(full)

@@ -140,7 +140,12 @@ class CleanConfig(BaseModel):
         "plane only if one is found perpendicular to it.",
     )
     cluster: bool = Field(True, description="Keep only one object cluster.")
-    cluster_radius: float = Field(0.01, gt=0, description="Longest link inside one object, metres.")
+    cluster_radius: float | None = Field(
+        None,
+        gt=0,
+        description="Longest link inside one object, metres; None = measured from the scan's own "
+        "point spacing (link_radius: 1-3 cm).",
+    )
     min_cluster_points: int = Field(50, ge=1, description="Smaller clusters are dropped (points).")
     min_object_height: float = Field(
         0.02,
@@ -203,6 +208,8 @@ class CleanReport:
         noise: robust deviation of the main plane's residuals, metres (None without a plane).
         margin: the cut above the main plane, metres (None without a plane).
         supports: heights (working frame, metres) of the further support planes removed.
+        link_radius: the cluster link radius used, metres (given, or measured by
+            :func:`link_radius`); None when clustering was off.
         candidates: the scene's candidate objects, best score first (see ``voxforge scene``).
         pick: what was picked, how, the runner-up and any warnings
             (:func:`voxforge.scan.scene.pick_summary`), or None when clustering was off.
@@ -220,6 +227,7 @@ class CleanReport:
     noise: float | None = None
     margin: float | None = None
     supports: list[float] = field(default_factory=list)
+    link_radius: float | None = None
     candidates: list[Candidate] = field(default_factory=list)
     pick: dict[str, Any] | None = None
 
@@ -247,6 +255,7 @@ class CleanReport:
             "noise": self.noise,
             "margin": self.margin,
             "supports": list(self.supports),
+            "link_radius": self.link_radius,
             "candidates": [c.to_dict() for c in self.candidates],
             "pick": self.pick,
             "timings_s": {k: round(v, 6) for k, v in self.timings_s.items()},
@@ -321,6 +330,32 @@ def _median_spacing(cloud: PointCloud, sample: int = 2000) -> float:
     pick = np.random.default_rng(0).choice(len(cloud), min(sample, len(cloud)), replace=False)
     d = cKDTree(cloud.xyz).query(cloud.xyz[pick], k=2)[0][:, 1]
     return float(np.median(d))
+
+
+LINK_SPACINGS = 3.0
+"""The measured link radius is this many point spacings..."""
+LINK_RADIUS_M = (0.01, 0.03)
+"""...kept within these bounds, metres: at least the 1 cm a close hand-held scan needs, at most
+a gap that still parts two objects set a few centimetres apart."""
+
+
+def link_radius(xyz: np.ndarray, sample: int = 2000) -> float:
+    """The cluster link radius for a scan's points: ``LINK_SPACINGS`` point spacings, clipped to
+    :data:`LINK_RADIUS_M`.
+
+    A phone's depth camera samples a surface at a fixed angle per pixel, so the spacing grows with
+    the distance and with the slant of the surface: a chair scanned from 1.5 m has points 6-15 mm
+    apart where a mug scanned from 40 cm has 2-3 mm. A fixed 1 cm link breaks the far scan into
+    pieces. The spacing is the median distance to the 4th-nearest point (on a seeded sample),
+    which follows the sparser of a scan's row and column directions.
+    """
+    from scipy.spatial import cKDTree
+
+    if len(xyz) < 5:
+        return LINK_RADIUS_M[0]
+    pick = np.random.default_rng(0).choice(len(xyz), min(sample, len(xyz)), replace=False)
+    d = cKDTree(xyz).query(xyz[pick], k=5)[0][:, 4]
+    return float(np.clip(LINK_SPACINGS * np.median(d), *LINK_RADIUS_M))
 
 
 def _voxel_keys(xyz: np.ndarray, voxel_size: float) -> np.ndarray:
@@ -671,9 +706,11 @@ def _candidates(
     Returns the labels. With supports (a plane was found), clusters that rise less than
     ``min_object_height`` above the highest support under them are table remnants and dropped.
     """
-    labels = euclidean_clusters(work.xyz, config.cluster_radius, config.min_cluster_points)
+    radius = config.cluster_radius if config.cluster_radius is not None else link_radius(work.xyz)
+    report.link_radius = radius
+    labels = euclidean_clusters(work.xyz, radius, config.min_cluster_points)
     if config.split_thin and (labels >= 0).any():
-        labels = split_thin(work.xyz, labels, config.cluster_radius, config.min_cluster_points)
+        labels = split_thin(work.xyz, labels, radius, config.min_cluster_points)
     to_input = np.linalg.inv(to_work)
     if supports and config.min_object_height > 0 and (labels >= 0).any():
         scored = score_candidates(work.xyz, labels, views, supports, to_input, config.pick_weights)
@@ -684,7 +721,7 @@ def _candidates(
     if not (labels >= 0).any():
         raise GeometryError(
             f"no object left after clustering: no cluster of at least {config.min_cluster_points} "
-            f"points with link radius {config.cluster_radius} m among {len(work)} points; try a "
+            f"points with link radius {radius:.3g} m among {len(work)} points; try a "
             "larger --cluster-radius or --no-plane"
         )
     report.clusters = summarise_clusters(work.xyz, labels)
