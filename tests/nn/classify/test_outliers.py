@@ -96,6 +96,10 @@ def test_held_out_rejections_count_only_meshes_outside_the_fit() -> None:
     near = rng.normal(0, 1, (10, 6))  # like the inliers: missed
     total, hit = held_out_rejections(inl, held, syn, np.concatenate([far, near]), c=0.1, folds=5)
     assert total == sum(hit) and sum(hit[:10]) >= 9 and sum(hit[10:]) <= 2
+    # a second form of the held shapes, drawn nearer the outliers, loosens the threshold
+    shifted = rng.normal(0, 1, (200, 6)) + shift * 0.6
+    looser, _ = held_out_rejections(inl, [held, shifted], syn, np.concatenate([far, near]), c=0.1)
+    assert looser < total
 
 
 def test_card_names_the_synthetic_kinds_of_the_outlier_head() -> None:

@@ -6,8 +6,12 @@ and every regularisation ``C``, the real outlier meshes under ``--meshes`` are s
 classifier's pooled features of its training shapes (inliers) against the synthetic shapes and
 the other folds' meshes, its threshold is set so that 2 % of the never-seen validation shapes
 (:func:`voxforge.nn.classify.evaluate.heldout_unseen`) are called unknown, and the held-out fold's
-meshes it rejects are counted. The mix and ``C`` with the most held-out meshes rejected win;
-other meshes (such as the five shared test meshes) play no part.
+meshes it rejects are counted. With ``--remeshed N`` and ``--scanned N`` the protocol is
+``calibrate-classifier``'s with the same options: the inliers gain one copy of every training
+shape in each form, and the threshold keeps each form of the never-seen shapes (the grids, their
+``N`` remeshed copies, their ``N`` simulated scans) at 2 % or less. The mix and ``C`` with the
+most held-out meshes rejected win; other meshes (such as the five shared test meshes) play no
+part.
 
 Usage: ``python -m voxforge.nn.classify.outlier_study --model classifier-voxel
 --meshes ../shared/data/meshes/robustness --out runs/outliers.json``
@@ -36,7 +40,7 @@ MIXES: tuple[tuple[str, ...], ...] = (
 
 def held_out_rejections(
     inliers: np.ndarray,
-    held: np.ndarray,
+    held: np.ndarray | list[np.ndarray],
     synthetic: np.ndarray,
     meshes: np.ndarray,
     *,
@@ -48,7 +52,8 @@ def held_out_rejections(
     """Meshes rejected when held out of the head's fitting: (total, per-mesh 0/1 in input order).
 
     All arguments are (N, D) features; the threshold is the ``1 - max_unknown`` quantile of the
-    head's scores on ``held`` (shapes of the classes the model never saw a near-duplicate of).
+    head's scores on ``held`` (shapes of the classes the model never saw a near-duplicate of), or
+    the largest of those quantiles over a list of forms of them.
     """
     from voxforge.nn.classify.outliers import fit_outlier_head
 
@@ -57,7 +62,8 @@ def held_out_rejections(
     for part in parts:
         keep = np.setdiff1d(np.arange(len(meshes)), part)
         head = fit_outlier_head(inliers, [synthetic, meshes[keep]], c=c)
-        threshold = np.quantile(head.score(held), 1.0 - max_unknown)
+        forms = held if isinstance(held, list) else [held]
+        threshold = max(float(np.quantile(head.score(h), 1.0 - max_unknown)) for h in forms)
         hit[part] = head.score(meshes[part]) > threshold
     return int(hit.sum()), hit.tolist()
 
@@ -72,8 +78,11 @@ def run_study(
     synthetic: int = 1000,
     folds: int = 5,
     views: int = 4,
+    remeshed: int = 0,
+    scanned: int = 0,
 ) -> dict[str, Any]:
     """Held-out mesh rejections of every mix and ``C`` (see the module doc)."""
+    from voxforge.nn.classify.data import remeshed_grids, scanned_grids
     from voxforge.nn.classify.evaluate import heldout_unseen, model_train_indices
     from voxforge.nn.classify.grouping import group_shapes
     from voxforge.nn.classify.inference import load_classifier
@@ -94,11 +103,16 @@ def run_study(
     def feats(g: np.ndarray) -> np.ndarray:
         return clf.predict_logits_features(g, views=views, batch_size=64)[1]
 
-    inl, hel = feats(data.voxels[train]), feats(data.voxels[held])
+    forms = [(make, n) for make, n in ((remeshed_grids, remeshed), (scanned_grids, scanned)) if n]
+    train_vox, held_vox = data.voxels[train], data.voxels[held]
+    inl = feats(np.concatenate([train_vox, *(make(train_vox, 1, 0)[:, 0] for make, _ in forms)]))
+    hel = [feats(held_vox)]
+    hel += [feats(make(held_vox, n, 0).reshape(-1, *held_vox.shape[1:])) for make, n in forms]
     mesh = feats(mesh_folder_grids(meshes_folder))
     out: dict[str, Any] = {"model": model, "meshes": len(mesh), "folder": Path(meshes_folder).name,
                            "synthetic": synthetic, "folds": folds, "views": views,
-                           "held_shapes": len(held), "mixes": {}}  # fmt: skip
+                           "held_shapes": len(held), "remeshed": remeshed, "scanned": scanned,
+                           "mixes": {}}  # fmt: skip
     for mix in mixes:
         syn = feats(synthetic_outliers(synthetic, seed=0, kinds=mix))
         row = {}
@@ -119,10 +133,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--meshes", default="../shared/data/meshes/robustness")
     p.add_argument("--synthetic", type=int, default=1000)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--remeshed", type=int, default=0, help="Never-seen shapes as meshes, N each.")
+    p.add_argument("--scanned", type=int, default=0, help="Never-seen shapes as scans, N each.")
+    p.add_argument("--mixes", default=None, help="Only these mixes, e.g. blobs or blobs+animals.")
     p.add_argument("--out", default=None, help="Write the results JSON here too.")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    res = run_study(a.data, a.model, a.meshes, synthetic=a.synthetic)
+    mixes = MIXES if a.mixes is None else tuple(tuple(m.split("+")) for m in a.mixes.split(","))
+    res = run_study(a.data, a.model, a.meshes, synthetic=a.synthetic, mixes=mixes,
+                    remeshed=a.remeshed, scanned=a.scanned)  # fmt: skip
     from voxforge.nn.classify.multiview_study import print_report
 
     print_report(res, a.out)
