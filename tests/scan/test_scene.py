@@ -24,7 +24,7 @@ from voxforge.scan.scene import (
     score_candidates,
     split_thin,
 )
-from voxforge.scan.sim_scenes import cluttered_scene
+from voxforge.scan.sim_scenes import cluttered_scene, furniture_scene
 
 
 def grid(x0, x1, y0, y1, step, z=0.0):
@@ -246,38 +246,20 @@ def test_pick_summary_warns_on_tiny_huge_and_close_picks():
     assert pick_summary(close, close[1], "pick", views, 0.05)["warnings"] == []
 
 
-def _chair_capture(views: int = 7, span_deg: float = 120.0) -> tuple[PointCloud, np.ndarray]:
-    """A 90 cm chair (seat, back, four 4 cm legs) on a floor, scanned by the phone simulator
-    from 1.6 m along a third of an orbit, as a person walking past one side would: the fused
-    cloud and the chair's box."""
-    import trimesh
-
-    from voxforge.core.mesh import Mesh
-    from voxforge.scan.fuse import ARKIT_TO_ZUP, fuse_frames
-    from voxforge.scan.scene import camera_poses_zup
-    from voxforge.scan.sim import SimConfig, look_at, orbit_poses, simulate_capture
-    from voxforge.scan.sim_scenes import floor_mesh, grid_shape
-
-    grid = np.zeros((24, 24, 36), bool)  # 2.5 cm cells
+def _chair() -> np.ndarray:
+    """A chair's occupancy (2.5 cm cells at 90 cm): seat, back, four legs 5 cm thick."""
+    grid = np.zeros((24, 24, 36), bool)
     grid[2:22, 2:22, 16:18] = True  # seat
     grid[2:22, 2:4, 18:36] = True  # back
     for x, y in ((2, 2), (20, 2), (2, 20), (20, 20)):
         grid[x : x + 2, y : y + 2, 0:16] = True  # legs
-    chair = grid_shape(grid, 0.9)
-    floor = floor_mesh(2.5, 0.0, np.random.default_rng(0))
-    scene = Mesh(tm=trimesh.util.concatenate([floor, chair]), meta={"units": "m", "up": "z"})
-    centre = chair.bounds.mean(axis=0)
-    total = round(views * 360.0 / span_deg)
-    eyes = [p[:3, 3] for p in orbit_poses(centre, 1.6, 30.0, total, start_deg=200.0)[:views]]
-    poses = [look_at(eye, ARKIT_TO_ZUP.T @ centre) for eye in eyes]
-    frames = simulate_capture(scene, poses=poses, seed=0, config=SimConfig(rgb_width=64, rgb_height=48))
-    cloud = fuse_frames(frames, voxel_size=0.005, normals=False)
-    cloud.meta["camera_poses"] = camera_poses_zup(f.pose for f in frames)
-    return cloud, np.asarray(chair.bounds)
+    return grid
 
 
 def test_a_chair_scanned_from_across_the_room_is_picked_whole():
-    cloud, box = _chair_capture()
+    scene = furniture_scene(_chair(), 0, size=0.9, span_deg=120.0, n_views=7, radius=1.6)
+    cloud, box = scene.cloud, scene.target
+    assert scene.facts["radius_m"] == 1.6 and len(cloud.meta["camera_poses"]) == 7
     out, report = clean_scan(cloud)
     size = np.ptp(out.xyz, axis=0)
     full = np.ptp(box, axis=0)

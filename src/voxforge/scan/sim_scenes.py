@@ -6,7 +6,8 @@ around it and a small speck close in front of it. The phone LiDAR simulator
 (:mod:`voxforge.scan.sim`) scans it along part of an orbit around the object, as a person walking
 round it would, and the frames are fused into one cloud whose ``meta["camera_poses"]`` holds the
 capture's poses (the same key capture readers fill). The scene knows which box holds the object,
-so a pick can be checked.
+so a pick can be checked. :func:`furniture_scene` is the other kind of scan: one piece of
+furniture on a floor, seen from one side and from across a room.
 """
 
 from __future__ import annotations
@@ -308,3 +309,57 @@ def cluttered_scene(
         "orbit_deg": round(span),
     }
     return SimScene(cloud=cloud, target=target, others=np.asarray(others), facts=facts)
+
+
+def furniture_scene(
+    grid: np.ndarray,
+    seed: int,
+    *,
+    size: float | None = None,
+    span_deg: float | None = None,
+    n_views: int | None = None,
+    radius: float | None = None,
+    config: SimConfig | None = None,
+) -> SimScene:
+    """Simulate a person's scan of a piece of furniture standing on a floor, from one side.
+
+    The object (an occupancy grid, e.g. a ModelNet shape, turned to a random yaw) stands on a
+    2.5 m floor; the phone walks part of an orbit around it at the distance that frames it, so a
+    large object is seen from across a room, where a depth camera's points lie far apart. All
+    unset choices are drawn from ``seed``.
+
+    Args:
+        grid: (X, Y, Z) z-up occupancy of the object.
+        seed: draws the choices below and the sensor noise.
+        size: the object's largest side, metres (default 0.5-1.0).
+        span_deg: how far round the object the person walks (default 60-180 degrees: one side).
+        n_views: frames along that arc (default 6-10).
+        radius: camera distance, metres (default 1.3 x the object's diagonal + 0.35, 0.5-1.6).
+        config: the sensor (default a real phone's, with small colour images).
+    """
+    rng = np.random.default_rng(seed)
+    sim = config or SimConfig(rgb_width=64, rgb_height=48)
+    obj = grid_shape(grid, rng.uniform(0.5, 1.0) if size is None else size)
+    obj.apply_transform(trimesh.transformations.rotation_matrix(rng.uniform(0, 2 * np.pi), [0, 0, 1]))
+    obj.apply_translation([0.0, 0.0, -obj.bounds[0, 2]])
+    floor = floor_mesh(2.5, 0.0, rng)
+    parts = [_coloured(floor, np.array([120, 120, 110])), _coloured(obj, np.array([150, 100, 60]))]
+    scene = Mesh(tm=trimesh.util.concatenate(parts), meta={"units": "m", "up": "z"})
+    box = np.asarray(obj.bounds, dtype=np.float64)
+    centre = box.mean(axis=0)
+    if radius is None:
+        radius = float(np.clip(1.3 * np.linalg.norm(np.ptp(box, axis=0)) + 0.35, 0.5, 1.6))
+    span = rng.uniform(60.0, 180.0) if span_deg is None else span_deg
+    views = int(rng.integers(6, 11)) if n_views is None else n_views
+    elev = rng.uniform(15.0, 45.0)
+    total = max(round(views * 360.0 / span), views)
+    eyes = [p[:3, 3] for p in orbit_poses(centre, radius, elev, total, start_deg=rng.uniform(0, 360))]
+    aims = ARKIT_TO_ZUP.T @ (centre + rng.normal(0.0, 0.03, (views, 3))).T
+    poses = [look_at(eye, aim) for eye, aim in zip(eyes[:views], aims.T, strict=True)]
+    frames = simulate_capture(scene, poses=poses, seed=seed, config=sim)
+    cloud = fuse_frames(frames, voxel_size=0.005, normals=False)
+    cloud.meta["camera_poses"] = camera_poses_zup(f.pose for f in frames)
+    cloud.meta["source"] = f"simulated furniture scan {seed}"
+    facts = {"seed": seed, "size_m": round(float(np.ptp(box, axis=0).max()), 3),
+             "views": views, "orbit_deg": round(span), "radius_m": round(radius, 2)}  # fmt: skip
+    return SimScene(cloud=cloud, target=box, others=np.zeros((0, 2, 3)), facts=facts)
