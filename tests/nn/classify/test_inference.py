@@ -296,8 +296,9 @@ def test_shipped_model_calls_non_furniture_unknown(shared_data: Path) -> None:
     info = json.loads((REPO / "models" / "classifier-voxel.json").read_text())
     if "calibration" not in info:
         pytest.skip("classifier-voxel carries no calibration in this checkout")
-    res = classify_file(shared_data / "meshes" / "Duck.glb", REPO / "models" / "classifier-voxel.json")
-    assert res.unknown and res.label == "unknown" and res.low_confidence
+    for name in ("Duck.glb", "teapot.obj"):
+        res = classify_file(shared_data / "meshes" / name, REPO / "models" / "classifier-voxel.json")
+        assert res.unknown and res.label == "unknown" and res.low_confidence, name
     from voxforge.nn.datasets import stratified_split
 
     d = np.load(shared_data / "modelnet10_vox30_train.npz")
@@ -306,6 +307,19 @@ def test_shipped_model_calls_non_furniture_unknown(shared_data: Path) -> None:
     grid = VoxelGrid(d["voxels"][chair] > 0, pitch=0.01)
     known = classify_object(grid, load_classifier(REPO / "models" / "classifier-voxel.json"))
     assert not known.unknown and known.label == "chair"
+
+
+def test_shipped_model_calls_a_real_scan_of_a_milk_carton_unknown(shared_data: Path) -> None:
+    """A real one-sided Kinect scan of a milk carton (not furniture) through the scan path."""
+    from voxforge.nn.classify.inference import classify_file
+
+    info = json.loads((REPO / "models" / "classifier-voxel.json").read_text())
+    if "calibration" not in info:
+        pytest.skip("classifier-voxel carries no calibration in this checkout")
+    model = REPO / "models" / "classifier-voxel.json"
+    res = classify_file(shared_data / "scans" / "milk_color.pcd", model)
+    assert res.unknown and res.label == "unknown"
+    assert res.open_set is not None and res.open_set["value"] > res.open_set["threshold"]
 
 
 def test_shipped_card_open_set_table_is_what_classify_answers(shared_data: Path) -> None:
