@@ -344,10 +344,11 @@ def link_radius(xyz: np.ndarray, sample: int = 2000) -> float:
     :data:`LINK_RADIUS_M`.
 
     A phone's depth camera samples a surface at a fixed angle per pixel, so the spacing grows with
-    the distance and with the slant of the surface: a chair scanned from 1.5 m has points 6-15 mm
-    apart where a mug scanned from 40 cm has 2-3 mm. A fixed 1 cm link breaks the far scan into
-    pieces. The spacing is the median distance to the 4th-nearest point (on a seeded sample),
-    which follows the sparser of a scan's row and column directions.
+    the distance and with the slant of the surface, and a fixed 1 cm link breaks furniture scanned
+    from across a room into pieces. The spacing is the median distance to the 4th-nearest point
+    (on a seeded sample), which follows the sparser of a scan's row and column directions. On the
+    project's simulated captures (fused in 5 mm cells) this gives 16-30 mm (median 19) for objects
+    on a table scanned from 0.5-0.8 m and 25-30 mm for furniture scanned from up to 1.6 m.
     """
     from scipy.spatial import cKDTree
 
