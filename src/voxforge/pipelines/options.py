@@ -200,7 +200,8 @@ PLANE_MARGIN = _opt(
     minimum=0,
 )  # fmt: skip
 CLUSTER_RADIUS = _opt(
-    "cluster_radius", "clean.cluster_radius", float, "Gap that separates objects, metres.",
+    "cluster_radius", "clean.cluster_radius", float,
+    "Gap that separates objects, metres (default: measured from the scan's point spacing, 1-3 cm).",
     minimum=0.0001,
 )  # fmt: skip
 PICK_POINT = _opt(
