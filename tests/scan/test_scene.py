@@ -204,8 +204,10 @@ def test_scene_command_lists_and_draws_and_pick_reaches_the_summary(tmp_path):
     assert res.exit_code == 0, res.output
     assert "10x8x15" in res.output.replace(" ", "") and "candidates" in res.output
     assert (tmp_path / "scene.png").stat().st_size > 10_000
-    res = runner.invoke(app, ["scene", str(src), "-o", str(tmp_path / "s2.png"), "--json"])
+    res = runner.invoke(app, ["scene", str(src), "-o", str(tmp_path / "s2"), "--json"])
     data = json.loads(res.output)
+    # an output named without a suffix is written as PNG, and the reply names that file
+    assert data["picture"] == str(tmp_path / "s2.png") and (tmp_path / "s2.png").is_file()
     assert data["candidates"][0]["size_cm"][2] == pytest.approx(15 - 100 * data["margin_m"], abs=0.6)
     res = runner.invoke(app, ["voxelize", str(src), "-o", str(tmp_path / "vox"), "--pick", "2", "-q"])
     assert res.exit_code == 0, res.output

@@ -88,7 +88,7 @@ def scene(
             f"got a {type(cloud).__name__}"
         )
     found = segment_scene(cloud, config)
-    draw_scene(found, output)
+    picture = draw_scene(found, output)
     cands = found.report.candidates
     if as_json:
         data = {
@@ -96,7 +96,7 @@ def scene(
             "views": found.views.kind,
             "margin_m": found.report.margin,
             "candidates": [c.to_dict() for c in cands],
-            "picture": str(output),
+            "picture": str(picture),
         }
         typer.echo(json.dumps(data, indent=2))
         return
@@ -104,4 +104,4 @@ def scene(
     console.print(candidates_table(found, limit))
     more = f" (first {limit} shown)" if len(cands) > limit else ""
     typer.echo(f"{count_text(len(cands))}{more}, seen from {found.views.kind}; default pick #1")
-    typer.echo(f"wrote {output}; take another with brickify/voxelize --pick N")
+    typer.echo(f"wrote {picture}; take another with brickify/voxelize --pick N")

@@ -15,7 +15,11 @@ if TYPE_CHECKING:
 
 def draw_scene(scene: Scene, path: str | Path, *, max_points: int = 60_000, seed: int = 0) -> Path:
     """Write a top view of the scene: removed planes and ground grey, candidates coloured,
-    each outlined by its box and numbered (the default pick red), cameras as triangles."""
+    each outlined by its box and numbered (the default pick red), cameras as triangles.
+
+    Returns the file written: ``path``, with ``.png`` added when it has no suffix (the format
+    follows the suffix, as matplotlib's ``savefig`` reads it).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -77,6 +81,8 @@ def draw_scene(scene: Scene, path: str | Path, *, max_points: int = 60_000, seed
     ax.set_title(title, fontsize=10)
     ax.grid(True, linewidth=0.3, alpha=0.5)
     out = Path(path)
+    if not out.suffix:
+        out = out.with_suffix(".png")
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)
