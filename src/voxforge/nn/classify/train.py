@@ -103,7 +103,7 @@ class AugmentConfig(BaseModel):
         ge=0.0,
         le=1.0,
         description="Share of training grids replaced by a copy voxelized from their surface at a "
-        "random yaw, as meshes and scans arrive (remeshed_grids).",
+        "random yaw, as meshes arrive (remeshed_grids).",
     )
     remeshed_copies: int = Field(4, ge=1, le=64, description="Remeshed copies (yaws) per grid.")
     scanned: float = Field(
