@@ -321,14 +321,15 @@ def remove_isolated(
     return cloud.select(total >= bar)
 
 
-def _median_spacing(cloud: PointCloud, sample: int = 2000) -> float:
-    """Median distance from a point to its nearest neighbour (on a seeded sample of points)."""
+def _median_spacing(xyz: np.ndarray, neighbour: int = 1, sample: int = 2000) -> float:
+    """Median distance from a point to its ``neighbour``-th nearest other point (on a seeded
+    sample of points); NaN with too few points."""
     from scipy.spatial import cKDTree
 
-    if len(cloud) < 2:
+    if len(xyz) <= neighbour:
         return float("nan")
-    pick = np.random.default_rng(0).choice(len(cloud), min(sample, len(cloud)), replace=False)
-    d = cKDTree(cloud.xyz).query(cloud.xyz[pick], k=2)[0][:, 1]
+    pick = np.random.default_rng(0).choice(len(xyz), min(sample, len(xyz)), replace=False)
+    d = cKDTree(xyz).query(xyz[pick], k=neighbour + 1)[0][:, neighbour]
     return float(np.median(d))
 
 
@@ -350,13 +351,9 @@ def link_radius(xyz: np.ndarray, sample: int = 2000) -> float:
     project's simulated captures (fused in 5 mm cells) this gives 16-30 mm (median 19) for objects
     on a table scanned from 0.5-0.8 m and 25-30 mm for furniture scanned from up to 1.6 m.
     """
-    from scipy.spatial import cKDTree
-
     if len(xyz) < 5:
         return LINK_RADIUS_M[0]
-    pick = np.random.default_rng(0).choice(len(xyz), min(sample, len(xyz)), replace=False)
-    d = cKDTree(xyz).query(xyz[pick], k=5)[0][:, 4]
-    return float(np.clip(LINK_SPACINGS * np.median(d), *LINK_RADIUS_M))
+    return float(np.clip(LINK_SPACINGS * _median_spacing(xyz, 4, sample), *LINK_RADIUS_M))
 
 
 def _voxel_keys(xyz: np.ndarray, voxel_size: float) -> np.ndarray:
@@ -590,7 +587,7 @@ def _segment(cloud: PointCloud, config: CleanConfig, prog: Progress) -> Scene:
         )
         report.counts["isolated"] = len(work)
         if len(work) == 0:
-            spacing = _median_spacing(before)
+            spacing = _median_spacing(before.xyz)
             raise GeometryError(
                 f"every point of {name} is isolated at {config.isolated_cell} m (its points lie "
                 f"{spacing:.3g} m apart, median): too sparse for the clean-up of an object scan, "

@@ -157,6 +157,38 @@ def _place(
     return None
 
 
+def _orbit_radius(box: np.ndarray) -> float:
+    """Camera distance that frames an object's (2, 3) box, within the sensor's good range."""
+    return float(np.clip(1.3 * np.linalg.norm(np.ptp(box, axis=0)) + 0.35, 0.5, 1.6))
+
+
+def _orbit_scan(
+    scene: Mesh,
+    box: np.ndarray,
+    radius: float,
+    elev: float,
+    span: float,
+    start: float,
+    n_views: int,
+    rng: np.random.Generator,
+    seed: int,
+    sim: SimConfig,
+) -> PointCloud:
+    """Scan ``scene`` from ``n_views`` phone poses spread over ``span`` degrees of an orbit
+    around ``box``'s centre (from ``start``, at ``elev`` degrees and ``radius`` metres), and fuse
+    the frames; the cloud's ``meta["camera_poses"]`` holds the poses."""
+    centre = box.mean(axis=0)
+    total = max(round(n_views * 360.0 / span), n_views)
+    eyes = [p[:3, 3] for p in orbit_poses(centre, radius, elev, total, start_deg=start)[:n_views]]
+    # The aim wobbles as a hand-held phone's does: each view looks a few centimetres off centre.
+    aims = ARKIT_TO_ZUP.T @ (centre + rng.normal(0.0, 0.03, (n_views, 3))).T
+    poses = [look_at(eye, aim) for eye, aim in zip(eyes, aims.T, strict=True)]
+    frames = simulate_capture(scene, poses=poses, seed=seed, config=sim)
+    cloud = fuse_frames(frames, voxel_size=0.005, normals=False)
+    cloud.meta["camera_poses"] = camera_poses_zup(f.pose for f in frames)
+    return cloud
+
+
 def cluttered_scene(
     seed: int,
     *,
@@ -284,20 +316,10 @@ def cluttered_scene(
                 others.append(put(tm, p, h2))
 
     scene = Mesh(tm=trimesh.util.concatenate(parts), meta={"units": "m", "up": "z"})
-    centre = target.mean(axis=0)
-    extent = float(np.linalg.norm(np.ptp(target, axis=0)))
-    radius = float(np.clip(1.3 * extent + 0.35, 0.5, 1.6))
     span = rng.uniform(150.0, 360.0)
     start = rng.uniform(0.0, 360.0)
     elev = rng.uniform(20.0, 45.0)
-    total = max(round(n_views * 360.0 / span), n_views)
-    eyes = [p[:3, 3] for p in orbit_poses(centre, radius, elev, total, start_deg=start)[:n_views]]
-    # The aim wobbles as a hand-held phone's does: each view looks a few centimetres off centre.
-    aims = ARKIT_TO_ZUP.T @ (centre + rng.normal(0.0, 0.03, (n_views, 3))).T
-    poses = [look_at(eye, aim) for eye, aim in zip(eyes, aims.T, strict=True)]
-    frames = simulate_capture(scene, poses=poses, seed=seed, config=sim)
-    cloud = fuse_frames(frames, voxel_size=0.005, normals=False)
-    cloud.meta["camera_poses"] = camera_poses_zup(f.pose for f in frames)
+    cloud = _orbit_scan(scene, target, _orbit_radius(target), elev, span, start, n_views, rng, seed, sim)
     cloud.meta["source"] = f"simulated scene {seed}"
     facts = {
         "seed": seed,
@@ -346,19 +368,12 @@ def furniture_scene(
     parts = [_coloured(floor, np.array([120, 120, 110])), _coloured(obj, np.array([150, 100, 60]))]
     scene = Mesh(tm=trimesh.util.concatenate(parts), meta={"units": "m", "up": "z"})
     box = np.asarray(obj.bounds, dtype=np.float64)
-    centre = box.mean(axis=0)
-    if radius is None:
-        radius = float(np.clip(1.3 * np.linalg.norm(np.ptp(box, axis=0)) + 0.35, 0.5, 1.6))
+    radius = _orbit_radius(box) if radius is None else radius
     span = rng.uniform(60.0, 180.0) if span_deg is None else span_deg
     views = int(rng.integers(6, 11)) if n_views is None else n_views
     elev = rng.uniform(15.0, 45.0)
-    total = max(round(views * 360.0 / span), views)
-    eyes = [p[:3, 3] for p in orbit_poses(centre, radius, elev, total, start_deg=rng.uniform(0, 360))]
-    aims = ARKIT_TO_ZUP.T @ (centre + rng.normal(0.0, 0.03, (views, 3))).T
-    poses = [look_at(eye, aim) for eye, aim in zip(eyes[:views], aims.T, strict=True)]
-    frames = simulate_capture(scene, poses=poses, seed=seed, config=sim)
-    cloud = fuse_frames(frames, voxel_size=0.005, normals=False)
-    cloud.meta["camera_poses"] = camera_poses_zup(f.pose for f in frames)
+    start = rng.uniform(0.0, 360.0)
+    cloud = _orbit_scan(scene, box, radius, elev, span, start, views, rng, seed, sim)
     cloud.meta["source"] = f"simulated furniture scan {seed}"
     facts = {"seed": seed, "size_m": round(float(np.ptp(box, axis=0).max()), 3),
              "views": views, "orbit_deg": round(span), "radius_m": round(radius, 2)}  # fmt: skip

@@ -22,7 +22,7 @@ import shutil
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -240,6 +240,13 @@ def cutmix_voxels(
     return out, partner, own.astype(np.float32)
 
 
+def _turn_z(points: np.ndarray, yaw: float) -> np.ndarray:
+    """(n, 3) float64 points turned counter-clockwise by ``yaw`` radians about the z axis (in
+    float64, so that voxelizing the turned points is exact to the cell)."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    return points @ np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]).T
+
+
 def remeshed_grids(
     voxels: np.ndarray,
     copies: int,
@@ -271,8 +278,7 @@ def remeshed_grids(
             v, f = smooth_mesh(voxels[i])
             yaws = np.deg2rad(np.random.default_rng([seed, i]).uniform(0.0, 360.0, copies))
             for k, yaw in enumerate(yaws):
-                c, si = np.cos(yaw), np.sin(yaw)
-                turned = v @ np.array([[c, -si, 0.0], [si, c, 0.0], [0.0, 0.0, 1.0]]).T
+                turned = _turn_z(v, yaw)
                 out[i, k] = mesh_to_grid(Mesh(trimesh.Trimesh(turned, f, process=False)), s)
         report("remesh", (i + 1) / n)
     return out
@@ -323,12 +329,17 @@ def scanned_grids(
                     continue
                 jitter = rng.uniform(0.0, 1.0, (len(cells), SCAN_POINTS_PER_CELL, 3))
                 pts = (cells[:, None] + jitter).reshape(-1, 3) - centre
-                yaw = rng.uniform(0.0, 2 * np.pi)
-                c, si = np.cos(yaw), np.sin(yaw)
-                pts = pts @ np.array([[c, -si, 0.0], [si, c, 0.0], [0.0, 0.0, 1.0]]).T
-                out[i, k] = mesh_to_grid(PointCloud(pts), s)
+                out[i, k] = mesh_to_grid(PointCloud(_turn_z(pts, rng.uniform(0.0, 2 * np.pi))), s)
         report("scan", (i + 1) / n)
     return out
+
+
+def input_forms(remeshed: int = 0, scanned: int = 0) -> list[tuple[str, Callable[..., np.ndarray], int]]:
+    """The forms real inputs take that are asked for, as ``(name, maker, copies)``: whole meshes
+    (:func:`remeshed_grids`) and one-sided scans (:func:`scanned_grids`); forms asked with 0
+    copies are left out."""
+    asked = (("remeshed", remeshed_grids, remeshed), ("scanned", scanned_grids, scanned))
+    return [(name, make, n) for name, make, n in asked if n > 0]
 
 
 def voting_views(voxels: np.ndarray, views: int) -> np.ndarray:

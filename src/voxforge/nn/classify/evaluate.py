@@ -21,7 +21,7 @@ from torch import nn
 
 from voxforge.core.errors import ConfigError, GeometryError, InputFormatError
 from voxforge.core.progress import ProgressCallback, null_progress
-from voxforge.nn.classify.data import points_from_voxels, remeshed_grids, scanned_grids
+from voxforge.nn.classify.data import input_forms, points_from_voxels
 from voxforge.nn.classify.grouping import (
     GROUP_IOU,
     bootstrap_accuracy,
@@ -228,14 +228,8 @@ def evaluate_grouped(
         if rule is not None:
             fu = None if feats is None else feats[unseen]
             m["unseen"]["unknown_rate"] = round(float(rule.is_unknown(logits[unseen], fu).mean()), 4)
-        if remeshed > 0:
-            m["unseen"]["remeshed"] = _form_estimate(
-                remeshed_grids, clf, data, unseen, groups, remeshed, views, report
-            )
-        if scanned > 0:
-            m["unseen"]["scanned"] = _form_estimate(
-                scanned_grids, clf, data, unseen, groups, scanned, views, report
-            )
+        for name, make, n in input_forms(remeshed, scanned):
+            m["unseen"][name] = _form_estimate(make, clf, data, unseen, groups, n, views, report)
     m.update(model=str(clf.info.get("name", model)), data=_shown(data_path), views=int(views))
     return m
 
@@ -344,8 +338,7 @@ def calibrate_classifier(
     logits, feats = clf.predict_logits_features(x, views=views, batch_size=64)
     report("predict", 1.0)
     y = data.labels[fit]
-    asked = (("remeshed", remeshed_grids, remeshed), ("scanned", scanned_grids, scanned))
-    forms = [(name, make, n) for name, make, n in asked if n > 0]
+    forms = input_forms(remeshed, scanned)
     if forms and clf.input_kind != "voxels":
         raise ConfigError("remeshed and scanned calibration are for voxel classifiers only")
     parts = np.zeros(len(fit), np.int64)

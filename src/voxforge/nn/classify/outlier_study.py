@@ -82,7 +82,7 @@ def run_study(
     scanned: int = 0,
 ) -> dict[str, Any]:
     """Held-out mesh rejections of every mix and ``C`` (see the module doc)."""
-    from voxforge.nn.classify.data import remeshed_grids, scanned_grids
+    from voxforge.nn.classify.data import input_forms
     from voxforge.nn.classify.evaluate import heldout_unseen, model_train_indices
     from voxforge.nn.classify.grouping import group_shapes
     from voxforge.nn.classify.inference import load_classifier
@@ -103,7 +103,7 @@ def run_study(
     def feats(g: np.ndarray) -> np.ndarray:
         return clf.predict_logits_features(g, views=views, batch_size=64)[1]
 
-    forms = [(make, n) for make, n in ((remeshed_grids, remeshed), (scanned_grids, scanned)) if n]
+    forms = [(make, n) for _, make, n in input_forms(remeshed, scanned)]
     train_vox, held_vox = data.voxels[train], data.voxels[held]
     inl = feats(np.concatenate([train_vox, *(make(train_vox, 1, 0)[:, 0] for make, _ in forms)]))
     hel = [feats(held_vox)]
