@@ -166,6 +166,14 @@ def calibrate_classifier_cmd(
             "keeps under --max-unknown.",
         ),
     ] = 0,
+    descriptors: Annotated[
+        bool,
+        typer.Option(
+            "--descriptors/--no-descriptors",
+            help="The outlier head also reads 27 shape descriptors of the input (flat panels, "
+            "legs, symmetry, proportions) beside the network's features.",
+        ),
+    ] = True,
 ) -> None:
     """Fit temperature and "unknown shape" threshold on held-out shapes; store them in the JSON."""
     from voxforge.core.errors import ConfigError
@@ -178,7 +186,8 @@ def calibrate_classifier_cmd(
     kinds = tuple(k.strip() for k in synthetic_kinds.split(",") if k.strip())
     c = calibrate_classifier(data, model, score=score, max_unknown_rate=max_unknown,
                              outlier_meshes=outliers, synthetic_kinds=kinds,
-                             remeshed=remeshed, scanned=scanned)  # fmt: skip
+                             remeshed=remeshed, scanned=scanned,
+                             descriptors=descriptors)  # fmt: skip
     meshes = f", {c['unknown_rate_remeshed']:.1%} as meshes" if remeshed else ""
     meshes += f", {c['unknown_rate_scanned']:.1%} as scans" if scanned else ""
     typer.echo(

@@ -82,3 +82,29 @@ def test_calibration_with_remeshed_and_scanned_shapes_keeps_each_form_under_the_
         assert block[key] <= 0.1
     assert "a remeshed copy and a scanned copy" in block["outlier_head_fitted_on"]["inliers"]
     assert json.loads(stem.with_suffix(".json").read_text())["calibration"] == block
+
+
+def test_calibrated_head_reads_shape_descriptors_and_classify_supplies_them(
+    tmp_path: Path, distinct_npz: Path
+) -> None:
+    from voxforge.core.voxelgrid import VoxelGrid
+    from voxforge.nn.classify.inference import classify_object, load_classifier
+    from voxforge.nn.classify.outliers import DESCRIPTORS, shape_descriptors
+    from voxforge.nn.datasets import load_voxel_set
+
+    grids = load_voxel_set(distinct_npz).voxels[:3]
+    plain = split_model(tmp_path / "plain")
+    calibrate_classifier(distinct_npz, plain.with_suffix(".json"), score="outlier",
+                         synthetic_outliers=12, descriptors=False)  # fmt: skip
+    with_desc = split_model(tmp_path / "desc")
+    block = calibrate_classifier(distinct_npz, with_desc.with_suffix(".json"), score="outlier",
+                                 synthetic_outliers=12)  # fmt: skip
+    assert block["head"]["descriptors"] is True
+    assert block["outlier_head_fitted_on"]["descriptors"] == DESCRIPTORS
+    a, b = load_classifier(plain), load_classifier(with_desc)
+    assert "descriptors" not in a.info["calibration"]["head"]
+    fa, fb = a.predict_logits_features(grids)[1], b.predict_logits_features(grids)[1]
+    assert fb.shape[1] == fa.shape[1] + DESCRIPTORS == len(b.rule.head.weight)
+    np.testing.assert_allclose(fb[:, -DESCRIPTORS:], shape_descriptors(grids), rtol=1e-6)
+    result = classify_object(VoxelGrid(grids[0] > 0, np.full(3, 0.01)), b)  # the head gets what it expects
+    assert result.open_set is not None and result.open_set["score"] == "outlier"

@@ -11,9 +11,13 @@ import pytest
 from voxforge.core.errors import ConfigError
 from voxforge.nn.classify.calibration import OpenSetRule, fit_open_set
 from voxforge.nn.classify.outliers import (
+    DESCRIPTORS,
     OutlierHead,
+    _hull_volume,
+    _mirror_share,
     fit_outlier_head,
     mesh_folder_grids,
+    shape_descriptors,
     synthetic_outliers,
 )
 
@@ -110,3 +114,79 @@ def test_card_names_the_synthetic_kinds_of_the_outlier_head() -> None:
     assert "1000 synthetic rounded blobs" in _rule_text(c)
     c["outlier_head_fitted_on"]["synthetic_kinds"] = ["blobs", "tall"]
     assert "1000 synthetic shapes (blobs, tall)" in _rule_text(c)
+
+
+def _table() -> np.ndarray:
+    """A 24 x 16 x 14-cell table: a 2-cell top on four 2 x 2 legs, centred in 32³."""
+    g = np.zeros((32, 32, 32), np.uint8)
+    g[4:28, 8:24, 21:23] = 1
+    for x in (4, 26):
+        for y in (8, 22):
+            g[x : x + 2, y : y + 2, 9:21] = 1
+    return g
+
+
+def _ball() -> np.ndarray:
+    c = np.indices((32, 32, 32)).transpose(1, 2, 3, 0) + 0.5
+    return (np.linalg.norm(c - 16.0, axis=-1) <= 12.0).astype(np.uint8)
+
+
+def test_shape_descriptors_are_unchanged_by_quarter_turns_and_mirrors() -> None:
+    chair = _table()
+    chair[4:6, 8:24, 23:30] = 1  # a back on one side: no longer symmetric about x
+    d = shape_descriptors(chair)[0]
+    assert d.shape == (DESCRIPTORS,)
+    for k in (1, 2, 3):
+        np.testing.assert_allclose(shape_descriptors(np.rot90(chair, k, axes=(0, 1)))[0], d,
+                                   atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(shape_descriptors(chair[::-1])[0], d, atol=1e-6)
+    assert not np.allclose(shape_descriptors(chair[:, :, ::-1])[0], d)  # upside down differs
+
+
+def test_shape_descriptors_tell_a_table_from_a_ball() -> None:
+    table, ball = shape_descriptors(np.stack([_table(), _ball()]))
+    assert table[24] == 4 / 8 and ball[24] == 1 / 8  # floor contacts: four legs, one patch
+    assert table[25] < 0.05 < ball[25] < 0.3  # the legs' area against the footprint
+    assert table[19] > 0.5 > ball[19]  # upright faces along two axes against all directions
+    assert table[21] == table[22] == 1.0  # mirror symmetric both ways
+    assert table[18] > 0.3 > ball[18]  # level faces (|n_z| above 0.8): the top and its underside
+    assert ball[23] > 0.85 > 0.2 > table[23]  # a ball fills its hull; a table leaves it mostly empty
+    assert np.array_equal(shape_descriptors(np.zeros((1, 32, 32, 32))), np.zeros((1, DESCRIPTORS)))
+
+
+def test_hull_volume_is_exact_for_boxes_and_equals_the_hull_of_every_corner() -> None:
+    from scipy.spatial import ConvexHull
+
+    box = np.zeros((32, 32, 32), bool)
+    box[3:10, 5:9, 2:14] = True
+    assert _hull_volume(box) == pytest.approx(7 * 4 * 12)
+    shape = synthetic_outliers(1, seed=3, resolution=24)[0] > 0
+    corners = np.array(np.meshgrid([0, 1], [0, 1], [0, 1])).reshape(3, -1).T
+    every = (np.argwhere(shape)[:, None, :] + corners).reshape(-1, 3)
+    assert _hull_volume(shape) == pytest.approx(ConvexHull(every).volume)
+
+
+def test_mirror_share_matches_a_nearest_neighbour_search() -> None:
+    from scipy.spatial import cKDTree
+
+    for seed in range(3):
+        occ = synthetic_outliers(1, seed=seed, resolution=24)[0] > 0
+        centres = np.argwhere(occ) + 0.5
+        axis = np.array([np.cos(0.3 + seed), np.sin(0.3 + seed)])
+        xy = centres[:, :2] - centres[:, :2].mean(0)
+        image = np.column_stack([xy - 2 * np.outer(xy @ axis, axis) + centres[:, :2].mean(0),
+                                 centres[:, 2]])  # fmt: skip
+        want = np.mean(cKDTree(centres).query(image)[0] <= 1.01)
+        assert _mirror_share(occ, centres, axis) == pytest.approx(want)
+
+
+def test_outlier_head_records_that_it_reads_descriptors() -> None:
+    rng = np.random.default_rng(1)
+    head = fit_outlier_head(rng.normal(size=(50, 4)), [rng.normal(size=(20, 4)) + 2],
+                            descriptors=True)  # fmt: skip
+    d = head.to_dict()
+    assert d["descriptors"] is True and OutlierHead.from_dict(d).descriptors
+    old = {k: v for k, v in d.items() if k != "descriptors"}  # a head fitted before descriptors
+    assert OutlierHead.from_dict(old).descriptors is False
+    assert "descriptors" not in fit_outlier_head(rng.normal(size=(50, 4)),
+                                                 [rng.normal(size=(20, 4)) + 2]).to_dict()  # fmt: skip

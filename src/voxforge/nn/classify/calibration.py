@@ -93,6 +93,11 @@ class OpenSetRule:
         """The score reads the network's pooled features, not only its logits."""
         return self.head is not None
 
+    @property
+    def needs_descriptors(self) -> bool:
+        """The outlier head also reads the input's shape descriptors."""
+        return self.head is not None and self.head.descriptors
+
     def scores(self, logits: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
         """(N,) the rule's score (energy, calibrated top probability, or outlier score)."""
         if self.head is not None:

@@ -30,7 +30,7 @@ from voxforge.nn.classify.grouping import (
     unseen_subset,
 )
 from voxforge.nn.classify.inference import Classifier, load_classifier
-from voxforge.nn.classify.outliers import OUTLIER_C, SYNTHETIC_KINDS, OutlierHead
+from voxforge.nn.classify.outliers import DESCRIPTORS, OUTLIER_C, SYNTHETIC_KINDS, OutlierHead
 from voxforge.nn.datasets import GRID, ClassifierData, load_voxel_set, stratified_split
 
 log = logging.getLogger(__name__)
@@ -293,6 +293,7 @@ def calibrate_classifier(
     synthetic_kinds: tuple[str, ...] = SYNTHETIC_KINDS,
     remeshed: int = 0,
     scanned: int = 0,
+    descriptors: bool = True,
     write: bool = True,
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
@@ -307,7 +308,8 @@ def calibrate_classifier(
     features of the model's training shapes against ``synthetic_outliers`` synthetic shapes of
     ``synthetic_kinds`` and
     the meshes under ``outlier_meshes`` (when given); the threshold then comes from the held-out
-    shapes as for the other scores.
+    shapes as for the other scores. With ``descriptors`` the head reads the inputs'
+    :func:`~voxforge.nn.classify.outliers.shape_descriptors` beside the network's features.
 
     With ``remeshed`` copies the held-out shapes also come as meshes arrive (each voxelized from
     its surface at ``remeshed`` random yaws, :func:`voxforge.nn.classify.data.remeshed_grids`):
@@ -335,7 +337,8 @@ def calibrate_classifier(
         )
     views = clf.views if views is None else views
     x = data.voxels[fit] if clf.input_kind == "voxels" else points_from_voxels(data.voxels[fit], 1024)
-    logits, feats = clf.predict_logits_features(x, views=views, batch_size=64)
+    desc = score == "outlier" and descriptors
+    logits, feats = clf.predict_logits_features(x, views=views, batch_size=64, descriptors=desc)
     report("predict", 1.0)
     y = data.labels[fit]
     forms = input_forms(remeshed, scanned)
@@ -346,7 +349,7 @@ def calibrate_classifier(
     for part, (name, make, n) in enumerate(forms, start=1):
         grids = make(data.voxels[fit], n, 0, lambda _s, f, name=name: report(name, f))
         more = clf.predict_logits_features(grids.reshape(-1, *grids.shape[2:]), views=views,
-                                           batch_size=64)  # fmt: skip
+                                           batch_size=64, descriptors=desc)  # fmt: skip
         logits, feats = np.concatenate([logits, more[0]]), np.concatenate([feats, more[1]])
         parts = np.concatenate([parts, np.full(len(fit) * n, part)])
         y = np.concatenate([y, np.repeat(base_y, n)])  # copies follow their shape
@@ -357,7 +360,7 @@ def calibrate_classifier(
         inliers = data.voxels[train]
         inliers = np.concatenate([inliers, *(make(inliers, 1, 0)[:, 0] for _, make, _ in forms)])
         head, extra = _outlier_head(clf, inliers, views, outlier_meshes,
-                                    synthetic_outliers, outlier_c, synthetic_kinds)  # fmt: skip
+                                    synthetic_outliers, outlier_c, synthetic_kinds, desc)  # fmt: skip
         if forms:
             copies = " and ".join(f"a {name} copy" for name, _, _ in forms)
             fitted = extra["outlier_head_fitted_on"]
@@ -399,6 +402,7 @@ def _outlier_head(
     synthetic: int,
     c: float,
     kinds: tuple[str, ...] = SYNTHETIC_KINDS,
+    descriptors: bool = False,
 ) -> tuple[OutlierHead, dict[str, Any]]:
     """The outlier head of ``clf`` (inliers: its training grids) and what it was fitted on."""
     from voxforge.nn.classify.outliers import fit_outlier_head, mesh_folder_grids, synthetic_outliers
@@ -410,13 +414,16 @@ def _outlier_head(
         sets.append(mesh_folder_grids(meshes))
     if not sets:
         raise ConfigError("the 'outlier' score needs synthetic outliers or an outlier mesh folder")
-    feat = lambda g: clf.predict_logits_features(g, views=views, batch_size=64)[1]  # noqa: E731
-    head = fit_outlier_head(feat(inliers), [feat(g) for g in sets], c=c)
+
+    def feat(g: np.ndarray) -> np.ndarray:
+        return clf.predict_logits_features(g, views=views, batch_size=64, descriptors=descriptors)[1]
+
+    head = fit_outlier_head(feat(inliers), [feat(g) for g in sets], c=c, descriptors=descriptors)
     fitted = {"inliers": f"{len(inliers)} training shapes of the model", "synthetic_blobs": synthetic,
               **({"synthetic_kinds": list(kinds)} if tuple(kinds) != ("blobs",) else {}),
               "meshes": None if meshes is None else {"folder": Path(meshes).name,
                                                      "count": len(sets[-1])},
-              "c": c}  # fmt: skip
+              "c": c, **({"descriptors": DESCRIPTORS} if descriptors else {})}  # fmt: skip
     return head, {"outlier_head_fitted_on": fitted}
 
 

@@ -78,15 +78,37 @@ class Classifier:
             return np.zeros((0, len(self.classes)), np.float32)
         return np.concatenate(out).astype(np.float32)
 
-    @torch.no_grad()
     def predict_logits_features(
-        self, x: np.ndarray, *, views: int | None = None, batch_size: int = 32
+        self,
+        x: np.ndarray,
+        *,
+        views: int | None = None,
+        batch_size: int = 32,
+        descriptors: bool | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(N, C) logits and (N, D) pooled penultimate features, each averaged over ``views``.
 
         One forward pass gives both: the logits equal :meth:`predict_logits`'s, the features
-        feed the open-set rule's outlier head.
+        feed the open-set rule's outlier head. With ``descriptors`` (by default: when the model's
+        outlier head reads them) the features end with the inputs'
+        :func:`~voxforge.nn.classify.outliers.shape_descriptors` (voxel models only).
         """
+        if descriptors is None:
+            rule = self.rule
+            descriptors = rule is not None and rule.needs_descriptors
+        if descriptors and self.input_kind != "voxels":
+            raise ConfigError("shape descriptors are defined for voxel classifiers only")
+        logits, feats = self._logits_features(x, views, batch_size)
+        if descriptors:
+            from voxforge.nn.classify.outliers import shape_descriptors
+
+            feats = np.concatenate([feats, shape_descriptors(x).astype(feats.dtype)], 1)
+        return logits, feats
+
+    @torch.no_grad()
+    def _logits_features(
+        self, x: np.ndarray, views: int | None, batch_size: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         views = self.views if views is None else max(1, int(views))
         x = np.asarray(x)
         self.model.eval()

@@ -80,8 +80,10 @@ def run_study(
     views: int = 4,
     remeshed: int = 0,
     scanned: int = 0,
+    descriptors: bool = False,
 ) -> dict[str, Any]:
-    """Held-out mesh rejections of every mix and ``C`` (see the module doc)."""
+    """Held-out mesh rejections of every mix and ``C`` (see the module doc); with
+    ``descriptors`` the heads read the inputs' shape descriptors beside the network's features."""
     from voxforge.nn.classify.data import input_forms
     from voxforge.nn.classify.evaluate import heldout_unseen, model_train_indices
     from voxforge.nn.classify.grouping import group_shapes
@@ -101,7 +103,8 @@ def run_study(
         raise ConfigError(f"{model}: its JSON records no training split of {data_path}")
 
     def feats(g: np.ndarray) -> np.ndarray:
-        return clf.predict_logits_features(g, views=views, batch_size=64)[1]
+        return clf.predict_logits_features(g, views=views, batch_size=64,
+                                           descriptors=descriptors)[1]  # fmt: skip
 
     forms = [(make, n) for _, make, n in input_forms(remeshed, scanned)]
     train_vox, held_vox = data.voxels[train], data.voxels[held]
@@ -112,7 +115,7 @@ def run_study(
     out: dict[str, Any] = {"model": model, "meshes": len(mesh), "folder": Path(meshes_folder).name,
                            "synthetic": synthetic, "folds": folds, "views": views,
                            "held_shapes": len(held), "remeshed": remeshed, "scanned": scanned,
-                           "mixes": {}}  # fmt: skip
+                           "descriptors": descriptors, "mixes": {}}  # fmt: skip
     for mix in mixes:
         syn = feats(synthetic_outliers(synthetic, seed=0, kinds=mix))
         row = {}
@@ -135,13 +138,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--remeshed", type=int, default=0, help="Never-seen shapes as meshes, N each.")
     p.add_argument("--scanned", type=int, default=0, help="Never-seen shapes as scans, N each.")
+    p.add_argument("--descriptors", action="store_true", help="Heads also read shape descriptors.")
     p.add_argument("--mixes", default=None, help="Only these mixes, e.g. blobs or blobs+animals.")
     p.add_argument("--out", default=None, help="Write the results JSON here too.")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     mixes = MIXES if a.mixes is None else tuple(tuple(m.split("+")) for m in a.mixes.split(","))
     res = run_study(a.data, a.model, a.meshes, synthetic=a.synthetic, mixes=mixes,
-                    remeshed=a.remeshed, scanned=a.scanned)  # fmt: skip
+                    remeshed=a.remeshed, scanned=a.scanned,
+                    descriptors=a.descriptors)  # fmt: skip
     from voxforge.nn.classify.multiview_study import print_report
 
     print_report(res, a.out)
