@@ -170,7 +170,7 @@ def calibrate_classifier_cmd(
         bool,
         typer.Option(
             "--descriptors/--no-descriptors",
-            help="The outlier head also reads 27 shape descriptors of the input (flat panels, "
+            help="The outlier head also reads 26 shape descriptors of the input (flat panels, "
             "legs, symmetry, proportions) beside the network's features.",
         ),
     ] = True,

@@ -13,8 +13,7 @@ from voxforge.nn.classify.calibration import OpenSetRule, fit_open_set
 from voxforge.nn.classify.outliers import (
     DESCRIPTORS,
     OutlierHead,
-    _hull_volume,
-    _mirror_share,
+    _mirror_shares,
     fit_outlier_head,
     mesh_folder_grids,
     shape_descriptors,
@@ -145,39 +144,29 @@ def test_shape_descriptors_are_unchanged_by_quarter_turns_and_mirrors() -> None:
 
 def test_shape_descriptors_tell_a_table_from_a_ball() -> None:
     table, ball = shape_descriptors(np.stack([_table(), _ball()]))
-    assert table[24] == 4 / 8 and ball[24] == 1 / 8  # floor contacts: four legs, one patch
-    assert table[25] < 0.05 < ball[25] < 0.3  # the legs' area against the footprint
+    assert table[23] == 4 / 8 and ball[23] == 1 / 8  # floor contacts: four legs, one patch
+    assert table[24] < 0.05 < ball[24] < 0.3  # the legs' area against the footprint
     assert table[19] > 0.5 > ball[19]  # upright faces along two axes against all directions
     assert table[21] == table[22] == 1.0  # mirror symmetric both ways
     assert table[18] > 0.3 > ball[18]  # level faces (|n_z| above 0.8): the top and its underside
-    assert ball[23] > 0.85 > 0.2 > table[23]  # a ball fills its hull; a table leaves it mostly empty
+    assert table[3] < 0.2 < 0.5 < ball[3]  # a table fills little of its box, a ball half
     assert np.array_equal(shape_descriptors(np.zeros((1, 32, 32, 32))), np.zeros((1, DESCRIPTORS)))
-
-
-def test_hull_volume_is_exact_for_boxes_and_equals_the_hull_of_every_corner() -> None:
-    from scipy.spatial import ConvexHull
-
-    box = np.zeros((32, 32, 32), bool)
-    box[3:10, 5:9, 2:14] = True
-    assert _hull_volume(box) == pytest.approx(7 * 4 * 12)
-    shape = synthetic_outliers(1, seed=3, resolution=24)[0] > 0
-    corners = np.array(np.meshgrid([0, 1], [0, 1], [0, 1])).reshape(3, -1).T
-    every = (np.argwhere(shape)[:, None, :] + corners).reshape(-1, 3)
-    assert _hull_volume(shape) == pytest.approx(ConvexHull(every).volume)
 
 
 def test_mirror_share_matches_a_nearest_neighbour_search() -> None:
     from scipy.spatial import cKDTree
 
     for seed in range(3):
-        occ = synthetic_outliers(1, seed=seed, resolution=24)[0] > 0
+        occ = np.pad(synthetic_outliers(1, seed=seed, resolution=24)[0] > 0, 6)
         centres = np.argwhere(occ) + 0.5
-        axis = np.array([np.cos(0.3 + seed), np.sin(0.3 + seed)])
+        axes = np.array([[np.cos(a), np.sin(a)] for a in (0.3 + seed, 1.1, 2.0 - seed)])
         xy = centres[:, :2] - centres[:, :2].mean(0)
-        image = np.column_stack([xy - 2 * np.outer(xy @ axis, axis) + centres[:, :2].mean(0),
-                                 centres[:, 2]])  # fmt: skip
-        want = np.mean(cKDTree(centres).query(image)[0] <= 1.01)
-        assert _mirror_share(occ, centres, axis) == pytest.approx(want)
+        want = []
+        for axis in axes:
+            image = np.column_stack([xy - 2 * np.outer(xy @ axis, axis) + centres[:, :2].mean(0),
+                                     centres[:, 2]])  # fmt: skip
+            want.append(np.mean(cKDTree(centres).query(image)[0] <= 1.01))
+        assert _mirror_shares(occ, centres, axes) == pytest.approx(want)
 
 
 def test_outlier_head_records_that_it_reads_descriptors() -> None:

@@ -419,9 +419,15 @@ def _rule_text(c: dict[str, Any]) -> str:
     extra = f" and {meshes['count']} meshes from `{meshes['folder']}`" if meshes else ""
     kinds = f.get("synthetic_kinds")
     what = f"shapes ({', '.join(kinds)})" if kinds else "rounded blobs"
+    desc = (
+        f" and {f['descriptors']} shape descriptors of the input (`shape_descriptors`: flat "
+        "panels, legs on the floor, symmetry, proportions)"
+        if f.get("descriptors")
+        else ""
+    )
     return (
         f"the outlier head's score is above {c['threshold']:.4f} (a logistic regression on the "
-        f"network's pooled features, C = {f.get('c')}, fitted by outlier exposure: "
+        f"network's pooled features{desc}, C = {f.get('c')}, fitted by outlier exposure: "
         f"{f.get('inliers', 'the training shapes')} against {f.get('synthetic_blobs')} synthetic "
         f"{what}{extra}; `voxforge.nn.classify.outliers`)"
     )

@@ -225,12 +225,12 @@ def mesh_folder_grids(folder: str | Path) -> np.ndarray:
     return np.stack(list(seen.values()))
 
 
-DESCRIPTORS = 27
+DESCRIPTORS = 26
 """Length of :func:`shape_descriptors`' vector."""
 
 
 def shape_descriptors(grids: np.ndarray) -> np.ndarray:
-    """(N, 27) float64 hand-made shape descriptors of (N, 32, 32, 32) classifier inputs.
+    """(N, 26) float64 hand-made shape descriptors of (N, 32, 32, 32) classifier inputs.
 
     A network trained on ten furniture classes maps a teapot to furniture-like features; these
     numbers describe what furniture shares whatever its class (flat level panels, upright
@@ -247,10 +247,9 @@ def shape_descriptors(grids: np.ndarray) -> np.ndarray:
       (``|mean exp(4i theta)|``, ``|mean exp(2i theta)|``);
     * 21-22: mirror symmetry about the two principal vertical planes (share of cells whose
       mirror image lies within a cell of a filled one), smaller first;
-    * 23: filled share of the convex hull;
-    * 24-25: floor contact (the lowest two layers): components (at most 8, over 8) and area
+    * 23-24: floor contact (the lowest two layers): components (at most 8, over 8) and area
       over the footprint;
-    * 26: connected components (at most 5, over 5).
+    * 25: connected components (at most 5, over 5).
 
     An empty grid gives zeros.
     """
@@ -263,11 +262,15 @@ def shape_descriptors(grids: np.ndarray) -> np.ndarray:
 def _descriptors(occ: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 
-    idx = np.argwhere(occ).astype(np.float64)
-    if len(idx) < 2:
+    filled = np.argwhere(occ)
+    if len(filled) < 2:
         return np.zeros(DESCRIPTORS)
-    lo, hi = idx.min(0), idx.max(0) + 1
-    ext = hi - lo
+    lo, hi = filled.min(0), filled.max(0) + 1
+    # the object with 5 empty cells around it: the filters below (the widest reaches 4 cells)
+    # see what they would see in the whole grid, on fewer cells
+    occ = np.pad(occ[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]], 5)
+    idx = (filled - lo + 5).astype(np.float64)
+    ext = (hi - lo).astype(np.float64)
     side = ext.max()
     n = len(idx)
     eroded = ndimage.binary_erosion(occ)
@@ -275,9 +278,9 @@ def _descriptors(occ: np.ndarray) -> np.ndarray:
     f = [*(np.sort(ext[:2]) / side), ext[2] / side, n / np.prod(ext),
          1.0 - eroded.sum() / n, 1.0 - twice.sum() / n]  # fmt: skip
     foot = occ.any(2).sum()
-    band = lambda z: np.clip(((z - lo[2]) / ext[2] * 8).astype(int), 0, 7)  # noqa: E731
+    band = lambda z: np.clip(((z - 5) / ext[2] * 8).astype(int), 0, 7)  # noqa: E731
     cells = np.bincount(band(idx[:, 2]), minlength=8)
-    layers = np.bincount(band(np.arange(lo[2], hi[2])), minlength=8)
+    layers = np.bincount(band(np.arange(5, 5 + ext[2])), minlength=8)
     f += list(cells / np.maximum(layers, 1) / foot)
     gx, gy, gz = np.gradient(ndimage.gaussian_filter(occ.astype(np.float32), 1.0))
     surface = occ & ~eroded
@@ -291,10 +294,8 @@ def _descriptors(occ: np.ndarray) -> np.ndarray:
     f += [abs(np.exp(4j * theta).mean()), abs(np.exp(2j * theta).mean())] if level.any() else [0, 0]
     centres = idx + 0.5
     xy = centres[:, :2] - centres[:, :2].mean(0)
-    sym = [_mirror_share(occ, centres, a) for a in np.linalg.eigh(xy.T @ xy)[1].T]
-    f += sorted(sym)
-    f.append(n / _hull_volume(occ))
-    bottom = occ[:, :, int(lo[2]) : int(lo[2]) + 2].any(2)
+    f += sorted(_mirror_shares(occ, centres, np.linalg.eigh(xy.T @ xy)[1].T))
+    bottom = occ[:, :, 5:7].any(2)
     f += [min(ndimage.label(bottom)[1], 8) / 8, bottom.sum() / foot,
           min(ndimage.label(occ)[1], 5) / 5]  # fmt: skip
     return np.asarray(f, np.float64)
@@ -304,52 +305,31 @@ _MIRROR_OFFSETS = np.array([(dx, dy, 0) for dx in (-1, 0, 1) for dy in (-1, 0, 1
                            + [(0, 0, -1), (0, 0, 1)])  # fmt: skip
 
 
-def _mirror_share(occ: np.ndarray, centres: np.ndarray, axis: np.ndarray) -> float:
-    """Share of filled cells whose mirror image across the vertical plane through the centroid
-    along ``axis`` lies within 1.01 cells of a filled cell's centre.
+def _mirror_shares(occ: np.ndarray, centres: np.ndarray, axes: np.ndarray) -> list[float]:
+    """Per row of ``axes`` ((k, 2) unit vectors): the share of filled cells whose mirror image
+    across the vertical plane through the centroid along it lies within 1.01 cells of a filled
+    cell's centre.
 
     The mirror keeps z, so the only centres that near are the 3 x 3 cells around it in its own
     layer and the cell straight above or below it (a neighbour's centre one layer away is
-    within 0.14 cells horizontally).
+    within 0.14 cells horizontally). ``occ`` must have an empty cell around the object.
     """
     mid = centres[:, :2].mean(0)
     rel = centres[:, :2] - mid
-    image = rel - 2 * np.outer(rel @ axis, axis) + mid
-    base = np.floor(image).astype(np.int64) + 2  # into the grid padded by 2 cells
-    z = centres[:, 2].astype(np.int64) + 2
-    padded = np.pad(occ, 2)
-    off = _MIRROR_OFFSETS  # (11, 3)
-    cx, cy = base[:, None, 0] + off[:, 0], base[:, None, 1] + off[:, 1]
-    cz = np.broadcast_to(z[:, None] + off[:, 2], cx.shape)
-    d2 = (cx - 2 + 0.5 - image[:, None, 0]) ** 2 + (cy - 2 + 0.5 - image[:, None, 1]) ** 2
-    d2 = d2 + off[:, 2] ** 2
-    hx, hy = np.clip(cx, 0, padded.shape[0] - 1), np.clip(cy, 0, padded.shape[1] - 1)
-    near = (padded[hx, hy, cz] & (d2 <= 1.01**2)).any(1)
-    return float(near.mean())
-
-
-def _hull_volume(occ: np.ndarray) -> float:
-    """Volume of the convex hull of the filled cells (unit cubes), in cells.
-
-    The cubes' corners are lattice points; in each vertical column of corners only the lowest
-    and the highest can be extreme, so the hull is taken of those alone.
-    """
-    from scipy.spatial import ConvexHull, QhullError
-
-    corner = np.zeros(np.array(occ.shape) + 1, bool)
-    for ox in (0, 1):
-        for oy in (0, 1):
-            for oz in (0, 1):
-                corner[ox : ox + occ.shape[0], oy : oy + occ.shape[1], oz : oz + occ.shape[2]] |= occ
-    cols = corner.any(2)
-    x, y = np.nonzero(cols)
-    low = corner.argmax(2)[cols]
-    high = corner.shape[2] - 1 - corner[:, :, ::-1].argmax(2)[cols]
-    pts = np.concatenate([np.column_stack([x, y, low]), np.column_stack([x, y, high])]).astype(float)
-    try:
-        return float(ConvexHull(pts).volume)
-    except QhullError:  # flat: the cubes are their own hull
-        return float(occ.sum())
+    nx, ny, nz = occ.shape
+    flat = occ.ravel()
+    off = _MIRROR_OFFSETS
+    zs = centres[:, 2].astype(np.int64)[:, None] + off[:, 2]
+    out = []
+    for axis in axes:
+        image = rel - 2 * np.outer(rel @ axis, axis) + mid
+        base = np.floor(image).astype(np.int64)
+        cx = np.clip(base[:, None, 0] + off[:, 0], 0, nx - 1)
+        cy = np.clip(base[:, None, 1] + off[:, 1], 0, ny - 1)
+        d2 = (cx + 0.5 - image[:, None, 0]) ** 2 + (cy + 0.5 - image[:, None, 1]) ** 2
+        hit = flat[(cx * ny + cy) * nz + zs]
+        out.append(float((hit & (d2 + off[:, 2] ** 2 <= 1.01**2)).any(1).mean()))
+    return out
 
 
 @dataclass(frozen=True)
