@@ -106,5 +106,5 @@ def test_calibrated_head_reads_shape_descriptors_and_classify_supplies_them(
     fa, fb = a.predict_logits_features(grids)[1], b.predict_logits_features(grids)[1]
     assert fb.shape[1] == fa.shape[1] + DESCRIPTORS == len(b.rule.head.weight)
     np.testing.assert_allclose(fb[:, -DESCRIPTORS:], shape_descriptors(grids), rtol=1e-6)
-    result = classify_object(VoxelGrid(grids[0] > 0, np.full(3, 0.01)), b)  # the head gets what it expects
+    result = classify_object(VoxelGrid(grids[0] > 0, np.full(3, 0.01)), b)  # no shape mismatch
     assert result.open_set is not None and result.open_set["score"] == "outlier"
