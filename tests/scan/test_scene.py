@@ -116,6 +116,35 @@ def test_find_supports_takes_a_table_top_not_a_box_lid():
     )
 
 
+
+def _chair_surface(seat: float = 0.5, back: float = 0.45) -> np.ndarray:
+    """A chair's surface: a square seat at 45 cm on four legs, a back rising from one edge."""
+    h = seat / 2
+    top = grid(-h, h, -h, h, 0.01, z=0.45)
+    legs = np.concatenate(
+        [
+            box_surface((x - 0.02, y - 0.02, 0.0), (x + 0.02, y + 0.02, 0.44), 0.01)
+            for x in (-h + 0.03, h - 0.03)
+            for y in (-h + 0.03, h - 0.03)
+        ]
+    )
+    rest = box_surface((-h, h - 0.03, 0.46), (h, h, 0.46 + back), 0.01)
+    return np.concatenate([top, legs, rest])
+
+
+def test_find_supports_takes_a_table_top_but_not_the_seat_of_the_chair_being_scanned():
+    seat = find_supports(_chair_surface(), threshold=0.005, least_margin=0.004, sigmas=3.0)
+    assert seat == []  # its back stands on a quarter of its rim
+    with_back_ignored = find_supports(_chair_surface(), threshold=0.005, least_margin=0.004, sigmas=3.0,
+                                      max_rise=1.0)  # fmt: skip
+    assert len(with_back_ignored) == 1  # the seat passes every other test of a support
+    top = grid(-0.5, 0.5, -0.4, 0.4, 0.01, z=0.7)
+    mugs = [box_surface((x - 0.04, -0.04, 0.7), (x + 0.04, 0.04, 0.8), 0.005) for x in (-0.44, 0.1)]
+    found = find_supports(np.concatenate([top, *mugs]), threshold=0.005, least_margin=0.004,
+                          sigmas=3.0)  # fmt: skip
+    assert len(found) == 1  # a mug at the edge covers a few centimetres of rim, not a side
+
+
 def test_score_prefers_a_real_object_to_a_speck_on_the_camera_axis():
     obj = box_surface((0.1, -0.05, 0.0), (0.2, 0.05, 0.15), 0.004)
     speck = box_surface((-0.01, -0.01, 0.0), (0.01, 0.01, 0.02), 0.002)

@@ -189,6 +189,7 @@ def find_supports(
     min_fill: float = 0.3,
     min_above: int = 50,
     max_walls: float = 0.5,
+    max_rise: float = 0.2,
 ) -> list[Support]:
     """Further level support planes in a z-up working cloud (the main plane already removed).
 
@@ -197,8 +198,10 @@ def find_supports(
     that footprint's 2 cm cells hold its points (not the tops of several boxes of one height),
     and at least ``min_above`` points stand above it inside its footprint (a table top with
     something on it, not the seat of the chair being scanned), and less than ``max_walls`` of its
-    rim has walls under it (:func:`_wall_share`: not the lid of a box or drum). Planes that
-    fail are set aside and the search goes on, ``tries`` planes in all.
+    rim has walls under it (:func:`_wall_share`: not the lid of a box or drum), and less than
+    ``max_rise`` of its rim has surface rising over it (:func:`_rise_share`: not the seat of a
+    chair whose back and arms stand on its edges). Planes that fail are set aside and the search
+    goes on, ``tries`` planes in all.
     """
     supports: list[Support] = []
     search = np.ones(len(xyz), dtype=bool)
@@ -217,15 +220,19 @@ def find_supports(
         support = Support(plane, (axes, lo, hi))
         above = int(np.sum(support.covers(xyz) & (d_all > 0.03)))
         walls = _wall_share(xyz, d_all, axes, lo, hi)
-        ok = area >= min_area and fill >= min_fill and above >= min_above and walls < max_walls
+        rise = _rise_share(xyz, d_all, axes, lo, hi)
+        ok = (area >= min_area and fill >= min_fill and above >= min_above and walls < max_walls
+              and rise < max_rise)  # fmt: skip
         log.debug(
-            "level plane at height %.3f: %d points, %.2f m2, fill %.2f, %d above, walls %.2f -> %s",
+            "level plane at height %.3f: %d points, %.2f m2, fill %.2f, %d above, walls %.2f, "
+            "rise %.2f -> %s",
             -plane.offset,
             len(on),
             area,
             fill,
             above,
             walls,
+            rise,
             "support" if ok else "kept",
         )
         if ok:
@@ -241,10 +248,35 @@ def _wall_share(
     """Share of a plane's footprint rim with surface 5-25 cm below it, just inside the rim.
 
     The top of a closed object (a box, a drum) has walls under all its edges; a table top has
-    legs under a few spots. Rim cells are ``cell`` wide along the footprint's four sides.
+    legs under a few spots.
     """
+    return _rim_share(xyz, d, axes, lo, hi, (-0.25, -0.05), cell)
+
+
+def _rise_share(
+    xyz: np.ndarray, d: np.ndarray, axes: np.ndarray, lo: np.ndarray, hi: np.ndarray, cell: float = 0.03
+) -> float:
+    """Share of a plane's footprint rim with surface 5-25 cm above it, just inside the rim.
+
+    What stands on a table top stands inside it (a mug near the edge covers a few centimetres of
+    rim); the back and arms of a chair rise from the edges of its seat.
+    """
+    return _rim_share(xyz, d, axes, lo, hi, (0.05, 0.25), cell)
+
+
+def _rim_share(
+    xyz: np.ndarray,
+    d: np.ndarray,
+    axes: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    band: tuple[float, float],
+    cell: float,
+) -> float:
+    """Share of the ``cell``-wide cells along the footprint's four sides that hold points within
+    4 cm of the side (inside or just outside) at a signed distance from the plane in ``band``."""
     uv = xyz @ axes.T
-    below = (d < -0.05) & (d > -0.25)
+    near_plane = (d > band[0]) & (d < band[1])
     inner = np.all((uv >= lo - 0.01) & (uv <= hi + 0.01), axis=1)
     rim_hit = 0
     rim_all = 0
@@ -252,7 +284,7 @@ def _wall_share(
         b = 1 - a
         n = max(int(np.ceil((hi[b] - lo[b]) / cell)), 1)
         for edge in (lo[a], hi[a]):
-            near = below & inner & (np.abs(uv[:, a] - edge) < 0.04)
+            near = near_plane & inner & (np.abs(uv[:, a] - edge) < 0.04)
             cells = np.unique(np.clip(((uv[near, b] - lo[b]) / cell).astype(np.int64), 0, n - 1))
             rim_hit += len(cells)
             rim_all += n
