@@ -116,7 +116,6 @@ def test_find_supports_takes_a_table_top_not_a_box_lid():
     )
 
 
-
 def _chair_surface(seat: float = 0.5, back: float = 0.45) -> np.ndarray:
     """A chair's surface: a square seat at 45 cm on four legs, a back rising from one edge."""
     h = seat / 2
