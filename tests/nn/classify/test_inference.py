@@ -296,7 +296,7 @@ def test_shipped_model_calls_non_furniture_unknown(shared_data: Path) -> None:
     info = json.loads((REPO / "models" / "classifier-voxel.json").read_text())
     if "calibration" not in info:
         pytest.skip("classifier-voxel carries no calibration in this checkout")
-    for name in ("Duck.glb", "teapot.obj"):
+    for name in ("Duck.glb", "teapot.obj", "fuze.obj"):
         res = classify_file(shared_data / "meshes" / name, REPO / "models" / "classifier-voxel.json")
         assert res.unknown and res.label == "unknown" and res.low_confidence, name
     from voxforge.nn.datasets import stratified_split
