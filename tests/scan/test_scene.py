@@ -20,6 +20,7 @@ from voxforge.scan.scene import (
     camera_poses_zup,
     find_supports,
     ground_mask,
+    join_stacked,
     plane_noise,
     score_candidates,
     split_thin,
@@ -302,3 +303,31 @@ def test_a_chair_scanned_from_across_the_room_is_picked_whole():
     _, fixed = clean_scan(cloud, CleanConfig(cluster_radius=0.01))
     piece = np.prod(fixed.pick["chosen"]["size_cm"]) / 100**3
     assert fixed.link_radius == 0.01 and piece < 0.5 * np.prod(full)
+
+
+def test_join_stacked_joins_what_floats_over_a_cluster_and_nothing_else():
+    floor = Support(Plane(np.array([0.0, 0.0, 1.0]), 0.0, np.zeros(0, bool)), None, 0.005)
+    legs = box_surface((0.0, 0.0, 0.0), (0.5, 0.5, 0.30), 0.02)  # top at 0.30
+    seat = box_surface((0.0, 0.0, 0.34), (0.5, 0.5, 0.80), 0.02)  # 4 cm above it, 34 cm up
+    mug = box_surface((1.0, 0.0, 0.0), (1.1, 0.1, 0.12), 0.01)  # stands on the floor
+    lamp = box_surface((2.0, 0.0, 0.5), (2.2, 0.2, 0.7), 0.02)  # floats, nothing under it
+    xyz = np.concatenate([legs, seat, mug, lamp])
+    labels = np.repeat([0, 1, 2, 3], [len(legs), len(seat), len(mug), len(lamp)])
+    out = join_stacked(xyz, labels, [floor], gap=0.06)
+    assert len(np.unique(out[: len(legs) + len(seat)])) == 1  # the seat joins the legs
+    assert len(np.unique(out)) == 3  # the mug and the floating lamp stay apart
+    assert np.array_equal(join_stacked(xyz, labels, [floor], gap=0.02), labels)  # 4 cm > gap
+    assert np.array_equal(join_stacked(xyz, labels, [], gap=0.06), labels)  # no ground known
+
+
+def test_a_chair_whose_legs_the_camera_caught_apart_from_its_seat_is_picked_whole():
+    grid = _chair()
+    grid[:, :, 14:16] = False  # the legs' tops unseen: a 5 cm gap under the seat
+    scene = furniture_scene(grid, 0, size=0.9, span_deg=120.0, n_views=7, radius=1.6)
+    full = np.ptp(scene.target, axis=0)
+    out, _ = clean_scan(scene.cloud)
+    assert np.ptp(out.xyz, axis=0)[2] > 0.85 * full[2]
+    # Without joining, the legs and the seat with its back are candidates of their own, and
+    # the pick is one of them.
+    piece, _ = clean_scan(scene.cloud, CleanConfig(join_stacked=False))
+    assert np.ptp(piece.xyz, axis=0)[2] < 0.5 * full[2]

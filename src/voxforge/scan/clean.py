@@ -47,6 +47,7 @@ from voxforge.scan.scene import (
     find_supports,
     footprint,
     ground_mask,
+    join_stacked,
     noise_margin,
     pick_summary,
     plane_noise,
@@ -121,6 +122,11 @@ class CleanConfig(BaseModel):
         "lies no higher beside them) are removed as ground, metres; 0 = off.",
     )
     split_thin: bool = Field(True, description="Split clusters that touch only through thin links.")
+    join_stacked: bool = Field(
+        True,
+        description="Join a cluster floating above every support to the cluster right under it "
+        "(one object caught in pieces: a chair's seat over thin legs).",
+    )
     plane_iterations: int = Field(1000, ge=1, description="Most RANSAC candidate planes to try.")
     plane_min_share: float = Field(
         0.2, ge=0, le=1, description="Least share of the points the table plane must hold."
@@ -716,6 +722,8 @@ def _candidates(
         if low:
             log.debug("dropping %d flat table remnants", len(low))
             labels = _relabel(np.where(np.isin(labels, low), -1, labels))
+    if config.join_stacked and (labels >= 0).any():
+        labels = join_stacked(work.xyz, labels, supports, gap=2.0 * radius)
     if not (labels >= 0).any():
         raise GeometryError(
             f"no object left after clustering: no cluster of at least {config.min_cluster_points} "

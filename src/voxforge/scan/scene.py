@@ -87,6 +87,10 @@ STANDING_GAP_M = (0.05, 0.3)
 the term falls to 0.3 (a shelf, something held up) at the second."""
 MIN_TOP_M = 0.03
 """Ground term: a candidate must reach this high above its support to count fully."""
+FLOATING_M = 0.10
+"""A cluster whose bottom is more than this above every support under it floats
+(:func:`join_stacked`): twice the 5 cm that the ground band and the standing gap allow, so
+that an object whose foot the clean-up cut still stands."""
 
 
 @dataclass(frozen=True)
@@ -575,6 +579,70 @@ class Candidate:
         }
 
 
+def support_heights(centres: np.ndarray, supports: list[Support]) -> np.ndarray:
+    """(k, s) the height of each support plane under each of ``k`` centres (NaN where the
+    support's footprint does not reach)."""
+    heights = np.full((len(centres), len(supports)), np.nan)
+    for j, s in enumerate(supports):
+        n = s.plane.normal
+        # Height of the plane under each centre: solve n . (x, y, z) + d = 0 for z.
+        z = -(n[0] * centres[:, 0] + n[1] * centres[:, 1] + s.plane.offset) / max(abs(n[2]), 1e-9)
+        probe = centres.copy()
+        probe[:, 2] = z
+        heights[:, j] = np.where(s.covers(probe), z, np.nan)
+    return heights
+
+
+def join_stacked(
+    xyz: np.ndarray,
+    labels: np.ndarray,
+    supports: list[Support],
+    *,
+    gap: float,
+    min_overlap: float = 0.5,
+) -> np.ndarray:
+    """Labels with every floating cluster joined to the cluster right under it.
+
+    Nothing floats: a cluster whose bottom is more than :data:`FLOATING_M` above every
+    support under it is held up by what is under it. When another cluster's top lies within
+    ``gap`` under its bottom (or reaches above it) and their footprints (xy boxes) overlap by at
+    least ``min_overlap`` of the smaller, the two are one object the depth camera caught in
+    pieces: the seat and back of a chair over thin legs, a table top over its legs. The kept
+    labels are renumbered 0..k-1 in their order; -1 stays noise.
+    """
+    if not supports or labels.max(initial=-1) < 1:
+        return labels
+    labels = labels.copy()
+    while True:
+        ids = np.unique(labels[labels >= 0])
+        lo = np.stack([xyz[labels == i].min(axis=0) for i in ids])
+        hi = np.stack([xyz[labels == i].max(axis=0) for i in ids])
+        heights = support_heights((lo + hi) / 2.0, supports)
+        base = np.where(np.isfinite(heights) & (heights <= lo[:, 2:3] + 0.02), heights, -np.inf)
+        floating = lo[:, 2] - base.max(axis=1) > FLOATING_M
+        joined = False
+        for b in np.argsort(lo[:, 2]):
+            if not floating[b]:
+                continue
+            under = (hi[:, 2] >= lo[b, 2] - gap) & (lo[:, 2] < lo[b, 2])
+            ox = np.minimum(hi[:, 0], hi[b, 0]) - np.maximum(lo[:, 0], lo[b, 0])
+            oy = np.minimum(hi[:, 1], hi[b, 1]) - np.maximum(lo[:, 1], lo[b, 1])
+            area = np.prod(hi[:, :2] - lo[:, :2], axis=1)
+            smaller = np.maximum(np.minimum(area, area[b]), 1e-9)
+            share = np.clip(ox, 0, None) * np.clip(oy, 0, None) / smaller
+            fits = under & (share >= min_overlap)
+            if fits.any():
+                a = int(np.flatnonzero(fits)[np.argmax(share[fits])])
+                labels[labels == ids[b]] = ids[a]
+                joined = True
+                break
+        if not joined:
+            break
+    kept = labels >= 0
+    _, labels[kept] = np.unique(labels[kept], return_inverse=True)
+    return labels
+
+
 def score_candidates(
     xyz: np.ndarray,
     labels: np.ndarray,
@@ -610,14 +678,7 @@ def score_candidates(
         _log_ramp(largest, SIZE_ZERO_M[0], SIZE_PLAUSIBLE_M[0]),
         _log_ramp(largest, SIZE_ZERO_M[1], SIZE_PLAUSIBLE_M[1]),
     )
-    heights = np.full((k, len(supports)), np.nan)
-    for j, s in enumerate(supports):
-        n = s.plane.normal
-        # Height of the plane under each centre: solve n . (x, y, z) + d = 0 for z.
-        z = -(n[0] * centres[:, 0] + n[1] * centres[:, 1] + s.plane.offset) / max(abs(n[2]), 1e-9)
-        probe = centres.copy()
-        probe[:, 2] = z
-        heights[:, j] = np.where(s.covers(probe), z, np.nan)
+    heights = support_heights(centres, supports)
     terms = {
         "view": view_term(centres, views, scene_lo, scene_hi),
         "size": size,
