@@ -612,35 +612,38 @@ def join_stacked(
     """
     if not supports or labels.max(initial=-1) < 1:
         return labels
-    labels = labels.copy()
-    while True:
-        ids = np.unique(labels[labels >= 0])
-        lo = np.stack([xyz[labels == i].min(axis=0) for i in ids])
-        hi = np.stack([xyz[labels == i].max(axis=0) for i in ids])
-        heights = support_heights((lo + hi) / 2.0, supports)
-        base = np.where(np.isfinite(heights) & (heights <= lo[:, 2:3] + 0.02), heights, -np.inf)
-        floating = lo[:, 2] - base.max(axis=1) > FLOATING_M
-        joined = False
-        for b in np.argsort(lo[:, 2]):
-            if not floating[b]:
-                continue
-            under = (hi[:, 2] >= lo[b, 2] - gap) & (lo[:, 2] < lo[b, 2])
-            ox = np.minimum(hi[:, 0], hi[b, 0]) - np.maximum(lo[:, 0], lo[b, 0])
-            oy = np.minimum(hi[:, 1], hi[b, 1]) - np.maximum(lo[:, 1], lo[b, 1])
-            area = np.prod(hi[:, :2] - lo[:, :2], axis=1)
-            smaller = np.maximum(np.minimum(area, area[b]), 1e-9)
-            share = np.clip(ox, 0, None) * np.clip(oy, 0, None) / smaller
-            fits = under & (share >= min_overlap)
-            if fits.any():
-                a = int(np.flatnonzero(fits)[np.argmax(share[fits])])
-                labels[labels == ids[b]] = ids[a]
-                joined = True
-                break
-        if not joined:
-            break
     kept = labels >= 0
-    _, labels[kept] = np.unique(labels[kept], return_inverse=True)
-    return labels
+    ids, inv = np.unique(labels[kept], return_inverse=True)
+    k = len(ids)
+    lo, hi = np.full((k, 3), np.inf), np.full((k, 3), -np.inf)
+    np.minimum.at(lo, inv, xyz[kept])
+    np.maximum.at(hi, inv, xyz[kept])
+    heights = support_heights((lo + hi) / 2.0, supports)
+    base = np.where(np.isfinite(heights) & (heights <= lo[:, 2:3] + 0.02), heights, -np.inf)
+    floating = lo[:, 2] - base.max(axis=1) > FLOATING_M
+    root = np.arange(k)
+    # Lowest first: whatever a cluster may join has its lower bottom, so it is settled by then.
+    for b in np.argsort(lo[:, 2], kind="stable"):
+        if not floating[b]:
+            continue
+        alive = root == np.arange(k)
+        alive[b] = False
+        under = alive & (hi[:, 2] >= lo[b, 2] - gap) & (lo[:, 2] < lo[b, 2])
+        ox = np.minimum(hi[:, 0], hi[b, 0]) - np.maximum(lo[:, 0], lo[b, 0])
+        oy = np.minimum(hi[:, 1], hi[b, 1]) - np.maximum(lo[:, 1], lo[b, 1])
+        area = np.prod(hi[:, :2] - lo[:, :2], axis=1)
+        smaller = np.maximum(np.minimum(area, area[b]), 1e-9)
+        share = np.clip(ox, 0, None) * np.clip(oy, 0, None) / smaller
+        fits = under & (share >= min_overlap)
+        if fits.any():
+            a = int(np.flatnonzero(fits)[np.argmax(share[fits])])
+            root[b] = a
+            lo[a], hi[a] = np.minimum(lo[a], lo[b]), np.maximum(hi[a], hi[b])
+    while not np.array_equal(root, root[root]):  # a root is final once its turn has passed
+        root = root[root]
+    out = labels.copy()
+    _, out[kept] = np.unique(root[inv], return_inverse=True)
+    return out
 
 
 def score_candidates(
