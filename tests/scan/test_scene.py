@@ -24,6 +24,7 @@ from voxforge.scan.scene import (
     plane_noise,
     score_candidates,
     split_thin,
+    trim_skirts,
 )
 from voxforge.scan.sim_scenes import cluttered_scene, furniture_scene
 
@@ -331,3 +332,18 @@ def test_a_chair_whose_legs_the_camera_caught_apart_from_its_seat_is_picked_whol
     # the pick is one of them.
     piece, _ = clean_scan(scene.cloud, CleanConfig(join_stacked=False))
     assert np.ptp(piece.xyz, axis=0)[2] < 0.5 * full[2]
+
+
+def test_trim_skirts_drops_a_sheet_of_floor_noise_but_not_the_objects_own_foot():
+    rng = np.random.default_rng(0)
+    floor = Support(Plane(np.array([0.0, 0.0, 1.0]), 0.0, np.zeros(0, bool)), None, 0.03)
+    toilet = box_surface((0.0, 0.0, 0.03), (0.6, 0.5, 0.45), 0.01)  # its foot in the band too
+    sheet = grid(-0.6, 1.2, -0.6, 1.1, 0.03, z=0.0)
+    sheet[:, 2] = rng.uniform(0.03, 0.09, len(sheet))  # the noisy floor left above the cut
+    xyz = np.concatenate([toilet, sheet])
+    labels = np.zeros(len(xyz), np.int64)  # linked into one cluster
+    out = trim_skirts(xyz, labels, [floor], band=0.05)
+    kept = xyz[out == 0]
+    assert np.ptp(kept[:, :2], axis=0).max() < 0.75  # the toilet and a cell around it
+    assert (out[: len(toilet)] == 0).all()  # every point of the toilet stays
+    assert np.array_equal(trim_skirts(xyz, labels, [], band=0.05), labels)  # no ground known

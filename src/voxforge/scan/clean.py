@@ -53,6 +53,7 @@ from voxforge.scan.scene import (
     plane_noise,
     score_candidates,
     split_thin,
+    trim_skirts,
     views_from_meta,
 )
 
@@ -722,6 +723,8 @@ def _candidates(
         if low:
             log.debug("dropping %d flat table remnants", len(low))
             labels = _relabel(np.where(np.isin(labels, low), -1, labels))
+    if config.ground_band > 0 and (labels >= 0).any():
+        labels = _relabel(trim_skirts(work.xyz, labels, supports, band=config.ground_band))
     if config.join_stacked and (labels >= 0).any():
         labels = join_stacked(work.xyz, labels, supports, gap=2.0 * radius)
     if not (labels >= 0).any():

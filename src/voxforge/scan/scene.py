@@ -593,6 +593,49 @@ def support_heights(centres: np.ndarray, supports: list[Support]) -> np.ndarray:
     return heights
 
 
+def trim_skirts(
+    xyz: np.ndarray,
+    labels: np.ndarray,
+    supports: list[Support],
+    *,
+    band: float,
+    cell: float = 0.05,
+    min_upper: int = 50,
+) -> np.ndarray:
+    """Labels with each cluster's skirt of ground dropped (set to -1).
+
+    A depth camera's noise grows with distance, so the floor far from the camera leaves a sheet
+    of points just above the plane cut; at a link radius of a few centimetres the sheet joins the
+    object standing on it, and a 60 cm toilet is picked as 190 x 170 cm (the sheet reaching
+    twice the ground band where the noise is largest). What stands on the ground stands under
+    itself: a cluster's points less than twice ``band`` above its support are kept only under
+    its own upper part (its points higher up, on ``cell`` columns grown by one cell), when it has
+    at least ``min_upper`` of those. The labels are not renumbered.
+    """
+    from scipy.ndimage import binary_dilation
+
+    if not supports or band <= 0 or labels.max(initial=-1) < 0:
+        return labels
+    out = labels.copy()
+    for i in np.unique(labels[labels >= 0]):
+        idx = np.flatnonzero(labels == i)
+        pts = xyz[idx]
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        heights = support_heights(((lo + hi) / 2.0)[None], supports)[0]
+        under = heights[np.isfinite(heights) & (heights <= lo[2] + 0.02)]
+        if len(under) == 0:
+            continue
+        low = pts[:, 2] < under.max() + 2.0 * band
+        if (~low).sum() < min_upper or not low.any():
+            continue
+        cols = np.floor((pts[:, :2] - lo[:2]) / cell).astype(np.int64)
+        upper = np.zeros(cols.max(axis=0) + 1, bool)
+        upper[cols[~low, 0], cols[~low, 1]] = True
+        upper = binary_dilation(upper, np.ones((3, 3), bool))
+        out[idx[low & ~upper[cols[:, 0], cols[:, 1]]]] = -1
+    return out
+
+
 def join_stacked(
     xyz: np.ndarray,
     labels: np.ndarray,
