@@ -528,11 +528,7 @@ def ground_term(lo: np.ndarray, hi: np.ndarray, support_heights: np.ndarray) -> 
     the support does not reach). The candidate's support is the highest one not above its
     bottom (plus 2 cm); with none, the term is 0 (it lies below every support).
     """
-    bottom = lo[:, 2:3]
-    below = np.where(
-        np.isfinite(support_heights) & (support_heights <= bottom + 0.02), support_heights, -np.inf
-    )
-    base = below.max(axis=1)
+    base = support_base(support_heights, lo[:, 2])
     gap = lo[:, 2] - base
     rise = hi[:, 2] - base
     g0, g1 = STANDING_GAP_M
@@ -593,6 +589,13 @@ def support_heights(centres: np.ndarray, supports: list[Support]) -> np.ndarray:
     return heights
 
 
+def support_base(heights: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    """(k,) the support each of ``k`` candidates stands on: the highest of ``heights`` ((k, s),
+    :func:`support_heights`) not above its ``bottom`` plus 2 cm; -inf where there is none."""
+    ok = np.isfinite(heights) & (heights <= np.asarray(bottom)[:, None] + 0.02)
+    return np.where(ok, heights, -np.inf).max(axis=1, initial=-np.inf)
+
+
 def trim_skirts(
     xyz: np.ndarray,
     labels: np.ndarray,
@@ -617,15 +620,15 @@ def trim_skirts(
     if not supports or band <= 0 or labels.max(initial=-1) < 0:
         return labels
     out = labels.copy()
-    for i in np.unique(labels[labels >= 0]):
-        idx = np.flatnonzero(labels == i)
+    order = np.argsort(labels, kind="stable")
+    starts = np.searchsorted(labels[order], np.unique(labels[labels >= 0]))
+    for idx in np.split(order, starts)[1:]:  # the first part holds the noise (-1)
         pts = xyz[idx]
         lo, hi = pts.min(axis=0), pts.max(axis=0)
-        heights = support_heights(((lo + hi) / 2.0)[None], supports)[0]
-        under = heights[np.isfinite(heights) & (heights <= lo[2] + 0.02)]
-        if len(under) == 0:
+        base = support_base(support_heights(((lo + hi) / 2.0)[None], supports), lo[2:3])[0]
+        if not np.isfinite(base):
             continue
-        low = pts[:, 2] < under.max() + 2.0 * band
+        low = pts[:, 2] < base + 2.0 * band
         if (~low).sum() < min_upper or not low.any():
             continue
         cols = np.floor((pts[:, :2] - lo[:2]) / cell).astype(np.int64)
@@ -661,9 +664,8 @@ def join_stacked(
     lo, hi = np.full((k, 3), np.inf), np.full((k, 3), -np.inf)
     np.minimum.at(lo, inv, xyz[kept])
     np.maximum.at(hi, inv, xyz[kept])
-    heights = support_heights((lo + hi) / 2.0, supports)
-    base = np.where(np.isfinite(heights) & (heights <= lo[:, 2:3] + 0.02), heights, -np.inf)
-    floating = lo[:, 2] - base.max(axis=1) > FLOATING_M
+    base = support_base(support_heights((lo + hi) / 2.0, supports), lo[:, 2])
+    floating = lo[:, 2] - base > FLOATING_M
     root = np.arange(k)
     # Lowest first: whatever a cluster may join has its lower bottom, so it is settled by then.
     for b in np.argsort(lo[:, 2], kind="stable"):
